@@ -1,0 +1,141 @@
+//! Participants (merchants, acquirers, ISVs) and the public keys they sign with.
+
+use jiff::Timestamp;
+
+use crate::ids::ClientId;
+
+/// Client ids of sandbox participants start with this prefix, as Alipay's do; the official
+/// SDKs switch to the sandbox path when they see it.
+pub const SANDBOX_CLIENT_ID_PREFIX: &str = "SANDBOX_";
+
+/// What a participant is to the platform.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ParticipantKind {
+    /// Sells to payers and is settled directly.
+    Merchant,
+    /// Registers secondary merchants and pays on their behalf.
+    Acquirer,
+    /// A software vendor acting for merchants who authorised it.
+    Isv,
+}
+
+impl ParticipantKind {
+    pub const ALL: [ParticipantKind; 3] = [Self::Merchant, Self::Acquirer, Self::Isv];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Merchant => "MERCHANT",
+            Self::Acquirer => "ACQUIRER",
+            Self::Isv => "ISV",
+        }
+    }
+
+    /// Parses the upper-case name; lower case is accepted too, for command lines.
+    pub fn parse(value: &str) -> Option<ParticipantKind> {
+        Self::ALL.into_iter().find(|kind| kind.as_str().eq_ignore_ascii_case(value))
+    }
+}
+
+/// Where a participant lives: the sandbox (simulated payers, magic amounts) or live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Environment {
+    Sandbox,
+    Live,
+}
+
+impl Environment {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Sandbox => "sandbox",
+            Self::Live => "live",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Environment> {
+        [Self::Sandbox, Self::Live].into_iter().find(|env| env.as_str().eq_ignore_ascii_case(value))
+    }
+
+    /// The environment a client id belongs to, read off its prefix.
+    pub fn of_client_id(client_id: &ClientId) -> Environment {
+        if client_id.as_str().starts_with(SANDBOX_CLIENT_ID_PREFIX) { Self::Sandbox } else { Self::Live }
+    }
+}
+
+/// A party with a client id that calls the API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Participant {
+    pub client_id: ClientId,
+    pub kind: ParticipantKind,
+    pub name: String,
+    /// Where notifications go when a request names no URL of its own.
+    pub notify_url: Option<String>,
+    pub created_at: Timestamp,
+}
+
+/// Version number of one of a participant's keys, as sent in `Signature: keyVersion=`.
+pub type KeyVersion = u32;
+
+impl Participant {
+    /// Sandbox or live, as the client id says: the two can never disagree.
+    pub fn environment(&self) -> Environment {
+        Environment::of_client_id(&self.client_id)
+    }
+}
+
+/// A public key a participant signs requests with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParticipantKey {
+    pub client_id: ClientId,
+    pub key_version: KeyVersion,
+    /// DER-encoded X.509 SubjectPublicKeyInfo.
+    pub public_key_der: Vec<u8>,
+    /// Who holds the private half, for example `Integrator: Acme POS`.
+    pub label: Option<String>,
+    pub created_at: Timestamp,
+    pub expires_at: Option<Timestamp>,
+    pub revoked_at: Option<Timestamp>,
+}
+
+impl ParticipantKey {
+    /// A key signs requests from its creation until it expires or is revoked, whichever is first.
+    pub fn is_usable(&self, now: Timestamp) -> bool {
+        let expired = self.expires_at.is_some_and(|at| now >= at);
+        let revoked = self.revoked_at.is_some_and(|at| now >= at);
+        !expired && !revoked
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_and_environments_parse() {
+        assert_eq!(ParticipantKind::parse("merchant"), Some(ParticipantKind::Merchant));
+        assert_eq!(ParticipantKind::parse("ISV"), Some(ParticipantKind::Isv));
+        assert_eq!(ParticipantKind::parse("bank"), None);
+        assert_eq!(Environment::parse("sandbox"), Some(Environment::Sandbox));
+        assert_eq!(Environment::parse("prod"), None);
+        let sandbox = ClientId::parse("SANDBOX_ABC").unwrap();
+        assert_eq!(Environment::of_client_id(&sandbox), Environment::Sandbox);
+    }
+
+    #[test]
+    fn key_usability() {
+        let at = |seconds: i64| Timestamp::from_second(seconds).unwrap();
+        let key = ParticipantKey {
+            client_id: ClientId::parse("M1").unwrap(),
+            key_version: 1,
+            public_key_der: vec![],
+            label: None,
+            created_at: at(0),
+            expires_at: Some(at(100)),
+            revoked_at: None,
+        };
+        assert!(key.is_usable(at(99)));
+        assert!(!key.is_usable(at(100)));
+        let revoked = ParticipantKey { revoked_at: Some(at(50)), ..key };
+        assert!(revoked.is_usable(at(49)));
+        assert!(!revoked.is_usable(at(50)));
+    }
+}

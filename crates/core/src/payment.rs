@@ -1,0 +1,360 @@
+//! Payments: what a `pay` request fixes, the states a payment goes through, and the
+//! decisions taken on it (expiry, cancel), each a pure function of the payment and `now`.
+
+use jiff::{SignedDuration, Timestamp, tz};
+
+use crate::ids::{ClientId, CodeToken, PaymentId, PaymentRequestId};
+use crate::money::{Currency, Money};
+use crate::participant::Environment;
+
+/// The store a payment is made in, as the merchant describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreRef {
+    pub reference_store_id: String,
+    pub name: String,
+    pub mcc: Option<String>,
+}
+
+/// The merchant a payment is for: the participant itself, or an acquirer's secondary merchant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MerchantRef {
+    pub reference_merchant_id: String,
+    pub name: String,
+    pub mcc: String,
+    pub display_name: Option<String>,
+    pub store: StoreRef,
+}
+
+/// The order a payment pays for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Order {
+    pub reference_order_id: Option<String>,
+    pub description: String,
+    pub amount: Money,
+    pub merchant: MerchantRef,
+}
+
+/// Everything fixed when a payment is created; none of it changes afterwards.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaymentTerms {
+    pub id: PaymentId,
+    /// The participant that created the payment and alone may see it.
+    pub owner: ClientId,
+    pub environment: Environment,
+    pub request_id: PaymentRequestId,
+    pub amount: Money,
+    pub order: Order,
+    pub code_token: CodeToken,
+    pub notify_url: Option<String>,
+    pub redirect_url: Option<String>,
+    pub settlement_currency: Option<Currency>,
+    pub merchant_region: Option<String>,
+    pub extend_info: Option<String>,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+}
+
+impl PaymentTerms {
+    /// Whether a repeated `pay` with the same `paymentRequestId` asks for the same payment.
+    ///
+    /// As Alipay does, only the fields that decide what is paid are compared: the amounts,
+    /// the merchant's order id, and the merchant and store. A repeat that differs in these
+    /// is refused (`REPEAT_REQ_INCONSISTENT`); one that differs only in, say, its notify URL
+    /// gets the original payment back unchanged.
+    pub fn same_request(&self, other: &PaymentTerms) -> bool {
+        self.request_id == other.request_id
+            && self.amount == other.amount
+            && self.order.amount == other.order.amount
+            && self.order.reference_order_id == other.order.reference_order_id
+            && self.order.merchant.reference_merchant_id == other.order.merchant.reference_merchant_id
+            && self.order.merchant.store.reference_store_id == other.order.merchant.store.reference_store_id
+    }
+}
+
+/// Why a payment ended in `FAIL`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FailReason {
+    /// The code expired before anyone paid.
+    OrderIsClosed,
+    UserBalanceNotEnough,
+    RiskReject,
+    UserKycNotQualified,
+}
+
+impl FailReason {
+    pub const ALL: [FailReason; 4] =
+        [Self::OrderIsClosed, Self::UserBalanceNotEnough, Self::RiskReject, Self::UserKycNotQualified];
+
+    /// The stable name, which is also the AMS `paymentResultCode`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::OrderIsClosed => "ORDER_IS_CLOSED",
+            Self::UserBalanceNotEnough => "USER_BALANCE_NOT_ENOUGH",
+            Self::RiskReject => "RISK_REJECT",
+            Self::UserKycNotQualified => "USER_KYC_NOT_QUALIFIED",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<FailReason> {
+        Self::ALL.into_iter().find(|reason| reason.as_str() == value)
+    }
+}
+
+/// Where a payment stands. `Processing` is the only state that is not final.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PaymentState {
+    /// The order code is out; nobody has paid yet.
+    Processing,
+    Success {
+        paid_at: Timestamp,
+    },
+    Fail {
+        reason: FailReason,
+        failed_at: Timestamp,
+    },
+    /// Cancelled by the merchant; `paid_at` is set when a paid payment was reversed.
+    Cancelled {
+        cancelled_at: Timestamp,
+        paid_at: Option<Timestamp>,
+    },
+}
+
+/// The four AMS payment statuses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PaymentStatus {
+    Processing,
+    Success,
+    Fail,
+    Cancelled,
+}
+
+impl PaymentStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Processing => "PROCESSING",
+            Self::Success => "SUCCESS",
+            Self::Fail => "FAIL",
+            Self::Cancelled => "CANCELLED",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<PaymentStatus> {
+        [Self::Processing, Self::Success, Self::Fail, Self::Cancelled]
+            .into_iter()
+            .find(|status| status.as_str() == value)
+    }
+}
+
+impl PaymentState {
+    pub fn status(self) -> PaymentStatus {
+        match self {
+            Self::Processing => PaymentStatus::Processing,
+            Self::Success { .. } => PaymentStatus::Success,
+            Self::Fail { .. } => PaymentStatus::Fail,
+            Self::Cancelled { .. } => PaymentStatus::Cancelled,
+        }
+    }
+
+    pub fn paid_at(self) -> Option<Timestamp> {
+        match self {
+            Self::Success { paid_at } => Some(paid_at),
+            Self::Cancelled { paid_at, .. } => paid_at,
+            Self::Processing | Self::Fail { .. } => None,
+        }
+    }
+}
+
+/// A payment: its fixed terms and where it stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Payment {
+    pub terms: PaymentTerms,
+    pub state: PaymentState,
+}
+
+impl Payment {
+    /// Whether a payer may still pay: processing, and the code has not expired.
+    ///
+    /// Expiry is judged here against `now`, not by whether the expiry job has run yet.
+    pub fn is_payable(&self, now: Timestamp) -> bool {
+        self.state == PaymentState::Processing && now < self.terms.expires_at
+    }
+}
+
+/// How long an order code stays payable when the request does not say, and at most.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExpiryPolicy {
+    pub default: SignedDuration,
+    pub max: SignedDuration,
+}
+
+/// Why a requested `paymentExpiryTime` was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ExpiryError {
+    #[error("must be later than the time of the request")]
+    NotInFuture,
+    #[error("must be at most {max_seconds} seconds after the time of the request")]
+    TooFar { max_seconds: i64 },
+}
+
+impl ExpiryPolicy {
+    /// The instant a payment created at `created_at` stops being payable.
+    pub fn resolve(
+        &self,
+        created_at: Timestamp,
+        requested: Option<Timestamp>,
+    ) -> Result<Timestamp, ExpiryError> {
+        let Some(requested) = requested else {
+            return Ok(created_at.saturating_add(self.default).unwrap_or(Timestamp::MAX));
+        };
+        if requested <= created_at {
+            return Err(ExpiryError::NotInFuture);
+        }
+        if requested.duration_since(created_at) > self.max {
+            return Err(ExpiryError::TooFar { max_seconds: self.max.as_secs() });
+        }
+        Ok(requested)
+    }
+}
+
+/// Until when a paid payment may still be cancelled (reversed in full) instead of refunded:
+/// by default until 00:15 in UTC+8 on the day after the payment, as Alipay's contracts say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CancelWindow {
+    /// Offset of the time zone the cut-off is reckoned in, in seconds east of UTC.
+    pub zone_offset_seconds: i32,
+    /// Days after the payment's local date on which the window closes.
+    pub days_after_payment: i32,
+    /// Time of day at which it closes, in minutes after local midnight.
+    pub closes_at_minute_of_day: i32,
+}
+
+impl Default for CancelWindow {
+    fn default() -> Self {
+        CancelWindow { zone_offset_seconds: 8 * 3600, days_after_payment: 1, closes_at_minute_of_day: 15 }
+    }
+}
+
+impl CancelWindow {
+    /// The instant the window closes for a payment paid at `paid_at`.
+    pub fn closes_at(&self, paid_at: Timestamp) -> Timestamp {
+        let offset = tz::Offset::from_seconds(self.zone_offset_seconds).unwrap_or(tz::Offset::UTC);
+        let local_date = offset.to_datetime(paid_at).date();
+        let minutes = i64::from(self.closes_at_minute_of_day.clamp(0, 24 * 60));
+        let closes = local_date
+            .checked_add(jiff::Span::new().days(i64::from(self.days_after_payment)))
+            .ok()
+            .and_then(|date| offset.to_timestamp(date.to_datetime(jiff::civil::Time::midnight())).ok())
+            .and_then(|midnight| midnight.checked_add(SignedDuration::from_mins(minutes)).ok());
+        closes.unwrap_or(Timestamp::MAX)
+    }
+}
+
+/// What a cancel does to a payment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CancelDecision {
+    /// An unpaid payment closes; nobody can pay it any more.
+    Close,
+    /// A paid payment inside the cancel window is reversed in full to the payer.
+    Reverse,
+    /// Already cancelled, or already failed: answer success and change nothing.
+    Unchanged,
+}
+
+/// Why a cancel was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum CancelRefusal {
+    #[error("the cancel window of this payment has closed; refund it instead")]
+    WindowExceeded,
+    #[error("the payment has been refunded and can no longer be cancelled")]
+    Refunded,
+}
+
+/// Decides a cancel (spec §13.9): processing closes, paid reverses within the window,
+/// failed and cancelled stay as they are, and a refunded payment cannot be cancelled.
+pub fn decide_cancel(
+    state: PaymentState,
+    has_refunds: bool,
+    window: &CancelWindow,
+    now: Timestamp,
+) -> Result<CancelDecision, CancelRefusal> {
+    match state {
+        PaymentState::Processing => Ok(CancelDecision::Close),
+        PaymentState::Fail { .. } | PaymentState::Cancelled { .. } => Ok(CancelDecision::Unchanged),
+        PaymentState::Success { .. } if has_refunds => Err(CancelRefusal::Refunded),
+        PaymentState::Success { paid_at } if now < window.closes_at(paid_at) => Ok(CancelDecision::Reverse),
+        PaymentState::Success { .. } => Err(CancelRefusal::WindowExceeded),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(text: &str) -> Timestamp {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn expiry_policy() {
+        let policy =
+            ExpiryPolicy { default: SignedDuration::from_mins(15), max: SignedDuration::from_mins(30) };
+        let created = at("2026-01-01T00:00:00Z");
+        let cases: &[(Option<&str>, Result<&str, ExpiryError>)] = &[
+            (None, Ok("2026-01-01T00:15:00Z")),
+            (Some("2026-01-01T00:30:00Z"), Ok("2026-01-01T00:30:00Z")),
+            (Some("2026-01-01T00:30:01Z"), Err(ExpiryError::TooFar { max_seconds: 1800 })),
+            (Some("2026-01-01T00:00:00Z"), Err(ExpiryError::NotInFuture)),
+            (Some("2025-12-31T23:00:00Z"), Err(ExpiryError::NotInFuture)),
+        ];
+        for (requested, expected) in cases {
+            let resolved = policy.resolve(created, requested.map(at));
+            assert_eq!(resolved, expected.clone().map(at), "requested {requested:?}");
+        }
+    }
+
+    #[test]
+    fn cancel_window_closes_at_quarter_past_midnight_utc8_next_day() {
+        let window = CancelWindow::default();
+        let cases = [
+            // 10:00 UTC is 18:00 in UTC+8; the window closes at 00:15 UTC+8 the next day.
+            ("2026-03-01T10:00:00Z", "2026-03-01T16:15:00Z"),
+            // 16:30 UTC is already the next local day (00:30 on 2 March).
+            ("2026-03-01T16:30:00Z", "2026-03-02T16:15:00Z"),
+        ];
+        for (paid, closes) in cases {
+            assert_eq!(window.closes_at(at(paid)), at(closes), "paid at {paid}");
+        }
+    }
+
+    #[test]
+    fn cancel_decisions() {
+        let window = CancelWindow::default();
+        let paid_at = at("2026-03-01T10:00:00Z");
+        let before = at("2026-03-01T16:14:59Z");
+        let after = at("2026-03-01T16:15:00Z");
+        let success = PaymentState::Success { paid_at };
+        let failed = PaymentState::Fail { reason: FailReason::OrderIsClosed, failed_at: paid_at };
+        let cancelled = PaymentState::Cancelled { cancelled_at: paid_at, paid_at: None };
+        let cases = [
+            (PaymentState::Processing, false, before, Ok(CancelDecision::Close)),
+            (failed, false, before, Ok(CancelDecision::Unchanged)),
+            (cancelled, false, after, Ok(CancelDecision::Unchanged)),
+            (success, false, before, Ok(CancelDecision::Reverse)),
+            (success, false, after, Err(CancelRefusal::WindowExceeded)),
+            (success, true, before, Err(CancelRefusal::Refunded)),
+        ];
+        for (state, has_refunds, now, expected) in cases {
+            assert_eq!(decide_cancel(state, has_refunds, &window, now), expected, "{state:?} at {now}");
+        }
+    }
+
+    #[test]
+    fn names_round_trip() {
+        for reason in FailReason::ALL {
+            assert_eq!(FailReason::parse(reason.as_str()), Some(reason));
+        }
+        for status in ["PROCESSING", "SUCCESS", "FAIL", "CANCELLED"] {
+            assert_eq!(PaymentStatus::parse(status).map(PaymentStatus::as_str), Some(status));
+        }
+    }
+}

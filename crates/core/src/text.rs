@@ -1,0 +1,97 @@
+//! Rules for the text fields of requests: bounded free text, identifiers, MCCs, regions.
+//!
+//! Each rule returns the reason in words without the field name; the gateway adds the
+//! JSON path, so that a message reads `order.merchant.merchantMCC: must be 4 digits`.
+
+/// Why a text field was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TextError {
+    #[error("must not be empty")]
+    Empty,
+    #[error("must be at most {max} characters")]
+    TooLong { max: usize },
+    #[error("must not contain control characters")]
+    ControlCharacter,
+    #[error("must be printable ASCII without spaces")]
+    NotIdentifier,
+    #[error("must be 4 digits")]
+    NotMcc,
+    #[error("must be a two-letter upper-case ISO 3166 country code")]
+    NotRegion,
+}
+
+/// Free text (names, descriptions): not empty, at most `max` characters, no control characters.
+pub fn bounded(value: &str, max: usize) -> Result<String, TextError> {
+    if value.is_empty() {
+        return Err(TextError::Empty);
+    }
+    if value.chars().count() > max {
+        return Err(TextError::TooLong { max });
+    }
+    if value.chars().any(char::is_control) {
+        return Err(TextError::ControlCharacter);
+    }
+    Ok(value.to_owned())
+}
+
+/// An identifier chosen by a client (request ids, reference ids): 1 to `max` printable ASCII
+/// characters without spaces, so that it survives every log, CSV file and URL unharmed.
+pub fn identifier(value: &str, max: usize) -> Result<String, TextError> {
+    if value.is_empty() {
+        return Err(TextError::Empty);
+    }
+    if value.len() > max {
+        return Err(TextError::TooLong { max });
+    }
+    if !value.bytes().all(|byte| byte.is_ascii_graphic()) {
+        return Err(TextError::NotIdentifier);
+    }
+    Ok(value.to_owned())
+}
+
+/// A merchant category code: exactly four ASCII digits.
+pub fn mcc(value: &str) -> Result<String, TextError> {
+    if value.len() == 4 && value.bytes().all(|byte| byte.is_ascii_digit()) {
+        Ok(value.to_owned())
+    } else {
+        Err(TextError::NotMcc)
+    }
+}
+
+/// An ISO 3166-1 alpha-2 region code such as `SG`.
+pub fn region(value: &str) -> Result<String, TextError> {
+    if value.len() == 2 && value.bytes().all(|byte| byte.is_ascii_uppercase()) {
+        Ok(value.to_owned())
+    } else {
+        Err(TextError::NotRegion)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rules() {
+        let cases: &[(&str, Result<String, TextError>)] = &[
+            ("Cafe", Ok("Cafe".into())),
+            ("", Err(TextError::Empty)),
+            ("äöü", Ok("äöü".into())),
+            ("a\u{7}b", Err(TextError::ControlCharacter)),
+            ("12345", Err(TextError::TooLong { max: 4 })),
+            ("咖啡咖啡", Ok("咖啡咖啡".into())),
+        ];
+        for (value, expected) in cases {
+            assert_eq!(&bounded(value, 4), expected, "bounded {value:?}");
+        }
+        assert_eq!(identifier("PR-2024_01.x", 64), Ok("PR-2024_01.x".into()));
+        assert_eq!(identifier("a b", 64), Err(TextError::NotIdentifier));
+        assert_eq!(identifier("é", 64), Err(TextError::NotIdentifier));
+        assert_eq!(identifier(&"x".repeat(65), 64), Err(TextError::TooLong { max: 64 }));
+        assert_eq!(mcc("5812"), Ok("5812".into()));
+        assert_eq!(mcc("581"), Err(TextError::NotMcc));
+        assert_eq!(mcc("58a2"), Err(TextError::NotMcc));
+        assert_eq!(region("SG"), Ok("SG".into()));
+        assert_eq!(region("sg"), Err(TextError::NotRegion));
+    }
+}

@@ -1,0 +1,125 @@
+//! The data objects shared by several APIs: amounts, orders, merchants, stores, order codes.
+//!
+//! Request-side fields are `Option` so that a missing field reaches the gateway's
+//! validation, which answers `PARAM_ILLEGAL` naming it, rather than a generic parse error.
+
+use serde::{Deserialize, Serialize};
+
+use crate::lenient;
+
+/// `{currency, value}`: value is an integer count of minor units, as a string.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Amount {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub currency: Option<String>,
+    #[serde(default, deserialize_with = "lenient::string", skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+}
+
+impl Amount {
+    pub fn new(currency: impl Into<String>, minor_units: i64) -> Amount {
+        Amount { currency: Some(currency.into()), value: Some(minor_units.to_string()) }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Store {
+    #[serde(default, deserialize_with = "lenient::string", skip_serializing_if = "Option::is_none")]
+    pub reference_store_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub store_name: Option<String>,
+    #[serde(
+        rename = "storeMCC",
+        default,
+        deserialize_with = "lenient::string",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub store_mcc: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Merchant {
+    #[serde(default, deserialize_with = "lenient::string", skip_serializing_if = "Option::is_none")]
+    pub reference_merchant_id: Option<String>,
+    #[serde(
+        rename = "merchantMCC",
+        default,
+        deserialize_with = "lenient::string",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub merchant_mcc: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merchant_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merchant_display_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub store: Option<Store>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Order {
+    #[serde(default, deserialize_with = "lenient::string", skip_serializing_if = "Option::is_none")]
+    pub reference_order_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_amount: Option<Amount>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merchant: Option<Merchant>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PaymentFactor {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_store_payment_scenario: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PaymentMethod {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_method_type: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SettlementStrategy {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settlement_currency: Option<String>,
+}
+
+/// One way to show an order code: the text to encode (`TEXT`) or an image URL (`*IMAGE`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CodeDetail {
+    pub code_value_type: String,
+    pub code_value: String,
+    pub display_type: String,
+}
+
+/// The order code a till shows: when it expires and how to display it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderCodeForm {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_method_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expire_time: Option<String>,
+    #[serde(default)]
+    pub code_details: Vec<CodeDetail>,
+}
+
+impl OrderCodeForm {
+    /// The `TEXT` code value: the URL to encode as a QR code.
+    pub fn text_code(&self) -> Option<&str> {
+        self.code_details
+            .iter()
+            .find(|detail| detail.display_type == "TEXT")
+            .map(|detail| detail.code_value.as_str())
+    }
+}
