@@ -40,7 +40,6 @@ pub struct PaymentTerms {
     pub id: PaymentId,
     /// The participant that created the payment and alone may see it.
     pub owner: ClientId,
-    pub environment: Environment,
     pub request_id: PaymentRequestId,
     pub amount: Money,
     pub order: Order,
@@ -55,6 +54,11 @@ pub struct PaymentTerms {
 }
 
 impl PaymentTerms {
+    /// Sandbox or live: a payment lives where its owner does.
+    pub fn environment(&self) -> Environment {
+        Environment::of_client_id(&self.owner)
+    }
+
     /// Whether a repeated `pay` with the same `paymentRequestId` asks for the same payment.
     ///
     /// As Alipay does, only the fields that decide what is paid are compared: the amounts,

@@ -1,0 +1,134 @@
+//! Mapping between SQLite rows and domain types. Every column read is checked: a value that
+//! does not fit the domain is reported as corrupt data, never silently defaulted.
+
+use ocpay_core::Timestamp;
+use ocpay_core::ids::{ClientId, CodeToken, PaymentId, PaymentRequestId};
+use ocpay_core::money::{Currency, Money};
+use ocpay_core::participant::{Participant, ParticipantKey, ParticipantKind};
+use ocpay_core::payment::{
+    FailReason, MerchantRef, Order, Payment, PaymentState, PaymentStatus, PaymentTerms, StoreRef,
+};
+use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
+
+use crate::StoreError;
+
+fn corrupt(what: &str, value: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(format!("{what}: {value}"))
+}
+
+pub(crate) fn millis(at: Timestamp) -> i64 {
+    at.as_millisecond()
+}
+
+fn time(row: &SqliteRow, column: &str) -> Result<Timestamp, StoreError> {
+    let millis: i64 = row.try_get(column)?;
+    Timestamp::from_millisecond(millis).map_err(|_| corrupt(column, millis))
+}
+
+fn optional_time(row: &SqliteRow, column: &str) -> Result<Option<Timestamp>, StoreError> {
+    let millis: Option<i64> = row.try_get(column)?;
+    millis.map(|millis| Timestamp::from_millisecond(millis).map_err(|_| corrupt(column, millis))).transpose()
+}
+
+fn client_id(row: &SqliteRow, column: &str) -> Result<ClientId, StoreError> {
+    let text: String = row.try_get(column)?;
+    ClientId::parse(&text).map_err(|_| corrupt(column, text))
+}
+
+fn money(row: &SqliteRow, amount_column: &str, currency_column: &str) -> Result<Money, StoreError> {
+    let minor: i64 = row.try_get(amount_column)?;
+    let code: String = row.try_get(currency_column)?;
+    let currency = Currency::parse(&code).map_err(|_| corrupt(currency_column, code))?;
+    Ok(Money::new(minor, currency))
+}
+
+pub(crate) fn participant(row: &SqliteRow) -> Result<Participant, StoreError> {
+    let kind: String = row.try_get("kind")?;
+    Ok(Participant {
+        client_id: client_id(row, "client_id")?,
+        kind: ParticipantKind::parse(&kind).ok_or_else(|| corrupt("kind", kind))?,
+        name: row.try_get("name")?,
+        notify_url: row.try_get("notify_url")?,
+        created_at: time(row, "created_at_ms")?,
+    })
+}
+
+pub(crate) fn participant_key(row: &SqliteRow) -> Result<ParticipantKey, StoreError> {
+    let version: i64 = row.try_get("key_version")?;
+    Ok(ParticipantKey {
+        client_id: client_id(row, "client_id")?,
+        key_version: u32::try_from(version).map_err(|_| corrupt("key_version", version))?,
+        public_key_der: row.try_get("public_key_der")?,
+        label: row.try_get("label")?,
+        created_at: time(row, "created_at_ms")?,
+        expires_at: optional_time(row, "expires_at_ms")?,
+        revoked_at: optional_time(row, "revoked_at_ms")?,
+    })
+}
+
+pub(crate) fn payment(row: &SqliteRow) -> Result<Payment, StoreError> {
+    let id: String = row.try_get("payment_id")?;
+    let request_id: String = row.try_get("payment_request_id")?;
+    let code_token: String = row.try_get("code_token")?;
+    let settlement_currency: Option<String> = row.try_get("settlement_currency")?;
+    let terms = PaymentTerms {
+        id: PaymentId::parse(&id).map_err(|_| corrupt("payment_id", &id))?,
+        owner: client_id(row, "owner_client_id")?,
+        request_id: PaymentRequestId::parse(&request_id)
+            .map_err(|_| corrupt("payment_request_id", request_id))?,
+        amount: money(row, "amount_minor", "currency")?,
+        order: Order {
+            reference_order_id: row.try_get("reference_order_id")?,
+            description: row.try_get("order_description")?,
+            amount: money(row, "order_amount_minor", "order_currency")?,
+            merchant: MerchantRef {
+                reference_merchant_id: row.try_get("reference_merchant_id")?,
+                name: row.try_get("merchant_name")?,
+                mcc: row.try_get("merchant_mcc")?,
+                display_name: row.try_get("merchant_display_name")?,
+                store: StoreRef {
+                    reference_store_id: row.try_get("reference_store_id")?,
+                    name: row.try_get("store_name")?,
+                    mcc: row.try_get("store_mcc")?,
+                },
+            },
+        },
+        code_token: CodeToken::parse(&code_token).map_err(|_| corrupt("code_token", &id))?,
+        notify_url: row.try_get("notify_url")?,
+        redirect_url: row.try_get("redirect_url")?,
+        settlement_currency: settlement_currency
+            .map(|code| Currency::parse(&code).map_err(|_| corrupt("settlement_currency", code)))
+            .transpose()?,
+        merchant_region: row.try_get("merchant_region")?,
+        extend_info: row.try_get("extend_info")?,
+        created_at: time(row, "created_at_ms")?,
+        expires_at: time(row, "expires_at_ms")?,
+    };
+    let state = payment_state(row).map_err(|error| corrupt(&format!("state of payment {id}"), error))?;
+    Ok(Payment { terms, state })
+}
+
+fn payment_state(row: &SqliteRow) -> Result<PaymentState, StoreError> {
+    let status: String = row.try_get("status")?;
+    let paid_at = optional_time(row, "paid_at_ms")?;
+    let state = match PaymentStatus::parse(&status) {
+        Some(PaymentStatus::Processing) => PaymentState::Processing,
+        Some(PaymentStatus::Success) => {
+            PaymentState::Success { paid_at: paid_at.ok_or_else(|| corrupt("paid_at_ms", "missing"))? }
+        }
+        Some(PaymentStatus::Fail) => {
+            let reason: Option<String> = row.try_get("fail_reason")?;
+            let reason = reason.as_deref().and_then(FailReason::parse);
+            PaymentState::Fail {
+                reason: reason.ok_or_else(|| corrupt("fail_reason", "missing or unknown"))?,
+                failed_at: time(row, "failed_at_ms")?,
+            }
+        }
+        Some(PaymentStatus::Cancelled) => {
+            PaymentState::Cancelled { cancelled_at: time(row, "cancelled_at_ms")?, paid_at }
+        }
+        None => return Err(corrupt("status", status)),
+    };
+    Ok(state)
+}
