@@ -59,19 +59,18 @@ impl PaymentTerms {
         Environment::of_client_id(&self.owner)
     }
 
-    /// Whether a repeated `pay` with the same `paymentRequestId` asks for the same payment.
+    /// Whether a repeated `pay` with this payment's `paymentRequestId` asks for the same payment.
     ///
     /// As Alipay does, only the fields that decide what is paid are compared: the amounts,
     /// the merchant's order id, and the merchant and store. A repeat that differs in these
     /// is refused (`REPEAT_REQ_INCONSISTENT`); one that differs only in, say, its notify URL
     /// gets the original payment back unchanged.
-    pub fn same_request(&self, other: &PaymentTerms) -> bool {
-        self.request_id == other.request_id
-            && self.amount == other.amount
-            && self.order.amount == other.order.amount
-            && self.order.reference_order_id == other.order.reference_order_id
-            && self.order.merchant.reference_merchant_id == other.order.merchant.reference_merchant_id
-            && self.order.merchant.store.reference_store_id == other.order.merchant.store.reference_store_id
+    pub fn same_request(&self, amount: Money, order: &Order) -> bool {
+        self.amount == amount
+            && self.order.amount == order.amount
+            && self.order.reference_order_id == order.reference_order_id
+            && self.order.merchant.reference_merchant_id == order.merchant.reference_merchant_id
+            && self.order.merchant.store.reference_store_id == order.merchant.store.reference_store_id
     }
 }
 

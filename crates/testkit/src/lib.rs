@@ -1,1 +1,147 @@
-//! placeholder
+//! Test helpers for ocpay: a real server on a free port with its own data directory and a
+//! controllable clock, participants with fresh RSA keys and SDK clients, and sample requests.
+//!
+//! Only ever a dev-dependency.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use jiff::Timestamp;
+use ocpay_core::participant::{Environment, ParticipantKind};
+use ocpay_protocol::model::{Amount, Merchant, Order, Store};
+use ocpay_protocol::payments::PayRequest;
+use ocpay_protocol::{SigningKey, VerifyingKey};
+use ocpay_sdk::{Client, ClientBuilder};
+pub use ocpay_server::clock::{Clock, ManualClock};
+use ocpay_server::service::participants::{self, NewParticipant};
+use ocpay_server::state::AppState;
+use ocpay_server::{Application, Config};
+use tokio::sync::oneshot;
+
+/// A running server for one test. Dropping it stops the server.
+pub struct TestApp {
+    pub address: SocketAddr,
+    pub base_url: String,
+    pub state: Arc<AppState>,
+    pub clock: Arc<ManualClock>,
+    pub platform_key: VerifyingKey,
+    pub data_dir: tempfile::TempDir,
+    shutdown: Option<oneshot::Sender<()>>,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+    }
+}
+
+impl TestApp {
+    /// A server with default settings, its clock at the real current time.
+    pub async fn spawn() -> TestApp {
+        TestApp::spawn_with(|_| {}).await
+    }
+
+    /// A server whose configuration `adjust` may change first.
+    pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
+        let data_dir = tempfile::tempdir().expect("a temporary directory");
+        let mut config = Config {
+            data_dir: data_dir.path().join("data"),
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            ..Config::default()
+        };
+        adjust(&mut config);
+        let clock = Arc::new(ManualClock::new(Timestamp::now()));
+        let app = Application::build(config, clock.clone()).await.expect("the server builds");
+        let address = app.local_addr();
+        let base_url = format!("http://{address}");
+        let state = app.state();
+        let platform_key = state.platform_key.verifying_key();
+        let (shutdown, stop) = oneshot::channel::<()>();
+        tokio::spawn(async move {
+            app.run(async {
+                let _ = stop.await;
+            })
+            .await
+            .expect("the server runs");
+        });
+        TestApp { address, base_url, state, clock, platform_key, data_dir, shutdown: Some(shutdown) }
+    }
+
+    /// A sandbox merchant with a default notify URL.
+    pub async fn merchant(&self) -> TestParticipant {
+        self.participant(
+            ParticipantKind::Merchant,
+            Environment::Sandbox,
+            Some("https://merchant.example/notify"),
+        )
+        .await
+    }
+
+    /// A participant with a new RSA-2048 key as version 1.
+    pub async fn participant(
+        &self,
+        kind: ParticipantKind,
+        environment: Environment,
+        notify_url: Option<&str>,
+    ) -> TestParticipant {
+        let key = SigningKey::generate().expect("an RSA key");
+        let new = NewParticipant {
+            kind,
+            environment,
+            name: "Test participant".into(),
+            public_key: key.verifying_key(),
+            notify_url: notify_url.map(str::to_owned),
+        };
+        let participant = participants::create(&*self.state.store, self.clock.now(), new)
+            .await
+            .expect("create a participant");
+        let client_id = participant.client_id.to_string();
+        let client = self.client_builder(&client_id, key.clone()).build().expect("an SDK client");
+        TestParticipant { client_id, key, client }
+    }
+
+    /// An SDK client builder for this server, its `Request-Time` following the server's clock.
+    pub fn client_builder(&self, client_id: &str, key: SigningKey) -> ClientBuilder {
+        let clock = self.clock.clone();
+        Client::builder(&self.base_url, client_id, key, self.platform_key.clone())
+            .attempts_max(1)
+            .clock(move || clock.now())
+    }
+}
+
+/// A participant of a [`TestApp`] with its key and a ready SDK client.
+pub struct TestParticipant {
+    pub client_id: String,
+    pub key: SigningKey,
+    pub client: Client,
+}
+
+/// An order-code `pay` request for a coffee shop, `amount_minor` in `currency`.
+pub fn pay_request(payment_request_id: &str, currency: &str, amount_minor: i64) -> PayRequest {
+    let order = Order {
+        reference_order_id: Some(format!("ORDER-{payment_request_id}")),
+        order_description: Some("Two flat whites".into()),
+        order_amount: Some(Amount::new(currency, amount_minor)),
+        merchant: Some(Merchant {
+            reference_merchant_id: Some("M0001".into()),
+            merchant_name: Some("Demo Cafe".into()),
+            merchant_mcc: Some("5812".into()),
+            merchant_display_name: None,
+            store: Some(Store {
+                reference_store_id: Some("S0001".into()),
+                store_name: Some("Demo Cafe Orchard".into()),
+                store_mcc: Some("5812".into()),
+            }),
+        }),
+    };
+    PayRequest::order_code(payment_request_id, Amount::new(currency, amount_minor), order)
+}
+
+/// A unique id for a test's requests.
+pub fn unique_id(prefix: &str) -> String {
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{prefix}-{}-{n}", Timestamp::now().as_microsecond())
+}

@@ -1,0 +1,111 @@
+//! Every way a request can fail, and the one place that maps each to an HTTP status and an
+//! AMS result. Internal causes are logged here, once, and never sent to the client.
+
+use http::StatusCode;
+use ocpay_core::payment::CancelRefusal;
+use ocpay_protocol::ResultCode;
+
+use crate::service::ServiceError;
+
+#[derive(Debug)]
+pub(crate) enum ApiError {
+    MethodNotSupported,
+    NoInterface,
+    MediaTypeNotAcceptable,
+    /// The body is larger than the configured limit.
+    BodyTooLarge {
+        bytes_max: usize,
+    },
+    /// A header is missing or malformed.
+    Header {
+        name: &'static str,
+        reason: String,
+    },
+    /// A body field is missing or malformed; `field` is its JSON path.
+    Param {
+        field: String,
+        reason: String,
+    },
+    SignatureInvalid(String),
+    ClientInvalid,
+    KeyNotFound {
+        key_version: Option<u32>,
+    },
+    Service(ServiceError),
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(error: ServiceError) -> Self {
+        ApiError::Service(error)
+    }
+}
+
+impl ApiError {
+    pub(crate) fn param(field: impl Into<String>, reason: impl ToString) -> ApiError {
+        ApiError::Param { field: field.into(), reason: reason.to_string() }
+    }
+
+    /// The HTTP status, result code and message this error answers with.
+    pub(crate) fn answer(&self) -> (StatusCode, ResultCode, String) {
+        use ResultCode::*;
+        let ok = StatusCode::OK;
+        match self {
+            ApiError::MethodNotSupported => {
+                (ok, METHOD_NOT_SUPPORTED, METHOD_NOT_SUPPORTED.default_message().into())
+            }
+            ApiError::NoInterface => (ok, NO_INTERFACE_DEF, NO_INTERFACE_DEF.default_message().into()),
+            ApiError::MediaTypeNotAcceptable => {
+                (ok, MEDIA_TYPE_NOT_ACCEPTABLE, "Content-Type must be application/json; charset=UTF-8".into())
+            }
+            ApiError::BodyTooLarge { bytes_max } => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                PARAM_ILLEGAL,
+                format!("request body: must be at most {bytes_max} bytes"),
+            ),
+            ApiError::Header { name, reason } => (ok, PARAM_ILLEGAL, format!("header {name}: {reason}")),
+            ApiError::Param { field, reason } => (ok, PARAM_ILLEGAL, format!("{field}: {reason}")),
+            ApiError::SignatureInvalid(reason) => (ok, SIGNATURE_INVALID, format!("signature: {reason}")),
+            ApiError::ClientInvalid => (ok, CLIENT_INVALID, "header Client-Id: no such client".into()),
+            ApiError::KeyNotFound { key_version: Some(version) } => {
+                (ok, KEY_NOT_FOUND, format!("keyVersion {version}: no usable key with this version"))
+            }
+            ApiError::KeyNotFound { key_version: None } => {
+                (ok, KEY_NOT_FOUND, "keyVersion: this client has no usable key".into())
+            }
+            ApiError::Service(error) => service_answer(error),
+        }
+    }
+
+    /// Internal failures are worth an error log line; everything else is the client's doing.
+    pub(crate) fn is_internal(&self) -> bool {
+        matches!(self, ApiError::Service(ServiceError::Store(_)))
+    }
+}
+
+fn service_answer(error: &ServiceError) -> (StatusCode, ResultCode, String) {
+    use ResultCode::*;
+    let ok = StatusCode::OK;
+    match error {
+        ServiceError::Expiry(error) => (ok, PARAM_ILLEGAL, format!("paymentExpiryTime: {error}")),
+        ServiceError::NotifyUrlRequired => (
+            ok,
+            PARAM_ILLEGAL,
+            "paymentNotifyUrl: required, since no notify URL is configured for this client".into(),
+        ),
+        ServiceError::RepeatInconsistent => (
+            ok,
+            REPEAT_REQ_INCONSISTENT,
+            "paymentRequestId: a payment with this id exists with a different amount, order or merchant"
+                .into(),
+        ),
+        ServiceError::PaymentNotFound => (ok, ORDER_NOT_EXIST, ORDER_NOT_EXIST.default_message().into()),
+        ServiceError::CancelRefused(CancelRefusal::WindowExceeded) => {
+            (ok, CANCEL_WINDOW_EXCEED, CancelRefusal::WindowExceeded.to_string())
+        }
+        ServiceError::CancelRefused(CancelRefusal::Refunded) => {
+            (ok, ORDER_STATUS_INVALID, CancelRefusal::Refunded.to_string())
+        }
+        // The cause is logged by the gateway; the client learns only that it may retry.
+        ServiceError::Store(_) => (ok, UNKNOWN_EXCEPTION, UNKNOWN_EXCEPTION.default_message().into()),
+    }
+}

@@ -1,0 +1,106 @@
+//! The running server: binds the listener, opens the data directory, and serves HTTP with the
+//! limits that keep slow or abusive clients from holding it.
+//!
+//! `axum::serve` has no header-read timeout (a client trickling header bytes kept a
+//! connection open for over a minute), so connections are served with hyper directly:
+//! a header-read timeout (also the keep-alive idle limit), a request timeout around every
+//! request, and a cap on open connections.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use http::StatusCode;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tower_http::timeout::TimeoutLayer;
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::data_dir::DataDir;
+use crate::state::AppState;
+
+pub struct Application {
+    listener: TcpListener,
+    state: Arc<AppState>,
+}
+
+impl Application {
+    /// Opens the data directory (creating the platform key and database on first start) and
+    /// binds the listener. Nothing is served until [`Application::run`].
+    pub async fn build(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Application> {
+        let data_dir = DataDir::open(&config.data_dir)?;
+        let platform_key = data_dir.platform_key()?;
+        let store = Arc::new(data_dir.open_store(&config).await?);
+        let listener =
+            TcpListener::bind(config.listen).await.with_context(|| format!("bind {}", config.listen))?;
+        let address = listener.local_addr()?;
+        let public_url = config.public_url.clone().unwrap_or_else(|| format!("http://{address}"));
+        let state = Arc::new(AppState::new(config, store, clock, platform_key, &public_url));
+        Ok(Application { listener, state })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().expect("a bound listener has an address")
+    }
+
+    pub fn public_url(&self) -> &str {
+        &self.state.public_url
+    }
+
+    pub fn state(&self) -> Arc<AppState> {
+        self.state.clone()
+    }
+
+    /// Serves until `shutdown` completes, then stops accepting and lets requests in flight
+    /// finish within the configured grace period.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
+        let config = &self.state.config;
+        let router = crate::api::router(self.state.clone())
+            .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, config.request_timeout()));
+        let connections = Arc::new(Semaphore::new(config.connections_max.max(1)));
+        let graceful = GracefulShutdown::new();
+        let mut http = http1::Builder::new();
+        http.timer(TokioTimer::new()).header_read_timeout(config.header_read_timeout()).keep_alive(true);
+        tokio::pin!(shutdown);
+        tracing::info!(address = %self.local_addr(), public_url = %self.state.public_url, "serving");
+        loop {
+            let permit = tokio::select! {
+                permit = connections.clone().acquire_owned() => permit?,
+                () = &mut shutdown => break,
+            };
+            let stream = tokio::select! {
+                accepted = self.listener.accept() => match accepted {
+                    Ok((stream, _peer)) => stream,
+                    Err(error) => {
+                        // Out of file descriptors, or a connection reset before accept: wait a
+                        // moment rather than spin.
+                        tracing::warn!(%error, "accept failed");
+                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+                () = &mut shutdown => break,
+            };
+            let _ = stream.set_nodelay(true);
+            let connection =
+                http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(router.clone()));
+            let connection = graceful.watch(connection);
+            tokio::spawn(async move {
+                let _ = connection.await;
+                drop(permit);
+            });
+        }
+        drop(self.listener);
+        tracing::info!("shutting down: waiting for requests in flight");
+        if tokio::time::timeout(config.shutdown_grace(), graceful.shutdown()).await.is_err() {
+            tracing::warn!("requests still in flight after the grace period were dropped");
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,190 @@
+//! Configuration of a running platform: every limit is a named setting with a default.
+//!
+//! Layers, later ones winning: defaults < TOML file < `OCPAY_*` environment variables <
+//! command-line flags. A key the file does not know is an error, so a typo never silently
+//! leaves a limit at its default.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use ocpay_core::payment::{CancelWindow, ExpiryPolicy};
+use serde::{Deserialize, Serialize};
+
+/// Prefix of the environment variables that set configuration keys (`OCPAY_LISTEN`, ...).
+pub const ENV_PREFIX: &str = "OCPAY_";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Where the database and the platform key live.
+    pub data_dir: PathBuf,
+    /// Address the HTTP server binds; port 0 picks a free port.
+    pub listen: SocketAddr,
+    /// Base URL payers and merchants reach the server at; order codes point under it.
+    /// Defaults to `http://<listen>` once bound.
+    pub public_url: Option<String>,
+
+    /// Largest request body accepted; larger ones get HTTP 413 before being read.
+    pub request_body_bytes_max: usize,
+    /// How far `Request-Time` may be from the server's clock, either way.
+    pub request_time_skew_seconds_max: u64,
+    /// A client must send a request's headers within this time (also the keep-alive idle limit).
+    pub header_read_timeout_ms: u64,
+    /// A request, body included, must be answered within this time.
+    pub request_timeout_ms: u64,
+    /// Most open client connections; beyond it new connections wait in the listen backlog.
+    pub connections_max: usize,
+    /// How long a graceful shutdown waits for requests in flight.
+    pub shutdown_grace_ms: u64,
+
+    /// Lifetime of an order code when the request gives no `paymentExpiryTime`.
+    pub payment_expiry_default_seconds: u64,
+    /// Longest `paymentExpiryTime` accepted, counted from the request.
+    pub payment_expiry_max_seconds: u64,
+    /// The cancel window closes this many days after the payment's local date ...
+    pub cancel_window_days_after_payment: i32,
+    /// ... at this many minutes after local midnight ...
+    pub cancel_window_closes_at_minute: i32,
+    /// ... in the time zone this many minutes east of UTC.
+    pub cancel_window_zone_offset_minutes: i32,
+
+    /// Read connections of the embedded SQLite database.
+    pub sqlite_read_connections_max: u32,
+    /// Most writes committed together in one SQLite transaction.
+    pub sqlite_write_batch_max: usize,
+    /// Most writes queued for the SQLite writer before callers wait.
+    pub sqlite_write_queue_max: usize,
+    /// How long SQLite waits for a lock held by another process.
+    pub sqlite_busy_timeout_ms: u64,
+
+    /// Parsed participant public keys kept in memory.
+    pub key_cache_entries_max: usize,
+    /// Most participants one `participant list` returns.
+    pub page_size_max: u32,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: PathBuf::from("ocpay-data"),
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            public_url: None,
+            request_body_bytes_max: 64 * 1024,
+            request_time_skew_seconds_max: 300,
+            header_read_timeout_ms: 10_000,
+            request_timeout_ms: 30_000,
+            connections_max: 4096,
+            shutdown_grace_ms: 10_000,
+            payment_expiry_default_seconds: 15 * 60,
+            payment_expiry_max_seconds: 30 * 60,
+            cancel_window_days_after_payment: 1,
+            cancel_window_closes_at_minute: 15,
+            cancel_window_zone_offset_minutes: 8 * 60,
+            sqlite_read_connections_max: 8,
+            sqlite_write_batch_max: 256,
+            sqlite_write_queue_max: 4096,
+            sqlite_busy_timeout_ms: 5_000,
+            key_cache_entries_max: 10_000,
+            page_size_max: 1_000,
+        }
+    }
+}
+
+/// Settings given on the command line; `None` leaves the lower layers' value.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Overrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<SocketAddr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public_url: Option<String>,
+}
+
+impl Config {
+    /// Loads the layers: defaults, then `file` if given, then the environment, then `overrides`.
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Config, Box<figment::Error>> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(file) = file {
+            figment = figment.merge(Toml::file_exact(file));
+        }
+        // Only variables naming a setting are read, so that OCPAY_CLIENT_ID and friends,
+        // which the CLI's API commands use, do not trip the unknown-key check.
+        let known = Config::keys();
+        let env =
+            Env::prefixed(ENV_PREFIX).filter(move |key| known.iter().any(|known| known == key.as_str()));
+        figment.merge(env).merge(Serialized::defaults(overrides)).extract().map_err(Box::new)
+    }
+
+    /// Every setting's key, lower case, as in the file.
+    pub fn keys() -> Vec<String> {
+        match serde_json::to_value(Config::default()) {
+            Ok(serde_json::Value::Object(map)) => map.keys().cloned().collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    pub fn expiry_policy(&self) -> ExpiryPolicy {
+        ExpiryPolicy {
+            default: seconds(self.payment_expiry_default_seconds),
+            max: seconds(self.payment_expiry_max_seconds),
+        }
+    }
+
+    pub fn cancel_window(&self) -> CancelWindow {
+        CancelWindow {
+            zone_offset_seconds: self.cancel_window_zone_offset_minutes.saturating_mul(60),
+            days_after_payment: self.cancel_window_days_after_payment,
+            closes_at_minute_of_day: self.cancel_window_closes_at_minute,
+        }
+    }
+
+    pub fn request_time_skew_max(&self) -> jiff::SignedDuration {
+        seconds(self.request_time_skew_seconds_max)
+    }
+
+    pub fn header_read_timeout(&self) -> Duration {
+        Duration::from_millis(self.header_read_timeout_ms)
+    }
+
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_millis(self.request_timeout_ms)
+    }
+
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_millis(self.shutdown_grace_ms)
+    }
+}
+
+fn seconds(value: u64) -> jiff::SignedDuration {
+    jiff::SignedDuration::from_secs(i64::try_from(value).unwrap_or(i64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layers_apply_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("ocpay.toml");
+        std::fs::write(&file, "request_body_bytes_max = 1000\nlisten = \"127.0.0.1:9000\"\n").unwrap();
+        let overrides = Overrides { listen: Some("127.0.0.1:9100".parse().unwrap()), ..Overrides::default() };
+        let config = Config::load(Some(&file), &overrides).unwrap();
+        assert_eq!(config.request_body_bytes_max, 1000, "the file sets a limit");
+        assert_eq!(config.listen.port(), 9100, "a flag beats the file");
+        assert_eq!(config.payment_expiry_max_seconds, 1800, "the rest stays at defaults");
+    }
+
+    #[test]
+    fn unknown_keys_in_the_file_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("ocpay.toml");
+        std::fs::write(&file, "request_body_byte_max = 1000\n").unwrap();
+        let error = Config::load(Some(&file), &Overrides::default()).unwrap_err();
+        assert!(error.to_string().contains("request_body_byte_max"), "{error}");
+    }
+}

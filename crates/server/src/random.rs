@@ -1,0 +1,58 @@
+//! Identifiers the platform makes up: payment ids, order-code tokens and client ids.
+//! All randomness comes from the operating system's CSPRNG (through aws-lc).
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jiff::Timestamp;
+use ocpay_core::ids::{ClientId, CodeToken, PaymentId};
+use ocpay_core::participant::{Environment, SANDBOX_CLIENT_ID_PREFIX};
+
+fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut bytes = [0u8; N];
+    // The system RNG failing means the machine cannot do cryptography at all; there is no
+    // meaningful way to go on issuing unguessable codes.
+    aws_lc_rs::rand::fill(&mut bytes).expect("the system random number generator works");
+    bytes
+}
+
+/// 128 random bits, URL-safe: the secret part of an order code's URL.
+pub(crate) fn code_token() -> CodeToken {
+    let token = URL_SAFE_NO_PAD.encode(random_bytes::<16>());
+    CodeToken::parse(&token).expect("22 URL-safe base64 characters make a valid token")
+}
+
+/// A payment id like Alipay's: the UTC creation time to the second, then 18 random digits.
+/// Time first keeps ids roughly ordered, which keeps the primary-key index compact.
+pub(crate) fn payment_id(now: Timestamp) -> PaymentId {
+    let random = u64::from_le_bytes(random_bytes::<8>()) % 1_000_000_000_000_000_000;
+    let stamp = now.strftime("%Y%m%d%H%M%S");
+    PaymentId::parse(&format!("{stamp}{random:018}")).expect("32 digits make a valid payment id")
+}
+
+/// A new client id: 16 random upper-case letters and digits, after `SANDBOX_` in the sandbox.
+pub(crate) fn client_id(environment: Environment) -> ClientId {
+    const ALPHABET: &[u8; 32] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    let body: String =
+        random_bytes::<16>().iter().map(|byte| ALPHABET[usize::from(byte % 32)] as char).collect();
+    let id = match environment {
+        Environment::Sandbox => format!("{SANDBOX_CLIENT_ID_PREFIX}{body}"),
+        Environment::Live => body,
+    };
+    ClientId::parse(&id).expect("letters, digits and an underscore make a valid client id")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shapes() {
+        assert_eq!(code_token().as_str().len(), 22);
+        assert_ne!(code_token(), code_token());
+        let id = payment_id("2026-11-27T10:20:30Z".parse().unwrap());
+        assert!(id.as_str().starts_with("20261127102030") && id.as_str().len() == 32, "{id}");
+        let sandbox = client_id(Environment::Sandbox);
+        assert_eq!(Environment::of_client_id(&sandbox), Environment::Sandbox);
+        assert_eq!(Environment::of_client_id(&client_id(Environment::Live)), Environment::Live);
+    }
+}

@@ -1,0 +1,108 @@
+//! Creating participants and adding keys to them. Used by the CLI, which may run while the
+//! server does: both go through the store, whose writes are transactions.
+
+use jiff::Timestamp;
+use ocpay_core::ids::ClientId;
+use ocpay_core::participant::{Environment, KeyVersion, Participant, ParticipantKind};
+use ocpay_core::text;
+use ocpay_protocol::VerifyingKey;
+use ocpay_store::{NewKey, Store, StoreError};
+
+use crate::{random, urls};
+
+/// Longest participant name.
+pub const NAME_CHARS_MAX: usize = 256;
+/// Longest key label.
+pub const LABEL_CHARS_MAX: usize = 256;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ParticipantError {
+    #[error("{field}: {reason}")]
+    Invalid { field: &'static str, reason: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+fn invalid(field: &'static str, reason: impl ToString) -> ParticipantError {
+    ParticipantError::Invalid { field, reason: reason.to_string() }
+}
+
+/// What it takes to create a participant.
+#[derive(Debug, Clone)]
+pub struct NewParticipant {
+    pub kind: ParticipantKind,
+    pub environment: Environment,
+    pub name: String,
+    pub public_key: VerifyingKey,
+    pub notify_url: Option<String>,
+}
+
+/// Creates a participant with a fresh client id and the given key as version 1.
+pub async fn create(
+    store: &dyn Store,
+    now: Timestamp,
+    new: NewParticipant,
+) -> Result<Participant, ParticipantError> {
+    let name = text::bounded(&new.name, NAME_CHARS_MAX).map_err(|reason| invalid("name", reason))?;
+    let notify_url = new
+        .notify_url
+        .as_deref()
+        .map(urls::http_url)
+        .transpose()
+        .map_err(|reason| invalid("notify-url", reason))?;
+    let key = NewKey {
+        public_key_der: new.public_key.spki_der().to_vec(),
+        label: None,
+        created_at: now,
+        expires_at: None,
+    };
+    // A clash of 80 random bits is astronomically unlikely; retry once anyway rather than fail.
+    for _ in 0..2 {
+        let participant = Participant {
+            client_id: random::client_id(new.environment),
+            kind: new.kind,
+            name: name.clone(),
+            notify_url: notify_url.clone(),
+            created_at: now,
+        };
+        match store.create_participant(&participant, &key).await {
+            Ok(()) => return Ok(participant),
+            Err(StoreError::Conflict(_)) => continue,
+            Err(error) => return Err(error.into()),
+        }
+    }
+    Err(StoreError::Conflict("client id").into())
+}
+
+/// A key to add to an existing participant.
+#[derive(Debug, Clone)]
+pub struct AddedKey {
+    pub public_key: VerifyingKey,
+    pub label: Option<String>,
+    pub expires_at: Option<Timestamp>,
+}
+
+/// Adds a key and returns its version.
+pub async fn add_key(
+    store: &dyn Store,
+    now: Timestamp,
+    client_id: &ClientId,
+    added: AddedKey,
+) -> Result<KeyVersion, ParticipantError> {
+    let label = added
+        .label
+        .as_deref()
+        .map(|label| text::bounded(label, LABEL_CHARS_MAX))
+        .transpose()
+        .map_err(|reason| invalid("label", reason))?;
+    if added.expires_at.is_some_and(|at| at <= now) {
+        return Err(invalid("expires-in", "must be in the future"));
+    }
+    let key = NewKey {
+        public_key_der: added.public_key.spki_der().to_vec(),
+        label,
+        created_at: now,
+        expires_at: added.expires_at,
+    };
+    Ok(store.add_participant_key(client_id, &key).await?)
+}

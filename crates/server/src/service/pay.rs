@@ -1,0 +1,81 @@
+//! `pay`: create an order-code payment, or return the one this `paymentRequestId` created.
+
+use jiff::Timestamp;
+use ocpay_core::ids::PaymentRequestId;
+use ocpay_core::money::{Currency, Money};
+use ocpay_core::participant::Participant;
+use ocpay_core::payment::{Order, Payment, PaymentTerms};
+use ocpay_store::{CreatePayment, PaymentLookup};
+
+use super::ServiceError;
+use crate::random;
+use crate::state::AppState;
+
+/// A parsed, valid `pay` request.
+#[derive(Debug, Clone)]
+pub(crate) struct PayCommand {
+    pub(crate) request_id: PaymentRequestId,
+    pub(crate) amount: Money,
+    pub(crate) order: Order,
+    pub(crate) requested_expiry: Option<Timestamp>,
+    pub(crate) notify_url: Option<String>,
+    pub(crate) redirect_url: Option<String>,
+    pub(crate) settlement_currency: Option<Currency>,
+    pub(crate) merchant_region: Option<String>,
+    pub(crate) extend_info: Option<String>,
+}
+
+/// Creates the payment, or returns the existing one for a repeated request (spec §13.11).
+pub(crate) async fn pay(
+    state: &AppState,
+    owner: &Participant,
+    command: PayCommand,
+) -> Result<Payment, ServiceError> {
+    let now = state.clock.now();
+    let expires_at = match state.config.expiry_policy().resolve(now, command.requested_expiry) {
+        Ok(expires_at) => expires_at,
+        // A replay of an accepted request may come after its expiry time has passed: it still
+        // gets the original answer.
+        Err(error) => return replay(state, owner, &command).await?.ok_or(ServiceError::Expiry(error)),
+    };
+    let notify_url = command.notify_url.or_else(|| owner.notify_url.clone());
+    if notify_url.is_none() {
+        return Err(ServiceError::NotifyUrlRequired);
+    }
+    let terms = PaymentTerms {
+        id: random::payment_id(now),
+        owner: owner.client_id.clone(),
+        request_id: command.request_id,
+        amount: command.amount,
+        order: command.order,
+        code_token: random::code_token(),
+        notify_url,
+        redirect_url: command.redirect_url,
+        settlement_currency: command.settlement_currency,
+        merchant_region: command.merchant_region,
+        extend_info: command.extend_info,
+        created_at: now,
+        expires_at,
+    };
+    match state.store.create_payment(&terms).await? {
+        CreatePayment::Created(payment) => Ok(payment),
+        CreatePayment::Existing(payment) if payment.terms.same_request(terms.amount, &terms.order) => {
+            Ok(payment)
+        }
+        CreatePayment::Existing(_) => Err(ServiceError::RepeatInconsistent),
+    }
+}
+
+/// The payment an earlier identical request created, if there is one.
+async fn replay(
+    state: &AppState,
+    owner: &Participant,
+    command: &PayCommand,
+) -> Result<Option<Payment>, ServiceError> {
+    let lookup = PaymentLookup::ByRequestId(command.request_id.clone());
+    let Some(payment) = state.store.payment(&owner.client_id, &lookup).await? else {
+        return Ok(None);
+    };
+    let same = payment.terms.same_request(command.amount, &command.order);
+    if same { Ok(Some(payment)) } else { Err(ServiceError::RepeatInconsistent) }
+}

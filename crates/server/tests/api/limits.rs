@@ -1,0 +1,92 @@
+//! Slow and abusive clients cannot hold the server: header-read timeout, request timeout,
+//! connection cap. Each test configures short limits and measures what the server does.
+
+use std::time::{Duration, Instant};
+
+use ocpay_testkit::TestApp;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// Reads until the server closes the connection (or `limit` passes); returns what it sent.
+async fn read_until_closed(stream: &mut TcpStream, limit: Duration) -> Option<String> {
+    let mut received = Vec::new();
+    let read = tokio::time::timeout(limit, stream.read_to_end(&mut received)).await;
+    read.ok().map(|_| String::from_utf8_lossy(&received).into_owned())
+}
+
+async fn healthz(app: &TestApp) -> Result<reqwest::StatusCode, reqwest::Error> {
+    let client = reqwest::Client::builder().timeout(Duration::from_millis(500)).build().unwrap();
+    client.get(format!("{}/healthz", app.base_url)).send().await.map(|response| response.status())
+}
+
+#[tokio::test]
+async fn a_client_trickling_headers_is_cut_off() {
+    let app = TestApp::spawn_with(|config| config.header_read_timeout_ms = 400).await;
+    let mut stream = TcpStream::connect(app.address).await.unwrap();
+    let started = Instant::now();
+    let trickle = async {
+        for byte in b"POST /ams/api/v1/payments/pay HTTP/1.1\r\nhost: x\r\n".iter().cycle().take(200) {
+            if stream.write_all(&[*byte]).await.is_err() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        read_until_closed(&mut stream, Duration::from_secs(1)).await
+    };
+    let (_, health) = tokio::join!(trickle, healthz(&app));
+    let elapsed = started.elapsed();
+    assert!(elapsed < Duration::from_secs(3), "the trickling connection lived {elapsed:?}");
+    assert_eq!(health.unwrap(), 200, "others are served meanwhile");
+}
+
+#[tokio::test]
+async fn an_idle_keep_alive_connection_is_closed() {
+    let app = TestApp::spawn_with(|config| config.header_read_timeout_ms = 300).await;
+    let mut stream = TcpStream::connect(app.address).await.unwrap();
+    stream.write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n").await.unwrap();
+    let started = Instant::now();
+    let received =
+        read_until_closed(&mut stream, Duration::from_secs(3)).await.expect("closed by the server");
+    assert!(received.starts_with("HTTP/1.1 200"), "{received}");
+    assert!(started.elapsed() < Duration::from_secs(2));
+}
+
+#[tokio::test]
+async fn a_body_sent_too_slowly_times_out() {
+    let app = TestApp::spawn_with(|config| config.request_timeout_ms = 500).await;
+    let mut stream = TcpStream::connect(app.address).await.unwrap();
+    // Headers good enough to get the server to read the body, which then never completes.
+    let head = format!(
+        "POST /ams/api/v1/payments/pay HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n\
+         client-id: C\r\nrequest-time: {}\r\nsignature: s\r\ncontent-length: 1000\r\n\r\n",
+        ocpay_testkit::Clock::now(&*app.clock).as_millisecond()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(b"{").await.unwrap();
+    let started = Instant::now();
+    let mut answer = vec![0; 1024];
+    let n = tokio::time::timeout(Duration::from_secs(3), stream.read(&mut answer))
+        .await
+        .expect("answered")
+        .unwrap();
+    let text = String::from_utf8_lossy(&answer[..n]);
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    assert!(started.elapsed() < Duration::from_secs(2));
+}
+
+#[tokio::test]
+async fn connections_beyond_the_cap_wait_for_a_free_slot() {
+    let app = TestApp::spawn_with(|config| {
+        config.connections_max = 2;
+        config.header_read_timeout_ms = 5_000;
+    })
+    .await;
+    let first = TcpStream::connect(app.address).await.unwrap();
+    let _second = TcpStream::connect(app.address).await.unwrap();
+    // Give the server a moment to accept both and use up its two slots.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(healthz(&app).await.is_err(), "a third connection is not served while two are open");
+    drop(first);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(healthz(&app).await.unwrap(), 200, "a freed slot serves the next connection");
+}

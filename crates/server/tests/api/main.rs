@@ -1,0 +1,9 @@
+//! Black-box tests of the gateway: a real server on a free port, driven over HTTP through
+//! `ocpay-sdk` or, where a test must send what the SDK never would, through raw requests.
+
+mod envelope;
+mod helpers;
+mod interop;
+mod limits;
+mod payments;
+mod validation;

@@ -1,0 +1,122 @@
+"""Drives an ocpay server with Alipay's official Python SDK (global-alipay-sdk-python).
+
+Only the SDK's connection factory is replaced: its transport is hard-wired to HTTPS on
+port 443, and the test server speaks plain HTTP on a free port. Signing, verification,
+request models and JSON are the SDK's own, untouched.
+
+Inputs (environment): OCPAY_GATEWAY, OCPAY_CLIENT_ID, OCPAY_PRIVATE_KEY_PEM (PKCS#8 PEM),
+OCPAY_PLATFORM_KEY (base64 SubjectPublicKeyInfo). Exits non-zero on the first failure.
+"""
+
+import http.client
+import json
+import os
+import sys
+import time
+import urllib.parse
+
+from cryptography.hazmat.primitives import serialization
+
+import com.alipay.ams.api.net.default_http_rpc as rpc
+from com.alipay.ams.api.default_alipay_client import DefaultAlipayClient
+from com.alipay.ams.api.model.amount import Amount
+from com.alipay.ams.api.model.merchant import Merchant
+from com.alipay.ams.api.model.order import Order
+from com.alipay.ams.api.model.store import Store
+from com.alipay.ams.api.request.pay.alipay_pay_cancel_request import AlipayPayCancelRequest
+from com.alipay.ams.api.request.pay.alipay_pay_query_request import AlipayPayQueryRequest
+from com.alipay.ams.api.request.pay.order_code_payment_request import OrderCodePaymentRequest
+from com.alipay.ams.api.response.pay.alipay_pay_response import AlipayPayResponse
+
+GATEWAY = os.environ["OCPAY_GATEWAY"]
+CLIENT_ID = os.environ["OCPAY_CLIENT_ID"]
+PLATFORM_KEY = os.environ["OCPAY_PLATFORM_KEY"]
+
+
+def pkcs1_body(pkcs8_pem):
+    """The SDK wants the base64 body of a PKCS#1 key (it adds the RSA PRIVATE KEY armour)."""
+    key = serialization.load_pem_private_key(pkcs8_pem.encode(), password=None)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.NoEncryption(),
+    ).decode()
+    return "".join(line for line in pem.splitlines() if not line.startswith("-----"))
+
+
+def plain_http_connection(url, timeout=15):
+    parsed = urllib.parse.urlparse(url)
+    return http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=timeout)
+
+
+# The one replacement: plain HTTP to the test server's port instead of HTTPS to 443.
+setattr(rpc, "__get_http_connection", plain_http_connection)
+
+client = DefaultAlipayClient(GATEWAY, CLIENT_ID, pkcs1_body(os.environ["OCPAY_PRIVATE_KEY_PEM"]), PLATFORM_KEY)
+
+
+def check(condition, message, body):
+    if not condition:
+        print("FAILED: " + message + "\n" + body, file=sys.stderr)
+        sys.exit(1)
+
+
+def order_code(payment_request_id, cents):
+    order = Order()
+    order.order_description = "Two flat whites"
+    order.order_amount = Amount("USD", cents)
+    merchant = Merchant()
+    merchant.reference_merchant_id = "seller2322174590000"
+    merchant.merchant_mcc = "5812"
+    merchant.merchant_name = "Demo Cafe"
+    store = Store()
+    store.store_mcc = "5812"
+    store.store_name = "Demo Cafe Orchard"
+    store.reference_store_id = "store232217459000011"
+    merchant.store = store
+    order.merchant = merchant
+    # An integer request id and integer amounts, exactly as the SDK's own example sends them.
+    return OrderCodePaymentRequest(
+        payment_request_id=payment_request_id,
+        order=order,
+        currency="USD",
+        amount_in_cents=cents,
+        payment_notify_url="https://merchant.example/notify",
+    )
+
+
+def inquire(payment_request_id):
+    request = AlipayPayQueryRequest()
+    request.payment_request_id = payment_request_id
+    return json.loads(client.execute(request))
+
+
+payment_request_id = int(time.time() * 1000)
+body = client.execute(order_code(payment_request_id, 1231))
+paid = json.loads(body)
+check(paid["result"]["resultStatus"] == "S", "pay succeeds", body)
+response = AlipayPayResponse(body)
+code_value = response.order_code_form.code_details[0].code_value
+check(code_value.startswith(GATEWAY + "/c/"), "the order code points at the server", body)
+
+again = json.loads(client.execute(order_code(payment_request_id, 1231)))
+check(again["paymentId"] == paid["paymentId"], "a repeated pay returns the same payment", json.dumps(again))
+
+body = json.dumps(inquire(str(payment_request_id)))
+inquiry = json.loads(body)
+check(inquiry["paymentStatus"] == "PROCESSING", "the new payment is processing", body)
+check(inquiry["paymentId"] == paid["paymentId"], "inquiry finds the payment", body)
+
+cancel = AlipayPayCancelRequest()
+cancel.payment_id = paid["paymentId"]
+body = client.execute(cancel)
+cancelled = json.loads(body)
+check(cancelled["result"]["resultStatus"] == "S" and cancelled.get("cancelTime"), "cancel succeeds", body)
+
+body = json.dumps(inquire(str(payment_request_id)))
+check(json.loads(body)["paymentStatus"] == "CANCELLED", "the payment is cancelled", body)
+
+body = json.dumps(inquire("no-such-payment"))
+check(json.loads(body)["result"]["resultCode"] == "ORDER_NOT_EXIST", "an unknown payment is not found", body)
+
+print(json.dumps({"paymentId": paid["paymentId"], "codeValue": code_value, "status": "CANCELLED"}))
