@@ -1,1 +1,91 @@
-fn main() {}
+//! The `ocpay` command: serve the platform, manage participants and keys, and call the API
+//! as a merchant would. Every command that prints data prints one JSON document on stdout;
+//! logs go to stderr.
+
+mod calls;
+mod keys;
+mod participant;
+mod serve;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "ocpay", version, about = "Order-code payments: the platform and its tools")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the platform (embedded SQLite in the data directory).
+    Serve(serve::ServeArgs),
+    /// Create and list participants, and add keys to them.
+    #[command(subcommand)]
+    Participant(participant::ParticipantCommand),
+    /// Print the platform's public key (PEM), which verifies its responses and notifications.
+    PlatformKey {
+        #[arg(long, env = "OCPAY_DATA_DIR", default_value = "ocpay-data")]
+        data_dir: PathBuf,
+    },
+    /// Generate RSA-2048 key pairs.
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
+    /// Create an order code (`pay`).
+    Pay(Box<calls::PayArgs>),
+    /// Inquire a payment (`inquiryPayment`).
+    Inquire(calls::PaymentRefArgs),
+    /// Cancel a payment (`cancel`).
+    Cancel(calls::PaymentRefArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let default_level = if matches!(cli.command, Command::Serve(_)) { "info" } else { "warn" };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level)),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command)) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Serve(args) => serve::run(args).await.map(|()| ExitCode::SUCCESS),
+        Command::Participant(command) => participant::run(command).await.map(|()| ExitCode::SUCCESS),
+        Command::PlatformKey { data_dir } => {
+            let key = ocpay_server::data_dir::DataDir::open(&data_dir)?.platform_key()?;
+            print!("{}", key.verifying_key().to_pem());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Keys(command) => keys::run(command).map(|()| ExitCode::SUCCESS),
+        Command::Pay(args) => calls::pay(*args).await,
+        Command::Inquire(args) => calls::inquire(args).await,
+        Command::Cancel(args) => calls::cancel(args).await,
+    }
+}
+
+/// Prints a value as pretty JSON on stdout.
+fn print_json(value: &serde_json::Value) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}

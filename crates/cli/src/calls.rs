@@ -1,0 +1,190 @@
+//! `ocpay pay | inquire | cancel`: signed calls through `ocpay-sdk`, printing the verified
+//! response. The exit code tells the result: 0 for `S`, 2 for `F`, 3 for `U`.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use ocpay_protocol::model::{Amount, Merchant, Order, Store};
+use ocpay_protocol::payments::{CancelRequest, InquiryPaymentRequest, PayRequest};
+use ocpay_protocol::{Api, SigningKey, VerifyingKey, datetime};
+use ocpay_sdk::Client;
+use serde::{Deserialize, Serialize};
+
+/// A profile file: where the server is and who is calling. Relative key paths are read
+/// relative to the profile's own directory. `ocpay participant create --generate-keys` writes one.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub(crate) struct Profile {
+    pub(crate) server_url: Option<String>,
+    pub(crate) client_id: Option<String>,
+    pub(crate) private_key: Option<PathBuf>,
+    pub(crate) platform_key: Option<PathBuf>,
+    pub(crate) key_version: Option<u32>,
+}
+
+/// Who calls which server. Flags and `OCPAY_*` variables win over the profile file.
+#[derive(clap::Args)]
+pub(crate) struct ClientArgs {
+    /// A profile file (TOML) with server_url, client_id, private_key, platform_key, key_version.
+    #[arg(long, env = "OCPAY_PROFILE")]
+    profile: Option<PathBuf>,
+    #[arg(long, env = "OCPAY_SERVER_URL")]
+    server_url: Option<String>,
+    #[arg(long, env = "OCPAY_CLIENT_ID")]
+    client_id: Option<String>,
+    /// The private key file (PEM or base64, PKCS#8 or PKCS#1).
+    #[arg(long, env = "OCPAY_PRIVATE_KEY")]
+    private_key: Option<PathBuf>,
+    /// The platform's public key file, to verify responses.
+    #[arg(long, env = "OCPAY_PLATFORM_KEY")]
+    platform_key: Option<PathBuf>,
+    #[arg(long, env = "OCPAY_KEY_VERSION")]
+    key_version: Option<u32>,
+    /// Seconds allowed for each attempt.
+    #[arg(long, default_value_t = 10)]
+    timeout_seconds: u64,
+    /// Attempts per call; `U` results and transport failures are retried with the same body.
+    #[arg(long, default_value_t = 3)]
+    attempts: u32,
+}
+
+fn read(path: &Path, base: &Path) -> anyhow::Result<String> {
+    let path = if path.is_relative() { base.join(path) } else { path.to_owned() };
+    std::fs::read_to_string(&path).with_context(|| format!("read {}", path.display()))
+}
+
+impl ClientArgs {
+    fn client(&self) -> anyhow::Result<Client> {
+        let (profile, base) = match &self.profile {
+            Some(path) => {
+                let text =
+                    std::fs::read_to_string(path).with_context(|| format!("read {}", path.display()))?;
+                let profile: Profile =
+                    toml::from_str(&text).with_context(|| format!("parse {}", path.display()))?;
+                (profile, path.parent().unwrap_or(Path::new(".")).to_owned())
+            }
+            None => (Profile::default(), PathBuf::from(".")),
+        };
+        let missing = |what: &str| anyhow::anyhow!("no {what}: give --{what} or a --profile that has it");
+        let server_url =
+            self.server_url.clone().or(profile.server_url).ok_or_else(|| missing("server-url"))?;
+        let client_id = self.client_id.clone().or(profile.client_id).ok_or_else(|| missing("client-id"))?;
+        // A flag's path is relative to the working directory, a profile's to the profile.
+        let private_key = match (&self.private_key, &profile.private_key) {
+            (Some(path), _) => read(path, Path::new("."))?,
+            (None, Some(path)) => read(path, &base)?,
+            (None, None) => return Err(missing("private-key")),
+        };
+        let platform_key = match (&self.platform_key, &profile.platform_key) {
+            (Some(path), _) => read(path, Path::new("."))?,
+            (None, Some(path)) => read(path, &base)?,
+            (None, None) => return Err(missing("platform-key")),
+        };
+        let signing_key = SigningKey::from_text(&private_key).context("parse the private key")?;
+        let platform_key = VerifyingKey::from_text(&platform_key).context("parse the platform key")?;
+        Ok(Client::builder(server_url, client_id, signing_key, platform_key)
+            .key_version(self.key_version.or(profile.key_version).unwrap_or(1))
+            .timeout(Duration::from_secs(self.timeout_seconds))
+            .attempts_max(self.attempts)
+            .build()?)
+    }
+}
+
+#[derive(clap::Args)]
+pub(crate) struct PayArgs {
+    #[command(flatten)]
+    client: ClientArgs,
+    /// Amount in minor units (cents for USD): 1250 is USD 12.50.
+    #[arg(long)]
+    amount: i64,
+    /// ISO 4217 currency code.
+    #[arg(long)]
+    currency: String,
+    /// The idempotency key [default: a new one].
+    #[arg(long)]
+    payment_request_id: Option<String>,
+    #[arg(long, default_value = "Order")]
+    description: String,
+    #[arg(long)]
+    reference_order_id: Option<String>,
+    #[arg(long, default_value = "M0001")]
+    merchant_id: String,
+    #[arg(long, default_value = "Demo merchant")]
+    merchant_name: String,
+    #[arg(long, default_value = "5812")]
+    mcc: String,
+    #[arg(long, default_value = "S0001")]
+    store_id: String,
+    #[arg(long, default_value = "Main store")]
+    store_name: String,
+    /// Where the payment's notification goes [default: the participant's notify URL].
+    #[arg(long)]
+    notify_url: Option<String>,
+    /// How long the code stays payable: 90s, 10m ... [default: the server's default].
+    #[arg(long, value_parser = crate::participant::parse_duration)]
+    expires_in: Option<jiff::SignedDuration>,
+}
+
+#[derive(clap::Args)]
+#[group(id = "payment", required = true, multiple = true)]
+pub(crate) struct PaymentRefArgs {
+    #[command(flatten)]
+    client: ClientArgs,
+    #[arg(long, group = "payment")]
+    payment_id: Option<String>,
+    #[arg(long, group = "payment")]
+    payment_request_id: Option<String>,
+}
+
+pub(crate) async fn pay(args: PayArgs) -> anyhow::Result<ExitCode> {
+    let client = args.client.client()?;
+    let request_id =
+        args.payment_request_id.unwrap_or_else(|| format!("cli-{}", jiff::Timestamp::now().as_microsecond()));
+    let order = Order {
+        reference_order_id: args.reference_order_id,
+        order_description: Some(args.description),
+        order_amount: Some(Amount::new(&args.currency, args.amount)),
+        merchant: Some(Merchant {
+            reference_merchant_id: Some(args.merchant_id),
+            merchant_mcc: Some(args.mcc.clone()),
+            merchant_name: Some(args.merchant_name),
+            merchant_display_name: None,
+            store: Some(Store {
+                reference_store_id: Some(args.store_id),
+                store_name: Some(args.store_name),
+                store_mcc: Some(args.mcc),
+            }),
+        }),
+    };
+    let mut request = PayRequest::order_code(request_id, Amount::new(&args.currency, args.amount), order);
+    request.payment_notify_url = args.notify_url;
+    request.payment_expiry_time =
+        args.expires_in.map(|duration| datetime::format(jiff::Timestamp::now() + duration));
+    call(&client, Api::Pay, &request).await
+}
+
+pub(crate) async fn inquire(args: PaymentRefArgs) -> anyhow::Result<ExitCode> {
+    let client = args.client.client()?;
+    let request =
+        InquiryPaymentRequest { payment_id: args.payment_id, payment_request_id: args.payment_request_id };
+    call(&client, Api::InquiryPayment, &request).await
+}
+
+pub(crate) async fn cancel(args: PaymentRefArgs) -> anyhow::Result<ExitCode> {
+    let client = args.client.client()?;
+    let request = CancelRequest { payment_id: args.payment_id, payment_request_id: args.payment_request_id };
+    call(&client, Api::Cancel, &request).await
+}
+
+/// Calls the API, prints the verified response, and turns its result status into an exit code.
+async fn call<Req: Serialize>(client: &Client, api: Api, request: &Req) -> anyhow::Result<ExitCode> {
+    let verified = client.call::<_, serde_json::Value>(api, request).await?;
+    crate::print_json(&verified.response)?;
+    let status = verified.response["result"]["resultStatus"].as_str().unwrap_or_default();
+    Ok(match status {
+        "S" => ExitCode::SUCCESS,
+        "F" => ExitCode::from(2),
+        _ => ExitCode::from(3),
+    })
+}

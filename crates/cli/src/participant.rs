@@ -1,0 +1,244 @@
+//! `ocpay participant ...`: works on the data directory directly, so it runs with or without
+//! the server (SQLite lets both write the one file; each write is a transaction).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use ocpay_core::ids::ClientId;
+use ocpay_core::participant::{Environment, ParticipantKind};
+use ocpay_protocol::VerifyingKey;
+use ocpay_server::config::Config;
+use ocpay_server::data_dir::DataDir;
+use ocpay_server::service::participants::{self, AddedKey, NewParticipant};
+use ocpay_store::Store;
+use serde_json::json;
+
+use crate::calls::Profile;
+
+#[derive(clap::Subcommand)]
+pub(crate) enum ParticipantCommand {
+    /// Create a participant; prints its clientId and keyVersion.
+    Create(CreateArgs),
+    /// List participants.
+    List {
+        #[command(flatten)]
+        data: DataArgs,
+        /// Most participants to print.
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+    },
+    /// Add a key version to a participant (key rotation, or a system integrator's own key).
+    AddKey(AddKeyArgs),
+}
+
+#[derive(clap::Args)]
+pub(crate) struct DataArgs {
+    /// The platform's data directory.
+    #[arg(long, env = "OCPAY_DATA_DIR", default_value = "ocpay-data")]
+    data_dir: PathBuf,
+}
+
+/// Where the participant's public key comes from.
+#[derive(clap::Args)]
+#[group(required = true, multiple = false)]
+pub(crate) struct KeySource {
+    /// A public key file: PEM or base64, SubjectPublicKeyInfo or PKCS#1.
+    #[arg(long)]
+    public_key: Option<PathBuf>,
+    /// Generate a key pair into this directory, with a profile for the API commands.
+    #[arg(long)]
+    generate_keys: Option<PathBuf>,
+}
+
+#[derive(clap::Args)]
+pub(crate) struct CreateArgs {
+    #[command(flatten)]
+    data: DataArgs,
+    #[arg(long, value_parser = parse_kind)]
+    kind: ParticipantKind,
+    #[arg(long = "env", value_parser = parse_environment)]
+    environment: Environment,
+    #[arg(long)]
+    name: String,
+    #[command(flatten)]
+    key: KeySource,
+    /// Default URL for this participant's notifications.
+    #[arg(long)]
+    notify_url: Option<String>,
+    /// Server URL to write into the generated profile.
+    #[arg(long, env = "OCPAY_SERVER_URL", default_value = "http://127.0.0.1:8080")]
+    server_url: String,
+}
+
+#[derive(clap::Args)]
+pub(crate) struct AddKeyArgs {
+    #[command(flatten)]
+    data: DataArgs,
+    #[arg(long)]
+    client_id: String,
+    #[command(flatten)]
+    key: KeySource,
+    /// Who holds the key, for example "Integrator: Acme POS".
+    #[arg(long)]
+    label: Option<String>,
+    /// The key stops working after this long: 90d, 12h, 30m or 45s.
+    #[arg(long, value_parser = parse_duration)]
+    expires_in: Option<jiff::SignedDuration>,
+    /// Server URL to write into a generated profile.
+    #[arg(long, env = "OCPAY_SERVER_URL", default_value = "http://127.0.0.1:8080")]
+    server_url: String,
+}
+
+fn parse_kind(text: &str) -> Result<ParticipantKind, String> {
+    ParticipantKind::parse(text).ok_or_else(|| "must be merchant, acquirer or isv".into())
+}
+
+fn parse_environment(text: &str) -> Result<Environment, String> {
+    Environment::parse(text).ok_or_else(|| "must be sandbox or live".into())
+}
+
+/// `90d`, `12h`, `30m`, `45s`.
+pub(crate) fn parse_duration(text: &str) -> Result<jiff::SignedDuration, String> {
+    let error = || format!("{text:?} is not a duration like 90d, 12h, 30m or 45s");
+    let split = text.len().checked_sub(1).ok_or_else(error)?;
+    let (number, unit) = text.split_at(split);
+    let number: i64 = number.parse().map_err(|_| error())?;
+    let seconds = match unit {
+        "d" => number.checked_mul(86_400),
+        "h" => number.checked_mul(3_600),
+        "m" => number.checked_mul(60),
+        "s" => Some(number),
+        _ => None,
+    };
+    match seconds {
+        Some(seconds) if seconds > 0 => Ok(jiff::SignedDuration::from_secs(seconds)),
+        _ => Err(error()),
+    }
+}
+
+async fn open(data: &DataArgs) -> anyhow::Result<(DataDir, impl Store)> {
+    let data_dir = DataDir::open(&data.data_dir)?;
+    let store = data_dir.open_store(&Config::default()).await?;
+    Ok((data_dir, store))
+}
+
+/// The public key to register, generating a pair (and a profile) when asked.
+struct ResolvedKey {
+    public_key: VerifyingKey,
+    generated: Option<crate::keys::KeyFiles>,
+}
+
+fn resolve_key(source: &KeySource) -> anyhow::Result<ResolvedKey> {
+    match (&source.public_key, &source.generate_keys) {
+        (Some(path), _) => {
+            let text = std::fs::read_to_string(path).with_context(|| format!("read {}", path.display()))?;
+            let public_key = VerifyingKey::from_text(&text)
+                .with_context(|| format!("parse the public key {}", path.display()))?;
+            Ok(ResolvedKey { public_key, generated: None })
+        }
+        (None, Some(dir)) => {
+            let files = crate::keys::generate(dir)?;
+            Ok(ResolvedKey { public_key: files.key.verifying_key(), generated: Some(files) })
+        }
+        (None, None) => anyhow::bail!("give --public-key or --generate-keys"),
+    }
+}
+
+/// Writes the platform key and a profile next to generated keys; returns the profile's path.
+fn write_profile(
+    data_dir: &DataDir,
+    files: &crate::keys::KeyFiles,
+    client_id: &ClientId,
+    key_version: u32,
+    server_url: &str,
+) -> anyhow::Result<PathBuf> {
+    let dir = files.private_key.parent().unwrap_or(Path::new("."));
+    let platform_key = dir.join("platform-public-key.pem");
+    std::fs::write(&platform_key, data_dir.platform_key()?.verifying_key().to_pem())?;
+    let profile = Profile {
+        server_url: Some(server_url.to_owned()),
+        client_id: Some(client_id.to_string()),
+        private_key: Some(PathBuf::from("private-key.pem")),
+        platform_key: Some(PathBuf::from("platform-public-key.pem")),
+        key_version: Some(key_version),
+    };
+    let path = dir.join("profile.toml");
+    std::fs::write(&path, toml::to_string(&profile)?)?;
+    Ok(path)
+}
+
+pub(crate) async fn run(command: ParticipantCommand) -> anyhow::Result<()> {
+    match command {
+        ParticipantCommand::Create(args) => create(args).await,
+        ParticipantCommand::List { data, limit } => {
+            let (_, store) = open(&data).await?;
+            let listed = store.participants(limit).await?;
+            let rows: Vec<_> = listed
+                .iter()
+                .map(|participant| {
+                    json!({
+                        "clientId": participant.client_id.as_str(),
+                        "kind": participant.kind.as_str(),
+                        "environment": participant.environment().as_str(),
+                        "name": participant.name,
+                        "notifyUrl": participant.notify_url,
+                        "createdAt": ocpay_protocol::datetime::format(participant.created_at),
+                    })
+                })
+                .collect();
+            crate::print_json(&json!({ "participants": rows }))
+        }
+        ParticipantCommand::AddKey(args) => add_key(args).await,
+    }
+}
+
+async fn create(args: CreateArgs) -> anyhow::Result<()> {
+    let (data_dir, store) = open(&args.data).await?;
+    let key = resolve_key(&args.key)?;
+    let new = NewParticipant {
+        kind: args.kind,
+        environment: args.environment,
+        name: args.name,
+        public_key: key.public_key,
+        notify_url: args.notify_url,
+    };
+    let participant = participants::create(&store, jiff::Timestamp::now(), new).await?;
+    let mut output = json!({
+        "clientId": participant.client_id.as_str(),
+        "keyVersion": 1,
+        "kind": participant.kind.as_str(),
+        "environment": participant.environment().as_str(),
+        "name": participant.name,
+        "notifyUrl": participant.notify_url,
+    });
+    if let Some(files) = &key.generated {
+        let profile = write_profile(&data_dir, files, &participant.client_id, 1, &args.server_url)?;
+        output["privateKeyFile"] = json!(files.private_key);
+        output["publicKeyFile"] = json!(files.public_key);
+        output["profile"] = json!(profile);
+    }
+    crate::print_json(&output)
+}
+
+async fn add_key(args: AddKeyArgs) -> anyhow::Result<()> {
+    let (data_dir, store) = open(&args.data).await?;
+    let client_id =
+        ClientId::parse(&args.client_id).map_err(|error| anyhow::anyhow!("--client-id: {error}"))?;
+    let key = resolve_key(&args.key)?;
+    let now = jiff::Timestamp::now();
+    let expires_at = args.expires_in.map(|duration| now + duration);
+    let added = AddedKey { public_key: key.public_key, label: args.label.clone(), expires_at };
+    let key_version = participants::add_key(&store, now, &client_id, added).await?;
+    let mut output = json!({
+        "clientId": client_id.as_str(),
+        "keyVersion": key_version,
+        "label": args.label,
+        "expiresAt": expires_at.map(ocpay_protocol::datetime::format),
+    });
+    if let Some(files) = &key.generated {
+        let profile = write_profile(&data_dir, files, &client_id, key_version, &args.server_url)?;
+        output["privateKeyFile"] = json!(files.private_key);
+        output["profile"] = json!(profile);
+    }
+    crate::print_json(&output)
+}

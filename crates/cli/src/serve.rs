@@ -1,0 +1,49 @@
+//! `ocpay serve`: the platform itself.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use ocpay_server::Application;
+use ocpay_server::clock::SystemClock;
+use ocpay_server::config::{Config, Overrides};
+
+#[derive(clap::Args)]
+pub(crate) struct ServeArgs {
+    /// Where the database and the platform key live [default: ./ocpay-data].
+    #[arg(long, env = "OCPAY_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, env = "OCPAY_LISTEN")]
+    listen: Option<SocketAddr>,
+    /// Base URL that payers and merchants reach this server at [default: http://<listen>].
+    #[arg(long, env = "OCPAY_PUBLIC_URL")]
+    public_url: Option<String>,
+    /// A TOML file of settings (see the README for every key).
+    #[arg(long, env = "OCPAY_CONFIG")]
+    config: Option<PathBuf>,
+}
+
+pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let overrides = Overrides { data_dir: args.data_dir, listen: args.listen, public_url: args.public_url };
+    let config = Config::load(args.config.as_deref(), &overrides)?;
+    let app = Application::build(config, Arc::new(SystemClock)).await?;
+    eprintln!("ocpay is serving on http://{} (public URL {})", app.local_addr(), app.public_url());
+    app.run(shutdown_signal()).await
+}
+
+/// Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {},
+        () = terminate => {},
+    }
+}
