@@ -1,0 +1,157 @@
+//! Tidy checks of the whole workspace, run by `cargo test`: the crate layering of
+//! ARCHITECTURE.md, which crates may name which libraries, and file conventions.
+//! A rule broken here is a design decision made silently; change the rule (and
+//! ARCHITECTURE.md) on purpose instead.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+/// Each crate and the workspace crates it may depend on (normal or build dependencies).
+const LAYERS: &[(&str, &[&str])] = &[
+    ("ocpay-core", &[]),
+    ("ocpay-protocol", &[]),
+    ("ocpay-store", &["ocpay-core"]),
+    ("ocpay-server", &["ocpay-core", "ocpay-protocol", "ocpay-store"]),
+    ("ocpay-sdk", &["ocpay-protocol"]),
+    ("ocpay-cli", &["ocpay-core", "ocpay-protocol", "ocpay-store", "ocpay-server", "ocpay-sdk"]),
+    ("ocpay-testkit", &["ocpay-core", "ocpay-protocol", "ocpay-store", "ocpay-server", "ocpay-sdk"]),
+];
+
+/// Libraries only one crate may name: SQL lives in the store, HTTP serving in the server.
+const OWNED_LIBRARIES: &[(&str, &str)] = &[
+    ("sqlx", "ocpay-store"),
+    ("axum", "ocpay-server"),
+    ("hyper", "ocpay-server"),
+    ("hyper-util", "ocpay-server"),
+];
+
+/// Libraries the pure crates must never name: no I/O, no async, no serialization in core.
+const FORBIDDEN: &[(&str, &[&str])] = &[
+    ("ocpay-core", &["tokio", "serde", "serde_json", "sqlx", "axum", "reqwest", "hyper"]),
+    ("ocpay-protocol", &["tokio", "sqlx", "axum", "reqwest", "hyper"]),
+    ("ocpay-sdk", &["sqlx", "axum", "hyper"]),
+];
+
+struct Package {
+    name: String,
+    /// (dependency name, kind) with kind "normal", "dev" or "build".
+    dependencies: Vec<(String, String)>,
+    root: PathBuf,
+}
+
+fn workspace() -> Vec<Package> {
+    let output = Command::new(env!("CARGO"))
+        .args(["metadata", "--format-version", "1", "--no-deps", "--offline"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("cargo metadata runs");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let metadata: Value = serde_json::from_slice(&output.stdout).unwrap();
+    metadata["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|package| Package {
+            name: package["name"].as_str().unwrap().to_owned(),
+            dependencies: package["dependencies"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|dependency| {
+                    let kind = dependency["kind"].as_str().unwrap_or("normal").to_owned();
+                    (dependency["name"].as_str().unwrap().to_owned(), kind)
+                })
+                .collect(),
+            root: Path::new(package["manifest_path"].as_str().unwrap()).parent().unwrap().to_owned(),
+        })
+        .collect()
+}
+
+#[test]
+fn crates_depend_only_downwards() {
+    let layers: BTreeMap<&str, &[&str]> = LAYERS.iter().copied().collect();
+    let packages = workspace();
+    assert_eq!(packages.len(), LAYERS.len(), "every workspace crate has a layer in LAYERS");
+    for package in &packages {
+        let allowed =
+            layers.get(package.name.as_str()).unwrap_or_else(|| panic!("{} has no layer", package.name));
+        for (dependency, kind) in &package.dependencies {
+            if !dependency.starts_with("ocpay-") || kind == "dev" {
+                continue;
+            }
+            assert!(
+                allowed.contains(&dependency.as_str()),
+                "{} must not depend on {dependency}",
+                package.name
+            );
+        }
+    }
+}
+
+#[test]
+fn the_testkit_is_only_a_dev_dependency() {
+    for package in workspace() {
+        for (dependency, kind) in &package.dependencies {
+            if dependency == "ocpay-testkit" {
+                assert_eq!(kind, "dev", "{} depends on the testkit outside its tests", package.name);
+            }
+        }
+    }
+}
+
+#[test]
+fn libraries_stay_in_their_crate() {
+    for package in workspace() {
+        for (dependency, kind) in &package.dependencies {
+            if kind == "dev" {
+                continue;
+            }
+            for (library, owner) in OWNED_LIBRARIES {
+                if dependency == library {
+                    assert_eq!(&package.name, owner, "only {owner} may depend on {library}");
+                }
+            }
+            for (crate_name, forbidden) in FORBIDDEN {
+                if &package.name == crate_name {
+                    assert!(
+                        !forbidden.contains(&dependency.as_str()),
+                        "{crate_name} must not depend on {dependency}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+fn rust_files(dir: &Path, found: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            rust_files(&path, found);
+        } else if path.extension().is_some_and(|extension| extension == "rs") {
+            found.push(path);
+        }
+    }
+}
+
+#[test]
+fn every_file_says_what_it_is_for_and_sql_stays_literal() {
+    let mut files = Vec::new();
+    for package in workspace() {
+        rust_files(&package.root, &mut files);
+    }
+    assert!(files.len() > 20, "found the sources");
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        assert!(
+            text.starts_with("//!"),
+            "{} must start with a //! comment saying what it is for",
+            file.display()
+        );
+        // sqlx accepts only &'static str as SQL; its wrapper for run-time strings is the way around that.
+        assert!(!text.contains(concat!("AssertSql", "Safe")), "{} builds SQL at run time", file.display());
+    }
+}
