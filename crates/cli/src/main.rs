@@ -2,6 +2,7 @@
 //! as a merchant would. Every command that prints data prints one JSON document on stdout;
 //! logs go to stderr.
 
+mod bench;
 mod calls;
 mod keys;
 mod participant;
@@ -40,6 +41,8 @@ enum Command {
     Inquire(calls::PaymentRefArgs),
     /// Cancel a payment (`cancel`).
     Cancel(calls::PaymentRefArgs),
+    /// Measure pay throughput against the machine's RSA ceiling (see BENCHMARKS.md).
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -81,6 +84,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Pay(args) => calls::pay(*args).await,
         Command::Inquire(args) => calls::inquire(args).await,
         Command::Cancel(args) => calls::cancel(args).await,
+        Command::Bench(args) => bench::run(args).await.map(|()| ExitCode::SUCCESS),
     }
 }
 

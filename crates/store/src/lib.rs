@@ -36,8 +36,8 @@ pub enum StoreError {
     Database(String),
 }
 
-impl From<sqlx::Error> for StoreError {
-    fn from(error: sqlx::Error) -> Self {
+impl From<rusqlite::Error> for StoreError {
+    fn from(error: rusqlite::Error) -> Self {
         StoreError::Database(error.to_string())
     }
 }

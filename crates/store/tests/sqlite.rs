@@ -46,3 +46,17 @@ async fn reopening_keeps_the_data_and_the_schema() {
     let store = open(&dir, "ocpay.db").await;
     assert!(store.participant(&owner).await.unwrap().is_some());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_file_is_in_wal_mode_with_the_whole_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ocpay.db");
+    let _store = SqliteStore::open(&SqliteSettings::new(&path)).await.unwrap();
+    let connection = rusqlite::Connection::open(&path).unwrap();
+    let mode: String = connection.query_row("PRAGMA journal_mode", [], |row| row.get(0)).unwrap();
+    assert_eq!(mode, "wal");
+    let version: i64 = connection.query_row("PRAGMA user_version", [], |row| row.get(0)).unwrap();
+    assert_eq!(version, 1, "every migration is applied and counted");
+    let check: String = connection.query_row("PRAGMA integrity_check", [], |row| row.get(0)).unwrap();
+    assert_eq!(check, "ok");
+}

@@ -1,24 +1,22 @@
 //! The embedded SQLite store: one file in WAL mode with `synchronous=FULL`, so that a write
-//! acknowledged to a client survives a power cut; one writer task with group commit; and a
-//! small pool of read connections that never wait for the writer.
+//! acknowledged to a client survives a power cut; one writer thread with group commit; and
+//! read connections used on the calling thread, which never wait for the writer.
 
+mod reads;
 mod rows;
 mod writer;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use ocpay_core::Timestamp;
 use ocpay_core::ids::ClientId;
 use ocpay_core::participant::{KeyVersion, Participant, ParticipantKey};
-use ocpay_core::payment::{CancelDecision, CancelWindow, PaymentState, PaymentTerms, decide_cancel};
-use sqlx::migrate::{Migration, MigrationType, Migrator};
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
-use sqlx::{Connection, SqlSafeStr, SqliteConnection};
+use ocpay_core::payment::{CancelDecision, CancelWindow, Payment, PaymentState, PaymentTerms, decide_cancel};
+use rusqlite::{Connection, OptionalExtension, params};
 
+use self::reads::ReadPool;
 use self::rows::millis;
 use self::writer::Writer;
 use crate::{CancelPayment, CreatePayment, NewKey, PaymentLookup, Store, StoreError};
@@ -28,7 +26,7 @@ use crate::{CancelPayment, CreatePayment, NewKey, PaymentLookup, Store, StoreErr
 pub struct SqliteSettings {
     /// The database file; created with its schema when missing.
     pub path: PathBuf,
-    /// Read connections kept open.
+    /// Idle read connections kept open.
     pub read_connections_max: u32,
     /// Most writes committed in one transaction.
     pub write_batch_max: usize,
@@ -53,38 +51,58 @@ impl SqliteSettings {
 /// The embedded store. Several processes may open one file: the server and, while it runs,
 /// a CLI command that adds a participant.
 pub struct SqliteStore {
-    reads: SqlitePool,
+    reads: ReadPool,
     writer: Writer,
 }
 
-fn migrator() -> Migrator {
-    let migration = |version, description: &'static str, sql: &'static str| {
-        Migration::new(version, description.into(), MigrationType::Simple, sql.into_sql_str(), false)
-    };
-    Migrator::with_migrations(vec![migration(
-        1,
-        "participants and payments",
-        include_str!("../../migrations/sqlite/0001_participants_and_payments.sql"),
-    )])
+/// The schema, one migration per entry, applied in order. `PRAGMA user_version` counts the
+/// ones applied; each is applied in the same transaction that bumps it.
+const MIGRATIONS: &[&str] = &[include_str!("../../migrations/sqlite/0001_participants_and_payments.sql")];
+
+fn migrate(connection: &mut Connection) -> Result<(), StoreError> {
+    let transaction = connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let applied: i64 = transaction.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+    let applied = usize::try_from(applied).unwrap_or(usize::MAX);
+    if applied > MIGRATIONS.len() {
+        return Err(StoreError::Database(format!(
+            "the database has schema version {applied}, newer than this ocpay knows ({})",
+            MIGRATIONS.len()
+        )));
+    }
+    for (version, migration) in (1i64..).zip(MIGRATIONS).skip(applied) {
+        transaction.execute_batch(migration)?;
+        transaction.pragma_update(None, "user_version", version)?;
+    }
+    transaction.commit()?;
+    Ok(())
+}
+
+fn open_writer(path: &Path, busy_timeout: Duration) -> Result<Connection, StoreError> {
+    let mut connection = Connection::open(path)?;
+    connection.busy_timeout(busy_timeout)?;
+    // WAL lets readers run beside the writer; FULL fsyncs the WAL at every commit, so a
+    // payment acknowledged to a client survives a power cut.
+    let mode: String = connection.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StoreError::Database(format!("the database refused WAL mode (it is in {mode} mode)")));
+    }
+    connection.pragma_update(None, "synchronous", "FULL")?;
+    connection.pragma_update(None, "foreign_keys", "ON")?;
+    migrate(&mut connection)?;
+    Ok(connection)
 }
 
 impl SqliteStore {
     /// Opens (or creates) the database, applies pending migrations and starts the writer.
     pub async fn open(settings: &SqliteSettings) -> Result<SqliteStore, StoreError> {
-        let options = SqliteConnectOptions::new()
-            .filename(&settings.path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
-            .foreign_keys(true)
-            .busy_timeout(settings.busy_timeout);
-        let mut connection = SqliteConnection::connect_with(&options).await?;
-        migrator().run(&mut connection).await.map_err(|error| StoreError::Database(error.to_string()))?;
-        let reads = SqlitePoolOptions::new()
-            .max_connections(settings.read_connections_max.max(1))
-            .connect_with(options.read_only(true))
-            .await?;
-        let writer = Writer::start(connection, settings.write_batch_max, settings.write_queue_max);
+        let connection = open_writer(&settings.path, settings.busy_timeout)?;
+        let writer = Writer::start(connection, settings.write_batch_max, settings.write_queue_max)
+            .map_err(|error| StoreError::Database(format!("start the writer thread: {error}")))?;
+        let reads = ReadPool::new(
+            settings.path.clone(),
+            settings.busy_timeout,
+            settings.read_connections_max as usize,
+        );
         Ok(SqliteStore { reads, writer })
     }
 }
@@ -112,55 +130,64 @@ macro_rules! key_columns {
     };
 }
 
-const PAYMENT_BY_ID: &str =
-    concat!("SELECT ", payment_columns!(), " FROM payment WHERE owner_client_id = ? AND payment_id = ?");
-const PAYMENT_BY_REQUEST_ID: &str = concat!(
-    "SELECT ",
-    payment_columns!(),
-    " FROM payment WHERE owner_client_id = ? AND payment_request_id = ?"
-);
-
-fn lookup_query(lookup: &PaymentLookup) -> (&'static str, String) {
-    match lookup {
-        PaymentLookup::ById(id) => (PAYMENT_BY_ID, id.as_str().to_owned()),
-        PaymentLookup::ByRequestId(id) => (PAYMENT_BY_REQUEST_ID, id.as_str().to_owned()),
-    }
-}
-
-async fn find_payment(
-    connection: &mut SqliteConnection,
+fn find_payment(
+    connection: &Connection,
     owner: &ClientId,
     lookup: &PaymentLookup,
-) -> Result<Option<ocpay_core::payment::Payment>, StoreError> {
-    let (sql, key) = lookup_query(lookup);
-    let row = sqlx::query(sql).bind(owner.as_str()).bind(key).fetch_optional(connection).await?;
-    row.as_ref().map(rows::payment).transpose()
+) -> Result<Option<Payment>, StoreError> {
+    let (sql, key) = match lookup {
+        PaymentLookup::ById(id) => (
+            concat!(
+                "SELECT ",
+                payment_columns!(),
+                " FROM payment WHERE owner_client_id = ?1 AND payment_id = ?2"
+            ),
+            id.as_str(),
+        ),
+        PaymentLookup::ByRequestId(id) => (
+            concat!(
+                "SELECT ",
+                payment_columns!(),
+                " FROM payment WHERE owner_client_id = ?1 AND payment_request_id = ?2"
+            ),
+            id.as_str(),
+        ),
+    };
+    let mut statement = connection.prepare_cached(sql)?;
+    let mut rows = statement.query(params![owner.as_str(), key])?;
+    rows.next()?.map(rows::payment).transpose()
 }
 
-async fn insert_key(
-    connection: &mut SqliteConnection,
+fn insert_key(
+    connection: &Connection,
     client_id: &str,
     version: i64,
     key: &NewKey,
 ) -> Result<(), StoreError> {
-    sqlx::query(concat!(
-        "INSERT INTO participant_key (",
-        key_columns!(),
-        ") VALUES (?, ?, ?, ?, ?, ?, NULL)"
-    ))
-    .bind(client_id)
-    .bind(version)
-    .bind(&key.public_key_der)
-    .bind(&key.label)
-    .bind(millis(key.created_at))
-    .bind(key.expires_at.map(millis))
-    .execute(connection)
-    .await?;
+    connection
+        .prepare_cached(concat!(
+            "INSERT INTO participant_key (",
+            key_columns!(),
+            ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL)"
+        ))?
+        .execute(params![
+            client_id,
+            version,
+            key.public_key_der,
+            key.label,
+            millis(key.created_at),
+            key.expires_at.map(millis)
+        ])?;
     Ok(())
 }
 
-fn is_unique_violation(error: &sqlx::Error) -> bool {
-    matches!(error, sqlx::Error::Database(db) if db.is_unique_violation())
+fn is_unique_violation(error: &rusqlite::Error) -> bool {
+    matches!(
+        error,
+        rusqlite::Error::SqliteFailure(failure, _)
+            if failure.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+                || failure.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+    )
 }
 
 #[async_trait]
@@ -170,27 +197,26 @@ impl Store for SqliteStore {
         let key = key.clone();
         self.writer
             .write(move |connection| {
-                Box::pin(async move {
-                    let inserted = sqlx::query(concat!(
+                let inserted = connection
+                    .prepare_cached(concat!(
                         "INSERT INTO participant (",
                         participant_columns!(),
-                        ") VALUES (?, ?, ?, ?, ?)"
-                    ))
-                    .bind(participant.client_id.as_str())
-                    .bind(participant.kind.as_str())
-                    .bind(&participant.name)
-                    .bind(&participant.notify_url)
-                    .bind(millis(participant.created_at))
-                    .execute(&mut *connection)
-                    .await;
-                    match inserted {
-                        Err(error) if is_unique_violation(&error) => {
-                            return Err(StoreError::Conflict("client id"));
-                        }
-                        other => other?,
-                    };
-                    insert_key(connection, participant.client_id.as_str(), 1, &key).await
-                })
+                        ") VALUES (?1, ?2, ?3, ?4, ?5)"
+                    ))?
+                    .execute(params![
+                        participant.client_id.as_str(),
+                        participant.kind.as_str(),
+                        participant.name,
+                        participant.notify_url,
+                        millis(participant.created_at)
+                    ]);
+                match inserted {
+                    Err(error) if is_unique_violation(&error) => {
+                        return Err(StoreError::Conflict("client id"));
+                    }
+                    other => other?,
+                };
+                insert_key(connection, participant.client_id.as_str(), 1, &key)
             })
             .await
     }
@@ -204,42 +230,42 @@ impl Store for SqliteStore {
         let key = key.clone();
         self.writer
             .write(move |connection| {
-                Box::pin(async move {
-                    let latest: Option<i64> = sqlx::query_scalar(
-                        "SELECT MAX(key_version) FROM participant_key WHERE client_id = ?",
-                    )
-                    .bind(client_id.as_str())
-                    .fetch_one(&mut *connection)
-                    .await?;
-                    let latest = latest.ok_or(StoreError::NotFound("participant"))?;
-                    let version = latest + 1;
-                    insert_key(connection, client_id.as_str(), version, &key).await?;
-                    KeyVersion::try_from(version)
-                        .map_err(|_| StoreError::Corrupt("key version overflow".into()))
-                })
+                let latest: Option<i64> = connection
+                    .prepare_cached("SELECT MAX(key_version) FROM participant_key WHERE client_id = ?1")?
+                    .query_row(params![client_id.as_str()], |row| row.get(0))?;
+                let version = latest.ok_or(StoreError::NotFound("participant"))? + 1;
+                insert_key(connection, client_id.as_str(), version, &key)?;
+                KeyVersion::try_from(version).map_err(|_| StoreError::Corrupt("key version overflow".into()))
             })
             .await
     }
 
     async fn participant(&self, client_id: &ClientId) -> Result<Option<Participant>, StoreError> {
-        let row =
-            sqlx::query(concat!("SELECT ", participant_columns!(), " FROM participant WHERE client_id = ?"))
-                .bind(client_id.as_str())
-                .fetch_optional(&self.reads)
-                .await?;
-        row.as_ref().map(rows::participant).transpose()
+        self.reads.with(|connection| {
+            let mut statement = connection.prepare_cached(concat!(
+                "SELECT ",
+                participant_columns!(),
+                " FROM participant WHERE client_id = ?1"
+            ))?;
+            let mut rows = statement.query(params![client_id.as_str()])?;
+            rows.next()?.map(rows::participant).transpose()
+        })
     }
 
     async fn participants(&self, limit: u32) -> Result<Vec<Participant>, StoreError> {
-        let rows = sqlx::query(concat!(
-            "SELECT ",
-            participant_columns!(),
-            " FROM participant ORDER BY created_at_ms, client_id LIMIT ?"
-        ))
-        .bind(i64::from(limit))
-        .fetch_all(&self.reads)
-        .await?;
-        rows.iter().map(rows::participant).collect()
+        self.reads.with(|connection| {
+            let mut statement = connection.prepare_cached(concat!(
+                "SELECT ",
+                participant_columns!(),
+                " FROM participant ORDER BY created_at_ms, client_id LIMIT ?1"
+            ))?;
+            let mut rows = statement.query(params![i64::from(limit)])?;
+            let mut participants = Vec::new();
+            while let Some(row) = rows.next()? {
+                participants.push(rows::participant(row)?);
+            }
+            Ok(participants)
+        })
     }
 
     async fn participant_key(
@@ -247,59 +273,48 @@ impl Store for SqliteStore {
         client_id: &ClientId,
         key_version: Option<KeyVersion>,
     ) -> Result<Option<ParticipantKey>, StoreError> {
-        let row = match key_version {
-            Some(version) => {
-                sqlx::query(concat!(
-                    "SELECT ",
-                    key_columns!(),
-                    " FROM participant_key WHERE client_id = ? AND key_version = ?"
-                ))
-                .bind(client_id.as_str())
-                .bind(i64::from(version))
-                .fetch_optional(&self.reads)
-                .await?
-            }
-            None => {
-                sqlx::query(concat!(
-                    "SELECT ",
-                    key_columns!(),
-                    " FROM participant_key WHERE client_id = ? ORDER BY key_version DESC LIMIT 1"
-                ))
-                .bind(client_id.as_str())
-                .fetch_optional(&self.reads)
-                .await?
-            }
-        };
-        row.as_ref().map(rows::participant_key).transpose()
+        self.reads.with(|connection| {
+            let row = match key_version {
+                Some(version) => connection
+                    .prepare_cached(concat!(
+                        "SELECT ",
+                        key_columns!(),
+                        " FROM participant_key WHERE client_id = ?1 AND key_version = ?2"
+                    ))?
+                    .query_row(params![client_id.as_str(), i64::from(version)], |row| {
+                        Ok(rows::participant_key(row))
+                    })
+                    .optional()?,
+                None => connection
+                    .prepare_cached(concat!(
+                        "SELECT ",
+                        key_columns!(),
+                        " FROM participant_key WHERE client_id = ?1 ORDER BY key_version DESC LIMIT 1"
+                    ))?
+                    .query_row(params![client_id.as_str()], |row| Ok(rows::participant_key(row)))
+                    .optional()?,
+            };
+            row.transpose()
+        })
     }
 
     async fn create_payment(&self, terms: &PaymentTerms) -> Result<CreatePayment, StoreError> {
         let terms = terms.clone();
         self.writer
             .write(move |connection| {
-                Box::pin(async move {
-                    let inserted = insert_payment(&mut *connection, &terms).await?;
-                    let lookup = PaymentLookup::ByRequestId(terms.request_id.clone());
-                    let payment = find_payment(connection, &terms.owner, &lookup)
-                        .await?
-                        .ok_or_else(|| StoreError::Corrupt("a payment vanished after its insert".into()))?;
-                    Ok(if inserted {
-                        CreatePayment::Created(payment)
-                    } else {
-                        CreatePayment::Existing(payment)
-                    })
-                })
+                if insert_payment(connection, &terms)? {
+                    return Ok(CreatePayment::Created(Payment { terms, state: PaymentState::Processing }));
+                }
+                let lookup = PaymentLookup::ByRequestId(terms.request_id.clone());
+                let existing = find_payment(connection, &terms.owner, &lookup)?
+                    .ok_or_else(|| StoreError::Corrupt("a conflicting payment is missing".into()))?;
+                Ok(CreatePayment::Existing(existing))
             })
             .await
     }
 
-    async fn payment(
-        &self,
-        owner: &ClientId,
-        lookup: &PaymentLookup,
-    ) -> Result<Option<ocpay_core::payment::Payment>, StoreError> {
-        let mut connection = self.reads.acquire().await?;
-        find_payment(&mut connection, owner, lookup).await
+    async fn payment(&self, owner: &ClientId, lookup: &PaymentLookup) -> Result<Option<Payment>, StoreError> {
+        self.reads.with(|connection| find_payment(connection, owner, lookup))
     }
 
     async fn cancel_payment(
@@ -314,69 +329,67 @@ impl Store for SqliteStore {
         let window = *window;
         self.writer
             .write(move |connection| {
-                Box::pin(async move {
-                    let Some(mut payment) = find_payment(&mut *connection, &owner, &lookup).await? else {
-                        return Ok(CancelPayment::NotFound);
-                    };
-                    let decision = match decide_cancel(payment.state, false, &window, now) {
-                        Ok(decision) => decision,
-                        Err(refusal) => return Ok(CancelPayment::Refused(payment, refusal)),
-                    };
-                    if decision == CancelDecision::Unchanged {
-                        return Ok(CancelPayment::Done(payment));
-                    }
-                    // Close and Reverse both end in CANCELLED; a reversal keeps when it was paid.
-                    let paid_at = payment.state.paid_at();
-                    sqlx::query(
-                        "UPDATE payment SET status = 'CANCELLED', cancelled_at_ms = ? WHERE payment_id = ?",
-                    )
-                    .bind(millis(now))
-                    .bind(payment.terms.id.as_str())
-                    .execute(&mut *connection)
-                    .await?;
-                    payment.state = PaymentState::Cancelled { cancelled_at: now, paid_at };
-                    Ok(CancelPayment::Done(payment))
-                })
+                let Some(mut payment) = find_payment(connection, &owner, &lookup)? else {
+                    return Ok(CancelPayment::NotFound);
+                };
+                let decision = match decide_cancel(payment.state, false, &window, now) {
+                    Ok(decision) => decision,
+                    Err(refusal) => return Ok(CancelPayment::Refused(payment, refusal)),
+                };
+                if decision == CancelDecision::Unchanged {
+                    return Ok(CancelPayment::Done(payment));
+                }
+                // Close and Reverse both end in CANCELLED; a reversal keeps when it was paid.
+                let paid_at = payment.state.paid_at();
+                connection
+                    .prepare_cached(
+                        "UPDATE payment SET status = 'CANCELLED', cancelled_at_ms = ?1 WHERE payment_id = ?2",
+                    )?
+                    .execute(params![millis(now), payment.terms.id.as_str()])?;
+                payment.state = PaymentState::Cancelled { cancelled_at: now, paid_at };
+                Ok(CancelPayment::Done(payment))
             })
             .await
     }
 }
 
 /// Inserts a payment in `PROCESSING` unless its idempotency key exists; says whether it did.
-async fn insert_payment(connection: &mut SqliteConnection, terms: &PaymentTerms) -> Result<bool, StoreError> {
+fn insert_payment(connection: &Connection, terms: &PaymentTerms) -> Result<bool, StoreError> {
     let order = &terms.order;
     let merchant = &order.merchant;
-    let result = sqlx::query(concat!(
-        "INSERT INTO payment (",
-        payment_columns!(),
-        ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'PROCESSING', NULL, ?, ?, NULL, NULL, NULL) \
-         ON CONFLICT (owner_client_id, payment_request_id) DO NOTHING"
-    ))
-    .bind(terms.id.as_str())
-    .bind(terms.owner.as_str())
-    .bind(terms.request_id.as_str())
-    .bind(terms.amount.minor())
-    .bind(terms.amount.currency().code())
-    .bind(order.amount.minor())
-    .bind(order.amount.currency().code())
-    .bind(&order.reference_order_id)
-    .bind(&order.description)
-    .bind(&merchant.reference_merchant_id)
-    .bind(&merchant.name)
-    .bind(&merchant.mcc)
-    .bind(&merchant.display_name)
-    .bind(&merchant.store.reference_store_id)
-    .bind(&merchant.store.name)
-    .bind(&merchant.store.mcc)
-    .bind(terms.code_token.as_str())
-    .bind(&terms.notify_url)
-    .bind(&terms.redirect_url)
-    .bind(terms.settlement_currency.map(|currency| currency.code()))
-    .bind(&terms.merchant_region)
-    .bind(&terms.extend_info)
-    .bind(millis(terms.created_at))
-    .bind(millis(terms.expires_at))
-    .execute(connection)
-    .await?;
-    Ok(result.rows_affected() == 1)
+    let inserted = connection
+        .prepare_cached(concat!(
+            "INSERT INTO payment (",
+            payment_columns!(),
+            ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, \
+             ?20, ?21, ?22, 'PROCESSING', NULL, ?23, ?24, NULL, NULL, NULL) \
+             ON CONFLICT (owner_client_id, payment_request_id) DO NOTHING"
+        ))?
+        .execute(params![
+            terms.id.as_str(),
+            terms.owner.as_str(),
+            terms.request_id.as_str(),
+            terms.amount.minor(),
+            terms.amount.currency().code(),
+            order.amount.minor(),
+            order.amount.currency().code(),
+            order.reference_order_id,
+            order.description,
+            merchant.reference_merchant_id,
+            merchant.name,
+            merchant.mcc,
+            merchant.display_name,
+            merchant.store.reference_store_id,
+            merchant.store.name,
+            merchant.store.mcc,
+            terms.code_token.as_str(),
+            terms.notify_url,
+            terms.redirect_url,
+            terms.settlement_currency.map(|currency| currency.code()),
+            terms.merchant_region,
+            terms.extend_info,
+            millis(terms.created_at),
+            millis(terms.expires_at),
+        ])?;
+    Ok(inserted == 1)
 }

@@ -8,8 +8,7 @@ use ocpay_core::participant::{Participant, ParticipantKey, ParticipantKind};
 use ocpay_core::payment::{
     FailReason, MerchantRef, Order, Payment, PaymentState, PaymentStatus, PaymentTerms, StoreRef,
 };
-use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
+use rusqlite::Row;
 
 use crate::StoreError;
 
@@ -21,57 +20,57 @@ pub(crate) fn millis(at: Timestamp) -> i64 {
     at.as_millisecond()
 }
 
-fn time(row: &SqliteRow, column: &str) -> Result<Timestamp, StoreError> {
-    let millis: i64 = row.try_get(column)?;
+fn time(row: &Row<'_>, column: &str) -> Result<Timestamp, StoreError> {
+    let millis: i64 = row.get(column)?;
     Timestamp::from_millisecond(millis).map_err(|_| corrupt(column, millis))
 }
 
-fn optional_time(row: &SqliteRow, column: &str) -> Result<Option<Timestamp>, StoreError> {
-    let millis: Option<i64> = row.try_get(column)?;
+fn optional_time(row: &Row<'_>, column: &str) -> Result<Option<Timestamp>, StoreError> {
+    let millis: Option<i64> = row.get(column)?;
     millis.map(|millis| Timestamp::from_millisecond(millis).map_err(|_| corrupt(column, millis))).transpose()
 }
 
-fn client_id(row: &SqliteRow, column: &str) -> Result<ClientId, StoreError> {
-    let text: String = row.try_get(column)?;
+fn client_id(row: &Row<'_>, column: &str) -> Result<ClientId, StoreError> {
+    let text: String = row.get(column)?;
     ClientId::parse(&text).map_err(|_| corrupt(column, text))
 }
 
-fn money(row: &SqliteRow, amount_column: &str, currency_column: &str) -> Result<Money, StoreError> {
-    let minor: i64 = row.try_get(amount_column)?;
-    let code: String = row.try_get(currency_column)?;
+fn money(row: &Row<'_>, amount_column: &str, currency_column: &str) -> Result<Money, StoreError> {
+    let minor: i64 = row.get(amount_column)?;
+    let code: String = row.get(currency_column)?;
     let currency = Currency::parse(&code).map_err(|_| corrupt(currency_column, code))?;
     Ok(Money::new(minor, currency))
 }
 
-pub(crate) fn participant(row: &SqliteRow) -> Result<Participant, StoreError> {
-    let kind: String = row.try_get("kind")?;
+pub(crate) fn participant(row: &Row<'_>) -> Result<Participant, StoreError> {
+    let kind: String = row.get("kind")?;
     Ok(Participant {
         client_id: client_id(row, "client_id")?,
         kind: ParticipantKind::parse(&kind).ok_or_else(|| corrupt("kind", kind))?,
-        name: row.try_get("name")?,
-        notify_url: row.try_get("notify_url")?,
+        name: row.get("name")?,
+        notify_url: row.get("notify_url")?,
         created_at: time(row, "created_at_ms")?,
     })
 }
 
-pub(crate) fn participant_key(row: &SqliteRow) -> Result<ParticipantKey, StoreError> {
-    let version: i64 = row.try_get("key_version")?;
+pub(crate) fn participant_key(row: &Row<'_>) -> Result<ParticipantKey, StoreError> {
+    let version: i64 = row.get("key_version")?;
     Ok(ParticipantKey {
         client_id: client_id(row, "client_id")?,
         key_version: u32::try_from(version).map_err(|_| corrupt("key_version", version))?,
-        public_key_der: row.try_get("public_key_der")?,
-        label: row.try_get("label")?,
+        public_key_der: row.get("public_key_der")?,
+        label: row.get("label")?,
         created_at: time(row, "created_at_ms")?,
         expires_at: optional_time(row, "expires_at_ms")?,
         revoked_at: optional_time(row, "revoked_at_ms")?,
     })
 }
 
-pub(crate) fn payment(row: &SqliteRow) -> Result<Payment, StoreError> {
-    let id: String = row.try_get("payment_id")?;
-    let request_id: String = row.try_get("payment_request_id")?;
-    let code_token: String = row.try_get("code_token")?;
-    let settlement_currency: Option<String> = row.try_get("settlement_currency")?;
+pub(crate) fn payment(row: &Row<'_>) -> Result<Payment, StoreError> {
+    let id: String = row.get("payment_id")?;
+    let request_id: String = row.get("payment_request_id")?;
+    let code_token: String = row.get("code_token")?;
+    let settlement_currency: Option<String> = row.get("settlement_currency")?;
     let terms = PaymentTerms {
         id: PaymentId::parse(&id).map_err(|_| corrupt("payment_id", &id))?,
         owner: client_id(row, "owner_client_id")?,
@@ -79,29 +78,29 @@ pub(crate) fn payment(row: &SqliteRow) -> Result<Payment, StoreError> {
             .map_err(|_| corrupt("payment_request_id", request_id))?,
         amount: money(row, "amount_minor", "currency")?,
         order: Order {
-            reference_order_id: row.try_get("reference_order_id")?,
-            description: row.try_get("order_description")?,
+            reference_order_id: row.get("reference_order_id")?,
+            description: row.get("order_description")?,
             amount: money(row, "order_amount_minor", "order_currency")?,
             merchant: MerchantRef {
-                reference_merchant_id: row.try_get("reference_merchant_id")?,
-                name: row.try_get("merchant_name")?,
-                mcc: row.try_get("merchant_mcc")?,
-                display_name: row.try_get("merchant_display_name")?,
+                reference_merchant_id: row.get("reference_merchant_id")?,
+                name: row.get("merchant_name")?,
+                mcc: row.get("merchant_mcc")?,
+                display_name: row.get("merchant_display_name")?,
                 store: StoreRef {
-                    reference_store_id: row.try_get("reference_store_id")?,
-                    name: row.try_get("store_name")?,
-                    mcc: row.try_get("store_mcc")?,
+                    reference_store_id: row.get("reference_store_id")?,
+                    name: row.get("store_name")?,
+                    mcc: row.get("store_mcc")?,
                 },
             },
         },
         code_token: CodeToken::parse(&code_token).map_err(|_| corrupt("code_token", &id))?,
-        notify_url: row.try_get("notify_url")?,
-        redirect_url: row.try_get("redirect_url")?,
+        notify_url: row.get("notify_url")?,
+        redirect_url: row.get("redirect_url")?,
         settlement_currency: settlement_currency
             .map(|code| Currency::parse(&code).map_err(|_| corrupt("settlement_currency", code)))
             .transpose()?,
-        merchant_region: row.try_get("merchant_region")?,
-        extend_info: row.try_get("extend_info")?,
+        merchant_region: row.get("merchant_region")?,
+        extend_info: row.get("extend_info")?,
         created_at: time(row, "created_at_ms")?,
         expires_at: time(row, "expires_at_ms")?,
     };
@@ -109,8 +108,8 @@ pub(crate) fn payment(row: &SqliteRow) -> Result<Payment, StoreError> {
     Ok(Payment { terms, state })
 }
 
-fn payment_state(row: &SqliteRow) -> Result<PaymentState, StoreError> {
-    let status: String = row.try_get("status")?;
+fn payment_state(row: &Row<'_>) -> Result<PaymentState, StoreError> {
+    let status: String = row.get("status")?;
     let paid_at = optional_time(row, "paid_at_ms")?;
     let state = match PaymentStatus::parse(&status) {
         Some(PaymentStatus::Processing) => PaymentState::Processing,
@@ -118,7 +117,7 @@ fn payment_state(row: &SqliteRow) -> Result<PaymentState, StoreError> {
             PaymentState::Success { paid_at: paid_at.ok_or_else(|| corrupt("paid_at_ms", "missing"))? }
         }
         Some(PaymentStatus::Fail) => {
-            let reason: Option<String> = row.try_get("fail_reason")?;
+            let reason: Option<String> = row.get("fail_reason")?;
             let reason = reason.as_deref().and_then(FailReason::parse);
             PaymentState::Fail {
                 reason: reason.ok_or_else(|| corrupt("fail_reason", "missing or unknown"))?,

@@ -1,0 +1,532 @@
+//! `ocpay bench`: how close does `pay` get to the machine's RSA ceiling?
+//!
+//! It measures, in one run:
+//! (a) the crypto ceiling: RSA-2048 sign + verify operations per second on the CPUs the server
+//!     gets, which is the unavoidable cost of one signed request and its signed answer;
+//! (b) sustained `pay` requests per second through real HTTP into a real `ocpay serve` process
+//!     with durable SQLite commits, closed-loop with concurrent connections, with latency
+//!     percentiles; then latency at half that rate, open-loop (latency counted from each
+//!     request's scheduled send time, so a stall is not hidden).
+//!
+//! The server and the load generator run as separate processes pinned to separate CPUs
+//! (`taskset`), and the generator signs all its requests before the timed phase, so it never
+//! competes with the server for the CPU or the crypto.
+
+// Rates and percentiles of a benchmark, never money: floating point is right here.
+#![allow(clippy::float_arithmetic)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use ocpay_core::participant::{Environment, ParticipantKind};
+use ocpay_protocol::signature::content_to_sign;
+use ocpay_protocol::{Api, SigningKey};
+use ocpay_server::config::Config;
+use ocpay_server::data_dir::DataDir;
+use ocpay_server::service::participants::{self, NewParticipant};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+#[derive(clap::Args)]
+pub(crate) struct BenchArgs {
+    #[command(subcommand)]
+    part: Option<BenchPart>,
+    /// Seconds of each timed phase.
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+    /// Concurrent connections of the closed-loop phase.
+    #[arg(long, default_value_t = 64)]
+    concurrency: usize,
+    /// CPUs for the server, as taskset takes them [default: all but the last].
+    #[arg(long)]
+    server_cpus: Option<String>,
+    /// CPUs for the load generator [default: the last].
+    #[arg(long)]
+    client_cpus: Option<String>,
+}
+
+#[derive(clap::Subcommand)]
+enum BenchPart {
+    /// Measure RSA-2048 sign + verify operations per second.
+    #[command(hide = true)]
+    Crypto {
+        #[arg(long)]
+        seconds: u64,
+        #[arg(long)]
+        threads: usize,
+    },
+    /// Generate pay load against a server.
+    #[command(hide = true)]
+    Load(LoadArgs),
+}
+
+#[derive(clap::Args, Clone)]
+struct LoadArgs {
+    #[arg(long)]
+    url: String,
+    #[arg(long)]
+    client_id: String,
+    /// Pre-signed requests, one JSON object per line.
+    #[arg(long)]
+    requests: PathBuf,
+    #[arg(long)]
+    seconds: u64,
+    #[arg(long, default_value_t = 64)]
+    concurrency: usize,
+    /// Open loop at this many requests per second; closed loop without it.
+    #[arg(long)]
+    rate: Option<f64>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct CryptoResult {
+    threads: usize,
+    operations_per_second: f64,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct LoadResult {
+    completed: usize,
+    errors: usize,
+    seconds: f64,
+    requests_per_second: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    max_ms: f64,
+    ran_out_of_requests: bool,
+}
+
+pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    match args.part {
+        Some(BenchPart::Crypto { seconds, threads }) => {
+            let result = crypto(Duration::from_secs(seconds), threads)?;
+            println!("{}", serde_json::to_string(&result)?);
+            Ok(())
+        }
+        Some(BenchPart::Load(load_args)) => {
+            let result = load(load_args).await?;
+            println!("{}", serde_json::to_string(&result)?);
+            Ok(())
+        }
+        None => orchestrate(&args).await,
+    }
+}
+
+/// (a): every thread signs a response-sized message and verifies a signature, in a loop.
+fn crypto(duration: Duration, threads: usize) -> anyhow::Result<CryptoResult> {
+    let key = SigningKey::generate()?;
+    let public = key.verifying_key();
+    let message = vec![b'x'; 900];
+    let signature = key.sign(&message)?;
+    let started = Instant::now();
+    let handles: Vec<_> = (0..threads.max(1))
+        .map(|_| {
+            let key = key.clone();
+            let public = public.clone();
+            let message = message.clone();
+            let signature = signature.clone();
+            std::thread::spawn(move || {
+                let mut operations = 0u64;
+                while started.elapsed() < duration {
+                    let _ = key.sign(&message);
+                    let _ = public.verify(&message, &signature);
+                    operations += 1;
+                }
+                operations
+            })
+        })
+        .collect();
+    let mut operations = 0u64;
+    for handle in handles {
+        operations += handle.join().map_err(|_| anyhow::anyhow!("a crypto thread panicked"))?;
+    }
+    let operations_per_second = operations as f64 / started.elapsed().as_secs_f64();
+    Ok(CryptoResult { threads: threads.max(1), operations_per_second })
+}
+
+#[derive(Serialize, Deserialize)]
+struct Signed {
+    request_time: String,
+    signature: String,
+    body: String,
+}
+
+/// Signs `count` distinct pay requests on all CPUs and writes them to `path`, one per line.
+fn presign(client_id: &str, key: &SigningKey, count: usize, path: &Path) -> anyhow::Result<()> {
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    let chunk = count.div_ceil(threads);
+    let run = format!("{}", jiff::Timestamp::now().as_millisecond());
+    let handles: Vec<_> = (0..threads)
+        .map(|thread| {
+            let key = key.clone();
+            let client_id = client_id.to_owned();
+            let run = run.clone();
+            std::thread::spawn(move || {
+                let path = Api::Pay.path_for(&client_id);
+                (thread * chunk..((thread + 1) * chunk).min(count))
+                    .map(|index| {
+                        let body = pay_body(&format!("bench-{run}-{index}"));
+                        let request_time = jiff::Timestamp::now().as_millisecond().to_string();
+                        let content =
+                            content_to_sign("POST", &path, &client_id, &request_time, body.as_bytes());
+                        let signature = key.sign_header(1, &content).expect("signing works");
+                        Signed { request_time, signature, body }
+                    })
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    let mut lines = String::new();
+    for signed in handles.into_iter().flat_map(|handle| handle.join().unwrap_or_default()) {
+        lines.push_str(&serde_json::to_string(&signed)?);
+        lines.push('\n');
+    }
+    std::fs::write(path, lines)?;
+    Ok(())
+}
+
+fn pay_body(request_id: &str) -> String {
+    serde_json::to_string(&json!({
+        "productCode": "IN_STORE_PAYMENT",
+        "paymentRequestId": request_id,
+        "paymentFactor": {"inStorePaymentScenario": "OrderCode"},
+        "paymentMethod": {"paymentMethodType": "CONNECT_WALLET"},
+        "paymentAmount": {"currency": "USD", "value": "1250"},
+        "order": {
+            "referenceOrderId": request_id,
+            "orderDescription": "Two flat whites",
+            "orderAmount": {"currency": "USD", "value": "1250"},
+            "merchant": {
+                "referenceMerchantId": "M0001", "merchantName": "Demo Cafe", "merchantMCC": "5812",
+                "store": {"referenceStoreId": "S0001", "storeName": "Demo Cafe Orchard", "storeMCC": "5812"}
+            }
+        },
+        "paymentNotifyUrl": "https://merchant.example/notify"
+    }))
+    .unwrap_or_default()
+}
+
+/// Sends one pre-signed request; true when the gateway answered `S`.
+async fn send(http: &reqwest::Client, url: &str, client_id: &str, signed: &Signed) -> bool {
+    let response = http
+        .post(url)
+        .header("content-type", "application/json; charset=UTF-8")
+        .header("client-id", client_id)
+        .header("request-time", &signed.request_time)
+        .header("signature", &signed.signature)
+        .body(signed.body.clone())
+        .send()
+        .await;
+    match response {
+        Ok(response) if response.status().is_success() => {
+            const SUCCESS: &[u8] = b"\"resultStatus\":\"S\"";
+            response
+                .bytes()
+                .await
+                .is_ok_and(|body| body.windows(SUCCESS.len()).any(|window| window == SUCCESS))
+        }
+        _ => false,
+    }
+}
+
+async fn load(args: LoadArgs) -> anyhow::Result<LoadResult> {
+    let requests: Vec<Signed> = std::fs::read_to_string(&args.requests)?
+        .lines()
+        .map(serde_json::from_str)
+        .collect::<Result<_, _>>()?;
+    let requests = Arc::new(requests);
+    let url = format!("{}{}", args.url, Api::Pay.path_for(&args.client_id));
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .pool_max_idle_per_host(args.concurrency.max(1024))
+        .timeout(Duration::from_secs(30))
+        .build()?;
+    let next = Arc::new(AtomicUsize::new(0));
+    let duration = Duration::from_secs(args.seconds);
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    match args.rate {
+        None => {
+            for _ in 0..args.concurrency.max(1) {
+                let (http, url, client_id, requests, next) =
+                    (http.clone(), url.clone(), args.client_id.clone(), requests.clone(), next.clone());
+                tasks.spawn(async move {
+                    let mut samples = Vec::new();
+                    while started.elapsed() < duration {
+                        let index = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(signed) = requests.get(index) else { break };
+                        let sent = Instant::now();
+                        let ok = send(&http, &url, &client_id, signed).await;
+                        samples.push((sent.elapsed(), ok));
+                    }
+                    samples
+                });
+            }
+        }
+        Some(rate) => {
+            let interval = Duration::from_secs_f64(1.0 / rate.max(1.0));
+            let mut index = 0;
+            while started.elapsed() < duration {
+                let scheduled = started + interval.mul_f64(index as f64);
+                tokio::time::sleep_until(scheduled.into()).await;
+                let Some(_) = requests.get(index) else { break };
+                let (http, url, client_id, requests) =
+                    (http.clone(), url.clone(), args.client_id.clone(), requests.clone());
+                tasks.spawn(async move {
+                    let ok = send(&http, &url, &client_id, &requests[index]).await;
+                    vec![(scheduled.elapsed(), ok)]
+                });
+                index += 1;
+            }
+            next.store(index, Ordering::Relaxed);
+        }
+    }
+    let mut latencies = Vec::new();
+    let mut errors = 0;
+    while let Some(samples) = tasks.join_next().await {
+        for (latency, ok) in samples? {
+            if ok {
+                latencies.push(latency);
+            } else {
+                errors += 1;
+            }
+        }
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    latencies.sort_unstable();
+    let percentile = |fraction: f64| {
+        latencies
+            .get(((latencies.len() as f64 * fraction) as usize).min(latencies.len().saturating_sub(1)))
+            .map_or(0.0, |latency| latency.as_secs_f64() * 1000.0)
+    };
+    Ok(LoadResult {
+        completed: latencies.len(),
+        errors,
+        seconds,
+        requests_per_second: latencies.len() as f64 / seconds,
+        p50_ms: percentile(0.50),
+        p99_ms: percentile(0.99),
+        max_ms: latencies.last().map_or(0.0, |latency| latency.as_secs_f64() * 1000.0),
+        ran_out_of_requests: next.load(Ordering::Relaxed) >= requests.len(),
+    })
+}
+
+/// Runs `ocpay <args>` pinned to `cpus` and parses the JSON it prints.
+fn pinned<T: serde::de::DeserializeOwned>(cpus: Option<&str>, args: &[String]) -> anyhow::Result<T> {
+    let exe = std::env::current_exe()?;
+    let mut command = match cpus {
+        Some(cpus) => {
+            let mut command = Command::new("taskset");
+            command.arg("-c").arg(cpus).arg(&exe);
+            command
+        }
+        None => Command::new(&exe),
+    };
+    let output = command.args(args).stderr(Stdio::inherit()).output().context("run a benchmark part")?;
+    if !output.status.success() {
+        bail!("benchmark part {args:?} failed");
+    }
+    Ok(serde_json::from_slice(&output.stdout)?)
+}
+
+struct ServerProcess(Child);
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn cpu_split(args: &BenchArgs) -> (Option<String>, Option<String>, usize) {
+    let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+    let has_taskset = Command::new("taskset").arg("-V").output().is_ok_and(|output| output.status.success());
+    if cpus < 2 || !has_taskset {
+        return (None, None, cpus);
+    }
+    let server = args.server_cpus.clone().unwrap_or_else(|| format!("0-{}", cpus - 2));
+    let client = args.client_cpus.clone().unwrap_or_else(|| format!("{}", cpus - 1));
+    let n_server = server
+        .split(',')
+        .map(|part| match part.split_once('-') {
+            Some((from, to)) => {
+                to.parse::<usize>().unwrap_or(0).saturating_sub(from.parse().unwrap_or(0)) + 1
+            }
+            None => 1,
+        })
+        .sum();
+    (Some(server), Some(client), n_server)
+}
+
+async fn orchestrate(args: &BenchArgs) -> anyhow::Result<()> {
+    let (server_cpus, client_cpus, n_server_cpus) = cpu_split(args);
+    let dir = std::env::temp_dir().join(format!("ocpay-bench-{}", std::process::id()));
+    let data = dir.join("data");
+    let data_dir = DataDir::open(&data)?;
+    let key = SigningKey::generate()?;
+    let client_id = {
+        let store = data_dir.open_store(&Config::default()).await?;
+        let new = NewParticipant {
+            kind: ParticipantKind::Merchant,
+            environment: Environment::Sandbox,
+            name: "Benchmark merchant".into(),
+            public_key: key.verifying_key(),
+            notify_url: Some("https://merchant.example/notify".into()),
+        };
+        participants::create(&store, jiff::Timestamp::now(), new).await?.client_id.to_string()
+    };
+
+    // Sign every request up front, on all CPUs, before anything is timed.
+    let estimate = crypto(Duration::from_secs(1), n_server_cpus)?.operations_per_second;
+    let seconds = args.seconds as f64;
+    let peak_requests = dir.join("peak.jsonl");
+    let half_requests = dir.join("half.jsonl");
+    let n_peak = (estimate * seconds * 1.5) as usize + 1000;
+    eprintln!("signing {} requests for the load generator ...", n_peak + n_peak / 2);
+    presign(&client_id, &key, n_peak, &peak_requests)?;
+    presign(&client_id, &key, n_peak / 2, &half_requests)?;
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let url = format!("http://127.0.0.1:{port}");
+    let server = start_server(server_cpus.as_deref(), &data, port)?;
+    wait_healthy(&url).await?;
+
+    // The machines are shared and noisy: measure the ceiling just before and just after the
+    // closed-loop phase, on the same CPUs, and compare with their mean.
+    let ceiling_args =
+        strings(&["bench", "crypto", "--seconds", "4", "--threads", &n_server_cpus.to_string()]);
+    eprintln!("(a) crypto ceiling on the server's CPUs ({}) ...", server_cpus.as_deref().unwrap_or("all"));
+    let before: CryptoResult = pinned(server_cpus.as_deref(), &ceiling_args)?;
+    let load_args = |rate: Option<f64>, requests: &Path| {
+        let mut list = strings(&[
+            "bench",
+            "load",
+            "--url",
+            &url,
+            "--client-id",
+            &client_id,
+            "--requests",
+            requests.to_str().unwrap_or_default(),
+            "--seconds",
+            &args.seconds.to_string(),
+            "--concurrency",
+            &args.concurrency.to_string(),
+        ]);
+        if let Some(rate) = rate {
+            list.extend(strings(&["--rate", &format!("{rate:.0}")]));
+        }
+        list
+    };
+    eprintln!("(b) closed-loop pay load, {} connections, {} s ...", args.concurrency, args.seconds);
+    let cpu_before = process_cpu_seconds(server.0.id());
+    let peak: LoadResult = pinned(client_cpus.as_deref(), &load_args(None, &peak_requests))?;
+    let cpu_after = process_cpu_seconds(server.0.id());
+    let after: CryptoResult = pinned(server_cpus.as_deref(), &ceiling_args)?;
+    let half_rate = peak.requests_per_second / 2.0;
+    eprintln!("    open-loop at half the peak rate ({half_rate:.0}/s) ...");
+    let half: LoadResult = pinned(client_cpus.as_deref(), &load_args(Some(half_rate), &half_requests))?;
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+
+    let ceiling = (before.operations_per_second + after.operations_per_second) / 2.0;
+    let ratio = peak.requests_per_second / ceiling;
+    let server_cpu_ms_per_pay = match (cpu_before, cpu_after) {
+        (Some(before), Some(after)) if peak.completed > 0 => {
+            Some((after - before) * 1000.0 / peak.completed as f64)
+        }
+        _ => None,
+    };
+    let summary = json!({
+        "cpus": {"server": server_cpus, "client": client_cpus},
+        "crypto_ceiling_before": before,
+        "crypto_ceiling_after": after,
+        "pay_peak": peak,
+        "pay_at_half_peak": half,
+        "server_cpu_ms_per_pay": server_cpu_ms_per_pay,
+        "crypto_cpu_ms_per_operation": 1000.0 * n_server_cpus as f64 / ceiling,
+        "ratio_pay_to_ceiling": ratio,
+    });
+    println!("{}", serde_json::to_string_pretty(&summary)?);
+    eprintln!();
+    eprintln!("| measure | value |");
+    eprintln!("|---|---|");
+    eprintln!(
+        "| (a) RSA-2048 sign+verify ceiling, {} thread(s), before / after | {:.0} / {:.0} per s |",
+        before.threads, before.operations_per_second, after.operations_per_second
+    );
+    eprintln!(
+        "| (b) pay, closed loop, {} connections | {:.0} per s (p50 {:.1} ms, p99 {:.1} ms, {} errors) |",
+        args.concurrency, peak.requests_per_second, peak.p50_ms, peak.p99_ms, peak.errors
+    );
+    eprintln!("| (b)/(a) | {ratio:.2} |");
+    if let Some(cpu) = server_cpu_ms_per_pay {
+        eprintln!(
+            "| server CPU per pay / per sign+verify | {cpu:.3} ms / {:.3} ms |",
+            1000.0 * n_server_cpus as f64 / ceiling
+        );
+    }
+    eprintln!(
+        "| pay at half peak ({half_rate:.0} per s), open loop | p50 {:.1} ms, p99 {:.1} ms, {} errors |",
+        half.p50_ms, half.p99_ms, half.errors
+    );
+    if peak.ran_out_of_requests || half.ran_out_of_requests {
+        eprintln!("warning: a phase ran out of pre-signed requests; its rate is a lower bound");
+    }
+    Ok(())
+}
+
+/// User plus system CPU time of a process so far (Linux `/proc`), in seconds.
+fn process_cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name, which is in parentheses and may contain spaces.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    // Linux reports these in USER_HZ, 100 per second on every architecture it supports.
+    Some(ticks / 100.0)
+}
+
+fn strings(items: &[&str]) -> Vec<String> {
+    items.iter().map(|item| (*item).to_owned()).collect()
+}
+
+fn start_server(cpus: Option<&str>, data: &Path, port: u16) -> anyhow::Result<ServerProcess> {
+    let exe = std::env::current_exe()?;
+    let mut command = match cpus {
+        Some(cpus) => {
+            let mut command = Command::new("taskset");
+            command.arg("-c").arg(cpus).arg(&exe);
+            command
+        }
+        None => Command::new(&exe),
+    };
+    let child = command
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .arg("--data-dir")
+        .arg(data)
+        .env("RUST_LOG", "error")
+        .stdout(Stdio::null())
+        .spawn()
+        .context("start ocpay serve")?;
+    Ok(ServerProcess(child))
+}
+
+async fn wait_healthy(url: &str) -> anyhow::Result<()> {
+    let http = reqwest::Client::builder().no_proxy().build()?;
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(30) {
+        if http
+            .get(format!("{url}/healthz"))
+            .send()
+            .await
+            .is_ok_and(|response| response.status().is_success())
+        {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    bail!("the server did not become healthy")
+}
