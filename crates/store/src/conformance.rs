@@ -101,13 +101,26 @@ async fn participants_and_keys(store: Arc<dyn Store>) {
     let conflict = store.create_participant(&duplicate, &key(9)).await;
     assert_eq!(conflict, Err(StoreError::Conflict("client id")), "client ids are unique");
 
-    let first = store.participant_key(&alice, Some(1)).await.unwrap().expect("first key is version 1");
+    let key_of = |version: Option<u32>| {
+        let store = store.clone();
+        let alice = alice.clone();
+        async move {
+            let (participant, key) =
+                store.participant_with_key(&alice, version).await.unwrap().expect("alice");
+            assert_eq!(participant.client_id, alice);
+            key
+        }
+    };
+    let first = key_of(Some(1)).await.expect("the first key is version 1");
     assert_eq!(first.public_key_der, vec![1; 8]);
+    assert_eq!(key_of(None).await, Some(first.clone()), "with one key, the newest is the first");
     let version = store.add_participant_key(&alice, &key(2)).await.unwrap();
     assert_eq!(version, 2, "key versions count up");
-    let newest = store.participant_key(&alice, None).await.unwrap().expect("newest key");
+    let newest = key_of(None).await.expect("newest key");
     assert_eq!((newest.key_version, newest.public_key_der), (2, vec![2; 8]));
-    assert!(store.participant_key(&alice, Some(3)).await.unwrap().is_none());
+    assert_eq!(key_of(Some(1)).await, Some(first), "older versions stay");
+    assert!(key_of(Some(3)).await.is_none());
+    assert!(store.participant_with_key(&client("NOBODY"), None).await.unwrap().is_none());
     let missing = store.add_participant_key(&client("NOBODY"), &key(3)).await;
     assert_eq!(missing, Err(StoreError::NotFound("participant")));
 

@@ -90,12 +90,13 @@ pub trait Store: Send + Sync + 'static {
     /// Participants in order of creation, at most `limit`.
     async fn participants(&self, limit: u32) -> Result<Vec<Participant>, StoreError>;
 
-    /// One key of a participant; `None` asks for the newest.
-    async fn participant_key(
+    /// A participant with one of its keys (`None` asks for the newest) in one read: what the
+    /// gateway needs to authenticate a request. The key is `None` when no such version exists.
+    async fn participant_with_key(
         &self,
         client_id: &ClientId,
         key_version: Option<KeyVersion>,
-    ) -> Result<Option<ParticipantKey>, StoreError>;
+    ) -> Result<Option<(Participant, Option<ParticipantKey>)>, StoreError>;
 
     /// Creates a payment in `PROCESSING`, or returns the one that has its idempotency key.
     async fn create_payment(&self, terms: &PaymentTerms) -> Result<CreatePayment, StoreError>;

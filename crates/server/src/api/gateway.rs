@@ -163,13 +163,13 @@ async fn authenticate(
     signature: &SignatureHeader,
 ) -> Result<Caller, ApiError> {
     let client_id = ClientId::parse(client_id).map_err(|_| ApiError::ClientInvalid)?;
-    let participant =
-        state.store.participant(&client_id).await.map_err(service)?.ok_or(ApiError::ClientInvalid)?;
-    let key = state
+    let (participant, key) = state
         .store
-        .participant_key(&client_id, signature.key_version)
+        .participant_with_key(&client_id, signature.key_version)
         .await
         .map_err(service)?
+        .ok_or(ApiError::ClientInvalid)?;
+    let key = key
         .filter(|key| key.is_usable(state.clock.now()))
         .ok_or(ApiError::KeyNotFound { key_version: signature.key_version })?;
     let verifying_key = state.keys.get(&key.public_key_der).map_err(|error| {
@@ -193,20 +193,24 @@ fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     if body.iter().find(|byte| !byte.is_ascii_whitespace()) != Some(&b'{') {
         return Err(ApiError::param("request body", "is not a valid JSON object"));
     }
+    // Most bodies are fine: parse them directly, and retrace only a failure to name its field.
+    serde_json::from_slice(body).map_err(|error| explain::<T>(body, &error))
+}
+
+/// Names the field a body failed at, by parsing it again with path tracking.
+fn explain<T: DeserializeOwned>(body: &[u8], error: &serde_json::Error) -> ApiError {
+    let not_an_object =
+        |reason: String| ApiError::param("request body", format!("is not a valid JSON object ({reason})"));
+    if error.is_syntax() || error.is_eof() {
+        return not_an_object(error.to_string());
+    }
     let mut deserializer = serde_json::Deserializer::from_slice(body);
-    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
-        let path = error.path().to_string();
-        let inner = error.into_inner();
-        if inner.is_syntax() || inner.is_eof() || path == "." {
-            ApiError::param("request body", format!("is not a valid JSON object ({inner})"))
-        } else {
-            ApiError::param(path, inner)
+    match serde_path_to_error::deserialize::<_, T>(&mut deserializer) {
+        Err(traced) if traced.path().to_string() != "." => {
+            ApiError::param(traced.path().to_string(), traced.into_inner())
         }
-    })?;
-    deserializer
-        .end()
-        .map_err(|error| ApiError::param("request body", format!("is not a valid JSON object ({error})")))?;
-    Ok(value)
+        _ => not_an_object(error.to_string()),
+    }
 }
 
 fn render<T: Serialize>(response: T) -> Result<Vec<u8>, ApiError> {

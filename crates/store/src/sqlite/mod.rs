@@ -14,7 +14,7 @@ use ocpay_core::Timestamp;
 use ocpay_core::ids::ClientId;
 use ocpay_core::participant::{KeyVersion, Participant, ParticipantKey};
 use ocpay_core::payment::{CancelDecision, CancelWindow, Payment, PaymentState, PaymentTerms, decide_cancel};
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, params};
 
 use self::reads::ReadPool;
 use self::rows::millis;
@@ -268,33 +268,23 @@ impl Store for SqliteStore {
         })
     }
 
-    async fn participant_key(
+    async fn participant_with_key(
         &self,
         client_id: &ClientId,
         key_version: Option<KeyVersion>,
-    ) -> Result<Option<ParticipantKey>, StoreError> {
+    ) -> Result<Option<(Participant, Option<ParticipantKey>)>, StoreError> {
         self.reads.with(|connection| {
-            let row = match key_version {
-                Some(version) => connection
-                    .prepare_cached(concat!(
-                        "SELECT ",
-                        key_columns!(),
-                        " FROM participant_key WHERE client_id = ?1 AND key_version = ?2"
-                    ))?
-                    .query_row(params![client_id.as_str(), i64::from(version)], |row| {
-                        Ok(rows::participant_key(row))
-                    })
-                    .optional()?,
-                None => connection
-                    .prepare_cached(concat!(
-                        "SELECT ",
-                        key_columns!(),
-                        " FROM participant_key WHERE client_id = ?1 ORDER BY key_version DESC LIMIT 1"
-                    ))?
-                    .query_row(params![client_id.as_str()], |row| Ok(rows::participant_key(row)))
-                    .optional()?,
-            };
-            row.transpose()
+            let mut statement = connection.prepare_cached(
+                "SELECT p.client_id, p.kind, p.name, p.notify_url, p.created_at_ms, \
+                 k.key_version, k.public_key_der, k.label, k.created_at_ms AS key_created_at_ms, \
+                 k.expires_at_ms, k.revoked_at_ms \
+                 FROM participant p LEFT JOIN participant_key k ON k.client_id = p.client_id AND k.key_version = \
+                 COALESCE(?2, (SELECT MAX(key_version) FROM participant_key WHERE client_id = p.client_id)) \
+                 WHERE p.client_id = ?1",
+            )?;
+            let mut rows = statement.query(params![client_id.as_str(), key_version.map(i64::from)])?;
+            let Some(row) = rows.next()? else { return Ok(None) };
+            Ok(Some((rows::participant(row)?, rows::joined_key(row)?)))
         })
     }
 
