@@ -62,8 +62,6 @@ pub struct Config {
 
     /// Parsed participant public keys kept in memory.
     pub key_cache_entries_max: usize,
-    /// Most participants one `participant list` returns.
-    pub page_size_max: u32,
 }
 
 impl Default for Config {
@@ -88,7 +86,6 @@ impl Default for Config {
             sqlite_write_queue_max: 4096,
             sqlite_busy_timeout_ms: 5_000,
             key_cache_entries_max: 10_000,
-            page_size_max: 1_000,
         }
     }
 }
