@@ -48,15 +48,18 @@ async fn reopening_keeps_the_data_and_the_schema() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_file_is_in_wal_mode_with_the_whole_schema() {
+async fn the_files_are_in_wal_mode_with_the_whole_schema() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("ocpay.db");
-    let _store = SqliteStore::open(&SqliteSettings::new(&path)).await.unwrap();
-    let connection = rusqlite::Connection::open(&path).unwrap();
-    let mode: String = connection.query_row("PRAGMA journal_mode", [], |row| row.get(0)).unwrap();
-    assert_eq!(mode, "wal");
-    let version: i64 = connection.query_row("PRAGMA user_version", [], |row| row.get(0)).unwrap();
-    assert_eq!(version, 1, "every migration is applied and counted");
-    let check: String = connection.query_row("PRAGMA integrity_check", [], |row| row.get(0)).unwrap();
-    assert_eq!(check, "ok");
+    let settings = SqliteSettings::new(dir.path().join("ocpay.db"));
+    let _store = SqliteStore::open(&settings).await.unwrap();
+    assert_eq!(settings.participants_path(), dir.path().join("ocpay-participants.db"));
+    for path in [settings.path.clone(), settings.participants_path()] {
+        let connection = rusqlite::Connection::open(&path).unwrap();
+        let mode: String = connection.query_row("PRAGMA journal_mode", [], |row| row.get(0)).unwrap();
+        assert_eq!(mode, "wal", "{}", path.display());
+        let version: i64 = connection.query_row("PRAGMA user_version", [], |row| row.get(0)).unwrap();
+        assert_eq!(version, 1, "every migration of {} is applied and counted", path.display());
+        let check: String = connection.query_row("PRAGMA integrity_check", [], |row| row.get(0)).unwrap();
+        assert_eq!(check, "ok");
+    }
 }

@@ -3,30 +3,28 @@
 //! thread would cost more than the read (measured: the context switches of a thread-per-
 //! connection driver took a sixth of the server's CPU under load).
 
-use std::path::PathBuf;
 use std::sync::Mutex;
-use std::time::Duration;
 
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::Connection;
 
+use super::SqliteSettings;
 use crate::StoreError;
 
 pub(crate) struct ReadPool {
-    path: PathBuf,
-    busy_timeout: Duration,
+    settings: SqliteSettings,
     idle: Mutex<Vec<Connection>>,
-    idle_max: usize,
 }
 
 impl ReadPool {
-    pub(crate) fn new(path: PathBuf, busy_timeout: Duration, idle_max: usize) -> ReadPool {
-        ReadPool { path, busy_timeout, idle: Mutex::new(Vec::new()), idle_max: idle_max.max(1) }
+    pub(crate) fn new(settings: SqliteSettings) -> ReadPool {
+        ReadPool { settings, idle: Mutex::new(Vec::new()) }
     }
 
     fn open(&self) -> Result<Connection, StoreError> {
-        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let connection = Connection::open_with_flags(&self.path, flags)?;
-        connection.busy_timeout(self.busy_timeout)?;
+        let connection = super::connect(&self.settings)?;
+        connection.pragma_update(None, "query_only", "ON")?;
+        // Pages of the main files are read through a memory map instead of a syscall each.
+        connection.pragma_update(None, "mmap_size", 268_435_456_i64)?;
         Ok(connection)
     }
 
@@ -42,7 +40,7 @@ impl ReadPool {
         };
         let result = read(&connection);
         let mut idle = self.idle.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if idle.len() < self.idle_max {
+        if idle.len() < (self.settings.read_connections_max as usize).max(1) {
             idle.push(connection);
         }
         result

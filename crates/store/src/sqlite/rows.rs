@@ -53,18 +53,17 @@ pub(crate) fn participant(row: &Row<'_>) -> Result<Participant, StoreError> {
     })
 }
 
-/// The key columns of a participant joined with one of its keys; `None` when none matched.
-pub(crate) fn joined_key(row: &Row<'_>) -> Result<Option<ParticipantKey>, StoreError> {
-    let Some(version) = row.get::<_, Option<i64>>("key_version")? else { return Ok(None) };
-    Ok(Some(ParticipantKey {
+pub(crate) fn participant_key(row: &Row<'_>) -> Result<ParticipantKey, StoreError> {
+    let version: i64 = row.get("key_version")?;
+    Ok(ParticipantKey {
         client_id: client_id(row, "client_id")?,
         key_version: u32::try_from(version).map_err(|_| corrupt("key_version", version))?,
         public_key_der: row.get("public_key_der")?,
         label: row.get("label")?,
-        created_at: time(row, "key_created_at_ms")?,
+        created_at: time(row, "created_at_ms")?,
         expires_at: optional_time(row, "expires_at_ms")?,
         revoked_at: optional_time(row, "revoked_at_ms")?,
-    }))
+    })
 }
 
 pub(crate) fn payment(row: &Row<'_>) -> Result<Payment, StoreError> {

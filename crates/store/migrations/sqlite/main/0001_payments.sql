@@ -1,28 +1,10 @@
--- Participants, their public keys, and payments.
--- Times are epoch milliseconds (INTEGER); amounts are integer minor units with their currency.
-
-CREATE TABLE participant (
-    client_id     TEXT PRIMARY KEY,
-    kind          TEXT NOT NULL CHECK (kind IN ('MERCHANT', 'ACQUIRER', 'ISV')),
-    name          TEXT NOT NULL,
-    notify_url    TEXT,
-    created_at_ms INTEGER NOT NULL
-);
-
-CREATE TABLE participant_key (
-    client_id      TEXT NOT NULL REFERENCES participant (client_id),
-    key_version    INTEGER NOT NULL CHECK (key_version > 0),
-    public_key_der BLOB NOT NULL,
-    label          TEXT,
-    created_at_ms  INTEGER NOT NULL,
-    expires_at_ms  INTEGER,
-    revoked_at_ms  INTEGER,
-    PRIMARY KEY (client_id, key_version)
-);
+-- Payments. Times are epoch milliseconds (INTEGER); amounts are integer minor units with
+-- their currency. owner_client_id names a participant of the participants file (SQLite cannot
+-- enforce a foreign key across files; the gateway only ever writes verified callers).
 
 CREATE TABLE payment (
     payment_id            TEXT PRIMARY KEY,
-    owner_client_id       TEXT NOT NULL REFERENCES participant (client_id),
+    owner_client_id       TEXT NOT NULL,
     payment_request_id    TEXT NOT NULL,
     amount_minor          INTEGER NOT NULL CHECK (amount_minor > 0),
     currency              TEXT NOT NULL,
