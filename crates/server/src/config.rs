@@ -59,6 +59,8 @@ pub struct Config {
     pub sqlite_write_queue_max: usize,
     /// How long SQLite waits for a lock held by another process.
     pub sqlite_busy_timeout_ms: u64,
+    /// How often a background thread checkpoints SQLite's write-ahead log.
+    pub sqlite_checkpoint_interval_ms: u64,
 
     /// Parsed participant public keys kept in memory.
     pub key_cache_entries_max: usize,
@@ -85,6 +87,7 @@ impl Default for Config {
             sqlite_write_batch_max: 256,
             sqlite_write_queue_max: 4096,
             sqlite_busy_timeout_ms: 5_000,
+            sqlite_checkpoint_interval_ms: 1_000,
             key_cache_entries_max: 10_000,
         }
     }

@@ -51,6 +51,7 @@ impl DataDir {
             write_batch_max: config.sqlite_write_batch_max,
             write_queue_max: config.sqlite_write_queue_max,
             busy_timeout: std::time::Duration::from_millis(config.sqlite_busy_timeout_ms),
+            checkpoint_interval: std::time::Duration::from_millis(config.sqlite_checkpoint_interval_ms),
         };
         SqliteStore::open(&settings)
             .await
