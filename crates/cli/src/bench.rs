@@ -315,18 +315,23 @@ async fn load(args: LoadArgs) -> anyhow::Result<LoadResult> {
     })
 }
 
-/// Runs `ocpay <args>` pinned to `cpus` and parses the JSON it prints.
-fn pinned<T: serde::de::DeserializeOwned>(cpus: Option<&str>, args: &[String]) -> anyhow::Result<T> {
+/// This `ocpay` executable as a command, pinned to `cpus` when given.
+fn ocpay_on(cpus: Option<&str>) -> anyhow::Result<Command> {
     let exe = std::env::current_exe()?;
-    let mut command = match cpus {
+    Ok(match cpus {
         Some(cpus) => {
             let mut command = Command::new("taskset");
-            command.arg("-c").arg(cpus).arg(&exe);
+            command.arg("-c").arg(cpus).arg(exe);
             command
         }
-        None => Command::new(&exe),
-    };
-    let output = command.args(args).stderr(Stdio::inherit()).output().context("run a benchmark part")?;
+        None => Command::new(exe),
+    })
+}
+
+/// Runs `ocpay <args>` pinned to `cpus` and parses the JSON it prints.
+fn pinned<T: serde::de::DeserializeOwned>(cpus: Option<&str>, args: &[String]) -> anyhow::Result<T> {
+    let output =
+        ocpay_on(cpus)?.args(args).stderr(Stdio::inherit()).output().context("run a benchmark part")?;
     if !output.status.success() {
         bail!("benchmark part {args:?} failed");
     }
@@ -494,16 +499,7 @@ fn strings(items: &[&str]) -> Vec<String> {
 }
 
 fn start_server(cpus: Option<&str>, data: &Path, port: u16) -> anyhow::Result<ServerProcess> {
-    let exe = std::env::current_exe()?;
-    let mut command = match cpus {
-        Some(cpus) => {
-            let mut command = Command::new("taskset");
-            command.arg("-c").arg(cpus).arg(&exe);
-            command
-        }
-        None => Command::new(&exe),
-    };
-    let child = command
+    let child = ocpay_on(cpus)?
         .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
         .arg("--data-dir")
         .arg(data)
