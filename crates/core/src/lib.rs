@@ -5,10 +5,14 @@
 //! Wherever a rule depends on time, the current instant is a parameter.
 //! It knows nothing about JSON field names or SQL; the gateway and the store translate.
 
+pub mod fx;
 pub mod ids;
+pub mod ledger;
 pub mod money;
 pub mod participant;
+pub mod payer;
 pub mod payment;
+pub mod schedule;
 pub mod text;
 
 pub use jiff::Timestamp;

@@ -3,9 +3,11 @@
 
 use jiff::{SignedDuration, Timestamp, tz};
 
+use crate::fx::Rate;
 use crate::ids::{ClientId, CodeToken, PaymentId, PaymentRequestId};
 use crate::money::{Currency, Money};
 use crate::participant::Environment;
+use crate::payer::PayerId;
 
 /// The store a payment is made in, as the merchant describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,7 +46,8 @@ pub struct PaymentTerms {
     pub amount: Money,
     pub order: Order,
     pub code_token: CodeToken,
-    pub notify_url: Option<String>,
+    /// Where the payment's notifications go: the request's URL, or the participant's default.
+    pub notify_url: String,
     pub redirect_url: Option<String>,
     pub settlement_currency: Option<Currency>,
     pub merchant_region: Option<String>,
@@ -167,20 +170,100 @@ impl PaymentState {
     }
 }
 
-/// A payment: its fixed terms and where it stands.
+/// The rate a cross-currency payment was charged at, and when it was quoted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Quote {
+    pub rate: Rate,
+    pub quoted_at: Timestamp,
+}
+
+/// Who paid and what their wallet was charged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Charge {
+    pub payer: PayerId,
+    /// In the wallet's currency; equal to the payment amount when no conversion was needed.
+    pub amount: Money,
+    /// Present when the wallet's currency differs from the payment's.
+    pub quote: Option<Quote>,
+}
+
+impl Charge {
+    /// What a payer with a wallet in `wallet_currency` is charged for `amount`: the same
+    /// amount, or the amount converted at `rate` (rounded up; see [`crate::fx`]).
+    pub fn for_payment(
+        payer: PayerId,
+        amount: Money,
+        wallet_currency: Currency,
+        rate: Option<Rate>,
+        now: Timestamp,
+    ) -> Result<Charge, ChargeError> {
+        if wallet_currency == amount.currency() {
+            return Ok(Charge { payer, amount, quote: None });
+        }
+        let rate = rate
+            .filter(|rate| rate.base() == amount.currency() && rate.quote() == wallet_currency)
+            .ok_or(ChargeError::NoRate { from: amount.currency(), to: wallet_currency })?;
+        let converted = rate.convert(amount).map_err(|_| ChargeError::OutOfRange)?;
+        Ok(Charge { payer, amount: converted, quote: Some(Quote { rate, quoted_at: now }) })
+    }
+}
+
+/// Why a charge could not be worked out.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChargeError {
+    #[error("no exchange rate from {from} to {to} is configured")]
+    NoRate { from: Currency, to: Currency },
+    #[error("the converted amount is out of range")]
+    OutOfRange,
+}
+
+/// A payment: its fixed terms, where it stands, and (once paid) who paid it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Payment {
     pub terms: PaymentTerms,
     pub state: PaymentState,
+    /// Set exactly when the payment was paid: in `SUCCESS`, or `CANCELLED` after a reversal.
+    pub charge: Option<Charge>,
+}
+
+/// Why a payer cannot pay (or fail) a payment now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum NotPayable {
+    #[error("the payment has been paid already")]
+    AlreadyPaid,
+    #[error("the merchant cancelled the payment")]
+    Cancelled,
+    #[error("the payment has failed")]
+    Failed,
+    #[error("the order code has expired")]
+    Expired,
 }
 
 impl Payment {
     /// Whether a payer may still pay: processing, and the code has not expired.
     ///
     /// Expiry is judged here against `now`, not by whether the expiry job has run yet.
-    pub fn is_payable(&self, now: Timestamp) -> bool {
-        self.state == PaymentState::Processing && now < self.terms.expires_at
+    pub fn check_payable(&self, now: Timestamp) -> Result<(), NotPayable> {
+        match self.state {
+            PaymentState::Success { .. } => Err(NotPayable::AlreadyPaid),
+            PaymentState::Cancelled { .. } => Err(NotPayable::Cancelled),
+            PaymentState::Fail { reason: FailReason::OrderIsClosed, .. } => Err(NotPayable::Expired),
+            PaymentState::Fail { .. } => Err(NotPayable::Failed),
+            PaymentState::Processing if now >= self.terms.expires_at => Err(NotPayable::Expired),
+            PaymentState::Processing => Ok(()),
+        }
     }
+
+    /// Whether the expiry job should close this payment at `now`.
+    pub fn is_overdue(&self, now: Timestamp) -> bool {
+        self.state == PaymentState::Processing && now >= self.terms.expires_at
+    }
+}
+
+/// Whether reaching `state` is notified to the merchant (spec §13.7): every final state the
+/// merchant did not cause itself. A merchant's own cancel is not notified.
+pub fn is_notified(state: PaymentState) -> bool {
+    matches!(state, PaymentState::Success { .. } | PaymentState::Fail { .. })
 }
 
 /// How long an order code stays payable when the request does not say, and at most.
@@ -348,6 +431,84 @@ mod tests {
         ];
         for (state, has_refunds, now, expected) in cases {
             assert_eq!(decide_cancel(state, has_refunds, &window, now), expected, "{state:?} at {now}");
+        }
+    }
+
+    #[test]
+    fn payability() {
+        let payment = |state| Payment { terms: terms(), state, charge: None };
+        let before = at("2026-01-01T00:14:59Z");
+        let after = at("2026-01-01T00:15:00Z");
+        assert_eq!(payment(PaymentState::Processing).check_payable(before), Ok(()));
+        assert_eq!(payment(PaymentState::Processing).check_payable(after), Err(NotPayable::Expired));
+        assert!(payment(PaymentState::Processing).is_overdue(after));
+        assert!(!payment(PaymentState::Processing).is_overdue(before));
+        let paid = PaymentState::Success { paid_at: before };
+        assert_eq!(payment(paid).check_payable(before), Err(NotPayable::AlreadyPaid));
+        let cancelled = PaymentState::Cancelled { cancelled_at: before, paid_at: None };
+        assert_eq!(payment(cancelled).check_payable(before), Err(NotPayable::Cancelled));
+        let closed = PaymentState::Fail { reason: FailReason::OrderIsClosed, failed_at: after };
+        assert_eq!(payment(closed).check_payable(before), Err(NotPayable::Expired));
+        assert!(is_notified(paid) && is_notified(closed) && !is_notified(cancelled));
+    }
+
+    #[test]
+    fn repeated_requests_compare_what_decides_the_payment() {
+        let terms = terms();
+        assert!(terms.same_request(terms.amount, &terms.order));
+        let mut order = terms.order.clone();
+        order.description = "another description".into();
+        assert!(terms.same_request(terms.amount, &order), "the description does not decide the payment");
+        order.merchant.store.reference_store_id = "S2".into();
+        assert!(!terms.same_request(terms.amount, &order));
+        let more = Money::new(terms.amount.minor() + 1, terms.amount.currency());
+        assert!(!terms.same_request(more, &terms.order));
+    }
+
+    #[test]
+    fn charges_convert_only_across_currencies() {
+        let usd = Currency::parse("USD").unwrap();
+        let sgd = Currency::parse("SGD").unwrap();
+        let payer = PayerId::parse("P1").unwrap();
+        let amount = Money::new(1250, usd);
+        let now = at("2026-01-01T00:00:00Z");
+        let same = Charge::for_payment(payer.clone(), amount, usd, None, now).unwrap();
+        assert_eq!((same.amount, same.quote), (amount, None));
+        let rate = Rate::parse("USD/SGD", "1.3450").unwrap();
+        let converted = Charge::for_payment(payer.clone(), amount, sgd, Some(rate), now).unwrap();
+        assert_eq!(converted.amount, Money::new(1682, sgd));
+        assert_eq!(converted.quote.unwrap().rate, rate);
+        let missing = Charge::for_payment(payer, amount, sgd, None, now);
+        assert_eq!(missing, Err(ChargeError::NoRate { from: usd, to: sgd }));
+    }
+
+    pub(crate) fn terms() -> PaymentTerms {
+        let usd = Currency::parse("USD").unwrap();
+        PaymentTerms {
+            id: PaymentId::parse("P1").unwrap(),
+            owner: ClientId::parse("M1").unwrap(),
+            request_id: PaymentRequestId::parse("R1").unwrap(),
+            amount: Money::new(1250, usd),
+            order: Order {
+                reference_order_id: Some("O1".into()),
+                description: "Coffee".into(),
+                amount: Money::new(1250, usd),
+                merchant: MerchantRef {
+                    reference_merchant_id: "M1".into(),
+                    name: "Cafe".into(),
+                    mcc: "5812".into(),
+                    display_name: None,
+                    store: StoreRef { reference_store_id: "S1".into(), name: "Main".into(), mcc: None },
+                },
+            },
+            code_token: CodeToken::parse("T1").unwrap(),
+            notify_url: "https://merchant.example/notify".into(),
+            redirect_url: None,
+            settlement_currency: None,
+            merchant_region: None,
+            extend_info: None,
+            created_at: at("2026-01-01T00:00:00Z"),
+            expires_at: at("2026-01-01T00:15:00Z"),
         }
     }
 

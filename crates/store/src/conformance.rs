@@ -7,15 +7,23 @@
 use std::future::Future;
 use std::sync::Arc;
 
+use jiff::SignedDuration;
 use ocpay_core::Timestamp;
+use ocpay_core::fx::Rate;
 use ocpay_core::ids::{ClientId, CodeToken, PaymentId, PaymentRequestId};
+use ocpay_core::ledger::{Account, AccountOwner};
 use ocpay_core::money::{Currency, Money};
-use ocpay_core::participant::{Participant, ParticipantKind};
+use ocpay_core::participant::{Environment, Participant, ParticipantKind};
+use ocpay_core::payer::{Payer, PayerId};
 use ocpay_core::payment::{
-    CancelWindow, MerchantRef, Order, PaymentState, PaymentStatus, PaymentTerms, StoreRef,
+    CancelWindow, Charge, FailReason, MerchantRef, NotPayable, Order, PaymentState, PaymentStatus,
+    PaymentTerms, Quote, StoreRef,
 };
 
-use crate::{CancelPayment, CreatePayment, NewKey, PaymentLookup, Store, StoreError};
+use crate::{
+    AfterAttempt, Attempt, AttemptOutcome, CancelPayment, CreatePayment, DeliveryStatus, FailPayment, NewKey,
+    PaymentLookup, SettlePayment, Settlement, Store, StoreError,
+};
 
 /// Runs every check, each on a new store from `new_store`.
 pub async fn run_all<F, Fut>(new_store: F)
@@ -28,6 +36,15 @@ where
     concurrent_duplicates_create_one_payment(new_store().await).await;
     payments_are_private_to_their_owner(new_store().await).await;
     cancel_follows_core(new_store().await).await;
+    payers_and_top_ups(new_store().await).await;
+    paying_moves_money_and_queues_one_notification(new_store().await).await;
+    paying_across_currencies_balances_each_currency(new_store().await).await;
+    only_payable_payments_are_paid(new_store().await).await;
+    failing_and_expiring_are_final_and_notified(new_store().await).await;
+    cancelling_a_paid_payment_reverses_it(new_store().await).await;
+    racing_payers_and_cancels_have_one_winner(new_store().await).await;
+    the_outbox_claims_retries_and_resends(new_store().await).await;
+    the_inquiry_fault_is_taken_once(new_store().await).await;
 }
 
 fn at(second: i64) -> Timestamp {
@@ -80,7 +97,7 @@ pub fn sample_terms(owner: &ClientId, request_id: &str, amount_minor: i64) -> Pa
             },
         },
         code_token: CodeToken::parse(&format!("T-{unique}")).expect("code token"),
-        notify_url: None,
+        notify_url: "https://merchant.example/notify".into(),
         redirect_url: None,
         settlement_currency: None,
         merchant_region: Some("SG".into()),
@@ -232,4 +249,352 @@ async fn cancel_follows_core(store: Arc<dyn Store>) {
         store.cancel_payment(&owner, &unknown, &window, at(90)).await.unwrap(),
         CancelPayment::NotFound
     );
+}
+
+fn usd(minor: i64) -> Money {
+    Money::new(minor, Currency::parse("USD").expect("USD"))
+}
+
+fn sgd(minor: i64) -> Money {
+    Money::new(minor, Currency::parse("SGD").expect("SGD"))
+}
+
+/// A live payer with `balance` in its wallet (in the balance's currency).
+async fn payer_with(store: &dyn Store, id: &str, balance: Money) -> PayerId {
+    let payer = Payer {
+        id: PayerId::parse(id).expect("payer id"),
+        environment: Environment::Live,
+        currency: balance.currency(),
+        pin_hash: Some("hash".into()),
+        created_at: at(0),
+    };
+    store.create_payer(&payer).await.expect("create a payer");
+    if balance.minor() > 0 {
+        store.top_up(&payer.id, balance, at(1)).await.expect("top up");
+    }
+    payer.id
+}
+
+async fn paid_ready(store: &dyn Store, request_id: &str, amount_minor: i64) -> (ClientId, PaymentTerms) {
+    let owner = match store.participant(&client("ALICE")).await.unwrap() {
+        Some(participant) => participant.client_id,
+        None => merchant(store, "ALICE").await,
+    };
+    let terms = sample_terms(&owner, request_id, amount_minor);
+    store.create_payment(&terms).await.expect("create a payment");
+    (owner, terms)
+}
+
+fn settlement(terms: &PaymentTerms, payer: &PayerId, now: Timestamp) -> Settlement {
+    Settlement {
+        code: terms.code_token.clone(),
+        charge: Charge { payer: payer.clone(), amount: terms.amount, quote: None },
+        now,
+        sandbox_top_up: None,
+    }
+}
+
+async fn wallet(store: &dyn Store, payer: &PayerId, currency: Currency) -> Money {
+    store.balance(&Account::new(AccountOwner::Wallet(payer.clone()), currency)).await.unwrap()
+}
+
+async fn pending(store: &dyn Store, owner: &ClientId, currency: Currency) -> Money {
+    store.balance(&Account::new(AccountOwner::MerchantPending(owner.clone()), currency)).await.unwrap()
+}
+
+async fn assert_sound(store: &dyn Store) {
+    let check = store.ledger_check().await.unwrap();
+    assert!(check.is_sound(), "the ledger is sound: {check:?}");
+}
+
+async fn payers_and_top_ups(store: Arc<dyn Store>) {
+    let payer = payer_with(&*store, "PAYER-1", usd(0)).await;
+    let duplicate = Payer {
+        id: payer.clone(),
+        environment: Environment::Sandbox,
+        currency: Currency::parse("USD").unwrap(),
+        pin_hash: None,
+        created_at: at(0),
+    };
+    assert_eq!(store.create_payer(&duplicate).await, Err(StoreError::Conflict("payer")));
+    assert_eq!(store.payer(&payer).await.unwrap().unwrap().environment, Environment::Live);
+    assert_eq!(store.top_up(&payer, usd(500), at(2)).await.unwrap(), usd(500));
+    assert_eq!(store.top_up(&payer, usd(250), at(3)).await.unwrap(), usd(750), "balances add up");
+    store.top_up(&payer, sgd(100), at(4)).await.unwrap();
+    assert_eq!(store.balances(&AccountOwner::Wallet(payer.clone())).await.unwrap(), vec![sgd(100), usd(750)]);
+    let missing = PayerId::parse("NOBODY").unwrap();
+    assert_eq!(store.top_up(&missing, usd(1), at(5)).await, Err(StoreError::NotFound("payer")));
+    let funding =
+        store.balance(&Account::new(AccountOwner::Funding, Currency::parse("USD").unwrap())).await.unwrap();
+    assert_eq!(funding, usd(-750), "issued value is owed by the funding account");
+    assert_sound(&*store).await;
+}
+
+async fn paying_moves_money_and_queues_one_notification(store: Arc<dyn Store>) {
+    let (owner, terms) = paid_ready(&*store, "PR-PAY", 1250).await;
+    let payer = payer_with(&*store, "PAYER-1", usd(2000)).await;
+    let SettlePayment::Paid(paid) = store.settle_payment(&settlement(&terms, &payer, at(100))).await.unwrap()
+    else {
+        panic!("a funded payer pays a processing payment");
+    };
+    assert_eq!(paid.state, PaymentState::Success { paid_at: at(100) });
+    let stored = store.payment(&owner, &PaymentLookup::ById(terms.id.clone())).await.unwrap().unwrap();
+    assert_eq!(stored, paid, "the payment, its payer and its charge are stored");
+    let currency = terms.amount.currency();
+    assert_eq!(wallet(&*store, &payer, currency).await, usd(750));
+    assert_eq!(pending(&*store, &owner, currency).await, usd(1250));
+    let notifications = store.notifications(terms.id.as_str()).await.unwrap();
+    assert_eq!(notifications.len(), 1, "exactly one notification for the success");
+    let (notification, attempts) = &notifications[0];
+    assert_eq!(
+        (notification.event_status.as_str(), notification.event_code.as_str()),
+        ("SUCCESS", "SUCCESS")
+    );
+    assert_eq!(notification.status, DeliveryStatus::Pending);
+    assert_eq!(notification.next_attempt_at, Some(at(100)), "the first attempt is due at once");
+    assert!(attempts.is_empty());
+    assert_eq!(notification.url, terms.notify_url);
+    let again = store.settle_payment(&settlement(&terms, &payer, at(101))).await.unwrap();
+    assert!(matches!(again, SettlePayment::NotPayable(_, NotPayable::AlreadyPaid)), "{again:?}");
+    assert_eq!(wallet(&*store, &payer, currency).await, usd(750), "paying twice charges once");
+    assert_sound(&*store).await;
+}
+
+async fn paying_across_currencies_balances_each_currency(store: Arc<dyn Store>) {
+    let (owner, terms) = paid_ready(&*store, "PR-FX", 1250).await;
+    let payer = payer_with(&*store, "PAYER-SGD", sgd(5000)).await;
+    let rate = Rate::parse("USD/SGD", "1.3450").unwrap();
+    let charge =
+        Charge::for_payment(payer.clone(), terms.amount, sgd(0).currency(), Some(rate), at(100)).unwrap();
+    assert_eq!(charge.amount, sgd(1682));
+    let mut settle = settlement(&terms, &payer, at(100));
+    settle.charge = charge.clone();
+    let SettlePayment::Paid(paid) = store.settle_payment(&settle).await.unwrap() else { panic!("paid") };
+    assert_eq!(paid.charge, Some(charge));
+    let stored = store.payment(&owner, &PaymentLookup::ById(terms.id.clone())).await.unwrap().unwrap();
+    assert_eq!(stored.charge.unwrap().quote, Some(Quote { rate, quoted_at: at(100) }), "the quote is kept");
+    assert_eq!(wallet(&*store, &payer, sgd(0).currency()).await, sgd(5000 - 1682));
+    assert_eq!(pending(&*store, &owner, usd(0).currency()).await, usd(1250));
+    assert_sound(&*store).await;
+}
+
+async fn only_payable_payments_are_paid(store: Arc<dyn Store>) {
+    let (owner, terms) = paid_ready(&*store, "PR-POOR", 1250).await;
+    let poor = payer_with(&*store, "PAYER-POOR", usd(1000)).await;
+    let refused = store.settle_payment(&settlement(&terms, &poor, at(100))).await.unwrap();
+    assert_eq!(refused, SettlePayment::InsufficientBalance { balance: usd(1000) });
+    let unknown = PayerId::parse("NOBODY").unwrap();
+    assert_eq!(
+        store.settle_payment(&settlement(&terms, &unknown, at(100))).await.unwrap(),
+        SettlePayment::UnknownPayer
+    );
+
+    // The sandbox issues stored value when a sandbox wallet would not cover the charge.
+    let mut topped = settlement(&terms, &poor, at(100));
+    topped.sandbox_top_up = Some(usd(100_000));
+    assert!(matches!(store.settle_payment(&topped).await.unwrap(), SettlePayment::Paid(_)));
+    assert_eq!(wallet(&*store, &poor, usd(0).currency()).await, usd(1000 + 100_000 - 1250));
+
+    let (_, expiring) = paid_ready(&*store, "PR-LATE", 100).await;
+    let late = store.settle_payment(&settlement(&expiring, &poor, expiring.expires_at)).await.unwrap();
+    assert!(
+        matches!(late, SettlePayment::NotPayable(_, NotPayable::Expired)),
+        "expired before the job ran: {late:?}"
+    );
+
+    let (_, cancelled) = paid_ready(&*store, "PR-GONE", 100).await;
+    let lookup = PaymentLookup::ById(cancelled.id.clone());
+    store.cancel_payment(&owner, &lookup, &CancelWindow::default(), at(50)).await.unwrap();
+    let gone = store.settle_payment(&settlement(&cancelled, &poor, at(60))).await.unwrap();
+    assert!(matches!(gone, SettlePayment::NotPayable(_, NotPayable::Cancelled)), "{gone:?}");
+    let missing =
+        Settlement { code: CodeToken::parse("T-NONE").unwrap(), ..settlement(&terms, &poor, at(60)) };
+    assert_eq!(store.settle_payment(&missing).await.unwrap(), SettlePayment::NotFound);
+    assert_sound(&*store).await;
+}
+
+async fn failing_and_expiring_are_final_and_notified(store: Arc<dyn Store>) {
+    let (_, risky) = paid_ready(&*store, "PR-RISK", 100).await;
+    let FailPayment::Failed(failed) =
+        store.fail_payment(&risky.code_token, FailReason::RiskReject, at(100)).await.unwrap()
+    else {
+        panic!("a processing payment can fail");
+    };
+    assert_eq!(failed.state, PaymentState::Fail { reason: FailReason::RiskReject, failed_at: at(100) });
+    let twice = store.fail_payment(&risky.code_token, FailReason::RiskReject, at(101)).await.unwrap();
+    assert!(matches!(twice, FailPayment::NotPayable(_, NotPayable::Failed)));
+    let payer = payer_with(&*store, "PAYER-1", usd(1000)).await;
+    let after = store.settle_payment(&settlement(&risky, &payer, at(102))).await.unwrap();
+    assert!(matches!(after, SettlePayment::NotPayable(_, NotPayable::Failed)));
+
+    let (_, first) = paid_ready(&*store, "PR-EXP-1", 100).await;
+    let (_, second) = paid_ready(&*store, "PR-EXP-2", 100).await;
+    let expires = first.expires_at;
+    assert!(store.expire_payments(expires - SignedDuration::from_secs(1), 10).await.unwrap().is_empty());
+    let later = expires + SignedDuration::from_mins(5);
+    let expired = store.expire_payments(later, 1).await.unwrap();
+    assert_eq!(expired.len(), 1, "the limit holds");
+    let expired = [expired, store.expire_payments(later, 10).await.unwrap()].concat();
+    assert_eq!(expired.len(), 2);
+    for payment in &expired {
+        assert_eq!(
+            payment.state,
+            PaymentState::Fail { reason: FailReason::OrderIsClosed, failed_at: expires }
+        );
+    }
+    assert!(store.expire_payments(later, 10).await.unwrap().is_empty(), "expiring twice closes nothing more");
+    for terms in [&risky, &first, &second] {
+        let notifications = store.notifications(terms.id.as_str()).await.unwrap();
+        assert_eq!(notifications.len(), 1, "one notification per failure");
+        assert_eq!(notifications[0].0.event_status, "FAIL");
+    }
+    assert_eq!(store.notifications(second.id.as_str()).await.unwrap()[0].0.event_code, "ORDER_IS_CLOSED");
+}
+
+async fn cancelling_a_paid_payment_reverses_it(store: Arc<dyn Store>) {
+    let (owner, terms) = paid_ready(&*store, "PR-REV", 1250).await;
+    let payer = payer_with(&*store, "PAYER-SGD", sgd(5000)).await;
+    let rate = Rate::parse("USD/SGD", "1.3450").unwrap();
+    let charge =
+        Charge::for_payment(payer.clone(), terms.amount, sgd(0).currency(), Some(rate), at(100)).unwrap();
+    let settle = Settlement { charge, ..settlement(&terms, &payer, at(100)) };
+    store.settle_payment(&settle).await.unwrap();
+    let lookup = PaymentLookup::ById(terms.id.clone());
+    let CancelPayment::Done(cancelled) =
+        store.cancel_payment(&owner, &lookup, &CancelWindow::default(), at(200)).await.unwrap()
+    else {
+        panic!("a paid payment inside its window can be cancelled");
+    };
+    assert_eq!(cancelled.state, PaymentState::Cancelled { cancelled_at: at(200), paid_at: Some(at(100)) });
+    assert!(cancelled.charge.is_some(), "who paid is kept");
+    assert_eq!(wallet(&*store, &payer, sgd(0).currency()).await, sgd(5000), "the payer has every cent back");
+    assert_eq!(pending(&*store, &owner, usd(0).currency()).await, usd(0));
+    assert_eq!(
+        store.notifications(terms.id.as_str()).await.unwrap().len(),
+        1,
+        "a merchant's cancel is not notified"
+    );
+    assert_sound(&*store).await;
+
+    let (_, late) = paid_ready(&*store, "PR-LATE-CANCEL", 100).await;
+    store
+        .settle_payment(&settlement(&late, &payer_with(&*store, "PAYER-USD", usd(100)).await, at(100)))
+        .await
+        .unwrap();
+    let lookup = PaymentLookup::ById(late.id.clone());
+    let window_closed = at(100) + SignedDuration::from_hours(48);
+    let refused =
+        store.cancel_payment(&owner, &lookup, &CancelWindow::default(), window_closed).await.unwrap();
+    assert!(matches!(refused, CancelPayment::Refused(_, ocpay_core::payment::CancelRefusal::WindowExceeded)));
+}
+
+async fn racing_payers_and_cancels_have_one_winner(store: Arc<dyn Store>) {
+    let (owner, terms) = paid_ready(&*store, "PR-RACE", 500).await;
+    let mut racers = Vec::new();
+    for n in 0..8 {
+        let payer = payer_with(&*store, &format!("RACER-{n}"), usd(500)).await;
+        let store = store.clone();
+        let settle = settlement(&terms, &payer, at(100));
+        racers.push(tokio::spawn(async move { store.settle_payment(&settle).await.unwrap() }));
+    }
+    let mut winners = 0;
+    for racer in racers {
+        match racer.await.unwrap() {
+            SettlePayment::Paid(_) => winners += 1,
+            SettlePayment::NotPayable(_, NotPayable::AlreadyPaid) => {}
+            other => panic!("a racer saw {other:?}"),
+        }
+    }
+    assert_eq!(winners, 1, "exactly one payer pays");
+    assert_eq!(pending(&*store, &owner, usd(0).currency()).await, usd(500), "the merchant is paid once");
+
+    let (_, contested) = paid_ready(&*store, "PR-CONTEST", 500).await;
+    let payer = payer_with(&*store, "CONTESTANT", usd(500)).await;
+    let settle = settlement(&contested, &payer, at(100));
+    let (paying, cancelling) = tokio::join!(
+        {
+            let store = store.clone();
+            async move { store.settle_payment(&settle).await.unwrap() }
+        },
+        {
+            let store = store.clone();
+            let owner = owner.clone();
+            let lookup = PaymentLookup::ById(contested.id.clone());
+            async move { store.cancel_payment(&owner, &lookup, &CancelWindow::default(), at(100)).await.unwrap() }
+        },
+    );
+    let stored = store.payment(&owner, &PaymentLookup::ById(contested.id.clone())).await.unwrap().unwrap();
+    match paying {
+        // Paid first: the cancel reversed it.
+        SettlePayment::Paid(_) => {
+            assert!(matches!(stored.state, PaymentState::Cancelled { paid_at: Some(_), .. }));
+            assert_eq!(wallet(&*store, &payer, usd(0).currency()).await, usd(500));
+        }
+        SettlePayment::NotPayable(_, NotPayable::Cancelled) => {
+            assert!(matches!(stored.state, PaymentState::Cancelled { paid_at: None, .. }));
+        }
+        other => panic!("the payer saw {other:?}"),
+    }
+    assert!(matches!(cancelling, CancelPayment::Done(_)));
+    assert_sound(&*store).await;
+}
+
+async fn the_outbox_claims_retries_and_resends(store: Arc<dyn Store>) {
+    let (owner, terms) = paid_ready(&*store, "PR-OUTBOX", 100).await;
+    store.fail_payment(&terms.code_token, FailReason::RiskReject, at(100)).await.unwrap();
+    let lease = SignedDuration::from_secs(30);
+    assert!(store.claim_notifications(at(99), lease, 10).await.unwrap().is_empty(), "not due yet");
+    let claimed = store.claim_notifications(at(100), lease, 10).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert!(store.claim_notifications(at(101), lease, 10).await.unwrap().is_empty(), "claimed for the lease");
+    assert_eq!(store.claim_notifications(at(131), lease, 10).await.unwrap().len(), 1, "a dead claim returns");
+    let attempt = |number, outcome| Attempt {
+        notification_id: claimed[0].id.clone(),
+        number,
+        scheduled_at: at(100),
+        started_at: at(131),
+        duration_ms: 12,
+        http_status: Some(500),
+        outcome,
+        error: Some("HTTP 500".into()),
+        manual: false,
+    };
+    store
+        .record_attempt(&attempt(1, AttemptOutcome::Rejected), AfterAttempt::RetryAt(at(220)))
+        .await
+        .unwrap();
+    assert!(store.claim_notifications(at(219), lease, 10).await.unwrap().is_empty(), "retried on schedule");
+    assert_eq!(store.claim_notifications(at(220), lease, 10).await.unwrap().len(), 1);
+    store.record_attempt(&attempt(2, AttemptOutcome::Error), AfterAttempt::GiveUp).await.unwrap();
+    let (notification, attempts) = store.notifications(terms.id.as_str()).await.unwrap().remove(0);
+    assert_eq!((notification.status, notification.attempts), (DeliveryStatus::Failed, 2));
+    assert_eq!(attempts.iter().map(|attempt| attempt.number).collect::<Vec<_>>(), [1, 2]);
+    assert!(store.claim_notifications(at(10_000), lease, 10).await.unwrap().is_empty(), "given up");
+
+    assert_eq!(
+        store.resend_notifications(&client("BOB"), terms.id.as_str(), at(300)).await.unwrap(),
+        0,
+        "not bob's"
+    );
+    assert_eq!(store.resend_notifications(&owner, terms.id.as_str(), at(300)).await.unwrap(), 1);
+    let resent = store.claim_notifications(at(300), lease, 10).await.unwrap();
+    assert!(resent[0].manual);
+    let manual = Attempt {
+        manual: true,
+        outcome: AttemptOutcome::Delivered,
+        http_status: Some(200),
+        error: None,
+        ..attempt(3, AttemptOutcome::Delivered)
+    };
+    store.record_attempt(&manual, AfterAttempt::Delivered).await.unwrap();
+    let (notification, attempts) = store.notifications(terms.id.as_str()).await.unwrap().remove(0);
+    assert_eq!(notification.status, DeliveryStatus::Delivered);
+    assert!(attempts[2].manual);
+    store.release_claims().await.unwrap();
+}
+
+async fn the_inquiry_fault_is_taken_once(store: Arc<dyn Store>) {
+    let (_, terms) = paid_ready(&*store, "PR-FAULT", 9903).await;
+    assert!(store.take_inquiry_fault(&terms.id, at(10)).await.unwrap());
+    assert!(!store.take_inquiry_fault(&terms.id, at(11)).await.unwrap());
 }

@@ -15,9 +15,14 @@ pub mod sqlite;
 
 use async_trait::async_trait;
 use ocpay_core::Timestamp;
-use ocpay_core::ids::{ClientId, PaymentId, PaymentRequestId};
+use ocpay_core::ids::{ClientId, CodeToken, PaymentId, PaymentRequestId};
+use ocpay_core::ledger::{Account, AccountOwner};
+use ocpay_core::money::Money;
 use ocpay_core::participant::{KeyVersion, Participant, ParticipantKey};
-use ocpay_core::payment::{CancelRefusal, CancelWindow, Payment, PaymentTerms};
+use ocpay_core::payer::{Payer, PayerId};
+use ocpay_core::payment::{
+    CancelRefusal, CancelWindow, Charge, FailReason, NotPayable, Payment, PaymentTerms,
+};
 
 /// Why the store could not do what it was asked.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -34,12 +39,9 @@ pub enum StoreError {
     /// The database failed or is unreachable; the write did not happen.
     #[error("database error: {0}")]
     Database(String),
-}
-
-impl From<rusqlite::Error> for StoreError {
-    fn from(error: rusqlite::Error) -> Self {
-        StoreError::Database(error.to_string())
-    }
+    /// The write would break a rule of the ledger (a bug in the caller); nothing was written.
+    #[error("refused by the ledger: {0}")]
+    Ledger(#[from] ocpay_core::ledger::LedgerError),
 }
 
 /// A public key to add to a participant; the store assigns the next key version.
@@ -75,7 +77,177 @@ pub enum CancelPayment {
     NotFound,
 }
 
-/// Everything ocpay keeps. Every method is one transaction.
+/// A payer paying an order code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settlement {
+    pub code: CodeToken,
+    pub charge: Charge,
+    pub now: Timestamp,
+    /// For sandbox payers: stored value issued first when the wallet would not cover the charge.
+    pub sandbox_top_up: Option<Money>,
+}
+
+/// What `settle_payment` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SettlePayment {
+    /// Paid: debited, credited, `SUCCESS`, and the notification queued.
+    Paid(Payment),
+    NotPayable(Payment, NotPayable),
+    /// The wallet does not cover the charge; nothing changed.
+    InsufficientBalance {
+        balance: Money,
+    },
+    UnknownPayer,
+    NotFound,
+}
+
+/// What `fail_payment` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FailPayment {
+    /// Failed with the reason, and the notification queued.
+    Failed(Payment),
+    NotPayable(Payment, NotPayable),
+    NotFound,
+}
+
+/// The result of checking the whole ledger.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LedgerCheck {
+    pub postings: u64,
+    /// Postings whose entries do not sum to zero in some currency: must always be empty.
+    pub unbalanced_postings: Vec<i64>,
+    /// Payer wallets below zero: must always be empty.
+    pub negative_wallets: Vec<(String, Money)>,
+    /// The sum of every account, per currency: must always be zero.
+    pub totals: Vec<Money>,
+}
+
+impl LedgerCheck {
+    pub fn is_sound(&self) -> bool {
+        self.unbalanced_postings.is_empty()
+            && self.negative_wallets.is_empty()
+            && self.totals.iter().all(|total| total.minor() == 0)
+    }
+}
+
+/// What a notification is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum NotificationKind {
+    /// `notifyPayment`: a payment reached a final state the merchant did not cause.
+    PaymentResult,
+}
+
+impl NotificationKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::PaymentResult => "PAYMENT_RESULT",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<NotificationKind> {
+        [Self::PaymentResult].into_iter().find(|kind| kind.as_str() == value)
+    }
+}
+
+/// Where a notification stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DeliveryStatus {
+    /// Waiting for its next attempt.
+    Pending,
+    Delivered,
+    /// Out of attempts; only a manual resend tries again.
+    Failed,
+}
+
+impl DeliveryStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "PENDING",
+            Self::Delivered => "DELIVERED",
+            Self::Failed => "FAILED",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<DeliveryStatus> {
+        [Self::Pending, Self::Delivered, Self::Failed].into_iter().find(|status| status.as_str() == value)
+    }
+}
+
+/// One message of the outbox, written in the same transaction as the state change it reports.
+///
+/// It holds a snapshot of the event (final status, result code, time), so that every attempt
+/// sends the same body even if the subject changes afterwards.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notification {
+    /// Stable across attempts: receivers can deduplicate on it.
+    pub id: String,
+    pub recipient: ClientId,
+    pub kind: NotificationKind,
+    /// The payment (later: refund, registration) the notification is about.
+    pub subject_id: String,
+    pub url: String,
+    pub event_status: String,
+    pub event_code: String,
+    pub event_at: Timestamp,
+    pub status: DeliveryStatus,
+    pub attempts: u32,
+    /// When pending: the scheduled time of the next attempt.
+    pub next_attempt_at: Option<Timestamp>,
+    /// Whether the next attempt was asked for by hand.
+    pub manual: bool,
+    pub delivered_at: Option<Timestamp>,
+    pub created_at: Timestamp,
+}
+
+/// How one delivery attempt went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AttemptOutcome {
+    /// HTTP 200 with `result.resultStatus = "S"`.
+    Delivered,
+    /// The receiver answered, but not with the success acknowledgement.
+    Rejected,
+    /// No answer: connection refused, timeout, reset.
+    Error,
+}
+
+impl AttemptOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Delivered => "DELIVERED",
+            Self::Rejected => "REJECTED",
+            Self::Error => "ERROR",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<AttemptOutcome> {
+        [Self::Delivered, Self::Rejected, Self::Error].into_iter().find(|outcome| outcome.as_str() == value)
+    }
+}
+
+/// One delivery attempt of a notification, as recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attempt {
+    pub notification_id: String,
+    /// 1 for the first attempt.
+    pub number: u32,
+    pub scheduled_at: Timestamp,
+    pub started_at: Timestamp,
+    pub duration_ms: i64,
+    pub http_status: Option<u16>,
+    pub outcome: AttemptOutcome,
+    pub error: Option<String>,
+    pub manual: bool,
+}
+
+/// What happens to a notification after an attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AfterAttempt {
+    Delivered,
+    RetryAt(Timestamp),
+    GiveUp,
+}
+
+/// Everything ocpay keeps./// Everything ocpay keeps. Every method is one transaction.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Creates a participant with its first key (version 1).
@@ -104,7 +276,8 @@ pub trait Store: Send + Sync + 'static {
     /// One of `owner`'s payments. Other participants' payments are never found.
     async fn payment(&self, owner: &ClientId, lookup: &PaymentLookup) -> Result<Option<Payment>, StoreError>;
 
-    /// Cancels one of `owner`'s payments as core decides at `now`.
+    /// Cancels one of `owner`'s payments as core decides at `now`. A paid payment inside its
+    /// window is reversed in full to the payer in the same transaction.
     async fn cancel_payment(
         &self,
         owner: &ClientId,
@@ -112,4 +285,70 @@ pub trait Store: Send + Sync + 'static {
         window: &CancelWindow,
         now: Timestamp,
     ) -> Result<CancelPayment, StoreError>;
+
+    /// The payment an order code names. The code is the payer's capability: no owner check.
+    async fn payment_by_code(&self, code: &CodeToken) -> Result<Option<Payment>, StoreError>;
+
+    /// Pays an order code from a wallet, deciding in the one transaction that the payment is
+    /// still payable (not paid, cancelled, failed or expired) and that the wallet covers the
+    /// charge; posts payer to merchant, marks `SUCCESS` and queues the notification.
+    async fn settle_payment(&self, settlement: &Settlement) -> Result<SettlePayment, StoreError>;
+
+    /// Fails an order code as a wallet would (sandbox outcomes), with its notification.
+    async fn fail_payment(
+        &self,
+        code: &CodeToken,
+        reason: FailReason,
+        now: Timestamp,
+    ) -> Result<FailPayment, StoreError>;
+
+    /// Closes up to `limit` unpaid payments whose code expired by `now` (`FAIL` /
+    /// `ORDER_IS_CLOSED`), each with its notification, and returns them.
+    async fn expire_payments(&self, now: Timestamp, limit: u32) -> Result<Vec<Payment>, StoreError>;
+
+    /// Sandbox magic amount 9903: true the first time it is asked for a payment, then false.
+    async fn take_inquiry_fault(&self, payment_id: &PaymentId, now: Timestamp) -> Result<bool, StoreError>;
+
+    async fn create_payer(&self, payer: &Payer) -> Result<(), StoreError>;
+
+    async fn payer(&self, payer: &PayerId) -> Result<Option<Payer>, StoreError>;
+
+    /// Issues stored value to a payer's wallet; returns the wallet's balance after it.
+    async fn top_up(&self, payer: &PayerId, amount: Money, now: Timestamp) -> Result<Money, StoreError>;
+
+    /// The balance of one account (zero when it has no entries).
+    async fn balance(&self, account: &Account) -> Result<Money, StoreError>;
+
+    /// Every balance of an owner's accounts, one per currency it has entries in.
+    async fn balances(&self, owner: &AccountOwner) -> Result<Vec<Money>, StoreError>;
+
+    /// Checks the whole ledger: postings balance, wallets are not negative, totals are zero.
+    async fn ledger_check(&self) -> Result<LedgerCheck, StoreError>;
+
+    /// Claims up to `limit` notifications due at `now` for `lease`: no other claim sees them
+    /// until the lease ends or an attempt is recorded.
+    async fn claim_notifications(
+        &self,
+        now: Timestamp,
+        lease: jiff::SignedDuration,
+        limit: u32,
+    ) -> Result<Vec<Notification>, StoreError>;
+
+    /// Records an attempt and what follows it, releasing the claim.
+    async fn record_attempt(&self, attempt: &Attempt, after: AfterAttempt) -> Result<(), StoreError>;
+
+    /// Queues every notification about `subject_id` of `recipient` for an attempt at `now`,
+    /// delivered or not; returns how many.
+    async fn resend_notifications(
+        &self,
+        recipient: &ClientId,
+        subject_id: &str,
+        now: Timestamp,
+    ) -> Result<u32, StoreError>;
+
+    /// The notifications about a subject, each with its attempts in order.
+    async fn notifications(&self, subject_id: &str) -> Result<Vec<(Notification, Vec<Attempt>)>, StoreError>;
+
+    /// Releases every claim (on start: a previous run's claims died with it).
+    async fn release_claims(&self) -> Result<(), StoreError>;
 }

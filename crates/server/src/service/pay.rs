@@ -38,10 +38,8 @@ pub(crate) async fn pay(
         // gets the original answer.
         Err(error) => return replay(state, owner, &command).await?.ok_or(ServiceError::Expiry(error)),
     };
-    let notify_url = command.notify_url.or_else(|| owner.notify_url.clone());
-    if notify_url.is_none() {
-        return Err(ServiceError::NotifyUrlRequired);
-    }
+    let notify_url =
+        command.notify_url.or_else(|| owner.notify_url.clone()).ok_or(ServiceError::NotifyUrlRequired)?;
     let terms = PaymentTerms {
         id: random::payment_id(now),
         owner: owner.client_id.clone(),

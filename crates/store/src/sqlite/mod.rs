@@ -2,6 +2,22 @@
 //! acknowledged to a client survives a power cut; one writer thread with group commit; and
 //! read connections used on the calling thread, which never wait for the writer.
 
+/// The column list of `payment`, as a macro so that queries stay `&'static str` literals.
+macro_rules! payment_columns {
+    () => {
+        "payment_id, owner_client_id, payment_request_id, amount_minor, currency, order_amount_minor, \
+         order_currency, reference_order_id, order_description, reference_merchant_id, merchant_name, \
+         merchant_mcc, merchant_display_name, reference_store_id, store_name, store_mcc, code_token, \
+         notify_url, redirect_url, settlement_currency, merchant_region, extend_info, status, fail_reason, \
+         created_at_ms, expires_at_ms, paid_at_ms, failed_at_ms, cancelled_at_ms, payer_id, charged_minor, \
+         charged_currency, quote_pair, quote_price, quoted_at_ms"
+    };
+}
+
+mod ledger;
+mod outbox;
+mod participants;
+mod payments;
 mod reads;
 mod rows;
 mod writer;
@@ -10,16 +26,28 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use jiff::SignedDuration;
 use ocpay_core::Timestamp;
-use ocpay_core::ids::ClientId;
+use ocpay_core::ids::{ClientId, CodeToken, PaymentId};
+use ocpay_core::ledger::{Account, AccountOwner};
+use ocpay_core::money::Money;
 use ocpay_core::participant::{KeyVersion, Participant, ParticipantKey};
-use ocpay_core::payment::{CancelDecision, CancelWindow, Payment, PaymentState, PaymentTerms, decide_cancel};
-use rusqlite::{Connection, OptionalExtension, params};
+use ocpay_core::payer::{Payer, PayerId};
+use ocpay_core::payment::{CancelWindow, FailReason, Payment, PaymentTerms};
+use rusqlite::{Connection, params};
 
 use self::reads::ReadPool;
-use self::rows::millis;
 use self::writer::Writer;
-use crate::{CancelPayment, CreatePayment, NewKey, PaymentLookup, Store, StoreError};
+use crate::{
+    AfterAttempt, Attempt, CancelPayment, CreatePayment, FailPayment, LedgerCheck, NewKey, Notification,
+    PaymentLookup, SettlePayment, Settlement, Store, StoreError,
+};
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(error: rusqlite::Error) -> Self {
+        StoreError::Database(error.to_string())
+    }
+}
 
 /// Settings of the SQLite store. Every limit is explicit.
 #[derive(Debug, Clone)]
@@ -76,7 +104,10 @@ pub struct SqliteStore {
 
 /// Each file's schema, one migration per entry, applied in order. `PRAGMA user_version`
 /// counts the ones applied; each is applied in the same transaction that bumps it.
-const MAIN_MIGRATIONS: &[&str] = &[include_str!("../../migrations/sqlite/main/0001_payments.sql")];
+const MAIN_MIGRATIONS: &[&str] = &[
+    include_str!("../../migrations/sqlite/main/0001_payments.sql"),
+    include_str!("../../migrations/sqlite/main/0002_wallets_ledger_outbox.sql"),
+];
 const PARTICIPANT_MIGRATIONS: &[&str] =
     &[include_str!("../../migrations/sqlite/participants/0001_participants.sql")];
 
@@ -163,131 +194,11 @@ fn start_checkpoints(settings: &SqliteSettings) -> Result<std::sync::mpsc::Sende
     Ok(stop)
 }
 
-/// The column list of `payment`, as a macro so that queries stay `&'static str` literals.
-macro_rules! payment_columns {
-    () => {
-        "payment_id, owner_client_id, payment_request_id, amount_minor, currency, order_amount_minor, \
-         order_currency, reference_order_id, order_description, reference_merchant_id, merchant_name, \
-         merchant_mcc, merchant_display_name, reference_store_id, store_name, store_mcc, code_token, \
-         notify_url, redirect_url, settlement_currency, merchant_region, extend_info, status, fail_reason, \
-         created_at_ms, expires_at_ms, paid_at_ms, failed_at_ms, cancelled_at_ms"
-    };
-}
-
-macro_rules! participant_columns {
-    () => {
-        "client_id, kind, name, notify_url, created_at_ms"
-    };
-}
-
-macro_rules! key_columns {
-    () => {
-        "client_id, key_version, public_key_der, label, created_at_ms, expires_at_ms, revoked_at_ms"
-    };
-}
-
-fn find_payment(
-    connection: &Connection,
-    owner: &ClientId,
-    lookup: &PaymentLookup,
-) -> Result<Option<Payment>, StoreError> {
-    let (sql, key) = match lookup {
-        PaymentLookup::ById(id) => (
-            concat!(
-                "SELECT ",
-                payment_columns!(),
-                " FROM payment WHERE owner_client_id = ?1 AND payment_id = ?2"
-            ),
-            id.as_str(),
-        ),
-        PaymentLookup::ByRequestId(id) => (
-            concat!(
-                "SELECT ",
-                payment_columns!(),
-                " FROM payment WHERE owner_client_id = ?1 AND payment_request_id = ?2"
-            ),
-            id.as_str(),
-        ),
-    };
-    let mut statement = connection.prepare_cached(sql)?;
-    let mut rows = statement.query(params![owner.as_str(), key])?;
-    rows.next()?.map(rows::payment).transpose()
-}
-
-fn insert_key(
-    connection: &Connection,
-    client_id: &str,
-    version: i64,
-    key: &NewKey,
-) -> Result<(), StoreError> {
-    connection
-        .prepare_cached(concat!(
-            "INSERT INTO participant_key (",
-            key_columns!(),
-            ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL)"
-        ))?
-        .execute(params![
-            client_id,
-            version,
-            key.public_key_der,
-            key.label,
-            millis(key.created_at),
-            key.expires_at.map(millis)
-        ])?;
-    Ok(())
-}
-
-fn find_participant(
-    connection: &Connection,
-    client_id: &ClientId,
-) -> Result<Option<Participant>, StoreError> {
-    let mut statement = connection.prepare_cached(concat!(
-        "SELECT ",
-        participant_columns!(),
-        " FROM participant WHERE client_id = ?1"
-    ))?;
-    let mut rows = statement.query(params![client_id.as_str()])?;
-    rows.next()?.map(rows::participant).transpose()
-}
-
-fn is_unique_violation(error: &rusqlite::Error) -> bool {
-    matches!(
-        error,
-        rusqlite::Error::SqliteFailure(failure, _)
-            if failure.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
-                || failure.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
-    )
-}
-
 #[async_trait]
 impl Store for SqliteStore {
     async fn create_participant(&self, participant: &Participant, key: &NewKey) -> Result<(), StoreError> {
-        let participant = participant.clone();
-        let key = key.clone();
-        self.writer
-            .write(move |connection| {
-                let inserted = connection
-                    .prepare_cached(concat!(
-                        "INSERT INTO participant (",
-                        participant_columns!(),
-                        ") VALUES (?1, ?2, ?3, ?4, ?5)"
-                    ))?
-                    .execute(params![
-                        participant.client_id.as_str(),
-                        participant.kind.as_str(),
-                        participant.name,
-                        participant.notify_url,
-                        millis(participant.created_at)
-                    ]);
-                match inserted {
-                    Err(error) if is_unique_violation(&error) => {
-                        return Err(StoreError::Conflict("client id"));
-                    }
-                    other => other?,
-                };
-                insert_key(connection, participant.client_id.as_str(), 1, &key)
-            })
-            .await
+        let (participant, key) = (participant.clone(), key.clone());
+        self.writer.write(move |connection| participants::create(connection, &participant, &key)).await
     }
 
     async fn add_participant_key(
@@ -295,38 +206,16 @@ impl Store for SqliteStore {
         client_id: &ClientId,
         key: &NewKey,
     ) -> Result<KeyVersion, StoreError> {
-        let client_id = client_id.clone();
-        let key = key.clone();
-        self.writer
-            .write(move |connection| {
-                let latest: Option<i64> = connection
-                    .prepare_cached("SELECT MAX(key_version) FROM participant_key WHERE client_id = ?1")?
-                    .query_row(params![client_id.as_str()], |row| row.get(0))?;
-                let version = latest.ok_or(StoreError::NotFound("participant"))? + 1;
-                insert_key(connection, client_id.as_str(), version, &key)?;
-                KeyVersion::try_from(version).map_err(|_| StoreError::Corrupt("key version overflow".into()))
-            })
-            .await
+        let (client_id, key) = (client_id.clone(), key.clone());
+        self.writer.write(move |connection| participants::add_key(connection, &client_id, &key)).await
     }
 
     async fn participant(&self, client_id: &ClientId) -> Result<Option<Participant>, StoreError> {
-        self.reads.with(|connection| find_participant(connection, client_id))
+        self.reads.with(|connection| participants::find(connection, client_id))
     }
 
     async fn participants(&self, limit: u32) -> Result<Vec<Participant>, StoreError> {
-        self.reads.with(|connection| {
-            let mut statement = connection.prepare_cached(concat!(
-                "SELECT ",
-                participant_columns!(),
-                " FROM participant ORDER BY created_at_ms, client_id LIMIT ?1"
-            ))?;
-            let mut rows = statement.query(params![i64::from(limit)])?;
-            let mut participants = Vec::new();
-            while let Some(row) = rows.next()? {
-                participants.push(rows::participant(row)?);
-            }
-            Ok(participants)
-        })
+        self.reads.with(|connection| participants::list(connection, limit))
     }
 
     async fn participant_with_key(
@@ -334,51 +223,16 @@ impl Store for SqliteStore {
         client_id: &ClientId,
         key_version: Option<KeyVersion>,
     ) -> Result<Option<(Participant, Option<ParticipantKey>)>, StoreError> {
-        // Two keyed lookups: measured several times faster than one join whose key version
-        // is chosen by a correlated subquery.
-        self.reads.with(|connection| {
-            let Some(participant) = find_participant(connection, client_id)? else { return Ok(None) };
-            let key = match key_version {
-                Some(version) => connection
-                    .prepare_cached(concat!(
-                        "SELECT ",
-                        key_columns!(),
-                        " FROM participant_key WHERE client_id = ?1 AND key_version = ?2"
-                    ))?
-                    .query_row(params![client_id.as_str(), i64::from(version)], |row| {
-                        Ok(rows::participant_key(row))
-                    })
-                    .optional()?,
-                None => connection
-                    .prepare_cached(concat!(
-                        "SELECT ",
-                        key_columns!(),
-                        " FROM participant_key WHERE client_id = ?1 ORDER BY key_version DESC LIMIT 1"
-                    ))?
-                    .query_row(params![client_id.as_str()], |row| Ok(rows::participant_key(row)))
-                    .optional()?,
-            };
-            Ok(Some((participant, key.transpose()?)))
-        })
+        self.reads.with(|connection| participants::find_with_key(connection, client_id, key_version))
     }
 
     async fn create_payment(&self, terms: &PaymentTerms) -> Result<CreatePayment, StoreError> {
         let terms = terms.clone();
-        self.writer
-            .write(move |connection| {
-                if insert_payment(connection, &terms)? {
-                    return Ok(CreatePayment::Created(Payment { terms, state: PaymentState::Processing }));
-                }
-                let lookup = PaymentLookup::ByRequestId(terms.request_id.clone());
-                let existing = find_payment(connection, &terms.owner, &lookup)?
-                    .ok_or_else(|| StoreError::Corrupt("a conflicting payment is missing".into()))?;
-                Ok(CreatePayment::Existing(existing))
-            })
-            .await
+        self.writer.write(move |connection| payments::create(connection, terms)).await
     }
 
     async fn payment(&self, owner: &ClientId, lookup: &PaymentLookup) -> Result<Option<Payment>, StoreError> {
-        self.reads.with(|connection| find_payment(connection, owner, lookup))
+        self.reads.with(|connection| payments::find(connection, owner, lookup))
     }
 
     async fn cancel_payment(
@@ -388,72 +242,103 @@ impl Store for SqliteStore {
         window: &CancelWindow,
         now: Timestamp,
     ) -> Result<CancelPayment, StoreError> {
-        let owner = owner.clone();
-        let lookup = lookup.clone();
-        let window = *window;
-        self.writer
-            .write(move |connection| {
-                let Some(mut payment) = find_payment(connection, &owner, &lookup)? else {
-                    return Ok(CancelPayment::NotFound);
-                };
-                let decision = match decide_cancel(payment.state, false, &window, now) {
-                    Ok(decision) => decision,
-                    Err(refusal) => return Ok(CancelPayment::Refused(payment, refusal)),
-                };
-                if decision == CancelDecision::Unchanged {
-                    return Ok(CancelPayment::Done(payment));
-                }
-                // Close and Reverse both end in CANCELLED; a reversal keeps when it was paid.
-                let paid_at = payment.state.paid_at();
-                connection
-                    .prepare_cached(
-                        "UPDATE payment SET status = 'CANCELLED', cancelled_at_ms = ?1 WHERE payment_id = ?2",
-                    )?
-                    .execute(params![millis(now), payment.terms.id.as_str()])?;
-                payment.state = PaymentState::Cancelled { cancelled_at: now, paid_at };
-                Ok(CancelPayment::Done(payment))
-            })
-            .await
+        let (owner, lookup, window) = (owner.clone(), lookup.clone(), *window);
+        self.writer.write(move |connection| payments::cancel(connection, &owner, &lookup, &window, now)).await
+    }
+
+    async fn payment_by_code(&self, code: &CodeToken) -> Result<Option<Payment>, StoreError> {
+        self.reads.with(|connection| payments::find_by_code(connection, code))
+    }
+
+    async fn settle_payment(&self, settlement: &Settlement) -> Result<SettlePayment, StoreError> {
+        let settlement = settlement.clone();
+        self.writer.write(move |connection| payments::settle(connection, &settlement)).await
+    }
+
+    async fn fail_payment(
+        &self,
+        code: &CodeToken,
+        reason: FailReason,
+        now: Timestamp,
+    ) -> Result<FailPayment, StoreError> {
+        let code = code.clone();
+        self.writer.write(move |connection| payments::fail(connection, &code, reason, now)).await
+    }
+
+    async fn expire_payments(&self, now: Timestamp, limit: u32) -> Result<Vec<Payment>, StoreError> {
+        self.writer.write(move |connection| payments::expire(connection, now, limit)).await
+    }
+
+    async fn take_inquiry_fault(&self, payment_id: &PaymentId, now: Timestamp) -> Result<bool, StoreError> {
+        let payment_id = payment_id.clone();
+        self.writer.write(move |connection| payments::take_inquiry_fault(connection, &payment_id, now)).await
+    }
+
+    async fn create_payer(&self, payer: &Payer) -> Result<(), StoreError> {
+        let payer = payer.clone();
+        self.writer.write(move |connection| ledger::create_payer(connection, &payer)).await
+    }
+
+    async fn payer(&self, payer: &PayerId) -> Result<Option<Payer>, StoreError> {
+        self.reads.with(|connection| ledger::find_payer(connection, payer))
+    }
+
+    async fn top_up(&self, payer: &PayerId, amount: Money, now: Timestamp) -> Result<Money, StoreError> {
+        let payer = payer.clone();
+        self.writer.write(move |connection| ledger::top_up(connection, &payer, amount, now)).await
+    }
+
+    async fn balance(&self, account: &Account) -> Result<Money, StoreError> {
+        self.reads.with(|connection| ledger::balance(connection, account))
+    }
+
+    async fn balances(&self, owner: &AccountOwner) -> Result<Vec<Money>, StoreError> {
+        self.reads.with(|connection| ledger::balances(connection, owner))
+    }
+
+    async fn ledger_check(&self) -> Result<LedgerCheck, StoreError> {
+        self.reads.with(ledger::check)
+    }
+
+    async fn claim_notifications(
+        &self,
+        now: Timestamp,
+        lease: SignedDuration,
+        limit: u32,
+    ) -> Result<Vec<Notification>, StoreError> {
+        self.writer.write(move |connection| outbox::claim(connection, now, lease, limit)).await
+    }
+
+    async fn record_attempt(&self, attempt: &Attempt, after: AfterAttempt) -> Result<(), StoreError> {
+        let attempt = attempt.clone();
+        self.writer.write(move |connection| outbox::record(connection, &attempt, after)).await
+    }
+
+    async fn resend_notifications(
+        &self,
+        recipient: &ClientId,
+        subject_id: &str,
+        now: Timestamp,
+    ) -> Result<u32, StoreError> {
+        let (recipient, subject_id) = (recipient.clone(), subject_id.to_owned());
+        self.writer.write(move |connection| outbox::resend(connection, &recipient, &subject_id, now)).await
+    }
+
+    async fn notifications(&self, subject_id: &str) -> Result<Vec<(Notification, Vec<Attempt>)>, StoreError> {
+        self.reads.with(|connection| outbox::list(connection, subject_id))
+    }
+
+    async fn release_claims(&self) -> Result<(), StoreError> {
+        self.writer.write(outbox::release).await
     }
 }
 
-/// Inserts a payment in `PROCESSING` unless its idempotency key exists; says whether it did.
-fn insert_payment(connection: &Connection, terms: &PaymentTerms) -> Result<bool, StoreError> {
-    let order = &terms.order;
-    let merchant = &order.merchant;
-    let inserted = connection
-        .prepare_cached(concat!(
-            "INSERT INTO payment (",
-            payment_columns!(),
-            ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, \
-             ?20, ?21, ?22, 'PROCESSING', NULL, ?23, ?24, NULL, NULL, NULL) \
-             ON CONFLICT (owner_client_id, payment_request_id) DO NOTHING"
-        ))?
-        .execute(params![
-            terms.id.as_str(),
-            terms.owner.as_str(),
-            terms.request_id.as_str(),
-            terms.amount.minor(),
-            terms.amount.currency().code(),
-            order.amount.minor(),
-            order.amount.currency().code(),
-            order.reference_order_id,
-            order.description,
-            merchant.reference_merchant_id,
-            merchant.name,
-            merchant.mcc,
-            merchant.display_name,
-            merchant.store.reference_store_id,
-            merchant.store.name,
-            merchant.store.mcc,
-            terms.code_token.as_str(),
-            terms.notify_url,
-            terms.redirect_url,
-            terms.settlement_currency.map(|currency| currency.code()),
-            terms.merchant_region,
-            terms.extend_info,
-            millis(terms.created_at),
-            millis(terms.expires_at),
-        ])?;
-    Ok(inserted == 1)
+/// Whether an error is a violated primary-key or unique constraint.
+fn is_unique_violation(error: &rusqlite::Error) -> bool {
+    matches!(
+        error,
+        rusqlite::Error::SqliteFailure(failure, _)
+            if failure.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+                || failure.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+    )
 }

@@ -2,15 +2,18 @@
 //! does not fit the domain is reported as corrupt data, never silently defaulted.
 
 use ocpay_core::Timestamp;
+use ocpay_core::fx::Rate;
 use ocpay_core::ids::{ClientId, CodeToken, PaymentId, PaymentRequestId};
 use ocpay_core::money::{Currency, Money};
-use ocpay_core::participant::{Participant, ParticipantKey, ParticipantKind};
+use ocpay_core::participant::{Environment, Participant, ParticipantKey, ParticipantKind};
+use ocpay_core::payer::{Payer, PayerId};
 use ocpay_core::payment::{
-    FailReason, MerchantRef, Order, Payment, PaymentState, PaymentStatus, PaymentTerms, StoreRef,
+    Charge, FailReason, MerchantRef, Order, Payment, PaymentState, PaymentStatus, PaymentTerms, Quote,
+    StoreRef,
 };
 use rusqlite::Row;
 
-use crate::StoreError;
+use crate::{Attempt, AttemptOutcome, DeliveryStatus, Notification, NotificationKind, StoreError};
 
 fn corrupt(what: &str, value: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(format!("{what}: {value}"))
@@ -36,10 +39,67 @@ fn client_id(row: &Row<'_>, column: &str) -> Result<ClientId, StoreError> {
 }
 
 fn money(row: &Row<'_>, amount_column: &str, currency_column: &str) -> Result<Money, StoreError> {
-    let minor: i64 = row.get(amount_column)?;
-    let code: String = row.get(currency_column)?;
-    let currency = Currency::parse(&code).map_err(|_| corrupt(currency_column, code))?;
+    money_of(row.get(currency_column)?, row.get(amount_column)?)
+}
+
+/// Money from a currency code and minor units read from the database.
+pub(crate) fn money_of(code: String, minor: i64) -> Result<Money, StoreError> {
+    let currency = Currency::parse(&code).map_err(|_| corrupt("currency", code))?;
     Ok(Money::new(minor, currency))
+}
+
+pub(crate) fn payer(row: &Row<'_>) -> Result<Payer, StoreError> {
+    let id: String = row.get("payer_id")?;
+    let environment: String = row.get("environment")?;
+    let currency: String = row.get("currency")?;
+    Ok(Payer {
+        id: PayerId::parse(&id).map_err(|_| corrupt("payer_id", id))?,
+        environment: Environment::parse(&environment).ok_or_else(|| corrupt("environment", environment))?,
+        currency: Currency::parse(&currency).map_err(|_| corrupt("currency", currency))?,
+        pin_hash: row.get("pin_hash")?,
+        created_at: time(row, "created_at_ms")?,
+    })
+}
+
+pub(crate) fn notification(row: &Row<'_>) -> Result<Notification, StoreError> {
+    let kind: String = row.get("kind")?;
+    let status: String = row.get("status")?;
+    let attempts: i64 = row.get("attempts")?;
+    Ok(Notification {
+        id: row.get("notification_id")?,
+        recipient: client_id(row, "recipient_client_id")?,
+        kind: NotificationKind::parse(&kind).ok_or_else(|| corrupt("kind", kind))?,
+        subject_id: row.get("subject_id")?,
+        url: row.get("url")?,
+        event_status: row.get("event_status")?,
+        event_code: row.get("event_code")?,
+        event_at: time(row, "event_at_ms")?,
+        status: DeliveryStatus::parse(&status).ok_or_else(|| corrupt("status", status))?,
+        attempts: u32::try_from(attempts).map_err(|_| corrupt("attempts", attempts))?,
+        next_attempt_at: optional_time(row, "next_attempt_at_ms")?,
+        manual: row.get("manual")?,
+        delivered_at: optional_time(row, "delivered_at_ms")?,
+        created_at: time(row, "created_at_ms")?,
+    })
+}
+
+pub(crate) fn attempt(row: &Row<'_>) -> Result<Attempt, StoreError> {
+    let number: i64 = row.get("attempt")?;
+    let outcome: String = row.get("outcome")?;
+    let http_status: Option<i64> = row.get("http_status")?;
+    Ok(Attempt {
+        notification_id: row.get("notification_id")?,
+        number: u32::try_from(number).map_err(|_| corrupt("attempt", number))?,
+        scheduled_at: time(row, "scheduled_at_ms")?,
+        started_at: time(row, "started_at_ms")?,
+        duration_ms: row.get("duration_ms")?,
+        http_status: http_status
+            .map(|status| u16::try_from(status).map_err(|_| corrupt("http_status", status)))
+            .transpose()?,
+        outcome: AttemptOutcome::parse(&outcome).ok_or_else(|| corrupt("outcome", outcome))?,
+        error: row.get("error")?,
+        manual: row.get("manual")?,
+    })
 }
 
 pub(crate) fn participant(row: &Row<'_>) -> Result<Participant, StoreError> {
@@ -105,7 +165,25 @@ pub(crate) fn payment(row: &Row<'_>) -> Result<Payment, StoreError> {
         expires_at: time(row, "expires_at_ms")?,
     };
     let state = payment_state(row).map_err(|error| corrupt(&format!("state of payment {id}"), error))?;
-    Ok(Payment { terms, state })
+    let charge = charge(row).map_err(|error| corrupt(&format!("charge of payment {id}"), error))?;
+    Ok(Payment { terms, state, charge })
+}
+
+fn charge(row: &Row<'_>) -> Result<Option<Charge>, StoreError> {
+    let Some(payer) = row.get::<_, Option<String>>("payer_id")? else { return Ok(None) };
+    let quote =
+        match (row.get::<_, Option<String>>("quote_pair")?, row.get::<_, Option<String>>("quote_price")?) {
+            (Some(pair), Some(price)) => Some(Quote {
+                rate: Rate::parse(&pair, &price).map_err(|error| corrupt("quote", error))?,
+                quoted_at: time(row, "quoted_at_ms")?,
+            }),
+            _ => None,
+        };
+    Ok(Some(Charge {
+        payer: PayerId::parse(&payer).map_err(|_| corrupt("payer_id", payer))?,
+        amount: money(row, "charged_minor", "charged_currency")?,
+        quote,
+    }))
 }
 
 fn payment_state(row: &Row<'_>) -> Result<PaymentState, StoreError> {

@@ -20,7 +20,7 @@ CREATE TABLE payment (
     store_name            TEXT NOT NULL,
     store_mcc             TEXT,
     code_token            TEXT NOT NULL UNIQUE,
-    notify_url            TEXT,
+    notify_url            TEXT NOT NULL,
     redirect_url          TEXT,
     settlement_currency   TEXT,
     merchant_region       TEXT,

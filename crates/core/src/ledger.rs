@@ -1,0 +1,260 @@
+//! Double-entry bookkeeping. Every movement of money is one [`Posting`]: a set of entries on
+//! accounts whose amounts sum to zero in every currency. Balances are sums of entries; nothing
+//! else holds money.
+//!
+//! Sign convention: an entry adds its amount to its account's balance. A payer's wallet and a
+//! merchant's pending balance are positive when the platform owes them; the funding account,
+//! where stored value is issued from, goes negative by exactly what was issued.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use crate::ids::ClientId;
+use crate::money::{Currency, Money, MoneyError};
+use crate::payer::PayerId;
+
+/// Whose money an account holds.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum AccountOwner {
+    /// A payer's stored value.
+    Wallet(PayerId),
+    /// What the platform owes a merchant (or acquirer) before settlement.
+    MerchantPending(ClientId),
+    /// The source of issued stored value (top-ups). Negative by what was issued.
+    Funding,
+    /// Where one currency becomes another in a cross-currency payment.
+    Exchange,
+}
+
+/// One account: an owner and a currency.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Account {
+    pub owner: AccountOwner,
+    pub currency: Currency,
+}
+
+impl Account {
+    pub fn new(owner: AccountOwner, currency: Currency) -> Account {
+        Account { owner, currency }
+    }
+
+    /// A stable text key, such as `wallet:P123:USD` or `funding:SGD`.
+    pub fn key(&self) -> String {
+        match &self.owner {
+            AccountOwner::Wallet(payer) => format!("wallet:{payer}:{}", self.currency),
+            AccountOwner::MerchantPending(client) => format!("pending:{client}:{}", self.currency),
+            AccountOwner::Funding => format!("funding:{}", self.currency),
+            AccountOwner::Exchange => format!("exchange:{}", self.currency),
+        }
+    }
+
+    /// The kind part of the key: `wallet`, `pending`, `funding` or `exchange`.
+    pub fn kind(&self) -> &'static str {
+        match self.owner {
+            AccountOwner::Wallet(_) => "wallet",
+            AccountOwner::MerchantPending(_) => "pending",
+            AccountOwner::Funding => "funding",
+            AccountOwner::Exchange => "exchange",
+        }
+    }
+}
+
+impl fmt::Display for Account {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.key())
+    }
+}
+
+/// One line of a posting.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub account: Account,
+    pub amount: Money,
+}
+
+/// Why a movement of money is made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PostingKind {
+    TopUp,
+    Payment,
+    /// A paid payment cancelled inside its window: the payment's posting, negated.
+    Reversal,
+}
+
+impl PostingKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::TopUp => "TOPUP",
+            Self::Payment => "PAYMENT",
+            Self::Reversal => "REVERSAL",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<PostingKind> {
+        [Self::TopUp, Self::Payment, Self::Reversal].into_iter().find(|kind| kind.as_str() == value)
+    }
+}
+
+/// Why a posting could not be made.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LedgerError {
+    #[error("an entry's amount is not in its account's currency")]
+    CurrencyMismatch,
+    #[error("a posting's entries do not sum to zero in {0}")]
+    Unbalanced(Currency),
+    #[error("a posting needs at least two non-zero entries")]
+    TooFewEntries,
+    #[error(transparent)]
+    Money(#[from] MoneyError),
+}
+
+/// A balanced set of entries. Constructed only through [`Posting::new`], so every posting
+/// that exists balances.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Posting {
+    kind: PostingKind,
+    entries: Vec<Entry>,
+}
+
+impl Posting {
+    pub fn new(kind: PostingKind, entries: Vec<Entry>) -> Result<Posting, LedgerError> {
+        if entries.len() < 2 || entries.iter().any(|entry| entry.amount.minor() == 0) {
+            return Err(LedgerError::TooFewEntries);
+        }
+        let mut sums: BTreeMap<Currency, Money> = BTreeMap::new();
+        for entry in &entries {
+            if entry.amount.currency() != entry.account.currency {
+                return Err(LedgerError::CurrencyMismatch);
+            }
+            let sum = sums.entry(entry.amount.currency()).or_insert(Money::zero(entry.amount.currency()));
+            *sum = sum.checked_add(entry.amount)?;
+        }
+        if let Some(currency) = sums.values().find(|sum| sum.minor() != 0).map(|sum| sum.currency()) {
+            return Err(LedgerError::Unbalanced(currency));
+        }
+        Ok(Posting { kind, entries })
+    }
+
+    pub fn kind(&self) -> PostingKind {
+        self.kind
+    }
+
+    pub fn entries(&self) -> &[Entry] {
+        &self.entries
+    }
+
+    /// The same movement backwards, as a posting of `kind`.
+    pub fn reversed(&self, kind: PostingKind) -> Result<Posting, LedgerError> {
+        let entries = self
+            .entries
+            .iter()
+            .map(|entry| Ok(Entry { account: entry.account.clone(), amount: entry.amount.checked_neg()? }))
+            .collect::<Result<Vec<_>, MoneyError>>()?;
+        Posting::new(kind, entries)
+    }
+}
+
+/// Stored value issued to a payer: funding pays the wallet.
+pub fn top_up(payer: &PayerId, amount: Money) -> Result<Posting, LedgerError> {
+    let currency = amount.currency();
+    Posting::new(
+        PostingKind::TopUp,
+        vec![
+            Entry { account: Account::new(AccountOwner::Funding, currency), amount: amount.checked_neg()? },
+            Entry { account: Account::new(AccountOwner::Wallet(payer.clone()), currency), amount },
+        ],
+    )
+}
+
+/// A payer pays a merchant: `charged` leaves the wallet, `credited` reaches the merchant's
+/// pending balance. When the currencies differ the exchange account takes one and gives the
+/// other, so each currency balances on its own.
+pub fn payment(
+    payer: &PayerId,
+    merchant: &ClientId,
+    charged: Money,
+    credited: Money,
+) -> Result<Posting, LedgerError> {
+    let wallet = Account::new(AccountOwner::Wallet(payer.clone()), charged.currency());
+    let pending = Account::new(AccountOwner::MerchantPending(merchant.clone()), credited.currency());
+    let mut entries = vec![
+        Entry { account: wallet, amount: charged.checked_neg()? },
+        Entry { account: pending, amount: credited },
+    ];
+    if charged.currency() != credited.currency() {
+        entries.push(Entry {
+            account: Account::new(AccountOwner::Exchange, charged.currency()),
+            amount: charged,
+        });
+        entries.push(Entry {
+            account: Account::new(AccountOwner::Exchange, credited.currency()),
+            amount: credited.checked_neg()?,
+        });
+    } else if charged != credited {
+        return Err(LedgerError::Unbalanced(charged.currency()));
+    }
+    Posting::new(PostingKind::Payment, entries)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn money(code: &str, minor: i64) -> Money {
+        Money::new(minor, Currency::parse(code).unwrap())
+    }
+
+    fn payer() -> PayerId {
+        PayerId::parse("P1").unwrap()
+    }
+
+    fn merchant() -> ClientId {
+        ClientId::parse("M1").unwrap()
+    }
+
+    #[test]
+    fn postings_must_balance_per_currency() {
+        let wallet = Account::new(AccountOwner::Wallet(payer()), Currency::parse("USD").unwrap());
+        let funding = Account::new(AccountOwner::Funding, Currency::parse("USD").unwrap());
+        let entry = |account: &Account, amount| Entry { account: account.clone(), amount };
+        assert!(
+            Posting::new(
+                PostingKind::TopUp,
+                vec![entry(&wallet, money("USD", 5)), entry(&funding, money("USD", -5))]
+            )
+            .is_ok()
+        );
+        assert_eq!(
+            Posting::new(
+                PostingKind::TopUp,
+                vec![entry(&wallet, money("USD", 5)), entry(&funding, money("USD", -4))]
+            ),
+            Err(LedgerError::Unbalanced(Currency::parse("USD").unwrap()))
+        );
+        assert_eq!(
+            Posting::new(
+                PostingKind::TopUp,
+                vec![entry(&wallet, money("SGD", 5)), entry(&funding, money("SGD", -5))]
+            ),
+            Err(LedgerError::CurrencyMismatch)
+        );
+        assert_eq!(
+            Posting::new(PostingKind::TopUp, vec![entry(&wallet, money("USD", 0))]),
+            Err(LedgerError::TooFewEntries)
+        );
+    }
+
+    #[test]
+    fn a_cross_currency_payment_balances_in_each_currency_through_the_exchange() {
+        let posting = payment(&payer(), &merchant(), money("SGD", 1682), money("USD", 1250)).unwrap();
+        assert_eq!(posting.entries().len(), 4);
+        let reversal = posting.reversed(PostingKind::Reversal).unwrap();
+        for (forward, backward) in posting.entries().iter().zip(reversal.entries()) {
+            assert_eq!(forward.amount.minor(), -backward.amount.minor());
+        }
+        let same = payment(&payer(), &merchant(), money("USD", 1250), money("USD", 1250)).unwrap();
+        assert_eq!(same.entries().len(), 2);
+        assert!(payment(&payer(), &merchant(), money("USD", 1250), money("USD", 1249)).is_err());
+        assert_eq!(top_up(&payer(), money("USD", 100)).unwrap().entries()[0].account.key(), "funding:USD");
+    }
+}

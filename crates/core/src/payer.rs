@@ -1,0 +1,139 @@
+//! Payers: holders of stored-value wallets who scan order codes and pay; and what the sandbox
+//! lets a tester choose instead of paying.
+
+use std::fmt;
+
+use jiff::Timestamp;
+
+use crate::money::{Currency, Money};
+use crate::participant::Environment;
+use crate::payment::FailReason;
+use crate::text::{self, TextError};
+
+/// Longest payer id.
+pub const PAYER_ID_CHARS_MAX: usize = 64;
+
+/// A payer's id: what they sign in with (live) or pick (sandbox).
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PayerId(String);
+
+impl PayerId {
+    pub fn parse(value: &str) -> Result<PayerId, TextError> {
+        text::identifier(value, PAYER_ID_CHARS_MAX).map(PayerId)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// For display to others: the first two and last two characters, the rest masked.
+    pub fn masked(&self) -> String {
+        let chars: Vec<char> = self.0.chars().collect();
+        if chars.len() <= 4 {
+            return "*".repeat(chars.len());
+        }
+        let head: String = chars[..2].iter().collect();
+        let tail: String = chars[chars.len() - 2..].iter().collect();
+        format!("{head}{}{tail}", "*".repeat(chars.len() - 4))
+    }
+}
+
+impl fmt::Display for PayerId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for PayerId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PayerId({:?})", self.0)
+    }
+}
+
+/// A wallet account holder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Payer {
+    pub id: PayerId,
+    pub environment: Environment,
+    /// The currency the wallet pays in; payments in another currency are converted.
+    pub currency: Currency,
+    /// PHC-style hash of the PIN (live payers); sandbox payers have none.
+    pub pin_hash: Option<String>,
+    pub created_at: Timestamp,
+}
+
+/// What a sandbox tester chooses on the payer page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SandboxOutcome {
+    Pay,
+    Fail(FailReason),
+}
+
+impl SandboxOutcome {
+    /// Every outcome the sandbox offers: pay, or fail as a wallet would.
+    pub const ALL: [SandboxOutcome; 4] = [
+        Self::Pay,
+        Self::Fail(FailReason::UserBalanceNotEnough),
+        Self::Fail(FailReason::RiskReject),
+        Self::Fail(FailReason::UserKycNotQualified),
+    ];
+
+    /// `SUCCESS`, or the failure's result code.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pay => "SUCCESS",
+            Self::Fail(reason) => reason.as_str(),
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<SandboxOutcome> {
+        Self::ALL.into_iter().find(|outcome| outcome.as_str() == value)
+    }
+}
+
+/// The sandbox's magic amounts (spec §13.15), by `paymentAmount.value` in minor units.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MagicAmount {
+    /// `pay` answers `U / UNKNOWN_EXCEPTION` without creating a payment.
+    PayUnknown,
+    /// `pay` answers only after the client's timeout; the payment exists.
+    PaySlow,
+    /// The first inquiry of the payment answers `U / UNKNOWN_EXCEPTION`.
+    InquiryUnknownOnce,
+    /// The payment's success notification never counts as acknowledged.
+    NotificationNeverAcknowledged,
+}
+
+impl MagicAmount {
+    /// The magic behaviour of an amount, in the sandbox only.
+    pub fn of(environment: Environment, amount: Money) -> Option<MagicAmount> {
+        if environment != Environment::Sandbox {
+            return None;
+        }
+        match amount.minor() {
+            9901 => Some(Self::PayUnknown),
+            9902 => Some(Self::PaySlow),
+            9903 => Some(Self::InquiryUnknownOnce),
+            9904 => Some(Self::NotificationNeverAcknowledged),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masking_and_outcomes() {
+        assert_eq!(PayerId::parse("alice123").unwrap().masked(), "al****23");
+        assert_eq!(PayerId::parse("bob").unwrap().masked(), "***");
+        for outcome in SandboxOutcome::ALL {
+            assert_eq!(SandboxOutcome::parse(outcome.as_str()), Some(outcome));
+        }
+        let usd = Currency::parse("USD").unwrap();
+        assert_eq!(MagicAmount::of(Environment::Sandbox, Money::new(9902, usd)), Some(MagicAmount::PaySlow));
+        assert_eq!(MagicAmount::of(Environment::Live, Money::new(9902, usd)), None);
+        assert_eq!(MagicAmount::of(Environment::Sandbox, Money::new(9900, usd)), None);
+    }
+}

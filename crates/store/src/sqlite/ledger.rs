@@ -1,0 +1,178 @@
+//! The ledger in the main file: payers, postings and their entries. Rows are only added;
+//! balances are sums of entries.
+
+use std::collections::BTreeMap;
+
+use ocpay_core::Timestamp;
+use ocpay_core::ids::PaymentId;
+use ocpay_core::ledger::{self, Account, AccountOwner, Posting, PostingKind};
+use ocpay_core::money::{Currency, Money};
+use ocpay_core::payer::{Payer, PayerId};
+use rusqlite::{Connection, params};
+
+use super::rows::{self, millis};
+use crate::{LedgerCheck, StoreError};
+
+pub(super) fn create_payer(connection: &Connection, payer: &Payer) -> Result<(), StoreError> {
+    let inserted = connection
+        .prepare_cached("INSERT INTO payer (payer_id, environment, currency, pin_hash, created_at_ms) VALUES (?1, ?2, ?3, ?4, ?5)")?
+        .execute(params![
+            payer.id.as_str(),
+            payer.environment.as_str(),
+            payer.currency.code(),
+            payer.pin_hash,
+            millis(payer.created_at)
+        ]);
+    match inserted {
+        Err(error) if super::is_unique_violation(&error) => Err(StoreError::Conflict("payer")),
+        other => other.map(|_| ()).map_err(StoreError::from),
+    }
+}
+
+pub(super) fn find_payer(connection: &Connection, payer: &PayerId) -> Result<Option<Payer>, StoreError> {
+    let mut statement = connection.prepare_cached(
+        "SELECT payer_id, environment, currency, pin_hash, created_at_ms FROM payer WHERE payer_id = ?1",
+    )?;
+    let mut rows = statement.query(params![payer.as_str()])?;
+    rows.next()?.map(rows::payer).transpose()
+}
+
+pub(super) fn top_up(
+    connection: &Connection,
+    payer: &PayerId,
+    amount: Money,
+    now: Timestamp,
+) -> Result<Money, StoreError> {
+    if find_payer(connection, payer)?.is_none() {
+        return Err(StoreError::NotFound("payer"));
+    }
+    write(connection, &ledger::top_up(payer, amount)?, None, now)?;
+    balance(connection, &Account::new(AccountOwner::Wallet(payer.clone()), amount.currency()))
+}
+
+/// Appends a posting and its entries.
+pub(super) fn write(
+    connection: &Connection,
+    posting: &Posting,
+    payment_id: Option<&PaymentId>,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    connection
+        .prepare_cached("INSERT INTO posting (kind, payment_id, created_at_ms) VALUES (?1, ?2, ?3)")?
+        .execute(params![posting.kind().as_str(), payment_id.map(PaymentId::as_str), millis(now)])?;
+    let posting_id = connection.last_insert_rowid();
+    let mut insert = connection.prepare_cached(
+        "INSERT INTO entry (posting_id, account, currency, amount_minor) VALUES (?1, ?2, ?3, ?4)",
+    )?;
+    for entry in posting.entries() {
+        insert.execute(params![
+            posting_id,
+            entry.account.key(),
+            entry.amount.currency().code(),
+            entry.amount.minor()
+        ])?;
+    }
+    Ok(())
+}
+
+/// Posts a payment's own posting again, negated.
+pub(super) fn reverse_payment(
+    connection: &Connection,
+    payment_id: &PaymentId,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    let mut statement = connection.prepare_cached(
+        "SELECT e.account, e.currency, e.amount_minor FROM entry e JOIN posting p ON p.posting_id = e.posting_id \
+         WHERE p.payment_id = ?1 AND p.kind = 'PAYMENT'",
+    )?;
+    let mut rows = statement.query(params![payment_id.as_str()])?;
+    let mut entries = Vec::new();
+    let mut sums: BTreeMap<String, i64> = BTreeMap::new();
+    while let Some(row) = rows.next()? {
+        let (account, currency, amount): (String, String, i64) = (row.get(0)?, row.get(1)?, row.get(2)?);
+        *sums.entry(currency.clone()).or_default() += amount;
+        entries.push((account, currency, -amount));
+    }
+    // A stored posting always balances; check anyway before money moves on its strength.
+    if entries.len() < 2 || sums.values().any(|sum| *sum != 0) {
+        return Err(StoreError::Corrupt(format!("the posting of payment {payment_id} does not balance")));
+    }
+    connection
+        .prepare_cached("INSERT INTO posting (kind, payment_id, created_at_ms) VALUES (?1, ?2, ?3)")?
+        .execute(params![PostingKind::Reversal.as_str(), payment_id.as_str(), millis(now)])?;
+    let posting_id = connection.last_insert_rowid();
+    let mut insert = connection.prepare_cached(
+        "INSERT INTO entry (posting_id, account, currency, amount_minor) VALUES (?1, ?2, ?3, ?4)",
+    )?;
+    for (account, currency, amount) in entries {
+        insert.execute(params![posting_id, account, currency, amount])?;
+    }
+    Ok(())
+}
+
+pub(super) fn balance(connection: &Connection, account: &Account) -> Result<Money, StoreError> {
+    let minor: i64 = connection
+        .prepare_cached("SELECT COALESCE(SUM(amount_minor), 0) FROM entry WHERE account = ?1")?
+        .query_row(params![account.key()], |row| row.get(0))?;
+    Ok(Money::new(minor, account.currency))
+}
+
+/// Balances of every account of `owner`: keys share the prefix before the currency.
+pub(super) fn balances(connection: &Connection, owner: &AccountOwner) -> Result<Vec<Money>, StoreError> {
+    // Any currency will do to build the key; its last three letters are cut off.
+    let sample = Account::new(
+        owner.clone(),
+        Currency::parse("USD").map_err(|error| StoreError::Corrupt(error.to_string()))?,
+    )
+    .key();
+    let prefix = &sample[..sample.len() - 3];
+    // Every key with the prefix sorts between the prefix and the prefix with its last byte (':')
+    // raised by one; a range keeps LIKE's wildcards out of payer ids.
+    let upper = format!("{};", &prefix[..prefix.len() - 1]);
+    let mut statement = connection.prepare_cached(
+        "SELECT currency, SUM(amount_minor) FROM entry WHERE account >= ?1 AND account < ?2 GROUP BY currency ORDER BY currency",
+    )?;
+    let mut rows = statement.query(params![prefix, upper])?;
+    let mut balances = Vec::new();
+    while let Some(row) = rows.next()? {
+        balances.push(rows::money_of(row.get(0)?, row.get(1)?)?);
+    }
+    Ok(balances)
+}
+
+pub(super) fn check(connection: &Connection) -> Result<LedgerCheck, StoreError> {
+    let postings: i64 = connection.query_row("SELECT COUNT(*) FROM posting", [], |row| row.get(0))?;
+    let mut unbalanced = Vec::new();
+    let mut statement = connection.prepare_cached(
+        "SELECT posting_id FROM entry GROUP BY posting_id, currency HAVING SUM(amount_minor) <> 0 \
+         UNION SELECT p.posting_id FROM posting p LEFT JOIN entry e ON e.posting_id = p.posting_id \
+         GROUP BY p.posting_id HAVING COUNT(e.posting_id) < 2",
+    )?;
+    let mut rows = statement.query([])?;
+    while let Some(row) = rows.next()? {
+        unbalanced.push(row.get(0)?);
+    }
+    let mut negative_wallets = Vec::new();
+    let mut statement = connection.prepare_cached(
+        "SELECT account, currency, SUM(amount_minor) FROM entry WHERE account >= 'wallet:' AND account < 'wallet;' \
+         GROUP BY account HAVING SUM(amount_minor) < 0",
+    )?;
+    let mut rows = statement.query([])?;
+    while let Some(row) = rows.next()? {
+        negative_wallets.push((row.get(0)?, rows::money_of(row.get(1)?, row.get(2)?)?));
+    }
+    let mut totals = Vec::new();
+    let mut statement = connection.prepare_cached(
+        "SELECT currency, SUM(amount_minor) FROM entry GROUP BY currency ORDER BY currency",
+    )?;
+    let mut rows = statement.query([])?;
+    while let Some(row) = rows.next()? {
+        totals.push(rows::money_of(row.get(0)?, row.get(1)?)?);
+    }
+    Ok(LedgerCheck {
+        postings: u64::try_from(postings).unwrap_or(0),
+        unbalanced_postings: unbalanced,
+        negative_wallets,
+        totals,
+    })
+}

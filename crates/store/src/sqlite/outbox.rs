@@ -1,0 +1,182 @@
+//! The notification outbox in the main file: rows written with the state changes they report,
+//! claimed by the dispatcher for a lease, and their delivery attempts.
+
+use jiff::SignedDuration;
+use ocpay_core::Timestamp;
+use ocpay_core::ids::ClientId;
+use ocpay_core::payment::{Payment, PaymentState, is_notified};
+use rusqlite::{Connection, params};
+
+use super::rows::{self, millis};
+use crate::{AfterAttempt, Attempt, Notification, NotificationKind, StoreError};
+
+macro_rules! notification_columns {
+    () => {
+        "notification_id, recipient_client_id, kind, subject_id, url, event_status, event_code, event_at_ms, \
+         status, attempts, next_attempt_at_ms, manual, delivered_at_ms, created_at_ms"
+    };
+}
+
+/// Queues `notifyPayment` for a payment that just reached a notified state (spec §13.7).
+/// The first attempt is due at once.
+pub(super) fn enqueue_payment_result(
+    connection: &Connection,
+    payment: &Payment,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    if !is_notified(payment.state) {
+        return Ok(());
+    }
+    let (status, code, at) = match payment.state {
+        PaymentState::Success { paid_at } => ("SUCCESS", "SUCCESS", paid_at),
+        PaymentState::Fail { reason, failed_at } => ("FAIL", reason.as_str(), failed_at),
+        PaymentState::Processing | PaymentState::Cancelled { .. } => return Ok(()),
+    };
+    let kind = NotificationKind::PaymentResult;
+    let url = &payment.terms.notify_url;
+    let id = format!("{}-{}-{status}", kind.as_str(), payment.terms.id);
+    connection
+        .prepare_cached(concat!(
+            "INSERT INTO notification (",
+            notification_columns!(),
+            ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'PENDING', 0, ?9, 0, NULL, ?9) \
+             ON CONFLICT (kind, subject_id, event_status) DO NOTHING"
+        ))?
+        .execute(params![
+            id,
+            payment.terms.owner.as_str(),
+            kind.as_str(),
+            payment.terms.id.as_str(),
+            url,
+            status,
+            code,
+            millis(at),
+            millis(now),
+        ])?;
+    Ok(())
+}
+
+pub(super) fn claim(
+    connection: &Connection,
+    now: Timestamp,
+    lease: SignedDuration,
+    limit: u32,
+) -> Result<Vec<Notification>, StoreError> {
+    let mut statement = connection.prepare_cached(concat!(
+        "SELECT ",
+        notification_columns!(),
+        " FROM notification WHERE status = 'PENDING' AND next_attempt_at_ms <= ?1 \
+          AND (claimed_until_ms IS NULL OR claimed_until_ms <= ?1) ORDER BY next_attempt_at_ms LIMIT ?2"
+    ))?;
+    let mut rows = statement.query(params![millis(now), i64::from(limit)])?;
+    let mut claimed = Vec::new();
+    while let Some(row) = rows.next()? {
+        claimed.push(rows::notification(row)?);
+    }
+    let until = now.checked_add(lease).unwrap_or(now);
+    let mut mark = connection
+        .prepare_cached("UPDATE notification SET claimed_until_ms = ?1 WHERE notification_id = ?2")?;
+    for notification in &claimed {
+        mark.execute(params![millis(until), notification.id])?;
+    }
+    Ok(claimed)
+}
+
+pub(super) fn record(
+    connection: &Connection,
+    attempt: &Attempt,
+    after: AfterAttempt,
+) -> Result<(), StoreError> {
+    connection
+        .prepare_cached(
+            "INSERT INTO delivery_attempt (notification_id, attempt, scheduled_at_ms, started_at_ms, duration_ms, \
+             http_status, outcome, error, manual) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        )?
+        .execute(params![
+            attempt.notification_id,
+            attempt.number,
+            millis(attempt.scheduled_at),
+            millis(attempt.started_at),
+            attempt.duration_ms,
+            attempt.http_status,
+            attempt.outcome.as_str(),
+            attempt.error,
+            attempt.manual,
+        ])?;
+    let id = &attempt.notification_id;
+    let number = attempt.number;
+    match after {
+        AfterAttempt::Delivered => connection
+            .prepare_cached(
+                "UPDATE notification SET status = 'DELIVERED', attempts = ?2, next_attempt_at_ms = NULL, \
+                 claimed_until_ms = NULL, manual = 0, delivered_at_ms = ?3 WHERE notification_id = ?1",
+            )?
+            .execute(params![id, number, millis(attempt.started_at)])?,
+        AfterAttempt::RetryAt(at) => connection
+            .prepare_cached(
+                "UPDATE notification SET status = 'PENDING', attempts = ?2, next_attempt_at_ms = ?3, \
+                 claimed_until_ms = NULL, manual = 0 WHERE notification_id = ?1",
+            )?
+            .execute(params![id, number, millis(at)])?,
+        // A notification delivered before (then resent by hand) stays delivered.
+        AfterAttempt::GiveUp => connection
+            .prepare_cached(
+                "UPDATE notification SET status = CASE WHEN delivered_at_ms IS NULL THEN 'FAILED' ELSE 'DELIVERED' END, \
+                 attempts = ?2, next_attempt_at_ms = NULL, claimed_until_ms = NULL, manual = 0 \
+                 WHERE notification_id = ?1",
+            )?
+            .execute(params![id, number])?,
+    };
+    Ok(())
+}
+
+pub(super) fn resend(
+    connection: &Connection,
+    recipient: &ClientId,
+    subject_id: &str,
+    now: Timestamp,
+) -> Result<u32, StoreError> {
+    let queued = connection
+        .prepare_cached(
+            "UPDATE notification SET status = 'PENDING', next_attempt_at_ms = ?1, claimed_until_ms = NULL, manual = 1 \
+             WHERE recipient_client_id = ?2 AND subject_id = ?3",
+        )?
+        .execute(params![millis(now), recipient.as_str(), subject_id])?;
+    Ok(u32::try_from(queued).unwrap_or(u32::MAX))
+}
+
+pub(super) fn list(
+    connection: &Connection,
+    subject_id: &str,
+) -> Result<Vec<(Notification, Vec<Attempt>)>, StoreError> {
+    let mut statement = connection.prepare_cached(concat!(
+        "SELECT ",
+        notification_columns!(),
+        " FROM notification WHERE subject_id = ?1 ORDER BY created_at_ms, notification_id"
+    ))?;
+    let mut rows = statement.query(params![subject_id])?;
+    let mut notifications = Vec::new();
+    while let Some(row) = rows.next()? {
+        notifications.push(rows::notification(row)?);
+    }
+    let mut attempts_of = connection.prepare_cached(
+        "SELECT notification_id, attempt, scheduled_at_ms, started_at_ms, duration_ms, http_status, outcome, error, manual \
+         FROM delivery_attempt WHERE notification_id = ?1 ORDER BY attempt",
+    )?;
+    let mut listed = Vec::with_capacity(notifications.len());
+    for notification in notifications {
+        let mut rows = attempts_of.query(params![notification.id])?;
+        let mut attempts = Vec::new();
+        while let Some(row) = rows.next()? {
+            attempts.push(rows::attempt(row)?);
+        }
+        listed.push((notification, attempts));
+    }
+    Ok(listed)
+}
+
+pub(super) fn release(connection: &Connection) -> Result<(), StoreError> {
+    connection
+        .execute("UPDATE notification SET claimed_until_ms = NULL WHERE claimed_until_ms IS NOT NULL", [])?;
+    Ok(())
+}

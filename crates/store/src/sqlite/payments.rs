@@ -1,0 +1,264 @@
+//! Payments in the main file: creation under the idempotency key, and every transition, each
+//! decided by core inside the writer's transaction and saved with its postings and its
+//! notification.
+
+use ocpay_core::Timestamp;
+use ocpay_core::ids::{ClientId, CodeToken, PaymentId};
+use ocpay_core::ledger::{self, Account, AccountOwner};
+use ocpay_core::payment::{
+    CancelDecision, CancelWindow, FailReason, Payment, PaymentState, PaymentStatus, PaymentTerms,
+    decide_cancel,
+};
+use rusqlite::{Connection, params};
+
+use super::rows::{self, millis};
+use super::{ledger as stored_ledger, outbox};
+use crate::{
+    CancelPayment, CreatePayment, FailPayment, PaymentLookup, SettlePayment, Settlement, StoreError,
+};
+
+fn query_one(
+    connection: &Connection,
+    sql: &'static str,
+    params: impl rusqlite::Params,
+) -> Result<Option<Payment>, StoreError> {
+    let mut statement = connection.prepare_cached(sql)?;
+    let mut rows = statement.query(params)?;
+    rows.next()?.map(rows::payment).transpose()
+}
+
+pub(super) fn find(
+    connection: &Connection,
+    owner: &ClientId,
+    lookup: &PaymentLookup,
+) -> Result<Option<Payment>, StoreError> {
+    match lookup {
+        PaymentLookup::ById(id) => query_one(
+            connection,
+            concat!(
+                "SELECT ",
+                payment_columns!(),
+                " FROM payment WHERE owner_client_id = ?1 AND payment_id = ?2"
+            ),
+            params![owner.as_str(), id.as_str()],
+        ),
+        PaymentLookup::ByRequestId(id) => query_one(
+            connection,
+            concat!(
+                "SELECT ",
+                payment_columns!(),
+                " FROM payment WHERE owner_client_id = ?1 AND payment_request_id = ?2"
+            ),
+            params![owner.as_str(), id.as_str()],
+        ),
+    }
+}
+
+pub(super) fn find_by_code(connection: &Connection, code: &CodeToken) -> Result<Option<Payment>, StoreError> {
+    query_one(
+        connection,
+        concat!("SELECT ", payment_columns!(), " FROM payment WHERE code_token = ?1"),
+        params![code.as_str()],
+    )
+}
+
+pub(super) fn create(connection: &Connection, terms: PaymentTerms) -> Result<CreatePayment, StoreError> {
+    if insert(connection, &terms)? {
+        return Ok(CreatePayment::Created(Payment { terms, state: PaymentState::Processing, charge: None }));
+    }
+    let existing = find(connection, &terms.owner, &PaymentLookup::ByRequestId(terms.request_id.clone()))?
+        .ok_or_else(|| StoreError::Corrupt("a conflicting payment is missing".into()))?;
+    Ok(CreatePayment::Existing(existing))
+}
+
+/// Inserts a payment in `PROCESSING` unless its idempotency key exists; says whether it did.
+fn insert(connection: &Connection, terms: &PaymentTerms) -> Result<bool, StoreError> {
+    let order = &terms.order;
+    let merchant = &order.merchant;
+    let inserted = connection
+        .prepare_cached(
+            "INSERT INTO payment (payment_id, owner_client_id, payment_request_id, amount_minor, currency, \
+             order_amount_minor, order_currency, reference_order_id, order_description, reference_merchant_id, \
+             merchant_name, merchant_mcc, merchant_display_name, reference_store_id, store_name, store_mcc, \
+             code_token, notify_url, redirect_url, settlement_currency, merchant_region, extend_info, status, \
+             created_at_ms, expires_at_ms) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, \
+             ?21, ?22, 'PROCESSING', ?23, ?24) \
+             ON CONFLICT (owner_client_id, payment_request_id) DO NOTHING",
+        )?
+        .execute(params![
+            terms.id.as_str(),
+            terms.owner.as_str(),
+            terms.request_id.as_str(),
+            terms.amount.minor(),
+            terms.amount.currency().code(),
+            order.amount.minor(),
+            order.amount.currency().code(),
+            order.reference_order_id,
+            order.description,
+            merchant.reference_merchant_id,
+            merchant.name,
+            merchant.mcc,
+            merchant.display_name,
+            merchant.store.reference_store_id,
+            merchant.store.name,
+            merchant.store.mcc,
+            terms.code_token.as_str(),
+            terms.notify_url,
+            terms.redirect_url,
+            terms.settlement_currency.map(|currency| currency.code()),
+            terms.merchant_region,
+            terms.extend_info,
+            millis(terms.created_at),
+            millis(terms.expires_at),
+        ])?;
+    Ok(inserted == 1)
+}
+
+/// Saves a payment's new state over the one it had when read. The status in the WHERE clause
+/// makes a lost update impossible: a payment changed since it was read fails the write.
+fn save_state(connection: &Connection, payment: &Payment, previous: PaymentStatus) -> Result<(), StoreError> {
+    let (fail_reason, failed_at, cancelled_at) = match payment.state {
+        PaymentState::Fail { reason, failed_at } => (Some(reason.as_str()), Some(millis(failed_at)), None),
+        PaymentState::Cancelled { cancelled_at, .. } => (None, None, Some(millis(cancelled_at))),
+        PaymentState::Processing | PaymentState::Success { .. } => (None, None, None),
+    };
+    let charge = payment.charge.as_ref();
+    let quote = charge.and_then(|charge| charge.quote.as_ref());
+    let updated = connection
+        .prepare_cached(
+            "UPDATE payment SET status = ?1, fail_reason = ?2, paid_at_ms = ?3, failed_at_ms = ?4, \
+             cancelled_at_ms = ?5, payer_id = ?6, charged_minor = ?7, charged_currency = ?8, quote_pair = ?9, \
+             quote_price = ?10, quoted_at_ms = ?11 WHERE payment_id = ?12 AND status = ?13",
+        )?
+        .execute(params![
+            payment.state.status().as_str(),
+            fail_reason,
+            payment.state.paid_at().map(millis),
+            failed_at,
+            cancelled_at,
+            charge.map(|charge| charge.payer.as_str()),
+            charge.map(|charge| charge.amount.minor()),
+            charge.map(|charge| charge.amount.currency().code()),
+            quote.map(|quote| quote.rate.pair()),
+            quote.map(|quote| quote.rate.price()),
+            quote.map(|quote| millis(quote.quoted_at)),
+            payment.terms.id.as_str(),
+            previous.as_str(),
+        ])?;
+    if updated == 1 {
+        Ok(())
+    } else {
+        Err(StoreError::Corrupt(format!("payment {} changed under its writer", payment.terms.id)))
+    }
+}
+
+pub(super) fn cancel(
+    connection: &Connection,
+    owner: &ClientId,
+    lookup: &PaymentLookup,
+    window: &CancelWindow,
+    now: Timestamp,
+) -> Result<CancelPayment, StoreError> {
+    let Some(mut payment) = find(connection, owner, lookup)? else { return Ok(CancelPayment::NotFound) };
+    let previous = payment.state.status();
+    let decision = match decide_cancel(payment.state, false, window, now) {
+        Ok(decision) => decision,
+        Err(refusal) => return Ok(CancelPayment::Refused(payment, refusal)),
+    };
+    match decision {
+        CancelDecision::Unchanged => return Ok(CancelPayment::Done(payment)),
+        CancelDecision::Close => {}
+        // Money goes back exactly as it came: the payment's own posting, negated.
+        CancelDecision::Reverse => stored_ledger::reverse_payment(connection, &payment.terms.id, now)?,
+    }
+    payment.state = PaymentState::Cancelled { cancelled_at: now, paid_at: payment.state.paid_at() };
+    save_state(connection, &payment, previous)?;
+    Ok(CancelPayment::Done(payment))
+}
+
+pub(super) fn settle(connection: &Connection, settlement: &Settlement) -> Result<SettlePayment, StoreError> {
+    let Some(mut payment) = find_by_code(connection, &settlement.code)? else {
+        return Ok(SettlePayment::NotFound);
+    };
+    if let Err(reason) = payment.check_payable(settlement.now) {
+        return Ok(SettlePayment::NotPayable(payment, reason));
+    }
+    let charge = &settlement.charge;
+    if stored_ledger::find_payer(connection, &charge.payer)?.is_none() {
+        return Ok(SettlePayment::UnknownPayer);
+    }
+    let wallet = Account::new(AccountOwner::Wallet(charge.payer.clone()), charge.amount.currency());
+    let mut balance = stored_ledger::balance(connection, &wallet)?;
+    if balance.minor() < charge.amount.minor() {
+        let Some(top_up) = settlement.sandbox_top_up else {
+            return Ok(SettlePayment::InsufficientBalance { balance });
+        };
+        stored_ledger::write(connection, &ledger::top_up(&charge.payer, top_up)?, None, settlement.now)?;
+        balance = balance.checked_add(top_up).map_err(|error| StoreError::Corrupt(error.to_string()))?;
+        if balance.minor() < charge.amount.minor() {
+            return Ok(SettlePayment::InsufficientBalance { balance });
+        }
+    }
+    let posting = ledger::payment(&charge.payer, &payment.terms.owner, charge.amount, payment.terms.amount)?;
+    stored_ledger::write(connection, &posting, Some(&payment.terms.id), settlement.now)?;
+    payment.state = PaymentState::Success { paid_at: settlement.now };
+    payment.charge = Some(charge.clone());
+    save_state(connection, &payment, PaymentStatus::Processing)?;
+    outbox::enqueue_payment_result(connection, &payment, settlement.now)?;
+    Ok(SettlePayment::Paid(payment))
+}
+
+pub(super) fn fail(
+    connection: &Connection,
+    code: &CodeToken,
+    reason: FailReason,
+    now: Timestamp,
+) -> Result<FailPayment, StoreError> {
+    let Some(mut payment) = find_by_code(connection, code)? else { return Ok(FailPayment::NotFound) };
+    if let Err(not_payable) = payment.check_payable(now) {
+        return Ok(FailPayment::NotPayable(payment, not_payable));
+    }
+    payment.state = PaymentState::Fail { reason, failed_at: now };
+    save_state(connection, &payment, PaymentStatus::Processing)?;
+    outbox::enqueue_payment_result(connection, &payment, now)?;
+    Ok(FailPayment::Failed(payment))
+}
+
+pub(super) fn expire(
+    connection: &Connection,
+    now: Timestamp,
+    limit: u32,
+) -> Result<Vec<Payment>, StoreError> {
+    let mut statement = connection.prepare_cached(concat!(
+        "SELECT ",
+        payment_columns!(),
+        " FROM payment WHERE status = 'PROCESSING' AND expires_at_ms <= ?1 ORDER BY expires_at_ms LIMIT ?2"
+    ))?;
+    let mut rows = statement.query(params![millis(now), i64::from(limit)])?;
+    let mut overdue = Vec::new();
+    while let Some(row) = rows.next()? {
+        overdue.push(rows::payment(row)?);
+    }
+    let mut expired = Vec::with_capacity(overdue.len());
+    for mut payment in overdue.into_iter().filter(|payment| payment.is_overdue(now)) {
+        // The payment failed when its code expired, however late the job came round.
+        payment.state =
+            PaymentState::Fail { reason: FailReason::OrderIsClosed, failed_at: payment.terms.expires_at };
+        save_state(connection, &payment, PaymentStatus::Processing)?;
+        outbox::enqueue_payment_result(connection, &payment, now)?;
+        expired.push(payment);
+    }
+    Ok(expired)
+}
+
+pub(super) fn take_inquiry_fault(
+    connection: &Connection,
+    payment_id: &PaymentId,
+    now: Timestamp,
+) -> Result<bool, StoreError> {
+    let taken = connection
+        .prepare_cached("UPDATE payment SET inquiry_fault_at_ms = ?1 WHERE payment_id = ?2 AND inquiry_fault_at_ms IS NULL")?
+        .execute(params![millis(now), payment_id.as_str()])?;
+    Ok(taken == 1)
+}
