@@ -49,11 +49,6 @@ impl Currency {
         self.0.code()
     }
 
-    /// The ISO 4217 numeric code, such as 840 for USD.
-    pub fn numeric(self) -> u16 {
-        self.0.numeric()
-    }
-
     /// Number of decimal places of the minor unit: 2 for USD, 0 for JPY, 3 for KWD.
     pub fn exponent(self) -> u32 {
         // `parse` admits only currencies with an exponent.

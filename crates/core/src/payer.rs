@@ -57,9 +57,30 @@ pub struct Payer {
     pub environment: Environment,
     /// The currency the wallet pays in; payments in another currency are converted.
     pub currency: Currency,
-    /// PHC-style hash of the PIN (live payers); sandbox payers have none.
+    /// Hash of the PIN (live payers); sandbox payers have none.
     pub pin_hash: Option<String>,
+    /// Wrong PINs entered since the last right one.
+    pub pin_failures: u32,
+    /// Set after too many wrong PINs: no PIN is checked before then.
+    pub locked_until: Option<Timestamp>,
     pub created_at: Timestamp,
+}
+
+impl Payer {
+    /// A new payer with no wrong PINs on record.
+    pub fn new(
+        id: PayerId,
+        environment: Environment,
+        currency: Currency,
+        pin_hash: Option<String>,
+        now: Timestamp,
+    ) -> Payer {
+        Payer { id, environment, currency, pin_hash, pin_failures: 0, locked_until: None, created_at: now }
+    }
+
+    pub fn is_locked(&self, now: Timestamp) -> bool {
+        self.locked_until.is_some_and(|until| now < until)
+    }
 }
 
 /// What a sandbox tester chooses on the payer page.

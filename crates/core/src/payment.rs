@@ -258,6 +258,17 @@ impl Payment {
     pub fn is_overdue(&self, now: Timestamp) -> bool {
         self.state == PaymentState::Processing && now >= self.terms.expires_at
     }
+
+    /// The state as of `now`: an unpaid payment whose code has expired is closed
+    /// (`FAIL` / `ORDER_IS_CLOSED` at its expiry) even before the expiry job has saved it.
+    pub fn effective_state(&self, now: Timestamp) -> PaymentState {
+        if self.is_overdue(now) { self.closed_state() } else { self.state }
+    }
+
+    /// The state an unpaid payment ends in when its code expires.
+    pub fn closed_state(&self) -> PaymentState {
+        PaymentState::Fail { reason: FailReason::OrderIsClosed, failed_at: self.terms.expires_at }
+    }
 }
 
 /// Whether reaching `state` is notified to the merchant (spec §13.7): every final state the
@@ -342,6 +353,9 @@ pub enum CancelDecision {
     Close,
     /// A paid payment inside the cancel window is reversed in full to the payer.
     Reverse,
+    /// The code expired unpaid and the expiry job has not closed it yet: it closes as
+    /// expired (`FAIL` / `ORDER_IS_CLOSED`), and cancelling a failed payment changes nothing more.
+    Expire,
     /// Already cancelled, or already failed: answer success and change nothing.
     Unchanged,
 }
@@ -358,12 +372,13 @@ pub enum CancelRefusal {
 /// Decides a cancel (spec §13.9): processing closes, paid reverses within the window,
 /// failed and cancelled stay as they are, and a refunded payment cannot be cancelled.
 pub fn decide_cancel(
-    state: PaymentState,
+    payment: &Payment,
     has_refunds: bool,
     window: &CancelWindow,
     now: Timestamp,
 ) -> Result<CancelDecision, CancelRefusal> {
-    match state {
+    match payment.state {
+        PaymentState::Processing if payment.is_overdue(now) => Ok(CancelDecision::Expire),
         PaymentState::Processing => Ok(CancelDecision::Close),
         PaymentState::Fail { .. } | PaymentState::Cancelled { .. } => Ok(CancelDecision::Unchanged),
         PaymentState::Success { .. } if has_refunds => Err(CancelRefusal::Refunded),
@@ -421,8 +436,13 @@ mod tests {
         let success = PaymentState::Success { paid_at };
         let failed = PaymentState::Fail { reason: FailReason::OrderIsClosed, failed_at: paid_at };
         let cancelled = PaymentState::Cancelled { cancelled_at: paid_at, paid_at: None };
+        let mut unpaid = terms();
+        unpaid.expires_at = at("2026-03-02T00:00:00Z");
+        let payment = |state| Payment { terms: unpaid.clone(), state, charge: None };
+        let expired = at("2026-03-02T00:00:00Z");
         let cases = [
             (PaymentState::Processing, false, before, Ok(CancelDecision::Close)),
+            (PaymentState::Processing, false, expired, Ok(CancelDecision::Expire)),
             (failed, false, before, Ok(CancelDecision::Unchanged)),
             (cancelled, false, after, Ok(CancelDecision::Unchanged)),
             (success, false, before, Ok(CancelDecision::Reverse)),
@@ -430,7 +450,8 @@ mod tests {
             (success, true, before, Err(CancelRefusal::Refunded)),
         ];
         for (state, has_refunds, now, expected) in cases {
-            assert_eq!(decide_cancel(state, has_refunds, &window, now), expected, "{state:?} at {now}");
+            let decided = decide_cancel(&payment(state), has_refunds, &window, now);
+            assert_eq!(decided, expected, "{state:?} at {now}");
         }
     }
 
@@ -442,6 +463,9 @@ mod tests {
         assert_eq!(payment(PaymentState::Processing).check_payable(before), Ok(()));
         assert_eq!(payment(PaymentState::Processing).check_payable(after), Err(NotPayable::Expired));
         assert!(payment(PaymentState::Processing).is_overdue(after));
+        let closed_state = PaymentState::Fail { reason: FailReason::OrderIsClosed, failed_at: after };
+        assert_eq!(payment(PaymentState::Processing).effective_state(after), closed_state);
+        assert_eq!(payment(PaymentState::Processing).effective_state(before), PaymentState::Processing);
         assert!(!payment(PaymentState::Processing).is_overdue(before));
         let paid = PaymentState::Success { paid_at: before };
         assert_eq!(payment(paid).check_payable(before), Err(NotPayable::AlreadyPaid));

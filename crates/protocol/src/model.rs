@@ -123,3 +123,34 @@ impl OrderCodeForm {
             .map(|detail| detail.code_value.as_str())
     }
 }
+
+/// The rate a cross-currency payment was charged at: payment currency to wallet currency.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Quote {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quote_id: Option<String>,
+    /// `USD/SGD`: one unit of the first currency costs `quotePrice` of the second.
+    pub quote_currency_pair: String,
+    /// Decimal text, such as `1.3450`.
+    #[serde(deserialize_with = "lenient::decimal")]
+    pub quote_price: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quote_start_time: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quote_expiry_time: Option<String>,
+    #[serde(default, deserialize_with = "lenient::boolean", skip_serializing_if = "Option::is_none")]
+    pub guaranteed: Option<bool>,
+}
+
+/// Who paid, as the wallet names them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PspCustomerInfo {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub psp_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub psp_customer_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_customer_id: Option<String>,
+}

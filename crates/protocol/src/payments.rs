@@ -3,7 +3,9 @@
 use serde::{Deserialize, Serialize};
 
 use crate::lenient;
-use crate::model::{Amount, Order, OrderCodeForm, PaymentFactor, PaymentMethod, SettlementStrategy};
+use crate::model::{
+    Amount, Order, OrderCodeForm, PaymentFactor, PaymentMethod, PspCustomerInfo, Quote, SettlementStrategy,
+};
 use crate::result::AmsResult;
 
 /// The only `productCode` of in-store payments.
@@ -108,9 +110,13 @@ pub struct InquiryPaymentResponse {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub actual_payment_amount: Option<Amount>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_quote: Option<Quote>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payment_create_time: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payment_time: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub psp_customer_info: Option<PspCustomerInfo>,
 }
 
 /// `POST /ams/api/v1/payments/cancel`: by `paymentId` or `paymentRequestId`.
@@ -134,6 +140,35 @@ pub struct CancelResponse {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cancel_time: Option<String>,
 }
+
+/// `notifyType` of a payment's result notification.
+pub const NOTIFY_TYPE_PAYMENT_RESULT: &str = "PAYMENT_RESULT";
+
+/// `notifyPayment`: the platform tells the merchant a payment reached a final state. Its
+/// `result` is the payment's outcome, not the outcome of a call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PaymentNotification {
+    pub notify_type: String,
+    pub result: AmsResult,
+    pub payment_request_id: String,
+    pub payment_id: String,
+    pub payment_amount: Amount,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actual_payment_amount: Option<Amount>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_quote: Option<Quote>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_create_time: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_time: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub psp_customer_info: Option<PspCustomerInfo>,
+}
+
+/// The body a merchant answers a notification with to acknowledge it.
+pub const NOTIFICATION_ACK: &str =
+    r#"{"result":{"resultCode":"SUCCESS","resultStatus":"S","resultMessage":"success"}}"#;
 
 /// A response that carries only a `result`: what every failed call answers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

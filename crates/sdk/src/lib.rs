@@ -32,6 +32,8 @@
 //! # Ok(()) }
 //! ```
 
+pub mod webhook;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -296,13 +298,12 @@ impl Client {
         };
         let signature = SignatureHeader::parse(get(header::SIGNATURE)?)
             .map_err(|error| SdkError::ResponseSignature(error.to_string()))?;
-        let content = content_to_sign(
-            "POST",
-            path,
-            get(header::CLIENT_ID)?,
-            get(header::RESPONSE_TIME)?,
-            body.as_bytes(),
-        );
+        // An answer for another client, even one the platform signed, is not an answer to us.
+        let client_id = get(header::CLIENT_ID)?;
+        if client_id != self.settings.client_id {
+            return Err(SdkError::ResponseSignature(format!("the answer is for client {client_id:?}")));
+        }
+        let content = content_to_sign("POST", path, client_id, get(header::RESPONSE_TIME)?, body.as_bytes());
         self.settings
             .platform_key
             .verify(&content, &signature.signature)

@@ -1,5 +1,6 @@
-//! The running server: binds the listener, opens the data directory, and serves HTTP with the
-//! limits that keep slow or abusive clients from holding it.
+//! The running server: opens the data directory, binds the listener, serves HTTP with the
+//! limits that keep slow or abusive clients from holding it, and runs the background work
+//! (the notifier and the expiry job).
 //!
 //! `axum::serve` has no header-read timeout (a client trickling header bytes kept a
 //! connection open for over a minute), so connections are served with hyper directly:
@@ -11,19 +12,17 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use http::StatusCode;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
-use tower_http::timeout::TimeoutLayer;
 
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::data_dir::DataDir;
-use crate::state::AppState;
+use crate::state::{AppState, Parts};
 
 pub struct Application {
     listener: TcpListener,
@@ -31,17 +30,21 @@ pub struct Application {
 }
 
 impl Application {
-    /// Opens the data directory (creating the platform key and database on first start) and
-    /// binds the listener. Nothing is served until [`Application::run`].
+    /// Opens the data directory (creating the platform key, the admin token and the database
+    /// on first start) and binds the listener. Nothing is served until [`Application::run`].
     pub async fn build(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Application> {
         let data_dir = DataDir::open(&config.data_dir)?;
         let platform_key = data_dir.platform_key()?;
+        let admin_token = data_dir.admin_token()?;
         let store = Arc::new(data_dir.open_store(&config).await?);
+        // Claims of a previous run died with it; their notifications are due again.
+        ocpay_store::Store::release_claims(&*store).await?;
         let listener =
             TcpListener::bind(config.listen).await.with_context(|| format!("bind {}", config.listen))?;
         let address = listener.local_addr()?;
         let public_url = config.public_url.clone().unwrap_or_else(|| format!("http://{address}"));
-        let state = Arc::new(AppState::new(config, store, clock, platform_key, &public_url));
+        let parts = Parts { store, clock, platform_key, public_url, admin_token };
+        let state = Arc::new(AppState::new(config, parts)?);
         Ok(Application { listener, state })
     }
 
@@ -57,12 +60,16 @@ impl Application {
         self.state.clone()
     }
 
-    /// Serves until `shutdown` completes, then stops accepting and lets requests in flight
-    /// finish within the configured grace period.
+    /// Serves (and runs the notifier and the expiry job) until `shutdown` completes, then
+    /// stops accepting and lets the work in flight finish within the configured grace period.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
         let config = &self.state.config;
-        let router = crate::api::router(self.state.clone())
-            .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, config.request_timeout()));
+        let router = crate::api::router(self.state.clone());
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let background = [
+            tokio::spawn(crate::notify::run(self.state.clone(), stopped.clone())),
+            tokio::spawn(crate::jobs::expire(self.state.clone(), stopped)),
+        ];
         let connections = Arc::new(Semaphore::new(config.connections_max.max(1)));
         let graceful = GracefulShutdown::new();
         let mut http = http1::Builder::new();
@@ -97,9 +104,16 @@ impl Application {
             });
         }
         drop(self.listener);
-        tracing::info!("shutting down: waiting for requests in flight");
-        if tokio::time::timeout(config.shutdown_grace(), graceful.shutdown()).await.is_err() {
-            tracing::warn!("requests still in flight after the grace period were dropped");
+        tracing::info!("shutting down: waiting for the work in flight");
+        let _ = stop.send(true);
+        let finished = async {
+            graceful.shutdown().await;
+            for task in background {
+                let _ = task.await;
+            }
+        };
+        if tokio::time::timeout(config.shutdown_grace(), finished).await.is_err() {
+            tracing::warn!("work still in flight after the grace period was dropped; its claims lapse");
         }
         Ok(())
     }

@@ -14,9 +14,15 @@ pub trait Clock: Send + Sync + 'static {
 pub struct SystemClock;
 
 impl Clock for SystemClock {
+    /// Whole milliseconds, the precision every stored time has: a time read back from the
+    /// store compares equal to the one written.
     fn now(&self) -> Timestamp {
-        Timestamp::now()
+        whole_milliseconds(Timestamp::now())
     }
+}
+
+fn whole_milliseconds(at: Timestamp) -> Timestamp {
+    Timestamp::from_millisecond(at.as_millisecond()).unwrap_or(at)
 }
 
 /// A clock that only moves when told to.
@@ -27,7 +33,7 @@ pub struct ManualClock {
 
 impl ManualClock {
     pub fn new(start: Timestamp) -> ManualClock {
-        ManualClock { now: Mutex::new(start) }
+        ManualClock { now: Mutex::new(whole_milliseconds(start)) }
     }
 
     /// Moves the clock forward (or back, with a negative duration).

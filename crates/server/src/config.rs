@@ -64,6 +64,46 @@ pub struct Config {
 
     /// Parsed participant public keys kept in memory.
     pub key_cache_entries_max: usize,
+
+    /// How often the notifier looks for due notifications (new ones wake it at once).
+    pub notify_poll_interval_ms: u64,
+    /// Notifications sent at the same time, at most.
+    pub notify_concurrency_max: usize,
+    /// Notifications claimed per round, at most.
+    pub notify_batch_max: u32,
+    /// Time allowed for one delivery attempt, connection included.
+    pub notify_timeout_ms: u64,
+    /// How long a claimed notification is reserved for its sender before another may take it.
+    pub notify_claim_lease_ms: u64,
+    /// Seconds between attempts after the first (which is immediate); one entry per retry.
+    pub notify_retry_intervals_seconds: Vec<u64>,
+    /// Largest acknowledgement body read from a receiver.
+    pub notify_response_bytes_max: usize,
+    /// Whether live participants may have notifications sent to private, loopback or
+    /// link-local addresses (sandbox participants always may).
+    pub notify_allow_private_addresses: bool,
+
+    /// How often the expiry job closes unpaid payments whose code expired.
+    pub expiry_poll_interval_ms: u64,
+    /// Payments closed per round, at most.
+    pub expiry_batch_max: u32,
+
+    /// Stored value (in major units of the payment's currency) issued to a sandbox payer whose
+    /// wallet would not cover a payment.
+    pub sandbox_top_up_major: i64,
+    /// How long `pay` with the sandbox magic amount 9902 waits before answering.
+    pub sandbox_slow_answer_ms: u64,
+
+    /// PBKDF2-HMAC-SHA256 iterations for new payer PINs.
+    pub pin_hash_iterations: u32,
+    /// Wrong PINs in a row after which a payer is locked out ...
+    pub pin_failures_max: u32,
+    /// ... for this long.
+    pub pin_lockout_seconds: u64,
+
+    /// Exchange rates for payers whose wallet currency differs from the payment's, as
+    /// `"USD/SGD" = "1.3450"`: one unit of the first currency in the second.
+    pub fx_rates: std::collections::BTreeMap<String, String>,
 }
 
 impl Default for Config {
@@ -89,6 +129,22 @@ impl Default for Config {
             sqlite_busy_timeout_ms: 5_000,
             sqlite_checkpoint_interval_ms: 1_000,
             key_cache_entries_max: 10_000,
+            notify_poll_interval_ms: 500,
+            notify_concurrency_max: 32,
+            notify_batch_max: 100,
+            notify_timeout_ms: 10_000,
+            notify_claim_lease_ms: 60_000,
+            notify_retry_intervals_seconds: vec![120, 600, 600, 3_600, 7_200, 21_600, 54_000],
+            notify_response_bytes_max: 64 * 1024,
+            notify_allow_private_addresses: false,
+            expiry_poll_interval_ms: 1_000,
+            expiry_batch_max: 500,
+            sandbox_top_up_major: 1_000_000,
+            sandbox_slow_answer_ms: 20_000,
+            pin_hash_iterations: 100_000,
+            pin_failures_max: 5,
+            pin_lockout_seconds: 900,
+            fx_rates: default_fx_rates(),
         }
     }
 }
@@ -114,8 +170,8 @@ impl Config {
         // Only variables naming a setting are read, so that OCPAY_CLIENT_ID and friends,
         // which the CLI's API commands use, do not trip the unknown-key check.
         let known = Config::keys();
-        let env =
-            Env::prefixed(ENV_PREFIX).filter(move |key| known.iter().any(|known| known == key.as_str()));
+        let env = Env::prefixed(ENV_PREFIX)
+            .filter(move |key| known.iter().any(|known| key.as_str().eq_ignore_ascii_case(known)));
         figment.merge(env).merge(Serialized::defaults(overrides)).extract().map_err(Box::new)
     }
 
@@ -157,6 +213,40 @@ impl Config {
     pub fn shutdown_grace(&self) -> Duration {
         Duration::from_millis(self.shutdown_grace_ms)
     }
+
+    pub fn retry_schedule(&self) -> ocpay_core::schedule::RetrySchedule {
+        ocpay_core::schedule::RetrySchedule::new(
+            self.notify_retry_intervals_seconds.iter().map(|seconds| self::seconds(*seconds)).collect(),
+        )
+    }
+
+    /// The configured exchange rates, each checked.
+    pub fn rates(&self) -> Result<Vec<ocpay_core::fx::Rate>, String> {
+        self.fx_rates
+            .iter()
+            .map(|(pair, price)| {
+                ocpay_core::fx::Rate::parse(pair, price)
+                    .map_err(|error| format!("fx_rates.\"{pair}\": {error}"))
+            })
+            .collect()
+    }
+}
+
+/// Rates for trying cross-currency payments in the sandbox; operators set their own.
+fn default_fx_rates() -> std::collections::BTreeMap<String, String> {
+    [
+        ("USD/SGD", "1.3450"),
+        ("SGD/USD", "0.7435"),
+        ("USD/CNY", "7.1200"),
+        ("CNY/USD", "0.1404"),
+        ("USD/JPY", "150.25"),
+        ("JPY/USD", "0.006655"),
+        ("USD/EUR", "0.9200"),
+        ("EUR/USD", "1.0870"),
+    ]
+    .into_iter()
+    .map(|(pair, price)| (pair.to_owned(), price.to_owned()))
+    .collect()
 }
 
 fn seconds(value: u64) -> jiff::SignedDuration {
@@ -168,15 +258,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn layers_apply_in_order() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("ocpay.toml");
-        std::fs::write(&file, "request_body_bytes_max = 1000\nlisten = \"127.0.0.1:9000\"\n").unwrap();
-        let overrides = Overrides { listen: Some("127.0.0.1:9100".parse().unwrap()), ..Overrides::default() };
-        let config = Config::load(Some(&file), &overrides).unwrap();
-        assert_eq!(config.request_body_bytes_max, 1000, "the file sets a limit");
-        assert_eq!(config.listen.port(), 9100, "a flag beats the file");
-        assert_eq!(config.payment_expiry_max_seconds, 1800, "the rest stays at defaults");
+    #[allow(clippy::result_large_err)] // figment's own error type, in a test.
+    fn environment_variables_sit_between_the_file_and_the_flags() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("ocpay.toml", "request_body_bytes_max = 1000\nheader_read_timeout_ms = 7\n")?;
+            jail.set_env("OCPAY_REQUEST_BODY_BYTES_MAX", "10");
+            jail.set_env("OCPAY_LISTEN", "127.0.0.1:9000");
+            // A variable of the API commands, not a setting: ignored, not an error.
+            jail.set_env("OCPAY_CLIENT_ID", "SANDBOX_X");
+            let overrides =
+                Overrides { listen: Some("127.0.0.1:9100".parse().unwrap()), ..Overrides::default() };
+            let config = Config::load(Some(std::path::Path::new("ocpay.toml")), &overrides).unwrap();
+            assert_eq!(config.request_body_bytes_max, 10, "the environment beats the file");
+            assert_eq!(config.header_read_timeout_ms, 7, "the file beats the defaults");
+            assert_eq!(config.listen.port(), 9100, "a flag beats the environment");
+            Ok(())
+        });
     }
 
     #[test]

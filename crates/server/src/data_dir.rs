@@ -16,6 +16,7 @@ use ocpay_store::sqlite::{SqliteSettings, SqliteStore};
 use crate::config::Config;
 
 const PLATFORM_KEY_FILE: &str = "platform-key.pem";
+const ADMIN_TOKEN_FILE: &str = "admin-token";
 const DATABASE_FILE: &str = "ocpay.db";
 
 /// The key version the platform signs with.
@@ -60,32 +61,52 @@ impl DataDir {
 
     /// The platform's signing key, created on first use.
     pub fn platform_key(&self) -> anyhow::Result<SigningKey> {
-        let path = self.root.join(PLATFORM_KEY_FILE);
+        let text = self.secret(PLATFORM_KEY_FILE, || Ok(SigningKey::generate()?.to_pkcs8_pem()?))?;
+        SigningKey::from_text(&text).with_context(|| format!("parse the platform key {PLATFORM_KEY_FILE}"))
+    }
+
+    /// The bearer token of the admin API, created on first use: 256 random bits.
+    pub fn admin_token(&self) -> anyhow::Result<String> {
+        let text = self.secret(ADMIN_TOKEN_FILE, || {
+            let mut bytes = [0u8; 32];
+            aws_lc_rs::rand::fill(&mut bytes).map_err(|_| anyhow::anyhow!("the system RNG failed"))?;
+            Ok(base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, bytes) + "\n")
+        })?;
+        Ok(text.trim().to_owned())
+    }
+
+    /// Reads a secret file, creating it with `generate` first when missing.
+    fn secret(
+        &self,
+        name: &str,
+        generate: impl FnOnce() -> anyhow::Result<String>,
+    ) -> anyhow::Result<String> {
+        let path = self.root.join(name);
         if !path.exists() {
-            self.create_platform_key(&path)?;
+            self.create_secret(&path, &generate()?)?;
         }
         let mode = fs::metadata(&path)?.permissions().mode();
         if mode & 0o077 != 0 {
-            tracing::warn!(path = %path.display(), mode = format!("{mode:o}"), "the platform key is readable by others; chmod 600 it");
+            tracing::warn!(path = %path.display(), mode = format!("{mode:o}"), "a secret file is readable by others; chmod 600 it");
         }
-        let text = fs::read_to_string(&path).with_context(|| format!("read {}", path.display()))?;
-        SigningKey::from_text(&text).with_context(|| format!("parse the platform key {}", path.display()))
+        fs::read_to_string(&path).with_context(|| format!("read {}", path.display()))
     }
 
-    fn create_platform_key(&self, path: &Path) -> anyhow::Result<()> {
-        let key = SigningKey::generate()?;
-        let pem = key.to_pkcs8_pem()?;
-        let temporary = self.root.join(format!("{PLATFORM_KEY_FILE}.{}.tmp", std::process::id()));
+    /// Writes a secret with mode 0600 atomically: a second process starting at the same moment
+    /// reads the first one's secret instead of making its own.
+    fn create_secret(&self, path: &Path, contents: &str) -> anyhow::Result<()> {
+        let name = path.file_name().and_then(|name| name.to_str()).unwrap_or("secret");
+        let temporary = self.root.join(format!("{name}.{}.tmp", std::process::id()));
         let mut file = fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&temporary)?;
-        file.write_all(pem.as_bytes())?;
+        file.write_all(contents.as_bytes())?;
         file.sync_all()?;
-        // A hard link fails if the name exists: exactly one process's key wins.
+        // A hard link fails if the name exists: exactly one process's secret wins.
         let linked = fs::hard_link(&temporary, path);
         fs::remove_file(&temporary)?;
         match linked {
             Ok(()) => {
                 fs::File::open(&self.root)?.sync_all()?;
-                tracing::info!(path = %path.display(), "created the platform key pair");
+                tracing::info!(path = %path.display(), "created a secret");
                 Ok(())
             }
             Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
@@ -106,6 +127,11 @@ mod tests {
         let second = data.platform_key().unwrap();
         assert_eq!(first.verifying_key(), second.verifying_key());
         let mode = fs::metadata(data.root().join(PLATFORM_KEY_FILE)).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let token = data.admin_token().unwrap();
+        assert_eq!(token, data.admin_token().unwrap());
+        assert!(token.len() >= 43, "256 bits");
+        let mode = fs::metadata(data.root().join(ADMIN_TOKEN_FILE)).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
         let dir_mode = fs::metadata(data.root()).unwrap().permissions().mode();
         assert_eq!(dir_mode & 0o777, 0o700);

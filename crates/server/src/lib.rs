@@ -1,19 +1,27 @@
 //! The running ocpay platform: the signed AMS gateway (`api`), the use cases behind it
-//! (`service`), and what they share (configuration, clock, keys, data directory).
+//! (`service`), the payer's pages and QR images (`wallet`), the notifier (`notify`), the
+//! expiry job (`jobs`), the admin API (`admin`), and what they share (configuration, clock,
+//! keys, data directory).
 //!
 //! Start one with [`app::Application::build`] and [`app::Application::run`]; the `ocpay`
 //! command does exactly that for `ocpay serve`.
 
+pub mod admin;
 mod api;
 pub mod app;
 pub mod clock;
 pub mod codes;
 pub mod config;
 pub mod data_dir;
+mod jobs;
+pub mod notify;
+pub mod pin;
 mod random;
 pub mod service;
 pub mod state;
 mod urls;
+mod wallet;
+mod wire;
 
 pub use app::Application;
 pub use config::Config;

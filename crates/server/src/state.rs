@@ -1,13 +1,18 @@
-//! What every request handler shares: configuration, store, clock and keys.
+//! What every request handler shares: configuration, store, clock, keys, rates and the
+//! notifier's handles.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use ocpay_core::fx::Rate;
+use ocpay_core::money::Currency;
+use ocpay_core::schedule::RetrySchedule;
 use ocpay_protocol::{SignatureError, SigningKey, VerifyingKey};
 use ocpay_store::Store;
 
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::notify;
 
 pub struct AppState {
     pub config: Config,
@@ -17,26 +22,49 @@ pub struct AppState {
     pub platform_key: SigningKey,
     /// Base URL without a trailing slash; order codes point under it.
     pub public_url: String,
+    /// Bearer token of the admin API.
+    pub(crate) admin_token: String,
     pub(crate) keys: KeyCache,
+    pub(crate) rates: Vec<Rate>,
+    pub(crate) schedule: RetrySchedule,
+    pub(crate) notify_clients: notify::Clients,
+    /// Wakes the notifier when a state change queued a notification.
+    pub notify_wake: notify::Wake,
+}
+
+/// What an [`AppState`] is made of, besides its configuration.
+pub struct Parts {
+    pub store: Arc<dyn Store>,
+    pub clock: Arc<dyn Clock>,
+    pub platform_key: SigningKey,
+    pub public_url: String,
+    pub admin_token: String,
 }
 
 impl AppState {
-    pub fn new(
-        config: Config,
-        store: Arc<dyn Store>,
-        clock: Arc<dyn Clock>,
-        platform_key: SigningKey,
-        public_url: &str,
-    ) -> AppState {
-        let keys = KeyCache::new(config.key_cache_entries_max);
-        AppState {
+    /// Checks the configuration's rates and builds the notifier's HTTP clients.
+    pub fn new(config: Config, parts: Parts) -> anyhow::Result<AppState> {
+        let rates = config.rates().map_err(anyhow::Error::msg)?;
+        let notify_clients =
+            notify::Clients::new(std::time::Duration::from_millis(config.notify_timeout_ms))?;
+        Ok(AppState {
+            keys: KeyCache::new(config.key_cache_entries_max),
+            schedule: config.retry_schedule(),
+            rates,
+            notify_clients,
+            notify_wake: notify::Wake::default(),
+            store: parts.store,
+            clock: parts.clock,
+            platform_key: parts.platform_key,
+            public_url: parts.public_url.trim_end_matches('/').to_owned(),
+            admin_token: parts.admin_token,
             config,
-            store,
-            clock,
-            platform_key,
-            public_url: public_url.trim_end_matches('/').to_owned(),
-            keys,
-        }
+        })
+    }
+
+    /// The configured rate from one currency to another, if any.
+    pub(crate) fn rate(&self, from: Currency, to: Currency) -> Option<Rate> {
+        self.rates.iter().copied().find(|rate| rate.base() == from && rate.quote() == to)
     }
 }
 

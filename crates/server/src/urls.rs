@@ -1,5 +1,7 @@
 //! Rules for URLs participants give the platform (notify and redirect URLs).
 
+use std::net::IpAddr;
+
 /// Longest URL accepted, as AMS documents for `paymentNotifyUrl`.
 pub(crate) const URL_CHARS_MAX: usize = 2048;
 
@@ -16,6 +18,50 @@ pub(crate) fn http_url(text: &str) -> Result<String, &'static str> {
         return Err("must name a host");
     }
     Ok(text.to_owned())
+}
+
+/// Whether an address is one a live platform must not send to on a participant's behalf:
+/// loopback, private, link-local, shared (CGNAT), unspecified, multicast or broadcast.
+pub(crate) fn is_private(address: IpAddr) -> bool {
+    match address {
+        IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_multicast()
+                || v4.is_broadcast()
+                || (a == 100 && (64..128).contains(&b))
+                || a == 0
+        }
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => is_private(IpAddr::V4(v4)),
+            None => {
+                let first = v6.segments()[0];
+                v6.is_loopback()
+                    || v6.is_unspecified()
+                    || v6.is_multicast()
+                    || (first & 0xfe00) == 0xfc00
+                    || (first & 0xffc0) == 0xfe80
+            }
+        },
+    }
+}
+
+/// Whether a URL names a private address outright: an IP literal that [`is_private`], or a
+/// `localhost` name. Names that resolve to private addresses are refused at sending time.
+pub(crate) fn names_private_host(text: &str) -> bool {
+    let Ok(url) = url::Url::parse(text) else { return false };
+    match url.host() {
+        Some(url::Host::Ipv4(v4)) => is_private(IpAddr::V4(v4)),
+        Some(url::Host::Ipv6(v6)) => is_private(IpAddr::V6(v6)),
+        Some(url::Host::Domain(name)) => {
+            let name = name.trim_end_matches('.').to_ascii_lowercase();
+            name == "localhost" || name.ends_with(".localhost")
+        }
+        None => false,
+    }
 }
 
 #[cfg(test)]

@@ -261,13 +261,13 @@ fn sgd(minor: i64) -> Money {
 
 /// A live payer with `balance` in its wallet (in the balance's currency).
 async fn payer_with(store: &dyn Store, id: &str, balance: Money) -> PayerId {
-    let payer = Payer {
-        id: PayerId::parse(id).expect("payer id"),
-        environment: Environment::Live,
-        currency: balance.currency(),
-        pin_hash: Some("hash".into()),
-        created_at: at(0),
-    };
+    let payer = Payer::new(
+        PayerId::parse(id).expect("payer id"),
+        Environment::Live,
+        balance.currency(),
+        Some("hash".into()),
+        at(0),
+    );
     store.create_payer(&payer).await.expect("create a payer");
     if balance.minor() > 0 {
         store.top_up(&payer.id, balance, at(1)).await.expect("top up");
@@ -309,13 +309,8 @@ async fn assert_sound(store: &dyn Store) {
 
 async fn payers_and_top_ups(store: Arc<dyn Store>) {
     let payer = payer_with(&*store, "PAYER-1", usd(0)).await;
-    let duplicate = Payer {
-        id: payer.clone(),
-        environment: Environment::Sandbox,
-        currency: Currency::parse("USD").unwrap(),
-        pin_hash: None,
-        created_at: at(0),
-    };
+    let duplicate =
+        Payer::new(payer.clone(), Environment::Sandbox, Currency::parse("USD").unwrap(), None, at(0));
     assert_eq!(store.create_payer(&duplicate).await, Err(StoreError::Conflict("payer")));
     assert_eq!(store.payer(&payer).await.unwrap().unwrap().environment, Environment::Live);
     assert_eq!(store.top_up(&payer, usd(500), at(2)).await.unwrap(), usd(500));
@@ -324,6 +319,16 @@ async fn payers_and_top_ups(store: Arc<dyn Store>) {
     assert_eq!(store.balances(&AccountOwner::Wallet(payer.clone())).await.unwrap(), vec![sgd(100), usd(750)]);
     let missing = PayerId::parse("NOBODY").unwrap();
     assert_eq!(store.top_up(&missing, usd(1), at(5)).await, Err(StoreError::NotFound("payer")));
+    for _ in 0..2 {
+        store.pin_failed(&payer, 3, at(900)).await.unwrap();
+    }
+    let counted = store.payer(&payer).await.unwrap().unwrap();
+    assert_eq!((counted.pin_failures, counted.locked_until), (2, None));
+    store.pin_failed(&payer, 3, at(900)).await.unwrap();
+    let locked = store.payer(&payer).await.unwrap().unwrap();
+    assert!(locked.is_locked(at(899)) && !locked.is_locked(at(900)), "the third wrong PIN locks until then");
+    store.pin_succeeded(&payer).await.unwrap();
+    assert_eq!(store.payer(&payer).await.unwrap().unwrap().pin_failures, 0);
     let funding =
         store.balance(&Account::new(AccountOwner::Funding, Currency::parse("USD").unwrap())).await.unwrap();
     assert_eq!(funding, usd(-750), "issued value is owed by the funding account");

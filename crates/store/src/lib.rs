@@ -313,6 +313,17 @@ pub trait Store: Send + Sync + 'static {
 
     async fn payer(&self, payer: &PayerId) -> Result<Option<Payer>, StoreError>;
 
+    /// Counts a wrong PIN; the `failures_max`-th in a row locks the payer until `locked_until`.
+    async fn pin_failed(
+        &self,
+        payer: &PayerId,
+        failures_max: u32,
+        locked_until: Timestamp,
+    ) -> Result<(), StoreError>;
+
+    /// Clears the count of wrong PINs.
+    async fn pin_succeeded(&self, payer: &PayerId) -> Result<(), StoreError>;
+
     /// Issues stored value to a payer's wallet; returns the wallet's balance after it.
     async fn top_up(&self, payer: &PayerId, amount: Money, now: Timestamp) -> Result<Money, StoreError>;
 
@@ -351,4 +362,7 @@ pub trait Store: Send + Sync + 'static {
 
     /// Releases every claim (on start: a previous run's claims died with it).
     async fn release_claims(&self) -> Result<(), StoreError>;
+
+    /// Whether the store can serve reads and writes.
+    async fn health(&self) -> Result<(), StoreError>;
 }

@@ -1,5 +1,5 @@
 //! Runs the store conformance suite against the embedded SQLite store, plus the checks that
-//! only make sense for SQLite: durability settings and group commit under load.
+//! only make sense for SQLite: its files and settings, and group commit.
 
 use std::sync::Arc;
 
@@ -62,4 +62,62 @@ async fn the_files_are_in_wal_mode_with_the_whole_schema() {
         let check: String = connection.query_row("PRAGMA integrity_check", [], |row| row.get(0)).unwrap();
         assert_eq!(check, "ok");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_writes_share_commits_and_fail_alone() {
+    use ocpay_core::participant::{Participant, ParticipantKind};
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(open(&dir, "ocpay.db").await);
+    let participant = |name: &str| Participant {
+        client_id: ocpay_core::ids::ClientId::parse(name).unwrap(),
+        kind: ParticipantKind::Merchant,
+        name: name.into(),
+        notify_url: None,
+        created_at: ocpay_core::Timestamp::UNIX_EPOCH,
+    };
+    let key = ocpay_store::NewKey {
+        public_key_der: vec![1],
+        label: None,
+        created_at: ocpay_core::Timestamp::UNIX_EPOCH,
+        expires_at: None,
+    };
+    store.create_participant(&participant("ALICE"), &key).await.unwrap();
+    let owner = ocpay_core::ids::ClientId::parse("ALICE").unwrap();
+    let before = store.write_stats().batches.load(std::sync::atomic::Ordering::Relaxed);
+    let mut tasks = Vec::new();
+    for n in 0..200 {
+        let store = store.clone();
+        let owner = owner.clone();
+        let key = key.clone();
+        let duplicate = participant("ALICE");
+        tasks.push(tokio::spawn(async move {
+            if n % 10 == 0 {
+                // Every tenth write fails inside whatever batch it lands in.
+                store.create_participant(&duplicate, &key).await.map(|_| false)
+            } else {
+                let mut terms = conformance::sample_terms(&owner, &format!("R{n}"), 100);
+                terms.id = ocpay_core::ids::PaymentId::parse(&format!("P{n}")).unwrap();
+                terms.code_token = ocpay_core::ids::CodeToken::parse(&format!("T{n}")).unwrap();
+                store.create_payment(&terms).await.map(|_| true)
+            }
+        }));
+    }
+    let mut created = 0;
+    let mut conflicts = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(true) => created += 1,
+            Err(ocpay_store::StoreError::Conflict(_)) => conflicts += 1,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!((created, conflicts), (180, 20), "each failing write failed alone");
+    for n in (0..200).filter(|n| n % 10 != 0) {
+        let lookup =
+            ocpay_store::PaymentLookup::ById(ocpay_core::ids::PaymentId::parse(&format!("P{n}")).unwrap());
+        assert!(store.payment(&owner, &lookup).await.unwrap().is_some(), "payment {n} was committed");
+    }
+    let batches = store.write_stats().batches.load(std::sync::atomic::Ordering::Relaxed) - before;
+    assert!(batches < 200, "200 concurrent writes shared commits: {batches} batches");
 }

@@ -1,7 +1,12 @@
 //! Test helpers for ocpay: a real server on a free port with its own data directory and a
-//! controllable clock, participants with fresh RSA keys and SDK clients, and sample requests.
+//! controllable clock, participants with fresh RSA keys and SDK clients, sample requests, and
+//! a notification receiver that records what it gets and answers as a test scripts.
 //!
 //! Only ever a dev-dependency.
+
+mod receiver;
+
+pub use receiver::{Received, Receiver, Reply};
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -25,8 +30,10 @@ pub struct TestApp {
     pub state: Arc<AppState>,
     pub clock: Arc<ManualClock>,
     pub platform_key: VerifyingKey,
-    pub data_dir: tempfile::TempDir,
+    pub data_dir: Arc<tempfile::TempDir>,
+    config: Config,
     shutdown: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Drop for TestApp {
@@ -38,35 +45,75 @@ impl Drop for TestApp {
 }
 
 impl TestApp {
-    /// A server with default settings, its clock at the real current time.
+    /// A server with default settings (background jobs polling fast), its clock at the real
+    /// current time.
     pub async fn spawn() -> TestApp {
         TestApp::spawn_with(|_| {}).await
     }
 
     /// A server whose configuration `adjust` may change first.
     pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
-        let data_dir = tempfile::tempdir().expect("a temporary directory");
+        let data_dir = Arc::new(tempfile::tempdir().expect("a temporary directory"));
         let mut config = Config {
             data_dir: data_dir.path().join("data"),
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            notify_poll_interval_ms: 20,
+            expiry_poll_interval_ms: 20,
+            notify_timeout_ms: 2_000,
+            pin_hash_iterations: 1_000,
             ..Config::default()
         };
         adjust(&mut config);
         let clock = Arc::new(ManualClock::new(Timestamp::now()));
-        let app = Application::build(config, clock.clone()).await.expect("the server builds");
+        TestApp::start(config, clock, data_dir).await
+    }
+
+    async fn start(config: Config, clock: Arc<ManualClock>, data_dir: Arc<tempfile::TempDir>) -> TestApp {
+        let app = Application::build(config.clone(), clock.clone()).await.expect("the server builds");
         let address = app.local_addr();
         let base_url = format!("http://{address}");
         let state = app.state();
         let platform_key = state.platform_key.verifying_key();
         let (shutdown, stop) = oneshot::channel::<()>();
-        tokio::spawn(async move {
+        let task = tokio::spawn(async move {
             app.run(async {
                 let _ = stop.await;
             })
             .await
             .expect("the server runs");
         });
-        TestApp { address, base_url, state, clock, platform_key, data_dir, shutdown: Some(shutdown) }
+        TestApp {
+            address,
+            base_url,
+            state,
+            clock,
+            platform_key,
+            data_dir,
+            config,
+            shutdown: Some(shutdown),
+            task: Some(task),
+        }
+    }
+
+    /// Kills the server as a crash would (no graceful shutdown: claims and work in flight are
+    /// abandoned), then starts a new one on the same data directory and clock, on a new port.
+    pub async fn crash_and_restart(mut self) -> TestApp {
+        self.shutdown.take();
+        if let Some(task) = self.task.take() {
+            task.abort();
+            let _ = task.await;
+        }
+        let (config, clock, data_dir) = (self.config.clone(), self.clock.clone(), self.data_dir.clone());
+        drop(self);
+        TestApp::start(config, clock, data_dir).await
+    }
+
+    /// The admin API's bearer token.
+    pub fn admin_token(&self) -> String {
+        std::fs::read_to_string(self.config.data_dir.join("admin-token"))
+            .expect("the admin token")
+            .trim()
+            .to_owned()
     }
 
     /// A sandbox merchant with a default notify URL.
@@ -77,6 +124,11 @@ impl TestApp {
             Some("https://merchant.example/notify"),
         )
         .await
+    }
+
+    /// A sandbox merchant whose notifications go to `receiver`.
+    pub async fn merchant_notified_at(&self, receiver: &Receiver) -> TestParticipant {
+        self.participant(ParticipantKind::Merchant, Environment::Sandbox, Some(&receiver.url)).await
     }
 
     /// A participant with a new RSA-2048 key as version 1.

@@ -32,6 +32,14 @@ pub(crate) enum ApiError {
         key_version: Option<u32>,
     },
     Service(ServiceError),
+    /// The request took longer than the request timeout.
+    Timeout {
+        timeout_ms: u64,
+    },
+    /// A sandbox magic amount asked for an unknown outcome.
+    SandboxUnknown,
+    /// A bug: logged, answered as unknown.
+    Internal(String),
 }
 
 impl From<ServiceError> for ApiError {
@@ -73,12 +81,31 @@ impl ApiError {
                 (ok, KEY_NOT_FOUND, "keyVersion: this client has no usable key".into())
             }
             ApiError::Service(error) => service_answer(error),
+            ApiError::Timeout { timeout_ms } => (
+                ok,
+                UNKNOWN_EXCEPTION,
+                format!(
+                    "the request was not answered within {timeout_ms} ms; retry the same request or inquire"
+                ),
+            ),
+            ApiError::SandboxUnknown => (
+                ok,
+                UNKNOWN_EXCEPTION,
+                "sandbox magic amount: an unknown outcome, as asked; retry the same request or inquire"
+                    .into(),
+            ),
+            ApiError::Internal(_) => (ok, UNKNOWN_EXCEPTION, UNKNOWN_EXCEPTION.default_message().into()),
         }
     }
 
-    /// Internal failures are worth an error log line; everything else is the client's doing.
-    pub(crate) fn is_internal(&self) -> bool {
-        matches!(self, ApiError::Service(ServiceError::Store(_)))
+    /// What the log says about an internal failure (never sent to the client).
+    pub(crate) fn internal_detail(&self) -> Option<String> {
+        match self {
+            ApiError::Internal(detail) => Some(detail.clone()),
+            ApiError::Service(ServiceError::Store(error)) => Some(error.to_string()),
+            ApiError::Timeout { timeout_ms } => Some(format!("not answered within {timeout_ms} ms")),
+            _ => None,
+        }
     }
 }
 
@@ -91,6 +118,12 @@ fn service_answer(error: &ServiceError) -> (StatusCode, ResultCode, String) {
             ok,
             PARAM_ILLEGAL,
             "paymentNotifyUrl: required, since no notify URL is configured for this client".into(),
+        ),
+        ServiceError::NotifyUrlPrivate => (
+            ok,
+            PARAM_ILLEGAL,
+            "paymentNotifyUrl: a live participant's notify URL must not name a private, loopback or link-local address"
+                .into(),
         ),
         ServiceError::RepeatInconsistent => (
             ok,

@@ -41,18 +41,24 @@ pub(crate) async fn handle(State(state): State<Arc<AppState>>, request: axum::ex
     let path =
         parts.uri.path_and_query().map_or_else(|| parts.uri.path().to_owned(), |pq| pq.as_str().to_owned());
     let echoed_client_id = header_text(&parts.headers, names::CLIENT_ID).unwrap_or_default().to_owned();
-    let outcome = process(&state, &parts, body, &path).await;
+    // A request that runs too long (a body trickling in, a stuck store) gets a signed answer
+    // that says "unknown: retry the same request or inquire", never a bare timeout.
+    let timeout = state.config.request_timeout();
+    let outcome = tokio::time::timeout(timeout, process(&state, &parts, body, &path))
+        .await
+        .unwrap_or(Err(ApiError::Timeout { timeout_ms: state.config.request_timeout_ms }));
     let (status, body) = match outcome {
         Ok(body) => (StatusCode::OK, body),
         Err(error) => {
             let (status, code, message) = error.answer();
-            if error.is_internal() {
-                tracing::error!(client_id = %echoed_client_id, %path, ?error, "request failed inside the platform");
+            if let Some(detail) = error.internal_detail() {
+                tracing::error!(client_id = %echoed_client_id, %path, %detail, "request failed inside the platform");
             } else {
                 tracing::info!(client_id = %echoed_client_id, %path, result = code.as_str(), %message, "request refused");
             }
             let body = ResultOnly { result: AmsResult::with_message(code, message) };
-            (status, serde_json::to_vec(&body).unwrap_or_default())
+            // A struct of three strings always serializes; the fallback is never sent.
+            (status, serde_json::to_vec(&body).unwrap_or_else(|_| b"{}".to_vec()))
         }
     };
     signed_response(&state, &path, &echoed_client_id, status, body)
@@ -214,8 +220,7 @@ fn explain<T: DeserializeOwned>(body: &[u8], error: &serde_json::Error) -> ApiEr
 }
 
 fn render<T: Serialize>(response: T) -> Result<Vec<u8>, ApiError> {
-    // Serializing our own response types cannot fail: they hold only strings and maps.
-    Ok(serde_json::to_vec(&response).unwrap_or_default())
+    serde_json::to_vec(&response).map_err(|error| ApiError::Internal(error.to_string()))
 }
 
 /// Signs `body` for `client_id` and wraps it in a response with the AMS headers.

@@ -12,20 +12,25 @@ use axum::Router;
 use axum::extract::State;
 use axum::routing::{any, get};
 use http::StatusCode;
+use tower_http::timeout::TimeoutLayer;
 
 use crate::state::AppState;
 
 pub(crate) fn router(state: Arc<AppState>) -> Router {
-    Router::new()
-        .route("/ams/{*api}", any(gateway::handle))
+    // The gateway times requests out itself, with a signed answer; the rest get a plain 408.
+    let timeout = TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, state.config.request_timeout());
+    let pages = Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
-        .with_state(state)
+        .merge(crate::wallet::router())
+        .merge(crate::admin::router())
+        .layer(timeout);
+    Router::new().route("/ams/{*api}", any(gateway::handle)).merge(pages).with_state(state)
 }
 
-/// Ready when the store answers a read.
+/// Ready when the store serves reads and writes.
 async fn ready(State(state): State<Arc<AppState>>) -> (StatusCode, &'static str) {
-    match state.store.participants(1).await {
+    match state.store.health().await {
         Ok(_) => (StatusCode::OK, "ready"),
         Err(error) => {
             tracing::warn!(%error, "not ready: the store does not answer");

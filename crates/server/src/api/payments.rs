@@ -3,21 +3,23 @@
 
 use ocpay_core::ids::{ID_CHARS_MAX, PaymentId, PaymentRequestId};
 use ocpay_core::money::Money;
+use ocpay_core::payer::MagicAmount;
 use ocpay_core::payment::{MerchantRef, Order, Payment, PaymentState, StoreRef};
-use ocpay_protocol::model::{Amount, CodeDetail, OrderCodeForm};
+use ocpay_protocol::model::{CodeDetail, OrderCodeForm};
 use ocpay_protocol::payments::{
     CancelRequest, CancelResponse, InquiryPaymentRequest, InquiryPaymentResponse, METHOD_CONNECT_WALLET,
     PRODUCT_CODE_IN_STORE, PayRequest, PayResponse, SCENARIO_ORDER_CODE,
 };
-use ocpay_protocol::{AmsResult, ResultCode, datetime};
+use ocpay_protocol::{AmsResult, datetime};
 use ocpay_store::PaymentLookup;
 
 use super::error::ApiError;
 use super::fields::{self, required};
 use super::gateway::Caller;
 use crate::codes::{self, QrSize};
-use crate::service::{cancel, inquiry, pay::PayCommand};
+use crate::service::{ServiceError, cancel, inquiry, pay::PayCommand};
 use crate::state::AppState;
+use crate::wire;
 
 /// Longest order description and merchant or store name.
 const NAME_CHARS_MAX: usize = 256;
@@ -30,7 +32,14 @@ pub(crate) async fn pay(
     request: PayRequest,
 ) -> Result<PayResponse, ApiError> {
     let command = pay_command(&request)?;
+    let magic = MagicAmount::of(caller.participant.environment(), command.amount);
+    if magic == Some(MagicAmount::PayUnknown) {
+        return Err(ApiError::SandboxUnknown);
+    }
     let payment = crate::service::pay::pay(state, &caller.participant, command).await?;
+    if magic == Some(MagicAmount::PaySlow) {
+        tokio::time::sleep(std::time::Duration::from_millis(state.config.sandbox_slow_answer_ms)).await;
+    }
     Ok(pay_response(state, &payment))
 }
 
@@ -126,10 +135,6 @@ fn order(request: &PayRequest, amount: Money) -> Result<Order, ApiError> {
     })
 }
 
-fn amount(money: Money) -> Amount {
-    Amount::new(money.currency().code(), money.minor())
-}
-
 fn pay_response(state: &AppState, payment: &Payment) -> PayResponse {
     let terms = &payment.terms;
     let mut code_details = vec![CodeDetail {
@@ -146,7 +151,7 @@ fn pay_response(state: &AppState, payment: &Payment) -> PayResponse {
         result: AmsResult::success(),
         payment_request_id: Some(terms.request_id.to_string()),
         payment_id: Some(terms.id.to_string()),
-        payment_amount: Some(amount(terms.amount)),
+        payment_amount: Some(wire::amount(terms.amount)),
         payment_create_time: Some(datetime::format(terms.created_at)),
         order_code_form: Some(OrderCodeForm {
             payment_method_type: Some(METHOD_CONNECT_WALLET.into()),
@@ -181,45 +186,17 @@ pub(crate) async fn inquire(
 ) -> Result<InquiryPaymentResponse, ApiError> {
     let lookup = lookup(&request.payment_id, &request.payment_request_id)?;
     let payment = inquiry::inquire_payment(state, &caller.participant.client_id, &lookup).await?;
-    Ok(inquiry_response(&payment))
-}
-
-/// `paymentResultCode` and message: the outcome of the payment itself.
-fn payment_result(state: PaymentState) -> (&'static str, &'static str) {
-    match state {
-        PaymentState::Processing => {
-            (ResultCode::PAYMENT_IN_PROCESS.as_str(), "the payment is waiting for the payer")
-        }
-        PaymentState::Success { .. } => (ResultCode::SUCCESS.as_str(), "success"),
-        PaymentState::Fail { reason, .. } => {
-            let code = ResultCode::parse(reason.as_str()).unwrap_or(ResultCode::PROCESS_FAIL);
-            (reason.as_str(), code.default_message())
-        }
-        PaymentState::Cancelled { .. } => {
-            (ResultCode::ORDER_IS_CANCELED.as_str(), "the merchant cancelled the payment")
-        }
+    let magic = MagicAmount::of(payment.terms.environment(), payment.terms.amount);
+    if magic == Some(MagicAmount::InquiryUnknownOnce)
+        && state
+            .store
+            .take_inquiry_fault(&payment.terms.id, state.clock.now())
+            .await
+            .map_err(ServiceError::from)?
+    {
+        return Err(ApiError::SandboxUnknown);
     }
-}
-
-fn inquiry_response(payment: &Payment) -> InquiryPaymentResponse {
-    let terms = &payment.terms;
-    let (result_code, result_message) = payment_result(payment.state);
-    let paid_at = match payment.state {
-        PaymentState::Success { paid_at } => Some(paid_at),
-        _ => None,
-    };
-    InquiryPaymentResponse {
-        result: AmsResult::success(),
-        payment_status: Some(payment.state.status().as_str().into()),
-        payment_result_code: Some(result_code.into()),
-        payment_result_message: Some(result_message.into()),
-        payment_request_id: Some(terms.request_id.to_string()),
-        payment_id: Some(terms.id.to_string()),
-        payment_amount: Some(amount(terms.amount)),
-        actual_payment_amount: paid_at.map(|_| amount(terms.amount)),
-        payment_create_time: Some(datetime::format(terms.created_at)),
-        payment_time: paid_at.map(datetime::format),
-    }
+    Ok(wire::inquiry(&payment, state.clock.now()))
 }
 
 pub(crate) async fn cancel(

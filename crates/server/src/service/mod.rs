@@ -6,6 +6,7 @@ pub(crate) mod cancel;
 pub(crate) mod inquiry;
 pub mod participants;
 pub(crate) mod pay;
+pub mod wallet;
 
 use ocpay_core::payment::{CancelRefusal, ExpiryError};
 use ocpay_store::StoreError;
@@ -17,6 +18,8 @@ pub(crate) enum ServiceError {
     Expiry(ExpiryError),
     #[error("no notify URL in the request and none configured for the participant")]
     NotifyUrlRequired,
+    #[error("the notify URL names a private address")]
+    NotifyUrlPrivate,
     #[error("a payment with this paymentRequestId exists and differs from this request")]
     RepeatInconsistent,
     #[error("payment not found")]

@@ -50,6 +50,9 @@ pub async fn create(
         .map(urls::http_url)
         .transpose()
         .map_err(|reason| invalid("notify-url", reason))?;
+    if new.environment == Environment::Live && notify_url.as_deref().is_some_and(urls::names_private_host) {
+        return Err(invalid("notify-url", "a live participant's notify URL must not name a private address"));
+    }
     let key = NewKey {
         public_key_der: new.public_key.spki_der().to_vec(),
         label: None,

@@ -3,13 +3,13 @@
 use jiff::Timestamp;
 use ocpay_core::ids::PaymentRequestId;
 use ocpay_core::money::{Currency, Money};
-use ocpay_core::participant::Participant;
+use ocpay_core::participant::{Environment, Participant};
 use ocpay_core::payment::{Order, Payment, PaymentTerms};
 use ocpay_store::{CreatePayment, PaymentLookup};
 
 use super::ServiceError;
-use crate::random;
 use crate::state::AppState;
+use crate::{random, urls};
 
 /// A parsed, valid `pay` request.
 #[derive(Debug, Clone)]
@@ -40,6 +40,10 @@ pub(crate) async fn pay(
     };
     let notify_url =
         command.notify_url.or_else(|| owner.notify_url.clone()).ok_or(ServiceError::NotifyUrlRequired)?;
+    let live = owner.environment() == Environment::Live;
+    if live && !state.config.notify_allow_private_addresses && urls::names_private_host(&notify_url) {
+        return Err(ServiceError::NotifyUrlPrivate);
+    }
     let terms = PaymentTerms {
         id: random::payment_id(now),
         owner: owner.client_id.clone(),

@@ -93,3 +93,55 @@ pub(crate) fn verify_platform_signature(
         content_to_sign("POST", path, header("client-id"), header("response-time"), body.as_bytes());
     platform.verify(&content, &signature.signature).expect("the response is signed by the platform");
 }
+
+/// The token of an order code's URL.
+pub(crate) fn token_of(code_value: &str) -> String {
+    code_value.rsplit('/').next().unwrap_or_default().to_owned()
+}
+
+/// Creates an order code for `merchant` and returns its `pay` response.
+pub(crate) async fn order_code(
+    merchant: &ocpay_testkit::TestParticipant,
+    currency: &str,
+    minor: i64,
+) -> ocpay_protocol::payments::PayResponse {
+    let request = ocpay_testkit::pay_request(&ocpay_testkit::unique_id("PR"), currency, minor);
+    let response = merchant.client.pay(&request).await.expect("pay answers");
+    assert_eq!(response.result.result_code, "SUCCESS", "{:?}", response.result);
+    response
+}
+
+/// The `TEXT` code value of a `pay` response.
+pub(crate) fn code_value(response: &ocpay_protocol::payments::PayResponse) -> String {
+    response.order_code_form.as_ref().and_then(|form| form.text_code()).expect("a TEXT code").to_owned()
+}
+
+/// Pays (or fails) a code through the wallet's JSON API, as the page and `ocpay wallet pay` do.
+pub(crate) async fn wallet_pay(
+    app: &TestApp,
+    code_value: &str,
+    body: serde_json::Value,
+) -> (u16, serde_json::Value) {
+    let url = format!("{}/wallet/api/codes/{}/pay", app.base_url, token_of(code_value));
+    let response = reqwest::Client::new().post(url).json(&body).send().await.expect("the wallet answers");
+    let status = response.status().as_u16();
+    (status, response.json().await.expect("a JSON answer"))
+}
+
+/// Inquires a payment by its request id.
+pub(crate) async fn inquire(
+    merchant: &ocpay_testkit::TestParticipant,
+    response: &ocpay_protocol::payments::PayResponse,
+) -> ocpay_protocol::payments::InquiryPaymentResponse {
+    let request = ocpay_protocol::payments::InquiryPaymentRequest {
+        payment_id: response.payment_id.clone(),
+        payment_request_id: None,
+    };
+    merchant.client.inquire_payment(&request).await.expect("inquiry answers")
+}
+
+/// The whole ledger balances, no wallet is negative, every currency sums to zero.
+pub(crate) async fn assert_ledger_sound(app: &TestApp) {
+    let check = app.state.store.ledger_check().await.expect("the ledger check runs");
+    assert!(check.is_sound(), "the ledger is sound: {check:?}");
+}

@@ -5,5 +5,8 @@ mod envelope;
 mod helpers;
 mod interop;
 mod limits;
+mod notifications;
 mod payments;
+mod sandbox;
 mod validation;
+mod wallet;

@@ -31,10 +31,35 @@ pub(super) fn create_payer(connection: &Connection, payer: &Payer) -> Result<(),
 
 pub(super) fn find_payer(connection: &Connection, payer: &PayerId) -> Result<Option<Payer>, StoreError> {
     let mut statement = connection.prepare_cached(
-        "SELECT payer_id, environment, currency, pin_hash, created_at_ms FROM payer WHERE payer_id = ?1",
+        "SELECT payer_id, environment, currency, pin_hash, pin_failures, locked_until_ms, created_at_ms \
+         FROM payer WHERE payer_id = ?1",
     )?;
     let mut rows = statement.query(params![payer.as_str()])?;
     rows.next()?.map(rows::payer).transpose()
+}
+
+/// Counts a wrong PIN; the `failures_max`-th in a row locks the payer until `locked_until`.
+pub(super) fn pin_failed(
+    connection: &Connection,
+    payer: &PayerId,
+    failures_max: u32,
+    locked_until: Timestamp,
+) -> Result<(), StoreError> {
+    connection
+        .prepare_cached(
+            "UPDATE payer SET pin_failures = pin_failures + 1, \
+             locked_until_ms = CASE WHEN pin_failures + 1 >= ?2 THEN ?3 ELSE locked_until_ms END WHERE payer_id = ?1",
+        )?
+        .execute(params![payer.as_str(), i64::from(failures_max), millis(locked_until)])?;
+    Ok(())
+}
+
+/// Clears the count of wrong PINs after a right one.
+pub(super) fn pin_succeeded(connection: &Connection, payer: &PayerId) -> Result<(), StoreError> {
+    connection
+        .prepare_cached("UPDATE payer SET pin_failures = 0, locked_until_ms = NULL WHERE payer_id = ?1 AND pin_failures > 0")?
+        .execute(params![payer.as_str()])?;
+    Ok(())
 }
 
 pub(super) fn top_up(

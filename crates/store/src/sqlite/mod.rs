@@ -37,6 +37,7 @@ use ocpay_core::payment::{CancelWindow, FailReason, Payment, PaymentTerms};
 use rusqlite::{Connection, params};
 
 use self::reads::ReadPool;
+pub use self::writer::WriteStats;
 use self::writer::Writer;
 use crate::{
     AfterAttempt, Attempt, CancelPayment, CreatePayment, FailPayment, LedgerCheck, NewKey, Notification,
@@ -146,8 +147,10 @@ pub(crate) fn connect(settings: &SqliteSettings) -> Result<Connection, StoreErro
     let participants = settings.participants_path();
     connection.execute("ATTACH DATABASE ?1 AS auth", params![participants.to_string_lossy()])?;
     // FULL fsyncs the WAL at every commit, so a payment acknowledged to a client survives a
-    // power cut. It is a per-connection setting covering every attached file.
-    connection.pragma_update(None, "synchronous", "FULL")?;
+    // power cut. It is set per schema: `main` alone would leave `auth` at the build's default.
+    for schema in ["main", "auth"] {
+        connection.pragma_update(Some(schema), "synchronous", "FULL")?;
+    }
     connection.pragma_update(None, "foreign_keys", "ON")?;
     // The background checkpoint keeps the log short; this is only the safety net (about 40 MB).
     connection.pragma_update(None, "wal_autocheckpoint", 10_000)?;
@@ -164,6 +167,12 @@ impl SqliteStore {
         let reads = ReadPool::new(settings.clone());
         let checkpoints = start_checkpoints(settings)?;
         Ok(SqliteStore { reads, writer, _checkpoints: checkpoints })
+    }
+
+    /// How many transactions and writes the writer has run: writes per batch is the measure
+    /// of group commit.
+    pub fn write_stats(&self) -> &WriteStats {
+        self.writer.stats()
     }
 }
 
@@ -283,6 +292,23 @@ impl Store for SqliteStore {
         self.reads.with(|connection| ledger::find_payer(connection, payer))
     }
 
+    async fn pin_failed(
+        &self,
+        payer: &PayerId,
+        failures_max: u32,
+        locked_until: Timestamp,
+    ) -> Result<(), StoreError> {
+        let payer = payer.clone();
+        self.writer
+            .write(move |connection| ledger::pin_failed(connection, &payer, failures_max, locked_until))
+            .await
+    }
+
+    async fn pin_succeeded(&self, payer: &PayerId) -> Result<(), StoreError> {
+        let payer = payer.clone();
+        self.writer.write(move |connection| ledger::pin_succeeded(connection, &payer)).await
+    }
+
     async fn top_up(&self, payer: &PayerId, amount: Money, now: Timestamp) -> Result<Money, StoreError> {
         let payer = payer.clone();
         self.writer.write(move |connection| ledger::top_up(connection, &payer, amount, now)).await
@@ -330,6 +356,13 @@ impl Store for SqliteStore {
 
     async fn release_claims(&self) -> Result<(), StoreError> {
         self.writer.write(outbox::release).await
+    }
+
+    async fn health(&self) -> Result<(), StoreError> {
+        if !self.writer.is_running() {
+            return Err(StoreError::Database("the writer has stopped".into()));
+        }
+        self.reads.with(|connection| Ok(connection.query_row("SELECT 1", [], |_| Ok(()))?))
     }
 }
 

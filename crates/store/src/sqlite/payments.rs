@@ -162,12 +162,18 @@ pub(super) fn cancel(
 ) -> Result<CancelPayment, StoreError> {
     let Some(mut payment) = find(connection, owner, lookup)? else { return Ok(CancelPayment::NotFound) };
     let previous = payment.state.status();
-    let decision = match decide_cancel(payment.state, false, window, now) {
+    let decision = match decide_cancel(&payment, false, window, now) {
         Ok(decision) => decision,
         Err(refusal) => return Ok(CancelPayment::Refused(payment, refusal)),
     };
     match decision {
         CancelDecision::Unchanged => return Ok(CancelPayment::Done(payment)),
+        CancelDecision::Expire => {
+            payment.state = payment.closed_state();
+            save_state(connection, &payment, previous)?;
+            outbox::enqueue_payment_result(connection, &payment, now)?;
+            return Ok(CancelPayment::Done(payment));
+        }
         CancelDecision::Close => {}
         // Money goes back exactly as it came: the payment's own posting, negated.
         CancelDecision::Reverse => stored_ledger::reverse_payment(connection, &payment.terms.id, now)?,
@@ -243,8 +249,7 @@ pub(super) fn expire(
     let mut expired = Vec::with_capacity(overdue.len());
     for mut payment in overdue.into_iter().filter(|payment| payment.is_overdue(now)) {
         // The payment failed when its code expired, however late the job came round.
-        payment.state =
-            PaymentState::Fail { reason: FailReason::OrderIsClosed, failed_at: payment.terms.expires_at };
+        payment.state = payment.closed_state();
         save_state(connection, &payment, PaymentStatus::Processing)?;
         outbox::enqueue_payment_result(connection, &payment, now)?;
         expired.push(payment);

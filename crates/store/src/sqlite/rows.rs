@@ -57,6 +57,8 @@ pub(crate) fn payer(row: &Row<'_>) -> Result<Payer, StoreError> {
         environment: Environment::parse(&environment).ok_or_else(|| corrupt("environment", environment))?,
         currency: Currency::parse(&currency).map_err(|_| corrupt("currency", currency))?,
         pin_hash: row.get("pin_hash")?,
+        pin_failures: u32::try_from(row.get::<_, i64>("pin_failures")?).unwrap_or(u32::MAX),
+        locked_until: optional_time(row, "locked_until_ms")?,
         created_at: time(row, "created_at_ms")?,
     })
 }

@@ -9,6 +9,9 @@
 //! caller gets the error, while the others in the batch commit. A write is answered only
 //! after the commit that holds it is durable; if the commit fails, every write in it fails.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use rusqlite::{Connection, TransactionBehavior};
 use tokio::sync::{mpsc, oneshot};
 
@@ -25,6 +28,16 @@ type Job = Box<dyn FnOnce(&Connection) -> (bool, Completion) + Send>;
 #[derive(Clone)]
 pub(crate) struct Writer {
     jobs: mpsc::Sender<Job>,
+    stats: Arc<WriteStats>,
+}
+
+/// Counters of the writer's work, for tests and metrics.
+#[derive(Debug, Default)]
+pub struct WriteStats {
+    /// Transactions committed (or attempted).
+    pub batches: AtomicU64,
+    /// Writes run in them.
+    pub writes: AtomicU64,
 }
 
 impl Writer {
@@ -38,10 +51,21 @@ impl Writer {
         queue_max: usize,
     ) -> std::io::Result<Writer> {
         let (jobs, queue) = mpsc::channel(queue_max.max(1));
+        let stats = Arc::new(WriteStats::default());
+        let counters = stats.clone();
         std::thread::Builder::new()
             .name("ocpay-sqlite-writer".into())
-            .spawn(move || run(connection, queue, batch_max.max(1)))?;
-        Ok(Writer { jobs })
+            .spawn(move || run(connection, queue, batch_max.max(1), &counters))?;
+        Ok(Writer { jobs, stats })
+    }
+
+    pub(crate) fn stats(&self) -> &WriteStats {
+        &self.stats
+    }
+
+    /// Whether the writer thread still takes writes.
+    pub(crate) fn is_running(&self) -> bool {
+        !self.jobs.is_closed()
     }
 
     /// Runs `work` in the next batch and returns its result once the batch is durable.
@@ -67,7 +91,7 @@ impl Writer {
     }
 }
 
-fn run(mut connection: Connection, mut queue: mpsc::Receiver<Job>, batch_max: usize) {
+fn run(mut connection: Connection, mut queue: mpsc::Receiver<Job>, batch_max: usize, stats: &WriteStats) {
     let mut batch = Vec::with_capacity(batch_max);
     let mut completions: Vec<Completion> = Vec::with_capacity(batch_max);
     while let Some(first) = queue.blocking_recv() {
@@ -79,6 +103,8 @@ fn run(mut connection: Connection, mut queue: mpsc::Receiver<Job>, batch_max: us
             }
         }
         let n_writes = batch.len();
+        stats.batches.fetch_add(1, Ordering::Relaxed);
+        stats.writes.fetch_add(n_writes as u64, Ordering::Relaxed);
         let outcome = run_batch(&mut connection, &mut batch, &mut completions);
         if let Err(error) = &outcome {
             tracing::error!(%error, n_writes, "a write batch failed and was rolled back");
@@ -102,13 +128,23 @@ fn run_batch(
     let mut transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
     for job in batch.drain(..) {
         let savepoint = transaction.savepoint()?;
-        let (succeeded, completion) = job(&savepoint);
-        completions.push(completion);
-        if succeeded {
-            savepoint.commit()?;
-        } else {
-            // The default drop behaviour: roll back to the savepoint, then release it.
-            savepoint.finish()?;
+        // A write that panics (a bug) fails alone: its savepoint is rolled back and its caller,
+        // whose completion is lost with the panic, sees an error; the writer goes on.
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&savepoint)));
+        match outcome {
+            Ok((true, completion)) => {
+                completions.push(completion);
+                savepoint.commit()?;
+            }
+            Ok((false, completion)) => {
+                completions.push(completion);
+                // The default drop behaviour: roll back to the savepoint, then release it.
+                savepoint.finish()?;
+            }
+            Err(_) => {
+                tracing::error!("a write panicked; it was rolled back alone");
+                savepoint.finish()?;
+            }
         }
     }
     transaction.commit()?;

@@ -19,6 +19,8 @@ CREATE TABLE payer (
     environment   TEXT NOT NULL CHECK (environment IN ('sandbox', 'live')),
     currency      TEXT NOT NULL,
     pin_hash      TEXT,
+    pin_failures  INTEGER NOT NULL DEFAULT 0,
+    locked_until_ms INTEGER,
     created_at_ms INTEGER NOT NULL,
     CHECK (environment = 'sandbox' OR pin_hash IS NOT NULL)
 );

@@ -1,0 +1,265 @@
+//! The notifier: delivers the outbox's notifications, at least once.
+//!
+//! A loop claims due rows for a lease (so a dead sender's rows return to the pool), sends each
+//! with bounded concurrency and a timeout, records every attempt, and reschedules by core's
+//! retry schedule until the receiver acknowledges or the attempts run out. New rows wake it at
+//! once; otherwise it polls. "Due" is judged by the injectable clock, so tests walk a day's
+//! schedule in milliseconds.
+//!
+//! Delivered means HTTP 200 with `result.resultStatus = "S"`. Live participants' notifications
+//! never go to private, loopback or link-local addresses (unless the operator allows it): IP
+//! literals are refused before sending and names are resolved through a filter.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ocpay_core::ids::PaymentId;
+use ocpay_core::participant::Environment;
+use ocpay_core::payer::MagicAmount;
+use ocpay_protocol::api::header;
+use ocpay_protocol::signature::content_to_sign;
+use ocpay_store::{AfterAttempt, Attempt, AttemptOutcome, Notification, NotificationKind, PaymentLookup};
+use tokio::sync::{Notify, Semaphore, watch};
+
+use crate::data_dir::PLATFORM_KEY_VERSION;
+use crate::state::AppState;
+use crate::{urls, wire};
+
+/// Header carrying a notification's stable id, so receivers can deduplicate retries.
+pub const NOTIFY_ID_HEADER: &str = "notify-id";
+
+/// The HTTP clients notifications go out with.
+pub struct Clients {
+    /// For live participants: names resolving to private addresses are refused.
+    public: reqwest::Client,
+    /// For sandbox participants (and live ones when the operator allows private addresses).
+    any: reqwest::Client,
+}
+
+impl Clients {
+    pub fn new(timeout: Duration) -> anyhow::Result<Clients> {
+        let builder = || {
+            reqwest::Client::builder()
+                .no_proxy()
+                .redirect(reqwest::redirect::Policy::none())
+                .timeout(timeout)
+                .connect_timeout(timeout)
+        };
+        Ok(Clients { public: builder().dns_resolver(PublicOnly).build()?, any: builder().build()? })
+    }
+}
+
+/// A resolver that drops private addresses, so a name cannot smuggle a request inside.
+struct PublicOnly;
+
+impl reqwest::dns::Resolve for PublicOnly {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = name.as_str().to_owned();
+        Box::pin(async move {
+            let public: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
+                .await?
+                .filter(|address| !urls::is_private(address.ip()))
+                .collect();
+            if public.is_empty() {
+                return Err(format!("{host} resolves only to private addresses").into());
+            }
+            Ok(Box::new(public.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
+/// Wakes the notifier when new notifications are committed.
+#[derive(Default)]
+pub struct Wake(Notify);
+
+impl Wake {
+    pub fn wake(&self) {
+        self.0.notify_one();
+    }
+}
+
+/// Runs the notifier until `stop` turns true.
+pub(crate) async fn run(state: Arc<AppState>, mut stop: watch::Receiver<bool>) {
+    let config = &state.config;
+    let senders = Arc::new(Semaphore::new(config.notify_concurrency_max.max(1)));
+    let poll = Duration::from_millis(config.notify_poll_interval_ms.max(1));
+    let lease =
+        jiff::SignedDuration::from_millis(i64::try_from(config.notify_claim_lease_ms).unwrap_or(i64::MAX));
+    while !*stop.borrow() {
+        let claimed =
+            state.store.claim_notifications(state.clock.now(), lease, config.notify_batch_max).await;
+        let full_batch = match claimed {
+            Ok(due) => {
+                let n_due = due.len();
+                for notification in due {
+                    let Ok(permit) = senders.clone().acquire_owned().await else { return };
+                    let state = state.clone();
+                    tokio::spawn(async move {
+                        deliver(&state, notification).await;
+                        drop(permit);
+                    });
+                }
+                n_due as u32 >= config.notify_batch_max
+            }
+            Err(error) => {
+                tracing::error!(%error, "claiming notifications failed");
+                false
+            }
+        };
+        if full_batch {
+            continue;
+        }
+        tokio::select! {
+            () = state.notify_wake.0.notified() => {}
+            () = tokio::time::sleep(poll) => {}
+            _ = stop.changed() => {}
+        }
+    }
+}
+
+/// One attempt at one notification, recorded with what follows it.
+pub(crate) async fn deliver(state: &AppState, notification: Notification) {
+    let started_at = state.clock.now();
+    let scheduled_at = notification.next_attempt_at.unwrap_or(started_at);
+    let number = notification.attempts + 1;
+    let timer = Instant::now();
+    let (outcome, http_status, error) = match send(state, &notification).await {
+        Ok(answer) => answer,
+        Err(error) => (AttemptOutcome::Error, None, Some(error)),
+    };
+    let after = match outcome {
+        AttemptOutcome::Delivered => AfterAttempt::Delivered,
+        _ => state
+            .schedule
+            .next_after(number, scheduled_at)
+            .map_or(AfterAttempt::GiveUp, AfterAttempt::RetryAt),
+    };
+    if outcome != AttemptOutcome::Delivered {
+        tracing::info!(notification = %notification.id, attempt = number, ?after, error = error.as_deref().unwrap_or(""), "notification not delivered");
+    }
+    let attempt = Attempt {
+        notification_id: notification.id.clone(),
+        number,
+        scheduled_at,
+        started_at,
+        duration_ms: i64::try_from(timer.elapsed().as_millis()).unwrap_or(i64::MAX),
+        http_status,
+        outcome,
+        error,
+        manual: notification.manual,
+    };
+    if let Err(error) = state.store.record_attempt(&attempt, after).await {
+        // The claim lapses and the notification is sent again: at least once, never lost.
+        tracing::error!(%error, notification = %notification.id, "recording a delivery attempt failed");
+    }
+}
+
+type Answer = (AttemptOutcome, Option<u16>, Option<String>);
+
+async fn send(state: &AppState, notification: &Notification) -> Result<Answer, String> {
+    let body = match notification.kind {
+        NotificationKind::PaymentResult => {
+            let payment_id = PaymentId::parse(&notification.subject_id).map_err(|error| error.to_string())?;
+            let payment = state
+                .store
+                .payment(&notification.recipient, &PaymentLookup::ById(payment_id))
+                .await
+                .map_err(|error| error.to_string())?
+                .ok_or("the payment no longer exists")?;
+            let ignore_ack = MagicAmount::of(payment.terms.environment(), payment.terms.amount)
+                == Some(MagicAmount::NotificationNeverAcknowledged);
+            let body = serde_json::to_vec(&wire::payment_notification(&payment, notification))
+                .map_err(|error| error.to_string())?;
+            (body, payment.terms.environment(), ignore_ack)
+        }
+    };
+    let (body, environment, ignore_ack) = body;
+    let public_only = environment == Environment::Live && !state.config.notify_allow_private_addresses;
+    if public_only && urls::names_private_host(&notification.url) {
+        return Err("refused: the notify URL names a private address".into());
+    }
+    let url = url::Url::parse(&notification.url).map_err(|error| error.to_string())?;
+    let path = match url.query() {
+        Some(query) => format!("{}?{query}", url.path()),
+        None => url.path().to_owned(),
+    };
+    let request_time = state.clock.now().as_millisecond().to_string();
+    let content = content_to_sign("POST", &path, notification.recipient.as_str(), &request_time, &body);
+    let signature =
+        state.platform_key.sign_header(PLATFORM_KEY_VERSION, &content).map_err(|error| error.to_string())?;
+    let client = if public_only { &state.notify_clients.public } else { &state.notify_clients.any };
+    let response = client
+        .post(url)
+        .header(reqwest::header::CONTENT_TYPE, header::CONTENT_TYPE_JSON)
+        .header(header::CLIENT_ID, notification.recipient.as_str())
+        .header(header::REQUEST_TIME, &request_time)
+        .header(header::SIGNATURE, signature)
+        .header(NOTIFY_ID_HEADER, &notification.id)
+        .body(body)
+        .send()
+        .await
+        .map_err(|error| error_chain(&error))?;
+    let status = response.status().as_u16();
+    let acknowledgement = read_limited(response, state.config.notify_response_bytes_max).await?;
+    if status != 200 {
+        return Ok((AttemptOutcome::Rejected, Some(status), Some(format!("HTTP {status}"))));
+    }
+    if !acknowledges(&acknowledgement) {
+        return Ok((
+            AttemptOutcome::Rejected,
+            Some(status),
+            Some("the answer is not a success acknowledgement".into()),
+        ));
+    }
+    if ignore_ack {
+        let reason = "sandbox magic amount 9904: the acknowledgement is not counted";
+        return Ok((AttemptOutcome::Rejected, Some(status), Some(reason.into())));
+    }
+    Ok((AttemptOutcome::Delivered, Some(status), None))
+}
+
+/// Reads at most `bytes_max` of an answer; a longer one is not an acknowledgement.
+async fn read_limited(mut response: reqwest::Response, bytes_max: usize) -> Result<Vec<u8>, String> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|error| error_chain(&error))? {
+        if body.len() + chunk.len() > bytes_max {
+            return Err(format!("the answer is longer than {bytes_max} bytes"));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// Whether an answer is the success acknowledgement: `result.resultStatus` is `S`.
+fn acknowledges(body: &[u8]) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Ack {
+        result: ocpay_protocol::AmsResult,
+    }
+    serde_json::from_slice::<Ack>(body).is_ok_and(|ack| ack.result.is_success())
+}
+
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn acknowledgements() {
+        assert!(acknowledges(ocpay_protocol::payments::NOTIFICATION_ACK.as_bytes()));
+        assert!(!acknowledges(br#"{"result":{"resultCode":"UNKNOWN_EXCEPTION","resultStatus":"U"}}"#));
+        assert!(!acknowledges(b"OK"));
+        assert!(!acknowledges(b""));
+    }
+}

@@ -1,0 +1,219 @@
+//! The payer's side: paying an order code from a wallet (or, in the sandbox, choosing how the
+//! wallet fails), and managing payers and their stored value.
+
+use ocpay_core::ids::CodeToken;
+use ocpay_core::ledger::AccountOwner;
+use ocpay_core::money::{Currency, Money};
+use ocpay_core::participant::Environment;
+use ocpay_core::payer::{Payer, PayerId, SandboxOutcome};
+use ocpay_core::payment::{Charge, ChargeError, NotPayable, Payment};
+use ocpay_store::{FailPayment, SettlePayment, Settlement, Store, StoreError};
+
+use crate::pin;
+use crate::state::AppState;
+
+/// What a payer asks for when paying a code.
+#[derive(Debug, Clone, Default)]
+pub struct PayCode {
+    /// Live: required. Sandbox: optional; a sandbox payer is created on first use.
+    pub payer: Option<PayerId>,
+    /// Live only.
+    pub pin: Option<String>,
+    /// Sandbox only: pay, or fail as a wallet would.
+    pub outcome: Option<SandboxOutcome>,
+}
+
+/// Why a payer could not pay.
+#[derive(Debug, thiserror::Error)]
+pub enum WalletError {
+    #[error("no such order code")]
+    NotFound,
+    #[error("{0}")]
+    NotPayable(NotPayable),
+    #[error("no such payer")]
+    UnknownPayer,
+    #[error("this payer's wallet is in the other environment than this order code")]
+    WrongEnvironment,
+    #[error("sign in with your payer id and PIN")]
+    SignInRequired,
+    #[error("wrong payer id or PIN")]
+    WrongPin,
+    #[error("too many wrong PINs; try again later")]
+    Locked,
+    #[error("the wallet's balance ({balance}) does not cover the payment")]
+    BalanceNotEnough { balance: Money },
+    #[error("{0}")]
+    Charge(#[from] ChargeError),
+    #[error("test outcomes exist only in the sandbox")]
+    OutcomeOutsideSandbox,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// How a code ended for the payer.
+#[derive(Debug)]
+pub enum Paid {
+    Paid(Payment),
+    /// A sandbox failure outcome was chosen.
+    Failed(Payment),
+}
+
+/// Pays (or, in the sandbox, fails) an order code.
+pub async fn pay_code(state: &AppState, code: &CodeToken, request: PayCode) -> Result<Paid, WalletError> {
+    let now = state.clock.now();
+    let payment = state.store.payment_by_code(code).await?.ok_or(WalletError::NotFound)?;
+    let environment = payment.terms.environment();
+    match request.outcome {
+        Some(_) if environment != Environment::Sandbox => return Err(WalletError::OutcomeOutsideSandbox),
+        Some(SandboxOutcome::Fail(reason)) => {
+            return match state.store.fail_payment(code, reason, now).await? {
+                FailPayment::Failed(payment) => {
+                    state.notify_wake.wake();
+                    Ok(Paid::Failed(payment))
+                }
+                FailPayment::NotPayable(_, reason) => Err(WalletError::NotPayable(reason)),
+                FailPayment::NotFound => Err(WalletError::NotFound),
+            };
+        }
+        Some(SandboxOutcome::Pay) | None => {}
+    }
+    // Refuse an unpayable code before asking for a PIN or creating a payer.
+    payment.check_payable(now).map_err(WalletError::NotPayable)?;
+    let payer = match environment {
+        Environment::Sandbox => sandbox_payer(state, &payment, request.payer).await?,
+        Environment::Live => signed_in_payer(state, request.payer, request.pin.as_deref()).await?,
+    };
+    let rate = state.rate(payment.terms.amount.currency(), payer.currency);
+    let charge = Charge::for_payment(payer.id.clone(), payment.terms.amount, payer.currency, rate, now)?;
+    let sandbox_top_up = (environment == Environment::Sandbox).then(|| sandbox_top_up(state, payer.currency));
+    let settlement = Settlement { code: code.clone(), charge, now, sandbox_top_up };
+    match state.store.settle_payment(&settlement).await? {
+        SettlePayment::Paid(payment) => {
+            state.notify_wake.wake();
+            Ok(Paid::Paid(payment))
+        }
+        SettlePayment::NotPayable(_, reason) => Err(WalletError::NotPayable(reason)),
+        SettlePayment::InsufficientBalance { balance } => Err(WalletError::BalanceNotEnough { balance }),
+        SettlePayment::UnknownPayer => Err(WalletError::UnknownPayer),
+        SettlePayment::NotFound => Err(WalletError::NotFound),
+    }
+}
+
+/// The sandbox's generous balance, in the payer's currency.
+fn sandbox_top_up(state: &AppState, currency: Currency) -> Money {
+    let minor = state.config.sandbox_top_up_major.saturating_mul(10i64.saturating_pow(currency.exponent()));
+    Money::new(minor, currency)
+}
+
+/// The sandbox payer named (or the default one for the payment's currency), created on first use.
+async fn sandbox_payer(
+    state: &AppState,
+    payment: &Payment,
+    requested: Option<PayerId>,
+) -> Result<Payer, WalletError> {
+    let currency = payment.terms.amount.currency();
+    let id = match requested {
+        Some(id) => id,
+        None => PayerId::parse(&format!("sandbox-payer-{}", currency.code().to_ascii_lowercase()))
+            .map_err(|_| WalletError::UnknownPayer)?,
+    };
+    if let Some(payer) = state.store.payer(&id).await? {
+        return if payer.environment == Environment::Sandbox {
+            Ok(payer)
+        } else {
+            Err(WalletError::WrongEnvironment)
+        };
+    }
+    let payer = Payer::new(id, Environment::Sandbox, currency, None, state.clock.now());
+    match state.store.create_payer(&payer).await {
+        // Two first payments of one new sandbox payer at once: the other created it.
+        Ok(()) | Err(StoreError::Conflict(_)) => {}
+        Err(error) => return Err(error.into()),
+    }
+    state.store.payer(&payer.id).await?.ok_or(WalletError::UnknownPayer)
+}
+
+/// A live payer, signed in with the right PIN; wrong PINs count towards a lockout.
+async fn signed_in_payer(
+    state: &AppState,
+    id: Option<PayerId>,
+    pin: Option<&str>,
+) -> Result<Payer, WalletError> {
+    let (Some(id), Some(pin)) = (id, pin) else { return Err(WalletError::SignInRequired) };
+    let now = state.clock.now();
+    // An unknown payer and a wrong PIN answer alike, so payer ids cannot be probed.
+    let payer = state.store.payer(&id).await?.ok_or(WalletError::WrongPin)?;
+    if payer.environment != Environment::Live {
+        return Err(WalletError::WrongEnvironment);
+    }
+    if payer.is_locked(now) {
+        return Err(WalletError::Locked);
+    }
+    let right = payer.pin_hash.as_deref().is_some_and(|hash| pin::verify(pin, hash));
+    if !right {
+        let lockout = jiff::SignedDuration::from_secs(
+            i64::try_from(state.config.pin_lockout_seconds).unwrap_or(i64::MAX),
+        );
+        let locked_until = now.checked_add(lockout).unwrap_or(now);
+        state.store.pin_failed(&payer.id, state.config.pin_failures_max.max(1), locked_until).await?;
+        return Err(WalletError::WrongPin);
+    }
+    if payer.pin_failures > 0 {
+        state.store.pin_succeeded(&payer.id).await?;
+    }
+    Ok(payer)
+}
+
+/// Why a payer could not be created or funded.
+#[derive(Debug, thiserror::Error)]
+pub enum PayerError {
+    #[error("--pin: {0}")]
+    Pin(#[from] pin::BadPin),
+    #[error("--pin: live payers need a PIN")]
+    PinRequired,
+    #[error("--amount: must be greater than zero")]
+    NotPositive,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Creates a payer; live payers need a PIN, which is stored hashed.
+pub async fn create_payer(
+    store: &dyn Store,
+    now: ocpay_core::Timestamp,
+    id: PayerId,
+    environment: Environment,
+    currency: Currency,
+    pin: Option<&str>,
+    iterations: u32,
+) -> Result<Payer, PayerError> {
+    let pin_hash = match (environment, pin) {
+        (_, Some(pin)) => {
+            pin::check(pin)?;
+            Some(pin::hash(pin, iterations))
+        }
+        (Environment::Live, None) => return Err(PayerError::PinRequired),
+        (Environment::Sandbox, None) => None,
+    };
+    let payer = Payer::new(id, environment, currency, pin_hash, now);
+    store.create_payer(&payer).await?;
+    Ok(payer)
+}
+
+/// Issues stored value to a payer; returns the wallet's balance in that currency.
+pub async fn top_up(
+    store: &dyn Store,
+    now: ocpay_core::Timestamp,
+    payer: &PayerId,
+    amount: Money,
+) -> Result<Money, PayerError> {
+    if !amount.is_positive() {
+        return Err(PayerError::NotPositive);
+    }
+    Ok(store.top_up(payer, amount, now).await?)
+}
+
+/// A payer's balances, one per currency.
+pub async fn balances(store: &dyn Store, payer: &PayerId) -> Result<Vec<Money>, StoreError> {
+    store.balances(&AccountOwner::Wallet(payer.clone())).await
+}

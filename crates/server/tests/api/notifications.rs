@@ -1,0 +1,211 @@
+//! notifyPayment delivery: signed, at least once, retried on Alipay's schedule (walked with
+//! the test clock, not by sleeping), recorded attempt by attempt, resent by hand, and kept
+//! across a crash. Live participants never notify private addresses.
+
+use jiff::SignedDuration;
+use ocpay_core::participant::{Environment, ParticipantKind};
+use ocpay_testkit::{Receiver, Reply, TestApp, pay_request, unique_id};
+use serde_json::{Value, json};
+
+use crate::helpers::{code_value, order_code, wallet_pay};
+
+async fn admin(app: &TestApp, method: reqwest::Method, path: &str, token: Option<&str>) -> (u16, Value) {
+    let mut request = reqwest::Client::new().request(method, format!("{}{path}", app.base_url));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.unwrap();
+    (response.status().as_u16(), response.json().await.unwrap())
+}
+
+async fn attempts(app: &TestApp, payment_id: &str) -> Value {
+    let path = format!("/admin/api/payments/{payment_id}/notifications");
+    let (status, listed) = admin(app, reqwest::Method::GET, &path, Some(&app.admin_token())).await;
+    assert_eq!(status, 200, "{listed}");
+    listed["notifications"][0].clone()
+}
+
+/// Waits until the notification's recorded attempts reach `n` (recording follows delivery).
+async fn recorded(app: &TestApp, payment_id: &str, n: usize) -> Value {
+    for _ in 0..500 {
+        let notification = attempts(app, payment_id).await;
+        if notification["attempts"].as_array().is_some_and(|attempts| attempts.len() >= n) {
+            return notification;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("{n} attempts were not recorded: {}", attempts(app, payment_id).await);
+}
+
+#[tokio::test]
+async fn the_whole_retry_schedule_then_a_manual_resend() {
+    let app = TestApp::spawn().await;
+    let receiver = Receiver::start(app.platform_key.clone()).await;
+    receiver.reply_always(Reply::Status(500));
+    let merchant = app.merchant_notified_at(&receiver).await;
+    let paid = order_code(&merchant, "USD", 100).await;
+    let payment_id = paid.payment_id.clone().unwrap();
+    wallet_pay(&app, &code_value(&paid), json!({})).await;
+    receiver.wait_for(1).await;
+    recorded(&app, &payment_id, 1).await;
+
+    let intervals_minutes = [2, 10, 10, 60, 120, 360, 900];
+    for (index, minutes) in intervals_minutes.into_iter().enumerate() {
+        // One second early: nothing. On time: the next attempt.
+        app.clock.advance(SignedDuration::from_mins(minutes) - SignedDuration::from_secs(1));
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        assert_eq!(receiver.received().len(), index + 1, "no attempt before its time ({minutes} min)");
+        app.clock.advance(SignedDuration::from_secs(1));
+        receiver.wait_for(index + 2).await;
+        recorded(&app, &payment_id, index + 2).await;
+    }
+    app.clock.advance(SignedDuration::from_hours(48));
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert_eq!(receiver.received().len(), 8, "eight attempts, then it stops");
+
+    let notification = attempts(&app, &payment_id).await;
+    assert_eq!(notification["status"], "FAILED");
+    let recorded_attempts = notification["attempts"].as_array().unwrap();
+    let first = jiff::Timestamp::from_str_iso(recorded_attempts[0]["scheduledAt"].as_str().unwrap());
+    let offsets: Vec<i64> = recorded_attempts
+        .iter()
+        .map(|attempt| {
+            jiff::Timestamp::from_str_iso(attempt["scheduledAt"].as_str().unwrap())
+                .duration_since(first)
+                .as_mins()
+        })
+        .collect();
+    assert_eq!(offsets, [0, 2, 12, 22, 82, 202, 562, 1462], "the schedule, to the minute");
+    assert!(
+        recorded_attempts
+            .iter()
+            .all(|attempt| attempt["httpStatus"] == 500 && attempt["outcome"] == "REJECTED")
+    );
+    let received = receiver.received();
+    assert!(
+        received.iter().all(|delivery| delivery.verified && delivery.notify_id == received[0].notify_id),
+        "one stable notify id"
+    );
+    assert!(
+        received.iter().all(|delivery| delivery.body == received[0].body),
+        "the same body on every attempt"
+    );
+
+    let resend = format!("/admin/api/payments/{payment_id}/notifications/resend");
+    let (status, _) = admin(&app, reqwest::Method::POST, &resend, None).await;
+    assert_eq!(status, 401, "the admin API needs its token");
+    let (status, _) = admin(&app, reqwest::Method::POST, &resend, Some("wrong")).await;
+    assert_eq!(status, 401);
+    receiver.reply_always(Reply::Ack);
+    let (status, queued) = admin(&app, reqwest::Method::POST, &resend, Some(&app.admin_token())).await;
+    assert_eq!((status, queued["queued"].as_u64()), (200, Some(1)));
+    receiver.wait_for(9).await;
+    let notification = recorded(&app, &payment_id, 9).await;
+    assert_eq!(notification["status"], "DELIVERED");
+    assert_eq!(notification["attempts"][8]["manual"], true);
+    assert_eq!(notification["attempts"][8]["outcome"], "DELIVERED");
+}
+
+trait FromIso {
+    fn from_str_iso(text: &str) -> jiff::Timestamp;
+}
+
+impl FromIso for jiff::Timestamp {
+    fn from_str_iso(text: &str) -> jiff::Timestamp {
+        ocpay_protocol::datetime::parse(text).expect("ISO 8601")
+    }
+}
+
+#[tokio::test]
+async fn timeouts_and_wrong_answers_are_retried() {
+    let app = TestApp::spawn_with(|config| config.notify_timeout_ms = 300).await;
+    let receiver = Receiver::start(app.platform_key.clone()).await;
+    receiver.reply_next([Reply::Hang, Reply::Body("OK".into()), Reply::Status(302)]);
+    let merchant = app.merchant_notified_at(&receiver).await;
+    let paid = order_code(&merchant, "USD", 100).await;
+    let payment_id = paid.payment_id.clone().unwrap();
+    wallet_pay(&app, &code_value(&paid), json!({})).await;
+    recorded(&app, &payment_id, 1).await;
+    for (n, minutes) in [(2, 2), (3, 10), (4, 10)] {
+        app.clock.advance(SignedDuration::from_mins(minutes));
+        recorded(&app, &payment_id, n).await;
+    }
+    let notification = attempts(&app, &payment_id).await;
+    let outcomes: Vec<&str> =
+        notification["attempts"].as_array().unwrap().iter().map(|a| a["outcome"].as_str().unwrap()).collect();
+    assert_eq!(outcomes, ["ERROR", "REJECTED", "REJECTED", "DELIVERED"]);
+    assert!(notification["attempts"][0]["error"].as_str().unwrap().contains("timed out"), "{notification}");
+    assert_eq!(notification["status"], "DELIVERED");
+}
+
+#[tokio::test]
+async fn a_pending_delivery_survives_a_crash() {
+    let app = TestApp::spawn().await;
+    let receiver = Receiver::start(app.platform_key.clone()).await;
+    receiver.reply_next([Reply::Status(503)]);
+    let merchant = app.merchant_notified_at(&receiver).await;
+    let paid = order_code(&merchant, "USD", 100).await;
+    let payment_id = paid.payment_id.clone().unwrap();
+    wallet_pay(&app, &code_value(&paid), json!({})).await;
+    recorded(&app, &payment_id, 1).await;
+
+    let app = app.crash_and_restart().await;
+    app.clock.advance(SignedDuration::from_mins(2));
+    receiver.wait_for(2).await;
+    let notification = recorded(&app, &payment_id, 2).await;
+    assert_eq!(notification["status"], "DELIVERED", "delivered by the restarted server");
+}
+
+#[tokio::test]
+async fn sandbox_magic_amount_9904_is_never_acknowledged() {
+    let app = TestApp::spawn().await;
+    let receiver = Receiver::start(app.platform_key.clone()).await;
+    let merchant = app.merchant_notified_at(&receiver).await;
+    let paid = order_code(&merchant, "USD", 9904).await;
+    let payment_id = paid.payment_id.clone().unwrap();
+    wallet_pay(&app, &code_value(&paid), json!({})).await;
+    recorded(&app, &payment_id, 1).await;
+    app.clock.advance(SignedDuration::from_mins(2));
+    let notification = recorded(&app, &payment_id, 2).await;
+    assert_eq!(notification["status"], "PENDING", "acknowledged, but not counted: still retried");
+    assert!(notification["attempts"][0]["error"].as_str().unwrap().contains("9904"));
+    assert_eq!(receiver.received()[0].reply, Reply::Ack);
+}
+
+#[tokio::test]
+async fn live_participants_never_notify_private_addresses() {
+    let app = TestApp::spawn().await;
+    let live = app
+        .participant(ParticipantKind::Merchant, Environment::Live, Some("https://merchant.example/n"))
+        .await;
+    for url in
+        ["http://127.0.0.1:9/notify", "http://10.0.0.7/notify", "http://localhost/notify", "http://[::1]/n"]
+    {
+        let mut request = pay_request(&unique_id("PR"), "USD", 100);
+        request.payment_notify_url = Some(url.into());
+        let answer = live.client.pay(&request).await.unwrap();
+        assert_eq!(answer.result.result_code, "PARAM_ILLEGAL", "{url}");
+        assert!(
+            answer.result.result_message.starts_with("paymentNotifyUrl:"),
+            "{}",
+            answer.result.result_message
+        );
+    }
+    // Sandbox participants test against their own machine.
+    let sandbox = app.merchant().await;
+    let mut request = pay_request(&unique_id("PR"), "USD", 100);
+    request.payment_notify_url = Some("http://127.0.0.1:9/notify".into());
+    assert_eq!(sandbox.client.pay(&request).await.unwrap().result.result_code, "SUCCESS");
+
+    let permissive = TestApp::spawn_with(|config| config.notify_allow_private_addresses = true).await;
+    let live = permissive
+        .participant(ParticipantKind::Merchant, Environment::Live, Some("https://merchant.example/n"))
+        .await;
+    let mut request = pay_request(&unique_id("PR"), "USD", 100);
+    request.payment_notify_url = Some("http://127.0.0.1:9/notify".into());
+    assert_eq!(
+        live.client.pay(&request).await.unwrap().result.result_code,
+        "SUCCESS",
+        "the operator allowed it"
+    );
+}

@@ -1,0 +1,407 @@
+//! The payer's side, end to end: the page and JSON API of a code, paying from a wallet (sandbox
+//! and live), the sandbox's failure outcomes, cross-currency quotes, races, cancel after
+//! payment, expiry, and the QR images. The ledger is checked after every scenario.
+
+use jiff::SignedDuration;
+use ocpay_core::ledger::{Account, AccountOwner};
+use ocpay_core::money::{Currency, Money};
+use ocpay_core::participant::{Environment, ParticipantKind};
+use ocpay_core::payer::PayerId;
+use ocpay_protocol::payments::CancelRequest;
+use ocpay_server::service::wallet;
+use ocpay_testkit::{Clock, Receiver, TestApp};
+use serde_json::json;
+
+use crate::helpers::{assert_ledger_sound, code_value, inquire, order_code, token_of, wallet_pay};
+
+async fn balance(app: &TestApp, owner: AccountOwner, currency: &str) -> Money {
+    let account = Account::new(owner, Currency::parse(currency).unwrap());
+    app.state.store.balance(&account).await.unwrap()
+}
+
+#[tokio::test]
+async fn a_payer_pays_and_the_merchant_is_notified() {
+    let app = TestApp::spawn().await;
+    let receiver = Receiver::start(app.platform_key.clone()).await;
+    let merchant = app.merchant_notified_at(&receiver).await;
+    let paid = order_code(&merchant, "USD", 1250).await;
+    let code = code_value(&paid);
+
+    let view: serde_json::Value =
+        reqwest::get(format!("{}/wallet/api/codes/{}", app.base_url, token_of(&code)))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+    assert_eq!(view["status"], "PROCESSING");
+    assert_eq!(view["merchantName"], "Demo Cafe");
+    assert_eq!(view["amount"]["text"], "USD 12.50");
+    assert_eq!(view["secondsLeft"], 900);
+    assert_eq!(
+        view["outcomes"],
+        json!(["SUCCESS", "USER_BALANCE_NOT_ENOUGH", "RISK_REJECT", "USER_KYC_NOT_QUALIFIED"])
+    );
+
+    let (status, answer) = wallet_pay(&app, &code, json!({})).await;
+    assert_eq!((status, answer["status"].as_str()), (200, Some("SUCCESS")), "{answer}");
+
+    let delivered = receiver.wait_for(1).await;
+    let notification = &delivered[0];
+    assert!(notification.verified, "signed by the platform");
+    assert_eq!(notification.client_id, merchant.client_id);
+    assert_eq!(notification.path, "/merchant/notify");
+    let body = notification.notification.as_ref().expect("a payment notification");
+    assert_eq!(body.notify_type, "PAYMENT_RESULT");
+    assert_eq!(body.result.result_code, "SUCCESS");
+    assert_eq!(Some(body.payment_id.clone()), paid.payment_id);
+    assert_eq!(body.payment_amount, ocpay_protocol::model::Amount::new("USD", 1250));
+    assert_eq!(body.actual_payment_amount, Some(ocpay_protocol::model::Amount::new("USD", 1250)));
+    assert!(body.payment_time.is_some());
+    assert_eq!(
+        body.psp_customer_info.as_ref().and_then(|info| info.psp_customer_id.as_deref()),
+        Some("sandbox-payer-usd")
+    );
+
+    let inquiry = inquire(&merchant, &paid).await;
+    assert_eq!(inquiry.payment_status.as_deref(), Some("SUCCESS"));
+    assert_eq!(inquiry.payment_result_code.as_deref(), Some("SUCCESS"));
+    assert_eq!(inquiry.payment_time, body.payment_time);
+    assert_eq!(inquiry.psp_customer_info, body.psp_customer_info);
+    assert_eq!(inquiry.payment_quote, None, "same currency: no quote");
+
+    let client = ocpay_core::ids::ClientId::parse(&merchant.client_id).unwrap();
+    assert_eq!(balance(&app, AccountOwner::MerchantPending(client), "USD").await.minor(), 1250);
+    let (status, again) = wallet_pay(&app, &code, json!({})).await;
+    assert_eq!((status, again["error"].as_str()), (409, Some("ALREADY_PAID")));
+    assert_ledger_sound(&app).await;
+}
+
+#[tokio::test]
+async fn each_sandbox_failure_fails_the_payment_and_is_notified() {
+    let app = TestApp::spawn().await;
+    let receiver = Receiver::start(app.platform_key.clone()).await;
+    let merchant = app.merchant_notified_at(&receiver).await;
+    let outcomes = ["USER_BALANCE_NOT_ENOUGH", "RISK_REJECT", "USER_KYC_NOT_QUALIFIED"];
+    for (index, outcome) in outcomes.into_iter().enumerate() {
+        let paid = order_code(&merchant, "USD", 500).await;
+        let code = code_value(&paid);
+        let (status, answer) = wallet_pay(&app, &code, json!({ "outcome": outcome })).await;
+        assert_eq!(
+            (status, answer["status"].as_str(), answer["resultCode"].as_str()),
+            (200, Some("FAIL"), Some(outcome))
+        );
+        let delivered = receiver.wait_for(index + 1).await;
+        let body = delivered[index].notification.as_ref().unwrap();
+        assert_eq!(
+            (body.result.result_code.as_str(), body.result.result_status),
+            (outcome, ocpay_protocol::ResultStatus::F)
+        );
+        assert_eq!(body.payment_time, None);
+        let inquiry = inquire(&merchant, &paid).await;
+        assert_eq!(
+            (inquiry.payment_status.as_deref(), inquiry.payment_result_code.as_deref()),
+            (Some("FAIL"), Some(outcome))
+        );
+        let (status, answer) = wallet_pay(&app, &code, json!({})).await;
+        assert_eq!((status, answer["error"].as_str()), (409, Some("FAILED")));
+        let cancel = CancelRequest { payment_id: paid.payment_id.clone(), payment_request_id: None };
+        let cancelled = merchant.client.cancel(&cancel).await.unwrap();
+        assert_eq!(
+            (cancelled.result.result_code.as_str(), cancelled.cancel_time),
+            ("SUCCESS", None),
+            "a failed payment stays FAIL"
+        );
+    }
+    let (status, answer) =
+        wallet_pay(&app, &code_value(&order_code(&merchant, "USD", 1).await), json!({ "outcome": "BOGUS" }))
+            .await;
+    assert_eq!((status, answer["error"].as_str()), (400, Some("BAD_REQUEST")));
+    assert_ledger_sound(&app).await;
+}
+
+#[tokio::test]
+async fn of_payers_racing_for_one_code_exactly_one_pays() {
+    let app = TestApp::spawn().await;
+    let merchant = app.merchant().await;
+    let code = code_value(&order_code(&merchant, "USD", 700).await);
+    let app = std::sync::Arc::new(app);
+    let mut racers = Vec::new();
+    for n in 0..10 {
+        let (app, code) = (app.clone(), code.clone());
+        racers.push(tokio::spawn(async move {
+            wallet_pay(&app, &code, json!({ "payerId": format!("racer-{n}") })).await
+        }));
+    }
+    let mut statuses = Vec::new();
+    for racer in racers {
+        let (status, answer) = racer.await.unwrap();
+        statuses.push((
+            status,
+            answer["status"].as_str().or(answer["error"].as_str()).unwrap_or_default().to_owned(),
+        ));
+    }
+    assert_eq!(statuses.iter().filter(|(status, _)| *status == 200).count(), 1, "{statuses:?}");
+    assert!(statuses.iter().all(|(status, what)| *status == 200 || what == "ALREADY_PAID"), "{statuses:?}");
+    let client = ocpay_core::ids::ClientId::parse(&merchant.client_id).unwrap();
+    assert_eq!(balance(&app, AccountOwner::MerchantPending(client), "USD").await.minor(), 700, "paid once");
+    assert_ledger_sound(&app).await;
+}
+
+#[tokio::test]
+async fn a_cancel_racing_a_payment_has_one_winner() {
+    let app = std::sync::Arc::new(TestApp::spawn().await);
+    let merchant = std::sync::Arc::new(app.merchant().await);
+    for round in 0..5 {
+        let paid = order_code(&merchant, "USD", 300).await;
+        let code = code_value(&paid);
+        let payer = format!("contender-{round}");
+        let cancel = CancelRequest { payment_id: paid.payment_id.clone(), payment_request_id: None };
+        let (paying, cancelling) = tokio::join!(
+            {
+                let (app, code, payer) = (app.clone(), code.clone(), payer.clone());
+                async move { wallet_pay(&app, &code, json!({ "payerId": payer })).await }
+            },
+            {
+                let merchant = merchant.clone();
+                async move { merchant.client.cancel(&cancel).await.unwrap() }
+            },
+        );
+        assert_eq!(cancelling.result.result_code, "SUCCESS");
+        let inquiry = inquire(&merchant, &paid).await;
+        assert_eq!(
+            inquiry.payment_status.as_deref(),
+            Some("CANCELLED"),
+            "the cancel wins either way: directly or by reversal"
+        );
+        let wallet = balance(&app, AccountOwner::Wallet(PayerId::parse(&payer).unwrap()), "USD").await;
+        match paying.0 {
+            // Paid first, then reversed: the wallet holds all its sandbox funding again.
+            200 => assert_eq!(wallet.minor(), 100_000_000),
+            409 => assert_eq!(paying.1["error"], "CANCELLED"),
+            other => panic!("the payer saw {other}: {}", paying.1),
+        }
+    }
+    assert_ledger_sound(&app).await;
+}
+
+#[tokio::test]
+async fn a_paid_payment_is_reversed_by_a_cancel_inside_the_window_only() {
+    let app = TestApp::spawn().await;
+    let merchant = app.merchant().await;
+    let paid = order_code(&merchant, "USD", 1250).await;
+    let (status, _) = wallet_pay(&app, &code_value(&paid), json!({ "payerId": "reversed" })).await;
+    assert_eq!(status, 200);
+    let payer = AccountOwner::Wallet(PayerId::parse("reversed").unwrap());
+    assert_eq!(balance(&app, payer.clone(), "USD").await.minor(), 100_000_000 - 1250);
+    let cancel = CancelRequest { payment_id: paid.payment_id.clone(), payment_request_id: None };
+    let cancelled = merchant.client.cancel(&cancel).await.unwrap();
+    assert_eq!(cancelled.result.result_code, "SUCCESS");
+    assert_eq!(balance(&app, payer, "USD").await.minor(), 100_000_000, "every cent is back");
+    let inquiry = inquire(&merchant, &paid).await;
+    assert_eq!(inquiry.payment_status.as_deref(), Some("CANCELLED"));
+
+    let late = order_code(&merchant, "USD", 800).await;
+    wallet_pay(&app, &code_value(&late), json!({})).await;
+    app.clock.advance(SignedDuration::from_hours(48));
+    let cancel = CancelRequest { payment_id: late.payment_id.clone(), payment_request_id: None };
+    let refused = merchant.client.cancel(&cancel).await.unwrap();
+    assert_eq!(refused.result.result_code, "CANCEL_WINDOW_EXCEED");
+    assert_eq!(inquire(&merchant, &late).await.payment_status.as_deref(), Some("SUCCESS"));
+    assert_ledger_sound(&app).await;
+}
+
+#[tokio::test]
+async fn live_payers_sign_in_with_a_pin_and_pay_from_their_balance() {
+    let app = TestApp::spawn_with(|config| config.pin_failures_max = 3).await;
+    let merchant = app
+        .participant(ParticipantKind::Merchant, Environment::Live, Some("https://merchant.example/n"))
+        .await;
+    let store = &*app.state.store;
+    let id = PayerId::parse("alice").unwrap();
+    let usd = Currency::parse("USD").unwrap();
+    wallet::create_payer(store, app.clock.now(), id.clone(), Environment::Live, usd, Some("246810"), 1_000)
+        .await
+        .unwrap();
+    wallet::top_up(store, app.clock.now(), &id, Money::new(2000, usd)).await.unwrap();
+
+    let code = code_value(&order_code(&merchant, "USD", 1250).await);
+    let cases = [
+        (json!({}), 401, "SIGN_IN_REQUIRED"),
+        (json!({ "payerId": "nobody", "pin": "246810" }), 401, "WRONG_PIN"),
+        (json!({ "payerId": "alice", "outcome": "RISK_REJECT", "pin": "246810" }), 400, "BAD_REQUEST"),
+    ];
+    for (body, status, error) in cases {
+        let (answered, answer) = wallet_pay(&app, &code, body.clone()).await;
+        assert_eq!((answered, answer["error"].as_str()), (status, Some(error)), "{body}");
+    }
+    for _ in 0..3 {
+        let (status, answer) = wallet_pay(&app, &code, json!({ "payerId": "alice", "pin": "000000" })).await;
+        assert_eq!((status, answer["error"].as_str()), (401, Some("WRONG_PIN")));
+    }
+    let (status, answer) = wallet_pay(&app, &code, json!({ "payerId": "alice", "pin": "246810" })).await;
+    assert_eq!((status, answer["error"].as_str()), (423, Some("LOCKED")), "locked even with the right PIN");
+    app.clock.advance(SignedDuration::from_mins(16));
+    let code = code_value(&order_code(&merchant, "USD", 1250).await);
+    let (status, answer) = wallet_pay(&app, &code, json!({ "payerId": "alice", "pin": "246810" })).await;
+    assert_eq!((status, answer["status"].as_str()), (200, Some("SUCCESS")), "{answer}");
+    assert_eq!(balance(&app, AccountOwner::Wallet(id.clone()), "USD").await.minor(), 750);
+
+    let expensive = order_code(&merchant, "USD", 1000).await;
+    let (status, answer) =
+        wallet_pay(&app, &code_value(&expensive), json!({ "payerId": "alice", "pin": "246810" })).await;
+    assert_eq!((status, answer["error"].as_str()), (402, Some("BALANCE_NOT_ENOUGH")));
+    assert_eq!(
+        inquire(&merchant, &expensive).await.payment_status.as_deref(),
+        Some("PROCESSING"),
+        "still payable"
+    );
+    assert_ledger_sound(&app).await;
+}
+
+#[tokio::test]
+async fn a_payer_in_another_currency_pays_at_the_configured_rate() {
+    let app = TestApp::spawn().await;
+    let receiver = Receiver::start(app.platform_key.clone()).await;
+    let merchant = app.merchant_notified_at(&receiver).await;
+    let store = &*app.state.store;
+    let sgd = Currency::parse("SGD").unwrap();
+    let id = PayerId::parse("singapore").unwrap();
+    wallet::create_payer(store, app.clock.now(), id.clone(), Environment::Sandbox, sgd, None, 1_000)
+        .await
+        .unwrap();
+
+    let paid = order_code(&merchant, "USD", 1250).await;
+    let (status, answer) = wallet_pay(&app, &code_value(&paid), json!({ "payerId": "singapore" })).await;
+    assert_eq!(status, 200, "{answer}");
+    // 12.50 USD at 1.3450 is 16.8125 SGD, rounded up to 16.82.
+    assert_eq!(answer["charged"]["text"], "SGD 16.82");
+    assert_eq!(answer["quote"], json!({ "pair": "USD/SGD", "price": "1.3450" }));
+    let inquiry = inquire(&merchant, &paid).await;
+    assert_eq!(inquiry.actual_payment_amount, Some(ocpay_protocol::model::Amount::new("SGD", 1682)));
+    let quote = inquiry.payment_quote.clone().expect("a quote");
+    assert_eq!((quote.quote_currency_pair.as_str(), quote.quote_price.as_str()), ("USD/SGD", "1.3450"));
+    let notified = receiver.wait_for(1).await[0].notification.clone().unwrap();
+    assert_eq!(notified.payment_quote, inquiry.payment_quote);
+    assert_eq!(notified.actual_payment_amount, inquiry.actual_payment_amount);
+    assert_eq!(notified.payment_amount, ocpay_protocol::model::Amount::new("USD", 1250));
+
+    let krw = Currency::parse("KRW").unwrap();
+    let seoul = PayerId::parse("seoul").unwrap();
+    wallet::create_payer(store, app.clock.now(), seoul, Environment::Sandbox, krw, None, 1_000)
+        .await
+        .unwrap();
+    let (status, answer) = wallet_pay(
+        &app,
+        &code_value(&order_code(&merchant, "USD", 100).await),
+        json!({ "payerId": "seoul" }),
+    )
+    .await;
+    assert_eq!((status, answer["error"].as_str()), (422, Some("NO_RATE")));
+    assert_ledger_sound(&app).await;
+}
+
+#[tokio::test]
+async fn an_expired_code_cannot_be_paid_even_before_the_job_closes_it() {
+    // The job polls once an hour here: only the check at paying time can refuse.
+    let app = TestApp::spawn_with(|config| config.expiry_poll_interval_ms = 3_600_000).await;
+    let merchant = app.merchant().await;
+    let paid = order_code(&merchant, "USD", 100).await;
+    let code = code_value(&paid);
+    app.clock.advance(SignedDuration::from_mins(15));
+    let (status, answer) = wallet_pay(&app, &code, json!({})).await;
+    assert_eq!((status, answer["error"].as_str()), (410, Some("EXPIRED")));
+    let inquiry = inquire(&merchant, &paid).await;
+    assert_eq!(
+        (inquiry.payment_status.as_deref(), inquiry.payment_result_code.as_deref()),
+        (Some("FAIL"), Some("ORDER_IS_CLOSED"))
+    );
+    let page =
+        reqwest::get(format!("{}/c/{}", app.base_url, token_of(&code))).await.unwrap().text().await.unwrap();
+    assert!(page.contains("This order code has expired."), "{page}");
+    // Cancelling it closes it as expired, and notifies that.
+    let cancel = CancelRequest { payment_id: paid.payment_id.clone(), payment_request_id: None };
+    let cancelled = merchant.client.cancel(&cancel).await.unwrap();
+    assert_eq!((cancelled.result.result_code.as_str(), cancelled.cancel_time), ("SUCCESS", None));
+    let notifications = app.state.store.notifications(paid.payment_id.as_deref().unwrap()).await.unwrap();
+    assert_eq!(notifications[0].0.event_code, "ORDER_IS_CLOSED");
+}
+
+#[tokio::test]
+async fn the_expiry_job_closes_unpaid_codes_and_notifies() {
+    let app = TestApp::spawn().await;
+    let receiver = Receiver::start(app.platform_key.clone()).await;
+    let merchant = app.merchant_notified_at(&receiver).await;
+    let paid = order_code(&merchant, "USD", 100).await;
+    app.clock.advance(SignedDuration::from_mins(15));
+    let delivered = receiver.wait_for(1).await;
+    let body = delivered[0].notification.as_ref().unwrap();
+    assert_eq!(
+        (body.result.result_code.as_str(), body.payment_id.as_str()),
+        ("ORDER_IS_CLOSED", paid.payment_id.as_deref().unwrap())
+    );
+    let stored = app
+        .state
+        .store
+        .payment_by_code(&ocpay_core::ids::CodeToken::parse(&token_of(&code_value(&paid))).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.state.status().as_str(), "FAIL", "saved, not only shown");
+}
+
+#[tokio::test]
+async fn qr_images_decode_to_the_code_value() {
+    let app = TestApp::spawn().await;
+    let merchant = app.merchant().await;
+    let paid = order_code(&merchant, "USD", 100).await;
+    let code = code_value(&paid);
+    for detail in &paid.order_code_form.as_ref().unwrap().code_details[1..] {
+        let response = reqwest::get(&detail.code_value).await.unwrap();
+        assert_eq!(response.status(), 200, "{}", detail.code_value);
+        assert_eq!(response.headers()["content-type"], "image/png");
+        let bytes = response.bytes().await.unwrap();
+        let decoder = png::Decoder::new(std::io::Cursor::new(bytes.to_vec()));
+        let mut reader = decoder.read_info().unwrap();
+        let mut pixels = vec![0; reader.output_buffer_size().unwrap()];
+        let frame = reader.next_frame(&mut pixels).unwrap();
+        let (width, height) = (frame.width as usize, frame.height as usize);
+        let mut image =
+            rqrr::PreparedImage::prepare_from_greyscale(width, height, |x, y| pixels[y * width + x]);
+        let grids = image.detect_grids();
+        assert_eq!(grids.len(), 1, "one QR code in {}", detail.display_type);
+        let (_, decoded) = grids[0].decode().unwrap();
+        assert_eq!(decoded, code, "{} decodes to the code value", detail.display_type);
+    }
+    let svg = reqwest::get(format!("{code}/qr-middle.svg")).await.unwrap();
+    assert_eq!(svg.headers()["content-type"], "image/svg+xml");
+    assert!(svg.text().await.unwrap().starts_with("<svg"));
+    for missing in [
+        format!("{code}/qr-huge.png"),
+        format!("{code}/qr-small.gif"),
+        format!("{}/c/nope/qr-small.png", app.base_url),
+    ] {
+        assert_eq!(reqwest::get(&missing).await.unwrap().status(), 404, "{missing}");
+    }
+}
+
+#[tokio::test]
+async fn the_payer_page_shows_the_order_safely() {
+    let app = TestApp::spawn().await;
+    let merchant = app.merchant().await;
+    let mut request = ocpay_testkit::pay_request(&ocpay_testkit::unique_id("PR"), "USD", 1250);
+    request.order.as_mut().unwrap().order_description = Some("<script>alert(1)</script>".into());
+    let code = code_value(&merchant.client.pay(&request).await.unwrap());
+    let response = reqwest::get(&code).await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(response.headers()["content-security-policy"].to_str().unwrap().contains("default-src 'self'"));
+    let page = response.text().await.unwrap();
+    for expected in
+        ["Demo Cafe", "Demo Cafe Orchard", "USD 12.50", "Pay USD 12.50", "Fail: RISK_REJECT", "Sandbox"]
+    {
+        assert!(page.contains(expected), "the page shows {expected:?}");
+    }
+    assert!(!page.contains("<script>alert(1)</script>"), "text is escaped");
+    assert!(page.contains("&lt;script&gt;") || page.contains("&#60;script&#62;"), "shown as text");
+    assert_eq!(reqwest::get(format!("{}/c/unknown-token", app.base_url)).await.unwrap().status(), 404);
+}
