@@ -5,8 +5,11 @@
 mod bench;
 mod calls;
 mod keys;
+mod listen;
+mod notifications;
 mod participant;
 mod serve;
+mod wallet;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -41,6 +44,14 @@ enum Command {
     Inquire(calls::PaymentRefArgs),
     /// Cancel a payment (`cancel`).
     Cancel(calls::PaymentRefArgs),
+    /// Pay order codes as a payer would, and manage payers and their stored value.
+    #[command(subcommand)]
+    Wallet(wallet::WalletCommand),
+    /// Receive notifications locally: verify, print, acknowledge, optionally forward.
+    Listen(listen::ListenArgs),
+    /// Show and resend the notifications of a payment.
+    #[command(subcommand)]
+    Notifications(notifications::NotificationsCommand),
     /// Measure pay throughput against the machine's RSA ceiling (see BENCHMARKS.md).
     Bench(bench::BenchArgs),
 }
@@ -85,6 +96,9 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Inquire(args) => calls::inquire(args).await,
         Command::Cancel(args) => calls::cancel(args).await,
         Command::Bench(args) => bench::run(args).await.map(|()| ExitCode::SUCCESS),
+        Command::Wallet(command) => wallet::run(command).await,
+        Command::Listen(args) => listen::run(args).await.map(|()| ExitCode::SUCCESS),
+        Command::Notifications(command) => notifications::run(command).await.map(|()| ExitCode::SUCCESS),
     }
 }
 

@@ -209,3 +209,129 @@ fn serve_stops_cleanly_on_sigterm() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// Reads the first line a child prints, waiting at most `seconds`.
+fn first_line(child: &mut Child, seconds: u64) -> String {
+    let stdout = child.stdout.take().expect("piped stdout");
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line);
+        let _ = sender.send(line);
+    });
+    receiver.recv_timeout(Duration::from_secs(seconds)).expect("a line in time")
+}
+
+#[test]
+fn a_payer_pays_from_the_command_line_and_listen_receives_the_notification() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data = data.to_str().unwrap();
+    let server = serve(Path::new(data));
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let merchant_dir = dir.path().join("merchant");
+    let merchant = json(&ocpay(&[
+        "participant",
+        "create",
+        "--data-dir",
+        data,
+        "--kind",
+        "merchant",
+        "--env",
+        "sandbox",
+        "--name",
+        "Cafe",
+        "--notify-url",
+        &format!("http://127.0.0.1:{port}/notify"),
+        "--generate-keys",
+        merchant_dir.to_str().unwrap(),
+        "--server-url",
+        &server.url,
+    ]));
+    let profile = merchant["profile"].as_str().unwrap().to_owned();
+    let mut listen = Command::new(OCPAY)
+        .args(["listen", "--port", &port.to_string(), "--profile", &profile])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(started.elapsed() < Duration::from_secs(10), "ocpay listen did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    let paid = json(&ocpay(&["pay", "--profile", &profile, "--amount", "450", "--currency", "USD"]));
+    let code = paid["orderCodeForm"]["codeDetails"][0]["codeValue"].as_str().unwrap().to_owned();
+    let payment_id = paid["paymentId"].as_str().unwrap().to_owned();
+    let wallet = ocpay(&["wallet", "pay", &code, "--payer", "cli-payer"]);
+    assert!(wallet.status.success(), "{}", String::from_utf8_lossy(&wallet.stdout));
+    assert_eq!(json(&wallet)["status"], "SUCCESS");
+    let again = ocpay(&["wallet", "pay", &code]);
+    assert_eq!(again.status.code(), Some(2), "paying twice fails");
+    assert_eq!(json(&again)["error"], "ALREADY_PAID");
+
+    let received: Value = serde_json::from_str(&first_line(&mut listen, 15)).unwrap();
+    let _ = listen.kill();
+    assert_eq!(received["verified"], true, "{received}");
+    assert_eq!(received["body"]["notifyType"], "PAYMENT_RESULT");
+    assert_eq!(received["body"]["paymentId"], payment_id.as_str());
+
+    let started = Instant::now();
+    loop {
+        let listed = json(&ocpay(&["notifications", "list", &payment_id, "--data-dir", data]));
+        if listed["notifications"][0]["status"] == "DELIVERED" {
+            assert_eq!(listed["notifications"][0]["attempts"][0]["httpStatus"], 200);
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "not delivered: {listed}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let resent = json(&ocpay(&["notifications", "resend", &payment_id, "--data-dir", data]));
+    assert_eq!(resent["queued"], 1);
+
+    let created = ocpay(&[
+        "wallet",
+        "create-payer",
+        "--data-dir",
+        data,
+        "--payer",
+        "bob",
+        "--currency",
+        "SGD",
+        "--env",
+        "live",
+    ]);
+    assert!(!created.status.success(), "a live payer needs a PIN");
+    let created = json(&ocpay(&[
+        "wallet",
+        "create-payer",
+        "--data-dir",
+        data,
+        "--payer",
+        "bob",
+        "--currency",
+        "SGD",
+        "--env",
+        "live",
+        "--pin",
+        "1357",
+    ]));
+    assert_eq!(created["environment"], "live");
+    let topped = json(&ocpay(&[
+        "wallet",
+        "topup",
+        "--data-dir",
+        data,
+        "--payer",
+        "bob",
+        "--amount",
+        "5000",
+        "--currency",
+        "SGD",
+    ]));
+    assert_eq!(topped["balance"]["text"], "SGD 50.00");
+    let balance = json(&ocpay(&["wallet", "balance", "--data-dir", data, "--payer", "bob"]));
+    assert_eq!(balance["balances"][0]["value"], "5000");
+    drop(server);
+}

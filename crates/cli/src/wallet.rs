@@ -1,0 +1,168 @@
+//! `ocpay wallet ...`: the payer's side from a script. `pay` goes through the same HTTP
+//! endpoint the payer page uses; payer and balance commands work on the data directory.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use ocpay_core::money::{Currency, Money};
+use ocpay_core::participant::Environment;
+use ocpay_core::payer::PayerId;
+use ocpay_server::config::Config;
+use ocpay_server::data_dir::DataDir;
+use ocpay_server::service::wallet;
+use serde_json::json;
+
+#[derive(clap::Subcommand)]
+pub(crate) enum WalletCommand {
+    /// Pay an order code (or, in the sandbox, fail it with --outcome).
+    Pay {
+        /// The code's URL (`codeValue` of the TEXT code detail).
+        code_value: String,
+        /// Sandbox: SUCCESS, USER_BALANCE_NOT_ENOUGH, RISK_REJECT or USER_KYC_NOT_QUALIFIED.
+        #[arg(long)]
+        outcome: Option<String>,
+        /// The payer: required for live codes; in the sandbox, created on first use.
+        #[arg(long)]
+        payer: Option<String>,
+        /// A live payer's PIN.
+        #[arg(long, env = "OCPAY_PAYER_PIN")]
+        pin: Option<String>,
+    },
+    /// Issue stored value to a payer's wallet.
+    Topup {
+        #[command(flatten)]
+        data: DataArgs,
+        #[arg(long)]
+        payer: String,
+        /// Minor units: 1250 is USD 12.50.
+        #[arg(long)]
+        amount: i64,
+        #[arg(long)]
+        currency: String,
+    },
+    /// Show a payer's balances.
+    Balance {
+        #[command(flatten)]
+        data: DataArgs,
+        #[arg(long)]
+        payer: String,
+    },
+    /// Create a payer: live payers need a PIN (stored hashed).
+    CreatePayer {
+        #[command(flatten)]
+        data: DataArgs,
+        #[arg(long)]
+        payer: String,
+        /// The wallet's currency; payments in others are converted.
+        #[arg(long)]
+        currency: String,
+        #[arg(long = "env", value_parser = parse_environment)]
+        environment: Environment,
+        #[arg(long, env = "OCPAY_PAYER_PIN")]
+        pin: Option<String>,
+    },
+}
+
+#[derive(clap::Args)]
+pub(crate) struct DataArgs {
+    #[arg(long, env = "OCPAY_DATA_DIR", default_value = "ocpay-data")]
+    data_dir: PathBuf,
+}
+
+fn parse_environment(text: &str) -> Result<Environment, String> {
+    Environment::parse(text).ok_or_else(|| "must be sandbox or live".into())
+}
+
+fn payer_id(text: &str) -> anyhow::Result<PayerId> {
+    PayerId::parse(text).map_err(|error| anyhow::anyhow!("--payer: {error}"))
+}
+
+async fn store(data: &DataArgs) -> anyhow::Result<ocpay_store::sqlite::SqliteStore> {
+    DataDir::open(&data.data_dir)?.open_store(&Config::default()).await
+}
+
+pub(crate) async fn run(command: WalletCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        WalletCommand::Pay { code_value, outcome, payer, pin } => pay(&code_value, outcome, payer, pin).await,
+        WalletCommand::Topup { data, payer, amount, currency } => {
+            let store = store(&data).await?;
+            let currency =
+                Currency::parse(&currency).map_err(|error| anyhow::anyhow!("--currency: {error}"))?;
+            let payer = payer_id(&payer)?;
+            let balance =
+                wallet::top_up(&store, jiff::Timestamp::now(), &payer, Money::new(amount, currency)).await?;
+            crate::print_json(&json!({ "payerId": payer.as_str(), "balance": money(balance) }))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        WalletCommand::Balance { data, payer } => {
+            let store = store(&data).await?;
+            let payer = payer_id(&payer)?;
+            let balances = wallet::balances(&store, &payer).await?;
+            crate::print_json(
+                &json!({ "payerId": payer.as_str(), "balances": balances.into_iter().map(money).collect::<Vec<_>>() }),
+            )?;
+            Ok(ExitCode::SUCCESS)
+        }
+        WalletCommand::CreatePayer { data, payer, currency, environment, pin } => {
+            let store = store(&data).await?;
+            let currency =
+                Currency::parse(&currency).map_err(|error| anyhow::anyhow!("--currency: {error}"))?;
+            let iterations = Config::default().pin_hash_iterations;
+            let created = wallet::create_payer(
+                &store,
+                jiff::Timestamp::now(),
+                payer_id(&payer)?,
+                environment,
+                currency,
+                pin.as_deref(),
+                iterations,
+            )
+            .await?;
+            crate::print_json(&json!({
+                "payerId": created.id.as_str(),
+                "environment": created.environment.as_str(),
+                "currency": created.currency.code(),
+            }))?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn money(amount: Money) -> serde_json::Value {
+    json!({ "currency": amount.currency().code(), "value": amount.minor().to_string(), "text": amount.to_string() })
+}
+
+/// Posts to the wallet API of the server the code points at.
+async fn pay(
+    code_value: &str,
+    outcome: Option<String>,
+    payer: Option<String>,
+    pin: Option<String>,
+) -> anyhow::Result<ExitCode> {
+    let url = url_of(code_value)?;
+    let mut body = serde_json::Map::new();
+    if let Some(outcome) = outcome {
+        body.insert("outcome".into(), outcome.into());
+    }
+    if let Some(payer) = payer {
+        body.insert("payerId".into(), payer.into());
+    }
+    if let Some(pin) = pin {
+        body.insert("pin".into(), pin.into());
+    }
+    let http = reqwest::Client::builder().no_proxy().timeout(std::time::Duration::from_secs(30)).build()?;
+    let response = http.post(&url).json(&body).send().await.with_context(|| format!("POST {url}"))?;
+    let answer: serde_json::Value = response.json().await.context("the wallet answered without JSON")?;
+    crate::print_json(&answer)?;
+    Ok(if answer["status"] == "SUCCESS" { ExitCode::SUCCESS } else { ExitCode::from(2) })
+}
+
+/// `http://host/c/<token>` becomes `http://host/wallet/api/codes/<token>/pay`.
+fn url_of(code_value: &str) -> anyhow::Result<String> {
+    let (origin, token) = code_value
+        .rsplit_once("/c/")
+        .filter(|(origin, token)| origin.starts_with("http") && !token.is_empty() && !token.contains('/'))
+        .ok_or_else(|| anyhow::anyhow!("{code_value:?} is not an order code URL (…/c/<token>)"))?;
+    Ok(format!("{origin}/wallet/api/codes/{token}/pay"))
+}
