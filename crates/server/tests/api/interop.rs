@@ -22,32 +22,55 @@ pub(crate) fn python() -> Option<String> {
     }
 }
 
+/// Runs the official-SDK script against `app` as `merchant`, trusting `platform_key`.
+async fn run_script(
+    python: String,
+    app: &TestApp,
+    merchant: &ocpay_testkit::TestParticipant,
+    platform_key: String,
+) -> std::process::Output {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/alipay_python_sdk.py");
+    let (gateway, client_id) = (app.base_url.clone(), merchant.client_id.clone());
+    let private_key = merchant.key.to_pkcs8_pem().unwrap();
+    tokio::task::spawn_blocking(move || {
+        Command::new(python)
+            .arg(script)
+            .env("OCPAY_GATEWAY", gateway)
+            .env("OCPAY_CLIENT_ID", client_id)
+            .env("OCPAY_PRIVATE_KEY_PEM", private_key)
+            .env("OCPAY_PLATFORM_KEY", platform_key)
+            .output()
+            .expect("python runs")
+    })
+    .await
+    .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn alipay_python_sdk_pays_inquires_and_cancels() {
+async fn alipay_python_sdk_pays_inquires_cancels_and_checks_notifications() {
     let Some(python) = python() else { return };
     let app = TestApp::spawn().await;
     let merchant = app.merchant().await;
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/alipay_python_sdk.py");
-    let output = tokio::task::spawn_blocking({
-        let gateway = app.base_url.clone();
-        let client_id = merchant.client_id.clone();
-        let private_key = merchant.key.to_pkcs8_pem().unwrap();
-        let platform_key = app.platform_key.to_base64();
-        move || {
-            Command::new(python)
-                .arg(script)
-                .env("OCPAY_GATEWAY", gateway)
-                .env("OCPAY_CLIENT_ID", client_id)
-                .env("OCPAY_PRIVATE_KEY_PEM", private_key)
-                .env("OCPAY_PLATFORM_KEY", platform_key)
-                .output()
-                .expect("python runs")
-        }
-    })
-    .await
-    .unwrap();
+    let output = run_script(python, &app, &merchant, app.platform_key.to_base64()).await;
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "the official SDK failed:\n{stdout}\n{stderr}");
-    assert!(stdout.contains("\"status\": \"CANCELLED\""), "{stdout}");
+    assert!(
+        stdout.contains("\"status\": \"CANCELLED\"") && stdout.contains("\"notified\": true"),
+        "{stdout}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alipay_python_sdk_refuses_answers_it_cannot_verify() {
+    // The control: with another key as the platform's, the SDK must reject our answers, which
+    // shows the passing test above really checks our signatures.
+    let Some(python) = python() else { return };
+    let app = TestApp::spawn().await;
+    let merchant = app.merchant().await;
+    let stranger = ocpay_protocol::SigningKey::generate().unwrap().verifying_key().to_base64();
+    let output = run_script(python, &app, &merchant, stranger).await;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "the SDK accepted a signature it cannot have verified");
+    assert!(stderr.contains("verify failed"), "{stderr}");
 }

@@ -4,16 +4,23 @@ Only the SDK's connection factory is replaced: its transport is hard-wired to HT
 port 443, and the test server speaks plain HTTP on a free port. Signing, verification,
 request models and JSON are the SDK's own, untouched.
 
+It also plays the merchant's notify endpoint: a paid order's notifyPayment must pass the
+SDK's own webhook check (`webhook_tool.check_signature`) before it is acknowledged.
+
 Inputs (environment): OCPAY_GATEWAY, OCPAY_CLIENT_ID, OCPAY_PRIVATE_KEY_PEM (PKCS#8 PEM),
 OCPAY_PLATFORM_KEY (base64 SubjectPublicKeyInfo). Exits non-zero on the first failure.
 """
 
 import http.client
+import http.server
 import json
 import os
+import queue
 import sys
+import threading
 import time
 import urllib.parse
+import urllib.request
 
 from cryptography.hazmat.primitives import serialization
 
@@ -27,6 +34,7 @@ from com.alipay.ams.api.request.pay.alipay_pay_cancel_request import AlipayPayCa
 from com.alipay.ams.api.request.pay.alipay_pay_query_request import AlipayPayQueryRequest
 from com.alipay.ams.api.request.pay.order_code_payment_request import OrderCodePaymentRequest
 from com.alipay.ams.api.response.pay.alipay_pay_response import AlipayPayResponse
+from com.alipay.ams.api.tools.webhook_tool import check_signature
 
 GATEWAY = os.environ["OCPAY_GATEWAY"]
 CLIENT_ID = os.environ["OCPAY_CLIENT_ID"]
@@ -61,7 +69,7 @@ def check(condition, message, body):
         sys.exit(1)
 
 
-def order_code(payment_request_id, cents):
+def order_code(payment_request_id, cents, notify_url="https://merchant.example/notify"):
     order = Order()
     order.order_description = "Two flat whites"
     order.order_amount = Amount("USD", cents)
@@ -81,7 +89,7 @@ def order_code(payment_request_id, cents):
         order=order,
         currency="USD",
         amount_in_cents=cents,
-        payment_notify_url="https://merchant.example/notify",
+        payment_notify_url=notify_url,
     )
 
 
@@ -119,4 +127,56 @@ check(json.loads(body)["paymentStatus"] == "CANCELLED", "the payment is cancelle
 body = json.dumps(inquire("no-such-payment"))
 check(json.loads(body)["result"]["resultCode"] == "ORDER_NOT_EXIST", "an unknown payment is not found", body)
 
-print(json.dumps({"paymentId": paid["paymentId"], "codeValue": code_value, "status": "CANCELLED"}))
+# A paid order: the notification must pass the SDK's webhook check.
+notifications = queue.Queue()
+
+
+class NotifyEndpoint(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"])).decode("utf-8")
+        verified = check_signature(
+            "POST", self.path, self.headers["client-id"], self.headers["request-time"], body,
+            self.headers["signature"], PLATFORM_KEY,
+        )
+        notifications.put((verified, json.loads(body)))
+        answer = b'{"result":{"resultCode":"SUCCESS","resultStatus":"S","resultMessage":"success"}}' if verified else b"{}"
+        self.send_response(200 if verified else 400)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(answer)))
+        self.end_headers()
+        self.wfile.write(answer)
+
+    def log_message(self, *args):
+        pass
+
+
+endpoint = http.server.HTTPServer(("127.0.0.1", 0), NotifyEndpoint)
+threading.Thread(target=endpoint.serve_forever, daemon=True).start()
+notify_url = "http://127.0.0.1:%d/merchant/notify" % endpoint.server_address[1]
+
+paid_request_id = payment_request_id + 1
+body = client.execute(order_code(paid_request_id, 2500, notify_url))
+paid = json.loads(body)
+check(paid["result"]["resultStatus"] == "S", "pay with a notify URL succeeds", body)
+token = AlipayPayResponse(body).order_code_form.code_details[0].code_value.rsplit("/", 1)[1]
+wallet = urllib.request.Request(
+    GATEWAY + "/wallet/api/codes/" + token + "/pay", data=b"{}", headers={"Content-Type": "application/json"}
+)
+with urllib.request.urlopen(wallet, timeout=15) as answer:
+    check(json.loads(answer.read())["status"] == "SUCCESS", "the wallet pays", "")
+
+try:
+    verified, notification = notifications.get(timeout=15)
+except queue.Empty:
+    check(False, "a notification arrives", "")
+check(verified, "the SDK's webhook check accepts the platform's signature", json.dumps(notification))
+check(notification["notifyType"] == "PAYMENT_RESULT", "a payment result", json.dumps(notification))
+check(notification["result"]["resultStatus"] == "S", "the payment succeeded", json.dumps(notification))
+check(notification["paymentId"] == paid["paymentId"], "it is about the paid order", json.dumps(notification))
+
+body = json.dumps(inquire(str(paid_request_id)))
+inquiry = json.loads(body)
+check(inquiry["paymentStatus"] == "SUCCESS", "the paid order inquires as SUCCESS", body)
+check(inquiry["pspCustomerInfo"]["pspName"] == "OCPAY", "who paid is reported", body)
+
+print(json.dumps({"paymentId": paid["paymentId"], "codeValue": code_value, "status": "CANCELLED", "notified": True}))
