@@ -1,4 +1,4 @@
-//! `ocpay bench`: how close does `pay` get to the machine's RSA ceiling?
+//! `ocpay bench`: how close does the platform get to the machine's RSA ceiling?
 //!
 //! It measures, in one run:
 //! (a) the crypto ceiling: RSA-2048 sign + verify operations per second on the CPUs the server
@@ -6,19 +6,24 @@
 //! (b) sustained `pay` requests per second through real HTTP into a real `ocpay serve` process
 //!     with durable SQLite commits, closed-loop with concurrent connections, with latency
 //!     percentiles; then latency at half that rate, open-loop (latency counted from each
-//!     request's scheduled send time, so a stall is not hidden).
+//!     request's scheduled send time, so a stall is not hidden);
+//! (c) complete payments per second: `pay`, the payer paying through the wallet API, and the
+//!     signed notification delivered to (and acknowledged by) a receiver in the load
+//!     generator, with the latency from sending `pay` to receiving the notification. A complete
+//!     payment costs two signatures and one verification, so its ceiling is about (a) / 2.
 //!
 //! The server and the load generator run as separate processes pinned to separate CPUs
-//! (`taskset`), and the generator signs all its requests before the timed phase, so it never
+//! (`taskset`), and the generator signs each phase's requests before the phase, so it never
 //! competes with the server for the CPU or the crypto.
 
 // Rates and percentiles of a benchmark, never money: floating point is right here.
 #![allow(clippy::float_arithmetic)]
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
@@ -30,15 +35,20 @@ use ocpay_server::data_dir::DataDir;
 use ocpay_server::service::participants::{self, NewParticipant};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use tokio::sync::oneshot;
+
+/// Longest phase: requests are signed before their phase, and must still be within the
+/// server's five-minute `Request-Time` window when they are sent.
+const PHASE_SECONDS_MAX: u64 = 120;
 
 #[derive(clap::Args)]
 pub(crate) struct BenchArgs {
     #[command(subcommand)]
     part: Option<BenchPart>,
-    /// Seconds of each timed phase.
+    /// Seconds of each timed phase (at most 120).
     #[arg(long, default_value_t = 10)]
     seconds: u64,
-    /// Concurrent connections of the closed-loop phase.
+    /// Concurrent connections of the closed-loop phases.
     #[arg(long, default_value_t = 64)]
     concurrency: usize,
     /// CPUs for the server, as taskset takes them [default: all but the last].
@@ -59,7 +69,7 @@ enum BenchPart {
         #[arg(long)]
         threads: usize,
     },
-    /// Generate pay load against a server.
+    /// Generate load against a server.
     #[command(hide = true)]
     Load(LoadArgs),
 }
@@ -80,6 +90,9 @@ struct LoadArgs {
     /// Open loop at this many requests per second; closed loop without it.
     #[arg(long)]
     rate: Option<f64>,
+    /// Complete each payment (wallet pay, notification) and receive notifications on this port.
+    #[arg(long)]
+    notify_port: Option<u16>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -103,15 +116,14 @@ struct LoadResult {
 pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
     match args.part {
         Some(BenchPart::Crypto { seconds, threads }) => {
-            let result = crypto(Duration::from_secs(seconds), threads)?;
-            println!("{}", serde_json::to_string(&result)?);
+            println!("{}", serde_json::to_string(&crypto(Duration::from_secs(seconds), threads)?)?);
             Ok(())
         }
         Some(BenchPart::Load(load_args)) => {
-            let result = load(load_args).await?;
-            println!("{}", serde_json::to_string(&result)?);
+            println!("{}", serde_json::to_string(&load(load_args).await?)?);
             Ok(())
         }
+        None if args.seconds > PHASE_SECONDS_MAX => bail!("--seconds is at most {PHASE_SECONDS_MAX}"),
         None => orchestrate(&args).await,
     }
 }
@@ -125,10 +137,8 @@ fn crypto(duration: Duration, threads: usize) -> anyhow::Result<CryptoResult> {
     let started = Instant::now();
     let handles: Vec<_> = (0..threads.max(1))
         .map(|_| {
-            let key = key.clone();
-            let public = public.clone();
-            let message = message.clone();
-            let signature = signature.clone();
+            let (key, public, message, signature) =
+                (key.clone(), public.clone(), message.clone(), signature.clone());
             std::thread::spawn(move || {
                 let mut operations = 0u64;
                 while started.elapsed() < duration {
@@ -144,8 +154,10 @@ fn crypto(duration: Duration, threads: usize) -> anyhow::Result<CryptoResult> {
     for handle in handles {
         operations += handle.join().map_err(|_| anyhow::anyhow!("a crypto thread panicked"))?;
     }
-    let operations_per_second = operations as f64 / started.elapsed().as_secs_f64();
-    Ok(CryptoResult { threads: threads.max(1), operations_per_second })
+    Ok(CryptoResult {
+        threads: threads.max(1),
+        operations_per_second: operations as f64 / started.elapsed().as_secs_f64(),
+    })
 }
 
 #[derive(Serialize, Deserialize)]
@@ -156,20 +168,25 @@ struct Signed {
 }
 
 /// Signs `count` distinct pay requests on all CPUs and writes them to `path`, one per line.
-fn presign(client_id: &str, key: &SigningKey, count: usize, path: &Path) -> anyhow::Result<()> {
+fn presign(
+    client_id: &str,
+    key: &SigningKey,
+    count: usize,
+    notify_url: &str,
+    path: &Path,
+) -> anyhow::Result<()> {
     let threads = std::thread::available_parallelism().map_or(1, usize::from);
     let chunk = count.div_ceil(threads);
-    let run = format!("{}", jiff::Timestamp::now().as_millisecond());
+    let run = format!("{}", jiff::Timestamp::now().as_microsecond());
     let handles: Vec<_> = (0..threads)
         .map(|thread| {
-            let key = key.clone();
-            let client_id = client_id.to_owned();
-            let run = run.clone();
+            let (key, client_id, run, notify_url) =
+                (key.clone(), client_id.to_owned(), run.clone(), notify_url.to_owned());
             std::thread::spawn(move || {
                 let path = Api::Pay.path_for(&client_id);
                 (thread * chunk..((thread + 1) * chunk).min(count))
                     .map(|index| {
-                        let body = pay_body(&format!("bench-{run}-{index}"));
+                        let body = pay_body(&format!("bench-{run}-{index}"), &notify_url);
                         let request_time = jiff::Timestamp::now().as_millisecond().to_string();
                         let content =
                             content_to_sign("POST", &path, &client_id, &request_time, body.as_bytes());
@@ -189,7 +206,7 @@ fn presign(client_id: &str, key: &SigningKey, count: usize, path: &Path) -> anyh
     Ok(())
 }
 
-fn pay_body(request_id: &str) -> String {
+fn pay_body(request_id: &str, notify_url: &str) -> String {
     serde_json::to_string(&json!({
         "productCode": "IN_STORE_PAYMENT",
         "paymentRequestId": request_id,
@@ -205,13 +222,78 @@ fn pay_body(request_id: &str) -> String {
                 "store": {"referenceStoreId": "S0001", "storeName": "Demo Cafe Orchard", "storeMCC": "5812"}
             }
         },
-        "paymentNotifyUrl": "https://merchant.example/notify"
+        "paymentNotifyUrl": notify_url
     }))
     .unwrap_or_default()
 }
 
-/// Sends one pre-signed request; true when the gateway answered `S`.
-async fn send(http: &reqwest::Client, url: &str, client_id: &str, signed: &Signed) -> bool {
+/// Where each payment's notification is, for the load generator's workers.
+#[derive(Default)]
+struct Arrivals(Mutex<HashMap<String, Arrival>>);
+
+enum Arrival {
+    Awaited(oneshot::Sender<Instant>),
+    Arrived(Instant),
+}
+
+impl Arrivals {
+    /// Waits for `payment_id`'s notification (which may have arrived already).
+    async fn wait(&self, payment_id: &str) -> Option<Instant> {
+        let receiver = {
+            let mut arrivals = self.0.lock().ok()?;
+            if let Some(Arrival::Arrived(at)) = arrivals.remove(payment_id) {
+                return Some(at);
+            }
+            let (sender, receiver) = oneshot::channel();
+            arrivals.insert(payment_id.to_owned(), Arrival::Awaited(sender));
+            receiver
+        };
+        tokio::time::timeout(Duration::from_secs(30), receiver).await.ok()?.ok()
+    }
+
+    fn arrived(&self, payment_id: String) {
+        let Ok(mut arrivals) = self.0.lock() else { return };
+        match arrivals.remove(&payment_id) {
+            Some(Arrival::Awaited(sender)) => {
+                let _ = sender.send(Instant::now());
+            }
+            _ => {
+                arrivals.insert(payment_id, Arrival::Arrived(Instant::now()));
+            }
+        }
+    }
+}
+
+/// A notify endpoint that acknowledges at once and notes the arrival.
+async fn receive_notifications(port: u16) -> anyhow::Result<Arc<Arrivals>> {
+    let arrivals = Arc::new(Arrivals::default());
+    let noted = arrivals.clone();
+    let app = axum::Router::new().fallback(move |body: axum::body::Bytes| {
+        let noted = noted.clone();
+        async move {
+            if let Ok(notification) = serde_json::from_slice::<serde_json::Value>(&body)
+                && let Some(payment_id) = notification["paymentId"].as_str()
+            {
+                noted.arrived(payment_id.to_owned());
+            }
+            ([("content-type", "application/json")], ocpay_sdk::webhook::ACK)
+        }
+    });
+    let listener =
+        tokio::net::TcpListener::bind(("127.0.0.1", port)).await.context("bind the notify endpoint")?;
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Ok(arrivals)
+}
+
+/// One pre-signed `pay`; its answer when the gateway answered `S`.
+async fn pay(
+    http: &reqwest::Client,
+    url: &str,
+    client_id: &str,
+    signed: &Signed,
+) -> Option<serde_json::Value> {
     let response = http
         .post(url)
         .header("content-type", "application/json; charset=UTF-8")
@@ -220,17 +302,30 @@ async fn send(http: &reqwest::Client, url: &str, client_id: &str, signed: &Signe
         .header("signature", &signed.signature)
         .body(signed.body.clone())
         .send()
-        .await;
-    match response {
-        Ok(response) if response.status().is_success() => {
-            const SUCCESS: &[u8] = b"\"resultStatus\":\"S\"";
-            response
-                .bytes()
-                .await
-                .is_ok_and(|body| body.windows(SUCCESS.len()).any(|window| window == SUCCESS))
-        }
-        _ => false,
+        .await
+        .ok()?;
+    let answer: serde_json::Value = response.json().await.ok()?;
+    (answer["result"]["resultStatus"] == "S").then_some(answer)
+}
+
+/// A whole payment: pay, the wallet pays, the notification arrives. Returns when it arrived.
+async fn complete(
+    http: &reqwest::Client,
+    base: &str,
+    url: &str,
+    client_id: &str,
+    signed: &Signed,
+    arrivals: &Arrivals,
+) -> Option<Instant> {
+    let answer = pay(http, url, client_id, signed).await?;
+    let payment_id = answer["paymentId"].as_str()?.to_owned();
+    let code = answer["orderCodeForm"]["codeDetails"][0]["codeValue"].as_str()?;
+    let token = code.rsplit('/').next()?;
+    let paid = http.post(format!("{base}/wallet/api/codes/{token}/pay")).body("{}").send().await.ok()?;
+    if !paid.status().is_success() {
+        return None;
     }
+    arrivals.wait(&payment_id).await
 }
 
 async fn load(args: LoadArgs) -> anyhow::Result<LoadResult> {
@@ -245,23 +340,56 @@ async fn load(args: LoadArgs) -> anyhow::Result<LoadResult> {
         .pool_max_idle_per_host(args.concurrency.max(1024))
         .timeout(Duration::from_secs(30))
         .build()?;
+    let arrivals = match args.notify_port {
+        Some(port) => Some(receive_notifications(port).await?),
+        None => None,
+    };
     let next = Arc::new(AtomicUsize::new(0));
     let duration = Duration::from_secs(args.seconds);
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
+    let one = {
+        let (http, url, base, client_id, requests, arrivals) = (
+            http.clone(),
+            url.clone(),
+            args.url.clone(),
+            args.client_id.clone(),
+            requests.clone(),
+            arrivals.clone(),
+        );
+        move |index: usize, from: Instant| {
+            let (http, url, base, client_id, requests, arrivals) = (
+                http.clone(),
+                url.clone(),
+                base.clone(),
+                client_id.clone(),
+                requests.clone(),
+                arrivals.clone(),
+            );
+            async move {
+                let signed = &requests[index];
+                let ok = match &arrivals {
+                    Some(arrivals) => {
+                        complete(&http, &base, &url, &client_id, signed, arrivals).await.is_some()
+                    }
+                    None => pay(&http, &url, &client_id, signed).await.is_some(),
+                };
+                (from.elapsed(), ok)
+            }
+        }
+    };
     match args.rate {
         None => {
             for _ in 0..args.concurrency.max(1) {
-                let (http, url, client_id, requests, next) =
-                    (http.clone(), url.clone(), args.client_id.clone(), requests.clone(), next.clone());
+                let (next, requests, one) = (next.clone(), requests.clone(), one.clone());
                 tasks.spawn(async move {
                     let mut samples = Vec::new();
                     while started.elapsed() < duration {
                         let index = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(signed) = requests.get(index) else { break };
-                        let sent = Instant::now();
-                        let ok = send(&http, &url, &client_id, signed).await;
-                        samples.push((sent.elapsed(), ok));
+                        if index >= requests.len() {
+                            break;
+                        }
+                        samples.push(one(index, Instant::now()).await);
                     }
                     samples
                 });
@@ -270,16 +398,11 @@ async fn load(args: LoadArgs) -> anyhow::Result<LoadResult> {
         Some(rate) => {
             let interval = Duration::from_secs_f64(1.0 / rate.max(1.0));
             let mut index = 0;
-            while started.elapsed() < duration {
+            while started.elapsed() < duration && index < requests.len() {
                 let scheduled = started + interval.mul_f64(index as f64);
                 tokio::time::sleep_until(scheduled.into()).await;
-                let Some(_) = requests.get(index) else { break };
-                let (http, url, client_id, requests) =
-                    (http.clone(), url.clone(), args.client_id.clone(), requests.clone());
-                tasks.spawn(async move {
-                    let ok = send(&http, &url, &client_id, &requests[index]).await;
-                    vec![(scheduled.elapsed(), ok)]
-                });
+                let one = one.clone();
+                tasks.spawn(async move { vec![one(index, scheduled).await] });
                 index += 1;
             }
             next.store(index, Ordering::Relaxed);
@@ -298,10 +421,10 @@ async fn load(args: LoadArgs) -> anyhow::Result<LoadResult> {
     }
     let seconds = started.elapsed().as_secs_f64();
     latencies.sort_unstable();
+    let millis = |latency: &Duration| latency.as_secs_f64() * 1000.0;
     let percentile = |fraction: f64| {
-        latencies
-            .get(((latencies.len() as f64 * fraction) as usize).min(latencies.len().saturating_sub(1)))
-            .map_or(0.0, |latency| latency.as_secs_f64() * 1000.0)
+        let index = ((latencies.len() as f64 * fraction) as usize).min(latencies.len().saturating_sub(1));
+        latencies.get(index).map_or(0.0, millis)
     };
     Ok(LoadResult {
         completed: latencies.len(),
@@ -310,7 +433,7 @@ async fn load(args: LoadArgs) -> anyhow::Result<LoadResult> {
         requests_per_second: latencies.len() as f64 / seconds,
         p50_ms: percentile(0.50),
         p99_ms: percentile(0.99),
-        max_ms: latencies.last().map_or(0.0, |latency| latency.as_secs_f64() * 1000.0),
+        max_ms: latencies.last().map_or(0.0, millis),
         ran_out_of_requests: next.load(Ordering::Relaxed) >= requests.len(),
     })
 }
@@ -367,6 +490,36 @@ fn cpu_split(args: &BenchArgs) -> (Option<String>, Option<String>, usize) {
     (Some(server), Some(client), n_server)
 }
 
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// The CPU time (user + system) of a process so far, from Linux's `/proc`, in seconds.
+fn process_cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name, which is in parentheses and may contain spaces.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    // Linux reports these in USER_HZ, 100 per second on every architecture it supports.
+    Some(ticks / 100.0)
+}
+
+/// The CPU milliseconds a process spent per completed request while `phase` ran.
+fn cpu_ms_per(
+    pid: u32,
+    phase: impl FnOnce() -> anyhow::Result<LoadResult>,
+) -> anyhow::Result<(LoadResult, Option<f64>)> {
+    let before = process_cpu_seconds(pid);
+    let result = phase()?;
+    let per = match (before, process_cpu_seconds(pid)) {
+        (Some(before), Some(after)) if result.completed > 0 => {
+            Some((after - before) * 1000.0 / result.completed as f64)
+        }
+        _ => None,
+    };
+    Ok((result, per))
+}
+
 async fn orchestrate(args: &BenchArgs) -> anyhow::Result<()> {
     let (server_cpus, client_cpus, n_server_cpus) = cpu_split(args);
     let dir = std::env::temp_dir().join(format!("ocpay-bench-{}", std::process::id()));
@@ -384,29 +537,16 @@ async fn orchestrate(args: &BenchArgs) -> anyhow::Result<()> {
         };
         participants::create(&store, jiff::Timestamp::now(), new).await?.client_id.to_string()
     };
-
-    // Sign every request up front, on all CPUs, before anything is timed.
-    let estimate = crypto(Duration::from_secs(1), n_server_cpus)?.operations_per_second;
-    let seconds = args.seconds as f64;
-    let peak_requests = dir.join("peak.jsonl");
-    let half_requests = dir.join("half.jsonl");
-    let n_peak = (estimate * seconds * 1.5) as usize + 1000;
-    eprintln!("signing {} requests for the load generator ...", n_peak + n_peak / 2);
-    presign(&client_id, &key, n_peak, &peak_requests)?;
-    presign(&client_id, &key, n_peak / 2, &half_requests)?;
-
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let port = free_port()?;
     let url = format!("http://127.0.0.1:{port}");
     let server = start_server(server_cpus.as_deref(), &data, port)?;
     wait_healthy(&url).await?;
+    let server_pid = server.0.id();
 
-    // The machines are shared and noisy: measure the ceiling just before and just after the
-    // closed-loop phase, on the same CPUs, and compare with their mean.
-    let ceiling_args =
-        strings(&["bench", "crypto", "--seconds", "4", "--threads", &n_server_cpus.to_string()]);
-    eprintln!("(a) crypto ceiling on the server's CPUs ({}) ...", server_cpus.as_deref().unwrap_or("all"));
-    let before: CryptoResult = pinned(server_cpus.as_deref(), &ceiling_args)?;
-    let load_args = |rate: Option<f64>, requests: &Path| {
+    let estimate = crypto(Duration::from_secs(1), n_server_cpus)?.operations_per_second;
+    let seconds = args.seconds as f64;
+    let n_requests = |rate: f64| (rate * seconds * 1.5) as usize + 1000;
+    let load_args = |requests: &Path, rate: Option<f64>, notify_port: Option<u16>| {
         let mut list = strings(&[
             "bench",
             "load",
@@ -424,36 +564,61 @@ async fn orchestrate(args: &BenchArgs) -> anyhow::Result<()> {
         if let Some(rate) = rate {
             list.extend(strings(&["--rate", &format!("{rate:.0}")]));
         }
+        if let Some(port) = notify_port {
+            list.extend(strings(&["--notify-port", &port.to_string()]));
+        }
         list
     };
-    eprintln!("(b) closed-loop pay load, {} connections, {} s ...", args.concurrency, args.seconds);
-    let cpu_before = process_cpu_seconds(server.0.id());
-    let peak: LoadResult = pinned(client_cpus.as_deref(), &load_args(None, &peak_requests))?;
-    let cpu_after = process_cpu_seconds(server.0.id());
+    // Notifications of the pay-only phases go nowhere that answers; they do not matter there.
+    let nowhere = "http://127.0.0.1:9/notify";
+    let requests = dir.join("requests.jsonl");
+
+    // The machines are shared and noisy: measure the ceiling just before and just after the
+    // closed-loop phase, on the same CPUs, and compare with their mean.
+    let ceiling_args =
+        strings(&["bench", "crypto", "--seconds", "4", "--threads", &n_server_cpus.to_string()]);
+    eprintln!("(a) crypto ceiling on the server's CPUs ({}) ...", server_cpus.as_deref().unwrap_or("all"));
+    let before: CryptoResult = pinned(server_cpus.as_deref(), &ceiling_args)?;
+    presign(&client_id, &key, n_requests(estimate), nowhere, &requests)?;
+    eprintln!("(b) closed-loop pay, {} connections, {} s ...", args.concurrency, args.seconds);
+    let (peak, cpu_per_pay) =
+        cpu_ms_per(server_pid, || pinned(client_cpus.as_deref(), &load_args(&requests, None, None)))?;
     let after: CryptoResult = pinned(server_cpus.as_deref(), &ceiling_args)?;
     let half_rate = peak.requests_per_second / 2.0;
+    presign(&client_id, &key, n_requests(half_rate), nowhere, &requests)?;
     eprintln!("    open-loop at half the peak rate ({half_rate:.0}/s) ...");
-    let half: LoadResult = pinned(client_cpus.as_deref(), &load_args(Some(half_rate), &half_requests))?;
+    let half: LoadResult = pinned(client_cpus.as_deref(), &load_args(&requests, Some(half_rate), None))?;
+    let notify_port = free_port()?;
+    presign(
+        &client_id,
+        &key,
+        n_requests(estimate / 2.0),
+        &format!("http://127.0.0.1:{notify_port}/notify"),
+        &requests,
+    )?;
+    eprintln!("(c) closed-loop complete payments (pay, wallet pay, notification acknowledged) ...");
+    let (complete, cpu_per_complete) = cpu_ms_per(server_pid, || {
+        pinned(client_cpus.as_deref(), &load_args(&requests, None, Some(notify_port)))
+    })?;
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
 
     let ceiling = (before.operations_per_second + after.operations_per_second) / 2.0;
     let ratio = peak.requests_per_second / ceiling;
-    let server_cpu_ms_per_pay = match (cpu_before, cpu_after) {
-        (Some(before), Some(after)) if peak.completed > 0 => {
-            Some((after - before) * 1000.0 / peak.completed as f64)
-        }
-        _ => None,
-    };
+    let complete_ratio = complete.requests_per_second / (ceiling / 2.0);
+    let crypto_ms = 1000.0 * n_server_cpus as f64 / ceiling;
     let summary = json!({
         "cpus": {"server": server_cpus, "client": client_cpus},
         "crypto_ceiling_before": before,
         "crypto_ceiling_after": after,
         "pay_peak": peak,
         "pay_at_half_peak": half,
-        "server_cpu_ms_per_pay": server_cpu_ms_per_pay,
-        "crypto_cpu_ms_per_operation": 1000.0 * n_server_cpus as f64 / ceiling,
+        "complete_payments": complete,
+        "server_cpu_ms_per_pay": cpu_per_pay,
+        "server_cpu_ms_per_complete_payment": cpu_per_complete,
+        "crypto_cpu_ms_per_operation": crypto_ms,
         "ratio_pay_to_ceiling": ratio,
+        "ratio_complete_to_half_ceiling": complete_ratio,
     });
     println!("{}", serde_json::to_string_pretty(&summary)?);
     eprintln!();
@@ -468,30 +633,27 @@ async fn orchestrate(args: &BenchArgs) -> anyhow::Result<()> {
         args.concurrency, peak.requests_per_second, peak.p50_ms, peak.p99_ms, peak.errors
     );
     eprintln!("| (b)/(a) | {ratio:.2} |");
-    if let Some(cpu) = server_cpu_ms_per_pay {
-        eprintln!(
-            "| server CPU per pay / per sign+verify | {cpu:.3} ms / {:.3} ms |",
-            1000.0 * n_server_cpus as f64 / ceiling
-        );
+    if let Some(cpu) = cpu_per_pay {
+        eprintln!("| server CPU per pay / per sign+verify | {cpu:.3} ms / {crypto_ms:.3} ms |");
     }
     eprintln!(
         "| pay at half peak ({half_rate:.0} per s), open loop | p50 {:.1} ms, p99 {:.1} ms, {} errors |",
         half.p50_ms, half.p99_ms, half.errors
     );
-    if peak.ran_out_of_requests || half.ran_out_of_requests {
-        eprintln!("warning: a phase ran out of pre-signed requests; its rate is a lower bound");
+    eprintln!(
+        "| (c) complete payments, closed loop | {:.0} per s (pay to acknowledged notification: p50 {:.1} ms, p99 {:.1} ms, {} errors) |",
+        complete.requests_per_second, complete.p50_ms, complete.p99_ms, complete.errors
+    );
+    eprintln!("| (c)/((a)/2) | {complete_ratio:.2} |");
+    if let Some(cpu) = cpu_per_complete {
+        eprintln!("| server CPU per complete payment | {cpu:.3} ms |");
+    }
+    for (name, phase) in [("(b)", &peak), ("half peak", &half), ("(c)", &complete)] {
+        if phase.ran_out_of_requests {
+            eprintln!("warning: {name} ran out of pre-signed requests; its rate is a lower bound");
+        }
     }
     Ok(())
-}
-
-/// User plus system CPU time of a process so far (Linux `/proc`), in seconds.
-fn process_cpu_seconds(pid: u32) -> Option<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Fields after the command name, which is in parentheses and may contain spaces.
-    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
-    // Linux reports these in USER_HZ, 100 per second on every architecture it supports.
-    Some(ticks / 100.0)
 }
 
 fn strings(items: &[&str]) -> Vec<String> {
