@@ -118,6 +118,8 @@ pub struct LedgerCheck {
     pub unbalanced_postings: Vec<i64>,
     /// Payer wallets below zero: must always be empty.
     pub negative_wallets: Vec<(String, Money)>,
+    /// Wallets whose kept balance differs from the sum of their entries: must always be empty.
+    pub balance_mismatches: Vec<String>,
     /// The sum of every account, per currency: must always be zero.
     pub totals: Vec<Money>,
 }
@@ -126,6 +128,7 @@ impl LedgerCheck {
     pub fn is_sound(&self) -> bool {
         self.unbalanced_postings.is_empty()
             && self.negative_wallets.is_empty()
+            && self.balance_mismatches.is_empty()
             && self.totals.iter().all(|total| total.minor() == 0)
     }
 }

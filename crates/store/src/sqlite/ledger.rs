@@ -82,20 +82,57 @@ pub(super) fn write(
     payment_id: Option<&PaymentId>,
     now: Timestamp,
 ) -> Result<(), StoreError> {
+    let posting_id = insert_posting(connection, posting.kind(), payment_id, now)?;
+    for entry in posting.entries() {
+        let (account, amount) = (entry.account.key(), entry.amount);
+        insert_entry(connection, posting_id, &account, amount.currency().code(), amount.minor())?;
+    }
+    Ok(())
+}
+
+const WALLET_PREFIX: &str = "wallet:";
+
+fn insert_posting(
+    connection: &Connection,
+    kind: PostingKind,
+    payment_id: Option<&PaymentId>,
+    now: Timestamp,
+) -> Result<i64, StoreError> {
     connection
         .prepare_cached("INSERT INTO posting (kind, payment_id, created_at_ms) VALUES (?1, ?2, ?3)")?
-        .execute(params![posting.kind().as_str(), payment_id.map(PaymentId::as_str), millis(now)])?;
-    let posting_id = connection.last_insert_rowid();
-    let mut insert = connection.prepare_cached(
-        "INSERT INTO entry (posting_id, account, currency, amount_minor) VALUES (?1, ?2, ?3, ?4)",
-    )?;
-    for entry in posting.entries() {
-        insert.execute(params![
-            posting_id,
-            entry.account.key(),
-            entry.amount.currency().code(),
-            entry.amount.minor()
-        ])?;
+        .execute(params![kind.as_str(), payment_id.map(PaymentId::as_str), millis(now)])?;
+    Ok(connection.last_insert_rowid())
+}
+
+/// Appends one entry, keeping a wallet's balance beside it; a wallet that would go below zero
+/// fails the write (and so the whole business step).
+fn insert_entry(
+    connection: &Connection,
+    posting_id: i64,
+    account: &str,
+    currency: &str,
+    minor: i64,
+) -> Result<(), StoreError> {
+    connection
+        .prepare_cached(
+            "INSERT INTO entry (posting_id, account, currency, amount_minor) VALUES (?1, ?2, ?3, ?4)",
+        )?
+        .execute(params![posting_id, account, currency, minor])?;
+    if account.starts_with(WALLET_PREFIX) {
+        // Not an upsert: SQLite checks the inserted row (the bare amount, maybe negative)
+        // against the CHECK before it sees the conflict.
+        let updated = connection
+            .prepare_cached(
+                "UPDATE wallet_balance SET balance_minor = balance_minor + ?2 WHERE account = ?1",
+            )?
+            .execute(params![account, minor])?;
+        if updated == 0 {
+            connection
+                .prepare_cached(
+                    "INSERT INTO wallet_balance (account, currency, balance_minor) VALUES (?1, ?2, ?3)",
+                )?
+                .execute(params![account, currency, minor])?;
+        }
     }
     Ok(())
 }
@@ -122,23 +159,22 @@ pub(super) fn reverse_payment(
     if entries.len() < 2 || sums.values().any(|sum| *sum != 0) {
         return Err(StoreError::Corrupt(format!("the posting of payment {payment_id} does not balance")));
     }
-    connection
-        .prepare_cached("INSERT INTO posting (kind, payment_id, created_at_ms) VALUES (?1, ?2, ?3)")?
-        .execute(params![PostingKind::Reversal.as_str(), payment_id.as_str(), millis(now)])?;
-    let posting_id = connection.last_insert_rowid();
-    let mut insert = connection.prepare_cached(
-        "INSERT INTO entry (posting_id, account, currency, amount_minor) VALUES (?1, ?2, ?3, ?4)",
-    )?;
+    let posting_id = insert_posting(connection, PostingKind::Reversal, Some(payment_id), now)?;
     for (account, currency, amount) in entries {
-        insert.execute(params![posting_id, account, currency, amount])?;
+        insert_entry(connection, posting_id, &account, &currency, amount)?;
     }
     Ok(())
 }
 
+/// A wallet's kept balance, or any other account's sum of entries.
 pub(super) fn balance(connection: &Connection, account: &Account) -> Result<Money, StoreError> {
-    let minor: i64 = connection
-        .prepare_cached("SELECT COALESCE(SUM(amount_minor), 0) FROM entry WHERE account = ?1")?
-        .query_row(params![account.key()], |row| row.get(0))?;
+    // A wallet's balance is kept; any other account's is the sum of its entries.
+    let sql = if matches!(account.owner, AccountOwner::Wallet(_)) {
+        "SELECT COALESCE(SUM(balance_minor), 0) FROM wallet_balance WHERE account = ?1"
+    } else {
+        "SELECT COALESCE(SUM(amount_minor), 0) FROM entry WHERE account = ?1"
+    };
+    let minor: i64 = connection.prepare_cached(sql)?.query_row(params![account.key()], |row| row.get(0))?;
     Ok(Money::new(minor, account.currency))
 }
 
@@ -194,10 +230,23 @@ pub(super) fn check(connection: &Connection) -> Result<LedgerCheck, StoreError> 
     while let Some(row) = rows.next()? {
         totals.push(rows::money_of(row.get(0)?, row.get(1)?)?);
     }
+    let mut balance_mismatches = Vec::new();
+    let mut statement = connection.prepare_cached(
+        "SELECT w.account FROM wallet_balance w LEFT JOIN (SELECT account, SUM(amount_minor) AS total FROM entry \
+         WHERE account >= 'wallet:' AND account < 'wallet;' GROUP BY account) e ON e.account = w.account \
+         WHERE w.balance_minor <> COALESCE(e.total, 0) \
+         UNION SELECT account FROM entry WHERE account >= 'wallet:' AND account < 'wallet;' \
+         AND account NOT IN (SELECT account FROM wallet_balance)",
+    )?;
+    let mut rows = statement.query([])?;
+    while let Some(row) = rows.next()? {
+        balance_mismatches.push(row.get(0)?);
+    }
     Ok(LedgerCheck {
         postings: u64::try_from(postings).unwrap_or(0),
         unbalanced_postings: unbalanced,
         negative_wallets,
+        balance_mismatches,
         totals,
     })
 }

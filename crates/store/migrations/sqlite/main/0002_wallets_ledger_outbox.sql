@@ -44,6 +44,15 @@ CREATE TABLE entry (
 CREATE INDEX entry_by_account ON entry (account);
 CREATE INDEX entry_by_posting ON entry (posting_id);
 
+-- A wallet's balance, kept beside its entries in the same transaction: paying checks it
+-- without summing a payer's whole history, and a wallet can never go below zero.
+-- The ledger check compares it with the sum of the entries.
+CREATE TABLE wallet_balance (
+    account       TEXT PRIMARY KEY,
+    currency      TEXT NOT NULL,
+    balance_minor INTEGER NOT NULL CHECK (balance_minor >= 0)
+);
+
 -- The outbox: one row per notified event, written with the state change it reports.
 CREATE TABLE notification (
     notification_id     TEXT PRIMARY KEY,
