@@ -50,11 +50,13 @@ async function submit(outcome) {
     if (answer.status === "SUCCESS") {
       order.dataset.status = "SUCCESS";
       pay.hidden = true;
+      expiry.textContent = "";
       const charged = answer.charged ? ` (${answer.charged.text})` : "";
       show(`Payment successful${charged}`, "success");
     } else if (answer.status === "FAIL") {
       order.dataset.status = "FAIL";
       pay.hidden = true;
+      expiry.textContent = "";
       show(`Payment failed: ${answer.resultCode}`, "failure");
     } else {
       show(answer.message || "The payment did not go through.", "failure");
