@@ -18,6 +18,8 @@ enum Answer {
     Signed(&'static str, &'static str),
     /// A body signed by some other key.
     ForgedSignature,
+    /// A genuine platform answer, but for another client.
+    ForOtherClient,
     /// No signature headers at all, HTTP 200.
     Unsigned,
     /// Close the connection without answering.
@@ -62,6 +64,7 @@ async fn gateway(script: Vec<Answer>) -> Gateway {
                     respond(Some(&SigningKey::generate().unwrap()), &path, &client_id, "S", "SUCCESS")
                 }
                 Answer::Signed(status, code) => respond(Some(&platform), &path, &client_id, status, code),
+                Answer::ForOtherClient => respond(Some(&platform), &path, "SOMEONE_ELSE", "S", "SUCCESS"),
             };
             let _ = stream.write_all(response.as_bytes()).await;
         }
@@ -168,7 +171,7 @@ async fn failures_are_not_retried() {
 
 #[tokio::test]
 async fn responses_not_signed_by_the_platform_are_errors() {
-    for answer in [Answer::ForgedSignature, Answer::Unsigned] {
+    for answer in [Answer::ForgedSignature, Answer::Unsigned, Answer::ForOtherClient] {
         let gateway = gateway(vec![answer; 3]).await;
         let error = client(&gateway, 3).inquire_payment(&inquiry()).await.unwrap_err();
         assert!(matches!(error, SdkError::ResponseSignature(_)), "{error}");

@@ -16,6 +16,7 @@ use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
+use ocpay_store::Store;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
@@ -33,12 +34,21 @@ impl Application {
     /// Opens the data directory (creating the platform key, the admin token and the database
     /// on first start) and binds the listener. Nothing is served until [`Application::run`].
     pub async fn build(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Application> {
+        Application::build_with_store(config, clock, |store| store).await
+    }
+
+    /// As [`Application::build`], with the store wrapped by `wrap` (tests inject faults).
+    pub async fn build_with_store(
+        config: Config,
+        clock: Arc<dyn Clock>,
+        wrap: impl FnOnce(Arc<dyn Store>) -> Arc<dyn Store>,
+    ) -> anyhow::Result<Application> {
         let data_dir = DataDir::open(&config.data_dir)?;
         let platform_key = data_dir.platform_key()?;
         let admin_token = data_dir.admin_token()?;
-        let store = Arc::new(data_dir.open_store(&config).await?);
+        let store = wrap(Arc::new(data_dir.open_store(&config).await?));
         // Claims of a previous run died with it; their notifications are due again.
-        ocpay_store::Store::release_claims(&*store).await?;
+        store.release_claims().await?;
         let listener =
             TcpListener::bind(config.listen).await.with_context(|| format!("bind {}", config.listen))?;
         let address = listener.local_addr()?;

@@ -4,8 +4,10 @@
 //!
 //! Only ever a dev-dependency.
 
+mod faults;
 mod receiver;
 
+pub use faults::{Faults, FaultyStore};
 pub use receiver::{Received, Receiver, Reply};
 
 use std::net::SocketAddr;
@@ -31,6 +33,8 @@ pub struct TestApp {
     pub clock: Arc<ManualClock>,
     pub platform_key: VerifyingKey,
     pub data_dir: Arc<tempfile::TempDir>,
+    /// Switches that make the server's store fail.
+    pub faults: Arc<Faults>,
     config: Config,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
@@ -69,7 +73,13 @@ impl TestApp {
     }
 
     async fn start(config: Config, clock: Arc<ManualClock>, data_dir: Arc<tempfile::TempDir>) -> TestApp {
-        let app = Application::build(config.clone(), clock.clone()).await.expect("the server builds");
+        let faults = Arc::new(Faults::default());
+        let injected = faults.clone();
+        let wrap =
+            move |inner| Arc::new(FaultyStore { inner, faults: injected }) as Arc<dyn ocpay_store::Store>;
+        let app = Application::build_with_store(config.clone(), clock.clone(), wrap)
+            .await
+            .expect("the server builds");
         let address = app.local_addr();
         let base_url = format!("http://{address}");
         let state = app.state();
@@ -89,6 +99,7 @@ impl TestApp {
             clock,
             platform_key,
             data_dir,
+            faults,
             config,
             shutdown: Some(shutdown),
             task: Some(task),

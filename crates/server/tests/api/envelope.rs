@@ -200,3 +200,34 @@ async fn an_absolute_form_request_target_is_verified_by_its_path() {
     assert!(text.starts_with("HTTP/1.1 200"), "{text}");
     assert!(text.contains("\"resultCode\":\"SUCCESS\""), "{text}");
 }
+
+#[tokio::test]
+async fn a_failing_store_answers_unknown_and_leaks_nothing() {
+    let app = TestApp::spawn().await;
+    let merchant = app.merchant().await;
+    let request = pay_request(&unique_id("PR"), "USD", 1000);
+    app.faults.fail_writes(true);
+    let answer = merchant.client.pay(&request).await.unwrap();
+    assert_eq!(
+        (answer.result.result_code.as_str(), answer.result.result_status),
+        ("UNKNOWN_EXCEPTION", ocpay_protocol::ResultStatus::U)
+    );
+    let message = answer.result.result_message.to_lowercase();
+    for internal in ["disk", "database", "/var", "injected", "sqlite"] {
+        assert!(!message.contains(internal), "the message leaks {internal:?}: {message}");
+    }
+    let health = reqwest::get(format!("{}/readyz", app.base_url)).await.unwrap();
+    assert_eq!(health.status(), 503, "not ready while the store fails");
+    // Nothing was stored: once the store works, the same request creates the payment.
+    app.faults.fail_writes(false);
+    let retried = merchant.client.pay(&request).await.unwrap();
+    assert_eq!(retried.result.result_code, "SUCCESS");
+    let inquiry = ocpay_protocol::payments::InquiryPaymentRequest {
+        payment_id: retried.payment_id.clone(),
+        payment_request_id: None,
+    };
+    assert_eq!(
+        merchant.client.inquire_payment(&inquiry).await.unwrap().payment_status.as_deref(),
+        Some("PROCESSING")
+    );
+}

@@ -1,0 +1,180 @@
+//! A store that fails on demand, to prove that a failing database never leaves a business
+//! step half-done, and that clients learn only that they may retry.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use async_trait::async_trait;
+use jiff::{SignedDuration, Timestamp};
+use ocpay_core::ids::{ClientId, CodeToken, PaymentId};
+use ocpay_core::ledger::{Account, AccountOwner};
+use ocpay_core::money::Money;
+use ocpay_core::participant::{KeyVersion, Participant, ParticipantKey};
+use ocpay_core::payer::{Payer, PayerId};
+use ocpay_core::payment::{CancelWindow, FailReason, Payment, PaymentTerms};
+use ocpay_store::{
+    AfterAttempt, Attempt, CancelPayment, CreatePayment, FailPayment, LedgerCheck, NewKey, Notification,
+    PaymentLookup, SettlePayment, Settlement, Store, StoreError,
+};
+
+/// What to break. Each switch applies from the next call on.
+#[derive(Debug, Default)]
+pub struct Faults {
+    /// Every business write fails as a full disk would.
+    pub writes: AtomicBool,
+}
+
+impl Faults {
+    pub fn fail_writes(&self, fail: bool) {
+        self.writes.store(fail, Ordering::SeqCst);
+    }
+
+    fn write(&self) -> Result<(), StoreError> {
+        if self.writes.load(Ordering::SeqCst) {
+            Err(StoreError::Database("injected fault: database or disk is full (/var/lib/ocpay)".into()))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// A store that delegates to another and fails when its [`Faults`] say so.
+pub struct FaultyStore {
+    pub inner: Arc<dyn Store>,
+    pub faults: Arc<Faults>,
+}
+
+#[async_trait]
+impl Store for FaultyStore {
+    async fn create_participant(&self, participant: &Participant, key: &NewKey) -> Result<(), StoreError> {
+        self.faults.write()?;
+        self.inner.create_participant(participant, key).await
+    }
+    async fn add_participant_key(
+        &self,
+        client_id: &ClientId,
+        key: &NewKey,
+    ) -> Result<KeyVersion, StoreError> {
+        self.faults.write()?;
+        self.inner.add_participant_key(client_id, key).await
+    }
+    async fn participant(&self, client_id: &ClientId) -> Result<Option<Participant>, StoreError> {
+        self.inner.participant(client_id).await
+    }
+    async fn participants(&self, limit: u32) -> Result<Vec<Participant>, StoreError> {
+        self.inner.participants(limit).await
+    }
+    async fn participant_with_key(
+        &self,
+        client_id: &ClientId,
+        key_version: Option<KeyVersion>,
+    ) -> Result<Option<(Participant, Option<ParticipantKey>)>, StoreError> {
+        self.inner.participant_with_key(client_id, key_version).await
+    }
+    async fn create_payment(&self, terms: &PaymentTerms) -> Result<CreatePayment, StoreError> {
+        self.faults.write()?;
+        self.inner.create_payment(terms).await
+    }
+    async fn payment(&self, owner: &ClientId, lookup: &PaymentLookup) -> Result<Option<Payment>, StoreError> {
+        self.inner.payment(owner, lookup).await
+    }
+    async fn cancel_payment(
+        &self,
+        owner: &ClientId,
+        lookup: &PaymentLookup,
+        window: &CancelWindow,
+        now: Timestamp,
+    ) -> Result<CancelPayment, StoreError> {
+        self.faults.write()?;
+        self.inner.cancel_payment(owner, lookup, window, now).await
+    }
+    async fn payment_by_code(&self, code: &CodeToken) -> Result<Option<Payment>, StoreError> {
+        self.inner.payment_by_code(code).await
+    }
+    async fn settle_payment(&self, settlement: &Settlement) -> Result<SettlePayment, StoreError> {
+        self.faults.write()?;
+        self.inner.settle_payment(settlement).await
+    }
+    async fn fail_payment(
+        &self,
+        code: &CodeToken,
+        reason: FailReason,
+        now: Timestamp,
+    ) -> Result<FailPayment, StoreError> {
+        self.faults.write()?;
+        self.inner.fail_payment(code, reason, now).await
+    }
+    async fn expire_payments(&self, now: Timestamp, limit: u32) -> Result<Vec<Payment>, StoreError> {
+        self.faults.write()?;
+        self.inner.expire_payments(now, limit).await
+    }
+    async fn take_inquiry_fault(&self, payment_id: &PaymentId, now: Timestamp) -> Result<bool, StoreError> {
+        self.faults.write()?;
+        self.inner.take_inquiry_fault(payment_id, now).await
+    }
+    async fn create_payer(&self, payer: &Payer) -> Result<(), StoreError> {
+        self.faults.write()?;
+        self.inner.create_payer(payer).await
+    }
+    async fn payer(&self, payer: &PayerId) -> Result<Option<Payer>, StoreError> {
+        self.inner.payer(payer).await
+    }
+    async fn pin_failed(
+        &self,
+        payer: &PayerId,
+        failures_max: u32,
+        locked_until: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.faults.write()?;
+        self.inner.pin_failed(payer, failures_max, locked_until).await
+    }
+    async fn pin_succeeded(&self, payer: &PayerId) -> Result<(), StoreError> {
+        self.faults.write()?;
+        self.inner.pin_succeeded(payer).await
+    }
+    async fn top_up(&self, payer: &PayerId, amount: Money, now: Timestamp) -> Result<Money, StoreError> {
+        self.faults.write()?;
+        self.inner.top_up(payer, amount, now).await
+    }
+    async fn balance(&self, account: &Account) -> Result<Money, StoreError> {
+        self.inner.balance(account).await
+    }
+    async fn balances(&self, owner: &AccountOwner) -> Result<Vec<Money>, StoreError> {
+        self.inner.balances(owner).await
+    }
+    async fn ledger_check(&self) -> Result<LedgerCheck, StoreError> {
+        self.inner.ledger_check().await
+    }
+    async fn claim_notifications(
+        &self,
+        now: Timestamp,
+        lease: SignedDuration,
+        limit: u32,
+    ) -> Result<Vec<Notification>, StoreError> {
+        self.faults.write()?;
+        self.inner.claim_notifications(now, lease, limit).await
+    }
+    async fn record_attempt(&self, attempt: &Attempt, after: AfterAttempt) -> Result<(), StoreError> {
+        self.faults.write()?;
+        self.inner.record_attempt(attempt, after).await
+    }
+    async fn resend_notifications(
+        &self,
+        recipient: &ClientId,
+        subject_id: &str,
+        now: Timestamp,
+    ) -> Result<u32, StoreError> {
+        self.faults.write()?;
+        self.inner.resend_notifications(recipient, subject_id, now).await
+    }
+    async fn notifications(&self, subject_id: &str) -> Result<Vec<(Notification, Vec<Attempt>)>, StoreError> {
+        self.inner.notifications(subject_id).await
+    }
+    async fn release_claims(&self) -> Result<(), StoreError> {
+        self.inner.release_claims().await
+    }
+    async fn health(&self) -> Result<(), StoreError> {
+        self.faults.write()?;
+        self.inner.health().await
+    }
+}
