@@ -12,7 +12,6 @@ ALTER TABLE payment ADD COLUMN inquiry_fault_at_ms INTEGER;
 
 -- The expiry job's read: unpaid payments by expiry.
 CREATE INDEX payment_processing_by_expiry ON payment (expires_at_ms) WHERE status = 'PROCESSING';
-CREATE INDEX payment_by_code ON payment (code_token);
 
 CREATE TABLE payer (
     payer_id      TEXT PRIMARY KEY,
