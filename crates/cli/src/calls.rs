@@ -1,4 +1,4 @@
-//! `ocpay pay | inquire | cancel`: signed calls through `ocpay-sdk`, printing the verified
+//! `ocpay pay | inquire | cancel | refund | inquire-refund`: signed calls through `ocpay-sdk`, printing the verified
 //! response. The exit code tells the result: 0 for `S`, 2 for `F`, 3 for `U`.
 
 use std::path::{Path, PathBuf};
@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use ocpay_protocol::model::{Amount, Merchant, Order, Store};
 use ocpay_protocol::payments::{CancelRequest, InquiryPaymentRequest, PayRequest};
+use ocpay_protocol::refunds::{InquiryRefundRequest, RefundRequest};
 use ocpay_protocol::{Api, SigningKey, VerifyingKey, datetime};
 use ocpay_sdk::Client;
 use serde::{Deserialize, Serialize};
@@ -137,10 +138,54 @@ pub(crate) struct PaymentRefArgs {
     payment_request_id: Option<String>,
 }
 
+#[derive(clap::Args)]
+pub(crate) struct RefundArgs {
+    #[command(flatten)]
+    client: ClientArgs,
+    /// The payment to refund.
+    #[arg(long)]
+    payment_id: String,
+    /// Amount in minor units of the payment's currency: 500 is USD 5.00.
+    #[arg(long)]
+    amount: i64,
+    /// ISO 4217 code of the payment's currency.
+    #[arg(long)]
+    currency: String,
+    /// The idempotency key [default: a new one].
+    #[arg(long)]
+    refund_request_id: Option<String>,
+    /// The merchant's own reference of the refund.
+    #[arg(long)]
+    reference_refund_id: Option<String>,
+    #[arg(long)]
+    reason: Option<String>,
+    /// Where `notifyRefund` goes; no notification without it.
+    #[arg(long)]
+    notify_url: Option<String>,
+    /// Ask for an asynchronous refund: answered `U / REFUND_IN_PROCESS`, completed later.
+    #[arg(long = "async")]
+    asynchronous: bool,
+}
+
+#[derive(clap::Args)]
+#[group(id = "refund", required = true, multiple = true)]
+pub(crate) struct RefundRefArgs {
+    #[command(flatten)]
+    client: ClientArgs,
+    #[arg(long, group = "refund")]
+    refund_id: Option<String>,
+    #[arg(long, group = "refund")]
+    refund_request_id: Option<String>,
+}
+
+/// A fresh idempotency key for a call made from the command line.
+fn new_request_id() -> String {
+    format!("cli-{}", jiff::Timestamp::now().as_microsecond())
+}
+
 pub(crate) async fn pay(args: PayArgs) -> anyhow::Result<ExitCode> {
     let client = args.client.client()?;
-    let request_id =
-        args.payment_request_id.unwrap_or_else(|| format!("cli-{}", jiff::Timestamp::now().as_microsecond()));
+    let request_id = args.payment_request_id.unwrap_or_else(new_request_id);
     let order = Order {
         reference_order_id: args.reference_order_id,
         order_description: Some(args.description),
@@ -175,6 +220,31 @@ pub(crate) async fn cancel(args: PaymentRefArgs) -> anyhow::Result<ExitCode> {
     let client = args.client.client()?;
     let request = CancelRequest { payment_id: args.payment_id, payment_request_id: args.payment_request_id };
     call(&client, Api::Cancel, &request).await
+}
+
+pub(crate) async fn refund(args: RefundArgs) -> anyhow::Result<ExitCode> {
+    let client = args.client.client()?;
+    let request = RefundRequest {
+        refund_request_id: Some(args.refund_request_id.unwrap_or_else(new_request_id)),
+        payment_id: Some(args.payment_id),
+        reference_refund_id: args.reference_refund_id,
+        refund_amount: Some(Amount::new(&args.currency, args.amount)),
+        refund_reason: args.reason,
+        is_async_refund: args.asynchronous.then_some(true),
+        refund_notify_url: args.notify_url,
+        ..RefundRequest::default()
+    };
+    call(&client, Api::Refund, &request).await
+}
+
+pub(crate) async fn inquire_refund(args: RefundRefArgs) -> anyhow::Result<ExitCode> {
+    let client = args.client.client()?;
+    let request = InquiryRefundRequest {
+        refund_id: args.refund_id,
+        refund_request_id: args.refund_request_id,
+        merchant_account_id: None,
+    };
+    call(&client, Api::InquiryRefund, &request).await
 }
 
 /// Calls the API, prints the verified response, and turns its result status into an exit code.

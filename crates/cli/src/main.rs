@@ -44,6 +44,10 @@ enum Command {
     Inquire(calls::PaymentRefArgs),
     /// Cancel a payment (`cancel`).
     Cancel(calls::PaymentRefArgs),
+    /// Refund part or all of a paid payment (`refund`).
+    Refund(Box<calls::RefundArgs>),
+    /// Inquire a refund (`inquiryRefund`).
+    InquireRefund(calls::RefundRefArgs),
     /// Pay order codes as a payer would, and manage payers and their stored value.
     #[command(subcommand)]
     Wallet(wallet::WalletCommand),
@@ -95,6 +99,8 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Pay(args) => calls::pay(*args).await,
         Command::Inquire(args) => calls::inquire(args).await,
         Command::Cancel(args) => calls::cancel(args).await,
+        Command::Refund(args) => calls::refund(*args).await,
+        Command::InquireRefund(args) => calls::inquire_refund(args).await,
         Command::Bench(args) => bench::run(args).await.map(|()| ExitCode::SUCCESS),
         Command::Wallet(command) => wallet::run(command).await,
         Command::Listen(args) => listen::run(args).await.map(|()| ExitCode::SUCCESS),

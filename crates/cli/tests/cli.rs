@@ -290,6 +290,37 @@ fn a_payer_pays_from_the_command_line_and_listen_receives_the_notification() {
     let resent = json(&ocpay(&["notifications", "resend", &payment_id, "--data-dir", data]));
     assert_eq!(resent["queued"], 1);
 
+    let refund = |amount: &str, request_id: &str| {
+        ocpay(&[
+            "refund",
+            "--profile",
+            &profile,
+            "--payment-id",
+            &payment_id,
+            "--amount",
+            amount,
+            "--currency",
+            "USD",
+            "--refund-request-id",
+            request_id,
+            "--reason",
+            "returned",
+        ])
+    };
+    let refunded = refund("200", "RR-CLI-1");
+    assert!(refunded.status.success(), "{}", String::from_utf8_lossy(&refunded.stdout));
+    let refund_id = json(&refunded)["refundId"].as_str().unwrap().to_owned();
+    let excess = refund("251", "RR-CLI-2");
+    assert_eq!(excess.status.code(), Some(2), "an F result exits 2");
+    assert_eq!(json(&excess)["result"]["resultCode"], "REFUND_AMOUNT_EXCEED");
+    let found = json(&ocpay(&["inquire-refund", "--profile", &profile, "--refund-id", &refund_id]));
+    assert_eq!(
+        (found["refundStatus"].as_str(), found["refundRequestId"].as_str()),
+        (Some("SUCCESS"), Some("RR-CLI-1"))
+    );
+    let inquiry = json(&ocpay(&["inquire", "--profile", &profile, "--payment-id", &payment_id]));
+    assert_eq!(inquiry["transactions"][0]["transactionId"], refund_id.as_str());
+
     let created = ocpay(&[
         "wallet",
         "create-payer",

@@ -27,6 +27,12 @@ pub enum FxError {
     Overflow,
 }
 
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Rounding {
+    Up,
+    Down,
+}
+
 /// The price of one unit of `base` in `quote`, as `mantissa / 10^scale`.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Rate {
@@ -84,8 +90,19 @@ impl Rate {
         format!("{whole}.{fraction}")
     }
 
-    /// Converts an amount in the base currency to the quote currency, rounding up.
+    /// Converts an amount in the base currency to the quote currency, rounding up: what a
+    /// payer is charged.
     pub fn convert(&self, amount: Money) -> Result<Money, FxError> {
+        self.convert_rounding(amount, Rounding::Up)
+    }
+
+    /// Converts rounding down: what a partial refund returns, so that refunds never return
+    /// more than was charged (the refund that completes a payment returns the exact rest).
+    pub fn convert_down(&self, amount: Money) -> Result<Money, FxError> {
+        self.convert_rounding(amount, Rounding::Down)
+    }
+
+    fn convert_rounding(&self, amount: Money, rounding: Rounding) -> Result<Money, FxError> {
         if amount.currency() != self.base {
             return Err(MoneyError::CurrencyMismatch(amount.currency(), self.base).into());
         }
@@ -96,7 +113,8 @@ impl Rate {
             .ok_or(FxError::Overflow)?;
         let denominator = 10i128.pow(self.scale + self.base.exponent());
         let quotient = numerator.div_euclid(denominator);
-        let rounded = if numerator.rem_euclid(denominator) == 0 { quotient } else { quotient + 1 };
+        let exact = numerator.rem_euclid(denominator) == 0;
+        let rounded = if exact || rounding == Rounding::Down { quotient } else { quotient + 1 };
         let minor = i64::try_from(rounded).map_err(|_| FxError::Overflow)?;
         Ok(Money::new(minor, self.quote))
     }
@@ -144,6 +162,8 @@ mod tests {
             assert_eq!(Rate::parse(pair, price).unwrap().convert(from), Ok(to), "{pair} {price} {from}");
         }
         let rate = Rate::parse("USD/SGD", "1.3450").unwrap();
+        assert_eq!(rate.convert_down(money("USD", 1250)), Ok(money("SGD", 1681)), "refunds round down");
+        assert_eq!(rate.convert_down(money("USD", 1000)), Ok(money("SGD", 1345)));
         assert!(rate.convert(money("EUR", 1)).is_err(), "the amount must be in the base currency");
         assert_eq!(rate.convert(money("USD", i64::MAX)), Err(FxError::Overflow));
     }

@@ -54,6 +54,14 @@ identifier_type!(
     /// The unguessable token inside an order code's URL. It carries at least 128 random bits.
     CodeToken
 );
+identifier_type!(
+    /// The platform's id of a refund (`refundId`).
+    RefundId
+);
+identifier_type!(
+    /// The client's idempotency key of a refund (`refundRequestId`).
+    RefundRequestId
+);
 
 #[cfg(test)]
 mod tests {

@@ -79,6 +79,8 @@ pub enum PostingKind {
     Payment,
     /// A paid payment cancelled inside its window: the payment's posting, negated.
     Reversal,
+    /// Money returned from the merchant's pending balance to the payer's wallet.
+    Refund,
 }
 
 impl PostingKind {
@@ -87,11 +89,14 @@ impl PostingKind {
             Self::TopUp => "TOPUP",
             Self::Payment => "PAYMENT",
             Self::Reversal => "REVERSAL",
+            Self::Refund => "REFUND",
         }
     }
 
     pub fn parse(value: &str) -> Option<PostingKind> {
-        [Self::TopUp, Self::Payment, Self::Reversal].into_iter().find(|kind| kind.as_str() == value)
+        [Self::TopUp, Self::Payment, Self::Reversal, Self::Refund]
+            .into_iter()
+            .find(|kind| kind.as_str() == value)
     }
 }
 
@@ -175,6 +180,29 @@ pub fn payment(
     charged: Money,
     credited: Money,
 ) -> Result<Posting, LedgerError> {
+    between(PostingKind::Payment, payer, merchant, charged, credited)
+}
+
+/// A merchant refunds a payer: `debited` leaves the merchant's pending balance (which may go
+/// negative: the merchant then owes the platform), `returned` reaches the wallet.
+pub fn refund(
+    payer: &PayerId,
+    merchant: &ClientId,
+    debited: Money,
+    returned: Money,
+) -> Result<Posting, LedgerError> {
+    between(PostingKind::Refund, payer, merchant, returned.checked_neg()?, debited.checked_neg()?)
+}
+
+/// Money between a wallet and a merchant: `wallet_out` leaves the wallet (negative: it comes
+/// in), `merchant_in` reaches the merchant's pending balance (negative: it leaves).
+fn between(
+    kind: PostingKind,
+    payer: &PayerId,
+    merchant: &ClientId,
+    charged: Money,
+    credited: Money,
+) -> Result<Posting, LedgerError> {
     let wallet = Account::new(AccountOwner::Wallet(payer.clone()), charged.currency());
     let pending = Account::new(AccountOwner::MerchantPending(merchant.clone()), credited.currency());
     let mut entries = vec![
@@ -193,7 +221,7 @@ pub fn payment(
     } else if charged != credited {
         return Err(LedgerError::Unbalanced(charged.currency()));
     }
-    Posting::new(PostingKind::Payment, entries)
+    Posting::new(kind, entries)
 }
 
 #[cfg(test)]
@@ -256,5 +284,11 @@ mod tests {
         assert_eq!(same.entries().len(), 2);
         assert!(payment(&payer(), &merchant(), money("USD", 1250), money("USD", 1249)).is_err());
         assert_eq!(top_up(&payer(), money("USD", 100)).unwrap().entries()[0].account.key(), "funding:USD");
+        let refunded = refund(&payer(), &merchant(), money("USD", 625), money("SGD", 840)).unwrap();
+        assert_eq!(refunded.kind(), PostingKind::Refund);
+        let wallet = refunded.entries().iter().find(|entry| entry.account.kind() == "wallet").unwrap();
+        assert_eq!(wallet.amount, money("SGD", 840), "the wallet gets the money back");
+        let pending = refunded.entries().iter().find(|entry| entry.account.kind() == "pending").unwrap();
+        assert_eq!(pending.amount, money("USD", -625), "the merchant gives it");
     }
 }

@@ -12,6 +12,8 @@ pub mod money;
 pub mod participant;
 pub mod payer;
 pub mod payment;
+pub mod refund;
+pub mod sandbox;
 pub mod schedule;
 pub mod text;
 

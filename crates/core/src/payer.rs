@@ -5,7 +5,7 @@ use std::fmt;
 
 use jiff::Timestamp;
 
-use crate::money::{Currency, Money};
+use crate::money::Currency;
 use crate::participant::Environment;
 use crate::payment::FailReason;
 use crate::text::{self, TextError};
@@ -112,35 +112,6 @@ impl SandboxOutcome {
     }
 }
 
-/// The sandbox's magic amounts (spec §13.15), by `paymentAmount.value` in minor units.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum MagicAmount {
-    /// `pay` answers `U / UNKNOWN_EXCEPTION` without creating a payment.
-    PayUnknown,
-    /// `pay` answers only after the client's timeout; the payment exists.
-    PaySlow,
-    /// The first inquiry of the payment answers `U / UNKNOWN_EXCEPTION`.
-    InquiryUnknownOnce,
-    /// The payment's success notification never counts as acknowledged.
-    NotificationNeverAcknowledged,
-}
-
-impl MagicAmount {
-    /// The magic behaviour of an amount, in the sandbox only.
-    pub fn of(environment: Environment, amount: Money) -> Option<MagicAmount> {
-        if environment != Environment::Sandbox {
-            return None;
-        }
-        match amount.minor() {
-            9901 => Some(Self::PayUnknown),
-            9902 => Some(Self::PaySlow),
-            9903 => Some(Self::InquiryUnknownOnce),
-            9904 => Some(Self::NotificationNeverAcknowledged),
-            _ => None,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -152,9 +123,5 @@ mod tests {
         for outcome in SandboxOutcome::ALL {
             assert_eq!(SandboxOutcome::parse(outcome.as_str()), Some(outcome));
         }
-        let usd = Currency::parse("USD").unwrap();
-        assert_eq!(MagicAmount::of(Environment::Sandbox, Money::new(9902, usd)), Some(MagicAmount::PaySlow));
-        assert_eq!(MagicAmount::of(Environment::Live, Money::new(9902, usd)), None);
-        assert_eq!(MagicAmount::of(Environment::Sandbox, Money::new(9900, usd)), None);
     }
 }

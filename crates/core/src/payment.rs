@@ -388,7 +388,7 @@ pub fn decide_cancel(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     fn at(text: &str) -> Timestamp {
@@ -506,6 +506,7 @@ mod tests {
         assert_eq!(missing, Err(ChargeError::NoRate { from: usd, to: sgd }));
     }
 
+    /// A payment's terms for the tests of this crate.
     pub(crate) fn terms() -> PaymentTerms {
         let usd = Currency::parse("USD").unwrap();
         PaymentTerms {

@@ -22,10 +22,12 @@ pub enum Api {
     Pay,
     InquiryPayment,
     Cancel,
+    Refund,
+    InquiryRefund,
 }
 
 impl Api {
-    pub const ALL: [Api; 3] = [Api::Pay, Api::InquiryPayment, Api::Cancel];
+    pub const ALL: [Api; 5] = [Api::Pay, Api::InquiryPayment, Api::Cancel, Api::Refund, Api::InquiryRefund];
 
     /// The path after the version prefix, such as `payments/pay`.
     pub fn suffix(self) -> &'static str {
@@ -33,6 +35,8 @@ impl Api {
             Api::Pay => "payments/pay",
             Api::InquiryPayment => "payments/inquiryPayment",
             Api::Cancel => "payments/cancel",
+            Api::Refund => "payments/refund",
+            Api::InquiryRefund => "payments/inquiryRefund",
         }
     }
 
@@ -63,6 +67,8 @@ impl Api {
             Api::Pay => "pay",
             Api::InquiryPayment => "inquiryPayment",
             Api::Cancel => "cancel",
+            Api::Refund => "refund",
+            Api::InquiryRefund => "inquiryRefund",
         }
     }
 }

@@ -117,6 +117,32 @@ pub struct InquiryPaymentResponse {
     pub payment_time: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub psp_customer_info: Option<PspCustomerInfo>,
+    /// The payment's refunds and cancel, in the order they happened.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub transactions: Vec<Transaction>,
+}
+
+/// `transactionType` of a refund in `transactions`.
+pub const TRANSACTION_REFUND: &str = "REFUND";
+/// `transactionType` of a cancel in `transactions`.
+pub const TRANSACTION_CANCEL: &str = "CANCEL";
+
+/// One later transaction of a payment, as `inquiryPayment` lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Transaction {
+    /// The outcome of the transaction itself.
+    pub transaction_result: AmsResult,
+    pub transaction_id: String,
+    /// `REFUND` or `CANCEL`.
+    pub transaction_type: String,
+    /// `SUCCESS`, `PROCESSING` or `FAIL`.
+    pub transaction_status: String,
+    pub transaction_amount: Amount,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transaction_request_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transaction_time: Option<String>,
 }
 
 /// `POST /ams/api/v1/payments/cancel`: by `paymentId` or `paymentRequestId`.

@@ -62,6 +62,10 @@ result_codes! {
     PARAM_ILLEGAL => F, "illegal parameters";
     PAYMENT_IN_PROCESS => U, "the payment is being processed";
     PROCESS_FAIL => F, "the business failed";
+    MULTIPLE_REFUNDS_NOT_SUPPORTED => F, "this wallet accepts only one refund of a payment";
+    REFUND_AMOUNT_EXCEED => F, "the refunds would exceed the paid amount";
+    REFUND_IN_PROCESS => U, "the refund is being processed; inquire for its result";
+    REFUND_WINDOW_EXCEED => F, "the refund window of this payment has closed";
     REPEAT_REQ_INCONSISTENT => F, "a request with this id exists and differs from this one";
     REQUEST_TRAFFIC_EXCEED_LIMIT => U, "too many requests; retry later";
     RISK_REJECT => F, "the payment was rejected by risk control";

@@ -1,10 +1,11 @@
 //! The client SDK for ocpay (and any AMS order-code gateway): typed calls for `pay`,
-//! `inquiryPayment` and `cancel`, signed the way Alipay's official SDKs sign, with every
+//! `inquiryPayment`, `cancel`, `refund` and `inquiryRefund`, signed the way Alipay's official SDKs sign, with every
 //! response's signature verified against the platform's public key.
 //!
 //! A response that fails verification is an error, never a result. Results with status `U`
-//! and transport failures are retried with the identical body (so the same idempotency key),
-//! up to a configured number of attempts.
+//! (except `PAYMENT_IN_PROCESS` and `REFUND_IN_PROCESS`, which mean "accepted, inquire") and
+//! transport failures are retried with the identical body (so the same idempotency key), up
+//! to a configured number of attempts.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), ocpay_sdk::SdkError> {
@@ -41,9 +42,10 @@ use ocpay_protocol::api::header;
 use ocpay_protocol::payments::{
     CancelRequest, CancelResponse, InquiryPaymentRequest, InquiryPaymentResponse, PayRequest, PayResponse,
 };
+use ocpay_protocol::refunds::{InquiryRefundRequest, InquiryRefundResponse, RefundRequest, RefundResponse};
 use ocpay_protocol::signature::content_to_sign;
 use ocpay_protocol::{
-    AmsResult, Api, ResultStatus, SignatureError, SignatureHeader, SigningKey, VerifyingKey,
+    AmsResult, Api, ResultCode, ResultStatus, SignatureError, SignatureHeader, SigningKey, VerifyingKey,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -221,6 +223,20 @@ impl Client {
         Ok(self.call(Api::Cancel, request).await?.response)
     }
 
+    /// Refunds part or all of a paid payment (or returns the refund this `refundRequestId`
+    /// created). `U / REFUND_IN_PROCESS` means accepted: inquire for the outcome.
+    pub async fn refund(&self, request: &RefundRequest) -> Result<RefundResponse, SdkError> {
+        Ok(self.call(Api::Refund, request).await?.response)
+    }
+
+    /// Reads a refund by `refundId` or `refundRequestId`.
+    pub async fn inquire_refund(
+        &self,
+        request: &InquiryRefundRequest,
+    ) -> Result<InquiryRefundResponse, SdkError> {
+        Ok(self.call(Api::InquiryRefund, request).await?.response)
+    }
+
     /// Calls any API with a typed request, keeping the verified raw body beside the parsed one.
     pub async fn call<Req, Resp>(&self, api: Api, request: &Req) -> Result<Verified<Resp>, SdkError>
     where
@@ -246,7 +262,7 @@ impl Client {
         loop {
             let outcome = self.attempt(&path, &body).await;
             let retry = match &outcome {
-                Ok(text) => result_status(text) == Some(ResultStatus::U),
+                Ok(text) => worth_retrying(text),
                 Err(error) => error.is_retryable(),
             };
             if !retry || attempt >= self.settings.attempts_max {
@@ -311,12 +327,16 @@ impl Client {
     }
 }
 
-fn result_status(body: &str) -> Option<ResultStatus> {
+/// Whether an answer is a `U` that the same request may turn into a final one. An
+/// `*_IN_PROCESS` answer is not: the request was accepted, and only an inquiry tells more.
+fn worth_retrying(body: &str) -> bool {
     #[derive(serde::Deserialize)]
     struct Envelope {
         result: AmsResult,
     }
-    serde_json::from_str::<Envelope>(body).ok().map(|envelope| envelope.result.result_status)
+    let Ok(Envelope { result }) = serde_json::from_str::<Envelope>(body) else { return false };
+    result.result_status == ResultStatus::U
+        && !matches!(result.code(), Some(ResultCode::PAYMENT_IN_PROCESS | ResultCode::REFUND_IN_PROCESS))
 }
 
 fn error_chain(error: &dyn std::error::Error) -> String {

@@ -1,10 +1,11 @@
-//! Receiving the platform's notifications (`notifyPayment`): verify the signature over the raw
-//! body with the platform's public key, parse, and answer with [`ACK`].
+//! Receiving the platform's notifications (`notifyPayment`, `notifyRefund`): verify the signature over
+//! the raw body with the platform's public key, parse, and answer with [`ACK`].
 //!
 //! The signed content is `POST <path of your notify URL>\n<client-id>.<request-time>.<body>`,
 //! with the `client-id`, `request-time` and `signature` headers exactly as received.
 
 use ocpay_protocol::payments::PaymentNotification;
+use ocpay_protocol::refunds::RefundNotification;
 use ocpay_protocol::signature::content_to_sign;
 use ocpay_protocol::{SignatureHeader, VerifyingKey};
 
@@ -41,6 +42,21 @@ pub fn payment_notification(
     platform_key: &VerifyingKey,
     delivery: &Delivery<'_>,
 ) -> Result<PaymentNotification, SdkError> {
+    verified(platform_key, delivery)
+}
+
+/// Verifies a delivery and parses it as a refund notification.
+pub fn refund_notification(
+    platform_key: &VerifyingKey,
+    delivery: &Delivery<'_>,
+) -> Result<RefundNotification, SdkError> {
+    verified(platform_key, delivery)
+}
+
+fn verified<T: serde::de::DeserializeOwned>(
+    platform_key: &VerifyingKey,
+    delivery: &Delivery<'_>,
+) -> Result<T, SdkError> {
     verify(platform_key, delivery)?;
     serde_json::from_slice(delivery.body).map_err(|error| SdkError::ResponseBody(error.to_string()))
 }

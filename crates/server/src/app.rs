@@ -70,7 +70,7 @@ impl Application {
         self.state.clone()
     }
 
-    /// Serves (and runs the notifier and the expiry job) until `shutdown` completes, then
+    /// Serves (and runs the notifier and the timer job) until `shutdown` completes, then
     /// stops accepting and lets the work in flight finish within the configured grace period.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
         let config = &self.state.config;
@@ -78,7 +78,7 @@ impl Application {
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let background = [
             tokio::spawn(crate::notify::run(self.state.clone(), stopped.clone())),
-            tokio::spawn(crate::jobs::expire(self.state.clone(), stopped)),
+            tokio::spawn(crate::jobs::timers(self.state.clone(), stopped)),
         ];
         let connections = Arc::new(Semaphore::new(config.connections_max.max(1)));
         let graceful = GracefulShutdown::new();

@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
+use ocpay_core::participant::Environment;
 use ocpay_core::payment::{CancelWindow, ExpiryPolicy};
+use ocpay_core::refund::RefundPolicy;
 use serde::{Deserialize, Serialize};
 
 /// Prefix of the environment variables that set configuration keys (`OCPAY_LISTEN`, ...).
@@ -83,10 +85,21 @@ pub struct Config {
     /// link-local addresses (sandbox participants always may).
     pub notify_allow_private_addresses: bool,
 
-    /// How often the expiry job closes unpaid payments whose code expired.
-    pub expiry_poll_interval_ms: u64,
-    /// Payments closed per round, at most.
-    pub expiry_batch_max: u32,
+    /// How often the timer job closes unpaid payments whose code expired and completes
+    /// asynchronous refunds that are due.
+    pub timers_poll_interval_ms: u64,
+    /// Payments closed, or refunds completed, per round at most.
+    pub timers_batch_max: u32,
+
+    /// How long after payment a refund is accepted, in days.
+    pub refund_window_days: u32,
+    /// Whether a payment may be refunded more than once (some wallets refuse).
+    pub refund_multiple_allowed: bool,
+    /// Whether the wallet completes every refund later rather than at once. A merchant may
+    /// also ask for that per refund with `isAsyncRefund`.
+    pub refund_async: bool,
+    /// How long an asynchronous refund stays `PROCESSING`.
+    pub refund_async_delay_seconds: u64,
 
     /// Stored value (in major units of the payment's currency) issued to a sandbox payer whose
     /// wallet would not cover a payment.
@@ -137,8 +150,12 @@ impl Default for Config {
             notify_retry_intervals_seconds: vec![120, 600, 600, 3_600, 7_200, 21_600, 54_000],
             notify_response_bytes_max: 64 * 1024,
             notify_allow_private_addresses: false,
-            expiry_poll_interval_ms: 1_000,
-            expiry_batch_max: 500,
+            timers_poll_interval_ms: 1_000,
+            timers_batch_max: 500,
+            refund_window_days: 365,
+            refund_multiple_allowed: true,
+            refund_async: false,
+            refund_async_delay_seconds: 60,
             sandbox_top_up_major: 1_000_000,
             sandbox_slow_answer_ms: 20_000,
             pin_hash_iterations: 100_000,
@@ -196,6 +213,25 @@ impl Config {
             days_after_payment: self.cancel_window_days_after_payment,
             closes_at_minute_of_day: self.cancel_window_closes_at_minute,
         }
+    }
+
+    /// Whether a notify URL of a participant in `environment` is refused because it names a
+    /// private, loopback or link-local address (live participants, unless allowed).
+    pub fn refuses_notify_url(&self, environment: Environment, url: &str) -> bool {
+        environment == Environment::Live
+            && !self.notify_allow_private_addresses
+            && crate::urls::names_private_host(url)
+    }
+
+    pub fn refund_policy(&self) -> RefundPolicy {
+        RefundPolicy {
+            window: jiff::SignedDuration::from_hours(i64::from(self.refund_window_days) * 24),
+            multiple_allowed: self.refund_multiple_allowed,
+        }
+    }
+
+    pub fn refund_async_delay(&self) -> jiff::SignedDuration {
+        seconds(self.refund_async_delay_seconds)
     }
 
     pub fn request_time_skew_max(&self) -> jiff::SignedDuration {

@@ -1,39 +1,54 @@
-//! Background jobs that move payments on with time: the expiry of unpaid order codes.
+//! The timer job: moves payments and refunds on with time. It closes unpaid payments whose
+//! code expired and completes asynchronous refunds that are due, each with its notification.
 //! "Now" is the injectable clock's; the loop polls on the real clock.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use ocpay_store::StoreError;
 use tokio::sync::watch;
 
 use crate::state::AppState;
 
-/// Closes unpaid payments whose code expired (`FAIL` / `ORDER_IS_CLOSED`, notified), in
-/// batches, until `stop` turns true.
-pub(crate) async fn expire(state: Arc<AppState>, mut stop: watch::Receiver<bool>) {
-    let poll = Duration::from_millis(state.config.expiry_poll_interval_ms.max(1));
-    let batch = state.config.expiry_batch_max.max(1);
+/// Runs every timer in batches, each round until nothing more is due, until `stop` turns true.
+pub(crate) async fn timers(state: Arc<AppState>, mut stop: watch::Receiver<bool>) {
+    let poll = Duration::from_millis(state.config.timers_poll_interval_ms.max(1));
+    let batch = state.config.timers_batch_max.max(1);
     while !*stop.borrow() {
-        loop {
-            match state.store.expire_payments(state.clock.now(), batch).await {
-                Ok(expired) => {
-                    if !expired.is_empty() {
-                        tracing::info!(n_expired = expired.len(), "closed expired order codes");
-                        state.notify_wake.wake();
-                    }
-                    if (expired.len() as u32) < batch {
-                        break;
-                    }
-                }
-                Err(error) => {
-                    tracing::error!(%error, "expiring payments failed");
-                    break;
-                }
-            }
-        }
+        drain(&state, "closed expired order codes", batch, |now| state.store.expire_payments(now, batch))
+            .await;
+        drain(&state, "completed asynchronous refunds", batch, |now| {
+            state.store.complete_refunds(now, batch)
+        })
+        .await;
         tokio::select! {
             () = tokio::time::sleep(poll) => {}
             _ = stop.changed() => {}
+        }
+    }
+}
+
+/// Calls `step` until it does less than a full batch, and wakes the notifier if it did anything.
+async fn drain<T, F, Fut>(state: &AppState, what: &'static str, batch: u32, step: F)
+where
+    F: Fn(jiff::Timestamp) -> Fut,
+    Fut: Future<Output = Result<Vec<T>, StoreError>>,
+{
+    loop {
+        match step(state.clock.now()).await {
+            Ok(done) => {
+                if !done.is_empty() {
+                    tracing::info!(n = done.len(), "{what}");
+                    state.notify_wake.wake();
+                }
+                if done.len() < batch as usize {
+                    return;
+                }
+            }
+            Err(error) => {
+                tracing::error!(%error, "{what}: failed");
+                return;
+            }
         }
     }
 }

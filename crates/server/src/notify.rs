@@ -14,12 +14,14 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ocpay_core::ids::PaymentId;
+use ocpay_core::ids::{PaymentId, RefundId};
 use ocpay_core::participant::Environment;
-use ocpay_core::payer::MagicAmount;
+use ocpay_core::sandbox::MagicAmount;
 use ocpay_protocol::api::header;
 use ocpay_protocol::signature::content_to_sign;
-use ocpay_store::{AfterAttempt, Attempt, AttemptOutcome, Notification, NotificationKind, PaymentLookup};
+use ocpay_store::{
+    AfterAttempt, Attempt, AttemptOutcome, Notification, NotificationKind, PaymentLookup, RefundLookup,
+};
 use tokio::sync::{Notify, Semaphore, watch};
 
 use crate::data_dir::PLATFORM_KEY_VERSION;
@@ -158,25 +160,37 @@ pub(crate) async fn deliver(state: &AppState, notification: Notification) {
 type Answer = (AttemptOutcome, Option<u16>, Option<String>);
 
 async fn send(state: &AppState, notification: &Notification) -> Result<Answer, String> {
-    let body = match notification.kind {
+    let recipient = &notification.recipient;
+    let environment = Environment::of_client_id(recipient);
+    let (body, ignore_ack) = match notification.kind {
         NotificationKind::PaymentResult => {
             let payment_id = PaymentId::parse(&notification.subject_id).map_err(|error| error.to_string())?;
             let payment = state
                 .store
-                .payment(&notification.recipient, &PaymentLookup::ById(payment_id))
+                .payment(recipient, &PaymentLookup::ById(payment_id))
                 .await
                 .map_err(|error| error.to_string())?
                 .ok_or("the payment no longer exists")?;
-            let ignore_ack = MagicAmount::of(payment.terms.environment(), payment.terms.amount)
-                == Some(MagicAmount::NotificationNeverAcknowledged);
-            let body = serde_json::to_vec(&wire::payment_notification(&payment, notification))
-                .map_err(|error| error.to_string())?;
-            (body, payment.terms.environment(), ignore_ack)
+            // Sandbox magic amount 9904 holds back the success notification only.
+            let ignore_ack = notification.event_status == "SUCCESS"
+                && MagicAmount::of(environment, payment.terms.amount)
+                    == Some(MagicAmount::NotificationNeverAcknowledged);
+            (serde_json::to_vec(&wire::payment_notification(&payment, notification)), ignore_ack)
+        }
+        NotificationKind::RefundResult => {
+            let refund_id = RefundId::parse(&notification.subject_id).map_err(|error| error.to_string())?;
+            let refund = state
+                .store
+                .refund(recipient, &RefundLookup::ById(refund_id))
+                .await
+                .map_err(|error| error.to_string())?
+                .ok_or("the refund no longer exists")?;
+            (serde_json::to_vec(&wire::refund_notification(&refund)), false)
         }
     };
-    let (body, environment, ignore_ack) = body;
+    let body = body.map_err(|error| error.to_string())?;
     let public_only = environment == Environment::Live && !state.config.notify_allow_private_addresses;
-    if public_only && urls::names_private_host(&notification.url) {
+    if state.config.refuses_notify_url(environment, &notification.url) {
         return Err("refused: the notify URL names a private address".into());
     }
     let url = url::Url::parse(&notification.url).map_err(|error| error.to_string())?;

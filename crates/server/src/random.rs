@@ -1,10 +1,10 @@
-//! Identifiers the platform makes up: payment ids, order-code tokens and client ids.
+//! Identifiers the platform makes up: payment and refund ids, order-code tokens and client ids.
 //! All randomness comes from the operating system's CSPRNG (through aws-lc).
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jiff::Timestamp;
-use ocpay_core::ids::{ClientId, CodeToken, PaymentId};
+use ocpay_core::ids::{ClientId, CodeToken, PaymentId, RefundId};
 use ocpay_core::participant::{Environment, SANDBOX_CLIENT_ID_PREFIX};
 
 fn random_bytes<const N: usize>() -> [u8; N] {
@@ -21,12 +21,19 @@ pub(crate) fn code_token() -> CodeToken {
     CodeToken::parse(&token).expect("22 URL-safe base64 characters make a valid token")
 }
 
-/// A payment id like Alipay's: the UTC creation time to the second, then 18 random digits.
-/// Time first keeps ids roughly ordered, which keeps the primary-key index compact.
-pub(crate) fn payment_id(now: Timestamp) -> PaymentId {
+/// An id like Alipay's: the UTC creation time to the second, then 18 random digits. Time
+/// first keeps ids roughly ordered, which keeps the primary-key index compact.
+fn time_ordered_id(now: Timestamp) -> String {
     let random = u64::from_le_bytes(random_bytes::<8>()) % 1_000_000_000_000_000_000;
-    let stamp = now.strftime("%Y%m%d%H%M%S");
-    PaymentId::parse(&format!("{stamp}{random:018}")).expect("32 digits make a valid payment id")
+    format!("{}{random:018}", now.strftime("%Y%m%d%H%M%S"))
+}
+
+pub(crate) fn payment_id(now: Timestamp) -> PaymentId {
+    PaymentId::parse(&time_ordered_id(now)).expect("32 digits make a valid payment id")
+}
+
+pub(crate) fn refund_id(now: Timestamp) -> RefundId {
+    RefundId::parse(&time_ordered_id(now)).expect("32 digits make a valid refund id")
 }
 
 /// A new client id: 16 random upper-case letters and digits, after `SANDBOX_` in the sandbox.
@@ -51,6 +58,7 @@ mod tests {
         assert_ne!(code_token(), code_token());
         let id = payment_id("2026-11-27T10:20:30Z".parse().unwrap());
         assert!(id.as_str().starts_with("20261127102030") && id.as_str().len() == 32, "{id}");
+        assert_eq!(refund_id("2026-11-27T10:20:30Z".parse().unwrap()).as_str().len(), 32);
         let sandbox = client_id(Environment::Sandbox);
         assert_eq!(Environment::of_client_id(&sandbox), Environment::Sandbox);
         assert_eq!(Environment::of_client_id(&client_id(Environment::Live)), Environment::Live);

@@ -1,11 +1,18 @@
 //! Domain values to AMS wire values: one place for what the API responses and the
-//! notifications say about a payment, so that both always say the same.
+//! notifications say about a payment or a refund, so that both always say the same.
 
 use jiff::Timestamp;
 use ocpay_core::money::Money;
 use ocpay_core::payment::{Charge, FailReason, Payment, PaymentState};
+use ocpay_core::refund::{Refund, RefundState};
 use ocpay_protocol::model::{Amount, PspCustomerInfo, Quote};
-use ocpay_protocol::payments::{InquiryPaymentResponse, NOTIFY_TYPE_PAYMENT_RESULT, PaymentNotification};
+use ocpay_protocol::payments::{
+    InquiryPaymentResponse, NOTIFY_TYPE_PAYMENT_RESULT, PaymentNotification, TRANSACTION_CANCEL,
+    TRANSACTION_REFUND, Transaction,
+};
+use ocpay_protocol::refunds::{
+    InquiryRefundResponse, NOTIFY_TYPE_REFUND_RESULT, RefundNotification, RefundResponse,
+};
 use ocpay_protocol::{AmsResult, ResultCode, datetime};
 use ocpay_store::Notification;
 
@@ -58,8 +65,8 @@ fn payment_result(state: PaymentState) -> (ResultCode, &'static str) {
     }
 }
 
-/// What `inquiryPayment` answers about a payment at `now`.
-pub(crate) fn inquiry(payment: &Payment, now: Timestamp) -> InquiryPaymentResponse {
+/// What `inquiryPayment` answers about a payment at `now`, with its refunds.
+pub(crate) fn inquiry(payment: &Payment, refunds: &[Refund], now: Timestamp) -> InquiryPaymentResponse {
     let terms = &payment.terms;
     let state = payment.effective_state(now);
     let (result_code, result_message) = payment_result(state);
@@ -81,6 +88,102 @@ pub(crate) fn inquiry(payment: &Payment, now: Timestamp) -> InquiryPaymentRespon
         payment_create_time: Some(datetime::format(terms.created_at)),
         payment_time: paid.map(|(paid_at, _)| datetime::format(paid_at)),
         psp_customer_info: paid.map(|(_, charge)| psp_customer_info(charge)),
+        transactions: transactions(payment, refunds),
+    }
+}
+
+/// The payment's refunds and its cancel, in the order they happened. A cancel has no id of
+/// its own: it is named by the payment's ids, as `cancel` names it.
+fn transactions(payment: &Payment, refunds: &[Refund]) -> Vec<Transaction> {
+    let mut listed: Vec<(Timestamp, Transaction)> = refunds
+        .iter()
+        .map(|refund| {
+            let terms = &refund.terms;
+            let transaction = Transaction {
+                transaction_result: refund_result(refund.state),
+                transaction_id: terms.id.to_string(),
+                transaction_type: TRANSACTION_REFUND.into(),
+                transaction_status: refund.state.status().into(),
+                transaction_amount: amount(terms.amount),
+                transaction_request_id: Some(terms.request_id.to_string()),
+                transaction_time: refund.state.finished_at().map(datetime::format),
+            };
+            (terms.created_at, transaction)
+        })
+        .collect();
+    if let PaymentState::Cancelled { cancelled_at, .. } = payment.state {
+        let cancel = Transaction {
+            transaction_result: AmsResult::success(),
+            transaction_id: payment.terms.id.to_string(),
+            transaction_type: TRANSACTION_CANCEL.into(),
+            transaction_status: "SUCCESS".into(),
+            transaction_amount: amount(payment.terms.amount),
+            transaction_request_id: Some(payment.terms.request_id.to_string()),
+            transaction_time: Some(datetime::format(cancelled_at)),
+        };
+        listed.push((cancelled_at, cancel));
+    }
+    listed.sort_by_key(|(at, _)| *at);
+    listed.into_iter().map(|(_, transaction)| transaction).collect()
+}
+
+/// The outcome of a refund itself, as a `Result`.
+fn refund_result(state: RefundState) -> AmsResult {
+    match state {
+        RefundState::Success { .. } => AmsResult::success(),
+        RefundState::Processing { .. } => AmsResult::of(ResultCode::REFUND_IN_PROCESS),
+        RefundState::Fail { .. } => {
+            AmsResult::with_message(ResultCode::PROCESS_FAIL, "the wallet could not refund")
+        }
+    }
+}
+
+/// What `refund` answers about a refund it accepted: `S` with its time once it succeeded,
+/// `U / REFUND_IN_PROCESS` while the wallet is still working on it, `F` if that failed.
+pub(crate) fn refund_response(refund: &Refund) -> RefundResponse {
+    let terms = &refund.terms;
+    RefundResponse {
+        result: refund_result(refund.state),
+        refund_request_id: Some(terms.request_id.to_string()),
+        refund_id: Some(terms.id.to_string()),
+        payment_id: Some(terms.payment_id.to_string()),
+        refund_amount: Some(amount(terms.amount)),
+        refund_time: refund_time(refund.state),
+    }
+}
+
+fn refund_time(state: RefundState) -> Option<String> {
+    match state {
+        RefundState::Success { refunded_at } => Some(datetime::format(refunded_at)),
+        _ => None,
+    }
+}
+
+/// What `inquiryRefund` answers about a refund.
+pub(crate) fn inquiry_refund(refund: &Refund) -> InquiryRefundResponse {
+    let terms = &refund.terms;
+    InquiryRefundResponse {
+        result: AmsResult::success(),
+        refund_id: Some(terms.id.to_string()),
+        refund_request_id: Some(terms.request_id.to_string()),
+        refund_amount: Some(amount(terms.amount)),
+        refund_status: Some(refund.state.status().into()),
+        refund_time: refund_time(refund.state),
+    }
+}
+
+/// The `notifyRefund` body of a notification, built from the refund's final state.
+pub(crate) fn refund_notification(refund: &Refund) -> RefundNotification {
+    let terms = &refund.terms;
+    RefundNotification {
+        notify_type: NOTIFY_TYPE_REFUND_RESULT.into(),
+        result: refund_result(refund.state),
+        refund_status: refund.state.status().into(),
+        refund_request_id: terms.request_id.to_string(),
+        refund_id: terms.id.to_string(),
+        payment_id: terms.payment_id.to_string(),
+        refund_amount: amount(terms.amount),
+        refund_time: refund_time(refund.state),
     }
 }
 

@@ -15,7 +15,7 @@ pub mod sqlite;
 
 use async_trait::async_trait;
 use ocpay_core::Timestamp;
-use ocpay_core::ids::{ClientId, CodeToken, PaymentId, PaymentRequestId};
+use ocpay_core::ids::{ClientId, CodeToken, PaymentId, PaymentRequestId, RefundId, RefundRequestId};
 use ocpay_core::ledger::{Account, AccountOwner};
 use ocpay_core::money::Money;
 use ocpay_core::participant::{KeyVersion, Participant, ParticipantKey};
@@ -23,6 +23,7 @@ use ocpay_core::payer::{Payer, PayerId};
 use ocpay_core::payment::{
     CancelRefusal, CancelWindow, Charge, FailReason, NotPayable, Payment, PaymentTerms,
 };
+use ocpay_core::refund::{Refund, RefundPolicy, RefundRefusal, RefundTerms};
 
 /// Why the store could not do what it was asked.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -110,6 +111,62 @@ pub enum FailPayment {
     NotFound,
 }
 
+/// A refund to create.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewRefund {
+    pub terms: RefundTerms,
+    pub policy: RefundPolicy,
+    pub completion: RefundCompletion,
+}
+
+/// When an accepted refund reaches its final state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefundCompletion {
+    /// At once: the refund succeeds in the request's transaction.
+    Now,
+    /// It stays `PROCESSING` until then, and succeeds.
+    SucceedsAt(Timestamp),
+    /// It stays `PROCESSING` until then, and fails without moving money (a sandbox test path).
+    FailsAt(Timestamp),
+}
+
+/// How a client names one of its refunds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefundLookup {
+    ById(RefundId),
+    ByRequestId(RefundRequestId),
+}
+
+/// What `create_refund` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CreateRefund {
+    /// Accepted; refunded already unless the wallet completes it later.
+    Created(Refund),
+    /// A refund with this owner and `refundRequestId` existed; here it is, unchanged.
+    Existing(Refund),
+    Refused(RefundRefusal),
+    PaymentNotFound,
+}
+
+/// A sandbox fault that happens once (spec §13.15).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SandboxFault {
+    /// Magic amount 9903: the first inquiry of this payment answers `UNKNOWN_EXCEPTION`.
+    InquiryUnknown(PaymentId),
+    /// Magic amount 9901: the first refund with this request id answers `UNKNOWN_EXCEPTION`.
+    RefundUnknown(ClientId, RefundRequestId),
+}
+
+impl SandboxFault {
+    /// The fault's kind and the key it happens once for.
+    pub fn key(&self) -> (&'static str, String) {
+        match self {
+            Self::InquiryUnknown(payment) => ("INQUIRY_UNKNOWN", payment.to_string()),
+            Self::RefundUnknown(owner, request) => ("REFUND_UNKNOWN", format!("{owner}/{request}")),
+        }
+    }
+}
+
 /// The result of checking the whole ledger.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LedgerCheck {
@@ -138,17 +195,20 @@ impl LedgerCheck {
 pub enum NotificationKind {
     /// `notifyPayment`: a payment reached a final state the merchant did not cause.
     PaymentResult,
+    /// `notifyRefund`: a refund reached its final state.
+    RefundResult,
 }
 
 impl NotificationKind {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::PaymentResult => "PAYMENT_RESULT",
+            Self::RefundResult => "REFUND_RESULT",
         }
     }
 
     pub fn parse(value: &str) -> Option<NotificationKind> {
-        [Self::PaymentResult].into_iter().find(|kind| kind.as_str() == value)
+        [Self::PaymentResult, Self::RefundResult].into_iter().find(|kind| kind.as_str() == value)
     }
 }
 
@@ -289,6 +349,26 @@ pub trait Store: Send + Sync + 'static {
         now: Timestamp,
     ) -> Result<CancelPayment, StoreError>;
 
+    /// Refunds part or all of one of `owner`'s payments, deciding in the one transaction (by
+    /// core's rules) that the payment is paid, inside the window, and not refunded beyond what
+    /// was paid, counting every earlier refund. A synchronous refund posts the money back and
+    /// queues its notification in the same transaction.
+    async fn create_refund(&self, refund: &NewRefund) -> Result<CreateRefund, StoreError>;
+
+    /// One of `owner`'s refunds. Other participants' refunds are never found.
+    async fn refund(&self, owner: &ClientId, lookup: &RefundLookup) -> Result<Option<Refund>, StoreError>;
+
+    /// The refunds of one of `owner`'s payments, oldest first.
+    async fn refunds_of_payment(
+        &self,
+        owner: &ClientId,
+        payment_id: &PaymentId,
+    ) -> Result<Vec<Refund>, StoreError>;
+
+    /// Completes up to `limit` asynchronous refunds due by `now`, each with its posting (unless
+    /// it fails) and its notification, and returns them.
+    async fn complete_refunds(&self, now: Timestamp, limit: u32) -> Result<Vec<Refund>, StoreError>;
+
     /// The payment an order code names. The code is the payer's capability: no owner check.
     async fn payment_by_code(&self, code: &CodeToken) -> Result<Option<Payment>, StoreError>;
 
@@ -309,8 +389,8 @@ pub trait Store: Send + Sync + 'static {
     /// `ORDER_IS_CLOSED`), each with its notification, and returns them.
     async fn expire_payments(&self, now: Timestamp, limit: u32) -> Result<Vec<Payment>, StoreError>;
 
-    /// Sandbox magic amount 9903: true the first time it is asked for a payment, then false.
-    async fn take_inquiry_fault(&self, payment_id: &PaymentId, now: Timestamp) -> Result<bool, StoreError>;
+    /// A sandbox fault that happens once: true the first time it is asked for, then false.
+    async fn take_sandbox_fault(&self, fault: &SandboxFault, now: Timestamp) -> Result<bool, StoreError>;
 
     async fn create_payer(&self, payer: &Payer) -> Result<(), StoreError>;
 

@@ -53,7 +53,7 @@ async fn the_files_are_in_wal_mode_with_the_whole_schema() {
     let settings = SqliteSettings::new(dir.path().join("ocpay.db"));
     let _store = SqliteStore::open(&settings).await.unwrap();
     assert_eq!(settings.participants_path(), dir.path().join("ocpay-participants.db"));
-    for (path, version_expected) in [(settings.path.clone(), 2), (settings.participants_path(), 1)] {
+    for (path, version_expected) in [(settings.path.clone(), 3), (settings.participants_path(), 1)] {
         let connection = rusqlite::Connection::open(&path).unwrap();
         let mode: String = connection.query_row("PRAGMA journal_mode", [], |row| row.get(0)).unwrap();
         assert_eq!(mode, "wal", "{}", path.display());
@@ -120,4 +120,41 @@ async fn concurrent_writes_share_commits_and_fail_alone() {
     }
     let batches = store.write_stats().batches.load(std::sync::atomic::Ordering::Relaxed) - before;
     assert!(batches < 200, "200 concurrent writes shared commits: {batches} batches");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upgrading_an_older_file_keeps_its_ledger() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ocpay.db");
+    {
+        // A file as the previous release left it: schema version 2 and a top-up on the books.
+        let connection = rusqlite::Connection::open(&path).unwrap();
+        connection.execute_batch(include_str!("../migrations/sqlite/main/0001_payments.sql")).unwrap();
+        connection
+            .execute_batch(include_str!("../migrations/sqlite/main/0002_wallets_ledger_outbox.sql"))
+            .unwrap();
+        connection
+            .execute_batch(
+                "INSERT INTO posting (posting_id, kind, payment_id, created_at_ms) VALUES (1, 'TOPUP', NULL, 0);
+                 INSERT INTO entry VALUES (1, 'wallet:P:USD', 'USD', 500), (1, 'funding:USD', 'USD', -500);
+                 INSERT INTO wallet_balance VALUES ('wallet:P:USD', 'USD', 500);
+                 PRAGMA user_version = 2;",
+            )
+            .unwrap();
+    }
+    let store = open(&dir, "ocpay.db").await;
+    let usd = ocpay_core::money::Currency::parse("USD").unwrap();
+    let wallet = ocpay_core::ledger::Account::new(
+        ocpay_core::ledger::AccountOwner::Wallet(ocpay_core::payer::PayerId::parse("P").unwrap()),
+        usd,
+    );
+    assert_eq!(store.balance(&wallet).await.unwrap(), ocpay_core::money::Money::new(500, usd));
+    let check = store.ledger_check().await.unwrap();
+    assert!(check.is_sound(), "{check:?}");
+    drop(store);
+    let connection = rusqlite::Connection::open(&path).unwrap();
+    let version: i64 = connection.query_row("PRAGMA user_version", [], |row| row.get(0)).unwrap();
+    assert_eq!(version, 3);
+    let postings: i64 = connection.query_row("SELECT count(*) FROM posting", [], |row| row.get(0)).unwrap();
+    assert_eq!(postings, 1, "the rebuilt posting table kept its rows");
 }

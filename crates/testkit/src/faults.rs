@@ -12,9 +12,11 @@ use ocpay_core::money::Money;
 use ocpay_core::participant::{KeyVersion, Participant, ParticipantKey};
 use ocpay_core::payer::{Payer, PayerId};
 use ocpay_core::payment::{CancelWindow, FailReason, Payment, PaymentTerms};
+use ocpay_core::refund::Refund;
 use ocpay_store::{
-    AfterAttempt, Attempt, CancelPayment, CreatePayment, FailPayment, LedgerCheck, NewKey, Notification,
-    PaymentLookup, SettlePayment, Settlement, Store, StoreError,
+    AfterAttempt, Attempt, CancelPayment, CreatePayment, CreateRefund, FailPayment, LedgerCheck, NewKey,
+    NewRefund, Notification, PaymentLookup, RefundLookup, SandboxFault, SettlePayment, Settlement, Store,
+    StoreError,
 };
 
 /// What to break. Each switch applies from the next call on.
@@ -108,9 +110,27 @@ impl Store for FaultyStore {
         self.faults.write()?;
         self.inner.expire_payments(now, limit).await
     }
-    async fn take_inquiry_fault(&self, payment_id: &PaymentId, now: Timestamp) -> Result<bool, StoreError> {
+    async fn take_sandbox_fault(&self, fault: &SandboxFault, now: Timestamp) -> Result<bool, StoreError> {
         self.faults.write()?;
-        self.inner.take_inquiry_fault(payment_id, now).await
+        self.inner.take_sandbox_fault(fault, now).await
+    }
+    async fn create_refund(&self, refund: &NewRefund) -> Result<CreateRefund, StoreError> {
+        self.faults.write()?;
+        self.inner.create_refund(refund).await
+    }
+    async fn refund(&self, owner: &ClientId, lookup: &RefundLookup) -> Result<Option<Refund>, StoreError> {
+        self.inner.refund(owner, lookup).await
+    }
+    async fn refunds_of_payment(
+        &self,
+        owner: &ClientId,
+        payment_id: &PaymentId,
+    ) -> Result<Vec<Refund>, StoreError> {
+        self.inner.refunds_of_payment(owner, payment_id).await
+    }
+    async fn complete_refunds(&self, now: Timestamp, limit: u32) -> Result<Vec<Refund>, StoreError> {
+        self.faults.write()?;
+        self.inner.complete_refunds(now, limit).await
     }
     async fn create_payer(&self, payer: &Payer) -> Result<(), StoreError> {
         self.faults.write()?;

@@ -62,7 +62,7 @@ impl TestApp {
             data_dir: data_dir.path().join("data"),
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             notify_poll_interval_ms: 20,
-            expiry_poll_interval_ms: 20,
+            timers_poll_interval_ms: 20,
             notify_timeout_ms: 2_000,
             pin_hash_iterations: 1_000,
             ..Config::default()

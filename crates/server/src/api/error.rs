@@ -3,6 +3,7 @@
 
 use http::StatusCode;
 use ocpay_core::payment::CancelRefusal;
+use ocpay_core::refund::RefundRefusal;
 use ocpay_protocol::ResultCode;
 
 use crate::service::ServiceError;
@@ -36,8 +37,6 @@ pub(crate) enum ApiError {
     Timeout {
         timeout_ms: u64,
     },
-    /// A sandbox magic amount asked for an unknown outcome.
-    SandboxUnknown,
     /// A bug: logged, answered as unknown.
     Internal(String),
 }
@@ -88,12 +87,6 @@ impl ApiError {
                     "the request was not answered within {timeout_ms} ms; retry the same request or inquire"
                 ),
             ),
-            ApiError::SandboxUnknown => (
-                ok,
-                UNKNOWN_EXCEPTION,
-                "sandbox magic amount: an unknown outcome, as asked; retry the same request or inquire"
-                    .into(),
-            ),
             ApiError::Internal(_) => (ok, UNKNOWN_EXCEPTION, UNKNOWN_EXCEPTION.default_message().into()),
         }
     }
@@ -119,11 +112,12 @@ fn service_answer(error: &ServiceError) -> (StatusCode, ResultCode, String) {
             PARAM_ILLEGAL,
             "paymentNotifyUrl: required, since no notify URL is configured for this client".into(),
         ),
-        ServiceError::NotifyUrlPrivate => (
+        ServiceError::NotifyUrlPrivate { field } => (
             ok,
             PARAM_ILLEGAL,
-            "paymentNotifyUrl: a live participant's notify URL must not name a private, loopback or link-local address"
-                .into(),
+            format!(
+                "{field}: a live participant's notify URL must not name a private, loopback or link-local address"
+            ),
         ),
         ServiceError::RepeatInconsistent => (
             ok,
@@ -131,13 +125,37 @@ fn service_answer(error: &ServiceError) -> (StatusCode, ResultCode, String) {
             "paymentRequestId: a payment with this id exists with a different amount, order or merchant"
                 .into(),
         ),
+        ServiceError::RefundRepeatInconsistent => (
+            ok,
+            REPEAT_REQ_INCONSISTENT,
+            "refundRequestId: a refund with this id exists for a different payment or amount".into(),
+        ),
         ServiceError::PaymentNotFound => (ok, ORDER_NOT_EXIST, ORDER_NOT_EXIST.default_message().into()),
+        ServiceError::RefundNotFound => (ok, ORDER_NOT_EXIST, "the refund does not exist".into()),
+        ServiceError::RefundRefused(refusal) => {
+            let code = match refusal {
+                RefundRefusal::Cancelled => ORDER_IS_CANCELED,
+                RefundRefusal::NotPaid => ORDER_STATUS_INVALID,
+                RefundRefusal::WindowExceeded => REFUND_WINDOW_EXCEED,
+                RefundRefusal::MultipleNotSupported => MULTIPLE_REFUNDS_NOT_SUPPORTED,
+                RefundRefusal::AmountExceeded { .. } => REFUND_AMOUNT_EXCEED,
+                RefundRefusal::CurrencyMismatch(_) => {
+                    return (ok, PARAM_ILLEGAL, format!("refundAmount.currency: {refusal}"));
+                }
+            };
+            (ok, code, refusal.to_string())
+        }
         ServiceError::CancelRefused(CancelRefusal::WindowExceeded) => {
             (ok, CANCEL_WINDOW_EXCEED, CancelRefusal::WindowExceeded.to_string())
         }
         ServiceError::CancelRefused(CancelRefusal::Refunded) => {
             (ok, ORDER_STATUS_INVALID, CancelRefusal::Refunded.to_string())
         }
+        ServiceError::SandboxUnknown => (
+            ok,
+            UNKNOWN_EXCEPTION,
+            "sandbox magic amount: an unknown outcome, as asked; retry the same request or inquire".into(),
+        ),
         // The cause is logged by the gateway; the client learns only that it may retry.
         ServiceError::Store(_) => (ok, UNKNOWN_EXCEPTION, UNKNOWN_EXCEPTION.default_message().into()),
     }

@@ -23,7 +23,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
-use super::payments;
+use super::{payments, refunds};
 use crate::data_dir::PLATFORM_KEY_VERSION;
 use crate::state::AppState;
 
@@ -83,6 +83,8 @@ async fn process(state: &AppState, parts: &Parts, body: Body, path: &str) -> Res
         Api::Pay => render(payments::pay(state, &caller, parse(&body)?).await?),
         Api::InquiryPayment => render(payments::inquire(state, &caller, parse(&body)?).await?),
         Api::Cancel => render(payments::cancel(state, &caller, parse(&body)?).await?),
+        Api::Refund => render(refunds::refund(state, &caller, parse(&body)?).await?),
+        Api::InquiryRefund => render(refunds::inquire(state, &caller, parse(&body)?).await?),
     }
 }
 

@@ -5,6 +5,7 @@ mod error;
 mod fields;
 mod gateway;
 mod payments;
+mod refunds;
 
 use std::sync::Arc;
 

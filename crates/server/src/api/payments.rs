@@ -3,7 +3,6 @@
 
 use ocpay_core::ids::{ID_CHARS_MAX, PaymentId, PaymentRequestId};
 use ocpay_core::money::Money;
-use ocpay_core::payer::MagicAmount;
 use ocpay_core::payment::{MerchantRef, Order, Payment, PaymentState, StoreRef};
 use ocpay_protocol::model::{CodeDetail, OrderCodeForm};
 use ocpay_protocol::payments::{
@@ -17,7 +16,7 @@ use super::error::ApiError;
 use super::fields::{self, required};
 use super::gateway::Caller;
 use crate::codes::{self, QrSize};
-use crate::service::{ServiceError, cancel, inquiry, pay::PayCommand};
+use crate::service::{cancel, inquiry, pay::PayCommand};
 use crate::state::AppState;
 use crate::wire;
 
@@ -32,14 +31,7 @@ pub(crate) async fn pay(
     request: PayRequest,
 ) -> Result<PayResponse, ApiError> {
     let command = pay_command(&request)?;
-    let magic = MagicAmount::of(caller.participant.environment(), command.amount);
-    if magic == Some(MagicAmount::PayUnknown) {
-        return Err(ApiError::SandboxUnknown);
-    }
     let payment = crate::service::pay::pay(state, &caller.participant, command).await?;
-    if magic == Some(MagicAmount::PaySlow) {
-        tokio::time::sleep(std::time::Duration::from_millis(state.config.sandbox_slow_answer_ms)).await;
-    }
     Ok(pay_response(state, &payment))
 }
 
@@ -185,18 +177,8 @@ pub(crate) async fn inquire(
     request: InquiryPaymentRequest,
 ) -> Result<InquiryPaymentResponse, ApiError> {
     let lookup = lookup(&request.payment_id, &request.payment_request_id)?;
-    let payment = inquiry::inquire_payment(state, &caller.participant.client_id, &lookup).await?;
-    let magic = MagicAmount::of(payment.terms.environment(), payment.terms.amount);
-    if magic == Some(MagicAmount::InquiryUnknownOnce)
-        && state
-            .store
-            .take_inquiry_fault(&payment.terms.id, state.clock.now())
-            .await
-            .map_err(ServiceError::from)?
-    {
-        return Err(ApiError::SandboxUnknown);
-    }
-    Ok(wire::inquiry(&payment, state.clock.now()))
+    let (payment, refunds) = inquiry::inquire_payment(state, &caller.participant.client_id, &lookup).await?;
+    Ok(wire::inquiry(&payment, &refunds, state.clock.now()))
 }
 
 pub(crate) async fn cancel(

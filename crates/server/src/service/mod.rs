@@ -6,9 +6,11 @@ pub(crate) mod cancel;
 pub(crate) mod inquiry;
 pub mod participants;
 pub(crate) mod pay;
+pub(crate) mod refund;
 pub mod wallet;
 
 use ocpay_core::payment::{CancelRefusal, ExpiryError};
+use ocpay_core::refund::RefundRefusal;
 use ocpay_store::StoreError;
 
 /// Why a use case did not happen. The gateway maps each to an AMS result in one place.
@@ -18,14 +20,23 @@ pub(crate) enum ServiceError {
     Expiry(ExpiryError),
     #[error("no notify URL in the request and none configured for the participant")]
     NotifyUrlRequired,
-    #[error("the notify URL names a private address")]
-    NotifyUrlPrivate,
+    #[error("{field}: names a private address")]
+    NotifyUrlPrivate { field: &'static str },
     #[error("a payment with this paymentRequestId exists and differs from this request")]
     RepeatInconsistent,
+    #[error("a refund with this refundRequestId exists and differs from this request")]
+    RefundRepeatInconsistent,
     #[error("payment not found")]
     PaymentNotFound,
+    #[error("refund not found")]
+    RefundNotFound,
     #[error("cancel refused: {0}")]
     CancelRefused(CancelRefusal),
+    #[error("refund refused: {0}")]
+    RefundRefused(RefundRefusal),
+    /// A sandbox magic amount asked for an unknown outcome.
+    #[error("sandbox magic amount: unknown outcome")]
+    SandboxUnknown,
     #[error(transparent)]
     Store(#[from] StoreError),
 }

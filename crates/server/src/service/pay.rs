@@ -3,13 +3,14 @@
 use jiff::Timestamp;
 use ocpay_core::ids::PaymentRequestId;
 use ocpay_core::money::{Currency, Money};
-use ocpay_core::participant::{Environment, Participant};
+use ocpay_core::participant::Participant;
 use ocpay_core::payment::{Order, Payment, PaymentTerms};
+use ocpay_core::sandbox::MagicAmount;
 use ocpay_store::{CreatePayment, PaymentLookup};
 
 use super::ServiceError;
+use crate::random;
 use crate::state::AppState;
-use crate::{random, urls};
 
 /// A parsed, valid `pay` request.
 #[derive(Debug, Clone)]
@@ -26,11 +27,24 @@ pub(crate) struct PayCommand {
 }
 
 /// Creates the payment, or returns the existing one for a repeated request (spec §13.11).
+/// Sandbox magic amounts: 9901 answers unknown and creates nothing; 9902 answers late.
 pub(crate) async fn pay(
     state: &AppState,
     owner: &Participant,
     command: PayCommand,
 ) -> Result<Payment, ServiceError> {
+    let magic = MagicAmount::of(owner.environment(), command.amount);
+    if magic == Some(MagicAmount::PayUnknown) {
+        return Err(ServiceError::SandboxUnknown);
+    }
+    let payment = create(state, owner, command).await?;
+    if magic == Some(MagicAmount::PaySlow) {
+        tokio::time::sleep(std::time::Duration::from_millis(state.config.sandbox_slow_answer_ms)).await;
+    }
+    Ok(payment)
+}
+
+async fn create(state: &AppState, owner: &Participant, command: PayCommand) -> Result<Payment, ServiceError> {
     let now = state.clock.now();
     let expires_at = match state.config.expiry_policy().resolve(now, command.requested_expiry) {
         Ok(expires_at) => expires_at,
@@ -40,9 +54,8 @@ pub(crate) async fn pay(
     };
     let notify_url =
         command.notify_url.or_else(|| owner.notify_url.clone()).ok_or(ServiceError::NotifyUrlRequired)?;
-    let live = owner.environment() == Environment::Live;
-    if live && !state.config.notify_allow_private_addresses && urls::names_private_host(&notify_url) {
-        return Err(ServiceError::NotifyUrlPrivate);
+    if state.config.refuses_notify_url(owner.environment(), &notify_url) {
+        return Err(ServiceError::NotifyUrlPrivate { field: "paymentNotifyUrl" });
     }
     let terms = PaymentTerms {
         id: random::payment_id(now),

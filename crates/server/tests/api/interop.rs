@@ -47,7 +47,7 @@ async fn run_script(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn alipay_python_sdk_pays_inquires_cancels_and_checks_notifications() {
+async fn alipay_python_sdk_pays_inquires_cancels_refunds_and_checks_notifications() {
     let Some(python) = python() else { return };
     let app = TestApp::spawn().await;
     let merchant = app.merchant().await;
@@ -56,7 +56,9 @@ async fn alipay_python_sdk_pays_inquires_cancels_and_checks_notifications() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "the official SDK failed:\n{stdout}\n{stderr}");
     assert!(
-        stdout.contains("\"status\": \"CANCELLED\"") && stdout.contains("\"notified\": true"),
+        stdout.contains("\"status\": \"CANCELLED\"")
+            && stdout.contains("\"notified\": true")
+            && stdout.contains("\"refunded\": true"),
         "{stdout}"
     );
 }

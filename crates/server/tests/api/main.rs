@@ -8,6 +8,7 @@ mod interop;
 mod limits;
 mod notifications;
 mod payments;
+mod refunds;
 mod sandbox;
 mod validation;
 mod wallet;

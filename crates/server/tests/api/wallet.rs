@@ -304,7 +304,7 @@ async fn a_payer_in_another_currency_pays_at_the_configured_rate() {
 #[tokio::test]
 async fn an_expired_code_cannot_be_paid_even_before_the_job_closes_it() {
     // The job polls once an hour here: only the check at paying time can refuse.
-    let app = TestApp::spawn_with(|config| config.expiry_poll_interval_ms = 3_600_000).await;
+    let app = TestApp::spawn_with(|config| config.timers_poll_interval_ms = 3_600_000).await;
     let merchant = app.merchant().await;
     let paid = order_code(&merchant, "USD", 100).await;
     let code = code_value(&paid);

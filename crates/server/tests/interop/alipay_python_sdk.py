@@ -4,8 +4,9 @@ Only the SDK's connection factory is replaced: its transport is hard-wired to HT
 port 443, and the test server speaks plain HTTP on a free port. Signing, verification,
 request models and JSON are the SDK's own, untouched.
 
-It also plays the merchant's notify endpoint: a paid order's notifyPayment must pass the
-SDK's own webhook check (`webhook_tool.check_signature`) before it is acknowledged.
+It also plays the merchant's notify endpoint: a paid order's notifyPayment, and its refund's
+notifyRefund, must pass the SDK's own webhook check (`webhook_tool.check_signature`) before
+they are acknowledged.
 
 Inputs (environment): OCPAY_GATEWAY, OCPAY_CLIENT_ID, OCPAY_PRIVATE_KEY_PEM (PKCS#8 PEM),
 OCPAY_PLATFORM_KEY (base64 SubjectPublicKeyInfo). Exits non-zero on the first failure.
@@ -31,9 +32,16 @@ from com.alipay.ams.api.model.merchant import Merchant
 from com.alipay.ams.api.model.order import Order
 from com.alipay.ams.api.model.store import Store
 from com.alipay.ams.api.request.pay.alipay_pay_cancel_request import AlipayPayCancelRequest
+from com.alipay.ams.api.model.transaction_status_type import TransactionStatusType
+from com.alipay.ams.api.model.transaction_type import TransactionType
 from com.alipay.ams.api.request.pay.alipay_pay_query_request import AlipayPayQueryRequest
+from com.alipay.ams.api.request.pay.alipay_refund_query_request import AlipayRefundQueryRequest
+from com.alipay.ams.api.request.pay.alipay_refund_request import AlipayRefundRequest
 from com.alipay.ams.api.request.pay.order_code_payment_request import OrderCodePaymentRequest
+from com.alipay.ams.api.response.pay.alipay_pay_query_response import AlipayPayQueryResponse
 from com.alipay.ams.api.response.pay.alipay_pay_response import AlipayPayResponse
+from com.alipay.ams.api.response.pay.alipay_refund_query_response import AlipayRefundQueryResponse
+from com.alipay.ams.api.response.pay.alipay_refund_response import AlipayRefundResponse
 from com.alipay.ams.api.tools.webhook_tool import check_signature
 
 GATEWAY = os.environ["OCPAY_GATEWAY"]
@@ -165,12 +173,18 @@ wallet = urllib.request.Request(
 with urllib.request.urlopen(wallet, timeout=15) as answer:
     check(json.loads(answer.read())["status"] == "SUCCESS", "the wallet pays", "")
 
-try:
-    verified, notification = notifications.get(timeout=15)
-except queue.Empty:
-    check(False, "a notification arrives", "")
-check(verified, "the SDK's webhook check accepts the platform's signature", json.dumps(notification))
-check(notification["notifyType"] == "PAYMENT_RESULT", "a payment result", json.dumps(notification))
+def next_notification(notify_type):
+    """The next delivery, which the SDK's webhook check must have accepted."""
+    try:
+        verified, notification = notifications.get(timeout=15)
+    except queue.Empty:
+        check(False, "a notification arrives", notify_type)
+    check(verified, "the SDK's webhook check accepts the platform's signature", json.dumps(notification))
+    check(notification["notifyType"] == notify_type, "a " + notify_type, json.dumps(notification))
+    return notification
+
+
+notification = next_notification("PAYMENT_RESULT")
 check(notification["result"]["resultStatus"] == "S", "the payment succeeded", json.dumps(notification))
 check(notification["paymentId"] == paid["paymentId"], "it is about the paid order", json.dumps(notification))
 
@@ -179,4 +193,48 @@ inquiry = json.loads(body)
 check(inquiry["paymentStatus"] == "SUCCESS", "the paid order inquires as SUCCESS", body)
 check(inquiry["pspCustomerInfo"]["pspName"] == "OCPAY", "who paid is reported", body)
 
-print(json.dumps({"paymentId": paid["paymentId"], "codeValue": code_value, "status": "CANCELLED", "notified": True}))
+# Refunds of the paid order, through the SDK's own request and response models.
+refund_request_id = "RR-%d" % paid_request_id
+refund = AlipayRefundRequest()
+refund.refund_request_id = refund_request_id
+refund.payment_id = paid["paymentId"]
+refund.refund_amount = Amount("USD", 1000)
+refund.refund_reason = "one coffee was cold"
+refund.refund_notify_url = notify_url
+body = client.execute(refund)
+refunded = AlipayRefundResponse(body)
+check(refunded.result.result_status.name == "S", "a partial refund succeeds", body)
+check(refunded.refund_id and refunded.refund_time, "the refund has an id and a time", body)
+again = json.loads(client.execute(refund))
+check(again["refundId"] == refunded.refund_id and again["refundTime"] == refunded.refund_time,
+      "a repeated refund is the same refund", json.dumps(again))
+
+notification = next_notification("REFUND_RESULT")
+check(notification["refundStatus"] == "SUCCESS", "the refund succeeded", json.dumps(notification))
+check(notification["refundId"] == refunded.refund_id, "it is about the refund", json.dumps(notification))
+
+query = AlipayRefundQueryRequest()
+query.refund_request_id = refund_request_id
+body = client.execute(query)
+found = AlipayRefundQueryResponse(body)
+check(found.refund_status == "SUCCESS" and found.refund_id == refunded.refund_id, "inquiryRefund finds it", body)
+check(found.refund_time == refunded.refund_time, "with the time it succeeded", body)
+
+excess = AlipayRefundRequest()
+excess.refund_request_id = refund_request_id + "-2"
+excess.payment_id = paid["paymentId"]
+excess.refund_amount = Amount("USD", 1501)
+body = client.execute(excess)
+check(json.loads(body)["result"]["resultCode"] == "REFUND_AMOUNT_EXCEED", "no refund beyond the payment", body)
+
+query = AlipayPayQueryRequest()
+query.payment_id = paid["paymentId"]
+body = client.execute(query)
+transactions = AlipayPayQueryResponse(body).transactions
+check(len(transactions) == 1, "the payment lists its refund", body)
+check(transactions[0].transaction_type == TransactionType.REFUND, "as a refund", body)
+check(transactions[0].transaction_status == TransactionStatusType.SUCCESS, "that succeeded", body)
+check(transactions[0].transaction_amount.value == "1000", "of USD 10.00", body)
+
+print(json.dumps({"paymentId": paid["paymentId"], "codeValue": code_value, "status": "CANCELLED", "notified": True,
+                  "refunded": True}))

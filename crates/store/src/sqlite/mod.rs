@@ -19,6 +19,7 @@ mod outbox;
 mod participants;
 mod payments;
 mod reads;
+mod refunds;
 mod rows;
 mod writer;
 
@@ -34,14 +35,17 @@ use ocpay_core::money::Money;
 use ocpay_core::participant::{KeyVersion, Participant, ParticipantKey};
 use ocpay_core::payer::{Payer, PayerId};
 use ocpay_core::payment::{CancelWindow, FailReason, Payment, PaymentTerms};
+use ocpay_core::refund::Refund;
 use rusqlite::{Connection, params};
 
 use self::reads::ReadPool;
+use self::rows::millis;
 pub use self::writer::WriteStats;
 use self::writer::Writer;
 use crate::{
-    AfterAttempt, Attempt, CancelPayment, CreatePayment, FailPayment, LedgerCheck, NewKey, Notification,
-    PaymentLookup, SettlePayment, Settlement, Store, StoreError,
+    AfterAttempt, Attempt, CancelPayment, CreatePayment, CreateRefund, FailPayment, LedgerCheck, NewKey,
+    NewRefund, Notification, PaymentLookup, RefundLookup, SandboxFault, SettlePayment, Settlement, Store,
+    StoreError,
 };
 
 impl From<rusqlite::Error> for StoreError {
@@ -108,6 +112,7 @@ pub struct SqliteStore {
 const MAIN_MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/main/0001_payments.sql"),
     include_str!("../../migrations/sqlite/main/0002_wallets_ledger_outbox.sql"),
+    include_str!("../../migrations/sqlite/main/0003_refunds.sql"),
 ];
 const PARTICIPANT_MIGRATIONS: &[&str] =
     &[include_str!("../../migrations/sqlite/participants/0001_participants.sql")];
@@ -122,6 +127,9 @@ fn migrate(path: &Path, busy_timeout: Duration, migrations: &[&str]) -> Result<(
             path.display()
         )));
     }
+    // Off while migrating, so that a migration may rebuild a table others refer to (SQLite's
+    // documented procedure); the references are checked before the commit instead.
+    connection.pragma_update(None, "foreign_keys", "OFF")?;
     let transaction = connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let applied: i64 = transaction.query_row("PRAGMA user_version", [], |row| row.get(0))?;
     let applied = usize::try_from(applied).unwrap_or(usize::MAX);
@@ -135,6 +143,14 @@ fn migrate(path: &Path, busy_timeout: Duration, migrations: &[&str]) -> Result<(
     for (version, migration) in (1i64..).zip(migrations).skip(applied) {
         transaction.execute_batch(migration)?;
         transaction.pragma_update(None, "user_version", version)?;
+    }
+    let dangling: i64 =
+        transaction.query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |row| row.get(0))?;
+    if dangling > 0 {
+        return Err(StoreError::Corrupt(format!(
+            "{} has {dangling} broken references after migrating",
+            path.display()
+        )));
     }
     transaction.commit()?;
     Ok(())
@@ -255,6 +271,27 @@ impl Store for SqliteStore {
         self.writer.write(move |connection| payments::cancel(connection, &owner, &lookup, &window, now)).await
     }
 
+    async fn create_refund(&self, refund: &NewRefund) -> Result<CreateRefund, StoreError> {
+        let refund = refund.clone();
+        self.writer.write(move |connection| refunds::create(connection, &refund)).await
+    }
+
+    async fn refund(&self, owner: &ClientId, lookup: &RefundLookup) -> Result<Option<Refund>, StoreError> {
+        self.reads.with(|connection| refunds::find(connection, owner, lookup))
+    }
+
+    async fn refunds_of_payment(
+        &self,
+        owner: &ClientId,
+        payment_id: &PaymentId,
+    ) -> Result<Vec<Refund>, StoreError> {
+        self.reads.with(|connection| refunds::of_payment(connection, owner, payment_id))
+    }
+
+    async fn complete_refunds(&self, now: Timestamp, limit: u32) -> Result<Vec<Refund>, StoreError> {
+        self.writer.write(move |connection| refunds::complete(connection, now, limit)).await
+    }
+
     async fn payment_by_code(&self, code: &CodeToken) -> Result<Option<Payment>, StoreError> {
         self.reads.with(|connection| payments::find_by_code(connection, code))
     }
@@ -278,9 +315,19 @@ impl Store for SqliteStore {
         self.writer.write(move |connection| payments::expire(connection, now, limit)).await
     }
 
-    async fn take_inquiry_fault(&self, payment_id: &PaymentId, now: Timestamp) -> Result<bool, StoreError> {
-        let payment_id = payment_id.clone();
-        self.writer.write(move |connection| payments::take_inquiry_fault(connection, &payment_id, now)).await
+    async fn take_sandbox_fault(&self, fault: &SandboxFault, now: Timestamp) -> Result<bool, StoreError> {
+        let (kind, key) = fault.key();
+        self.writer
+            .write(move |connection| {
+                let taken = connection
+                    .prepare_cached(
+                        "INSERT INTO sandbox_fault (kind, fault_key, taken_at_ms) VALUES (?1, ?2, ?3) \
+                         ON CONFLICT DO NOTHING",
+                    )?
+                    .execute(params![kind, key, millis(now)])?;
+                Ok(taken == 1)
+            })
+            .await
     }
 
     async fn create_payer(&self, payer: &Payer) -> Result<(), StoreError> {

@@ -5,6 +5,7 @@ use jiff::SignedDuration;
 use ocpay_core::Timestamp;
 use ocpay_core::ids::ClientId;
 use ocpay_core::payment::{Payment, PaymentState, is_notified};
+use ocpay_core::refund::{Refund, RefundState};
 use rusqlite::{Connection, params};
 
 use super::rows::{self, millis};
@@ -32,9 +33,55 @@ pub(super) fn enqueue_payment_result(
         PaymentState::Fail { reason, failed_at } => ("FAIL", reason.as_str(), failed_at),
         PaymentState::Processing | PaymentState::Cancelled { .. } => return Ok(()),
     };
-    let kind = NotificationKind::PaymentResult;
-    let url = &payment.terms.notify_url;
-    let id = format!("{}-{}-{status}", kind.as_str(), payment.terms.id);
+    let terms = &payment.terms;
+    insert(
+        connection,
+        NotificationKind::PaymentResult,
+        &terms.owner,
+        terms.id.as_str(),
+        &terms.notify_url,
+        (status, code, at),
+        now,
+    )
+}
+
+/// Queues `notifyRefund` for a refund that just reached its final state, if the merchant gave
+/// a URL for it.
+pub(super) fn enqueue_refund_result(
+    connection: &Connection,
+    refund: &Refund,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    let (Some(url), Some(at)) = (refund.terms.notify_url.as_deref(), refund.state.finished_at()) else {
+        return Ok(());
+    };
+    let (status, code) = match refund.state {
+        RefundState::Fail { .. } => ("FAIL", "PROCESS_FAIL"),
+        _ => ("SUCCESS", "SUCCESS"),
+    };
+    let terms = &refund.terms;
+    insert(
+        connection,
+        NotificationKind::RefundResult,
+        &terms.owner,
+        terms.id.as_str(),
+        url,
+        (status, code, at),
+        now,
+    )
+}
+
+/// Inserts a notification, due at once, unless its event was queued already.
+fn insert(
+    connection: &Connection,
+    kind: NotificationKind,
+    recipient: &ClientId,
+    subject_id: &str,
+    url: &str,
+    (status, code, at): (&str, &str, Timestamp),
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    let id = format!("{}-{subject_id}-{status}", kind.as_str());
     connection
         .prepare_cached(concat!(
             "INSERT INTO notification (",
@@ -44,14 +91,14 @@ pub(super) fn enqueue_payment_result(
         ))?
         .execute(params![
             id,
-            payment.terms.owner.as_str(),
+            recipient.as_str(),
             kind.as_str(),
-            payment.terms.id.as_str(),
+            subject_id,
             url,
             status,
             code,
             millis(at),
-            millis(now),
+            millis(now)
         ])?;
     Ok(())
 }

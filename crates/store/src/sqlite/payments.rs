@@ -3,7 +3,7 @@
 //! notification.
 
 use ocpay_core::Timestamp;
-use ocpay_core::ids::{ClientId, CodeToken, PaymentId};
+use ocpay_core::ids::{ClientId, CodeToken};
 use ocpay_core::ledger::{self, Account, AccountOwner};
 use ocpay_core::payment::{
     CancelDecision, CancelWindow, FailReason, Payment, PaymentState, PaymentStatus, PaymentTerms,
@@ -162,7 +162,10 @@ pub(super) fn cancel(
 ) -> Result<CancelPayment, StoreError> {
     let Some(mut payment) = find(connection, owner, lookup)? else { return Ok(CancelPayment::NotFound) };
     let previous = payment.state.status();
-    let decision = match decide_cancel(&payment, false, window, now) {
+    let has_refunds: bool = connection
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM refund WHERE payment_id = ?1 AND status <> 'FAIL')")?
+        .query_row(params![payment.terms.id.as_str()], |row| row.get(0))?;
+    let decision = match decide_cancel(&payment, has_refunds, window, now) {
         Ok(decision) => decision,
         Err(refusal) => return Ok(CancelPayment::Refused(payment, refusal)),
     };
@@ -255,15 +258,4 @@ pub(super) fn expire(
         expired.push(payment);
     }
     Ok(expired)
-}
-
-pub(super) fn take_inquiry_fault(
-    connection: &Connection,
-    payment_id: &PaymentId,
-    now: Timestamp,
-) -> Result<bool, StoreError> {
-    let taken = connection
-        .prepare_cached("UPDATE payment SET inquiry_fault_at_ms = ?1 WHERE payment_id = ?2 AND inquiry_fault_at_ms IS NULL")?
-        .execute(params![millis(now), payment_id.as_str()])?;
-    Ok(taken == 1)
 }

@@ -3,7 +3,7 @@
 
 use ocpay_core::Timestamp;
 use ocpay_core::fx::Rate;
-use ocpay_core::ids::{ClientId, CodeToken, PaymentId, PaymentRequestId};
+use ocpay_core::ids::{ClientId, CodeToken, PaymentId, PaymentRequestId, RefundId, RefundRequestId};
 use ocpay_core::money::{Currency, Money};
 use ocpay_core::participant::{Environment, Participant, ParticipantKey, ParticipantKind};
 use ocpay_core::payer::{Payer, PayerId};
@@ -11,6 +11,7 @@ use ocpay_core::payment::{
     Charge, FailReason, MerchantRef, Order, Payment, PaymentState, PaymentStatus, PaymentTerms, Quote,
     StoreRef,
 };
+use ocpay_core::refund::{Refund, RefundState, RefundTerms};
 use rusqlite::Row;
 
 use crate::{Attempt, AttemptOutcome, DeliveryStatus, Notification, NotificationKind, StoreError};
@@ -210,4 +211,34 @@ fn payment_state(row: &Row<'_>) -> Result<PaymentState, StoreError> {
         None => return Err(corrupt("status", status)),
     };
     Ok(state)
+}
+
+pub(crate) fn refund(row: &Row<'_>) -> Result<Refund, StoreError> {
+    let id: String = row.get("refund_id")?;
+    let request_id: String = row.get("refund_request_id")?;
+    let payment_id: String = row.get("payment_id")?;
+    let status: String = row.get("status")?;
+    let state = match status.as_str() {
+        "PROCESSING" => RefundState::Processing { completes_at: time(row, "completes_at_ms")? },
+        "SUCCESS" => RefundState::Success { refunded_at: time(row, "finished_at_ms")? },
+        "FAIL" => RefundState::Fail { failed_at: time(row, "finished_at_ms")? },
+        _ => return Err(corrupt("refund status", status)),
+    };
+    Ok(Refund {
+        terms: RefundTerms {
+            id: RefundId::parse(&id).map_err(|_| corrupt("refund_id", &id))?,
+            owner: client_id(row, "owner_client_id")?,
+            request_id: RefundRequestId::parse(&request_id)
+                .map_err(|_| corrupt("refund_request_id", request_id))?,
+            payment_id: PaymentId::parse(&payment_id).map_err(|_| corrupt("payment_id", payment_id))?,
+            amount: money(row, "amount_minor", "currency")?,
+            reference_refund_id: row.get("reference_refund_id")?,
+            reason: row.get("reason")?,
+            notify_url: row.get("notify_url")?,
+            async_requested: row.get("async_requested")?,
+            created_at: time(row, "created_at_ms")?,
+        },
+        state,
+        returned: money(row, "returned_minor", "returned_currency")?,
+    })
 }

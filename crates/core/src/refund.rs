@@ -1,0 +1,273 @@
+//! Refunds: what a `refund` request fixes, the states a refund goes through, and the decision
+//! whether a payment may be refunded by an amount (spec §13.10), a pure function of the
+//! payment, its earlier refunds and `now`.
+
+use jiff::{SignedDuration, Timestamp};
+
+use crate::ids::{ClientId, PaymentId, RefundId, RefundRequestId};
+use crate::money::Money;
+use crate::payment::{Payment, PaymentState};
+
+/// Everything fixed when a refund is requested.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefundTerms {
+    pub id: RefundId,
+    /// The participant that owns the payment (and so the refund).
+    pub owner: ClientId,
+    pub request_id: RefundRequestId,
+    pub payment_id: PaymentId,
+    /// In the payment's currency.
+    pub amount: Money,
+    pub reference_refund_id: Option<String>,
+    pub reason: Option<String>,
+    /// Where `notifyRefund` goes; no notification without it.
+    pub notify_url: Option<String>,
+    /// Whether the merchant asked for an asynchronous refund (`isAsyncRefund`).
+    pub async_requested: bool,
+    pub created_at: Timestamp,
+}
+
+impl RefundTerms {
+    /// Whether a repeated `refund` with this `refundRequestId` asks for the same refund: the
+    /// same payment and amount.
+    pub fn same_request(&self, payment_id: &PaymentId, amount: Money) -> bool {
+        &self.payment_id == payment_id && self.amount == amount
+    }
+}
+
+/// Where a refund stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefundState {
+    /// Accepted; the wallet completes it at `completes_at`.
+    Processing {
+        completes_at: Timestamp,
+    },
+    Success {
+        refunded_at: Timestamp,
+    },
+    /// The wallet gave up on it: no money moved, and its amount is refundable again.
+    Fail {
+        failed_at: Timestamp,
+    },
+}
+
+impl RefundState {
+    pub fn status(self) -> &'static str {
+        match self {
+            Self::Processing { .. } => "PROCESSING",
+            Self::Success { .. } => "SUCCESS",
+            Self::Fail { .. } => "FAIL",
+        }
+    }
+
+    /// When the refund reached its final state, if it has.
+    pub fn finished_at(self) -> Option<Timestamp> {
+        match self {
+            Self::Processing { .. } => None,
+            Self::Success { refunded_at } => Some(refunded_at),
+            Self::Fail { failed_at } => Some(failed_at),
+        }
+    }
+}
+
+/// A refund: its terms, where it stands, and what the payer's wallet gets back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refund {
+    pub terms: RefundTerms,
+    pub state: RefundState,
+    /// In the wallet's currency, at the payment's original rate.
+    pub returned: Money,
+}
+
+/// What the wallet allows, set by the operator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RefundPolicy {
+    /// How long after payment a refund is accepted.
+    pub window: SignedDuration,
+    /// Whether a payment may be refunded more than once (some wallets refuse).
+    pub multiple_allowed: bool,
+}
+
+/// Why a refund was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RefundRefusal {
+    #[error("the payment was cancelled")]
+    Cancelled,
+    #[error("only a paid payment can be refunded")]
+    NotPaid,
+    #[error("the refund window of this payment has closed")]
+    WindowExceeded,
+    #[error("this wallet does not accept a second refund of a payment")]
+    MultipleNotSupported,
+    #[error("refunds would exceed the paid amount; at most {refundable} is left")]
+    AmountExceeded { refundable: Money },
+    #[error("must be in the payment's currency, {0}")]
+    CurrencyMismatch(crate::money::Currency),
+}
+
+/// Decides a refund of `amount` against a payment that has `earlier` refunds (spec §13.10;
+/// failed ones do not count):
+/// only a paid payment, within the window, within what is left to refund, and a second refund
+/// only where the wallet allows it. Returns what the payer's wallet gets back: at the
+/// payment's original rate, rounded down, and exactly the rest of the charge when the refund
+/// completes the payment.
+pub fn decide_refund(
+    payment: &Payment,
+    earlier: &[Refund],
+    amount: Money,
+    policy: &RefundPolicy,
+    now: Timestamp,
+) -> Result<Money, RefundRefusal> {
+    let earlier: Vec<&Refund> =
+        earlier.iter().filter(|refund| !matches!(refund.state, RefundState::Fail { .. })).collect();
+    let paid_at = match payment.state {
+        PaymentState::Success { paid_at } => paid_at,
+        PaymentState::Cancelled { .. } => return Err(RefundRefusal::Cancelled),
+        PaymentState::Processing | PaymentState::Fail { .. } => return Err(RefundRefusal::NotPaid),
+    };
+    let Some(charge) = payment.charge.as_ref() else { return Err(RefundRefusal::NotPaid) };
+    let paid = payment.terms.amount;
+    if amount.currency() != paid.currency() {
+        return Err(RefundRefusal::CurrencyMismatch(paid.currency()));
+    }
+    if now.duration_since(paid_at) > policy.window {
+        return Err(RefundRefusal::WindowExceeded);
+    }
+    if !earlier.is_empty() && !policy.multiple_allowed {
+        return Err(RefundRefusal::MultipleNotSupported);
+    }
+    let refunded = total(earlier.iter().map(|refund| refund.terms.amount), Money::zero(paid.currency()));
+    let refundable = paid.checked_sub(refunded).unwrap_or(Money::zero(paid.currency()));
+    if amount.minor() > refundable.minor() {
+        return Err(RefundRefusal::AmountExceeded { refundable });
+    }
+    let returned_before =
+        total(earlier.iter().map(|refund| refund.returned), Money::zero(charge.amount.currency()));
+    let returned = if amount == refundable {
+        charge.amount.checked_sub(returned_before).unwrap_or(Money::zero(charge.amount.currency()))
+    } else {
+        match &charge.quote {
+            Some(quote) => quote.rate.convert_down(amount).unwrap_or(Money::zero(charge.amount.currency())),
+            None => amount,
+        }
+    };
+    Ok(returned)
+}
+
+/// The sum of amounts; saturating, since the sum of refunds is bounded by a payment anyway.
+fn total(amounts: impl Iterator<Item = Money>, zero: Money) -> Money {
+    amounts.fold(zero, |sum, amount| sum.checked_add(amount).unwrap_or(Money::new(i64::MAX, zero.currency())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fx::Rate;
+    use crate::money::Currency;
+    use crate::payer::PayerId;
+    use crate::payment::{Charge, FailReason, Quote};
+
+    fn at(text: &str) -> Timestamp {
+        text.parse().unwrap()
+    }
+
+    fn usd(minor: i64) -> Money {
+        Money::new(minor, Currency::parse("USD").unwrap())
+    }
+
+    fn sgd(minor: i64) -> Money {
+        Money::new(minor, Currency::parse("SGD").unwrap())
+    }
+
+    fn paid(quoted: bool) -> Payment {
+        let rate = Rate::parse("USD/SGD", "1.3450").unwrap();
+        let charge = if quoted {
+            Charge {
+                payer: PayerId::parse("P").unwrap(),
+                amount: sgd(1682),
+                quote: Some(Quote { rate, quoted_at: at("2026-01-01T00:00:00Z") }),
+            }
+        } else {
+            Charge { payer: PayerId::parse("P").unwrap(), amount: usd(1250), quote: None }
+        };
+        Payment {
+            terms: crate::payment::tests::terms(),
+            state: PaymentState::Success { paid_at: at("2026-01-01T00:00:00Z") },
+            charge: Some(charge),
+        }
+    }
+
+    fn refund(amount: Money, returned: Money) -> Refund {
+        Refund {
+            terms: RefundTerms {
+                id: RefundId::parse("R").unwrap(),
+                owner: ClientId::parse("M1").unwrap(),
+                request_id: RefundRequestId::parse("RR").unwrap(),
+                payment_id: PaymentId::parse("P1").unwrap(),
+                amount,
+                reference_refund_id: None,
+                reason: None,
+                notify_url: None,
+                async_requested: false,
+                created_at: at("2026-01-02T00:00:00Z"),
+            },
+            state: RefundState::Success { refunded_at: at("2026-01-02T00:00:00Z") },
+            returned,
+        }
+    }
+
+    fn failed(mut refund: Refund) -> Refund {
+        refund.state = RefundState::Fail { failed_at: refund.terms.created_at };
+        refund
+    }
+
+    #[test]
+    fn decisions() {
+        let policy = RefundPolicy { window: SignedDuration::from_hours(24 * 365), multiple_allowed: true };
+        let once = RefundPolicy { multiple_allowed: false, ..policy };
+        let now = at("2026-02-01T00:00:00Z");
+        let payment = paid(false);
+        let exceeded = Err(RefundRefusal::AmountExceeded { refundable: usd(750) });
+        let usd_only = Err(RefundRefusal::CurrencyMismatch(Currency::parse("USD").unwrap()));
+        let late = at("2027-01-02T00:00:00Z");
+        let half = || vec![refund(usd(500), usd(500))];
+        type Decision = Result<Money, RefundRefusal>;
+        // (earlier refunds, amount, policy, now, decision)
+        let cases: Vec<(Vec<Refund>, Money, &RefundPolicy, Timestamp, Decision)> = vec![
+            (vec![], usd(1250), &policy, now, Ok(usd(1250))),
+            (half(), usd(750), &policy, now, Ok(usd(750))),
+            (half(), usd(751), &policy, now, exceeded),
+            (vec![failed(refund(usd(500), usd(500)))], usd(1250), &once, now, Ok(usd(1250))),
+            (half(), usd(100), &once, now, Err(RefundRefusal::MultipleNotSupported)),
+            (vec![], usd(100), &policy, late, Err(RefundRefusal::WindowExceeded)),
+            (vec![], sgd(100), &policy, now, usd_only),
+        ];
+        for (earlier, amount, policy, now, expected) in cases {
+            let decided = decide_refund(&payment, &earlier, amount, policy, now);
+            assert_eq!(decided, expected, "{amount} after {} refunds", earlier.len());
+        }
+        let mut unpaid = paid(false);
+        unpaid.state = PaymentState::Processing;
+        assert_eq!(decide_refund(&unpaid, &[], usd(1), &policy, now), Err(RefundRefusal::NotPaid));
+        unpaid.state = PaymentState::Fail { reason: FailReason::RiskReject, failed_at: now };
+        assert_eq!(decide_refund(&unpaid, &[], usd(1), &policy, now), Err(RefundRefusal::NotPaid));
+        unpaid.state = PaymentState::Cancelled { cancelled_at: now, paid_at: None };
+        assert_eq!(decide_refund(&unpaid, &[], usd(1), &policy, now), Err(RefundRefusal::Cancelled));
+    }
+
+    #[test]
+    fn partial_refunds_never_return_more_than_was_charged() {
+        let policy = RefundPolicy { window: SignedDuration::from_hours(24 * 365), multiple_allowed: true };
+        let now = at("2026-02-01T00:00:00Z");
+        let payment = paid(true);
+        let mut earlier = Vec::new();
+        // 12.50 USD charged as 16.82 SGD, refunded in three parts.
+        for (part, expected) in [(417, sgd(560)), (417, sgd(560)), (416, sgd(562))] {
+            let returned = decide_refund(&payment, &earlier, usd(part), &policy, now).unwrap();
+            assert_eq!(returned, expected, "refunding {part}");
+            earlier.push(refund(usd(part), returned));
+        }
+        let total: i64 = earlier.iter().map(|refund| refund.returned.minor()).sum();
+        assert_eq!(total, 1682, "all of the charge comes back, not a cent more");
+    }
+}

@@ -1,0 +1,80 @@
+//! `refund`: return part or all of a paid payment to the payer.
+
+use ocpay_core::ids::{PaymentId, RefundRequestId};
+use ocpay_core::money::Money;
+use ocpay_core::participant::Participant;
+use ocpay_core::refund::{Refund, RefundTerms};
+use ocpay_core::sandbox::RefundMagicAmount;
+use ocpay_store::{CreateRefund, NewRefund, RefundCompletion, SandboxFault};
+
+use super::ServiceError;
+use crate::random;
+use crate::state::AppState;
+
+/// A parsed, valid `refund` request.
+#[derive(Debug, Clone)]
+pub(crate) struct RefundCommand {
+    pub(crate) request_id: RefundRequestId,
+    pub(crate) payment_id: PaymentId,
+    pub(crate) amount: Money,
+    pub(crate) reference_refund_id: Option<String>,
+    pub(crate) reason: Option<String>,
+    pub(crate) async_requested: bool,
+    pub(crate) notify_url: Option<String>,
+}
+
+/// Refunds a payment, or returns the refund this `refundRequestId` created (spec §13.10–11).
+/// Sandbox magic refund amounts: 9901 answers unknown once and refunds nothing; 9902 is
+/// accepted and fails when due.
+pub(crate) async fn refund(
+    state: &AppState,
+    owner: &Participant,
+    command: RefundCommand,
+) -> Result<Refund, ServiceError> {
+    let now = state.clock.now();
+    let environment = owner.environment();
+    if let Some(url) = &command.notify_url
+        && state.config.refuses_notify_url(environment, url)
+    {
+        return Err(ServiceError::NotifyUrlPrivate { field: "refundNotifyUrl" });
+    }
+    let magic = RefundMagicAmount::of(environment, command.amount);
+    if magic == Some(RefundMagicAmount::UnknownOnce) {
+        let fault = SandboxFault::RefundUnknown(owner.client_id.clone(), command.request_id.clone());
+        if state.store.take_sandbox_fault(&fault, now).await? {
+            return Err(ServiceError::SandboxUnknown);
+        }
+    }
+    let due = now + state.config.refund_async_delay();
+    let completion = if magic == Some(RefundMagicAmount::FailsLater) {
+        RefundCompletion::FailsAt(due)
+    } else if state.config.refund_async || command.async_requested {
+        RefundCompletion::SucceedsAt(due)
+    } else {
+        RefundCompletion::Now
+    };
+    let terms = RefundTerms {
+        id: random::refund_id(now),
+        owner: owner.client_id.clone(),
+        request_id: command.request_id,
+        payment_id: command.payment_id,
+        amount: command.amount,
+        reference_refund_id: command.reference_refund_id,
+        reason: command.reason,
+        notify_url: command.notify_url,
+        async_requested: command.async_requested,
+        created_at: now,
+    };
+    let new = NewRefund { terms, policy: state.config.refund_policy(), completion };
+    match state.store.create_refund(&new).await? {
+        CreateRefund::Created(refund) => Ok(refund),
+        CreateRefund::Existing(refund)
+            if refund.terms.same_request(&new.terms.payment_id, new.terms.amount) =>
+        {
+            Ok(refund)
+        }
+        CreateRefund::Existing(_) => Err(ServiceError::RefundRepeatInconsistent),
+        CreateRefund::Refused(refusal) => Err(ServiceError::RefundRefused(refusal)),
+        CreateRefund::PaymentNotFound => Err(ServiceError::PaymentNotFound),
+    }
+}

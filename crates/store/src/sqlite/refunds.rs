@@ -1,0 +1,196 @@
+//! Refunds in the main file: created under their idempotency key after core has decided them
+//! against the payment and its earlier refunds, all in the writer's one transaction, with the
+//! money posted back and the notification queued as soon as the refund succeeds.
+
+use ocpay_core::Timestamp;
+use ocpay_core::ids::{ClientId, PaymentId};
+use ocpay_core::ledger;
+use ocpay_core::refund::{Refund, RefundState, decide_refund};
+use rusqlite::{Connection, params};
+
+use super::rows::{self, millis};
+use super::{ledger as stored_ledger, outbox, payments};
+use crate::{CreateRefund, NewRefund, PaymentLookup, RefundCompletion, RefundLookup, StoreError};
+
+macro_rules! refund_columns {
+    () => {
+        "refund_id, owner_client_id, refund_request_id, payment_id, amount_minor, currency, returned_minor, \
+         returned_currency, reference_refund_id, reason, notify_url, async_requested, status, completes_at_ms, \
+         fails_on_completion, finished_at_ms, created_at_ms"
+    };
+}
+
+fn query(
+    connection: &Connection,
+    sql: &'static str,
+    params: impl rusqlite::Params,
+) -> Result<Vec<Refund>, StoreError> {
+    let mut statement = connection.prepare_cached(sql)?;
+    let mut rows = statement.query(params)?;
+    let mut refunds = Vec::new();
+    while let Some(row) = rows.next()? {
+        refunds.push(rows::refund(row)?);
+    }
+    Ok(refunds)
+}
+
+pub(super) fn find(
+    connection: &Connection,
+    owner: &ClientId,
+    lookup: &RefundLookup,
+) -> Result<Option<Refund>, StoreError> {
+    let found = match lookup {
+        RefundLookup::ById(id) => query(
+            connection,
+            concat!(
+                "SELECT ",
+                refund_columns!(),
+                " FROM refund WHERE owner_client_id = ?1 AND refund_id = ?2"
+            ),
+            params![owner.as_str(), id.as_str()],
+        )?,
+        RefundLookup::ByRequestId(id) => query(
+            connection,
+            concat!(
+                "SELECT ",
+                refund_columns!(),
+                " FROM refund WHERE owner_client_id = ?1 AND refund_request_id = ?2"
+            ),
+            params![owner.as_str(), id.as_str()],
+        )?,
+    };
+    Ok(found.into_iter().next())
+}
+
+pub(super) fn of_payment(
+    connection: &Connection,
+    owner: &ClientId,
+    payment_id: &PaymentId,
+) -> Result<Vec<Refund>, StoreError> {
+    query(
+        connection,
+        concat!(
+            "SELECT ",
+            refund_columns!(),
+            " FROM refund WHERE owner_client_id = ?1 AND payment_id = ?2 ORDER BY created_at_ms, rowid"
+        ),
+        params![owner.as_str(), payment_id.as_str()],
+    )
+}
+
+pub(super) fn create(connection: &Connection, new: &NewRefund) -> Result<CreateRefund, StoreError> {
+    let terms = &new.terms;
+    if let Some(existing) =
+        find(connection, &terms.owner, &RefundLookup::ByRequestId(terms.request_id.clone()))?
+    {
+        return Ok(CreateRefund::Existing(existing));
+    }
+    let lookup = PaymentLookup::ById(terms.payment_id.clone());
+    let Some(payment) = payments::find(connection, &terms.owner, &lookup)? else {
+        return Ok(CreateRefund::PaymentNotFound);
+    };
+    let earlier = of_payment(connection, &terms.owner, &terms.payment_id)?;
+    let returned = match decide_refund(&payment, &earlier, terms.amount, &new.policy, terms.created_at) {
+        Ok(returned) => returned,
+        Err(refusal) => return Ok(CreateRefund::Refused(refusal)),
+    };
+    let (state, fails) = match new.completion {
+        RefundCompletion::Now => (RefundState::Success { refunded_at: terms.created_at }, false),
+        RefundCompletion::SucceedsAt(completes_at) => (RefundState::Processing { completes_at }, false),
+        RefundCompletion::FailsAt(completes_at) => (RefundState::Processing { completes_at }, true),
+    };
+    let refund = Refund { terms: terms.clone(), state, returned };
+    insert(connection, &refund, fails)?;
+    if let RefundState::Success { refunded_at } = state {
+        finish(connection, &refund, refunded_at)?;
+    }
+    Ok(CreateRefund::Created(refund))
+}
+
+fn insert(connection: &Connection, refund: &Refund, fails: bool) -> Result<(), StoreError> {
+    let terms = &refund.terms;
+    let (completes_at, finished_at) = match refund.state {
+        RefundState::Processing { completes_at } => (Some(millis(completes_at)), None),
+        finished => (None, finished.finished_at().map(millis)),
+    };
+    connection
+        .prepare_cached(concat!(
+            "INSERT INTO refund (",
+            refund_columns!(),
+            ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)"
+        ))?
+        .execute(params![
+            terms.id.as_str(),
+            terms.owner.as_str(),
+            terms.request_id.as_str(),
+            terms.payment_id.as_str(),
+            terms.amount.minor(),
+            terms.amount.currency().code(),
+            refund.returned.minor(),
+            refund.returned.currency().code(),
+            terms.reference_refund_id,
+            terms.reason,
+            terms.notify_url,
+            terms.async_requested,
+            refund.state.status(),
+            completes_at,
+            fails,
+            finished_at,
+            millis(terms.created_at),
+        ])?;
+    Ok(())
+}
+
+/// Records a refund that reached its final state: a successful one moves its money back to
+/// the payer; either queues its notification.
+fn finish(connection: &Connection, refund: &Refund, now: Timestamp) -> Result<(), StoreError> {
+    if let RefundState::Success { .. } = refund.state {
+        let terms = &refund.terms;
+        let lookup = PaymentLookup::ById(terms.payment_id.clone());
+        let payment = payments::find(connection, &terms.owner, &lookup)?
+            .ok_or_else(|| StoreError::Corrupt(format!("refund {} has no payment", terms.id)))?;
+        let charge = payment
+            .charge
+            .ok_or_else(|| StoreError::Corrupt(format!("refund {} of an unpaid payment", terms.id)))?;
+        let posting = ledger::refund(&charge.payer, &terms.owner, terms.amount, refund.returned)?;
+        stored_ledger::write(connection, &posting, Some(&terms.payment_id), now)?;
+    }
+    outbox::enqueue_refund_result(connection, refund, now)
+}
+
+pub(super) fn complete(
+    connection: &Connection,
+    now: Timestamp,
+    limit: u32,
+) -> Result<Vec<Refund>, StoreError> {
+    let mut statement = connection.prepare_cached(concat!(
+        "SELECT ",
+        refund_columns!(),
+        " FROM refund WHERE status = 'PROCESSING' AND completes_at_ms <= ?1 ORDER BY completes_at_ms LIMIT ?2"
+    ))?;
+    let mut rows = statement.query(params![millis(now), i64::from(limit)])?;
+    let mut due = Vec::new();
+    while let Some(row) = rows.next()? {
+        due.push((rows::refund(row)?, row.get::<_, bool>("fails_on_completion")?));
+    }
+    let mut completed = Vec::with_capacity(due.len());
+    for (mut refund, fails) in due {
+        refund.state = if fails {
+            RefundState::Fail { failed_at: now }
+        } else {
+            RefundState::Success { refunded_at: now }
+        };
+        let updated = connection
+            .prepare_cached(
+                "UPDATE refund SET status = ?1, finished_at_ms = ?2, completes_at_ms = NULL \
+                 WHERE refund_id = ?3 AND status = 'PROCESSING'",
+            )?
+            .execute(params![refund.state.status(), millis(now), refund.terms.id.as_str()])?;
+        if updated != 1 {
+            return Err(StoreError::Corrupt(format!("refund {} changed under its writer", refund.terms.id)));
+        }
+        finish(connection, &refund, now)?;
+        completed.push(refund);
+    }
+    Ok(completed)
+}
