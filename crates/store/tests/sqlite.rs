@@ -158,3 +158,77 @@ async fn upgrading_an_older_file_keeps_its_ledger() {
     let postings: i64 = connection.query_row("SELECT count(*) FROM posting", [], |row| row.get(0)).unwrap();
     assert_eq!(postings, 1, "the rebuilt posting table kept its rows");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refund_beyond_the_pending_balance_leaves_the_merchant_owing() {
+    use ocpay_core::ids::{RefundId, RefundRequestId};
+    use ocpay_core::ledger::{Account, AccountOwner};
+    use ocpay_core::money::{Currency, Money};
+    use ocpay_core::participant::{Environment, Participant, ParticipantKind};
+    use ocpay_core::payer::{Payer, PayerId};
+    use ocpay_core::payment::Charge;
+    use ocpay_core::refund::{RefundPolicy, RefundTerms};
+    use ocpay_store::{CreateRefund, NewKey, NewRefund, RefundCompletion, SettlePayment, Settlement};
+
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir, "ocpay.db").await;
+    let usd = Currency::parse("USD").unwrap();
+    let now = ocpay_core::Timestamp::from_second(1_800_000_000).unwrap();
+    let owner = ocpay_core::ids::ClientId::parse("ALICE").unwrap();
+    let participant = Participant {
+        client_id: owner.clone(),
+        kind: ParticipantKind::Merchant,
+        name: "Alice".into(),
+        notify_url: None,
+        created_at: now,
+    };
+    let key = NewKey { public_key_der: vec![1], label: None, created_at: now, expires_at: None };
+    store.create_participant(&participant, &key).await.unwrap();
+    let payer = Payer::new(PayerId::parse("P").unwrap(), Environment::Live, usd, Some("hash".into()), now);
+    store.create_payer(&payer).await.unwrap();
+    store.top_up(&payer.id, Money::new(1000, usd), now).await.unwrap();
+    let terms = conformance::sample_terms(&owner, "PR-1", 1000);
+    store.create_payment(&terms).await.unwrap();
+    let charge = Charge { payer: payer.id.clone(), amount: Money::new(1000, usd), quote: None };
+    let settlement =
+        Settlement { code: terms.code_token.clone(), charge, now: terms.created_at, sandbox_top_up: None };
+    assert!(matches!(store.settle_payment(&settlement).await.unwrap(), SettlePayment::Paid(_)));
+    // Money leaves the pending balance as a payout will (settlement is not built yet): a
+    // balanced posting of 900 from the merchant's pending balance to an outside account.
+    let connection = rusqlite::Connection::open(dir.path().join("ocpay.db")).unwrap();
+    connection
+        .execute_batch(
+            "INSERT INTO posting (posting_id, kind, payment_id, created_at_ms) VALUES (1000, 'PAYMENT', NULL, 0);
+             INSERT INTO entry VALUES (1000, 'pending:ALICE:USD', 'USD', -900), (1000, 'payout:ALICE:USD', 'USD', 900);",
+        )
+        .unwrap();
+    let pending = Account::new(AccountOwner::MerchantPending(owner.clone()), usd);
+    assert_eq!(store.balance(&pending).await.unwrap(), Money::new(100, usd));
+
+    let refund = NewRefund {
+        terms: RefundTerms {
+            id: RefundId::parse("R-1").unwrap(),
+            owner: owner.clone(),
+            request_id: RefundRequestId::parse("RR-1").unwrap(),
+            payment_id: terms.id.clone(),
+            amount: Money::new(600, usd),
+            reference_refund_id: None,
+            reason: None,
+            notify_url: None,
+            async_requested: false,
+            created_at: terms.created_at,
+        },
+        policy: RefundPolicy { window: jiff::SignedDuration::from_hours(24), multiple_allowed: true },
+        completion: RefundCompletion::Now,
+    };
+    assert!(matches!(store.create_refund(&refund).await.unwrap(), CreateRefund::Created(_)), "honoured");
+    assert_eq!(
+        store.balance(&pending).await.unwrap(),
+        Money::new(-500, usd),
+        "the merchant owes the platform"
+    );
+    let wallet = Account::new(AccountOwner::Wallet(payer.id.clone()), usd);
+    assert_eq!(store.balance(&wallet).await.unwrap(), Money::new(600, usd), "the payer has the refund");
+    let check = store.ledger_check().await.unwrap();
+    assert!(check.is_sound(), "{check:?}");
+}
