@@ -527,7 +527,8 @@ async fn orchestrate(args: &BenchArgs) -> anyhow::Result<()> {
     let data_dir = DataDir::open(&data)?;
     let key = SigningKey::generate()?;
     let client_id = {
-        let store = data_dir.open_store(&Config::default()).await?;
+        let config = Config::default();
+        let store = data_dir.open_store(&config).await?;
         let new = NewParticipant {
             kind: ParticipantKind::Merchant,
             environment: Environment::Sandbox,
@@ -535,7 +536,7 @@ async fn orchestrate(args: &BenchArgs) -> anyhow::Result<()> {
             public_key: key.verifying_key(),
             notify_url: Some("https://merchant.example/notify".into()),
         };
-        participants::create(&store, jiff::Timestamp::now(), new).await?.client_id.to_string()
+        participants::create(&store, &config, jiff::Timestamp::now(), new).await?.client_id.to_string()
     };
     let port = free_port()?;
     let url = format!("http://127.0.0.1:{port}");

@@ -4,6 +4,7 @@
 
 mod bench;
 mod calls;
+mod data;
 mod keys;
 mod listen;
 mod notifications;
@@ -11,7 +12,6 @@ mod participant;
 mod serve;
 mod wallet;
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -31,10 +31,7 @@ enum Command {
     #[command(subcommand)]
     Participant(participant::ParticipantCommand),
     /// Print the platform's public key (PEM), which verifies its responses and notifications.
-    PlatformKey {
-        #[arg(long, env = "OCPAY_DATA_DIR", default_value = "ocpay-data")]
-        data_dir: PathBuf,
-    },
+    PlatformKey(data::DataArgs),
     /// Generate RSA-2048 key pairs.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
@@ -90,8 +87,8 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Serve(args) => serve::run(args).await.map(|()| ExitCode::SUCCESS),
         Command::Participant(command) => participant::run(command).await.map(|()| ExitCode::SUCCESS),
-        Command::PlatformKey { data_dir } => {
-            let key = ocpay_server::data_dir::DataDir::open(&data_dir)?.platform_key()?;
+        Command::PlatformKey(data) => {
+            let key = ocpay_server::data_dir::DataDir::open(&data.config()?.data_dir)?.platform_key()?;
             print!("{}", key.verifying_key().to_pem());
             Ok(ExitCode::SUCCESS)
         }

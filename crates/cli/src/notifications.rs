@@ -1,50 +1,50 @@
-//! `ocpay notifications ...`: the delivery record of a payment's notifications, and resending
-//! them. Works on the data directory; a running server picks resends up at its next poll.
-
-use std::path::PathBuf;
+//! `ocpay notifications ...`: the delivery record of a payment's or a refund's notifications,
+//! and resending them. Works on the data directory; a running server picks resends up at its
+//! next poll.
 
 use ocpay_server::admin::notification_json;
-use ocpay_server::config::Config;
-use ocpay_server::data_dir::DataDir;
 use ocpay_store::Store;
 use serde_json::json;
 
+use crate::data::DataArgs;
+
 #[derive(clap::Subcommand)]
 pub(crate) enum NotificationsCommand {
-    /// List a payment's notifications with every delivery attempt (status, latency, error).
+    /// List the notifications about a payment or a refund, with every delivery attempt
+    /// (status, latency, error).
     List {
-        payment_id: String,
-        #[arg(long, env = "OCPAY_DATA_DIR", default_value = "ocpay-data")]
-        data_dir: PathBuf,
+        /// A paymentId or a refundId.
+        id: String,
+        #[command(flatten)]
+        data: DataArgs,
     },
-    /// Queue a payment's notifications to be sent again now, delivered or not.
+    /// Queue the notifications about a payment or a refund to be sent again now, delivered or not.
     Resend {
-        payment_id: String,
-        #[arg(long, env = "OCPAY_DATA_DIR", default_value = "ocpay-data")]
-        data_dir: PathBuf,
+        /// A paymentId or a refundId.
+        id: String,
+        #[command(flatten)]
+        data: DataArgs,
     },
 }
 
 pub(crate) async fn run(command: NotificationsCommand) -> anyhow::Result<()> {
     match command {
-        NotificationsCommand::List { payment_id, data_dir } => {
-            let store = DataDir::open(&data_dir)?.open_store(&Config::default()).await?;
-            let notifications = store.notifications(&payment_id).await?;
+        NotificationsCommand::List { id, data } => {
+            let (_, _, store) = data.open().await?;
+            let notifications = store.notifications(&id).await?;
             let listed: Vec<_> = notifications
                 .iter()
                 .map(|(notification, attempts)| notification_json(notification, attempts))
                 .collect();
-            crate::print_json(&json!({ "paymentId": payment_id, "notifications": listed }))
+            crate::print_json(&json!({ "id": id, "notifications": listed }))
         }
-        NotificationsCommand::Resend { payment_id, data_dir } => {
-            let store = DataDir::open(&data_dir)?.open_store(&Config::default()).await?;
-            let notifications = store.notifications(&payment_id).await?;
-            let Some((first, _)) = notifications.first() else {
-                anyhow::bail!("no notification about payment {payment_id}");
-            };
-            let queued =
-                store.resend_notifications(&first.recipient, &payment_id, jiff::Timestamp::now()).await?;
-            crate::print_json(&json!({ "paymentId": payment_id, "queued": queued }))
+        NotificationsCommand::Resend { id, data } => {
+            let (_, _, store) = data.open().await?;
+            let queued = store.resend_notifications(&id, jiff::Timestamp::now()).await?;
+            if queued == 0 {
+                anyhow::bail!("no notification about {id}");
+            }
+            crate::print_json(&json!({ "id": id, "queued": queued }))
         }
     }
 }

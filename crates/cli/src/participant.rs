@@ -7,13 +7,13 @@ use anyhow::Context as _;
 use ocpay_core::ids::ClientId;
 use ocpay_core::participant::{Environment, ParticipantKind};
 use ocpay_protocol::VerifyingKey;
-use ocpay_server::config::Config;
 use ocpay_server::data_dir::DataDir;
 use ocpay_server::service::participants::{self, AddedKey, NewParticipant};
 use ocpay_store::Store;
 use serde_json::json;
 
 use crate::calls::Profile;
+use crate::data::DataArgs;
 
 #[derive(clap::Subcommand)]
 pub(crate) enum ParticipantCommand {
@@ -29,13 +29,6 @@ pub(crate) enum ParticipantCommand {
     },
     /// Add a key version to a participant (key rotation, or a system integrator's own key).
     AddKey(AddKeyArgs),
-}
-
-#[derive(clap::Args)]
-pub(crate) struct DataArgs {
-    /// The platform's data directory.
-    #[arg(long, env = "OCPAY_DATA_DIR", default_value = "ocpay-data")]
-    data_dir: PathBuf,
 }
 
 /// Where the participant's public key comes from.
@@ -116,12 +109,6 @@ pub(crate) fn parse_duration(text: &str) -> Result<jiff::SignedDuration, String>
     }
 }
 
-async fn open(data: &DataArgs) -> anyhow::Result<(DataDir, impl Store)> {
-    let data_dir = DataDir::open(&data.data_dir)?;
-    let store = data_dir.open_store(&Config::default()).await?;
-    Ok((data_dir, store))
-}
-
 /// The public key to register, generating a pair (and a profile) when asked.
 struct ResolvedKey {
     public_key: VerifyingKey,
@@ -171,7 +158,7 @@ pub(crate) async fn run(command: ParticipantCommand) -> anyhow::Result<()> {
     match command {
         ParticipantCommand::Create(args) => create(args).await,
         ParticipantCommand::List { data, limit } => {
-            let (_, store) = open(&data).await?;
+            let (_, _, store) = data.open().await?;
             let listed = store.participants(limit).await?;
             let rows: Vec<_> = listed
                 .iter()
@@ -193,7 +180,7 @@ pub(crate) async fn run(command: ParticipantCommand) -> anyhow::Result<()> {
 }
 
 async fn create(args: CreateArgs) -> anyhow::Result<()> {
-    let (data_dir, store) = open(&args.data).await?;
+    let (config, data_dir, store) = args.data.open().await?;
     let key = resolve_key(&args.key)?;
     let new = NewParticipant {
         kind: args.kind,
@@ -202,7 +189,7 @@ async fn create(args: CreateArgs) -> anyhow::Result<()> {
         public_key: key.public_key,
         notify_url: args.notify_url,
     };
-    let participant = participants::create(&store, jiff::Timestamp::now(), new).await?;
+    let participant = participants::create(&store, &config, jiff::Timestamp::now(), new).await?;
     let mut output = json!({
         "clientId": participant.client_id.as_str(),
         "keyVersion": 1,
@@ -221,7 +208,7 @@ async fn create(args: CreateArgs) -> anyhow::Result<()> {
 }
 
 async fn add_key(args: AddKeyArgs) -> anyhow::Result<()> {
-    let (data_dir, store) = open(&args.data).await?;
+    let (_, data_dir, store) = args.data.open().await?;
     let client_id =
         ClientId::parse(&args.client_id).map_err(|error| anyhow::anyhow!("--client-id: {error}"))?;
     let key = resolve_key(&args.key)?;

@@ -1,16 +1,15 @@
 //! `ocpay wallet ...`: the payer's side from a script. `pay` goes through the same HTTP
 //! endpoint the payer page uses; payer and balance commands work on the data directory.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
 use ocpay_core::money::{Currency, Money};
 use ocpay_core::participant::Environment;
 use ocpay_core::payer::PayerId;
-use ocpay_server::config::Config;
-use ocpay_server::data_dir::DataDir;
 use ocpay_server::service::wallet;
+
+use crate::data::DataArgs;
 use serde_json::json;
 
 #[derive(clap::Subcommand)]
@@ -64,12 +63,6 @@ pub(crate) enum WalletCommand {
     },
 }
 
-#[derive(clap::Args)]
-pub(crate) struct DataArgs {
-    #[arg(long, env = "OCPAY_DATA_DIR", default_value = "ocpay-data")]
-    data_dir: PathBuf,
-}
-
 fn parse_environment(text: &str) -> Result<Environment, String> {
     Environment::parse(text).ok_or_else(|| "must be sandbox or live".into())
 }
@@ -78,15 +71,11 @@ fn payer_id(text: &str) -> anyhow::Result<PayerId> {
     PayerId::parse(text).map_err(|error| anyhow::anyhow!("--payer: {error}"))
 }
 
-async fn store(data: &DataArgs) -> anyhow::Result<ocpay_store::sqlite::SqliteStore> {
-    DataDir::open(&data.data_dir)?.open_store(&Config::default()).await
-}
-
 pub(crate) async fn run(command: WalletCommand) -> anyhow::Result<ExitCode> {
     match command {
         WalletCommand::Pay { code_value, outcome, payer, pin } => pay(&code_value, outcome, payer, pin).await,
         WalletCommand::Topup { data, payer, amount, currency } => {
-            let store = store(&data).await?;
+            let (_, _, store) = data.open().await?;
             let currency =
                 Currency::parse(&currency).map_err(|error| anyhow::anyhow!("--currency: {error}"))?;
             let payer = payer_id(&payer)?;
@@ -96,7 +85,7 @@ pub(crate) async fn run(command: WalletCommand) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         WalletCommand::Balance { data, payer } => {
-            let store = store(&data).await?;
+            let (_, _, store) = data.open().await?;
             let payer = payer_id(&payer)?;
             let balances = wallet::balances(&store, &payer).await?;
             crate::print_json(
@@ -105,10 +94,10 @@ pub(crate) async fn run(command: WalletCommand) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         WalletCommand::CreatePayer { data, payer, currency, environment, pin } => {
-            let store = store(&data).await?;
+            let (config, _, store) = data.open().await?;
             let currency =
                 Currency::parse(&currency).map_err(|error| anyhow::anyhow!("--currency: {error}"))?;
-            let iterations = Config::default().pin_hash_iterations;
+            let iterations = config.pin_hash_iterations;
             let created = wallet::create_payer(
                 &store,
                 jiff::Timestamp::now(),

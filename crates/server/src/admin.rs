@@ -99,17 +99,11 @@ async fn resend(
     if !authorized(&state, &headers) {
         return unauthorized();
     }
-    let notifications = match state.store.notifications(&payment_id).await {
-        Ok(notifications) => notifications,
-        Err(error) => return internal(error),
-    };
-    let Some((first, _)) = notifications.first() else {
-        return answer(
+    match state.store.resend_notifications(&payment_id, state.clock.now()).await {
+        Ok(0) => answer(
             StatusCode::NOT_FOUND,
-            json!({ "error": "NOT_FOUND", "message": "no notification about this payment" }),
-        );
-    };
-    match state.store.resend_notifications(&first.recipient, &payment_id, state.clock.now()).await {
+            json!({ "error": "NOT_FOUND", "message": "no notification about this payment or refund" }),
+        ),
         Ok(queued) => {
             state.notify_wake.wake();
             answer(StatusCode::OK, json!({ "paymentId": payment_id, "queued": queued }))

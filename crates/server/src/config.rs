@@ -215,6 +215,18 @@ impl Config {
         }
     }
 
+    /// Checks what the types cannot: settings that only make sense together.
+    pub fn check(&self) -> Result<(), String> {
+        if self.notify_claim_lease_ms < self.notify_timeout_ms.saturating_add(1_000) {
+            return Err(format!(
+                "notify_claim_lease_ms ({}) must exceed notify_timeout_ms ({}) by at least 1000, or a slow attempt \
+                 could be sent twice at once",
+                self.notify_claim_lease_ms, self.notify_timeout_ms
+            ));
+        }
+        self.rates().map(|_| ())
+    }
+
     /// Whether a notify URL of a participant in `environment` is refused because it names a
     /// private, loopback or link-local address (live participants, unless allowed).
     pub fn refuses_notify_url(&self, environment: Environment, url: &str) -> bool {

@@ -21,6 +21,7 @@ use ocpay_protocol::api::header;
 use ocpay_protocol::signature::content_to_sign;
 use ocpay_store::{
     AfterAttempt, Attempt, AttemptOutcome, Notification, NotificationKind, PaymentLookup, RefundLookup,
+    StoreError,
 };
 use tokio::sync::{Notify, Semaphore, watch};
 
@@ -81,28 +82,49 @@ impl Wake {
     }
 }
 
-/// Runs the notifier until `stop` turns true.
-pub(crate) async fn run(state: Arc<AppState>, mut stop: watch::Receiver<bool>) {
+/// Runs the notifier until `stop` turns true, then waits for the attempts in flight (each
+/// bounded by its timeout), so that every attempt made is recorded.
+pub(crate) async fn run(state: Arc<AppState>, stop: watch::Receiver<bool>) {
+    let mut in_flight = tokio::task::JoinSet::new();
+    claim_and_send(&state, stop, &mut in_flight).await;
+    while in_flight.join_next().await.is_some() {}
+}
+
+async fn claim_and_send(
+    state: &Arc<AppState>,
+    mut stop: watch::Receiver<bool>,
+    in_flight: &mut tokio::task::JoinSet<()>,
+) {
     let config = &state.config;
     let senders = Arc::new(Semaphore::new(config.notify_concurrency_max.max(1)));
     let poll = Duration::from_millis(config.notify_poll_interval_ms.max(1));
     let lease =
         jiff::SignedDuration::from_millis(i64::try_from(config.notify_claim_lease_ms).unwrap_or(i64::MAX));
     while !*stop.borrow() {
-        let claimed =
-            state.store.claim_notifications(state.clock.now(), lease, config.notify_batch_max).await;
+        // Claim only what can be sent at once, so no claimed row waits for a sender while its
+        // lease runs: a lease is always longer than one attempt's timeout.
+        let Ok(first) = senders.clone().acquire_owned().await else { return };
+        let mut permits = vec![first];
+        let batch = config.notify_batch_max.max(1) as usize;
+        while permits.len() < batch {
+            let Ok(permit) = senders.clone().try_acquire_owned() else { break };
+            permits.push(permit);
+        }
+        let limit = permits.len() as u32;
+        let claimed = state.store.claim_notifications(state.clock.now(), lease, limit).await;
         let full_batch = match claimed {
             Ok(due) => {
-                let n_due = due.len();
-                for notification in due {
-                    let Ok(permit) = senders.clone().acquire_owned().await else { return };
+                let n_due = due.len() as u32;
+                for (notification, permit) in due.into_iter().zip(permits) {
                     let state = state.clone();
-                    tokio::spawn(async move {
+                    in_flight.spawn(async move {
                         deliver(&state, notification).await;
                         drop(permit);
                     });
                 }
-                n_due as u32 >= config.notify_batch_max
+                // Forget the finished ones as we go.
+                while in_flight.try_join_next().is_some() {}
+                n_due >= limit
             }
             Err(error) => {
                 tracing::error!(%error, "claiming notifications failed");
@@ -151,9 +173,16 @@ pub(crate) async fn deliver(state: &AppState, notification: Notification) {
         error,
         manual: notification.manual,
     };
-    if let Err(error) = state.store.record_attempt(&attempt, after).await {
+    match state.store.record_attempt(&attempt, after).await {
+        Ok(()) => {}
+        // Another sender recorded this attempt number first (this one had lost its claim).
+        Err(StoreError::Conflict(_)) => {
+            tracing::warn!(notification = %notification.id, number, "a delivery attempt was recorded by another sender");
+        }
         // The claim lapses and the notification is sent again: at least once, never lost.
-        tracing::error!(%error, notification = %notification.id, "recording a delivery attempt failed");
+        Err(error) => {
+            tracing::error!(%error, notification = %notification.id, "recording a delivery attempt failed");
+        }
     }
 }
 

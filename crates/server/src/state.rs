@@ -42,8 +42,9 @@ pub struct Parts {
 }
 
 impl AppState {
-    /// Checks the configuration's rates and builds the notifier's HTTP clients.
+    /// Checks the configuration and builds the notifier's HTTP clients.
     pub fn new(config: Config, parts: Parts) -> anyhow::Result<AppState> {
+        config.check().map_err(anyhow::Error::msg)?;
         let rates = config.rates().map_err(anyhow::Error::msg)?;
         let notify_clients =
             notify::Clients::new(std::time::Duration::from_millis(config.notify_timeout_ms))?;

@@ -46,6 +46,7 @@ where
     cancelling_a_paid_payment_reverses_it(new_store().await).await;
     racing_payers_and_cancels_have_one_winner(new_store().await).await;
     the_outbox_claims_retries_and_resends(new_store().await).await;
+    a_resend_waits_for_the_attempt_in_flight(new_store().await).await;
     the_inquiry_fault_is_taken_once(new_store().await).await;
     refunds_are_idempotent_and_bounded_by_the_payment(new_store().await).await;
     refunds_across_currencies_return_the_charge_exactly(new_store().await).await;
@@ -551,7 +552,7 @@ async fn racing_payers_and_cancels_have_one_winner(store: Arc<dyn Store>) {
 }
 
 async fn the_outbox_claims_retries_and_resends(store: Arc<dyn Store>) {
-    let (owner, terms) = paid_ready(&*store, "PR-OUTBOX", 100).await;
+    let (_, terms) = paid_ready(&*store, "PR-OUTBOX", 100).await;
     store.fail_payment(&terms.code_token, FailReason::RiskReject, at(100)).await.unwrap();
     let lease = SignedDuration::from_secs(30);
     assert!(store.claim_notifications(at(99), lease, 10).await.unwrap().is_empty(), "not due yet");
@@ -582,12 +583,8 @@ async fn the_outbox_claims_retries_and_resends(store: Arc<dyn Store>) {
     assert_eq!(attempts.iter().map(|attempt| attempt.number).collect::<Vec<_>>(), [1, 2]);
     assert!(store.claim_notifications(at(10_000), lease, 10).await.unwrap().is_empty(), "given up");
 
-    assert_eq!(
-        store.resend_notifications(&client("BOB"), terms.id.as_str(), at(300)).await.unwrap(),
-        0,
-        "not bob's"
-    );
-    assert_eq!(store.resend_notifications(&owner, terms.id.as_str(), at(300)).await.unwrap(), 1);
+    assert_eq!(store.resend_notifications("P-NOTHING", at(300)).await.unwrap(), 0);
+    assert_eq!(store.resend_notifications(terms.id.as_str(), at(300)).await.unwrap(), 1);
     let resent = store.claim_notifications(at(300), lease, 10).await.unwrap();
     assert!(resent[0].manual);
     let manual = Attempt {
@@ -601,7 +598,41 @@ async fn the_outbox_claims_retries_and_resends(store: Arc<dyn Store>) {
     let (notification, attempts) = store.notifications(terms.id.as_str()).await.unwrap().remove(0);
     assert_eq!(notification.status, DeliveryStatus::Delivered);
     assert!(attempts[2].manual);
+    let stale = Attempt { manual: true, ..attempt(3, AttemptOutcome::Delivered) };
+    assert_eq!(
+        store.record_attempt(&stale, AfterAttempt::Delivered).await,
+        Err(StoreError::Conflict("notification attempt")),
+        "an attempt counts once, whoever sent it"
+    );
     store.release_claims().await.unwrap();
+}
+
+async fn a_resend_waits_for_the_attempt_in_flight(store: Arc<dyn Store>) {
+    let (_, terms) = paid_ready(&*store, "PR-IN-FLIGHT", 100).await;
+    store.fail_payment(&terms.code_token, FailReason::RiskReject, at(100)).await.unwrap();
+    let lease = SignedDuration::from_secs(30);
+    let claimed = store.claim_notifications(at(100), lease, 10).await.unwrap();
+    assert_eq!(store.resend_notifications(terms.id.as_str(), at(105)).await.unwrap(), 1);
+    assert!(
+        store.claim_notifications(at(106), lease, 10).await.unwrap().is_empty(),
+        "a resend does not send beside the attempt in flight"
+    );
+    let attempt = Attempt {
+        notification_id: claimed[0].id.clone(),
+        number: 1,
+        scheduled_at: at(100),
+        started_at: at(100),
+        duration_ms: 9_000,
+        http_status: Some(500),
+        outcome: AttemptOutcome::Rejected,
+        error: Some("HTTP 500".into()),
+        manual: false,
+    };
+    store.record_attempt(&attempt, AfterAttempt::RetryAt(at(220))).await.unwrap();
+    let resent = store.claim_notifications(at(109), lease, 10).await.unwrap();
+    assert_eq!(resent.len(), 1, "the resend goes out as soon as the attempt is recorded");
+    assert!(resent[0].manual);
+    assert_eq!(resent[0].attempts, 1);
 }
 
 async fn the_inquiry_fault_is_taken_once(store: Arc<dyn Store>) {

@@ -428,17 +428,14 @@ pub trait Store: Send + Sync + 'static {
         limit: u32,
     ) -> Result<Vec<Notification>, StoreError>;
 
-    /// Records an attempt and what follows it, releasing the claim.
+    /// Records an attempt and what follows it, releasing the claim. Only the attempt after the
+    /// last recorded one is accepted; another is `Conflict` (its sender had lost the claim).
     async fn record_attempt(&self, attempt: &Attempt, after: AfterAttempt) -> Result<(), StoreError>;
 
-    /// Queues every notification about `subject_id` of `recipient` for an attempt at `now`,
-    /// delivered or not; returns how many.
-    async fn resend_notifications(
-        &self,
-        recipient: &ClientId,
-        subject_id: &str,
-        now: Timestamp,
-    ) -> Result<u32, StoreError>;
+    /// Queues every notification about `subject_id` (a payment or refund id) for an attempt at
+    /// `now`, delivered or not; returns how many. An attempt in flight keeps its claim, and the
+    /// resend follows it.
+    async fn resend_notifications(&self, subject_id: &str, now: Timestamp) -> Result<u32, StoreError>;
 
     /// The notifications about a subject, each with its attempts in order.
     async fn notifications(&self, subject_id: &str) -> Result<Vec<(Notification, Vec<Attempt>)>, StoreError>;

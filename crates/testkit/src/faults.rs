@@ -178,14 +178,9 @@ impl Store for FaultyStore {
         self.faults.write()?;
         self.inner.record_attempt(attempt, after).await
     }
-    async fn resend_notifications(
-        &self,
-        recipient: &ClientId,
-        subject_id: &str,
-        now: Timestamp,
-    ) -> Result<u32, StoreError> {
+    async fn resend_notifications(&self, subject_id: &str, now: Timestamp) -> Result<u32, StoreError> {
         self.faults.write()?;
-        self.inner.resend_notifications(recipient, subject_id, now).await
+        self.inner.resend_notifications(subject_id, now).await
     }
     async fn notifications(&self, subject_id: &str) -> Result<Vec<(Notification, Vec<Attempt>)>, StoreError> {
         self.inner.notifications(subject_id).await

@@ -157,7 +157,7 @@ impl TestApp {
             public_key: key.verifying_key(),
             notify_url: notify_url.map(str::to_owned),
         };
-        let participant = participants::create(&*self.state.store, self.clock.now(), new)
+        let participant = participants::create(&*self.state.store, &self.state.config, self.clock.now(), new)
             .await
             .expect("create a participant");
         let client_id = participant.client_id.to_string();

@@ -8,6 +8,7 @@ use ocpay_core::text;
 use ocpay_protocol::VerifyingKey;
 use ocpay_store::{NewKey, Store, StoreError};
 
+use crate::config::Config;
 use crate::{random, urls};
 
 /// Longest participant name.
@@ -37,9 +38,11 @@ pub struct NewParticipant {
     pub notify_url: Option<String>,
 }
 
-/// Creates a participant with a fresh client id and the given key as version 1.
+/// Creates a participant with a fresh client id and the given key as version 1. A live
+/// participant's notify URL may name a private address only where `config` allows it.
 pub async fn create(
     store: &dyn Store,
+    config: &Config,
     now: Timestamp,
     new: NewParticipant,
 ) -> Result<Participant, ParticipantError> {
@@ -50,7 +53,7 @@ pub async fn create(
         .map(urls::http_url)
         .transpose()
         .map_err(|reason| invalid("notify-url", reason))?;
-    if new.environment == Environment::Live && notify_url.as_deref().is_some_and(urls::names_private_host) {
+    if notify_url.as_deref().is_some_and(|url| config.refuses_notify_url(new.environment, url)) {
         return Err(invalid("notify-url", "a live participant's notify URL must not name a private address"));
     }
     let key = NewKey {

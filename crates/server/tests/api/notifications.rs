@@ -157,6 +157,56 @@ async fn a_pending_delivery_survives_a_crash() {
 }
 
 #[tokio::test]
+async fn a_crash_mid_attempt_does_not_wait_out_the_claim() {
+    // The first attempt hangs far longer than the test; the crash leaves its claim held.
+    let app = TestApp::spawn_with(|config| config.notify_timeout_ms = 30_000).await;
+    let receiver = Receiver::start(app.platform_key.clone()).await;
+    receiver.reply_next([Reply::Hang]);
+    let merchant = app.merchant_notified_at(&receiver).await;
+    let paid = order_code(&merchant, "USD", 100).await;
+    let payment_id = paid.payment_id.clone().unwrap();
+    wallet_pay(&app, &code_value(&paid), json!({})).await;
+    receiver.wait_for(1).await;
+
+    // Same instant on the test clock: only releasing the dead process's claims lets it go.
+    let app = app.crash_and_restart().await;
+    receiver.wait_for(2).await;
+    let notification = recorded(&app, &payment_id, 1).await;
+    assert_eq!(notification["status"], "DELIVERED", "{notification}");
+}
+
+#[tokio::test]
+async fn a_resend_during_an_attempt_waits_for_it() {
+    let app = TestApp::spawn_with(|config| config.notify_timeout_ms = 600).await;
+    let receiver = Receiver::start(app.platform_key.clone()).await;
+    receiver.reply_next([Reply::Hang]);
+    let merchant = app.merchant_notified_at(&receiver).await;
+    let paid = order_code(&merchant, "USD", 100).await;
+    let payment_id = paid.payment_id.clone().unwrap();
+    wallet_pay(&app, &code_value(&paid), json!({})).await;
+    receiver.wait_for(1).await;
+    let resend = format!("/admin/api/payments/{payment_id}/notifications/resend");
+    let (status, _) = admin(&app, reqwest::Method::POST, &resend, Some(&app.admin_token())).await;
+    assert_eq!(status, 200);
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert_eq!(receiver.received().len(), 1, "no second request beside the one in flight");
+
+    receiver.wait_for(2).await;
+    let notification = recorded(&app, &payment_id, 2).await;
+    let attempts = notification["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 2, "every attempt recorded: {notification}");
+    assert_eq!(
+        (attempts[0]["outcome"].as_str(), attempts[0]["manual"].as_bool()),
+        (Some("ERROR"), Some(false))
+    );
+    assert_eq!(
+        (attempts[1]["outcome"].as_str(), attempts[1]["manual"].as_bool()),
+        (Some("DELIVERED"), Some(true))
+    );
+    assert_eq!(notification["status"], "DELIVERED");
+}
+
+#[tokio::test]
 async fn sandbox_magic_amount_9904_is_never_acknowledged() {
     let app = TestApp::spawn().await;
     let receiver = Receiver::start(app.platform_key.clone()).await;

@@ -387,14 +387,9 @@ impl Store for SqliteStore {
         self.writer.write(move |connection| outbox::record(connection, &attempt, after)).await
     }
 
-    async fn resend_notifications(
-        &self,
-        recipient: &ClientId,
-        subject_id: &str,
-        now: Timestamp,
-    ) -> Result<u32, StoreError> {
-        let (recipient, subject_id) = (recipient.clone(), subject_id.to_owned());
-        self.writer.write(move |connection| outbox::resend(connection, &recipient, &subject_id, now)).await
+    async fn resend_notifications(&self, subject_id: &str, now: Timestamp) -> Result<u32, StoreError> {
+        let subject_id = subject_id.to_owned();
+        self.writer.write(move |connection| outbox::resend(connection, &subject_id, now)).await
     }
 
     async fn notifications(&self, subject_id: &str) -> Result<Vec<(Notification, Vec<Attempt>)>, StoreError> {

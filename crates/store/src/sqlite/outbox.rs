@@ -129,11 +129,22 @@ pub(super) fn claim(
     Ok(claimed)
 }
 
+/// Records an attempt and what follows it. Only the attempt that follows the last recorded
+/// one is accepted (a sender whose claim lapsed gets `Conflict`), so two senders can never
+/// both count. A hand resend that arrived while the attempt was in flight still goes out.
 pub(super) fn record(
     connection: &Connection,
     attempt: &Attempt,
     after: AfterAttempt,
 ) -> Result<(), StoreError> {
+    let id = &attempt.notification_id;
+    let number = attempt.number;
+    let (recorded, manual): (u32, bool) = connection
+        .prepare_cached("SELECT attempts, manual FROM notification WHERE notification_id = ?1")?
+        .query_row(params![id], |row| Ok((row.get(0)?, row.get(1)?)))?;
+    if recorded.checked_add(1) != Some(number) {
+        return Err(StoreError::Conflict("notification attempt"));
+    }
     connection
         .prepare_cached(
             "INSERT INTO delivery_attempt (notification_id, attempt, scheduled_at_ms, started_at_ms, duration_ms, \
@@ -150,8 +161,16 @@ pub(super) fn record(
             attempt.error,
             attempt.manual,
         ])?;
-    let id = &attempt.notification_id;
-    let number = attempt.number;
+    if manual && !attempt.manual {
+        let delivered_at = matches!(after, AfterAttempt::Delivered).then(|| millis(attempt.started_at));
+        connection
+            .prepare_cached(
+                "UPDATE notification SET status = 'PENDING', attempts = ?2, claimed_until_ms = NULL, \
+                 delivered_at_ms = COALESCE(?3, delivered_at_ms) WHERE notification_id = ?1",
+            )?
+            .execute(params![id, number, delivered_at])?;
+        return Ok(());
+    }
     match after {
         AfterAttempt::Delivered => connection
             .prepare_cached(
@@ -177,18 +196,14 @@ pub(super) fn record(
     Ok(())
 }
 
-pub(super) fn resend(
-    connection: &Connection,
-    recipient: &ClientId,
-    subject_id: &str,
-    now: Timestamp,
-) -> Result<u32, StoreError> {
+pub(super) fn resend(connection: &Connection, subject_id: &str, now: Timestamp) -> Result<u32, StoreError> {
     let queued = connection
         .prepare_cached(
-            "UPDATE notification SET status = 'PENDING', next_attempt_at_ms = ?1, claimed_until_ms = NULL, manual = 1 \
-             WHERE recipient_client_id = ?2 AND subject_id = ?3",
+            "UPDATE notification SET status = 'PENDING', next_attempt_at_ms = ?1, manual = 1, \
+             claimed_until_ms = CASE WHEN claimed_until_ms > ?1 THEN claimed_until_ms END \
+             WHERE subject_id = ?2",
         )?
-        .execute(params![millis(now), recipient.as_str(), subject_id])?;
+        .execute(params![millis(now), subject_id])?;
     Ok(u32::try_from(queued).unwrap_or(u32::MAX))
 }
 

@@ -28,7 +28,8 @@ impl ReadPool {
         Ok(connection)
     }
 
-    /// Runs `read` on an idle connection (opening one if none is idle).
+    /// Runs `read` on an idle connection (opening one if none is idle), in one read
+    /// transaction: a read of several statements sees one snapshot, never half a write.
     pub(crate) fn with<T>(
         &self,
         read: impl FnOnce(&Connection) -> Result<T, StoreError>,
@@ -38,7 +39,10 @@ impl ReadPool {
             Some(connection) => connection,
             None => self.open()?,
         };
+        connection.execute_batch("BEGIN")?;
         let result = read(&connection);
+        // Ends the snapshot; a read-only transaction has nothing to commit or lose.
+        connection.execute_batch("COMMIT")?;
         let mut idle = self.idle.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         if idle.len() < (self.settings.read_connections_max as usize).max(1) {
             idle.push(connection);
