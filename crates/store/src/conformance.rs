@@ -324,6 +324,13 @@ async fn payers_and_top_ups(store: Arc<dyn Store>) {
     assert_eq!(store.top_up(&payer, usd(250), at(3)).await.unwrap(), usd(750), "balances add up");
     store.top_up(&payer, sgd(100), at(4)).await.unwrap();
     assert_eq!(store.balances(&AccountOwner::Wallet(payer.clone())).await.unwrap(), vec![sgd(100), usd(750)]);
+    let lookalike = payer_with(&*store, "PAYER-1:USD", usd(99)).await;
+    assert_eq!(store.balances(&AccountOwner::Wallet(lookalike)).await.unwrap(), vec![usd(99)]);
+    assert_eq!(
+        store.balances(&AccountOwner::Wallet(payer.clone())).await.unwrap(),
+        vec![sgd(100), usd(750)],
+        "another payer's wallet is not counted, however its id looks"
+    );
     let missing = PayerId::parse("NOBODY").unwrap();
     assert_eq!(store.top_up(&missing, usd(1), at(5)).await, Err(StoreError::NotFound("payer")));
     for _ in 0..2 {
@@ -338,7 +345,7 @@ async fn payers_and_top_ups(store: Arc<dyn Store>) {
     assert_eq!(store.payer(&payer).await.unwrap().unwrap().pin_failures, 0);
     let funding =
         store.balance(&Account::new(AccountOwner::Funding, Currency::parse("USD").unwrap())).await.unwrap();
-    assert_eq!(funding, usd(-750), "issued value is owed by the funding account");
+    assert_eq!(funding, usd(-750 - 99), "issued value is owed by the funding account");
     assert_sound(&*store).await;
 }
 

@@ -188,12 +188,15 @@ pub(super) fn balances(connection: &Connection, owner: &AccountOwner) -> Result<
     .key();
     let prefix = &sample[..sample.len() - 3];
     // Every key with the prefix sorts between the prefix and the prefix with its last byte (':')
-    // raised by one; a range keeps LIKE's wildcards out of payer ids.
+    // raised by one; a range keeps LIKE's wildcards out of payer ids. The length keeps out the
+    // accounts of an owner whose id merely starts with this one's and a ':'.
     let upper = format!("{};", &prefix[..prefix.len() - 1]);
     let mut statement = connection.prepare_cached(
-        "SELECT currency, SUM(amount_minor) FROM entry WHERE account >= ?1 AND account < ?2 GROUP BY currency ORDER BY currency",
+        "SELECT currency, SUM(amount_minor) FROM entry WHERE account >= ?1 AND account < ?2 AND length(account) = ?3 \
+         GROUP BY currency ORDER BY currency",
     )?;
-    let mut rows = statement.query(params![prefix, upper])?;
+    let mut rows =
+        statement.query(params![prefix, upper, i64::try_from(sample.len()).unwrap_or(i64::MAX)])?;
     let mut balances = Vec::new();
     while let Some(row) = rows.next()? {
         balances.push(rows::money_of(row.get(0)?, row.get(1)?)?);
