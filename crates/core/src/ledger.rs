@@ -11,6 +11,7 @@ use std::fmt;
 
 use crate::ids::ClientId;
 use crate::money::{Currency, Money, MoneyError};
+use crate::participant::Environment;
 use crate::payer::PayerId;
 
 /// Whose money an account holds.
@@ -20,10 +21,11 @@ pub enum AccountOwner {
     Wallet(PayerId),
     /// What the platform owes a merchant (or acquirer) before settlement.
     MerchantPending(ClientId),
-    /// The source of issued stored value (top-ups). Negative by what was issued.
-    Funding,
-    /// Where one currency becomes another in a cross-currency payment.
-    Exchange,
+    /// The source of issued stored value (top-ups) in one environment. Negative by what was
+    /// issued. Sandbox value never mixes with live value.
+    Funding(Environment),
+    /// Where one currency becomes another in a cross-currency payment, per environment.
+    Exchange(Environment),
 }
 
 /// One account: an owner and a currency.
@@ -43,8 +45,12 @@ impl Account {
         match &self.owner {
             AccountOwner::Wallet(payer) => format!("wallet:{payer}:{}", self.currency),
             AccountOwner::MerchantPending(client) => format!("pending:{client}:{}", self.currency),
-            AccountOwner::Funding => format!("funding:{}", self.currency),
-            AccountOwner::Exchange => format!("exchange:{}", self.currency),
+            AccountOwner::Funding(environment) => {
+                format!("funding:{}:{}", environment.as_str(), self.currency)
+            }
+            AccountOwner::Exchange(environment) => {
+                format!("exchange:{}:{}", environment.as_str(), self.currency)
+            }
         }
     }
 
@@ -53,8 +59,8 @@ impl Account {
         match self.owner {
             AccountOwner::Wallet(_) => "wallet",
             AccountOwner::MerchantPending(_) => "pending",
-            AccountOwner::Funding => "funding",
-            AccountOwner::Exchange => "exchange",
+            AccountOwner::Funding(_) => "funding",
+            AccountOwner::Exchange(_) => "exchange",
         }
     }
 }
@@ -159,13 +165,14 @@ impl Posting {
     }
 }
 
-/// Stored value issued to a payer: funding pays the wallet.
-pub fn top_up(payer: &PayerId, amount: Money) -> Result<Posting, LedgerError> {
+/// Stored value issued to a payer of `environment`: that environment's funding pays the wallet.
+pub fn top_up(payer: &PayerId, environment: Environment, amount: Money) -> Result<Posting, LedgerError> {
     let currency = amount.currency();
+    let funding = Account::new(AccountOwner::Funding(environment), currency);
     Posting::new(
         PostingKind::TopUp,
         vec![
-            Entry { account: Account::new(AccountOwner::Funding, currency), amount: amount.checked_neg()? },
+            Entry { account: funding, amount: amount.checked_neg()? },
             Entry { account: Account::new(AccountOwner::Wallet(payer.clone()), currency), amount },
         ],
     )
@@ -194,8 +201,9 @@ pub fn refund(
     between(PostingKind::Refund, payer, merchant, returned.checked_neg()?, debited.checked_neg()?)
 }
 
-/// Money between a wallet and a merchant: `wallet_out` leaves the wallet (negative: it comes
-/// in), `merchant_in` reaches the merchant's pending balance (negative: it leaves).
+/// Money between a wallet and a merchant: `charged` leaves the wallet (negative: it comes
+/// in), `credited` reaches the merchant's pending balance (negative: it leaves). A payer pays
+/// only merchants of its own environment, which the merchant's client id names.
 fn between(
     kind: PostingKind,
     payer: &PayerId,
@@ -210,12 +218,10 @@ fn between(
         Entry { account: pending, amount: credited },
     ];
     if charged.currency() != credited.currency() {
+        let exchange = AccountOwner::Exchange(Environment::of_client_id(merchant));
+        entries.push(Entry { account: Account::new(exchange.clone(), charged.currency()), amount: charged });
         entries.push(Entry {
-            account: Account::new(AccountOwner::Exchange, charged.currency()),
-            amount: charged,
-        });
-        entries.push(Entry {
-            account: Account::new(AccountOwner::Exchange, credited.currency()),
+            account: Account::new(exchange, credited.currency()),
             amount: credited.checked_neg()?,
         });
     } else if charged != credited {
@@ -243,7 +249,7 @@ mod tests {
     #[test]
     fn postings_must_balance_per_currency() {
         let wallet = Account::new(AccountOwner::Wallet(payer()), Currency::parse("USD").unwrap());
-        let funding = Account::new(AccountOwner::Funding, Currency::parse("USD").unwrap());
+        let funding = Account::new(AccountOwner::Funding(Environment::Live), Currency::parse("USD").unwrap());
         let entry = |account: &Account, amount| Entry { account: account.clone(), amount };
         assert!(
             Posting::new(
@@ -283,7 +289,10 @@ mod tests {
         let same = payment(&payer(), &merchant(), money("USD", 1250), money("USD", 1250)).unwrap();
         assert_eq!(same.entries().len(), 2);
         assert!(payment(&payer(), &merchant(), money("USD", 1250), money("USD", 1249)).is_err());
-        assert_eq!(top_up(&payer(), money("USD", 100)).unwrap().entries()[0].account.key(), "funding:USD");
+        let issued = top_up(&payer(), Environment::Sandbox, money("USD", 100)).unwrap();
+        assert_eq!(issued.entries()[0].account.key(), "funding:sandbox:USD", "sandbox value is issued apart");
+        let exchange = posting.entries().iter().find(|entry| entry.account.kind() == "exchange").unwrap();
+        assert_eq!(exchange.account.key(), "exchange:live:SGD", "a live merchant's exchange");
         let refunded = refund(&payer(), &merchant(), money("USD", 625), money("SGD", 840)).unwrap();
         assert_eq!(refunded.kind(), PostingKind::Refund);
         let wallet = refunded.entries().iter().find(|entry| entry.account.kind() == "wallet").unwrap();

@@ -37,7 +37,7 @@ impl ParticipantKind {
 }
 
 /// Where a participant lives: the sandbox (simulated payers, magic amounts) or live.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Environment {
     Sandbox,
     Live,

@@ -114,9 +114,13 @@ pub struct Config {
     /// ... for this long.
     pub pin_lockout_seconds: u64,
 
-    /// Exchange rates for payers whose wallet currency differs from the payment's, as
-    /// `"USD/SGD" = "1.3450"`: one unit of the first currency in the second.
+    /// Exchange rates for live payers whose wallet currency differs from the payment's, as
+    /// `"USD/SGD" = "1.3450"`: one unit of the first currency in the second. None by default:
+    /// the operator sets the rates real money moves at.
     pub fx_rates: std::collections::BTreeMap<String, String>,
+    /// The same for sandbox payers; a few sample pairs by default, to try cross-currency
+    /// payments with.
+    pub sandbox_fx_rates: std::collections::BTreeMap<String, String>,
 }
 
 impl Default for Config {
@@ -161,7 +165,8 @@ impl Default for Config {
             pin_hash_iterations: 100_000,
             pin_failures_max: 5,
             pin_lockout_seconds: 900,
-            fx_rates: default_fx_rates(),
+            fx_rates: std::collections::BTreeMap::new(),
+            sandbox_fx_rates: sample_fx_rates(),
         }
     }
 }
@@ -215,7 +220,8 @@ impl Config {
         }
     }
 
-    /// Checks what the types cannot: settings that only make sense together.
+    /// Checks what the types cannot: settings that only make sense together. (Rates are
+    /// checked as they are read, by [`Config::rates`].)
     pub fn check(&self) -> Result<(), String> {
         if self.notify_claim_lease_ms < self.notify_timeout_ms.saturating_add(1_000) {
             return Err(format!(
@@ -224,7 +230,7 @@ impl Config {
                 self.notify_claim_lease_ms, self.notify_timeout_ms
             ));
         }
-        self.rates().map(|_| ())
+        Ok(())
     }
 
     /// Whether a notify URL of a participant in `environment` is refused because it names a
@@ -268,20 +274,23 @@ impl Config {
         )
     }
 
-    /// The configured exchange rates, each checked.
-    pub fn rates(&self) -> Result<Vec<ocpay_core::fx::Rate>, String> {
-        self.fx_rates
+    /// The exchange rates configured for one environment, each checked.
+    pub fn rates(&self, environment: Environment) -> Result<Vec<ocpay_core::fx::Rate>, String> {
+        let (key, rates) = match environment {
+            Environment::Live => ("fx_rates", &self.fx_rates),
+            Environment::Sandbox => ("sandbox_fx_rates", &self.sandbox_fx_rates),
+        };
+        rates
             .iter()
             .map(|(pair, price)| {
-                ocpay_core::fx::Rate::parse(pair, price)
-                    .map_err(|error| format!("fx_rates.\"{pair}\": {error}"))
+                ocpay_core::fx::Rate::parse(pair, price).map_err(|error| format!("{key}.\"{pair}\": {error}"))
             })
             .collect()
     }
 }
 
-/// Rates for trying cross-currency payments in the sandbox; operators set their own.
-fn default_fx_rates() -> std::collections::BTreeMap<String, String> {
+/// Rates for trying cross-currency payments in the sandbox.
+fn sample_fx_rates() -> std::collections::BTreeMap<String, String> {
     [
         ("USD/SGD", "1.3450"),
         ("SGD/USD", "0.7435"),

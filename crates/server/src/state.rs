@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use ocpay_core::fx::Rate;
 use ocpay_core::money::Currency;
+use ocpay_core::participant::Environment;
 use ocpay_core::schedule::RetrySchedule;
 use ocpay_protocol::{SignatureError, SigningKey, VerifyingKey};
 use ocpay_store::Store;
@@ -25,7 +26,9 @@ pub struct AppState {
     /// Bearer token of the admin API.
     pub(crate) admin_token: String,
     pub(crate) keys: KeyCache,
+    /// Exchange rates of live and of sandbox payers.
     pub(crate) rates: Vec<Rate>,
+    pub(crate) sandbox_rates: Vec<Rate>,
     pub(crate) schedule: RetrySchedule,
     pub(crate) notify_clients: notify::Clients,
     /// Wakes the notifier when a state change queued a notification.
@@ -45,13 +48,15 @@ impl AppState {
     /// Checks the configuration and builds the notifier's HTTP clients.
     pub fn new(config: Config, parts: Parts) -> anyhow::Result<AppState> {
         config.check().map_err(anyhow::Error::msg)?;
-        let rates = config.rates().map_err(anyhow::Error::msg)?;
+        let rates = config.rates(Environment::Live).map_err(anyhow::Error::msg)?;
+        let sandbox_rates = config.rates(Environment::Sandbox).map_err(anyhow::Error::msg)?;
         let notify_clients =
             notify::Clients::new(std::time::Duration::from_millis(config.notify_timeout_ms))?;
         Ok(AppState {
             keys: KeyCache::new(config.key_cache_entries_max),
             schedule: config.retry_schedule(),
             rates,
+            sandbox_rates,
             notify_clients,
             notify_wake: notify::Wake::default(),
             store: parts.store,
@@ -63,9 +68,13 @@ impl AppState {
         })
     }
 
-    /// The configured rate from one currency to another, if any.
-    pub(crate) fn rate(&self, from: Currency, to: Currency) -> Option<Rate> {
-        self.rates.iter().copied().find(|rate| rate.base() == from && rate.quote() == to)
+    /// The rate configured for `environment`'s payers from one currency to another, if any.
+    pub(crate) fn rate(&self, environment: Environment, from: Currency, to: Currency) -> Option<Rate> {
+        let rates = match environment {
+            Environment::Live => &self.rates,
+            Environment::Sandbox => &self.sandbox_rates,
+        };
+        rates.iter().copied().find(|rate| rate.base() == from && rate.quote() == to)
     }
 }
 

@@ -343,8 +343,10 @@ async fn payers_and_top_ups(store: Arc<dyn Store>) {
     assert!(locked.is_locked(at(899)) && !locked.is_locked(at(900)), "the third wrong PIN locks until then");
     store.pin_succeeded(&payer).await.unwrap();
     assert_eq!(store.payer(&payer).await.unwrap().unwrap().pin_failures, 0);
-    let funding =
-        store.balance(&Account::new(AccountOwner::Funding, Currency::parse("USD").unwrap())).await.unwrap();
+    let funding = store
+        .balance(&Account::new(AccountOwner::Funding(Environment::Live), Currency::parse("USD").unwrap()))
+        .await
+        .unwrap();
     assert_eq!(funding, usd(-750 - 99), "issued value is owed by the funding account");
     assert_sound(&*store).await;
 }
@@ -408,7 +410,15 @@ async fn only_payable_payments_are_paid(store: Arc<dyn Store>) {
         SettlePayment::UnknownPayer
     );
 
-    // The sandbox issues stored value when a sandbox wallet would not cover the charge.
+    // The sandbox issues stored value when a sandbox wallet would not cover the charge, and
+    // only together with the payment it makes possible.
+    let mut short = settlement(&terms, &poor, at(100));
+    short.sandbox_top_up = Some(usd(200));
+    assert_eq!(
+        store.settle_payment(&short).await.unwrap(),
+        SettlePayment::InsufficientBalance { balance: usd(1000) }
+    );
+    assert_eq!(wallet(&*store, &poor, usd(0).currency()).await, usd(1000), "no top-up stands alone");
     let mut topped = settlement(&terms, &poor, at(100));
     topped.sandbox_top_up = Some(usd(100_000));
     assert!(matches!(store.settle_payment(&topped).await.unwrap(), SettlePayment::Paid(_)));

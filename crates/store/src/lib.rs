@@ -84,7 +84,8 @@ pub struct Settlement {
     pub code: CodeToken,
     pub charge: Charge,
     pub now: Timestamp,
-    /// For sandbox payers: stored value issued first when the wallet would not cover the charge.
+    /// For sandbox payers: stored value issued when the wallet would not cover the charge, in
+    /// the payment's transaction and only if it then covers it.
     pub sandbox_top_up: Option<Money>,
 }
 

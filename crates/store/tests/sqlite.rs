@@ -53,7 +53,7 @@ async fn the_files_are_in_wal_mode_with_the_whole_schema() {
     let settings = SqliteSettings::new(dir.path().join("ocpay.db"));
     let _store = SqliteStore::open(&settings).await.unwrap();
     assert_eq!(settings.participants_path(), dir.path().join("ocpay-participants.db"));
-    for (path, version_expected) in [(settings.path.clone(), 3), (settings.participants_path(), 1)] {
+    for (path, version_expected) in [(settings.path.clone(), 4), (settings.participants_path(), 1)] {
         let connection = rusqlite::Connection::open(&path).unwrap();
         let mode: String = connection.query_row("PRAGMA journal_mode", [], |row| row.get(0)).unwrap();
         assert_eq!(mode, "wal", "{}", path.display());
@@ -135,7 +135,8 @@ async fn upgrading_an_older_file_keeps_its_ledger() {
             .unwrap();
         connection
             .execute_batch(
-                "INSERT INTO posting (posting_id, kind, payment_id, created_at_ms) VALUES (1, 'TOPUP', NULL, 0);
+                "INSERT INTO payer (payer_id, environment, currency, pin_hash, created_at_ms) VALUES ('P', 'live', 'USD', 'h', 0);
+                 INSERT INTO posting (posting_id, kind, payment_id, created_at_ms) VALUES (1, 'TOPUP', NULL, 0);
                  INSERT INTO entry VALUES (1, 'wallet:P:USD', 'USD', 500), (1, 'funding:USD', 'USD', -500);
                  INSERT INTO wallet_balance VALUES ('wallet:P:USD', 'USD', 500);
                  PRAGMA user_version = 2;",
@@ -154,9 +155,13 @@ async fn upgrading_an_older_file_keeps_its_ledger() {
     drop(store);
     let connection = rusqlite::Connection::open(&path).unwrap();
     let version: i64 = connection.query_row("PRAGMA user_version", [], |row| row.get(0)).unwrap();
-    assert_eq!(version, 3);
+    assert_eq!(version, 4);
     let postings: i64 = connection.query_row("SELECT count(*) FROM posting", [], |row| row.get(0)).unwrap();
     assert_eq!(postings, 1, "the rebuilt posting table kept its rows");
+    let funding: String = connection
+        .query_row("SELECT account FROM entry WHERE amount_minor < 0", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(funding, "funding:live:USD", "the issuing account names the payer's environment");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -83,9 +83,14 @@ pub async fn pay_code(state: &AppState, code: &CodeToken, request: PayCode) -> R
         Environment::Sandbox => sandbox_payer(state, &payment, request.payer).await?,
         Environment::Live => signed_in_payer(state, request.payer, request.pin.as_deref()).await?,
     };
-    let rate = state.rate(payment.terms.amount.currency(), payer.currency);
+    let rate = state.rate(environment, payment.terms.amount.currency(), payer.currency);
     let charge = Charge::for_payment(payer.id.clone(), payment.terms.amount, payer.currency, rate, now)?;
-    let sandbox_top_up = (environment == Environment::Sandbox).then(|| sandbox_top_up(state, payer.currency));
+    // Enough to cover this charge whatever the configured amount, so a sandbox payer never
+    // runs short.
+    let sandbox_top_up = (environment == Environment::Sandbox).then(|| {
+        let configured = sandbox_top_up(state, payer.currency);
+        if configured.minor() < charge.amount.minor() { charge.amount } else { configured }
+    });
     let settlement = Settlement { code: code.clone(), charge, now, sandbox_top_up };
     match state.store.settle_payment(&settlement).await? {
         SettlePayment::Paid(payment) => {

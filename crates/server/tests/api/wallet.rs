@@ -260,6 +260,35 @@ async fn live_payers_sign_in_with_a_pin_and_pay_from_their_balance() {
 }
 
 #[tokio::test]
+async fn sandbox_value_is_issued_as_needed_and_kept_apart_from_live_value() {
+    // A configured top-up of USD 1.00 still pays a USD 50.00 order: the sandbox issues what the
+    // payment needs, in the payment's transaction.
+    let app = TestApp::spawn_with(|config| config.sandbox_top_up_major = 1).await;
+    let merchant = app.merchant().await;
+    let (status, answer) =
+        wallet_pay(&app, &code_value(&order_code(&merchant, "USD", 5000).await), json!({})).await;
+    assert_eq!((status, answer["status"].as_str()), (200, Some("SUCCESS")), "{answer}");
+    let live_payer = PayerId::parse("carol").unwrap();
+    let usd = Currency::parse("USD").unwrap();
+    let store = &*app.state.store;
+    wallet::create_payer(
+        store,
+        app.clock.now(),
+        live_payer.clone(),
+        Environment::Live,
+        usd,
+        Some("1357"),
+        1_000,
+    )
+    .await
+    .unwrap();
+    wallet::top_up(store, app.clock.now(), &live_payer, Money::new(2000, usd)).await.unwrap();
+    assert_eq!(balance(&app, AccountOwner::Funding(Environment::Sandbox), "USD").await.minor(), -5000);
+    assert_eq!(balance(&app, AccountOwner::Funding(Environment::Live), "USD").await.minor(), -2000);
+    assert_ledger_sound(&app).await;
+}
+
+#[tokio::test]
 async fn a_payer_in_another_currency_pays_at_the_configured_rate() {
     let app = TestApp::spawn().await;
     let receiver = Receiver::start(app.platform_key.clone()).await;
@@ -297,6 +326,19 @@ async fn a_payer_in_another_currency_pays_at_the_configured_rate() {
         json!({ "payerId": "seoul" }),
     )
     .await;
+    assert_eq!((status, answer["error"].as_str()), (422, Some("NO_RATE")));
+
+    // The sandbox's sample rates are not live rates: live has only what the operator set.
+    let live = app
+        .participant(ParticipantKind::Merchant, Environment::Live, Some("https://merchant.example/n"))
+        .await;
+    let lion = PayerId::parse("lion").unwrap();
+    wallet::create_payer(store, app.clock.now(), lion.clone(), Environment::Live, sgd, Some("1357"), 1_000)
+        .await
+        .unwrap();
+    wallet::top_up(store, app.clock.now(), &lion, Money::new(5000, sgd)).await.unwrap();
+    let code = code_value(&order_code(&live, "USD", 100).await);
+    let (status, answer) = wallet_pay(&app, &code, json!({ "payerId": "lion", "pin": "1357" })).await;
     assert_eq!((status, answer["error"].as_str()), (422, Some("NO_RATE")));
     assert_ledger_sound(&app).await;
 }

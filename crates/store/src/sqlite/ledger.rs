@@ -68,10 +68,10 @@ pub(super) fn top_up(
     amount: Money,
     now: Timestamp,
 ) -> Result<Money, StoreError> {
-    if find_payer(connection, payer)?.is_none() {
+    let Some(found) = find_payer(connection, payer)? else {
         return Err(StoreError::NotFound("payer"));
-    }
-    write(connection, &ledger::top_up(payer, amount)?, None, now)?;
+    };
+    write(connection, &ledger::top_up(payer, found.environment, amount)?, None, now)?;
     balance(connection, &Account::new(AccountOwner::Wallet(payer.clone()), amount.currency()))
 }
 

@@ -113,6 +113,7 @@ const MAIN_MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/main/0001_payments.sql"),
     include_str!("../../migrations/sqlite/main/0002_wallets_ledger_outbox.sql"),
     include_str!("../../migrations/sqlite/main/0003_refunds.sql"),
+    include_str!("../../migrations/sqlite/main/0004_ledger_environments.sql"),
 ];
 const PARTICIPANT_MIGRATIONS: &[&str] =
     &[include_str!("../../migrations/sqlite/participants/0001_participants.sql")];

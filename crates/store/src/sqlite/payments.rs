@@ -198,16 +198,20 @@ pub(super) fn settle(connection: &Connection, settlement: &Settlement) -> Result
         return Ok(SettlePayment::UnknownPayer);
     }
     let wallet = Account::new(AccountOwner::Wallet(charge.payer.clone()), charge.amount.currency());
-    let mut balance = stored_ledger::balance(connection, &wallet)?;
+    let balance = stored_ledger::balance(connection, &wallet)?;
     if balance.minor() < charge.amount.minor() {
-        let Some(top_up) = settlement.sandbox_top_up else {
-            return Ok(SettlePayment::InsufficientBalance { balance });
-        };
-        stored_ledger::write(connection, &ledger::top_up(&charge.payer, top_up)?, None, settlement.now)?;
-        balance = balance.checked_add(top_up).map_err(|error| StoreError::Corrupt(error.to_string()))?;
-        if balance.minor() < charge.amount.minor() {
-            return Ok(SettlePayment::InsufficientBalance { balance });
-        }
+        // A top-up is written only with the payment it makes possible, never alone.
+        let covering = settlement.sandbox_top_up.filter(|top_up| {
+            balance.checked_add(*top_up).is_ok_and(|topped_up| topped_up.minor() >= charge.amount.minor())
+        });
+        let Some(top_up) = covering else { return Ok(SettlePayment::InsufficientBalance { balance }) };
+        let environment = payment.terms.environment();
+        stored_ledger::write(
+            connection,
+            &ledger::top_up(&charge.payer, environment, top_up)?,
+            None,
+            settlement.now,
+        )?;
     }
     let posting = ledger::payment(&charge.payer, &payment.terms.owner, charge.amount, payment.terms.amount)?;
     stored_ledger::write(connection, &posting, Some(&payment.terms.id), settlement.now)?;
