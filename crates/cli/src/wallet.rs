@@ -47,7 +47,8 @@ pub(crate) enum WalletCommand {
         #[arg(long)]
         payer: String,
     },
-    /// Create a payer: live payers need a PIN (stored hashed).
+    /// Create a payer: live payers need a PIN (stored hashed); sandbox payer ids start with
+    /// `sandbox-`.
     CreatePayer {
         #[command(flatten)]
         data: DataArgs,

@@ -13,6 +13,10 @@ use crate::text::{self, TextError};
 /// Longest payer id.
 pub const PAYER_ID_CHARS_MAX: usize = 64;
 
+/// Sandbox payer ids start with this, as sandbox client ids start with `SANDBOX_`: the sandbox
+/// can neither see nor take a live payer's id.
+pub const SANDBOX_PAYER_ID_PREFIX: &str = "sandbox-";
+
 /// A payer's id: what they sign in with (live) or pick (sandbox).
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct PayerId(String);
@@ -20,6 +24,21 @@ pub struct PayerId(String);
 impl PayerId {
     pub fn parse(value: &str) -> Result<PayerId, TextError> {
         text::identifier(value, PAYER_ID_CHARS_MAX).map(PayerId)
+    }
+
+    /// The sandbox payer id for a name a tester chose: the name, with the sandbox prefix put
+    /// in front unless it has it.
+    pub fn sandbox(name: &str) -> Result<PayerId, TextError> {
+        if name.starts_with(SANDBOX_PAYER_ID_PREFIX) {
+            PayerId::parse(name)
+        } else {
+            PayerId::parse(&format!("{SANDBOX_PAYER_ID_PREFIX}{name}"))
+        }
+    }
+
+    /// The environment the id belongs to, read off its prefix.
+    pub fn environment(&self) -> Environment {
+        if self.0.starts_with(SANDBOX_PAYER_ID_PREFIX) { Environment::Sandbox } else { Environment::Live }
     }
 
     pub fn as_str(&self) -> &str {
@@ -120,6 +139,11 @@ mod tests {
     fn masking_and_outcomes() {
         assert_eq!(PayerId::parse("alice123").unwrap().masked(), "al****23");
         assert_eq!(PayerId::parse("bob").unwrap().masked(), "***");
+        assert_eq!(PayerId::sandbox("alice").unwrap().as_str(), "sandbox-alice");
+        assert_eq!(PayerId::sandbox("sandbox-alice").unwrap().as_str(), "sandbox-alice");
+        assert_eq!(PayerId::sandbox("alice").unwrap().environment(), Environment::Sandbox);
+        assert_eq!(PayerId::parse("alice").unwrap().environment(), Environment::Live);
+        assert!(PayerId::sandbox(&"x".repeat(60)).is_err(), "the prefix counts towards the length");
         for outcome in SandboxOutcome::ALL {
             assert_eq!(SandboxOutcome::parse(outcome.as_str()), Some(outcome));
         }

@@ -31,6 +31,9 @@ pub struct AppState {
     pub(crate) sandbox_rates: Vec<Rate>,
     pub(crate) schedule: RetrySchedule,
     pub(crate) notify_clients: notify::Clients,
+    /// What a PIN is checked against when the payer does not exist, so that checking takes as
+    /// long either way.
+    pub(crate) dummy_pin_hash: String,
     /// Wakes the notifier when a state change queued a notification.
     pub notify_wake: notify::Wake,
 }
@@ -58,6 +61,7 @@ impl AppState {
             rates,
             sandbox_rates,
             notify_clients,
+            dummy_pin_hash: crate::pin::hash("000000", config.pin_hash_iterations),
             notify_wake: notify::Wake::default(),
             store: parts.store,
             clock: parts.clock,

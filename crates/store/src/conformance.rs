@@ -334,15 +334,32 @@ async fn payers_and_top_ups(store: Arc<dyn Store>) {
     let missing = PayerId::parse("NOBODY").unwrap();
     assert_eq!(store.top_up(&missing, usd(1), at(5)).await, Err(StoreError::NotFound("payer")));
     for _ in 0..2 {
-        store.pin_failed(&payer, 3, at(900)).await.unwrap();
+        assert!(store.pin_attempt(&payer, 3, at(900), at(10)).await.unwrap());
     }
     let counted = store.payer(&payer).await.unwrap().unwrap();
     assert_eq!((counted.pin_failures, counted.locked_until), (2, None));
-    store.pin_failed(&payer, 3, at(900)).await.unwrap();
+    assert!(store.pin_attempt(&payer, 3, at(900), at(10)).await.unwrap(), "the third may still be checked");
     let locked = store.payer(&payer).await.unwrap().unwrap();
     assert!(locked.is_locked(at(899)) && !locked.is_locked(at(900)), "the third wrong PIN locks until then");
+    assert!(!store.pin_attempt(&payer, 3, at(1900), at(899)).await.unwrap(), "no check while locked");
+    assert_eq!(store.payer(&payer).await.unwrap().unwrap().locked_until, Some(at(900)), "and no longer lock");
     store.pin_succeeded(&payer).await.unwrap();
     assert_eq!(store.payer(&payer).await.unwrap().unwrap().pin_failures, 0);
+
+    // Guesses at once: exactly as many are checked as the limit allows.
+    let guesser = payer_with(&*store, "PAYER-GUESSED", usd(0)).await;
+    let mut guesses = Vec::new();
+    for _ in 0..20 {
+        let (store, guesser) = (store.clone(), guesser.clone());
+        guesses.push(tokio::spawn(
+            async move { store.pin_attempt(&guesser, 3, at(900), at(10)).await.unwrap() },
+        ));
+    }
+    let mut checked = 0;
+    for guess in guesses {
+        checked += usize::from(guess.await.unwrap());
+    }
+    assert_eq!(checked, 3, "parallel guesses do not get past the limit");
     let funding = store
         .balance(&Account::new(AccountOwner::Funding(Environment::Live), Currency::parse("USD").unwrap()))
         .await

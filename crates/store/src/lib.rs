@@ -397,13 +397,17 @@ pub trait Store: Send + Sync + 'static {
 
     async fn payer(&self, payer: &PayerId) -> Result<Option<Payer>, StoreError>;
 
-    /// Counts a wrong PIN; the `failures_max`-th in a row locks the payer until `locked_until`.
-    async fn pin_failed(
+    /// Starts a PIN check: false if the payer is locked at `now`. Otherwise the attempt counts
+    /// as a wrong PIN until [`Store::pin_succeeded`] says otherwise, and the `failures_max`-th
+    /// in a row locks the payer until `locked_until`. Counting before checking is what keeps
+    /// parallel guesses from all being checked before the lock holds.
+    async fn pin_attempt(
         &self,
         payer: &PayerId,
         failures_max: u32,
         locked_until: Timestamp,
-    ) -> Result<(), StoreError>;
+        now: Timestamp,
+    ) -> Result<bool, StoreError>;
 
     /// Clears the count of wrong PINs.
     async fn pin_succeeded(&self, payer: &PayerId) -> Result<(), StoreError>;

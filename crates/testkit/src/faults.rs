@@ -139,14 +139,15 @@ impl Store for FaultyStore {
     async fn payer(&self, payer: &PayerId) -> Result<Option<Payer>, StoreError> {
         self.inner.payer(payer).await
     }
-    async fn pin_failed(
+    async fn pin_attempt(
         &self,
         payer: &PayerId,
         failures_max: u32,
         locked_until: Timestamp,
-    ) -> Result<(), StoreError> {
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
         self.faults.write()?;
-        self.inner.pin_failed(payer, failures_max, locked_until).await
+        self.inner.pin_attempt(payer, failures_max, locked_until, now).await
     }
     async fn pin_succeeded(&self, payer: &PayerId) -> Result<(), StoreError> {
         self.faults.write()?;

@@ -5,7 +5,7 @@ use ocpay_core::ids::CodeToken;
 use ocpay_core::ledger::AccountOwner;
 use ocpay_core::money::{Currency, Money};
 use ocpay_core::participant::Environment;
-use ocpay_core::payer::{Payer, PayerId, SandboxOutcome};
+use ocpay_core::payer::{Payer, PayerId, SANDBOX_PAYER_ID_PREFIX, SandboxOutcome};
 use ocpay_core::payment::{Charge, ChargeError, NotPayable, Payment};
 use ocpay_store::{FailPayment, SettlePayment, Settlement, Store, StoreError};
 
@@ -118,8 +118,8 @@ async fn sandbox_payer(
 ) -> Result<Payer, WalletError> {
     let currency = payment.terms.amount.currency();
     let id = match requested {
-        Some(id) => id,
-        None => PayerId::parse(&format!("sandbox-payer-{}", currency.code().to_ascii_lowercase()))
+        Some(id) => PayerId::sandbox(id.as_str()).map_err(|_| WalletError::UnknownPayer)?,
+        None => PayerId::sandbox(&format!("payer-{}", currency.code().to_ascii_lowercase()))
             .map_err(|_| WalletError::UnknownPayer)?,
     };
     if let Some(payer) = state.store.payer(&id).await? {
@@ -139,6 +139,10 @@ async fn sandbox_payer(
 }
 
 /// A live payer, signed in with the right PIN; wrong PINs count towards a lockout.
+///
+/// An unknown payer, a sandbox payer and a wrong PIN answer alike and take as long (a PIN is
+/// checked against a dummy hash), so payer ids cannot be probed. The attempt is counted before
+/// the PIN is checked, so parallel guesses cannot outrun the lockout.
 async fn signed_in_payer(
     state: &AppState,
     id: Option<PayerId>,
@@ -146,27 +150,30 @@ async fn signed_in_payer(
 ) -> Result<Payer, WalletError> {
     let (Some(id), Some(pin)) = (id, pin) else { return Err(WalletError::SignInRequired) };
     let now = state.clock.now();
-    // An unknown payer and a wrong PIN answer alike, so payer ids cannot be probed.
-    let payer = state.store.payer(&id).await?.ok_or(WalletError::WrongPin)?;
-    if payer.environment != Environment::Live {
-        return Err(WalletError::WrongEnvironment);
-    }
-    if payer.is_locked(now) {
+    let payer = state.store.payer(&id).await?.filter(|payer| payer.environment == Environment::Live);
+    let Some(payer) = payer else {
+        verify_pin(pin, state.dummy_pin_hash.clone()).await;
+        return Err(WalletError::WrongPin);
+    };
+    let lockout =
+        jiff::SignedDuration::from_secs(i64::try_from(state.config.pin_lockout_seconds).unwrap_or(i64::MAX));
+    let locked_until = now.checked_add(lockout).unwrap_or(now);
+    let failures_max = state.config.pin_failures_max.max(1);
+    if !state.store.pin_attempt(&payer.id, failures_max, locked_until, now).await? {
         return Err(WalletError::Locked);
     }
-    let right = payer.pin_hash.as_deref().is_some_and(|hash| pin::verify(pin, hash));
-    if !right {
-        let lockout = jiff::SignedDuration::from_secs(
-            i64::try_from(state.config.pin_lockout_seconds).unwrap_or(i64::MAX),
-        );
-        let locked_until = now.checked_add(lockout).unwrap_or(now);
-        state.store.pin_failed(&payer.id, state.config.pin_failures_max.max(1), locked_until).await?;
+    let hash = payer.pin_hash.clone().unwrap_or_else(|| state.dummy_pin_hash.clone());
+    if !verify_pin(pin, hash).await {
         return Err(WalletError::WrongPin);
     }
-    if payer.pin_failures > 0 {
-        state.store.pin_succeeded(&payer.id).await?;
-    }
+    state.store.pin_succeeded(&payer.id).await?;
     Ok(payer)
+}
+
+/// Checks a PIN off the async workers: PBKDF2 takes milliseconds on purpose.
+async fn verify_pin(pin: &str, hash: String) -> bool {
+    let pin = pin.to_owned();
+    tokio::task::spawn_blocking(move || pin::verify(&pin, &hash)).await.unwrap_or(false)
 }
 
 /// Why a payer could not be created or funded.
@@ -174,6 +181,8 @@ async fn signed_in_payer(
 pub enum PayerError {
     #[error("--pin: {0}")]
     Pin(#[from] pin::BadPin),
+    #[error("--payer: {} payer ids must{} start with `{SANDBOX_PAYER_ID_PREFIX}`", environment.as_str(), if *environment == Environment::Live { " not" } else { "" })]
+    IdEnvironment { environment: Environment },
     #[error("--pin: live payers need a PIN")]
     PinRequired,
     #[error("--amount: must be greater than zero")]
@@ -192,6 +201,9 @@ pub async fn create_payer(
     pin: Option<&str>,
     iterations: u32,
 ) -> Result<Payer, PayerError> {
+    if id.environment() != environment {
+        return Err(PayerError::IdEnvironment { environment });
+    }
     let pin_hash = match (environment, pin) {
         (_, Some(pin)) => {
             pin::check(pin)?;

@@ -192,7 +192,7 @@ async fn a_paid_payment_is_reversed_by_a_cancel_inside_the_window_only() {
     let paid = order_code(&merchant, "USD", 1250).await;
     let (status, _) = wallet_pay(&app, &code_value(&paid), json!({ "payerId": "reversed" })).await;
     assert_eq!(status, 200);
-    let payer = AccountOwner::Wallet(PayerId::parse("reversed").unwrap());
+    let payer = AccountOwner::Wallet(PayerId::parse("sandbox-reversed").unwrap());
     assert_eq!(balance(&app, payer.clone(), "USD").await.minor(), 100_000_000 - 1250);
     let cancel = CancelRequest { payment_id: paid.payment_id.clone(), payment_request_id: None };
     let cancelled = merchant.client.cancel(&cancel).await.unwrap();
@@ -224,11 +224,20 @@ async fn live_payers_sign_in_with_a_pin_and_pay_from_their_balance() {
         .await
         .unwrap();
     wallet::top_up(store, app.clock.now(), &id, Money::new(2000, usd)).await.unwrap();
+    let sandbox = PayerId::parse("sandbox-bob").unwrap();
+    wallet::create_payer(store, app.clock.now(), sandbox, Environment::Sandbox, usd, Some("246810"), 1_000)
+        .await
+        .unwrap();
+    let misnamed = PayerId::parse("sandbox-eve").unwrap();
+    let refused =
+        wallet::create_payer(store, app.clock.now(), misnamed, Environment::Live, usd, Some("1234"), 1_000);
+    assert!(matches!(refused.await, Err(wallet::PayerError::IdEnvironment { .. })));
 
     let code = code_value(&order_code(&merchant, "USD", 1250).await);
     let cases = [
         (json!({}), 401, "SIGN_IN_REQUIRED"),
         (json!({ "payerId": "nobody", "pin": "246810" }), 401, "WRONG_PIN"),
+        (json!({ "payerId": "sandbox-bob", "pin": "246810" }), 401, "WRONG_PIN"),
         (json!({ "payerId": "alice", "outcome": "RISK_REJECT", "pin": "246810" }), 400, "BAD_REQUEST"),
     ];
     for (body, status, error) in cases {
@@ -295,7 +304,7 @@ async fn a_payer_in_another_currency_pays_at_the_configured_rate() {
     let merchant = app.merchant_notified_at(&receiver).await;
     let store = &*app.state.store;
     let sgd = Currency::parse("SGD").unwrap();
-    let id = PayerId::parse("singapore").unwrap();
+    let id = PayerId::parse("sandbox-singapore").unwrap();
     wallet::create_payer(store, app.clock.now(), id.clone(), Environment::Sandbox, sgd, None, 1_000)
         .await
         .unwrap();
@@ -316,7 +325,7 @@ async fn a_payer_in_another_currency_pays_at_the_configured_rate() {
     assert_eq!(notified.payment_amount, ocpay_protocol::model::Amount::new("USD", 1250));
 
     let krw = Currency::parse("KRW").unwrap();
-    let seoul = PayerId::parse("seoul").unwrap();
+    let seoul = PayerId::parse("sandbox-seoul").unwrap();
     wallet::create_payer(store, app.clock.now(), seoul, Environment::Sandbox, krw, None, 1_000)
         .await
         .unwrap();

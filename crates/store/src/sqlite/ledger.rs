@@ -39,19 +39,21 @@ pub(super) fn find_payer(connection: &Connection, payer: &PayerId) -> Result<Opt
 }
 
 /// Counts a wrong PIN; the `failures_max`-th in a row locks the payer until `locked_until`.
-pub(super) fn pin_failed(
+pub(super) fn pin_attempt(
     connection: &Connection,
     payer: &PayerId,
     failures_max: u32,
     locked_until: Timestamp,
-) -> Result<(), StoreError> {
-    connection
+    now: Timestamp,
+) -> Result<bool, StoreError> {
+    let started = connection
         .prepare_cached(
             "UPDATE payer SET pin_failures = pin_failures + 1, \
-             locked_until_ms = CASE WHEN pin_failures + 1 >= ?2 THEN ?3 ELSE locked_until_ms END WHERE payer_id = ?1",
+             locked_until_ms = CASE WHEN pin_failures + 1 >= ?2 THEN ?3 ELSE locked_until_ms END \
+             WHERE payer_id = ?1 AND (locked_until_ms IS NULL OR locked_until_ms <= ?4)",
         )?
-        .execute(params![payer.as_str(), i64::from(failures_max), millis(locked_until)])?;
-    Ok(())
+        .execute(params![payer.as_str(), i64::from(failures_max), millis(locked_until), millis(now)])?;
+    Ok(started == 1)
 }
 
 /// Clears the count of wrong PINs after a right one.

@@ -340,15 +340,16 @@ impl Store for SqliteStore {
         self.reads.with(|connection| ledger::find_payer(connection, payer))
     }
 
-    async fn pin_failed(
+    async fn pin_attempt(
         &self,
         payer: &PayerId,
         failures_max: u32,
         locked_until: Timestamp,
-    ) -> Result<(), StoreError> {
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
         let payer = payer.clone();
         self.writer
-            .write(move |connection| ledger::pin_failed(connection, &payer, failures_max, locked_until))
+            .write(move |connection| ledger::pin_attempt(connection, &payer, failures_max, locked_until, now))
             .await
     }
 
