@@ -22,12 +22,16 @@ pub(crate) struct Profile {
     pub(crate) private_key: Option<PathBuf>,
     pub(crate) platform_key: Option<PathBuf>,
     pub(crate) key_version: Option<u32>,
+    /// An ISV's token from the merchant it acts for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) agent_token: Option<String>,
 }
 
 /// Who calls which server. Flags and `OCPAY_*` variables win over the profile file.
 #[derive(clap::Args)]
 pub(crate) struct ClientArgs {
-    /// A profile file (TOML) with server_url, client_id, private_key, platform_key, key_version.
+    /// A profile file (TOML) with server_url, client_id, private_key, platform_key, key_version
+    /// and, for an ISV, agent_token.
     #[arg(long, env = "OCPAY_PROFILE")]
     profile: Option<PathBuf>,
     #[arg(long, env = "OCPAY_SERVER_URL")]
@@ -42,6 +46,9 @@ pub(crate) struct ClientArgs {
     platform_key: Option<PathBuf>,
     #[arg(long, env = "OCPAY_KEY_VERSION")]
     key_version: Option<u32>,
+    /// An ISV acting for a merchant: the Agent-Token that merchant's grant issued.
+    #[arg(long, env = "OCPAY_AGENT_TOKEN")]
+    agent_token: Option<String>,
     /// Seconds allowed for each attempt.
     #[arg(long, default_value_t = 10)]
     timeout_seconds: u64,
@@ -84,11 +91,12 @@ impl ClientArgs {
         };
         let signing_key = SigningKey::from_text(&private_key).context("parse the private key")?;
         let platform_key = VerifyingKey::from_text(&platform_key).context("parse the platform key")?;
-        Ok(Client::builder(server_url, client_id, signing_key, platform_key)
-            .key_version(self.key_version.or(profile.key_version).unwrap_or(1))
-            .timeout(Duration::from_secs(self.timeout_seconds))
-            .attempts_max(self.attempts)
-            .build()?)
+        let mut builder = Client::builder(server_url, client_id, signing_key, platform_key)
+            .key_version(self.key_version.or(profile.key_version).unwrap_or(1));
+        if let Some(token) = self.agent_token.clone().or(profile.agent_token) {
+            builder = builder.agent_token(token);
+        }
+        Ok(builder.timeout(Duration::from_secs(self.timeout_seconds)).attempts_max(self.attempts).build()?)
     }
 }
 

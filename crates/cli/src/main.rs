@@ -5,6 +5,7 @@
 mod bench;
 mod calls;
 mod data;
+mod grants;
 mod keys;
 mod listen;
 mod notifications;
@@ -27,9 +28,14 @@ struct Cli {
 enum Command {
     /// Run the platform (embedded SQLite in the data directory).
     Serve(serve::ServeArgs),
-    /// Create and list participants, and add keys to them.
+    /// Create and list participants, add keys to them and revoke keys.
     #[command(subcommand)]
     Participant(participant::ParticipantCommand),
+    /// Authorise ISVs to act for merchants (Agent-Tokens), list and revoke grants.
+    #[command(subcommand)]
+    Grants(grants::GrantsCommand),
+    /// List the audit trail of a participant's API requests, newest first.
+    Audit(grants::AuditArgs),
     /// Print the platform's public key (PEM), which verifies its responses and notifications.
     PlatformKey(data::DataArgs),
     /// Generate RSA-2048 key pairs.
@@ -92,6 +98,8 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             print!("{}", key.verifying_key().to_pem());
             Ok(ExitCode::SUCCESS)
         }
+        Command::Grants(command) => grants::run(command).await.map(|()| ExitCode::SUCCESS),
+        Command::Audit(args) => grants::audit(args).await.map(|()| ExitCode::SUCCESS),
         Command::Keys(command) => keys::run(command).map(|()| ExitCode::SUCCESS),
         Command::Pay(args) => calls::pay(*args).await,
         Command::Inquire(args) => calls::inquire(args).await,

@@ -4,8 +4,9 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
+use ocpay_core::access::Scopes;
 use ocpay_core::ids::ClientId;
-use ocpay_core::participant::{Environment, ParticipantKind};
+use ocpay_core::participant::{Environment, ParticipantKey, ParticipantKind};
 use ocpay_protocol::VerifyingKey;
 use ocpay_server::data_dir::DataDir;
 use ocpay_server::service::participants::{self, AddedKey, NewParticipant};
@@ -29,6 +30,22 @@ pub(crate) enum ParticipantCommand {
     },
     /// Add a key version to a participant (key rotation, or a system integrator's own key).
     AddKey(AddKeyArgs),
+    /// Revoke one key version at once; the participant's other keys keep working.
+    RevokeKey {
+        #[command(flatten)]
+        data: DataArgs,
+        #[arg(long)]
+        client_id: String,
+        #[arg(long)]
+        key_version: u32,
+    },
+    /// List a participant's keys with their labels, scopes, expiry and revocation.
+    Keys {
+        #[command(flatten)]
+        data: DataArgs,
+        #[arg(long)]
+        client_id: String,
+    },
 }
 
 /// Where the participant's public key comes from.
@@ -74,12 +91,24 @@ pub(crate) struct AddKeyArgs {
     /// Who holds the key, for example "Integrator: Acme POS".
     #[arg(long)]
     label: Option<String>,
+    /// What requests signed with the key may do: a comma-separated list of pay, inquiry,
+    /// cancel, refund, reports, registration, or all.
+    #[arg(long, value_parser = parse_scopes, default_value = "all")]
+    scopes: Scopes,
     /// The key stops working after this long: 90d, 12h, 30m or 45s.
     #[arg(long, value_parser = parse_duration)]
     expires_in: Option<jiff::SignedDuration>,
     /// Server URL to write into a generated profile.
     #[arg(long, env = "OCPAY_SERVER_URL", default_value = "http://127.0.0.1:8080")]
     server_url: String,
+}
+
+pub(crate) fn parse_scopes(text: &str) -> Result<Scopes, String> {
+    Scopes::parse(text).map_err(|error| error.to_string())
+}
+
+pub(crate) fn parse_client_id(text: &str) -> Result<ClientId, String> {
+    ClientId::parse(text).map_err(|error| error.to_string())
 }
 
 fn parse_kind(text: &str) -> Result<ParticipantKind, String> {
@@ -148,6 +177,7 @@ fn write_profile(
         private_key: Some(PathBuf::from("private-key.pem")),
         platform_key: Some(PathBuf::from("platform-public-key.pem")),
         key_version: Some(key_version),
+        agent_token: None,
     };
     let path = dir.join("profile.toml");
     std::fs::write(&path, toml::to_string(&profile)?)?;
@@ -176,7 +206,37 @@ pub(crate) async fn run(command: ParticipantCommand) -> anyhow::Result<()> {
             crate::print_json(&json!({ "participants": rows }))
         }
         ParticipantCommand::AddKey(args) => add_key(args).await,
+        ParticipantCommand::RevokeKey { data, client_id, key_version } => {
+            let (_, _, store) = data.open().await?;
+            let client_id =
+                parse_client_id(&client_id).map_err(|error| anyhow::anyhow!("--client-id: {error}"))?;
+            let key =
+                participants::revoke_key(&store, jiff::Timestamp::now(), &client_id, key_version).await?;
+            crate::print_json(&key_json(&key))
+        }
+        ParticipantCommand::Keys { data, client_id } => {
+            let (_, _, store) = data.open().await?;
+            let client_id =
+                parse_client_id(&client_id).map_err(|error| anyhow::anyhow!("--client-id: {error}"))?;
+            let keys = store.participant_keys(&client_id).await?;
+            crate::print_json(
+                &json!({ "clientId": client_id.as_str(), "keys": keys.iter().map(key_json).collect::<Vec<_>>() }),
+            )
+        }
     }
+}
+
+fn key_json(key: &ParticipantKey) -> serde_json::Value {
+    let format = ocpay_protocol::datetime::format;
+    json!({
+        "clientId": key.client_id.as_str(),
+        "keyVersion": key.key_version,
+        "label": key.label,
+        "scopes": key.scopes.to_string(),
+        "createdAt": format(key.created_at),
+        "expiresAt": key.expires_at.map(format),
+        "revokedAt": key.revoked_at.map(format),
+    })
 }
 
 async fn create(args: CreateArgs) -> anyhow::Result<()> {
@@ -214,12 +274,14 @@ async fn add_key(args: AddKeyArgs) -> anyhow::Result<()> {
     let key = resolve_key(&args.key)?;
     let now = jiff::Timestamp::now();
     let expires_at = args.expires_in.map(|duration| now + duration);
-    let added = AddedKey { public_key: key.public_key, label: args.label.clone(), expires_at };
+    let added =
+        AddedKey { public_key: key.public_key, label: args.label.clone(), scopes: args.scopes, expires_at };
     let key_version = participants::add_key(&store, now, &client_id, added).await?;
     let mut output = json!({
         "clientId": client_id.as_str(),
         "keyVersion": key_version,
         "label": args.label,
+        "scopes": args.scopes.to_string(),
         "expiresAt": expires_at.map(ocpay_protocol::datetime::format),
     });
     if let Some(files) = &key.generated {

@@ -5,6 +5,7 @@
 //! Wherever a rule depends on time, the current instant is a parameter.
 //! It knows nothing about JSON field names or SQL; the gateway and the store translate.
 
+pub mod access;
 pub mod fx;
 pub mod ids;
 pub mod ledger;

@@ -2,6 +2,7 @@
 
 use jiff::Timestamp;
 
+use crate::access::Scopes;
 use crate::ids::ClientId;
 
 /// Client ids of sandbox participants start with this prefix, as Alipay's do; the official
@@ -91,6 +92,9 @@ pub struct ParticipantKey {
     pub public_key_der: Vec<u8>,
     /// Who holds the private half, for example `Integrator: Acme POS`.
     pub label: Option<String>,
+    /// What requests signed with this key may do: every scope for the participant's own
+    /// keys, fewer for an integrator's.
+    pub scopes: Scopes,
     pub created_at: Timestamp,
     pub expires_at: Option<Timestamp>,
     pub revoked_at: Option<Timestamp>,
@@ -128,6 +132,7 @@ mod tests {
             key_version: 1,
             public_key_der: vec![],
             label: None,
+            scopes: Scopes::ALL,
             created_at: at(0),
             expires_at: Some(at(100)),
             revoked_at: None,

@@ -54,6 +54,8 @@ pub struct PaymentTerms {
     pub extend_info: Option<String>,
     pub created_at: Timestamp,
     pub expires_at: Timestamp,
+    /// The ISV that created the payment for its owner, if one did.
+    pub agent: Option<ClientId>,
 }
 
 impl PaymentTerms {
@@ -534,6 +536,7 @@ pub(crate) mod tests {
             extend_info: None,
             created_at: at("2026-01-01T00:00:00Z"),
             expires_at: at("2026-01-01T00:15:00Z"),
+            agent: None,
         }
     }
 

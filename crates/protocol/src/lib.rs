@@ -6,6 +6,7 @@
 //! SDK, so both sides agree on every byte. Request types are lenient where Alipay's own SDKs
 //! are sloppy (numbers where strings are documented); response types always emit strings.
 
+pub mod agents;
 pub mod api;
 pub mod datetime;
 mod lenient;

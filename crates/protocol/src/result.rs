@@ -10,6 +10,16 @@ pub enum ResultStatus {
     U,
 }
 
+impl ResultStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::S => "S",
+            Self::F => "F",
+            Self::U => "U",
+        }
+    }
+}
+
 macro_rules! result_codes {
     ($($code:ident => $status:ident, $message:literal;)*) => {
         /// Every result code the platform can answer with.

@@ -101,6 +101,11 @@ pub struct Config {
     /// How long an asynchronous refund stays `PROCESSING`.
     pub refund_async_delay_seconds: u64,
 
+    /// How long a merchant's authorisation of an ISV lasts when none is asked for.
+    pub grant_lifetime_days: u32,
+    /// Most audit events `ocpay audit` and the admin API list at once.
+    pub audit_page_max: u32,
+
     /// Stored value (in major units of the payment's currency) issued to a sandbox payer whose
     /// wallet would not cover a payment.
     pub sandbox_top_up_major: i64,
@@ -160,6 +165,8 @@ impl Default for Config {
             refund_multiple_allowed: true,
             refund_async: false,
             refund_async_delay_seconds: 60,
+            grant_lifetime_days: 365,
+            audit_page_max: 1_000,
             sandbox_top_up_major: 1_000_000,
             sandbox_slow_answer_ms: 20_000,
             pin_hash_iterations: 100_000,
@@ -246,6 +253,10 @@ impl Config {
             window: jiff::SignedDuration::from_hours(i64::from(self.refund_window_days) * 24),
             multiple_allowed: self.refund_multiple_allowed,
         }
+    }
+
+    pub fn grant_lifetime(&self) -> jiff::SignedDuration {
+        jiff::SignedDuration::from_hours(i64::from(self.grant_lifetime_days) * 24)
     }
 
     pub fn refund_async_delay(&self) -> jiff::SignedDuration {

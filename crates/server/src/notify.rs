@@ -216,6 +216,15 @@ async fn send(state: &AppState, notification: &Notification) -> Result<Answer, S
                 .ok_or("the refund no longer exists")?;
             (serde_json::to_vec(&wire::refund_notification(&refund)), false)
         }
+        NotificationKind::AgentAuthorization => {
+            let token = notification.secret.as_deref().ok_or("the token is no longer held")?;
+            let grants = state.store.grants(recipient).await.map_err(|error| error.to_string())?;
+            let grant = grants
+                .iter()
+                .find(|grant| grant.id == notification.subject_id)
+                .ok_or("the grant no longer exists")?;
+            (serde_json::to_vec(&wire::authorization_notification(grant, token)), false)
+        }
     };
     let body = body.map_err(|error| error.to_string())?;
     let public_only = environment == Environment::Live && !state.config.notify_allow_private_addresses;

@@ -36,6 +36,17 @@ pub(crate) fn refund_id(now: Timestamp) -> RefundId {
     RefundId::parse(&time_ordered_id(now)).expect("32 digits make a valid refund id")
 }
 
+/// A grant's id, ordered by time like payment ids.
+pub(crate) fn grant_id(now: Timestamp) -> String {
+    format!("G{}", time_ordered_id(now))
+}
+
+/// 256 random bits, URL-safe, with a prefix that says what it is (and lets secret scanners
+/// find a leaked one).
+pub(crate) fn agent_token() -> String {
+    format!("ocpay_at_{}", URL_SAFE_NO_PAD.encode(random_bytes::<32>()))
+}
+
 /// A new client id: 16 random upper-case letters and digits, after `SANDBOX_` in the sandbox.
 pub(crate) fn client_id(environment: Environment) -> ClientId {
     const ALPHABET: &[u8; 32] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";

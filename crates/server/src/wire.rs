@@ -2,9 +2,11 @@
 //! notifications say about a payment or a refund, so that both always say the same.
 
 use jiff::Timestamp;
+use ocpay_core::access::Grant;
 use ocpay_core::money::Money;
 use ocpay_core::payment::{Charge, FailReason, Payment, PaymentState};
 use ocpay_core::refund::{Refund, RefundState};
+use ocpay_protocol::agents::{AuthorizationNotification, NOTIFY_TYPE_AGENT_AUTHORIZATION};
 use ocpay_protocol::model::{Amount, PspCustomerInfo, Quote};
 use ocpay_protocol::payments::{
     InquiryPaymentResponse, NOTIFY_TYPE_PAYMENT_RESULT, PaymentNotification, TRANSACTION_CANCEL,
@@ -173,6 +175,22 @@ pub(crate) fn inquiry_refund(refund: &Refund) -> InquiryRefundResponse {
 }
 
 /// The `notifyRefund` body of a notification, built from the refund's final state.
+/// The notification that hands an ISV its Agent-Token.
+pub(crate) fn authorization_notification(grant: &Grant, token: &str) -> AuthorizationNotification {
+    AuthorizationNotification {
+        notify_type: NOTIFY_TYPE_AGENT_AUTHORIZATION.into(),
+        result: AmsResult::success(),
+        client_id: grant.isv.to_string(),
+        auth_client_id: grant.merchant.to_string(),
+        customer_id: grant.merchant.to_string(),
+        grant_id: grant.id.clone(),
+        scopes: grant.scopes.to_string(),
+        auth_time: datetime::format(grant.created_at),
+        access_token: token.to_owned(),
+        access_token_expiry_time: grant.expires_at.map(datetime::format),
+    }
+}
+
 pub(crate) fn refund_notification(refund: &Refund) -> RefundNotification {
     let terms = &refund.terms;
     RefundNotification {

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use jiff::SignedDuration;
 use ocpay_core::Timestamp;
+use ocpay_core::access::{Grant, Scopes};
 use ocpay_core::fx::Rate;
 use ocpay_core::ids::{ClientId, CodeToken, PaymentId, PaymentRequestId, RefundId, RefundRequestId};
 use ocpay_core::ledger::{Account, AccountOwner};
@@ -22,9 +23,9 @@ use ocpay_core::payment::{
 use ocpay_core::refund::{Refund, RefundPolicy, RefundRefusal, RefundState, RefundTerms};
 
 use crate::{
-    AfterAttempt, Attempt, AttemptOutcome, CancelPayment, CreatePayment, CreateRefund, DeliveryStatus,
-    FailPayment, NewKey, NewRefund, NotificationKind, PaymentLookup, RefundCompletion, RefundLookup,
-    SandboxFault, SettlePayment, Settlement, Store, StoreError,
+    AfterAttempt, Attempt, AttemptOutcome, AuditEvent, CancelPayment, CreatePayment, CreateRefund,
+    DeliveryStatus, FailPayment, NewGrant, NewKey, NewRefund, NotificationKind, PaymentLookup,
+    RefundCompletion, RefundLookup, SandboxFault, SettlePayment, Settlement, Store, StoreError,
 };
 
 /// Runs every check, each on a new store from `new_store`.
@@ -52,6 +53,9 @@ where
     refunds_across_currencies_return_the_charge_exactly(new_store().await).await;
     asynchronous_refunds_complete_when_due(new_store().await).await;
     concurrent_refunds_never_exceed_the_payment(new_store().await).await;
+    scoped_keys_and_revocation(new_store().await).await;
+    grants_hold_only_the_tokens_hash(new_store().await).await;
+    the_audit_trail_is_kept_per_participant(new_store().await).await;
 }
 
 fn at(second: i64) -> Timestamp {
@@ -63,7 +67,13 @@ fn client(name: &str) -> ClientId {
 }
 
 fn key(byte: u8) -> NewKey {
-    NewKey { public_key_der: vec![byte; 8], label: None, created_at: at(0), expires_at: None }
+    NewKey {
+        public_key_der: vec![byte; 8],
+        label: None,
+        scopes: Scopes::ALL,
+        created_at: at(0),
+        expires_at: None,
+    }
 }
 
 async fn merchant(store: &dyn Store, name: &str) -> ClientId {
@@ -111,6 +121,7 @@ pub fn sample_terms(owner: &ClientId, request_id: &str, amount_minor: i64) -> Pa
         extend_info: None,
         created_at: at(10),
         expires_at: at(910),
+        agent: None,
     }
 }
 
@@ -889,4 +900,133 @@ async fn concurrent_refunds_never_exceed_the_payment(store: Arc<dyn Store>) {
     assert_eq!(pending(&*store, &owner, usd(0).currency()).await, usd(50));
     assert_eq!(wallet(&*store, &payer, usd(0).currency()).await, usd(1200));
     assert_sound(&*store).await;
+}
+
+async fn scoped_keys_and_revocation(store: Arc<dyn Store>) {
+    let alice = merchant(&*store, "ALICE").await;
+    let integrator = NewKey {
+        label: Some("Integrator: Acme POS".into()),
+        scopes: Scopes::parse("pay,inquiry").unwrap(),
+        expires_at: Some(at(1000)),
+        ..key(2)
+    };
+    assert_eq!(store.add_participant_key(&alice, &integrator).await.unwrap(), 2);
+    let (_, found) = store.participant_with_key(&alice, Some(2)).await.unwrap().unwrap();
+    let found = found.expect("the integrator's key");
+    assert_eq!((found.scopes, found.label.as_deref()), (integrator.scopes, Some("Integrator: Acme POS")));
+    assert_eq!(found.expires_at, Some(at(1000)));
+    let (_, default) = store.participant_with_key(&alice, None).await.unwrap().unwrap();
+    assert_eq!(default.map(|key| key.key_version), Some(1), "no key version means the newest full key");
+
+    let revoked = store.revoke_participant_key(&alice, 2, at(50)).await.unwrap();
+    assert_eq!(revoked.revoked_at, Some(at(50)));
+    let again = store.revoke_participant_key(&alice, 2, at(60)).await.unwrap();
+    assert_eq!(again.revoked_at, Some(at(50)), "a second revocation keeps the first time");
+    let (_, first) = store.participant_with_key(&alice, Some(1)).await.unwrap().unwrap();
+    assert_eq!(first.and_then(|key| key.revoked_at), None, "the other keys are untouched");
+    assert_eq!(
+        store.revoke_participant_key(&alice, 9, at(50)).await,
+        Err(StoreError::NotFound("key version"))
+    );
+    let keys = store.participant_keys(&alice).await.unwrap();
+    assert_eq!(keys.iter().map(|key| key.key_version).collect::<Vec<_>>(), [1, 2]);
+    store.add_participant_key(&alice, &key(3)).await.unwrap();
+    store.revoke_participant_key(&alice, 3, at(70)).await.unwrap();
+    let (_, default) = store.participant_with_key(&alice, None).await.unwrap().unwrap();
+    assert_eq!(default.map(|key| key.key_version), Some(1), "a revoked key is never the default");
+}
+
+async fn grants_hold_only_the_tokens_hash(store: Arc<dyn Store>) {
+    let merchant_id = merchant(&*store, "ALICE").await;
+    let isv = client("ISV1");
+    let grant = Grant {
+        id: "G-1".into(),
+        merchant: merchant_id.clone(),
+        isv: isv.clone(),
+        scopes: Scopes::parse("pay,refund").unwrap(),
+        token_sha256: "ab".repeat(32),
+        created_at: at(5),
+        expires_at: Some(at(500)),
+        revoked_at: None,
+    };
+    let notice = Some(("https://isv.example/auth".to_owned(), "the-token".to_owned()));
+    store.create_grant(&NewGrant { grant: grant.clone(), notice }, at(5)).await.unwrap();
+    let duplicate = store.create_grant(&NewGrant { grant: grant.clone(), notice: None }, at(5)).await;
+    assert_eq!(duplicate, Err(StoreError::Conflict("grant")));
+    assert_eq!(store.grant_by_token(&"ab".repeat(32)).await.unwrap(), Some(grant.clone()));
+    assert_eq!(store.grant_by_token(&"cd".repeat(32)).await.unwrap(), None);
+    assert_eq!(store.grants(&merchant_id).await.unwrap(), vec![grant.clone()], "the merchant's grants");
+    assert_eq!(store.grants(&isv).await.unwrap(), vec![grant.clone()], "the ISV's grants");
+    assert!(store.grants(&client("OTHER")).await.unwrap().is_empty());
+
+    // The notification carries the token until it is delivered, then forgets it.
+    let lease = SignedDuration::from_secs(30);
+    let claimed = store.claim_notifications(at(5), lease, 10).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    let notice = &claimed[0];
+    assert_eq!((notice.kind, notice.recipient.clone()), (NotificationKind::AgentAuthorization, isv.clone()));
+    assert_eq!(notice.secret.as_deref(), Some("the-token"));
+    let delivered = Attempt {
+        notification_id: notice.id.clone(),
+        number: 1,
+        scheduled_at: at(5),
+        started_at: at(5),
+        duration_ms: 3,
+        http_status: Some(200),
+        outcome: AttemptOutcome::Delivered,
+        error: None,
+        manual: false,
+    };
+    store.record_attempt(&delivered, AfterAttempt::Delivered).await.unwrap();
+    let (listed, _) = store.notifications("G-1").await.unwrap().remove(0);
+    assert_eq!((listed.status, listed.secret), (DeliveryStatus::Delivered, None));
+    assert_eq!(
+        store.resend_notifications("G-1", at(6)).await.unwrap(),
+        0,
+        "a forgotten token cannot be resent"
+    );
+
+    let revoked = store.revoke_grant("G-1", at(100)).await.unwrap();
+    assert_eq!(revoked.revoked_at, Some(at(100)));
+    assert_eq!(store.revoke_grant("G-1", at(200)).await.unwrap().revoked_at, Some(at(100)));
+    assert_eq!(store.revoke_grant("G-NONE", at(100)).await, Err(StoreError::NotFound("grant")));
+    assert_eq!(
+        store.grant_by_token(&"ab".repeat(32)).await.unwrap().and_then(|g| g.revoked_at),
+        Some(at(100))
+    );
+}
+
+async fn the_audit_trail_is_kept_per_participant(store: Arc<dyn Store>) {
+    let event = |n: i64, client_id: &str, merchant: &str, agent: Option<&str>| AuditEvent {
+        at: at(n),
+        client_id: client(client_id),
+        key_version: Some(1),
+        agent: agent.map(client),
+        merchant: client(merchant),
+        api: "pay".into(),
+        idempotency_key: Some(format!("PR-{n}")),
+        result_status: "S".into(),
+        result_code: "SUCCESS".into(),
+    };
+    let events = [
+        event(1, "ALICE", "ALICE", None),
+        event(2, "ISV1", "ALICE", Some("ISV1")),
+        event(3, "BOB", "BOB", None),
+        event(4, "ALICE", "ALICE", None),
+    ];
+    for event in &events {
+        store.record_audit(event).await.unwrap();
+    }
+    let alice = store.audit_events(&client("ALICE"), 10).await.unwrap();
+    assert_eq!(
+        alice,
+        vec![events[3].clone(), events[1].clone(), events[0].clone()],
+        "newest first, the ISV's call included"
+    );
+    assert_eq!(store.audit_events(&client("ISV1"), 10).await.unwrap(), vec![events[1].clone()]);
+    assert_eq!(
+        store.audit_events(&client("ALICE"), 1).await.unwrap(),
+        vec![events[3].clone()],
+        "the limit holds"
+    );
 }

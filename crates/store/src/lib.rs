@@ -15,6 +15,7 @@ pub mod sqlite;
 
 use async_trait::async_trait;
 use ocpay_core::Timestamp;
+use ocpay_core::access::{Grant, Scopes};
 use ocpay_core::ids::{ClientId, CodeToken, PaymentId, PaymentRequestId, RefundId, RefundRequestId};
 use ocpay_core::ledger::{Account, AccountOwner};
 use ocpay_core::money::Money;
@@ -50,6 +51,7 @@ pub enum StoreError {
 pub struct NewKey {
     pub public_key_der: Vec<u8>,
     pub label: Option<String>,
+    pub scopes: Scopes,
     pub created_at: Timestamp,
     pub expires_at: Option<Timestamp>,
 }
@@ -198,6 +200,8 @@ pub enum NotificationKind {
     PaymentResult,
     /// `notifyRefund`: a refund reached its final state.
     RefundResult,
+    /// A merchant authorised an ISV: the ISV receives its Agent-Token.
+    AgentAuthorization,
 }
 
 impl NotificationKind {
@@ -205,11 +209,14 @@ impl NotificationKind {
         match self {
             Self::PaymentResult => "PAYMENT_RESULT",
             Self::RefundResult => "REFUND_RESULT",
+            Self::AgentAuthorization => "AGENT_AUTHORIZATION",
         }
     }
 
     pub fn parse(value: &str) -> Option<NotificationKind> {
-        [Self::PaymentResult, Self::RefundResult].into_iter().find(|kind| kind.as_str() == value)
+        [Self::PaymentResult, Self::RefundResult, Self::AgentAuthorization]
+            .into_iter()
+            .find(|kind| kind.as_str() == value)
     }
 }
 
@@ -261,6 +268,9 @@ pub struct Notification {
     pub manual: bool,
     pub delivered_at: Option<Timestamp>,
     pub created_at: Timestamp,
+    /// What the body needs but the store keeps only until delivery ends: the Agent-Token of an
+    /// authorisation notification.
+    pub secret: Option<String>,
 }
 
 /// How one delivery attempt went.
@@ -311,7 +321,32 @@ pub enum AfterAttempt {
     GiveUp,
 }
 
-/// Everything ocpay keeps./// Everything ocpay keeps. Every method is one transaction.
+/// A grant to store, with the notification that hands its token to the ISV.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewGrant {
+    pub grant: Grant,
+    /// The ISV's notify URL and the token, when the ISV has a URL.
+    pub notice: Option<(String, String)>,
+}
+
+/// One authenticated API request, as the audit trail keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEvent {
+    pub at: Timestamp,
+    /// Who signed the request.
+    pub client_id: ClientId,
+    pub key_version: Option<KeyVersion>,
+    /// The ISV, when an ISV acted for a merchant (then `client_id` is the ISV too).
+    pub agent: Option<ClientId>,
+    /// Whose payments the request was about: the signer itself, or the merchant an ISV acted for.
+    pub merchant: ClientId,
+    pub api: String,
+    pub idempotency_key: Option<String>,
+    pub result_status: String,
+    pub result_code: String,
+}
+
+/// Everything ocpay keeps. Every method is one transaction.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Creates a participant with its first key (version 1).
@@ -322,6 +357,37 @@ pub trait Store: Send + Sync + 'static {
     -> Result<KeyVersion, StoreError>;
 
     async fn participant(&self, client_id: &ClientId) -> Result<Option<Participant>, StoreError>;
+
+    /// Every key of a participant, oldest first.
+    async fn participant_keys(&self, client_id: &ClientId) -> Result<Vec<ParticipantKey>, StoreError>;
+
+    /// Revokes one key from `now` on (a key revoked before keeps its time) and returns it.
+    async fn revoke_participant_key(
+        &self,
+        client_id: &ClientId,
+        key_version: KeyVersion,
+        now: Timestamp,
+    ) -> Result<ParticipantKey, StoreError>;
+
+    /// Stores a merchant's authorisation of an ISV and queues its notification, in one
+    /// transaction.
+    async fn create_grant(&self, grant: &NewGrant, now: Timestamp) -> Result<(), StoreError>;
+
+    /// The grant whose token has this SHA-256 (hex), usable or not.
+    async fn grant_by_token(&self, token_sha256: &str) -> Result<Option<Grant>, StoreError>;
+
+    /// The grants a participant gave (as merchant) or holds (as ISV), oldest first.
+    async fn grants(&self, client_id: &ClientId) -> Result<Vec<Grant>, StoreError>;
+
+    /// Revokes a grant from `now` on (one revoked before keeps its time) and returns it.
+    async fn revoke_grant(&self, grant_id: &str, now: Timestamp) -> Result<Grant, StoreError>;
+
+    /// Appends to the audit trail.
+    async fn record_audit(&self, event: &AuditEvent) -> Result<(), StoreError>;
+
+    /// The newest `limit` audit events that a participant signed or that were about its
+    /// payments, newest first.
+    async fn audit_events(&self, client_id: &ClientId, limit: u32) -> Result<Vec<AuditEvent>, StoreError>;
 
     /// Participants in order of creation, at most `limit`.
     async fn participants(&self, limit: u32) -> Result<Vec<Participant>, StoreError>;

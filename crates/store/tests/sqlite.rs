@@ -38,6 +38,7 @@ async fn reopening_keeps_the_data_and_the_schema() {
         let key = ocpay_store::NewKey {
             public_key_der: vec![1],
             label: None,
+            scopes: ocpay_core::access::Scopes::ALL,
             created_at: ocpay_core::Timestamp::UNIX_EPOCH,
             expires_at: None,
         };
@@ -53,11 +54,16 @@ async fn the_files_are_in_wal_mode_with_the_whole_schema() {
     let settings = SqliteSettings::new(dir.path().join("ocpay.db"));
     let _store = SqliteStore::open(&settings).await.unwrap();
     assert_eq!(settings.participants_path(), dir.path().join("ocpay-participants.db"));
-    for (path, version_expected) in [(settings.path.clone(), 4), (settings.participants_path(), 1)] {
+    let (main, participants) = ocpay_store::sqlite::SCHEMA_VERSIONS;
+    assert!(main >= 5 && participants >= 2);
+    for (path, version_expected) in
+        [(settings.path.clone(), main), (settings.participants_path(), participants)]
+    {
         let connection = rusqlite::Connection::open(&path).unwrap();
         let mode: String = connection.query_row("PRAGMA journal_mode", [], |row| row.get(0)).unwrap();
         assert_eq!(mode, "wal", "{}", path.display());
         let version: i64 = connection.query_row("PRAGMA user_version", [], |row| row.get(0)).unwrap();
+        let version = usize::try_from(version).unwrap();
         assert_eq!(version, version_expected, "every migration of {} is applied and counted", path.display());
         let check: String = connection.query_row("PRAGMA integrity_check", [], |row| row.get(0)).unwrap();
         assert_eq!(check, "ok");
@@ -79,6 +85,7 @@ async fn concurrent_writes_share_commits_and_fail_alone() {
     let key = ocpay_store::NewKey {
         public_key_der: vec![1],
         label: None,
+        scopes: ocpay_core::access::Scopes::ALL,
         created_at: ocpay_core::Timestamp::UNIX_EPOCH,
         expires_at: None,
     };
@@ -155,7 +162,8 @@ async fn upgrading_an_older_file_keeps_its_ledger() {
     drop(store);
     let connection = rusqlite::Connection::open(&path).unwrap();
     let version: i64 = connection.query_row("PRAGMA user_version", [], |row| row.get(0)).unwrap();
-    assert_eq!(version, 4);
+    let version = usize::try_from(version).unwrap();
+    assert_eq!(version, ocpay_store::sqlite::SCHEMA_VERSIONS.0);
     let postings: i64 = connection.query_row("SELECT count(*) FROM posting", [], |row| row.get(0)).unwrap();
     assert_eq!(postings, 1, "the rebuilt posting table kept its rows");
     let funding: String = connection
@@ -187,7 +195,13 @@ async fn a_refund_beyond_the_pending_balance_leaves_the_merchant_owing() {
         notify_url: None,
         created_at: now,
     };
-    let key = NewKey { public_key_der: vec![1], label: None, created_at: now, expires_at: None };
+    let key = NewKey {
+        public_key_der: vec![1],
+        label: None,
+        scopes: ocpay_core::access::Scopes::ALL,
+        created_at: now,
+        expires_at: None,
+    };
     store.create_participant(&participant, &key).await.unwrap();
     let payer = Payer::new(PayerId::parse("P").unwrap(), Environment::Live, usd, Some("hash".into()), now);
     store.create_payer(&payer).await.unwrap();

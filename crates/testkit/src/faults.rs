@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_trait::async_trait;
 use jiff::{SignedDuration, Timestamp};
+use ocpay_core::access::Grant;
 use ocpay_core::ids::{ClientId, CodeToken, PaymentId};
 use ocpay_core::ledger::{Account, AccountOwner};
 use ocpay_core::money::Money;
@@ -14,9 +15,9 @@ use ocpay_core::payer::{Payer, PayerId};
 use ocpay_core::payment::{CancelWindow, FailReason, Payment, PaymentTerms};
 use ocpay_core::refund::Refund;
 use ocpay_store::{
-    AfterAttempt, Attempt, CancelPayment, CreatePayment, CreateRefund, FailPayment, LedgerCheck, NewKey,
-    NewRefund, Notification, PaymentLookup, RefundLookup, SandboxFault, SettlePayment, Settlement, Store,
-    StoreError,
+    AfterAttempt, Attempt, AuditEvent, CancelPayment, CreatePayment, CreateRefund, FailPayment, LedgerCheck,
+    NewGrant, NewKey, NewRefund, Notification, PaymentLookup, RefundLookup, SandboxFault, SettlePayment,
+    Settlement, Store, StoreError,
 };
 
 /// What to break. Each switch applies from the next call on.
@@ -65,6 +66,39 @@ impl Store for FaultyStore {
     }
     async fn participants(&self, limit: u32) -> Result<Vec<Participant>, StoreError> {
         self.inner.participants(limit).await
+    }
+    async fn participant_keys(&self, client_id: &ClientId) -> Result<Vec<ParticipantKey>, StoreError> {
+        self.inner.participant_keys(client_id).await
+    }
+    async fn revoke_participant_key(
+        &self,
+        client_id: &ClientId,
+        key_version: KeyVersion,
+        now: Timestamp,
+    ) -> Result<ParticipantKey, StoreError> {
+        self.faults.write()?;
+        self.inner.revoke_participant_key(client_id, key_version, now).await
+    }
+    async fn create_grant(&self, grant: &NewGrant, now: Timestamp) -> Result<(), StoreError> {
+        self.faults.write()?;
+        self.inner.create_grant(grant, now).await
+    }
+    async fn grant_by_token(&self, token_sha256: &str) -> Result<Option<Grant>, StoreError> {
+        self.inner.grant_by_token(token_sha256).await
+    }
+    async fn grants(&self, client_id: &ClientId) -> Result<Vec<Grant>, StoreError> {
+        self.inner.grants(client_id).await
+    }
+    async fn revoke_grant(&self, grant_id: &str, now: Timestamp) -> Result<Grant, StoreError> {
+        self.faults.write()?;
+        self.inner.revoke_grant(grant_id, now).await
+    }
+    async fn record_audit(&self, event: &AuditEvent) -> Result<(), StoreError> {
+        self.faults.write()?;
+        self.inner.record_audit(event).await
+    }
+    async fn audit_events(&self, client_id: &ClientId, limit: u32) -> Result<Vec<AuditEvent>, StoreError> {
+        self.inner.audit_events(client_id, limit).await
     }
     async fn participant_with_key(
         &self,

@@ -32,6 +32,9 @@ pub(crate) enum ApiError {
     KeyNotFound {
         key_version: Option<u32>,
     },
+    /// The caller is who it says, but may not make this call: a key or grant outside its
+    /// scopes, an ISV without a valid Agent-Token.
+    AccessDenied(String),
     Service(ServiceError),
     /// The request took longer than the request timeout.
     Timeout {
@@ -79,6 +82,7 @@ impl ApiError {
             ApiError::KeyNotFound { key_version: None } => {
                 (ok, KEY_NOT_FOUND, "keyVersion: this client has no usable key".into())
             }
+            ApiError::AccessDenied(reason) => (ok, ACCESS_DENIED, reason.clone()),
             ApiError::Service(error) => service_answer(error),
             ApiError::Timeout { timeout_ms } => (
                 ok,

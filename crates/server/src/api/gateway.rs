@@ -13,24 +13,69 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, StatusCode, header, request::Parts};
 use http_body_util::{BodyExt as _, LengthLimitError, Limited};
+use ocpay_core::access::Scope;
 use ocpay_core::ids::ClientId;
-use ocpay_core::participant::Participant;
+use ocpay_core::participant::{Participant, ParticipantKind};
 use ocpay_protocol::api::header as names;
 use ocpay_protocol::payments::ResultOnly;
 use ocpay_protocol::signature::content_to_sign;
 use ocpay_protocol::{AmsResult, Api, SignatureHeader, datetime};
+use ocpay_store::AuditEvent;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
 use super::{payments, refunds};
 use crate::data_dir::PLATFORM_KEY_VERSION;
+use crate::service::grants;
 use crate::state::AppState;
 
 /// The verified caller of an API.
 pub(crate) struct Caller {
+    /// Whose payments the call is about: the signer, or the merchant an ISV acts for.
     pub(crate) participant: Participant,
     pub(crate) key_version: u32,
+    /// The ISV acting for `participant` through an Agent-Token.
+    pub(crate) agent: Option<ClientId>,
+}
+
+/// What the audit trail learns about a request as the gateway gets through it.
+#[derive(Default)]
+struct Audit {
+    api: Option<Api>,
+    /// Set once the claimed client id names a participant: from then on the request is recorded.
+    client_id: Option<ClientId>,
+    key_version: Option<u32>,
+    merchant: Option<ClientId>,
+    agent: Option<ClientId>,
+    idempotency_key: Option<String>,
+}
+
+/// The scope an API needs of the key and of an ISV's grant.
+fn scope_of(api: Api) -> Scope {
+    match api {
+        Api::Pay => Scope::Pay,
+        Api::InquiryPayment | Api::InquiryRefund => Scope::Inquiry,
+        Api::Cancel => Scope::Cancel,
+        Api::Refund => Scope::Refund,
+    }
+}
+
+/// The field of a request body the audit trail records: the idempotency key of a write, or
+/// the id an inquiry or cancel names.
+fn audit_key(api: Api, body: &[u8]) -> Option<String> {
+    let fields: &[&str] = match api {
+        Api::Pay => &["paymentRequestId"],
+        Api::Refund => &["refundRequestId"],
+        Api::InquiryPayment | Api::Cancel => &["paymentId", "paymentRequestId"],
+        Api::InquiryRefund => &["refundId", "refundRequestId"],
+    };
+    let body: serde_json::Value = serde_json::from_slice(body).ok()?;
+    fields.iter().find_map(|field| match body.get(field)? {
+        serde_json::Value::String(text) => Some(text.chars().take(ocpay_core::ids::ID_CHARS_MAX).collect()),
+        serde_json::Value::Number(number) => Some(number.to_string()),
+        _ => None,
+    })
 }
 
 /// Handles every request under `/ams/`.
@@ -44,11 +89,18 @@ pub(crate) async fn handle(State(state): State<Arc<AppState>>, request: axum::ex
     // A request that runs too long (a body trickling in, a stuck store) gets a signed answer
     // that says "unknown: retry the same request or inquire", never a bare timeout.
     let timeout = state.config.request_timeout();
-    let outcome = tokio::time::timeout(timeout, process(&state, &parts, body, &path))
+    let mut audit = Audit::default();
+    let outcome = tokio::time::timeout(timeout, process(&state, &parts, body, &path, &mut audit))
         .await
         .unwrap_or(Err(ApiError::Timeout { timeout_ms: state.config.request_timeout_ms }));
     let (status, body) = match outcome {
-        Ok(body) => (StatusCode::OK, body),
+        Ok(body) => {
+            let result = serde_json::from_slice::<ResultOnly>(&body).map(|answer| answer.result);
+            if let Ok(result) = result {
+                record(&state, audit, result.result_status.as_str(), &result.result_code).await;
+            }
+            (StatusCode::OK, body)
+        }
         Err(error) => {
             let (status, code, message) = error.answer();
             if let Some(detail) = error.internal_detail() {
@@ -56,6 +108,7 @@ pub(crate) async fn handle(State(state): State<Arc<AppState>>, request: axum::ex
             } else {
                 tracing::info!(client_id = %echoed_client_id, %path, result = code.as_str(), %message, "request refused");
             }
+            record(&state, audit, code.status().as_str(), code.as_str()).await;
             let body = ResultOnly { result: AmsResult::with_message(code, message) };
             // A struct of three strings always serializes; the fallback is never sent.
             (status, serde_json::to_vec(&body).unwrap_or_else(|_| b"{}".to_vec()))
@@ -64,11 +117,38 @@ pub(crate) async fn handle(State(state): State<Arc<AppState>>, request: axum::ex
     signed_response(&state, &path, &echoed_client_id, status, body)
 }
 
-async fn process(state: &AppState, parts: &Parts, body: Body, path: &str) -> Result<Vec<u8>, ApiError> {
+/// Appends a request to the audit trail once its caller is known. A failure is logged: the
+/// answer (and whatever the request committed) stands.
+async fn record(state: &AppState, audit: Audit, result_status: &str, result_code: &str) {
+    let (Some(api), Some(client_id)) = (audit.api, audit.client_id) else { return };
+    let event = AuditEvent {
+        at: state.clock.now(),
+        merchant: audit.merchant.unwrap_or_else(|| client_id.clone()),
+        client_id,
+        key_version: audit.key_version,
+        agent: audit.agent,
+        api: api.name().to_owned(),
+        idempotency_key: audit.idempotency_key,
+        result_status: result_status.to_owned(),
+        result_code: result_code.to_owned(),
+    };
+    if let Err(error) = state.store.record_audit(&event).await {
+        tracing::error!(%error, client_id = %event.client_id, "recording an audit event failed");
+    }
+}
+
+async fn process(
+    state: &AppState,
+    parts: &Parts,
+    body: Body,
+    path: &str,
+    audit: &mut Audit,
+) -> Result<Vec<u8>, ApiError> {
     if parts.method != Method::POST {
         return Err(ApiError::MethodNotSupported);
     }
     let api = Api::from_path(parts.uri.path()).ok_or(ApiError::NoInterface)?;
+    audit.api = Some(api);
     check_content_type(&parts.headers)?;
     let client_id = required_header(&parts.headers, names::CLIENT_ID, "Client-Id")?;
     let request_time = required_header(&parts.headers, names::REQUEST_TIME, "Request-Time")?;
@@ -77,7 +157,8 @@ async fn process(state: &AppState, parts: &Parts, body: Body, path: &str) -> Res
     let body = read_body(state, &parts.headers, body).await?;
     let signature =
         SignatureHeader::parse(signature).map_err(|error| ApiError::SignatureInvalid(error.to_string()))?;
-    let caller = authenticate(state, client_id, request_time, path, &body, &signature).await?;
+    let signed = Signed { client_id, request_time, path, body: &body, signature: &signature };
+    let caller = authenticate(state, &signed, api, agent_token(&parts.headers)?, audit).await?;
     tracing::debug!(client_id, api = api.name(), key_version = caller.key_version, "verified request");
     match api {
         Api::Pay => render(payments::pay(state, &caller, parse(&body)?).await?),
@@ -161,34 +242,102 @@ async fn read_body(state: &AppState, headers: &HeaderMap, body: Body) -> Result<
     }
 }
 
-/// Finds the caller and its key, and verifies the signature over the exact bytes received.
+/// What was signed, as received.
+struct Signed<'a> {
+    client_id: &'a str,
+    request_time: &'a str,
+    path: &'a str,
+    body: &'a [u8],
+    signature: &'a SignatureHeader,
+}
+
+/// The `Agent-Token` header, if sent.
+fn agent_token(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
+    match headers.get(names::AGENT_TOKEN) {
+        None => Ok(None),
+        Some(value) => {
+            value.to_str().ok().map(str::trim).filter(|token| !token.is_empty()).map(Some).ok_or_else(|| {
+                ApiError::Header { name: "Agent-Token", reason: "must be non-empty visible ASCII".into() }
+            })
+        }
+    }
+}
+
+/// Finds the caller and its key, verifies the signature over the exact bytes received, and
+/// decides whose payments the call may touch: the caller's own, or (for an ISV with a valid
+/// Agent-Token) those of the merchant that authorised it. Everything is read afresh on each
+/// request, so a revoked key or grant stops the very next call.
 async fn authenticate(
     state: &AppState,
-    client_id: &str,
-    request_time: &str,
-    path: &str,
-    body: &[u8],
-    signature: &SignatureHeader,
+    signed: &Signed<'_>,
+    api: Api,
+    agent_token: Option<&str>,
+    audit: &mut Audit,
 ) -> Result<Caller, ApiError> {
-    let client_id = ClientId::parse(client_id).map_err(|_| ApiError::ClientInvalid)?;
-    let (participant, key) = state
+    let client_id = ClientId::parse(signed.client_id).map_err(|_| ApiError::ClientInvalid)?;
+    let key_version = signed.signature.key_version;
+    let (signer, key) = state
         .store
-        .participant_with_key(&client_id, signature.key_version)
+        .participant_with_key(&client_id, key_version)
         .await
         .map_err(service)?
         .ok_or(ApiError::ClientInvalid)?;
-    let key = key
-        .filter(|key| key.is_usable(state.clock.now()))
-        .ok_or(ApiError::KeyNotFound { key_version: signature.key_version })?;
+    audit.client_id = Some(client_id.clone());
+    audit.key_version = key_version;
+    let now = state.clock.now();
+    let key = key.filter(|key| key.is_usable(now)).ok_or(ApiError::KeyNotFound { key_version })?;
+    audit.key_version = Some(key.key_version);
     let verifying_key = state.keys.get(&key.public_key_der).map_err(|error| {
         tracing::error!(%client_id, key_version = key.key_version, %error, "a stored public key does not parse");
         ApiError::KeyNotFound { key_version: Some(key.key_version) }
     })?;
-    let content = content_to_sign("POST", path, client_id.as_str(), request_time, body);
+    let content = content_to_sign("POST", signed.path, client_id.as_str(), signed.request_time, signed.body);
     verifying_key
-        .verify(&content, &signature.signature)
+        .verify(&content, &signed.signature.signature)
         .map_err(|_| ApiError::SignatureInvalid("does not verify with this client's key".into()))?;
-    Ok(Caller { participant, key_version: key.key_version })
+    audit.idempotency_key = audit_key(api, signed.body);
+    let scope = scope_of(api);
+    if !key.scopes.contains(scope) {
+        return Err(ApiError::AccessDenied(format!(
+            "keyVersion {}: this key may not call {} (its scopes: {})",
+            key.key_version,
+            api.name(),
+            key.scopes
+        )));
+    }
+    let key_version = key.key_version;
+    match (signer.kind, agent_token) {
+        (ParticipantKind::Isv, Some(token)) => {
+            let denied = |reason: &str| ApiError::AccessDenied(format!("header Agent-Token: {reason}"));
+            let grant = state
+                .store
+                .grant_by_token(&grants::token_sha256(token))
+                .await
+                .map_err(service)?
+                // Another ISV's token answers as an unknown one: it says nothing about whose it is.
+                .filter(|grant| grant.isv == signer.client_id)
+                .ok_or_else(|| denied("is not a valid token for this client"))?;
+            // From here on, the request is about the merchant's payments, refused or not.
+            audit.agent = Some(signer.client_id.clone());
+            audit.merchant = Some(grant.merchant.clone());
+            grant.allows(&signer.client_id, scope, now).map_err(|refusal| denied(&refusal.to_string()))?;
+            let merchant = state
+                .store
+                .participant(&grant.merchant)
+                .await
+                .map_err(service)?
+                .ok_or_else(|| denied("the merchant that issued it no longer exists"))?;
+            Ok(Caller { participant: merchant, key_version, agent: Some(signer.client_id) })
+        }
+        (ParticipantKind::Isv, None) => Err(ApiError::AccessDenied(
+            "header Agent-Token: an ISV acts only for a merchant that authorised it; send that merchant's token"
+                .into(),
+        )),
+        (_, Some(_)) => Err(ApiError::AccessDenied(
+            "header Agent-Token: only an ISV acts for another participant; send no Agent-Token".into(),
+        )),
+        (_, None) => Ok(Caller { participant: signer, key_version, agent: None }),
+    }
 }
 
 fn service(error: ocpay_store::StoreError) -> ApiError {

@@ -24,7 +24,7 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
         .merge(crate::wallet::router())
-        .merge(crate::admin::router())
+        .merge(crate::admin::router(state.clone()))
         .layer(timeout);
     Router::new().route("/ams/{*api}", any(gateway::handle)).merge(pages).with_state(state)
 }

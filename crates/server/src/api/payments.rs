@@ -30,7 +30,7 @@ pub(crate) async fn pay(
     caller: &Caller,
     request: PayRequest,
 ) -> Result<PayResponse, ApiError> {
-    let command = pay_command(&request)?;
+    let command = PayCommand { agent: caller.agent.clone(), ..pay_command(&request)? };
     let payment = crate::service::pay::pay(state, &caller.participant, command).await?;
     Ok(pay_response(state, &payment))
 }
@@ -78,6 +78,7 @@ fn pay_command(request: &PayRequest) -> Result<PayCommand, ApiError> {
         redirect_url: fields::optional_url(&request.payment_redirect_url, "paymentRedirectUrl")?,
         settlement_currency,
         merchant_region: fields::optional_region(&request.merchant_region, "merchantRegion")?,
+        agent: None,
         extend_info: fields::optional_bounded(&request.extend_info, "extendInfo", EXTEND_INFO_CHARS_MAX)?,
     })
 }

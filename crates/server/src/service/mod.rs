@@ -3,6 +3,7 @@
 //! know nothing about HTTP or JSON.
 
 pub(crate) mod cancel;
+pub mod grants;
 pub(crate) mod inquiry;
 pub mod participants;
 pub(crate) mod pay;

@@ -2,8 +2,9 @@
 //! server does: both go through the store, whose writes are transactions.
 
 use jiff::Timestamp;
+use ocpay_core::access::Scopes;
 use ocpay_core::ids::ClientId;
-use ocpay_core::participant::{Environment, KeyVersion, Participant, ParticipantKind};
+use ocpay_core::participant::{Environment, KeyVersion, Participant, ParticipantKey, ParticipantKind};
 use ocpay_core::text;
 use ocpay_protocol::VerifyingKey;
 use ocpay_store::{NewKey, Store, StoreError};
@@ -24,7 +25,7 @@ pub enum ParticipantError {
     Store(#[from] StoreError),
 }
 
-fn invalid(field: &'static str, reason: impl ToString) -> ParticipantError {
+pub(crate) fn invalid(field: &'static str, reason: impl ToString) -> ParticipantError {
     ParticipantError::Invalid { field, reason: reason.to_string() }
 }
 
@@ -59,6 +60,7 @@ pub async fn create(
     let key = NewKey {
         public_key_der: new.public_key.spki_der().to_vec(),
         label: None,
+        scopes: Scopes::ALL,
         created_at: now,
         expires_at: None,
     };
@@ -85,6 +87,9 @@ pub async fn create(
 pub struct AddedKey {
     pub public_key: VerifyingKey,
     pub label: Option<String>,
+    /// What the key may do: every scope for a rotated key of the participant's own, fewer
+    /// for a system integrator's.
+    pub scopes: Scopes,
     pub expires_at: Option<Timestamp>,
 }
 
@@ -107,8 +112,24 @@ pub async fn add_key(
     let key = NewKey {
         public_key_der: added.public_key.spki_der().to_vec(),
         label,
+        scopes: added.scopes,
         created_at: now,
         expires_at: added.expires_at,
     };
     Ok(store.add_participant_key(client_id, &key).await?)
+}
+
+/// Revokes one key at once; the participant's other keys keep working.
+pub async fn revoke_key(
+    store: &dyn Store,
+    now: Timestamp,
+    client_id: &ClientId,
+    key_version: KeyVersion,
+) -> Result<ParticipantKey, ParticipantError> {
+    store.revoke_participant_key(client_id, key_version, now).await.map_err(|error| match error {
+        StoreError::NotFound(_) => {
+            invalid("key-version", format!("{client_id} has no key version {key_version}"))
+        }
+        other => other.into(),
+    })
 }

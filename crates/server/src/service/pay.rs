@@ -1,7 +1,7 @@
 //! `pay`: create an order-code payment, or return the one this `paymentRequestId` created.
 
 use jiff::Timestamp;
-use ocpay_core::ids::PaymentRequestId;
+use ocpay_core::ids::{ClientId, PaymentRequestId};
 use ocpay_core::money::{Currency, Money};
 use ocpay_core::participant::Participant;
 use ocpay_core::payment::{Order, Payment, PaymentTerms};
@@ -24,6 +24,8 @@ pub(crate) struct PayCommand {
     pub(crate) settlement_currency: Option<Currency>,
     pub(crate) merchant_region: Option<String>,
     pub(crate) extend_info: Option<String>,
+    /// The ISV making the payment for `owner`, if one is.
+    pub(crate) agent: Option<ClientId>,
 }
 
 /// Creates the payment, or returns the existing one for a repeated request (spec §13.11).
@@ -71,6 +73,7 @@ async fn create(state: &AppState, owner: &Participant, command: PayCommand) -> R
         extend_info: command.extend_info,
         created_at: now,
         expires_at,
+        agent: command.agent,
     };
     match state.store.create_payment(&terms).await? {
         CreatePayment::Created(payment) => Ok(payment),

@@ -10,10 +10,11 @@ macro_rules! payment_columns {
          merchant_mcc, merchant_display_name, reference_store_id, store_name, store_mcc, code_token, \
          notify_url, redirect_url, settlement_currency, merchant_region, extend_info, status, fail_reason, \
          created_at_ms, expires_at_ms, paid_at_ms, failed_at_ms, cancelled_at_ms, payer_id, charged_minor, \
-         charged_currency, quote_pair, quote_price, quoted_at_ms"
+         charged_currency, quote_pair, quote_price, quoted_at_ms, agent_client_id"
     };
 }
 
+mod access;
 mod ledger;
 mod outbox;
 mod participants;
@@ -29,6 +30,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use jiff::SignedDuration;
 use ocpay_core::Timestamp;
+use ocpay_core::access::Grant;
 use ocpay_core::ids::{ClientId, CodeToken, PaymentId};
 use ocpay_core::ledger::{Account, AccountOwner};
 use ocpay_core::money::Money;
@@ -43,9 +45,9 @@ use self::rows::millis;
 pub use self::writer::WriteStats;
 use self::writer::Writer;
 use crate::{
-    AfterAttempt, Attempt, CancelPayment, CreatePayment, CreateRefund, FailPayment, LedgerCheck, NewKey,
-    NewRefund, Notification, PaymentLookup, RefundLookup, SandboxFault, SettlePayment, Settlement, Store,
-    StoreError,
+    AfterAttempt, Attempt, AuditEvent, CancelPayment, CreatePayment, CreateRefund, FailPayment, LedgerCheck,
+    NewGrant, NewKey, NewRefund, Notification, PaymentLookup, RefundLookup, SandboxFault, SettlePayment,
+    Settlement, Store, StoreError,
 };
 
 impl From<rusqlite::Error> for StoreError {
@@ -109,14 +111,20 @@ pub struct SqliteStore {
 
 /// Each file's schema, one migration per entry, applied in order. `PRAGMA user_version`
 /// counts the ones applied; each is applied in the same transaction that bumps it.
+/// The `user_version` of an up-to-date main file and participants file.
+pub const SCHEMA_VERSIONS: (usize, usize) = (MAIN_MIGRATIONS.len(), PARTICIPANT_MIGRATIONS.len());
+
 const MAIN_MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/main/0001_payments.sql"),
     include_str!("../../migrations/sqlite/main/0002_wallets_ledger_outbox.sql"),
     include_str!("../../migrations/sqlite/main/0003_refunds.sql"),
     include_str!("../../migrations/sqlite/main/0004_ledger_environments.sql"),
+    include_str!("../../migrations/sqlite/main/0005_grants_audit.sql"),
 ];
-const PARTICIPANT_MIGRATIONS: &[&str] =
-    &[include_str!("../../migrations/sqlite/participants/0001_participants.sql")];
+const PARTICIPANT_MIGRATIONS: &[&str] = &[
+    include_str!("../../migrations/sqlite/participants/0001_participants.sql"),
+    include_str!("../../migrations/sqlite/participants/0002_key_scopes.sql"),
+];
 
 fn migrate(path: &Path, busy_timeout: Duration, migrations: &[&str]) -> Result<(), StoreError> {
     let mut connection = Connection::open(path)?;
@@ -238,6 +246,49 @@ impl Store for SqliteStore {
 
     async fn participant(&self, client_id: &ClientId) -> Result<Option<Participant>, StoreError> {
         self.reads.with(|connection| participants::find(connection, client_id))
+    }
+
+    async fn participant_keys(&self, client_id: &ClientId) -> Result<Vec<ParticipantKey>, StoreError> {
+        self.reads.with(|connection| participants::keys(connection, client_id))
+    }
+
+    async fn revoke_participant_key(
+        &self,
+        client_id: &ClientId,
+        key_version: KeyVersion,
+        now: Timestamp,
+    ) -> Result<ParticipantKey, StoreError> {
+        let client_id = client_id.clone();
+        self.writer
+            .write(move |connection| participants::revoke_key(connection, &client_id, key_version, now))
+            .await
+    }
+
+    async fn create_grant(&self, grant: &NewGrant, now: Timestamp) -> Result<(), StoreError> {
+        let grant = grant.clone();
+        self.writer.write(move |connection| access::create_grant(connection, &grant, now)).await
+    }
+
+    async fn grant_by_token(&self, token_sha256: &str) -> Result<Option<Grant>, StoreError> {
+        self.reads.with(|connection| access::grant_by_token(connection, token_sha256))
+    }
+
+    async fn grants(&self, client_id: &ClientId) -> Result<Vec<Grant>, StoreError> {
+        self.reads.with(|connection| access::grants(connection, client_id))
+    }
+
+    async fn revoke_grant(&self, grant_id: &str, now: Timestamp) -> Result<Grant, StoreError> {
+        let grant_id = grant_id.to_owned();
+        self.writer.write(move |connection| access::revoke_grant(connection, &grant_id, now)).await
+    }
+
+    async fn record_audit(&self, event: &AuditEvent) -> Result<(), StoreError> {
+        let event = event.clone();
+        self.writer.write(move |connection| access::record_audit(connection, &event)).await
+    }
+
+    async fn audit_events(&self, client_id: &ClientId, limit: u32) -> Result<Vec<AuditEvent>, StoreError> {
+        self.reads.with(|connection| access::audit_events(connection, client_id, limit))
     }
 
     async fn participants(&self, limit: u32) -> Result<Vec<Participant>, StoreError> {

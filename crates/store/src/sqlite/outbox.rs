@@ -3,6 +3,7 @@
 
 use jiff::SignedDuration;
 use ocpay_core::Timestamp;
+use ocpay_core::access::Grant;
 use ocpay_core::ids::ClientId;
 use ocpay_core::payment::{Payment, PaymentState, is_notified};
 use ocpay_core::refund::{Refund, RefundState};
@@ -14,7 +15,7 @@ use crate::{AfterAttempt, Attempt, Notification, NotificationKind, StoreError};
 macro_rules! notification_columns {
     () => {
         "notification_id, recipient_client_id, kind, subject_id, url, event_status, event_code, event_at_ms, \
-         status, attempts, next_attempt_at_ms, manual, delivered_at_ms, created_at_ms"
+         status, attempts, next_attempt_at_ms, manual, delivered_at_ms, created_at_ms, secret"
     };
 }
 
@@ -71,6 +72,23 @@ pub(super) fn enqueue_refund_result(
     )
 }
 
+/// Queues the authorisation notification that hands an ISV its Agent-Token: the token is held
+/// in the row only until the notification is delivered or given up.
+pub(super) fn enqueue_grant(
+    connection: &Connection,
+    grant: &Grant,
+    url: &str,
+    token: &str,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    let event = ("GRANTED", "SUCCESS", grant.created_at);
+    insert(connection, NotificationKind::AgentAuthorization, &grant.isv, &grant.id, url, event, now)?;
+    connection
+        .prepare_cached("UPDATE notification SET secret = ?2 WHERE kind = ?1 AND subject_id = ?3")?
+        .execute(params![NotificationKind::AgentAuthorization.as_str(), token, grant.id])?;
+    Ok(())
+}
+
 /// Inserts a notification, due at once, unless its event was queued already.
 fn insert(
     connection: &Connection,
@@ -86,7 +104,7 @@ fn insert(
         .prepare_cached(concat!(
             "INSERT INTO notification (",
             notification_columns!(),
-            ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'PENDING', 0, ?9, 0, NULL, ?9) \
+            ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'PENDING', 0, ?9, 0, NULL, ?9, NULL) \
              ON CONFLICT (kind, subject_id, event_status) DO NOTHING"
         ))?
         .execute(params![
@@ -175,7 +193,7 @@ pub(super) fn record(
         AfterAttempt::Delivered => connection
             .prepare_cached(
                 "UPDATE notification SET status = 'DELIVERED', attempts = ?2, next_attempt_at_ms = NULL, \
-                 claimed_until_ms = NULL, manual = 0, delivered_at_ms = ?3 WHERE notification_id = ?1",
+                 claimed_until_ms = NULL, manual = 0, delivered_at_ms = ?3, secret = NULL WHERE notification_id = ?1",
             )?
             .execute(params![id, number, millis(attempt.started_at)])?,
         AfterAttempt::RetryAt(at) => connection
@@ -188,7 +206,7 @@ pub(super) fn record(
         AfterAttempt::GiveUp => connection
             .prepare_cached(
                 "UPDATE notification SET status = CASE WHEN delivered_at_ms IS NULL THEN 'FAILED' ELSE 'DELIVERED' END, \
-                 attempts = ?2, next_attempt_at_ms = NULL, claimed_until_ms = NULL, manual = 0 \
+                 attempts = ?2, next_attempt_at_ms = NULL, claimed_until_ms = NULL, manual = 0, secret = NULL \
                  WHERE notification_id = ?1",
             )?
             .execute(params![id, number])?,
@@ -201,9 +219,9 @@ pub(super) fn resend(connection: &Connection, subject_id: &str, now: Timestamp) 
         .prepare_cached(
             "UPDATE notification SET status = 'PENDING', next_attempt_at_ms = ?1, manual = 1, \
              claimed_until_ms = CASE WHEN claimed_until_ms > ?1 THEN claimed_until_ms END \
-             WHERE subject_id = ?2",
+             WHERE subject_id = ?2 AND (kind <> ?3 OR secret IS NOT NULL)",
         )?
-        .execute(params![millis(now), subject_id])?;
+        .execute(params![millis(now), subject_id, NotificationKind::AgentAuthorization.as_str()])?;
     Ok(u32::try_from(queued).unwrap_or(u32::MAX))
 }
 

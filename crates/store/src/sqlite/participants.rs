@@ -1,5 +1,7 @@
 //! Participants and their keys, in the participants file (attached as `auth`).
 
+use ocpay_core::Timestamp;
+use ocpay_core::access::Scopes;
 use ocpay_core::ids::ClientId;
 use ocpay_core::participant::{KeyVersion, Participant, ParticipantKey};
 use rusqlite::{Connection, OptionalExtension, params};
@@ -15,7 +17,7 @@ macro_rules! participant_columns {
 
 macro_rules! key_columns {
     () => {
-        "client_id, key_version, public_key_der, label, created_at_ms, expires_at_ms, revoked_at_ms"
+        "client_id, key_version, public_key_der, label, created_at_ms, expires_at_ms, revoked_at_ms, scopes"
     };
 }
 
@@ -67,7 +69,7 @@ fn insert_key(
         .prepare_cached(concat!(
             "INSERT INTO participant_key (",
             key_columns!(),
-            ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL)"
+            ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL, ?7)"
         ))?
         .execute(params![
             client_id,
@@ -75,9 +77,50 @@ fn insert_key(
             key.public_key_der,
             key.label,
             millis(key.created_at),
-            key.expires_at.map(millis)
+            key.expires_at.map(millis),
+            // Every scope is stored as NULL, so that scopes added later reach full keys too.
+            (key.scopes != Scopes::ALL).then(|| key.scopes.to_string())
         ])?;
     Ok(())
+}
+
+/// Revokes a key from `now` on; a key revoked earlier keeps its time.
+pub(super) fn revoke_key(
+    connection: &Connection,
+    client_id: &ClientId,
+    version: KeyVersion,
+    now: Timestamp,
+) -> Result<ParticipantKey, StoreError> {
+    connection
+        .prepare_cached(
+            "UPDATE participant_key SET revoked_at_ms = COALESCE(revoked_at_ms, ?3) \
+             WHERE client_id = ?1 AND key_version = ?2",
+        )?
+        .execute(params![client_id.as_str(), i64::from(version), millis(now)])?;
+    connection
+        .prepare_cached(concat!(
+            "SELECT ",
+            key_columns!(),
+            " FROM participant_key WHERE client_id = ?1 AND key_version = ?2"
+        ))?
+        .query_row(params![client_id.as_str(), i64::from(version)], |row| Ok(rows::participant_key(row)))
+        .optional()?
+        .ok_or(StoreError::NotFound("key version"))?
+}
+
+/// Every key of a participant, oldest first.
+pub(super) fn keys(connection: &Connection, client_id: &ClientId) -> Result<Vec<ParticipantKey>, StoreError> {
+    let mut statement = connection.prepare_cached(concat!(
+        "SELECT ",
+        key_columns!(),
+        " FROM participant_key WHERE client_id = ?1 ORDER BY key_version"
+    ))?;
+    let mut rows = statement.query(params![client_id.as_str()])?;
+    let mut keys = Vec::new();
+    while let Some(row) = rows.next()? {
+        keys.push(rows::participant_key(row)?);
+    }
+    Ok(keys)
 }
 
 pub(super) fn find(connection: &Connection, client_id: &ClientId) -> Result<Option<Participant>, StoreError> {
@@ -125,7 +168,8 @@ pub(super) fn find_with_key(
             .prepare_cached(concat!(
                 "SELECT ",
                 key_columns!(),
-                " FROM participant_key WHERE client_id = ?1 ORDER BY key_version DESC LIMIT 1"
+                " FROM participant_key WHERE client_id = ?1 AND scopes IS NULL AND revoked_at_ms IS NULL \
+                 ORDER BY key_version DESC LIMIT 1"
             ))?
             .query_row(params![client_id.as_str()], |row| Ok(rows::participant_key(row)))
             .optional()?,

@@ -81,9 +81,9 @@ fn insert(connection: &Connection, terms: &PaymentTerms) -> Result<bool, StoreEr
              order_amount_minor, order_currency, reference_order_id, order_description, reference_merchant_id, \
              merchant_name, merchant_mcc, merchant_display_name, reference_store_id, store_name, store_mcc, \
              code_token, notify_url, redirect_url, settlement_currency, merchant_region, extend_info, status, \
-             created_at_ms, expires_at_ms) \
+             created_at_ms, expires_at_ms, agent_client_id) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, \
-             ?21, ?22, 'PROCESSING', ?23, ?24) \
+             ?21, ?22, 'PROCESSING', ?23, ?24, ?25) \
              ON CONFLICT (owner_client_id, payment_request_id) DO NOTHING",
         )?
         .execute(params![
@@ -111,6 +111,7 @@ fn insert(connection: &Connection, terms: &PaymentTerms) -> Result<bool, StoreEr
             terms.extend_info,
             millis(terms.created_at),
             millis(terms.expires_at),
+            terms.agent.as_ref().map(ClientId::as_str),
         ])?;
     Ok(inserted == 1)
 }

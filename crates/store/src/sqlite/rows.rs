@@ -2,6 +2,7 @@
 //! does not fit the domain is reported as corrupt data, never silently defaulted.
 
 use ocpay_core::Timestamp;
+use ocpay_core::access::Scopes;
 use ocpay_core::fx::Rate;
 use ocpay_core::ids::{ClientId, CodeToken, PaymentId, PaymentRequestId, RefundId, RefundRequestId};
 use ocpay_core::money::{Currency, Money};
@@ -24,17 +25,23 @@ pub(crate) fn millis(at: Timestamp) -> i64 {
     at.as_millisecond()
 }
 
-fn time(row: &Row<'_>, column: &str) -> Result<Timestamp, StoreError> {
+pub(crate) fn time(row: &Row<'_>, column: &str) -> Result<Timestamp, StoreError> {
     let millis: i64 = row.get(column)?;
     Timestamp::from_millisecond(millis).map_err(|_| corrupt(column, millis))
 }
 
-fn optional_time(row: &Row<'_>, column: &str) -> Result<Option<Timestamp>, StoreError> {
+pub(crate) fn optional_time(row: &Row<'_>, column: &str) -> Result<Option<Timestamp>, StoreError> {
     let millis: Option<i64> = row.get(column)?;
     millis.map(|millis| Timestamp::from_millisecond(millis).map_err(|_| corrupt(column, millis))).transpose()
 }
 
-fn client_id(row: &Row<'_>, column: &str) -> Result<ClientId, StoreError> {
+pub(crate) fn optional_client_id(row: &Row<'_>, column: &str) -> Result<Option<ClientId>, StoreError> {
+    row.get::<_, Option<String>>(column)?
+        .map(|id| ClientId::parse(&id).map_err(|_| corrupt(column, id)))
+        .transpose()
+}
+
+pub(crate) fn client_id(row: &Row<'_>, column: &str) -> Result<ClientId, StoreError> {
     let text: String = row.get(column)?;
     ClientId::parse(&text).map_err(|_| corrupt(column, text))
 }
@@ -83,6 +90,7 @@ pub(crate) fn notification(row: &Row<'_>) -> Result<Notification, StoreError> {
         manual: row.get("manual")?,
         delivered_at: optional_time(row, "delivered_at_ms")?,
         created_at: time(row, "created_at_ms")?,
+        secret: row.get("secret")?,
     })
 }
 
@@ -116,6 +124,13 @@ pub(crate) fn participant(row: &Row<'_>) -> Result<Participant, StoreError> {
     })
 }
 
+/// A scope list, `None` when the column is NULL.
+pub(crate) fn scopes(row: &Row<'_>, column: &str) -> Result<Option<Scopes>, StoreError> {
+    row.get::<_, Option<String>>(column)?
+        .map(|text| Scopes::parse(&text).map_err(|_| corrupt(column, text)))
+        .transpose()
+}
+
 pub(crate) fn participant_key(row: &Row<'_>) -> Result<ParticipantKey, StoreError> {
     let version: i64 = row.get("key_version")?;
     Ok(ParticipantKey {
@@ -123,6 +138,7 @@ pub(crate) fn participant_key(row: &Row<'_>) -> Result<ParticipantKey, StoreErro
         key_version: u32::try_from(version).map_err(|_| corrupt("key_version", version))?,
         public_key_der: row.get("public_key_der")?,
         label: row.get("label")?,
+        scopes: scopes(row, "scopes")?.unwrap_or(Scopes::ALL),
         created_at: time(row, "created_at_ms")?,
         expires_at: optional_time(row, "expires_at_ms")?,
         revoked_at: optional_time(row, "revoked_at_ms")?,
@@ -166,6 +182,7 @@ pub(crate) fn payment(row: &Row<'_>) -> Result<Payment, StoreError> {
         extend_info: row.get("extend_info")?,
         created_at: time(row, "created_at_ms")?,
         expires_at: time(row, "expires_at_ms")?,
+        agent: optional_client_id(row, "agent_client_id")?,
     };
     let state = payment_state(row).map_err(|error| corrupt(&format!("state of payment {id}"), error))?;
     let charge = charge(row).map_err(|error| corrupt(&format!("charge of payment {id}"), error))?;

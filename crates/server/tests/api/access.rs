@@ -1,0 +1,410 @@
+//! Isolation between parties, tested as an attacker would: merchants probing each other's
+//! payments, ISVs with missing, foreign, out-of-scope, revoked or expired Agent-Tokens, and
+//! system integrators whose key is revoked or expired. Every refused call must look exactly
+//! like a call about a payment that does not exist, and every request lands in the audit trail.
+
+use jiff::SignedDuration;
+use ocpay_core::access::Scopes;
+use ocpay_core::ids::{ClientId, PaymentId};
+use ocpay_core::participant::{Environment, ParticipantKind};
+use ocpay_protocol::agents::AuthorizationNotification;
+use ocpay_protocol::payments::PayResponse;
+use ocpay_protocol::{AmsResult, Api, SigningKey};
+use ocpay_sdk::Client;
+use ocpay_server::service::grants::{self, Issued, NewAuthorisation};
+use ocpay_server::service::participants::{self, AddedKey};
+use ocpay_store::PaymentLookup;
+use ocpay_testkit::{Clock, Receiver, TestApp, TestParticipant, pay_request, unique_id};
+use serde_json::{Value, json};
+
+use crate::helpers::{assert_ledger_sound, code_value, order_code, wallet_pay};
+
+/// The `result` of a raw call, exactly as answered.
+async fn result_of(client: &Client, api: Api, body: Value) -> AmsResult {
+    let text = client.call_raw(api, serde_json::to_vec(&body).unwrap()).await.expect("an answer");
+    let answer: Value = serde_json::from_str(&text).unwrap();
+    serde_json::from_value(answer["result"].clone()).unwrap_or_else(|_| panic!("a result in {text}"))
+}
+
+/// Every call a client could make about one payment, named by id and by request id.
+fn probes(payment: &PayResponse, request_id: &str) -> Vec<(Api, Value)> {
+    let id = payment.payment_id.clone().unwrap();
+    vec![
+        (Api::InquiryPayment, json!({ "paymentId": id })),
+        (Api::InquiryPayment, json!({ "paymentRequestId": request_id })),
+        (Api::Cancel, json!({ "paymentId": id })),
+        (Api::Cancel, json!({ "paymentRequestId": request_id })),
+        (
+            Api::Refund,
+            json!({ "paymentId": id, "refundRequestId": unique_id("steal"), "refundAmount": { "currency": "USD", "value": "100" } }),
+        ),
+    ]
+}
+
+/// The same probes about a payment that exists for nobody.
+fn probes_of_nothing() -> Vec<(Api, Value)> {
+    vec![
+        (Api::InquiryPayment, json!({ "paymentId": "20260101000000000000000000000000" })),
+        (Api::InquiryPayment, json!({ "paymentRequestId": "no-such-request" })),
+        (Api::Cancel, json!({ "paymentId": "20260101000000000000000000000000" })),
+        (Api::Cancel, json!({ "paymentRequestId": "no-such-request" })),
+        (
+            Api::Refund,
+            json!({ "paymentId": "20260101000000000000000000000000", "refundRequestId": unique_id("steal"), "refundAmount": { "currency": "USD", "value": "100" } }),
+        ),
+    ]
+}
+
+/// Asserts that `client` learns nothing about `payment`: each probe answers exactly as the
+/// same probe about a payment that does not exist (`ORDER_NOT_EXIST`, or `ACCESS_DENIED` for a
+/// call outside the client's scopes).
+async fn sees_nothing(client: &Client, payment: &PayResponse, request_id: &str, who: &str) {
+    for ((api, probe), (_, nothing)) in probes(payment, request_id).into_iter().zip(probes_of_nothing()) {
+        let answered = result_of(client, api, probe.clone()).await;
+        let control = result_of(client, api, nothing).await;
+        assert_eq!(answered, control, "{who} {}: {probe}", api.name());
+        assert!(
+            ["ORDER_NOT_EXIST", "ACCESS_DENIED"].contains(&answered.result_code.as_str()),
+            "{who} {}: {probe}: {answered:?}",
+            api.name()
+        );
+    }
+}
+
+/// A paid payment of `merchant` (so that a refund of it would succeed for its owner).
+async fn paid_payment(app: &TestApp, merchant: &TestParticipant) -> (PayResponse, String) {
+    let request_id = unique_id("PR");
+    let payment = merchant.client.pay(&pay_request(&request_id, "USD", 1_000)).await.unwrap();
+    let (status, answer) = wallet_pay(app, &code_value(&payment), json!({})).await;
+    assert_eq!(status, 200, "{answer}");
+    (payment, request_id)
+}
+
+async fn status_of(app: &TestApp, owner: &TestParticipant, payment: &PayResponse) -> String {
+    let owner = ClientId::parse(&owner.client_id).unwrap();
+    let id = PaymentId::parse(payment.payment_id.as_deref().unwrap()).unwrap();
+    let found = app.state.store.payment(&owner, &PaymentLookup::ById(id)).await.unwrap().unwrap();
+    found.state.status().as_str().to_owned()
+}
+
+fn client_for(app: &TestApp, participant: &TestParticipant, agent_token: Option<&str>) -> Client {
+    let mut builder = app.client_builder(&participant.client_id, participant.key.clone());
+    if let Some(token) = agent_token {
+        builder = builder.agent_token(token);
+    }
+    builder.build().unwrap()
+}
+
+async fn authorise(app: &TestApp, merchant: &TestParticipant, isv: &TestParticipant, scopes: &str) -> Issued {
+    let new = NewAuthorisation {
+        merchant: ClientId::parse(&merchant.client_id).unwrap(),
+        isv: ClientId::parse(&isv.client_id).unwrap(),
+        scopes: Scopes::parse(scopes).unwrap(),
+        expires_in: None,
+    };
+    grants::authorise(&*app.state.store, app.clock.now(), app.state.config.grant_lifetime(), new)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn merchants_learn_nothing_of_each_others_payments() {
+    let app = TestApp::spawn().await;
+    let alice = app.merchant().await;
+    let bob = app.merchant().await;
+    let (payment, request_id) = paid_payment(&app, &alice).await;
+
+    sees_nothing(&bob.client, &payment, &request_id, "another merchant").await;
+    let acquirer = app.participant(ParticipantKind::Acquirer, Environment::Sandbox, None).await;
+    sees_nothing(&acquirer.client, &payment, &request_id, "an acquirer").await;
+    assert_eq!(status_of(&app, &alice, &payment).await, "SUCCESS", "untouched by the probes");
+    // The owner still sees it, by either name.
+    let own = result_of(&alice.client, Api::InquiryPayment, json!({ "paymentRequestId": request_id })).await;
+    assert_eq!(own.result_code, "SUCCESS");
+    assert_ledger_sound(&app).await;
+}
+
+#[tokio::test]
+async fn an_isv_acts_only_for_merchants_that_authorise_it_within_scope() {
+    let app = TestApp::spawn().await;
+    let receiver = Receiver::start(app.platform_key.clone()).await;
+    let merchant = app.merchant().await;
+    let stranger = app.merchant().await;
+    let isv = app.participant(ParticipantKind::Isv, Environment::Sandbox, Some(&receiver.url)).await;
+    let rival = app.participant(ParticipantKind::Isv, Environment::Sandbox, None).await;
+    let issued = authorise(&app, &merchant, &isv, "pay,inquiry,refund").await;
+    assert!(issued.notified);
+    assert_ne!(issued.grant.token_sha256, issued.token, "only the hash is kept");
+
+    // The ISV receives its token, signed by the platform.
+    let delivered = receiver.wait_for(1).await.remove(0);
+    assert!(delivered.verified);
+    assert_eq!(delivered.client_id, isv.client_id);
+    let notice: AuthorizationNotification = serde_json::from_str(&delivered.body).unwrap();
+    assert_eq!(
+        (notice.access_token.as_str(), notice.auth_client_id.as_str()),
+        (issued.token.as_str(), merchant.client_id.as_str())
+    );
+    assert_eq!(
+        (notice.client_id.as_str(), notice.scopes.as_str()),
+        (isv.client_id.as_str(), "pay,inquiry,refund")
+    );
+
+    // With the token, the ISV's payment is the merchant's, and records the ISV.
+    let agent = client_for(&app, &isv, Some(&issued.token));
+    let request_id = unique_id("ISV-PR");
+    let payment = agent.pay(&pay_request(&request_id, "USD", 1_000)).await.unwrap();
+    assert_eq!(payment.result.result_code, "SUCCESS");
+    let owner = ClientId::parse(&merchant.client_id).unwrap();
+    let id = PaymentId::parse(payment.payment_id.as_deref().unwrap()).unwrap();
+    let stored = app.state.store.payment(&owner, &PaymentLookup::ById(id.clone())).await.unwrap().unwrap();
+    assert_eq!(stored.terms.agent.as_ref().map(ClientId::as_str), Some(isv.client_id.as_str()));
+    let by_merchant =
+        result_of(&merchant.client, Api::InquiryPayment, json!({ "paymentRequestId": request_id })).await;
+    assert_eq!(by_merchant.result_code, "SUCCESS", "the merchant sees the ISV's payment as its own");
+    let (status, _) = wallet_pay(&app, &code_value(&payment), json!({})).await;
+    assert_eq!(status, 200);
+    let refund = json!({ "paymentId": id.as_str(), "refundRequestId": unique_id("RR"), "refundAmount": { "currency": "USD", "value": "100" } });
+    assert_eq!(result_of(&agent, Api::Refund, refund).await.result_code, "SUCCESS");
+
+    // What the ISV may not do.
+    let denied = |result: AmsResult, what: &str| {
+        assert_eq!(
+            (result.result_code.as_str(), result.result_status),
+            ("ACCESS_DENIED", ocpay_protocol::ResultStatus::F),
+            "{what}: {}",
+            result.result_message
+        );
+        result.result_message
+    };
+    let inquiry = json!({ "paymentId": id.as_str() });
+    denied(result_of(&agent, Api::Cancel, inquiry.clone()).await, "outside its scopes");
+    denied(result_of(&isv.client, Api::InquiryPayment, inquiry.clone()).await, "without a token");
+    let garbage = denied(
+        result_of(&client_for(&app, &isv, Some("ocpay_at_forged")), Api::InquiryPayment, inquiry.clone())
+            .await,
+        "a forged token",
+    );
+    let foreign = denied(
+        result_of(&client_for(&app, &rival, Some(&issued.token)), Api::InquiryPayment, inquiry.clone()).await,
+        "another ISV's token",
+    );
+    assert_eq!(garbage, foreign, "a stolen token answers like a forged one");
+    denied(
+        result_of(&client_for(&app, &stranger, Some(&issued.token)), Api::InquiryPayment, inquiry.clone())
+            .await,
+        "a merchant with a token",
+    );
+
+    // A merchant that did not authorise the ISV stays invisible to it.
+    let (theirs, theirs_request) = paid_payment(&app, &stranger).await;
+    sees_nothing(&agent, &theirs, &theirs_request, "an ISV for another merchant").await;
+    // The rival ISV, authorised by the stranger, sees nothing of the merchant's.
+    let rivals = authorise(&app, &stranger, &rival, "pay,inquiry,cancel,refund").await;
+    sees_nothing(&client_for(&app, &rival, Some(&rivals.token)), &payment, &request_id, "a rival ISV").await;
+
+    // Revocation takes effect on the next request.
+    assert_eq!(result_of(&agent, Api::InquiryPayment, inquiry.clone()).await.result_code, "SUCCESS");
+    grants::revoke(&*app.state.store, app.clock.now(), &issued.grant.id).await.unwrap();
+    let revoked = denied(result_of(&agent, Api::InquiryPayment, inquiry.clone()).await, "after revocation");
+    assert!(revoked.contains("revoked"), "{revoked}");
+
+    // Expiry too, by the clock.
+    let short = NewAuthorisation {
+        merchant: owner.clone(),
+        isv: ClientId::parse(&isv.client_id).unwrap(),
+        scopes: Scopes::parse("inquiry").unwrap(),
+        expires_in: Some(SignedDuration::from_hours(1)),
+    };
+    let short = grants::authorise(&*app.state.store, app.clock.now(), SignedDuration::from_hours(24), short)
+        .await
+        .unwrap();
+    let brief = client_for(&app, &isv, Some(&short.token));
+    assert_eq!(result_of(&brief, Api::InquiryPayment, inquiry.clone()).await.result_code, "SUCCESS");
+    app.clock.advance(SignedDuration::from_mins(61));
+    let expired = denied(result_of(&brief, Api::InquiryPayment, inquiry.clone()).await, "after expiry");
+    assert!(expired.contains("expired"), "{expired}");
+
+    // The audit trail shows what the ISV did for the merchant, refusals included.
+    let events = app.state.store.audit_events(&owner, 100).await.unwrap();
+    let by_isv: Vec<_> = events
+        .iter()
+        .filter(|event| event.agent.as_ref().map(ClientId::as_str) == Some(isv.client_id.as_str()))
+        .collect();
+    assert!(by_isv.iter().any(|event| event.api == "pay"
+        && event.idempotency_key.as_deref() == Some(request_id.as_str())
+        && event.result_code == "SUCCESS"));
+    assert!(by_isv.iter().any(|event| event.api == "inquiryPayment" && event.result_code == "ACCESS_DENIED"));
+    assert!(
+        by_isv.iter().all(|event| event.client_id.as_str() == isv.client_id && event.key_version == Some(1))
+    );
+    assert_ledger_sound(&app).await;
+}
+
+#[tokio::test]
+async fn grants_are_checked_when_made() {
+    let app = TestApp::spawn().await;
+    let merchant = app.merchant().await;
+    let other = app.merchant().await;
+    let isv = app.participant(ParticipantKind::Isv, Environment::Sandbox, None).await;
+    let live_isv = app.participant(ParticipantKind::Isv, Environment::Live, None).await;
+    let id = |participant: &TestParticipant| ClientId::parse(&participant.client_id).unwrap();
+    let cases = [
+        (id(&merchant), id(&other), "isv"),
+        (id(&isv), id(&isv), "merchant"),
+        (id(&merchant), id(&live_isv), "isv"),
+        (id(&merchant), ClientId::parse("NOBODY").unwrap(), "isv"),
+    ];
+    for (merchant, isv, field) in cases {
+        let new = NewAuthorisation { merchant, isv, scopes: Scopes::ALL, expires_in: None };
+        let refused =
+            grants::authorise(&*app.state.store, app.clock.now(), SignedDuration::from_hours(1), new).await;
+        match refused {
+            Err(participants::ParticipantError::Invalid { field: named, .. }) => assert_eq!(named, field),
+            other => panic!("expected a refusal naming {field}: {other:?}"),
+        }
+    }
+    let issued = authorise(&app, &merchant, &isv, "pay").await;
+    assert!(!issued.notified, "an ISV without a notify URL gets its token from the operator only");
+}
+
+#[tokio::test]
+async fn an_integrators_key_is_scoped_and_stops_at_once() {
+    let app = TestApp::spawn().await;
+    let merchant = app.merchant().await;
+    let owner = ClientId::parse(&merchant.client_id).unwrap();
+    let integrator_key = SigningKey::generate().unwrap();
+    let added = AddedKey {
+        public_key: integrator_key.verifying_key(),
+        label: Some("Integrator: Acme POS".into()),
+        scopes: Scopes::parse("pay,inquiry").unwrap(),
+        expires_at: None,
+    };
+    let version = participants::add_key(&*app.state.store, app.clock.now(), &owner, added).await.unwrap();
+    assert_eq!(version, 2);
+    let integrator =
+        app.client_builder(&merchant.client_id, integrator_key.clone()).key_version(version).build().unwrap();
+
+    let payment = integrator.pay(&pay_request(&unique_id("SI"), "USD", 500)).await.unwrap();
+    assert_eq!(payment.result.result_code, "SUCCESS", "the integrator pays on the merchant's account");
+    let id = json!({ "paymentId": payment.payment_id.clone().unwrap() });
+    assert_eq!(result_of(&merchant.client, Api::InquiryPayment, id.clone()).await.result_code, "SUCCESS");
+    let outside = result_of(&integrator, Api::Cancel, id.clone()).await;
+    assert_eq!(outside.result_code, "ACCESS_DENIED", "{}", outside.result_message);
+    assert!(outside.result_message.contains("keyVersion 2"), "{}", outside.result_message);
+
+    participants::revoke_key(&*app.state.store, app.clock.now(), &owner, version).await.unwrap();
+    assert_eq!(result_of(&integrator, Api::InquiryPayment, id.clone()).await.result_code, "KEY_NOT_FOUND");
+    assert_eq!(
+        result_of(&merchant.client, Api::InquiryPayment, id.clone()).await.result_code,
+        "SUCCESS",
+        "the merchant's own key works on"
+    );
+
+    // An expiring key stops by the clock.
+    let temporary_key = SigningKey::generate().unwrap();
+    let added = AddedKey {
+        public_key: temporary_key.verifying_key(),
+        label: Some("Integrator: Short job".into()),
+        scopes: Scopes::ALL,
+        expires_at: Some(app.clock.now() + SignedDuration::from_hours(2)),
+    };
+    let version = participants::add_key(&*app.state.store, app.clock.now(), &owner, added).await.unwrap();
+    let temporary =
+        app.client_builder(&merchant.client_id, temporary_key).key_version(version).build().unwrap();
+    assert_eq!(result_of(&temporary, Api::InquiryPayment, id.clone()).await.result_code, "SUCCESS");
+    app.clock.advance(SignedDuration::from_mins(121));
+    assert_eq!(result_of(&temporary, Api::InquiryPayment, id.clone()).await.result_code, "KEY_NOT_FOUND");
+    assert_eq!(result_of(&merchant.client, Api::InquiryPayment, id.clone()).await.result_code, "SUCCESS");
+
+    // Each request is recorded with the key version that signed it.
+    let events = app.state.store.audit_events(&owner, 100).await.unwrap();
+    let versions: Vec<_> = events
+        .iter()
+        .rev()
+        .map(|event| (event.key_version, event.api.as_str(), event.result_code.as_str()))
+        .collect();
+    assert_eq!(
+        versions,
+        [
+            (Some(2), "pay", "SUCCESS"),
+            (Some(1), "inquiryPayment", "SUCCESS"),
+            (Some(2), "cancel", "ACCESS_DENIED"),
+            (Some(2), "inquiryPayment", "KEY_NOT_FOUND"),
+            (Some(1), "inquiryPayment", "SUCCESS"),
+            (Some(3), "inquiryPayment", "SUCCESS"),
+            (Some(3), "inquiryPayment", "KEY_NOT_FOUND"),
+            (Some(1), "inquiryPayment", "SUCCESS"),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn operators_grant_and_revoke_over_the_admin_api() {
+    let app = TestApp::spawn().await;
+    let merchant = app.merchant().await;
+    let isv = app.participant(ParticipantKind::Isv, Environment::Sandbox, None).await;
+    let http = reqwest::Client::new();
+    let admin = |method: reqwest::Method, path: &str| {
+        http.request(method, format!("{}{path}", app.base_url)).bearer_auth(app.admin_token())
+    };
+    let created = admin(reqwest::Method::POST, "/admin/api/grants")
+        .json(&json!({ "merchant": merchant.client_id, "isv": isv.client_id, "scopes": "pay,inquiry", "expiresInDays": 30 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let created: Value = created.json().await.unwrap();
+    let token = created["agentToken"].as_str().unwrap().to_owned();
+    let grant_id = created["grantId"].as_str().unwrap().to_owned();
+
+    let agent = client_for(&app, &isv, Some(&token));
+    let payment = agent.pay(&pay_request(&unique_id("ADMIN"), "USD", 300)).await.unwrap();
+    assert_eq!(payment.result.result_code, "SUCCESS");
+    let payment_code = order_code(&merchant, "USD", 100).await;
+    assert!(payment_code.payment_id.is_some());
+
+    let listed: Value = admin(reqwest::Method::GET, &format!("/admin/api/grants?clientId={}", isv.client_id))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["grants"][0]["grantId"], grant_id.as_str());
+    assert!(listed["grants"][0].get("agentToken").is_none(), "a listing never shows the token");
+
+    let revoked =
+        admin(reqwest::Method::POST, &format!("/admin/api/grants/{grant_id}/revoke")).send().await.unwrap();
+    assert_eq!(revoked.status(), 200);
+    let inquiry = json!({ "paymentId": payment.payment_id.clone().unwrap() });
+    assert_eq!(result_of(&agent, Api::InquiryPayment, inquiry).await.result_code, "ACCESS_DENIED");
+
+    let audit: Value =
+        admin(reqwest::Method::GET, &format!("/admin/api/audit?clientId={}&limit=1", merchant.client_id))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+    assert_eq!(audit["events"][0]["resultCode"], "ACCESS_DENIED");
+    assert_eq!(audit["events"][0]["agent"], isv.client_id.as_str());
+    assert_eq!(audit["events"].as_array().unwrap().len(), 1, "the limit holds");
+
+    let cases = [
+        (json!({ "merchant": merchant.client_id, "isv": isv.client_id, "scopes": "pay,steal" }), 400),
+        (json!({ "merchant": merchant.client_id, "isv": merchant.client_id, "scopes": "pay" }), 400),
+        (json!({ "merchant": merchant.client_id }), 400),
+    ];
+    for (body, status) in cases {
+        let answer = admin(reqwest::Method::POST, "/admin/api/grants").json(&body).send().await.unwrap();
+        assert_eq!(answer.status(), status, "{body}");
+    }
+    let unauthorised =
+        http.post(format!("{}/admin/api/grants", app.base_url)).json(&json!({})).send().await.unwrap();
+    assert_eq!(unauthorised.status(), 401);
+    let missing =
+        admin(reqwest::Method::POST, "/admin/api/participants/NOBODY/keys/1/revoke").send().await.unwrap();
+    assert_eq!(missing.status(), 404);
+}
