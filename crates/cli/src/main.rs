@@ -10,6 +10,7 @@ mod keys;
 mod listen;
 mod notifications;
 mod participant;
+mod platform_key;
 mod serve;
 mod wallet;
 
@@ -36,8 +37,9 @@ enum Command {
     Grants(grants::GrantsCommand),
     /// List the audit trail of a participant's API requests, newest first.
     Audit(grants::AuditArgs),
-    /// Print the platform's public key (PEM), which verifies its responses and notifications.
-    PlatformKey(data::DataArgs),
+    /// Print the platform's public key (PEM), which verifies its responses and notifications;
+    /// rotate it, or retire an old version.
+    PlatformKey(platform_key::PlatformKeyArgs),
     /// Generate RSA-2048 key pairs.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
@@ -93,11 +95,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Serve(args) => serve::run(args).await.map(|()| ExitCode::SUCCESS),
         Command::Participant(command) => participant::run(command).await.map(|()| ExitCode::SUCCESS),
-        Command::PlatformKey(data) => {
-            let key = ocpay_server::data_dir::DataDir::open(&data.config()?.data_dir)?.platform_key()?;
-            print!("{}", key.verifying_key().to_pem());
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::PlatformKey(args) => platform_key::run(args).map(|()| ExitCode::SUCCESS),
         Command::Grants(command) => grants::run(command).await.map(|()| ExitCode::SUCCESS),
         Command::Audit(args) => grants::audit(args).await.map(|()| ExitCode::SUCCESS),
         Command::Keys(command) => keys::run(command).map(|()| ExitCode::SUCCESS),

@@ -366,3 +366,151 @@ fn a_payer_pays_from_the_command_line_and_listen_receives_the_notification() {
     assert_eq!(balance["balances"][0]["value"], "5000");
     drop(server);
 }
+
+/// Creates a sandbox participant with generated keys; returns its JSON (with `profile`).
+fn participant(data: &str, dir: &Path, kind: &str, server_url: &str) -> Value {
+    json(&ocpay(&[
+        "participant",
+        "create",
+        "--data-dir",
+        data,
+        "--kind",
+        kind,
+        "--env",
+        "sandbox",
+        "--name",
+        kind,
+        "--notify-url",
+        "https://merchant.example/notify",
+        "--generate-keys",
+        dir.to_str().unwrap(),
+        "--server-url",
+        server_url,
+    ]))
+}
+
+#[test]
+fn isvs_and_integrators_are_authorised_revoked_and_audited_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_path = dir.path().join("data");
+    let data = data_path.to_str().unwrap();
+    let server = serve(&data_path);
+    let merchant = participant(data, &dir.path().join("merchant"), "merchant", &server.url);
+    let isv = participant(data, &dir.path().join("isv"), "isv", &server.url);
+    let merchant_id = merchant["clientId"].as_str().unwrap();
+    let isv_profile = isv["profile"].as_str().unwrap();
+
+    let granted = json(&ocpay(&[
+        "grants",
+        "create",
+        "--data-dir",
+        data,
+        "--merchant",
+        merchant_id,
+        "--isv",
+        isv["clientId"].as_str().unwrap(),
+        "--scopes",
+        "pay,inquiry",
+        "--expires-in",
+        "30d",
+    ]));
+    let token = granted["agentToken"].as_str().unwrap();
+    assert!(token.starts_with("ocpay_at_"), "{granted}");
+    let paid = ocpay(&[
+        "pay",
+        "--profile",
+        isv_profile,
+        "--agent-token",
+        token,
+        "--amount",
+        "300",
+        "--currency",
+        "USD",
+    ]);
+    assert!(paid.status.success(), "{}", String::from_utf8_lossy(&paid.stdout));
+    let payment_id = json(&paid)["paymentId"].as_str().unwrap().to_owned();
+    let cancel =
+        ocpay(&["cancel", "--profile", isv_profile, "--agent-token", token, "--payment-id", &payment_id]);
+    assert_eq!(json(&cancel)["result"]["resultCode"], "ACCESS_DENIED", "cancel is outside the grant");
+    let listed = json(&ocpay(&["grants", "list", "--data-dir", data, "--client-id", merchant_id]));
+    assert_eq!(listed["grants"][0]["scopes"], "pay,inquiry");
+    assert!(listed["grants"][0].get("agentToken").is_none());
+    let grant_id = granted["grantId"].as_str().unwrap();
+    assert!(ocpay(&["grants", "revoke", "--data-dir", data, grant_id]).status.success());
+    let after =
+        ocpay(&["inquire", "--profile", isv_profile, "--agent-token", token, "--payment-id", &payment_id]);
+    assert_eq!(json(&after)["result"]["resultCode"], "ACCESS_DENIED", "revoked at once");
+
+    // A system integrator's key on the merchant's account, then revoked.
+    let integrator = dir.path().join("integrator");
+    let added = json(&ocpay(&[
+        "participant",
+        "add-key",
+        "--data-dir",
+        data,
+        "--client-id",
+        merchant_id,
+        "--generate-keys",
+        integrator.to_str().unwrap(),
+        "--label",
+        "Integrator: Acme",
+        "--scopes",
+        "inquiry",
+        "--server-url",
+        &server.url,
+    ]));
+    assert_eq!((added["keyVersion"].as_u64(), added["scopes"].as_str()), (Some(2), Some("inquiry")));
+    let profile = added["profile"].as_str().unwrap();
+    let seen = ocpay(&["inquire", "--profile", profile, "--payment-id", &payment_id]);
+    assert_eq!(
+        json(&seen)["result"]["resultCode"],
+        "SUCCESS",
+        "the integrator sees the ISV's payment for the merchant"
+    );
+    let revoked = json(&ocpay(&[
+        "participant",
+        "revoke-key",
+        "--data-dir",
+        data,
+        "--client-id",
+        merchant_id,
+        "--key-version",
+        "2",
+    ]));
+    assert!(revoked["revokedAt"].is_string());
+    let refused = ocpay(&["inquire", "--profile", profile, "--payment-id", &payment_id]);
+    assert_eq!(json(&refused)["result"]["resultCode"], "KEY_NOT_FOUND");
+    let keys = json(&ocpay(&["participant", "keys", "--data-dir", data, "--client-id", merchant_id]));
+    assert_eq!(keys["keys"][1]["label"], "Integrator: Acme");
+
+    let audit = json(&ocpay(&["audit", "--data-dir", data, "--client-id", merchant_id, "--limit", "10"]));
+    let events = audit["events"].as_array().unwrap();
+    let summary: Vec<_> = events
+        .iter()
+        .rev()
+        .map(|event| {
+            (
+                event["api"].as_str().unwrap(),
+                event["keyVersion"].as_u64(),
+                event["agent"].is_string(),
+                event["resultCode"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("pay", Some(1), true, "SUCCESS"),
+            ("cancel", Some(1), true, "ACCESS_DENIED"),
+            ("inquiryPayment", Some(1), true, "ACCESS_DENIED"),
+            ("inquiryPayment", Some(2), false, "SUCCESS"),
+            ("inquiryPayment", Some(2), false, "KEY_NOT_FOUND"),
+        ]
+    );
+    assert!(events.last().unwrap()["idempotencyKey"].is_string(), "the pay names its paymentRequestId");
+
+    let rotated = ocpay(&["platform-key", "--data-dir", data, "--rotate", "--all"]);
+    let published = json(&rotated);
+    assert_eq!(published["keys"].as_array().unwrap().len(), 2);
+    assert_eq!(published["keys"][1]["signing"], true);
+}

@@ -91,6 +91,8 @@ pub struct ClientBuilder {
     client_id: String,
     signing_key: SigningKey,
     platform_key: VerifyingKey,
+    /// Platform keys of other versions, used when a response names their version.
+    platform_keys: Vec<(u32, VerifyingKey)>,
     key_version: u32,
     agent_token: Option<String>,
     timeout: Duration,
@@ -105,6 +107,13 @@ impl ClientBuilder {
     /// The key version registered for `signing_key` (default 1).
     pub fn key_version(mut self, key_version: u32) -> Self {
         self.key_version = key_version;
+        self
+    }
+
+    /// Also trust this version of the platform key: during a rotation, responses signed with
+    /// either the builder's key or this one (named by `keyVersion`) verify.
+    pub fn platform_key_version(mut self, key_version: u32, key: VerifyingKey) -> Self {
+        self.platform_keys.push((key_version, key));
         self
     }
 
@@ -190,6 +199,7 @@ impl Client {
             client_id: client_id.into(),
             signing_key,
             platform_key,
+            platform_keys: Vec::new(),
             key_version: 1,
             agent_token: None,
             timeout: Duration::from_secs(10),
@@ -320,9 +330,12 @@ impl Client {
             return Err(SdkError::ResponseSignature(format!("the answer is for client {client_id:?}")));
         }
         let content = content_to_sign("POST", path, client_id, get(header::RESPONSE_TIME)?, body.as_bytes());
-        self.settings
-            .platform_key
-            .verify(&content, &signature.signature)
+        let settings = &self.settings;
+        let key = signature
+            .key_version
+            .and_then(|version| settings.platform_keys.iter().find(|(known, _)| *known == version))
+            .map_or(&settings.platform_key, |(_, key)| key);
+        key.verify(&content, &signature.signature)
             .map_err(|error| SdkError::ResponseSignature(error.to_string()))
     }
 }

@@ -44,7 +44,7 @@ impl Application {
         wrap: impl FnOnce(Arc<dyn Store>) -> Arc<dyn Store>,
     ) -> anyhow::Result<Application> {
         let data_dir = DataDir::open(&config.data_dir)?;
-        let platform_key = data_dir.platform_key()?;
+        let platform_keys = data_dir.platform_keys()?;
         let admin_token = data_dir.admin_token()?;
         let store = wrap(Arc::new(data_dir.open_store(&config).await?));
         // Claims of a previous run died with it; their notifications are due again.
@@ -53,7 +53,7 @@ impl Application {
             TcpListener::bind(config.listen).await.with_context(|| format!("bind {}", config.listen))?;
         let address = listener.local_addr()?;
         let public_url = config.public_url.clone().unwrap_or_else(|| format!("http://{address}"));
-        let parts = Parts { store, clock, platform_key, public_url, admin_token };
+        let parts = Parts { store, clock, platform_keys, public_url, admin_token };
         let state = Arc::new(AppState::new(config, parts)?);
         Ok(Application { listener, state })
     }

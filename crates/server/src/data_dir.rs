@@ -19,8 +19,38 @@ const PLATFORM_KEY_FILE: &str = "platform-key.pem";
 const ADMIN_TOKEN_FILE: &str = "admin-token";
 const DATABASE_FILE: &str = "ocpay.db";
 
-/// The key version the platform signs with.
-pub const PLATFORM_KEY_VERSION: u32 = 1;
+/// The platform's key pairs: the newest signs every response and notification, and every
+/// version not retired stays published, so that messages signed before a rotation still
+/// verify and clients can move to the new key during the overlap.
+pub struct PlatformKeys {
+    pub signing: SigningKey,
+    pub version: u32,
+    /// Every published version, oldest first (the signing one included).
+    pub published: Vec<(u32, ocpay_protocol::VerifyingKey)>,
+}
+
+impl PlatformKeys {
+    /// The published keys as JSON: what `/.well-known/ocpay/platform-keys` serves.
+    pub fn published_json(
+        published: &[(u32, ocpay_protocol::VerifyingKey)],
+        signing: u32,
+    ) -> serde_json::Value {
+        let keys: Vec<_> = published
+            .iter()
+            .map(|(version, key)| {
+                serde_json::json!({ "keyVersion": version, "signing": *version == signing, "publicKey": key.to_pem() })
+            })
+            .collect();
+        serde_json::json!({ "keys": keys })
+    }
+}
+
+/// The file of a platform key version: version 1 keeps its original name.
+fn platform_key_file(version: u32) -> String {
+    if version == 1 { PLATFORM_KEY_FILE.to_owned() } else { format!("platform-key-v{version}.pem") }
+}
+
+const RETIRED_SUFFIX: &str = ".retired";
 
 pub struct DataDir {
     root: PathBuf,
@@ -59,10 +89,72 @@ impl DataDir {
             .with_context(|| format!("open database {}", settings.path.display()))
     }
 
-    /// The platform's signing key, created on first use.
+    /// The platform's current signing key (the newest version), created on first use.
     pub fn platform_key(&self) -> anyhow::Result<SigningKey> {
-        let text = self.secret(PLATFORM_KEY_FILE, || Ok(SigningKey::generate()?.to_pkcs8_pem()?))?;
-        SigningKey::from_text(&text).with_context(|| format!("parse the platform key {PLATFORM_KEY_FILE}"))
+        Ok(self.platform_keys()?.signing)
+    }
+
+    /// Every platform key version that is not retired; version 1 is created on first use.
+    pub fn platform_keys(&self) -> anyhow::Result<PlatformKeys> {
+        let retired_first = self.root.join(format!("{PLATFORM_KEY_FILE}{RETIRED_SUFFIX}"));
+        if self.newest_platform_key_version()? == 1 && !retired_first.exists() {
+            self.secret(PLATFORM_KEY_FILE, || Ok(SigningKey::generate()?.to_pkcs8_pem()?))?;
+        }
+        let mut keys = Vec::new();
+        for version in 1..=self.newest_platform_key_version()? {
+            let name = platform_key_file(version);
+            if !self.root.join(&name).exists() {
+                continue;
+            }
+            let text = self.secret(&name, || anyhow::bail!("{name} vanished"))?;
+            let key =
+                SigningKey::from_text(&text).with_context(|| format!("parse the platform key {name}"))?;
+            keys.push((version, key));
+        }
+        let published = keys.iter().map(|(version, key)| (*version, key.verifying_key())).collect();
+        let (version, signing) = keys.pop().context("every platform key is retired")?;
+        Ok(PlatformKeys { signing, version, published })
+    }
+
+    /// The highest platform key version ever made, retired ones included.
+    fn newest_platform_key_version(&self) -> anyhow::Result<u32> {
+        let mut newest = 1;
+        for entry in fs::read_dir(&self.root)? {
+            let name = entry?.file_name();
+            let name = name.to_string_lossy();
+            let name = name.strip_suffix(RETIRED_SUFFIX).unwrap_or(&name);
+            if let Some(version) =
+                name.strip_prefix("platform-key-v").and_then(|rest| rest.strip_suffix(".pem"))
+            {
+                newest = newest.max(version.parse().unwrap_or(0));
+            }
+        }
+        Ok(newest)
+    }
+
+    /// Makes a new platform key version, which signs from the server's next start; the older
+    /// ones stay published until retired. Returns the new version.
+    pub fn rotate_platform_key(&self) -> anyhow::Result<u32> {
+        self.platform_keys()?;
+        let version = self.newest_platform_key_version()? + 1;
+        self.secret(&platform_key_file(version), || Ok(SigningKey::generate()?.to_pkcs8_pem()?))?;
+        Ok(version)
+    }
+
+    /// Stops publishing an older platform key version (its file is kept, renamed). The
+    /// signing version cannot be retired.
+    pub fn retire_platform_key(&self, version: u32) -> anyhow::Result<()> {
+        let keys = self.platform_keys()?;
+        if version == keys.version {
+            anyhow::bail!("key version {version} signs now; rotate first, then retire it");
+        }
+        let name = platform_key_file(version);
+        let path = self.root.join(&name);
+        if !keys.published.iter().any(|(published, _)| *published == version) || !path.exists() {
+            anyhow::bail!("no published platform key version {version}");
+        }
+        fs::rename(&path, self.root.join(format!("{name}{RETIRED_SUFFIX}")))?;
+        Ok(())
     }
 
     /// The bearer token of the admin API, created on first use: 256 random bits.
@@ -135,5 +227,26 @@ mod tests {
         assert_eq!(mode & 0o777, 0o600);
         let dir_mode = fs::metadata(data.root()).unwrap().permissions().mode();
         assert_eq!(dir_mode & 0o777, 0o700);
+    }
+
+    #[test]
+    fn platform_keys_rotate_and_retire() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = DataDir::open(&dir.path().join("data")).unwrap();
+        let first = data.platform_keys().unwrap();
+        assert_eq!((first.version, first.published.len()), (1, 1));
+        assert_eq!(data.rotate_platform_key().unwrap(), 2);
+        let rotated = data.platform_keys().unwrap();
+        assert_eq!(rotated.version, 2, "the newest signs");
+        assert_eq!(rotated.published.iter().map(|(v, _)| *v).collect::<Vec<_>>(), [1, 2]);
+        assert_eq!(rotated.published[0].1, first.signing.verifying_key(), "the old key stays published");
+        assert!(data.retire_platform_key(2).is_err(), "the signing key cannot be retired");
+        data.retire_platform_key(1).unwrap();
+        assert!(data.retire_platform_key(1).is_err(), "retired once");
+        let retired = data.platform_keys().unwrap();
+        assert_eq!(retired.published.iter().map(|(v, _)| *v).collect::<Vec<_>>(), [2]);
+        assert_eq!(data.rotate_platform_key().unwrap(), 3, "versions are never reused");
+        let mode = fs::metadata(data.root().join("platform-key-v3.pem")).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
     }
 }

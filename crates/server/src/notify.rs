@@ -25,7 +25,6 @@ use ocpay_store::{
 };
 use tokio::sync::{Notify, Semaphore, watch};
 
-use crate::data_dir::PLATFORM_KEY_VERSION;
 use crate::state::AppState;
 use crate::{urls, wire};
 
@@ -238,8 +237,10 @@ async fn send(state: &AppState, notification: &Notification) -> Result<Answer, S
     };
     let request_time = state.clock.now().as_millisecond().to_string();
     let content = content_to_sign("POST", &path, notification.recipient.as_str(), &request_time, &body);
-    let signature =
-        state.platform_key.sign_header(PLATFORM_KEY_VERSION, &content).map_err(|error| error.to_string())?;
+    let signature = state
+        .platform_key
+        .sign_header(state.platform_key_version, &content)
+        .map_err(|error| error.to_string())?;
     let client = if public_only { &state.notify_clients.public } else { &state.notify_clients.any };
     let response = client
         .post(url)

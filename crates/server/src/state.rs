@@ -13,14 +13,19 @@ use ocpay_store::Store;
 
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::data_dir::PlatformKeys;
 use crate::notify;
 
 pub struct AppState {
     pub config: Config,
     pub store: Arc<dyn Store>,
     pub clock: Arc<dyn Clock>,
-    /// Signs every response and notification.
+    /// Signs every response and notification: the newest platform key version.
     pub platform_key: SigningKey,
+    pub platform_key_version: u32,
+    /// Every platform public key not retired, by version, served at
+    /// `/.well-known/ocpay/platform-keys`.
+    pub published_platform_keys: Vec<(u32, VerifyingKey)>,
     /// Base URL without a trailing slash; order codes point under it.
     pub public_url: String,
     /// Bearer token of the admin API.
@@ -42,7 +47,7 @@ pub struct AppState {
 pub struct Parts {
     pub store: Arc<dyn Store>,
     pub clock: Arc<dyn Clock>,
-    pub platform_key: SigningKey,
+    pub platform_keys: PlatformKeys,
     pub public_url: String,
     pub admin_token: String,
 }
@@ -65,7 +70,9 @@ impl AppState {
             notify_wake: notify::Wake::default(),
             store: parts.store,
             clock: parts.clock,
-            platform_key: parts.platform_key,
+            platform_key: parts.platform_keys.signing,
+            platform_key_version: parts.platform_keys.version,
+            published_platform_keys: parts.platform_keys.published,
             public_url: parts.public_url.trim_end_matches('/').to_owned(),
             admin_token: parts.admin_token,
             config,

@@ -26,7 +26,6 @@ use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
 use super::{payments, refunds};
-use crate::data_dir::PLATFORM_KEY_VERSION;
 use crate::service::grants;
 use crate::state::AppState;
 
@@ -384,7 +383,7 @@ fn signed_response(
 ) -> Response {
     let response_time = datetime::format(state.clock.now());
     let content = content_to_sign("POST", path, client_id, &response_time, &body);
-    let signature = match state.platform_key.sign_header(PLATFORM_KEY_VERSION, &content) {
+    let signature = match state.platform_key.sign_header(state.platform_key_version, &content) {
         Ok(signature) => signature,
         Err(error) => {
             tracing::error!(%error, "signing a response failed");

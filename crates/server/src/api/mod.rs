@@ -23,6 +23,7 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
     let pages = Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
+        .route("/.well-known/ocpay/platform-keys", get(platform_keys))
         .merge(crate::wallet::router())
         .merge(crate::admin::router(state.clone()))
         .layer(timeout);
@@ -38,4 +39,15 @@ async fn ready(State(state): State<Arc<AppState>>) -> (StatusCode, &'static str)
             (StatusCode::SERVICE_UNAVAILABLE, "store unavailable")
         }
     }
+}
+
+/// The platform's published public keys, by version: what verifies its responses and
+/// notifications, old versions included until retired.
+async fn platform_keys(
+    axum::extract::State(state): axum::extract::State<Arc<AppState>>,
+) -> axum::Json<serde_json::Value> {
+    axum::Json(crate::data_dir::PlatformKeys::published_json(
+        &state.published_platform_keys,
+        state.platform_key_version,
+    ))
 }

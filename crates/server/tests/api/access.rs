@@ -408,3 +408,59 @@ async fn operators_grant_and_revoke_over_the_admin_api() {
         admin(reqwest::Method::POST, "/admin/api/participants/NOBODY/keys/1/revoke").send().await.unwrap();
     assert_eq!(missing.status(), 404);
 }
+
+#[tokio::test]
+async fn keys_rotate_with_an_overlap_for_participants_and_the_platform() {
+    let app = TestApp::spawn().await;
+    let merchant = app.merchant().await;
+    let owner = ClientId::parse(&merchant.client_id).unwrap();
+
+    // A participant holds several active versions: the new one works, and so does the old.
+    let new_key = SigningKey::generate().unwrap();
+    let added =
+        AddedKey { public_key: new_key.verifying_key(), label: None, scopes: Scopes::ALL, expires_at: None };
+    let version = participants::add_key(&*app.state.store, app.clock.now(), &owner, added).await.unwrap();
+    let rotated = app.client_builder(&merchant.client_id, new_key).key_version(version).build().unwrap();
+    let paid = rotated.pay(&pay_request(&unique_id("ROT"), "USD", 200)).await.unwrap();
+    assert_eq!(paid.result.result_code, "SUCCESS");
+    let old = merchant.client.pay(&pay_request(&unique_id("ROT"), "USD", 200)).await.unwrap();
+    assert_eq!(old.result.result_code, "SUCCESS", "the old version works until revoked");
+
+    // The platform rotates: the new version signs after a restart, the old stays published.
+    let old_platform_key = app.platform_key.clone();
+    let data_dir = ocpay_server::data_dir::DataDir::open(&app.data_dir.path().join("data")).unwrap();
+    assert_eq!(data_dir.rotate_platform_key().unwrap(), 2);
+    let app = app.crash_and_restart().await;
+    assert_ne!(app.platform_key, old_platform_key);
+    let published: Value = reqwest::get(format!("{}/.well-known/ocpay/platform-keys", app.base_url))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let versions: Vec<_> = published["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|key| (key["keyVersion"].as_u64().unwrap(), key["signing"].as_bool().unwrap()))
+        .collect();
+    assert_eq!(versions, [(1, false), (2, true)]);
+    assert_eq!(published["keys"][0]["publicKey"].as_str().unwrap(), old_platform_key.to_pem());
+    assert_eq!(published["keys"][1]["publicKey"].as_str().unwrap(), app.platform_key.to_pem());
+
+    // A client that trusts only the old key refuses the new signatures; one told of the new
+    // version accepts them.
+    let trusting = |key: ocpay_protocol::VerifyingKey| {
+        let clock = app.clock.clone();
+        Client::builder(&app.base_url, &merchant.client_id, merchant.key.clone(), key)
+            .attempts_max(1)
+            .clock(move || clock.now())
+    };
+    let stale = trusting(old_platform_key.clone()).build().unwrap();
+    let refused = stale.pay(&pay_request(&unique_id("ROT"), "USD", 200)).await;
+    assert!(matches!(refused, Err(ocpay_sdk::SdkError::ResponseSignature(_))), "{refused:?}");
+    let updated =
+        trusting(old_platform_key).platform_key_version(2, app.platform_key.clone()).build().unwrap();
+    let paid = updated.pay(&pay_request(&unique_id("ROT"), "USD", 200)).await.unwrap();
+    assert_eq!(paid.result.result_code, "SUCCESS");
+}
