@@ -53,7 +53,7 @@ async fn the_files_are_in_wal_mode_with_the_whole_schema() {
     let settings = SqliteSettings::new(dir.path().join("ocpay.db"));
     let _store = SqliteStore::open(&settings).await.unwrap();
     assert_eq!(settings.participants_path(), dir.path().join("ocpay-participants.db"));
-    for (path, version_expected) in [(settings.path.clone(), 4), (settings.participants_path(), 1)] {
+    for (path, version_expected) in [(settings.path.clone(), 5), (settings.participants_path(), 1)] {
         let connection = rusqlite::Connection::open(&path).unwrap();
         let mode: String = connection.query_row("PRAGMA journal_mode", [], |row| row.get(0)).unwrap();
         assert_eq!(mode, "wal", "{}", path.display());
@@ -155,7 +155,7 @@ async fn upgrading_an_older_file_keeps_its_ledger() {
     drop(store);
     let connection = rusqlite::Connection::open(&path).unwrap();
     let version: i64 = connection.query_row("PRAGMA user_version", [], |row| row.get(0)).unwrap();
-    assert_eq!(version, 4);
+    assert_eq!(version, 5);
     let postings: i64 = connection.query_row("SELECT count(*) FROM posting", [], |row| row.get(0)).unwrap();
     assert_eq!(postings, 1, "the rebuilt posting table kept its rows");
     let funding: String = connection

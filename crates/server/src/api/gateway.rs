@@ -23,7 +23,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
-use super::{payments, refunds};
+use super::{payments, refunds, registrations};
 use crate::data_dir::PLATFORM_KEY_VERSION;
 use crate::state::AppState;
 
@@ -85,6 +85,13 @@ async fn process(state: &AppState, parts: &Parts, body: Body, path: &str) -> Res
         Api::Cancel => render(payments::cancel(state, &caller, parse(&body)?).await?),
         Api::Refund => render(refunds::refund(state, &caller, parse(&body)?).await?),
         Api::InquiryRefund => render(refunds::inquire(state, &caller, parse(&body)?).await?),
+        Api::Registration => render(registrations::register(state, &caller, parse(&body)?).await?),
+        Api::InquiryRegistrationStatus => {
+            render(registrations::inquire_status(state, &caller, parse(&body)?).await?)
+        }
+        Api::InquiryRegistrationInfo => {
+            render(registrations::inquire_info(state, &caller, parse(&body)?).await?)
+        }
     }
 }
 

@@ -6,6 +6,7 @@ use ocpay_core::Timestamp;
 use ocpay_core::ids::ClientId;
 use ocpay_core::payment::{Payment, PaymentState, is_notified};
 use ocpay_core::refund::{Refund, RefundState};
+use ocpay_core::registration::Registration;
 use rusqlite::{Connection, params};
 
 use super::rows::{self, millis};
@@ -67,6 +68,28 @@ pub(super) fn enqueue_refund_result(
         terms.id.as_str(),
         url,
         (status, code, at),
+        now,
+    )
+}
+
+/// Queues `notifyRegistrationStatus` for a registration just decided, if the acquirer gave a
+/// URL for it.
+pub(super) fn enqueue_registration_status(
+    connection: &Connection,
+    registration: &Registration,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    let terms = &registration.terms;
+    let (Some(url), Some(at)) = (terms.notify_url.as_deref(), registration.state.decided_at()) else {
+        return Ok(());
+    };
+    insert(
+        connection,
+        NotificationKind::RegistrationStatus,
+        &terms.owner,
+        terms.id.as_str(),
+        url,
+        (registration.state.status(), "SUCCESS", at),
         now,
     )
 }
