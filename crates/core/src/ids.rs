@@ -62,6 +62,14 @@ identifier_type!(
     /// The client's idempotency key of a refund (`refundRequestId`).
     RefundRequestId
 );
+identifier_type!(
+    /// The platform's id of a merchant registration.
+    RegistrationId
+);
+identifier_type!(
+    /// The acquirer's idempotency key of a registration (`registrationRequestId`).
+    RegistrationRequestId
+);
 
 #[cfg(test)]
 mod tests {

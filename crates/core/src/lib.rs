@@ -14,6 +14,7 @@ pub mod participant;
 pub mod payer;
 pub mod payment;
 pub mod refund;
+pub mod registration;
 pub mod sandbox;
 pub mod schedule;
 pub mod text;

@@ -24,10 +24,22 @@ pub enum Api {
     Cancel,
     Refund,
     InquiryRefund,
+    Registration,
+    InquiryRegistrationStatus,
+    InquiryRegistrationInfo,
 }
 
 impl Api {
-    pub const ALL: [Api; 5] = [Api::Pay, Api::InquiryPayment, Api::Cancel, Api::Refund, Api::InquiryRefund];
+    pub const ALL: [Api; 8] = [
+        Api::Pay,
+        Api::InquiryPayment,
+        Api::Cancel,
+        Api::Refund,
+        Api::InquiryRefund,
+        Api::Registration,
+        Api::InquiryRegistrationStatus,
+        Api::InquiryRegistrationInfo,
+    ];
 
     /// The path after the version prefix, such as `payments/pay`.
     pub fn suffix(self) -> &'static str {
@@ -37,6 +49,9 @@ impl Api {
             Api::Cancel => "payments/cancel",
             Api::Refund => "payments/refund",
             Api::InquiryRefund => "payments/inquiryRefund",
+            Api::Registration => "merchants/registration",
+            Api::InquiryRegistrationStatus => "merchants/inquiryRegistrationStatus",
+            Api::InquiryRegistrationInfo => "merchants/inquiryRegistrationInfo",
         }
     }
 
@@ -69,6 +84,9 @@ impl Api {
             Api::Cancel => "cancel",
             Api::Refund => "refund",
             Api::InquiryRefund => "inquiryRefund",
+            Api::Registration => "registration",
+            Api::InquiryRegistrationStatus => "inquiryRegistrationStatus",
+            Api::InquiryRegistrationInfo => "inquiryRegistrationInfo",
         }
     }
 }
@@ -85,6 +103,7 @@ mod tests {
         }
         assert_eq!(Api::path_for(Api::Pay, "SANDBOX_1"), "/ams/sandbox/api/v1/payments/pay");
         assert_eq!(Api::from_path("/ams/api/v1/payments/payx"), None);
+        assert_eq!(Api::from_path("/ams/sandbox/api/v1/merchants/registration"), Some(Api::Registration));
         assert_eq!(Api::from_path("/ams/api/v2/payments/pay"), None);
     }
 }

@@ -110,3 +110,24 @@ impl Visitor<'_> for DecimalText {
 pub(crate) fn decimal<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
     deserializer.deserialize_any(DecimalText)
 }
+
+/// One value or a list of them, as different SDKs send the same field.
+#[derive(serde::Deserialize)]
+#[serde(untagged)]
+enum OneOrMany<T> {
+    Many(Vec<T>),
+    One(T),
+}
+
+/// Reads an optional list that may arrive as a single object.
+pub(crate) fn one_or_many<'de, D, T>(deserializer: D) -> Result<Option<Vec<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    let value: Option<OneOrMany<T>> = serde::Deserialize::deserialize(deserializer)?;
+    Ok(value.map(|value| match value {
+        OneOrMany::Many(values) => values,
+        OneOrMany::One(value) => vec![value],
+    }))
+}

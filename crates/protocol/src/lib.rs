@@ -1,5 +1,5 @@
 //! The Alipay AMS wire format as ocpay speaks it: the APIs and their paths, the JSON
-//! request and response types (payments and refunds), the `Result` object and its codes, date-time text, and
+//! request and response types (payments, refunds and merchant registrations), the `Result` object and its codes, date-time text, and
 //! RSA-2048 message signatures with the keys they need.
 //!
 //! This is the only crate that knows JSON field names. It is shared by the server and the
@@ -13,6 +13,7 @@ mod lenient;
 pub mod model;
 pub mod payments;
 pub mod refunds;
+pub mod registrations;
 pub mod result;
 pub mod signature;
 

@@ -62,6 +62,7 @@ result_codes! {
     CLIENT_INVALID => F, "the client id is unknown or not allowed to call this API";
     CURRENCY_NOT_SUPPORT => F, "the currency is not supported";
     KEY_NOT_FOUND => F, "no usable key for this client id and key version";
+    MERCHANT_NOT_REGISTERED => F, "the merchant and store are not registered and approved for this acquirer";
     MEDIA_TYPE_NOT_ACCEPTABLE => F, "the content type must be application/json";
     METHOD_NOT_SUPPORTED => F, "the HTTP method is not supported; use POST";
     NO_INTERFACE_DEF => F, "no API is defined at this path";
@@ -73,9 +74,12 @@ result_codes! {
     PAYMENT_IN_PROCESS => U, "the payment is being processed";
     PROCESS_FAIL => F, "the business failed";
     MULTIPLE_REFUNDS_NOT_SUPPORTED => F, "this wallet accepts only one refund of a payment";
+    RECORD_NOT_FOUND => F, "no such registration";
     REFUND_AMOUNT_EXCEED => F, "the refunds would exceed the paid amount";
     REFUND_IN_PROCESS => U, "the refund is being processed; inquire for its result";
     REFUND_WINDOW_EXCEED => F, "the refund window of this payment has closed";
+    REGISTRATION_UNDER_REVIEW => F, "a registration of this merchant and store is under review";
+    REPEAT_REGISTRATION => F, "this merchant and store are registered already";
     REPEAT_REQ_INCONSISTENT => F, "a request with this id exists and differs from this one";
     REQUEST_TRAFFIC_EXCEED_LIMIT => U, "too many requests; retry later";
     RISK_REJECT => F, "the payment was rejected by risk control";

@@ -43,6 +43,10 @@ use ocpay_protocol::payments::{
     CancelRequest, CancelResponse, InquiryPaymentRequest, InquiryPaymentResponse, PayRequest, PayResponse,
 };
 use ocpay_protocol::refunds::{InquiryRefundRequest, InquiryRefundResponse, RefundRequest, RefundResponse};
+use ocpay_protocol::registrations::{
+    InquiryRegistrationInfoRequest, InquiryRegistrationInfoResponse, InquiryRegistrationStatusRequest,
+    InquiryRegistrationStatusResponse, RegistrationRequest, RegistrationResponse,
+};
 use ocpay_protocol::signature::content_to_sign;
 use ocpay_protocol::{
     AmsResult, Api, ResultCode, ResultStatus, SignatureError, SignatureHeader, SigningKey, VerifyingKey,
@@ -245,6 +249,28 @@ impl Client {
         request: &InquiryRefundRequest,
     ) -> Result<InquiryRefundResponse, SdkError> {
         Ok(self.call(Api::InquiryRefund, request).await?.response)
+    }
+
+    /// Registers a secondary merchant and its store for review (acquirers only), or returns the
+    /// answer this `registrationRequestId` got.
+    pub async fn register(&self, request: &RegistrationRequest) -> Result<RegistrationResponse, SdkError> {
+        Ok(self.call(Api::Registration, request).await?.response)
+    }
+
+    /// Reads where a registration stands: `PROCESSING`, `APPROVED` or `REJECTED`.
+    pub async fn inquire_registration_status(
+        &self,
+        request: &InquiryRegistrationStatusRequest,
+    ) -> Result<InquiryRegistrationStatusResponse, SdkError> {
+        Ok(self.call(Api::InquiryRegistrationStatus, request).await?.response)
+    }
+
+    /// Reads what was registered for a merchant (and store).
+    pub async fn inquire_registration_info(
+        &self,
+        request: &InquiryRegistrationInfoRequest,
+    ) -> Result<InquiryRegistrationInfoResponse, SdkError> {
+        Ok(self.call(Api::InquiryRegistrationInfo, request).await?.response)
     }
 
     /// Calls any API with a typed request, keeping the verified raw body beside the parsed one.

@@ -1,4 +1,5 @@
-//! Receiving the platform's notifications (`notifyPayment`, `notifyRefund`): verify the signature over
+//! Receiving the platform's notifications (`notifyPayment`, `notifyRefund`,
+//! `notifyRegistrationStatus`): verify the signature over
 //! the raw body with the platform's public key, parse, and answer with [`ACK`].
 //!
 //! The signed content is `POST <path of your notify URL>\n<client-id>.<request-time>.<body>`,
@@ -6,6 +7,7 @@
 
 use ocpay_protocol::payments::PaymentNotification;
 use ocpay_protocol::refunds::RefundNotification;
+use ocpay_protocol::registrations::RegistrationNotification;
 use ocpay_protocol::signature::content_to_sign;
 use ocpay_protocol::{SignatureHeader, VerifyingKey};
 
@@ -50,6 +52,14 @@ pub fn refund_notification(
     platform_key: &VerifyingKey,
     delivery: &Delivery<'_>,
 ) -> Result<RefundNotification, SdkError> {
+    verified(platform_key, delivery)
+}
+
+/// Verifies a delivery and parses it as a registration's status notification.
+pub fn registration_notification(
+    platform_key: &VerifyingKey,
+    delivery: &Delivery<'_>,
+) -> Result<RegistrationNotification, SdkError> {
     verified(platform_key, delivery)
 }
 

@@ -111,6 +111,11 @@ pub struct Config {
     pub sandbox_top_up_major: i64,
     /// How long `pay` with the sandbox magic amount 9902 waits before answering.
     pub sandbox_slow_answer_ms: u64,
+    /// How long a sandbox acquirer's merchant registration stays `PROCESSING` before the
+    /// sandbox's review decides it.
+    pub sandbox_registration_review_seconds: u64,
+    /// Most registrations `ocpay registrations list` prints.
+    pub registrations_list_max: u32,
 
     /// PBKDF2-HMAC-SHA256 iterations for new payer PINs.
     pub pin_hash_iterations: u32,
@@ -169,6 +174,8 @@ impl Default for Config {
             audit_page_max: 1_000,
             sandbox_top_up_major: 1_000_000,
             sandbox_slow_answer_ms: 20_000,
+            sandbox_registration_review_seconds: 30,
+            registrations_list_max: 1_000,
             pin_hash_iterations: 100_000,
             pin_failures_max: 5,
             pin_lockout_seconds: 900,
@@ -261,6 +268,10 @@ impl Config {
 
     pub fn refund_async_delay(&self) -> jiff::SignedDuration {
         seconds(self.refund_async_delay_seconds)
+    }
+
+    pub fn sandbox_registration_review(&self) -> jiff::SignedDuration {
+        seconds(self.sandbox_registration_review_seconds)
     }
 
     pub fn request_time_skew_max(&self) -> jiff::SignedDuration {

@@ -1,5 +1,6 @@
-//! The timer job: moves payments and refunds on with time. It closes unpaid payments whose
-//! code expired and completes asynchronous refunds that are due, each with its notification.
+//! The timer job: moves payments, refunds and registrations on with time. It closes unpaid
+//! payments whose code expired, completes asynchronous refunds that are due, and takes the
+//! sandbox's due registration decisions, each with its notification.
 //! "Now" is the injectable clock's; the loop polls on the real clock.
 
 use std::sync::Arc;
@@ -19,6 +20,10 @@ pub(crate) async fn timers(state: Arc<AppState>, mut stop: watch::Receiver<bool>
             .await;
         drain(&state, "completed asynchronous refunds", batch, |now| {
             state.store.complete_refunds(now, batch)
+        })
+        .await;
+        drain(&state, "decided sandbox registrations", batch, |now| {
+            state.store.decide_due_registrations(now, batch)
         })
         .await;
         tokio::select! {

@@ -14,14 +14,14 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ocpay_core::ids::{PaymentId, RefundId};
+use ocpay_core::ids::{PaymentId, RefundId, RegistrationId};
 use ocpay_core::participant::Environment;
 use ocpay_core::sandbox::MagicAmount;
 use ocpay_protocol::api::header;
 use ocpay_protocol::signature::content_to_sign;
 use ocpay_store::{
     AfterAttempt, Attempt, AttemptOutcome, Notification, NotificationKind, PaymentLookup, RefundLookup,
-    StoreError,
+    RegistrationLookup, StoreError,
 };
 use tokio::sync::{Notify, Semaphore, watch};
 
@@ -223,6 +223,16 @@ async fn send(state: &AppState, notification: &Notification) -> Result<Answer, S
                 .find(|grant| grant.id == notification.subject_id)
                 .ok_or("the grant no longer exists")?;
             (serde_json::to_vec(&wire::authorization_notification(grant, token)), false)
+        }
+        NotificationKind::RegistrationStatus => {
+            let id = RegistrationId::parse(&notification.subject_id).map_err(|error| error.to_string())?;
+            let registration = state
+                .store
+                .registration(recipient, &RegistrationLookup::ById(id))
+                .await
+                .map_err(|error| error.to_string())?
+                .ok_or("the registration no longer exists")?;
+            (serde_json::to_vec(&wire::registration_notification(&registration)), false)
         }
     };
     let body = body.map_err(|error| error.to_string())?;

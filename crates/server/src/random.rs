@@ -1,10 +1,10 @@
-//! Identifiers the platform makes up: payment and refund ids, order-code tokens and client ids.
+//! Identifiers the platform makes up: payment, refund and registration ids, order-code tokens and client ids.
 //! All randomness comes from the operating system's CSPRNG (through aws-lc).
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jiff::Timestamp;
-use ocpay_core::ids::{ClientId, CodeToken, PaymentId, RefundId};
+use ocpay_core::ids::{ClientId, CodeToken, PaymentId, RefundId, RegistrationId};
 use ocpay_core::participant::{Environment, SANDBOX_CLIENT_ID_PREFIX};
 
 fn random_bytes<const N: usize>() -> [u8; N] {
@@ -45,6 +45,10 @@ pub(crate) fn grant_id(now: Timestamp) -> String {
 /// find a leaked one).
 pub(crate) fn agent_token() -> String {
     format!("ocpay_at_{}", URL_SAFE_NO_PAD.encode(random_bytes::<32>()))
+}
+
+pub(crate) fn registration_id(now: Timestamp) -> RegistrationId {
+    RegistrationId::parse(&time_ordered_id(now)).expect("32 digits make a valid registration id")
 }
 
 /// A new client id: 16 random upper-case letters and digits, after `SANDBOX_` in the sandbox.

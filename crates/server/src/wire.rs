@@ -1,11 +1,13 @@
 //! Domain values to AMS wire values: one place for what the API responses and the
-//! notifications say about a payment or a refund, so that both always say the same.
+//! notifications say about a payment, a refund or a merchant registration, so that both always
+//! say the same.
 
 use jiff::Timestamp;
 use ocpay_core::access::Grant;
 use ocpay_core::money::Money;
 use ocpay_core::payment::{Charge, FailReason, Payment, PaymentState};
 use ocpay_core::refund::{Refund, RefundState};
+use ocpay_core::registration::Registration;
 use ocpay_protocol::agents::{AuthorizationNotification, NOTIFY_TYPE_AGENT_AUTHORIZATION};
 use ocpay_protocol::model::{Amount, PspCustomerInfo, Quote};
 use ocpay_protocol::payments::{
@@ -14,6 +16,10 @@ use ocpay_protocol::payments::{
 };
 use ocpay_protocol::refunds::{
     InquiryRefundResponse, NOTIFY_TYPE_REFUND_RESULT, RefundNotification, RefundResponse,
+};
+use ocpay_protocol::registrations::{
+    InquiryRegistrationInfoResponse, InquiryRegistrationStatusResponse, NOTIFY_TYPE_REGISTRATION_STATUS,
+    PspRegistrationResult, RegistrationContent, RegistrationNotification, RegistrationResult,
 };
 use ocpay_protocol::{AmsResult, ResultCode, datetime};
 use ocpay_store::Notification;
@@ -228,5 +234,56 @@ pub(crate) fn payment_notification(payment: &Payment, notification: &Notificatio
         payment_create_time: Some(datetime::format(terms.created_at)),
         payment_time: succeeded.then(|| datetime::format(notification.event_at)),
         psp_customer_info: charge.map(psp_customer_info),
+    }
+}
+
+fn registration_result(registration: &Registration) -> RegistrationResult {
+    RegistrationResult {
+        registration_status: registration.state.status().into(),
+        reject_reasons: registration.state.reject_reason().map(str::to_owned),
+    }
+}
+
+/// The platform is the one payment service provider that reviews a registration.
+fn psp_registration_results(registration: &Registration) -> Vec<PspRegistrationResult> {
+    vec![PspRegistrationResult {
+        psp_name: PSP_NAME.into(),
+        registration_result: registration_result(registration),
+    }]
+}
+
+pub(crate) fn inquiry_registration_status(registration: &Registration) -> InquiryRegistrationStatusResponse {
+    InquiryRegistrationStatusResponse {
+        result: AmsResult::success(),
+        registration_result: Some(registration_result(registration)),
+        psp_registration_result_list: Some(psp_registration_results(registration)),
+    }
+}
+
+/// What was registered, read back from the registration's stored content.
+pub(crate) fn inquiry_registration_info(
+    registration: &Registration,
+) -> Result<InquiryRegistrationInfoResponse, serde_json::Error> {
+    let content: RegistrationContent = serde_json::from_str(&registration.terms.content)?;
+    Ok(InquiryRegistrationInfoResponse {
+        result: AmsResult::success(),
+        merchant_info: Some(content.merchant_info),
+        store_info: Some(content.store_info),
+        product_codes: Some(content.product_codes),
+    })
+}
+
+/// The `notifyRegistrationStatus` body of a decided registration (a decision is final, so
+/// every attempt says the same).
+pub(crate) fn registration_notification(registration: &Registration) -> RegistrationNotification {
+    let terms = &registration.terms;
+    RegistrationNotification {
+        notify_type: NOTIFY_TYPE_REGISTRATION_STATUS.into(),
+        result: AmsResult::success(),
+        reference_merchant_id: terms.reference_merchant_id.clone(),
+        registration_request_id: terms.request_id.to_string(),
+        reference_store_id: Some(terms.reference_store_id.clone()),
+        registration_result: registration_result(registration),
+        psp_registration_result_list: psp_registration_results(registration),
     }
 }

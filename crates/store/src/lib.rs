@@ -16,7 +16,10 @@ pub mod sqlite;
 use async_trait::async_trait;
 use ocpay_core::Timestamp;
 use ocpay_core::access::{Grant, Scopes};
-use ocpay_core::ids::{ClientId, CodeToken, PaymentId, PaymentRequestId, RefundId, RefundRequestId};
+use ocpay_core::ids::{
+    ClientId, CodeToken, PaymentId, PaymentRequestId, RefundId, RefundRequestId, RegistrationId,
+    RegistrationRequestId,
+};
 use ocpay_core::ledger::{Account, AccountOwner};
 use ocpay_core::money::Money;
 use ocpay_core::participant::{KeyVersion, Participant, ParticipantKey};
@@ -25,6 +28,7 @@ use ocpay_core::payment::{
     CancelRefusal, CancelWindow, Charge, FailReason, NotPayable, Payment, PaymentTerms,
 };
 use ocpay_core::refund::{Refund, RefundPolicy, RefundRefusal, RefundTerms};
+use ocpay_core::registration::{Decision, Registration, RegistrationRefusal, RegistrationTerms};
 
 /// Why the store could not do what it was asked.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -151,6 +155,39 @@ pub enum CreateRefund {
     PaymentNotFound,
 }
 
+/// How an acquirer names one of its registrations.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RegistrationLookup {
+    ById(RegistrationId),
+    ByRequestId(RegistrationRequestId),
+    /// The newest registration of a merchant, of one of its stores when one is named.
+    ByMerchant {
+        reference_merchant_id: String,
+        reference_store_id: Option<String>,
+    },
+}
+
+/// What `create_registration` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CreateRegistration {
+    /// A new registration, `PROCESSING`.
+    Created(Registration),
+    /// A registration with this owner and `registrationRequestId` and the same content existed;
+    /// here it is, as it stands.
+    Existing(Registration),
+    Refused(RegistrationRefusal),
+}
+
+/// What `decide_registration` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DecideRegistration {
+    /// Decided now, and its notification queued if it has a notify URL.
+    Decided(Registration),
+    /// It was decided before; nothing changed.
+    AlreadyDecided(Registration),
+    NotFound,
+}
+
 /// A sandbox fault that happens once (spec §13.15).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SandboxFault {
@@ -202,6 +239,8 @@ pub enum NotificationKind {
     RefundResult,
     /// A merchant authorised an ISV: the ISV receives its Agent-Token.
     AgentAuthorization,
+    /// `notifyRegistrationStatus`: a merchant registration was approved or rejected.
+    RegistrationStatus,
 }
 
 impl NotificationKind {
@@ -210,11 +249,12 @@ impl NotificationKind {
             Self::PaymentResult => "PAYMENT_RESULT",
             Self::RefundResult => "REFUND_RESULT",
             Self::AgentAuthorization => "AGENT_AUTHORIZATION",
+            Self::RegistrationStatus => "REGISTRATION_STATUS",
         }
     }
 
     pub fn parse(value: &str) -> Option<NotificationKind> {
-        [Self::PaymentResult, Self::RefundResult, Self::AgentAuthorization]
+        [Self::PaymentResult, Self::RefundResult, Self::AgentAuthorization, Self::RegistrationStatus]
             .into_iter()
             .find(|kind| kind.as_str() == value)
     }
@@ -254,7 +294,7 @@ pub struct Notification {
     pub id: String,
     pub recipient: ClientId,
     pub kind: NotificationKind,
-    /// The payment (later: refund, registration) the notification is about.
+    /// The payment, refund or registration the notification is about.
     pub subject_id: String,
     pub url: String,
     pub event_status: String,
@@ -436,6 +476,54 @@ pub trait Store: Send + Sync + 'static {
     /// it fails) and its notification, and returns them.
     async fn complete_refunds(&self, now: Timestamp, limit: u32) -> Result<Vec<Refund>, StoreError>;
 
+    /// Creates a merchant registration in `PROCESSING`, deciding in the one transaction (by
+    /// core's rules) against the owner's registration with the same `registrationRequestId` and
+    /// its live registration of the same merchant and store.
+    async fn create_registration(&self, terms: &RegistrationTerms) -> Result<CreateRegistration, StoreError>;
+
+    /// One of `owner`'s registrations. Other participants' registrations are never found.
+    async fn registration(
+        &self,
+        owner: &ClientId,
+        lookup: &RegistrationLookup,
+    ) -> Result<Option<Registration>, StoreError>;
+
+    /// Registrations, newest first, of one owner or of all, and only those whose id or
+    /// `registrationRequestId` is `reference` when one is given; at most `limit`. For operators.
+    async fn registrations(
+        &self,
+        owner: Option<&ClientId>,
+        reference: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<Registration>, StoreError>;
+
+    /// Approves or rejects a `PROCESSING` registration at `now` (an operator's review), queueing
+    /// its notification in the same transaction. With an owner, another's is not found.
+    async fn decide_registration(
+        &self,
+        owner: Option<&ClientId>,
+        id: &RegistrationId,
+        decision: &Decision,
+        now: Timestamp,
+    ) -> Result<DecideRegistration, StoreError>;
+
+    /// Takes up to `limit` automatic decisions due by `now` (the sandbox's review), each with
+    /// its notification, and returns the decided registrations.
+    async fn decide_due_registrations(
+        &self,
+        now: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<Registration>, StoreError>;
+
+    /// `owner`'s approved registration of this merchant and store: what a pay of an acquirer
+    /// needs.
+    async fn approved_store(
+        &self,
+        owner: &ClientId,
+        reference_merchant_id: &str,
+        reference_store_id: &str,
+    ) -> Result<Option<Registration>, StoreError>;
+
     /// The payment an order code names. The code is the payer's capability: no owner check.
     async fn payment_by_code(&self, code: &CodeToken) -> Result<Option<Payment>, StoreError>;
 
@@ -503,7 +591,7 @@ pub trait Store: Send + Sync + 'static {
     /// last recorded one is accepted; another is `Conflict` (its sender had lost the claim).
     async fn record_attempt(&self, attempt: &Attempt, after: AfterAttempt) -> Result<(), StoreError>;
 
-    /// Queues every notification about `subject_id` (a payment or refund id) for an attempt at
+    /// Queues every notification about `subject_id` (a payment, refund or registration id) for an attempt at
     /// `now`, delivered or not; returns how many. An attempt in flight keeps its claim, and the
     /// resend follows it.
     async fn resend_notifications(&self, subject_id: &str, now: Timestamp) -> Result<u32, StoreError>;

@@ -7,17 +7,18 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use async_trait::async_trait;
 use jiff::{SignedDuration, Timestamp};
 use ocpay_core::access::Grant;
-use ocpay_core::ids::{ClientId, CodeToken, PaymentId};
+use ocpay_core::ids::{ClientId, CodeToken, PaymentId, RegistrationId};
 use ocpay_core::ledger::{Account, AccountOwner};
 use ocpay_core::money::Money;
 use ocpay_core::participant::{KeyVersion, Participant, ParticipantKey};
 use ocpay_core::payer::{Payer, PayerId};
 use ocpay_core::payment::{CancelWindow, FailReason, Payment, PaymentTerms};
 use ocpay_core::refund::Refund;
+use ocpay_core::registration::{Decision, Registration, RegistrationTerms};
 use ocpay_store::{
-    AfterAttempt, Attempt, AuditEvent, CancelPayment, CreatePayment, CreateRefund, FailPayment, LedgerCheck,
-    NewGrant, NewKey, NewRefund, Notification, PaymentLookup, RefundLookup, SandboxFault, SettlePayment,
-    Settlement, Store, StoreError,
+    AfterAttempt, Attempt, AuditEvent, CancelPayment, CreatePayment, CreateRefund, CreateRegistration,
+    DecideRegistration, FailPayment, LedgerCheck, NewGrant, NewKey, NewRefund, Notification, PaymentLookup,
+    RefundLookup, RegistrationLookup, SandboxFault, SettlePayment, Settlement, Store, StoreError,
 };
 
 /// What to break. Each switch applies from the next call on.
@@ -165,6 +166,51 @@ impl Store for FaultyStore {
     async fn complete_refunds(&self, now: Timestamp, limit: u32) -> Result<Vec<Refund>, StoreError> {
         self.faults.write()?;
         self.inner.complete_refunds(now, limit).await
+    }
+    async fn create_registration(&self, terms: &RegistrationTerms) -> Result<CreateRegistration, StoreError> {
+        self.faults.write()?;
+        self.inner.create_registration(terms).await
+    }
+    async fn registration(
+        &self,
+        owner: &ClientId,
+        lookup: &RegistrationLookup,
+    ) -> Result<Option<Registration>, StoreError> {
+        self.inner.registration(owner, lookup).await
+    }
+    async fn registrations(
+        &self,
+        owner: Option<&ClientId>,
+        reference: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<Registration>, StoreError> {
+        self.inner.registrations(owner, reference, limit).await
+    }
+    async fn decide_registration(
+        &self,
+        owner: Option<&ClientId>,
+        id: &RegistrationId,
+        decision: &Decision,
+        now: Timestamp,
+    ) -> Result<DecideRegistration, StoreError> {
+        self.faults.write()?;
+        self.inner.decide_registration(owner, id, decision, now).await
+    }
+    async fn decide_due_registrations(
+        &self,
+        now: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<Registration>, StoreError> {
+        self.faults.write()?;
+        self.inner.decide_due_registrations(now, limit).await
+    }
+    async fn approved_store(
+        &self,
+        owner: &ClientId,
+        reference_merchant_id: &str,
+        reference_store_id: &str,
+    ) -> Result<Option<Registration>, StoreError> {
+        self.inner.approved_store(owner, reference_merchant_id, reference_store_id).await
     }
     async fn create_payer(&self, payer: &Payer) -> Result<(), StoreError> {
         self.faults.write()?;

@@ -4,6 +4,7 @@
 use http::StatusCode;
 use ocpay_core::payment::CancelRefusal;
 use ocpay_core::refund::RefundRefusal;
+use ocpay_core::registration::RegistrationRefusal;
 use ocpay_protocol::ResultCode;
 
 use crate::service::ServiceError;
@@ -155,6 +156,27 @@ fn service_answer(error: &ServiceError) -> (StatusCode, ResultCode, String) {
         ServiceError::CancelRefused(CancelRefusal::Refunded) => {
             (ok, ORDER_STATUS_INVALID, CancelRefusal::Refunded.to_string())
         }
+        ServiceError::NotAcquirer(kind) => (
+            ok,
+            ACCESS_DENIED,
+            format!("the registration APIs are for acquirers; this client is a {}", kind.as_str()),
+        ),
+        ServiceError::RegistrationRefused(refusal) => {
+            let (code, field) = match refusal {
+                RegistrationRefusal::RepeatInconsistent => (REPEAT_REQ_INCONSISTENT, "registrationRequestId"),
+                RegistrationRefusal::AlreadyRegistered => {
+                    (REPEAT_REGISTRATION, "merchantInfo.referenceMerchantId")
+                }
+                RegistrationRefusal::UnderReview => {
+                    (REGISTRATION_UNDER_REVIEW, "merchantInfo.referenceMerchantId")
+                }
+            };
+            (ok, code, format!("{field}: {refusal}"))
+        }
+        ServiceError::RegistrationNotFound => {
+            (ok, RECORD_NOT_FOUND, RECORD_NOT_FOUND.default_message().into())
+        }
+        ServiceError::MerchantNotRegistered { message } => (ok, MERCHANT_NOT_REGISTERED, message.clone()),
         ServiceError::SandboxUnknown => (
             ok,
             UNKNOWN_EXCEPTION,

@@ -6,6 +6,9 @@ use ocpay_protocol::model::Amount;
 
 use super::error::ApiError;
 
+/// Longest merchant, store or order name or description.
+pub(crate) const NAME_CHARS_MAX: usize = 256;
+
 /// The value of a required field.
 pub(crate) fn required<'a, T>(value: &'a Option<T>, field: &str) -> Result<&'a T, ApiError> {
     value.as_ref().ok_or_else(|| ApiError::param(field, "is required"))

@@ -25,7 +25,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
-use super::{payments, refunds};
+
+use super::{payments, refunds, registrations};
 use crate::service::grants;
 use crate::state::AppState;
 
@@ -57,6 +58,9 @@ fn scope_of(api: Api) -> Scope {
         Api::InquiryPayment | Api::InquiryRefund => Scope::Inquiry,
         Api::Cancel => Scope::Cancel,
         Api::Refund => Scope::Refund,
+        Api::Registration | Api::InquiryRegistrationStatus | Api::InquiryRegistrationInfo => {
+            Scope::Registration
+        }
     }
 }
 
@@ -68,6 +72,10 @@ fn audit_key(api: Api, body: &[u8]) -> Option<String> {
         Api::Refund => &["refundRequestId"],
         Api::InquiryPayment | Api::Cancel => &["paymentId", "paymentRequestId"],
         Api::InquiryRefund => &["refundId", "refundRequestId"],
+        Api::Registration | Api::InquiryRegistrationStatus => {
+            &["registrationRequestId", "referenceMerchantId"]
+        }
+        Api::InquiryRegistrationInfo => &["referenceMerchantId"],
     };
     let body: serde_json::Value = serde_json::from_slice(body).ok()?;
     fields.iter().find_map(|field| match body.get(field)? {
@@ -165,6 +173,13 @@ async fn process(
         Api::Cancel => render(payments::cancel(state, &caller, parse(&body)?).await?),
         Api::Refund => render(refunds::refund(state, &caller, parse(&body)?).await?),
         Api::InquiryRefund => render(refunds::inquire(state, &caller, parse(&body)?).await?),
+        Api::Registration => render(registrations::register(state, &caller, parse(&body)?).await?),
+        Api::InquiryRegistrationStatus => {
+            render(registrations::inquire_status(state, &caller, parse(&body)?).await?)
+        }
+        Api::InquiryRegistrationInfo => {
+            render(registrations::inquire_info(state, &caller, parse(&body)?).await?)
+        }
     }
 }
 

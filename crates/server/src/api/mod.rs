@@ -6,6 +6,7 @@ mod fields;
 mod gateway;
 mod payments;
 mod refunds;
+mod registrations;
 
 use std::sync::Arc;
 

@@ -13,15 +13,13 @@ use ocpay_protocol::{AmsResult, datetime};
 use ocpay_store::PaymentLookup;
 
 use super::error::ApiError;
-use super::fields::{self, required};
+use super::fields::{self, NAME_CHARS_MAX, required};
 use super::gateway::Caller;
 use crate::codes::{self, QrSize};
 use crate::service::{cancel, inquiry, pay::PayCommand};
 use crate::state::AppState;
 use crate::wire;
 
-/// Longest order description and merchant or store name.
-const NAME_CHARS_MAX: usize = 256;
 /// Longest `extendInfo`.
 const EXTEND_INFO_CHARS_MAX: usize = 2048;
 

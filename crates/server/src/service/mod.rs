@@ -8,10 +8,13 @@ pub(crate) mod inquiry;
 pub mod participants;
 pub(crate) mod pay;
 pub(crate) mod refund;
+pub mod registrations;
 pub mod wallet;
 
+use ocpay_core::participant::ParticipantKind;
 use ocpay_core::payment::{CancelRefusal, ExpiryError};
 use ocpay_core::refund::RefundRefusal;
+use ocpay_core::registration::RegistrationRefusal;
 use ocpay_store::StoreError;
 
 /// Why a use case did not happen. The gateway maps each to an AMS result in one place.
@@ -35,6 +38,17 @@ pub(crate) enum ServiceError {
     CancelRefused(CancelRefusal),
     #[error("refund refused: {0}")]
     RefundRefused(RefundRefusal),
+    /// Only acquirers register merchants.
+    #[error("a {0:?} may not call the registration APIs")]
+    NotAcquirer(ParticipantKind),
+    #[error("registration refused: {0}")]
+    RegistrationRefused(RegistrationRefusal),
+    #[error("registration not found")]
+    RegistrationNotFound,
+    /// An acquirer's pay names a merchant and store without an approved registration;
+    /// `message` names the field and why.
+    #[error("{message}")]
+    MerchantNotRegistered { message: String },
     /// A sandbox magic amount asked for an unknown outcome.
     #[error("sandbox magic amount: unknown outcome")]
     SandboxUnknown,

@@ -28,7 +28,8 @@ pub(crate) struct PayCommand {
     pub(crate) agent: Option<ClientId>,
 }
 
-/// Creates the payment, or returns the existing one for a repeated request (spec §13.11).
+/// Creates the payment, or returns the existing one for a repeated request (spec §13.11). An
+/// acquirer pays only for merchants and stores it registered and had approved (spec §13.12).
 /// Sandbox magic amounts: 9901 answers unknown and creates nothing; 9902 answers late.
 pub(crate) async fn pay(
     state: &AppState,
@@ -47,6 +48,7 @@ pub(crate) async fn pay(
 }
 
 async fn create(state: &AppState, owner: &Participant, command: PayCommand) -> Result<Payment, ServiceError> {
+    super::registrations::check_registered(state, owner, &command.order.merchant).await?;
     let now = state.clock.now();
     let expires_at = match state.config.expiry_policy().resolve(now, command.requested_expiry) {
         Ok(expires_at) => expires_at,

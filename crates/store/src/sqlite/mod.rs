@@ -21,6 +21,7 @@ mod participants;
 mod payments;
 mod reads;
 mod refunds;
+mod registrations;
 mod rows;
 mod writer;
 
@@ -31,13 +32,14 @@ use async_trait::async_trait;
 use jiff::SignedDuration;
 use ocpay_core::Timestamp;
 use ocpay_core::access::Grant;
-use ocpay_core::ids::{ClientId, CodeToken, PaymentId};
+use ocpay_core::ids::{ClientId, CodeToken, PaymentId, RegistrationId};
 use ocpay_core::ledger::{Account, AccountOwner};
 use ocpay_core::money::Money;
 use ocpay_core::participant::{KeyVersion, Participant, ParticipantKey};
 use ocpay_core::payer::{Payer, PayerId};
 use ocpay_core::payment::{CancelWindow, FailReason, Payment, PaymentTerms};
 use ocpay_core::refund::Refund;
+use ocpay_core::registration::{Decision, Registration, RegistrationTerms};
 use rusqlite::{Connection, params};
 
 use self::reads::ReadPool;
@@ -45,9 +47,9 @@ use self::rows::millis;
 pub use self::writer::WriteStats;
 use self::writer::Writer;
 use crate::{
-    AfterAttempt, Attempt, AuditEvent, CancelPayment, CreatePayment, CreateRefund, FailPayment, LedgerCheck,
-    NewGrant, NewKey, NewRefund, Notification, PaymentLookup, RefundLookup, SandboxFault, SettlePayment,
-    Settlement, Store, StoreError,
+    AfterAttempt, Attempt, AuditEvent, CancelPayment, CreatePayment, CreateRefund, CreateRegistration,
+    DecideRegistration, FailPayment, LedgerCheck, NewGrant, NewKey, NewRefund, Notification, PaymentLookup,
+    RefundLookup, RegistrationLookup, SandboxFault, SettlePayment, Settlement, Store, StoreError,
 };
 
 impl From<rusqlite::Error> for StoreError {
@@ -109,17 +111,18 @@ pub struct SqliteStore {
     _checkpoints: std::sync::mpsc::Sender<()>,
 }
 
-/// Each file's schema, one migration per entry, applied in order. `PRAGMA user_version`
-/// counts the ones applied; each is applied in the same transaction that bumps it.
 /// The `user_version` of an up-to-date main file and participants file.
 pub const SCHEMA_VERSIONS: (usize, usize) = (MAIN_MIGRATIONS.len(), PARTICIPANT_MIGRATIONS.len());
 
+/// Each file's schema, one migration per entry, applied in order. `PRAGMA user_version`
+/// counts the ones applied; each is applied in the same transaction that bumps it.
 const MAIN_MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/main/0001_payments.sql"),
     include_str!("../../migrations/sqlite/main/0002_wallets_ledger_outbox.sql"),
     include_str!("../../migrations/sqlite/main/0003_refunds.sql"),
     include_str!("../../migrations/sqlite/main/0004_ledger_environments.sql"),
     include_str!("../../migrations/sqlite/main/0005_grants_audit.sql"),
+    include_str!("../../migrations/sqlite/main/0006_registrations.sql"),
 ];
 const PARTICIPANT_MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/participants/0001_participants.sql"),
@@ -342,6 +345,60 @@ impl Store for SqliteStore {
 
     async fn complete_refunds(&self, now: Timestamp, limit: u32) -> Result<Vec<Refund>, StoreError> {
         self.writer.write(move |connection| refunds::complete(connection, now, limit)).await
+    }
+
+    async fn create_registration(&self, terms: &RegistrationTerms) -> Result<CreateRegistration, StoreError> {
+        let terms = terms.clone();
+        self.writer.write(move |connection| registrations::create(connection, &terms)).await
+    }
+
+    async fn registration(
+        &self,
+        owner: &ClientId,
+        lookup: &RegistrationLookup,
+    ) -> Result<Option<Registration>, StoreError> {
+        self.reads.with(|connection| registrations::find(connection, owner, lookup))
+    }
+
+    async fn registrations(
+        &self,
+        owner: Option<&ClientId>,
+        reference: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<Registration>, StoreError> {
+        self.reads.with(|connection| registrations::list(connection, owner, reference, limit))
+    }
+
+    async fn decide_registration(
+        &self,
+        owner: Option<&ClientId>,
+        id: &RegistrationId,
+        decision: &Decision,
+        now: Timestamp,
+    ) -> Result<DecideRegistration, StoreError> {
+        let (owner, id, decision) = (owner.cloned(), id.clone(), decision.clone());
+        self.writer
+            .write(move |connection| registrations::decide(connection, owner.as_ref(), &id, &decision, now))
+            .await
+    }
+
+    async fn decide_due_registrations(
+        &self,
+        now: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<Registration>, StoreError> {
+        self.writer.write(move |connection| registrations::decide_due(connection, now, limit)).await
+    }
+
+    async fn approved_store(
+        &self,
+        owner: &ClientId,
+        reference_merchant_id: &str,
+        reference_store_id: &str,
+    ) -> Result<Option<Registration>, StoreError> {
+        self.reads.with(|connection| {
+            registrations::approved_store(connection, owner, reference_merchant_id, reference_store_id)
+        })
     }
 
     async fn payment_by_code(&self, code: &CodeToken) -> Result<Option<Payment>, StoreError> {

@@ -7,6 +7,7 @@ use ocpay_core::access::Grant;
 use ocpay_core::ids::ClientId;
 use ocpay_core::payment::{Payment, PaymentState, is_notified};
 use ocpay_core::refund::{Refund, RefundState};
+use ocpay_core::registration::Registration;
 use rusqlite::{Connection, params};
 
 use super::rows::{self, millis};
@@ -87,6 +88,28 @@ pub(super) fn enqueue_grant(
         .prepare_cached("UPDATE notification SET secret = ?2 WHERE kind = ?1 AND subject_id = ?3")?
         .execute(params![NotificationKind::AgentAuthorization.as_str(), token, grant.id])?;
     Ok(())
+}
+
+/// Queues `notifyRegistrationStatus` for a registration just decided, if the acquirer gave a
+/// URL for it.
+pub(super) fn enqueue_registration_status(
+    connection: &Connection,
+    registration: &Registration,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    let terms = &registration.terms;
+    let (Some(url), Some(at)) = (terms.notify_url.as_deref(), registration.state.decided_at()) else {
+        return Ok(());
+    };
+    insert(
+        connection,
+        NotificationKind::RegistrationStatus,
+        &terms.owner,
+        terms.id.as_str(),
+        url,
+        (registration.state.status(), "SUCCESS", at),
+        now,
+    )
 }
 
 /// Inserts a notification, due at once, unless its event was queued already.

@@ -25,13 +25,7 @@ fn query(
     sql: &'static str,
     params: impl rusqlite::Params,
 ) -> Result<Vec<Refund>, StoreError> {
-    let mut statement = connection.prepare_cached(sql)?;
-    let mut rows = statement.query(params)?;
-    let mut refunds = Vec::new();
-    while let Some(row) = rows.next()? {
-        refunds.push(rows::refund(row)?);
-    }
-    Ok(refunds)
+    rows::all(connection, sql, params, rows::refund)
 }
 
 pub(super) fn find(

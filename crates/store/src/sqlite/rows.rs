@@ -4,7 +4,10 @@
 use ocpay_core::Timestamp;
 use ocpay_core::access::Scopes;
 use ocpay_core::fx::Rate;
-use ocpay_core::ids::{ClientId, CodeToken, PaymentId, PaymentRequestId, RefundId, RefundRequestId};
+use ocpay_core::ids::{
+    ClientId, CodeToken, PaymentId, PaymentRequestId, RefundId, RefundRequestId, RegistrationId,
+    RegistrationRequestId,
+};
 use ocpay_core::money::{Currency, Money};
 use ocpay_core::participant::{Environment, Participant, ParticipantKey, ParticipantKind};
 use ocpay_core::payer::{Payer, PayerId};
@@ -13,12 +16,31 @@ use ocpay_core::payment::{
     StoreRef,
 };
 use ocpay_core::refund::{Refund, RefundState, RefundTerms};
+use ocpay_core::registration::{
+    AutomaticDecision, Decision, Registration, RegistrationState, RegistrationTerms,
+};
 use rusqlite::Row;
 
 use crate::{Attempt, AttemptOutcome, DeliveryStatus, Notification, NotificationKind, StoreError};
 
 fn corrupt(what: &str, value: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(format!("{what}: {value}"))
+}
+
+/// Runs a prepared query and maps every row it returns.
+pub(crate) fn all<T>(
+    connection: &rusqlite::Connection,
+    sql: &'static str,
+    params: impl rusqlite::Params,
+    map: fn(&Row<'_>) -> Result<T, StoreError>,
+) -> Result<Vec<T>, StoreError> {
+    let mut statement = connection.prepare_cached(sql)?;
+    let mut rows = statement.query(params)?;
+    let mut mapped = Vec::new();
+    while let Some(row) = rows.next()? {
+        mapped.push(map(row)?);
+    }
+    Ok(mapped)
 }
 
 pub(crate) fn millis(at: Timestamp) -> i64 {
@@ -257,5 +279,45 @@ pub(crate) fn refund(row: &Row<'_>) -> Result<Refund, StoreError> {
         },
         state,
         returned: money(row, "returned_minor", "returned_currency")?,
+    })
+}
+
+pub(crate) fn registration(row: &Row<'_>) -> Result<Registration, StoreError> {
+    let id: String = row.get("registration_id")?;
+    let request_id: String = row.get("registration_request_id")?;
+    let status: String = row.get("status")?;
+    let state = match status.as_str() {
+        "PROCESSING" => RegistrationState::Processing,
+        "APPROVED" => RegistrationState::Approved { decided_at: time(row, "decided_at_ms")? },
+        "REJECTED" => RegistrationState::Rejected {
+            decided_at: time(row, "decided_at_ms")?,
+            reason: row.get("reject_reason")?,
+        },
+        _ => return Err(corrupt("registration status", status)),
+    };
+    let auto_decision: Option<String> = row.get("auto_decision")?;
+    let automatic = match (optional_time(row, "auto_decide_at_ms")?, auto_decision.as_deref()) {
+        (None, None) => None,
+        (Some(at), Some("APPROVED")) => Some(AutomaticDecision { at, decision: Decision::Approve }),
+        (Some(at), Some("REJECTED")) => Some(AutomaticDecision {
+            at,
+            decision: Decision::Reject { reason: row.get("auto_reject_reason")? },
+        }),
+        (_, other) => return Err(corrupt("auto_decision", other.unwrap_or("NULL"))),
+    };
+    Ok(Registration {
+        terms: RegistrationTerms {
+            id: RegistrationId::parse(&id).map_err(|_| corrupt("registration_id", &id))?,
+            owner: client_id(row, "owner_client_id")?,
+            request_id: RegistrationRequestId::parse(&request_id)
+                .map_err(|_| corrupt("registration_request_id", request_id))?,
+            reference_merchant_id: row.get("reference_merchant_id")?,
+            reference_store_id: row.get("reference_store_id")?,
+            content: row.get("content")?,
+            notify_url: row.get("notify_url")?,
+            created_at: time(row, "created_at_ms")?,
+            automatic,
+        },
+        state,
     })
 }
