@@ -17,6 +17,10 @@ use jiff::Timestamp;
 use ocpay_core::participant::{Environment, ParticipantKind};
 use ocpay_protocol::model::{Amount, Merchant, Order, Store};
 use ocpay_protocol::payments::PayRequest;
+use ocpay_protocol::registrations::{
+    Address, MerchantRegistrationInfo, PRODUCT_CODE_IN_STORE, RegistrationDetail, RegistrationRequest,
+    StoreRegistrationInfo,
+};
 use ocpay_protocol::{SigningKey, VerifyingKey};
 use ocpay_sdk::{Client, ClientBuilder};
 pub use ocpay_server::clock::{Clock, ManualClock};
@@ -137,6 +141,16 @@ impl TestApp {
         .await
     }
 
+    /// A sandbox acquirer, which registers secondary merchants before it pays for them.
+    pub async fn acquirer(&self) -> TestParticipant {
+        self.participant(
+            ParticipantKind::Acquirer,
+            Environment::Sandbox,
+            Some("https://acquirer.example/notify"),
+        )
+        .await
+    }
+
     /// A sandbox merchant whose notifications go to `receiver`.
     pub async fn merchant_notified_at(&self, receiver: &Receiver) -> TestParticipant {
         self.participant(ParticipantKind::Merchant, Environment::Sandbox, Some(&receiver.url)).await
@@ -200,6 +214,59 @@ pub fn pay_request(payment_request_id: &str, currency: &str, amount_minor: i64) 
         }),
     };
     PayRequest::order_code(payment_request_id, Amount::new(currency, amount_minor), order)
+}
+
+/// A `registration` request for a secondary merchant's store, in store payments only.
+pub fn registration_request(
+    registration_request_id: &str,
+    reference_merchant_id: &str,
+    reference_store_id: &str,
+) -> RegistrationRequest {
+    RegistrationRequest {
+        registration_request_id: Some(registration_request_id.into()),
+        registration_notify_url: None,
+        pass_through_info: Some(format!("pass-{registration_request_id}")),
+        merchant_info: Some(MerchantRegistrationInfo {
+            reference_merchant_id: Some(reference_merchant_id.into()),
+            merchant_display_name: Some("Corner Bakery".into()),
+            merchant_mcc: Some("5462".into()),
+            registration_detail: Some(RegistrationDetail {
+                legal_name: Some("Corner Bakery Pte Ltd".into()),
+                registration_no: Some("201912345K".into()),
+                ..RegistrationDetail::default()
+            }),
+            ..MerchantRegistrationInfo::default()
+        }),
+        product_codes: Some(vec![PRODUCT_CODE_IN_STORE.into()]),
+        store_info: Some(StoreRegistrationInfo {
+            reference_store_id: Some(reference_store_id.into()),
+            store_name: Some("Corner Bakery Tanjong Pagar".into()),
+            store_mcc: Some("5462".into()),
+            store_address: Some(Address {
+                region: Some("SG".into()),
+                city: Some("Singapore".into()),
+                address1: Some("1 Tanjong Pagar Road".into()),
+                ..Address::default()
+            }),
+        }),
+    }
+}
+
+/// A `pay` request of an acquirer for one of its secondary merchants' stores.
+pub fn pay_request_for(
+    payment_request_id: &str,
+    reference_merchant_id: &str,
+    reference_store_id: &str,
+    amount_minor: i64,
+) -> PayRequest {
+    let mut request = pay_request(payment_request_id, "USD", amount_minor);
+    if let Some(merchant) = request.order.as_mut().and_then(|order| order.merchant.as_mut()) {
+        merchant.reference_merchant_id = Some(reference_merchant_id.into());
+        if let Some(store) = merchant.store.as_mut() {
+            store.reference_store_id = Some(reference_store_id.into());
+        }
+    }
+    request
 }
 
 /// A unique id for a test's requests.

@@ -35,6 +35,8 @@ pub struct Received {
     pub notify_id: String,
     pub client_id: String,
     pub request_time: String,
+    /// The `signature` header as received.
+    pub signature: String,
     pub body: String,
     /// Whether the signature verified with the platform's public key.
     pub verified: bool,
@@ -128,6 +130,7 @@ async fn receive(State(shared): State<Arc<Shared>>, uri: Uri, headers: HeaderMap
         notify_id: header("notify-id"),
         client_id,
         request_time,
+        signature,
         body: String::from_utf8_lossy(&body).into_owned(),
         verified,
         notification: serde_json::from_slice(&body).ok(),

@@ -10,6 +10,7 @@ mod limits;
 mod notifications;
 mod payments;
 mod refunds;
+mod registrations;
 mod sandbox;
 mod validation;
 mod wallet;
