@@ -1,4 +1,4 @@
-//! `ocpay pay | inquire | cancel | refund | inquire-refund`: signed calls through `ocpay-sdk`, printing the verified
+//! `ocpay pay | inquire | cancel | refund | inquire-refund | register`: signed calls through `ocpay-sdk`, printing the verified
 //! response. The exit code tells the result: 0 for `S`, 2 for `F`, 3 for `U`.
 
 use std::path::{Path, PathBuf};
@@ -9,6 +9,9 @@ use anyhow::Context as _;
 use ocpay_protocol::model::{Amount, Merchant, Order, Store};
 use ocpay_protocol::payments::{CancelRequest, InquiryPaymentRequest, PayRequest};
 use ocpay_protocol::refunds::{InquiryRefundRequest, RefundRequest};
+use ocpay_protocol::registrations::{
+    MerchantRegistrationInfo, PRODUCT_CODE_IN_STORE, RegistrationRequest, StoreRegistrationInfo,
+};
 use ocpay_protocol::{Api, SigningKey, VerifyingKey, datetime};
 use ocpay_sdk::Client;
 use serde::{Deserialize, Serialize};
@@ -175,6 +178,33 @@ pub(crate) struct RefundArgs {
     asynchronous: bool,
 }
 
+/// An acquirer registers a secondary merchant's store for in-store payments.
+#[derive(clap::Args)]
+pub(crate) struct RegisterArgs {
+    #[command(flatten)]
+    client: ClientArgs,
+    /// The secondary merchant's id (`referenceMerchantId`).
+    #[arg(long)]
+    merchant_id: String,
+    #[arg(long)]
+    merchant_name: Option<String>,
+    #[arg(long)]
+    merchant_mcc: Option<String>,
+    /// The store's id (`referenceStoreId`, at most 32 characters).
+    #[arg(long)]
+    store_id: String,
+    #[arg(long)]
+    store_name: String,
+    #[arg(long)]
+    store_mcc: Option<String>,
+    /// The idempotency key [default: a new one].
+    #[arg(long)]
+    registration_request_id: Option<String>,
+    /// Where `notifyRegistrationStatus` goes; no notification without it.
+    #[arg(long)]
+    notify_url: Option<String>,
+}
+
 #[derive(clap::Args)]
 #[group(id = "refund", required = true, multiple = true)]
 pub(crate) struct RefundRefArgs {
@@ -253,6 +283,29 @@ pub(crate) async fn inquire_refund(args: RefundRefArgs) -> anyhow::Result<ExitCo
         merchant_account_id: None,
     };
     call(&client, Api::InquiryRefund, &request).await
+}
+
+pub(crate) async fn register(args: RegisterArgs) -> anyhow::Result<ExitCode> {
+    let client = args.client.client()?;
+    let request = RegistrationRequest {
+        registration_request_id: Some(args.registration_request_id.unwrap_or_else(new_request_id)),
+        registration_notify_url: args.notify_url,
+        merchant_info: Some(MerchantRegistrationInfo {
+            reference_merchant_id: Some(args.merchant_id),
+            merchant_display_name: args.merchant_name,
+            merchant_mcc: args.merchant_mcc,
+            ..MerchantRegistrationInfo::default()
+        }),
+        product_codes: Some(vec![PRODUCT_CODE_IN_STORE.into()]),
+        store_info: Some(StoreRegistrationInfo {
+            reference_store_id: Some(args.store_id),
+            store_name: Some(args.store_name),
+            store_mcc: args.store_mcc,
+            store_address: None,
+        }),
+        pass_through_info: None,
+    };
+    call(&client, Api::Registration, &request).await
 }
 
 /// Calls the API, prints the verified response, and turns its result status into an exit code.

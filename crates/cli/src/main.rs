@@ -11,6 +11,7 @@ mod listen;
 mod notifications;
 mod participant;
 mod platform_key;
+mod registrations;
 mod serve;
 mod wallet;
 
@@ -53,12 +54,17 @@ enum Command {
     Refund(Box<calls::RefundArgs>),
     /// Inquire a refund (`inquiryRefund`).
     InquireRefund(calls::RefundRefArgs),
+    /// Register a secondary merchant's store as an acquirer (`registration`).
+    Register(Box<calls::RegisterArgs>),
+    /// Review acquirers' merchant registrations: list, approve, reject.
+    #[command(subcommand)]
+    Registrations(registrations::RegistrationsCommand),
     /// Pay order codes as a payer would, and manage payers and their stored value.
     #[command(subcommand)]
     Wallet(wallet::WalletCommand),
     /// Receive notifications locally: verify, print, acknowledge, optionally forward.
     Listen(listen::ListenArgs),
-    /// Show and resend the notifications of a payment.
+    /// Show and resend the notifications of a payment, a refund or a registration.
     #[command(subcommand)]
     Notifications(notifications::NotificationsCommand),
     /// Measure pay throughput against the machine's RSA ceiling (see BENCHMARKS.md).
@@ -104,6 +110,8 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Cancel(args) => calls::cancel(args).await,
         Command::Refund(args) => calls::refund(*args).await,
         Command::InquireRefund(args) => calls::inquire_refund(args).await,
+        Command::Register(args) => calls::register(*args).await,
+        Command::Registrations(command) => registrations::run(command).await.map(|()| ExitCode::SUCCESS),
         Command::Bench(args) => bench::run(args).await.map(|()| ExitCode::SUCCESS),
         Command::Wallet(command) => wallet::run(command).await,
         Command::Listen(args) => listen::run(args).await.map(|()| ExitCode::SUCCESS),

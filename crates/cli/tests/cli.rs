@@ -514,3 +514,91 @@ fn isvs_and_integrators_are_authorised_revoked_and_audited_from_the_command_line
     assert_eq!(published["keys"].as_array().unwrap().len(), 2);
     assert_eq!(published["keys"][1]["signing"], true);
 }
+
+#[test]
+fn an_operator_approves_an_acquirers_registration_and_the_acquirer_pays() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data = data.to_str().unwrap();
+    let server = serve(Path::new(data));
+    let acquirer_dir = dir.path().join("acquirer");
+    let acquirer = json(&ocpay(&[
+        "participant",
+        "create",
+        "--data-dir",
+        data,
+        "--kind",
+        "acquirer",
+        "--env",
+        "live",
+        "--name",
+        "Acme Acquiring",
+        "--notify-url",
+        "https://acquirer.example/notify",
+        "--generate-keys",
+        acquirer_dir.to_str().unwrap(),
+        "--server-url",
+        &server.url,
+    ]));
+    let client_id = acquirer["clientId"].as_str().unwrap().to_owned();
+    let profile = acquirer["profile"].as_str().unwrap().to_owned();
+    let pay = |request_id: &str| {
+        ocpay(&[
+            "pay",
+            "--profile",
+            &profile,
+            "--amount",
+            "800",
+            "--currency",
+            "USD",
+            "--payment-request-id",
+            request_id,
+            "--merchant-id",
+            "BAKERY-1",
+            "--store-id",
+            "TP-01",
+        ])
+    };
+
+    let registered = ocpay(&[
+        "register",
+        "--profile",
+        &profile,
+        "--merchant-id",
+        "BAKERY-1",
+        "--merchant-mcc",
+        "5462",
+        "--store-id",
+        "TP-01",
+        "--store-name",
+        "Corner Bakery Tanjong Pagar",
+        "--registration-request-id",
+        "reg-1",
+    ]);
+    assert!(registered.status.success(), "{}", String::from_utf8_lossy(&registered.stderr));
+    assert_eq!(json(&registered)["result"]["resultCode"], "SUCCESS");
+    let early = pay("order-early");
+    assert_eq!(early.status.code(), Some(2), "an F result before approval");
+    assert_eq!(json(&early)["result"]["resultCode"], "MERCHANT_NOT_REGISTERED");
+
+    let listed = json(&ocpay(&["registrations", "list", "--client-id", &client_id, "--data-dir", data]));
+    let [registration] = listed["registrations"].as_array().unwrap().as_slice() else { panic!("{listed}") };
+    assert_eq!(
+        (registration["status"].as_str(), registration["registrationRequestId"].as_str()),
+        (Some("PROCESSING"), Some("reg-1"))
+    );
+    assert_eq!(registration["content"]["storeInfo"]["storeName"], "Corner Bakery Tanjong Pagar");
+
+    let approved = ocpay(&["registrations", "approve", "reg-1", "--data-dir", data]);
+    assert!(approved.status.success(), "{}", String::from_utf8_lossy(&approved.stderr));
+    assert_eq!(json(&approved)["status"], "APPROVED");
+    let again = ocpay(&["registrations", "reject", "reg-1", "--reason", "too late", "--data-dir", data]);
+    assert!(!again.status.success(), "a decision is final");
+    assert!(String::from_utf8_lossy(&again.stderr).contains("APPROVED already"));
+    let missing = ocpay(&["registrations", "approve", "reg-none", "--data-dir", data]);
+    assert!(!missing.status.success());
+
+    let paid = pay("order-1");
+    assert_eq!(paid.status.code(), Some(0), "{}", String::from_utf8_lossy(&paid.stdout));
+    assert_eq!(json(&paid)["result"]["resultCode"], "SUCCESS");
+}

@@ -20,6 +20,7 @@ use axum::routing::{get, post};
 use http::{HeaderMap, StatusCode, header};
 use ocpay_core::access::{Grant, Scopes};
 use ocpay_core::ids::ClientId;
+use ocpay_core::registration::Registration;
 use ocpay_protocol::datetime;
 use ocpay_store::{Attempt, AuditEvent, Notification};
 use serde_json::{Value, json};
@@ -72,6 +73,25 @@ fn unauthorized() -> Response {
 fn internal(error: impl std::fmt::Display) -> Response {
     tracing::error!(%error, "an admin call failed");
     answer(StatusCode::INTERNAL_SERVER_ERROR, json!({ "error": "INTERNAL", "message": "try again" }))
+}
+
+/// A merchant registration as the operator's tools show it.
+pub fn registration_json(registration: &Registration) -> Value {
+    let terms = &registration.terms;
+    json!({
+        "id": terms.id.as_str(),
+        "clientId": terms.owner.as_str(),
+        "registrationRequestId": terms.request_id.as_str(),
+        "referenceMerchantId": terms.reference_merchant_id,
+        "referenceStoreId": terms.reference_store_id,
+        "status": registration.state.status(),
+        "rejectReason": registration.state.reject_reason(),
+        "notifyUrl": terms.notify_url,
+        "createdAt": datetime::format(terms.created_at),
+        "decidedAt": registration.state.decided_at().map(datetime::format),
+        "autoDecisionAt": terms.automatic.as_ref().map(|automatic| datetime::format(automatic.at)),
+        "content": serde_json::from_str::<Value>(&terms.content).ok(),
+    })
 }
 
 /// A notification and its attempts as JSON.

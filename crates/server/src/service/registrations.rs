@@ -126,6 +126,9 @@ pub(crate) async fn check_registered(
     Err(ServiceError::MerchantNotRegistered { message })
 }
 
+/// Longest reason an operator gives for a rejection.
+pub const REASON_CHARS_MAX: usize = 256;
+
 /// Why an operator's review did not happen.
 #[derive(Debug, thiserror::Error)]
 pub enum ReviewError {
@@ -133,6 +136,8 @@ pub enum ReviewError {
     NotFound(String),
     #[error("{reference} names {count} registrations of different acquirers: give the client id")]
     Ambiguous { reference: String, count: usize },
+    #[error("reason: {0}")]
+    Reason(ocpay_core::text::TextError),
     #[error("registration {id} was {status} already")]
     AlreadyDecided { id: String, status: &'static str },
     #[error(transparent)]
@@ -154,7 +159,8 @@ pub async fn find(
     }
 }
 
-/// An operator approves or rejects a `PROCESSING` registration at `now`; its notification is
+/// An operator approves or rejects (with a reason of at most [`REASON_CHARS_MAX`] characters) a
+/// `PROCESSING` registration at `now`; its notification is
 /// queued in the same transaction, for a running server to send.
 pub async fn review(
     store: &dyn Store,
@@ -163,6 +169,9 @@ pub async fn review(
     decision: &Decision,
     now: Timestamp,
 ) -> Result<Registration, ReviewError> {
+    if let Decision::Reject { reason } = decision {
+        ocpay_core::text::bounded(reason, REASON_CHARS_MAX).map_err(ReviewError::Reason)?;
+    }
     let registration = find(store, reference, owner).await?;
     let id = registration.terms.id;
     match store.decide_registration(Some(&registration.terms.owner), &id, decision, now).await? {

@@ -29,6 +29,17 @@ async fn run_script(
     merchant: &ocpay_testkit::TestParticipant,
     platform_key: String,
 ) -> std::process::Output {
+    run_script_as(python, app, merchant, platform_key, "merchant").await
+}
+
+/// Runs the official-SDK script in one of its roles (`merchant` or `acquirer`).
+async fn run_script_as(
+    python: String,
+    app: &TestApp,
+    merchant: &ocpay_testkit::TestParticipant,
+    platform_key: String,
+    role: &'static str,
+) -> std::process::Output {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/alipay_python_sdk.py");
     let (gateway, client_id) = (app.base_url.clone(), merchant.client_id.clone());
     let private_key = merchant.key.to_pkcs8_pem().unwrap();
@@ -39,6 +50,7 @@ async fn run_script(
             .env("OCPAY_CLIENT_ID", client_id)
             .env("OCPAY_PRIVATE_KEY_PEM", private_key)
             .env("OCPAY_PLATFORM_KEY", platform_key)
+            .env("OCPAY_ROLE", role)
             .output()
             .expect("python runs")
     })
@@ -75,4 +87,29 @@ async fn alipay_python_sdk_refuses_answers_it_cannot_verify() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success(), "the SDK accepted a signature it cannot have verified");
     assert!(stderr.contains("verify failed"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alipay_python_sdk_registers_a_secondary_merchant_and_pays_for_it() {
+    let Some(python) = python() else { return };
+    let app = TestApp::spawn().await;
+    let acquirer = app.acquirer().await;
+    let script = run_script_as(python, &app, &acquirer, app.platform_key.to_base64(), "acquirer");
+    let review = async {
+        // Once the script's registration is in, the sandbox's review comes due.
+        let owner = ocpay_core::ids::ClientId::parse(&acquirer.client_id).unwrap();
+        for _ in 0..1_500 {
+            if !app.state.store.registrations(Some(&owner), None, 1).await.unwrap().is_empty() {
+                let review = app.state.config.sandbox_registration_review_seconds;
+                app.clock.advance(jiff::SignedDuration::from_secs(review as i64));
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    };
+    let (output, ()) = tokio::join!(script, review);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "the official SDK failed:\n{stdout}\n{stderr}");
+    assert!(stdout.contains("\"approved\": true") && stdout.contains("\"paid\": true"), "{stdout}");
 }

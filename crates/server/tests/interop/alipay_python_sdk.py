@@ -8,8 +8,14 @@ It also plays the merchant's notify endpoint: a paid order's notifyPayment, and 
 notifyRefund, must pass the SDK's own webhook check (`webhook_tool.check_signature`) before
 they are acknowledged.
 
+With OCPAY_ROLE=acquirer it plays an acquirer instead: it registers a secondary merchant and
+its store with the SDK's merchant registration request, waits until the registration is
+approved (the test advances the server's clock past the sandbox's review), reads it back with
+the SDK's inquiry requests, and pays for the store.
+
 Inputs (environment): OCPAY_GATEWAY, OCPAY_CLIENT_ID, OCPAY_PRIVATE_KEY_PEM (PKCS#8 PEM),
-OCPAY_PLATFORM_KEY (base64 SubjectPublicKeyInfo). Exits non-zero on the first failure.
+OCPAY_PLATFORM_KEY (base64 SubjectPublicKeyInfo), OCPAY_ROLE (merchant by default). Exits
+non-zero on the first failure.
 """
 
 import http.client
@@ -28,9 +34,19 @@ from cryptography.hazmat.primitives import serialization
 import com.alipay.ams.api.net.default_http_rpc as rpc
 from com.alipay.ams.api.default_alipay_client import DefaultAlipayClient
 from com.alipay.ams.api.model.amount import Amount
+from com.alipay.ams.api.model.contact_info import ContactInfo
+from com.alipay.ams.api.model.merchant_registration_info import MerchantRegistrationInfo
+from com.alipay.ams.api.model.registration_detail import RegistrationDetail
 from com.alipay.ams.api.model.merchant import Merchant
 from com.alipay.ams.api.model.order import Order
 from com.alipay.ams.api.model.store import Store
+from com.alipay.ams.api.request.merchant.alipay_merchant_registration_info_query_request import (
+    AlipayMerchantRegistrationInfoQueryRequest,
+)
+from com.alipay.ams.api.request.merchant.alipay_merchant_registration_request import AlipayMerchantRegistrationRequest
+from com.alipay.ams.api.request.merchant.alipay_merchant_registration_status_query_request import (
+    AlipayMerchantRegistrationStatusQueryRequest,
+)
 from com.alipay.ams.api.request.pay.alipay_pay_cancel_request import AlipayPayCancelRequest
 from com.alipay.ams.api.model.transaction_status_type import TransactionStatusType
 from com.alipay.ams.api.model.transaction_type import TransactionType
@@ -38,6 +54,15 @@ from com.alipay.ams.api.request.pay.alipay_pay_query_request import AlipayPayQue
 from com.alipay.ams.api.request.pay.alipay_refund_query_request import AlipayRefundQueryRequest
 from com.alipay.ams.api.request.pay.alipay_refund_request import AlipayRefundRequest
 from com.alipay.ams.api.request.pay.order_code_payment_request import OrderCodePaymentRequest
+from com.alipay.ams.api.response.merchant.alipay_merchant_registration_info_query_response import (
+    AlipayMerchantRegistrationInfoQueryResponse,
+)
+from com.alipay.ams.api.response.merchant.alipay_merchant_registration_response import (
+    AlipayMerchantRegistrationResponse,
+)
+from com.alipay.ams.api.response.merchant.alipay_merchant_registration_status_query_response import (
+    AlipayMerchantRegistrationStatusQueryResponse,
+)
 from com.alipay.ams.api.response.pay.alipay_pay_query_response import AlipayPayQueryResponse
 from com.alipay.ams.api.response.pay.alipay_pay_response import AlipayPayResponse
 from com.alipay.ams.api.response.pay.alipay_refund_query_response import AlipayRefundQueryResponse
@@ -77,18 +102,19 @@ def check(condition, message, body):
         sys.exit(1)
 
 
-def order_code(payment_request_id, cents, notify_url="https://merchant.example/notify"):
+def order_code(payment_request_id, cents, notify_url="https://merchant.example/notify",
+               merchant_id="seller2322174590000", store_id="store232217459000011"):
     order = Order()
     order.order_description = "Two flat whites"
     order.order_amount = Amount("USD", cents)
     merchant = Merchant()
-    merchant.reference_merchant_id = "seller2322174590000"
+    merchant.reference_merchant_id = merchant_id
     merchant.merchant_mcc = "5812"
     merchant.merchant_name = "Demo Cafe"
     store = Store()
     store.store_mcc = "5812"
     store.store_name = "Demo Cafe Orchard"
-    store.reference_store_id = "store232217459000011"
+    store.reference_store_id = store_id
     merchant.store = store
     order.merchant = merchant
     # An integer request id and integer amounts, exactly as the SDK's own example sends them.
@@ -106,6 +132,82 @@ def inquire(payment_request_id):
     request.payment_request_id = payment_request_id
     return json.loads(client.execute(request))
 
+
+class InStoreRegistrationRequest(AlipayMerchantRegistrationRequest):
+    """The SDK's registration request, plus the storeInfo that IN_STORE_PAYMENT needs and the SDK
+    does not model (its own fields are serialized by the SDK's own code)."""
+
+    store_info = None
+
+    def to_ams_json(self):
+        params = self._AlipayMerchantRegistrationRequest__to_ams_dict()
+        params["storeInfo"] = self.store_info
+        return json.dumps(obj=params, default=lambda o: o.to_ams_dict(), indent=10)
+
+
+def act_as_acquirer():
+    merchant_id, store_id = "bakery-%d" % int(time.time() * 1000), "tp-01"
+    registration = InStoreRegistrationRequest()
+    registration.registration_request_id = "reg-" + merchant_id
+    registration.product_codes = ["IN_STORE_PAYMENT"]
+    registration.pass_through_info = "echo me"
+    info = MerchantRegistrationInfo()
+    info.reference_merchant_id = merchant_id
+    info.merchant_display_name = "Corner Bakery"
+    info.merchant_mcc = "5462"
+    detail = RegistrationDetail()
+    detail.legal_name = "Corner Bakery Pte Ltd"
+    contact = ContactInfo()
+    contact.contact_no = "6512345678"
+    contact.contact_type = "MOBILE_PHONE"
+    detail.contact_info = contact
+    info.registration_detail = detail
+    registration.merchant_info = info
+    store = Store()
+    store.reference_store_id = store_id
+    store.store_name = "Corner Bakery Tanjong Pagar"
+    store.store_mcc = "5462"
+    registration.store_info = store
+
+    body = client.execute(order_code(int(time.time() * 1000), 800, merchant_id=merchant_id, store_id=store_id))
+    check(json.loads(body)["result"]["resultCode"] == "MERCHANT_NOT_REGISTERED", "no pay before registering", body)
+    body = client.execute(registration)
+    registered = AlipayMerchantRegistrationResponse(body)
+    check(registered.result.result_status.name == "S", "the registration is accepted", body)
+    check(json.loads(body).get("passThroughInfo") == "echo me", "passThroughInfo is echoed", body)
+    check(json.loads(client.execute(registration))["result"]["resultStatus"] == "S", "a replay is accepted", body)
+
+    query = AlipayMerchantRegistrationStatusQueryRequest()
+    query.registration_request_id = registration.registration_request_id
+    query.reference_merchant_id = merchant_id
+    deadline = time.time() + 15
+    while True:
+        body = client.execute(query)
+        status = AlipayMerchantRegistrationStatusQueryResponse(body).registration_result
+        check(status is not None, "the status is read", body)
+        if status["registrationStatus"] != "PROCESSING" or time.time() > deadline:
+            break
+        time.sleep(0.05)
+    check(status["registrationStatus"] == "APPROVED", "the sandbox approves the registration", body)
+
+    info_query = AlipayMerchantRegistrationInfoQueryRequest()
+    info_query.reference_merchant_id = merchant_id
+    body = client.execute(info_query)
+    found = AlipayMerchantRegistrationInfoQueryResponse(body)
+    check(found.merchant_info["merchantDisplayName"] == "Corner Bakery", "the registered merchant is read back", body)
+    check(found.product_codes == ["IN_STORE_PAYMENT"], "for in-store payments", body)
+
+    payment_request_id = int(time.time() * 1000)
+    body = client.execute(order_code(payment_request_id, 800, merchant_id=merchant_id, store_id=store_id))
+    check(json.loads(body)["result"]["resultStatus"] == "S", "the acquirer pays for its approved store", body)
+    body = json.dumps(inquire(str(payment_request_id)))
+    check(json.loads(body)["paymentStatus"] == "PROCESSING", "the payment is found", body)
+    print(json.dumps({"registered": merchant_id, "approved": True, "paid": True}))
+
+
+if os.environ.get("OCPAY_ROLE") == "acquirer":
+    act_as_acquirer()
+    sys.exit(0)
 
 payment_request_id = int(time.time() * 1000)
 body = client.execute(order_code(payment_request_id, 1231))
