@@ -4,7 +4,7 @@
 use anyhow::Context as _;
 use ocpay_core::access::Scopes;
 use ocpay_core::ids::ClientId;
-use ocpay_server::admin::{audit_json, grant_json};
+use ocpay_server::admin::{audit_json, grant_json, issued_json};
 use ocpay_server::service::grants::{self, NewAuthorisation};
 use ocpay_store::Store;
 use serde_json::{Value, json};
@@ -52,10 +52,7 @@ pub(crate) async fn run(command: GrantsCommand) -> anyhow::Result<()> {
             let new = NewAuthorisation { merchant, isv, scopes, expires_in };
             let issued =
                 grants::authorise(&store, jiff::Timestamp::now(), config.grant_lifetime(), new).await?;
-            let mut output = grant_json(&issued.grant);
-            output["agentToken"] = json!(issued.token);
-            output["isvNotified"] = json!(issued.notified);
-            crate::print_json(&output)
+            crate::print_json(&issued_json(&issued))
         }
         GrantsCommand::List { data, client_id } => {
             let (_, _, store) = data.open().await?;

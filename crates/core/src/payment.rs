@@ -69,9 +69,12 @@ impl PaymentTerms {
     /// As Alipay does, only the fields that decide what is paid are compared: the amounts,
     /// the merchant's order id, and the merchant and store. A repeat that differs in these
     /// is refused (`REPEAT_REQ_INCONSISTENT`); one that differs only in, say, its notify URL
-    /// gets the original payment back unchanged.
-    pub fn same_request(&self, amount: Money, order: &Order) -> bool {
-        self.amount == amount
+    /// gets the original payment back unchanged. The request must also come from the same
+    /// party: the merchant itself, or the same ISV acting for it, so that one never receives
+    /// a payment the other made.
+    pub fn same_request(&self, amount: Money, order: &Order, agent: Option<&ClientId>) -> bool {
+        self.agent.as_ref() == agent
+            && self.amount == amount
             && self.order.amount == order.amount
             && self.order.reference_order_id == order.reference_order_id
             && self.order.merchant.reference_merchant_id == order.merchant.reference_merchant_id
@@ -481,14 +484,25 @@ pub(crate) mod tests {
     #[test]
     fn repeated_requests_compare_what_decides_the_payment() {
         let terms = terms();
-        assert!(terms.same_request(terms.amount, &terms.order));
+        assert!(terms.same_request(terms.amount, &terms.order, None));
         let mut order = terms.order.clone();
         order.description = "another description".into();
-        assert!(terms.same_request(terms.amount, &order), "the description does not decide the payment");
+        assert!(
+            terms.same_request(terms.amount, &order, None),
+            "the description does not decide the payment"
+        );
         order.merchant.store.reference_store_id = "S2".into();
-        assert!(!terms.same_request(terms.amount, &order));
+        assert!(!terms.same_request(terms.amount, &order, None));
         let more = Money::new(terms.amount.minor() + 1, terms.amount.currency());
-        assert!(!terms.same_request(more, &terms.order));
+        assert!(!terms.same_request(more, &terms.order, None));
+        let isv = ClientId::parse("ISV1").unwrap();
+        assert!(
+            !terms.same_request(terms.amount, &terms.order, Some(&isv)),
+            "an ISV never gets the merchant's"
+        );
+        let by_isv = PaymentTerms { agent: Some(isv.clone()), ..terms.clone() };
+        assert!(by_isv.same_request(terms.amount, &terms.order, Some(&isv)));
+        assert!(!by_isv.same_request(terms.amount, &terms.order, None), "nor the merchant the ISV's");
     }
 
     #[test]

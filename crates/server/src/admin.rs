@@ -171,6 +171,14 @@ pub fn grant_json(grant: &Grant) -> Value {
     })
 }
 
+/// A grant just made, with its token: the one answer that shows it.
+pub fn issued_json(issued: &grants::Issued) -> Value {
+    let mut body = grant_json(&issued.grant);
+    body["agentToken"] = json!(issued.token);
+    body["isvNotified"] = json!(issued.notified);
+    body
+}
+
 /// An audit event as JSON.
 pub fn audit_json(event: &AuditEvent) -> Value {
     json!({
@@ -218,10 +226,7 @@ async fn create_grant(
     match grants::authorise(&*state.store, state.clock.now(), state.config.grant_lifetime(), new).await {
         Ok(issued) => {
             state.notify_wake.wake();
-            let mut body = grant_json(&issued.grant);
-            body["agentToken"] = json!(issued.token);
-            body["isvNotified"] = json!(issued.notified);
-            answer(StatusCode::CREATED, body)
+            answer(StatusCode::CREATED, issued_json(&issued))
         }
         Err(error) => refused(error),
     }

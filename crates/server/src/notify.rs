@@ -216,7 +216,7 @@ async fn send(state: &AppState, notification: &Notification) -> Result<Answer, S
             (serde_json::to_vec(&wire::refund_notification(&refund)), false)
         }
         NotificationKind::AgentAuthorization => {
-            let token = notification.secret.as_deref().ok_or("the token is no longer held")?;
+            let token = notification.secret.as_ref().ok_or("the token is no longer held")?.expose();
             let grants = state.store.grants(recipient).await.map_err(|error| error.to_string())?;
             let grant = grants
                 .iter()

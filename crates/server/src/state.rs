@@ -23,9 +23,9 @@ pub struct AppState {
     /// Signs every response and notification: the newest platform key version.
     pub platform_key: SigningKey,
     pub platform_key_version: u32,
-    /// Every platform public key not retired, by version, served at
-    /// `/.well-known/ocpay/platform-keys`.
-    pub published_platform_keys: Vec<(u32, VerifyingKey)>,
+    /// Every platform public key not retired, by version, as the data directory held them at
+    /// the last look (see [`AppState::published_platform_keys`]).
+    published_platform_keys: Mutex<(jiff::Timestamp, Vec<(u32, VerifyingKey)>)>,
     /// Base URL without a trailing slash; order codes point under it.
     pub public_url: String,
     /// Bearer token of the admin API.
@@ -60,6 +60,7 @@ impl AppState {
         let sandbox_rates = config.rates(Environment::Sandbox).map_err(anyhow::Error::msg)?;
         let notify_clients =
             notify::Clients::new(std::time::Duration::from_millis(config.notify_timeout_ms))?;
+        let started = parts.clock.now();
         Ok(AppState {
             keys: KeyCache::new(config.key_cache_entries_max),
             schedule: config.retry_schedule(),
@@ -72,11 +73,29 @@ impl AppState {
             clock: parts.clock,
             platform_key: parts.platform_keys.signing,
             platform_key_version: parts.platform_keys.version,
-            published_platform_keys: parts.platform_keys.published,
+            published_platform_keys: Mutex::new((started, parts.platform_keys.published)),
             public_url: parts.public_url.trim_end_matches('/').to_owned(),
             admin_token: parts.admin_token,
             config,
         })
+    }
+
+    /// The published platform keys as `/.well-known/ocpay/platform-keys` serves them: read
+    /// again from the data directory at most once a second, so that a rotation is published at
+    /// once (the new version signs only from the next start, `signing` says which one does).
+    pub fn published_platform_keys(&self) -> serde_json::Value {
+        let mut published =
+            self.published_platform_keys.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let now = self.clock.now();
+        if now.duration_since(published.0) >= jiff::SignedDuration::from_secs(1) {
+            match crate::data_dir::DataDir::open(&self.config.data_dir).and_then(|dir| dir.platform_keys()) {
+                Ok(keys) => *published = (now, keys.published),
+                Err(error) => {
+                    tracing::warn!(%error, "reading the platform keys failed; publishing the last ones read")
+                }
+            }
+        }
+        PlatformKeys::published_json(&published.1, self.platform_key_version)
     }
 
     /// The rate configured for `environment`'s payers from one currency to another, if any.

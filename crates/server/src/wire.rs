@@ -180,7 +180,6 @@ pub(crate) fn inquiry_refund(refund: &Refund) -> InquiryRefundResponse {
     }
 }
 
-/// The `notifyRefund` body of a notification, built from the refund's final state.
 /// The notification that hands an ISV its Agent-Token.
 pub(crate) fn authorization_notification(grant: &Grant, token: &str) -> AuthorizationNotification {
     AuthorizationNotification {
@@ -197,6 +196,7 @@ pub(crate) fn authorization_notification(grant: &Grant, token: &str) -> Authoriz
     }
 }
 
+/// The `notifyRefund` body of a notification, built from the refund's final state.
 pub(crate) fn refund_notification(refund: &Refund) -> RefundNotification {
     let terms = &refund.terms;
     RefundNotification {

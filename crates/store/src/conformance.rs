@@ -32,7 +32,7 @@ use crate::{
     AfterAttempt, Attempt, AttemptOutcome, AuditEvent, CancelPayment, CreatePayment, CreateRefund,
     CreateRegistration, DecideRegistration, DeliveryStatus, FailPayment, NewGrant, NewKey, NewRefund,
     NotificationKind, PaymentLookup, RefundCompletion, RefundLookup, RegistrationLookup, SandboxFault,
-    SettlePayment, Settlement, Store, StoreError,
+    Secret, SettlePayment, Settlement, Store, StoreError,
 };
 
 /// Runs every check, each on a new store from `new_store`.
@@ -945,6 +945,12 @@ async fn scoped_keys_and_revocation(store: Arc<dyn Store>) {
     store.revoke_participant_key(&alice, 3, at(70)).await.unwrap();
     let (_, default) = store.participant_with_key(&alice, None).await.unwrap().unwrap();
     assert_eq!(default.map(|key| key.key_version), Some(1), "a revoked key is never the default");
+    let everything = NewKey { label: Some("Integrator: Full service".into()), ..key(4) };
+    assert_eq!(store.add_participant_key(&alice, &everything).await.unwrap(), 4);
+    let (_, default) = store.participant_with_key(&alice, None).await.unwrap().unwrap();
+    assert_eq!(default.map(|key| key.key_version), Some(1), "an integrator's key is never the default");
+    let (_, own) = store.participant_with_key(&alice, Some(4)).await.unwrap().unwrap();
+    assert_eq!(own.map(|key| key.scopes), Some(Scopes::ALL));
 }
 
 async fn grants_hold_only_the_tokens_hash(store: Arc<dyn Store>) {
@@ -960,7 +966,7 @@ async fn grants_hold_only_the_tokens_hash(store: Arc<dyn Store>) {
         expires_at: Some(at(500)),
         revoked_at: None,
     };
-    let notice = Some(("https://isv.example/auth".to_owned(), "the-token".to_owned()));
+    let notice = Some(("https://isv.example/auth".to_owned(), Secret("the-token".to_owned())));
     store.create_grant(&NewGrant { grant: grant.clone(), notice }, at(5)).await.unwrap();
     let duplicate = store.create_grant(&NewGrant { grant: grant.clone(), notice: None }, at(5)).await;
     assert_eq!(duplicate, Err(StoreError::Conflict("grant")));
@@ -976,7 +982,8 @@ async fn grants_hold_only_the_tokens_hash(store: Arc<dyn Store>) {
     assert_eq!(claimed.len(), 1);
     let notice = &claimed[0];
     assert_eq!((notice.kind, notice.recipient.clone()), (NotificationKind::AgentAuthorization, isv.clone()));
-    assert_eq!(notice.secret.as_deref(), Some("the-token"));
+    assert_eq!(notice.secret.as_ref().map(Secret::expose), Some("the-token"));
+    assert!(!format!("{notice:?}").contains("the-token"), "Debug never shows the token");
     let delivered = Attempt {
         notification_id: notice.id.clone(),
         number: 1,
@@ -1005,6 +1012,16 @@ async fn grants_hold_only_the_tokens_hash(store: Arc<dyn Store>) {
         store.grant_by_token(&"ab".repeat(32)).await.unwrap().and_then(|g| g.revoked_at),
         Some(at(100))
     );
+
+    // Revoking a grant whose token is not delivered yet stops its notification and forgets it.
+    let pending = Grant { id: "G-2".into(), token_sha256: "ef".repeat(32), ..grant };
+    let notice = Some(("https://isv.example/auth".to_owned(), Secret("second-token".to_owned())));
+    store.create_grant(&NewGrant { grant: pending, notice }, at(300)).await.unwrap();
+    store.revoke_grant("G-2", at(301)).await.unwrap();
+    let (stopped, _) = store.notifications("G-2").await.unwrap().remove(0);
+    assert_eq!((stopped.status, stopped.secret), (DeliveryStatus::Failed, None));
+    assert!(store.claim_notifications(at(400), lease, 10).await.unwrap().is_empty(), "never sent");
+    assert_eq!(store.resend_notifications("G-2", at(401)).await.unwrap(), 0);
 }
 
 async fn the_audit_trail_is_kept_per_participant(store: Arc<dyn Store>) {

@@ -310,7 +310,7 @@ pub struct Notification {
     pub created_at: Timestamp,
     /// What the body needs but the store keeps only until delivery ends: the Agent-Token of an
     /// authorisation notification.
-    pub secret: Option<String>,
+    pub secret: Option<Secret>,
 }
 
 /// How one delivery attempt went.
@@ -361,12 +361,29 @@ pub enum AfterAttempt {
     GiveUp,
 }
 
+/// A secret the store holds for a while (an Agent-Token on its way to the ISV). `Debug` never
+/// shows it, so no log line or panic message can leak it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
 /// A grant to store, with the notification that hands its token to the ISV.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewGrant {
     pub grant: Grant,
     /// The ISV's notify URL and the token, when the ISV has a URL.
-    pub notice: Option<(String, String)>,
+    pub notice: Option<(String, Secret)>,
 }
 
 /// One authenticated API request, as the audit trail keeps it.

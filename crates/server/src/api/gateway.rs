@@ -19,7 +19,7 @@ use ocpay_core::participant::{Participant, ParticipantKind};
 use ocpay_protocol::api::header as names;
 use ocpay_protocol::payments::ResultOnly;
 use ocpay_protocol::signature::content_to_sign;
-use ocpay_protocol::{AmsResult, Api, SignatureHeader, datetime};
+use ocpay_protocol::{AmsResult, Api, ResultCode, SignatureHeader, datetime};
 use ocpay_store::AuditEvent;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -86,6 +86,9 @@ fn audit_key(api: Api, body: &[u8]) -> Option<String> {
 }
 
 /// Handles every request under `/ams/`.
+///
+/// The work runs in a task of its own, so that a client that hangs up cannot cancel it between
+/// a business write and its audit event.
 pub(crate) async fn handle(State(state): State<Arc<AppState>>, request: axum::extract::Request) -> Response {
     let (parts, body) = request.into_parts();
     // Sign with the path the client used (the official Python SDK sends an absolute URL;
@@ -93,6 +96,24 @@ pub(crate) async fn handle(State(state): State<Arc<AppState>>, request: axum::ex
     let path =
         parts.uri.path_and_query().map_or_else(|| parts.uri.path().to_owned(), |pq| pq.as_str().to_owned());
     let echoed_client_id = header_text(&parts.headers, names::CLIENT_ID).unwrap_or_default().to_owned();
+    let task = tokio::spawn(answer(state.clone(), parts, body, path.clone(), echoed_client_id.clone()));
+    let (status, body) = task.await.unwrap_or_else(|error| {
+        tracing::error!(%error, "a request's task failed");
+        let code = ResultCode::UNKNOWN_EXCEPTION;
+        let body = ResultOnly { result: AmsResult::with_message(code, code.default_message()) };
+        (StatusCode::OK, serde_json::to_vec(&body).unwrap_or_else(|_| b"{}".to_vec()))
+    });
+    signed_response(&state, &path, &echoed_client_id, status, body)
+}
+
+/// The status and body of the answer to a request, its audit event recorded.
+async fn answer(
+    state: Arc<AppState>,
+    parts: Parts,
+    body: Body,
+    path: String,
+    echoed_client_id: String,
+) -> (StatusCode, Vec<u8>) {
     // A request that runs too long (a body trickling in, a stuck store) gets a signed answer
     // that says "unknown: retry the same request or inquire", never a bare timeout.
     let timeout = state.config.request_timeout();
@@ -100,7 +121,7 @@ pub(crate) async fn handle(State(state): State<Arc<AppState>>, request: axum::ex
     let outcome = tokio::time::timeout(timeout, process(&state, &parts, body, &path, &mut audit))
         .await
         .unwrap_or(Err(ApiError::Timeout { timeout_ms: state.config.request_timeout_ms }));
-    let (status, body) = match outcome {
+    match outcome {
         Ok(body) => {
             let result = serde_json::from_slice::<ResultOnly>(&body).map(|answer| answer.result);
             if let Ok(result) = result {
@@ -120,8 +141,7 @@ pub(crate) async fn handle(State(state): State<Arc<AppState>>, request: axum::ex
             // A struct of three strings always serializes; the fallback is never sent.
             (status, serde_json::to_vec(&body).unwrap_or_else(|_| b"{}".to_vec()))
         }
-    };
-    signed_response(&state, &path, &echoed_client_id, status, body)
+    }
 }
 
 /// Appends a request to the audit trail once its caller is known. A failure is logged: the
@@ -296,20 +316,30 @@ async fn authenticate(
         .await
         .map_err(service)?
         .ok_or(ApiError::ClientInvalid)?;
-    audit.client_id = Some(client_id.clone());
-    audit.key_version = key_version;
-    let now = state.clock.now();
-    let key = key.filter(|key| key.is_usable(now)).ok_or(ApiError::KeyNotFound { key_version })?;
-    audit.key_version = Some(key.key_version);
+    let key = key.ok_or(ApiError::KeyNotFound { key_version })?;
+    let usable = key.is_usable(state.clock.now());
     let verifying_key = state.keys.get(&key.public_key_der).map_err(|error| {
         tracing::error!(%client_id, key_version = key.key_version, %error, "a stored public key does not parse");
         ApiError::KeyNotFound { key_version: Some(key.key_version) }
     })?;
     let content = content_to_sign("POST", signed.path, client_id.as_str(), signed.request_time, signed.body);
-    verifying_key
-        .verify(&content, &signed.signature.signature)
-        .map_err(|_| ApiError::SignatureInvalid("does not verify with this client's key".into()))?;
+    if verifying_key.verify(&content, &signed.signature.signature).is_err() {
+        // A revoked or expired key answers as a missing one, unless its holder signed.
+        return Err(if usable {
+            ApiError::SignatureInvalid("does not verify with this client's key".into())
+        } else {
+            ApiError::KeyNotFound { key_version: Some(key.key_version) }
+        });
+    }
+    // The holder of this key signed the request (even a revoked key's): it is recorded. A
+    // forged request is not, so nobody can fill another participant's audit trail.
+    audit.client_id = Some(client_id.clone());
+    audit.key_version = Some(key.key_version);
     audit.idempotency_key = audit_key(api, signed.body);
+    if !usable {
+        return Err(ApiError::KeyNotFound { key_version: Some(key.key_version) });
+    }
+    let now = state.clock.now();
     let scope = scope_of(api);
     if !key.scopes.contains(scope) {
         return Err(ApiError::AccessDenied(format!(

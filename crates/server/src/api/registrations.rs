@@ -27,7 +27,7 @@ pub(crate) async fn register(
     caller: &Caller,
     request: RegistrationRequest,
 ) -> Result<RegistrationResponse, ApiError> {
-    // Acquirers only, before anything about the body is said.
+    // Acquirers only, before the request's content is checked.
     registrations::acquirer(&caller.participant)?;
     registrations::register(state, &caller.participant, registration_command(&request)?).await?;
     Ok(RegistrationResponse { result: AmsResult::success(), pass_through_info: request.pass_through_info })

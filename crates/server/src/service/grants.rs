@@ -8,7 +8,7 @@ use jiff::{SignedDuration, Timestamp};
 use ocpay_core::access::{Grant, Scopes};
 use ocpay_core::ids::ClientId;
 use ocpay_core::participant::{Participant, ParticipantKind};
-use ocpay_store::{NewGrant, Store, StoreError};
+use ocpay_store::{NewGrant, Secret, Store, StoreError};
 
 use super::participants::{ParticipantError, invalid};
 use crate::random;
@@ -24,12 +24,22 @@ pub struct NewAuthorisation {
 }
 
 /// A grant as created, with the token that stands for it: the only time the token is seen.
-#[derive(Debug, Clone)]
+/// `Debug` leaves the token out.
+#[derive(Clone)]
 pub struct Issued {
     pub grant: Grant,
     pub token: String,
     /// Whether the ISV's notify URL will receive the token.
     pub notified: bool,
+}
+
+impl std::fmt::Debug for Issued {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Issued")
+            .field("grant", &self.grant)
+            .field("notified", &self.notified)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The SHA-256 of a token, lower-case hex: what the store keeps and looks up.
@@ -79,7 +89,7 @@ pub async fn authorise(
         expires_at: Some(now.checked_add(lifetime).unwrap_or(Timestamp::MAX)),
         revoked_at: None,
     };
-    let notice = isv.notify_url.map(|url| (url, token.clone()));
+    let notice = isv.notify_url.map(|url| (url, Secret(token.clone())));
     let notified = notice.is_some();
     store.create_grant(&NewGrant { grant: grant.clone(), notice }, now).await?;
     Ok(Issued { grant, token, notified })

@@ -79,7 +79,9 @@ async fn create(state: &AppState, owner: &Participant, command: PayCommand) -> R
     };
     match state.store.create_payment(&terms).await? {
         CreatePayment::Created(payment) => Ok(payment),
-        CreatePayment::Existing(payment) if payment.terms.same_request(terms.amount, &terms.order) => {
+        CreatePayment::Existing(payment)
+            if payment.terms.same_request(terms.amount, &terms.order, terms.agent.as_ref()) =>
+        {
             Ok(payment)
         }
         CreatePayment::Existing(_) => Err(ServiceError::RepeatInconsistent),
@@ -96,6 +98,6 @@ async fn replay(
     let Some(payment) = state.store.payment(&owner.client_id, &lookup).await? else {
         return Ok(None);
     };
-    let same = payment.terms.same_request(command.amount, &command.order);
+    let same = payment.terms.same_request(command.amount, &command.order, command.agent.as_ref());
     if same { Ok(Some(payment)) } else { Err(ServiceError::RepeatInconsistent) }
 }

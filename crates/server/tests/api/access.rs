@@ -167,6 +167,13 @@ async fn an_isv_acts_only_for_merchants_that_authorise_it_within_scope() {
     let refund = json!({ "paymentId": id.as_str(), "refundRequestId": unique_id("RR"), "refundAmount": { "currency": "USD", "value": "100" } });
     assert_eq!(result_of(&agent, Api::Refund, refund).await.result_code, "SUCCESS");
 
+    // The ISV's request ids never reach the merchant's payments, nor the other way round.
+    let own_request_id = unique_id("OWN");
+    merchant.client.pay(&pay_request(&own_request_id, "USD", 700)).await.unwrap();
+    let collided = agent.pay(&pay_request(&own_request_id, "USD", 700)).await.unwrap();
+    assert_eq!(collided.result.result_code, "REPEAT_REQ_INCONSISTENT", "never the merchant's payment");
+    assert!(collided.payment_id.is_none());
+
     // What the ISV may not do.
     let denied = |result: AmsResult, what: &str| {
         assert_eq!(
@@ -317,6 +324,20 @@ async fn an_integrators_key_is_scoped_and_stops_at_once() {
     assert_eq!(result_of(&temporary, Api::InquiryPayment, id.clone()).await.result_code, "KEY_NOT_FOUND");
     assert_eq!(result_of(&merchant.client, Api::InquiryPayment, id.clone()).await.result_code, "SUCCESS");
 
+    // A forged request (signed with a key the merchant never registered) is not recorded.
+    let forger = app.client_builder(&merchant.client_id, SigningKey::generate().unwrap()).build().unwrap();
+    assert_eq!(result_of(&forger, Api::InquiryPayment, id.clone()).await.result_code, "SIGNATURE_INVALID");
+    let revoked_forger = app
+        .client_builder(&merchant.client_id, SigningKey::generate().unwrap())
+        .key_version(2)
+        .build()
+        .unwrap();
+    assert_eq!(
+        result_of(&revoked_forger, Api::InquiryPayment, id.clone()).await.result_code,
+        "KEY_NOT_FOUND",
+        "a revoked key answers as a missing one"
+    );
+
     // Each request is recorded with the key version that signed it.
     let events = app.state.store.audit_events(&owner, 100).await.unwrap();
     let versions: Vec<_> = events
@@ -430,6 +451,23 @@ async fn keys_rotate_with_an_overlap_for_participants_and_the_platform() {
     let old_platform_key = app.platform_key.clone();
     let data_dir = ocpay_server::data_dir::DataDir::open(&app.data_dir.path().join("data")).unwrap();
     assert_eq!(data_dir.rotate_platform_key().unwrap(), 2);
+    // Published at once, before it signs, so that clients can take it up first.
+    app.clock.advance(SignedDuration::from_secs(2));
+    let early: Value = reqwest::get(format!("{}/.well-known/ocpay/platform-keys", app.base_url))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let versions: Vec<_> = early["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|key| (key["keyVersion"].as_u64().unwrap(), key["signing"].as_bool().unwrap()))
+        .collect();
+    assert_eq!(versions, [(1, true), (2, false)]);
+    let still_old = merchant.client.pay(&pay_request(&unique_id("ROT"), "USD", 200)).await.unwrap();
+    assert_eq!(still_old.result.result_code, "SUCCESS", "the old key signs until the restart");
     let app = app.crash_and_restart().await;
     assert_ne!(app.platform_key, old_platform_key);
     let published: Value = reqwest::get(format!("{}/.well-known/ocpay/platform-keys", app.base_url))

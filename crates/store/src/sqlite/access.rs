@@ -4,13 +4,13 @@
 //! the ISV is queued in the same transaction.
 
 use ocpay_core::Timestamp;
-use ocpay_core::access::{Grant, Scopes};
+use ocpay_core::access::Grant;
 use ocpay_core::ids::ClientId;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::outbox;
 use super::rows::{self, millis, optional_time, time};
-use crate::{AuditEvent, NewGrant, StoreError};
+use crate::{AuditEvent, NewGrant, NotificationKind, StoreError};
 
 macro_rules! grant_columns {
     () => {
@@ -24,7 +24,8 @@ fn grant(row: &Row<'_>) -> Result<Grant, StoreError> {
         id: row.get("grant_id")?,
         merchant: rows::client_id(row, "merchant_client_id")?,
         isv: rows::client_id(row, "isv_client_id")?,
-        scopes: rows::scopes(row, "scopes")?.unwrap_or(Scopes::ALL),
+        scopes: rows::scopes(row, "scopes")?
+            .ok_or_else(|| StoreError::Corrupt("agent_grant.scopes is NULL".into()))?,
         token_sha256: row.get("token_sha256")?,
         created_at: time(row, "created_at_ms")?,
         expires_at: optional_time(row, "expires_at_ms")?,
@@ -98,6 +99,15 @@ pub(super) fn revoke_grant(
             "UPDATE agent_grant SET revoked_at_ms = COALESCE(revoked_at_ms, ?2) WHERE grant_id = ?1",
         )?
         .execute(params![grant_id, millis(now)])?;
+    // A revoked grant's token is not handed out any more: its notification forgets it and,
+    // if not yet delivered, stops.
+    connection
+        .prepare_cached(
+            "UPDATE notification SET secret = NULL, next_attempt_at_ms = NULL, \
+             status = CASE WHEN status = 'PENDING' THEN 'FAILED' ELSE status END \
+             WHERE kind = ?1 AND subject_id = ?2",
+        )?
+        .execute(params![NotificationKind::AgentAuthorization.as_str(), grant_id])?;
     connection
         .prepare_cached(concat!("SELECT ", grant_columns!(), " FROM agent_grant WHERE grant_id = ?1"))?
         .query_row(params![grant_id], |row| Ok(grant(row)))
@@ -130,12 +140,15 @@ pub(super) fn audit_events(
     client_id: &ClientId,
     limit: u32,
 ) -> Result<Vec<AuditEvent>, StoreError> {
-    // Two indexed halves: what the participant signed, and what others did for it.
+    // Two indexed halves, each cut to the limit before they are merged: what the participant
+    // signed, and what others did for it.
     let mut statement = connection.prepare_cached(
         "SELECT at_ms, client_id, key_version, agent_client_id, merchant_client_id, api, idempotency_key, \
          result_status, result_code FROM audit_event WHERE event_id IN ( \
-           SELECT event_id FROM audit_event WHERE client_id = ?1 \
-           UNION SELECT event_id FROM audit_event WHERE merchant_client_id = ?1) \
+           SELECT event_id FROM (SELECT event_id FROM audit_event WHERE client_id = ?1 \
+             ORDER BY event_id DESC LIMIT ?2) \
+           UNION SELECT event_id FROM (SELECT event_id FROM audit_event WHERE merchant_client_id = ?1 \
+             ORDER BY event_id DESC LIMIT ?2)) \
          ORDER BY event_id DESC LIMIT ?2",
     )?;
     let mut rows = statement.query(params![client_id.as_str(), i64::from(limit)])?;

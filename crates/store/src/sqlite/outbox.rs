@@ -11,7 +11,7 @@ use ocpay_core::registration::Registration;
 use rusqlite::{Connection, params};
 
 use super::rows::{self, millis};
-use crate::{AfterAttempt, Attempt, Notification, NotificationKind, StoreError};
+use crate::{AfterAttempt, Attempt, Notification, NotificationKind, Secret, StoreError};
 
 macro_rules! notification_columns {
     () => {
@@ -79,14 +79,14 @@ pub(super) fn enqueue_grant(
     connection: &Connection,
     grant: &Grant,
     url: &str,
-    token: &str,
+    token: &Secret,
     now: Timestamp,
 ) -> Result<(), StoreError> {
     let event = ("GRANTED", "SUCCESS", grant.created_at);
     insert(connection, NotificationKind::AgentAuthorization, &grant.isv, &grant.id, url, event, now)?;
     connection
         .prepare_cached("UPDATE notification SET secret = ?2 WHERE kind = ?1 AND subject_id = ?3")?
-        .execute(params![NotificationKind::AgentAuthorization.as_str(), token, grant.id])?;
+        .execute(params![NotificationKind::AgentAuthorization.as_str(), token.expose(), grant.id])?;
     Ok(())
 }
 
@@ -219,10 +219,13 @@ pub(super) fn record(
                  claimed_until_ms = NULL, manual = 0, delivered_at_ms = ?3, secret = NULL WHERE notification_id = ?1",
             )?
             .execute(params![id, number, millis(attempt.started_at)])?,
+        // A notification stopped during the attempt (a revoked grant's) stays stopped.
         AfterAttempt::RetryAt(at) => connection
             .prepare_cached(
-                "UPDATE notification SET status = 'PENDING', attempts = ?2, next_attempt_at_ms = ?3, \
-                 claimed_until_ms = NULL, manual = 0 WHERE notification_id = ?1",
+                "UPDATE notification SET attempts = ?2, claimed_until_ms = NULL, manual = 0, \
+                 next_attempt_at_ms = CASE WHEN status = 'FAILED' THEN NULL ELSE ?3 END, \
+                 status = CASE WHEN status = 'FAILED' THEN 'FAILED' ELSE 'PENDING' END \
+                 WHERE notification_id = ?1",
             )?
             .execute(params![id, number, millis(at)])?,
         // A notification delivered before (then resent by hand) stays delivered.

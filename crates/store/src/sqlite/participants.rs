@@ -78,8 +78,9 @@ fn insert_key(
             key.label,
             millis(key.created_at),
             key.expires_at.map(millis),
-            // Every scope is stored as NULL, so that scopes added later reach full keys too.
-            (key.scopes != Scopes::ALL).then(|| key.scopes.to_string())
+            // A participant's own key (every scope, no label) is stored as NULL, so that scopes
+            // added later reach it too; an integrator's key keeps exactly the scopes it was given.
+            (key.scopes != Scopes::ALL || key.label.is_some()).then(|| key.scopes.to_string())
         ])?;
     Ok(())
 }
@@ -168,7 +169,7 @@ pub(super) fn find_with_key(
             .prepare_cached(concat!(
                 "SELECT ",
                 key_columns!(),
-                " FROM participant_key WHERE client_id = ?1 AND scopes IS NULL AND revoked_at_ms IS NULL \
+                " FROM participant_key WHERE client_id = ?1 AND scopes IS NULL AND label IS NULL AND revoked_at_ms IS NULL \
                  ORDER BY key_version DESC LIMIT 1"
             ))?
             .query_row(params![client_id.as_str()], |row| Ok(rows::participant_key(row)))

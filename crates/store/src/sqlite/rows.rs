@@ -112,7 +112,7 @@ pub(crate) fn notification(row: &Row<'_>) -> Result<Notification, StoreError> {
         manual: row.get("manual")?,
         delivered_at: optional_time(row, "delivered_at_ms")?,
         created_at: time(row, "created_at_ms")?,
-        secret: row.get("secret")?,
+        secret: row.get::<_, Option<String>>("secret")?.map(crate::Secret),
     })
 }
 
