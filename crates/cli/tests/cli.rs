@@ -483,7 +483,15 @@ fn isvs_and_integrators_are_authorised_revoked_and_audited_from_the_command_line
     let keys = json(&ocpay(&["participant", "keys", "--data-dir", data, "--client-id", merchant_id]));
     assert_eq!(keys["keys"][1]["label"], "Integrator: Acme");
 
-    let audit = json(&ocpay(&["audit", "--data-dir", data, "--client-id", merchant_id, "--limit", "10"]));
+    // The server writes each audit event just after it answers.
+    let started = Instant::now();
+    let audit = loop {
+        let audit = json(&ocpay(&["audit", "--data-dir", data, "--client-id", merchant_id, "--limit", "10"]));
+        if audit["events"].as_array().unwrap().len() >= 5 || started.elapsed() > Duration::from_secs(10) {
+            break audit;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
     let events = audit["events"].as_array().unwrap();
     let summary: Vec<_> = events
         .iter()

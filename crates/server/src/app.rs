@@ -76,6 +76,9 @@ impl Application {
         let config = &self.state.config;
         let router = crate::api::router(self.state.clone());
         let (stop, stopped) = tokio::sync::watch::channel(false);
+        // The audit writer stops only after the last connection, so no request's event is lost.
+        let (stop_audit, audit_stopped) = tokio::sync::watch::channel(false);
+        let audit = tokio::spawn(crate::audit::run(self.state.clone(), audit_stopped));
         let background = [
             tokio::spawn(crate::notify::run(self.state.clone(), stopped.clone())),
             tokio::spawn(crate::jobs::timers(self.state.clone(), stopped)),
@@ -118,6 +121,8 @@ impl Application {
         let _ = stop.send(true);
         let finished = async {
             graceful.shutdown().await;
+            let _ = stop_audit.send(true);
+            let _ = audit.await;
             for task in background {
                 let _ = task.await;
             }

@@ -105,6 +105,10 @@ pub struct Config {
     pub grant_lifetime_days: u32,
     /// Most audit events `ocpay audit` and the admin API list at once.
     pub audit_page_max: u32,
+    /// Audit events waiting to be written before requests wait for room.
+    pub audit_queue_max: usize,
+    /// Most audit events written in one transaction.
+    pub audit_batch_max: usize,
 
     /// Stored value (in major units of the payment's currency) issued to a sandbox payer whose
     /// wallet would not cover a payment.
@@ -172,6 +176,8 @@ impl Default for Config {
             refund_async_delay_seconds: 60,
             grant_lifetime_days: 365,
             audit_page_max: 1_000,
+            audit_queue_max: 65_536,
+            audit_batch_max: 1_000,
             sandbox_top_up_major: 1_000_000,
             sandbox_slow_answer_ms: 20_000,
             sandbox_registration_review_seconds: 30,

@@ -9,6 +9,7 @@
 pub mod admin;
 mod api;
 pub mod app;
+mod audit;
 pub mod clock;
 pub mod codes;
 pub mod config;

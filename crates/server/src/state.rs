@@ -39,6 +39,8 @@ pub struct AppState {
     /// What a PIN is checked against when the payer does not exist, so that checking takes as
     /// long either way.
     pub(crate) dummy_pin_hash: String,
+    /// Where the gateway queues audit events.
+    pub(crate) audit: crate::audit::Sink,
     /// Wakes the notifier when a state change queued a notification.
     pub notify_wake: notify::Wake,
 }
@@ -69,6 +71,7 @@ impl AppState {
             notify_clients,
             dummy_pin_hash: crate::pin::hash("000000", config.pin_hash_iterations),
             notify_wake: notify::Wake::default(),
+            audit: crate::audit::Sink::new(config.audit_queue_max),
             store: parts.store,
             clock: parts.clock,
             platform_key: parts.platform_keys.signing,

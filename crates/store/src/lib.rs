@@ -439,8 +439,8 @@ pub trait Store: Send + Sync + 'static {
     /// Revokes a grant from `now` on (one revoked before keeps its time) and returns it.
     async fn revoke_grant(&self, grant_id: &str, now: Timestamp) -> Result<Grant, StoreError>;
 
-    /// Appends to the audit trail.
-    async fn record_audit(&self, event: &AuditEvent) -> Result<(), StoreError>;
+    /// Appends events to the audit trail, in order, in one transaction.
+    async fn record_audit(&self, events: &[AuditEvent]) -> Result<(), StoreError>;
 
     /// The newest `limit` audit events that a participant signed or that were about its
     /// payments, newest first.

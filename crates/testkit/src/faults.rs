@@ -94,9 +94,9 @@ impl Store for FaultyStore {
         self.faults.write()?;
         self.inner.revoke_grant(grant_id, now).await
     }
-    async fn record_audit(&self, event: &AuditEvent) -> Result<(), StoreError> {
+    async fn record_audit(&self, events: &[AuditEvent]) -> Result<(), StoreError> {
         self.faults.write()?;
-        self.inner.record_audit(event).await
+        self.inner.record_audit(events).await
     }
     async fn audit_events(&self, client_id: &ClientId, limit: u32) -> Result<Vec<AuditEvent>, StoreError> {
         self.inner.audit_events(client_id, limit).await

@@ -144,8 +144,9 @@ async fn answer(
     }
 }
 
-/// Appends a request to the audit trail once its caller is known. A failure is logged: the
-/// answer (and whatever the request committed) stands.
+/// Queues a request's audit event once its caller is known. The answer does not wait for the
+/// event's commit (measured: waiting for a commit of its own per request cost CPU and
+/// multiplied the p99 latency at half the peak rate); [`crate::audit`] writes them in batches.
 async fn record(state: &AppState, audit: Audit, result_status: &str, result_code: &str) {
     let (Some(api), Some(client_id)) = (audit.api, audit.client_id) else { return };
     let event = AuditEvent {
@@ -159,9 +160,7 @@ async fn record(state: &AppState, audit: Audit, result_status: &str, result_code
         result_status: result_status.to_owned(),
         result_code: result_code.to_owned(),
     };
-    if let Err(error) = state.store.record_audit(&event).await {
-        tracing::error!(%error, client_id = %event.client_id, "recording an audit event failed");
-    }
+    state.audit.record(event).await;
 }
 
 async fn process(

@@ -19,6 +19,23 @@ use serde_json::{Value, json};
 
 use crate::helpers::{assert_ledger_sound, code_value, order_code, wallet_pay};
 
+/// The newest audit events of `owner`, once `written` says the last one expected is there (the
+/// gateway writes them after it answers).
+async fn audit_events(
+    app: &TestApp,
+    owner: &ClientId,
+    written: impl Fn(&[ocpay_store::AuditEvent]) -> bool,
+) -> Vec<ocpay_store::AuditEvent> {
+    let started = std::time::Instant::now();
+    loop {
+        let events = app.state.store.audit_events(owner, 100).await.unwrap();
+        if written(&events) || started.elapsed() > std::time::Duration::from_secs(5) {
+            return events;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
 /// The `result` of a raw call, exactly as answered.
 async fn result_of(client: &Client, api: Api, body: Value) -> AmsResult {
     let text = client.call_raw(api, serde_json::to_vec(&body).unwrap()).await.expect("an answer");
@@ -233,7 +250,10 @@ async fn an_isv_acts_only_for_merchants_that_authorise_it_within_scope() {
     assert!(expired.contains("expired"), "{expired}");
 
     // The audit trail shows what the ISV did for the merchant, refusals included.
-    let events = app.state.store.audit_events(&owner, 100).await.unwrap();
+    let events = audit_events(&app, &owner, |events| {
+        events.first().is_some_and(|newest| newest.result_code == "ACCESS_DENIED" && newest.agent.is_some())
+    })
+    .await;
     let by_isv: Vec<_> = events
         .iter()
         .filter(|event| event.agent.as_ref().map(ClientId::as_str) == Some(isv.client_id.as_str()))
@@ -339,7 +359,7 @@ async fn an_integrators_key_is_scoped_and_stops_at_once() {
     );
 
     // Each request is recorded with the key version that signed it.
-    let events = app.state.store.audit_events(&owner, 100).await.unwrap();
+    let events = audit_events(&app, &owner, |events| events.len() >= 8).await;
     let versions: Vec<_> = events
         .iter()
         .rev()
@@ -401,6 +421,11 @@ async fn operators_grant_and_revoke_over_the_admin_api() {
     let inquiry = json!({ "paymentId": payment.payment_id.clone().unwrap() });
     assert_eq!(result_of(&agent, Api::InquiryPayment, inquiry).await.result_code, "ACCESS_DENIED");
 
+    let owner = ClientId::parse(&merchant.client_id).unwrap();
+    audit_events(&app, &owner, |events| {
+        events.first().is_some_and(|newest| newest.result_code == "ACCESS_DENIED")
+    })
+    .await;
     let audit: Value =
         admin(reqwest::Method::GET, &format!("/admin/api/audit?clientId={}&limit=1", merchant.client_id))
             .send()

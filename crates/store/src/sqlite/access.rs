@@ -115,13 +115,13 @@ pub(super) fn revoke_grant(
         .ok_or(StoreError::NotFound("grant"))?
 }
 
-pub(super) fn record_audit(connection: &Connection, event: &AuditEvent) -> Result<(), StoreError> {
-    connection
-        .prepare_cached(
-            "INSERT INTO audit_event (at_ms, client_id, key_version, agent_client_id, merchant_client_id, api, \
-             idempotency_key, result_status, result_code) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-        )?
-        .execute(params![
+pub(super) fn record_audit(connection: &Connection, events: &[AuditEvent]) -> Result<(), StoreError> {
+    let mut insert = connection.prepare_cached(
+        "INSERT INTO audit_event (at_ms, client_id, key_version, agent_client_id, merchant_client_id, api, \
+         idempotency_key, result_status, result_code) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )?;
+    for event in events {
+        insert.execute(params![
             millis(event.at),
             event.client_id.as_str(),
             event.key_version,
@@ -132,6 +132,7 @@ pub(super) fn record_audit(connection: &Connection, event: &AuditEvent) -> Resul
             event.result_status,
             event.result_code,
         ])?;
+    }
     Ok(())
 }
 

@@ -285,9 +285,9 @@ impl Store for SqliteStore {
         self.writer.write(move |connection| access::revoke_grant(connection, &grant_id, now)).await
     }
 
-    async fn record_audit(&self, event: &AuditEvent) -> Result<(), StoreError> {
-        let event = event.clone();
-        self.writer.write(move |connection| access::record_audit(connection, &event)).await
+    async fn record_audit(&self, events: &[AuditEvent]) -> Result<(), StoreError> {
+        let events = events.to_vec();
+        self.writer.write(move |connection| access::record_audit(connection, &events)).await
     }
 
     async fn audit_events(&self, client_id: &ClientId, limit: u32) -> Result<Vec<AuditEvent>, StoreError> {

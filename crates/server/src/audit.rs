@@ -1,0 +1,68 @@
+//! The audit trail's writer: the gateway queues one event per request and answers at once; a
+//! background task writes whatever has queued up in one transaction, then the next lot.
+//!
+//! Invariants: events are written in the order they were queued; the queue is bounded (a
+//! request waits for room rather than an event being dropped); at shutdown the task drains the
+//! queue after the last connection has finished. A crash loses at most the events queued but
+//! not yet written (the answers they record were already sent).
+
+use std::sync::{Arc, Mutex};
+
+use ocpay_store::AuditEvent;
+use tokio::sync::{mpsc, watch};
+
+use crate::state::AppState;
+
+/// Where the gateway queues audit events.
+pub(crate) struct Sink {
+    sender: mpsc::Sender<AuditEvent>,
+    /// Taken once by [`run`].
+    receiver: Mutex<Option<mpsc::Receiver<AuditEvent>>>,
+}
+
+impl Sink {
+    pub(crate) fn new(queue_max: usize) -> Sink {
+        let (sender, receiver) = mpsc::channel(queue_max.max(1));
+        Sink { sender, receiver: Mutex::new(Some(receiver)) }
+    }
+
+    /// Queues an event, waiting for room when the writer is behind.
+    pub(crate) async fn record(&self, event: AuditEvent) {
+        if self.sender.send(event).await.is_err() {
+            tracing::error!("the audit writer has stopped; an audit event is lost");
+        }
+    }
+}
+
+/// Writes queued events in batches of at most `audit_batch_max` until `stop` turns true, then
+/// writes what is left.
+pub(crate) async fn run(state: Arc<AppState>, mut stop: watch::Receiver<bool>) {
+    let taken = state.audit.receiver.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take();
+    let Some(mut receiver) = taken else { return };
+    let batch_max = state.config.audit_batch_max.max(1);
+    let mut batch = Vec::with_capacity(batch_max);
+    loop {
+        let received = tokio::select! {
+            received = receiver.recv_many(&mut batch, batch_max) => received,
+            // The only change is to stopped (or the sender is gone): drain and end.
+            _ = stop.changed() => {
+                receiver.close();
+                while receiver.recv_many(&mut batch, batch_max).await > 0 {
+                    write(&state, &mut batch).await;
+                }
+                return;
+            }
+        };
+        if received == 0 {
+            return;
+        }
+        write(&state, &mut batch).await;
+    }
+}
+
+async fn write(state: &AppState, batch: &mut Vec<AuditEvent>) {
+    if let Err(error) = state.store.record_audit(batch).await {
+        tracing::error!(%error, events = batch.len(), "writing audit events failed; they are lost");
+    }
+    batch.clear();
+}
