@@ -77,11 +77,34 @@ fn audit_key(api: Api, body: &[u8]) -> Option<String> {
         }
         Api::InquiryRegistrationInfo => &["referenceMerchantId"],
     };
-    let body: serde_json::Value = serde_json::from_slice(body).ok()?;
-    fields.iter().find_map(|field| match body.get(field)? {
-        serde_json::Value::String(text) => Some(text.chars().take(ocpay_core::ids::ID_CHARS_MAX).collect()),
-        serde_json::Value::Number(number) => Some(number.to_string()),
-        _ => None,
+    // Only the top-level keys are read; the rest of the body is skipped, not built.
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Keys {
+        payment_request_id: Option<serde_json::Value>,
+        payment_id: Option<serde_json::Value>,
+        refund_request_id: Option<serde_json::Value>,
+        refund_id: Option<serde_json::Value>,
+        registration_request_id: Option<serde_json::Value>,
+        reference_merchant_id: Option<serde_json::Value>,
+    }
+    let keys: Keys = serde_json::from_slice(body).ok()?;
+    fields.iter().find_map(|field| {
+        let value = match *field {
+            "paymentRequestId" => &keys.payment_request_id,
+            "paymentId" => &keys.payment_id,
+            "refundRequestId" => &keys.refund_request_id,
+            "refundId" => &keys.refund_id,
+            "registrationRequestId" => &keys.registration_request_id,
+            _ => &keys.reference_merchant_id,
+        };
+        match value.as_ref()? {
+            serde_json::Value::String(text) => {
+                Some(text.chars().take(ocpay_core::ids::ID_CHARS_MAX).collect())
+            }
+            serde_json::Value::Number(number) => Some(number.to_string()),
+            _ => None,
+        }
     })
 }
 

@@ -126,7 +126,8 @@ pub(super) fn record_audit(connection: &Connection, events: &[AuditEvent]) -> Re
             event.client_id.as_str(),
             event.key_version,
             event.agent.as_ref().map(ClientId::as_str),
-            event.merchant.as_str(),
+            // The signer acting for itself is the common case: no second index entry.
+            (event.merchant != event.client_id).then(|| event.merchant.as_str()),
             event.api,
             event.idempotency_key,
             event.result_status,
@@ -156,15 +157,16 @@ pub(super) fn audit_events(
     let mut events = Vec::new();
     while let Some(row) = rows.next()? {
         let key_version: Option<i64> = row.get("key_version")?;
+        let signer = rows::client_id(row, "client_id")?;
         events.push(AuditEvent {
             at: time(row, "at_ms")?,
-            client_id: rows::client_id(row, "client_id")?,
+            merchant: rows::optional_client_id(row, "merchant_client_id")?.unwrap_or_else(|| signer.clone()),
+            client_id: signer,
             key_version: key_version
                 .map(u32::try_from)
                 .transpose()
                 .map_err(|_| StoreError::Corrupt(format!("audit_event.key_version {key_version:?}")))?,
             agent: rows::optional_client_id(row, "agent_client_id")?,
-            merchant: rows::client_id(row, "merchant_client_id")?,
             api: row.get("api")?,
             idempotency_key: row.get("idempotency_key")?,
             result_status: row.get("result_status")?,
