@@ -25,7 +25,6 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
-
 use super::{payments, refunds, registrations};
 use crate::service::grants;
 use crate::state::AppState;
@@ -43,7 +42,8 @@ pub(crate) struct Caller {
 #[derive(Default)]
 struct Audit {
     api: Option<Api>,
-    /// Set once the claimed client id names a participant: from then on the request is recorded.
+    /// Set once the signature verifies with one of the participant's keys: from then on the
+    /// request is recorded.
     client_id: Option<ClientId>,
     key_version: Option<u32>,
     merchant: Option<ClientId>,
@@ -67,17 +67,7 @@ fn scope_of(api: Api) -> Scope {
 /// The field of a request body the audit trail records: the idempotency key of a write, or
 /// the id an inquiry or cancel names.
 fn audit_key(api: Api, body: &[u8]) -> Option<String> {
-    let fields: &[&str] = match api {
-        Api::Pay => &["paymentRequestId"],
-        Api::Refund => &["refundRequestId"],
-        Api::InquiryPayment | Api::Cancel => &["paymentId", "paymentRequestId"],
-        Api::InquiryRefund => &["refundId", "refundRequestId"],
-        Api::Registration | Api::InquiryRegistrationStatus => {
-            &["registrationRequestId", "referenceMerchantId"]
-        }
-        Api::InquiryRegistrationInfo => &["referenceMerchantId"],
-    };
-    // Only the top-level keys are read; the rest of the body is skipped, not built.
+    // Only these top-level fields are read; the rest of the body is skipped, not built.
     #[derive(serde::Deserialize)]
     #[serde(rename_all = "camelCase")]
     struct Keys {
@@ -89,22 +79,20 @@ fn audit_key(api: Api, body: &[u8]) -> Option<String> {
         reference_merchant_id: Option<serde_json::Value>,
     }
     let keys: Keys = serde_json::from_slice(body).ok()?;
-    fields.iter().find_map(|field| {
-        let value = match *field {
-            "paymentRequestId" => &keys.payment_request_id,
-            "paymentId" => &keys.payment_id,
-            "refundRequestId" => &keys.refund_request_id,
-            "refundId" => &keys.refund_id,
-            "registrationRequestId" => &keys.registration_request_id,
-            _ => &keys.reference_merchant_id,
-        };
-        match value.as_ref()? {
-            serde_json::Value::String(text) => {
-                Some(text.chars().take(ocpay_core::ids::ID_CHARS_MAX).collect())
-            }
-            serde_json::Value::Number(number) => Some(number.to_string()),
-            _ => None,
+    let candidates = match api {
+        Api::Pay => [keys.payment_request_id, None],
+        Api::Refund => [keys.refund_request_id, None],
+        Api::InquiryPayment | Api::Cancel => [keys.payment_id, keys.payment_request_id],
+        Api::InquiryRefund => [keys.refund_id, keys.refund_request_id],
+        Api::Registration | Api::InquiryRegistrationStatus => {
+            [keys.registration_request_id, keys.reference_merchant_id]
         }
+        Api::InquiryRegistrationInfo => [keys.reference_merchant_id, None],
+    };
+    candidates.into_iter().flatten().find_map(|value| match value {
+        serde_json::Value::String(text) => Some(text.chars().take(ocpay_core::ids::ID_CHARS_MAX).collect()),
+        serde_json::Value::Number(number) => Some(number.to_string()),
+        _ => None,
     })
 }
 
