@@ -14,7 +14,9 @@ use ocpay_sdk::Client;
 use ocpay_server::service::grants::{self, Issued, NewAuthorisation};
 use ocpay_server::service::participants::{self, AddedKey};
 use ocpay_store::PaymentLookup;
-use ocpay_testkit::{Clock, Receiver, TestApp, TestParticipant, pay_request, unique_id};
+use ocpay_testkit::{
+    Clock, Receiver, TestApp, TestParticipant, pay_request, pay_request_for, registration_request, unique_id,
+};
 use serde_json::{Value, json};
 
 use crate::helpers::{assert_ledger_sound, code_value, order_code, wallet_pay};
@@ -526,4 +528,40 @@ async fn keys_rotate_with_an_overlap_for_participants_and_the_platform() {
         trusting(old_platform_key).platform_key_version(2, app.platform_key.clone()).build().unwrap();
     let paid = updated.pay(&pay_request(&unique_id("ROT"), "USD", 200)).await.unwrap();
     assert_eq!(paid.result.result_code, "SUCCESS");
+}
+
+#[tokio::test]
+async fn an_isv_registers_and_pays_for_an_acquirer_that_authorised_it() {
+    let app = TestApp::spawn().await;
+    let acquirer = app.acquirer().await;
+    let isv = app.participant(ParticipantKind::Isv, Environment::Sandbox, None).await;
+    let issued = authorise(&app, &acquirer, &isv, "registration,pay").await;
+    let agent = client_for(&app, &isv, Some(&issued.token));
+
+    let registered =
+        agent.register(&registration_request(&unique_id("REG"), "M-ISV", "S-ISV")).await.unwrap();
+    assert_eq!(registered.result.result_code, "SUCCESS", "{:?}", registered.result);
+    let unregistered = agent.pay(&pay_request_for(&unique_id("PAY"), "M-ISV", "S-ISV", 500)).await.unwrap();
+    assert_eq!(unregistered.result.result_code, "MERCHANT_NOT_REGISTERED", "under review");
+    app.clock
+        .advance(SignedDuration::from_secs(app.state.config.sandbox_registration_review_seconds as i64 + 1));
+    let started = std::time::Instant::now();
+    let paid = loop {
+        let paid = agent.pay(&pay_request_for(&unique_id("PAY"), "M-ISV", "S-ISV", 500)).await.unwrap();
+        if paid.result.result_code == "SUCCESS" || started.elapsed() > std::time::Duration::from_secs(5) {
+            break paid;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    assert_eq!(
+        paid.result.result_code, "SUCCESS",
+        "approved by the sandbox's review, the acquirer's store is payable"
+    );
+
+    // Without the registration scope, the same ISV cannot register for it.
+    let pay_only = authorise(&app, &acquirer, &isv, "pay").await;
+    let limited = client_for(&app, &isv, Some(&pay_only.token));
+    let refused =
+        limited.register(&registration_request(&unique_id("REG"), "M-ISV-2", "S-ISV")).await.unwrap();
+    assert_eq!(refused.result.result_code, "ACCESS_DENIED");
 }
