@@ -109,6 +109,9 @@ pub struct Config {
     pub audit_queue_max: usize,
     /// Most audit events written in one transaction.
     pub audit_batch_max: usize,
+    /// How long a batch of audit events gathers after its first event before it is written:
+    /// also the most a crash can lose.
+    pub audit_flush_interval_ms: u64,
 
     /// Stored value (in major units of the payment's currency) issued to a sandbox payer whose
     /// wallet would not cover a payment.
@@ -178,6 +181,7 @@ impl Default for Config {
             audit_page_max: 1_000,
             audit_queue_max: 65_536,
             audit_batch_max: 1_000,
+            audit_flush_interval_ms: 100,
             sandbox_top_up_major: 1_000_000,
             sandbox_slow_answer_ms: 20_000,
             sandbox_registration_review_seconds: 30,
