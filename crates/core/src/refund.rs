@@ -25,13 +25,15 @@ pub struct RefundTerms {
     /// Whether the merchant asked for an asynchronous refund (`isAsyncRefund`).
     pub async_requested: bool,
     pub created_at: Timestamp,
+    /// The ISV that asked for the refund for its owner, if one did.
+    pub agent: Option<ClientId>,
 }
 
 impl RefundTerms {
     /// Whether a repeated `refund` with this `refundRequestId` asks for the same refund: the
-    /// same payment and amount.
-    pub fn same_request(&self, payment_id: &PaymentId, amount: Money) -> bool {
-        &self.payment_id == payment_id && self.amount == amount
+    /// same payment and amount, from the same party (the owner itself, or the same ISV).
+    pub fn same_request(&self, payment_id: &PaymentId, amount: Money, agent: Option<&ClientId>) -> bool {
+        &self.payment_id == payment_id && self.amount == amount && self.agent.as_ref() == agent
     }
 }
 
@@ -210,6 +212,7 @@ mod tests {
                 notify_url: None,
                 async_requested: false,
                 created_at: at("2026-01-02T00:00:00Z"),
+                agent: None,
             },
             state: RefundState::Success { refunded_at: at("2026-01-02T00:00:00Z") },
             returned,

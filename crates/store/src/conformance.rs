@@ -723,6 +723,8 @@ fn refund_of(payment: &PaymentTerms, request_id: &str, amount: Money, now: Times
             notify_url: Some("https://merchant.example/refunds".into()),
             async_requested: false,
             created_at: now,
+            // Kept and read back like every term (refunds compare their terms whole).
+            agent: Some(client("ISV-REFUNDS")),
         },
         policy: refund_policy(),
         completion: RefundCompletion::Now,
@@ -753,7 +755,9 @@ async fn refunds_are_idempotent_and_bounded_by_the_payment(store: Arc<dyn Store>
     let (owner, terms) = paid_by(&*store, "PR-REFUND", 1250, &payer).await;
     let usd_ = usd(0).currency();
 
-    let first = created(store.create_refund(&refund_of(&terms, "RR-1", usd(500), at(200))).await.unwrap());
+    let asked = refund_of(&terms, "RR-1", usd(500), at(200));
+    let first = created(store.create_refund(&asked).await.unwrap());
+    assert_eq!(first.terms, asked.terms, "every term is kept, the ISV that asked included");
     assert_eq!(first.state, RefundState::Success { refunded_at: at(200) });
     assert_eq!(first.returned, usd(500));
     assert_eq!(wallet(&*store, &payer, usd_).await, usd(750 + 500), "the payer has the refund");

@@ -236,6 +236,7 @@ async fn a_refund_beyond_the_pending_balance_leaves_the_merchant_owing() {
             notify_url: None,
             async_requested: false,
             created_at: terms.created_at,
+            agent: None,
         },
         policy: RefundPolicy { window: jiff::SignedDuration::from_hours(24), multiple_allowed: true },
         completion: RefundCompletion::Now,

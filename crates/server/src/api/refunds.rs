@@ -20,7 +20,8 @@ pub(crate) async fn refund(
     caller: &Caller,
     request: RefundRequest,
 ) -> Result<RefundResponse, ApiError> {
-    let refund = refund::refund(state, &caller.participant, refund_command(&request)?).await?;
+    let command = RefundCommand { agent: caller.agent.clone(), ..refund_command(&request)? };
+    let refund = refund::refund(state, &caller.participant, command).await?;
     Ok(wire::refund_response(&refund))
 }
 
@@ -40,6 +41,7 @@ fn refund_command(request: &RefundRequest) -> Result<RefundCommand, ApiError> {
         reason: fields::optional_bounded(&request.refund_reason, "refundReason", REASON_CHARS_MAX)?,
         async_requested: request.is_async_refund.unwrap_or(false),
         notify_url: fields::optional_url(&request.refund_notify_url, "refundNotifyUrl")?,
+        agent: None,
     })
 }
 

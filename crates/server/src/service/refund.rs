@@ -1,6 +1,6 @@
 //! `refund`: return part or all of a paid payment to the payer.
 
-use ocpay_core::ids::{PaymentId, RefundRequestId};
+use ocpay_core::ids::{ClientId, PaymentId, RefundRequestId};
 use ocpay_core::money::Money;
 use ocpay_core::participant::Participant;
 use ocpay_core::refund::{Refund, RefundTerms};
@@ -21,6 +21,8 @@ pub(crate) struct RefundCommand {
     pub(crate) reason: Option<String>,
     pub(crate) async_requested: bool,
     pub(crate) notify_url: Option<String>,
+    /// The ISV asking for the refund for the payment's owner, if one is.
+    pub(crate) agent: Option<ClientId>,
 }
 
 /// Refunds a payment, or returns the refund this `refundRequestId` created (spec §13.10–11).
@@ -64,12 +66,17 @@ pub(crate) async fn refund(
         notify_url: command.notify_url,
         async_requested: command.async_requested,
         created_at: now,
+        agent: command.agent,
     };
     let new = NewRefund { terms, policy: state.config.refund_policy(), completion };
     match state.store.create_refund(&new).await? {
         CreateRefund::Created(refund) => Ok(refund),
         CreateRefund::Existing(refund)
-            if refund.terms.same_request(&new.terms.payment_id, new.terms.amount) =>
+            if refund.terms.same_request(
+                &new.terms.payment_id,
+                new.terms.amount,
+                new.terms.agent.as_ref(),
+            ) =>
         {
             Ok(refund)
         }

@@ -183,8 +183,20 @@ async fn an_isv_acts_only_for_merchants_that_authorise_it_within_scope() {
     assert_eq!(by_merchant.result_code, "SUCCESS", "the merchant sees the ISV's payment as its own");
     let (status, _) = wallet_pay(&app, &code_value(&payment), json!({})).await;
     assert_eq!(status, 200);
-    let refund = json!({ "paymentId": id.as_str(), "refundRequestId": unique_id("RR"), "refundAmount": { "currency": "USD", "value": "100" } });
-    assert_eq!(result_of(&agent, Api::Refund, refund).await.result_code, "SUCCESS");
+    let refund_request_id = unique_id("RR");
+    let refund = json!({ "paymentId": id.as_str(), "refundRequestId": refund_request_id, "refundAmount": { "currency": "USD", "value": "100" } });
+    assert_eq!(result_of(&agent, Api::Refund, refund.clone()).await.result_code, "SUCCESS");
+    let lookup = ocpay_store::RefundLookup::ByRequestId(
+        ocpay_core::ids::RefundRequestId::parse(&refund_request_id).unwrap(),
+    );
+    let kept = app.state.store.refund(&owner, &lookup).await.unwrap().unwrap();
+    assert_eq!(
+        kept.terms.agent.as_ref().map(ClientId::as_str),
+        Some(isv.client_id.as_str()),
+        "the refund records the ISV"
+    );
+    let replayed_by_merchant = result_of(&merchant.client, Api::Refund, refund).await;
+    assert_eq!(replayed_by_merchant.result_code, "REPEAT_REQ_INCONSISTENT", "never the ISV's refund");
 
     // The ISV's request ids never reach the merchant's payments, nor the other way round.
     let own_request_id = unique_id("OWN");

@@ -16,7 +16,7 @@ macro_rules! refund_columns {
     () => {
         "refund_id, owner_client_id, refund_request_id, payment_id, amount_minor, currency, returned_minor, \
          returned_currency, reference_refund_id, reason, notify_url, async_requested, status, completes_at_ms, \
-         fails_on_completion, finished_at_ms, created_at_ms"
+         fails_on_completion, finished_at_ms, created_at_ms, agent_client_id"
     };
 }
 
@@ -111,7 +111,7 @@ fn insert(connection: &Connection, refund: &Refund, fails: bool) -> Result<(), S
         .prepare_cached(concat!(
             "INSERT INTO refund (",
             refund_columns!(),
-            ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)"
+            ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)"
         ))?
         .execute(params![
             terms.id.as_str(),
@@ -131,6 +131,7 @@ fn insert(connection: &Connection, refund: &Refund, fails: bool) -> Result<(), S
             fails,
             finished_at,
             millis(terms.created_at),
+            terms.agent.as_ref().map(ClientId::as_str),
         ])?;
     Ok(())
 }

@@ -276,6 +276,7 @@ pub(crate) fn refund(row: &Row<'_>) -> Result<Refund, StoreError> {
             notify_url: row.get("notify_url")?,
             async_requested: row.get("async_requested")?,
             created_at: time(row, "created_at_ms")?,
+            agent: optional_client_id(row, "agent_client_id")?,
         },
         state,
         returned: money(row, "returned_minor", "returned_currency")?,

@@ -1,5 +1,5 @@
 -- Merchants' authorisations of ISVs, the audit trail of API requests, and the ISV that
--- created a payment. Times are epoch milliseconds.
+-- created a payment or a refund. Times are epoch milliseconds.
 
 -- The Agent-Token is never stored: only its SHA-256, which the gateway looks up.
 CREATE TABLE agent_grant (
@@ -20,6 +20,7 @@ CREATE INDEX agent_grant_by_isv ON agent_grant (isv_client_id);
 ALTER TABLE notification ADD COLUMN secret TEXT;
 
 ALTER TABLE payment ADD COLUMN agent_client_id TEXT;
+ALTER TABLE refund ADD COLUMN agent_client_id TEXT;
 
 -- One row per authenticated request: who signed it (client id and key version), for whom
 -- (the merchant an ISV acted for; NULL when the signer acted for itself, so that only an ISV's
