@@ -264,10 +264,15 @@ async fn an_isv_acts_only_for_merchants_that_authorise_it_within_scope() {
     assert!(expired.contains("expired"), "{expired}");
 
     // The audit trail shows what the ISV did for the merchant, refusals included.
-    let events = audit_events(&app, &owner, |events| {
-        events.first().is_some_and(|newest| newest.result_code == "ACCESS_DENIED" && newest.agent.is_some())
-    })
-    .await;
+    // The last two requests, refused after revocation and after expiry, are the ones to wait for.
+    let refused_inquiries = |events: &[ocpay_store::AuditEvent]| {
+        let refused = |event: &&ocpay_store::AuditEvent| {
+            event.api == "inquiryPayment" && event.result_code == "ACCESS_DENIED" && event.agent.is_some()
+        };
+        events.iter().filter(refused).count()
+    };
+    let events = audit_events(&app, &owner, |events| refused_inquiries(events) >= 2).await;
+    assert_eq!(refused_inquiries(&events), 2, "after revocation and after expiry");
     let by_isv: Vec<_> = events
         .iter()
         .filter(|event| event.agent.as_ref().map(ClientId::as_str) == Some(isv.client_id.as_str()))
