@@ -365,6 +365,16 @@ async fn payers_and_top_ups(store: Arc<dyn Store>) {
     assert!(locked.is_locked(at(899)) && !locked.is_locked(at(900)), "the third wrong PIN locks until then");
     assert!(!store.pin_attempt(&payer, 3, at(1900), at(899)).await.unwrap(), "no check while locked");
     assert_eq!(store.payer(&payer).await.unwrap().unwrap().locked_until, Some(at(900)), "and no longer lock");
+    assert!(
+        store.pin_attempt(&payer, 3, at(1900), at(900)).await.unwrap(),
+        "checked once the lock has ended"
+    );
+    let afresh = store.payer(&payer).await.unwrap().unwrap();
+    assert_eq!(
+        (afresh.pin_failures, afresh.locked_until),
+        (1, None),
+        "a new run of wrong PINs starts at one"
+    );
     store.pin_succeeded(&payer).await.unwrap();
     assert_eq!(store.payer(&payer).await.unwrap().unwrap().pin_failures, 0);
 

@@ -47,9 +47,14 @@ pub(super) fn pin_attempt(
     now: Timestamp,
 ) -> Result<bool, StoreError> {
     let started = connection
+        // A lockout that has ended starts the count afresh: the first attempt after it is the
+        // first of a new run, not one more of the run that locked.
         .prepare_cached(
-            "UPDATE payer SET pin_failures = pin_failures + 1, \
-             locked_until_ms = CASE WHEN pin_failures + 1 >= ?2 THEN ?3 ELSE locked_until_ms END \
+            "UPDATE payer SET \
+             pin_failures = CASE WHEN locked_until_ms IS NULL THEN pin_failures + 1 ELSE 1 END, \
+             locked_until_ms = CASE \
+               WHEN (CASE WHEN locked_until_ms IS NULL THEN pin_failures + 1 ELSE 1 END) >= ?2 THEN ?3 \
+               ELSE NULL END \
              WHERE payer_id = ?1 AND (locked_until_ms IS NULL OR locked_until_ms <= ?4)",
         )?
         .execute(params![payer.as_str(), i64::from(failures_max), millis(locked_until), millis(now)])?;
