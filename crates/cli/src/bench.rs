@@ -527,7 +527,9 @@ async fn orchestrate(args: &BenchArgs) -> anyhow::Result<()> {
     let data_dir = DataDir::open(&data)?;
     let key = SigningKey::generate()?;
     let client_id = {
-        let config = Config::default();
+        // The environment's settings, as the server gets them: OCPAY_DATABASE_URL puts both
+        // on PostgreSQL.
+        let config = Config::load(None, &ocpay_server::config::Overrides::default())?;
         let store = data_dir.open_store(&config).await?;
         let new = NewParticipant {
             kind: ParticipantKind::Merchant,
@@ -536,7 +538,7 @@ async fn orchestrate(args: &BenchArgs) -> anyhow::Result<()> {
             public_key: key.verifying_key(),
             notify_url: Some("https://merchant.example/notify".into()),
         };
-        participants::create(&store, &config, jiff::Timestamp::now(), new).await?.client_id.to_string()
+        participants::create(&*store, &config, jiff::Timestamp::now(), new).await?.client_id.to_string()
     };
     let port = free_port()?;
     let url = format!("http://127.0.0.1:{port}");

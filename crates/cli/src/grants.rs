@@ -6,7 +6,6 @@ use ocpay_core::access::Scopes;
 use ocpay_core::ids::ClientId;
 use ocpay_server::admin::{audit_json, grant_json, issued_json};
 use ocpay_server::service::grants::{self, NewAuthorisation};
-use ocpay_store::Store;
 use serde_json::{Value, json};
 
 use crate::data::DataArgs;
@@ -51,7 +50,7 @@ pub(crate) async fn run(command: GrantsCommand) -> anyhow::Result<()> {
             let (config, _, store) = data.open().await?;
             let new = NewAuthorisation { merchant, isv, scopes, expires_in };
             let issued =
-                grants::authorise(&store, jiff::Timestamp::now(), config.grant_lifetime(), new).await?;
+                grants::authorise(&*store, jiff::Timestamp::now(), config.grant_lifetime(), new).await?;
             crate::print_json(&issued_json(&issued))
         }
         GrantsCommand::List { data, client_id } => {
@@ -61,7 +60,7 @@ pub(crate) async fn run(command: GrantsCommand) -> anyhow::Result<()> {
         }
         GrantsCommand::Revoke { data, grant_id } => {
             let (_, _, store) = data.open().await?;
-            let grant = grants::revoke(&store, jiff::Timestamp::now(), &grant_id).await?;
+            let grant = grants::revoke(&*store, jiff::Timestamp::now(), &grant_id).await?;
             crate::print_json(&grant_json(&grant))
         }
     }

@@ -28,8 +28,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the platform (embedded SQLite in the data directory).
+    /// Run the platform (embedded SQLite in the data directory, or a shared PostgreSQL).
     Serve(serve::ServeArgs),
+    /// Apply the database's pending migrations and exit (`serve` also applies them on start).
+    Migrate(data::DataArgs),
     /// Create and list participants, add keys to them and revoke keys.
     #[command(subcommand)]
     Participant(participant::ParticipantCommand),
@@ -100,6 +102,7 @@ fn main() -> ExitCode {
 async fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Serve(args) => serve::run(args).await.map(|()| ExitCode::SUCCESS),
+        Command::Migrate(args) => data::migrate(args).await.map(|()| ExitCode::SUCCESS),
         Command::Participant(command) => participant::run(command).await.map(|()| ExitCode::SUCCESS),
         Command::PlatformKey(args) => platform_key::run(args).map(|()| ExitCode::SUCCESS),
         Command::Grants(command) => grants::run(command).await.map(|()| ExitCode::SUCCESS),

@@ -33,7 +33,7 @@ pub(crate) async fn run(command: NotificationsCommand) -> anyhow::Result<()> {
     match command {
         NotificationsCommand::List { id, data } => {
             let (_, _, store) = data.open().await?;
-            let subject = subject(&store, &id).await?;
+            let subject = subject(&*store, &id).await?;
             let notifications = store.notifications(&subject).await?;
             let listed: Vec<_> = notifications
                 .iter()
@@ -43,7 +43,7 @@ pub(crate) async fn run(command: NotificationsCommand) -> anyhow::Result<()> {
         }
         NotificationsCommand::Resend { id, data } => {
             let (_, _, store) = data.open().await?;
-            let subject = subject(&store, &id).await?;
+            let subject = subject(&*store, &id).await?;
             let queued = store.resend_notifications(&subject, jiff::Timestamp::now()).await?;
             if queued == 0 {
                 anyhow::bail!("no notification about {id}");

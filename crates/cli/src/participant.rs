@@ -10,7 +10,6 @@ use ocpay_core::participant::{Environment, ParticipantKey, ParticipantKind};
 use ocpay_protocol::VerifyingKey;
 use ocpay_server::data_dir::DataDir;
 use ocpay_server::service::participants::{self, AddedKey, NewParticipant};
-use ocpay_store::Store;
 use serde_json::json;
 
 use crate::calls::Profile;
@@ -211,7 +210,7 @@ pub(crate) async fn run(command: ParticipantCommand) -> anyhow::Result<()> {
             let client_id =
                 parse_client_id(&client_id).map_err(|error| anyhow::anyhow!("--client-id: {error}"))?;
             let key =
-                participants::revoke_key(&store, jiff::Timestamp::now(), &client_id, key_version).await?;
+                participants::revoke_key(&*store, jiff::Timestamp::now(), &client_id, key_version).await?;
             crate::print_json(&key_json(&key))
         }
         ParticipantCommand::Keys { data, client_id } => {
@@ -249,7 +248,7 @@ async fn create(args: CreateArgs) -> anyhow::Result<()> {
         public_key: key.public_key,
         notify_url: args.notify_url,
     };
-    let participant = participants::create(&store, &config, jiff::Timestamp::now(), new).await?;
+    let participant = participants::create(&*store, &config, jiff::Timestamp::now(), new).await?;
     let mut output = json!({
         "clientId": participant.client_id.as_str(),
         "keyVersion": 1,
@@ -276,7 +275,7 @@ async fn add_key(args: AddKeyArgs) -> anyhow::Result<()> {
     let expires_at = args.expires_in.map(|duration| now + duration);
     let added =
         AddedKey { public_key: key.public_key, label: args.label.clone(), scopes: args.scopes, expires_at };
-    let key_version = participants::add_key(&store, now, &client_id, added).await?;
+    let key_version = participants::add_key(&*store, now, &client_id, added).await?;
     let mut output = json!({
         "clientId": client_id.as_str(),
         "keyVersion": key_version,

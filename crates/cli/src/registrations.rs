@@ -6,7 +6,6 @@ use ocpay_core::ids::ClientId;
 use ocpay_core::registration::Decision;
 use ocpay_server::admin::registration_json;
 use ocpay_server::service::registrations;
-use ocpay_store::Store;
 use serde_json::json;
 
 use crate::data::DataArgs;
@@ -68,6 +67,6 @@ pub(crate) async fn run(command: RegistrationsCommand) -> anyhow::Result<()> {
     let owner = client_id(owner.as_deref())?;
     let (_, _, store) = data.open().await?;
     let decided =
-        registrations::review(&store, &reference, owner.as_ref(), &decision, jiff::Timestamp::now()).await?;
+        registrations::review(&*store, &reference, owner.as_ref(), &decision, jiff::Timestamp::now()).await?;
     crate::print_json(&registration_json(&decided))
 }

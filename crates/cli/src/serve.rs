@@ -22,10 +22,19 @@ pub(crate) struct ServeArgs {
     /// A TOML file of settings (see the README for every key).
     #[arg(long, env = "OCPAY_CONFIG")]
     config: Option<PathBuf>,
+    /// A PostgreSQL database shared with other servers (postgres://user@host:port/db)
+    /// [default: embedded SQLite files in the data directory].
+    #[arg(long, env = "OCPAY_DATABASE_URL")]
+    database_url: Option<String>,
 }
 
 pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
-    let overrides = Overrides { data_dir: args.data_dir, listen: args.listen, public_url: args.public_url };
+    let overrides = Overrides {
+        data_dir: args.data_dir,
+        listen: args.listen,
+        public_url: args.public_url,
+        database_url: args.database_url,
+    };
     let config = Config::load(args.config.as_deref(), &overrides)?;
     let app = Application::build(config, Arc::new(SystemClock)).await?;
     eprintln!("ocpay is serving on http://{} (public URL {})", app.local_addr(), app.public_url());

@@ -81,14 +81,14 @@ pub(crate) async fn run(command: WalletCommand) -> anyhow::Result<ExitCode> {
                 Currency::parse(&currency).map_err(|error| anyhow::anyhow!("--currency: {error}"))?;
             let payer = payer_id(&payer)?;
             let balance =
-                wallet::top_up(&store, jiff::Timestamp::now(), &payer, Money::new(amount, currency)).await?;
+                wallet::top_up(&*store, jiff::Timestamp::now(), &payer, Money::new(amount, currency)).await?;
             crate::print_json(&json!({ "payerId": payer.as_str(), "balance": money(balance) }))?;
             Ok(ExitCode::SUCCESS)
         }
         WalletCommand::Balance { data, payer } => {
             let (_, _, store) = data.open().await?;
             let payer = payer_id(&payer)?;
-            let balances = wallet::balances(&store, &payer).await?;
+            let balances = wallet::balances(&*store, &payer).await?;
             crate::print_json(
                 &json!({ "payerId": payer.as_str(), "balances": balances.into_iter().map(money).collect::<Vec<_>>() }),
             )?;
@@ -100,7 +100,7 @@ pub(crate) async fn run(command: WalletCommand) -> anyhow::Result<ExitCode> {
                 Currency::parse(&currency).map_err(|error| anyhow::anyhow!("--currency: {error}"))?;
             let iterations = config.pin_hash_iterations;
             let created = wallet::create_payer(
-                &store,
+                &*store,
                 jiff::Timestamp::now(),
                 payer_id(&payer)?,
                 environment,

@@ -46,7 +46,7 @@ impl Application {
         let data_dir = DataDir::open(&config.data_dir)?;
         let platform_keys = data_dir.platform_keys()?;
         let admin_token = data_dir.admin_token()?;
-        let store = wrap(Arc::new(data_dir.open_store(&config).await?));
+        let store = wrap(data_dir.open_store(&config).await?);
         // Claims of a previous run died with it; their notifications are due again.
         store.release_claims().await?;
         let listener =

@@ -53,6 +53,22 @@ pub struct Config {
     /// ... in the time zone this many minutes east of UTC.
     pub cancel_window_zone_offset_minutes: i32,
 
+    /// The PostgreSQL database shared by several servers (`postgres://user@host:port/db`, or
+    /// `OCPAY_DATABASE_URL`). Without it the server keeps its data in embedded SQLite files in
+    /// the data directory.
+    pub database_url: Option<String>,
+    /// Most PostgreSQL connections this server opens; requests beyond it wait for one.
+    pub postgres_pool_max: usize,
+    /// How long a request waits for a free PostgreSQL connection before failing.
+    pub postgres_pool_wait_ms: u64,
+    /// How long opening a PostgreSQL connection may take.
+    pub postgres_connect_timeout_ms: u64,
+    /// How long one SQL statement may run before PostgreSQL cancels it.
+    pub postgres_statement_timeout_ms: u64,
+    /// How often a write that PostgreSQL aborted to keep transactions serialisable (two servers
+    /// changed the same rows at once) is run again before the request fails.
+    pub postgres_serialization_retries: u32,
+
     /// Read connections of the embedded SQLite database.
     pub sqlite_read_connections_max: u32,
     /// Most writes committed together in one SQLite transaction.
@@ -157,6 +173,12 @@ impl Default for Config {
             cancel_window_days_after_payment: 1,
             cancel_window_closes_at_minute: 15,
             cancel_window_zone_offset_minutes: 8 * 60,
+            database_url: None,
+            postgres_pool_max: 16,
+            postgres_pool_wait_ms: 5_000,
+            postgres_connect_timeout_ms: 5_000,
+            postgres_statement_timeout_ms: 5_000,
+            postgres_serialization_retries: 10,
             sqlite_read_connections_max: 8,
             sqlite_write_batch_max: 256,
             sqlite_write_queue_max: 4096,
@@ -204,6 +226,8 @@ pub struct Overrides {
     pub listen: Option<SocketAddr>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub public_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_url: Option<String>,
 }
 
 impl Config {

@@ -8,9 +8,12 @@ use std::fs;
 use std::io::Write as _;
 use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::Context as _;
 use ocpay_protocol::SigningKey;
+use ocpay_store::Store;
+use ocpay_store::postgres::{PostgresSettings, PostgresStore};
 use ocpay_store::sqlite::{SqliteSettings, SqliteStore};
 
 use crate::config::Config;
@@ -74,8 +77,13 @@ impl DataDir {
         self.root.join(DATABASE_FILE)
     }
 
-    /// Opens the embedded store with the configuration's limits.
-    pub async fn open_store(&self, config: &Config) -> anyhow::Result<SqliteStore> {
+    /// Opens the store the configuration names, PostgreSQL or the embedded SQLite files, with
+    /// the configuration's limits, and applies its pending migrations.
+    pub async fn open_store(&self, config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+        if let Some(settings) = postgres_settings(config) {
+            let store = PostgresStore::open(&settings).await.context("open the PostgreSQL database")?;
+            return Ok(Arc::new(store));
+        }
         let settings = SqliteSettings {
             path: self.database_path(),
             read_connections_max: config.sqlite_read_connections_max,
@@ -84,9 +92,10 @@ impl DataDir {
             busy_timeout: std::time::Duration::from_millis(config.sqlite_busy_timeout_ms),
             checkpoint_interval: std::time::Duration::from_millis(config.sqlite_checkpoint_interval_ms),
         };
-        SqliteStore::open(&settings)
+        let store = SqliteStore::open(&settings)
             .await
-            .with_context(|| format!("open database {}", settings.path.display()))
+            .with_context(|| format!("open database {}", settings.path.display()))?;
+        Ok(Arc::new(store))
     }
 
     /// The platform's current signing key (the newest version), created on first use.
@@ -205,6 +214,19 @@ impl DataDir {
             Err(error) => Err(error).with_context(|| format!("write {}", path.display())),
         }
     }
+}
+
+/// The PostgreSQL settings of a configuration that names a database.
+pub fn postgres_settings(config: &Config) -> Option<PostgresSettings> {
+    let url = config.database_url.as_deref()?;
+    Some(PostgresSettings {
+        url: url.to_owned(),
+        pool_max: config.postgres_pool_max,
+        pool_wait: std::time::Duration::from_millis(config.postgres_pool_wait_ms),
+        connect_timeout: std::time::Duration::from_millis(config.postgres_connect_timeout_ms),
+        statement_timeout: std::time::Duration::from_millis(config.postgres_statement_timeout_ms),
+        serialization_retries: config.postgres_serialization_retries,
+    })
 }
 
 #[cfg(test)]

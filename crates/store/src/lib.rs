@@ -11,6 +11,8 @@
 //! [`sqlite::SqliteStore`] is the embedded default. [`conformance`] checks any implementation.
 
 pub mod conformance;
+pub mod postgres;
+pub mod sql;
 pub mod sqlite;
 
 use async_trait::async_trait;

@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+mod cluster;
+
 const OCPAY: &str = env!("CARGO_BIN_EXE_ocpay");
 
 fn ocpay(args: &[&str]) -> Output {
@@ -58,12 +60,20 @@ fn serve(data_dir: &Path) -> Server {
         .stderr(Stdio::null())
         .spawn()
         .expect("ocpay serve starts");
+    wait_healthy(&address);
+    Server { child, url: format!("http://{address}") }
+}
+
+/// Waits (up to 20 s) until a server at `address` answers its health check.
+fn wait_healthy(address: &str) {
     let started = Instant::now();
-    while !healthy(&address) {
-        assert!(started.elapsed() < Duration::from_secs(20), "the server did not become healthy");
+    while !healthy(address) {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the server at {address} did not become healthy"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
-    Server { child, url: format!("http://{address}") }
 }
 
 #[test]

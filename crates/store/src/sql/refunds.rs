@@ -2,11 +2,11 @@
 //! against the payment and its earlier refunds, all in the writer's one transaction, with the
 //! money posted back and the notification queued as soon as the refund succeeds.
 
+use super::{Db, Value, params};
 use ocpay_core::Timestamp;
 use ocpay_core::ids::{ClientId, PaymentId};
 use ocpay_core::ledger;
 use ocpay_core::refund::{Refund, RefundState, decide_refund};
-use rusqlite::{Connection, params};
 
 use super::rows::{self, millis};
 use super::{ledger as stored_ledger, outbox, payments};
@@ -20,22 +20,18 @@ macro_rules! refund_columns {
     };
 }
 
-fn query(
-    connection: &Connection,
-    sql: &'static str,
-    params: impl rusqlite::Params,
-) -> Result<Vec<Refund>, StoreError> {
-    rows::all(connection, sql, params, rows::refund)
+fn query(db: &mut dyn Db, sql: &'static str, params: &[Value<'_>]) -> Result<Vec<Refund>, StoreError> {
+    db.query_all(sql, params, rows::refund)
 }
 
 pub(super) fn find(
-    connection: &Connection,
+    db: &mut dyn Db,
     owner: &ClientId,
     lookup: &RefundLookup,
 ) -> Result<Option<Refund>, StoreError> {
     let found = match lookup {
         RefundLookup::ById(id) => query(
-            connection,
+            db,
             concat!(
                 "SELECT ",
                 refund_columns!(),
@@ -44,7 +40,7 @@ pub(super) fn find(
             params![owner.as_str(), id.as_str()],
         )?,
         RefundLookup::ByRequestId(id) => query(
-            connection,
+            db,
             concat!(
                 "SELECT ",
                 refund_columns!(),
@@ -57,12 +53,12 @@ pub(super) fn find(
 }
 
 pub(super) fn of_payment(
-    connection: &Connection,
+    db: &mut dyn Db,
     owner: &ClientId,
     payment_id: &PaymentId,
 ) -> Result<Vec<Refund>, StoreError> {
     query(
-        connection,
+        db,
         concat!(
             "SELECT ",
             refund_columns!(),
@@ -72,18 +68,16 @@ pub(super) fn of_payment(
     )
 }
 
-pub(super) fn create(connection: &Connection, new: &NewRefund) -> Result<CreateRefund, StoreError> {
+pub(super) fn create(db: &mut dyn Db, new: &NewRefund) -> Result<CreateRefund, StoreError> {
     let terms = &new.terms;
-    if let Some(existing) =
-        find(connection, &terms.owner, &RefundLookup::ByRequestId(terms.request_id.clone()))?
-    {
+    if let Some(existing) = find(db, &terms.owner, &RefundLookup::ByRequestId(terms.request_id.clone()))? {
         return Ok(CreateRefund::Existing(existing));
     }
     let lookup = PaymentLookup::ById(terms.payment_id.clone());
-    let Some(payment) = payments::find(connection, &terms.owner, &lookup)? else {
+    let Some(payment) = payments::find(db, &terms.owner, &lookup)? else {
         return Ok(CreateRefund::PaymentNotFound);
     };
-    let earlier = of_payment(connection, &terms.owner, &terms.payment_id)?;
+    let earlier = of_payment(db, &terms.owner, &terms.payment_id)?;
     let returned = match decide_refund(&payment, &earlier, terms.amount, &new.policy, terms.created_at) {
         Ok(returned) => returned,
         Err(refusal) => return Ok(CreateRefund::Refused(refusal)),
@@ -94,26 +88,26 @@ pub(super) fn create(connection: &Connection, new: &NewRefund) -> Result<CreateR
         RefundCompletion::FailsAt(completes_at) => (RefundState::Processing { completes_at }, true),
     };
     let refund = Refund { terms: terms.clone(), state, returned };
-    insert(connection, &refund, fails)?;
+    insert(db, &refund, fails)?;
     if let RefundState::Success { refunded_at } = state {
-        finish(connection, &refund, refunded_at)?;
+        finish(db, &refund, refunded_at)?;
     }
     Ok(CreateRefund::Created(refund))
 }
 
-fn insert(connection: &Connection, refund: &Refund, fails: bool) -> Result<(), StoreError> {
+fn insert(db: &mut dyn Db, refund: &Refund, fails: bool) -> Result<(), StoreError> {
     let terms = &refund.terms;
     let (completes_at, finished_at) = match refund.state {
         RefundState::Processing { completes_at } => (Some(millis(completes_at)), None),
         finished => (None, finished.finished_at().map(millis)),
     };
-    connection
-        .prepare_cached(concat!(
+    db.execute(
+        concat!(
             "INSERT INTO refund (",
             refund_columns!(),
             ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)"
-        ))?
-        .execute(params![
+        ),
+        params![
             terms.id.as_str(),
             terms.owner.as_str(),
             terms.request_id.as_str(),
@@ -132,42 +126,40 @@ fn insert(connection: &Connection, refund: &Refund, fails: bool) -> Result<(), S
             finished_at,
             millis(terms.created_at),
             terms.agent.as_ref().map(ClientId::as_str),
-        ])?;
+        ],
+    )?;
     Ok(())
 }
 
 /// Records a refund that reached its final state: a successful one moves its money back to
 /// the payer; either queues its notification.
-fn finish(connection: &Connection, refund: &Refund, now: Timestamp) -> Result<(), StoreError> {
+fn finish(db: &mut dyn Db, refund: &Refund, now: Timestamp) -> Result<(), StoreError> {
     if let RefundState::Success { .. } = refund.state {
         let terms = &refund.terms;
         let lookup = PaymentLookup::ById(terms.payment_id.clone());
-        let payment = payments::find(connection, &terms.owner, &lookup)?
+        let payment = payments::find(db, &terms.owner, &lookup)?
             .ok_or_else(|| StoreError::Corrupt(format!("refund {} has no payment", terms.id)))?;
         let charge = payment
             .charge
             .ok_or_else(|| StoreError::Corrupt(format!("refund {} of an unpaid payment", terms.id)))?;
         let posting = ledger::refund(&charge.payer, &terms.owner, terms.amount, refund.returned)?;
-        stored_ledger::write(connection, &posting, Some(&terms.payment_id), now)?;
+        stored_ledger::write(db, &posting, Some(&terms.payment_id), now)?;
     }
-    outbox::enqueue_refund_result(connection, refund, now)
+    outbox::enqueue_refund_result(db, refund, now)
 }
 
-pub(super) fn complete(
-    connection: &Connection,
-    now: Timestamp,
-    limit: u32,
-) -> Result<Vec<Refund>, StoreError> {
-    let mut statement = connection.prepare_cached(concat!(
-        "SELECT ",
-        refund_columns!(),
-        " FROM refund WHERE status = 'PROCESSING' AND completes_at_ms <= ?1 ORDER BY completes_at_ms LIMIT ?2"
-    ))?;
-    let mut rows = statement.query(params![millis(now), i64::from(limit)])?;
-    let mut due = Vec::new();
-    while let Some(row) = rows.next()? {
-        due.push((rows::refund(row)?, row.get::<_, bool>("fails_on_completion")?));
-    }
+pub(super) fn complete(db: &mut dyn Db, now: Timestamp, limit: u32) -> Result<Vec<Refund>, StoreError> {
+    let sql = queue_rows!(
+        db,
+        concat!(
+            "SELECT ",
+            refund_columns!(),
+            " FROM refund WHERE status = 'PROCESSING' AND completes_at_ms <= ?1 ORDER BY completes_at_ms LIMIT ?2"
+        )
+    );
+    let due = db.query_all(sql, params![millis(now), i64::from(limit)], |row| {
+        Ok((rows::refund(row)?, row.get::<_, bool>("fails_on_completion")?))
+    })?;
     let mut completed = Vec::with_capacity(due.len());
     for (mut refund, fails) in due {
         refund.state = if fails {
@@ -175,16 +167,15 @@ pub(super) fn complete(
         } else {
             RefundState::Success { refunded_at: now }
         };
-        let updated = connection
-            .prepare_cached(
-                "UPDATE refund SET status = ?1, finished_at_ms = ?2, completes_at_ms = NULL \
+        let updated = db.execute(
+            "UPDATE refund SET status = ?1, finished_at_ms = ?2, completes_at_ms = NULL \
                  WHERE refund_id = ?3 AND status = 'PROCESSING'",
-            )?
-            .execute(params![refund.state.status(), millis(now), refund.terms.id.as_str()])?;
+            params![refund.state.status(), millis(now), refund.terms.id.as_str()],
+        )?;
         if updated != 1 {
             return Err(StoreError::Corrupt(format!("refund {} changed under its writer", refund.terms.id)));
         }
-        finish(connection, &refund, now)?;
+        finish(db, &refund, now)?;
         completed.push(refund);
     }
     Ok(completed)

@@ -1,6 +1,7 @@
 //! The notification outbox in the main file: rows written with the state changes they report,
 //! claimed by the dispatcher for a lease, and their delivery attempts.
 
+use super::{Db, params};
 use jiff::SignedDuration;
 use ocpay_core::Timestamp;
 use ocpay_core::access::Grant;
@@ -8,7 +9,6 @@ use ocpay_core::ids::ClientId;
 use ocpay_core::payment::{Payment, PaymentState, is_notified};
 use ocpay_core::refund::{Refund, RefundState};
 use ocpay_core::registration::Registration;
-use rusqlite::{Connection, params};
 
 use super::rows::{self, millis};
 use crate::{AfterAttempt, Attempt, Notification, NotificationKind, Secret, StoreError};
@@ -23,7 +23,7 @@ macro_rules! notification_columns {
 /// Queues `notifyPayment` for a payment that just reached a notified state (spec §13.7).
 /// The first attempt is due at once.
 pub(super) fn enqueue_payment_result(
-    connection: &Connection,
+    db: &mut dyn Db,
     payment: &Payment,
     now: Timestamp,
 ) -> Result<(), StoreError> {
@@ -37,7 +37,7 @@ pub(super) fn enqueue_payment_result(
     };
     let terms = &payment.terms;
     insert(
-        connection,
+        db,
         NotificationKind::PaymentResult,
         &terms.owner,
         terms.id.as_str(),
@@ -50,7 +50,7 @@ pub(super) fn enqueue_payment_result(
 /// Queues `notifyRefund` for a refund that just reached its final state, if the merchant gave
 /// a URL for it.
 pub(super) fn enqueue_refund_result(
-    connection: &Connection,
+    db: &mut dyn Db,
     refund: &Refund,
     now: Timestamp,
 ) -> Result<(), StoreError> {
@@ -62,38 +62,31 @@ pub(super) fn enqueue_refund_result(
         _ => ("SUCCESS", "SUCCESS"),
     };
     let terms = &refund.terms;
-    insert(
-        connection,
-        NotificationKind::RefundResult,
-        &terms.owner,
-        terms.id.as_str(),
-        url,
-        (status, code, at),
-        now,
-    )
+    insert(db, NotificationKind::RefundResult, &terms.owner, terms.id.as_str(), url, (status, code, at), now)
 }
 
 /// Queues the authorisation notification that hands an ISV its Agent-Token: the token is held
 /// in the row only until the notification is delivered or given up.
 pub(super) fn enqueue_grant(
-    connection: &Connection,
+    db: &mut dyn Db,
     grant: &Grant,
     url: &str,
     token: &Secret,
     now: Timestamp,
 ) -> Result<(), StoreError> {
     let event = ("GRANTED", "SUCCESS", grant.created_at);
-    insert(connection, NotificationKind::AgentAuthorization, &grant.isv, &grant.id, url, event, now)?;
-    connection
-        .prepare_cached("UPDATE notification SET secret = ?2 WHERE kind = ?1 AND subject_id = ?3")?
-        .execute(params![NotificationKind::AgentAuthorization.as_str(), token.expose(), grant.id])?;
+    insert(db, NotificationKind::AgentAuthorization, &grant.isv, &grant.id, url, event, now)?;
+    db.execute(
+        "UPDATE notification SET secret = ?2 WHERE kind = ?1 AND subject_id = ?3",
+        params![NotificationKind::AgentAuthorization.as_str(), token.expose(), grant.id],
+    )?;
     Ok(())
 }
 
 /// Queues `notifyRegistrationStatus` for a registration just decided, if the acquirer gave a
 /// URL for it.
 pub(super) fn enqueue_registration_status(
-    connection: &Connection,
+    db: &mut dyn Db,
     registration: &Registration,
     now: Timestamp,
 ) -> Result<(), StoreError> {
@@ -102,7 +95,7 @@ pub(super) fn enqueue_registration_status(
         return Ok(());
     };
     insert(
-        connection,
+        db,
         NotificationKind::RegistrationStatus,
         &terms.owner,
         terms.id.as_str(),
@@ -114,7 +107,7 @@ pub(super) fn enqueue_registration_status(
 
 /// Inserts a notification, due at once, unless its event was queued already.
 fn insert(
-    connection: &Connection,
+    db: &mut dyn Db,
     kind: NotificationKind,
     recipient: &ClientId,
     subject_id: &str,
@@ -123,14 +116,14 @@ fn insert(
     now: Timestamp,
 ) -> Result<(), StoreError> {
     let id = format!("{}-{subject_id}-{status}", kind.as_str());
-    connection
-        .prepare_cached(concat!(
+    db.execute(
+        concat!(
             "INSERT INTO notification (",
             notification_columns!(),
             ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'PENDING', 0, ?9, 0, NULL, ?9, NULL) \
              ON CONFLICT (kind, subject_id, event_status) DO NOTHING"
-        ))?
-        .execute(params![
+        ),
+        params![
             id,
             recipient.as_str(),
             kind.as_str(),
@@ -140,32 +133,33 @@ fn insert(
             code,
             millis(at),
             millis(now)
-        ])?;
+        ],
+    )?;
     Ok(())
 }
 
 pub(super) fn claim(
-    connection: &Connection,
+    db: &mut dyn Db,
     now: Timestamp,
     lease: SignedDuration,
     limit: u32,
 ) -> Result<Vec<Notification>, StoreError> {
-    let mut statement = connection.prepare_cached(concat!(
-        "SELECT ",
-        notification_columns!(),
-        " FROM notification WHERE status = 'PENDING' AND next_attempt_at_ms <= ?1 \
-          AND (claimed_until_ms IS NULL OR claimed_until_ms <= ?1) ORDER BY next_attempt_at_ms LIMIT ?2"
-    ))?;
-    let mut rows = statement.query(params![millis(now), i64::from(limit)])?;
-    let mut claimed = Vec::new();
-    while let Some(row) = rows.next()? {
-        claimed.push(rows::notification(row)?);
-    }
+    let sql = queue_rows!(
+        db,
+        concat!(
+            "SELECT ",
+            notification_columns!(),
+            " FROM notification WHERE status = 'PENDING' AND next_attempt_at_ms <= ?1 \
+              AND (claimed_until_ms IS NULL OR claimed_until_ms <= ?1) ORDER BY next_attempt_at_ms LIMIT ?2"
+        )
+    );
+    let claimed = db.query_all(sql, params![millis(now), i64::from(limit)], rows::notification)?;
     let until = now.checked_add(lease).unwrap_or(now);
-    let mut mark = connection
-        .prepare_cached("UPDATE notification SET claimed_until_ms = ?1 WHERE notification_id = ?2")?;
     for notification in &claimed {
-        mark.execute(params![millis(until), notification.id])?;
+        db.execute(
+            "UPDATE notification SET claimed_until_ms = ?1 WHERE notification_id = ?2",
+            params![millis(until), notification.id],
+        )?;
     }
     Ok(claimed)
 }
@@ -173,25 +167,20 @@ pub(super) fn claim(
 /// Records an attempt and what follows it. Only the attempt that follows the last recorded
 /// one is accepted (a sender whose claim lapsed gets `Conflict`), so two senders can never
 /// both count. A hand resend that arrived while the attempt was in flight still goes out.
-pub(super) fn record(
-    connection: &Connection,
-    attempt: &Attempt,
-    after: AfterAttempt,
-) -> Result<(), StoreError> {
+pub(super) fn record(db: &mut dyn Db, attempt: &Attempt, after: AfterAttempt) -> Result<(), StoreError> {
     let id = &attempt.notification_id;
     let number = attempt.number;
-    let (recorded, manual): (u32, bool) = connection
-        .prepare_cached("SELECT attempts, manual FROM notification WHERE notification_id = ?1")?
-        .query_row(params![id], |row| Ok((row.get(0)?, row.get(1)?)))?;
+    let (recorded, manual): (u32, bool) = db.query_one(
+        "SELECT attempts, manual FROM notification WHERE notification_id = ?1",
+        params![id],
+        |row| Ok((row.get(0)?, row.get(1)?)),
+    )?;
     if recorded.checked_add(1) != Some(number) {
         return Err(StoreError::Conflict("notification attempt"));
     }
-    connection
-        .prepare_cached(
-            "INSERT INTO delivery_attempt (notification_id, attempt, scheduled_at_ms, started_at_ms, duration_ms, \
-             http_status, outcome, error, manual) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-        )?
-        .execute(params![
+    db
+        .execute("INSERT INTO delivery_attempt (notification_id, attempt, scheduled_at_ms, started_at_ms, duration_ms, \
+             http_status, outcome, error, manual) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)", params![
             attempt.notification_id,
             attempt.number,
             millis(attempt.scheduled_at),
@@ -204,85 +193,69 @@ pub(super) fn record(
         ])?;
     if manual && !attempt.manual {
         let delivered_at = matches!(after, AfterAttempt::Delivered).then(|| millis(attempt.started_at));
-        connection
-            .prepare_cached(
-                "UPDATE notification SET status = 'PENDING', attempts = ?2, claimed_until_ms = NULL, \
+        db.execute(
+            "UPDATE notification SET status = 'PENDING', attempts = ?2, claimed_until_ms = NULL, \
                  delivered_at_ms = COALESCE(?3, delivered_at_ms) WHERE notification_id = ?1",
-            )?
-            .execute(params![id, number, delivered_at])?;
+            params![id, number, delivered_at],
+        )?;
         return Ok(());
     }
     match after {
-        AfterAttempt::Delivered => connection
-            .prepare_cached(
-                "UPDATE notification SET status = 'DELIVERED', attempts = ?2, next_attempt_at_ms = NULL, \
-                 claimed_until_ms = NULL, manual = 0, delivered_at_ms = ?3, secret = NULL WHERE notification_id = ?1",
-            )?
-            .execute(params![id, number, millis(attempt.started_at)])?,
+        AfterAttempt::Delivered => db
+            .execute("UPDATE notification SET status = 'DELIVERED', attempts = ?2, next_attempt_at_ms = NULL, \
+                 claimed_until_ms = NULL, manual = 0, delivered_at_ms = ?3, secret = NULL WHERE notification_id = ?1", params![id, number, millis(attempt.started_at)])?,
         // A notification stopped during the attempt (a revoked grant's) stays stopped.
-        AfterAttempt::RetryAt(at) => connection
-            .prepare_cached(
-                "UPDATE notification SET attempts = ?2, claimed_until_ms = NULL, manual = 0, \
-                 next_attempt_at_ms = CASE WHEN status = 'FAILED' THEN NULL ELSE ?3 END, \
+        AfterAttempt::RetryAt(at) => db
+            .execute("UPDATE notification SET attempts = ?2, claimed_until_ms = NULL, manual = 0, \
+                 next_attempt_at_ms = CASE WHEN status = 'FAILED' THEN NULL ELSE CAST(?3 AS BIGINT) END, \
                  status = CASE WHEN status = 'FAILED' THEN 'FAILED' ELSE 'PENDING' END \
-                 WHERE notification_id = ?1",
-            )?
-            .execute(params![id, number, millis(at)])?,
+                 WHERE notification_id = ?1", params![id, number, millis(at)])?,
         // A notification delivered before (then resent by hand) stays delivered.
-        AfterAttempt::GiveUp => connection
-            .prepare_cached(
-                "UPDATE notification SET status = CASE WHEN delivered_at_ms IS NULL THEN 'FAILED' ELSE 'DELIVERED' END, \
+        AfterAttempt::GiveUp => db
+            .execute("UPDATE notification SET status = CASE WHEN delivered_at_ms IS NULL THEN 'FAILED' ELSE 'DELIVERED' END, \
                  attempts = ?2, next_attempt_at_ms = NULL, claimed_until_ms = NULL, manual = 0, secret = NULL \
-                 WHERE notification_id = ?1",
-            )?
-            .execute(params![id, number])?,
+                 WHERE notification_id = ?1", params![id, number])?,
     };
     Ok(())
 }
 
-pub(super) fn resend(connection: &Connection, subject_id: &str, now: Timestamp) -> Result<u32, StoreError> {
-    let queued = connection
-        .prepare_cached(
-            "UPDATE notification SET status = 'PENDING', next_attempt_at_ms = ?1, manual = 1, \
+pub(super) fn resend(db: &mut dyn Db, subject_id: &str, now: Timestamp) -> Result<u32, StoreError> {
+    let queued = db.execute(
+        "UPDATE notification SET status = 'PENDING', next_attempt_at_ms = ?1, manual = 1, \
              claimed_until_ms = CASE WHEN claimed_until_ms > ?1 THEN claimed_until_ms END \
              WHERE subject_id = ?2 AND (kind <> ?3 OR secret IS NOT NULL)",
-        )?
-        .execute(params![millis(now), subject_id, NotificationKind::AgentAuthorization.as_str()])?;
+        params![millis(now), subject_id, NotificationKind::AgentAuthorization.as_str()],
+    )?;
     Ok(u32::try_from(queued).unwrap_or(u32::MAX))
 }
 
 pub(super) fn list(
-    connection: &Connection,
+    db: &mut dyn Db,
     subject_id: &str,
 ) -> Result<Vec<(Notification, Vec<Attempt>)>, StoreError> {
-    let mut statement = connection.prepare_cached(concat!(
-        "SELECT ",
-        notification_columns!(),
-        " FROM notification WHERE subject_id = ?1 ORDER BY created_at_ms, notification_id"
-    ))?;
-    let mut rows = statement.query(params![subject_id])?;
-    let mut notifications = Vec::new();
-    while let Some(row) = rows.next()? {
-        notifications.push(rows::notification(row)?);
-    }
-    let mut attempts_of = connection.prepare_cached(
-        "SELECT notification_id, attempt, scheduled_at_ms, started_at_ms, duration_ms, http_status, outcome, error, manual \
-         FROM delivery_attempt WHERE notification_id = ?1 ORDER BY attempt",
+    let notifications = db.query_all(
+        concat!(
+            "SELECT ",
+            notification_columns!(),
+            " FROM notification WHERE subject_id = ?1 ORDER BY created_at_ms, notification_id"
+        ),
+        params![subject_id],
+        rows::notification,
     )?;
     let mut listed = Vec::with_capacity(notifications.len());
     for notification in notifications {
-        let mut rows = attempts_of.query(params![notification.id])?;
-        let mut attempts = Vec::new();
-        while let Some(row) = rows.next()? {
-            attempts.push(rows::attempt(row)?);
-        }
+        let attempts = db.query_all(
+            "SELECT notification_id, attempt, scheduled_at_ms, started_at_ms, duration_ms, http_status, outcome, \
+             error, manual FROM delivery_attempt WHERE notification_id = ?1 ORDER BY attempt",
+            params![notification.id],
+            rows::attempt,
+        )?;
         listed.push((notification, attempts));
     }
     Ok(listed)
 }
 
-pub(super) fn release(connection: &Connection) -> Result<(), StoreError> {
-    connection
-        .execute("UPDATE notification SET claimed_until_ms = NULL WHERE claimed_until_ms IS NOT NULL", [])?;
+pub(super) fn release(db: &mut dyn Db) -> Result<(), StoreError> {
+    db.execute("UPDATE notification SET claimed_until_ms = NULL WHERE claimed_until_ms IS NOT NULL", &[])?;
     Ok(())
 }

@@ -1,6 +1,7 @@
-//! Mapping between SQLite rows and domain types. Every column read is checked: a value that
+//! Mapping between rows and domain types. Every column read is checked: a value that
 //! does not fit the domain is reported as corrupt data, never silently defaulted.
 
+use super::Row;
 use ocpay_core::Timestamp;
 use ocpay_core::access::Scopes;
 use ocpay_core::fx::Rate;
@@ -19,7 +20,6 @@ use ocpay_core::refund::{Refund, RefundState, RefundTerms};
 use ocpay_core::registration::{
     AutomaticDecision, Decision, Registration, RegistrationState, RegistrationTerms,
 };
-use rusqlite::Row;
 
 use crate::{Attempt, AttemptOutcome, DeliveryStatus, Notification, NotificationKind, StoreError};
 
@@ -27,48 +27,32 @@ fn corrupt(what: &str, value: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(format!("{what}: {value}"))
 }
 
-/// Runs a prepared query and maps every row it returns.
-pub(crate) fn all<T>(
-    connection: &rusqlite::Connection,
-    sql: &'static str,
-    params: impl rusqlite::Params,
-    map: fn(&Row<'_>) -> Result<T, StoreError>,
-) -> Result<Vec<T>, StoreError> {
-    let mut statement = connection.prepare_cached(sql)?;
-    let mut rows = statement.query(params)?;
-    let mut mapped = Vec::new();
-    while let Some(row) = rows.next()? {
-        mapped.push(map(row)?);
-    }
-    Ok(mapped)
-}
-
 pub(crate) fn millis(at: Timestamp) -> i64 {
     at.as_millisecond()
 }
 
-pub(crate) fn time(row: &Row<'_>, column: &str) -> Result<Timestamp, StoreError> {
+pub(crate) fn time(row: &Row, column: &str) -> Result<Timestamp, StoreError> {
     let millis: i64 = row.get(column)?;
     Timestamp::from_millisecond(millis).map_err(|_| corrupt(column, millis))
 }
 
-pub(crate) fn optional_time(row: &Row<'_>, column: &str) -> Result<Option<Timestamp>, StoreError> {
+pub(crate) fn optional_time(row: &Row, column: &str) -> Result<Option<Timestamp>, StoreError> {
     let millis: Option<i64> = row.get(column)?;
     millis.map(|millis| Timestamp::from_millisecond(millis).map_err(|_| corrupt(column, millis))).transpose()
 }
 
-pub(crate) fn optional_client_id(row: &Row<'_>, column: &str) -> Result<Option<ClientId>, StoreError> {
+pub(crate) fn optional_client_id(row: &Row, column: &str) -> Result<Option<ClientId>, StoreError> {
     row.get::<_, Option<String>>(column)?
         .map(|id| ClientId::parse(&id).map_err(|_| corrupt(column, id)))
         .transpose()
 }
 
-pub(crate) fn client_id(row: &Row<'_>, column: &str) -> Result<ClientId, StoreError> {
+pub(crate) fn client_id(row: &Row, column: &str) -> Result<ClientId, StoreError> {
     let text: String = row.get(column)?;
     ClientId::parse(&text).map_err(|_| corrupt(column, text))
 }
 
-fn money(row: &Row<'_>, amount_column: &str, currency_column: &str) -> Result<Money, StoreError> {
+fn money(row: &Row, amount_column: &str, currency_column: &str) -> Result<Money, StoreError> {
     money_of(row.get(currency_column)?, row.get(amount_column)?)
 }
 
@@ -78,7 +62,7 @@ pub(crate) fn money_of(code: String, minor: i64) -> Result<Money, StoreError> {
     Ok(Money::new(minor, currency))
 }
 
-pub(crate) fn payer(row: &Row<'_>) -> Result<Payer, StoreError> {
+pub(crate) fn payer(row: &Row) -> Result<Payer, StoreError> {
     let id: String = row.get("payer_id")?;
     let environment: String = row.get("environment")?;
     let currency: String = row.get("currency")?;
@@ -93,7 +77,7 @@ pub(crate) fn payer(row: &Row<'_>) -> Result<Payer, StoreError> {
     })
 }
 
-pub(crate) fn notification(row: &Row<'_>) -> Result<Notification, StoreError> {
+pub(crate) fn notification(row: &Row) -> Result<Notification, StoreError> {
     let kind: String = row.get("kind")?;
     let status: String = row.get("status")?;
     let attempts: i64 = row.get("attempts")?;
@@ -116,7 +100,7 @@ pub(crate) fn notification(row: &Row<'_>) -> Result<Notification, StoreError> {
     })
 }
 
-pub(crate) fn attempt(row: &Row<'_>) -> Result<Attempt, StoreError> {
+pub(crate) fn attempt(row: &Row) -> Result<Attempt, StoreError> {
     let number: i64 = row.get("attempt")?;
     let outcome: String = row.get("outcome")?;
     let http_status: Option<i64> = row.get("http_status")?;
@@ -135,7 +119,7 @@ pub(crate) fn attempt(row: &Row<'_>) -> Result<Attempt, StoreError> {
     })
 }
 
-pub(crate) fn participant(row: &Row<'_>) -> Result<Participant, StoreError> {
+pub(crate) fn participant(row: &Row) -> Result<Participant, StoreError> {
     let kind: String = row.get("kind")?;
     Ok(Participant {
         client_id: client_id(row, "client_id")?,
@@ -147,13 +131,13 @@ pub(crate) fn participant(row: &Row<'_>) -> Result<Participant, StoreError> {
 }
 
 /// A scope list, `None` when the column is NULL.
-pub(crate) fn scopes(row: &Row<'_>, column: &str) -> Result<Option<Scopes>, StoreError> {
+pub(crate) fn scopes(row: &Row, column: &str) -> Result<Option<Scopes>, StoreError> {
     row.get::<_, Option<String>>(column)?
         .map(|text| Scopes::parse(&text).map_err(|_| corrupt(column, text)))
         .transpose()
 }
 
-pub(crate) fn participant_key(row: &Row<'_>) -> Result<ParticipantKey, StoreError> {
+pub(crate) fn participant_key(row: &Row) -> Result<ParticipantKey, StoreError> {
     let version: i64 = row.get("key_version")?;
     Ok(ParticipantKey {
         client_id: client_id(row, "client_id")?,
@@ -167,7 +151,7 @@ pub(crate) fn participant_key(row: &Row<'_>) -> Result<ParticipantKey, StoreErro
     })
 }
 
-pub(crate) fn payment(row: &Row<'_>) -> Result<Payment, StoreError> {
+pub(crate) fn payment(row: &Row) -> Result<Payment, StoreError> {
     let id: String = row.get("payment_id")?;
     let request_id: String = row.get("payment_request_id")?;
     let code_token: String = row.get("code_token")?;
@@ -211,7 +195,7 @@ pub(crate) fn payment(row: &Row<'_>) -> Result<Payment, StoreError> {
     Ok(Payment { terms, state, charge })
 }
 
-fn charge(row: &Row<'_>) -> Result<Option<Charge>, StoreError> {
+fn charge(row: &Row) -> Result<Option<Charge>, StoreError> {
     let Some(payer) = row.get::<_, Option<String>>("payer_id")? else { return Ok(None) };
     let quote =
         match (row.get::<_, Option<String>>("quote_pair")?, row.get::<_, Option<String>>("quote_price")?) {
@@ -228,7 +212,7 @@ fn charge(row: &Row<'_>) -> Result<Option<Charge>, StoreError> {
     }))
 }
 
-fn payment_state(row: &Row<'_>) -> Result<PaymentState, StoreError> {
+fn payment_state(row: &Row) -> Result<PaymentState, StoreError> {
     let status: String = row.get("status")?;
     let paid_at = optional_time(row, "paid_at_ms")?;
     let state = match PaymentStatus::parse(&status) {
@@ -252,7 +236,7 @@ fn payment_state(row: &Row<'_>) -> Result<PaymentState, StoreError> {
     Ok(state)
 }
 
-pub(crate) fn refund(row: &Row<'_>) -> Result<Refund, StoreError> {
+pub(crate) fn refund(row: &Row) -> Result<Refund, StoreError> {
     let id: String = row.get("refund_id")?;
     let request_id: String = row.get("refund_request_id")?;
     let payment_id: String = row.get("payment_id")?;
@@ -283,7 +267,7 @@ pub(crate) fn refund(row: &Row<'_>) -> Result<Refund, StoreError> {
     })
 }
 
-pub(crate) fn registration(row: &Row<'_>) -> Result<Registration, StoreError> {
+pub(crate) fn registration(row: &Row) -> Result<Registration, StoreError> {
     let id: String = row.get("registration_id")?;
     let request_id: String = row.get("registration_request_id")?;
     let status: String = row.get("status")?;

@@ -2,6 +2,7 @@
 //! decided by core inside the writer's transaction and saved with its postings and its
 //! notification.
 
+use super::{Db, Value, params};
 use ocpay_core::Timestamp;
 use ocpay_core::ids::{ClientId, CodeToken};
 use ocpay_core::ledger::{self, Account, AccountOwner};
@@ -9,7 +10,6 @@ use ocpay_core::payment::{
     CancelDecision, CancelWindow, FailReason, Payment, PaymentState, PaymentStatus, PaymentTerms,
     decide_cancel,
 };
-use rusqlite::{Connection, params};
 
 use super::rows::{self, millis};
 use super::{ledger as stored_ledger, outbox};
@@ -18,23 +18,21 @@ use crate::{
 };
 
 fn query_one(
-    connection: &Connection,
+    db: &mut dyn Db,
     sql: &'static str,
-    params: impl rusqlite::Params,
+    params: &[Value<'_>],
 ) -> Result<Option<Payment>, StoreError> {
-    let mut statement = connection.prepare_cached(sql)?;
-    let mut rows = statement.query(params)?;
-    rows.next()?.map(rows::payment).transpose()
+    db.query_opt(sql, params, rows::payment)
 }
 
 pub(super) fn find(
-    connection: &Connection,
+    db: &mut dyn Db,
     owner: &ClientId,
     lookup: &PaymentLookup,
 ) -> Result<Option<Payment>, StoreError> {
     match lookup {
         PaymentLookup::ById(id) => query_one(
-            connection,
+            db,
             concat!(
                 "SELECT ",
                 payment_columns!(),
@@ -43,7 +41,7 @@ pub(super) fn find(
             params![owner.as_str(), id.as_str()],
         ),
         PaymentLookup::ByRequestId(id) => query_one(
-            connection,
+            db,
             concat!(
                 "SELECT ",
                 payment_columns!(),
@@ -54,39 +52,40 @@ pub(super) fn find(
     }
 }
 
-pub(super) fn find_by_code(connection: &Connection, code: &CodeToken) -> Result<Option<Payment>, StoreError> {
+pub(super) fn find_by_code(db: &mut dyn Db, code: &CodeToken) -> Result<Option<Payment>, StoreError> {
     query_one(
-        connection,
+        db,
         concat!("SELECT ", payment_columns!(), " FROM payment WHERE code_token = ?1"),
         params![code.as_str()],
     )
 }
 
-pub(super) fn create(connection: &Connection, terms: PaymentTerms) -> Result<CreatePayment, StoreError> {
-    if insert(connection, &terms)? {
-        return Ok(CreatePayment::Created(Payment { terms, state: PaymentState::Processing, charge: None }));
+pub(super) fn create(db: &mut dyn Db, terms: &PaymentTerms) -> Result<CreatePayment, StoreError> {
+    if insert(db, terms)? {
+        return Ok(CreatePayment::Created(Payment {
+            terms: terms.clone(),
+            state: PaymentState::Processing,
+            charge: None,
+        }));
     }
-    let existing = find(connection, &terms.owner, &PaymentLookup::ByRequestId(terms.request_id.clone()))?
+    let existing = find(db, &terms.owner, &PaymentLookup::ByRequestId(terms.request_id.clone()))?
         .ok_or_else(|| StoreError::Corrupt("a conflicting payment is missing".into()))?;
     Ok(CreatePayment::Existing(existing))
 }
 
 /// Inserts a payment in `PROCESSING` unless its idempotency key exists; says whether it did.
-fn insert(connection: &Connection, terms: &PaymentTerms) -> Result<bool, StoreError> {
+fn insert(db: &mut dyn Db, terms: &PaymentTerms) -> Result<bool, StoreError> {
     let order = &terms.order;
     let merchant = &order.merchant;
-    let inserted = connection
-        .prepare_cached(
-            "INSERT INTO payment (payment_id, owner_client_id, payment_request_id, amount_minor, currency, \
+    let inserted = db
+        .execute("INSERT INTO payment (payment_id, owner_client_id, payment_request_id, amount_minor, currency, \
              order_amount_minor, order_currency, reference_order_id, order_description, reference_merchant_id, \
              merchant_name, merchant_mcc, merchant_display_name, reference_store_id, store_name, store_mcc, \
              code_token, notify_url, redirect_url, settlement_currency, merchant_region, extend_info, status, \
              created_at_ms, expires_at_ms, agent_client_id) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, \
              ?21, ?22, 'PROCESSING', ?23, ?24, ?25) \
-             ON CONFLICT (owner_client_id, payment_request_id) DO NOTHING",
-        )?
-        .execute(params![
+             ON CONFLICT (owner_client_id, payment_request_id) DO NOTHING", params![
             terms.id.as_str(),
             terms.owner.as_str(),
             terms.request_id.as_str(),
@@ -118,7 +117,7 @@ fn insert(connection: &Connection, terms: &PaymentTerms) -> Result<bool, StoreEr
 
 /// Saves a payment's new state over the one it had when read. The status in the WHERE clause
 /// makes a lost update impossible: a payment changed since it was read fails the write.
-fn save_state(connection: &Connection, payment: &Payment, previous: PaymentStatus) -> Result<(), StoreError> {
+fn save_state(db: &mut dyn Db, payment: &Payment, previous: PaymentStatus) -> Result<(), StoreError> {
     let (fail_reason, failed_at, cancelled_at) = match payment.state {
         PaymentState::Fail { reason, failed_at } => (Some(reason.as_str()), Some(millis(failed_at)), None),
         PaymentState::Cancelled { cancelled_at, .. } => (None, None, Some(millis(cancelled_at))),
@@ -126,13 +125,10 @@ fn save_state(connection: &Connection, payment: &Payment, previous: PaymentStatu
     };
     let charge = payment.charge.as_ref();
     let quote = charge.and_then(|charge| charge.quote.as_ref());
-    let updated = connection
-        .prepare_cached(
-            "UPDATE payment SET status = ?1, fail_reason = ?2, paid_at_ms = ?3, failed_at_ms = ?4, \
+    let updated = db
+        .execute("UPDATE payment SET status = ?1, fail_reason = ?2, paid_at_ms = ?3, failed_at_ms = ?4, \
              cancelled_at_ms = ?5, payer_id = ?6, charged_minor = ?7, charged_currency = ?8, quote_pair = ?9, \
-             quote_price = ?10, quoted_at_ms = ?11 WHERE payment_id = ?12 AND status = ?13",
-        )?
-        .execute(params![
+             quote_price = ?10, quoted_at_ms = ?11 WHERE payment_id = ?12 AND status = ?13", params![
             payment.state.status().as_str(),
             fail_reason,
             payment.state.paid_at().map(millis),
@@ -155,17 +151,19 @@ fn save_state(connection: &Connection, payment: &Payment, previous: PaymentStatu
 }
 
 pub(super) fn cancel(
-    connection: &Connection,
+    db: &mut dyn Db,
     owner: &ClientId,
     lookup: &PaymentLookup,
     window: &CancelWindow,
     now: Timestamp,
 ) -> Result<CancelPayment, StoreError> {
-    let Some(mut payment) = find(connection, owner, lookup)? else { return Ok(CancelPayment::NotFound) };
+    let Some(mut payment) = find(db, owner, lookup)? else { return Ok(CancelPayment::NotFound) };
     let previous = payment.state.status();
-    let has_refunds: bool = connection
-        .prepare_cached("SELECT EXISTS (SELECT 1 FROM refund WHERE payment_id = ?1 AND status <> 'FAIL')")?
-        .query_row(params![payment.terms.id.as_str()], |row| row.get(0))?;
+    let has_refunds: bool = db.query_one(
+        "SELECT EXISTS (SELECT 1 FROM refund WHERE payment_id = ?1 AND status <> 'FAIL')",
+        params![payment.terms.id.as_str()],
+        |row| row.get(0),
+    )?;
     let decision = match decide_cancel(&payment, has_refunds, window, now) {
         Ok(decision) => decision,
         Err(refusal) => return Ok(CancelPayment::Refused(payment, refusal)),
@@ -174,32 +172,32 @@ pub(super) fn cancel(
         CancelDecision::Unchanged => return Ok(CancelPayment::Done(payment)),
         CancelDecision::Expire => {
             payment.state = payment.closed_state();
-            save_state(connection, &payment, previous)?;
-            outbox::enqueue_payment_result(connection, &payment, now)?;
+            save_state(db, &payment, previous)?;
+            outbox::enqueue_payment_result(db, &payment, now)?;
             return Ok(CancelPayment::Done(payment));
         }
         CancelDecision::Close => {}
         // Money goes back exactly as it came: the payment's own posting, negated.
-        CancelDecision::Reverse => stored_ledger::reverse_payment(connection, &payment.terms.id, now)?,
+        CancelDecision::Reverse => stored_ledger::reverse_payment(db, &payment.terms.id, now)?,
     }
     payment.state = PaymentState::Cancelled { cancelled_at: now, paid_at: payment.state.paid_at() };
-    save_state(connection, &payment, previous)?;
+    save_state(db, &payment, previous)?;
     Ok(CancelPayment::Done(payment))
 }
 
-pub(super) fn settle(connection: &Connection, settlement: &Settlement) -> Result<SettlePayment, StoreError> {
-    let Some(mut payment) = find_by_code(connection, &settlement.code)? else {
+pub(super) fn settle(db: &mut dyn Db, settlement: &Settlement) -> Result<SettlePayment, StoreError> {
+    let Some(mut payment) = find_by_code(db, &settlement.code)? else {
         return Ok(SettlePayment::NotFound);
     };
     if let Err(reason) = payment.check_payable(settlement.now) {
         return Ok(SettlePayment::NotPayable(payment, reason));
     }
     let charge = &settlement.charge;
-    if stored_ledger::find_payer(connection, &charge.payer)?.is_none() {
+    if stored_ledger::find_payer(db, &charge.payer)?.is_none() {
         return Ok(SettlePayment::UnknownPayer);
     }
     let wallet = Account::new(AccountOwner::Wallet(charge.payer.clone()), charge.amount.currency());
-    let balance = stored_ledger::balance(connection, &wallet)?;
+    let balance = stored_ledger::balance(db, &wallet)?;
     if balance.minor() < charge.amount.minor() {
         // A top-up is written only with the payment it makes possible, never alone.
         let covering = settlement.sandbox_top_up.filter(|top_up| {
@@ -207,59 +205,49 @@ pub(super) fn settle(connection: &Connection, settlement: &Settlement) -> Result
         });
         let Some(top_up) = covering else { return Ok(SettlePayment::InsufficientBalance { balance }) };
         let environment = payment.terms.environment();
-        stored_ledger::write(
-            connection,
-            &ledger::top_up(&charge.payer, environment, top_up)?,
-            None,
-            settlement.now,
-        )?;
+        stored_ledger::write(db, &ledger::top_up(&charge.payer, environment, top_up)?, None, settlement.now)?;
     }
     let posting = ledger::payment(&charge.payer, &payment.terms.owner, charge.amount, payment.terms.amount)?;
-    stored_ledger::write(connection, &posting, Some(&payment.terms.id), settlement.now)?;
+    stored_ledger::write(db, &posting, Some(&payment.terms.id), settlement.now)?;
     payment.state = PaymentState::Success { paid_at: settlement.now };
     payment.charge = Some(charge.clone());
-    save_state(connection, &payment, PaymentStatus::Processing)?;
-    outbox::enqueue_payment_result(connection, &payment, settlement.now)?;
+    save_state(db, &payment, PaymentStatus::Processing)?;
+    outbox::enqueue_payment_result(db, &payment, settlement.now)?;
     Ok(SettlePayment::Paid(payment))
 }
 
 pub(super) fn fail(
-    connection: &Connection,
+    db: &mut dyn Db,
     code: &CodeToken,
     reason: FailReason,
     now: Timestamp,
 ) -> Result<FailPayment, StoreError> {
-    let Some(mut payment) = find_by_code(connection, code)? else { return Ok(FailPayment::NotFound) };
+    let Some(mut payment) = find_by_code(db, code)? else { return Ok(FailPayment::NotFound) };
     if let Err(not_payable) = payment.check_payable(now) {
         return Ok(FailPayment::NotPayable(payment, not_payable));
     }
     payment.state = PaymentState::Fail { reason, failed_at: now };
-    save_state(connection, &payment, PaymentStatus::Processing)?;
-    outbox::enqueue_payment_result(connection, &payment, now)?;
+    save_state(db, &payment, PaymentStatus::Processing)?;
+    outbox::enqueue_payment_result(db, &payment, now)?;
     Ok(FailPayment::Failed(payment))
 }
 
-pub(super) fn expire(
-    connection: &Connection,
-    now: Timestamp,
-    limit: u32,
-) -> Result<Vec<Payment>, StoreError> {
-    let mut statement = connection.prepare_cached(concat!(
-        "SELECT ",
-        payment_columns!(),
-        " FROM payment WHERE status = 'PROCESSING' AND expires_at_ms <= ?1 ORDER BY expires_at_ms LIMIT ?2"
-    ))?;
-    let mut rows = statement.query(params![millis(now), i64::from(limit)])?;
-    let mut overdue = Vec::new();
-    while let Some(row) = rows.next()? {
-        overdue.push(rows::payment(row)?);
-    }
+pub(super) fn expire(db: &mut dyn Db, now: Timestamp, limit: u32) -> Result<Vec<Payment>, StoreError> {
+    let sql = queue_rows!(
+        db,
+        concat!(
+            "SELECT ",
+            payment_columns!(),
+            " FROM payment WHERE status = 'PROCESSING' AND expires_at_ms <= ?1 ORDER BY expires_at_ms LIMIT ?2"
+        )
+    );
+    let overdue = db.query_all(sql, params![millis(now), i64::from(limit)], rows::payment)?;
     let mut expired = Vec::with_capacity(overdue.len());
     for mut payment in overdue.into_iter().filter(|payment| payment.is_overdue(now)) {
         // The payment failed when its code expired, however late the job came round.
         payment.state = payment.closed_state();
-        save_state(connection, &payment, PaymentStatus::Processing)?;
-        outbox::enqueue_payment_result(connection, &payment, now)?;
+        save_state(db, &payment, PaymentStatus::Processing)?;
+        outbox::enqueue_payment_result(db, &payment, now)?;
         expired.push(payment);
     }
     Ok(expired)

@@ -1,0 +1,448 @@
+//! The PostgreSQL store, for several `ocpay serve` nodes sharing one database.
+//!
+//! Every write runs in its own `SERIALIZABLE` transaction on a pooled connection. The business
+//! SQL was written for SQLite's single writer, where a transaction sees nothing change under
+//! it; `SERIALIZABLE` gives exactly that guarantee across nodes: PostgreSQL aborts one of two
+//! transactions that would not have produced the same result one after the other, and the
+//! engine runs the aborted one again from the start (up to a configured number of times). So
+//! two payers of one code, a pay racing a cancel, two refunds of one payment and two copies of
+//! one request resolve on PostgreSQL exactly as they do on SQLite.
+//!
+//! Reads run in a `REPEATABLE READ READ ONLY` transaction: one snapshot, never aborted.
+//! Queue work (due notifications, expiries, refund completions, sandbox reviews) is picked with
+//! `FOR UPDATE SKIP LOCKED`, and outbox claims are leases with an expiry, so a node that dies
+//! holding claims only delays those notifications until their lease ends.
+//!
+//! The driver is the synchronous `postgres` client: the business SQL is synchronous (it runs on
+//! SQLite's writer thread too), and database calls run in `block_in_place`, which needs the
+//! multi-threaded Tokio runtime.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::hash::{BuildHasher, RandomState};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::BytesMut;
+use postgres::error::SqlState;
+use postgres::types::{FromSql, IsNull, ToSql, Type, to_sql_checked};
+use postgres::{Client, NoTls, Statement};
+use tokio::sync::Semaphore;
+
+use crate::StoreError;
+use crate::sql::{Cell, Db, Dialect, Engine, Row, SqlStore, Value};
+
+/// The schema, one migration per entry, applied in order and counted in `ocpay_schema`.
+const MIGRATIONS: &[&str] = &[include_str!("../migrations/postgres/0001_schema.sql")];
+
+/// The number of the newest migration: what an up-to-date database is at.
+pub const SCHEMA_VERSION: usize = MIGRATIONS.len();
+
+/// The key of the advisory lock that keeps two nodes from migrating at once.
+const MIGRATION_LOCK: i64 = 0x6f63_7061_795f_6d67;
+
+/// Settings of the PostgreSQL store. Every limit is explicit.
+#[derive(Debug, Clone)]
+pub struct PostgresSettings {
+    /// `postgres://user:password@host:port/database` or a key-value connection string.
+    pub url: String,
+    /// Most connections this node opens; requests beyond it wait for one.
+    pub pool_max: usize,
+    /// How long a request waits for a free connection before failing.
+    pub pool_wait: Duration,
+    /// How long opening a connection may take.
+    pub connect_timeout: Duration,
+    /// How long one statement may run before PostgreSQL cancels it.
+    pub statement_timeout: Duration,
+    /// How often a write that PostgreSQL aborted to keep transactions serialisable is run
+    /// again before the request fails.
+    pub serialization_retries: u32,
+}
+
+impl PostgresSettings {
+    pub fn new(url: impl Into<String>) -> PostgresSettings {
+        PostgresSettings {
+            url: url.into(),
+            pool_max: 16,
+            pool_wait: Duration::from_secs(5),
+            connect_timeout: Duration::from_secs(5),
+            statement_timeout: Duration::from_secs(5),
+            serialization_retries: 10,
+        }
+    }
+}
+
+/// The store on PostgreSQL.
+pub type PostgresStore = SqlStore<Postgres>;
+
+impl SqlStore<Postgres> {
+    /// Connects, applies pending migrations and returns the store.
+    pub async fn open(settings: &PostgresSettings) -> Result<PostgresStore, StoreError> {
+        let engine = Postgres::new(settings)?;
+        engine.with_connection(|connection| migrate(&mut connection.client).map(drop)).await?;
+        Ok(SqlStore::new(engine))
+    }
+
+    /// Applies pending migrations and says which schema versions the database went from and to.
+    pub async fn migrate(settings: &PostgresSettings) -> Result<(usize, usize), StoreError> {
+        let engine = Postgres::new(settings)?;
+        engine.with_connection(|connection| migrate(&mut connection.client)).await
+    }
+
+    /// How many writes were run again after PostgreSQL aborted them to keep serialisability.
+    pub fn serialization_retries(&self) -> u64 {
+        self.engine().retries.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+fn migrate(client: &mut Client) -> Result<(usize, usize), StoreError> {
+    let mut transaction = client.transaction()?;
+    // Nodes that start together queue here; the first migrates, the others find nothing to do.
+    transaction.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])?;
+    transaction.batch_execute(
+        "CREATE TABLE IF NOT EXISTS ocpay_schema (version BIGINT PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())",
+    )?;
+    let applied: i64 =
+        transaction.query_one("SELECT COALESCE(MAX(version), 0) FROM ocpay_schema", &[])?.get(0);
+    let applied = usize::try_from(applied).unwrap_or(usize::MAX);
+    if applied > MIGRATIONS.len() {
+        return Err(StoreError::Database(format!(
+            "the database has schema version {applied}, newer than this ocpay knows ({})",
+            MIGRATIONS.len()
+        )));
+    }
+    for (version, migration) in (1i64..).zip(MIGRATIONS).skip(applied) {
+        transaction.batch_execute(migration)?;
+        transaction.execute("INSERT INTO ocpay_schema (version) VALUES ($1)", &[&version])?;
+    }
+    transaction.commit()?;
+    Ok((applied, MIGRATIONS.len()))
+}
+
+impl From<postgres::Error> for StoreError {
+    fn from(error: postgres::Error) -> Self {
+        match error.as_db_error() {
+            Some(db) => StoreError::Database(format!("{} ({})", db.message(), db.code().code())),
+            None => StoreError::Database(error.to_string()),
+        }
+    }
+}
+
+/// The PostgreSQL [`Engine`]: a pool of connections, each with its prepared statements.
+pub struct Postgres {
+    config: postgres::Config,
+    settings: PostgresSettings,
+    idle: Mutex<Vec<Connection>>,
+    permits: Semaphore,
+    retries: std::sync::atomic::AtomicU64,
+}
+
+struct Connection {
+    client: Client,
+    /// Prepared statements by the address and length of their SQL text.
+    statements: HashMap<(usize, usize), Prepared>,
+}
+
+/// A prepared statement with the names of its columns.
+type Prepared = (Statement, Arc<[String]>);
+
+impl Postgres {
+    fn new(settings: &PostgresSettings) -> Result<Postgres, StoreError> {
+        let mut config: postgres::Config = settings
+            .url
+            .parse()
+            .map_err(|error| StoreError::Database(format!("the database URL is not valid: {error}")))?;
+        config.connect_timeout(settings.connect_timeout);
+        config.application_name("ocpay");
+        Ok(Postgres {
+            config,
+            settings: settings.clone(),
+            idle: Mutex::new(Vec::new()),
+            permits: Semaphore::new(settings.pool_max.max(1)),
+            retries: std::sync::atomic::AtomicU64::new(0),
+        })
+    }
+
+    fn connect(&self) -> Result<Connection, StoreError> {
+        let mut client = self.config.connect(NoTls)?;
+        let statement_ms = self.settings.statement_timeout.as_millis();
+        // A node that dies mid-transaction drops its connection, and PostgreSQL rolls back; the
+        // idle timeout also ends a transaction whose node hangs instead.
+        client.batch_execute(&format!(
+            "SET statement_timeout = {statement_ms}; SET idle_in_transaction_session_timeout = {}",
+            statement_ms.saturating_mul(2)
+        ))?;
+        Ok(Connection { client, statements: HashMap::new() })
+    }
+
+    /// Runs `work` on a pooled connection, waiting for one if all are busy.
+    async fn with_connection<T>(
+        &self,
+        work: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let _permit = tokio::time::timeout(self.settings.pool_wait, self.permits.acquire())
+            .await
+            .map_err(|_| {
+                StoreError::Database(format!(
+                    "no database connection was free within {} ms",
+                    self.settings.pool_wait.as_millis()
+                ))
+            })?
+            .map_err(|_| StoreError::Database("the connection pool is closed".into()))?;
+        tokio::task::block_in_place(|| {
+            let idle = self.idle.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).pop();
+            let mut connection = match idle {
+                Some(connection) if !connection.client.is_closed() => connection,
+                _ => self.connect()?,
+            };
+            let result = work(&mut connection);
+            if !connection.client.is_closed() {
+                self.idle.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push(connection);
+            }
+            result
+        })
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        // Closing a connection blocks, which a thread of the async runtime may not do.
+        let idle = std::mem::take(self.idle.get_mut().unwrap_or_else(|poisoned| poisoned.into_inner()));
+        if !idle.is_empty() {
+            std::thread::spawn(move || drop(idle));
+        }
+    }
+}
+
+/// A short, random pause before running an aborted write again, longer after each abort, so
+/// that the transactions that collided do not collide again.
+fn backoff(attempt: u32) {
+    let jitter = RandomState::new().hash_one(attempt) % 1_000;
+    let micros = (1_000u64 << attempt.min(6)) / 2 + jitter * u64::from(attempt.min(6) + 1);
+    std::thread::sleep(Duration::from_micros(micros));
+}
+
+impl Engine for Postgres {
+    fn write<T, F>(&self, mut work: F) -> impl Future<Output = Result<T, StoreError>> + Send
+    where
+        T: Send + 'static,
+        F: FnMut(&mut dyn Db) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.with_connection(move |connection| {
+            let mut attempt = 0;
+            loop {
+                let (result, retry) = run_write(connection, &mut work, attempt == 0);
+                if !retry || attempt >= self.settings.serialization_retries {
+                    return result;
+                }
+                attempt += 1;
+                self.retries.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                backoff(attempt);
+            }
+        })
+    }
+
+    fn read<T, F>(&self, read: F) -> impl Future<Output = Result<T, StoreError>> + Send
+    where
+        T: Send,
+        F: FnOnce(&mut dyn Db) -> Result<T, StoreError> + Send,
+    {
+        self.with_connection(move |connection| {
+            connection.client.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")?;
+            let mut db = PostgresDb { connection, must_retry: false, retry_unique_violation: false };
+            let result = read(&mut db);
+            let ended =
+                db.connection.client.batch_execute(if result.is_ok() { "COMMIT" } else { "ROLLBACK" });
+            let value = result?;
+            ended?;
+            Ok(value)
+        })
+    }
+
+    fn is_shared(&self) -> bool {
+        true
+    }
+
+    fn health(&self) -> impl Future<Output = Result<(), StoreError>> + Send {
+        std::future::ready(Ok(()))
+    }
+}
+
+/// Runs one attempt of a write; says whether it should be run again.
+fn run_write<T>(
+    connection: &mut Connection,
+    work: &mut impl FnMut(&mut dyn Db) -> Result<T, StoreError>,
+    first: bool,
+) -> (Result<T, StoreError>, bool) {
+    if let Err(error) = connection.client.batch_execute("BEGIN ISOLATION LEVEL SERIALIZABLE") {
+        return (Err(error.into()), false);
+    }
+    let mut db = PostgresDb { connection, must_retry: false, retry_unique_violation: first };
+    let result = work(&mut db);
+    let must_retry = db.must_retry;
+    match result {
+        Ok(value) => match connection.client.batch_execute("COMMIT") {
+            Ok(()) => (Ok(value), false),
+            Err(error) => {
+                let retry = is_retryable(&error);
+                (Err(error.into()), retry)
+            }
+        },
+        Err(error) => {
+            let _ = connection.client.batch_execute("ROLLBACK");
+            (Err(error), must_retry)
+        }
+    }
+}
+
+/// Errors after which the whole transaction may run again: PostgreSQL aborted it to keep
+/// transactions serialisable, or to break a deadlock.
+fn is_retryable(error: &postgres::Error) -> bool {
+    matches!(error.code(), Some(code) if *code == SqlState::T_R_SERIALIZATION_FAILURE || *code == SqlState::T_R_DEADLOCK_DETECTED)
+}
+
+/// A connection inside a transaction.
+struct PostgresDb<'c> {
+    connection: &'c mut Connection,
+    /// Set when a statement failed in a way that running the transaction again may cure.
+    must_retry: bool,
+    /// Whether a violated unique key asks for a retry. A key taken by a transaction that
+    /// committed while this one ran is reported as a violation rather than a serialisation
+    /// failure when this one never read it; run again, the business code sees the row and
+    /// answers as on SQLite (the existing payment, a refusal). A violation on the second run
+    /// is a real one.
+    retry_unique_violation: bool,
+}
+
+impl PostgresDb<'_> {
+    fn prepared(&mut self, sql: &'static str) -> Result<Prepared, StoreError> {
+        let key = (sql.as_ptr() as usize, sql.len());
+        if let Some(prepared) = self.connection.statements.get(&key) {
+            return Ok(prepared.clone());
+        }
+        let statement =
+            self.connection.client.prepare(&numbered_parameters(sql)).map_err(|error| self.error(error))?;
+        let columns: Arc<[String]> =
+            statement.columns().iter().map(|column| column.name().to_owned()).collect();
+        self.connection.statements.insert(key, (statement.clone(), columns.clone()));
+        Ok((statement, columns))
+    }
+
+    fn error(&mut self, error: postgres::Error) -> StoreError {
+        if is_retryable(&error) {
+            self.must_retry = true;
+        }
+        if error.code() == Some(&SqlState::UNIQUE_VIOLATION) {
+            self.must_retry |= self.retry_unique_violation;
+            return StoreError::Conflict("unique key");
+        }
+        error.into()
+    }
+}
+
+impl Db for PostgresDb<'_> {
+    fn dialect(&self) -> Dialect {
+        Dialect::Postgres
+    }
+
+    fn query(&mut self, sql: &'static str, params: &[Value<'_>]) -> Result<Vec<Row>, StoreError> {
+        let (statement, columns) = self.prepared(sql)?;
+        let params: Vec<&(dyn ToSql + Sync)> =
+            params.iter().map(|value| value as &(dyn ToSql + Sync)).collect();
+        let rows = self.connection.client.query(&statement, &params).map_err(|error| self.error(error))?;
+        rows.iter()
+            .map(|row| {
+                let cells =
+                    (0..columns.len()).map(|index| row.try_get::<_, Cell>(index)).collect::<Result<_, _>>();
+                Ok(Row {
+                    columns: columns.clone(),
+                    cells: cells.map_err(|error| StoreError::Corrupt(error.to_string()))?,
+                })
+            })
+            .collect()
+    }
+
+    fn execute(&mut self, sql: &'static str, params: &[Value<'_>]) -> Result<u64, StoreError> {
+        let (statement, _) = self.prepared(sql)?;
+        let params: Vec<&(dyn ToSql + Sync)> =
+            params.iter().map(|value| value as &(dyn ToSql + Sync)).collect();
+        self.connection.client.execute(&statement, &params).map_err(|error| self.error(error))
+    }
+}
+
+/// SQLite's `?N` parameters as PostgreSQL's `$N`, leaving quoted text alone.
+fn numbered_parameters(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len());
+    let mut quoted = false;
+    for character in sql.chars() {
+        if character == '\'' {
+            quoted = !quoted;
+        }
+        out.push(if character == '?' && !quoted { '$' } else { character });
+    }
+    out
+}
+
+type BoxError = Box<dyn std::error::Error + Sync + Send>;
+
+impl ToSql for Value<'_> {
+    fn to_sql(&self, ty: &Type, out: &mut BytesMut) -> Result<IsNull, BoxError> {
+        match *self {
+            Value::Null => Ok(IsNull::Yes),
+            Value::Int(value) => match *ty {
+                Type::INT8 => value.to_sql(ty, out),
+                Type::INT4 => i32::try_from(value)?.to_sql(ty, out),
+                Type::INT2 => i16::try_from(value)?.to_sql(ty, out),
+                Type::BOOL => (value != 0).to_sql(ty, out),
+                _ => Err(format!("an integer cannot be a {ty} parameter").into()),
+            },
+            Value::Text(text) => text.to_sql(ty, out),
+            Value::Blob(bytes) => bytes.to_sql(ty, out),
+        }
+    }
+
+    fn accepts(_: &Type) -> bool {
+        true
+    }
+
+    to_sql_checked!();
+}
+
+impl<'a> FromSql<'a> for Cell {
+    fn from_sql(ty: &Type, raw: &'a [u8]) -> Result<Cell, BoxError> {
+        Ok(match *ty {
+            Type::INT8 => Cell::Int(i64::from_sql(ty, raw)?),
+            Type::INT4 => Cell::Int(i64::from(i32::from_sql(ty, raw)?)),
+            Type::INT2 => Cell::Int(i64::from(i16::from_sql(ty, raw)?)),
+            Type::BOOL => Cell::Int(i64::from(bool::from_sql(ty, raw)?)),
+            Type::BYTEA => Cell::Blob(raw.to_vec()),
+            _ if <&str as FromSql>::accepts(ty) => Cell::Text(String::from_sql(ty, raw)?),
+            _ => return Err(format!("a column of type {ty} cannot be read").into()),
+        })
+    }
+
+    fn from_sql_null(_: &Type) -> Result<Cell, BoxError> {
+        Ok(Cell::Null)
+    }
+
+    fn accepts(_: &Type) -> bool {
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::numbered_parameters;
+
+    #[test]
+    fn parameters_are_numbered_outside_quotes() {
+        for (sqlite, postgres) in [
+            ("SELECT ?1", "SELECT $1"),
+            ("a = ?12 AND b = ?2", "a = $12 AND b = $2"),
+            ("x = '?1' OR y = ?1", "x = '?1' OR y = $1"),
+            ("CASE WHEN s = 'it''s' THEN ?3 END", "CASE WHEN s = 'it''s' THEN $3 END"),
+        ] {
+            assert_eq!(numbered_parameters(sqlite), postgres);
+        }
+    }
+}

@@ -1,0 +1,159 @@
+//! Merchants' grants to ISVs and the audit trail, in the main file.
+//!
+//! A grant is stored with its token's SHA-256 only; the notification that hands the token to
+//! the ISV is queued in the same transaction.
+
+use super::{Db, Row, params};
+use ocpay_core::Timestamp;
+use ocpay_core::access::Grant;
+use ocpay_core::ids::ClientId;
+
+use super::outbox;
+use super::rows::{self, millis, optional_time, time};
+use crate::{AuditEvent, NewGrant, NotificationKind, StoreError};
+
+macro_rules! grant_columns {
+    () => {
+        "grant_id, merchant_client_id, isv_client_id, scopes, token_sha256, created_at_ms, expires_at_ms, \
+         revoked_at_ms"
+    };
+}
+
+fn grant(row: &Row) -> Result<Grant, StoreError> {
+    Ok(Grant {
+        id: row.get("grant_id")?,
+        merchant: rows::client_id(row, "merchant_client_id")?,
+        isv: rows::client_id(row, "isv_client_id")?,
+        scopes: rows::scopes(row, "scopes")?
+            .ok_or_else(|| StoreError::Corrupt("agent_grant.scopes is NULL".into()))?,
+        token_sha256: row.get("token_sha256")?,
+        created_at: time(row, "created_at_ms")?,
+        expires_at: optional_time(row, "expires_at_ms")?,
+        revoked_at: optional_time(row, "revoked_at_ms")?,
+    })
+}
+
+pub(super) fn create_grant(db: &mut dyn Db, new: &NewGrant, now: Timestamp) -> Result<(), StoreError> {
+    let grant = &new.grant;
+    let inserted = db.execute(
+        concat!("INSERT INTO agent_grant (", grant_columns!(), ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, NULL)"),
+        params![
+            grant.id,
+            grant.merchant.as_str(),
+            grant.isv.as_str(),
+            grant.scopes.to_string(),
+            grant.token_sha256,
+            millis(grant.created_at),
+            grant.expires_at.map(millis),
+        ],
+    );
+    match inserted {
+        Err(StoreError::Conflict(_)) => return Err(StoreError::Conflict("grant")),
+        other => other?,
+    };
+    if let Some((url, token)) = &new.notice {
+        outbox::enqueue_grant(db, grant, url, token, now)?;
+    }
+    Ok(())
+}
+
+pub(super) fn grant_by_token(db: &mut dyn Db, token_sha256: &str) -> Result<Option<Grant>, StoreError> {
+    db.query_opt(
+        concat!("SELECT ", grant_columns!(), " FROM agent_grant WHERE token_sha256 = ?1"),
+        params![token_sha256],
+        grant,
+    )
+}
+
+pub(super) fn grants(db: &mut dyn Db, client_id: &ClientId) -> Result<Vec<Grant>, StoreError> {
+    db.query_all(
+        concat!(
+            "SELECT ",
+            grant_columns!(),
+            " FROM agent_grant WHERE merchant_client_id = ?1 OR isv_client_id = ?1 ORDER BY created_at_ms, grant_id"
+        ),
+        params![client_id.as_str()],
+        grant,
+    )
+}
+
+pub(super) fn revoke_grant(db: &mut dyn Db, grant_id: &str, now: Timestamp) -> Result<Grant, StoreError> {
+    db.execute(
+        "UPDATE agent_grant SET revoked_at_ms = COALESCE(revoked_at_ms, ?2) WHERE grant_id = ?1",
+        params![grant_id, millis(now)],
+    )?;
+    // A revoked grant's token is not handed out any more: its notification forgets it and,
+    // if not yet delivered, stops.
+    db.execute(
+        "UPDATE notification SET secret = NULL, next_attempt_at_ms = NULL, \
+             status = CASE WHEN status = 'PENDING' THEN 'FAILED' ELSE status END \
+             WHERE kind = ?1 AND subject_id = ?2",
+        params![NotificationKind::AgentAuthorization.as_str(), grant_id],
+    )?;
+    db.query_opt(
+        concat!("SELECT ", grant_columns!(), " FROM agent_grant WHERE grant_id = ?1"),
+        params![grant_id],
+        grant,
+    )?
+    .ok_or(StoreError::NotFound("grant"))
+}
+
+pub(super) fn record_audit(db: &mut dyn Db, events: &[AuditEvent]) -> Result<(), StoreError> {
+    for event in events {
+        db.execute(
+            "INSERT INTO audit_event (at_ms, client_id, key_version, agent_client_id, merchant_client_id, api, \
+             idempotency_key, result_status, result_code) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            params![
+            millis(event.at),
+            event.client_id.as_str(),
+            event.key_version,
+            event.agent.as_ref().map(ClientId::as_str),
+            // The signer acting for itself is the common case: no second index entry.
+            (event.merchant != event.client_id).then(|| event.merchant.as_str()),
+            event.api,
+            event.idempotency_key,
+            event.result_status,
+            event.result_code,
+        ],
+        )?;
+    }
+    Ok(())
+}
+
+pub(super) fn audit_events(
+    db: &mut dyn Db,
+    client_id: &ClientId,
+    limit: u32,
+) -> Result<Vec<AuditEvent>, StoreError> {
+    // Two indexed halves, each cut to the limit before they are merged: what the participant
+    // signed, and what others did for it.
+    db.query_all(
+        "SELECT at_ms, client_id, key_version, agent_client_id, merchant_client_id, api, idempotency_key, \
+         result_status, result_code FROM audit_event WHERE event_id IN ( \
+           SELECT event_id FROM (SELECT event_id FROM audit_event WHERE client_id = ?1 \
+             ORDER BY event_id DESC LIMIT ?2) AS signed \
+           UNION SELECT event_id FROM (SELECT event_id FROM audit_event WHERE merchant_client_id = ?1 \
+             ORDER BY event_id DESC LIMIT ?2) AS acted_for) \
+         ORDER BY event_id DESC LIMIT ?2",
+        params![client_id.as_str(), i64::from(limit)],
+        |row| {
+            let key_version: Option<i64> = row.get("key_version")?;
+            let signer = rows::client_id(row, "client_id")?;
+            Ok(AuditEvent {
+                at: time(row, "at_ms")?,
+                merchant: rows::optional_client_id(row, "merchant_client_id")?
+                    .unwrap_or_else(|| signer.clone()),
+                client_id: signer,
+                key_version: key_version
+                    .map(u32::try_from)
+                    .transpose()
+                    .map_err(|_| StoreError::Corrupt(format!("audit_event.key_version {key_version:?}")))?,
+                agent: rows::optional_client_id(row, "agent_client_id")?,
+                api: row.get("api")?,
+                idempotency_key: row.get("idempotency_key")?,
+                result_status: row.get("result_status")?,
+                result_code: row.get("result_code")?,
+            })
+        },
+    )
+}

@@ -1,0 +1,444 @@
+//! The business SQL, written once for every SQL engine.
+//!
+//! Each business write is a function over a [`Db`]: one transaction's connection, whichever
+//! engine holds it. An [`Engine`] decides how a transaction runs (SQLite: one writer thread
+//! with group commit; PostgreSQL: a pooled connection, `SERIALIZABLE`, retried on a
+//! serialization failure), and [`SqlStore`] implements the [`Store`] trait for any engine, so
+//! both back ends run the very same statements and decisions.
+//!
+//! The SQL stays within what both engines (and PostgreSQL-compatible distributed databases)
+//! accept: parameters as `?N` (the PostgreSQL engine rewrites them to `$N`), sums cast to
+//! `BIGINT`, `ON CONFLICT ... DO NOTHING`, `RETURNING`, no engine-specific functions. Where an
+//! engine can do better, [`Dialect`] picks a variant (queue claims skip rows locked by
+//! another node on PostgreSQL).
+
+/// The column list of `payment`, as a macro so that queries stay `&'static str` literals.
+macro_rules! payment_columns {
+    () => {
+        "payment_id, owner_client_id, payment_request_id, amount_minor, currency, order_amount_minor, \
+         order_currency, reference_order_id, order_description, reference_merchant_id, merchant_name, \
+         merchant_mcc, merchant_display_name, reference_store_id, store_name, store_mcc, code_token, \
+         notify_url, redirect_url, settlement_currency, merchant_region, extend_info, status, fail_reason, \
+         created_at_ms, expires_at_ms, paid_at_ms, failed_at_ms, cancelled_at_ms, payer_id, charged_minor, \
+         charged_currency, quote_pair, quote_price, quoted_at_ms, agent_client_id"
+    };
+}
+
+/// A query that picks the rows of a work queue (due notifications, expired payments, ...) that
+/// this transaction then changes. On PostgreSQL, where several servers may work the queue at
+/// once, it locks them and skips rows another server has locked, instead of waiting for that
+/// server and then failing to serialise. `$sql` must expand to a string literal.
+macro_rules! queue_rows {
+    ($db:expr, $sql:expr) => {
+        match $db.dialect() {
+            $crate::sql::Dialect::Sqlite => $sql,
+            $crate::sql::Dialect::Postgres => concat!($sql, " FOR UPDATE SKIP LOCKED"),
+        }
+    };
+}
+
+mod access;
+mod ledger;
+mod outbox;
+mod participants;
+mod payments;
+mod refunds;
+mod registrations;
+mod rows;
+mod value;
+
+use std::future::Future;
+
+use async_trait::async_trait;
+use jiff::SignedDuration;
+use ocpay_core::Timestamp;
+use ocpay_core::access::Grant;
+use ocpay_core::ids::{ClientId, CodeToken, PaymentId, RegistrationId};
+use ocpay_core::ledger::{Account, AccountOwner};
+use ocpay_core::money::Money;
+use ocpay_core::participant::{KeyVersion, Participant, ParticipantKey};
+use ocpay_core::payer::{Payer, PayerId};
+use ocpay_core::payment::{CancelWindow, FailReason, Payment, PaymentTerms};
+use ocpay_core::refund::Refund;
+use ocpay_core::registration::{Decision, Registration, RegistrationTerms};
+
+pub(crate) use self::value::params;
+pub use self::value::{Cell, ColumnIndex, FromCell, Row, ToValue, Value};
+use crate::{
+    AfterAttempt, Attempt, AuditEvent, CancelPayment, CreatePayment, CreateRefund, CreateRegistration,
+    DecideRegistration, FailPayment, LedgerCheck, NewGrant, NewKey, NewRefund, Notification, PaymentLookup,
+    RefundLookup, RegistrationLookup, SandboxFault, SettlePayment, Settlement, Store, StoreError,
+};
+
+/// Which SQL engine runs the statements, for the few places where they differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+/// One transaction's connection. Statements are `&'static str` so that engines can cache
+/// their prepared form by address.
+pub trait Db {
+    fn dialect(&self) -> Dialect;
+
+    /// Runs a statement that returns rows.
+    fn query(&mut self, sql: &'static str, params: &[Value<'_>]) -> Result<Vec<Row>, StoreError>;
+
+    /// Runs a statement and returns how many rows it changed. A violated unique constraint is
+    /// `StoreError::Conflict("unique key")`, so that callers can tell it from other failures.
+    fn execute(&mut self, sql: &'static str, params: &[Value<'_>]) -> Result<u64, StoreError>;
+}
+
+impl dyn Db + '_ {
+    /// The first row a query returns, mapped, or `None`.
+    pub(crate) fn query_opt<T>(
+        &mut self,
+        sql: &'static str,
+        params: &[Value<'_>],
+        map: impl FnOnce(&Row) -> Result<T, StoreError>,
+    ) -> Result<Option<T>, StoreError> {
+        self.query(sql, params)?.first().map(map).transpose()
+    }
+
+    /// The one row a query must return, mapped.
+    pub(crate) fn query_one<T>(
+        &mut self,
+        sql: &'static str,
+        params: &[Value<'_>],
+        map: impl FnOnce(&Row) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        self.query_opt(sql, params, map)?
+            .ok_or_else(|| StoreError::Corrupt(format!("no row where one was expected: {sql}")))
+    }
+
+    /// Every row a query returns, mapped.
+    pub(crate) fn query_all<T>(
+        &mut self,
+        sql: &'static str,
+        params: &[Value<'_>],
+        map: impl FnMut(&Row) -> Result<T, StoreError>,
+    ) -> Result<Vec<T>, StoreError> {
+        self.query(sql, params)?.iter().map(map).collect()
+    }
+}
+
+/// How an engine runs transactions.
+pub trait Engine: Send + Sync + 'static {
+    /// Runs `work` as one write transaction and returns its result once it is durable. The
+    /// engine may run `work` again (after rolling back) when the database asks for a retry, so
+    /// `work` must not change anything outside its transaction.
+    fn write<T, F>(&self, work: F) -> impl Future<Output = Result<T, StoreError>> + Send
+    where
+        T: Send + 'static,
+        F: FnMut(&mut dyn Db) -> Result<T, StoreError> + Send + 'static;
+
+    /// Runs `read` in one read-only transaction: several statements see one snapshot.
+    fn read<T, F>(&self, read: F) -> impl Future<Output = Result<T, StoreError>> + Send
+    where
+        T: Send,
+        F: FnOnce(&mut dyn Db) -> Result<T, StoreError> + Send;
+
+    /// Whether several servers share the database. Then a server that starts cannot tell its
+    /// own dead claims from another's live ones, and leaves claims to their leases.
+    fn is_shared(&self) -> bool;
+
+    /// Whether the engine can serve reads and writes.
+    fn health(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// A [`Store`] on an SQL [`Engine`].
+pub struct SqlStore<E> {
+    engine: E,
+}
+
+impl<E: Engine> SqlStore<E> {
+    pub fn new(engine: E) -> SqlStore<E> {
+        SqlStore { engine }
+    }
+
+    pub fn engine(&self) -> &E {
+        &self.engine
+    }
+}
+
+#[async_trait]
+impl<E: Engine> Store for SqlStore<E> {
+    async fn create_participant(&self, participant: &Participant, key: &NewKey) -> Result<(), StoreError> {
+        let (participant, key) = (participant.clone(), key.clone());
+        self.engine.write(move |db| participants::create(db, &participant, &key)).await
+    }
+
+    async fn add_participant_key(
+        &self,
+        client_id: &ClientId,
+        key: &NewKey,
+    ) -> Result<KeyVersion, StoreError> {
+        let (client_id, key) = (client_id.clone(), key.clone());
+        self.engine.write(move |db| participants::add_key(db, &client_id, &key)).await
+    }
+
+    async fn participant(&self, client_id: &ClientId) -> Result<Option<Participant>, StoreError> {
+        self.engine.read(|db| participants::find(db, client_id)).await
+    }
+
+    async fn participant_keys(&self, client_id: &ClientId) -> Result<Vec<ParticipantKey>, StoreError> {
+        self.engine.read(|db| participants::keys(db, client_id)).await
+    }
+
+    async fn revoke_participant_key(
+        &self,
+        client_id: &ClientId,
+        key_version: KeyVersion,
+        now: Timestamp,
+    ) -> Result<ParticipantKey, StoreError> {
+        let client_id = client_id.clone();
+        self.engine.write(move |db| participants::revoke_key(db, &client_id, key_version, now)).await
+    }
+
+    async fn create_grant(&self, grant: &NewGrant, now: Timestamp) -> Result<(), StoreError> {
+        let grant = grant.clone();
+        self.engine.write(move |db| access::create_grant(db, &grant, now)).await
+    }
+
+    async fn grant_by_token(&self, token_sha256: &str) -> Result<Option<Grant>, StoreError> {
+        self.engine.read(|db| access::grant_by_token(db, token_sha256)).await
+    }
+
+    async fn grants(&self, client_id: &ClientId) -> Result<Vec<Grant>, StoreError> {
+        self.engine.read(|db| access::grants(db, client_id)).await
+    }
+
+    async fn revoke_grant(&self, grant_id: &str, now: Timestamp) -> Result<Grant, StoreError> {
+        let grant_id = grant_id.to_owned();
+        self.engine.write(move |db| access::revoke_grant(db, &grant_id, now)).await
+    }
+
+    async fn record_audit(&self, events: &[AuditEvent]) -> Result<(), StoreError> {
+        let events = events.to_vec();
+        self.engine.write(move |db| access::record_audit(db, &events)).await
+    }
+
+    async fn audit_events(&self, client_id: &ClientId, limit: u32) -> Result<Vec<AuditEvent>, StoreError> {
+        self.engine.read(|db| access::audit_events(db, client_id, limit)).await
+    }
+
+    async fn participants(&self, limit: u32) -> Result<Vec<Participant>, StoreError> {
+        self.engine.read(|db| participants::list(db, limit)).await
+    }
+
+    async fn participant_with_key(
+        &self,
+        client_id: &ClientId,
+        key_version: Option<KeyVersion>,
+    ) -> Result<Option<(Participant, Option<ParticipantKey>)>, StoreError> {
+        self.engine.read(|db| participants::find_with_key(db, client_id, key_version)).await
+    }
+
+    async fn create_payment(&self, terms: &PaymentTerms) -> Result<CreatePayment, StoreError> {
+        let terms = terms.clone();
+        self.engine.write(move |db| payments::create(db, &terms)).await
+    }
+
+    async fn payment(&self, owner: &ClientId, lookup: &PaymentLookup) -> Result<Option<Payment>, StoreError> {
+        self.engine.read(|db| payments::find(db, owner, lookup)).await
+    }
+
+    async fn cancel_payment(
+        &self,
+        owner: &ClientId,
+        lookup: &PaymentLookup,
+        window: &CancelWindow,
+        now: Timestamp,
+    ) -> Result<CancelPayment, StoreError> {
+        let (owner, lookup, window) = (owner.clone(), lookup.clone(), *window);
+        self.engine.write(move |db| payments::cancel(db, &owner, &lookup, &window, now)).await
+    }
+
+    async fn create_refund(&self, refund: &NewRefund) -> Result<CreateRefund, StoreError> {
+        let refund = refund.clone();
+        self.engine.write(move |db| refunds::create(db, &refund)).await
+    }
+
+    async fn refund(&self, owner: &ClientId, lookup: &RefundLookup) -> Result<Option<Refund>, StoreError> {
+        self.engine.read(|db| refunds::find(db, owner, lookup)).await
+    }
+
+    async fn refunds_of_payment(
+        &self,
+        owner: &ClientId,
+        payment_id: &PaymentId,
+    ) -> Result<Vec<Refund>, StoreError> {
+        self.engine.read(|db| refunds::of_payment(db, owner, payment_id)).await
+    }
+
+    async fn complete_refunds(&self, now: Timestamp, limit: u32) -> Result<Vec<Refund>, StoreError> {
+        self.engine.write(move |db| refunds::complete(db, now, limit)).await
+    }
+
+    async fn create_registration(&self, terms: &RegistrationTerms) -> Result<CreateRegistration, StoreError> {
+        let terms = terms.clone();
+        self.engine.write(move |db| registrations::create(db, &terms)).await
+    }
+
+    async fn registration(
+        &self,
+        owner: &ClientId,
+        lookup: &RegistrationLookup,
+    ) -> Result<Option<Registration>, StoreError> {
+        self.engine.read(|db| registrations::find(db, owner, lookup)).await
+    }
+
+    async fn registrations(
+        &self,
+        owner: Option<&ClientId>,
+        reference: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<Registration>, StoreError> {
+        self.engine.read(|db| registrations::list(db, owner, reference, limit)).await
+    }
+
+    async fn decide_registration(
+        &self,
+        owner: Option<&ClientId>,
+        id: &RegistrationId,
+        decision: &Decision,
+        now: Timestamp,
+    ) -> Result<DecideRegistration, StoreError> {
+        let (owner, id, decision) = (owner.cloned(), id.clone(), decision.clone());
+        self.engine.write(move |db| registrations::decide(db, owner.as_ref(), &id, &decision, now)).await
+    }
+
+    async fn decide_due_registrations(
+        &self,
+        now: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<Registration>, StoreError> {
+        self.engine.write(move |db| registrations::decide_due(db, now, limit)).await
+    }
+
+    async fn approved_store(
+        &self,
+        owner: &ClientId,
+        reference_merchant_id: &str,
+        reference_store_id: &str,
+    ) -> Result<Option<Registration>, StoreError> {
+        self.engine
+            .read(|db| registrations::approved_store(db, owner, reference_merchant_id, reference_store_id))
+            .await
+    }
+
+    async fn payment_by_code(&self, code: &CodeToken) -> Result<Option<Payment>, StoreError> {
+        self.engine.read(|db| payments::find_by_code(db, code)).await
+    }
+
+    async fn settle_payment(&self, settlement: &Settlement) -> Result<SettlePayment, StoreError> {
+        let settlement = settlement.clone();
+        self.engine.write(move |db| payments::settle(db, &settlement)).await
+    }
+
+    async fn fail_payment(
+        &self,
+        code: &CodeToken,
+        reason: FailReason,
+        now: Timestamp,
+    ) -> Result<FailPayment, StoreError> {
+        let code = code.clone();
+        self.engine.write(move |db| payments::fail(db, &code, reason, now)).await
+    }
+
+    async fn expire_payments(&self, now: Timestamp, limit: u32) -> Result<Vec<Payment>, StoreError> {
+        self.engine.write(move |db| payments::expire(db, now, limit)).await
+    }
+
+    async fn take_sandbox_fault(&self, fault: &SandboxFault, now: Timestamp) -> Result<bool, StoreError> {
+        let (kind, key) = fault.key();
+        self.engine
+            .write(move |db| {
+                let taken = db.execute(
+                    "INSERT INTO sandbox_fault (kind, fault_key, taken_at_ms) VALUES (?1, ?2, ?3) \
+                     ON CONFLICT DO NOTHING",
+                    params![kind, key, rows::millis(now)],
+                )?;
+                Ok(taken == 1)
+            })
+            .await
+    }
+
+    async fn create_payer(&self, payer: &Payer) -> Result<(), StoreError> {
+        let payer = payer.clone();
+        self.engine.write(move |db| ledger::create_payer(db, &payer)).await
+    }
+
+    async fn payer(&self, payer: &PayerId) -> Result<Option<Payer>, StoreError> {
+        self.engine.read(|db| ledger::find_payer(db, payer)).await
+    }
+
+    async fn pin_attempt(
+        &self,
+        payer: &PayerId,
+        failures_max: u32,
+        locked_until: Timestamp,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let payer = payer.clone();
+        self.engine.write(move |db| ledger::pin_attempt(db, &payer, failures_max, locked_until, now)).await
+    }
+
+    async fn pin_succeeded(&self, payer: &PayerId) -> Result<(), StoreError> {
+        let payer = payer.clone();
+        self.engine.write(move |db| ledger::pin_succeeded(db, &payer)).await
+    }
+
+    async fn top_up(&self, payer: &PayerId, amount: Money, now: Timestamp) -> Result<Money, StoreError> {
+        let payer = payer.clone();
+        self.engine.write(move |db| ledger::top_up(db, &payer, amount, now)).await
+    }
+
+    async fn balance(&self, account: &Account) -> Result<Money, StoreError> {
+        self.engine.read(|db| ledger::balance(db, account)).await
+    }
+
+    async fn balances(&self, owner: &AccountOwner) -> Result<Vec<Money>, StoreError> {
+        self.engine.read(|db| ledger::balances(db, owner)).await
+    }
+
+    async fn ledger_check(&self) -> Result<LedgerCheck, StoreError> {
+        self.engine.read(ledger::check).await
+    }
+
+    async fn claim_notifications(
+        &self,
+        now: Timestamp,
+        lease: SignedDuration,
+        limit: u32,
+    ) -> Result<Vec<Notification>, StoreError> {
+        self.engine.write(move |db| outbox::claim(db, now, lease, limit)).await
+    }
+
+    async fn record_attempt(&self, attempt: &Attempt, after: AfterAttempt) -> Result<(), StoreError> {
+        let attempt = attempt.clone();
+        self.engine.write(move |db| outbox::record(db, &attempt, after)).await
+    }
+
+    async fn resend_notifications(&self, subject_id: &str, now: Timestamp) -> Result<u32, StoreError> {
+        let subject_id = subject_id.to_owned();
+        self.engine.write(move |db| outbox::resend(db, &subject_id, now)).await
+    }
+
+    async fn notifications(&self, subject_id: &str) -> Result<Vec<(Notification, Vec<Attempt>)>, StoreError> {
+        self.engine.read(|db| outbox::list(db, subject_id)).await
+    }
+
+    async fn release_claims(&self) -> Result<(), StoreError> {
+        if self.engine.is_shared() {
+            return Ok(());
+        }
+        self.engine.write(outbox::release).await
+    }
+
+    async fn health(&self) -> Result<(), StoreError> {
+        self.engine.health().await?;
+        self.engine.read(|db| db.query("SELECT 1", &[]).map(drop)).await
+    }
+}

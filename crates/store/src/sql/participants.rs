@@ -1,0 +1,148 @@
+//! Participants and their keys, in the participants file (attached as `auth`).
+
+use super::{Db, params};
+use ocpay_core::Timestamp;
+use ocpay_core::access::Scopes;
+use ocpay_core::ids::ClientId;
+use ocpay_core::participant::{KeyVersion, Participant, ParticipantKey};
+
+use super::rows::{self, millis};
+use crate::{NewKey, StoreError};
+
+macro_rules! participant_columns {
+    () => {
+        "client_id, kind, name, notify_url, created_at_ms"
+    };
+}
+
+macro_rules! key_columns {
+    () => {
+        "client_id, key_version, public_key_der, label, created_at_ms, expires_at_ms, revoked_at_ms, scopes"
+    };
+}
+
+pub(super) fn create(db: &mut dyn Db, participant: &Participant, key: &NewKey) -> Result<(), StoreError> {
+    let inserted = db.execute(
+        concat!("INSERT INTO participant (", participant_columns!(), ") VALUES (?1, ?2, ?3, ?4, ?5)"),
+        params![
+            participant.client_id.as_str(),
+            participant.kind.as_str(),
+            participant.name,
+            participant.notify_url,
+            millis(participant.created_at)
+        ],
+    );
+    match inserted {
+        Err(StoreError::Conflict(_)) => return Err(StoreError::Conflict("client id")),
+        other => other?,
+    };
+    insert_key(db, participant.client_id.as_str(), 1, key)
+}
+
+pub(super) fn add_key(db: &mut dyn Db, client_id: &ClientId, key: &NewKey) -> Result<KeyVersion, StoreError> {
+    let latest: Option<i64> = db.query_one(
+        "SELECT MAX(key_version) FROM participant_key WHERE client_id = ?1",
+        params![client_id.as_str()],
+        |row| row.get(0),
+    )?;
+    let version = latest.ok_or(StoreError::NotFound("participant"))? + 1;
+    insert_key(db, client_id.as_str(), version, key)?;
+    KeyVersion::try_from(version).map_err(|_| StoreError::Corrupt("key version overflow".into()))
+}
+
+fn insert_key(db: &mut dyn Db, client_id: &str, version: i64, key: &NewKey) -> Result<(), StoreError> {
+    db.execute(
+        concat!(
+            "INSERT INTO participant_key (",
+            key_columns!(),
+            ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL, ?7)"
+        ),
+        params![
+            client_id,
+            version,
+            key.public_key_der,
+            key.label,
+            millis(key.created_at),
+            key.expires_at.map(millis),
+            // A participant's own key (every scope, no label) is stored as NULL, so that scopes
+            // added later reach it too; an integrator's key keeps exactly the scopes it was given.
+            (key.scopes != Scopes::ALL || key.label.is_some()).then(|| key.scopes.to_string())
+        ],
+    )?;
+    Ok(())
+}
+
+/// Revokes a key from `now` on; a key revoked earlier keeps its time.
+pub(super) fn revoke_key(
+    db: &mut dyn Db,
+    client_id: &ClientId,
+    version: KeyVersion,
+    now: Timestamp,
+) -> Result<ParticipantKey, StoreError> {
+    db.execute(
+        "UPDATE participant_key SET revoked_at_ms = COALESCE(revoked_at_ms, ?3) \
+             WHERE client_id = ?1 AND key_version = ?2",
+        params![client_id.as_str(), i64::from(version), millis(now)],
+    )?;
+    db.query_opt(
+        concat!("SELECT ", key_columns!(), " FROM participant_key WHERE client_id = ?1 AND key_version = ?2"),
+        params![client_id.as_str(), i64::from(version)],
+        rows::participant_key,
+    )?
+    .ok_or(StoreError::NotFound("key version"))
+}
+
+/// Every key of a participant, oldest first.
+pub(super) fn keys(db: &mut dyn Db, client_id: &ClientId) -> Result<Vec<ParticipantKey>, StoreError> {
+    db.query_all(
+        concat!("SELECT ", key_columns!(), " FROM participant_key WHERE client_id = ?1 ORDER BY key_version"),
+        params![client_id.as_str()],
+        rows::participant_key,
+    )
+}
+
+pub(super) fn find(db: &mut dyn Db, client_id: &ClientId) -> Result<Option<Participant>, StoreError> {
+    db.query_opt(
+        concat!("SELECT ", participant_columns!(), " FROM participant WHERE client_id = ?1"),
+        params![client_id.as_str()],
+        rows::participant,
+    )
+}
+
+pub(super) fn list(db: &mut dyn Db, limit: u32) -> Result<Vec<Participant>, StoreError> {
+    db.query_all(
+        concat!(
+            "SELECT ",
+            participant_columns!(),
+            " FROM participant ORDER BY created_at_ms, client_id LIMIT ?1"
+        ),
+        params![i64::from(limit)],
+        rows::participant,
+    )
+}
+
+/// Two keyed lookups: measured several times faster than one join whose key version is chosen
+/// by a correlated subquery.
+pub(super) fn find_with_key(
+    db: &mut dyn Db,
+    client_id: &ClientId,
+    key_version: Option<KeyVersion>,
+) -> Result<Option<(Participant, Option<ParticipantKey>)>, StoreError> {
+    let Some(participant) = find(db, client_id)? else { return Ok(None) };
+    let key = match key_version {
+        Some(version) => db
+            .query_opt(concat!(
+                "SELECT ",
+                key_columns!(),
+                " FROM participant_key WHERE client_id = ?1 AND key_version = ?2"
+            ), params![client_id.as_str(), i64::from(version)], rows::participant_key)?,
+        None => db
+            .query_opt(concat!(
+                "SELECT ",
+                key_columns!(),
+                " FROM participant_key WHERE client_id = ?1 AND scopes IS NULL AND label IS NULL AND revoked_at_ms IS NULL \
+                 ORDER BY key_version DESC LIMIT 1"
+            ), params![client_id.as_str()], rows::participant_key)?,
+    };
+    Ok(Some((participant, key)))
+}

@@ -1,0 +1,36 @@
+//! Runs the store conformance suite against PostgreSQL (each check in a schema of its own),
+//! plus the checks that only make sense there: migrations shared by several nodes, and races
+//! between two stores (two nodes' connection pools) on one database.
+
+use std::sync::Arc;
+
+use ocpay_store::postgres::{PostgresSettings, PostgresStore};
+use ocpay_store::{Store, conformance};
+
+async fn open(url: &str) -> PostgresStore {
+    PostgresStore::open(&PostgresSettings::new(url)).await.expect("open the PostgreSQL store")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_store_conforms() {
+    let Some(url) = conformance::postgres_test_url() else { return };
+    conformance::run_all(|| {
+        let url = url.clone();
+        async move { Arc::new(open(&conformance::postgres_scratch_schema(&url)).await) as Arc<dyn Store> }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_that_start_together_migrate_once() {
+    let Some(url) = conformance::postgres_test_url() else { return };
+    let url = conformance::postgres_scratch_schema(&url);
+    let settings = PostgresSettings::new(url.clone());
+    let (first, second) = tokio::join!(PostgresStore::migrate(&settings), PostgresStore::migrate(&settings));
+    let mut went = [first.unwrap(), second.unwrap()];
+    went.sort();
+    let newest = ocpay_store::postgres::SCHEMA_VERSION;
+    assert_eq!(went, [(0, newest), (newest, newest)], "one node migrated, the other found nothing to do");
+    let store = open(&url).await;
+    store.health().await.unwrap();
+}
