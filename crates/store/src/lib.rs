@@ -8,7 +8,9 @@
 //! Decisions are core's: a write loads the rows, asks `ocpay-core` what to do with them at
 //! `now`, and commits the answer. The store never invents a business rule of its own.
 //!
-//! [`sqlite::SqliteStore`] is the embedded default. [`conformance`] checks any implementation.
+//! [`sqlite::SqliteStore`] is the embedded default; [`postgres::PostgresStore`] serves several
+//! servers sharing one database. Both are [`sql::SqlStore`]: one business SQL over an engine.
+//! [`conformance`] checks any implementation.
 
 pub mod conformance;
 pub mod postgres;
@@ -618,7 +620,9 @@ pub trait Store: Send + Sync + 'static {
     /// The notifications about a subject, each with its attempts in order.
     async fn notifications(&self, subject_id: &str) -> Result<Vec<(Notification, Vec<Attempt>)>, StoreError>;
 
-    /// Releases every claim (on start: a previous run's claims died with it).
+    /// Releases every claim (on start: a previous run's claims died with it). On a database
+    /// that several servers share it does nothing: a starting server cannot tell a dead
+    /// server's claims from a live one's, so claims return when their lease ends.
     async fn release_claims(&self) -> Result<(), StoreError>;
 
     /// Whether the store can serve reads and writes.
