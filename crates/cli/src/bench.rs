@@ -57,6 +57,13 @@ pub(crate) struct BenchArgs {
     /// CPUs for the load generator [default: the last].
     #[arg(long)]
     client_cpus: Option<String>,
+    /// Run the servers on this PostgreSQL database instead of SQLite files (it must exist; the
+    /// benchmark adds a participant and payments to it).
+    #[arg(long, env = "OCPAY_DATABASE_URL")]
+    database_url: Option<String>,
+    /// Servers sharing the database, all on the server CPUs; the load goes round-robin.
+    #[arg(long, default_value_t = 1)]
+    nodes: usize,
 }
 
 #[derive(clap::Subcommand)]
@@ -76,6 +83,7 @@ enum BenchPart {
 
 #[derive(clap::Args, Clone)]
 struct LoadArgs {
+    /// The servers' base URLs, separated by commas; requests go round-robin.
     #[arg(long)]
     url: String,
     #[arg(long)]
@@ -124,6 +132,10 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
             Ok(())
         }
         None if args.seconds > PHASE_SECONDS_MAX => bail!("--seconds is at most {PHASE_SECONDS_MAX}"),
+        None if args.nodes == 0 => bail!("--nodes is at least 1"),
+        None if args.nodes > 1 && args.database_url.is_none() => {
+            bail!("several nodes share a PostgreSQL database: give --database-url")
+        }
         None => orchestrate(&args).await,
     }
 }
@@ -334,7 +346,8 @@ async fn load(args: LoadArgs) -> anyhow::Result<LoadResult> {
         .map(serde_json::from_str)
         .collect::<Result<_, _>>()?;
     let requests = Arc::new(requests);
-    let url = format!("{}{}", args.url, Api::Pay.path_for(&args.client_id));
+    let bases: Arc<Vec<String>> = Arc::new(args.url.split(',').map(str::to_owned).collect());
+    let path = Api::Pay.path_for(&args.client_id);
     let http = reqwest::Client::builder()
         .no_proxy()
         .pool_max_idle_per_host(args.concurrency.max(1024))
@@ -349,23 +362,19 @@ async fn load(args: LoadArgs) -> anyhow::Result<LoadResult> {
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     let one = {
-        let (http, url, base, client_id, requests, arrivals) = (
+        let (http, bases, path, client_id, requests, arrivals) = (
             http.clone(),
-            url.clone(),
-            args.url.clone(),
+            bases.clone(),
+            path.clone(),
             args.client_id.clone(),
             requests.clone(),
             arrivals.clone(),
         );
         move |index: usize, from: Instant| {
-            let (http, url, base, client_id, requests, arrivals) = (
-                http.clone(),
-                url.clone(),
-                base.clone(),
-                client_id.clone(),
-                requests.clone(),
-                arrivals.clone(),
-            );
+            let (http, client_id, requests, arrivals) =
+                (http.clone(), client_id.clone(), requests.clone(), arrivals.clone());
+            let base = bases[index % bases.len()].clone();
+            let url = format!("{base}{path}");
             async move {
                 let signed = &requests[index];
                 let ok = match &arrivals {
@@ -504,14 +513,15 @@ fn process_cpu_seconds(pid: u32) -> Option<f64> {
     Some(ticks / 100.0)
 }
 
-/// The CPU milliseconds a process spent per completed request while `phase` ran.
+/// The CPU milliseconds the servers spent per completed request while `phase` ran.
 fn cpu_ms_per(
-    pid: u32,
+    pids: &[u32],
     phase: impl FnOnce() -> anyhow::Result<LoadResult>,
 ) -> anyhow::Result<(LoadResult, Option<f64>)> {
-    let before = process_cpu_seconds(pid);
+    let cpu = || pids.iter().map(|pid| process_cpu_seconds(*pid)).sum::<Option<f64>>();
+    let before = cpu();
     let result = phase()?;
-    let per = match (before, process_cpu_seconds(pid)) {
+    let per = match (before, cpu()) {
         (Some(before), Some(after)) if result.completed > 0 => {
             Some((after - before) * 1000.0 / result.completed as f64)
         }
@@ -529,7 +539,11 @@ async fn orchestrate(args: &BenchArgs) -> anyhow::Result<()> {
     let client_id = {
         // The environment's settings, as the server gets them: OCPAY_DATABASE_URL puts both
         // on PostgreSQL.
-        let config = Config::load(None, &ocpay_server::config::Overrides::default())?;
+        let overrides = ocpay_server::config::Overrides {
+            database_url: args.database_url.clone(),
+            ..ocpay_server::config::Overrides::default()
+        };
+        let config = Config::load(None, &overrides)?;
         let store = data_dir.open_store(&config).await?;
         let new = NewParticipant {
             kind: ParticipantKind::Merchant,
@@ -540,11 +554,18 @@ async fn orchestrate(args: &BenchArgs) -> anyhow::Result<()> {
         };
         participants::create(&*store, &config, jiff::Timestamp::now(), new).await?.client_id.to_string()
     };
-    let port = free_port()?;
-    let url = format!("http://127.0.0.1:{port}");
-    let server = start_server(server_cpus.as_deref(), &data, port)?;
-    wait_healthy(&url).await?;
-    let server_pid = server.0.id();
+    let mut servers = Vec::new();
+    let mut urls = Vec::new();
+    for _ in 0..args.nodes {
+        let port = free_port()?;
+        let url = format!("http://127.0.0.1:{port}");
+        servers.push(start_server(server_cpus.as_deref(), &data, args.database_url.as_deref(), port)?);
+        // One at a time: the first creates the platform key the others read.
+        wait_healthy(&url).await?;
+        urls.push(url);
+    }
+    let url = urls.join(",");
+    let server_pids: Vec<u32> = servers.iter().map(|server| server.0.id()).collect();
 
     let estimate = crypto(Duration::from_secs(1), n_server_cpus)?.operations_per_second;
     let seconds = args.seconds as f64;
@@ -585,7 +606,7 @@ async fn orchestrate(args: &BenchArgs) -> anyhow::Result<()> {
     presign(&client_id, &key, n_requests(estimate), nowhere, &requests)?;
     eprintln!("(b) closed-loop pay, {} connections, {} s ...", args.concurrency, args.seconds);
     let (peak, cpu_per_pay) =
-        cpu_ms_per(server_pid, || pinned(client_cpus.as_deref(), &load_args(&requests, None, None)))?;
+        cpu_ms_per(&server_pids, || pinned(client_cpus.as_deref(), &load_args(&requests, None, None)))?;
     let after: CryptoResult = pinned(server_cpus.as_deref(), &ceiling_args)?;
     let half_rate = peak.requests_per_second / 2.0;
     presign(&client_id, &key, n_requests(half_rate), nowhere, &requests)?;
@@ -600,10 +621,10 @@ async fn orchestrate(args: &BenchArgs) -> anyhow::Result<()> {
         &requests,
     )?;
     eprintln!("(c) closed-loop complete payments (pay, wallet pay, notification acknowledged) ...");
-    let (complete, cpu_per_complete) = cpu_ms_per(server_pid, || {
+    let (complete, cpu_per_complete) = cpu_ms_per(&server_pids, || {
         pinned(client_cpus.as_deref(), &load_args(&requests, None, Some(notify_port)))
     })?;
-    drop(server);
+    drop(servers);
     let _ = std::fs::remove_dir_all(&dir);
 
     let ceiling = (before.operations_per_second + after.operations_per_second) / 2.0;
@@ -612,6 +633,8 @@ async fn orchestrate(args: &BenchArgs) -> anyhow::Result<()> {
     let crypto_ms = 1000.0 * n_server_cpus as f64 / ceiling;
     let summary = json!({
         "cpus": {"server": server_cpus, "client": client_cpus},
+        "database": if args.database_url.is_some() { "postgres" } else { "sqlite" },
+        "nodes": args.nodes,
         "crypto_ceiling_before": before,
         "crypto_ceiling_after": after,
         "pay_peak": peak,
@@ -625,6 +648,8 @@ async fn orchestrate(args: &BenchArgs) -> anyhow::Result<()> {
     });
     println!("{}", serde_json::to_string_pretty(&summary)?);
     eprintln!();
+    let database = if args.database_url.is_some() { "PostgreSQL" } else { "SQLite" };
+    eprintln!("{database}, {} node(s)", args.nodes);
     eprintln!("| measure | value |");
     eprintln!("|---|---|");
     eprintln!(
@@ -663,15 +688,19 @@ fn strings(items: &[&str]) -> Vec<String> {
     items.iter().map(|item| (*item).to_owned()).collect()
 }
 
-fn start_server(cpus: Option<&str>, data: &Path, port: u16) -> anyhow::Result<ServerProcess> {
-    let child = ocpay_on(cpus)?
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-        .arg("--data-dir")
-        .arg(data)
-        .env("RUST_LOG", "error")
-        .stdout(Stdio::null())
-        .spawn()
-        .context("start ocpay serve")?;
+fn start_server(
+    cpus: Option<&str>,
+    data: &Path,
+    database_url: Option<&str>,
+    port: u16,
+) -> anyhow::Result<ServerProcess> {
+    let mut command = ocpay_on(cpus)?;
+    command.args(["serve", "--listen", &format!("127.0.0.1:{port}")]).arg("--data-dir").arg(data);
+    if let Some(url) = database_url {
+        command.args(["--database-url", url]);
+    }
+    let child =
+        command.env("RUST_LOG", "error").stdout(Stdio::null()).spawn().context("start ocpay serve")?;
     Ok(ServerProcess(child))
 }
 
