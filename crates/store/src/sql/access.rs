@@ -3,13 +3,13 @@
 //! A grant is stored with its token's SHA-256 only; the notification that hands the token to
 //! the ISV is queued in the same transaction.
 
-use super::{Db, Row, params};
 use ocpay_core::Timestamp;
 use ocpay_core::access::Grant;
 use ocpay_core::ids::ClientId;
 
 use super::outbox;
 use super::rows::{self, millis, optional_time, time};
+use super::{Db, Row, params};
 use crate::{AuditEvent, NewGrant, NotificationKind, StoreError};
 
 macro_rules! grant_columns {

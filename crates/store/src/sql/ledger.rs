@@ -14,14 +14,16 @@ use super::rows::{self, millis};
 use crate::{LedgerCheck, StoreError};
 
 pub(super) fn create_payer(db: &mut dyn Db, payer: &Payer) -> Result<(), StoreError> {
-    let inserted = db
-        .execute("INSERT INTO payer (payer_id, environment, currency, pin_hash, created_at_ms) VALUES (?1, ?2, ?3, ?4, ?5)", params![
+    let inserted = db.execute(
+        "INSERT INTO payer (payer_id, environment, currency, pin_hash, created_at_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![
             payer.id.as_str(),
             payer.environment.as_str(),
             payer.currency.code(),
             payer.pin_hash,
             millis(payer.created_at)
-        ]);
+        ],
+    );
     match inserted {
         Err(StoreError::Conflict(_)) => Err(StoreError::Conflict("payer")),
         other => other.map(|_| ()),

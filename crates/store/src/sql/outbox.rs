@@ -1,7 +1,6 @@
 //! The notification outbox in the main file: rows written with the state changes they report,
 //! claimed by the dispatcher for a lease, and their delivery attempts.
 
-use super::{Db, params};
 use jiff::SignedDuration;
 use ocpay_core::Timestamp;
 use ocpay_core::access::Grant;
@@ -11,6 +10,7 @@ use ocpay_core::refund::{Refund, RefundState};
 use ocpay_core::registration::Registration;
 
 use super::rows::{self, millis};
+use super::{Db, params};
 use crate::{AfterAttempt, Attempt, Notification, NotificationKind, Secret, StoreError};
 
 macro_rules! notification_columns {
@@ -178,9 +178,10 @@ pub(super) fn record(db: &mut dyn Db, attempt: &Attempt, after: AfterAttempt) ->
     if recorded.checked_add(1) != Some(number) {
         return Err(StoreError::Conflict("notification attempt"));
     }
-    db
-        .execute("INSERT INTO delivery_attempt (notification_id, attempt, scheduled_at_ms, started_at_ms, duration_ms, \
-             http_status, outcome, error, manual) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)", params![
+    db.execute(
+        "INSERT INTO delivery_attempt (notification_id, attempt, scheduled_at_ms, started_at_ms, duration_ms, \
+         http_status, outcome, error, manual) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        params![
             attempt.notification_id,
             attempt.number,
             millis(attempt.scheduled_at),
@@ -190,7 +191,8 @@ pub(super) fn record(db: &mut dyn Db, attempt: &Attempt, after: AfterAttempt) ->
             attempt.outcome.as_str(),
             attempt.error,
             attempt.manual,
-        ])?;
+        ],
+    )?;
     if manual && !attempt.manual {
         let delivered_at = matches!(after, AfterAttempt::Delivered).then(|| millis(attempt.started_at));
         db.execute(
@@ -201,20 +203,26 @@ pub(super) fn record(db: &mut dyn Db, attempt: &Attempt, after: AfterAttempt) ->
         return Ok(());
     }
     match after {
-        AfterAttempt::Delivered => db
-            .execute("UPDATE notification SET status = 'DELIVERED', attempts = ?2, next_attempt_at_ms = NULL, \
-                 claimed_until_ms = NULL, manual = 0, delivered_at_ms = ?3, secret = NULL WHERE notification_id = ?1", params![id, number, millis(attempt.started_at)])?,
+        AfterAttempt::Delivered => db.execute(
+            "UPDATE notification SET status = 'DELIVERED', attempts = ?2, next_attempt_at_ms = NULL, \
+             claimed_until_ms = NULL, manual = 0, delivered_at_ms = ?3, secret = NULL WHERE notification_id = ?1",
+            params![id, number, millis(attempt.started_at)],
+        )?,
         // A notification stopped during the attempt (a revoked grant's) stays stopped.
-        AfterAttempt::RetryAt(at) => db
-            .execute("UPDATE notification SET attempts = ?2, claimed_until_ms = NULL, manual = 0, \
-                 next_attempt_at_ms = CASE WHEN status = 'FAILED' THEN NULL ELSE CAST(?3 AS BIGINT) END, \
-                 status = CASE WHEN status = 'FAILED' THEN 'FAILED' ELSE 'PENDING' END \
-                 WHERE notification_id = ?1", params![id, number, millis(at)])?,
+        AfterAttempt::RetryAt(at) => db.execute(
+            "UPDATE notification SET attempts = ?2, claimed_until_ms = NULL, manual = 0, \
+             next_attempt_at_ms = CASE WHEN status = 'FAILED' THEN NULL ELSE CAST(?3 AS BIGINT) END, \
+             status = CASE WHEN status = 'FAILED' THEN 'FAILED' ELSE 'PENDING' END \
+             WHERE notification_id = ?1",
+            params![id, number, millis(at)],
+        )?,
         // A notification delivered before (then resent by hand) stays delivered.
-        AfterAttempt::GiveUp => db
-            .execute("UPDATE notification SET status = CASE WHEN delivered_at_ms IS NULL THEN 'FAILED' ELSE 'DELIVERED' END, \
-                 attempts = ?2, next_attempt_at_ms = NULL, claimed_until_ms = NULL, manual = 0, secret = NULL \
-                 WHERE notification_id = ?1", params![id, number])?,
+        AfterAttempt::GiveUp => db.execute(
+            "UPDATE notification SET status = CASE WHEN delivered_at_ms IS NULL THEN 'FAILED' ELSE 'DELIVERED' END, \
+             attempts = ?2, next_attempt_at_ms = NULL, claimed_until_ms = NULL, manual = 0, secret = NULL \
+             WHERE notification_id = ?1",
+            params![id, number],
+        )?,
     };
     Ok(())
 }

@@ -1,12 +1,12 @@
 //! Participants and their keys, in the participants file (attached as `auth`).
 
-use super::{Db, params};
 use ocpay_core::Timestamp;
 use ocpay_core::access::Scopes;
 use ocpay_core::ids::ClientId;
 use ocpay_core::participant::{KeyVersion, Participant, ParticipantKey};
 
 use super::rows::{self, millis};
+use super::{Db, params};
 use crate::{NewKey, StoreError};
 
 macro_rules! participant_columns {
@@ -130,19 +130,25 @@ pub(super) fn find_with_key(
 ) -> Result<Option<(Participant, Option<ParticipantKey>)>, StoreError> {
     let Some(participant) = find(db, client_id)? else { return Ok(None) };
     let key = match key_version {
-        Some(version) => db
-            .query_opt(concat!(
+        Some(version) => db.query_opt(
+            concat!(
                 "SELECT ",
                 key_columns!(),
                 " FROM participant_key WHERE client_id = ?1 AND key_version = ?2"
-            ), params![client_id.as_str(), i64::from(version)], rows::participant_key)?,
-        None => db
-            .query_opt(concat!(
+            ),
+            params![client_id.as_str(), i64::from(version)],
+            rows::participant_key,
+        )?,
+        None => db.query_opt(
+            concat!(
                 "SELECT ",
                 key_columns!(),
-                " FROM participant_key WHERE client_id = ?1 AND scopes IS NULL AND label IS NULL AND revoked_at_ms IS NULL \
-                 ORDER BY key_version DESC LIMIT 1"
-            ), params![client_id.as_str()], rows::participant_key)?,
+                " FROM participant_key WHERE client_id = ?1 AND scopes IS NULL AND label IS NULL \
+                  AND revoked_at_ms IS NULL ORDER BY key_version DESC LIMIT 1"
+            ),
+            params![client_id.as_str()],
+            rows::participant_key,
+        )?,
     };
     Ok(Some((participant, key)))
 }

@@ -2,7 +2,6 @@
 //! decided by core inside the writer's transaction and saved with its postings and its
 //! notification.
 
-use super::{Db, Value, params};
 use ocpay_core::Timestamp;
 use ocpay_core::ids::{ClientId, CodeToken};
 use ocpay_core::ledger::{self, Account, AccountOwner};
@@ -12,6 +11,7 @@ use ocpay_core::payment::{
 };
 
 use super::rows::{self, millis};
+use super::{Db, Value, params};
 use super::{ledger as stored_ledger, outbox};
 use crate::{
     CancelPayment, CreatePayment, FailPayment, PaymentLookup, SettlePayment, Settlement, StoreError,
@@ -77,15 +77,16 @@ pub(super) fn create(db: &mut dyn Db, terms: &PaymentTerms) -> Result<CreatePaym
 fn insert(db: &mut dyn Db, terms: &PaymentTerms) -> Result<bool, StoreError> {
     let order = &terms.order;
     let merchant = &order.merchant;
-    let inserted = db
-        .execute("INSERT INTO payment (payment_id, owner_client_id, payment_request_id, amount_minor, currency, \
-             order_amount_minor, order_currency, reference_order_id, order_description, reference_merchant_id, \
-             merchant_name, merchant_mcc, merchant_display_name, reference_store_id, store_name, store_mcc, \
-             code_token, notify_url, redirect_url, settlement_currency, merchant_region, extend_info, status, \
-             created_at_ms, expires_at_ms, agent_client_id) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, \
-             ?21, ?22, 'PROCESSING', ?23, ?24, ?25) \
-             ON CONFLICT (owner_client_id, payment_request_id) DO NOTHING", params![
+    let inserted = db.execute(
+        "INSERT INTO payment (payment_id, owner_client_id, payment_request_id, amount_minor, currency, \
+         order_amount_minor, order_currency, reference_order_id, order_description, reference_merchant_id, \
+         merchant_name, merchant_mcc, merchant_display_name, reference_store_id, store_name, store_mcc, \
+         code_token, notify_url, redirect_url, settlement_currency, merchant_region, extend_info, status, \
+         created_at_ms, expires_at_ms, agent_client_id) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, \
+         ?21, ?22, 'PROCESSING', ?23, ?24, ?25) \
+         ON CONFLICT (owner_client_id, payment_request_id) DO NOTHING",
+        params![
             terms.id.as_str(),
             terms.owner.as_str(),
             terms.request_id.as_str(),
@@ -111,7 +112,8 @@ fn insert(db: &mut dyn Db, terms: &PaymentTerms) -> Result<bool, StoreError> {
             millis(terms.created_at),
             millis(terms.expires_at),
             terms.agent.as_ref().map(ClientId::as_str),
-        ])?;
+        ],
+    )?;
     Ok(inserted == 1)
 }
 
@@ -125,10 +127,11 @@ fn save_state(db: &mut dyn Db, payment: &Payment, previous: PaymentStatus) -> Re
     };
     let charge = payment.charge.as_ref();
     let quote = charge.and_then(|charge| charge.quote.as_ref());
-    let updated = db
-        .execute("UPDATE payment SET status = ?1, fail_reason = ?2, paid_at_ms = ?3, failed_at_ms = ?4, \
-             cancelled_at_ms = ?5, payer_id = ?6, charged_minor = ?7, charged_currency = ?8, quote_pair = ?9, \
-             quote_price = ?10, quoted_at_ms = ?11 WHERE payment_id = ?12 AND status = ?13", params![
+    let updated = db.execute(
+        "UPDATE payment SET status = ?1, fail_reason = ?2, paid_at_ms = ?3, failed_at_ms = ?4, \
+         cancelled_at_ms = ?5, payer_id = ?6, charged_minor = ?7, charged_currency = ?8, quote_pair = ?9, \
+         quote_price = ?10, quoted_at_ms = ?11 WHERE payment_id = ?12 AND status = ?13",
+        params![
             payment.state.status().as_str(),
             fail_reason,
             payment.state.paid_at().map(millis),
@@ -142,7 +145,8 @@ fn save_state(db: &mut dyn Db, payment: &Payment, previous: PaymentStatus) -> Re
             quote.map(|quote| millis(quote.quoted_at)),
             payment.terms.id.as_str(),
             previous.as_str(),
-        ])?;
+        ],
+    )?;
     if updated == 1 {
         Ok(())
     } else {

@@ -2,13 +2,13 @@
 //! against the payment and its earlier refunds, all in the writer's one transaction, with the
 //! money posted back and the notification queued as soon as the refund succeeds.
 
-use super::{Db, Value, params};
 use ocpay_core::Timestamp;
 use ocpay_core::ids::{ClientId, PaymentId};
 use ocpay_core::ledger;
 use ocpay_core::refund::{Refund, RefundState, decide_refund};
 
 use super::rows::{self, millis};
+use super::{Db, Value, params};
 use super::{ledger as stored_ledger, outbox, payments};
 use crate::{CreateRefund, NewRefund, PaymentLookup, RefundCompletion, RefundLookup, StoreError};
 

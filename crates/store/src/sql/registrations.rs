@@ -2,7 +2,6 @@
 //! decided them against the owner's earlier registrations, and decided (by an operator or the
 //! sandbox's review) with their notification queued in the same transaction.
 
-use super::{Db, Value, params};
 use ocpay_core::Timestamp;
 use ocpay_core::ids::{ClientId, RegistrationId};
 use ocpay_core::registration::{
@@ -11,6 +10,7 @@ use ocpay_core::registration::{
 
 use super::outbox;
 use super::rows::{self, millis};
+use super::{Db, Value, params};
 use crate::{CreateRegistration, DecideRegistration, RegistrationLookup, StoreError};
 
 macro_rules! registration_columns {
