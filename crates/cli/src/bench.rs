@@ -321,19 +321,24 @@ async fn pay(
 }
 
 /// A whole payment: pay, the wallet pays, the notification arrives. Returns when it arrived.
+/// Sandbox payers of the complete payments, taken in turn: many payers, as in a shop, rather
+/// than one wallet whose balance every payment changes.
+const PAYERS: usize = 1_000;
+
 async fn complete(
     http: &reqwest::Client,
     base: &str,
     url: &str,
     client_id: &str,
-    signed: &Signed,
+    (index, signed): (usize, &Signed),
     arrivals: &Arrivals,
 ) -> Option<Instant> {
     let answer = pay(http, url, client_id, signed).await?;
     let payment_id = answer["paymentId"].as_str()?.to_owned();
     let code = answer["orderCodeForm"]["codeDetails"][0]["codeValue"].as_str()?;
     let token = code.rsplit('/').next()?;
-    let paid = http.post(format!("{base}/wallet/api/codes/{token}/pay")).body("{}").send().await.ok()?;
+    let payer = json!({ "payerId": format!("bench-payer-{}", index % PAYERS) }).to_string();
+    let paid = http.post(format!("{base}/wallet/api/codes/{token}/pay")).body(payer).send().await.ok()?;
     if !paid.status().is_success() {
         return None;
     }
@@ -379,7 +384,7 @@ async fn load(args: LoadArgs) -> anyhow::Result<LoadResult> {
                 let signed = &requests[index];
                 let ok = match &arrivals {
                     Some(arrivals) => {
-                        complete(&http, &base, &url, &client_id, signed, arrivals).await.is_some()
+                        complete(&http, &base, &url, &client_id, (index, signed), arrivals).await.is_some()
                     }
                     None => pay(&http, &url, &client_id, signed).await.is_some(),
                 };

@@ -79,14 +79,14 @@ impl SqlStore<Postgres> {
     /// Connects, applies pending migrations and returns the store.
     pub async fn open(settings: &PostgresSettings) -> Result<PostgresStore, StoreError> {
         let engine = Postgres::new(settings)?;
-        engine.with_connection(|connection| migrate(&mut connection.client).map(drop)).await?;
+        engine.with_connection(|slot| migrate(&mut engine.connected(slot)?.client).map(drop)).await?;
         Ok(SqlStore::new(engine))
     }
 
     /// Applies pending migrations and says which schema versions the database went from and to.
     pub async fn migrate(settings: &PostgresSettings) -> Result<(usize, usize), StoreError> {
         let engine = Postgres::new(settings)?;
-        engine.with_connection(|connection| migrate(&mut connection.client)).await
+        engine.with_connection(|slot| migrate(&mut engine.connected(slot)?.client)).await
     }
 
     /// How many writes were run again after PostgreSQL aborted them to keep serialisability.
@@ -97,6 +97,8 @@ impl SqlStore<Postgres> {
 
 fn migrate(client: &mut Client) -> Result<(usize, usize), StoreError> {
     let mut transaction = client.transaction()?;
+    // A migration, and the wait for another node's, may take longer than a request may.
+    transaction.batch_execute("SET LOCAL statement_timeout = 0")?;
     // Nodes that start together queue here; the first migrates, the others find nothing to do.
     transaction.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])?;
     transaction.batch_execute(
@@ -175,10 +177,12 @@ impl Postgres {
         Ok(Connection { client, statements: HashMap::new() })
     }
 
-    /// Runs `work` on a pooled connection, waiting for one if all are busy.
+    /// Runs `work` with a slot for a pooled connection, waiting for a permit if all are busy.
+    /// The slot starts with an idle connection if there is one; what it holds at the end goes
+    /// back to the pool, unless its connection has closed.
     async fn with_connection<T>(
         &self,
-        work: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
+        work: impl FnOnce(&mut Option<Connection>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         let _permit = tokio::time::timeout(self.settings.pool_wait, self.permits.acquire())
             .await
@@ -190,17 +194,78 @@ impl Postgres {
             })?
             .map_err(|_| StoreError::Database("the connection pool is closed".into()))?;
         tokio::task::block_in_place(|| {
-            let idle = self.idle.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).pop();
-            let mut connection = match idle {
-                Some(connection) if !connection.client.is_closed() => connection,
-                _ => self.connect()?,
-            };
-            let result = work(&mut connection);
-            if !connection.client.is_closed() {
+            let mut slot = self.idle.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).pop();
+            let result = work(&mut slot);
+            if let Some(connection) = slot.filter(|connection| !connection.client.is_closed()) {
                 self.idle.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push(connection);
             }
             result
         })
+    }
+
+    /// The slot's connection, or a new one when it has none or its connection has closed.
+    fn connected<'s>(&self, slot: &'s mut Option<Connection>) -> Result<&'s mut Connection, StoreError> {
+        Ok(match slot.take() {
+            Some(connection) if !connection.client.is_closed() => slot.insert(connection),
+            _ => slot.insert(self.connect()?),
+        })
+    }
+
+    /// Runs one attempt of a transaction on the slot's connection (connecting when it has
+    /// none), and says whether running it again may succeed. A connection whose state is
+    /// in doubt after a failure leaves the slot, so it never returns to the pool.
+    fn attempt<T>(
+        &self,
+        slot: &mut Option<Connection>,
+        begin: &'static str,
+        retry_unique_violation: bool,
+        work: &mut dyn FnMut(&mut dyn Db) -> Result<T, StoreError>,
+    ) -> (Result<T, StoreError>, bool) {
+        let connection = match self.connected(slot) {
+            Ok(connection) => connection,
+            Err(error) => return (Err(error), false),
+        };
+        if let Err(error) = connection.client.batch_execute(begin) {
+            // A pooled connection the server has dropped (a restart, a failover): nothing was
+            // sent, so a new connection may try again.
+            *slot = None;
+            return (Err(error.into()), true);
+        }
+        let mut db = PostgresDb { connection, must_retry: false, retry_unique_violation, failed: false };
+        let result = work(&mut db);
+        let (must_retry, failed) = (db.must_retry, db.failed);
+        match result {
+            // PostgreSQL would turn this COMMIT into a ROLLBACK without a word: a statement
+            // failed and the transaction is aborted, though the business code went on.
+            Ok(_) if failed => {
+                if connection.client.batch_execute("ROLLBACK").is_err() {
+                    *slot = None;
+                }
+                let error = StoreError::Database("a statement failed inside the transaction".into());
+                (Err(error), must_retry)
+            }
+            Ok(value) => match connection.client.batch_execute("COMMIT") {
+                Ok(()) => (Ok(value), false),
+                Err(error) if is_retryable(&error) => (Err(error.into()), true),
+                Err(error) => {
+                    *slot = None;
+                    if error.as_db_error().is_some() {
+                        return (Err(error.into()), false);
+                    }
+                    // The connection broke during the COMMIT: whether it happened is unknown.
+                    // Never run it again here; the client's retry with the same idempotency key
+                    // finds out.
+                    let error = StoreError::Database(format!("the commit's outcome is unknown: {error}"));
+                    (Err(error), false)
+                }
+            },
+            Err(error) => {
+                if connection.client.batch_execute("ROLLBACK").is_err() {
+                    *slot = None;
+                }
+                (Err(error), must_retry)
+            }
+        }
     }
 }
 
@@ -228,10 +293,11 @@ impl Engine for Postgres {
         T: Send + 'static,
         F: FnMut(&mut dyn Db) -> Result<T, StoreError> + Send + 'static,
     {
-        self.with_connection(move |connection| {
+        self.with_connection(move |slot| {
             let mut attempt = 0;
             loop {
-                let (result, retry) = run_write(connection, &mut work, attempt == 0);
+                let (result, retry) =
+                    self.attempt(slot, "BEGIN ISOLATION LEVEL SERIALIZABLE", attempt == 0, &mut work);
                 if !retry || attempt >= self.settings.serialization_retries {
                     return result;
                 }
@@ -247,15 +313,23 @@ impl Engine for Postgres {
         T: Send,
         F: FnOnce(&mut dyn Db) -> Result<T, StoreError> + Send,
     {
-        self.with_connection(move |connection| {
-            connection.client.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")?;
-            let mut db = PostgresDb { connection, must_retry: false, retry_unique_violation: false };
-            let result = read(&mut db);
-            let ended =
-                db.connection.client.batch_execute(if result.is_ok() { "COMMIT" } else { "ROLLBACK" });
-            let value = result?;
-            ended?;
-            Ok(value)
+        self.with_connection(move |slot| {
+            let ran = std::cell::Cell::new(false);
+            let mut read = Some(read);
+            let mut once = |db: &mut dyn Db| match read.take() {
+                Some(read) => {
+                    ran.set(true);
+                    read(db)
+                }
+                None => Err(StoreError::Database("a read ran twice".into())),
+            };
+            let begin = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
+            let (result, retry) = self.attempt(slot, begin, false, &mut once);
+            // Only a read that never began (a dropped pooled connection) runs again.
+            match result {
+                Err(_) if retry && !ran.get() => self.attempt(slot, begin, false, &mut once).0,
+                result => result,
+            }
         })
     }
 
@@ -265,33 +339,6 @@ impl Engine for Postgres {
 
     fn health(&self) -> impl Future<Output = Result<(), StoreError>> + Send {
         std::future::ready(Ok(()))
-    }
-}
-
-/// Runs one attempt of a write; says whether it should be run again.
-fn run_write<T>(
-    connection: &mut Connection,
-    work: &mut impl FnMut(&mut dyn Db) -> Result<T, StoreError>,
-    first: bool,
-) -> (Result<T, StoreError>, bool) {
-    if let Err(error) = connection.client.batch_execute("BEGIN ISOLATION LEVEL SERIALIZABLE") {
-        return (Err(error.into()), false);
-    }
-    let mut db = PostgresDb { connection, must_retry: false, retry_unique_violation: first };
-    let result = work(&mut db);
-    let must_retry = db.must_retry;
-    match result {
-        Ok(value) => match connection.client.batch_execute("COMMIT") {
-            Ok(()) => (Ok(value), false),
-            Err(error) => {
-                let retry = is_retryable(&error);
-                (Err(error.into()), retry)
-            }
-        },
-        Err(error) => {
-            let _ = connection.client.batch_execute("ROLLBACK");
-            (Err(error), must_retry)
-        }
     }
 }
 
@@ -312,6 +359,8 @@ struct PostgresDb<'c> {
     /// answers as on SQLite (the existing payment, a refusal). A violation on the second run
     /// is a real one.
     retry_unique_violation: bool,
+    /// Set when any statement failed: PostgreSQL has aborted the transaction.
+    failed: bool,
 }
 
 impl PostgresDb<'_> {
@@ -329,6 +378,7 @@ impl PostgresDb<'_> {
     }
 
     fn error(&mut self, error: postgres::Error) -> StoreError {
+        self.failed = true;
         if is_retryable(&error) {
             self.must_retry = true;
         }
@@ -370,7 +420,8 @@ impl Db for PostgresDb<'_> {
     }
 }
 
-/// SQLite's `?N` parameters as PostgreSQL's `$N`, leaving quoted text alone.
+/// SQLite's `?N` parameters as PostgreSQL's `$N`, leaving quoted text alone. The business SQL
+/// has no comments, so quotes are the only context to skip.
 fn numbered_parameters(sql: &str) -> String {
     let mut out = String::with_capacity(sql.len());
     let mut quoted = false;
@@ -396,8 +447,9 @@ impl ToSql for Value<'_> {
                 Type::BOOL => (value != 0).to_sql(ty, out),
                 _ => Err(format!("an integer cannot be a {ty} parameter").into()),
             },
-            Value::Text(text) => text.to_sql(ty, out),
-            Value::Blob(bytes) => bytes.to_sql(ty, out),
+            Value::Text(text) if <&str as ToSql>::accepts(ty) => text.to_sql(ty, out),
+            Value::Blob(bytes) if <&[u8] as ToSql>::accepts(ty) => bytes.to_sql(ty, out),
+            Value::Text(_) | Value::Blob(_) => Err(format!("{self:?} cannot be a {ty} parameter").into()),
         }
     }
 
