@@ -178,7 +178,7 @@ impl Default for Config {
             postgres_pool_wait_ms: 5_000,
             postgres_connect_timeout_ms: 5_000,
             postgres_statement_timeout_ms: 5_000,
-            postgres_serialization_retries: 10,
+            postgres_serialization_retries: 20,
             sqlite_read_connections_max: 8,
             sqlite_write_batch_max: 256,
             sqlite_write_queue_max: 4096,

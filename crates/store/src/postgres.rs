@@ -30,7 +30,7 @@ use postgres::{Client, NoTls, Statement};
 use tokio::sync::Semaphore;
 
 use crate::StoreError;
-use crate::sql::{Cell, Db, Dialect, Engine, Row, SqlStore, Value};
+use crate::sql::{Cell, Db, Dialect, Engine, Isolation, Row, SqlStore, Value};
 
 /// The schema, one migration per entry, applied in order and counted in `ocpay_schema`.
 const MIGRATIONS: &[&str] = &[include_str!("../migrations/postgres/0001_schema.sql")];
@@ -67,7 +67,7 @@ impl PostgresSettings {
             pool_wait: Duration::from_secs(5),
             connect_timeout: Duration::from_secs(5),
             statement_timeout: Duration::from_secs(5),
-            serialization_retries: 10,
+            serialization_retries: 20,
         }
     }
 }
@@ -288,16 +288,23 @@ fn backoff(attempt: u32) {
 }
 
 impl Engine for Postgres {
-    fn write<T, F>(&self, mut work: F) -> impl Future<Output = Result<T, StoreError>> + Send
+    fn write<T, F>(
+        &self,
+        isolation: Isolation,
+        mut work: F,
+    ) -> impl Future<Output = Result<T, StoreError>> + Send
     where
         T: Send + 'static,
         F: FnMut(&mut dyn Db) -> Result<T, StoreError> + Send + 'static,
     {
+        let begin = match isolation {
+            Isolation::Serializable => "BEGIN ISOLATION LEVEL SERIALIZABLE",
+            Isolation::RowLocks => "BEGIN ISOLATION LEVEL READ COMMITTED",
+        };
         self.with_connection(move |slot| {
             let mut attempt = 0;
             loop {
-                let (result, retry) =
-                    self.attempt(slot, "BEGIN ISOLATION LEVEL SERIALIZABLE", attempt == 0, &mut work);
+                let (result, retry) = self.attempt(slot, begin, attempt == 0, &mut work);
                 if !retry || attempt >= self.settings.serialization_retries {
                     return result;
                 }

@@ -25,9 +25,17 @@ pub(super) fn create_payer(db: &mut dyn Db, payer: &Payer) -> Result<(), StoreEr
         ],
     );
     match inserted {
-        Err(StoreError::Conflict(_)) => Err(StoreError::Conflict("payer")),
-        other => other.map(|_| ()),
-    }
+        Err(StoreError::Conflict(_)) => return Err(StoreError::Conflict("payer")),
+        other => other?,
+    };
+    // The wallet's kept balance exists from the start, so that paying only updates it: a
+    // first payment that also inserted it would touch the index every concurrent payment reads.
+    let wallet = Account::new(AccountOwner::Wallet(payer.id.clone()), payer.currency);
+    db.execute(
+        "INSERT INTO wallet_balance (account, currency, balance_minor) VALUES (?1, ?2, 0)",
+        params![wallet.key(), payer.currency.code()],
+    )?;
+    Ok(())
 }
 
 pub(super) fn find_payer(db: &mut dyn Db, payer: &PayerId) -> Result<Option<Payer>, StoreError> {

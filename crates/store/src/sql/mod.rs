@@ -37,6 +37,17 @@ macro_rules! queue_rows {
     };
 }
 
+/// A query that reads one row this transaction then changes, locking it on PostgreSQL, where
+/// a [`Isolation::RowLocks`] write relies on the lock instead of on serialisability.
+macro_rules! locked_row {
+    ($db:expr, $sql:expr) => {
+        match $db.dialect() {
+            $crate::sql::Dialect::Sqlite => $sql,
+            $crate::sql::Dialect::Postgres => concat!($sql, " FOR UPDATE"),
+        }
+    };
+}
+
 mod access;
 mod ledger;
 mod outbox;
@@ -123,12 +134,28 @@ impl dyn Db + '_ {
     }
 }
 
+/// How a write is kept apart from concurrent writes, where an engine runs several at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Isolation {
+    /// As if it ran alone: a business step that reads, decides with core and writes.
+    Serializable,
+    /// Queue work (claims, expiries, completions, recorded attempts): every row it changes is
+    /// locked as it is read (`queue_rows!`, `locked_row!`), and it decides on nothing else. It
+    /// then needs no serialisability, whose range reads of a busy queue would make concurrent
+    /// payments fail to serialise.
+    RowLocks,
+}
+
 /// How an engine runs transactions.
 pub trait Engine: Send + Sync + 'static {
     /// Runs `work` as one write transaction and returns its result once it is durable. The
     /// engine may run `work` again (after rolling back) when the database asks for a retry, so
     /// `work` must not change anything outside its transaction.
-    fn write<T, F>(&self, work: F) -> impl Future<Output = Result<T, StoreError>> + Send
+    fn write<T, F>(
+        &self,
+        isolation: Isolation,
+        work: F,
+    ) -> impl Future<Output = Result<T, StoreError>> + Send
     where
         T: Send + 'static,
         F: FnMut(&mut dyn Db) -> Result<T, StoreError> + Send + 'static;
@@ -166,7 +193,9 @@ impl<E: Engine> SqlStore<E> {
 impl<E: Engine> Store for SqlStore<E> {
     async fn create_participant(&self, participant: &Participant, key: &NewKey) -> Result<(), StoreError> {
         let (participant, key) = (participant.clone(), key.clone());
-        self.engine.write(move |db| participants::create(db, &participant, &key)).await
+        self.engine
+            .write(Isolation::Serializable, move |db| participants::create(db, &participant, &key))
+            .await
     }
 
     async fn add_participant_key(
@@ -175,7 +204,9 @@ impl<E: Engine> Store for SqlStore<E> {
         key: &NewKey,
     ) -> Result<KeyVersion, StoreError> {
         let (client_id, key) = (client_id.clone(), key.clone());
-        self.engine.write(move |db| participants::add_key(db, &client_id, &key)).await
+        self.engine
+            .write(Isolation::Serializable, move |db| participants::add_key(db, &client_id, &key))
+            .await
     }
 
     async fn participant(&self, client_id: &ClientId) -> Result<Option<Participant>, StoreError> {
@@ -193,12 +224,16 @@ impl<E: Engine> Store for SqlStore<E> {
         now: Timestamp,
     ) -> Result<ParticipantKey, StoreError> {
         let client_id = client_id.clone();
-        self.engine.write(move |db| participants::revoke_key(db, &client_id, key_version, now)).await
+        self.engine
+            .write(Isolation::Serializable, move |db| {
+                participants::revoke_key(db, &client_id, key_version, now)
+            })
+            .await
     }
 
     async fn create_grant(&self, grant: &NewGrant, now: Timestamp) -> Result<(), StoreError> {
         let grant = grant.clone();
-        self.engine.write(move |db| access::create_grant(db, &grant, now)).await
+        self.engine.write(Isolation::Serializable, move |db| access::create_grant(db, &grant, now)).await
     }
 
     async fn grant_by_token(&self, token_sha256: &str) -> Result<Option<Grant>, StoreError> {
@@ -211,12 +246,12 @@ impl<E: Engine> Store for SqlStore<E> {
 
     async fn revoke_grant(&self, grant_id: &str, now: Timestamp) -> Result<Grant, StoreError> {
         let grant_id = grant_id.to_owned();
-        self.engine.write(move |db| access::revoke_grant(db, &grant_id, now)).await
+        self.engine.write(Isolation::Serializable, move |db| access::revoke_grant(db, &grant_id, now)).await
     }
 
     async fn record_audit(&self, events: &[AuditEvent]) -> Result<(), StoreError> {
         let events = events.to_vec();
-        self.engine.write(move |db| access::record_audit(db, &events)).await
+        self.engine.write(Isolation::Serializable, move |db| access::record_audit(db, &events)).await
     }
 
     async fn audit_events(&self, client_id: &ClientId, limit: u32) -> Result<Vec<AuditEvent>, StoreError> {
@@ -237,7 +272,7 @@ impl<E: Engine> Store for SqlStore<E> {
 
     async fn create_payment(&self, terms: &PaymentTerms) -> Result<CreatePayment, StoreError> {
         let terms = terms.clone();
-        self.engine.write(move |db| payments::create(db, &terms)).await
+        self.engine.write(Isolation::Serializable, move |db| payments::create(db, &terms)).await
     }
 
     async fn payment(&self, owner: &ClientId, lookup: &PaymentLookup) -> Result<Option<Payment>, StoreError> {
@@ -252,12 +287,14 @@ impl<E: Engine> Store for SqlStore<E> {
         now: Timestamp,
     ) -> Result<CancelPayment, StoreError> {
         let (owner, lookup, window) = (owner.clone(), lookup.clone(), *window);
-        self.engine.write(move |db| payments::cancel(db, &owner, &lookup, &window, now)).await
+        self.engine
+            .write(Isolation::Serializable, move |db| payments::cancel(db, &owner, &lookup, &window, now))
+            .await
     }
 
     async fn create_refund(&self, refund: &NewRefund) -> Result<CreateRefund, StoreError> {
         let refund = refund.clone();
-        self.engine.write(move |db| refunds::create(db, &refund)).await
+        self.engine.write(Isolation::Serializable, move |db| refunds::create(db, &refund)).await
     }
 
     async fn refund(&self, owner: &ClientId, lookup: &RefundLookup) -> Result<Option<Refund>, StoreError> {
@@ -273,12 +310,12 @@ impl<E: Engine> Store for SqlStore<E> {
     }
 
     async fn complete_refunds(&self, now: Timestamp, limit: u32) -> Result<Vec<Refund>, StoreError> {
-        self.engine.write(move |db| refunds::complete(db, now, limit)).await
+        self.engine.write(Isolation::RowLocks, move |db| refunds::complete(db, now, limit)).await
     }
 
     async fn create_registration(&self, terms: &RegistrationTerms) -> Result<CreateRegistration, StoreError> {
         let terms = terms.clone();
-        self.engine.write(move |db| registrations::create(db, &terms)).await
+        self.engine.write(Isolation::Serializable, move |db| registrations::create(db, &terms)).await
     }
 
     async fn registration(
@@ -306,7 +343,11 @@ impl<E: Engine> Store for SqlStore<E> {
         now: Timestamp,
     ) -> Result<DecideRegistration, StoreError> {
         let (owner, id, decision) = (owner.cloned(), id.clone(), decision.clone());
-        self.engine.write(move |db| registrations::decide(db, owner.as_ref(), &id, &decision, now)).await
+        self.engine
+            .write(Isolation::Serializable, move |db| {
+                registrations::decide(db, owner.as_ref(), &id, &decision, now)
+            })
+            .await
     }
 
     async fn decide_due_registrations(
@@ -314,7 +355,7 @@ impl<E: Engine> Store for SqlStore<E> {
         now: Timestamp,
         limit: u32,
     ) -> Result<Vec<Registration>, StoreError> {
-        self.engine.write(move |db| registrations::decide_due(db, now, limit)).await
+        self.engine.write(Isolation::RowLocks, move |db| registrations::decide_due(db, now, limit)).await
     }
 
     async fn approved_store(
@@ -334,7 +375,7 @@ impl<E: Engine> Store for SqlStore<E> {
 
     async fn settle_payment(&self, settlement: &Settlement) -> Result<SettlePayment, StoreError> {
         let settlement = settlement.clone();
-        self.engine.write(move |db| payments::settle(db, &settlement)).await
+        self.engine.write(Isolation::Serializable, move |db| payments::settle(db, &settlement)).await
     }
 
     async fn fail_payment(
@@ -344,17 +385,17 @@ impl<E: Engine> Store for SqlStore<E> {
         now: Timestamp,
     ) -> Result<FailPayment, StoreError> {
         let code = code.clone();
-        self.engine.write(move |db| payments::fail(db, &code, reason, now)).await
+        self.engine.write(Isolation::Serializable, move |db| payments::fail(db, &code, reason, now)).await
     }
 
     async fn expire_payments(&self, now: Timestamp, limit: u32) -> Result<Vec<Payment>, StoreError> {
-        self.engine.write(move |db| payments::expire(db, now, limit)).await
+        self.engine.write(Isolation::RowLocks, move |db| payments::expire(db, now, limit)).await
     }
 
     async fn take_sandbox_fault(&self, fault: &SandboxFault, now: Timestamp) -> Result<bool, StoreError> {
         let (kind, key) = fault.key();
         self.engine
-            .write(move |db| {
+            .write(Isolation::Serializable, move |db| {
                 let taken = db.execute(
                     "INSERT INTO sandbox_fault (kind, fault_key, taken_at_ms) VALUES (?1, ?2, ?3) \
                      ON CONFLICT DO NOTHING",
@@ -367,7 +408,7 @@ impl<E: Engine> Store for SqlStore<E> {
 
     async fn create_payer(&self, payer: &Payer) -> Result<(), StoreError> {
         let payer = payer.clone();
-        self.engine.write(move |db| ledger::create_payer(db, &payer)).await
+        self.engine.write(Isolation::Serializable, move |db| ledger::create_payer(db, &payer)).await
     }
 
     async fn payer(&self, payer: &PayerId) -> Result<Option<Payer>, StoreError> {
@@ -382,17 +423,21 @@ impl<E: Engine> Store for SqlStore<E> {
         now: Timestamp,
     ) -> Result<bool, StoreError> {
         let payer = payer.clone();
-        self.engine.write(move |db| ledger::pin_attempt(db, &payer, failures_max, locked_until, now)).await
+        self.engine
+            .write(Isolation::Serializable, move |db| {
+                ledger::pin_attempt(db, &payer, failures_max, locked_until, now)
+            })
+            .await
     }
 
     async fn pin_succeeded(&self, payer: &PayerId) -> Result<(), StoreError> {
         let payer = payer.clone();
-        self.engine.write(move |db| ledger::pin_succeeded(db, &payer)).await
+        self.engine.write(Isolation::Serializable, move |db| ledger::pin_succeeded(db, &payer)).await
     }
 
     async fn top_up(&self, payer: &PayerId, amount: Money, now: Timestamp) -> Result<Money, StoreError> {
         let payer = payer.clone();
-        self.engine.write(move |db| ledger::top_up(db, &payer, amount, now)).await
+        self.engine.write(Isolation::Serializable, move |db| ledger::top_up(db, &payer, amount, now)).await
     }
 
     async fn balance(&self, account: &Account) -> Result<Money, StoreError> {
@@ -413,17 +458,17 @@ impl<E: Engine> Store for SqlStore<E> {
         lease: SignedDuration,
         limit: u32,
     ) -> Result<Vec<Notification>, StoreError> {
-        self.engine.write(move |db| outbox::claim(db, now, lease, limit)).await
+        self.engine.write(Isolation::RowLocks, move |db| outbox::claim(db, now, lease, limit)).await
     }
 
     async fn record_attempt(&self, attempt: &Attempt, after: AfterAttempt) -> Result<(), StoreError> {
         let attempt = attempt.clone();
-        self.engine.write(move |db| outbox::record(db, &attempt, after)).await
+        self.engine.write(Isolation::RowLocks, move |db| outbox::record(db, &attempt, after)).await
     }
 
     async fn resend_notifications(&self, subject_id: &str, now: Timestamp) -> Result<u32, StoreError> {
         let subject_id = subject_id.to_owned();
-        self.engine.write(move |db| outbox::resend(db, &subject_id, now)).await
+        self.engine.write(Isolation::Serializable, move |db| outbox::resend(db, &subject_id, now)).await
     }
 
     async fn notifications(&self, subject_id: &str) -> Result<Vec<(Notification, Vec<Attempt>)>, StoreError> {
@@ -434,7 +479,7 @@ impl<E: Engine> Store for SqlStore<E> {
         if self.engine.is_shared() {
             return Ok(());
         }
-        self.engine.write(outbox::release).await
+        self.engine.write(Isolation::Serializable, outbox::release).await
     }
 
     async fn health(&self) -> Result<(), StoreError> {

@@ -171,7 +171,7 @@ pub(super) fn record(db: &mut dyn Db, attempt: &Attempt, after: AfterAttempt) ->
     let id = &attempt.notification_id;
     let number = attempt.number;
     let (recorded, manual): (u32, bool) = db.query_one(
-        "SELECT attempts, manual FROM notification WHERE notification_id = ?1",
+        locked_row!(db, "SELECT attempts, manual FROM notification WHERE notification_id = ?1"),
         params![id],
         |row| Ok((row.get(0)?, row.get(1)?)),
     )?;

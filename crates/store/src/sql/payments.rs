@@ -130,7 +130,7 @@ fn save_state(db: &mut dyn Db, payment: &Payment, previous: PaymentStatus) -> Re
     let updated = db.execute(
         "UPDATE payment SET status = ?1, fail_reason = ?2, paid_at_ms = ?3, failed_at_ms = ?4, \
          cancelled_at_ms = ?5, payer_id = ?6, charged_minor = ?7, charged_currency = ?8, quote_pair = ?9, \
-         quote_price = ?10, quoted_at_ms = ?11 WHERE payment_id = ?12 AND status = ?13",
+         quote_price = ?10, quoted_at_ms = ?11 WHERE code_token = ?12 AND status = ?13",
         params![
             payment.state.status().as_str(),
             fail_reason,
@@ -143,7 +143,7 @@ fn save_state(db: &mut dyn Db, payment: &Payment, previous: PaymentStatus) -> Re
             quote.map(|quote| quote.rate.pair()),
             quote.map(|quote| quote.rate.price()),
             quote.map(|quote| millis(quote.quoted_at)),
-            payment.terms.id.as_str(),
+            payment.terms.code_token.as_str(),
             previous.as_str(),
         ],
     )?;

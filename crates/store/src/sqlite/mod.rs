@@ -16,7 +16,7 @@ use self::reads::ReadPool;
 pub use self::writer::WriteStats;
 use self::writer::Writer;
 use crate::StoreError;
-use crate::sql::{Cell, Db, Dialect, Engine, Row, SqlStore, Value};
+use crate::sql::{Cell, Db, Dialect, Engine, Isolation, Row, SqlStore, Value};
 
 impl From<rusqlite::Error> for StoreError {
     fn from(error: rusqlite::Error) -> Self {
@@ -174,12 +174,12 @@ impl SqlStore<Sqlite> {
 }
 
 impl Engine for Sqlite {
-    fn write<T, F>(&self, mut work: F) -> impl Future<Output = Result<T, StoreError>> + Send
+    fn write<T, F>(&self, _: Isolation, mut work: F) -> impl Future<Output = Result<T, StoreError>> + Send
     where
         T: Send + 'static,
         F: FnMut(&mut dyn Db) -> Result<T, StoreError> + Send + 'static,
     {
-        // One writer: no other transaction runs in between, so there is nothing to retry.
+        // One writer: every write runs as if alone, and there is nothing to retry.
         self.writer.write(move |connection| work(&mut SqliteDb(connection)))
     }
 
