@@ -5,11 +5,6 @@
 -- as SQLite does, and keys are made by the application, except the ledger's posting ids and the
 -- audit trail's event ids. `rowid` columns make SQLite's implicit row id explicit, so that one
 -- query text orders rows the same way on both engines.
---
--- Tables whose rows change often without touching an indexed column (wallet balances, outbox
--- claims) leave room in their pages, so that PostgreSQL can update them in place (HOT) without
--- writing index entries. A serialisable payment reads its wallet's index page; index writes by
--- other payments into that page would make them fail to serialise against each other.
 
 CREATE TABLE participant (
     client_id     TEXT COLLATE "C" PRIMARY KEY,
@@ -107,7 +102,7 @@ CREATE TABLE wallet_balance (
     account       TEXT COLLATE "C" PRIMARY KEY,
     currency      TEXT COLLATE "C" NOT NULL,
     balance_minor BIGINT NOT NULL CHECK (balance_minor >= 0)
-) WITH (fillfactor = 50);
+);
 
 CREATE TABLE notification (
     notification_id     TEXT COLLATE "C" PRIMARY KEY,
@@ -128,7 +123,7 @@ CREATE TABLE notification (
     secret              TEXT COLLATE "C",
     UNIQUE (kind, subject_id, event_status),
     CHECK (status <> 'PENDING' OR next_attempt_at_ms IS NOT NULL)
-) WITH (fillfactor = 70);
+);
 CREATE INDEX notification_due ON notification (next_attempt_at_ms) WHERE status = 'PENDING';
 CREATE INDEX notification_by_subject ON notification (subject_id);
 

@@ -119,6 +119,11 @@ fn insert(db: &mut dyn Db, terms: &PaymentTerms) -> Result<bool, StoreError> {
 
 /// Saves a payment's new state over the one it had when read. The status in the WHERE clause
 /// makes a lost update impossible: a payment changed since it was read fails the write.
+///
+/// The row is found by its random code token, not by its time-ordered id: on PostgreSQL a
+/// serialisable update reads the index pages it searches, and every new payment writes into
+/// the id index's last page, so concurrent payments searching that page failed to serialise
+/// (measured: a fifth fewer complete payments per second, and failures past every retry).
 fn save_state(db: &mut dyn Db, payment: &Payment, previous: PaymentStatus) -> Result<(), StoreError> {
     let (fail_reason, failed_at, cancelled_at) = match payment.state {
         PaymentState::Fail { reason, failed_at } => (Some(reason.as_str()), Some(millis(failed_at)), None),
