@@ -215,7 +215,8 @@ impl SandboxFault {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LedgerCheck {
     pub postings: u64,
-    /// Postings whose entries do not sum to zero in some currency: must always be empty.
+    /// Postings whose entries do not sum to zero in some currency, have fewer than two
+    /// entries, or do not exist though entries name them: must always be empty.
     pub unbalanced_postings: Vec<i64>,
     /// Payer wallets below zero: must always be empty.
     pub negative_wallets: Vec<(String, Money)>,

@@ -39,3 +39,28 @@ async fn nodes_that_start_together_migrate_once() {
     let store = open(&url).await;
     store.health().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ledger_check_reports_an_entry_without_its_posting() {
+    // PostgreSQL keeps no foreign key from entries to postings (it made concurrent payments
+    // fail to serialise), so the ledger check must find what the key would have refused.
+    let Some(url) = conformance::postgres_test_url() else { return };
+    let url = conformance::postgres_scratch_schema(&url);
+    let store = open(&url).await;
+    assert!(store.ledger_check().await.unwrap().is_sound());
+    let insert = url.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut client = postgres::Client::connect(&insert, postgres::NoTls).unwrap();
+        client
+            .batch_execute(
+                "INSERT INTO entry (posting_id, account, currency, amount_minor) VALUES (424242, 'pending:X:USD', 'USD', 5), \
+                 (424242, 'funding:sandbox:USD', 'USD', -5)",
+            )
+            .unwrap();
+    })
+    .await
+    .unwrap();
+    let check = store.ledger_check().await.unwrap();
+    assert_eq!(check.unbalanced_postings, vec![424242], "{check:?}");
+    assert!(!check.is_sound());
+}

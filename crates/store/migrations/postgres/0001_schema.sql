@@ -89,8 +89,13 @@ CREATE TABLE posting (
 );
 CREATE INDEX posting_by_payment ON posting (payment_id);
 
+-- No foreign key to posting, unlike SQLite: under SERIALIZABLE the key check reads the last
+-- page of posting's index, into which every concurrent payment writes its posting, and made
+-- most concurrent payments fail to serialise (measured: 6 % of transactions retried, payments
+-- failing past every retry; 0.3 % without it). An entry is written in its posting's
+-- transaction, and the ledger check reports any entry without its posting.
 CREATE TABLE entry (
-    posting_id   BIGINT NOT NULL REFERENCES posting (posting_id),
+    posting_id   BIGINT NOT NULL,
     account      TEXT COLLATE "C" NOT NULL,
     currency     TEXT COLLATE "C" NOT NULL,
     amount_minor BIGINT NOT NULL CHECK (amount_minor <> 0)

@@ -219,7 +219,9 @@ pub(super) fn check(db: &mut dyn Db) -> Result<LedgerCheck, StoreError> {
     let unbalanced = db.query_all(
         "SELECT posting_id FROM entry GROUP BY posting_id, currency HAVING SUM(amount_minor) <> 0 \
          UNION SELECT p.posting_id FROM posting p LEFT JOIN entry e ON e.posting_id = p.posting_id \
-         GROUP BY p.posting_id HAVING COUNT(e.posting_id) < 2",
+         GROUP BY p.posting_id HAVING COUNT(e.posting_id) < 2 \
+         UNION SELECT e.posting_id FROM entry e LEFT JOIN posting p ON p.posting_id = e.posting_id \
+         WHERE p.posting_id IS NULL",
         &[],
         |row| row.get(0),
     )?;
