@@ -88,11 +88,6 @@ impl SqlStore<Postgres> {
         let engine = Postgres::new(settings)?;
         engine.with_connection(|slot| migrate(&mut engine.connected(slot)?.client)).await
     }
-
-    /// How many writes were run again after PostgreSQL aborted them to keep serialisability.
-    pub fn serialization_retries(&self) -> u64 {
-        self.engine().retries.load(std::sync::atomic::Ordering::Relaxed)
-    }
 }
 
 fn migrate(client: &mut Client) -> Result<(usize, usize), StoreError> {
@@ -136,7 +131,6 @@ pub struct Postgres {
     settings: PostgresSettings,
     idle: Mutex<Vec<Connection>>,
     permits: Semaphore,
-    retries: std::sync::atomic::AtomicU64,
 }
 
 struct Connection {
@@ -161,7 +155,6 @@ impl Postgres {
             settings: settings.clone(),
             idle: Mutex::new(Vec::new()),
             permits: Semaphore::new(settings.pool_max.max(1)),
-            retries: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -309,7 +302,6 @@ impl Engine for Postgres {
                     return result;
                 }
                 attempt += 1;
-                self.retries.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 backoff(attempt);
             }
         })
