@@ -25,6 +25,7 @@ const LAYERS: &[(&str, &[&str])] = &[
 const OWNED_LIBRARIES: &[(&str, &[&str])] = &[
     ("rusqlite", &["ocpay-store"]),
     ("sqlx", &["ocpay-store"]),
+    ("postgres", &["ocpay-store"]),
     ("axum", &["ocpay-server", "ocpay-cli", "ocpay-testkit"]),
     ("hyper", &["ocpay-server"]),
     ("hyper-util", &["ocpay-server"]),
@@ -32,9 +33,12 @@ const OWNED_LIBRARIES: &[(&str, &[&str])] = &[
 
 /// Libraries the pure crates must never name: no I/O, no async, no serialization in core.
 const FORBIDDEN: &[(&str, &[&str])] = &[
-    ("ocpay-core", &["tokio", "serde", "serde_json", "rusqlite", "sqlx", "axum", "reqwest", "hyper"]),
-    ("ocpay-protocol", &["tokio", "rusqlite", "sqlx", "axum", "reqwest", "hyper"]),
-    ("ocpay-sdk", &["rusqlite", "sqlx", "axum", "hyper"]),
+    (
+        "ocpay-core",
+        &["tokio", "serde", "serde_json", "rusqlite", "sqlx", "postgres", "axum", "reqwest", "hyper"],
+    ),
+    ("ocpay-protocol", &["tokio", "rusqlite", "sqlx", "postgres", "axum", "reqwest", "hyper"]),
+    ("ocpay-sdk", &["rusqlite", "sqlx", "postgres", "axum", "hyper"]),
 ];
 
 struct Package {
