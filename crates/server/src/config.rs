@@ -68,6 +68,9 @@ pub struct Config {
     /// How often a write that PostgreSQL aborted to keep transactions serialisable (two servers
     /// changed the same rows at once) is run again before the request fails.
     pub postgres_serialization_retries: u32,
+    /// With `sslmode=require` in `database_url`: the certificates (PEM) the database server's
+    /// certificate must chain to; without it, the system's trusted roots.
+    pub postgres_ca_file: Option<PathBuf>,
 
     /// Read connections of the embedded SQLite database.
     pub sqlite_read_connections_max: u32,
@@ -179,6 +182,7 @@ impl Default for Config {
             postgres_connect_timeout_ms: 5_000,
             postgres_statement_timeout_ms: 5_000,
             postgres_serialization_retries: 20,
+            postgres_ca_file: None,
             sqlite_read_connections_max: 8,
             sqlite_write_batch_max: 256,
             sqlite_write_queue_max: 4096,

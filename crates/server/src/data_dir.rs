@@ -226,6 +226,7 @@ pub fn postgres_settings(config: &Config) -> Option<PostgresSettings> {
         connect_timeout: std::time::Duration::from_millis(config.postgres_connect_timeout_ms),
         statement_timeout: std::time::Duration::from_millis(config.postgres_statement_timeout_ms),
         serialization_retries: config.postgres_serialization_retries,
+        ca_file: config.postgres_ca_file.clone(),
     })
 }
 

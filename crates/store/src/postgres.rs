@@ -24,10 +24,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::BytesMut;
+use postgres::config::SslMode;
 use postgres::error::SqlState;
 use postgres::types::{FromSql, IsNull, ToSql, Type, to_sql_checked};
 use postgres::{Client, NoTls, Statement};
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
 use tokio::sync::Semaphore;
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 use crate::StoreError;
 use crate::sql::{Cell, Db, Dialect, Engine, Isolation, Row, SqlStore, Value};
@@ -57,6 +61,9 @@ pub struct PostgresSettings {
     /// How often a write that PostgreSQL aborted to keep transactions serialisable is run
     /// again before the request fails.
     pub serialization_retries: u32,
+    /// With `sslmode=require` in the URL: the certificates (PEM) that the server's certificate
+    /// must chain to. Without it, the system's trusted roots.
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 impl PostgresSettings {
@@ -68,6 +75,7 @@ impl PostgresSettings {
             connect_timeout: Duration::from_secs(5),
             statement_timeout: Duration::from_secs(5),
             serialization_retries: 20,
+            ca_file: None,
         }
     }
 }
@@ -120,7 +128,16 @@ impl From<postgres::Error> for StoreError {
     fn from(error: postgres::Error) -> Self {
         match error.as_db_error() {
             Some(db) => StoreError::Database(format!("{} ({})", db.message(), db.code().code())),
-            None => StoreError::Database(error.to_string()),
+            None => {
+                // The cause says what failed (a refused certificate, a closed connection).
+                let mut message = error.to_string();
+                let mut source = std::error::Error::source(&error);
+                while let Some(cause) = source {
+                    message = format!("{message}: {cause}");
+                    source = cause.source();
+                }
+                StoreError::Database(message)
+            }
         }
     }
 }
@@ -128,6 +145,8 @@ impl From<postgres::Error> for StoreError {
 /// The PostgreSQL [`Engine`]: a pool of connections, each with its prepared statements.
 pub struct Postgres {
     config: postgres::Config,
+    /// TLS, when the URL asks for it with `sslmode=require`.
+    tls: Option<MakeRustlsConnect>,
     settings: PostgresSettings,
     idle: Mutex<Vec<Connection>>,
     permits: Semaphore,
@@ -149,9 +168,16 @@ impl Postgres {
             .parse()
             .map_err(|error| StoreError::Database(format!("the database URL is not valid: {error}")))?;
         config.connect_timeout(settings.connect_timeout);
-        config.application_name("ocpay");
+        if config.get_application_name().is_none() {
+            config.application_name("ocpay");
+        }
+        let tls = match config.get_ssl_mode() {
+            SslMode::Require => Some(tls(settings.ca_file.as_deref())?),
+            _ => None,
+        };
         Ok(Postgres {
             config,
+            tls,
             settings: settings.clone(),
             idle: Mutex::new(Vec::new()),
             permits: Semaphore::new(settings.pool_max.max(1)),
@@ -159,7 +185,10 @@ impl Postgres {
     }
 
     fn connect(&self) -> Result<Connection, StoreError> {
-        let mut client = self.config.connect(NoTls)?;
+        let mut client = match &self.tls {
+            Some(tls) => self.config.connect(tls.clone())?,
+            None => self.config.connect(NoTls)?,
+        };
         let statement_ms = self.settings.statement_timeout.as_millis();
         // A node that dies mid-transaction drops its connection, and PostgreSQL rolls back; the
         // idle timeout also ends a transaction whose node hangs instead.
@@ -260,6 +289,39 @@ impl Postgres {
             }
         }
     }
+}
+
+/// TLS that verifies the server's certificate, and that it names the host connected to,
+/// against `ca_file`'s certificates or the system's trusted roots.
+fn tls(ca_file: Option<&std::path::Path>) -> Result<MakeRustlsConnect, StoreError> {
+    let tls_error = |what: String| StoreError::Database(format!("TLS to PostgreSQL: {what}"));
+    let mut roots = rustls::RootCertStore::empty();
+    match ca_file {
+        Some(path) => {
+            let certificates = CertificateDer::pem_file_iter(path)
+                .and_then(|certificates| certificates.collect::<Result<Vec<_>, _>>())
+                .map_err(|error| tls_error(format!("cannot read {}: {error}", path.display())))?;
+            for certificate in certificates {
+                roots.add(certificate).map_err(|error| tls_error(format!("{}: {error}", path.display())))?;
+            }
+        }
+        None => {
+            for certificate in rustls_native_certs::load_native_certs().certs {
+                // The system store may hold certificates rustls cannot use; the others serve.
+                let _ = roots.add(certificate);
+            }
+        }
+    }
+    if roots.is_empty() {
+        return Err(tls_error("no trusted certificates to verify the server with".into()));
+    }
+    let config =
+        rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
+            .with_safe_default_protocol_versions()
+            .map_err(|error| tls_error(error.to_string()))?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+    Ok(MakeRustlsConnect::new(config))
 }
 
 impl Drop for Postgres {
