@@ -34,7 +34,9 @@ use tokio::sync::Semaphore;
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 use crate::StoreError;
-use crate::sql::{Cell, Db, Dialect, Engine, Isolation, Row, SqlStore, Value};
+use crate::sql::{
+    Cell, Columns, Db, Dialect, Engine, Isolation, Row, SqlStore, StatementKey, Value, statement_key,
+};
 
 /// The schema, one migration per entry, applied in order and counted in `ocpay_schema`.
 const MIGRATIONS: &[&str] = &[include_str!("../migrations/postgres/0001_schema.sql")];
@@ -155,11 +157,11 @@ pub struct Postgres {
 struct Connection {
     client: Client,
     /// Prepared statements by the address and length of their SQL text.
-    statements: HashMap<(usize, usize), Prepared>,
+    statements: HashMap<StatementKey, Prepared>,
 }
 
 /// A prepared statement with the names of its columns.
-type Prepared = (Statement, Arc<[String]>);
+type Prepared = (Statement, Columns);
 
 impl Postgres {
     fn new(settings: &PostgresSettings) -> Result<Postgres, StoreError> {
@@ -426,14 +428,13 @@ struct PostgresDb<'c> {
 
 impl PostgresDb<'_> {
     fn prepared(&mut self, sql: &'static str) -> Result<Prepared, StoreError> {
-        let key = (sql.as_ptr() as usize, sql.len());
+        let key = statement_key(sql);
         if let Some(prepared) = self.connection.statements.get(&key) {
             return Ok(prepared.clone());
         }
         let statement =
             self.connection.client.prepare(&numbered_parameters(sql)).map_err(|error| self.error(error))?;
-        let columns: Arc<[String]> =
-            statement.columns().iter().map(|column| column.name().to_owned()).collect();
+        let columns: Columns = statement.columns().iter().map(|column| column.name().to_owned()).collect();
         self.connection.statements.insert(key, (statement.clone(), columns.clone()));
         Ok((statement, columns))
     }

@@ -74,12 +74,20 @@ use ocpay_core::refund::Refund;
 use ocpay_core::registration::{Decision, Registration, RegistrationTerms};
 
 pub(crate) use self::value::params;
-pub use self::value::{Cell, ColumnIndex, FromCell, Row, ToValue, Value};
+pub use self::value::{Cell, ColumnIndex, Columns, FromCell, Row, ToValue, Value};
 use crate::{
     AfterAttempt, Attempt, AuditEvent, CancelPayment, CreatePayment, CreateRefund, CreateRegistration,
     DecideRegistration, FailPayment, LedgerCheck, NewGrant, NewKey, NewRefund, Notification, PaymentLookup,
     RefundLookup, RegistrationLookup, SandboxFault, SettlePayment, Settlement, Store, StoreError,
 };
+
+/// What engines cache a statement's prepared form or column names under: the address and
+/// length of its `&'static str` text, which always name the same text.
+pub(crate) type StatementKey = (usize, usize);
+
+pub(crate) fn statement_key(sql: &'static str) -> StatementKey {
+    (sql.as_ptr() as usize, sql.len())
+}
 
 /// Which SQL engine runs the statements, for the few places where they differ.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

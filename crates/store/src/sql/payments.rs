@@ -11,19 +11,11 @@ use ocpay_core::payment::{
 };
 
 use super::rows::{self, millis};
-use super::{Db, Value, params};
+use super::{Db, params};
 use super::{ledger as stored_ledger, outbox};
 use crate::{
     CancelPayment, CreatePayment, FailPayment, PaymentLookup, SettlePayment, Settlement, StoreError,
 };
-
-fn query_one(
-    db: &mut dyn Db,
-    sql: &'static str,
-    params: &[Value<'_>],
-) -> Result<Option<Payment>, StoreError> {
-    db.query_opt(sql, params, rows::payment)
-}
 
 pub(super) fn find(
     db: &mut dyn Db,
@@ -31,32 +23,32 @@ pub(super) fn find(
     lookup: &PaymentLookup,
 ) -> Result<Option<Payment>, StoreError> {
     match lookup {
-        PaymentLookup::ById(id) => query_one(
-            db,
+        PaymentLookup::ById(id) => db.query_opt(
             concat!(
                 "SELECT ",
                 payment_columns!(),
                 " FROM payment WHERE owner_client_id = ?1 AND payment_id = ?2"
             ),
             params![owner.as_str(), id.as_str()],
+            rows::payment,
         ),
-        PaymentLookup::ByRequestId(id) => query_one(
-            db,
+        PaymentLookup::ByRequestId(id) => db.query_opt(
             concat!(
                 "SELECT ",
                 payment_columns!(),
                 " FROM payment WHERE owner_client_id = ?1 AND payment_request_id = ?2"
             ),
             params![owner.as_str(), id.as_str()],
+            rows::payment,
         ),
     }
 }
 
 pub(super) fn find_by_code(db: &mut dyn Db, code: &CodeToken) -> Result<Option<Payment>, StoreError> {
-    query_one(
-        db,
+    db.query_opt(
         concat!("SELECT ", payment_columns!(), " FROM payment WHERE code_token = ?1"),
         params![code.as_str()],
+        rows::payment,
     )
 }
 

@@ -8,7 +8,7 @@ use ocpay_core::ledger;
 use ocpay_core::refund::{Refund, RefundState, decide_refund};
 
 use super::rows::{self, millis};
-use super::{Db, Value, params};
+use super::{Db, params};
 use super::{ledger as stored_ledger, outbox, payments};
 use crate::{CreateRefund, NewRefund, PaymentLookup, RefundCompletion, RefundLookup, StoreError};
 
@@ -20,36 +20,31 @@ macro_rules! refund_columns {
     };
 }
 
-fn query(db: &mut dyn Db, sql: &'static str, params: &[Value<'_>]) -> Result<Vec<Refund>, StoreError> {
-    db.query_all(sql, params, rows::refund)
-}
-
 pub(super) fn find(
     db: &mut dyn Db,
     owner: &ClientId,
     lookup: &RefundLookup,
 ) -> Result<Option<Refund>, StoreError> {
-    let found = match lookup {
-        RefundLookup::ById(id) => query(
-            db,
+    match lookup {
+        RefundLookup::ById(id) => db.query_opt(
             concat!(
                 "SELECT ",
                 refund_columns!(),
                 " FROM refund WHERE owner_client_id = ?1 AND refund_id = ?2"
             ),
             params![owner.as_str(), id.as_str()],
-        )?,
-        RefundLookup::ByRequestId(id) => query(
-            db,
+            rows::refund,
+        ),
+        RefundLookup::ByRequestId(id) => db.query_opt(
             concat!(
                 "SELECT ",
                 refund_columns!(),
                 " FROM refund WHERE owner_client_id = ?1 AND refund_request_id = ?2"
             ),
             params![owner.as_str(), id.as_str()],
-        )?,
-    };
-    Ok(found.into_iter().next())
+            rows::refund,
+        ),
+    }
 }
 
 pub(super) fn of_payment(
@@ -57,14 +52,14 @@ pub(super) fn of_payment(
     owner: &ClientId,
     payment_id: &PaymentId,
 ) -> Result<Vec<Refund>, StoreError> {
-    query(
-        db,
+    db.query_all(
         concat!(
             "SELECT ",
             refund_columns!(),
             " FROM refund WHERE owner_client_id = ?1 AND payment_id = ?2 ORDER BY created_at_ms, rowid"
         ),
         params![owner.as_str(), payment_id.as_str()],
+        rows::refund,
     )
 }
 

@@ -10,7 +10,7 @@ use ocpay_core::registration::{
 
 use super::outbox;
 use super::rows::{self, millis};
-use super::{Db, Value, params};
+use super::{Db, params};
 use crate::{CreateRegistration, DecideRegistration, RegistrationLookup, StoreError};
 
 macro_rules! registration_columns {
@@ -21,46 +21,42 @@ macro_rules! registration_columns {
     };
 }
 
-fn query(db: &mut dyn Db, sql: &'static str, params: &[Value<'_>]) -> Result<Vec<Registration>, StoreError> {
-    db.query_all(sql, params, rows::registration)
-}
-
 pub(super) fn find(
     db: &mut dyn Db,
     owner: &ClientId,
     lookup: &RegistrationLookup,
 ) -> Result<Option<Registration>, StoreError> {
-    let found = match lookup {
-        RegistrationLookup::ById(id) => query(
-            db,
+    match lookup {
+        RegistrationLookup::ById(id) => db.query_opt(
             concat!(
                 "SELECT ",
                 registration_columns!(),
                 " FROM registration WHERE owner_client_id = ?1 AND registration_id = ?2"
             ),
             params![owner.as_str(), id.as_str()],
-        )?,
-        RegistrationLookup::ByRequestId(id) => query(
-            db,
+            rows::registration,
+        ),
+        RegistrationLookup::ByRequestId(id) => db.query_opt(
             concat!(
                 "SELECT ",
                 registration_columns!(),
                 " FROM registration WHERE owner_client_id = ?1 AND registration_request_id = ?2"
             ),
             params![owner.as_str(), id.as_str()],
-        )?,
-        RegistrationLookup::ByMerchant { reference_merchant_id, reference_store_id } => query(
-            db,
+            rows::registration,
+        ),
+        RegistrationLookup::ByMerchant { reference_merchant_id, reference_store_id } => db.query_opt(
             concat!(
                 "SELECT ",
                 registration_columns!(),
                 " FROM registration WHERE owner_client_id = ?1 AND reference_merchant_id = ?2 \
-                  AND (CAST(?3 AS TEXT) IS NULL OR reference_store_id = ?3) ORDER BY created_at_ms DESC, rowid DESC LIMIT 1"
+                  AND (CAST(?3 AS TEXT) IS NULL OR reference_store_id = ?3) \
+                  ORDER BY created_at_ms DESC, rowid DESC LIMIT 1"
             ),
             params![owner.as_str(), reference_merchant_id, reference_store_id],
-        )?,
-    };
-    Ok(found.into_iter().next())
+            rows::registration,
+        ),
+    }
 }
 
 pub(super) fn list(
@@ -69,8 +65,7 @@ pub(super) fn list(
     reference: Option<&str>,
     limit: u32,
 ) -> Result<Vec<Registration>, StoreError> {
-    query(
-        db,
+    db.query_all(
         concat!(
             "SELECT ",
             registration_columns!(),
@@ -79,6 +74,7 @@ pub(super) fn list(
               ORDER BY created_at_ms DESC, rowid DESC LIMIT ?3"
         ),
         params![owner.map(ClientId::as_str), reference, i64::from(limit)],
+        rows::registration,
     )
 }
 
@@ -89,8 +85,7 @@ fn live(
     reference_merchant_id: &str,
     reference_store_id: &str,
 ) -> Result<Option<Registration>, StoreError> {
-    let found = query(
-        db,
+    db.query_opt(
         concat!(
             "SELECT ",
             registration_columns!(),
@@ -98,8 +93,8 @@ fn live(
               AND reference_store_id = ?3 AND status <> 'REJECTED'"
         ),
         params![owner.as_str(), reference_merchant_id, reference_store_id],
-    )?;
-    Ok(found.into_iter().next())
+        rows::registration,
+    )
 }
 
 pub(super) fn approved_store(
@@ -201,16 +196,16 @@ pub(super) fn decide(
     decision: &Decision,
     now: Timestamp,
 ) -> Result<DecideRegistration, StoreError> {
-    let found = query(
-        db,
+    let found = db.query_opt(
         concat!(
             "SELECT ",
             registration_columns!(),
             " FROM registration WHERE registration_id = ?1 AND (CAST(?2 AS TEXT) IS NULL OR owner_client_id = ?2)"
         ),
         params![id.as_str(), owner.map(ClientId::as_str)],
+        rows::registration,
     )?;
-    let Some(registration) = found.into_iter().next() else {
+    let Some(registration) = found else {
         return Ok(DecideRegistration::NotFound);
     };
     if registration.state != RegistrationState::Processing {
@@ -233,7 +228,7 @@ pub(super) fn decide_due(
               ORDER BY auto_decide_at_ms LIMIT ?2"
         )
     );
-    let due = query(db, sql, params![millis(now), i64::from(limit)])?;
+    let due = db.query_all(sql, params![millis(now), i64::from(limit)], rows::registration)?;
     let mut decided = Vec::with_capacity(due.len());
     for registration in due {
         let decision =

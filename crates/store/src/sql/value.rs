@@ -85,10 +85,13 @@ pub enum Cell {
     Blob(Vec<u8>),
 }
 
+/// The names of a result's columns, shared by its rows.
+pub type Columns = Arc<[String]>;
+
 /// One row of a result, with the names of its columns.
 #[derive(Debug, Clone)]
 pub struct Row {
-    pub(crate) columns: Arc<[String]>,
+    pub(crate) columns: Columns,
     pub(crate) cells: Vec<Cell>,
 }
 

@@ -6,7 +6,6 @@ mod reads;
 mod writer;
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
 use rusqlite::types::{ToSqlOutput, ValueRef};
@@ -16,7 +15,9 @@ use self::reads::ReadPool;
 pub use self::writer::WriteStats;
 use self::writer::Writer;
 use crate::StoreError;
-use crate::sql::{Cell, Db, Dialect, Engine, Isolation, Row, SqlStore, Value};
+use crate::sql::{
+    Cell, Columns, Db, Dialect, Engine, Isolation, Row, SqlStore, StatementKey, Value, statement_key,
+};
 
 impl From<rusqlite::Error> for StoreError {
     fn from(error: rusqlite::Error) -> Self {
@@ -204,6 +205,14 @@ impl Engine for Sqlite {
     }
 }
 
+thread_local! {
+    /// The column names of each query, by the address and length of its SQL text: the same on
+    /// every connection (the schema is migrated before any query runs), so they are built once
+    /// per thread instead of once per query.
+    static COLUMNS: std::cell::RefCell<std::collections::HashMap<StatementKey, Columns>> =
+        std::cell::RefCell::default();
+}
+
 /// A connection inside the writer's or a reader's transaction.
 struct SqliteDb<'c>(&'c Connection);
 
@@ -238,7 +247,12 @@ impl Db for SqliteDb<'_> {
 
     fn query(&mut self, sql: &'static str, params: &[Value<'_>]) -> Result<Vec<Row>, StoreError> {
         let mut statement = self.0.prepare_cached(sql)?;
-        let columns: Arc<[String]> = statement.column_names().map(str::to_owned).collect();
+        let columns = COLUMNS.with_borrow_mut(|known| {
+            known
+                .entry(statement_key(sql))
+                .or_insert_with(|| statement.column_names().map(str::to_owned).collect())
+                .clone()
+        });
         let mut rows = statement.query(rusqlite::params_from_iter(params))?;
         let mut all = Vec::new();
         while let Some(row) = rows.next()? {
