@@ -3,11 +3,10 @@
 //! operator's configuration (SQLite settings, PIN hashing) rather than the defaults.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use ocpay_server::config::{Config, Overrides};
 use ocpay_server::data_dir::DataDir;
-use std::sync::Arc;
-
 use ocpay_store::Store;
 use ocpay_store::postgres::PostgresStore;
 

@@ -174,7 +174,7 @@ pub fn grant_json(grant: &Grant) -> Value {
 /// A grant just made, with its token: the one answer that shows it.
 pub fn issued_json(issued: &grants::Issued) -> Value {
     let mut body = grant_json(&issued.grant);
-    body["agentToken"] = json!(issued.token);
+    body["agentToken"] = json!(issued.token.expose());
     body["isvNotified"] = json!(issued.notified);
     body
 }

@@ -49,6 +49,54 @@ async fn reopening_keeps_the_data_and_the_schema() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_of_the_previous_schema_is_upgraded_with_its_audit_trail() {
+    // The main file as the release before migration 7 left it, with an audit event of a
+    // merchant acting for itself and one of an ISV acting for a merchant.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ocpay.db");
+    {
+        let connection = rusqlite::Connection::open(&path).unwrap();
+        for migration in [
+            include_str!("../migrations/sqlite/main/0001_payments.sql"),
+            include_str!("../migrations/sqlite/main/0002_wallets_ledger_outbox.sql"),
+            include_str!("../migrations/sqlite/main/0003_refunds.sql"),
+            include_str!("../migrations/sqlite/main/0004_ledger_environments.sql"),
+            include_str!("../migrations/sqlite/main/0005_grants_audit.sql"),
+            include_str!("../migrations/sqlite/main/0006_registrations.sql"),
+        ] {
+            connection.execute_batch(migration).unwrap();
+        }
+        connection.pragma_update(None, "user_version", 6).unwrap();
+        connection
+            .execute_batch(
+                "INSERT INTO audit_event (at_ms, client_id, key_version, agent_client_id, merchant_client_id, api, \
+                 idempotency_key, result_status, result_code) VALUES \
+                 (1000, 'ALICE', 1, NULL, 'ALICE', 'pay', 'P-1', 'S', 'SUCCESS'), \
+                 (2000, 'ISV1', 1, 'ISV1', 'ALICE', 'refund', 'R-1', 'S', 'SUCCESS')",
+            )
+            .unwrap();
+    }
+    let store = open(&dir, "ocpay.db").await;
+    let alice = ocpay_core::ids::ClientId::parse("ALICE").unwrap();
+    let events = store.audit_events(&alice, 10).await.unwrap();
+    let seen: Vec<_> = events
+        .iter()
+        .map(|event| (event.client_id.as_str(), event.merchant.as_str(), event.idempotency_key.as_deref()))
+        .collect();
+    assert_eq!(seen, [("ISV1", "ALICE", Some("R-1")), ("ALICE", "ALICE", Some("P-1"))], "every event kept");
+    let connection = rusqlite::Connection::open(&path).unwrap();
+    let own: Option<String> = connection
+        .query_row("SELECT merchant_client_id FROM audit_event WHERE client_id = 'ALICE'", [], |row| {
+            row.get(0)
+        })
+        .unwrap();
+    assert_eq!(own, None, "a signer's own rows leave the merchant index");
+    let version: i64 = connection.query_row("PRAGMA user_version", [], |row| row.get(0)).unwrap();
+    assert_eq!(usize::try_from(version).unwrap(), ocpay_store::sqlite::SCHEMA_VERSIONS.0);
+    connection.prepare("SELECT agent_client_id FROM refund").expect("refunds record their ISV");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_files_are_in_wal_mode_with_the_whole_schema() {
     let dir = tempfile::tempdir().unwrap();
     let settings = SqliteSettings::new(dir.path().join("ocpay.db"));

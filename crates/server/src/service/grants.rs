@@ -24,22 +24,13 @@ pub struct NewAuthorisation {
 }
 
 /// A grant as created, with the token that stands for it: the only time the token is seen.
-/// `Debug` leaves the token out.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct Issued {
     pub grant: Grant,
-    pub token: String,
+    /// `Debug` leaves it out.
+    pub token: Secret,
     /// Whether the ISV's notify URL will receive the token.
     pub notified: bool,
-}
-
-impl std::fmt::Debug for Issued {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Issued")
-            .field("grant", &self.grant)
-            .field("notified", &self.notified)
-            .finish_non_exhaustive()
-    }
 }
 
 /// The SHA-256 of a token, lower-case hex: what the store keeps and looks up.
@@ -89,7 +80,8 @@ pub async fn authorise(
         expires_at: Some(now.checked_add(lifetime).unwrap_or(Timestamp::MAX)),
         revoked_at: None,
     };
-    let notice = isv.notify_url.map(|url| (url, Secret(token.clone())));
+    let token = Secret(token);
+    let notice = isv.notify_url.map(|url| (url, token.clone()));
     let notified = notice.is_some();
     store.create_grant(&NewGrant { grant: grant.clone(), notice }, now).await?;
     Ok(Issued { grant, token, notified })

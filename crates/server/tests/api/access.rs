@@ -153,7 +153,7 @@ async fn an_isv_acts_only_for_merchants_that_authorise_it_within_scope() {
     let rival = app.participant(ParticipantKind::Isv, Environment::Sandbox, None).await;
     let issued = authorise(&app, &merchant, &isv, "pay,inquiry,refund").await;
     assert!(issued.notified);
-    assert_ne!(issued.grant.token_sha256, issued.token, "only the hash is kept");
+    assert_ne!(issued.grant.token_sha256, issued.token.expose(), "only the hash is kept");
 
     // The ISV receives its token, signed by the platform.
     let delivered = receiver.wait_for(1).await.remove(0);
@@ -162,7 +162,7 @@ async fn an_isv_acts_only_for_merchants_that_authorise_it_within_scope() {
     let notice: AuthorizationNotification = serde_json::from_str(&delivered.body).unwrap();
     assert_eq!(
         (notice.access_token.as_str(), notice.auth_client_id.as_str()),
-        (issued.token.as_str(), merchant.client_id.as_str())
+        (issued.token.expose(), merchant.client_id.as_str())
     );
     assert_eq!(
         (notice.client_id.as_str(), notice.scopes.as_str()),
@@ -170,7 +170,7 @@ async fn an_isv_acts_only_for_merchants_that_authorise_it_within_scope() {
     );
 
     // With the token, the ISV's payment is the merchant's, and records the ISV.
-    let agent = client_for(&app, &isv, Some(&issued.token));
+    let agent = client_for(&app, &isv, Some(issued.token.expose()));
     let request_id = unique_id("ISV-PR");
     let payment = agent.pay(&pay_request(&request_id, "USD", 1_000)).await.unwrap();
     assert_eq!(payment.result.result_code, "SUCCESS");
@@ -224,13 +224,22 @@ async fn an_isv_acts_only_for_merchants_that_authorise_it_within_scope() {
         "a forged token",
     );
     let foreign = denied(
-        result_of(&client_for(&app, &rival, Some(&issued.token)), Api::InquiryPayment, inquiry.clone()).await,
+        result_of(
+            &client_for(&app, &rival, Some(issued.token.expose())),
+            Api::InquiryPayment,
+            inquiry.clone(),
+        )
+        .await,
         "another ISV's token",
     );
     assert_eq!(garbage, foreign, "a stolen token answers like a forged one");
     denied(
-        result_of(&client_for(&app, &stranger, Some(&issued.token)), Api::InquiryPayment, inquiry.clone())
-            .await,
+        result_of(
+            &client_for(&app, &stranger, Some(issued.token.expose())),
+            Api::InquiryPayment,
+            inquiry.clone(),
+        )
+        .await,
         "a merchant with a token",
     );
 
@@ -239,7 +248,13 @@ async fn an_isv_acts_only_for_merchants_that_authorise_it_within_scope() {
     sees_nothing(&agent, &theirs, &theirs_request, "an ISV for another merchant").await;
     // The rival ISV, authorised by the stranger, sees nothing of the merchant's.
     let rivals = authorise(&app, &stranger, &rival, "pay,inquiry,cancel,refund").await;
-    sees_nothing(&client_for(&app, &rival, Some(&rivals.token)), &payment, &request_id, "a rival ISV").await;
+    sees_nothing(
+        &client_for(&app, &rival, Some(rivals.token.expose())),
+        &payment,
+        &request_id,
+        "a rival ISV",
+    )
+    .await;
 
     // Revocation takes effect on the next request.
     assert_eq!(result_of(&agent, Api::InquiryPayment, inquiry.clone()).await.result_code, "SUCCESS");
@@ -257,7 +272,7 @@ async fn an_isv_acts_only_for_merchants_that_authorise_it_within_scope() {
     let short = grants::authorise(&*app.state.store, app.clock.now(), SignedDuration::from_hours(24), short)
         .await
         .unwrap();
-    let brief = client_for(&app, &isv, Some(&short.token));
+    let brief = client_for(&app, &isv, Some(short.token.expose()));
     assert_eq!(result_of(&brief, Api::InquiryPayment, inquiry.clone()).await.result_code, "SUCCESS");
     app.clock.advance(SignedDuration::from_mins(61));
     let expired = denied(result_of(&brief, Api::InquiryPayment, inquiry.clone()).await, "after expiry");
@@ -553,7 +568,7 @@ async fn an_isv_registers_and_pays_for_an_acquirer_that_authorised_it() {
     let acquirer = app.acquirer().await;
     let isv = app.participant(ParticipantKind::Isv, Environment::Sandbox, None).await;
     let issued = authorise(&app, &acquirer, &isv, "registration,pay").await;
-    let agent = client_for(&app, &isv, Some(&issued.token));
+    let agent = client_for(&app, &isv, Some(issued.token.expose()));
 
     let registered =
         agent.register(&registration_request(&unique_id("REG"), "M-ISV", "S-ISV")).await.unwrap();
@@ -577,7 +592,7 @@ async fn an_isv_registers_and_pays_for_an_acquirer_that_authorised_it() {
 
     // Without the registration scope, the same ISV cannot register for it.
     let pay_only = authorise(&app, &acquirer, &isv, "pay").await;
-    let limited = client_for(&app, &isv, Some(&pay_only.token));
+    let limited = client_for(&app, &isv, Some(pay_only.token.expose()));
     let refused =
         limited.register(&registration_request(&unique_id("REG"), "M-ISV-2", "S-ISV")).await.unwrap();
     assert_eq!(refused.result.result_code, "ACCESS_DENIED");

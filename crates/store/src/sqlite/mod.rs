@@ -93,6 +93,7 @@ const MAIN_MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/main/0004_ledger_environments.sql"),
     include_str!("../../migrations/sqlite/main/0005_grants_audit.sql"),
     include_str!("../../migrations/sqlite/main/0006_registrations.sql"),
+    include_str!("../../migrations/sqlite/main/0007_refund_agent_audit_merchant.sql"),
 ];
 const PARTICIPANT_MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/participants/0001_participants.sql"),
