@@ -1294,7 +1294,7 @@ pub fn postgres_scratch_schema(url: &str) -> String {
         for name in stale {
             let _ = client.batch_execute(&format!("DROP SCHEMA IF EXISTS \"{name}\" CASCADE"));
         }
-        let schema = format!("ocpay_t_{now}_{}", crate::conformance::random_suffix());
+        let schema = format!("ocpay_t_{now}_{}", random_suffix());
         client.batch_execute(&format!("CREATE SCHEMA \"{schema}\"")).expect("create a scratch schema");
         let separator = if url.contains('?') { '&' } else { '?' };
         format!("{url}{separator}options=-csearch_path%3D{schema}")

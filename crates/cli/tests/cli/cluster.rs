@@ -217,7 +217,15 @@ async fn races_between_two_nodes_resolve_as_on_one() {
         let payment = a.pay(&pay_request(&unique_id("CXL"), "USD", 300)).await.unwrap();
         let payer = format!("canceller-{round}");
         let cancel = CancelRequest { payment_id: payment.payment_id.clone(), payment_request_id: None };
-        let ((paid, _), cancelled) = tokio::join!(wallet_pay(url_a, &payment, &payer), b.cancel(&cancel));
+        let ((paid, refusal), cancelled) =
+            tokio::join!(wallet_pay(url_a, &payment, &payer), b.cancel(&cancel));
+        if paid != 200 {
+            assert_eq!(
+                (paid, &refusal["error"]),
+                (409, &json!("CANCELLED")),
+                "cancelled first: the pay is refused"
+            );
+        }
         assert_eq!(cancelled.unwrap().result.result_code, "SUCCESS", "the cancel succeeds either way");
         assert_eq!(inquire_status(b, payment.payment_id.clone()).await, "CANCELLED");
         let payment_id = payment.payment_id.clone().unwrap();
