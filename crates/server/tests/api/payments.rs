@@ -192,3 +192,42 @@ async fn inquiry_and_cancel_need_an_id() {
     let unknown = CancelRequest { payment_id: Some("20260101000000123".into()), payment_request_id: None };
     assert_eq!(merchant.client.cancel(&unknown).await.unwrap().result.result_code, "ORDER_NOT_EXIST");
 }
+
+#[tokio::test]
+async fn payment_id_wins_over_payment_request_id() {
+    let app = TestApp::spawn().await;
+    let merchant = app.merchant().await;
+    let (first_request, second_request) = (unique_id("PR"), unique_id("PR"));
+    let first = merchant.client.pay(&pay_request(&first_request, "USD", 100)).await.unwrap();
+    let second = merchant.client.pay(&pay_request(&second_request, "USD", 200)).await.unwrap();
+    let first_id = first.payment_id.clone().unwrap();
+
+    let both = InquiryPaymentRequest {
+        payment_id: Some(first_id.clone()),
+        payment_request_id: Some(second_request.clone()),
+    };
+    let answer = merchant.client.inquire_payment(&both).await.unwrap();
+    assert_eq!(answer.result.result_code, "SUCCESS", "{:?}", answer.result);
+    assert_eq!(answer.payment_id.as_deref(), Some(first_id.as_str()), "the paymentId's payment answers");
+    assert_eq!(answer.payment_request_id.as_deref(), Some(first_request.as_str()));
+    assert_eq!(answer.payment_amount, Some(Amount::new("USD", 100)));
+
+    let cancel = CancelRequest {
+        payment_id: Some(first_id.clone()),
+        payment_request_id: Some(second_request.clone()),
+    };
+    let cancelled = merchant.client.cancel(&cancel).await.unwrap();
+    assert_eq!(cancelled.result.result_code, "SUCCESS", "{:?}", cancelled.result);
+    assert_eq!(cancelled.payment_id.as_deref(), Some(first_id.as_str()));
+    assert_eq!(cancelled.payment_request_id.as_deref(), Some(first_request.as_str()));
+    let statuses = [
+        merchant.client.inquire_payment(&by_request_id(&first_request)).await.unwrap().payment_status,
+        merchant.client.inquire_payment(&by_request_id(&second_request)).await.unwrap().payment_status,
+    ];
+    assert_eq!(
+        statuses.map(|status| status.unwrap_or_default()),
+        ["CANCELLED".to_owned(), "PROCESSING".to_owned()],
+        "the cancel reached the paymentId's payment, not the paymentRequestId's"
+    );
+    assert_eq!(second.result.result_code, "SUCCESS");
+}

@@ -478,3 +478,50 @@ async fn bad_refund_requests_name_their_field() {
     assert_eq!(pending(&app, &merchant).await, 1000, "nothing was refunded by any of them");
     assert_ledger_sound(&app).await;
 }
+
+#[tokio::test]
+async fn refund_id_wins_over_refund_request_id() {
+    let app = TestApp::spawn().await;
+    let merchant = app.merchant().await;
+    let payment = paid(&app, &merchant, 1000).await;
+    let (first_request, second_request) = (unique_id("RR"), unique_id("RR"));
+    let first = refund(&merchant, &refund_of(&payment, &first_request, 100)).await;
+    let second = refund(&merchant, &refund_of(&payment, &second_request, 300)).await;
+    assert_eq!((code(&first), code(&second)), (("SUCCESS", ResultStatus::S), ("SUCCESS", ResultStatus::S)));
+    let first_id = first.refund_id.clone().unwrap();
+
+    let both = InquiryRefundRequest {
+        refund_id: Some(first_id.clone()),
+        refund_request_id: Some(second_request.clone()),
+        ..InquiryRefundRequest::default()
+    };
+    let answer = merchant.client.inquire_refund(&both).await.unwrap();
+    assert_eq!(answer.result.result_code, "SUCCESS", "{:?}", answer.result);
+    assert_eq!(answer.refund_id.as_deref(), Some(first_id.as_str()), "the refundId's refund answers");
+    assert_eq!(answer.refund_request_id.as_deref(), Some(first_request.as_str()));
+    assert_eq!(answer.refund_amount, Some(Amount::new("USD", 100)));
+}
+
+#[tokio::test]
+async fn a_wallet_that_refuses_second_refunds_takes_only_the_first() {
+    let app = TestApp::spawn_with(|config| config.refund_multiple_allowed = false).await;
+    let merchant = app.merchant().await;
+    let payment = paid(&app, &merchant, 1000).await;
+
+    let first = refund(&merchant, &refund_of(&payment, &unique_id("RR"), 400)).await;
+    assert_eq!(code(&first), ("SUCCESS", ResultStatus::S), "{:?}", first.result);
+    let second_request = unique_id("RR");
+    let second = refund(&merchant, &refund_of(&payment, &second_request, 100)).await;
+    assert_eq!(code(&second), ("MULTIPLE_REFUNDS_NOT_SUPPORTED", ResultStatus::F), "{:?}", second.result);
+    assert_eq!(second.refund_id, None);
+    let inquiry = inquire_refund(&merchant, &second_request).await;
+    assert_eq!(inquiry.result.result_code, "ORDER_NOT_EXIST", "a refused refund is not stored");
+    assert_eq!(pending(&app, &merchant).await, 600, "only the first refund moved money");
+    let transactions = inquire(&merchant, &payment).await.transactions;
+    assert_eq!(transactions.len(), 1, "{transactions:?}");
+
+    let other = paid(&app, &merchant, 500).await;
+    let whole = refund(&merchant, &refund_of(&other, &unique_id("RR"), 500)).await;
+    assert_eq!(code(&whole), ("SUCCESS", ResultStatus::S), "each payment still takes one refund");
+    assert_ledger_sound(&app).await;
+}
