@@ -3,6 +3,7 @@
 
 mod access;
 mod browser;
+mod documented;
 mod envelope;
 mod helpers;
 mod interop;
