@@ -12,14 +12,28 @@
 //!     generator, with the latency from sending `pay` to receiving the notification. A complete
 //!     payment costs two signatures and one verification, so its ceiling is about (a) / 2.
 //!
+//! Only verified work counts. Every `pay` answer must carry the platform's signature over its
+//! exact bytes (checked with the platform's public key) and say `S`; every wallet payment must
+//! answer `SUCCESS` for its payment; every notification must carry the platform's signature
+//! and report success. Anything else is an error, and a run with errors exits non-zero, so a
+//! server that skipped or reused its signatures cannot score.
+//!
+//! The primary figure is the CPU-time ratio: the RSA time of the operations a `pay` needs
+//! against the server's CPU time per `pay`. Unlike the throughput ratio, it does not depend on
+//! what the machine's neighbours did while the ceiling ran; the ceiling is measured before and
+//! after the closed-loop phase, and a run whose two measurements differ by more than 15 % is
+//! flagged.
+//!
 //! The server and the load generator run as separate processes pinned to separate CPUs
-//! (`taskset`), and the generator signs each phase's requests before the phase, so it never
-//! competes with the server for the CPU or the crypto.
+//! (`taskset`; a warning says when that is impossible), and the generator signs each phase's
+//! requests before the phase, so it never competes with the server for the CPU or the
+//! crypto. Its verifications (tens of thousands per second per core) run on its own CPU.
+//! The report names the data directory's file system: on a tmpfs, `fsync` is free.
 
 // Rates and percentiles of a benchmark, never money: floating point is right here.
 #![allow(clippy::float_arithmetic)]
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -27,9 +41,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
+use axum::http::{HeaderMap, StatusCode, Uri};
 use ocpay_core::participant::{Environment, ParticipantKind};
+use ocpay_protocol::api::header;
+use ocpay_protocol::payments::NOTIFY_TYPE_PAYMENT_RESULT;
 use ocpay_protocol::signature::content_to_sign;
-use ocpay_protocol::{Api, SigningKey};
+use ocpay_protocol::{Api, ResultCode, ResultStatus, SigningKey, VerifyingKey};
+use ocpay_sdk::webhook::{self, Delivery};
 use ocpay_server::config::Config;
 use ocpay_server::data_dir::DataDir;
 use ocpay_server::service::participants::{self, NewParticipant};
@@ -40,6 +58,13 @@ use tokio::sync::oneshot;
 /// Longest phase: requests are signed before their phase, and must still be within the
 /// server's five-minute `Request-Time` window when they are sent.
 const PHASE_SECONDS_MAX: u64 = 120;
+
+/// Longest measurement of the crypto ceiling (shorter when the phases are).
+const CEILING_SECONDS_MAX: u64 = 4;
+
+/// How far apart the two ceiling measurements may be, as a fraction of their mean, before the
+/// run is flagged as noisy.
+const CEILING_DRIFT_MAX: f64 = 0.15;
 
 #[derive(clap::Args)]
 pub(crate) struct BenchArgs {
@@ -88,6 +113,9 @@ struct LoadArgs {
     url: String,
     #[arg(long)]
     client_id: String,
+    /// The platform's public key (PEM), which every answer and notification must verify with.
+    #[arg(long)]
+    platform_key: PathBuf,
     /// Pre-signed requests, one JSON object per line.
     #[arg(long)]
     requests: PathBuf,
@@ -111,8 +139,13 @@ struct CryptoResult {
 
 #[derive(Debug, Serialize, Deserialize)]
 struct LoadResult {
+    /// Requests (or whole payments) that verified.
     completed: usize,
+    /// Requests (or whole payments) that did not, each counted once.
     errors: usize,
+    /// The errors by what went wrong.
+    #[serde(default)]
+    error_kinds: BTreeMap<String, usize>,
     seconds: f64,
     requests_per_second: f64,
     p50_ms: f64,
@@ -239,56 +272,216 @@ fn pay_body(request_id: &str, notify_url: &str) -> String {
     .unwrap_or_default()
 }
 
-/// Where each payment's notification is, for the load generator's workers.
+/// Why a request or a payment counts as an error: a kind for the summary, and the detail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Failure {
+    kind: &'static str,
+    detail: String,
+}
+
+impl Failure {
+    fn new(kind: &'static str, detail: impl std::fmt::Display) -> Failure {
+        Failure { kind, detail: detail.to_string() }
+    }
+}
+
+const TRANSPORT: &str = "transport";
+const ANSWER_SIGNATURE: &str = "answer signature";
+const ANSWER_RESULT: &str = "answer result";
+const WALLET: &str = "wallet";
+const NOTIFICATION_SIGNATURE: &str = "notification signature";
+const NOTIFICATION_RESULT: &str = "notification result";
+const NOTIFICATION_MISSING: &str = "notification missing";
+
+fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Result<&'a str, String> {
+    headers.get(name).and_then(|value| value.to_str().ok()).ok_or_else(|| format!("no {name} header"))
+}
+
+/// What a `pay` answer says once it is verified.
+#[derive(Debug, PartialEq, Eq)]
+struct PayAnswer {
+    payment_id: String,
+    /// The order code's token, which the wallet pays.
+    token: String,
+}
+
+/// Checks a `pay` answer as the SDK does: the platform signed exactly these bytes for this
+/// client and path, and the result is `S` with a payment and its order code.
+fn check_pay_answer(
+    platform_key: &VerifyingKey,
+    path: &str,
+    client_id: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<PayAnswer, Failure> {
+    let signed = || -> Result<(), String> {
+        let answered_for = header_text(headers, header::CLIENT_ID)?;
+        if answered_for != client_id {
+            return Err(format!("the answer is for client {answered_for:?}"));
+        }
+        // An answer is signed as a notification is: `POST <path>\n<client-id>.<time>.<body>`,
+        // with the response time in place of the request time.
+        let delivery = Delivery {
+            path,
+            client_id,
+            request_time: header_text(headers, header::RESPONSE_TIME)?,
+            signature: header_text(headers, header::SIGNATURE)?,
+            body,
+        };
+        webhook::verify(platform_key, &delivery).map_err(|error| error.to_string())
+    };
+    signed().map_err(|detail| Failure::new(ANSWER_SIGNATURE, detail))?;
+    let answer: serde_json::Value =
+        serde_json::from_slice(body).map_err(|error| Failure::new(ANSWER_RESULT, error))?;
+    if answer["result"]["resultStatus"] != ResultStatus::S.as_str() {
+        return Err(Failure::new(ANSWER_RESULT, &answer["result"]));
+    }
+    let payment_id =
+        answer["paymentId"].as_str().ok_or_else(|| Failure::new(ANSWER_RESULT, "no paymentId"))?;
+    let token = answer["orderCodeForm"]["codeDetails"][0]["codeValue"]
+        .as_str()
+        .and_then(|code| code.rsplit('/').next())
+        .filter(|token| !token.is_empty())
+        .ok_or_else(|| Failure::new(ANSWER_RESULT, "no order code"))?;
+    Ok(PayAnswer { payment_id: payment_id.to_owned(), token: token.to_owned() })
+}
+
+/// Checks the wallet's answer: the payment it paid is ours, and it says `SUCCESS`.
+fn check_wallet_answer(status: u16, body: &[u8], payment_id: &str) -> Result<(), Failure> {
+    let answer: serde_json::Value = serde_json::from_slice(body)
+        .map_err(|error| Failure::new(WALLET, format!("HTTP {status}, not JSON: {error}")))?;
+    if status != 200 || answer["status"] != "SUCCESS" || answer["paymentId"] != payment_id {
+        return Err(Failure::new(WALLET, format!("HTTP {status}: {answer}")));
+    }
+    Ok(())
+}
+
+/// Checks a notification as a merchant does (`ocpay_sdk::webhook`): the platform signed it for
+/// this client and path, and it reports a successful payment. Returns the payment's id.
+///
+/// A failure comes with the payment id the body names, unverified, so that the payment it
+/// claims to be about counts the error.
+fn check_notification(
+    platform_key: &VerifyingKey,
+    client_id: &str,
+    path: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<String, (Option<String>, Failure)> {
+    let claimed = || {
+        serde_json::from_slice::<serde_json::Value>(body)
+            .ok()
+            .and_then(|body| body["paymentId"].as_str().map(str::to_owned))
+    };
+    let notification = (|| -> Result<_, String> {
+        let sent_for = header_text(headers, header::CLIENT_ID)?;
+        if sent_for != client_id {
+            return Err(format!("the notification is for client {sent_for:?}"));
+        }
+        let delivery = Delivery {
+            path,
+            client_id,
+            request_time: header_text(headers, header::REQUEST_TIME)?,
+            signature: header_text(headers, header::SIGNATURE)?,
+            body,
+        };
+        webhook::payment_notification(platform_key, &delivery).map_err(|error| error.to_string())
+    })()
+    .map_err(|detail| (claimed(), Failure::new(NOTIFICATION_SIGNATURE, detail)))?;
+    let result = &notification.result;
+    if notification.notify_type != NOTIFY_TYPE_PAYMENT_RESULT
+        || result.result_status != ResultStatus::S
+        || result.code() != Some(ResultCode::SUCCESS)
+    {
+        let detail = format!("{} {}: {:?}", notification.notify_type, notification.payment_id, result);
+        return Err((Some(notification.payment_id), Failure::new(NOTIFICATION_RESULT, detail)));
+    }
+    Ok(notification.payment_id)
+}
+
+/// Where each payment's notification is, for the load generator's workers; `stray` counts the
+/// failed notifications that name no payment.
 #[derive(Default)]
-struct Arrivals(Mutex<HashMap<String, Arrival>>);
+struct Arrivals {
+    payments: Mutex<HashMap<String, Arrival>>,
+    stray: Mutex<Vec<Failure>>,
+}
+
+type Arrived = Result<Instant, Failure>;
 
 enum Arrival {
-    Awaited(oneshot::Sender<Instant>),
-    Arrived(Instant),
+    Awaited(oneshot::Sender<Arrived>),
+    Arrived(Arrived),
 }
 
 impl Arrivals {
     /// Waits for `payment_id`'s notification (which may have arrived already).
-    async fn wait(&self, payment_id: &str) -> Option<Instant> {
+    async fn wait(&self, payment_id: &str) -> Arrived {
+        let missing = || Failure::new(NOTIFICATION_MISSING, format!("none for {payment_id} in 30 s"));
         let receiver = {
-            let mut arrivals = self.0.lock().ok()?;
-            if let Some(Arrival::Arrived(at)) = arrivals.remove(payment_id) {
-                return Some(at);
+            let Ok(mut arrivals) = self.payments.lock() else { return Err(missing()) };
+            if let Some(Arrival::Arrived(arrived)) = arrivals.remove(payment_id) {
+                return arrived;
             }
             let (sender, receiver) = oneshot::channel();
             arrivals.insert(payment_id.to_owned(), Arrival::Awaited(sender));
             receiver
         };
-        tokio::time::timeout(Duration::from_secs(30), receiver).await.ok()?.ok()
+        match tokio::time::timeout(Duration::from_secs(30), receiver).await {
+            Ok(Ok(arrived)) => arrived,
+            _ => Err(missing()),
+        }
     }
 
-    fn arrived(&self, payment_id: String) {
-        let Ok(mut arrivals) = self.0.lock() else { return };
+    fn arrived(&self, payment_id: String, arrived: Arrived) {
+        let Ok(mut arrivals) = self.payments.lock() else { return };
         match arrivals.remove(&payment_id) {
             Some(Arrival::Awaited(sender)) => {
-                let _ = sender.send(Instant::now());
+                let _ = sender.send(arrived);
+            }
+            // A repeated delivery after a verified one changes nothing.
+            Some(Arrival::Arrived(Ok(at))) => {
+                arrivals.insert(payment_id, Arrival::Arrived(Ok(at)));
             }
             _ => {
-                arrivals.insert(payment_id, Arrival::Arrived(Instant::now()));
+                arrivals.insert(payment_id, Arrival::Arrived(arrived));
             }
+        }
+    }
+
+    fn stray(&self, failure: Failure) {
+        if let Ok(mut stray) = self.stray.lock() {
+            stray.push(failure);
         }
     }
 }
 
-/// A notify endpoint that acknowledges at once and notes the arrival.
-async fn receive_notifications(port: u16) -> anyhow::Result<Arc<Arrivals>> {
+/// A notify endpoint that verifies each notification, acknowledges it when it verifies and
+/// reports success, and notes its arrival either way.
+async fn receive_notifications(
+    port: u16,
+    platform_key: VerifyingKey,
+    client_id: String,
+) -> anyhow::Result<Arc<Arrivals>> {
     let arrivals = Arc::new(Arrivals::default());
     let noted = arrivals.clone();
-    let app = axum::Router::new().fallback(move |body: axum::body::Bytes| {
-        let noted = noted.clone();
+    let app = axum::Router::new().fallback(move |uri: Uri, headers: HeaderMap, body: axum::body::Bytes| {
+        let (noted, platform_key, client_id) = (noted.clone(), platform_key.clone(), client_id.clone());
         async move {
-            if let Ok(notification) = serde_json::from_slice::<serde_json::Value>(&body)
-                && let Some(payment_id) = notification["paymentId"].as_str()
-            {
-                noted.arrived(payment_id.to_owned());
+            let path = uri.path_and_query().map_or(uri.path(), |path| path.as_str());
+            match check_notification(&platform_key, &client_id, path, &headers, &body) {
+                Ok(payment_id) => {
+                    noted.arrived(payment_id, Ok(Instant::now()));
+                    (StatusCode::OK, [("content-type", "application/json")], ocpay_sdk::webhook::ACK)
+                }
+                Err((payment_id, failure)) => {
+                    match payment_id {
+                        Some(payment_id) => noted.arrived(payment_id, Err(failure)),
+                        None => noted.stray(failure),
+                    }
+                    (StatusCode::BAD_REQUEST, [("content-type", "text/plain")], "not verified")
+                }
             }
-            ([("content-type", "application/json")], ocpay_sdk::webhook::ACK)
         }
     });
     let listener =
@@ -299,50 +492,57 @@ async fn receive_notifications(port: u16) -> anyhow::Result<Arc<Arrivals>> {
     Ok(arrivals)
 }
 
-/// One pre-signed `pay`; its answer when the gateway answered `S`.
-async fn pay(
-    http: &reqwest::Client,
-    url: &str,
-    client_id: &str,
-    signed: &Signed,
-) -> Option<serde_json::Value> {
-    let response = http
-        .post(url)
+/// What every request of a phase needs.
+struct Target {
+    http: reqwest::Client,
+    client_id: String,
+    path: String,
+    platform_key: VerifyingKey,
+}
+
+/// One pre-signed `pay`, its answer verified.
+async fn pay(target: &Target, base: &str, signed: &Signed) -> Result<PayAnswer, Failure> {
+    let response = target
+        .http
+        .post(format!("{base}{}", target.path))
         .header("content-type", "application/json; charset=UTF-8")
-        .header("client-id", client_id)
-        .header("request-time", &signed.request_time)
-        .header("signature", &signed.signature)
+        .header(header::CLIENT_ID, &target.client_id)
+        .header(header::REQUEST_TIME, &signed.request_time)
+        .header(header::SIGNATURE, &signed.signature)
         .body(signed.body.clone())
         .send()
         .await
-        .ok()?;
-    let answer: serde_json::Value = response.json().await.ok()?;
-    (answer["result"]["resultStatus"] == "S").then_some(answer)
+        .map_err(|error| Failure::new(TRANSPORT, error))?;
+    let headers = response.headers().clone();
+    let body = response.bytes().await.map_err(|error| Failure::new(TRANSPORT, error))?;
+    check_pay_answer(&target.platform_key, &target.path, &target.client_id, &headers, &body)
 }
 
-/// A whole payment: pay, the wallet pays, the notification arrives. Returns when it arrived.
 /// Sandbox payers of the complete payments, taken in turn: many payers, as in a shop, rather
 /// than one wallet whose balance every payment changes.
 const PAYERS: usize = 1_000;
 
+/// A whole payment: pay, the wallet pays, the notification arrives, each verified. Returns
+/// when the notification arrived.
 async fn complete(
-    http: &reqwest::Client,
+    target: &Target,
     base: &str,
-    url: &str,
-    client_id: &str,
     (index, signed): (usize, &Signed),
     arrivals: &Arrivals,
-) -> Option<Instant> {
-    let answer = pay(http, url, client_id, signed).await?;
-    let payment_id = answer["paymentId"].as_str()?.to_owned();
-    let code = answer["orderCodeForm"]["codeDetails"][0]["codeValue"].as_str()?;
-    let token = code.rsplit('/').next()?;
+) -> Result<Instant, Failure> {
+    let answer = pay(target, base, signed).await?;
     let payer = json!({ "payerId": format!("bench-payer-{}", index % PAYERS) }).to_string();
-    let paid = http.post(format!("{base}/wallet/api/codes/{token}/pay")).body(payer).send().await.ok()?;
-    if !paid.status().is_success() {
-        return None;
-    }
-    arrivals.wait(&payment_id).await
+    let paid = target
+        .http
+        .post(format!("{base}/wallet/api/codes/{}/pay", answer.token))
+        .body(payer)
+        .send()
+        .await
+        .map_err(|error| Failure::new(TRANSPORT, error))?;
+    let status = paid.status().as_u16();
+    let body = paid.bytes().await.map_err(|error| Failure::new(TRANSPORT, error))?;
+    check_wallet_answer(status, &body, &answer.payment_id)?;
+    arrivals.wait(&answer.payment_id).await
 }
 
 async fn load(args: LoadArgs) -> anyhow::Result<LoadResult> {
@@ -352,14 +552,21 @@ async fn load(args: LoadArgs) -> anyhow::Result<LoadResult> {
         .collect::<Result<_, _>>()?;
     let requests = Arc::new(requests);
     let bases: Arc<Vec<String>> = Arc::new(args.url.split(',').map(str::to_owned).collect());
-    let path = Api::Pay.path_for(&args.client_id);
-    let http = reqwest::Client::builder()
-        .no_proxy()
-        .pool_max_idle_per_host(args.concurrency.max(1024))
-        .timeout(Duration::from_secs(30))
-        .build()?;
+    let platform_key = std::fs::read_to_string(&args.platform_key)
+        .context("read the platform key")
+        .and_then(|text| Ok(VerifyingKey::from_text(&text)?))?;
+    let target = Arc::new(Target {
+        http: reqwest::Client::builder()
+            .no_proxy()
+            .pool_max_idle_per_host(args.concurrency.max(1024))
+            .timeout(Duration::from_secs(30))
+            .build()?,
+        path: Api::Pay.path_for(&args.client_id),
+        client_id: args.client_id.clone(),
+        platform_key: platform_key.clone(),
+    });
     let arrivals = match args.notify_port {
-        Some(port) => Some(receive_notifications(port).await?),
+        Some(port) => Some(receive_notifications(port, platform_key, args.client_id.clone()).await?),
         None => None,
     };
     let next = Arc::new(AtomicUsize::new(0));
@@ -367,28 +574,18 @@ async fn load(args: LoadArgs) -> anyhow::Result<LoadResult> {
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     let one = {
-        let (http, bases, path, client_id, requests, arrivals) = (
-            http.clone(),
-            bases.clone(),
-            path.clone(),
-            args.client_id.clone(),
-            requests.clone(),
-            arrivals.clone(),
-        );
+        let (target, bases, requests, arrivals) =
+            (target.clone(), bases.clone(), requests.clone(), arrivals.clone());
         move |index: usize, from: Instant| {
-            let (http, client_id, requests, arrivals) =
-                (http.clone(), client_id.clone(), requests.clone(), arrivals.clone());
+            let (target, requests, arrivals) = (target.clone(), requests.clone(), arrivals.clone());
             let base = bases[index % bases.len()].clone();
-            let url = format!("{base}{path}");
             async move {
                 let signed = &requests[index];
-                let ok = match &arrivals {
-                    Some(arrivals) => {
-                        complete(&http, &base, &url, &client_id, (index, signed), arrivals).await.is_some()
-                    }
-                    None => pay(&http, &url, &client_id, signed).await.is_some(),
+                let outcome = match &arrivals {
+                    Some(arrivals) => complete(&target, &base, (index, signed), arrivals).await.map(drop),
+                    None => pay(&target, &base, signed).await.map(drop),
                 };
-                (from.elapsed(), ok)
+                (from.elapsed(), outcome)
             }
         }
     };
@@ -423,15 +620,27 @@ async fn load(args: LoadArgs) -> anyhow::Result<LoadResult> {
         }
     }
     let mut latencies = Vec::new();
-    let mut errors = 0;
+    let mut failures = Vec::new();
     while let Some(samples) = tasks.join_next().await {
-        for (latency, ok) in samples? {
-            if ok {
-                latencies.push(latency);
-            } else {
-                errors += 1;
+        for (latency, outcome) in samples? {
+            match outcome {
+                Ok(()) => latencies.push(latency),
+                Err(failure) => failures.push(failure),
             }
         }
+    }
+    if let Some(arrivals) = &arrivals
+        && let Ok(mut stray) = arrivals.stray.lock()
+    {
+        failures.append(&mut stray);
+    }
+    let mut error_kinds = BTreeMap::new();
+    for failure in &failures {
+        let count = error_kinds.entry(failure.kind.to_owned()).or_insert(0);
+        if *count == 0 {
+            eprintln!("error ({}): {}", failure.kind, failure.detail);
+        }
+        *count += 1;
     }
     let seconds = started.elapsed().as_secs_f64();
     latencies.sort_unstable();
@@ -442,7 +651,8 @@ async fn load(args: LoadArgs) -> anyhow::Result<LoadResult> {
     };
     Ok(LoadResult {
         completed: latencies.len(),
-        errors,
+        errors: failures.len(),
+        error_kinds,
         seconds,
         requests_per_second: latencies.len() as f64 / seconds,
         p50_ms: percentile(0.50),
@@ -484,10 +694,17 @@ impl Drop for ServerProcess {
     }
 }
 
+/// The server's CPUs, the load generator's, and how many the server has; without `taskset`
+/// or a second CPU, nothing is pinned and a warning says so.
 fn cpu_split(args: &BenchArgs) -> (Option<String>, Option<String>, usize) {
     let cpus = std::thread::available_parallelism().map_or(1, usize::from);
     let has_taskset = Command::new("taskset").arg("-V").output().is_ok_and(|output| output.status.success());
     if cpus < 2 || !has_taskset {
+        let why = if has_taskset { format!("only {cpus} CPU") } else { "no taskset command".to_owned() };
+        eprintln!(
+            "warning: cannot pin the server and the load generator to separate CPUs ({why}): they \
+             compete for the CPU, and the ratios are not comparable with pinned runs"
+        );
         return (None, None, cpus);
     }
     let server = args.server_cpus.clone().unwrap_or_else(|| format!("0-{}", cpus - 2));
@@ -506,6 +723,26 @@ fn cpu_split(args: &BenchArgs) -> (Option<String>, Option<String>, usize) {
 
 fn free_port() -> anyhow::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// The type of the file system holding `path`: that of the longest mount point above it in
+/// `/proc/mounts` (the last one mounted there, when several are), or `unknown`.
+fn filesystem_of(path: &Path) -> String {
+    let (Ok(path), Ok(mounts)) = (path.canonicalize(), std::fs::read_to_string("/proc/mounts")) else {
+        return "unknown".to_owned();
+    };
+    mounts
+        .lines()
+        .filter_map(|line| {
+            let mut fields = line.split_whitespace();
+            let _device = fields.next()?;
+            // Mount points escape a space as \040 (and tabs, newlines and backslashes alike).
+            let point = fields.next()?.replace("\\040", " ");
+            Some((PathBuf::from(point), fields.next()?))
+        })
+        .filter(|(point, _)| path.starts_with(point))
+        .max_by_key(|(point, _)| point.components().count())
+        .map_or_else(|| "unknown".to_owned(), |(_, kind)| kind.to_owned())
 }
 
 /// The CPU time (user + system) of a process so far, from Linux's `/proc`, in seconds.
@@ -540,6 +777,18 @@ async fn orchestrate(args: &BenchArgs) -> anyhow::Result<()> {
     let dir = std::env::temp_dir().join(format!("ocpay-bench-{}", std::process::id()));
     let data = dir.join("data");
     let data_dir = DataDir::open(&data)?;
+    let filesystem = filesystem_of(&data);
+    if matches!(filesystem.as_str(), "tmpfs" | "ramfs") {
+        eprintln!(
+            "warning: the data directory {} is on {filesystem}, where fsync costs nothing: the \
+             commits are not durable (set TMPDIR to a directory on a disk)",
+            data.display()
+        );
+    }
+    // The key the servers sign with (created here, before them), which every answer and
+    // notification must verify with.
+    let platform_key = dir.join("platform-public-key.pem");
+    std::fs::write(&platform_key, data_dir.platform_key()?.verifying_key().to_pem())?;
     let key = SigningKey::generate()?;
     let client_id = {
         // The environment's settings, as the server gets them: OCPAY_DATABASE_URL puts both
@@ -565,7 +814,6 @@ async fn orchestrate(args: &BenchArgs) -> anyhow::Result<()> {
         let port = free_port()?;
         let url = format!("http://127.0.0.1:{port}");
         servers.push(start_server(server_cpus.as_deref(), &data, args.database_url.as_deref(), port)?);
-        // One at a time: the first creates the platform key the others read.
         wait_healthy(&url).await?;
         urls.push(url);
     }
@@ -583,6 +831,8 @@ async fn orchestrate(args: &BenchArgs) -> anyhow::Result<()> {
             &url,
             "--client-id",
             &client_id,
+            "--platform-key",
+            platform_key.to_str().unwrap_or_default(),
             "--requests",
             requests.to_str().unwrap_or_default(),
             "--seconds",
@@ -604,8 +854,9 @@ async fn orchestrate(args: &BenchArgs) -> anyhow::Result<()> {
 
     // The machines are shared and noisy: measure the ceiling just before and just after the
     // closed-loop phase, on the same CPUs, and compare with their mean.
+    let ceiling_seconds = args.seconds.min(CEILING_SECONDS_MAX).to_string();
     let ceiling_args =
-        strings(&["bench", "crypto", "--seconds", "4", "--threads", &n_server_cpus.to_string()]);
+        strings(&["bench", "crypto", "--seconds", &ceiling_seconds, "--threads", &n_server_cpus.to_string()]);
     eprintln!("(a) crypto ceiling on the server's CPUs ({}) ...", server_cpus.as_deref().unwrap_or("all"));
     let before: CryptoResult = pinned(server_cpus.as_deref(), &ceiling_args)?;
     presign(&client_id, &key, n_requests(estimate), nowhere, &requests)?;
@@ -633,42 +884,60 @@ async fn orchestrate(args: &BenchArgs) -> anyhow::Result<()> {
     let _ = std::fs::remove_dir_all(&dir);
 
     let ceiling = (before.operations_per_second + after.operations_per_second) / 2.0;
+    let drift = (before.operations_per_second - after.operations_per_second).abs() / ceiling;
+    let drifted = drift > CEILING_DRIFT_MAX;
     let ratio = peak.requests_per_second / ceiling;
     let complete_ratio = complete.requests_per_second / (ceiling / 2.0);
     let crypto_ms = 1000.0 * n_server_cpus as f64 / ceiling;
+    // The primary figures: the RSA time a `pay` (one sign + verify) or a complete payment
+    // (about two) needs, against the server CPU time it took.
+    let cpu_ratio = cpu_per_pay.map(|cpu| crypto_ms / cpu);
+    let cpu_complete_ratio = cpu_per_complete.map(|cpu| 2.0 * crypto_ms / cpu);
+    let errors = peak.errors + half.errors + complete.errors;
     let summary = json!({
-        "cpus": {"server": server_cpus, "client": client_cpus},
+        "cpus": {"server": server_cpus, "client": client_cpus, "pinned": server_cpus.is_some()},
         "database": if args.database_url.is_some() { "postgres" } else { "sqlite" },
+        "data_filesystem": filesystem,
         "nodes": args.nodes,
+        "errors": errors,
         "crypto_ceiling_before": before,
         "crypto_ceiling_after": after,
+        "crypto_ceiling_drift": drift,
+        "crypto_ceiling_drift_flagged": drifted,
         "pay_peak": peak,
         "pay_at_half_peak": half,
         "complete_payments": complete,
         "server_cpu_ms_per_pay": cpu_per_pay,
         "server_cpu_ms_per_complete_payment": cpu_per_complete,
         "crypto_cpu_ms_per_operation": crypto_ms,
+        "cpu_ratio_pay": cpu_ratio,
+        "cpu_ratio_complete_payment": cpu_complete_ratio,
         "ratio_pay_to_ceiling": ratio,
         "ratio_complete_to_half_ceiling": complete_ratio,
     });
     println!("{}", serde_json::to_string_pretty(&summary)?);
     eprintln!();
     let database = if args.database_url.is_some() { "PostgreSQL" } else { "SQLite" };
-    eprintln!("{database}, {} node(s)", args.nodes);
+    eprintln!("{database} (data directory on {filesystem}), {} node(s)", args.nodes);
     eprintln!("| measure | value |");
     eprintln!("|---|---|");
     eprintln!(
-        "| (a) RSA-2048 sign+verify ceiling, {} thread(s), before / after | {:.0} / {:.0} per s |",
-        before.threads, before.operations_per_second, after.operations_per_second
+        "| (a) RSA-2048 sign+verify ceiling, {} thread(s), before / after | {:.0} / {:.0} per s (apart by {:.0} %) |",
+        before.threads,
+        before.operations_per_second,
+        after.operations_per_second,
+        drift * 100.0
     );
     eprintln!(
         "| (b) pay, closed loop, {} connections | {:.0} per s (p50 {:.1} ms, p99 {:.1} ms, {} errors) |",
         args.concurrency, peak.requests_per_second, peak.p50_ms, peak.p99_ms, peak.errors
     );
-    eprintln!("| (b)/(a) | {ratio:.2} |");
-    if let Some(cpu) = cpu_per_pay {
-        eprintln!("| server CPU per pay / per sign+verify | {cpu:.3} ms / {crypto_ms:.3} ms |");
+    if let (Some(cpu), Some(cpu_ratio)) = (cpu_per_pay, cpu_ratio) {
+        eprintln!(
+            "| **(b) CPU time: sign+verify / server CPU per pay** | **{cpu_ratio:.2}** ({crypto_ms:.3} ms / {cpu:.3} ms) |"
+        );
     }
+    eprintln!("| (b)/(a), throughput | {ratio:.2} |");
     eprintln!(
         "| pay at half peak ({half_rate:.0} per s), open loop | p50 {:.1} ms, p99 {:.1} ms, {} errors |",
         half.p50_ms, half.p99_ms, half.errors
@@ -677,14 +946,35 @@ async fn orchestrate(args: &BenchArgs) -> anyhow::Result<()> {
         "| (c) complete payments, closed loop | {:.0} per s (pay to acknowledged notification: p50 {:.1} ms, p99 {:.1} ms, {} errors) |",
         complete.requests_per_second, complete.p50_ms, complete.p99_ms, complete.errors
     );
-    eprintln!("| (c)/((a)/2) | {complete_ratio:.2} |");
-    if let Some(cpu) = cpu_per_complete {
-        eprintln!("| server CPU per complete payment | {cpu:.3} ms |");
+    if let (Some(cpu), Some(cpu_ratio)) = (cpu_per_complete, cpu_complete_ratio) {
+        eprintln!(
+            "| **(c) CPU time: 2 × sign+verify / server CPU per complete payment** | **{cpu_ratio:.2}** ({:.3} ms / {cpu:.3} ms) |",
+            2.0 * crypto_ms
+        );
     }
+    eprintln!("| (c)/((a)/2), throughput | {complete_ratio:.2} |");
     for (name, phase) in [("(b)", &peak), ("half peak", &half), ("(c)", &complete)] {
         if phase.ran_out_of_requests {
             eprintln!("warning: {name} ran out of pre-signed requests; its rate is a lower bound");
         }
+    }
+    if drifted {
+        eprintln!(
+            "warning: the two ceiling measurements differ by {:.0} % (more than {:.0} %): the machine \
+             was noisy, so the throughput ratios are unreliable; the CPU-time ratios less so",
+            drift * 100.0,
+            CEILING_DRIFT_MAX * 100.0
+        );
+    }
+    if errors > 0 {
+        let kinds: BTreeMap<&str, usize> = [&peak, &half, &complete]
+            .iter()
+            .flat_map(|phase| phase.error_kinds.iter())
+            .fold(BTreeMap::new(), |mut kinds, (kind, count)| {
+                *kinds.entry(kind.as_str()).or_insert(0) += count;
+                kinds
+            });
+        bail!("{errors} requests or payments did not verify: {kinds:?}");
     }
     Ok(())
 }
@@ -724,4 +1014,159 @@ async fn wait_healthy(url: &str) -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     bail!("the server did not become healthy")
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::{HeaderName, HeaderValue};
+    use ocpay_protocol::SignatureHeader;
+
+    use super::*;
+
+    const CLIENT: &str = "SANDBOX_BENCH";
+    const TIME: &str = "1764000000000";
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        for (name, value) in pairs {
+            headers.insert(HeaderName::from_static(name), HeaderValue::from_str(value).unwrap());
+        }
+        headers
+    }
+
+    fn pay_answer(status: &str) -> String {
+        json!({
+            "result": {"resultCode": "SUCCESS", "resultStatus": status, "resultMessage": "success"},
+            "paymentId": "P1",
+            "orderCodeForm": {"codeDetails": [{"codeValue": "https://pay.example/c/TOKEN1"}]}
+        })
+        .to_string()
+    }
+
+    /// The headers a platform sends with `body`, signed with `key` over `signed_body`.
+    fn signed(key: &SigningKey, path: &str, time_header: &'static str, signed_body: &str) -> HeaderMap {
+        let content = content_to_sign("POST", path, CLIENT, TIME, signed_body.as_bytes());
+        let signature = key.sign_header(1, &content).unwrap();
+        headers(&[(header::CLIENT_ID, CLIENT), (time_header, TIME), (header::SIGNATURE, &signature)])
+    }
+
+    #[test]
+    fn only_a_signed_successful_pay_answer_counts() {
+        let platform = SigningKey::generate().unwrap();
+        let public = platform.verifying_key();
+        let path = Api::Pay.path_for(CLIENT);
+        let body = pay_answer("S");
+        let good = signed(&platform, &path, header::RESPONSE_TIME, &body);
+        assert_eq!(
+            check_pay_answer(&public, &path, CLIENT, &good, body.as_bytes()),
+            Ok(PayAnswer { payment_id: "P1".into(), token: "TOKEN1".into() })
+        );
+
+        let kind = |headers: &HeaderMap, body: &str| {
+            check_pay_answer(&public, &path, CLIENT, headers, body.as_bytes()).unwrap_err().kind
+        };
+        // Tampered: one bit of the signature flipped.
+        let parsed = SignatureHeader::parse(header_text(&good, header::SIGNATURE).unwrap()).unwrap();
+        let mut flipped = parsed.signature.clone();
+        flipped[7] ^= 1;
+        let tampered = SignatureHeader { signature: flipped, ..parsed }.format();
+        let mut bad = good.clone();
+        bad.insert(header::SIGNATURE, HeaderValue::from_str(&tampered).unwrap());
+        assert_eq!(kind(&bad, &body), ANSWER_SIGNATURE, "a tampered signature");
+        // Reused: another answer's valid signature.
+        let other = signed(&platform, &path, header::RESPONSE_TIME, &pay_answer("U"));
+        assert_eq!(kind(&other, &body), ANSWER_SIGNATURE, "a signature of other bytes");
+        // Signed by someone else, for someone else, or not at all.
+        let stranger = signed(&SigningKey::generate().unwrap(), &path, header::RESPONSE_TIME, &body);
+        assert_eq!(kind(&stranger, &body), ANSWER_SIGNATURE, "another key");
+        let mut elsewhere = good.clone();
+        elsewhere.insert(header::CLIENT_ID, HeaderValue::from_static("SANDBOX_OTHER"));
+        assert_eq!(kind(&elsewhere, &body), ANSWER_SIGNATURE, "another client");
+        let mut unsigned = good.clone();
+        unsigned.remove(header::SIGNATURE);
+        assert_eq!(kind(&unsigned, &body), ANSWER_SIGNATURE, "no signature");
+        // Signed, but not a success.
+        let failed = pay_answer("F");
+        let failed_headers = signed(&platform, &path, header::RESPONSE_TIME, &failed);
+        assert_eq!(kind(&failed_headers, &failed), ANSWER_RESULT, "resultStatus F");
+    }
+
+    #[test]
+    fn only_a_successful_wallet_payment_of_this_payment_counts() {
+        assert_eq!(check_wallet_answer(200, br#"{"status":"SUCCESS","paymentId":"P1"}"#, "P1"), Ok(()));
+        for (status, body) in [
+            (200, r#"{"status":"FAIL","paymentId":"P1","resultCode":"USER_BALANCE_NOT_ENOUGH"}"#),
+            (200, r#"{"status":"SUCCESS","paymentId":"P2"}"#),
+            (200, r#"{"paymentId":"P1"}"#),
+            (200, "OK"),
+            (409, r#"{"status":"SUCCESS","paymentId":"P1"}"#),
+        ] {
+            let failure = check_wallet_answer(status, body.as_bytes(), "P1").unwrap_err();
+            assert_eq!(failure.kind, WALLET, "{status} {body}");
+        }
+    }
+
+    #[test]
+    fn only_a_signed_successful_notification_counts() {
+        let platform = SigningKey::generate().unwrap();
+        let public = platform.verifying_key();
+        let notification = |status: &str, code: &str| {
+            json!({
+                "notifyType": "PAYMENT_RESULT",
+                "result": {"resultCode": code, "resultStatus": status, "resultMessage": ""},
+                "paymentRequestId": "PR1",
+                "paymentId": "P1",
+                "paymentAmount": {"currency": "USD", "value": "1250"}
+            })
+            .to_string()
+        };
+        let body = notification("S", "SUCCESS");
+        let good = signed(&platform, "/notify", header::REQUEST_TIME, &body);
+        assert_eq!(check_notification(&public, CLIENT, "/notify", &good, body.as_bytes()), Ok("P1".into()));
+
+        let failure = |headers: &HeaderMap, path: &str, body: &str| {
+            let (payment_id, failure) =
+                check_notification(&public, CLIENT, path, headers, body.as_bytes()).unwrap_err();
+            (payment_id.unwrap_or_default(), failure.kind)
+        };
+        let mut tampered = body.clone().into_bytes();
+        let at = body.find("1250").unwrap();
+        tampered[at] = b'9';
+        let tampered = String::from_utf8(tampered).unwrap();
+        assert_eq!(
+            failure(&good, "/notify", &tampered),
+            ("P1".into(), NOTIFICATION_SIGNATURE),
+            "a changed body"
+        );
+        assert_eq!(failure(&good, "/other", &body), ("P1".into(), NOTIFICATION_SIGNATURE), "another path");
+        let stranger = signed(&SigningKey::generate().unwrap(), "/notify", header::REQUEST_TIME, &body);
+        assert_eq!(
+            failure(&stranger, "/notify", &body),
+            ("P1".into(), NOTIFICATION_SIGNATURE),
+            "another key"
+        );
+        let failed = notification("F", "PROCESS_FAIL");
+        let failed_headers = signed(&platform, "/notify", header::REQUEST_TIME, &failed);
+        assert_eq!(
+            failure(&failed_headers, "/notify", &failed),
+            ("P1".into(), NOTIFICATION_RESULT),
+            "a failure"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failed_notification_fails_its_payment() {
+        let arrivals = Arrivals::default();
+        arrivals.arrived("P1".into(), Err(Failure::new(NOTIFICATION_SIGNATURE, "tampered")));
+        arrivals.arrived("P2".into(), Ok(Instant::now()));
+        assert_eq!(arrivals.wait("P1").await.unwrap_err().kind, NOTIFICATION_SIGNATURE);
+        assert!(arrivals.wait("P2").await.is_ok());
+    }
+
+    #[test]
+    fn the_file_system_is_named() {
+        assert_eq!(filesystem_of(Path::new("/proc/self")), "proc");
+        assert_ne!(filesystem_of(Path::new("/")), "unknown");
+        assert_eq!(filesystem_of(Path::new("/no/such/path")), "unknown");
+    }
 }

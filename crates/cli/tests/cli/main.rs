@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+mod bench;
 mod cluster;
 
 const OCPAY: &str = env!("CARGO_BIN_EXE_ocpay");

@@ -1,0 +1,147 @@
+//! `ocpay bench`, briefly: the whole benchmark runs for a second per phase and must verify
+//! everything it counts, and its load generator counts an answer it cannot verify as an error.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use ocpay_protocol::signature::content_to_sign;
+use ocpay_protocol::{Api, SigningKey};
+use serde_json::{Value, json};
+
+use super::{OCPAY, json as json_of, ocpay, serve};
+
+/// `ocpay bench <args>` on SQLite, with its data in `tmp`.
+fn bench(tmp: &Path, args: &[&str]) -> Output {
+    Command::new(OCPAY)
+        .arg("bench")
+        .args(args)
+        .env("TMPDIR", tmp)
+        .env_remove("OCPAY_DATABASE_URL")
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("ocpay bench runs")
+}
+
+fn number(summary: &Value, pointer: &str) -> f64 {
+    summary.pointer(pointer).and_then(Value::as_f64).unwrap_or_else(|| panic!("{pointer} in {summary:#}"))
+}
+
+#[test]
+fn a_one_second_benchmark_verifies_everything_it_counts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let output = bench(tmp.path(), &["--seconds", "1", "--concurrency", "4"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "ocpay bench failed:\n{stderr}");
+    let summary = json_of(&output);
+    assert_eq!(summary["errors"], 0, "{stderr}");
+    for phase in ["pay_peak", "pay_at_half_peak", "complete_payments"] {
+        assert_eq!(summary[phase]["errors"], 0, "{phase}: {stderr}");
+        assert!(number(&summary, &format!("/{phase}/completed")) > 0.0, "{phase}: {stderr}");
+        assert!(number(&summary, &format!("/{phase}/requests_per_second")) > 0.0, "{phase}: {stderr}");
+    }
+    for ceiling in
+        ["/crypto_ceiling_before/operations_per_second", "/crypto_ceiling_after/operations_per_second"]
+    {
+        assert!(number(&summary, ceiling) > 10.0, "{ceiling}: {stderr}");
+    }
+    // The server's CPU per `pay` covers at least most of its RSA work, and a complete payment
+    // costs more than a `pay`; the ratios have room for a noisy machine, not for a server
+    // that skips its signatures.
+    for ratio in ["/cpu_ratio_pay", "/cpu_ratio_complete_payment", "/ratio_pay_to_ceiling"] {
+        let value = number(&summary, ratio);
+        assert!(value > 0.0 && value < 3.0, "{ratio} = {value}: {stderr}");
+    }
+    assert!(
+        number(&summary, "/server_cpu_ms_per_complete_payment") > number(&summary, "/server_cpu_ms_per_pay"),
+        "{stderr}"
+    );
+    assert!(summary["crypto_ceiling_drift_flagged"].is_boolean());
+    assert!(!summary["data_filesystem"].as_str().unwrap().is_empty());
+    assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0, "the benchmark cleans up after itself");
+}
+
+#[test]
+fn the_load_generator_counts_answers_it_cannot_verify_as_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server = serve(&data);
+    let merchant_dir = dir.path().join("merchant");
+    let merchant = json_of(&ocpay(&[
+        "participant",
+        "create",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--kind",
+        "merchant",
+        "--env",
+        "sandbox",
+        "--name",
+        "Bench Cafe",
+        "--notify-url",
+        "https://merchant.example/notify",
+        "--generate-keys",
+        merchant_dir.to_str().unwrap(),
+        "--server-url",
+        &server.url,
+    ]));
+    let client_id = merchant["clientId"].as_str().unwrap();
+    let key = SigningKey::from_text(&std::fs::read_to_string(merchant_dir.join("private-key.pem")).unwrap())
+        .unwrap();
+    let path = Api::Pay.path_for(client_id);
+    let requests = dir.path().join("requests.jsonl");
+    let lines: Vec<String> = (0..3)
+        .map(|index| {
+            let body = json!({
+                "productCode": "IN_STORE_PAYMENT",
+                "paymentRequestId": format!("bench-check-{index}"),
+                "paymentFactor": {"inStorePaymentScenario": "OrderCode"},
+                "paymentMethod": {"paymentMethodType": "CONNECT_WALLET"},
+                "paymentAmount": {"currency": "USD", "value": "1250"},
+                "order": {
+                    "referenceOrderId": format!("bench-check-{index}"),
+                    "orderDescription": "Two flat whites",
+                    "orderAmount": {"currency": "USD", "value": "1250"},
+                    "merchant": {"referenceMerchantId": "M1", "merchantName": "Bench Cafe", "merchantMCC": "5812",
+                        "store": {"referenceStoreId": "S1", "storeName": "Main", "storeMCC": "5812"}}
+                },
+                "paymentNotifyUrl": "http://127.0.0.1:9/notify"
+            })
+            .to_string();
+            let request_time = jiff::Timestamp::now().as_millisecond().to_string();
+            let content = content_to_sign("POST", &path, client_id, &request_time, body.as_bytes());
+            let signature = key.sign_header(1, &content).unwrap();
+            json!({"request_time": request_time, "signature": signature, "body": body}).to_string()
+        })
+        .collect();
+    std::fs::write(&requests, lines.join("\n")).unwrap();
+    let stranger = dir.path().join("stranger.pem");
+    std::fs::write(&stranger, SigningKey::generate().unwrap().verifying_key().to_pem()).unwrap();
+
+    let load = |platform_key: &Path| {
+        let output = ocpay(&[
+            "bench",
+            "load",
+            "--url",
+            &server.url,
+            "--client-id",
+            client_id,
+            "--platform-key",
+            platform_key.to_str().unwrap(),
+            "--requests",
+            requests.to_str().unwrap(),
+            "--seconds",
+            "1",
+            "--concurrency",
+            "1",
+        ]);
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        json_of(&output)
+    };
+    // Answers the platform signed, checked against another key: none of them counts.
+    let forged = load(&stranger);
+    assert_eq!((&forged["completed"], &forged["errors"]), (&json!(0), &json!(3)), "{forged}");
+    assert_eq!(forged["error_kinds"], json!({"answer signature": 3}));
+    // The same answers against the platform's key (the same payments, answered again).
+    let genuine = load(&merchant_dir.join("platform-public-key.pem"));
+    assert_eq!((&genuine["completed"], &genuine["errors"]), (&json!(3), &json!(0)), "{genuine}");
+}
