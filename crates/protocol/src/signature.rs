@@ -361,6 +361,76 @@ mod tests {
         assert_eq!(SignatureHeader::parse(&text), Ok(header));
     }
 
+    /// Headers as the official SDKs may send them: parameters in any order, spaced, the
+    /// algorithm in any case, the signature url-encoded or not, with or without padding.
+    fn sdk_variant(header: &SignatureHeader, variant: u8) -> String {
+        let version = header.key_version.unwrap_or(1);
+        let padded = STANDARD.encode(&header.signature);
+        match variant % 4 {
+            0 => header.format(),
+            1 => format!("keyVersion={version}, algorithm=rsa256, signature={padded}"),
+            2 => format!(
+                "algorithm=RSA256,keyVersion={version},signature={}",
+                STANDARD_NO_PAD.encode(&header.signature)
+            ),
+            _ => format!(
+                " algorithm = RSA256 , keyVersion = {version} ,signature={}",
+                url_encode_base64(&padded)
+            ),
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn formatted_headers_parse_back_to_the_same_signature(
+            signature in proptest::collection::vec(proptest::prelude::any::<u8>(), 1..600),
+            key_version in proptest::prelude::any::<u32>(),
+            variant in proptest::prelude::any::<u8>(),
+        ) {
+            let header = SignatureHeader { key_version: Some(key_version), signature };
+            let text = sdk_variant(&header, variant);
+            proptest::prop_assert_eq!(SignatureHeader::parse(&text), Ok(header.clone()), "{}", text);
+            let formatted = header.format();
+            let prefix = format!("algorithm={ALGORITHM_RSA256},keyVersion={key_version},signature=");
+            proptest::prop_assert!(formatted.starts_with(&prefix), "{}", formatted);
+            // What follows `signature=` is safe in a header and in a form: no `+`, `/` or `=`.
+            let encoded = &formatted[prefix.len()..];
+            proptest::prop_assert!(encoded.bytes().all(|byte| byte.is_ascii_alphanumeric() || byte == b'%'));
+        }
+
+        #[test]
+        fn a_header_without_key_version_means_version_one_when_formatted(
+            signature in proptest::collection::vec(proptest::prelude::any::<u8>(), 1..300),
+        ) {
+            let header = SignatureHeader { key_version: None, signature: signature.clone() };
+            let parsed = SignatureHeader::parse(&header.format());
+            proptest::prop_assert_eq!(parsed, Ok(SignatureHeader { key_version: Some(1), signature }));
+        }
+
+        #[test]
+        fn parsing_never_panics(text in proptest::prelude::any::<String>()) {
+            let _ = SignatureHeader::parse(&text);
+        }
+
+        /// Text close to a real header reaches every branch of the parser, not only the first
+        /// refusal; whatever it accepts formats and parses back to itself.
+        #[test]
+        fn parsing_header_like_text_never_panics_and_what_it_accepts_round_trips(
+            params in "((algorithm=(RSA256|rsa256|ECC256|)|keyVersion=[0-9x]{0,11}|[a-z]{0,3}=?| ),?){0,4}",
+            encoded in "([A-Za-z0-9+/]{1,6}|%|%[0-9A-Fa-f+-]{0,2}|%2[BbFf]|%3[Dd]|=|\\PC){0,12}",
+            signature_part in proptest::prelude::any::<bool>(),
+        ) {
+            let text =
+                if signature_part { format!("{params}signature={encoded}") } else { format!("{params}{encoded}") };
+            if let Ok(header) = SignatureHeader::parse(&text) {
+                proptest::prop_assert!(!header.signature.is_empty());
+                let version = header.key_version.unwrap_or(1);
+                let again = SignatureHeader::parse(&header.format());
+                proptest::prop_assert_eq!(again, Ok(SignatureHeader { key_version: Some(version), ..header }));
+            }
+        }
+    }
+
     #[test]
     fn keys_in_every_form() {
         let key = SigningKey::generate().unwrap();
