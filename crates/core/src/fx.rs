@@ -168,7 +168,110 @@ mod tests {
         assert_eq!(rate.convert(money("USD", i64::MAX)), Err(FxError::Overflow));
     }
 
+    /// Currencies with 0, 2 and 3 decimals.
+    const CODES: [&str; 6] = ["JPY", "KRW", "USD", "SGD", "KWD", "BHD"];
+
+    /// A price as decimal text: `mantissa / 10^scale`.
+    fn price_text(mantissa: u64, scale: u32) -> String {
+        let digits = format!("{mantissa:0>width$}", width = scale as usize + 1);
+        let (whole, fraction) = digits.split_at(digits.len() - scale as usize);
+        if fraction.is_empty() { whole.to_owned() } else { format!("{whole}.{fraction}") }
+    }
+
+    /// Two different currencies of [`CODES`].
+    fn pair() -> impl Strategy<Value = (Currency, Currency)> {
+        (0..CODES.len(), 1..CODES.len()).prop_map(|(base, offset)| {
+            let quote = (base + offset) % CODES.len();
+            (Currency::parse(CODES[base]).unwrap(), Currency::parse(CODES[quote]).unwrap())
+        })
+    }
+
+    /// A rate `2^i * 5^j / 10^s` between two currencies, and its exact inverse
+    /// `2^j * 5^i * 10^s / 10^(i+j)`: both are finite decimals.
+    fn rate_and_inverse() -> impl Strategy<Value = (Rate, Rate)> {
+        (pair(), 0u32..=6, 0u32..=6, 0u32..=8).prop_map(|((base, quote), i, j, s)| {
+            let mantissa = 2u64.pow(i) * 5u64.pow(j);
+            let (mut inverse, mut inverse_scale) = (2u64.pow(j) * 5u64.pow(i), i + j);
+            if inverse_scale >= s {
+                inverse_scale -= s;
+            } else {
+                inverse *= 10u64.pow(s - inverse_scale);
+                inverse_scale = 0;
+            }
+            let forward = Rate::parse(&format!("{base}/{quote}"), &price_text(mantissa, s)).unwrap();
+            let backward =
+                Rate::parse(&format!("{quote}/{base}"), &price_text(inverse, inverse_scale)).unwrap();
+            (forward, backward)
+        })
+    }
+
+    /// `(numerator, denominator)` of the exact value of `minor` base units in quote minor units.
+    fn exact(rate: &Rate, minor: i64) -> (i128, i128) {
+        let numerator = i128::from(minor) * i128::from(rate.mantissa) * 10i128.pow(rate.quote.exponent());
+        (numerator, 10i128.pow(rate.scale + rate.base.exponent()))
+    }
+
     proptest! {
+        /// Between currencies of 0, 2 and 3 decimals, `convert` is the exact value rounded up
+        /// and `convert_down` the exact value rounded down, to the quote currency's minor unit,
+        /// computed in integers; out of range is an error, never a wrapped amount.
+        #[test]
+        fn conversion_rounds_the_exact_value_up_or_down(
+            (base, quote) in pair(),
+            mantissa in (0u32..=12).prop_flat_map(|digits| 1u64..=10u64.pow(digits)),
+            scale in 0u32..=RATE_SCALE_MAX,
+            minor in (0u32..=15).prop_flat_map(|digits| 0i64..=10i64.pow(digits)),
+        ) {
+            let rate = Rate::parse(&format!("{base}/{quote}"), &price_text(mantissa, scale)).unwrap();
+            let (numerator, denominator) = exact(&rate, minor);
+            let (floor, remainder) = (numerator / denominator, numerator % denominator);
+            let ceiling = floor + i128::from(remainder != 0);
+            let up = rate.convert(Money::new(minor, base));
+            let down = rate.convert_down(Money::new(minor, base));
+            match i64::try_from(ceiling) {
+                Ok(ceiling) => prop_assert_eq!(up, Ok(Money::new(ceiling, quote))),
+                Err(_) => prop_assert_eq!(up, Err(FxError::Overflow)),
+            }
+            match i64::try_from(floor) {
+                Ok(floor) => prop_assert_eq!(down, Ok(Money::new(floor, quote))),
+                Err(_) => prop_assert_eq!(down, Err(FxError::Overflow)),
+            }
+        }
+
+        /// A round trip, converted rounding up and back at the exact inverse rate rounding
+        /// down, returns at least the amount and less than one minor unit of the payer's
+        /// currency more (the documented bound): exactly the amount when that minor unit is
+        /// worth no more than the base currency's. The other way round (down, then back up)
+        /// returns at most the amount, and again less than one such unit less.
+        #[test]
+        fn round_trips_stay_within_one_minor_unit_of_the_payers_currency(
+            (rate, inverse) in rate_and_inverse(),
+            minor in 0i64..=1_000_000_000,
+        ) {
+            let amount = Money::new(minor, rate.base());
+            // One minor unit of the quote currency is worth `one.0 / one.1` of the base's.
+            let one = (
+                10i128.pow(rate.base.exponent() + rate.scale),
+                i128::from(rate.mantissa) * 10i128.pow(rate.quote.exponent()),
+            );
+            let charged = rate.convert(amount).unwrap();
+            let back = inverse.convert_down(charged).unwrap();
+            prop_assert_eq!(back.currency(), rate.base());
+            let gained = i128::from(back.minor() - minor);
+            prop_assert!(gained >= 0, "the round trip lost {} for {:?} {:?}", -gained, amount, rate);
+            prop_assert!(gained * one.1 < one.0, "gained {} for {:?} at {:?}", gained, amount, rate);
+            if one.0 <= one.1 {
+                prop_assert_eq!(back, amount);
+            }
+            let returned = rate.convert_down(amount).unwrap();
+            let back = inverse.convert(returned).unwrap();
+            let lost = i128::from(minor - back.minor());
+            prop_assert!(lost >= 0 && lost * one.1 < one.0, "lost {} for {:?} at {:?}", lost, amount, rate);
+            if one.0 <= one.1 {
+                prop_assert_eq!(back, amount);
+            }
+        }
+
         #[test]
         fn the_payer_never_pays_less_than_the_exact_value(minor in 1i64..1_000_000_000_000, mantissa in 1u64..10_000_000) {
             let rate = Rate::parse("USD/SGD", &format!("{}.{:04}", mantissa / 10_000, mantissa % 10_000)).unwrap();

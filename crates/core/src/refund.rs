@@ -168,6 +168,8 @@ mod tests {
     use crate::money::Currency;
     use crate::payer::PayerId;
     use crate::payment::{Charge, FailReason, Quote};
+    use proptest::prelude::*;
+    use proptest::test_runner::TestCaseError;
 
     fn at(text: &str) -> Timestamp {
         text.parse().unwrap()
@@ -256,6 +258,126 @@ mod tests {
         assert_eq!(decide_refund(&unpaid, &[], usd(1), &policy, now), Err(RefundRefusal::NotPaid));
         unpaid.state = PaymentState::Cancelled { cancelled_at: now, paid_at: None };
         assert_eq!(decide_refund(&unpaid, &[], usd(1), &policy, now), Err(RefundRefusal::Cancelled));
+    }
+
+    /// What a step of a random refund history does.
+    #[derive(Debug, Clone, Copy)]
+    enum Step {
+        /// Refund this share (per mille) of what is left to refund, completed at once.
+        Refund(u16),
+        /// The same, left processing.
+        RefundLater(u16),
+        /// The processing refund at this index (modulo their number) completes...
+        Succeed(usize),
+        /// ...or fails, which makes its amount refundable again.
+        Fail(usize),
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        prop_oneof![
+            (1u16..=1000).prop_map(Step::Refund),
+            (1u16..=1000).prop_map(Step::RefundLater),
+            any::<usize>().prop_map(Step::Succeed),
+            any::<usize>().prop_map(Step::Fail),
+        ]
+    }
+
+    const CODES: [&str; 6] = ["JPY", "KRW", "USD", "SGD", "KWD", "BHD"];
+
+    /// What refunds that have not failed have returned so far, in minor units.
+    fn returned_so_far(refunds: &[Refund]) -> i64 {
+        refunds
+            .iter()
+            .filter(|refund| !matches!(refund.state, RefundState::Fail { .. }))
+            .map(|refund| refund.returned.minor())
+            .sum()
+    }
+
+    /// Refunds a payment of `amount`, charged at `rate`, through `steps`, then refunds the rest.
+    fn refund_history(rate: Rate, amount: Money, steps: &[Step]) -> Result<(), TestCaseError> {
+        let now = at("2026-02-01T00:00:00Z");
+        let mut payment = paid(true);
+        let paid = amount;
+        payment.terms.amount = paid;
+        let charge = Charge::for_payment(PayerId::parse("P").unwrap(), paid, rate.quote(), Some(rate), now);
+        // A charge out of range is refused before anything is paid.
+        prop_assume!(charge.is_ok());
+        let charge = charge.unwrap();
+        let charged = charge.amount;
+        payment.charge = Some(charge);
+        let policy = RefundPolicy { window: SignedDuration::from_hours(24 * 365), multiple_allowed: true };
+        let success = RefundState::Success { refunded_at: now };
+        let processing = RefundState::Processing { completes_at: now };
+        let mut refunds: Vec<Refund> = Vec::new();
+        let refundable = |refunds: &[Refund]| -> i64 {
+            let counted = refunds.iter().filter(|refund| !matches!(refund.state, RefundState::Fail { .. }));
+            paid.minor() - counted.map(|refund| refund.terms.amount.minor()).sum::<i64>()
+        };
+        let ask = |refunds: &mut Vec<Refund>, minor: i64, state: RefundState| -> Result<(), TestCaseError> {
+            let amount = Money::new(minor, paid.currency());
+            let returned = decide_refund(&payment, refunds, amount, &policy, now);
+            prop_assert!(returned.is_ok(), "a refund within what is left is accepted: {returned:?}");
+            let returned = returned.unwrap();
+            prop_assert_eq!(returned.currency(), charged.currency());
+            prop_assert!(returned.minor() >= 0, "a refund never takes money from the wallet");
+            refunds.push(Refund { state, ..refund(amount, returned) });
+            Ok(())
+        };
+        for step in steps {
+            let left = refundable(&refunds);
+            match *step {
+                Step::Refund(share) | Step::RefundLater(share) if left > 0 => {
+                    let minor = i64::try_from(i128::from(left) * i128::from(share) / 1000).unwrap().max(1);
+                    let state = if matches!(step, Step::Refund(_)) { success } else { processing };
+                    ask(&mut refunds, minor, state)?;
+                }
+                Step::Succeed(index) | Step::Fail(index) => {
+                    let pending: Vec<usize> =
+                        (0..refunds.len()).filter(|&n| refunds[n].state == processing).collect();
+                    if let Some(&n) = pending.get(index % pending.len().max(1)) {
+                        refunds[n].state = match step {
+                            Step::Fail(_) => RefundState::Fail { failed_at: now },
+                            _ => success,
+                        };
+                    }
+                }
+                _ => {}
+            }
+            let returned = returned_so_far(&refunds);
+            prop_assert!(returned <= charged.minor(), "returned {returned} of {charged:?} charged");
+        }
+        let left = refundable(&refunds);
+        if left > 0 {
+            ask(&mut refunds, left, success)?;
+        }
+        let returned = returned_so_far(&refunds);
+        prop_assert_eq!(returned, charged.minor(), "{:?} charged as {:?}: {:?}", paid, charged, refunds);
+        let extra = decide_refund(&payment, &refunds, Money::new(1, paid.currency()), &policy, now);
+        let nothing_left = RefundRefusal::AmountExceeded { refundable: Money::zero(paid.currency()) };
+        prop_assert_eq!(extra, Err(nothing_left));
+        Ok(())
+    }
+
+    proptest! {
+        /// However a payment charged in another currency is refunded (in parts, some failing
+        /// and refunded again), what comes back to the wallet is never more than was charged
+        /// and, once the whole amount is refunded, exactly what was charged.
+        #[test]
+        fn refunds_of_a_converted_payment_return_exactly_the_charge(
+            base in 0..CODES.len(),
+            offset in 1..CODES.len(),
+            mantissa in (0u32..=9).prop_flat_map(|digits| 1u64..=10u64.pow(digits)),
+            scale in 0usize..=8,
+            paid_minor in (0u32..=10).prop_flat_map(|digits| 1i64..=10i64.pow(digits)),
+            steps in proptest::collection::vec(step(), 0..24),
+        ) {
+            let (base, quote) = (CODES[base], CODES[(base + offset) % CODES.len()]);
+            let digits = format!("{mantissa:0>width$}", width = scale + 1);
+            let (whole, fraction) = digits.split_at(digits.len() - scale);
+            let price = if fraction.is_empty() { whole.to_owned() } else { format!("{whole}.{fraction}") };
+            let rate = Rate::parse(&format!("{base}/{quote}"), &price).unwrap();
+            refund_history(rate, Money::new(paid_minor, rate.base()), &steps)?;
+        }
     }
 
     #[test]
