@@ -12,6 +12,7 @@ use serde_json::Value;
 
 mod bench;
 mod cluster;
+mod commands;
 
 const OCPAY: &str = env!("CARGO_BIN_EXE_ocpay");
 

@@ -1,0 +1,481 @@
+//! What the README documents of single commands that the other CLI tests leave out: exit code
+//! 3 for a `U` result, `ocpay listen --forward-to` passing the application's answer back as the
+//! acknowledgement, `ocpay serve` refusing a database newer than it knows, and the answers
+//! when the PostgreSQL pool is exhausted or a write keeps failing to serialise.
+
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use ocpay_protocol::VerifyingKey;
+use ocpay_store::conformance;
+use ocpay_testkit::{Receiver, Reply};
+use serde_json::Value;
+
+use super::{OCPAY, json, ocpay, participant, serve, wait_healthy};
+
+fn stdout(output: &Output) -> String {
+    format!("{}\n{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
+}
+
+/// Pays a code as the sandbox payer would.
+fn wallet_pay(code_value: &str) {
+    let paid = ocpay(&["wallet", "pay", code_value]);
+    assert!(paid.status.success(), "{}", stdout(&paid));
+}
+
+fn code_value(paid: &Value) -> String {
+    paid["orderCodeForm"]["codeDetails"][0]["codeValue"].as_str().expect("a code value").to_owned()
+}
+
+#[test]
+fn a_u_result_exits_with_3() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data = data.to_str().unwrap();
+    let server = serve(Path::new(data));
+    let merchant = participant(data, &dir.path().join("merchant"), "merchant", &server.url);
+    let profile = merchant["profile"].as_str().unwrap();
+    let pay = |amount: &str, extra: &[&str]| {
+        let mut args = vec!["pay", "--profile", profile, "--amount", amount, "--currency", "USD"];
+        args.extend_from_slice(extra);
+        ocpay(&args)
+    };
+
+    // Sandbox amount 9901: pay answers U every time, so the command's retries end in U too.
+    let unknown = pay("9901", &["--payment-request-id", "PR-U", "--attempts", "2"]);
+    assert_eq!(unknown.status.code(), Some(3), "U exits 3: {}", stdout(&unknown));
+    let answer = json(&unknown);
+    assert_eq!(
+        (answer["result"]["resultStatus"].as_str(), answer["result"]["resultCode"].as_str()),
+        (Some("U"), Some("UNKNOWN_EXCEPTION"))
+    );
+
+    // Sandbox amount 9903: the first inquiry answers U, the next one S.
+    let slow = json(&pay("9903", &["--payment-request-id", "PR-INQUIRE"]));
+    let payment_id = slow["paymentId"].as_str().unwrap();
+    let inquire = || ocpay(&["inquire", "--profile", profile, "--payment-id", payment_id, "--attempts", "1"]);
+    let first = inquire();
+    assert_eq!(first.status.code(), Some(3), "{}", stdout(&first));
+    assert_eq!(json(&first)["result"]["resultCode"], "UNKNOWN_EXCEPTION");
+    let second = inquire();
+    assert_eq!(second.status.code(), Some(0), "{}", stdout(&second));
+
+    // A refund the wallet completes later answers U / REFUND_IN_PROCESS, which is not retried.
+    let paid = json(&pay("20000", &["--payment-request-id", "PR-REFUND"]));
+    wallet_pay(&code_value(&paid));
+    let refund = ocpay(&[
+        "refund",
+        "--profile",
+        profile,
+        "--payment-id",
+        paid["paymentId"].as_str().unwrap(),
+        "--amount",
+        "9902",
+        "--currency",
+        "USD",
+        "--refund-request-id",
+        "RR-U",
+    ]);
+    assert_eq!(refund.status.code(), Some(3), "{}", stdout(&refund));
+    assert_eq!(json(&refund)["result"]["resultCode"], "REFUND_IN_PROCESS");
+    let found = ocpay(&["inquire-refund", "--profile", profile, "--refund-request-id", "RR-U"]);
+    assert_eq!(found.status.code(), Some(0), "an S answer about a processing refund: {}", stdout(&found));
+    assert_eq!(json(&found)["refundStatus"], "PROCESSING");
+}
+
+/// Waits until the payment's first notification has `n` recorded attempts, and returns it.
+fn notification_after_attempts(data: &str, payment_id: &str, n: usize) -> Value {
+    let started = Instant::now();
+    loop {
+        let listed = json(&ocpay(&["notifications", "list", payment_id, "--data-dir", data]));
+        let notification = &listed["notifications"][0];
+        if notification["attempts"].as_array().is_some_and(|attempts| attempts.len() >= n) {
+            return notification.clone();
+        }
+        assert!(started.elapsed() < Duration::from_secs(15), "{n} attempts not recorded: {listed}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Kills a child process when dropped.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listen_forwards_and_the_applications_answer_is_the_acknowledgement() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data = data.to_str().unwrap();
+    let server = serve(Path::new(data));
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    // The receiver checks the signature over its own path, so listen is reached at the same one.
+    let merchant_dir = dir.path().join("merchant");
+    let merchant = json(&ocpay(&[
+        "participant",
+        "create",
+        "--data-dir",
+        data,
+        "--kind",
+        "merchant",
+        "--env",
+        "sandbox",
+        "--name",
+        "Cafe",
+        "--notify-url",
+        &format!("http://127.0.0.1:{port}/merchant/notify"),
+        "--generate-keys",
+        merchant_dir.to_str().unwrap(),
+        "--server-url",
+        &server.url,
+    ]));
+    let profile = merchant["profile"].as_str().unwrap().to_owned();
+    let platform_pem = std::fs::read_to_string(merchant_dir.join("platform-public-key.pem")).unwrap();
+    let application = Receiver::start(VerifyingKey::from_text(&platform_pem).unwrap()).await;
+    application.reply_next([Reply::Status(503)]);
+    let mut listen = Running(
+        Command::new(OCPAY)
+            .args(["listen", "--port", &port.to_string(), "--profile", &profile])
+            .args(["--forward-to", &application.url])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    // Read every line listen prints, so that it never writes to a closed pipe.
+    let printed = {
+        let stdout = listen.0.stdout.take().unwrap();
+        let (sender, receiver) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufRead::lines(std::io::BufReader::new(stdout)).map_while(Result::ok) {
+                let _ = sender.send(line);
+            }
+        });
+        receiver
+    };
+    let started = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(started.elapsed() < Duration::from_secs(10), "ocpay listen did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    let paid = json(&ocpay(&["pay", "--profile", &profile, "--amount", "450", "--currency", "USD"]));
+    let payment_id = paid["paymentId"].as_str().unwrap().to_owned();
+    wallet_pay(&code_value(&paid));
+    let printed: Value =
+        serde_json::from_str(&printed.recv_timeout(Duration::from_secs(15)).unwrap()).unwrap();
+    assert_eq!(
+        (printed["verified"].as_bool(), printed["body"]["paymentId"].as_str()),
+        (Some(true), Some(payment_id.as_str()))
+    );
+
+    // The application answered 503: listen passed it back, so the platform will retry.
+    let refused = notification_after_attempts(data, &payment_id, 1);
+    assert_eq!(refused["attempts"][0]["httpStatus"], 503, "{refused}");
+    assert_eq!(refused["status"], "PENDING", "{refused}");
+    let forwarded = application.wait_for(1).await;
+    assert!(forwarded[0].verified, "forwarded with its signature headers: {:?}", forwarded[0]);
+    assert_eq!(forwarded[0].notification.as_ref().unwrap().payment_id, payment_id);
+
+    // Sent again, the application acknowledges, and so does listen.
+    let resent = json(&ocpay(&["notifications", "resend", &payment_id, "--data-dir", data]));
+    assert_eq!(resent["queued"], 1);
+    let delivered = notification_after_attempts(data, &payment_id, 2);
+    assert_eq!(delivered["attempts"][1]["httpStatus"], 200, "{delivered}");
+    assert_eq!(delivered["status"], "DELIVERED", "{delivered}");
+    let forwarded = application.wait_for(2).await;
+    assert_eq!(forwarded[1].notify_id, forwarded[0].notify_id, "the same notification, sent again");
+    assert_eq!(forwarded[1].reply, Reply::Ack);
+}
+
+/// An empty SQLite database file whose `PRAGMA user_version` is `version`: one 4096-byte page,
+/// as `sqlite3 FILE "PRAGMA user_version = N"` writes it.
+fn sqlite_file_at_version(version: u32) -> Vec<u8> {
+    let mut file = vec![0u8; 4096];
+    file[..16].copy_from_slice(b"SQLite format 3\0");
+    file[16..24].copy_from_slice(&[0x10, 0x00, 1, 1, 0, 64, 32, 32]);
+    file[24..28].copy_from_slice(&1u32.to_be_bytes());
+    file[28..32].copy_from_slice(&1u32.to_be_bytes());
+    file[60..64].copy_from_slice(&version.to_be_bytes());
+    file[92..96].copy_from_slice(&1u32.to_be_bytes());
+    file[96..100].copy_from_slice(&3_040_001u32.to_be_bytes());
+    file[100..108].copy_from_slice(&[0x0d, 0, 0, 0, 0, 0x10, 0x00, 0]);
+    file
+}
+
+/// Runs `ocpay serve` with `args`, which must exit on its own within 20 seconds; returns its
+/// exit code and standard error.
+fn serve_exits(args: &[&str]) -> (Option<i32>, String) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut child = Command::new(OCPAY)
+        .arg("serve")
+        .args(args)
+        .args(["--listen", &listen])
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut stderr = String::new();
+            std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+            return (status.code(), stderr);
+        }
+        if started.elapsed() > Duration::from_secs(20) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("ocpay serve {args:?} kept running (healthy: {})", super::healthy(&listen));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn serve_refuses_a_sqlite_database_newer_than_it_knows() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    let known = ocpay_store::sqlite::SCHEMA_VERSIONS.0;
+    let newer = u32::try_from(known).unwrap() + 1;
+    std::fs::write(data.join("ocpay.db"), sqlite_file_at_version(newer)).unwrap();
+    let (code, stderr) = serve_exits(&["--data-dir", data.to_str().unwrap()]);
+    assert!(code.is_some_and(|code| code != 0), "exit {code:?}: {stderr}");
+    assert!(
+        stderr.contains(&format!("schema version {newer}, newer than this ocpay knows ({known})")),
+        "the error names both versions: {stderr}"
+    );
+}
+
+/// Runs SQL on the database at `url`.
+fn sql(url: &str, statements: &str) {
+    let (url, statements) = (url.to_owned(), statements.to_owned());
+    std::thread::spawn(move || {
+        let mut client = postgres::Client::connect(&url, postgres::NoTls).expect("connect to PostgreSQL");
+        client.batch_execute(&statements).expect("the statements run");
+    })
+    .join()
+    .unwrap();
+}
+
+fn sql_count(url: &str, query: &'static str) -> i64 {
+    let url = url.to_owned();
+    std::thread::spawn(move || {
+        let mut client = postgres::Client::connect(&url, postgres::NoTls).expect("connect to PostgreSQL");
+        client.query_one(query, &[]).expect("the query runs").get(0)
+    })
+    .join()
+    .unwrap()
+}
+
+#[test]
+fn serve_refuses_a_postgres_database_newer_than_it_knows() {
+    let Some(url) = conformance::postgres_test_url() else { return };
+    let url = conformance::postgres_scratch_schema(&url);
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data = data.to_str().unwrap();
+    let migrated = ocpay(&["migrate", "--data-dir", data, "--database-url", &url]);
+    assert!(migrated.status.success(), "{}", stdout(&migrated));
+    let known = ocpay_store::postgres::SCHEMA_VERSION;
+    let newer = known + 1;
+    let version = i64::try_from(newer).unwrap();
+    let insert = url.clone();
+    std::thread::spawn(move || {
+        let mut client = postgres::Client::connect(&insert, postgres::NoTls).unwrap();
+        client.execute("INSERT INTO ocpay_schema (version) VALUES ($1)", &[&version]).unwrap();
+    })
+    .join()
+    .unwrap();
+    let (code, stderr) = serve_exits(&["--data-dir", data, "--database-url", &url]);
+    assert!(code.is_some_and(|code| code != 0), "exit {code:?}: {stderr}");
+    assert!(
+        stderr.contains(&format!("schema version {newer}, newer than this ocpay knows ({known})")),
+        "the error names both versions: {stderr}"
+    );
+    let again = ocpay(&["migrate", "--data-dir", data, "--database-url", &url]);
+    assert!(!again.status.success(), "migrate refuses it too: {}", stdout(&again));
+}
+
+/// An `ocpay serve` on PostgreSQL with extra `OCPAY_*` settings; killed when dropped.
+fn serve_postgres(data: &str, url: &str, settings: &[(&str, &str)]) -> (Running, String) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let address = format!("127.0.0.1:{port}");
+    let child = Command::new(OCPAY)
+        .args(["serve", "--data-dir", data, "--database-url", url, "--listen", &address])
+        .envs(settings.iter().copied())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let running = Running(child);
+    wait_healthy(&address);
+    (running, format!("http://{address}"))
+}
+
+#[test]
+fn an_exhausted_postgres_pool_answers_unknown_exception_after_its_wait() {
+    let Some(url) = conformance::postgres_test_url() else { return };
+    let url = conformance::postgres_scratch_schema(&url);
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data = data.to_str().unwrap();
+    let settings = [
+        ("OCPAY_POSTGRES_POOL_MAX", "1"),
+        ("OCPAY_POSTGRES_POOL_WAIT_MS", "500"),
+        ("OCPAY_POSTGRES_STATEMENT_TIMEOUT_MS", "20000"),
+    ];
+    let (_server, server_url) = serve_postgres(data, &url, &settings);
+    let merchant = json(&ocpay(&[
+        "participant",
+        "create",
+        "--data-dir",
+        data,
+        "--database-url",
+        &url,
+        "--kind",
+        "merchant",
+        "--env",
+        "sandbox",
+        "--name",
+        "Cafe",
+        "--generate-keys",
+        dir.path().join("merchant").to_str().unwrap(),
+        "--server-url",
+        &server_url,
+    ]));
+    let profile = merchant["profile"].as_str().unwrap().to_owned();
+    let inquire = |request_id: &str| {
+        Command::new(OCPAY)
+            .args(["inquire", "--profile", &profile, "--payment-request-id", request_id, "--attempts", "1"])
+            .env_remove("RUST_LOG")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+
+    // Another session locks the participants table: the first request's read waits for it,
+    // holding the pool's only connection.
+    let (locked, release) = std::sync::mpsc::channel::<()>();
+    let (unlock, released) = std::sync::mpsc::channel::<()>();
+    let holder = {
+        let url = url.clone();
+        std::thread::spawn(move || {
+            let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+            let mut transaction = client.transaction().unwrap();
+            transaction.batch_execute("LOCK TABLE participant IN ACCESS EXCLUSIVE MODE").unwrap();
+            locked.send(()).unwrap();
+            let _ = released.recv();
+            transaction.commit().unwrap();
+        })
+    };
+    release.recv().unwrap();
+    let first = inquire("PR-FIRST");
+    let waiting = "SELECT COUNT(*) FROM pg_locks WHERE NOT granted AND relation = 'participant'::regclass";
+    let started = Instant::now();
+    while sql_count(&url, waiting) == 0 {
+        assert!(started.elapsed() < Duration::from_secs(10), "the first request never waited for the lock");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    let started = Instant::now();
+    let second = inquire("PR-SECOND").wait_with_output().unwrap();
+    let waited = started.elapsed();
+    assert_eq!(second.status.code(), Some(3), "{}", stdout(&second));
+    let answer = json(&second);
+    assert_eq!(
+        (answer["result"]["resultStatus"].as_str(), answer["result"]["resultCode"].as_str()),
+        (Some("U"), Some("UNKNOWN_EXCEPTION"))
+    );
+    assert!(waited >= Duration::from_millis(500), "it waited postgres_pool_wait_ms first: {waited:?}");
+
+    unlock.send(()).unwrap();
+    holder.join().unwrap();
+    let first = first.wait_with_output().unwrap();
+    assert_eq!(
+        json(&first)["result"]["resultCode"],
+        "ORDER_NOT_EXIST",
+        "the waiting request is answered: {}",
+        stdout(&first)
+    );
+}
+
+#[test]
+fn a_write_that_never_serialises_answers_unknown_exception_after_its_retries() {
+    let Some(url) = conformance::postgres_test_url() else { return };
+    let url = conformance::postgres_scratch_schema(&url);
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data = data.to_str().unwrap();
+    let (_server, server_url) = serve_postgres(data, &url, &[("OCPAY_POSTGRES_SERIALIZATION_RETRIES", "3")]);
+    let merchant = json(&ocpay(&[
+        "participant",
+        "create",
+        "--data-dir",
+        data,
+        "--database-url",
+        &url,
+        "--kind",
+        "merchant",
+        "--env",
+        "sandbox",
+        "--name",
+        "Cafe",
+        "--notify-url",
+        "https://merchant.example/notify",
+        "--generate-keys",
+        dir.path().join("merchant").to_str().unwrap(),
+        "--server-url",
+        &server_url,
+    ]));
+    let profile = merchant["profile"].as_str().unwrap().to_owned();
+    // Every insert of a payment fails as PostgreSQL fails a transaction that cannot serialise;
+    // a sequence, which no rollback undoes, counts the attempts.
+    sql(
+        &url,
+        "CREATE SEQUENCE attempts; \
+         CREATE FUNCTION never_serialises() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+           PERFORM nextval('attempts'); \
+           RAISE EXCEPTION 'could not serialize access (forced)' USING ERRCODE = 'serialization_failure'; \
+         END $$; \
+         CREATE TRIGGER never_serialises BEFORE INSERT ON payment FOR EACH ROW EXECUTE FUNCTION never_serialises();",
+    );
+    let pay = || {
+        ocpay(&[
+            "pay",
+            "--profile",
+            &profile,
+            "--amount",
+            "1250",
+            "--currency",
+            "USD",
+            "--payment-request-id",
+            "PR-SERIAL",
+            "--attempts",
+            "1",
+        ])
+    };
+    let failed = pay();
+    assert_eq!(failed.status.code(), Some(3), "{}", stdout(&failed));
+    let answer = json(&failed);
+    assert_eq!(
+        (answer["result"]["resultStatus"].as_str(), answer["result"]["resultCode"].as_str()),
+        (Some("U"), Some("UNKNOWN_EXCEPTION"))
+    );
+    assert_eq!(sql_count(&url, "SELECT last_value FROM attempts"), 4, "run once and retried three times");
+    assert_eq!(sql_count(&url, "SELECT COUNT(*) FROM payment"), 0);
+
+    // Retried with the same request id once the database serialises again, it is paid.
+    sql(&url, "DROP TRIGGER never_serialises ON payment");
+    let paid = pay();
+    assert_eq!(paid.status.code(), Some(0), "{}", stdout(&paid));
+}
