@@ -119,3 +119,119 @@ async fn tls_is_used_and_the_servers_certificate_verified() {
     let refused = PostgresStore::open(&settings).await.err().expect("an unverified server is refused");
     assert!(refused.to_string().contains("certificate"), "{refused}");
 }
+
+/// Runs SQL statements on the database at `url`, off the async runtime.
+async fn execute(url: &str, statements: &'static str) {
+    let url = url.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        client.batch_execute(statements).unwrap();
+    })
+    .await
+    .unwrap();
+}
+
+async fn count(url: &str, query: &'static str) -> i64 {
+    let url = url.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        client.query_one(query, &[]).unwrap().get(0)
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_beyond_the_pool_fails_after_the_pool_wait() {
+    let Some(url) = conformance::postgres_test_url() else { return };
+    let url = conformance::postgres_scratch_schema(&url);
+    let mut settings = PostgresSettings::new(url.clone());
+    settings.pool_max = 1;
+    settings.pool_wait = std::time::Duration::from_millis(300);
+    settings.statement_timeout = std::time::Duration::from_secs(20);
+    let store = Arc::new(PostgresStore::open(&settings).await.unwrap());
+    let client_id = ocpay_core::ids::ClientId::parse("SANDBOX_POOL").unwrap();
+
+    // Another session locks the participants table; a read of it waits, holding the one connection.
+    let (locked, wait_locked) = tokio::sync::oneshot::channel::<()>();
+    let (unlock, wait_unlock) = std::sync::mpsc::channel::<()>();
+    let holder = {
+        let url = url.clone();
+        std::thread::spawn(move || {
+            let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+            let mut transaction = client.transaction().unwrap();
+            transaction.batch_execute("LOCK TABLE participant IN ACCESS EXCLUSIVE MODE").unwrap();
+            locked.send(()).unwrap();
+            let _ = wait_unlock.recv();
+            transaction.commit().unwrap();
+        })
+    };
+    wait_locked.await.unwrap();
+    let first = {
+        let (store, client_id) = (store.clone(), client_id.clone());
+        tokio::spawn(async move { store.participant(&client_id).await })
+    };
+    let waiting = "SELECT COUNT(*) FROM pg_locks WHERE NOT granted AND relation = 'participant'::regclass";
+    let started = std::time::Instant::now();
+    while count(&url, waiting).await == 0 {
+        assert!(started.elapsed() < std::time::Duration::from_secs(10), "the first read never waited");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+
+    let started = std::time::Instant::now();
+    let refused = store.participant(&client_id).await.expect_err("no connection is free");
+    let waited = started.elapsed();
+    assert!(refused.to_string().contains("no database connection was free within 300 ms"), "{refused}");
+    assert!(waited >= settings.pool_wait, "it waited for a connection first: {waited:?}");
+
+    unlock.send(()).unwrap();
+    holder.join().unwrap();
+    assert_eq!(first.await.unwrap().unwrap(), None, "the call holding the connection is answered");
+    assert_eq!(store.participant(&client_id).await.unwrap(), None, "the connection went back to the pool");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_is_run_again_up_to_the_serialisation_retries_then_fails() {
+    let Some(url) = conformance::postgres_test_url() else { return };
+    let url = conformance::postgres_scratch_schema(&url);
+    let mut settings = PostgresSettings::new(url.clone());
+    settings.serialization_retries = 3;
+    let store = PostgresStore::open(&settings).await.unwrap();
+    // The first `failures` inserts of a payer fail as PostgreSQL fails a transaction that
+    // cannot serialise; a sequence, which no rollback undoes, counts the attempts.
+    execute(
+        &url,
+        "CREATE SEQUENCE attempts; CREATE TABLE forced (failures BIGINT NOT NULL); \
+         CREATE FUNCTION fail_to_serialise() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+           IF nextval('attempts') <= (SELECT failures FROM forced) THEN \
+             RAISE EXCEPTION 'could not serialize access (forced)' USING ERRCODE = 'serialization_failure'; \
+           END IF; \
+           RETURN NEW; \
+         END $$; \
+         CREATE TRIGGER fail_to_serialise BEFORE INSERT ON payer FOR EACH ROW EXECUTE FUNCTION fail_to_serialise();",
+    )
+    .await;
+    let payer = |id: &str| ocpay_core::payer::Payer {
+        id: ocpay_core::payer::PayerId::parse(id).unwrap(),
+        environment: ocpay_core::participant::Environment::Sandbox,
+        currency: ocpay_core::money::Currency::parse("USD").unwrap(),
+        pin_hash: None,
+        pin_failures: 0,
+        locked_until: None,
+        created_at: jiff::Timestamp::now(),
+    };
+
+    execute(&url, "INSERT INTO forced VALUES (3)").await;
+    let retried = payer("sandbox-retried");
+    store.create_payer(&retried).await.expect("three failures are within three retries");
+    assert_eq!(count(&url, "SELECT last_value FROM attempts").await, 4);
+    assert!(store.payer(&retried.id).await.unwrap().is_some());
+
+    execute(&url, "UPDATE forced SET failures = 4; ALTER SEQUENCE attempts RESTART").await;
+    let lost = payer("sandbox-lost");
+    let error = store.create_payer(&lost).await.expect_err("four failures exhaust three retries");
+    assert!(matches!(error, ocpay_store::StoreError::Database(_)), "{error:?}");
+    assert!(error.to_string().contains("40001"), "{error}");
+    assert_eq!(count(&url, "SELECT last_value FROM attempts").await, 4, "run once and again three times");
+    assert_eq!(store.payer(&lost.id).await.unwrap(), None, "nothing of it was stored");
+}
