@@ -443,20 +443,19 @@ impl Arrivals {
         }
     }
 
+    /// Notes a delivery. Before the payment's worker waits, a failed delivery outweighs any
+    /// verified one, and a repeated verified one changes nothing.
     fn arrived(&self, payment_id: String, arrived: Arrived) {
         let Ok(mut arrivals) = self.payments.lock() else { return };
-        match arrivals.remove(&payment_id) {
-            Some(Arrival::Awaited(sender)) => {
+        let noted = match (arrivals.remove(&payment_id), arrived) {
+            (Some(Arrival::Awaited(sender)), arrived) => {
                 let _ = sender.send(arrived);
+                return;
             }
-            // A repeated delivery after a verified one changes nothing.
-            Some(Arrival::Arrived(Ok(at))) => {
-                arrivals.insert(payment_id, Arrival::Arrived(Ok(at)));
-            }
-            _ => {
-                arrivals.insert(payment_id, Arrival::Arrived(arrived));
-            }
-        }
+            (Some(Arrival::Arrived(Err(failure))), _) | (_, Err(failure)) => Err(failure),
+            (Some(Arrival::Arrived(Ok(at))), Ok(_)) | (None, Ok(at)) => Ok(at),
+        };
+        arrivals.insert(payment_id, Arrival::Arrived(noted));
     }
 
     fn stray(&self, failure: Failure) {
@@ -639,10 +638,17 @@ async fn load(args: LoadArgs) -> anyhow::Result<LoadResult> {
             }
         }
     }
-    if let Some(arrivals) = &arrivals
-        && let Ok(mut stray) = arrivals.stray.lock()
-    {
-        failures.append(&mut stray);
+    if let Some(arrivals) = &arrivals {
+        if let Ok(mut stray) = arrivals.stray.lock() {
+            failures.append(&mut stray);
+        }
+        // Failed deliveries that came after their payment's worker had its answer.
+        if let Ok(mut payments) = arrivals.payments.lock() {
+            failures.extend(payments.drain().filter_map(|(_, arrival)| match arrival {
+                Arrival::Arrived(Err(failure)) => Some(failure),
+                _ => None,
+            }));
+        }
     }
     let mut error_kinds = BTreeMap::new();
     for failure in &failures {
@@ -1172,10 +1178,20 @@ mod tests {
     #[tokio::test]
     async fn a_failed_notification_fails_its_payment() {
         let arrivals = Arrivals::default();
-        arrivals.arrived("P1".into(), Err(Failure::new(NOTIFICATION_SIGNATURE, "tampered")));
+        let tampered = || Err(Failure::new(NOTIFICATION_SIGNATURE, "tampered"));
+        arrivals.arrived("P1".into(), tampered());
+        arrivals.arrived("P1".into(), Ok(Instant::now()));
         arrivals.arrived("P2".into(), Ok(Instant::now()));
-        assert_eq!(arrivals.wait("P1").await.unwrap_err().kind, NOTIFICATION_SIGNATURE);
-        assert!(arrivals.wait("P2").await.is_ok());
+        arrivals.arrived("P2".into(), Ok(Instant::now()));
+        arrivals.arrived("P3".into(), Ok(Instant::now()));
+        arrivals.arrived("P3".into(), tampered());
+        assert_eq!(
+            arrivals.wait("P1").await.unwrap_err().kind,
+            NOTIFICATION_SIGNATURE,
+            "a retry does not hide it"
+        );
+        assert!(arrivals.wait("P2").await.is_ok(), "a repeated delivery is fine");
+        assert_eq!(arrivals.wait("P3").await.unwrap_err().kind, NOTIFICATION_SIGNATURE);
     }
 
     #[test]

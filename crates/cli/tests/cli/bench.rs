@@ -57,7 +57,6 @@ fn a_one_second_benchmark_verifies_everything_it_counts() {
     );
     assert!(summary["crypto_ceiling_drift_flagged"].is_boolean());
     assert!(!summary["data_filesystem"].as_str().unwrap().is_empty());
-    assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0, "the benchmark cleans up after itself");
 }
 
 #[test]
