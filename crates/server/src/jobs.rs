@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ocpay_store::StoreError;
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 
 use crate::state::AppState;
 
@@ -26,11 +26,29 @@ pub(crate) async fn timers(state: Arc<AppState>, mut stop: watch::Receiver<bool>
             state.store.decide_due_registrations(now, batch)
         })
         .await;
-        tokio::select! {
-            () = tokio::time::sleep(poll) => {}
-            _ = stop.changed() => {}
+        state.rounds.timers.finished();
+        if !idle(&mut stop, poll, None).await {
+            return;
         }
     }
+}
+
+/// A background loop's pause between rounds: waits for `poll` to pass, for `wake` (if any) or
+/// for `stop` to change, then says whether the loop goes on. It ends once `stop` is true or its
+/// sender is gone: a closed channel is ready at once, so taking it for a wake-up would spin.
+pub(crate) async fn idle(stop: &mut watch::Receiver<bool>, poll: Duration, wake: Option<&Notify>) -> bool {
+    let woken = async {
+        match wake {
+            Some(wake) => wake.notified().await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        () = tokio::time::sleep(poll) => {}
+        () = woken => {}
+        changed = stop.changed() => if changed.is_err() { return false },
+    }
+    !*stop.borrow()
 }
 
 /// Calls `step` until it does less than a full batch, and wakes the notifier if it did anything.
@@ -55,5 +73,36 @@ where
                 return;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LONG: Duration = Duration::from_secs(3600);
+
+    async fn within_a_second(idle: impl Future<Output = bool>) -> bool {
+        tokio::time::timeout(Duration::from_secs(1), idle).await.expect("the pause ends at once")
+    }
+
+    #[tokio::test]
+    async fn a_loop_ends_when_stopped_or_when_its_stop_sender_is_gone() {
+        let (stop, mut stopped) = watch::channel(false);
+        drop(stop);
+        assert!(!within_a_second(idle(&mut stopped, LONG, None)).await, "a closed channel ends the loop");
+
+        let (stop, mut stopped) = watch::channel(false);
+        stop.send(true).unwrap();
+        assert!(!within_a_second(idle(&mut stopped, LONG, None)).await);
+    }
+
+    #[tokio::test]
+    async fn a_loop_goes_on_after_its_poll_interval_or_a_wake_up() {
+        let (_stop, mut stopped) = watch::channel(false);
+        assert!(within_a_second(idle(&mut stopped, Duration::from_millis(1), None)).await);
+        let wake = Notify::new();
+        wake.notify_one();
+        assert!(within_a_second(idle(&mut stopped, LONG, Some(&wake))).await);
     }
 }

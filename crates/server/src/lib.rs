@@ -18,6 +18,7 @@ mod jobs;
 pub mod notify;
 pub mod pin;
 mod random;
+pub mod rounds;
 pub mod service;
 pub mod state;
 mod urls;

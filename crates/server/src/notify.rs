@@ -133,10 +133,11 @@ async fn claim_and_send(
         if full_batch {
             continue;
         }
-        tokio::select! {
-            () = state.notify_wake.0.notified() => {}
-            () = tokio::time::sleep(poll) => {}
-            _ = stop.changed() => {}
+        if in_flight.is_empty() {
+            state.rounds.notifier.finished();
+        }
+        if !crate::jobs::idle(&mut stop, poll, Some(&state.notify_wake.0)).await {
+            return;
         }
     }
 }

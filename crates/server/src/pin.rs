@@ -35,6 +35,15 @@ pub fn hash(pin: &str, iterations: u32) -> String {
     format!("{SCHEME}${iterations}${}${}", STANDARD_NO_PAD.encode(salt), STANDARD_NO_PAD.encode(derived))
 }
 
+/// A hash that no PIN matches, as costly to check as a real one: what a PIN is checked against
+/// when there is no payer to check it against. It hides random bytes, never a PIN (which is
+/// digits only), and differs at every start.
+pub fn unmatchable_hash(iterations: u32) -> String {
+    let mut secret = [0u8; 16];
+    aws_lc_rs::rand::fill(&mut secret).expect("the system random number generator works");
+    hash(&STANDARD_NO_PAD.encode(secret), iterations)
+}
+
 /// Whether `pin` matches a stored hash (in constant time; a malformed hash matches nothing).
 pub fn verify(pin: &str, stored: &str) -> bool {
     let mut parts = stored.split('$');
@@ -70,6 +79,15 @@ mod tests {
         assert_eq!(check("1234"), Ok(()));
         for bad in ["123", "1234567890123", "12a4", ""] {
             assert_eq!(check(bad), Err(BadPin), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn the_unmatchable_hash_matches_no_pin() {
+        let (first, second) = (unmatchable_hash(1_000), unmatchable_hash(1_000));
+        assert_ne!(first, second, "random at every start");
+        for pin in ["000000", "0000", "123456", "000000000000", ""] {
+            assert!(!verify(pin, &first), "{pin:?}");
         }
     }
 }

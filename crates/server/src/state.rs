@@ -39,6 +39,8 @@ pub struct AppState {
     /// What a PIN is checked against when the payer does not exist, so that checking takes as
     /// long either way.
     pub(crate) dummy_pin_hash: String,
+    /// Finished rounds of the background loops.
+    pub rounds: crate::rounds::Rounds,
     /// Where the gateway queues audit events.
     pub(crate) audit: crate::audit::Sink,
     /// Wakes the notifier when a state change queued a notification.
@@ -69,8 +71,9 @@ impl AppState {
             rates,
             sandbox_rates,
             notify_clients,
-            dummy_pin_hash: crate::pin::hash("000000", config.pin_hash_iterations),
+            dummy_pin_hash: crate::pin::unmatchable_hash(config.pin_hash_iterations),
             notify_wake: notify::Wake::default(),
+            rounds: crate::rounds::Rounds::default(),
             audit: crate::audit::Sink::new(config.audit_queue_max),
             store: parts.store,
             clock: parts.clock,
