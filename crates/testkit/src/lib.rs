@@ -27,9 +27,9 @@ pub use ocpay_server::clock::{Clock, ManualClock};
 use ocpay_server::service::participants::{self, NewParticipant};
 use ocpay_server::state::AppState;
 use ocpay_server::{Application, Config};
-use tokio::sync::oneshot;
 
-/// A running server for one test. Dropping it stops the server.
+/// A running server for one test, on a runtime of its own so that a crash can stop every
+/// task it started. Dropping it stops the server as a crash would.
 pub struct TestApp {
     pub address: SocketAddr,
     pub base_url: String,
@@ -40,14 +40,14 @@ pub struct TestApp {
     /// Switches that make the server's store fail.
     pub faults: Arc<Faults>,
     config: Config,
-    shutdown: Option<oneshot::Sender<()>>,
-    task: Option<tokio::task::JoinHandle<()>>,
+    /// Runs the server, its notifier, timer job, audit writer and connections, and nothing else.
+    runtime: Option<tokio::runtime::Runtime>,
 }
 
 impl Drop for TestApp {
     fn drop(&mut self) {
-        if let Some(shutdown) = self.shutdown.take() {
-            let _ = shutdown.send(());
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
         }
     }
 }
@@ -77,24 +77,27 @@ impl TestApp {
     }
 
     async fn start(config: Config, clock: Arc<ManualClock>, data_dir: Arc<tempfile::TempDir>) -> TestApp {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("ocpay-test-server")
+            .enable_all()
+            .build()
+            .expect("a runtime for the server");
         let faults = Arc::new(Faults::default());
         let injected = faults.clone();
         let wrap =
             move |inner| Arc::new(FaultyStore { inner, faults: injected }) as Arc<dyn ocpay_store::Store>;
-        let app = Application::build_with_store(config.clone(), clock.clone(), wrap)
+        let app = runtime
+            .spawn(Application::build_with_store(config.clone(), clock.clone(), wrap))
             .await
+            .expect("building the server does not panic")
             .expect("the server builds");
         let address = app.local_addr();
         let base_url = format!("http://{address}");
         let state = app.state();
         let platform_key = state.platform_key.verifying_key();
-        let (shutdown, stop) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            app.run(async {
-                let _ = stop.await;
-            })
-            .await
-            .expect("the server runs");
+        runtime.spawn(async move {
+            app.run(std::future::pending()).await.expect("the server runs");
         });
         TestApp {
             address,
@@ -105,22 +108,35 @@ impl TestApp {
             data_dir,
             faults,
             config,
-            shutdown: Some(shutdown),
-            task: Some(task),
+            runtime: Some(runtime),
         }
     }
 
-    /// Kills the server as a crash would (no graceful shutdown: claims and work in flight are
-    /// abandoned), then starts a new one on the same data directory and clock, on a new port.
+    /// Kills the server as a crash would: every task it started (requests in flight, the
+    /// notifier and its attempts, the timer job, the audit writer) stops at once, without a
+    /// graceful shutdown, so claims and queued work are abandoned. Then starts a new server on
+    /// the same data directory and clock, on a new port.
     pub async fn crash_and_restart(mut self) -> TestApp {
-        self.shutdown.take();
-        if let Some(task) = self.task.take() {
-            task.abort();
-            let _ = task.await;
+        if let Some(runtime) = self.runtime.take() {
+            // Waits (off the test's runtime) until the old server's threads have stopped.
+            tokio::task::spawn_blocking(move || runtime.shutdown_timeout(std::time::Duration::from_secs(10)))
+                .await
+                .expect("the old server stops");
+            // Writes its tasks had queued may still be committing on the store's own thread: let
+            // them land now (as if committed just before the crash) rather than after the new
+            // server has started and released the claims of the old one.
+            let _ = self.state.store.release_claims().await;
         }
         let (config, clock, data_dir) = (self.config.clone(), self.clock.clone(), self.data_dir.clone());
         drop(self);
         TestApp::start(config, clock, data_dir).await
+    }
+
+    /// Waits until the notifier and the timer job have each finished a whole round that
+    /// started after this call: whatever was due when it was called has been done, so that a
+    /// test can tell that something did not happen without sleeping.
+    pub async fn background_rounds(&self) {
+        tokio::join!(self.state.rounds.notifier.next_whole(), self.state.rounds.timers.next_whole());
     }
 
     /// The admin API's bearer token.

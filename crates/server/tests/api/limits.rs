@@ -79,12 +79,20 @@ async fn connections_beyond_the_cap_wait_for_a_free_slot() {
         config.header_read_timeout_ms = 5_000;
     })
     .await;
-    let first = TcpStream::connect(app.address).await.unwrap();
-    let _second = TcpStream::connect(app.address).await.unwrap();
-    // Give the server a moment to accept both and use up its two slots.
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Two keep-alive connections, each answered once, so the server has accepted both and
+    // holds a slot for each.
+    let mut first = TcpStream::connect(app.address).await.unwrap();
+    let mut second = TcpStream::connect(app.address).await.unwrap();
+    for stream in [&mut first, &mut second] {
+        stream.write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n").await.unwrap();
+        let mut answer = [0u8; 12];
+        stream.read_exact(&mut answer).await.unwrap();
+        assert_eq!(&answer, b"HTTP/1.1 200");
+    }
     assert!(healthz(&app).await.is_err(), "a third connection is not served while two are open");
     drop(first);
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(healthz(&app).await.unwrap(), 200, "a freed slot serves the next connection");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while healthz(&app).await.is_err() {
+        assert!(Instant::now() < deadline, "a freed slot serves the next connection");
+    }
 }

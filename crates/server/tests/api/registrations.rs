@@ -275,7 +275,7 @@ async fn an_operator_approves_or_rejects_and_the_acquirer_is_notified() {
         assert_eq!(code(&register(&acquirer, &request).await.result), ("SUCCESS", ResultStatus::S));
     }
     app.clock.advance(SignedDuration::from_hours(24));
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    app.background_rounds().await;
     assert_eq!(
         status_of(&acquirer, "REG-OK").await.0,
         "PROCESSING",
@@ -359,7 +359,7 @@ async fn the_sandbox_reviews_by_itself_when_due() {
         assert_eq!(code(&register(&acquirer, &request).await.result), ("SUCCESS", ResultStatus::S));
     }
     app.clock.advance(SignedDuration::from_secs(44));
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    app.background_rounds().await;
     assert_eq!(status_of(&acquirer, "REG-SB-OK").await.0, "PROCESSING", "not before the review is due");
     app.clock.advance(SignedDuration::from_secs(1));
     assert_eq!(decided(&acquirer, "REG-SB-OK").await, ("APPROVED".into(), None));
