@@ -1,5 +1,7 @@
-//! A merchant's notification endpoint for tests: records every delivery (checking its
-//! signature with the platform key) and answers as the test scripts.
+//! A merchant's notification endpoint for tests: records every delivery and answers as the
+//! test scripts, but refuses (HTTP 401, as a careful merchant would) any delivery whose
+//! signature does not verify with the platform key, so that a notification counts as
+//! delivered only when it was signed right.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -41,7 +43,10 @@ pub struct Received {
     /// Whether the signature verified with the platform's public key.
     pub verified: bool,
     pub notification: Option<PaymentNotification>,
+    /// How the receiver answered: `Status(401)` for a delivery that did not verify.
     pub reply: Reply,
+    /// When it arrived, on the real clock.
+    pub arrived_at: std::time::Instant,
 }
 
 struct Shared {
@@ -91,12 +96,16 @@ impl Receiver {
         self.shared.received.lock().expect("lock").clone()
     }
 
-    /// Waits (up to ten seconds) until at least `n` deliveries arrived, and returns them all.
+    /// Waits (up to ten seconds) until at least `n` deliveries arrived, and returns them all,
+    /// each of them checked to be signed by the platform.
     pub async fn wait_for(&self, n: usize) -> Vec<Received> {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         loop {
             let arrived = self.shared.arrived.notified();
             let received = self.received();
+            if let Some(forged) = received.iter().find(|delivery| !delivery.verified) {
+                panic!("a delivery's signature does not verify with the platform key: {forged:#?}");
+            }
             if received.len() >= n {
                 return received;
             }
@@ -121,9 +130,11 @@ async fn receive(State(shared): State<Arc<Shared>>, uri: Uri, headers: HeaderMap
         body: &body,
     };
     let verified = webhook::verify(&shared.platform_key, &delivery).is_ok();
-    let reply = {
+    let reply = if verified {
         let next = shared.scripted.lock().expect("lock").pop_front();
         next.unwrap_or_else(|| shared.otherwise.lock().expect("lock").clone())
+    } else {
+        Reply::Status(StatusCode::UNAUTHORIZED.as_u16())
     };
     shared.received.lock().expect("lock").push(Received {
         path,
@@ -135,6 +146,7 @@ async fn receive(State(shared): State<Arc<Shared>>, uri: Uri, headers: HeaderMap
         verified,
         notification: serde_json::from_slice(&body).ok(),
         reply: reply.clone(),
+        arrived_at: std::time::Instant::now(),
     });
     shared.arrived.notify_waiters();
     match reply {

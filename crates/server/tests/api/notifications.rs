@@ -53,14 +53,14 @@ async fn the_whole_retry_schedule_then_a_manual_resend() {
     for (index, minutes) in intervals_minutes.into_iter().enumerate() {
         // One second early: nothing. On time: the next attempt.
         app.clock.advance(SignedDuration::from_mins(minutes) - SignedDuration::from_secs(1));
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        app.background_rounds().await;
         assert_eq!(receiver.received().len(), index + 1, "no attempt before its time ({minutes} min)");
         app.clock.advance(SignedDuration::from_secs(1));
         receiver.wait_for(index + 2).await;
         recorded(&app, &payment_id, index + 2).await;
     }
     app.clock.advance(SignedDuration::from_hours(48));
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    app.background_rounds().await;
     assert_eq!(receiver.received().len(), 8, "eight attempts, then it stops");
 
     let notification = attempts(&app, &payment_id).await;
@@ -188,10 +188,14 @@ async fn a_resend_during_an_attempt_waits_for_it() {
     let resend = format!("/admin/api/payments/{payment_id}/notifications/resend");
     let (status, _) = admin(&app, reqwest::Method::POST, &resend, Some(&app.admin_token())).await;
     assert_eq!(status, 200);
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    assert_eq!(receiver.received().len(), 1, "no second request beside the one in flight");
 
-    receiver.wait_for(2).await;
+    let received = receiver.wait_for(2).await;
+    // The first attempt ends only when the platform gives up on it, after its 600 ms timeout.
+    let apart = received[1].arrived_at.duration_since(received[0].arrived_at);
+    assert!(
+        apart >= std::time::Duration::from_millis(550),
+        "no second request beside the one in flight: {apart:?}"
+    );
     let notification = recorded(&app, &payment_id, 2).await;
     let attempts = notification["attempts"].as_array().unwrap();
     assert_eq!(attempts.len(), 2, "every attempt recorded: {notification}");
@@ -258,4 +262,20 @@ async fn live_participants_never_notify_private_addresses() {
         "SUCCESS",
         "the operator allowed it"
     );
+}
+
+#[tokio::test]
+async fn a_receiver_that_checks_signatures_refuses_another_keys_notification() {
+    let app = TestApp::spawn().await;
+    let stranger = ocpay_protocol::SigningKey::generate().unwrap().verifying_key();
+    let receiver = Receiver::start(stranger).await;
+    let merchant = app.merchant_notified_at(&receiver).await;
+    let paid = order_code(&merchant, "USD", 100).await;
+    let payment_id = paid.payment_id.clone().unwrap();
+    wallet_pay(&app, &code_value(&paid), json!({})).await;
+    let notification = recorded(&app, &payment_id, 1).await;
+    assert_eq!(notification["attempts"][0]["outcome"], "REJECTED", "{notification}");
+    assert_eq!(notification["status"], "PENDING", "retried later");
+    let received = receiver.received();
+    assert_eq!((received[0].verified, &received[0].reply), (false, &Reply::Status(401)));
 }
