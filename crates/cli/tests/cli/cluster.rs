@@ -3,76 +3,25 @@
 //! other goes on. Skipped without a PostgreSQL server, except under `CI=true`.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
-use ocpay_core::ledger::AccountOwner;
-use ocpay_core::participant::{Environment, ParticipantKind};
-use ocpay_protocol::model::Amount;
-use ocpay_protocol::payments::{CancelRequest, InquiryPaymentRequest, PayResponse};
-use ocpay_protocol::refunds::RefundRequest;
-use ocpay_protocol::{SigningKey, VerifyingKey};
+use ocpay_protocol::VerifyingKey;
+use ocpay_protocol::payments::{CancelRequest, InquiryPaymentRequest};
 use ocpay_sdk::Client;
-use ocpay_server::config::Config;
 use ocpay_server::data_dir::DataDir;
-use ocpay_server::service::participants::{self, NewParticipant};
 use ocpay_store::postgres::{PostgresSettings, PostgresStore};
 use ocpay_store::{Store, conformance};
 use ocpay_testkit::{Receiver, Reply, pay_request, unique_id};
-use serde_json::{Value, json};
+use serde_json::json;
 
-use super::{OCPAY, json as json_of, ocpay, wait_healthy};
-
-/// One `ocpay serve` process. Dropping it kills the process.
-struct Node {
-    child: Child,
-    url: String,
-    port: u16,
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Node {
-    /// Starts a node on a free port, or on `port` (a restart where the clients expect it).
-    fn start(data: &Path, database_url: &str, port: Option<u16>) -> Node {
-        let port = port.unwrap_or_else(|| {
-            std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-        });
-        let address = format!("127.0.0.1:{port}");
-        // A dead node's claimed notifications come back to the pool after the lease; a failed
-        // attempt is tried again a second later.
-        let settings = data.with_file_name("ocpay.toml");
-        std::fs::write(
-            &settings,
-            "notify_timeout_ms = 2000\nnotify_claim_lease_ms = 3000\nnotify_poll_interval_ms = 50\n\
-             timers_poll_interval_ms = 50\nnotify_retry_intervals_seconds = [1, 1, 1, 1, 1, 1, 1]\n",
-        )
-        .unwrap();
-        let child = Command::new(OCPAY)
-            .args(["serve", "--data-dir", data.to_str().unwrap(), "--listen", &address])
-            .args(["--database-url", database_url, "--config", settings.to_str().unwrap()])
-            .env_remove("RUST_LOG")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("ocpay serve starts");
-        wait_healthy(&address);
-        Node { child, url: format!("http://{address}"), port }
-    }
-
-    /// Kills the process as a crash would: SIGKILL, no shutdown of any kind.
-    fn kill(&mut self) {
-        self.child.kill().expect("SIGKILL the node");
-        self.child.wait().expect("the node is gone");
-    }
-}
+use super::kill::{
+    Answer, Node, OrderRecord, Retry, STORED_ROWS, Servers, check_books, check_orders, load, merchant,
+    records, refund_request, wallet_pay,
+};
+use super::{json as json_of, ocpay};
 
 /// Two nodes on one fresh database, sharing one data directory (platform key, admin token).
 struct Cluster {
@@ -95,8 +44,8 @@ impl Cluster {
         assert_eq!(migrated["schemaVersionBefore"], 0);
         assert_eq!(migrated["schemaVersion"], ocpay_store::postgres::SCHEMA_VERSION);
         // The first node makes the platform key; the second finds it.
-        let first = Node::start(&data, &database_url, None);
-        let nodes = vec![first, Node::start(&data, &database_url, None)];
+        let first = Node::start(&data, Some(&database_url), None);
+        let nodes = vec![first, Node::start(&data, Some(&database_url), None)];
         let platform_key = DataDir::open(&data).unwrap().platform_key().unwrap().verifying_key();
         let store = PostgresStore::open(&PostgresSettings::new(database_url.clone())).await.unwrap();
         Some(Cluster { _dir: dir, data, database_url, nodes, store, platform_key })
@@ -104,30 +53,8 @@ impl Cluster {
 
     /// A sandbox merchant whose notifications go to `notify_url`, with a client per node.
     async fn merchant(&self, notify_url: &str) -> Vec<Client> {
-        let key = SigningKey::generate().unwrap();
-        let new = NewParticipant {
-            kind: ParticipantKind::Merchant,
-            environment: Environment::Sandbox,
-            name: "Cluster merchant".into(),
-            public_key: key.verifying_key(),
-            notify_url: Some(notify_url.to_owned()),
-        };
-        let merchant =
-            participants::create(&self.store, &Config::default(), jiff::Timestamp::now(), new).await.unwrap();
-        self.nodes
-            .iter()
-            .map(|node| {
-                Client::builder(
-                    &node.url,
-                    merchant.client_id.as_str(),
-                    key.clone(),
-                    self.platform_key.clone(),
-                )
-                .attempts_max(1)
-                .build()
-                .unwrap()
-            })
-            .collect()
+        let urls: Vec<String> = self.nodes.iter().map(|node| node.url.clone()).collect();
+        merchant(&self.store, Some(notify_url), &self.platform_key, &urls).await
     }
 
     /// One value of a query on the cluster's database.
@@ -150,27 +77,6 @@ impl Cluster {
     async fn assert_ledger_balances(&self) {
         let check = self.store.ledger_check().await.unwrap();
         assert!(check.is_sound(), "the ledger balances: {check:?}");
-    }
-}
-
-/// Pays an order code through a node's wallet API; the HTTP status and the answer.
-async fn wallet_pay(node_url: &str, payment: &PayResponse, payer: &str) -> (u16, Value) {
-    let code = payment.order_code_form.as_ref().and_then(|form| form.text_code()).expect("a code");
-    let token = code.rsplit('/').next().unwrap();
-    let url = format!("{node_url}/wallet/api/codes/{token}/pay");
-    let response = reqwest::Client::new().post(url).json(&json!({ "payerId": payer })).send().await;
-    match response {
-        Ok(response) => (response.status().as_u16(), response.json().await.unwrap_or(Value::Null)),
-        Err(_) => (0, Value::Null),
-    }
-}
-
-fn refund_request(payment: &PayResponse, request_id: &str, minor: i64) -> RefundRequest {
-    RefundRequest {
-        refund_request_id: Some(request_id.into()),
-        payment_id: payment.payment_id.clone(),
-        refund_amount: Some(Amount::new("USD", minor)),
-        ..RefundRequest::default()
     }
 }
 
@@ -269,82 +175,17 @@ async fn races_between_two_nodes_resolve_as_on_one() {
     cluster.assert_ledger_balances().await;
 }
 
-/// What a worker of the load saw acknowledged.
-#[derive(Default)]
-struct Acknowledged {
-    /// Payment id by request id, of payments acknowledged as paid.
-    paid: BTreeMap<String, String>,
-    /// Refund request ids acknowledged as refunded, with their amounts.
-    refunds: BTreeMap<String, i64>,
-}
-
-/// Pays, wallet-pays and half-refunds one order, trying the nodes in turn until one answers,
-/// with the same idempotency keys on every try.
-async fn one_order(
-    clients: &[Client],
-    urls: &[String],
-    up: &[bool],
-    (n, request_id): (usize, &str),
-    ack: &mut Acknowledged,
-) {
-    let live =
-        |n: usize| (n..n + clients.len()).map(|i| i % clients.len()).filter(|&i| up[i]).collect::<Vec<_>>();
-    let start = n % clients.len();
-    let request = pay_request(request_id, "USD", 1_000);
-    let mut payment = None;
-    for node in live(start) {
-        if let Ok(answer) = clients[node].pay(&request).await {
-            payment = Some(answer);
-            break;
-        }
-    }
-    let Some(payment) = payment else { return };
-    let mut paid = false;
-    for node in live(start + 1) {
-        let (status, _) = wallet_pay(&urls[node], &payment, "load-payer").await;
-        if status == 200 {
-            paid = true;
-            break;
-        }
-    }
-    if !paid {
-        return;
-    }
-    let payment_id = payment.payment_id.clone().unwrap();
-    ack.paid.insert(request_id.to_owned(), payment_id);
-    let refund = refund_request(&payment, &format!("{request_id}-R"), 400);
-    for node in live(start) {
-        if let Ok(answer) = clients[node].refund(&refund).await {
-            if answer.result.result_code == "SUCCESS" {
-                ack.refunds.insert(format!("{request_id}-R"), 400);
-            }
-            break;
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_node_killed_mid_load_loses_nothing() {
     let Some(mut cluster) = Cluster::start().await else { return };
     let receiver = Receiver::start(cluster.platform_key.clone()).await;
-    let clients = Arc::new(cluster.merchant(&receiver.url).await);
-    let urls: Arc<Vec<String>> = Arc::new(cluster.nodes.iter().map(|node| node.url.clone()).collect());
-    let up = Arc::new(std::sync::Mutex::new(vec![true, true]));
+    let clients = cluster.merchant(&receiver.url).await;
+    let merchant_id = clients[0].client_id().to_owned();
+    let servers = Servers::new(clients, cluster.nodes.iter().map(|node| node.url.clone()).collect());
+    let stop = Arc::new(AtomicBool::new(false));
 
-    let run = |phase: &'static str, orders: usize| {
-        let (clients, urls, up) = (clients.clone(), urls.clone(), up.clone());
-        tokio::spawn(async move {
-            let mut ack = Acknowledged::default();
-            for n in 0..orders {
-                let state = up.lock().unwrap().clone();
-                one_order(&clients, &urls, &state, (n, &format!("{phase}-{n}")), &mut ack).await;
-            }
-            ack
-        })
-    };
     // Eight workers drive both nodes; node 0 dies under them.
-    let workers: Vec<_> =
-        (0..8).map(|w| run(["w0", "w1", "w2", "w3", "w4", "w5", "w6", "w7"][w], 12)).collect();
+    let workers = load(&servers, "w", (8, 12), Retry::HalfTheOrders, &stop);
     tokio::time::sleep(Duration::from_millis(500)).await;
     // The next deliveries hang, so that node 0 dies holding claims of notifications it was
     // sending: they must come back to the pool when their lease ends.
@@ -355,52 +196,27 @@ async fn a_node_killed_mid_load_loses_nothing() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     assert!(workers.iter().all(|worker| !worker.is_finished()), "the node dies in the middle of the load");
-    up.lock().unwrap()[0] = false;
+    servers.set_up(0, false);
     cluster.nodes[0].kill();
-    let mut acknowledged = Acknowledged::default();
-    for worker in workers {
-        let ack = worker.await.unwrap();
-        acknowledged.paid.extend(ack.paid);
-        acknowledged.refunds.extend(ack.refunds);
-    }
+    let mut orders = records(workers).await;
     // The killed node comes back and takes load again.
     let port = cluster.nodes[0].port;
-    cluster.nodes[0] = Node::start(&cluster.data, &cluster.database_url, Some(port));
-    *up.lock().unwrap() = vec![true, true];
-    let after = run("after", 10).await.unwrap();
-    assert_eq!(after.paid.len(), 10, "the restarted node and the other take the load together");
-    acknowledged.paid.extend(after.paid);
-    acknowledged.refunds.extend(after.refunds);
-    assert!(acknowledged.paid.len() >= 80, "most orders went through: {}", acknowledged.paid.len());
+    cluster.nodes[0] = Node::start(&cluster.data, Some(&cluster.database_url), Some(port));
+    servers.set_up(0, true);
+    let after = records(load(&servers, "after", (2, 5), Retry::Always, &stop)).await;
+    let paid = |order: &OrderRecord| matches!(order.wallet, Some(Answer::Acknowledged(_)));
+    assert!(after.iter().all(paid), "the restarted node and the other take the load together");
+    orders.extend(after);
 
-    // Every acknowledged payment and refund exists exactly once, as acknowledged.
-    let owner = clients[0].client_id().to_owned();
-    for (request_id, payment_id) in &acknowledged.paid {
-        let status = inquire_status(&clients[1], Some(payment_id.clone())).await;
-        assert_eq!(status, "SUCCESS", "payment {request_id} stands");
+    // Every acknowledged write is there once as acknowledged, the others whole or absent.
+    let found = check_orders(&servers.clients[1], &orders).await;
+    let mut stored = [0; 2];
+    for (count, sql) in stored.iter_mut().zip(STORED_ROWS) {
+        *count = cluster.sql_one(sql, vec![merchant_id.clone()]).await;
     }
-    for request_id in acknowledged.paid.keys().chain(acknowledged.refunds.keys()) {
-        let stored: i64 = cluster
-            .sql_one(
-                "SELECT (SELECT COUNT(*) FROM payment WHERE owner_client_id = $1 AND payment_request_id = $2) \
-                 + (SELECT COUNT(*) FROM refund WHERE owner_client_id = $1 AND refund_request_id = $2)",
-                vec![owner.clone(), request_id.clone()],
-            )
-            .await;
-        assert_eq!(stored, 1, "{request_id} exists exactly once");
-    }
-    for (request_id, amount) in &acknowledged.refunds {
-        let stored: String = cluster
-            .sql_one(
-                "SELECT status || ' ' || CAST(amount_minor AS TEXT) FROM refund \
-                 WHERE owner_client_id = $1 AND refund_request_id = $2",
-                vec![owner.clone(), request_id.clone()],
-            )
-            .await;
-        assert_eq!(stored, format!("SUCCESS {amount}"), "refund {request_id} stands as acknowledged");
-    }
+    check_books(&cluster.store, &merchant_id, &found, stored).await;
 
-    // Every notification is delivered at least once, whichever node claimed it.
+    // Every paid payment's result is delivered at least once, whichever node claimed it.
     let notified: BTreeSet<String> = {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
@@ -409,14 +225,14 @@ async fn a_node_killed_mid_load_loses_nothing() {
                 .iter()
                 .filter_map(|received| received.notification.as_ref().map(|n| n.payment_id.clone()))
                 .collect();
-            let missing = acknowledged.paid.values().filter(|id| !notified.contains(*id)).count();
+            let missing = found.paid.iter().filter(|id| !notified.contains(*id)).count();
             if missing == 0 || Instant::now() > deadline {
                 break notified;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     };
-    for payment_id in acknowledged.paid.values() {
+    for payment_id in &found.paid {
         assert!(notified.contains(payment_id), "the payment result of {payment_id} was delivered");
     }
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -429,17 +245,6 @@ async fn a_node_killed_mid_load_loses_nothing() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     cluster.assert_ledger_balances().await;
-    // The merchant holds exactly what its stored payments and refunds say, acknowledged or not.
-    let owed: i64 = cluster
-        .sql_one(
-            "SELECT CAST((SELECT COALESCE(SUM(amount_minor), 0) FROM payment WHERE owner_client_id = $1 AND status = 'SUCCESS') \
-             - (SELECT COALESCE(SUM(amount_minor), 0) FROM refund WHERE owner_client_id = $1 AND status = 'SUCCESS') AS BIGINT)",
-            vec![owner.clone()],
-        )
-        .await;
-    let merchant = ocpay_core::ids::ClientId::parse(&owner).unwrap();
-    let balance = cluster.store.balances(&AccountOwner::MerchantPending(merchant)).await.unwrap();
-    assert_eq!(balance.iter().map(|money| money.minor()).sum::<i64>(), owed, "{balance:?}");
 
     // Some notification that node 0 was sending when it died went out again from node 1,
     // after the lease, as the same attempt: more deliveries than recorded attempts.

@@ -13,6 +13,7 @@ use serde_json::Value;
 mod bench;
 mod cluster;
 mod commands;
+mod kill;
 
 const OCPAY: &str = env!("CARGO_BIN_EXE_ocpay");
 
