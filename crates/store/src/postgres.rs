@@ -35,7 +35,8 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 
 use crate::StoreError;
 use crate::sql::{
-    Cell, Columns, Db, Dialect, Engine, Isolation, Row, SqlStore, StatementKey, Value, statement_key,
+    Cell, Columns, Db, Dialect, Engine, Isolation, Row, SqlStore, StatementFaults, StatementKey, Value,
+    statement_key,
 };
 
 /// The schema, one migration per entry, applied in order and counted in `ocpay_schema`.
@@ -152,6 +153,8 @@ pub struct Postgres {
     settings: PostgresSettings,
     idle: Mutex<Vec<Connection>>,
     permits: Semaphore,
+    /// Failures a test planned inside writes; `None` outside tests.
+    faults: Option<Arc<StatementFaults>>,
 }
 
 struct Connection {
@@ -183,6 +186,7 @@ impl Postgres {
             settings: settings.clone(),
             idle: Mutex::new(Vec::new()),
             permits: Semaphore::new(settings.pool_max.max(1)),
+            faults: None,
         })
     }
 
@@ -217,14 +221,20 @@ impl Postgres {
                 ))
             })?
             .map_err(|_| StoreError::Database("the connection pool is closed".into()))?;
-        tokio::task::block_in_place(|| {
+        let run = || {
             let mut slot = self.idle.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).pop();
             let result = work(&mut slot);
             if let Some(connection) = slot.filter(|connection| !connection.client.is_closed()) {
                 self.idle.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push(connection);
             }
             result
-        })
+        };
+        // A runtime with one thread (a test's, a short command's) cannot hand its other work
+        // to another thread meanwhile; there the work simply blocks it.
+        match tokio::runtime::Handle::current().runtime_flavor() {
+            tokio::runtime::RuntimeFlavor::CurrentThread => run(),
+            _ => tokio::task::block_in_place(run),
+        }
     }
 
     /// The slot's connection, or a new one when it has none or its connection has closed.
@@ -243,6 +253,7 @@ impl Postgres {
         slot: &mut Option<Connection>,
         begin: &'static str,
         retry_unique_violation: bool,
+        faults: Option<&StatementFaults>,
         work: &mut dyn FnMut(&mut dyn Db) -> Result<T, StoreError>,
     ) -> (Result<T, StoreError>, bool) {
         let connection = match self.connected(slot) {
@@ -255,7 +266,8 @@ impl Postgres {
             *slot = None;
             return (Err(error.into()), true);
         }
-        let mut db = PostgresDb { connection, must_retry: false, retry_unique_violation, failed: false };
+        let mut db =
+            PostgresDb { connection, must_retry: false, retry_unique_violation, failed: false, faults };
         let result = work(&mut db);
         let (must_retry, failed) = (db.must_retry, db.failed);
         match result {
@@ -361,7 +373,8 @@ impl Engine for Postgres {
         self.with_connection(move |slot| {
             let mut attempt = 0;
             loop {
-                let (result, retry) = self.attempt(slot, begin, attempt == 0, &mut work);
+                let faults = self.faults.as_deref();
+                let (result, retry) = self.attempt(slot, begin, attempt == 0, faults, &mut work);
                 if !retry || attempt >= self.settings.serialization_retries {
                     return result;
                 }
@@ -387,10 +400,10 @@ impl Engine for Postgres {
                 None => Err(StoreError::Database("a read ran twice".into())),
             };
             let begin = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
-            let (result, retry) = self.attempt(slot, begin, false, &mut once);
+            let (result, retry) = self.attempt(slot, begin, false, None, &mut once);
             // Only a read that never began (a dropped pooled connection) runs again.
             match result {
-                Err(_) if retry && !ran.get() => self.attempt(slot, begin, false, &mut once).0,
+                Err(_) if retry && !ran.get() => self.attempt(slot, begin, false, None, &mut once).0,
                 result => result,
             }
         })
@@ -402,6 +415,10 @@ impl Engine for Postgres {
 
     fn health(&self) -> impl Future<Output = Result<(), StoreError>> + Send {
         std::future::ready(Ok(()))
+    }
+
+    fn install_statement_faults(&mut self, faults: Arc<StatementFaults>) {
+        self.faults = Some(faults);
     }
 }
 
@@ -424,9 +441,18 @@ struct PostgresDb<'c> {
     retry_unique_violation: bool,
     /// Set when any statement failed: PostgreSQL has aborted the transaction.
     failed: bool,
+    /// Checked before each statement of a write, when a test installed them.
+    faults: Option<&'c StatementFaults>,
 }
 
 impl PostgresDb<'_> {
+    /// Fails a statement a test planned to fail, as PostgreSQL fails one: the transaction is
+    /// aborted, whatever the business code does with the error.
+    fn planned_failure(&mut self, sql: &'static str) -> Result<(), StoreError> {
+        let Some(faults) = self.faults else { return Ok(()) };
+        faults.check(sql).inspect_err(|_| self.failed = true)
+    }
+
     fn prepared(&mut self, sql: &'static str) -> Result<Prepared, StoreError> {
         let key = statement_key(sql);
         if let Some(prepared) = self.connection.statements.get(&key) {
@@ -458,6 +484,7 @@ impl Db for PostgresDb<'_> {
     }
 
     fn query(&mut self, sql: &'static str, params: &[Value<'_>]) -> Result<Vec<Row>, StoreError> {
+        self.planned_failure(sql)?;
         let (statement, columns) = self.prepared(sql)?;
         let params: Vec<&(dyn ToSql + Sync)> =
             params.iter().map(|value| value as &(dyn ToSql + Sync)).collect();
@@ -475,6 +502,7 @@ impl Db for PostgresDb<'_> {
     }
 
     fn execute(&mut self, sql: &'static str, params: &[Value<'_>]) -> Result<u64, StoreError> {
+        self.planned_failure(sql)?;
         let (statement, _) = self.prepared(sql)?;
         let params: Vec<&(dyn ToSql + Sync)> =
             params.iter().map(|value| value as &(dyn ToSql + Sync)).collect();

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use ocpay_store::postgres::{PostgresSettings, PostgresStore};
+use ocpay_store::sql::StatementFaults;
 use ocpay_store::{Store, conformance};
 
 async fn open(url: &str) -> PostgresStore {
@@ -17,6 +18,21 @@ async fn postgres_store_conforms() {
     conformance::run_all(|| {
         let url = url.clone();
         async move { Arc::new(open(&conformance::postgres_scratch_schema(&url)).await) as Arc<dyn Store> }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_writes_that_fail_inside_their_transaction_leave_nothing() {
+    let Some(url) = conformance::postgres_test_url() else { return };
+    conformance::run_faults(|| {
+        let url = url.clone();
+        async move {
+            let faults = Arc::new(StatementFaults::new());
+            let store =
+                open(&conformance::postgres_scratch_schema(&url)).await.with_statement_faults(faults.clone());
+            (Arc::new(store) as Arc<dyn Store>, faults)
+        }
     })
     .await;
 }

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use ocpay_store::sql::StatementFaults;
 use ocpay_store::sqlite::{SqliteSettings, SqliteStore};
 use ocpay_store::{Store, conformance};
 
@@ -18,6 +19,22 @@ async fn sqlite_store_conforms() {
         let n = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let dir = &dir;
         async move { Arc::new(open(dir, &format!("store-{n}.db")).await) as Arc<dyn Store> }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_writes_that_fail_inside_their_transaction_leave_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let counter = std::sync::atomic::AtomicUsize::new(0);
+    conformance::run_faults(|| {
+        let n = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = &dir;
+        async move {
+            let faults = Arc::new(StatementFaults::new());
+            let store = open(dir, &format!("faults-{n}.db")).await.with_statement_faults(faults.clone());
+            (Arc::new(store) as Arc<dyn Store>, faults)
+        }
     })
     .await;
 }
@@ -299,4 +316,118 @@ async fn a_refund_beyond_the_pending_balance_leaves_the_merchant_owing() {
     assert_eq!(store.balance(&wallet).await.unwrap(), Money::new(600, usd), "the payer has the refund");
     let check = store.ledger_check().await.unwrap();
     assert!(check.is_sound(), "{check:?}");
+}
+
+/// Group commit: a write that fails midway, inside the one transaction it shares with other
+/// writes, leaves nothing of itself, and the others commit. Another connection holds the write
+/// lock while the writes queue, so that they are sure to share one batch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_that_fails_midway_in_a_shared_batch_rolls_back_alone() {
+    use ocpay_core::ledger::{Account, AccountOwner};
+    use ocpay_core::money::{Currency, Money};
+    use ocpay_core::participant::{Environment, Participant, ParticipantKind};
+    use ocpay_core::payer::{Payer, PayerId};
+    use ocpay_core::payment::{Charge, PaymentState};
+    use std::sync::atomic::Ordering;
+    use std::time::Duration;
+
+    let dir = tempfile::tempdir().unwrap();
+    let faults = Arc::new(StatementFaults::new());
+    let store = Arc::new(open(&dir, "ocpay.db").await.with_statement_faults(faults.clone()));
+    let at = |second: i64| ocpay_core::Timestamp::from_second(1_800_000_000 + second).unwrap();
+    let usd = |minor| Money::new(minor, Currency::parse("USD").unwrap());
+    let owner = ocpay_core::ids::ClientId::parse("ALICE").unwrap();
+    let participant = Participant {
+        client_id: owner.clone(),
+        kind: ParticipantKind::Merchant,
+        name: "Alice".into(),
+        notify_url: None,
+        created_at: at(0),
+    };
+    let key = ocpay_store::NewKey {
+        public_key_der: vec![1],
+        label: None,
+        scopes: ocpay_core::access::Scopes::ALL,
+        created_at: at(0),
+        expires_at: None,
+    };
+    store.create_participant(&participant, &key).await.unwrap();
+    let mut payers = Vec::new();
+    for name in ["PAYER", "NEIGHBOUR"] {
+        let payer = Payer::new(
+            PayerId::parse(name).unwrap(),
+            Environment::Live,
+            usd(0).currency(),
+            Some("hash".into()),
+            at(0),
+        );
+        store.create_payer(&payer).await.unwrap();
+        payers.push(payer.id);
+    }
+    let (payer, neighbour) = (payers[0].clone(), payers[1].clone());
+    store.top_up(&payer, usd(2000), at(1)).await.unwrap();
+    let terms = conformance::sample_terms(&owner, "PR-FAULT", 1250);
+    store.create_payment(&terms).await.unwrap();
+    let settlement = ocpay_store::Settlement {
+        code: terms.code_token.clone(),
+        charge: Charge { payer: payer.clone(), amount: terms.amount, quote: None },
+        now: at(100),
+        sandbox_top_up: None,
+    };
+    let postings = store.ledger_check().await.unwrap().postings;
+
+    let holder = rusqlite::Connection::open(dir.path().join("ocpay.db")).unwrap();
+    holder.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let stats = store.write_stats();
+    let (batches, writes) = (stats.batches.load(Ordering::SeqCst), stats.writes.load(Ordering::SeqCst));
+    let mut tasks = Vec::new();
+    let top_up = |store: Arc<SqliteStore>, payer: PayerId| {
+        tokio::spawn(async move { store.top_up(&payer, usd(1), at(100)).await.map(drop) })
+    };
+    // The writer takes this one alone and waits for the lock with it...
+    tasks.push(top_up(store.clone(), neighbour.clone()));
+    for _ in 0..500 {
+        if stats.batches.load(Ordering::SeqCst) > batches {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    // ...while these queue, to be run in the next batch, the settlement among them. It fails
+    // after its posting and its payment's row, at its outbox row.
+    faults.fail_once("INSERT INTO notification", 0);
+    for n in 0..20 {
+        if n == 10 {
+            let (store, settlement) = (store.clone(), settlement.clone());
+            tasks.push(tokio::spawn(async move { store.settle_payment(&settlement).await.map(drop) }));
+        }
+        tasks.push(top_up(store.clone(), neighbour.clone()));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    holder.execute_batch("COMMIT").unwrap();
+    let mut results = Vec::new();
+    for task in tasks {
+        results.push(task.await.unwrap());
+    }
+    assert_eq!(
+        (stats.batches.load(Ordering::SeqCst) - batches, stats.writes.load(Ordering::SeqCst) - writes),
+        (2, 22),
+        "the first write ran alone and the 21 queued behind it shared one batch"
+    );
+    assert_eq!(faults.fired(), 1);
+    let failed = results.iter().filter(|result| result.is_err()).count();
+    assert!(results[11].is_err() && failed == 1, "only the settlement failed: {results:?}");
+    let wallet = |payer: &PayerId| Account::new(AccountOwner::Wallet(payer.clone()), usd(0).currency());
+    assert_eq!(store.balance(&wallet(&neighbour)).await.unwrap(), usd(21), "its neighbours committed");
+    assert_eq!(store.balance(&wallet(&payer)).await.unwrap(), usd(2000), "its debit did not");
+    let pending = Account::new(AccountOwner::MerchantPending(owner.clone()), usd(0).currency());
+    assert_eq!(store.balance(&pending).await.unwrap(), usd(0), "nor its credit");
+    let lookup = ocpay_store::PaymentLookup::ById(terms.id.clone());
+    let stored = store.payment(&owner, &lookup).await.unwrap().unwrap();
+    assert_eq!(stored.state, PaymentState::Processing, "nor its payment's row");
+    assert!(store.notifications(terms.id.as_str()).await.unwrap().is_empty());
+    let check = store.ledger_check().await.unwrap();
+    assert!(check.is_sound(), "{check:?}");
+    assert_eq!(check.postings, postings + 21, "the top-ups' postings only");
+    let paid = store.settle_payment(&settlement).await.unwrap();
+    assert!(matches!(paid, ocpay_store::SettlePayment::Paid(_)), "the store works on: {paid:?}");
 }

@@ -49,6 +49,7 @@ macro_rules! locked_row {
 }
 
 mod access;
+mod fault;
 mod ledger;
 mod outbox;
 mod participants;
@@ -59,6 +60,7 @@ mod rows;
 mod value;
 
 use std::future::Future;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use jiff::SignedDuration;
@@ -73,6 +75,7 @@ use ocpay_core::payment::{CancelWindow, FailReason, Payment, PaymentTerms};
 use ocpay_core::refund::Refund;
 use ocpay_core::registration::{Decision, Registration, RegistrationTerms};
 
+pub use self::fault::{INJECTED, StatementFaults};
 pub(crate) use self::value::params;
 pub use self::value::{Cell, ColumnIndex, Columns, FromCell, Row, ToValue, Value};
 use crate::{
@@ -180,6 +183,9 @@ pub trait Engine: Send + Sync + 'static {
 
     /// Whether the engine can serve reads and writes.
     fn health(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Makes write statements check `faults` before they run (tests only).
+    fn install_statement_faults(&mut self, faults: Arc<StatementFaults>);
 }
 
 /// A [`Store`] on an SQL [`Engine`].
@@ -194,6 +200,13 @@ impl<E: Engine> SqlStore<E> {
 
     pub fn engine(&self) -> &E {
         &self.engine
+    }
+
+    /// The store with write statements that fail when `faults` says so: a test's way to fail
+    /// a business write inside its transaction. Stores made without it never check.
+    pub fn with_statement_faults(mut self, faults: Arc<StatementFaults>) -> SqlStore<E> {
+        self.engine.install_statement_faults(faults);
+        self
     }
 }
 

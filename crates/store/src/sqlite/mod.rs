@@ -16,7 +16,8 @@ pub use self::writer::WriteStats;
 use self::writer::Writer;
 use crate::StoreError;
 use crate::sql::{
-    Cell, Columns, Db, Dialect, Engine, Isolation, Row, SqlStore, StatementKey, Value, statement_key,
+    Cell, Columns, Db, Dialect, Engine, Isolation, Row, SqlStore, StatementFaults, StatementKey, Value,
+    statement_key,
 };
 
 impl From<rusqlite::Error> for StoreError {
@@ -79,6 +80,8 @@ pub struct Sqlite {
     writer: Writer,
     /// Dropped with the store, which stops the checkpoint thread.
     _checkpoints: std::sync::mpsc::Sender<()>,
+    /// Failures a test planned inside writes; `None` outside tests.
+    faults: Option<std::sync::Arc<StatementFaults>>,
 }
 
 /// The `user_version` of an up-to-date main file and participants file.
@@ -165,7 +168,7 @@ impl SqlStore<Sqlite> {
             .map_err(|error| StoreError::Database(format!("start the writer thread: {error}")))?;
         let reads = ReadPool::new(settings.clone());
         let checkpoints = start_checkpoints(settings)?;
-        Ok(SqlStore::new(Sqlite { reads, writer, _checkpoints: checkpoints }))
+        Ok(SqlStore::new(Sqlite { reads, writer, _checkpoints: checkpoints, faults: None }))
     }
 
     /// How many transactions and writes the writer has run: writes per batch is the measure
@@ -182,7 +185,8 @@ impl Engine for Sqlite {
         F: FnMut(&mut dyn Db) -> Result<T, StoreError> + Send + 'static,
     {
         // One writer: every write runs as if alone, and there is nothing to retry.
-        self.writer.write(move |connection| work(&mut SqliteDb(connection)))
+        let faults = self.faults.clone();
+        self.writer.write(move |connection| work(&mut SqliteDb { connection, faults: faults.as_deref() }))
     }
 
     fn read<T, F>(&self, read: F) -> impl Future<Output = Result<T, StoreError>> + Send
@@ -190,7 +194,7 @@ impl Engine for Sqlite {
         T: Send,
         F: FnOnce(&mut dyn Db) -> Result<T, StoreError> + Send,
     {
-        std::future::ready(self.reads.with(|connection| read(&mut SqliteDb(connection))))
+        std::future::ready(self.reads.with(|connection| read(&mut SqliteDb { connection, faults: None })))
     }
 
     fn is_shared(&self) -> bool {
@@ -204,6 +208,10 @@ impl Engine for Sqlite {
             Err(StoreError::Database("the writer has stopped".into()))
         })
     }
+
+    fn install_statement_faults(&mut self, faults: std::sync::Arc<StatementFaults>) {
+        self.faults = Some(faults);
+    }
 }
 
 thread_local! {
@@ -215,7 +223,11 @@ thread_local! {
 }
 
 /// A connection inside the writer's or a reader's transaction.
-struct SqliteDb<'c>(&'c Connection);
+struct SqliteDb<'c> {
+    connection: &'c Connection,
+    /// Checked before each statement of a write, when a test installed them.
+    faults: Option<&'c StatementFaults>,
+}
 
 impl rusqlite::ToSql for Value<'_> {
     fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
@@ -247,7 +259,10 @@ impl Db for SqliteDb<'_> {
     }
 
     fn query(&mut self, sql: &'static str, params: &[Value<'_>]) -> Result<Vec<Row>, StoreError> {
-        let mut statement = self.0.prepare_cached(sql)?;
+        if let Some(faults) = self.faults {
+            faults.check(sql)?;
+        }
+        let mut statement = self.connection.prepare_cached(sql)?;
         let columns = COLUMNS.with_borrow_mut(|known| {
             known
                 .entry(statement_key(sql))
@@ -265,7 +280,10 @@ impl Db for SqliteDb<'_> {
     }
 
     fn execute(&mut self, sql: &'static str, params: &[Value<'_>]) -> Result<u64, StoreError> {
-        match self.0.prepare_cached(sql)?.execute(rusqlite::params_from_iter(params)) {
+        if let Some(faults) = self.faults {
+            faults.check(sql)?;
+        }
+        match self.connection.prepare_cached(sql)?.execute(rusqlite::params_from_iter(params)) {
             Ok(changed) => Ok(changed as u64),
             Err(error) if is_unique_violation(&error) => Err(StoreError::Conflict("unique key")),
             Err(error) => Err(error.into()),
