@@ -543,14 +543,18 @@ async fn sqlite_killed_again_and_again_keeps_every_acknowledged_write() {
     let workers = load(&servers, "sqlite", (6, 500), Retry::HalfTheOrders, &stop);
 
     // Killed at random points under the load, and started again on the same files and port.
-    let restart = data.clone();
+    // While it is down the clients wait rather than knock at its port: a connection to a free
+    // port can take that very port as its own end, and the restart could not listen on it.
+    let (restart, killed) = (data.clone(), servers.clone());
     let killer = tokio::task::spawn_blocking(move || {
         let (mut node, mut random) = (node, Random::seeded());
         for _ in 0..KILLS {
             std::thread::sleep(random.millis(150, 600));
+            killed.set_up(0, false);
             node.kill();
             std::thread::sleep(random.millis(1, 100));
             node = Node::start(&restart, None, Some(port));
+            killed.set_up(0, true);
         }
         std::thread::sleep(Duration::from_millis(200));
         node
