@@ -246,6 +246,76 @@ mod tests {
         ClientId::parse("M1").unwrap()
     }
 
+    const CODES: [&str; 6] = ["JPY", "KRW", "USD", "SGD", "KWD", "BHD"];
+
+    /// The sum of a posting's entries per currency, and per account.
+    fn sums(posting: &Posting) -> (BTreeMap<Currency, i128>, BTreeMap<String, i128>) {
+        let (mut currencies, mut accounts) = (BTreeMap::new(), BTreeMap::new());
+        for entry in posting.entries() {
+            assert_eq!(entry.amount.currency(), entry.account.currency, "in its account's currency");
+            *currencies.entry(entry.amount.currency()).or_default() += i128::from(entry.amount.minor());
+            *accounts.entry(entry.account.key()).or_default() += i128::from(entry.amount.minor());
+        }
+        (currencies, accounts)
+    }
+
+    proptest::proptest! {
+        /// Whatever amounts and currencies core is given, a posting it makes balances in every
+        /// currency and moves exactly the amounts asked for: the wallet gives what was charged
+        /// and the merchant gets what was credited; a refund of the same amounts and a reversal
+        /// move them back exactly; and what it cannot balance it refuses.
+        #[test]
+        fn postings_balance_and_move_exactly_the_amounts_asked(
+            charged_code in 0..CODES.len(),
+            credited_code in 0..CODES.len(),
+            charged in -3i64..=i64::MAX / 2,
+            credited in -3i64..=i64::MAX / 2,
+            sandbox in proptest::prelude::any::<bool>(),
+            same_amount in proptest::prelude::any::<bool>(),
+        ) {
+            let credited = if same_amount { charged } else { credited };
+            let merchant = if sandbox { ClientId::parse("SANDBOX_M1").unwrap() } else { merchant() };
+            let charged = money(CODES[charged_code], charged);
+            let credited = money(CODES[credited_code], credited);
+            let wallet = Account::new(AccountOwner::Wallet(payer()), charged.currency()).key();
+            let pending =
+                Account::new(AccountOwner::MerchantPending(merchant.clone()), credited.currency()).key();
+            let Ok(paid) = payment(&payer(), &merchant, charged, credited) else {
+                // Refused: a zero amount, or one currency with two amounts.
+                proptest::prop_assert!(
+                    charged.minor() == 0
+                        || credited.minor() == 0
+                        || (charged.currency() == credited.currency() && charged != credited)
+                );
+                return Ok(());
+            };
+            let (currencies, accounts) = sums(&paid);
+            proptest::prop_assert!(currencies.values().all(|sum| *sum == 0), "{:?}", paid);
+            proptest::prop_assert_eq!(accounts[&wallet], -i128::from(charged.minor()));
+            proptest::prop_assert_eq!(accounts[&pending], i128::from(credited.minor()));
+            let environment = if sandbox { "sandbox" } else { "live" };
+            let exchanges = accounts.keys().filter(|key| key.starts_with("exchange:")).count();
+            let expected = if charged.currency() == credited.currency() { 0 } else { 2 };
+            proptest::prop_assert_eq!(exchanges, expected);
+            let own_exchange = format!("exchange:{environment}:");
+            let foreign =
+                accounts.keys().find(|key| key.starts_with("exchange:") && !key.starts_with(&own_exchange));
+            proptest::prop_assert_eq!(foreign, None, "the merchant's environment exchanges");
+            let refunded = refund(&payer(), &merchant, credited, charged).unwrap();
+            for back in [refunded, paid.reversed(PostingKind::Reversal).unwrap()] {
+                let (currencies, undone) = sums(&back);
+                proptest::prop_assert!(currencies.values().all(|sum| *sum == 0));
+                for (account, sum) in &accounts {
+                    proptest::prop_assert_eq!(undone[account], -sum, "{} is given back exactly", account);
+                }
+            }
+            let issued = top_up(&payer(), Environment::Live, charged).unwrap();
+            let (currencies, accounts) = sums(&issued);
+            proptest::prop_assert!(currencies.values().all(|sum| *sum == 0));
+            proptest::prop_assert_eq!(accounts[&wallet], i128::from(charged.minor()));
+        }
+    }
+
     #[test]
     fn postings_must_balance_per_currency() {
         let wallet = Account::new(AccountOwner::Wallet(payer()), Currency::parse("USD").unwrap());
