@@ -1260,6 +1260,8 @@ where
     let (store, faults) = new_store().await;
     a_payment_that_fails_to_be_created_leaves_no_row(store, faults).await;
     let (store, faults) = new_store().await;
+    failing_or_expiring_that_fails_midway_leaves_the_payment_processing(store, faults).await;
+    let (store, faults) = new_store().await;
     a_settlement_that_fails_midway_leaves_nothing(store, faults).await;
     let (store, faults) = new_store().await;
     a_cross_currency_settlement_that_fails_midway_leaves_nothing(store, faults).await;
@@ -1331,6 +1333,33 @@ async fn a_payment_that_fails_to_be_created_leaves_no_row(
     assert_eq!(store.payment_by_code(&terms.code_token).await.unwrap(), None);
     let created = store.create_payment(&terms).await.unwrap();
     assert!(matches!(created, CreatePayment::Created(_)), "the request id is free again: {created:?}");
+}
+
+async fn failing_or_expiring_that_fails_midway_leaves_the_payment_processing(
+    store: Arc<dyn Store>,
+    faults: Arc<StatementFaults>,
+) {
+    let (owner, first) = paid_ready(&*store, "PR-FAULT-FAIL", 100).await;
+    let (_, second) = paid_ready(&*store, "PR-FAULT-EXPIRE", 100).await;
+    let processing = |terms: &PaymentTerms| {
+        let (store, lookup) = (store.clone(), PaymentLookup::ById(terms.id.clone()));
+        let owner = owner.clone();
+        async move {
+            let stored = store.payment(&owner, &lookup).await.unwrap().unwrap();
+            stored.state == PaymentState::Processing
+                && store.notifications(stored.terms.id.as_str()).await.unwrap().is_empty()
+        }
+    };
+    faults.fail_once("INSERT INTO notification", 0);
+    let failing = store.fail_payment(&first.code_token, FailReason::RiskReject, at(100)).await;
+    failed_on_purpose(failing, &faults, 1);
+    assert!(processing(&first).await, "failed after the payment's row, before its outbox row");
+    // Both expire in one write; the second one's notification fails, and the first's goes too.
+    faults.fail_once("INSERT INTO notification", 1);
+    failed_on_purpose(store.expire_payments(at(1000), 10).await, &faults, 2);
+    assert!(processing(&first).await && processing(&second).await, "neither expired");
+    assert_eq!(store.expire_payments(at(1000), 10).await.unwrap().len(), 2, "the store works on");
+    assert_eq!(store.notifications(second.id.as_str()).await.unwrap().len(), 1);
 }
 
 async fn a_settlement_that_fails_midway_leaves_nothing(store: Arc<dyn Store>, faults: Arc<StatementFaults>) {
