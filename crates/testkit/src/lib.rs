@@ -60,10 +60,15 @@ impl TestApp {
     }
 
     /// A server whose configuration `adjust` may change first.
+    ///
+    /// Its store is an SQLite file in its data directory, or, when `OCPAY_TEST_STORE` is
+    /// `postgres`, a new schema of its own in the PostgreSQL database the store's tests use
+    /// (`OCPAY_TEST_DATABASE_URL`), so that the same tests run on either.
     pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
         let data_dir = Arc::new(tempfile::tempdir().expect("a temporary directory"));
         let mut config = Config {
             data_dir: data_dir.path().join("data"),
+            database_url: test_database_url(),
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             notify_poll_interval_ms: 20,
             timers_poll_interval_ms: 20,
@@ -201,6 +206,20 @@ impl TestApp {
         Client::builder(&self.base_url, client_id, key, self.platform_key.clone())
             .attempts_max(1)
             .clock(move || clock.now())
+    }
+}
+
+/// The PostgreSQL database of a test server, when `OCPAY_TEST_STORE=postgres` asks for one: a
+/// missing server then fails the test, since it was asked for by name.
+fn test_database_url() -> Option<String> {
+    match std::env::var("OCPAY_TEST_STORE").as_deref() {
+        Ok("postgres") => {
+            let url = ocpay_store::conformance::postgres_test_url()
+                .unwrap_or_else(|| panic!("OCPAY_TEST_STORE=postgres, but PostgreSQL cannot be reached"));
+            Some(ocpay_store::conformance::postgres_scratch_schema(&url))
+        }
+        Ok("sqlite") | Err(_) => None,
+        Ok(other) => panic!("OCPAY_TEST_STORE is sqlite or postgres, not {other:?}"),
     }
 }
 

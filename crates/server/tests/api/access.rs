@@ -126,7 +126,7 @@ async fn authorise(app: &TestApp, merchant: &TestParticipant, isv: &TestParticip
         .unwrap()
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn merchants_learn_nothing_of_each_others_payments() {
     let app = TestApp::spawn().await;
     let alice = app.merchant().await;
@@ -143,7 +143,7 @@ async fn merchants_learn_nothing_of_each_others_payments() {
     assert_ledger_sound(&app).await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_isv_acts_only_for_merchants_that_authorise_it_within_scope() {
     let app = TestApp::spawn().await;
     let receiver = Receiver::start(app.platform_key.clone()).await;
@@ -302,7 +302,7 @@ async fn an_isv_acts_only_for_merchants_that_authorise_it_within_scope() {
     assert_ledger_sound(&app).await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn grants_are_checked_when_made() {
     let app = TestApp::spawn().await;
     let merchant = app.merchant().await;
@@ -329,7 +329,7 @@ async fn grants_are_checked_when_made() {
     assert!(!issued.notified, "an ISV without a notify URL gets its token from the operator only");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_integrators_key_is_scoped_and_stops_at_once() {
     let app = TestApp::spawn().await;
     let merchant = app.merchant().await;
@@ -419,7 +419,7 @@ async fn an_integrators_key_is_scoped_and_stops_at_once() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn operators_grant_and_revoke_over_the_admin_api() {
     let app = TestApp::spawn().await;
     let merchant = app.merchant().await;
@@ -494,7 +494,7 @@ async fn operators_grant_and_revoke_over_the_admin_api() {
     assert_eq!(missing.status(), 404);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keys_rotate_with_an_overlap_for_participants_and_the_platform() {
     let app = TestApp::spawn().await;
     let merchant = app.merchant().await;
@@ -567,7 +567,7 @@ async fn keys_rotate_with_an_overlap_for_participants_and_the_platform() {
     assert_eq!(paid.result.result_code, "SUCCESS");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_isv_registers_and_pays_for_an_acquirer_that_authorised_it() {
     let app = TestApp::spawn().await;
     let acquirer = app.acquirer().await;

@@ -32,7 +32,7 @@ fn sqlite_file_at_version(version: u32) -> Vec<u8> {
     file
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_database_newer_than_the_server_is_refused() {
     let (main_known, participants_known) = ocpay_store::sqlite::SCHEMA_VERSIONS;
     let cases = [("ocpay.db", main_known), ("ocpay-participants.db", participants_known)];
@@ -115,7 +115,7 @@ async fn expired_live_payment(app: &TestApp, receiver: &Receiver, host: &str) ->
     answer.payment_id.unwrap()
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_live_notify_name_that_resolves_to_a_private_address_is_refused_when_sending() {
     let Some(host) = name_resolving_only_to_private_addresses().await else {
         assert_ne!(std::env::var("CI").as_deref(), Ok("true"), "no host name resolves to a private address");
@@ -144,7 +144,7 @@ async fn a_live_notify_name_that_resolves_to_a_private_address_is_refused_when_s
     assert!(delivered[0].verified);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_audit_queue_makes_requests_wait_and_loses_nothing() {
     let flush = Duration::from_millis(100);
     let app = TestApp::spawn_with(|config| {
@@ -188,7 +188,7 @@ async fn a_full_audit_queue_makes_requests_wait_and_loses_nothing() {
     assert!(events.iter().all(|event| event.api == "pay" && event.result_code == "SUCCESS"), "{events:?}");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_write_queue_makes_writers_wait_and_commits_every_write() {
     let app = TestApp::spawn_with(|config| {
         config.sqlite_write_queue_max = 1;

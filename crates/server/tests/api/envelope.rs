@@ -13,7 +13,7 @@ fn pay_body() -> Vec<u8> {
     serde_json::to_vec(&pay_request(&unique_id("PR"), "USD", 1000)).unwrap()
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_envelope_failure_has_its_result() {
     let app = TestApp::spawn_with(|config| config.request_body_bytes_max = 4096).await;
     let merchant = app.merchant().await;
@@ -123,7 +123,7 @@ async fn every_envelope_failure_has_its_result() {
     assert_eq!(answer.result.result_code, "SIGNATURE_INVALID");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn both_time_formats_and_both_path_prefixes_are_accepted() {
     let app = TestApp::spawn().await;
     let merchant = app.merchant().await;
@@ -139,7 +139,7 @@ async fn both_time_formats_and_both_path_prefixes_are_accepted() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_time_just_inside_the_window_is_accepted() {
     let app = TestApp::spawn().await;
     let merchant = app.merchant().await;
@@ -155,7 +155,7 @@ async fn a_request_time_just_inside_the_window_is_accepted() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_declared_oversized_body_is_refused_before_it_is_read() {
     let app = TestApp::spawn_with(|config| config.request_body_bytes_max = 1024).await;
     // Declare 10 GB and send nothing: the answer must come at once, not after a body timeout.
@@ -174,7 +174,7 @@ async fn a_declared_oversized_body_is_refused_before_it_is_read() {
     assert!(text.contains("request body: must be at most 1024 bytes"), "{text}");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_absolute_form_request_target_is_verified_by_its_path() {
     // The official Python SDK writes `POST http://host:port/ams/api/v1/... HTTP/1.1`.
     let app = TestApp::spawn().await;
@@ -201,7 +201,7 @@ async fn an_absolute_form_request_target_is_verified_by_its_path() {
     assert!(text.contains("\"resultCode\":\"SUCCESS\""), "{text}");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_store_answers_unknown_and_leaks_nothing() {
     let app = TestApp::spawn().await;
     let merchant = app.merchant().await;

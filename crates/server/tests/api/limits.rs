@@ -19,7 +19,7 @@ async fn healthz(app: &TestApp) -> Result<reqwest::StatusCode, reqwest::Error> {
     client.get(format!("{}/healthz", app.base_url)).send().await.map(|response| response.status())
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_trickling_headers_is_cut_off() {
     let app = TestApp::spawn_with(|config| config.header_read_timeout_ms = 400).await;
     let mut stream = TcpStream::connect(app.address).await.unwrap();
@@ -39,7 +39,7 @@ async fn a_client_trickling_headers_is_cut_off() {
     assert_eq!(health.unwrap(), 200, "others are served meanwhile");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_idle_keep_alive_connection_is_closed() {
     let app = TestApp::spawn_with(|config| config.header_read_timeout_ms = 300).await;
     let mut stream = TcpStream::connect(app.address).await.unwrap();
@@ -51,7 +51,7 @@ async fn an_idle_keep_alive_connection_is_closed() {
     assert!(started.elapsed() < Duration::from_secs(2));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_body_sent_too_slowly_gets_a_signed_unknown_result() {
     let app = TestApp::spawn_with(|config| config.request_timeout_ms = 500).await;
     let mut stream = TcpStream::connect(app.address).await.unwrap();
@@ -72,7 +72,7 @@ async fn a_body_sent_too_slowly_gets_a_signed_unknown_result() {
     assert!(answer.contains("not answered within 500 ms"), "{answer}");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_beyond_the_cap_wait_for_a_free_slot() {
     let app = TestApp::spawn_with(|config| {
         config.connections_max = 2;

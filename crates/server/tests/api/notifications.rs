@@ -37,7 +37,7 @@ async fn recorded(app: &TestApp, payment_id: &str, n: usize) -> Value {
     panic!("{n} attempts were not recorded: {}", attempts(app, payment_id).await);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_whole_retry_schedule_then_a_manual_resend() {
     let app = TestApp::spawn().await;
     let receiver = Receiver::start(app.platform_key.clone()).await;
@@ -116,7 +116,7 @@ impl FromIso for jiff::Timestamp {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn timeouts_and_wrong_answers_are_retried() {
     let app = TestApp::spawn_with(|config| config.notify_timeout_ms = 300).await;
     let receiver = Receiver::start(app.platform_key.clone()).await;
@@ -138,7 +138,7 @@ async fn timeouts_and_wrong_answers_are_retried() {
     assert_eq!(notification["status"], "DELIVERED");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pending_delivery_survives_a_crash() {
     let app = TestApp::spawn().await;
     let receiver = Receiver::start(app.platform_key.clone()).await;
@@ -156,7 +156,7 @@ async fn a_pending_delivery_survives_a_crash() {
     assert_eq!(notification["status"], "DELIVERED", "delivered by the restarted server");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crash_mid_attempt_does_not_wait_out_the_claim() {
     // The first attempt hangs far longer than the test; the crash leaves its claim held.
     let app = TestApp::spawn_with(|config| config.notify_timeout_ms = 30_000).await;
@@ -168,14 +168,20 @@ async fn a_crash_mid_attempt_does_not_wait_out_the_claim() {
     wallet_pay(&app, &code_value(&paid), json!({})).await;
     receiver.wait_for(1).await;
 
-    // Same instant on the test clock: only releasing the dead process's claims lets it go.
     let app = app.crash_and_restart().await;
+    if app.state.config.database_url.is_some() {
+        // Several nodes share a PostgreSQL database, so a starting node cannot tell a dead
+        // node's claims from a live one's: they lapse with their lease.
+        app.clock.advance(SignedDuration::from_millis(app.state.config.notify_claim_lease_ms as i64));
+    }
+    // Otherwise the same instant on the test clock: only releasing the dead process's claims
+    // lets it go.
     receiver.wait_for(2).await;
     let notification = recorded(&app, &payment_id, 1).await;
     assert_eq!(notification["status"], "DELIVERED", "{notification}");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_resend_during_an_attempt_waits_for_it() {
     let app = TestApp::spawn_with(|config| config.notify_timeout_ms = 600).await;
     let receiver = Receiver::start(app.platform_key.clone()).await;
@@ -210,7 +216,7 @@ async fn a_resend_during_an_attempt_waits_for_it() {
     assert_eq!(notification["status"], "DELIVERED");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sandbox_magic_amount_9904_is_never_acknowledged() {
     let app = TestApp::spawn().await;
     let receiver = Receiver::start(app.platform_key.clone()).await;
@@ -226,7 +232,7 @@ async fn sandbox_magic_amount_9904_is_never_acknowledged() {
     assert_eq!(receiver.received()[0].reply, Reply::Ack);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn live_participants_never_notify_private_addresses() {
     let app = TestApp::spawn().await;
     let live = app
@@ -264,7 +270,7 @@ async fn live_participants_never_notify_private_addresses() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_receiver_that_checks_signatures_refuses_another_keys_notification() {
     let app = TestApp::spawn().await;
     let stranger = ocpay_protocol::SigningKey::generate().unwrap().verifying_key();

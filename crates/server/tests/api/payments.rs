@@ -14,7 +14,7 @@ fn code_value(response: &PayResponse) -> String {
     response.order_code_form.as_ref().unwrap().text_code().unwrap().to_owned()
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pay_issues_an_order_code_that_can_be_inquired_and_cancelled() {
     let app = TestApp::spawn().await;
     let merchant = app.merchant().await;
@@ -69,7 +69,7 @@ async fn pay_issues_an_order_code_that_can_be_inquired_and_cancelled() {
     assert_eq!(inquiry.payment_result_code.as_deref(), Some("ORDER_IS_CANCELED"));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_repeated_pay_returns_the_original_order_code() {
     let app = TestApp::spawn().await;
     let merchant = app.merchant().await;
@@ -98,7 +98,7 @@ async fn a_repeated_pay_returns_the_original_order_code() {
     assert!(refused.payment_id.is_none());
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_duplicates_create_one_payment() {
     let app = TestApp::spawn().await;
     let merchant = std::sync::Arc::new(app.merchant().await);
@@ -122,7 +122,7 @@ async fn concurrent_duplicates_create_one_payment() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_payment_is_invisible_to_other_merchants() {
     let app = TestApp::spawn().await;
     let alice = app.merchant().await;
@@ -152,7 +152,7 @@ async fn a_payment_is_invisible_to_other_merchants() {
     assert_eq!(still.payment_status.as_deref(), Some("PROCESSING"), "bob's cancels changed nothing");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn expiry_time_is_bounded() {
     let app = TestApp::spawn().await;
     let merchant = app.merchant().await;
@@ -180,7 +180,7 @@ async fn expiry_time_is_bounded() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn inquiry_and_cancel_need_an_id() {
     let app = TestApp::spawn().await;
     let merchant = app.merchant().await;
@@ -193,7 +193,7 @@ async fn inquiry_and_cancel_need_an_id() {
     assert_eq!(merchant.client.cancel(&unknown).await.unwrap().result.result_code, "ORDER_NOT_EXIST");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn payment_id_wins_over_payment_request_id() {
     let app = TestApp::spawn().await;
     let merchant = app.merchant().await;

@@ -71,7 +71,7 @@ fn code(response: &RefundResponse) -> (&str, ResultStatus) {
     (response.result.result_code.as_str(), response.result.result_status)
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_refund_returns_everything_and_shows_everywhere() {
     let app = TestApp::spawn().await;
     let merchant = app.merchant().await;
@@ -124,7 +124,7 @@ async fn a_full_refund_returns_everything_and_shows_everywhere() {
     assert_ledger_sound(&app).await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn partial_refunds_stop_at_the_paid_amount() {
     let app = TestApp::spawn().await;
     let merchant = app.merchant().await;
@@ -178,7 +178,7 @@ async fn partial_refunds_stop_at_the_paid_amount() {
     assert_ledger_sound(&app).await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_repeated_refund_request_refunds_once() {
     let app = TestApp::spawn().await;
     let merchant = app.merchant().await;
@@ -213,7 +213,7 @@ async fn a_repeated_refund_request_refunds_once() {
     assert_ledger_sound(&app).await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refunds_close_with_their_window() {
     let app = TestApp::spawn_with(|config| config.refund_window_days = 30).await;
     let merchant = app.merchant().await;
@@ -229,7 +229,7 @@ async fn refunds_close_with_their_window() {
     assert_ledger_sound(&app).await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_paid_payments_are_refunded_and_refunded_ones_are_not_cancelled() {
     let app = TestApp::spawn().await;
     let merchant = app.merchant().await;
@@ -269,7 +269,7 @@ async fn only_paid_payments_are_refunded_and_refunded_ones_are_not_cancelled() {
     assert_ledger_sound(&app).await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cancelled_payment_lists_its_cancel() {
     let app = TestApp::spawn().await;
     let merchant = app.merchant().await;
@@ -321,7 +321,7 @@ async fn fifty_refunds_at_once_never_exceed_the_payment() {
     assert_ledger_sound(&app).await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_asynchronous_wallet_refunds_later_and_notifies() {
     let app = TestApp::spawn_with(|config| {
         config.refund_async = true;
@@ -371,7 +371,7 @@ async fn an_asynchronous_wallet_refunds_later_and_notifies() {
     assert_ledger_sound(&app).await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_merchant_may_ask_for_an_asynchronous_refund() {
     let app = TestApp::spawn().await;
     let merchant = app.merchant().await;
@@ -385,7 +385,7 @@ async fn a_merchant_may_ask_for_an_asynchronous_refund() {
     assert_ledger_sound(&app).await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sandbox_fails_refunds_on_demand() {
     let app = TestApp::spawn().await;
     let receiver = Receiver::start(app.platform_key.clone()).await;
@@ -422,7 +422,7 @@ async fn the_sandbox_fails_refunds_on_demand() {
     assert_ledger_sound(&app).await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_refund_requests_name_their_field() {
     let app = TestApp::spawn().await;
     let merchant = app.merchant().await;
@@ -472,7 +472,7 @@ async fn bad_refund_requests_name_their_field() {
     assert_ledger_sound(&app).await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refund_id_wins_over_refund_request_id() {
     let app = TestApp::spawn().await;
     let merchant = app.merchant().await;
@@ -495,7 +495,7 @@ async fn refund_id_wins_over_refund_request_id() {
     assert_eq!(answer.refund_amount, Some(Amount::new("USD", 100)));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wallet_that_refuses_second_refunds_takes_only_the_first() {
     let app = TestApp::spawn_with(|config| config.refund_multiple_allowed = false).await;
     let merchant = app.merchant().await;

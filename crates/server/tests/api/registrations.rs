@@ -86,7 +86,7 @@ async fn reviewed_by_hand() -> TestApp {
     TestApp::spawn_with(|config| config.sandbox_registration_review_seconds = 30 * 86_400).await
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_registration_is_idempotent_and_inquirable() {
     let app = reviewed_by_hand().await;
     let acquirer = app.acquirer().await;
@@ -188,7 +188,7 @@ async fn concurrent_duplicate_registrations_create_one() {
     assert_eq!(stored.len(), 1, "exactly one registration");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_registrations_name_their_field() {
     let app = reviewed_by_hand().await;
     let acquirer = app.acquirer().await;
@@ -243,7 +243,7 @@ async fn bad_registrations_name_their_field() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_acquirers_call_the_registration_apis() {
     let app = reviewed_by_hand().await;
     let merchant = app.merchant().await;
@@ -262,7 +262,7 @@ async fn only_acquirers_call_the_registration_apis() {
     assert_eq!(code(&answer.result), ("ACCESS_DENIED", ResultStatus::F));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_operator_approves_or_rejects_and_the_acquirer_is_notified() {
     // A live acquirer: nothing decides its registrations but an operator.
     let app = TestApp::spawn_with(|config| config.notify_allow_private_addresses = true).await;
@@ -350,7 +350,7 @@ async fn an_operator_approves_or_rejects_and_the_acquirer_is_notified() {
     assert_eq!(status_of(&acquirer, "REG-NO-2").await.0, "PROCESSING");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sandbox_reviews_by_itself_when_due() {
     let app = TestApp::spawn_with(|config| config.sandbox_registration_review_seconds = 45).await;
     let acquirer = app.acquirer().await;
@@ -370,7 +370,7 @@ async fn the_sandbox_reviews_by_itself_when_due() {
     assert_eq!(code(&answer.result), ("SUCCESS", ResultStatus::S), "approved by the sandbox");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acquirers_pay_only_for_their_approved_merchants() {
     let app = reviewed_by_hand().await;
     let acquirer = app.acquirer().await;

@@ -7,7 +7,7 @@ use ocpay_core::participant::{Environment, ParticipantKind};
 use ocpay_protocol::payments::InquiryPaymentRequest;
 use ocpay_testkit::{TestApp, pay_request, unique_id};
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn amount_9901_answers_unknown_and_creates_nothing() {
     let app = TestApp::spawn().await;
     let merchant = app.merchant().await;
@@ -43,7 +43,7 @@ async fn amount_9901_answers_unknown_and_creates_nothing() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn amount_9902_answers_after_the_clients_timeout_and_the_payment_exists() {
     let app = TestApp::spawn_with(|config| config.sandbox_slow_answer_ms = 1_500).await;
     let merchant = app.merchant().await;
@@ -68,7 +68,7 @@ async fn amount_9902_answers_after_the_clients_timeout_and_the_payment_exists() 
     assert_eq!(retried.payment_id, found.payment_id);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn amount_9903_fails_the_first_inquiry_only() {
     let app = TestApp::spawn().await;
     let merchant = app.merchant().await;

@@ -22,7 +22,7 @@ fn body_with(request_id: &str, pointer: &str, value: Option<Value>) -> Vec<u8> {
     serde_json::to_vec(&body).unwrap()
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_bad_field_is_named() {
     let app = TestApp::spawn().await;
     let merchant = app.merchant().await;
@@ -150,7 +150,7 @@ async fn every_bad_field_is_named() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bodies_that_are_not_json_objects() {
     let app = TestApp::spawn().await;
     let merchant = app.merchant().await;
@@ -165,7 +165,7 @@ async fn bodies_that_are_not_json_objects() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn what_the_python_sdk_sends_is_accepted() {
     let app = TestApp::spawn().await;
     let merchant = app.merchant().await;

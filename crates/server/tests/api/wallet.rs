@@ -19,7 +19,7 @@ async fn balance(app: &TestApp, owner: AccountOwner, currency: &str) -> Money {
     app.state.store.balance(&account).await.unwrap()
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_payer_pays_and_the_merchant_is_notified() {
     let app = TestApp::spawn().await;
     let receiver = Receiver::start(app.platform_key.clone()).await;
@@ -77,7 +77,7 @@ async fn a_payer_pays_and_the_merchant_is_notified() {
     assert_ledger_sound(&app).await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_sandbox_failure_fails_the_payment_and_is_notified() {
     let app = TestApp::spawn().await;
     let receiver = Receiver::start(app.platform_key.clone()).await;
@@ -120,7 +120,7 @@ async fn each_sandbox_failure_fails_the_payment_and_is_notified() {
     assert_ledger_sound(&app).await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn of_payers_racing_for_one_code_exactly_one_pays() {
     let app = TestApp::spawn().await;
     let merchant = app.merchant().await;
@@ -148,7 +148,7 @@ async fn of_payers_racing_for_one_code_exactly_one_pays() {
     assert_ledger_sound(&app).await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cancel_racing_a_payment_has_one_winner() {
     let app = std::sync::Arc::new(TestApp::spawn().await);
     let merchant = std::sync::Arc::new(app.merchant().await);
@@ -174,7 +174,7 @@ async fn a_cancel_racing_a_payment_has_one_winner() {
             Some("CANCELLED"),
             "the cancel wins either way: directly or by reversal"
         );
-        let wallet = balance(&app, AccountOwner::Wallet(PayerId::parse(&payer).unwrap()), "USD").await;
+        let wallet = balance(&app, AccountOwner::Wallet(PayerId::sandbox(&payer).unwrap()), "USD").await;
         match paying.0 {
             // Paid first, then reversed: the wallet holds all its sandbox funding again.
             200 => assert_eq!(wallet.minor(), 100_000_000),
@@ -185,7 +185,7 @@ async fn a_cancel_racing_a_payment_has_one_winner() {
     assert_ledger_sound(&app).await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_paid_payment_is_reversed_by_a_cancel_inside_the_window_only() {
     let app = TestApp::spawn().await;
     let merchant = app.merchant().await;
@@ -211,7 +211,7 @@ async fn a_paid_payment_is_reversed_by_a_cancel_inside_the_window_only() {
     assert_ledger_sound(&app).await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn live_payers_sign_in_with_a_pin_and_pay_from_their_balance() {
     let app = TestApp::spawn_with(|config| config.pin_failures_max = 3).await;
     let merchant = app
@@ -268,7 +268,7 @@ async fn live_payers_sign_in_with_a_pin_and_pay_from_their_balance() {
     assert_ledger_sound(&app).await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sandbox_value_is_issued_as_needed_and_kept_apart_from_live_value() {
     // A configured top-up of USD 1.00 still pays a USD 50.00 order: the sandbox issues what the
     // payment needs, in the payment's transaction.
@@ -297,7 +297,7 @@ async fn sandbox_value_is_issued_as_needed_and_kept_apart_from_live_value() {
     assert_ledger_sound(&app).await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_payer_in_another_currency_pays_at_the_configured_rate() {
     let app = TestApp::spawn().await;
     let receiver = Receiver::start(app.platform_key.clone()).await;
@@ -352,7 +352,7 @@ async fn a_payer_in_another_currency_pays_at_the_configured_rate() {
     assert_ledger_sound(&app).await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_expired_code_cannot_be_paid_even_before_the_job_closes_it() {
     // The job polls once an hour here: only the check at paying time can refuse.
     let app = TestApp::spawn_with(|config| config.timers_poll_interval_ms = 3_600_000).await;
@@ -378,7 +378,7 @@ async fn an_expired_code_cannot_be_paid_even_before_the_job_closes_it() {
     assert_eq!(notifications[0].0.event_code, "ORDER_IS_CLOSED");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_expiry_job_closes_unpaid_codes_and_notifies() {
     let app = TestApp::spawn().await;
     let receiver = Receiver::start(app.platform_key.clone()).await;
@@ -401,7 +401,7 @@ async fn the_expiry_job_closes_unpaid_codes_and_notifies() {
     assert_eq!(stored.state.status().as_str(), "FAIL", "saved, not only shown");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn qr_images_decode_to_the_code_value() {
     let app = TestApp::spawn().await;
     let merchant = app.merchant().await;
@@ -436,7 +436,7 @@ async fn qr_images_decode_to_the_code_value() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_payer_page_shows_the_order_safely() {
     let app = TestApp::spawn().await;
     let merchant = app.merchant().await;
