@@ -409,7 +409,7 @@ fn check_notification(
     Ok(notification.payment_id)
 }
 
-/// Where each payment's notification is, for the load generator's workers; `stray` counts the
+/// Where each payment's notification is, for the load generator's workers; `stray` keeps the
 /// failed notifications that name no payment.
 #[derive(Default)]
 struct Arrivals {
