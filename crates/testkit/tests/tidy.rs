@@ -170,3 +170,36 @@ fn every_file_says_what_it_is_for_and_sql_stays_literal() {
         }
     }
 }
+
+/// The only reasons a test may be ignored, each with what its name must contain, so that
+/// `scripts/test` can run the ones whose prerequisite this machine has by that word.
+const PREREQUISITES: &[(&str, &str)] = &[
+    ("needs PostgreSQL: scripts/test runs it", "postgres"),
+    ("needs Chromium: scripts/test runs it", "chromium"),
+    ("needs the official Python SDK: scripts/test runs it", "python_sdk"),
+];
+
+#[test]
+fn tests_are_ignored_only_for_a_prerequisite_named_in_them() {
+    let mut files = Vec::new();
+    for package in workspace() {
+        rust_files(&package.root, &mut files);
+    }
+    let mut ignored = 0;
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        for (number, line) in lines.iter().enumerate() {
+            let Some(reason) = line.trim().strip_prefix("#[ignore") else { continue };
+            let place = format!("{}:{}", file.display(), number + 1);
+            let reason = reason.trim_start_matches([' ', '=']).trim_end_matches(']').trim_matches('"');
+            let Some((_, word)) = PREREQUISITES.iter().find(|(known, _)| *known == reason) else {
+                panic!("{place}: a test is ignored only for a prerequisite of {PREREQUISITES:?}");
+            };
+            let function = lines[number..].iter().find(|line| line.contains("fn ")).expect("the test");
+            assert!(function.contains(word), "{place}: the test's name must contain {word:?}: {function}");
+            ignored += 1;
+        }
+    }
+    assert!(ignored > 10, "found the ignored tests");
+}

@@ -131,7 +131,7 @@ async fn a_live_notify_name_that_resolves_to_a_private_address_is_refused_when_s
     assert!(error.contains(&format!("{host} resolves only to private addresses")), "{notification}");
     assert_eq!(attempt["httpStatus"], Value::Null, "nothing was sent: {notification}");
     assert_eq!(notification["status"], "PENDING", "retried later, in case the name changes");
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    app.background_rounds().await;
     assert!(receiver.received().is_empty(), "the receiver got nothing: {:?}", receiver.received());
 
     // The same name reaches the receiver when the operator allows private addresses: what
