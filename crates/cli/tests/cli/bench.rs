@@ -8,7 +8,7 @@ use ocpay_protocol::signature::content_to_sign;
 use ocpay_protocol::{Api, SigningKey};
 use serde_json::{Value, json};
 
-use super::{OCPAY, json as json_of, ocpay, serve};
+use super::{OCPAY, json as json_of, ocpay, participant, serve};
 
 /// `ocpay bench <args>` on SQLite, with its data in `tmp`.
 fn bench(tmp: &Path, args: &[&str]) -> Output {
@@ -65,24 +65,7 @@ fn the_load_generator_counts_answers_it_cannot_verify_as_errors() {
     let data = dir.path().join("data");
     let server = serve(&data);
     let merchant_dir = dir.path().join("merchant");
-    let merchant = json_of(&ocpay(&[
-        "participant",
-        "create",
-        "--data-dir",
-        data.to_str().unwrap(),
-        "--kind",
-        "merchant",
-        "--env",
-        "sandbox",
-        "--name",
-        "Bench Cafe",
-        "--notify-url",
-        "https://merchant.example/notify",
-        "--generate-keys",
-        merchant_dir.to_str().unwrap(),
-        "--server-url",
-        &server.url,
-    ]));
+    let merchant = participant(data.to_str().unwrap(), &merchant_dir, "merchant", &server.url);
     let client_id = merchant["clientId"].as_str().unwrap();
     let key = SigningKey::from_text(&std::fs::read_to_string(merchant_dir.join("private-key.pem")).unwrap())
         .unwrap();

@@ -12,7 +12,7 @@ use ocpay_store::conformance;
 use ocpay_testkit::{Receiver, Reply};
 use serde_json::Value;
 
-use super::{OCPAY, json, ocpay, participant, serve, wait_healthy};
+use super::{OCPAY, create_participant, json, ocpay, participant, serve, wait_healthy};
 
 fn stdout(output: &Output) -> String {
     format!("{}\n{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
@@ -117,24 +117,9 @@ async fn listen_forwards_and_the_applications_answer_is_the_acknowledgement() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     // The receiver checks the signature over its own path, so listen is reached at the same one.
     let merchant_dir = dir.path().join("merchant");
-    let merchant = json(&ocpay(&[
-        "participant",
-        "create",
-        "--data-dir",
-        data,
-        "--kind",
-        "merchant",
-        "--env",
-        "sandbox",
-        "--name",
-        "Cafe",
-        "--notify-url",
-        &format!("http://127.0.0.1:{port}/merchant/notify"),
-        "--generate-keys",
-        merchant_dir.to_str().unwrap(),
-        "--server-url",
-        &server.url,
-    ]));
+    let notify_url = format!("http://127.0.0.1:{port}/merchant/notify");
+    let merchant =
+        create_participant(data, &merchant_dir, "merchant", &server.url, &["--notify-url", &notify_url]);
     let profile = merchant["profile"].as_str().unwrap().to_owned();
     let platform_pem = std::fs::read_to_string(merchant_dir.join("platform-public-key.pem")).unwrap();
     let application = Receiver::start(VerifyingKey::from_text(&platform_pem).unwrap()).await;
@@ -336,24 +321,9 @@ fn an_exhausted_postgres_pool_answers_unknown_exception_after_its_wait() {
         ("OCPAY_POSTGRES_STATEMENT_TIMEOUT_MS", "20000"),
     ];
     let (_server, server_url) = serve_postgres(data, &url, &settings);
-    let merchant = json(&ocpay(&[
-        "participant",
-        "create",
-        "--data-dir",
-        data,
-        "--database-url",
-        &url,
-        "--kind",
-        "merchant",
-        "--env",
-        "sandbox",
-        "--name",
-        "Cafe",
-        "--generate-keys",
-        dir.path().join("merchant").to_str().unwrap(),
-        "--server-url",
-        &server_url,
-    ]));
+    let merchant_dir = dir.path().join("merchant");
+    let merchant =
+        create_participant(data, &merchant_dir, "merchant", &server_url, &["--database-url", &url]);
     let profile = merchant["profile"].as_str().unwrap().to_owned();
     let inquire = |request_id: &str| {
         Command::new(OCPAY)
@@ -420,26 +390,14 @@ fn a_postgres_write_that_never_serialises_answers_unknown_exception_after_its_re
     let data = dir.path().join("data");
     let data = data.to_str().unwrap();
     let (_server, server_url) = serve_postgres(data, &url, &[("OCPAY_POSTGRES_SERIALIZATION_RETRIES", "3")]);
-    let merchant = json(&ocpay(&[
-        "participant",
-        "create",
-        "--data-dir",
+    let merchant_dir = dir.path().join("merchant");
+    let merchant = create_participant(
         data,
-        "--database-url",
-        &url,
-        "--kind",
+        &merchant_dir,
         "merchant",
-        "--env",
-        "sandbox",
-        "--name",
-        "Cafe",
-        "--notify-url",
-        "https://merchant.example/notify",
-        "--generate-keys",
-        dir.path().join("merchant").to_str().unwrap(),
-        "--server-url",
         &server_url,
-    ]));
+        &["--database-url", &url, "--notify-url", "https://merchant.example/notify"],
+    );
     let profile = merchant["profile"].as_str().unwrap().to_owned();
     // Every insert of a payment fails as PostgreSQL fails a transaction that cannot serialise;
     // a sequence, which no rollback undoes, counts the attempts.

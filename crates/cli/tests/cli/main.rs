@@ -243,24 +243,9 @@ fn a_payer_pays_from_the_command_line_and_listen_receives_the_notification() {
     let server = serve(Path::new(data));
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let merchant_dir = dir.path().join("merchant");
-    let merchant = json(&ocpay(&[
-        "participant",
-        "create",
-        "--data-dir",
-        data,
-        "--kind",
-        "merchant",
-        "--env",
-        "sandbox",
-        "--name",
-        "Cafe",
-        "--notify-url",
-        &format!("http://127.0.0.1:{port}/notify"),
-        "--generate-keys",
-        merchant_dir.to_str().unwrap(),
-        "--server-url",
-        &server.url,
-    ]));
+    let notify_url = format!("http://127.0.0.1:{port}/notify");
+    let merchant =
+        create_participant(data, &merchant_dir, "merchant", &server.url, &["--notify-url", &notify_url]);
     let profile = merchant["profile"].as_str().unwrap().to_owned();
     let mut listen = Command::new(OCPAY)
         .args(["listen", "--port", &port.to_string(), "--profile", &profile])
@@ -382,24 +367,17 @@ fn a_payer_pays_from_the_command_line_and_listen_receives_the_notification() {
 
 /// Creates a sandbox participant with generated keys; returns its JSON (with `profile`).
 fn participant(data: &str, dir: &Path, kind: &str, server_url: &str) -> Value {
-    json(&ocpay(&[
-        "participant",
-        "create",
-        "--data-dir",
-        data,
-        "--kind",
-        kind,
-        "--env",
-        "sandbox",
-        "--name",
-        kind,
-        "--notify-url",
-        "https://merchant.example/notify",
-        "--generate-keys",
-        dir.to_str().unwrap(),
-        "--server-url",
-        server_url,
-    ]))
+    create_participant(data, dir, kind, server_url, &["--notify-url", "https://merchant.example/notify"])
+}
+
+/// As [`participant`], with `more` arguments instead of the default notify URL (another notify
+/// URL, a database URL).
+fn create_participant(data: &str, dir: &Path, kind: &str, server_url: &str, more: &[&str]) -> Value {
+    let dir = dir.to_str().unwrap();
+    let mut args = vec!["participant", "create", "--data-dir", data, "--kind", kind, "--env", "sandbox"];
+    args.extend(["--name", kind, "--generate-keys", dir, "--server-url", server_url]);
+    args.extend_from_slice(more);
+    json(&ocpay(&args))
 }
 
 #[test]
