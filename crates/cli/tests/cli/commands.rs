@@ -12,7 +12,7 @@ use ocpay_store::conformance;
 use ocpay_testkit::{Receiver, Reply};
 use serde_json::Value;
 
-use super::{OCPAY, create_participant, json, ocpay, participant, serve, wait_healthy};
+use super::{OCPAY, create_participant, json, listen, ocpay, participant, serve, wait_healthy};
 
 fn stdout(output: &Output) -> String {
     format!("{}\n{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
@@ -124,15 +124,7 @@ async fn listen_forwards_and_the_applications_answer_is_the_acknowledgement() {
     let platform_pem = std::fs::read_to_string(merchant_dir.join("platform-public-key.pem")).unwrap();
     let application = Receiver::start(VerifyingKey::from_text(&platform_pem).unwrap()).await;
     application.reply_next([Reply::Status(503)]);
-    let mut listen = Running(
-        Command::new(OCPAY)
-            .args(["listen", "--port", &port.to_string(), "--profile", &profile])
-            .args(["--forward-to", &application.url])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let mut listen = Running(listen(port, &profile, &["--forward-to", &application.url]));
     // Read every line listen prints, so that it never writes to a closed pipe.
     let printed = {
         let stdout = listen.0.stdout.take().unwrap();
@@ -144,11 +136,6 @@ async fn listen_forwards_and_the_applications_answer_is_the_acknowledgement() {
         });
         receiver
     };
-    let started = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(started.elapsed() < Duration::from_secs(10), "ocpay listen did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
 
     let paid = json(&ocpay(&["pay", "--profile", &profile, "--amount", "450", "--currency", "USD"]));
     let payment_id = paid["paymentId"].as_str().unwrap().to_owned();

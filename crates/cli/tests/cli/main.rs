@@ -235,6 +235,24 @@ fn first_line(child: &mut Child, seconds: u64) -> String {
     receiver.recv_timeout(Duration::from_secs(seconds)).expect("a line in time")
 }
 
+/// Starts `ocpay listen` on `port` for `profile`, with `more` arguments, and waits until it
+/// accepts connections. Its stdout is piped.
+fn listen(port: u16, profile: &str, more: &[&str]) -> Child {
+    let listen = Command::new(OCPAY)
+        .args(["listen", "--port", &port.to_string(), "--profile", profile])
+        .args(more)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(started.elapsed() < Duration::from_secs(10), "ocpay listen did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    listen
+}
+
 #[test]
 fn a_payer_pays_from_the_command_line_and_listen_receives_the_notification() {
     let dir = tempfile::tempdir().unwrap();
@@ -247,17 +265,7 @@ fn a_payer_pays_from_the_command_line_and_listen_receives_the_notification() {
     let merchant =
         create_participant(data, &merchant_dir, "merchant", &server.url, &["--notify-url", &notify_url]);
     let profile = merchant["profile"].as_str().unwrap().to_owned();
-    let mut listen = Command::new(OCPAY)
-        .args(["listen", "--port", &port.to_string(), "--profile", &profile])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let started = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(started.elapsed() < Duration::from_secs(10), "ocpay listen did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let mut listen = listen(port, &profile, &[]);
 
     let paid = json(&ocpay(&["pay", "--profile", &profile, "--amount", "450", "--currency", "USD"]));
     let code = paid["orderCodeForm"]["codeDetails"][0]["codeValue"].as_str().unwrap().to_owned();
