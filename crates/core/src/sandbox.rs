@@ -8,8 +8,9 @@ use crate::participant::Environment;
 /// The sandbox's magic amounts (spec §13.15), by `paymentAmount.value` in minor units.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum MagicAmount {
-    /// `pay` answers `U / UNKNOWN_EXCEPTION` without creating a payment.
-    PayUnknown,
+    /// The first `pay` with a `paymentRequestId` answers `U / UNKNOWN_EXCEPTION` without
+    /// creating a payment; a retry with the same id creates it.
+    PayUnknownOnce,
     /// `pay` answers only after the client's timeout; the payment exists.
     PaySlow,
     /// The first inquiry of the payment answers `U / UNKNOWN_EXCEPTION`.
@@ -25,7 +26,7 @@ impl MagicAmount {
             return None;
         }
         match amount.minor() {
-            9901 => Some(Self::PayUnknown),
+            9901 => Some(Self::PayUnknownOnce),
             9902 => Some(Self::PaySlow),
             9903 => Some(Self::InquiryUnknownOnce),
             9904 => Some(Self::NotificationNeverAcknowledged),

@@ -713,6 +713,9 @@ async fn the_inquiry_fault_is_taken_once(store: Arc<dyn Store>) {
         store.take_sandbox_fault(&refund, at(12)).await.unwrap(),
         "each fault happens once for its own key"
     );
+    let pay = SandboxFault::PayUnknown(terms.owner.clone(), terms.request_id.clone());
+    assert!(store.take_sandbox_fault(&pay, at(13)).await.unwrap(), "a pay fault has a key of its own");
+    assert!(!store.take_sandbox_fault(&pay, at(14)).await.unwrap());
 }
 
 fn refund_policy() -> RefundPolicy {

@@ -199,6 +199,8 @@ pub enum SandboxFault {
     InquiryUnknown(PaymentId),
     /// Magic amount 9901: the first refund with this request id answers `UNKNOWN_EXCEPTION`.
     RefundUnknown(ClientId, RefundRequestId),
+    /// Magic amount 9901: the first `pay` with this request id answers `UNKNOWN_EXCEPTION`.
+    PayUnknown(ClientId, PaymentRequestId),
 }
 
 impl SandboxFault {
@@ -207,6 +209,7 @@ impl SandboxFault {
         match self {
             Self::InquiryUnknown(payment) => ("INQUIRY_UNKNOWN", payment.to_string()),
             Self::RefundUnknown(owner, request) => ("REFUND_UNKNOWN", format!("{owner}/{request}")),
+            Self::PayUnknown(owner, request) => ("PAY_UNKNOWN", format!("{owner}/{request}")),
         }
     }
 }

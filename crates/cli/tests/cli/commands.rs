@@ -42,14 +42,20 @@ fn a_u_result_exits_with_3() {
         ocpay(&args)
     };
 
-    // Sandbox amount 9901: pay answers U every time, so the command's retries end in U too.
-    let unknown = pay("9901", &["--payment-request-id", "PR-U", "--attempts", "2"]);
+    // Sandbox amount 9901: the first pay of a request id answers U, and without retries the
+    // command exits 3; running it again is the retry, which pays.
+    let unknown = pay("9901", &["--payment-request-id", "PR-U", "--attempts", "1"]);
     assert_eq!(unknown.status.code(), Some(3), "U exits 3: {}", stdout(&unknown));
     let answer = json(&unknown);
     assert_eq!(
         (answer["result"]["resultStatus"].as_str(), answer["result"]["resultCode"].as_str()),
         (Some("U"), Some("UNKNOWN_EXCEPTION"))
     );
+    let retried = pay("9901", &["--payment-request-id", "PR-U", "--attempts", "1"]);
+    assert_eq!(retried.status.code(), Some(0), "the retry succeeds: {}", stdout(&retried));
+    // With its default attempts the command retries the U itself.
+    let retrying = pay("9901", &["--payment-request-id", "PR-U-RETRIED"]);
+    assert_eq!(retrying.status.code(), Some(0), "retried within the command: {}", stdout(&retrying));
 
     // Sandbox amount 9903: the first inquiry answers U, the next one S.
     let slow = json(&pay("9903", &["--payment-request-id", "PR-INQUIRE"]));

@@ -6,7 +6,7 @@ use ocpay_core::money::{Currency, Money};
 use ocpay_core::participant::Participant;
 use ocpay_core::payment::{Order, Payment, PaymentTerms};
 use ocpay_core::sandbox::MagicAmount;
-use ocpay_store::{CreatePayment, PaymentLookup};
+use ocpay_store::{CreatePayment, PaymentLookup, SandboxFault};
 
 use super::ServiceError;
 use crate::random;
@@ -30,15 +30,19 @@ pub(crate) struct PayCommand {
 
 /// Creates the payment, or returns the existing one for a repeated request (spec §13.11). An
 /// acquirer pays only for merchants and stores it registered and had approved (spec §13.12).
-/// Sandbox magic amounts: 9901 answers unknown and creates nothing; 9902 answers late.
+/// Sandbox magic amounts: 9901 answers unknown once per request id and creates nothing, so
+/// that the retry with the same `paymentRequestId` succeeds; 9902 answers late.
 pub(crate) async fn pay(
     state: &AppState,
     owner: &Participant,
     command: PayCommand,
 ) -> Result<Payment, ServiceError> {
     let magic = MagicAmount::of(owner.environment(), command.amount);
-    if magic == Some(MagicAmount::PayUnknown) {
-        return Err(ServiceError::SandboxUnknown);
+    if magic == Some(MagicAmount::PayUnknownOnce) {
+        let fault = SandboxFault::PayUnknown(owner.client_id.clone(), command.request_id.clone());
+        if state.store.take_sandbox_fault(&fault, state.clock.now()).await? {
+            return Err(ServiceError::SandboxUnknown);
+        }
     }
     let payment = create(state, owner, command).await?;
     if magic == Some(MagicAmount::PaySlow) {

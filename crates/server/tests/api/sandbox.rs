@@ -8,7 +8,7 @@ use ocpay_protocol::payments::InquiryPaymentRequest;
 use ocpay_testkit::{TestApp, pay_request, unique_id};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn amount_9901_answers_unknown_and_creates_nothing() {
+async fn amount_9901_answers_unknown_once_and_the_retry_pays() {
     let app = TestApp::spawn().await;
     let merchant = app.merchant().await;
     let request_id = unique_id("PR");
@@ -17,21 +17,35 @@ async fn amount_9901_answers_unknown_and_creates_nothing() {
         (answer.result.result_code.as_str(), answer.result.result_status),
         ("UNKNOWN_EXCEPTION", ocpay_protocol::ResultStatus::U)
     );
-    let inquiry = InquiryPaymentRequest { payment_id: None, payment_request_id: Some(request_id) };
+    let inquiry = InquiryPaymentRequest { payment_id: None, payment_request_id: Some(request_id.clone()) };
     assert_eq!(
         merchant.client.inquire_payment(&inquiry).await.unwrap().result.result_code,
-        "ORDER_NOT_EXIST"
+        "ORDER_NOT_EXIST",
+        "the unknown answer created nothing"
     );
 
-    // The SDK retries a U with the same body, and gives the last answer back.
+    // The till's retry with the same paymentRequestId creates the payment, and a further
+    // retry gets that same payment.
+    let retried = merchant.client.pay(&pay_request(&request_id, "USD", 9901)).await.unwrap();
+    assert_eq!(retried.result.result_code, "SUCCESS", "{:?}", retried.result);
+    let again = merchant.client.pay(&pay_request(&request_id, "USD", 9901)).await.unwrap();
+    assert_eq!((again.result.result_code.as_str(), &again.payment_id), ("SUCCESS", &retried.payment_id));
+    let found = merchant.client.inquire_payment(&inquiry).await.unwrap();
+    assert_eq!(found.payment_status.as_deref(), Some("PROCESSING"));
+
+    // The SDK retries a U with the same body, so a till using it sees only the success.
     let retrying = app
         .client_builder(&merchant.client_id, merchant.key.clone())
-        .attempts_max(3)
+        .attempts_max(2)
         .retry_delay(Duration::from_millis(5))
         .build()
         .unwrap();
     let answer = retrying.pay(&pay_request(&unique_id("PR"), "USD", 9901)).await.unwrap();
-    assert_eq!(answer.result.result_code, "UNKNOWN_EXCEPTION");
+    assert_eq!(answer.result.result_code, "SUCCESS");
+    // Each request id answers unknown once: a new one does too.
+    let once = app.client_builder(&merchant.client_id, merchant.key.clone()).attempts_max(1).build().unwrap();
+    let fresh = once.pay(&pay_request(&unique_id("PR"), "USD", 9901)).await.unwrap();
+    assert_eq!(fresh.result.result_code, "UNKNOWN_EXCEPTION");
 
     let live = app
         .participant(ParticipantKind::Merchant, Environment::Live, Some("https://merchant.example/n"))
