@@ -1,6 +1,6 @@
-//! Counters of the background loops' finished rounds, so that a test (or an operator's probe)
-//! can wait until the loops have looked at the store after some change, such as a move of
-//! the clock, instead of sleeping for a guessed while.
+//! Counters of the background loops' finished rounds, so that a test can wait until the loops
+//! have looked at the store after some change, such as a move of the clock, instead of
+//! sleeping for a guessed while.
 //!
 //! A round counts only once all of its work is done: the timer job's after its three
 //! drains, the notifier's once no attempt it started is still in flight. So once the count

@@ -221,20 +221,14 @@ impl Postgres {
                 ))
             })?
             .map_err(|_| StoreError::Database("the connection pool is closed".into()))?;
-        let run = || {
+        tokio::task::block_in_place(|| {
             let mut slot = self.idle.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).pop();
             let result = work(&mut slot);
             if let Some(connection) = slot.filter(|connection| !connection.client.is_closed()) {
                 self.idle.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push(connection);
             }
             result
-        };
-        // A runtime with one thread (a test's, a short command's) cannot hand its other work
-        // to another thread meanwhile; there the work simply blocks it.
-        match tokio::runtime::Handle::current().runtime_flavor() {
-            tokio::runtime::RuntimeFlavor::CurrentThread => run(),
-            _ => tokio::task::block_in_place(run),
-        }
+        })
     }
 
     /// The slot's connection, or a new one when it has none or its connection has closed.

@@ -100,7 +100,7 @@ impl TestApp {
         let address = app.local_addr();
         let base_url = format!("http://{address}");
         let state = app.state();
-        let platform_key = state.platform_key.verifying_key();
+        let platform_key = state.platform_signer().1.verifying_key();
         runtime.spawn(async move {
             app.run(std::future::pending()).await.expect("the server runs");
         });
@@ -129,19 +129,28 @@ impl TestApp {
                 .expect("the old server stops");
             // Writes its tasks had queued may still be committing on the store's own thread: let
             // them land now (as if committed just before the crash) rather than after the new
-            // server has started and released the claims of the old one.
-            let _ = self.state.store.release_claims().await;
+            // server has started and released the claims of the old one. An empty write is
+            // queued behind them and changes nothing, claims included, so the new server's
+            // start is what must release them.
+            let _ = self.state.store.record_audit(&[]).await;
         }
         let (config, clock, data_dir) = (self.config.clone(), self.clock.clone(), self.data_dir.clone());
         drop(self);
         TestApp::start(config, clock, data_dir).await
     }
 
-    /// Waits until the notifier and the timer job have each finished a whole round that
-    /// started after this call: whatever was due when it was called has been done, so that a
-    /// test can tell that something did not happen without sleeping.
+    /// Waits (up to ten seconds) until the timer job, then the notifier, have each finished a
+    /// whole round that started after this call: whatever was due when it was called has been
+    /// done, notifications the timer job queued included, so that a test can tell that
+    /// something did not happen without sleeping.
     pub async fn background_rounds(&self) {
-        tokio::join!(self.state.rounds.notifier.next_whole(), self.state.rounds.timers.next_whole());
+        let rounds = async {
+            self.state.rounds.timers.next_whole().await;
+            self.state.rounds.notifier.next_whole().await;
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(10), rounds)
+            .await
+            .expect("the background jobs finish a whole round within ten seconds");
     }
 
     /// The admin API's bearer token.

@@ -1,6 +1,6 @@
 //! Several `ocpay serve` processes on one PostgreSQL database: the races of a single server
 //! run between two nodes, and a node killed with SIGKILL in the middle of the load while the
-//! other goes on. Skipped without a PostgreSQL server, except under `CI=true`.
+//! other goes on. Ignored by a plain `cargo test` (they need PostgreSQL); `scripts/test` runs them.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -206,6 +206,7 @@ async fn a_postgres_node_killed_mid_load_loses_nothing() {
     servers.set_up(0, false);
     cluster.nodes[0].kill();
     let mut orders = records(workers).await;
+    assert!(servers.lost() > 0, "node 0 died while writes were in flight on it");
     // The killed node comes back and takes load again.
     let port = cluster.nodes[0].port;
     cluster.nodes[0] = Node::start(&cluster.data, Some(&cluster.database_url), Some(port));

@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -144,12 +144,20 @@ pub(crate) struct Servers {
     pub(crate) urls: Vec<String>,
     /// A server known to be down is not tried; one killed without notice is tried, and fails.
     up: Mutex<Vec<bool>>,
+    /// Tries that were sent and got no answer (or `U`): the kills that landed mid-write.
+    lost: AtomicUsize,
 }
 
 impl Servers {
     pub(crate) fn new(clients: Vec<Client>, urls: Vec<String>) -> Arc<Servers> {
         let up = Mutex::new(vec![true; urls.len()]);
-        Arc::new(Servers { clients, urls, up })
+        Arc::new(Servers { clients, urls, up, lost: AtomicUsize::new(0) })
+    }
+
+    /// How many tries were sent and got no answer, so that a test can tell that its kills
+    /// landed while writes were in flight.
+    pub(crate) fn lost(&self) -> usize {
+        self.lost.load(Ordering::SeqCst)
     }
 
     pub(crate) fn set_up(&self, server: usize, up: bool) {
@@ -261,6 +269,7 @@ async fn attempt(
             if let Some(answered) = send(servers, server, &write).await {
                 return answered;
             }
+            servers.lost.fetch_add(1, Ordering::SeqCst);
             if !retry {
                 return (Answer::Unanswered, None);
             }
@@ -402,9 +411,14 @@ pub(crate) async fn check_orders(client: &Client, orders: &[OrderRecord]) -> Fou
                 assert_eq!(paid, &payment_id, "{name}: the wallet paid this payment");
                 assert_eq!(status, "SUCCESS", "{name}: paid, as the wallet was told");
             }
+            Some(Answer::Unanswered) => {
+                found.count(&Answer::Unanswered);
+                assert!(["SUCCESS", "PROCESSING"].contains(&status.as_str()), "{name}: {status}");
+            }
+            // Refused, or never sent: nobody paid the code.
             wallet => {
                 wallet.iter().for_each(|answer| found.count(answer));
-                assert!(["SUCCESS", "PROCESSING"].contains(&status.as_str()), "{name}: {status}");
+                assert_eq!(status, "PROCESSING", "{name}: not paid ({wallet:?})");
             }
         }
         let stored: Vec<_> = payment
@@ -563,6 +577,7 @@ async fn sqlite_killed_again_and_again_keeps_every_acknowledged_write() {
     assert!(workers.iter().all(|worker| !worker.is_finished()), "the load goes on through every kill");
     stop.store(true, Ordering::SeqCst);
     let orders = records(workers).await;
+    assert!(servers.lost() > 0, "a kill landed while a write was in flight");
     let found = check_orders(&servers.clients[0], &orders).await;
 
     // Once more, then the files as the last crash left them.
