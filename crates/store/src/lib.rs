@@ -10,8 +10,9 @@
 //!
 //! [`sqlite::SqliteStore`] is the embedded default; [`postgres::PostgresStore`] serves several
 //! servers sharing one database. Both are [`sql::SqlStore`]: one business SQL over an engine.
-//! [`conformance`] checks any implementation.
+//! `conformance` (with the feature of that name) checks any implementation.
 
+#[cfg(feature = "conformance")]
 pub mod conformance;
 pub mod postgres;
 pub mod sql;

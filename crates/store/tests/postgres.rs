@@ -1,42 +1,25 @@
-//! Runs the store conformance suite against PostgreSQL (each check in a schema of its own),
-//! plus the check that only makes sense there: nodes that start together migrate once. The
-//! races between nodes run in the `ocpay` command's tests, between two server processes.
+//! Runs the store conformance suite against PostgreSQL (`on_postgres::<check>`, each in a schema
+//! of its own), plus the checks that only make sense there: nodes that start together migrate
+//! once, TLS, the pool and serialisation retries. The races between nodes run in the `ocpay`
+//! command's tests, between two server processes.
 
 use std::sync::Arc;
 
 use ocpay_store::postgres::{PostgresSettings, PostgresStore};
-use ocpay_store::sql::StatementFaults;
 use ocpay_store::{Store, conformance};
 
 async fn open(url: &str) -> PostgresStore {
     PostgresStore::open(&PostgresSettings::new(url)).await.expect("open the PostgreSQL store")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs PostgreSQL: scripts/test runs it"]
-async fn postgres_store_conforms() {
-    let url = conformance::postgres_test_url();
-    conformance::run_all(|| {
-        let url = url.clone();
-        async move { Arc::new(open(&conformance::postgres_scratch_schema(&url)).await) as Arc<dyn Store> }
-    })
-    .await;
+/// A new store in a scratch schema of its own.
+async fn new_store() -> (PostgresStore, ()) {
+    (open(&conformance::postgres_scratch_schema(&conformance::postgres_test_url())).await, ())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs PostgreSQL: scripts/test runs it"]
-async fn postgres_writes_that_fail_inside_their_transaction_leave_nothing() {
-    let url = conformance::postgres_test_url();
-    conformance::run_faults(|| {
-        let url = url.clone();
-        async move {
-            let faults = Arc::new(StatementFaults::new());
-            let store =
-                open(&conformance::postgres_scratch_schema(&url)).await.with_statement_faults(faults.clone());
-            (Arc::new(store) as Arc<dyn Store>, faults)
-        }
-    })
-    .await;
+ocpay_store::conformance_tests! {
+    #[ignore = "needs PostgreSQL: scripts/test runs it"]
+    fn on_postgres(new_store);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

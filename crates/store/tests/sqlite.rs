@@ -1,5 +1,5 @@
-//! Runs the store conformance suite against the embedded SQLite store, plus the checks that
-//! only make sense for SQLite: its files and settings, and group commit.
+//! Runs the store conformance suite against the embedded SQLite store (`on_sqlite::<check>`), plus
+//! the checks that only make sense for SQLite: its files and settings, and group commit.
 
 use std::sync::Arc;
 
@@ -11,32 +11,14 @@ async fn open(dir: &tempfile::TempDir, name: &str) -> SqliteStore {
     SqliteStore::open(&SqliteSettings::new(dir.path().join(name))).await.expect("open the store")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sqlite_store_conforms() {
+/// A new, empty store in a directory of its own, which must live as long as the store.
+async fn new_store() -> (SqliteStore, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let counter = std::sync::atomic::AtomicUsize::new(0);
-    conformance::run_all(|| {
-        let n = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let dir = &dir;
-        async move { Arc::new(open(dir, &format!("store-{n}.db")).await) as Arc<dyn Store> }
-    })
-    .await;
+    (open(&dir, "ocpay.db").await, dir)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sqlite_writes_that_fail_inside_their_transaction_leave_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let counter = std::sync::atomic::AtomicUsize::new(0);
-    conformance::run_faults(|| {
-        let n = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let dir = &dir;
-        async move {
-            let faults = Arc::new(StatementFaults::new());
-            let store = open(dir, &format!("faults-{n}.db")).await.with_statement_faults(faults.clone());
-            (Arc::new(store) as Arc<dyn Store>, faults)
-        }
-    })
-    .await;
+ocpay_store::conformance_tests! {
+    fn on_sqlite(new_store);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

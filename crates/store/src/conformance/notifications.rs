@@ -1,0 +1,94 @@
+//! The outbox: claims, attempts, retries and resends.
+
+use std::sync::Arc;
+
+use jiff::SignedDuration;
+use ocpay_core::payment::FailReason;
+
+use crate::{AfterAttempt, Attempt, AttemptOutcome, DeliveryStatus, Store, StoreError};
+
+use super::{at, paid_ready};
+
+pub async fn the_outbox_claims_retries_and_resends(store: Arc<dyn Store>) {
+    let (_, terms) = paid_ready(&*store, "PR-OUTBOX", 100).await;
+    store.fail_payment(&terms.code_token, FailReason::RiskReject, at(100)).await.unwrap();
+    let lease = SignedDuration::from_secs(30);
+    assert!(store.claim_notifications(at(99), lease, 10).await.unwrap().is_empty(), "not due yet");
+    let claimed = store.claim_notifications(at(100), lease, 10).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert!(store.claim_notifications(at(101), lease, 10).await.unwrap().is_empty(), "claimed for the lease");
+    assert_eq!(store.claim_notifications(at(131), lease, 10).await.unwrap().len(), 1, "a dead claim returns");
+    let attempt = |number, outcome| Attempt {
+        notification_id: claimed[0].id.clone(),
+        number,
+        scheduled_at: at(100),
+        started_at: at(131),
+        duration_ms: 12,
+        http_status: Some(500),
+        outcome,
+        error: Some("HTTP 500".into()),
+        manual: false,
+    };
+    store
+        .record_attempt(&attempt(1, AttemptOutcome::Rejected), AfterAttempt::RetryAt(at(220)))
+        .await
+        .unwrap();
+    assert!(store.claim_notifications(at(219), lease, 10).await.unwrap().is_empty(), "retried on schedule");
+    assert_eq!(store.claim_notifications(at(220), lease, 10).await.unwrap().len(), 1);
+    store.record_attempt(&attempt(2, AttemptOutcome::Error), AfterAttempt::GiveUp).await.unwrap();
+    let (notification, attempts) = store.notifications(terms.id.as_str()).await.unwrap().remove(0);
+    assert_eq!((notification.status, notification.attempts), (DeliveryStatus::Failed, 2));
+    assert_eq!(attempts.iter().map(|attempt| attempt.number).collect::<Vec<_>>(), [1, 2]);
+    assert!(store.claim_notifications(at(10_000), lease, 10).await.unwrap().is_empty(), "given up");
+
+    assert_eq!(store.resend_notifications("P-NOTHING", at(300)).await.unwrap(), 0);
+    assert_eq!(store.resend_notifications(terms.id.as_str(), at(300)).await.unwrap(), 1);
+    let resent = store.claim_notifications(at(300), lease, 10).await.unwrap();
+    assert!(resent[0].manual);
+    let manual = Attempt {
+        manual: true,
+        outcome: AttemptOutcome::Delivered,
+        http_status: Some(200),
+        error: None,
+        ..attempt(3, AttemptOutcome::Delivered)
+    };
+    store.record_attempt(&manual, AfterAttempt::Delivered).await.unwrap();
+    let (notification, attempts) = store.notifications(terms.id.as_str()).await.unwrap().remove(0);
+    assert_eq!(notification.status, DeliveryStatus::Delivered);
+    assert!(attempts[2].manual);
+    let stale = Attempt { manual: true, ..attempt(3, AttemptOutcome::Delivered) };
+    assert_eq!(
+        store.record_attempt(&stale, AfterAttempt::Delivered).await,
+        Err(StoreError::Conflict("notification attempt")),
+        "an attempt counts once, whoever sent it"
+    );
+    store.release_claims().await.unwrap();
+}
+
+pub async fn a_resend_waits_for_the_attempt_in_flight(store: Arc<dyn Store>) {
+    let (_, terms) = paid_ready(&*store, "PR-IN-FLIGHT", 100).await;
+    store.fail_payment(&terms.code_token, FailReason::RiskReject, at(100)).await.unwrap();
+    let lease = SignedDuration::from_secs(30);
+    let claimed = store.claim_notifications(at(100), lease, 10).await.unwrap();
+    assert_eq!(store.resend_notifications(terms.id.as_str(), at(105)).await.unwrap(), 1);
+    assert!(
+        store.claim_notifications(at(106), lease, 10).await.unwrap().is_empty(),
+        "a resend does not send beside the attempt in flight"
+    );
+    let attempt = Attempt {
+        notification_id: claimed[0].id.clone(),
+        number: 1,
+        scheduled_at: at(100),
+        started_at: at(100),
+        duration_ms: 9_000,
+        http_status: Some(500),
+        outcome: AttemptOutcome::Rejected,
+        error: Some("HTTP 500".into()),
+        manual: false,
+    };
+    store.record_attempt(&attempt, AfterAttempt::RetryAt(at(220))).await.unwrap();
+    let resent = store.claim_notifications(at(109), lease, 10).await.unwrap();
+    assert_eq!(resent.len(), 1, "the resend goes out as soon as the attempt is recorded");
+    assert!(resent[0].manual);
+    assert_eq!(resent[0].attempts, 1);
+}
