@@ -160,11 +160,13 @@ struct LoadResult {
 pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
     match args.part {
         Some(BenchPart::Crypto { seconds, threads }) => {
-            println!("{}", serde_json::to_string(&crypto(Duration::from_secs(seconds), threads)?)?);
+            crate::print_stdout(
+                &(serde_json::to_string(&crypto(Duration::from_secs(seconds), threads)?)? + "\n"),
+            )?;
             Ok(())
         }
         Some(BenchPart::Load(load_args)) => {
-            println!("{}", serde_json::to_string(&load(load_args).await?)?);
+            crate::print_stdout(&(serde_json::to_string(&load(load_args).await?)? + "\n"))?;
             Ok(())
         }
         None if args.seconds > PHASE_SECONDS_MAX => bail!("--seconds is at most {PHASE_SECONDS_MAX}"),
@@ -936,7 +938,7 @@ async fn orchestrate(args: &BenchArgs) -> anyhow::Result<()> {
         "ratio_pay_to_ceiling": ratio,
         "ratio_complete_to_half_ceiling": complete_ratio,
     });
-    println!("{}", serde_json::to_string_pretty(&summary)?);
+    crate::print_json(&summary)?;
     eprintln!();
     let database = if args.database_url.is_some() { "PostgreSQL" } else { "SQLite" };
     eprintln!("{database} (data directory on {filesystem}), {} node(s)", args.nodes);

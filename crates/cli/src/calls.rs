@@ -1,5 +1,6 @@
 //! `ocpay pay | inquire | cancel | refund | inquire-refund | register`: signed calls through `ocpay-sdk`, printing the verified
-//! response. The exit code tells the result: 0 for `S`, 2 for `F`, 3 for `U`.
+//! response. The exit code tells the result: 0 for `S`, 4 for `F`, 3 for `U` (1 when no verified
+//! answer came, 2 for a command line that does not parse).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -315,7 +316,7 @@ async fn call<Req: Serialize>(client: &Client, api: Api, request: &Req) -> anyho
     let status = verified.response["result"]["resultStatus"].as_str().unwrap_or_default();
     Ok(match status {
         "S" => ExitCode::SUCCESS,
-        "F" => ExitCode::from(2),
-        _ => ExitCode::from(3),
+        "F" => ExitCode::from(crate::EXIT_F),
+        _ => ExitCode::from(crate::EXIT_U),
     })
 }

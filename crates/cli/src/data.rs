@@ -2,9 +2,10 @@
 //! (participants, payers, notifications): the same layers as `ocpay serve`, so they use the
 //! operator's configuration (SQLite settings, PIN hashing) rather than the defaults.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use anyhow::Context as _;
 use ocpay_server::config::{Config, Overrides};
 use ocpay_server::data_dir::DataDir;
 use ocpay_store::Store;
@@ -33,13 +34,53 @@ impl DataArgs {
         Ok(Config::load(self.config.as_deref(), &overrides)?)
     }
 
+    /// The data directory of a platform that exists: one that `ocpay serve` (or `ocpay
+    /// migrate`) has run on. Anything else is refused rather than made into a new, empty
+    /// platform that a running server knows nothing of.
+    pub(crate) fn data_dir(&self, config: &Config) -> anyhow::Result<DataDir> {
+        ensure_platform(&config.data_dir)?;
+        DataDir::open(&config.data_dir)
+    }
+
     /// The settings, the data directory and its store.
     pub(crate) async fn open(&self) -> anyhow::Result<(Config, DataDir, Arc<dyn Store>)> {
         let config = self.config()?;
-        let data_dir = DataDir::open(&config.data_dir)?;
+        let data_dir = self.data_dir(&config)?;
         let store = data_dir.open_store(&config).await?;
         Ok((config, data_dir, store))
     }
+}
+
+/// Fails unless `root` holds a platform: its platform key (`serve` makes it on its first
+/// start) or its SQLite database (`migrate` makes it).
+fn ensure_platform(root: &Path) -> anyhow::Result<()> {
+    let shown = std::path::absolute(root).unwrap_or_else(|_| root.to_owned());
+    let entries = match std::fs::read_dir(root) {
+        Ok(entries) => entries,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            anyhow::bail!("{}", no_platform(&shown, "does not exist"))
+        }
+        Err(error) => {
+            return Err(error).with_context(|| format!("read the data directory {}", shown.display()));
+        }
+    };
+    for entry in entries {
+        let entry = entry.with_context(|| format!("read the data directory {}", shown.display()))?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name == "ocpay.db" || name.starts_with("platform-key") {
+            return Ok(());
+        }
+    }
+    anyhow::bail!("{}", no_platform(&shown, "holds no platform (no platform key, no database)"))
+}
+
+fn no_platform(root: &Path, what: &str) -> String {
+    format!(
+        "the data directory {} {what}: run `ocpay serve` once to create the platform there, \
+         or pass --data-dir (or set OCPAY_DATA_DIR) naming the directory `ocpay serve` uses",
+        root.display()
+    )
 }
 
 /// `ocpay migrate`: brings the schema up to date and says from which version to which.

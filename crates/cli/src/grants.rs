@@ -8,6 +8,7 @@ use ocpay_server::admin::{audit_json, grant_json, issued_json};
 use ocpay_server::service::grants::{self, NewAuthorisation};
 use serde_json::{Value, json};
 
+use crate::NotFound;
 use crate::data::DataArgs;
 use crate::participant::{parse_client_id, parse_duration, parse_scopes};
 
@@ -55,6 +56,7 @@ pub(crate) async fn run(command: GrantsCommand) -> anyhow::Result<()> {
         }
         GrantsCommand::List { data, client_id } => {
             let (_, _, store) = data.open().await?;
+            ensure_participant(&*store, &client_id).await?;
             let grants = store.grants(&client_id).await?;
             crate::print_json(&json!({ "grants": grants.iter().map(grant_json).collect::<Vec<_>>() }))
         }
@@ -80,8 +82,21 @@ pub(crate) struct AuditArgs {
 
 pub(crate) async fn audit(args: AuditArgs) -> anyhow::Result<()> {
     let (config, _, store) = args.data.open().await?;
+    ensure_participant(&*store, &args.client_id).await?;
     let limit = args.limit.min(config.audit_page_max);
     let events = store.audit_events(&args.client_id, limit).await.context("read the audit trail")?;
     let rows: Vec<Value> = events.iter().map(audit_json).collect();
     crate::print_json(&json!({ "clientId": args.client_id.as_str(), "events": rows }))
+}
+
+/// Fails, saying so, when no participant has `client_id`: an empty list would look like one
+/// that exists and has nothing to show.
+pub(crate) async fn ensure_participant(
+    store: &dyn ocpay_store::Store,
+    client_id: &ClientId,
+) -> anyhow::Result<()> {
+    if store.participant(client_id).await?.is_none() {
+        return Err(NotFound(format!("no participant has the client id {client_id}")).into());
+    }
+    Ok(())
 }

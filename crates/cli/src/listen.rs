@@ -91,17 +91,17 @@ async fn receive(
     };
     let verified = webhook::verify(&listener.platform_key, &delivery);
     let parsed: serde_json::Value = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
-    println!(
-        "{}",
-        json!({
-            "notifyId": header("notify-id"),
-            "clientId": client_id,
-            "path": path,
-            "verified": verified.is_ok(),
-            "error": verified.as_ref().err().map(ToString::to_string),
-            "body": parsed,
-        })
-    );
+    let line = json!({
+        "notifyId": header("notify-id"),
+        "clientId": client_id,
+        "path": path,
+        "verified": verified.is_ok(),
+        "error": verified.as_ref().err().map(ToString::to_string),
+        "body": parsed,
+    });
+    if let Err(error) = crate::print_stdout(&format!("{line}\n")) {
+        eprintln!("error: {error:#}");
+    }
     if verified.is_err() {
         // Refusing makes the platform retry: a forged or garbled message is never acknowledged.
         let refusal = json!({"result": {"resultCode": "SIGNATURE_INVALID", "resultStatus": "F", "resultMessage": "signature does not verify"}});

@@ -15,9 +15,33 @@ mod registrations;
 mod serve;
 mod wallet;
 
+use std::io::Write as _;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+
+/// The exit code of an `F` result (and of a payment the wallet refused). 2 is clap's, for a
+/// command line that does not parse; 1 is every other error (no verified answer, a file that
+/// cannot be read, nothing by the id given).
+pub(crate) const EXIT_F: u8 = 4;
+/// The exit code of a `U` result: the outcome is unknown; retry the same request or inquire.
+pub(crate) const EXIT_U: u8 = 3;
+/// The exit code when stdout's reader went away (`ocpay ... | head`), as a shell reports a
+/// process that SIGPIPE ended.
+const EXIT_STDOUT_CLOSED: u8 = 141;
+
+/// Nothing by the id a command was given exists: printed as a JSON error on stdout as well as
+/// on stderr, so that a script reading stdout sees it.
+#[derive(Debug)]
+pub(crate) struct NotFound(pub(crate) String);
+
+impl std::fmt::Display for NotFound {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for NotFound {}
 
 #[derive(Parser)]
 #[command(name = "ocpay", version, about = "Order-code payments: the platform and its tools")]
@@ -93,6 +117,10 @@ fn main() -> ExitCode {
     match runtime.block_on(run(cli.command)) {
         Ok(code) => code,
         Err(error) => {
+            if let Some(NotFound(message)) = error.chain().find_map(|cause| cause.downcast_ref::<NotFound>())
+            {
+                let _ = print_json(&serde_json::json!({ "error": "NOT_FOUND", "message": message }));
+            }
             eprintln!("error: {error:#}");
             ExitCode::FAILURE
         }
@@ -124,6 +152,20 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
 
 /// Prints a value as pretty JSON on stdout.
 fn print_json(value: &serde_json::Value) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(value)?);
-    Ok(())
+    let text = serde_json::to_string_pretty(value)? + "\n";
+    print_stdout(&text)
+}
+
+/// Writes to stdout. When its reader has gone away (`| head`), the process ends at once and
+/// quietly with [`EXIT_STDOUT_CLOSED`], as a command that SIGPIPE ends would, instead of
+/// panicking as `println!` does.
+pub(crate) fn print_stdout(text: &str) -> anyhow::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
+        Ok(()) => Ok(()),
+        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => {
+            std::process::exit(EXIT_STDOUT_CLOSED.into())
+        }
+        Err(error) => Err(anyhow::Error::new(error).context("write to stdout")),
+    }
 }

@@ -1,29 +1,41 @@
 //! `ocpay notifications ...`: the delivery record of a payment's, a refund's or a merchant
 //! registration's notifications, and resending them. A registration may also be named by its
-//! `registrationRequestId`. Works on the data directory; a running server picks resends up at its
-//! next poll.
+//! `registrationRequestId`, and with the owner's client id a payment or refund by its request
+//! id. Works on the data directory; a running server picks resends up at its next poll.
 
+use ocpay_core::ids::{ClientId, PaymentId, PaymentRequestId, RefundId, RefundRequestId};
 use ocpay_server::admin::notification_json;
 use ocpay_server::service::registrations;
-use ocpay_store::Store;
+use ocpay_store::{PaymentLookup, RefundLookup, Store};
 use serde_json::json;
 
+use crate::NotFound;
 use crate::data::DataArgs;
+use crate::participant::parse_client_id;
 
 #[derive(clap::Subcommand)]
 pub(crate) enum NotificationsCommand {
     /// List the notifications about a payment, a refund or a registration, with every delivery attempt
     /// (status, latency, error).
     List {
-        /// A paymentId, a refundId, or a registration's id or registrationRequestId.
+        /// A paymentId, a refundId, or a registration's id or registrationRequestId; with
+        /// --client-id also a paymentRequestId or refundRequestId.
         id: String,
+        /// The participant the id belongs to: needed for a paymentRequestId or refundRequestId,
+        /// and to list a payment or refund that has no notification.
+        #[arg(long, value_parser = parse_client_id)]
+        client_id: Option<ClientId>,
         #[command(flatten)]
         data: DataArgs,
     },
     /// Queue the notifications about a payment, a refund or a registration to be sent again now, delivered or not.
     Resend {
-        /// A paymentId, a refundId, or a registration's id or registrationRequestId.
+        /// A paymentId, a refundId, or a registration's id or registrationRequestId; with
+        /// --client-id also a paymentRequestId or refundRequestId.
         id: String,
+        /// The participant the id belongs to (needed for a paymentRequestId or refundRequestId).
+        #[arg(long, value_parser = parse_client_id)]
+        client_id: Option<ClientId>,
         #[command(flatten)]
         data: DataArgs,
     },
@@ -31,9 +43,9 @@ pub(crate) enum NotificationsCommand {
 
 pub(crate) async fn run(command: NotificationsCommand) -> anyhow::Result<()> {
     match command {
-        NotificationsCommand::List { id, data } => {
+        NotificationsCommand::List { id, client_id, data } => {
             let (_, _, store) = data.open().await?;
-            let subject = subject(&*store, &id).await?;
+            let subject = subject(&*store, &id, client_id.as_ref()).await?;
             let notifications = store.notifications(&subject).await?;
             let listed: Vec<_> = notifications
                 .iter()
@@ -41,9 +53,9 @@ pub(crate) async fn run(command: NotificationsCommand) -> anyhow::Result<()> {
                 .collect();
             crate::print_json(&json!({ "id": id, "notifications": listed }))
         }
-        NotificationsCommand::Resend { id, data } => {
+        NotificationsCommand::Resend { id, client_id, data } => {
             let (_, _, store) = data.open().await?;
-            let subject = subject(&*store, &id).await?;
+            let subject = subject(&*store, &id, client_id.as_ref()).await?;
             let queued = store.resend_notifications(&subject, jiff::Timestamp::now()).await?;
             if queued == 0 {
                 anyhow::bail!("no notification about {id}");
@@ -53,15 +65,52 @@ pub(crate) async fn run(command: NotificationsCommand) -> anyhow::Result<()> {
     }
 }
 
-/// What the notifications of `id` are filed under: the id itself, unless it is the
-/// `registrationRequestId` of one registration, whose notifications are filed under its id.
-async fn subject(store: &dyn Store, id: &str) -> anyhow::Result<String> {
+/// What the notifications of `id` are filed under: the id itself when notifications are filed
+/// under it; else the id of the payment, refund (of `owner`, when given) or registration that
+/// `id` names. Nothing by that id is an error, not an empty list.
+async fn subject(store: &dyn Store, id: &str, owner: Option<&ClientId>) -> anyhow::Result<String> {
     if !store.notifications(id).await?.is_empty() {
         return Ok(id.to_owned());
     }
-    match registrations::find(store, id, None).await {
-        Ok(registration) => Ok(registration.terms.id.to_string()),
-        Err(registrations::ReviewError::NotFound(_)) => Ok(id.to_owned()),
-        Err(error) => Err(error.into()),
+    if let Some(owner) = owner
+        && let Some(found) = payment_or_refund(store, owner, id).await?
+    {
+        return Ok(found);
     }
+    match registrations::find(store, id, owner).await {
+        Ok(registration) => return Ok(registration.terms.id.to_string()),
+        Err(registrations::ReviewError::NotFound(_)) => {}
+        Err(error) => return Err(error.into()),
+    }
+    Err(NotFound(match owner {
+        Some(owner) => format!("{owner} has no payment, refund or registration by the id {id:?}"),
+        None => format!(
+            "no notification is about {id:?}, and no registration has that id; a paymentRequestId or \
+             refundRequestId, or a payment or refund without notifications, is found with --client-id OWNER"
+        ),
+    })
+    .into())
+}
+
+/// The id of `owner`'s payment or refund that `id` names, by the platform's id or the request's.
+async fn payment_or_refund(store: &dyn Store, owner: &ClientId, id: &str) -> anyhow::Result<Option<String>> {
+    let lookups = [
+        PaymentId::parse(id).ok().map(PaymentLookup::ById),
+        PaymentRequestId::parse(id).ok().map(PaymentLookup::ByRequestId),
+    ];
+    for lookup in lookups.into_iter().flatten() {
+        if let Some(payment) = store.payment(owner, &lookup).await? {
+            return Ok(Some(payment.terms.id.to_string()));
+        }
+    }
+    let lookups = [
+        RefundId::parse(id).ok().map(RefundLookup::ById),
+        RefundRequestId::parse(id).ok().map(RefundLookup::ByRequestId),
+    ];
+    for lookup in lookups.into_iter().flatten() {
+        if let Some(refund) = store.refund(owner, &lookup).await? {
+            return Ok(Some(refund.terms.id.to_string()));
+        }
+    }
+    Ok(None)
 }

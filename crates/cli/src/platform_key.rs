@@ -1,6 +1,6 @@
 //! `ocpay platform-key`: print the platform's public key, or rotate and retire versions.
 
-use ocpay_server::data_dir::{DataDir, PlatformKeys};
+use ocpay_server::data_dir::PlatformKeys;
 
 use crate::data::DataArgs;
 
@@ -21,7 +21,7 @@ pub(crate) struct PlatformKeyArgs {
 }
 
 pub(crate) fn run(args: PlatformKeyArgs) -> anyhow::Result<()> {
-    let data_dir = DataDir::open(&args.data.config()?.data_dir)?;
+    let data_dir = args.data.data_dir(&args.data.config()?)?;
     if args.rotate {
         let version = data_dir.rotate_platform_key()?;
         eprintln!("platform key version {version} signs from the next start of the server");
@@ -34,7 +34,6 @@ pub(crate) fn run(args: PlatformKeyArgs) -> anyhow::Result<()> {
     if args.all {
         crate::print_json(&PlatformKeys::published_json(&keys.published, keys.version))
     } else {
-        print!("{}", keys.signing.verifying_key().to_pem());
-        Ok(())
+        crate::print_stdout(&keys.signing.verifying_key().to_pem())
     }
 }

@@ -88,6 +88,9 @@ pub(crate) async fn run(command: WalletCommand) -> anyhow::Result<ExitCode> {
         WalletCommand::Balance { data, payer } => {
             let (_, _, store) = data.open().await?;
             let payer = payer_id(&payer)?;
+            if store.payer(&payer).await?.is_none() {
+                return Err(crate::NotFound(format!("no payer has the id {payer}")).into());
+            }
             let balances = wallet::balances(&*store, &payer).await?;
             crate::print_json(
                 &json!({ "payerId": payer.as_str(), "balances": balances.into_iter().map(money).collect::<Vec<_>>() }),
@@ -145,7 +148,7 @@ async fn pay(
     let response = http.post(&url).json(&body).send().await.with_context(|| format!("POST {url}"))?;
     let answer: serde_json::Value = response.json().await.context("the wallet answered without JSON")?;
     crate::print_json(&answer)?;
-    Ok(if answer["status"] == "SUCCESS" { ExitCode::SUCCESS } else { ExitCode::from(2) })
+    Ok(if answer["status"] == "SUCCESS" { ExitCode::SUCCESS } else { ExitCode::from(crate::EXIT_F) })
 }
 
 /// `http://host/c/<token>` becomes `http://host/wallet/api/codes/<token>/pay`.

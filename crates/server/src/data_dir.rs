@@ -64,7 +64,8 @@ impl DataDir {
     pub fn open(root: &Path) -> anyhow::Result<DataDir> {
         if !root.exists() {
             fs::create_dir_all(root).with_context(|| format!("create data directory {}", root.display()))?;
-            fs::set_permissions(root, fs::Permissions::from_mode(0o700))?;
+            fs::set_permissions(root, fs::Permissions::from_mode(0o700))
+                .with_context(|| format!("make data directory {} private", root.display()))?;
         }
         Ok(DataDir { root: root.to_owned() })
     }
@@ -128,8 +129,9 @@ impl DataDir {
     /// The highest platform key version ever made, retired ones included.
     fn newest_platform_key_version(&self) -> anyhow::Result<u32> {
         let mut newest = 1;
-        for entry in fs::read_dir(&self.root)? {
-            let name = entry?.file_name();
+        let read = || format!("read data directory {}", self.root.display());
+        for entry in fs::read_dir(&self.root).with_context(read)? {
+            let name = entry.with_context(read)?.file_name();
             let name = name.to_string_lossy();
             let name = name.strip_suffix(RETIRED_SUFFIX).unwrap_or(&name);
             if let Some(version) =
@@ -162,7 +164,8 @@ impl DataDir {
         if !keys.published.iter().any(|(published, _)| *published == version) || !path.exists() {
             anyhow::bail!("no published platform key version {version}");
         }
-        fs::rename(&path, self.root.join(format!("{name}{RETIRED_SUFFIX}")))?;
+        fs::rename(&path, self.root.join(format!("{name}{RETIRED_SUFFIX}")))
+            .with_context(|| format!("rename {}", path.display()))?;
         Ok(())
     }
 
@@ -186,7 +189,8 @@ impl DataDir {
         if !path.exists() {
             self.create_secret(&path, &generate()?)?;
         }
-        let mode = fs::metadata(&path)?.permissions().mode();
+        let mode =
+            fs::metadata(&path).with_context(|| format!("read {}", path.display()))?.permissions().mode();
         if mode & 0o077 != 0 {
             tracing::warn!(path = %path.display(), mode = format!("{mode:o}"), "a secret file is readable by others; chmod 600 it");
         }
@@ -198,9 +202,15 @@ impl DataDir {
     fn create_secret(&self, path: &Path, contents: &str) -> anyhow::Result<()> {
         let name = path.file_name().and_then(|name| name.to_str()).unwrap_or("secret");
         let temporary = self.root.join(format!("{name}.{}.tmp", std::process::id()));
-        let mut file = fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&temporary)?;
-        file.write_all(contents.as_bytes())?;
-        file.sync_all()?;
+        let write = || format!("write {}", temporary.display());
+        let mut file = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&temporary)
+            .with_context(write)?;
+        file.write_all(contents.as_bytes()).with_context(write)?;
+        file.sync_all().with_context(write)?;
         // A hard link fails if the name exists: exactly one process's secret wins.
         let linked = fs::hard_link(&temporary, path);
         fs::remove_file(&temporary)?;

@@ -162,7 +162,7 @@ fn from_nothing_to_a_cancelled_order_code() {
     assert_eq!(inquiry["paymentStatus"], "CANCELLED");
 
     let refused = ocpay(&["pay", "--profile", &profile, "--amount", "100", "--currency", "XXX"]);
-    assert_eq!(refused.status.code(), Some(2), "an F result exits with 2");
+    assert_eq!(refused.status.code(), Some(4), "an F result exits with 4");
     assert_eq!(json(&refused)["result"]["resultCode"], "PARAM_ILLEGAL");
 
     // A system integrator's key: a second key version with its own profile.
@@ -195,7 +195,42 @@ fn from_nothing_to_a_cancelled_order_code() {
 
     let listed = json(&ocpay(&["participant", "list", "--data-dir", data]));
     assert_eq!(listed["participants"].as_array().unwrap().len(), 2);
+
+    // A merchant's cancel is not notified: its payment is found by its request id, with nothing to list.
+    let by_request =
+        ocpay(&["notifications", "list", "order-1", "--client-id", &client_id, "--data-dir", data]);
+    assert!(by_request.status.success(), "{}", String::from_utf8_lossy(&by_request.stderr));
+    let by_request = json(&by_request);
+    assert_eq!(by_request["notifications"], serde_json::json!([]), "{by_request}");
+    let unowned = ocpay(&["notifications", "list", "order-1", "--data-dir", data]);
+    assert_eq!(unowned.status.code(), Some(1));
+    assert_eq!(json(&unowned)["error"], "NOT_FOUND");
+    assert!(String::from_utf8_lossy(&unowned.stderr).contains("--client-id"));
     drop(server);
+}
+
+#[test]
+fn unknown_ids_are_errors_not_empty_lists() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data = data.to_str().unwrap();
+    assert!(ocpay(&["migrate", "--data-dir", data]).status.success());
+    for args in [
+        &["notifications", "list", "PAY-NONE"][..],
+        &["notifications", "list", "PAY-NONE", "--client-id", "SANDBOX_NONE"],
+        &["notifications", "resend", "PAY-NONE"],
+        &["audit", "--client-id", "SANDBOX_NONE"],
+        &["grants", "list", "--client-id", "SANDBOX_NONE"],
+        &["wallet", "balance", "--payer", "sandbox-nobody"],
+    ] {
+        let output = ocpay(&[args, &["--data-dir", data]].concat());
+        assert_eq!(output.status.code(), Some(1), "{args:?}");
+        let error = json(&output);
+        assert_eq!(error["error"], "NOT_FOUND", "{args:?}");
+        let message = error["message"].as_str().unwrap();
+        assert!(message.contains("NONE") || message.contains("nobody"), "{args:?}: {message}");
+        assert!(String::from_utf8_lossy(&output.stderr).contains(message), "{args:?}");
+    }
 }
 
 #[test]
@@ -204,6 +239,70 @@ fn missing_settings_are_explained() {
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("no client-id"), "{stderr}");
+}
+
+#[test]
+fn a_command_line_that_does_not_parse_exits_2_unlike_an_f_result() {
+    let output = ocpay(&["pay", "--amount", "not-a-number", "--currency", "USD"]);
+    assert_eq!(output.status.code(), Some(2), "clap's usage error");
+    assert!(output.stdout.is_empty());
+}
+
+#[test]
+fn data_commands_refuse_a_directory_without_a_platform() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let missing = dir.path().join("missing");
+    let keys = dir.path().join("keys");
+    for data in [&empty, &missing] {
+        let data = data.to_str().unwrap();
+        for args in [
+            &["participant", "list", "--data-dir", data][..],
+            &["platform-key", "--data-dir", data],
+            &["wallet", "balance", "--payer", "sandbox-x", "--data-dir", data],
+            &["participant", "create", "--data-dir", data, "--kind", "merchant", "--env", "sandbox"],
+        ] {
+            let mut args = args.to_vec();
+            if args[1] == "create" {
+                args.extend(["--name", "Cafe", "--generate-keys", keys.to_str().unwrap()]);
+            }
+            let output = ocpay(&args);
+            assert_eq!(output.status.code(), Some(1), "{args:?}");
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert!(stderr.contains(data) && stderr.contains("ocpay serve"), "{args:?}: {stderr}");
+        }
+    }
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "").unwrap();
+    let unreadable = ocpay(&["participant", "list", "--data-dir", file.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&unreadable.stderr);
+    assert!(stderr.contains(file.to_str().unwrap()), "a file error names its path: {stderr}");
+    assert!(!missing.exists(), "nothing is created");
+    assert_eq!(std::fs::read_dir(&empty).unwrap().count(), 0, "nothing is created");
+    assert!(!keys.exists(), "no key files are left behind");
+}
+
+#[test]
+fn a_closed_stdout_ends_the_command_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data = data.to_str().unwrap();
+    assert!(ocpay(&["migrate", "--data-dir", data]).status.success());
+    for args in [["participant", "list", "--data-dir", data], ["platform-key", "--data-dir", data, "--all"]] {
+        // The reader is gone before the command writes, as when `| head` has read enough.
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let output = Command::new(OCPAY)
+            .args(args)
+            .env_remove("RUST_LOG")
+            .stdout(writer)
+            .output()
+            .expect("ocpay runs");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert_eq!(output.status.code(), Some(141), "{args:?}: {stderr}");
+    }
 }
 
 #[test]
@@ -274,7 +373,7 @@ fn a_payer_pays_from_the_command_line_and_listen_receives_the_notification() {
     assert!(wallet.status.success(), "{}", String::from_utf8_lossy(&wallet.stdout));
     assert_eq!(json(&wallet)["status"], "SUCCESS");
     let again = ocpay(&["wallet", "pay", &code]);
-    assert_eq!(again.status.code(), Some(2), "paying twice fails");
+    assert_eq!(again.status.code(), Some(4), "paying twice fails");
     assert_eq!(json(&again)["error"], "ALREADY_PAID");
 
     let received: Value = serde_json::from_str(&first_line(&mut listen, 15)).unwrap();
@@ -317,7 +416,7 @@ fn a_payer_pays_from_the_command_line_and_listen_receives_the_notification() {
     assert!(refunded.status.success(), "{}", String::from_utf8_lossy(&refunded.stdout));
     let refund_id = json(&refunded)["refundId"].as_str().unwrap().to_owned();
     let excess = refund("251", "RR-CLI-2");
-    assert_eq!(excess.status.code(), Some(2), "an F result exits 2");
+    assert_eq!(excess.status.code(), Some(4), "an F result exits 4");
     assert_eq!(json(&excess)["result"]["resultCode"], "REFUND_AMOUNT_EXCEED");
     let found = json(&ocpay(&["inquire-refund", "--profile", &profile, "--refund-id", &refund_id]));
     assert_eq!(
@@ -519,7 +618,8 @@ fn isvs_and_integrators_are_authorised_revoked_and_audited_from_the_command_line
     let rotated = ocpay(&["platform-key", "--data-dir", data, "--rotate", "--all"]);
     let published = json(&rotated);
     assert_eq!(published["keys"].as_array().unwrap().len(), 2);
-    assert_eq!(published["keys"][1]["signing"], true);
+    assert_eq!(published["keys"][0]["signing"], true, "the new version signs only once activated");
+    assert_eq!(published["keys"][1]["signing"], false);
 }
 
 #[test]
@@ -585,7 +685,7 @@ fn an_operator_approves_an_acquirers_registration_and_the_acquirer_pays() {
     assert!(registered.status.success(), "{}", String::from_utf8_lossy(&registered.stderr));
     assert_eq!(json(&registered)["result"]["resultCode"], "SUCCESS");
     let early = pay("order-early");
-    assert_eq!(early.status.code(), Some(2), "an F result before approval");
+    assert_eq!(early.status.code(), Some(4), "an F result before approval");
     assert_eq!(json(&early)["result"]["resultCode"], "MERCHANT_NOT_REGISTERED");
 
     let listed = json(&ocpay(&["registrations", "list", "--client-id", &client_id, "--data-dir", data]));
