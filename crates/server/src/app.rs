@@ -52,6 +52,9 @@ impl Application {
         let listener =
             TcpListener::bind(config.listen).await.with_context(|| format!("bind {}", config.listen))?;
         let address = listener.local_addr()?;
+        // From here on `listen` is the address bound (port 0 becomes the port picked), which
+        // notifications must never reach.
+        let config = Config { listen: address, ..config };
         let public_url = config.public_url.clone().unwrap_or_else(|| format!("http://{address}"));
         let parts = Parts { store, clock, platform_keys, public_url, admin_token };
         let state = Arc::new(AppState::new(config, parts)?);

@@ -100,9 +100,14 @@ pub struct Config {
     pub notify_retry_intervals_seconds: Vec<u64>,
     /// Largest acknowledgement body read from a receiver.
     pub notify_response_bytes_max: usize,
-    /// Whether live participants may have notifications sent to private, loopback or
-    /// link-local addresses (sandbox participants always may).
+    /// Whether live participants may have notifications sent to private or loopback addresses.
+    /// Link-local and metadata addresses and the platform's own listeners are never reached.
     pub notify_allow_private_addresses: bool,
+    /// Whether sandbox participants may have notifications sent to loopback addresses (the
+    /// developer's own machine, when the platform runs there too).
+    pub sandbox_notify_allow_loopback: bool,
+    /// Whether sandbox participants may have notifications sent to private addresses.
+    pub sandbox_notify_allow_private: bool,
 
     /// How often the timer job closes unpaid payments whose code expired and completes
     /// asynchronous refunds that are due.
@@ -197,6 +202,8 @@ impl Default for Config {
             notify_retry_intervals_seconds: vec![120, 600, 600, 3_600, 7_200, 21_600, 54_000],
             notify_response_bytes_max: 64 * 1024,
             notify_allow_private_addresses: false,
+            sandbox_notify_allow_loopback: true,
+            sandbox_notify_allow_private: false,
             timers_poll_interval_ms: 1_000,
             timers_batch_max: 500,
             refund_window_days: 365,
@@ -285,12 +292,32 @@ impl Config {
         Ok(())
     }
 
-    /// Whether a notify URL of a participant in `environment` is refused because it names a
-    /// private, loopback or link-local address (live participants, unless allowed).
-    pub fn refuses_notify_url(&self, environment: Environment, url: &str) -> bool {
-        environment == Environment::Live
-            && !self.notify_allow_private_addresses
-            && crate::urls::names_private_host(url)
+    /// Which addresses outside the public internet notifications to a participant in
+    /// `environment` may reach.
+    pub(crate) fn notify_reach(&self, environment: Environment) -> crate::urls::Reach {
+        match environment {
+            Environment::Live => crate::urls::Reach {
+                loopback: self.notify_allow_private_addresses,
+                private: self.notify_allow_private_addresses,
+            },
+            Environment::Sandbox => crate::urls::Reach {
+                loopback: self.sandbox_notify_allow_loopback,
+                private: self.sandbox_notify_allow_private,
+            },
+        }
+    }
+
+    /// The platform's own listeners: `listen` and the host and port of the public URL.
+    pub(crate) fn own_listeners(&self) -> crate::urls::OwnListeners {
+        let public_url = self.public_url.clone().unwrap_or_else(|| format!("http://{}", self.listen));
+        crate::urls::OwnListeners::new(self.listen, &public_url)
+    }
+
+    /// Checks what a notify URL of a participant in `environment` names outright (an address
+    /// it may not reach, or the platform itself); names are checked again as they resolve.
+    pub fn check_notify_url(&self, environment: Environment, url: &str) -> Result<(), &'static str> {
+        crate::urls::check_notify_url(url, self.notify_reach(environment), &self.own_listeners())
+            .map_err(crate::urls::Refusal::reason)
     }
 
     pub fn refund_policy(&self) -> RefundPolicy {

@@ -6,9 +6,12 @@
 //! once; otherwise it polls. "Due" is judged by the injectable clock, so tests walk a day's
 //! schedule in milliseconds.
 //!
-//! Delivered means HTTP 200 with `result.resultStatus = "S"`. Live participants' notifications
-//! never go to private, loopback or link-local addresses (unless the operator allows it): IP
-//! literals are refused before sending and names are resolved through a filter.
+//! Delivered means HTTP 200 with `result.resultStatus = "S"`. No notification goes to a
+//! link-local or metadata address or to the platform's own listeners; live participants'
+//! never go to private or loopback addresses, sandbox participants' to loopback addresses only
+//! (unless the operator's settings say otherwise). IP literals are refused before sending, names
+//! are resolved through a filter, and a name on the port of one of the platform's listeners is
+//! resolved first to make sure it is not the platform.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -25,50 +28,76 @@ use ocpay_store::{
 };
 use tokio::sync::{Notify, Semaphore, watch};
 
+use crate::config::Config;
 use crate::state::AppState;
 use crate::{urls, wire};
 
 /// Header carrying a notification's stable id, so receivers can deduplicate retries.
 pub const NOTIFY_ID_HEADER: &str = "notify-id";
 
-/// The HTTP clients notifications go out with.
+/// The HTTP clients notifications go out with, one per environment, each resolving names
+/// through a filter of the addresses its participants may reach.
 pub struct Clients {
-    /// For live participants: names resolving to private addresses are refused.
-    public: reqwest::Client,
-    /// For sandbox participants (and live ones when the operator allows private addresses).
-    any: reqwest::Client,
+    live: reqwest::Client,
+    sandbox: reqwest::Client,
 }
 
 impl Clients {
-    pub fn new(timeout: Duration) -> anyhow::Result<Clients> {
-        let builder = || {
+    pub fn new(config: &Config) -> anyhow::Result<Clients> {
+        let timeout = Duration::from_millis(config.notify_timeout_ms);
+        let client = |environment| {
             reqwest::Client::builder()
                 .no_proxy()
                 .redirect(reqwest::redirect::Policy::none())
                 .timeout(timeout)
                 .connect_timeout(timeout)
+                .dns_resolver(Filtered(config.notify_reach(environment)))
+                .build()
         };
-        Ok(Clients { public: builder().dns_resolver(PublicOnly).build()?, any: builder().build()? })
+        Ok(Clients { live: client(Environment::Live)?, sandbox: client(Environment::Sandbox)? })
     }
 }
 
-/// A resolver that drops private addresses, so a name cannot smuggle a request inside.
-struct PublicOnly;
+/// A resolver that drops the addresses a participant may not reach, so a name cannot smuggle
+/// a request inside.
+struct Filtered(urls::Reach);
 
-impl reqwest::dns::Resolve for PublicOnly {
+impl reqwest::dns::Resolve for Filtered {
     fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
         let host = name.as_str().to_owned();
+        let reach = self.0;
         Box::pin(async move {
-            let public: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
+            let allowed: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
                 .await?
-                .filter(|address| !urls::is_private(address.ip()))
+                .filter(|address| reach.allows(address.ip()))
                 .collect();
-            if public.is_empty() {
+            if allowed.is_empty() {
                 return Err(format!("{host} resolves only to private addresses").into());
             }
-            Ok(Box::new(public.into_iter()) as reqwest::dns::Addrs)
+            Ok(Box::new(allowed.into_iter()) as reqwest::dns::Addrs)
         })
     }
+}
+
+/// Refuses a name that resolves to one of the platform's own listeners. Only names on the port
+/// of a listener can, so only those are looked up here (the filter of [`Filtered`] applies
+/// to every name as it is connected to).
+async fn check_not_own(state: &AppState, url: &url::Url) -> Result<(), String> {
+    let (Some(url::Host::Domain(host)), Some(port)) = (url.host(), url.port_or_known_default()) else {
+        return Ok(());
+    };
+    let own = state.config.own_listeners();
+    if !own.on_port(port) {
+        return Ok(());
+    }
+    let addresses =
+        tokio::net::lookup_host((host, port)).await.map_err(|error| format!("{host}: {error}"))?;
+    for address in addresses {
+        if own.reached_at(address) {
+            return Err(format!("refused: {host} resolves to this platform's own address {address}"));
+        }
+    }
+    Ok(())
 }
 
 /// Wakes the notifier when new notifications are committed.
@@ -237,22 +266,23 @@ async fn send(state: &AppState, notification: &Notification) -> Result<Answer, S
         }
     };
     let body = body.map_err(|error| error.to_string())?;
-    let public_only = environment == Environment::Live && !state.config.notify_allow_private_addresses;
-    if state.config.refuses_notify_url(environment, &notification.url) {
-        return Err("refused: the notify URL names a private address".into());
+    if let Err(reason) = state.config.check_notify_url(environment, &notification.url) {
+        return Err(format!("refused: the notify URL {reason}"));
     }
     let url = url::Url::parse(&notification.url).map_err(|error| error.to_string())?;
+    check_not_own(state, &url).await?;
     let path = match url.query() {
         Some(query) => format!("{}?{query}", url.path()),
         None => url.path().to_owned(),
     };
     let request_time = state.clock.now().as_millisecond().to_string();
     let content = content_to_sign("POST", &path, notification.recipient.as_str(), &request_time, &body);
-    let signature = state
-        .platform_key
-        .sign_header(state.platform_key_version, &content)
-        .map_err(|error| error.to_string())?;
-    let client = if public_only { &state.notify_clients.public } else { &state.notify_clients.any };
+    let (key_version, platform_key) = state.platform_signer();
+    let signature = platform_key.sign_header(key_version, &content).map_err(|error| error.to_string())?;
+    let client = match environment {
+        Environment::Live => &state.notify_clients.live,
+        Environment::Sandbox => &state.notify_clients.sandbox,
+    };
     let response = client
         .post(url)
         .header(reqwest::header::CONTENT_TYPE, header::CONTENT_TYPE_JSON)

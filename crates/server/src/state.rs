@@ -20,12 +20,9 @@ pub struct AppState {
     pub config: Config,
     pub store: Arc<dyn Store>,
     pub clock: Arc<dyn Clock>,
-    /// Signs every response and notification: the newest platform key version.
-    pub platform_key: SigningKey,
-    pub platform_key_version: u32,
-    /// Every platform public key not retired, by version, as the data directory held them at
-    /// the last look (see [`AppState::published_platform_keys`]).
-    published_platform_keys: Mutex<(jiff::Timestamp, Vec<(u32, VerifyingKey)>)>,
+    /// The platform keys as the data directory held them at the last look (see
+    /// [`AppState::platform_signer`]).
+    platform_keys: Mutex<PlatformKeyView>,
     /// Base URL without a trailing slash; order codes point under it.
     pub public_url: String,
     /// Bearer token of the admin API.
@@ -62,8 +59,7 @@ impl AppState {
         config.check().map_err(anyhow::Error::msg)?;
         let rates = config.rates(Environment::Live).map_err(anyhow::Error::msg)?;
         let sandbox_rates = config.rates(Environment::Sandbox).map_err(anyhow::Error::msg)?;
-        let notify_clients =
-            notify::Clients::new(std::time::Duration::from_millis(config.notify_timeout_ms))?;
+        let notify_clients = notify::Clients::new(&config)?;
         let started = parts.clock.now();
         Ok(AppState {
             keys: KeyCache::new(config.key_cache_entries_max),
@@ -77,31 +73,59 @@ impl AppState {
             audit: crate::audit::Sink::new(config.audit_queue_max),
             store: parts.store,
             clock: parts.clock,
-            platform_key: parts.platform_keys.signing,
-            platform_key_version: parts.platform_keys.version,
-            published_platform_keys: Mutex::new((started, parts.platform_keys.published)),
+            platform_keys: Mutex::new(PlatformKeyView { read_at: started, keys: parts.platform_keys }),
             public_url: parts.public_url.trim_end_matches('/').to_owned(),
             admin_token: parts.admin_token,
             config,
         })
     }
 
-    /// The published platform keys as `/.well-known/ocpay/platform-keys` serves them: read
-    /// again from the data directory at most once a second, so that a rotation is published at
-    /// once (the new version signs only from the next start, `signing` says which one does).
+    /// The platform key that signs every response and notification now, with its version: the
+    /// one the data directory records as signing. The directory is read again at most once a
+    /// second, so that `ocpay platform-key --activate` reaches every server within a second
+    /// without a restart, and a server always signs with the key it publishes as signing.
+    pub fn platform_signer(&self) -> (u32, SigningKey) {
+        let view = self.platform_keys_now();
+        (view.keys.version, view.keys.signing.clone())
+    }
+
+    /// The published platform keys as `/.well-known/ocpay/platform-keys` serves them, from the
+    /// same reading of the directory as [`AppState::platform_signer`]: a rotation is published
+    /// within a second, and `signing` marks the version this server signs with.
     pub fn published_platform_keys(&self) -> serde_json::Value {
-        let mut published =
-            self.published_platform_keys.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let view = self.platform_keys_now();
+        PlatformKeys::published_json(&view.keys.published, view.keys.version)
+    }
+
+    /// The platform keys, read again from the data directory when the last reading is a second
+    /// old. The reading happens outside the lock, so signers wait only for a look at the clock.
+    fn platform_keys_now(&self) -> std::sync::MutexGuard<'_, PlatformKeyView> {
+        let lock = || self.platform_keys.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let now = self.clock.now();
-        if now.duration_since(published.0) >= jiff::SignedDuration::from_secs(1) {
+        let due = {
+            let mut view = lock();
+            let due = now.duration_since(view.read_at) >= jiff::SignedDuration::from_secs(1);
+            if due {
+                view.read_at = now;
+            }
+            due
+        };
+        if due {
             match crate::data_dir::DataDir::open(&self.config.data_dir).and_then(|dir| dir.platform_keys()) {
-                Ok(keys) => *published = (now, keys.published),
+                Ok(keys) => {
+                    let mut view = lock();
+                    if keys.version != view.keys.version {
+                        tracing::info!(from = view.keys.version, to = keys.version, "the platform signing key changed");
+                    }
+                    view.keys = keys;
+                    return view;
+                }
                 Err(error) => {
-                    tracing::warn!(%error, "reading the platform keys failed; publishing the last ones read")
+                    tracing::warn!(%error, "reading the platform keys failed; keeping the last ones read")
                 }
             }
         }
-        PlatformKeys::published_json(&published.1, self.platform_key_version)
+        lock()
     }
 
     /// The rate configured for `environment`'s payers from one currency to another, if any.
@@ -112,6 +136,12 @@ impl AppState {
         };
         rates.iter().copied().find(|rate| rate.base() == from && rate.quote() == to)
     }
+}
+
+/// The platform keys of one reading of the data directory, and when it was made.
+struct PlatformKeyView {
+    read_at: jiff::Timestamp,
+    keys: PlatformKeys,
 }
 
 /// Parsed participant public keys, by their DER bytes.

@@ -1,6 +1,6 @@
 //! Rules for URLs participants give the platform (notify and redirect URLs).
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 
 /// Longest URL accepted, as AMS documents for `paymentNotifyUrl`.
 pub(crate) const URL_CHARS_MAX: usize = 2048;
@@ -78,8 +78,8 @@ fn embedded_v4(v6: std::net::Ipv6Addr) -> Option<std::net::Ipv4Addr> {
     None
 }
 
-/// Whether an address is one a live platform must not send to on a participant's behalf:
-/// anything but the public internet, including IPv4 addresses tunnelled in IPv6.
+/// Whether an address is not on the public internet, including IPv4 addresses tunnelled in
+/// IPv6.
 pub(crate) fn is_private(address: IpAddr) -> bool {
     match address {
         IpAddr::V4(v4) => in_range(u32::from(v4), NOT_PUBLIC_V4, 32),
@@ -90,18 +90,227 @@ pub(crate) fn is_private(address: IpAddr) -> bool {
     }
 }
 
-/// Whether a URL names a private address outright: an IP literal that [`is_private`], or a
-/// `localhost` name. Names that resolve to private addresses are refused at sending time.
-pub(crate) fn names_private_host(text: &str) -> bool {
-    let Ok(url) = url::Url::parse(text) else { return false };
-    match url.host() {
-        Some(url::Host::Ipv4(v4)) => is_private(IpAddr::V4(v4)),
-        Some(url::Host::Ipv6(v6)) => is_private(IpAddr::V6(v6)),
-        Some(url::Host::Domain(name)) => {
-            let name = name.trim_end_matches('.').to_ascii_lowercase();
-            name == "localhost" || name.ends_with(".localhost")
+/// Addresses no notification ever goes to, whatever the settings: "this" network and the
+/// unspecified address (which reach the machine itself), link-local ranges (cloud metadata
+/// services answer at 169.254.169.254), Alibaba Cloud's metadata service (100.100.100.200)
+/// and AWS's IPv6 one (fd00:ec2::254).
+const NEVER_V4: &[(u32, u32)] = &[
+    (0x0000_0000, 8),  // 0.0.0.0/8
+    (0xa9fe_0000, 16), // 169.254.0.0/16
+    (0x6464_64c8, 32), // 100.100.100.200
+];
+const NEVER_V6: &[(u128, u32)] = &[
+    (0, 128),                                // ::
+    (0xfe80 << 112, 10),                     // fe80::/10
+    ((0xfd00_0ec2_u128 << 96) | 0x254, 128), // fd00:ec2::254
+];
+
+/// What kind of address a notification would reach.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AddressClass {
+    Public,
+    /// 127.0.0.0/8 and ::1: the sending machine itself.
+    Loopback,
+    /// Every other address outside the public internet (RFC 1918, unique local, CGNAT, ...).
+    Private,
+    /// Link-local, metadata and unspecified addresses: never reached.
+    Never,
+}
+
+pub(crate) fn class_of(address: IpAddr) -> AddressClass {
+    let v4 = match address {
+        IpAddr::V4(v4) => Some(v4),
+        IpAddr::V6(v6) => embedded_v4(v6),
+    };
+    let never = match (v4, address) {
+        (Some(v4), _) => in_range(u32::from(v4), NEVER_V4, 32),
+        (None, IpAddr::V6(v6)) => in_range(u128::from(v6), NEVER_V6, 128),
+        (None, IpAddr::V4(_)) => false,
+    };
+    let loopback = match (v4, address) {
+        (Some(v4), _) => v4.is_loopback(),
+        (None, IpAddr::V6(v6)) => v6.is_loopback(),
+        (None, IpAddr::V4(_)) => false,
+    };
+    if never {
+        AddressClass::Never
+    } else if loopback {
+        AddressClass::Loopback
+    } else if is_private(address) {
+        AddressClass::Private
+    } else {
+        AddressClass::Public
+    }
+}
+
+/// Which addresses outside the public internet a participant's notifications may reach
+/// (never link-local or metadata addresses, whatever this says).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Reach {
+    pub(crate) loopback: bool,
+    pub(crate) private: bool,
+}
+
+impl Reach {
+    pub(crate) fn allows(self, address: IpAddr) -> bool {
+        match class_of(address) {
+            AddressClass::Public => true,
+            AddressClass::Loopback => self.loopback,
+            AddressClass::Private => self.private,
+            AddressClass::Never => false,
         }
-        None => false,
+    }
+}
+
+/// Why a notify URL is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// A link-local, metadata or unspecified address.
+    Never,
+    Loopback,
+    Private,
+    /// The platform's own listener (its listen address or its public URL).
+    OwnListener,
+}
+
+impl Refusal {
+    pub(crate) fn reason(self) -> &'static str {
+        match self {
+            Refusal::Never => "must not name a link-local, cloud metadata or unspecified address",
+            Refusal::Loopback => "must not name a loopback address (localhost) here",
+            Refusal::Private => "must not name a private address here",
+            Refusal::OwnListener => "must not name this platform's own address",
+        }
+    }
+}
+
+/// Host names of cloud metadata services, refused like their addresses.
+const METADATA_NAMES: &[&str] = &["metadata.google.internal", "metadata.goog", "metadata"];
+
+/// The platform's own listeners, which no notification may reach: the address it listens on
+/// and the host and port of its public URL.
+#[derive(Debug, Clone)]
+pub(crate) struct OwnListeners {
+    listen: SocketAddr,
+    public: Option<(url::Host<String>, u16)>,
+}
+
+impl OwnListeners {
+    pub(crate) fn new(listen: SocketAddr, public_url: &str) -> OwnListeners {
+        let public = url::Url::parse(public_url)
+            .ok()
+            .and_then(|url| Some((url.host()?.to_owned(), url.port_or_known_default()?)));
+        OwnListeners { listen, public }
+    }
+
+    /// Whether a listener or the public URL is on `port`.
+    pub(crate) fn on_port(&self, port: u16) -> bool {
+        port == self.listen.port()
+            || self.public.as_ref().is_some_and(|(_, public_port)| *public_port == port)
+    }
+
+    /// Whether a connection to `address` reaches one of the listeners. A server listening on
+    /// every address (`0.0.0.0`, `::`) is reached on its port at any loopback, private or
+    /// unspecified address; its public addresses are covered by the public URL.
+    pub(crate) fn reached_at(&self, address: SocketAddr) -> bool {
+        if address.port() != self.listen.port() {
+            return self
+                .public
+                .as_ref()
+                .is_some_and(|(host, port)| *port == address.port() && host_is(host, address.ip()));
+        }
+        let listen_ip = self.listen.ip();
+        if canonical(address.ip()) == canonical(listen_ip) {
+            return true;
+        }
+        if listen_ip.is_unspecified() && class_of(address.ip()) != AddressClass::Public {
+            return true;
+        }
+        // A loopback listener is reached at every loopback address of its family.
+        if listen_ip.is_loopback() && class_of(address.ip()) == AddressClass::Loopback {
+            return true;
+        }
+        self.public
+            .as_ref()
+            .is_some_and(|(host, port)| *port == address.port() && host_is(host, address.ip()))
+    }
+
+    /// Whether a URL's host and port name a listener outright (before any resolution).
+    fn named_by(&self, host: &url::Host<&str>, port: u16) -> bool {
+        if let Some((public_host, public_port)) = &self.public
+            && *public_port == port
+            && same_host(public_host, host)
+        {
+            return true;
+        }
+        match host {
+            url::Host::Ipv4(v4) => self.reached_at(SocketAddr::new(IpAddr::V4(*v4), port)),
+            url::Host::Ipv6(v6) => self.reached_at(SocketAddr::new(IpAddr::V6(*v6), port)),
+            url::Host::Domain(name) if is_localhost(name) => {
+                self.reached_at(SocketAddr::from(([127, 0, 0, 1], port)))
+                    || self.reached_at(SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, port)))
+            }
+            url::Host::Domain(_) => false,
+        }
+    }
+}
+
+fn same_host(a: &url::Host<String>, b: &url::Host<&str>) -> bool {
+    match (a, b) {
+        (url::Host::Domain(a), url::Host::Domain(b)) => {
+            a.trim_end_matches('.').eq_ignore_ascii_case(b.trim_end_matches('.'))
+        }
+        (a, b) => *a == b.to_owned(),
+    }
+}
+
+fn host_is(host: &url::Host<String>, address: IpAddr) -> bool {
+    match host {
+        url::Host::Ipv4(v4) => canonical(IpAddr::V4(*v4)) == canonical(address),
+        url::Host::Ipv6(v6) => canonical(IpAddr::V6(*v6)) == canonical(address),
+        url::Host::Domain(_) => false,
+    }
+}
+
+/// An IPv4-mapped IPv6 address as its IPv4 address.
+fn canonical(address: IpAddr) -> IpAddr {
+    match address {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(address, IpAddr::V4),
+        IpAddr::V4(_) => address,
+    }
+}
+
+fn is_localhost(name: &str) -> bool {
+    let name = name.trim_end_matches('.').to_ascii_lowercase();
+    name == "localhost" || name.ends_with(".localhost")
+}
+
+/// Checks what a notify URL names outright: IP literals by their class, `localhost` as a
+/// loopback address, metadata services' names, and the platform's own listeners. Other names
+/// are checked as they resolve, when sending.
+pub(crate) fn check_notify_url(text: &str, reach: Reach, own: &OwnListeners) -> Result<(), Refusal> {
+    let Ok(url) = url::Url::parse(text) else { return Ok(()) };
+    let Some(host) = url.host() else { return Ok(()) };
+    let port = url.port_or_known_default().unwrap_or(80);
+    if own.named_by(&host, port) {
+        return Err(Refusal::OwnListener);
+    }
+    let class = match host {
+        url::Host::Ipv4(v4) => class_of(IpAddr::V4(v4)),
+        url::Host::Ipv6(v6) => class_of(IpAddr::V6(v6)),
+        url::Host::Domain(name) if is_localhost(name) => AddressClass::Loopback,
+        url::Host::Domain(name) => {
+            let name = name.trim_end_matches('.').to_ascii_lowercase();
+            if METADATA_NAMES.contains(&name.as_str()) { AddressClass::Never } else { AddressClass::Public }
+        }
+    };
+    match class {
+        AddressClass::Public => Ok(()),
+        AddressClass::Loopback if reach.loopback => Ok(()),
+        AddressClass::Private if reach.private => Ok(()),
+        AddressClass::Loopback => Err(Refusal::Loopback),
+        AddressClass::Private => Err(Refusal::Private),
+        AddressClass::Never => Err(Refusal::Never),
     }
 }
 
@@ -172,6 +381,56 @@ mod tests {
         for address in public {
             assert!(!is_private(address.parse().unwrap()), "{address} is public");
         }
+    }
+
+    #[test]
+    fn link_local_and_metadata_addresses_are_never_reached() {
+        let everything = Reach { loopback: true, private: true };
+        for address in [
+            "169.254.169.254",
+            "169.254.0.1",
+            "100.100.100.200",
+            "0.0.0.0",
+            "::",
+            "fe80::1",
+            "fd00:ec2::254",
+            "::ffff:169.254.169.254",
+        ] {
+            let address: IpAddr = address.parse().unwrap();
+            assert_eq!(class_of(address), AddressClass::Never, "{address}");
+            assert!(!everything.allows(address), "{address}");
+        }
+        assert_eq!(class_of("127.0.0.2".parse().unwrap()), AddressClass::Loopback);
+        assert_eq!(class_of("::1".parse().unwrap()), AddressClass::Loopback);
+        assert_eq!(class_of("::ffff:127.0.0.1".parse().unwrap()), AddressClass::Loopback);
+        assert_eq!(class_of("10.0.0.1".parse().unwrap()), AddressClass::Private);
+        assert_eq!(class_of("100.100.100.199".parse().unwrap()), AddressClass::Private);
+        assert_eq!(class_of("8.8.8.8".parse().unwrap()), AddressClass::Public);
+    }
+
+    #[test]
+    fn notify_urls_by_reach_and_listener() {
+        let own = OwnListeners::new("127.0.0.1:8080".parse().unwrap(), "https://pay.example.com");
+        let sandbox = Reach { loopback: true, private: false };
+        let check = |url: &str, reach| check_notify_url(url, reach, &own);
+        assert_eq!(check("http://127.0.0.1:9000/n", sandbox), Ok(()));
+        assert_eq!(check("http://localhost:9000/n", sandbox), Ok(()));
+        assert_eq!(check("https://merchant.example/n", sandbox), Ok(()));
+        assert_eq!(check("http://10.0.0.1:6379/", sandbox), Err(Refusal::Private));
+        assert_eq!(check("http://169.254.169.254/latest/meta-data/", sandbox), Err(Refusal::Never));
+        assert_eq!(check("http://metadata.google.internal/", sandbox), Err(Refusal::Never));
+        assert_eq!(check("http://[::ffff:a9fe:a9fe]/", sandbox), Err(Refusal::Never));
+        assert_eq!(check("http://127.0.0.1:8080/admin/api/x", sandbox), Err(Refusal::OwnListener));
+        assert_eq!(check("http://127.0.0.2:8080/", sandbox), Err(Refusal::OwnListener));
+        assert_eq!(check("http://localhost:8080/", sandbox), Err(Refusal::OwnListener));
+        assert_eq!(check("https://PAY.example.com./x", sandbox), Err(Refusal::OwnListener));
+        assert_eq!(check("http://pay.example.com/x", sandbox), Ok(()), "another port");
+        let live = Reach { loopback: false, private: false };
+        assert_eq!(check("http://127.0.0.1:9000/n", live), Err(Refusal::Loopback));
+        let everywhere = OwnListeners::new("0.0.0.0:8080".parse().unwrap(), "http://0.0.0.0:8080");
+        let all = Reach { loopback: true, private: true };
+        assert_eq!(check_notify_url("http://10.1.2.3:8080/", all, &everywhere), Err(Refusal::OwnListener));
+        assert_eq!(check_notify_url("http://10.1.2.3:8081/", all, &everywhere), Ok(()));
     }
 
     #[test]

@@ -117,13 +117,7 @@ fn service_answer(error: &ServiceError) -> (StatusCode, ResultCode, String) {
             PARAM_ILLEGAL,
             "paymentNotifyUrl: required, since no notify URL is configured for this client".into(),
         ),
-        ServiceError::NotifyUrlPrivate { field } => (
-            ok,
-            PARAM_ILLEGAL,
-            format!(
-                "{field}: a live participant's notify URL must not name a private, loopback or link-local address"
-            ),
-        ),
+        ServiceError::NotifyUrlRefused { field, reason } => (ok, PARAM_ILLEGAL, format!("{field}: {reason}")),
         ServiceError::RepeatInconsistent => (
             ok,
             REPEAT_REQ_INCONSISTENT,

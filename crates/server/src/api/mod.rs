@@ -27,8 +27,29 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route("/.well-known/ocpay/platform-keys", get(platform_keys))
         .merge(crate::wallet::router())
         .merge(crate::admin::router(state.clone()))
-        .layer(timeout);
+        .layer(timeout)
+        .layer(axum::middleware::from_fn(refuse_own_notifications));
     Router::new().route("/ams/{*api}", any(gateway::handle)).merge(pages).with_state(state)
+}
+
+/// Refuses a notification that reached the platform itself (through an address the checks of
+/// notify URLs cannot know as its own, such as its public address behind a NAT): the notifier
+/// marks every notification with [`crate::notify::NOTIFY_ID_HEADER`], which nothing else sends.
+/// The gateway needs no such guard: it answers a notification as a request whose signature does
+/// not verify.
+async fn refuse_own_notifications(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    if request.headers().contains_key(crate::notify::NOTIFY_ID_HEADER) {
+        let body = serde_json::json!({
+            "error": "FORBIDDEN",
+            "message": "a notification of this platform may not be sent to the platform itself",
+        });
+        return (StatusCode::FORBIDDEN, axum::Json(body)).into_response();
+    }
+    next.run(request).await
 }
 
 /// Ready when the store serves reads and writes.

@@ -24,8 +24,8 @@ pub(crate) enum ServiceError {
     Expiry(ExpiryError),
     #[error("no notify URL in the request and none configured for the participant")]
     NotifyUrlRequired,
-    #[error("{field}: names a private address")]
-    NotifyUrlPrivate { field: &'static str },
+    #[error("{field}: {reason}")]
+    NotifyUrlRefused { field: &'static str, reason: &'static str },
     #[error("a payment with this paymentRequestId exists and differs from this request")]
     RepeatInconsistent,
     #[error("a refund with this refundRequestId exists and differs from this request")]

@@ -39,8 +39,9 @@ pub struct NewParticipant {
     pub notify_url: Option<String>,
 }
 
-/// Creates a participant with a fresh client id and the given key as version 1. A live
-/// participant's notify URL may name a private address only where `config` allows it.
+/// Creates a participant with a fresh client id and the given key as version 1. Its notify URL
+/// may name a loopback or private address only where `config` allows it for its environment,
+/// and never a link-local or metadata address or the platform's own listeners.
 pub async fn create(
     store: &dyn Store,
     config: &Config,
@@ -54,8 +55,8 @@ pub async fn create(
         .map(urls::http_url)
         .transpose()
         .map_err(|reason| invalid("notify-url", reason))?;
-    if notify_url.as_deref().is_some_and(|url| config.refuses_notify_url(new.environment, url)) {
-        return Err(invalid("notify-url", "a live participant's notify URL must not name a private address"));
+    if let Some(url) = notify_url.as_deref() {
+        config.check_notify_url(new.environment, url).map_err(|reason| invalid("notify-url", reason))?;
     }
     let key = NewKey {
         public_key_der: new.public_key.spki_der().to_vec(),

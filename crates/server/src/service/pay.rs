@@ -62,8 +62,8 @@ async fn create(state: &AppState, owner: &Participant, command: PayCommand) -> R
     };
     let notify_url =
         command.notify_url.or_else(|| owner.notify_url.clone()).ok_or(ServiceError::NotifyUrlRequired)?;
-    if state.config.refuses_notify_url(owner.environment(), &notify_url) {
-        return Err(ServiceError::NotifyUrlPrivate { field: "paymentNotifyUrl" });
+    if let Err(reason) = state.config.check_notify_url(owner.environment(), &notify_url) {
+        return Err(ServiceError::NotifyUrlRefused { field: "paymentNotifyUrl", reason });
     }
     let terms = PaymentTerms {
         id: random::payment_id(now),

@@ -36,9 +36,9 @@ pub(crate) async fn refund(
     let now = state.clock.now();
     let environment = owner.environment();
     if let Some(url) = &command.notify_url
-        && state.config.refuses_notify_url(environment, url)
+        && let Err(reason) = state.config.check_notify_url(environment, url)
     {
-        return Err(ServiceError::NotifyUrlPrivate { field: "refundNotifyUrl" });
+        return Err(ServiceError::NotifyUrlRefused { field: "refundNotifyUrl", reason });
     }
     let magic = RefundMagicAmount::of(environment, command.amount);
     if magic == Some(RefundMagicAmount::UnknownOnce) {

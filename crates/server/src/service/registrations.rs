@@ -49,9 +49,9 @@ pub(crate) async fn register(
     let now = state.clock.now();
     let environment = owner.environment();
     if let Some(url) = &command.notify_url
-        && state.config.refuses_notify_url(environment, url)
+        && let Err(reason) = state.config.check_notify_url(environment, url)
     {
-        return Err(ServiceError::NotifyUrlPrivate { field: "registrationNotifyURL" });
+        return Err(ServiceError::NotifyUrlRefused { field: "registrationNotifyURL", reason });
     }
     let automatic = (environment == Environment::Sandbox).then(|| AutomaticDecision {
         at: now + state.config.sandbox_registration_review(),

@@ -1,6 +1,7 @@
 //! notifyPayment delivery: signed, at least once, retried on Alipay's schedule (walked with
 //! the test clock, not by sleeping), recorded attempt by attempt, resent by hand, and kept
-//! across a crash. Live participants never notify private addresses.
+//! across a crash. No notification reaches a metadata address or the platform itself; live
+//! participants never notify private addresses, sandbox participants loopback ones only.
 
 use jiff::SignedDuration;
 use ocpay_core::participant::{Environment, ParticipantKind};
@@ -284,4 +285,155 @@ async fn a_receiver_that_checks_signatures_refuses_another_keys_notification() {
     assert_eq!(notification["status"], "PENDING", "retried later");
     let received = receiver.received();
     assert_eq!((received[0].verified, &received[0].reply), (false, &Reply::Status(401)));
+}
+
+/// Pays an order code whose `paymentNotifyUrl` is `url`, and the result code.
+async fn pay_notified_at(merchant: &ocpay_testkit::TestParticipant, url: &str) -> (String, String) {
+    let mut request = pay_request(&unique_id("PR"), "USD", 100);
+    request.payment_notify_url = Some(url.into());
+    let answer = merchant.client.pay(&request).await.unwrap();
+    (answer.result.result_code, answer.result.result_message)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notifications_never_reach_metadata_addresses_private_ranges_or_the_platform_itself() {
+    let app = TestApp::spawn().await;
+    let sandbox = app.merchant().await;
+    let refused = [
+        "http://169.254.169.254/latest/meta-data/iam/security-credentials/".to_owned(),
+        "http://metadata.google.internal/computeMetadata/v1/".to_owned(),
+        "http://100.100.100.200/latest/meta-data/".to_owned(),
+        "http://[fe80::1]/n".to_owned(),
+        "http://[::ffff:169.254.169.254]/n".to_owned(),
+        "http://0.0.0.0:9/n".to_owned(),
+        "http://10.0.0.1:6379/".to_owned(),
+        "http://192.168.1.1/n".to_owned(),
+        format!("{}/admin/api/audit?clientId=x", app.base_url),
+        format!("{}/wallet/api/codes/x/pay", app.base_url.replace("127.0.0.1", "localhost")),
+    ];
+    for url in &refused {
+        let (code, message) = pay_notified_at(&sandbox, url).await;
+        assert_eq!(code, "PARAM_ILLEGAL", "{url}: {message}");
+        assert!(message.starts_with("paymentNotifyUrl: must not name"), "{url}: {message}");
+    }
+    // The developer's own machine stays reachable in the sandbox: loopback, on another port.
+    assert_eq!(pay_notified_at(&sandbox, "http://127.0.0.1:9/notify").await.0, "SUCCESS");
+
+    // A participant's own notify URL is checked the same way.
+    let key = ocpay_protocol::SigningKey::generate().unwrap();
+    let new = ocpay_server::service::participants::NewParticipant {
+        kind: ParticipantKind::Merchant,
+        environment: Environment::Sandbox,
+        name: "Metadata Cafe".into(),
+        public_key: key.verifying_key(),
+        notify_url: Some("http://169.254.169.254/latest/".into()),
+    };
+    let error = ocpay_server::service::participants::create(
+        &*app.state.store,
+        &app.state.config,
+        ocpay_testkit::Clock::now(&*app.clock),
+        new,
+    )
+    .await
+    .unwrap_err();
+    assert!(error.to_string().starts_with("notify-url: must not name a link-local"), "{error}");
+
+    // Settings widen what a sandbox may reach, never to metadata addresses or the platform;
+    // the operator's allowance of private addresses for live participants neither.
+    let widened = TestApp::spawn_with(|config| {
+        config.sandbox_notify_allow_private = true;
+        config.notify_allow_private_addresses = true;
+    })
+    .await;
+    let sandbox = widened.merchant().await;
+    assert_eq!(pay_notified_at(&sandbox, "http://10.0.0.1:6379/").await.0, "SUCCESS");
+    let live = widened
+        .participant(ParticipantKind::Merchant, Environment::Live, Some("https://merchant.example/n"))
+        .await;
+    for merchant in [&sandbox, &live] {
+        for url in ["http://169.254.169.254/latest/".to_owned(), format!("{}/healthz", widened.base_url)] {
+            assert_eq!(pay_notified_at(merchant, &url).await.0, "PARAM_ILLEGAL", "{url}");
+        }
+    }
+    let narrowed = TestApp::spawn_with(|config| config.sandbox_notify_allow_loopback = false).await;
+    let sandbox = narrowed.merchant().await;
+    let (code, message) = pay_notified_at(&sandbox, "http://127.0.0.1:9/notify").await;
+    assert_eq!((code.as_str(), message.contains("loopback")), ("PARAM_ILLEGAL", true), "{message}");
+}
+
+/// A host name (not an IP literal, not `localhost`) that resolves on this machine, and only to
+/// loopback addresses.
+async fn name_resolving_only_to_loopback() -> Option<String> {
+    let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let candidates = [hostname.trim(), "ip6-localhost", "ip6-loopback", "localhost.localdomain"];
+    for name in candidates
+        .into_iter()
+        .filter(|name| !name.is_empty() && *name != "localhost" && !name.ends_with(".localhost"))
+    {
+        let Ok(addresses) = tokio::net::lookup_host((name, 80)).await else { continue };
+        let addresses: Vec<_> = addresses.map(|address| address.ip()).collect();
+        if !addresses.is_empty() && addresses.iter().all(std::net::IpAddr::is_loopback) {
+            return Some(name.to_owned());
+        }
+    }
+    None
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_name_that_resolves_to_the_platform_or_a_refused_address_is_refused_when_sending() {
+    let Some(host) = name_resolving_only_to_loopback().await else {
+        assert_ne!(std::env::var("CI").as_deref(), Ok("true"), "no host name resolves to loopback");
+        eprintln!("skipped: no host name here resolves only to loopback addresses");
+        return;
+    };
+    // The platform's own admin API, by a name: accepted up front, refused when sending.
+    let app = TestApp::spawn().await;
+    let merchant = app.merchant().await;
+    let port = url::Url::parse(&app.base_url).unwrap().port().unwrap();
+    let own = format!("http://{host}:{port}/admin/api/audit");
+    let paid = {
+        let mut request = pay_request(&unique_id("PR"), "USD", 100);
+        request.payment_notify_url = Some(own.clone());
+        merchant.client.pay(&request).await.unwrap()
+    };
+    assert_eq!(paid.result.result_code, "SUCCESS", "a name is accepted up front: {:?}", paid.result);
+    let payment_id = paid.payment_id.clone().unwrap();
+    wallet_pay(&app, &code_value(&paid), json!({})).await;
+    let notification = recorded(&app, &payment_id, 1).await;
+    let attempt = &notification["attempts"][0];
+    assert!(
+        attempt["error"].as_str().unwrap_or_default().contains("this platform's own address"),
+        "{notification}"
+    );
+    assert_eq!(attempt["httpStatus"], Value::Null, "nothing was sent: {notification}");
+
+    // Loopback refused by the settings: a name that resolves there is not followed either.
+    let narrowed = TestApp::spawn_with(|config| config.sandbox_notify_allow_loopback = false).await;
+    let receiver = Receiver::start(narrowed.platform_key.clone()).await;
+    let receiver_port = url::Url::parse(&receiver.url).unwrap().port().unwrap();
+    let merchant = narrowed
+        .participant(
+            ParticipantKind::Merchant,
+            Environment::Sandbox,
+            Some(&format!("http://{host}:{receiver_port}/merchant/notify")),
+        )
+        .await;
+    let paid = order_code(&merchant, "USD", 100).await;
+    let payment_id = paid.payment_id.clone().unwrap();
+    wallet_pay(&narrowed, &code_value(&paid), json!({})).await;
+    let notification = recorded(&narrowed, &payment_id, 1).await;
+    let error = notification["attempts"][0]["error"].as_str().unwrap_or_default();
+    assert!(error.contains(&format!("{host} resolves only to private addresses")), "{notification}");
+    narrowed.background_rounds().await;
+    assert!(receiver.received().is_empty(), "the receiver got nothing: {:?}", receiver.received());
+
+    // Whatever slips past the checks (the platform's public address behind a NAT, say) is
+    // refused by the platform itself: it takes no notification.
+    let response = reqwest::Client::new()
+        .post(format!("{}/admin/api/audit", app.base_url))
+        .header("notify-id", "N1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 403);
 }
