@@ -7,7 +7,7 @@ use anyhow::Context as _;
 use ocpay_core::access::Scopes;
 use ocpay_core::ids::ClientId;
 use ocpay_core::participant::{Environment, ParticipantKey, ParticipantKind};
-use ocpay_protocol::VerifyingKey;
+use ocpay_protocol::{SigningKey, VerifyingKey};
 use ocpay_server::data_dir::DataDir;
 use ocpay_server::service::participants::{self, AddedKey, NewParticipant};
 use serde_json::json;
@@ -137,10 +137,36 @@ pub(crate) fn parse_duration(text: &str) -> Result<jiff::SignedDuration, String>
     }
 }
 
-/// The public key to register, generating a pair (and a profile) when asked.
+/// The public key to register, generating a pair (and a profile) when asked. A generated
+/// pair is written only once the key is registered, so that a refused command leaves no files
+/// behind for its retry to trip over.
 struct ResolvedKey {
     public_key: VerifyingKey,
-    generated: Option<crate::keys::KeyFiles>,
+    generated: Option<(PathBuf, SigningKey)>,
+}
+
+impl ResolvedKey {
+    /// Writes the generated pair, if any, with the platform key and a profile beside it.
+    fn write(
+        self,
+        data_dir: &DataDir,
+        client_id: &ClientId,
+        key_version: u32,
+        server_url: &str,
+    ) -> anyhow::Result<Option<(crate::keys::KeyFiles, PathBuf)>> {
+        let Some((dir, key)) = self.generated else { return Ok(None) };
+        let written = crate::keys::write(&dir, key)
+            .and_then(|files| {
+                let profile = write_profile(data_dir, &files, client_id, key_version, server_url)?;
+                Ok((files, profile))
+            })
+            .with_context(|| {
+                format!(
+                    "key version {key_version} of {client_id} is registered, but its files were not written"
+                )
+            })?;
+        Ok(Some(written))
+    }
 }
 
 fn resolve_key(source: &KeySource) -> anyhow::Result<ResolvedKey> {
@@ -152,8 +178,9 @@ fn resolve_key(source: &KeySource) -> anyhow::Result<ResolvedKey> {
             Ok(ResolvedKey { public_key, generated: None })
         }
         (None, Some(dir)) => {
-            let files = crate::keys::generate(dir)?;
-            Ok(ResolvedKey { public_key: files.key.verifying_key(), generated: Some(files) })
+            crate::keys::ensure_free(dir)?;
+            let key = SigningKey::generate()?;
+            Ok(ResolvedKey { public_key: key.verifying_key(), generated: Some((dir.clone(), key)) })
         }
         (None, None) => anyhow::bail!("give --public-key or --generate-keys"),
     }
@@ -169,7 +196,8 @@ fn write_profile(
 ) -> anyhow::Result<PathBuf> {
     let dir = files.private_key.parent().unwrap_or(Path::new("."));
     let platform_key = dir.join("platform-public-key.pem");
-    std::fs::write(&platform_key, data_dir.platform_key()?.verifying_key().to_pem())?;
+    std::fs::write(&platform_key, data_dir.platform_key()?.verifying_key().to_pem())
+        .with_context(|| format!("write {}", platform_key.display()))?;
     let profile = Profile {
         server_url: Some(server_url.to_owned()),
         client_id: Some(client_id.to_string()),
@@ -179,7 +207,7 @@ fn write_profile(
         agent_token: None,
     };
     let path = dir.join("profile.toml");
-    std::fs::write(&path, toml::to_string(&profile)?)?;
+    std::fs::write(&path, toml::to_string(&profile)?).with_context(|| format!("write {}", path.display()))?;
     Ok(path)
 }
 
@@ -245,7 +273,7 @@ async fn create(args: CreateArgs) -> anyhow::Result<()> {
         kind: args.kind,
         environment: args.environment,
         name: args.name,
-        public_key: key.public_key,
+        public_key: key.public_key.clone(),
         notify_url: args.notify_url,
     };
     let participant = participants::create(&*store, &config, jiff::Timestamp::now(), new).await?;
@@ -257,8 +285,7 @@ async fn create(args: CreateArgs) -> anyhow::Result<()> {
         "name": participant.name,
         "notifyUrl": participant.notify_url,
     });
-    if let Some(files) = &key.generated {
-        let profile = write_profile(&data_dir, files, &participant.client_id, 1, &args.server_url)?;
+    if let Some((files, profile)) = key.write(&data_dir, &participant.client_id, 1, &args.server_url)? {
         output["privateKeyFile"] = json!(files.private_key);
         output["publicKeyFile"] = json!(files.public_key);
         output["profile"] = json!(profile);
@@ -273,8 +300,12 @@ async fn add_key(args: AddKeyArgs) -> anyhow::Result<()> {
     let key = resolve_key(&args.key)?;
     let now = jiff::Timestamp::now();
     let expires_at = args.expires_in.map(|duration| now + duration);
-    let added =
-        AddedKey { public_key: key.public_key, label: args.label.clone(), scopes: args.scopes, expires_at };
+    let added = AddedKey {
+        public_key: key.public_key.clone(),
+        label: args.label.clone(),
+        scopes: args.scopes,
+        expires_at,
+    };
     let key_version = participants::add_key(&*store, now, &client_id, added).await?;
     let mut output = json!({
         "clientId": client_id.as_str(),
@@ -283,8 +314,7 @@ async fn add_key(args: AddKeyArgs) -> anyhow::Result<()> {
         "scopes": args.scopes.to_string(),
         "expiresAt": expires_at.map(ocpay_protocol::datetime::format),
     });
-    if let Some(files) = &key.generated {
-        let profile = write_profile(&data_dir, files, &client_id, key_version, &args.server_url)?;
+    if let Some((files, profile)) = key.write(&data_dir, &client_id, key_version, &args.server_url)? {
         output["privateKeyFile"] = json!(files.private_key);
         output["profile"] = json!(profile);
     }

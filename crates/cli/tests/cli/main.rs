@@ -306,6 +306,47 @@ fn a_closed_stdout_ends_the_command_quietly() {
 }
 
 #[test]
+fn a_refused_participant_create_leaves_no_key_files_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data = data.to_str().unwrap();
+    assert!(ocpay(&["migrate", "--data-dir", data]).status.success());
+    let keys = dir.path().join("keys");
+    let create = |notify_url: &str| {
+        ocpay(&[
+            "participant",
+            "create",
+            "--data-dir",
+            data,
+            "--kind",
+            "merchant",
+            "--env",
+            "sandbox",
+            "--name",
+            "Cafe",
+            "--notify-url",
+            notify_url,
+            "--generate-keys",
+            keys.to_str().unwrap(),
+        ])
+    };
+    let refused = create("not a URL");
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(!keys.join("private-key.pem").exists(), "no key written for a refused participant");
+    let created = create("https://merchant.example/notify");
+    assert!(created.status.success(), "the retry works: {}", String::from_utf8_lossy(&created.stderr));
+    assert!(keys.join("private-key.pem").exists() && keys.join("profile.toml").exists());
+    let again = create("https://merchant.example/notify");
+    assert!(String::from_utf8_lossy(&again.stderr).contains("private-key.pem exists already"));
+    let listed = json(&ocpay(&["participant", "list", "--data-dir", data]));
+    assert_eq!(
+        listed["participants"].as_array().unwrap().len(),
+        1,
+        "no participant for the refused key directory"
+    );
+}
+
+#[test]
 fn serve_stops_cleanly_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let mut server = serve(&dir.path().join("data"));
