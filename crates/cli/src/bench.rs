@@ -219,6 +219,8 @@ fn crypto(duration: Duration, threads: usize) -> anyhow::Result<CryptoResult> {
 
 #[derive(Serialize, Deserialize)]
 struct Signed {
+    /// The request's `paymentRequestId`, which its answer must name.
+    payment_request_id: String,
     request_time: String,
     signature: String,
     body: String,
@@ -243,12 +245,13 @@ fn presign(
                 let path = Api::Pay.path_for(&client_id);
                 (thread * chunk..((thread + 1) * chunk).min(count))
                     .map(|index| {
-                        let body = pay_body(&format!("bench-{run}-{index}"), &notify_url);
+                        let payment_request_id = format!("bench-{run}-{index}");
+                        let body = pay_body(&payment_request_id, &notify_url);
                         let request_time = jiff::Timestamp::now().as_millisecond().to_string();
                         let content =
                             content_to_sign("POST", &path, &client_id, &request_time, body.as_bytes());
                         let signature = key.sign_header(1, &content).expect("signing works");
-                        Signed { request_time, signature, body }
+                        Signed { payment_request_id, request_time, signature, body }
                     })
                     .collect::<Vec<_>>()
             })
@@ -323,6 +326,7 @@ fn check_pay_answer(
     platform_key: &VerifyingKey,
     path: &str,
     client_id: &str,
+    payment_request_id: &str,
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<PayAnswer, Failure> {
@@ -347,6 +351,10 @@ fn check_pay_answer(
         serde_json::from_slice(body).map_err(|error| Failure::new(ANSWER_RESULT, error))?;
     if answer["result"]["resultStatus"] != ResultStatus::S.as_str() {
         return Err(Failure::new(ANSWER_RESULT, &answer["result"]));
+    }
+    // A signed answer replayed for another request is the answer to that request, not this one.
+    if answer["paymentRequestId"] != payment_request_id {
+        return Err(Failure::new(ANSWER_RESULT, format!("an answer to {}", answer["paymentRequestId"])));
     }
     let payment_id =
         answer["paymentId"].as_str().ok_or_else(|| Failure::new(ANSWER_RESULT, "no paymentId"))?;
@@ -526,7 +534,8 @@ async fn pay(target: &Target, base: &str, signed: &Signed) -> Result<PayAnswer, 
         .map_err(|error| Failure::new(TRANSPORT, error))?;
     let headers = response.headers().clone();
     let body = response.bytes().await.map_err(|error| Failure::new(TRANSPORT, error))?;
-    check_pay_answer(&target.platform_key, &target.path, &target.client_id, &headers, &body)
+    let (key, path, client_id) = (&target.platform_key, &target.path, &target.client_id);
+    check_pay_answer(key, path, client_id, &signed.payment_request_id, &headers, &body)
 }
 
 /// Sandbox payers of the complete payments, taken in turn: many payers, as in a shop, rather
@@ -1060,6 +1069,7 @@ mod tests {
     fn pay_answer(status: &str) -> String {
         json!({
             "result": {"resultCode": "SUCCESS", "resultStatus": status, "resultMessage": "success"},
+            "paymentRequestId": "PR1",
             "paymentId": "P1",
             "orderCodeForm": {"codeDetails": [{"codeValue": "https://pay.example/c/TOKEN1"}]}
         })
@@ -1081,12 +1091,12 @@ mod tests {
         let body = pay_answer("S");
         let good = signed(&platform, &path, header::RESPONSE_TIME, &body);
         assert_eq!(
-            check_pay_answer(&public, &path, CLIENT, &good, body.as_bytes()),
+            check_pay_answer(&public, &path, CLIENT, "PR1", &good, body.as_bytes()),
             Ok(PayAnswer { payment_id: "P1".into(), token: "TOKEN1".into() })
         );
 
         let kind = |headers: &HeaderMap, body: &str| {
-            check_pay_answer(&public, &path, CLIENT, headers, body.as_bytes()).unwrap_err().kind
+            check_pay_answer(&public, &path, CLIENT, "PR1", headers, body.as_bytes()).unwrap_err().kind
         };
         // Tampered: one bit of the signature flipped.
         let parsed = SignatureHeader::parse(header_text(&good, header::SIGNATURE).unwrap()).unwrap();
@@ -1112,6 +1122,9 @@ mod tests {
         let failed = pay_answer("F");
         let failed_headers = signed(&platform, &path, header::RESPONSE_TIME, &failed);
         assert_eq!(kind(&failed_headers, &failed), ANSWER_RESULT, "resultStatus F");
+        // Signed and successful, but the answer to another request, replayed.
+        let replayed = check_pay_answer(&public, &path, CLIENT, "PR2", &good, body.as_bytes());
+        assert_eq!(replayed.unwrap_err().kind, ANSWER_RESULT, "an answer to another request");
     }
 
     #[test]

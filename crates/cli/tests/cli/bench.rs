@@ -73,14 +73,15 @@ fn the_load_generator_counts_answers_it_cannot_verify_as_errors() {
     let requests = dir.path().join("requests.jsonl");
     let lines: Vec<String> = (0..3)
         .map(|index| {
+            let request_id = format!("bench-check-{index}");
             let body = json!({
                 "productCode": "IN_STORE_PAYMENT",
-                "paymentRequestId": format!("bench-check-{index}"),
+                "paymentRequestId": request_id,
                 "paymentFactor": {"inStorePaymentScenario": "OrderCode"},
                 "paymentMethod": {"paymentMethodType": "CONNECT_WALLET"},
                 "paymentAmount": {"currency": "USD", "value": "1250"},
                 "order": {
-                    "referenceOrderId": format!("bench-check-{index}"),
+                    "referenceOrderId": request_id,
                     "orderDescription": "Two flat whites",
                     "orderAmount": {"currency": "USD", "value": "1250"},
                     "merchant": {"referenceMerchantId": "M1", "merchantName": "Bench Cafe", "merchantMCC": "5812",
@@ -92,7 +93,8 @@ fn the_load_generator_counts_answers_it_cannot_verify_as_errors() {
             let request_time = jiff::Timestamp::now().as_millisecond().to_string();
             let content = content_to_sign("POST", &path, client_id, &request_time, body.as_bytes());
             let signature = key.sign_header(1, &content).unwrap();
-            json!({"request_time": request_time, "signature": signature, "body": body}).to_string()
+            let signed = json!({"payment_request_id": request_id, "request_time": request_time, "signature": signature, "body": body});
+            signed.to_string()
         })
         .collect();
     std::fs::write(&requests, lines.join("\n")).unwrap();
