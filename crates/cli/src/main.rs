@@ -65,7 +65,7 @@ enum Command {
     /// List the audit trail of a participant's API requests, newest first.
     Audit(grants::AuditArgs),
     /// Print the platform's public key (PEM), which verifies its responses and notifications;
-    /// rotate it, or retire an old version.
+    /// rotate it, make a version the signing one, or retire one that no longer signs.
     PlatformKey(platform_key::PlatformKeyArgs),
     /// Generate RSA-2048 key pairs.
     #[command(subcommand)]

@@ -1,4 +1,5 @@
-//! `ocpay platform-key`: print the platform's public key, or rotate and retire versions.
+//! `ocpay platform-key`: print the platform's public key, or rotate, activate and retire
+//! versions.
 
 use ocpay_server::data_dir::PlatformKeys;
 
@@ -8,11 +9,16 @@ use crate::data::DataArgs;
 pub(crate) struct PlatformKeyArgs {
     #[command(flatten)]
     data: DataArgs,
-    /// Make a new key version; it signs from the server's next start, and the older versions
-    /// stay published until retired.
-    #[arg(long, conflicts_with = "retire")]
+    /// Make a new key version: published at once, but the signing version goes on signing
+    /// until --activate names the new one.
+    #[arg(long, conflicts_with_all = ["retire", "activate"])]
     rotate: bool,
-    /// Stop publishing an older version (after the overlap, once clients use the new key).
+    /// Make a published version the signing one: every server on this data directory signs
+    /// with it within a second.
+    #[arg(long, value_name = "KEY_VERSION", conflicts_with = "retire")]
+    activate: Option<u32>,
+    /// Stop publishing a version that no longer signs (after the overlap, once clients use the
+    /// new key). The signing version is refused.
     #[arg(long, value_name = "KEY_VERSION")]
     retire: Option<u32>,
     /// Print every published version as JSON instead of the signing key's PEM.
@@ -24,7 +30,15 @@ pub(crate) fn run(args: PlatformKeyArgs) -> anyhow::Result<()> {
     let data_dir = args.data.data_dir(&args.data.config()?)?;
     if args.rotate {
         let version = data_dir.rotate_platform_key()?;
-        eprintln!("platform key version {version} signs from the next start of the server");
+        eprintln!(
+            "platform key version {version} is published; it signs once `ocpay platform-key --activate {version}` makes it"
+        );
+    }
+    if let Some(version) = args.activate {
+        data_dir.activate_platform_key(version)?;
+        eprintln!(
+            "platform key version {version} signs: servers on this data directory take it up within a second"
+        );
     }
     if let Some(version) = args.retire {
         data_dir.retire_platform_key(version)?;

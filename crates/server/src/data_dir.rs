@@ -22,9 +22,10 @@ const PLATFORM_KEY_FILE: &str = "platform-key.pem";
 const ADMIN_TOKEN_FILE: &str = "admin-token";
 const DATABASE_FILE: &str = "ocpay.db";
 
-/// The platform's key pairs: the newest signs every response and notification, and every
-/// version not retired stays published, so that messages signed before a rotation still
-/// verify and clients can move to the new key during the overlap.
+/// The platform's key pairs: the version the data directory records as signing
+/// (`platform-key-signing`) signs every response and notification, and every version not
+/// retired stays published, so that messages signed before a switch still verify and clients
+/// can move to a new key during the overlap.
 pub struct PlatformKeys {
     pub signing: SigningKey,
     pub version: u32,
@@ -54,6 +55,10 @@ fn platform_key_file(version: u32) -> String {
 }
 
 const RETIRED_SUFFIX: &str = ".retired";
+
+/// Records the platform key version that signs. Without it (a directory from before it
+/// existed), the newest version signs, as servers then chose at start.
+const SIGNING_FILE: &str = "platform-key-signing";
 
 pub struct DataDir {
     root: PathBuf,
@@ -99,12 +104,13 @@ impl DataDir {
         Ok(Arc::new(store))
     }
 
-    /// The platform's current signing key (the newest version), created on first use.
+    /// The platform's signing key, created on first use.
     pub fn platform_key(&self) -> anyhow::Result<SigningKey> {
         Ok(self.platform_keys()?.signing)
     }
 
-    /// Every platform key version that is not retired; version 1 is created on first use.
+    /// Every platform key version that is not retired, and the one that signs; version 1 is
+    /// created on first use.
     pub fn platform_keys(&self) -> anyhow::Result<PlatformKeys> {
         let retired_first = self.root.join(format!("{PLATFORM_KEY_FILE}{RETIRED_SUFFIX}"));
         if self.newest_platform_key_version()? == 1 && !retired_first.exists() {
@@ -122,8 +128,44 @@ impl DataDir {
             keys.push((version, key));
         }
         let published = keys.iter().map(|(version, key)| (*version, key.verifying_key())).collect();
-        let (version, signing) = keys.pop().context("every platform key is retired")?;
+        let (version, signing) = match self.recorded_signing_version()? {
+            Some(recorded) => keys.into_iter().find(|(version, _)| *version == recorded).with_context(|| {
+                format!(
+                    "{SIGNING_FILE} names platform key version {recorded}, whose file {} is missing or retired",
+                    platform_key_file(recorded)
+                )
+            })?,
+            None => keys.pop().context("every platform key is retired")?,
+        };
         Ok(PlatformKeys { signing, version, published })
+    }
+
+    /// The version `platform-key-signing` names, if the file exists.
+    fn recorded_signing_version(&self) -> anyhow::Result<Option<u32>> {
+        let path = self.root.join(SIGNING_FILE);
+        let text = match fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(error) => return Err(error).with_context(|| format!("read {}", path.display())),
+        };
+        let version = text.trim().parse().ok().filter(|version| *version > 0).with_context(|| {
+            format!("{} must hold a platform key version, not {:?}", path.display(), text.trim())
+        })?;
+        Ok(Some(version))
+    }
+
+    /// Records `version` as the signing one: written whole and renamed into place, so that a
+    /// server reading at the same moment sees the old version or the new, never a torn file.
+    fn record_signing_version(&self, version: u32) -> anyhow::Result<()> {
+        let path = self.root.join(SIGNING_FILE);
+        let temporary = self.root.join(format!("{SIGNING_FILE}.{}.tmp", std::process::id()));
+        let write = || format!("write {}", temporary.display());
+        let mut file = fs::File::create(&temporary).with_context(write)?;
+        file.write_all(format!("{version}\n").as_bytes()).with_context(write)?;
+        file.sync_all().with_context(write)?;
+        fs::rename(&temporary, &path).with_context(|| format!("write {}", path.display()))?;
+        fs::File::open(&self.root)?.sync_all()?;
+        Ok(())
     }
 
     /// The highest platform key version ever made, retired ones included.
@@ -143,21 +185,41 @@ impl DataDir {
         Ok(newest)
     }
 
-    /// Makes a new platform key version, which signs from the server's next start; the older
-    /// ones stay published until retired. Returns the new version.
+    /// Makes a new platform key version, published at once but not signing: the version that
+    /// signed goes on signing until [`DataDir::activate_platform_key`] says otherwise. Returns
+    /// the new version.
     pub fn rotate_platform_key(&self) -> anyhow::Result<u32> {
-        self.platform_keys()?;
+        let keys = self.platform_keys()?;
+        if self.recorded_signing_version()?.is_none() {
+            // Until now the newest signed by default: record it, or the new one would sign.
+            self.record_signing_version(keys.version)?;
+        }
         let version = self.newest_platform_key_version()? + 1;
         self.secret(&platform_key_file(version), || Ok(SigningKey::generate()?.to_pkcs8_pem()?))?;
         Ok(version)
     }
 
-    /// Stops publishing an older platform key version (its file is kept, renamed). The
-    /// signing version cannot be retired.
+    /// Makes a published version the signing one. Every server on this directory takes it up
+    /// within a second, without a restart (see `AppState::platform_signer`).
+    pub fn activate_platform_key(&self, version: u32) -> anyhow::Result<()> {
+        let keys = self.platform_keys()?;
+        if !keys.published.iter().any(|(published, _)| *published == version) {
+            anyhow::bail!("no published platform key version {version}: make one with --rotate");
+        }
+        self.record_signing_version(version)
+    }
+
+    /// Stops publishing a platform key version that no longer signs (its file is kept,
+    /// renamed). The signing version cannot be retired: servers sign with it, and what they
+    /// sign must stay verifiable.
     pub fn retire_platform_key(&self, version: u32) -> anyhow::Result<()> {
         let keys = self.platform_keys()?;
         if version == keys.version {
-            anyhow::bail!("key version {version} signs now; rotate first, then retire it");
+            anyhow::bail!(
+                "platform key version {version} is the signing version: servers sign every answer and \
+                 notification with it, which nobody could verify once it is retired; make another \
+                 version sign first (--activate), then retire this one"
+            );
         }
         let name = platform_key_file(version);
         let path = self.root.join(&name);
@@ -270,16 +332,38 @@ mod tests {
         assert_eq!((first.version, first.published.len()), (1, 1));
         assert_eq!(data.rotate_platform_key().unwrap(), 2);
         let rotated = data.platform_keys().unwrap();
-        assert_eq!(rotated.version, 2, "the newest signs");
+        assert_eq!(rotated.version, 1, "a new version is published but does not sign yet");
         assert_eq!(rotated.published.iter().map(|(v, _)| *v).collect::<Vec<_>>(), [1, 2]);
         assert_eq!(rotated.published[0].1, first.signing.verifying_key(), "the old key stays published");
+        let refused = data.retire_platform_key(1).unwrap_err().to_string();
+        assert!(refused.contains("signing version"), "{refused}");
+        assert!(data.activate_platform_key(3).is_err(), "only a published version signs");
+        data.activate_platform_key(2).unwrap();
+        assert_eq!(data.platform_keys().unwrap().version, 2);
         assert!(data.retire_platform_key(2).is_err(), "the signing key cannot be retired");
         data.retire_platform_key(1).unwrap();
         assert!(data.retire_platform_key(1).is_err(), "retired once");
         let retired = data.platform_keys().unwrap();
         assert_eq!(retired.published.iter().map(|(v, _)| *v).collect::<Vec<_>>(), [2]);
+        assert!(data.activate_platform_key(1).is_err(), "a retired version cannot sign again");
         assert_eq!(data.rotate_platform_key().unwrap(), 3, "versions are never reused");
+        assert_eq!(data.platform_keys().unwrap().version, 2);
         let mode = fs::metadata(data.root().join("platform-key-v3.pem")).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
+    }
+
+    #[test]
+    fn a_directory_without_a_signing_record_keeps_signing_with_its_newest_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = DataDir::open(&dir.path().join("data")).unwrap();
+        data.platform_keys().unwrap();
+        // A directory rotated before the record existed: its servers started on version 2.
+        data.secret(&platform_key_file(2), || Ok(SigningKey::generate()?.to_pkcs8_pem()?)).unwrap();
+        assert_eq!(data.platform_keys().unwrap().version, 2);
+        assert_eq!(data.rotate_platform_key().unwrap(), 3);
+        assert_eq!(data.platform_keys().unwrap().version, 2, "the rotation recorded what signed");
+        fs::write(data.root().join(SIGNING_FILE), "two\n").unwrap();
+        let error = data.platform_keys().err().unwrap().to_string();
+        assert!(error.contains("platform-key-signing"), "{error}");
     }
 }

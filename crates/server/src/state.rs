@@ -115,7 +115,11 @@ impl AppState {
                 Ok(keys) => {
                     let mut view = lock();
                     if keys.version != view.keys.version {
-                        tracing::info!(from = view.keys.version, to = keys.version, "the platform signing key changed");
+                        tracing::info!(
+                            from = view.keys.version,
+                            to = keys.version,
+                            "the platform signing key changed"
+                        );
                     }
                     view.keys = keys;
                     return view;

@@ -90,6 +90,69 @@ fn a_u_result_exits_with_3() {
     assert_eq!(json(&found)["refundStatus"], "PROCESSING");
 }
 
+#[test]
+fn the_platform_key_said_to_sign_is_the_one_that_signs_and_is_never_retired_while_it_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data = data.to_str().unwrap();
+    let server = serve(Path::new(data));
+    let merchant = participant(data, &dir.path().join("merchant"), "merchant", &server.url);
+    let profile = merchant["profile"].as_str().unwrap();
+    let platform_key = |args: &[&str]| ocpay(&[&["platform-key", "--data-dir", data][..], args].concat());
+    let signing = |listed: &Value| -> Vec<(u64, bool)> {
+        let keys = listed["keys"].as_array().unwrap();
+        keys.iter().map(|key| (key["keyVersion"].as_u64().unwrap(), key["signing"] == true)).collect()
+    };
+    // Pays, trusting only the platform key in `trusted` (a PEM file).
+    let pay_trusting = |trusted: &Path| {
+        let trusted = trusted.to_str().unwrap();
+        ocpay(&[
+            "pay",
+            "--profile",
+            profile,
+            "--platform-key",
+            trusted,
+            "--amount",
+            "500",
+            "--currency",
+            "USD",
+            "--attempts",
+            "1",
+        ])
+    };
+    let first_pem = dir.path().join("merchant").join("platform-public-key.pem");
+
+    // A rotation publishes version 2 but leaves version 1 signing, and says so.
+    let rotated = platform_key(&["--rotate", "--all"]);
+    assert!(rotated.status.success(), "{}", stdout(&rotated));
+    assert_eq!(signing(&json(&rotated)), [(1, true), (2, false)]);
+    assert!(String::from_utf8_lossy(&rotated.stderr).contains("--activate 2"), "{}", stdout(&rotated));
+    assert_eq!(pay_trusting(&first_pem).status.code(), Some(0), "the server still signs with version 1");
+    let refused = platform_key(&["--retire", "1"]);
+    assert_eq!(refused.status.code(), Some(1), "{}", stdout(&refused));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("signing version"), "{}", stdout(&refused));
+    assert_eq!(signing(&json(&platform_key(&["--all"]))), [(1, true), (2, false)], "nothing retired");
+
+    // Activating version 2 makes the running server sign with it within a second.
+    let activated = platform_key(&["--activate", "2", "--all"]);
+    assert!(activated.status.success(), "{}", stdout(&activated));
+    assert_eq!(signing(&json(&activated)), [(1, false), (2, true)]);
+    let second_pem = dir.path().join("platform-key-2.pem");
+    std::fs::write(&second_pem, platform_key(&[]).stdout).unwrap();
+    std::thread::sleep(Duration::from_millis(1_200));
+    assert_eq!(pay_trusting(&first_pem).status.code(), Some(1), "version 1 no longer signs");
+    assert_eq!(pay_trusting(&second_pem).status.code(), Some(0), "version 2 signs");
+
+    // Only now may version 1 be retired; the server goes on signing with what it publishes.
+    let retired = platform_key(&["--retire", "1", "--all"]);
+    assert!(retired.status.success(), "{}", stdout(&retired));
+    assert_eq!(signing(&json(&retired)), [(2, true)]);
+    assert_eq!(platform_key(&["--retire", "2"]).status.code(), Some(1), "the signing version stays");
+    std::thread::sleep(Duration::from_millis(1_200));
+    assert_eq!(pay_trusting(&second_pem).status.code(), Some(0));
+    drop(server);
+}
+
 /// Waits until the payment's first notification has `n` recorded attempts, and returns it.
 fn notification_after_attempts(data: &str, payment_id: &str, n: usize) -> Value {
     let started = Instant::now();

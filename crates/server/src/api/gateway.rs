@@ -438,7 +438,8 @@ fn signed_response(
 ) -> Response {
     let response_time = datetime::format(state.clock.now());
     let content = content_to_sign("POST", path, client_id, &response_time, &body);
-    let signature = match state.platform_key.sign_header(state.platform_key_version, &content) {
+    let (key_version, platform_key) = state.platform_signer();
+    let signature = match platform_key.sign_header(key_version, &content) {
         Ok(signature) => signature,
         Err(error) => {
             tracing::error!(%error, "signing a response failed");

@@ -511,44 +511,47 @@ async fn keys_rotate_with_an_overlap_for_participants_and_the_platform() {
     let old = merchant.client.pay(&pay_request(&unique_id("ROT"), "USD", 200)).await.unwrap();
     assert_eq!(old.result.result_code, "SUCCESS", "the old version works until revoked");
 
-    // The platform rotates: the new version signs after a restart, the old stays published.
+    // The platform rotates: the new version is published at once, so that clients can take it
+    // up first, but signs only once activated; the old one signs until then.
     let old_platform_key = app.platform_key.clone();
     let data_dir = ocpay_server::data_dir::DataDir::open(&app.data_dir.path().join("data")).unwrap();
     assert_eq!(data_dir.rotate_platform_key().unwrap(), 2);
-    // Published at once, before it signs, so that clients can take it up first.
     app.clock.advance(SignedDuration::from_secs(2));
-    let early: Value = reqwest::get(format!("{}/.well-known/ocpay/platform-keys", app.base_url))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let versions: Vec<_> = early["keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|key| (key["keyVersion"].as_u64().unwrap(), key["signing"].as_bool().unwrap()))
-        .collect();
-    assert_eq!(versions, [(1, true), (2, false)]);
+    async fn published(base_url: &str) -> Vec<(u64, bool, String)> {
+        let keys: Value = reqwest::get(format!("{base_url}/.well-known/ocpay/platform-keys"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        keys["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|key| {
+                let pem = key["publicKey"].as_str().unwrap().to_owned();
+                (key["keyVersion"].as_u64().unwrap(), key["signing"].as_bool().unwrap(), pem)
+            })
+            .collect()
+    }
+    let versions = |keys: &[(u64, bool, String)]| keys.iter().map(|(v, s, _)| (*v, *s)).collect::<Vec<_>>();
+    assert_eq!(versions(&published(&app.base_url).await), [(1, true), (2, false)]);
     let still_old = merchant.client.pay(&pay_request(&unique_id("ROT"), "USD", 200)).await.unwrap();
-    assert_eq!(still_old.result.result_code, "SUCCESS", "the old key signs until the restart");
+    assert_eq!(still_old.result.result_code, "SUCCESS", "the old key signs until the new one is activated");
+    // The version that signs cannot be retired: nobody could verify what it signs.
+    let refused = data_dir.retire_platform_key(1).unwrap_err().to_string();
+    assert!(refused.contains("signing version"), "{refused}");
     let app = app.crash_and_restart().await;
-    assert_ne!(app.platform_key, old_platform_key);
-    let published: Value = reqwest::get(format!("{}/.well-known/ocpay/platform-keys", app.base_url))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let versions: Vec<_> = published["keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|key| (key["keyVersion"].as_u64().unwrap(), key["signing"].as_bool().unwrap()))
-        .collect();
-    assert_eq!(versions, [(1, false), (2, true)]);
-    assert_eq!(published["keys"][0]["publicKey"].as_str().unwrap(), old_platform_key.to_pem());
-    assert_eq!(published["keys"][1]["publicKey"].as_str().unwrap(), app.platform_key.to_pem());
+    assert_eq!(app.platform_key, old_platform_key, "a restart does not change the signing key");
+    let new_platform_key = data_dir.platform_keys().unwrap().published[1].1.clone();
+
+    // Activated, version 2 signs within a second, without a restart, and is published as signing.
+    data_dir.activate_platform_key(2).unwrap();
+    app.clock.advance(SignedDuration::from_secs(2));
+    let keys = published(&app.base_url).await;
+    assert_eq!(versions(&keys), [(1, false), (2, true)]);
+    assert_eq!(keys[0].2, old_platform_key.to_pem());
+    assert_eq!(keys[1].2, new_platform_key.to_pem());
 
     // A client that trusts only the old key refuses the new signatures; one told of the new
     // version accepts them.
@@ -562,9 +565,19 @@ async fn keys_rotate_with_an_overlap_for_participants_and_the_platform() {
     let refused = stale.pay(&pay_request(&unique_id("ROT"), "USD", 200)).await;
     assert!(matches!(refused, Err(ocpay_sdk::SdkError::ResponseSignature(_))), "{refused:?}");
     let updated =
-        trusting(old_platform_key).platform_key_version(2, app.platform_key.clone()).build().unwrap();
+        trusting(old_platform_key.clone()).platform_key_version(2, new_platform_key.clone()).build().unwrap();
     let paid = updated.pay(&pay_request(&unique_id("ROT"), "USD", 200)).await.unwrap();
     assert_eq!(paid.result.result_code, "SUCCESS");
+
+    // Once it no longer signs, the old version may be retired; what signs stays published.
+    data_dir.retire_platform_key(1).unwrap();
+    app.clock.advance(SignedDuration::from_secs(2));
+    assert_eq!(versions(&published(&app.base_url).await), [(2, true)]);
+    let only_new = trusting(new_platform_key.clone()).build().unwrap();
+    let paid = only_new.pay(&pay_request(&unique_id("ROT"), "USD", 200)).await.unwrap();
+    assert_eq!(paid.result.result_code, "SUCCESS");
+    let app = app.crash_and_restart().await;
+    assert_eq!(app.platform_key, new_platform_key, "after a restart too");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
