@@ -555,6 +555,7 @@ async fn complete(
     let paid = target
         .http
         .post(format!("{base}/wallet/api/codes/{}/pay", answer.token))
+        .header("content-type", "application/json")
         .body(payer)
         .send()
         .await

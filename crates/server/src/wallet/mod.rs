@@ -6,7 +6,9 @@
 //! - `GET /c/{token}/qr-{small|middle|big}.{png|svg}`: the QR image of the code's URL.
 //! - `GET /wallet/api/codes/{token}`: the order as JSON.
 //! - `POST /wallet/api/codes/{token}/pay` with `{"payerId", "pin", "outcome"}`: pay, or in
-//!   the sandbox choose a failure; answers JSON.
+//!   the sandbox choose a failure; answers JSON. Only `application/json` is taken (415
+//!   otherwise), and a browser's request from another origin is refused (403), so that no other
+//!   site's form or script can pay a code in a payer's browser.
 //!
 //! The token is the capability: whoever holds the code may see the order and pay it.
 
@@ -19,7 +21,7 @@ use axum::Router;
 use axum::extract::{Path, State};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
-use http::{HeaderValue, StatusCode, header};
+use http::{HeaderMap, HeaderValue, StatusCode, header};
 use ocpay_core::ids::CodeToken;
 use ocpay_core::money::Money;
 use ocpay_core::participant::Environment;
@@ -109,11 +111,73 @@ struct PayBody {
     outcome: Option<String>,
 }
 
+/// The refusal of a browser's request made by another site: an `Origin` other than the
+/// platform's public origin, or `Sec-Fetch-Site` saying the request crossed sites. Clients that
+/// are not browsers (`ocpay wallet pay`) send neither header.
+fn cross_origin_refusal(state: &AppState, headers: &HeaderMap) -> Option<Response> {
+    let forbidden = |why: &str| {
+        Some(error(
+            StatusCode::FORBIDDEN,
+            "CROSS_ORIGIN",
+            format!("{why}: codes are paid from this platform's own page"),
+        ))
+    };
+    if let Some(site) = headers.get("sec-fetch-site") {
+        let site = site.to_str().unwrap_or_default().to_ascii_lowercase();
+        if site != "same-origin" && site != "none" {
+            return forbidden("header Sec-Fetch-Site: the request comes from another site");
+        }
+    }
+    if let Some(origin) = headers.get(header::ORIGIN) {
+        let public = url::Url::parse(&state.public_url).ok().map(|url| url.origin());
+        let sent = origin.to_str().ok().and_then(|text| url::Url::parse(text).ok()).map(|url| url.origin());
+        let same = match (public, sent) {
+            (Some(public), Some(sent)) => public.is_tuple() && public == sent,
+            _ => false,
+        };
+        if !same {
+            return forbidden("header Origin: not this platform's origin");
+        }
+    }
+    None
+}
+
+/// The refusal of a body that is not `application/json` (with no charset, or UTF-8).
+fn media_type_refusal(headers: &HeaderMap) -> Option<Response> {
+    let refusal = || {
+        Some(error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "UNSUPPORTED_MEDIA_TYPE",
+            "header Content-Type: must be application/json",
+        ))
+    };
+    let Some(value) = headers.get(header::CONTENT_TYPE).and_then(|value| value.to_str().ok()) else {
+        return refusal();
+    };
+    let mut params = value.split(';').map(str::trim);
+    if !params.next().unwrap_or_default().eq_ignore_ascii_case("application/json") {
+        return refusal();
+    }
+    for param in params {
+        if let Some((name, charset)) = param.split_once('=')
+            && name.trim().eq_ignore_ascii_case("charset")
+            && !matches!(charset.trim().trim_matches('"').to_ascii_lowercase().as_str(), "utf-8" | "utf8")
+        {
+            return refusal();
+        }
+    }
+    None
+}
+
 async fn pay(
     State(state): State<Arc<AppState>>,
     Path(token): Path<String>,
+    headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
+    if let Some(refusal) = cross_origin_refusal(&state, &headers).or_else(|| media_type_refusal(&headers)) {
+        return refusal;
+    }
     let Ok(code) = CodeToken::parse(&token) else {
         return error(StatusCode::NOT_FOUND, "NOT_FOUND", "no such order code");
     };

@@ -456,3 +456,71 @@ async fn the_payer_page_shows_the_order_safely() {
     assert!(page.contains("&lt;script&gt;") || page.contains("&#60;script&#62;"), "shown as text");
     assert_eq!(reqwest::get(format!("{}/c/unknown-token", app.base_url)).await.unwrap().status(), 404);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pay_endpoint_takes_only_json_from_its_own_origin() {
+    let app = TestApp::spawn().await;
+    let merchant = app.merchant().await;
+    let paid = order_code(&merchant, "USD", 1250).await;
+    let url = format!("{}/wallet/api/codes/{}/pay", app.base_url, token_of(&code_value(&paid)));
+    let http = reqwest::Client::new();
+    let post = |content_type: Option<&str>, body: &'static str, headers: &[(&str, &str)]| {
+        let mut request = http.post(&url).body(body);
+        if let Some(content_type) = content_type {
+            request = request.header("content-type", content_type);
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            (status, response.json::<serde_json::Value>().await.expect("a JSON answer"))
+        }
+    };
+    // What an HTML form or a "simple" cross-site request can send without asking first.
+    for (content_type, body) in [
+        (Some("text/plain"), "{}"),
+        (Some("application/x-www-form-urlencoded"), "payerId=x"),
+        (
+            Some("multipart/form-data; boundary=b"),
+            "--b\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n1\r\n--b--\r\n",
+        ),
+        (Some("application/json; charset=latin1"), "{}"),
+        (None, "{}"),
+    ] {
+        let (status, answer) = post(content_type, body, &[]).await;
+        assert_eq!(
+            (status, answer["error"].as_str()),
+            (415, Some("UNSUPPORTED_MEDIA_TYPE")),
+            "{content_type:?}: {answer}"
+        );
+        assert!(answer["message"].as_str().unwrap().contains("Content-Type"), "{answer}");
+    }
+    let json = Some("application/json");
+    for headers in [
+        &[("origin", "https://attacker.example")][..],
+        &[("origin", "null")][..],
+        &[("sec-fetch-site", "cross-site")][..],
+        &[("sec-fetch-site", "same-site"), ("origin", "https://pay.attacker.example")][..],
+    ] {
+        let (status, answer) = post(json, "{}", headers).await;
+        assert_eq!((status, answer["error"].as_str()), (403, Some("CROSS_ORIGIN")), "{headers:?}: {answer}");
+    }
+    assert_eq!(
+        inquire(&merchant, &paid).await.payment_status.as_deref(),
+        Some("PROCESSING"),
+        "nothing was paid"
+    );
+
+    // The page's own script: same origin, JSON.
+    let origin = app.base_url.trim_end_matches('/').to_owned();
+    let (status, answer) = post(
+        Some("application/json; charset=utf-8"),
+        "{}",
+        &[("origin", &origin), ("sec-fetch-site", "same-origin")],
+    )
+    .await;
+    assert_eq!((status, answer["status"].as_str()), (200, Some("SUCCESS")), "{answer}");
+    assert_ledger_sound(&app).await;
+}
