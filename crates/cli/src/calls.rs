@@ -1,5 +1,5 @@
-//! `ocpay pay | inquire | cancel | refund | inquire-refund | register`: signed calls through `ocpay-sdk`, printing the verified
-//! response. The exit code tells the result: 0 for `S`, 4 for `F`, 3 for `U` (1 when no verified
+//! `ocpay pay | inquire | cancel | refund | inquire-refund | register`: signed calls through
+//! `ocpay-sdk`, printing the verified response. The exit code tells the result: 0 for `S`, 4 for `F`, 3 for `U` (1 when no verified
 //! answer came, 2 for a command line that does not parse).
 
 use std::path::{Path, PathBuf};
@@ -14,7 +14,7 @@ use ocpay_protocol::registrations::{
     MerchantRegistrationInfo, PRODUCT_CODE_IN_STORE, RegistrationRequest, StoreRegistrationInfo,
 };
 use ocpay_protocol::{Api, SigningKey, VerifyingKey, datetime};
-use ocpay_sdk::Client;
+use ocpay_sdk::{Client, SdkError};
 use serde::{Deserialize, Serialize};
 
 /// A profile file: where the server is and who is calling. Relative key paths are read
@@ -56,7 +56,9 @@ pub(crate) struct ClientArgs {
     /// Seconds allowed for each attempt.
     #[arg(long, default_value_t = 10)]
     timeout_seconds: u64,
-    /// Attempts per call; `U` results and transport failures are retried with the same body.
+    /// Attempts per call; `U` results and transport failures are retried with the same body,
+    /// each shown on stderr. `--attempts 1` shows the first answer as it is (the sandbox's
+    /// magic amounts).
     #[arg(long, default_value_t = 3)]
     attempts: u32,
 }
@@ -67,7 +69,7 @@ fn read(path: &Path, base: &Path) -> anyhow::Result<String> {
 }
 
 impl ClientArgs {
-    fn client(&self) -> anyhow::Result<Client> {
+    fn client(&self) -> anyhow::Result<Caller> {
         let (profile, base) = match &self.profile {
             Some(path) => {
                 let text =
@@ -100,7 +102,25 @@ impl ClientArgs {
         if let Some(token) = self.agent_token.clone().or(profile.agent_token) {
             builder = builder.agent_token(token);
         }
-        Ok(builder.timeout(Duration::from_secs(self.timeout_seconds)).attempts_max(self.attempts).build()?)
+        // The command retries by itself, to show each attempt (see `call`).
+        let client = builder.timeout(Duration::from_secs(self.timeout_seconds)).attempts_max(1).build()?;
+        Ok(Caller { client, attempts: self.attempts.max(1), again: String::new() })
+    }
+}
+
+/// A client, and how many attempts each call may take.
+struct Caller {
+    client: Client,
+    attempts: u32,
+    /// What running the command again must keep, for an unknown outcome: the request id.
+    again: String,
+}
+
+impl Caller {
+    /// Says which flag makes running the command again the same request.
+    fn again_with(mut self, flag: &str, request_id: &str) -> Caller {
+        self.again = format!(" with {flag} {request_id}");
+        self
     }
 }
 
@@ -137,6 +157,10 @@ pub(crate) struct PayArgs {
     /// How long the code stays payable: 90s, 10m ... [default: the server's default].
     #[arg(long, value_parser = crate::participant::parse_duration)]
     expires_in: Option<jiff::SignedDuration>,
+    /// Print only the order code's URL (the `TEXT` codeValue) instead of the response, for
+    /// `code=$(ocpay pay ... --code-only)`; a response without one is printed whole.
+    #[arg(long)]
+    code_only: bool,
 }
 
 #[derive(clap::Args)]
@@ -223,8 +247,9 @@ fn new_request_id() -> String {
 }
 
 pub(crate) async fn pay(args: PayArgs) -> anyhow::Result<ExitCode> {
-    let client = args.client.client()?;
+    let caller = args.client.client()?;
     let request_id = args.payment_request_id.unwrap_or_else(new_request_id);
+    let caller = caller.again_with("--payment-request-id", &request_id);
     let order = Order {
         reference_order_id: args.reference_order_id,
         order_description: Some(args.description),
@@ -245,26 +270,45 @@ pub(crate) async fn pay(args: PayArgs) -> anyhow::Result<ExitCode> {
     request.payment_notify_url = args.notify_url;
     request.payment_expiry_time =
         args.expires_in.map(|duration| datetime::format(jiff::Timestamp::now() + duration));
-    call(&client, Api::Pay, &request).await
+    let response = call_verified(&caller, Api::Pay, &request).await?;
+    let code = text_code(&response);
+    match code {
+        Some(code) if args.code_only => crate::print_stdout(&format!("{code}\n"))?,
+        _ => crate::print_json(&response)?,
+    }
+    if let Some(code) = code {
+        eprintln!("pay the order code as a payer would: ocpay wallet pay {code}");
+    }
+    Ok(exit_code(&response))
+}
+
+/// The URL of a pay response's order code: the `TEXT` entry of `orderCodeForm.codeDetails`.
+fn text_code(response: &serde_json::Value) -> Option<&str> {
+    response["orderCodeForm"]["codeDetails"]
+        .as_array()?
+        .iter()
+        .find(|detail| detail["displayType"] == "TEXT")?["codeValue"]
+        .as_str()
 }
 
 pub(crate) async fn inquire(args: PaymentRefArgs) -> anyhow::Result<ExitCode> {
-    let client = args.client.client()?;
+    let caller = args.client.client()?;
     let request =
         InquiryPaymentRequest { payment_id: args.payment_id, payment_request_id: args.payment_request_id };
-    call(&client, Api::InquiryPayment, &request).await
+    call(&caller, Api::InquiryPayment, &request).await
 }
 
 pub(crate) async fn cancel(args: PaymentRefArgs) -> anyhow::Result<ExitCode> {
-    let client = args.client.client()?;
+    let caller = args.client.client()?;
     let request = CancelRequest { payment_id: args.payment_id, payment_request_id: args.payment_request_id };
-    call(&client, Api::Cancel, &request).await
+    call(&caller, Api::Cancel, &request).await
 }
 
 pub(crate) async fn refund(args: RefundArgs) -> anyhow::Result<ExitCode> {
-    let client = args.client.client()?;
+    let request_id = args.refund_request_id.unwrap_or_else(new_request_id);
+    let caller = args.client.client()?.again_with("--refund-request-id", &request_id);
     let request = RefundRequest {
-        refund_request_id: Some(args.refund_request_id.unwrap_or_else(new_request_id)),
+        refund_request_id: Some(request_id),
         payment_id: Some(args.payment_id),
         reference_refund_id: args.reference_refund_id,
         refund_amount: Some(Amount::new(&args.currency, args.amount)),
@@ -273,23 +317,24 @@ pub(crate) async fn refund(args: RefundArgs) -> anyhow::Result<ExitCode> {
         refund_notify_url: args.notify_url,
         ..RefundRequest::default()
     };
-    call(&client, Api::Refund, &request).await
+    call(&caller, Api::Refund, &request).await
 }
 
 pub(crate) async fn inquire_refund(args: RefundRefArgs) -> anyhow::Result<ExitCode> {
-    let client = args.client.client()?;
+    let caller = args.client.client()?;
     let request = InquiryRefundRequest {
         refund_id: args.refund_id,
         refund_request_id: args.refund_request_id,
         merchant_account_id: None,
     };
-    call(&client, Api::InquiryRefund, &request).await
+    call(&caller, Api::InquiryRefund, &request).await
 }
 
 pub(crate) async fn register(args: RegisterArgs) -> anyhow::Result<ExitCode> {
-    let client = args.client.client()?;
+    let request_id = args.registration_request_id.unwrap_or_else(new_request_id);
+    let caller = args.client.client()?.again_with("--registration-request-id", &request_id);
     let request = RegistrationRequest {
-        registration_request_id: Some(args.registration_request_id.unwrap_or_else(new_request_id)),
+        registration_request_id: Some(request_id),
         registration_notify_url: args.notify_url,
         merchant_info: Some(MerchantRegistrationInfo {
             reference_merchant_id: Some(args.merchant_id),
@@ -306,17 +351,87 @@ pub(crate) async fn register(args: RegisterArgs) -> anyhow::Result<ExitCode> {
         }),
         pass_through_info: None,
     };
-    call(&client, Api::Registration, &request).await
+    call(&caller, Api::Registration, &request).await
 }
 
+/// The pause before the second attempt; it doubles for each further one (as the SDK's).
+const RETRY_DELAY: Duration = Duration::from_millis(200);
+
 /// Calls the API, prints the verified response, and turns its result status into an exit code.
-async fn call<Req: Serialize>(client: &Client, api: Api, request: &Req) -> anyhow::Result<ExitCode> {
-    let verified = client.call::<_, serde_json::Value>(api, request).await?;
-    crate::print_json(&verified.response)?;
-    let status = verified.response["result"]["resultStatus"].as_str().unwrap_or_default();
-    Ok(match status {
+async fn call<Req: Serialize>(caller: &Caller, api: Api, request: &Req) -> anyhow::Result<ExitCode> {
+    let response = call_verified(caller, api, request).await?;
+    crate::print_json(&response)?;
+    Ok(exit_code(&response))
+}
+
+/// 0 for an `S` result, [`crate::EXIT_F`] for `F`, [`crate::EXIT_U`] for `U`.
+fn exit_code(response: &serde_json::Value) -> ExitCode {
+    match response["result"]["resultStatus"].as_str().unwrap_or_default() {
         "S" => ExitCode::SUCCESS,
         "F" => ExitCode::from(crate::EXIT_F),
         _ => ExitCode::from(crate::EXIT_U),
-    })
+    }
+}
+
+/// Calls the API and returns the verified response. A `U` result or a transport failure is retried with the same body up to the caller's
+/// attempts, as the SDK does, but each `U` and each retry is shown on stderr (one line each), so
+/// that a `U` the retries hide (the sandbox's magic amounts) is still seen.
+async fn call_verified<Req: Serialize>(
+    caller: &Caller,
+    api: Api,
+    request: &Req,
+) -> anyhow::Result<serde_json::Value> {
+    let attempts = caller.attempts;
+    let mut delay = RETRY_DELAY;
+    let mut attempt = 1;
+    let verified = loop {
+        let outcome = caller.client.call::<_, serde_json::Value>(api, request).await;
+        let (shown, retryable) = match &outcome {
+            Ok(verified) => unknown_result(&verified.response),
+            Err(error) => (Some(error.to_string()), transport_failure(error)),
+        };
+        let last = !retryable || attempt >= attempts;
+        if let Some(shown) = shown {
+            let next = if last {
+                String::new()
+            } else {
+                format!("; retrying the same request in {} ms", delay.as_millis())
+            };
+            let ending = if last && outcome.is_ok() && retryable {
+                format!("; the outcome is unknown: run the command again{}, or inquire", caller.again)
+            } else {
+                String::new()
+            };
+            eprintln!("{}: attempt {attempt} of {attempts}: {shown}{next}{ending}", api.name());
+        }
+        if last {
+            break outcome?;
+        }
+        tokio::time::sleep(delay).await;
+        delay = delay.saturating_mul(2);
+        attempt += 1;
+    };
+    Ok(verified.response)
+}
+
+/// A `U` answer as a line to show, and whether the same request may turn it into a final one
+/// (an `*_IN_PROCESS` answer may not: the request was accepted, and only an inquiry tells more).
+fn unknown_result(response: &serde_json::Value) -> (Option<String>, bool) {
+    let result = &response["result"];
+    if result["resultStatus"] != "U" {
+        return (None, false);
+    }
+    let code = result["resultCode"].as_str().unwrap_or_default();
+    let message = result["resultMessage"].as_str().unwrap_or_default();
+    let retryable = !code.ends_with("_IN_PROCESS");
+    (Some(format!("U / {code} ({message})")), retryable)
+}
+
+/// Whether a call that got no verified answer may be tried again with the same body.
+fn transport_failure(error: &SdkError) -> bool {
+    match error {
+        SdkError::Transport(_) => true,
+        SdkError::HttpStatus { status } => *status == 408 || *status == 429 || *status >= 500,
+        _ => false,
+    }
 }

@@ -16,7 +16,8 @@ use serde_json::json;
 pub(crate) enum WalletCommand {
     /// Pay an order code (or, in the sandbox, fail it with --outcome).
     Pay {
-        /// The code's URL (`codeValue` of the TEXT code detail).
+        /// The code's URL (`codeValue` of the TEXT code detail, as `ocpay pay` shows it on
+        /// stderr); quotes around it and a trailing slash are ignored.
         code_value: String,
         /// Sandbox: SUCCESS, USER_BALANCE_NOT_ENOUGH, RISK_REJECT or USER_KYC_NOT_QUALIFIED.
         #[arg(long)]
@@ -151,11 +152,37 @@ async fn pay(
     Ok(if answer["status"] == "SUCCESS" { ExitCode::SUCCESS } else { ExitCode::from(crate::EXIT_F) })
 }
 
-/// `http://host/c/<token>` becomes `http://host/wallet/api/codes/<token>/pay`.
+/// `http://host/c/<token>` becomes `http://host/wallet/api/codes/<token>/pay`. The value may
+/// come as copied from JSON or a browser: in quotes, with a trailing slash or a trailing comma.
 fn url_of(code_value: &str) -> anyhow::Result<String> {
-    let (origin, token) = code_value
+    let trimmed = code_value.trim().trim_end_matches(',');
+    let trimmed = trimmed.trim_matches(|c| c == '"' || c == '\'' || c == '<' || c == '>');
+    let trimmed = trimmed.trim().trim_end_matches('/');
+    let (origin, token) = trimmed
         .rsplit_once("/c/")
         .filter(|(origin, token)| origin.starts_with("http") && !token.is_empty() && !token.contains('/'))
         .ok_or_else(|| anyhow::anyhow!("{code_value:?} is not an order code URL (…/c/<token>)"))?;
     Ok(format!("{origin}/wallet/api/codes/{token}/pay"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::url_of;
+
+    #[test]
+    fn a_code_value_is_accepted_as_copied() {
+        let expected = "http://127.0.0.1:8080/wallet/api/codes/TOKEN/pay";
+        for copied in [
+            "http://127.0.0.1:8080/c/TOKEN",
+            "http://127.0.0.1:8080/c/TOKEN/",
+            "\"http://127.0.0.1:8080/c/TOKEN\",",
+            "'http://127.0.0.1:8080/c/TOKEN'",
+            " <http://127.0.0.1:8080/c/TOKEN> ",
+        ] {
+            assert_eq!(url_of(copied).unwrap(), expected, "{copied}");
+        }
+        for wrong in ["http://127.0.0.1:8080/c/", "TOKEN", "http://127.0.0.1:8080/c/TOKEN/qr-small.png"] {
+            assert!(url_of(wrong).is_err(), "{wrong}");
+        }
+    }
 }

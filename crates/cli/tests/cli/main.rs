@@ -513,6 +513,54 @@ fn a_payer_pays_from_the_command_line_and_listen_receives_the_notification() {
     drop(server);
 }
 
+#[test]
+fn each_unknown_answer_and_retry_is_shown_and_pay_says_how_to_pay_its_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data = data.to_str().unwrap();
+    let server = serve(Path::new(data));
+    let merchant = participant(data, &dir.path().join("merchant"), "merchant", &server.url);
+    let profile = merchant["profile"].as_str().unwrap();
+    let pay = |amount: &str, more: &[&str]| {
+        let args = ["pay", "--profile", profile, "--amount", amount, "--currency", "USD"];
+        ocpay(&[&args[..], more].concat())
+    };
+
+    // Sandbox amount 9901: the first attempt answers U, the command's retry pays; both are shown.
+    let retried = pay("9901", &["--payment-request-id", "PR-SHOWN"]);
+    assert_eq!(retried.status.code(), Some(0));
+    let stderr = String::from_utf8_lossy(&retried.stderr);
+    assert!(stderr.contains("pay: attempt 1 of 3: U / UNKNOWN_EXCEPTION"), "{stderr}");
+    assert!(stderr.contains("retrying the same request"), "{stderr}");
+    let code = json(&retried)["orderCodeForm"]["codeDetails"][0]["codeValue"].as_str().unwrap().to_owned();
+    assert!(stderr.contains(&format!("ocpay wallet pay {code}\n")), "a command to copy: {stderr}");
+
+    // Sandbox amount 9903: with one attempt, the first inquiry's U is the answer.
+    let slow = pay("9903", &["--payment-request-id", "PR-ONCE", "--code-only"]);
+    assert_eq!(slow.status.code(), Some(0));
+    let code = String::from_utf8(slow.stdout).unwrap();
+    assert!(code.starts_with(&server.url) && code.ends_with('\n') && code.lines().count() == 1, "{code}");
+    let inquiry =
+        ocpay(&["inquire", "--profile", profile, "--payment-request-id", "PR-ONCE", "--attempts", "1"]);
+    assert_eq!(inquiry.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&inquiry.stderr);
+    assert!(stderr.contains("inquiryPayment: attempt 1 of 1: U / UNKNOWN_EXCEPTION"), "{stderr}");
+    assert!(stderr.contains("run the command again, or inquire"), "{stderr}");
+    let unknown = pay("9901", &["--attempts", "1"]);
+    assert_eq!(unknown.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&unknown.stderr);
+    assert!(
+        stderr.contains("run the command again with --payment-request-id cli-"),
+        "the generated id: {stderr}"
+    );
+
+    // The code as copied from the JSON: quoted, with a trailing slash.
+    let copied = format!("\"{}/\"", code.trim());
+    let paid = ocpay(&["wallet", "pay", &copied]);
+    assert!(paid.status.success(), "{}", String::from_utf8_lossy(&paid.stdout));
+    drop(server);
+}
+
 /// Creates a sandbox participant with generated keys; returns its JSON (with `profile`).
 fn participant(data: &str, dir: &Path, kind: &str, server_url: &str) -> Value {
     create_participant(data, dir, kind, server_url, &["--notify-url", "https://merchant.example/notify"])
@@ -749,4 +797,5 @@ fn an_operator_approves_an_acquirers_registration_and_the_acquirer_pays() {
     let paid = pay("order-1");
     assert_eq!(paid.status.code(), Some(0), "{}", String::from_utf8_lossy(&paid.stdout));
     assert_eq!(json(&paid)["result"]["resultCode"], "SUCCESS");
+
 }
