@@ -1,5 +1,6 @@
-//! `ocpay pay | inquire | cancel | refund | inquire-refund | register`: signed calls through
-//! `ocpay-sdk`, printing the verified response. The exit code tells the result: 0 for `S`, 4 for `F`, 3 for `U` (1 when no verified
+//! `ocpay pay | inquire | cancel | refund | inquire-refund | register | inquire-registration |
+//! inquire-registration-info`: signed calls through `ocpay-sdk`, printing the verified
+//! response. The exit code tells the result: 0 for `S`, 4 for `F`, 3 for `U` (1 when no verified
 //! answer came, 2 for a command line that does not parse).
 
 use std::path::{Path, PathBuf};
@@ -11,7 +12,8 @@ use ocpay_protocol::model::{Amount, Merchant, Order, Store};
 use ocpay_protocol::payments::{CancelRequest, InquiryPaymentRequest, PayRequest};
 use ocpay_protocol::refunds::{InquiryRefundRequest, RefundRequest};
 use ocpay_protocol::registrations::{
-    MerchantRegistrationInfo, PRODUCT_CODE_IN_STORE, RegistrationRequest, StoreRegistrationInfo,
+    InquiryRegistrationInfoRequest, InquiryRegistrationStatusRequest, MerchantRegistrationInfo,
+    PRODUCT_CODE_IN_STORE, RegistrationRequest, StoreRegistrationInfo,
 };
 use ocpay_protocol::{Api, SigningKey, VerifyingKey, datetime};
 use ocpay_sdk::{Client, SdkError};
@@ -230,6 +232,36 @@ pub(crate) struct RegisterArgs {
     notify_url: Option<String>,
 }
 
+/// An acquirer reads where a registration stands (`inquiryRegistrationStatus`).
+#[derive(clap::Args)]
+#[group(id = "registration", required = true, multiple = true)]
+pub(crate) struct RegistrationStatusArgs {
+    #[command(flatten)]
+    client: ClientArgs,
+    /// The registration's idempotency key.
+    #[arg(long, group = "registration")]
+    registration_request_id: Option<String>,
+    /// The secondary merchant (`referenceMerchantId`): its newest registration.
+    #[arg(long, group = "registration")]
+    merchant_id: Option<String>,
+    /// The store (`referenceStoreId`), with --merchant-id.
+    #[arg(long, requires = "merchant_id")]
+    store_id: Option<String>,
+}
+
+/// An acquirer reads what it registered for a merchant (`inquiryRegistrationInfo`).
+#[derive(clap::Args)]
+pub(crate) struct RegistrationInfoArgs {
+    #[command(flatten)]
+    client: ClientArgs,
+    /// The secondary merchant (`referenceMerchantId`).
+    #[arg(long)]
+    merchant_id: String,
+    /// The store (`referenceStoreId`).
+    #[arg(long)]
+    store_id: Option<String>,
+}
+
 #[derive(clap::Args)]
 #[group(id = "refund", required = true, multiple = true)]
 pub(crate) struct RefundRefArgs {
@@ -352,6 +384,25 @@ pub(crate) async fn register(args: RegisterArgs) -> anyhow::Result<ExitCode> {
         pass_through_info: None,
     };
     call(&caller, Api::Registration, &request).await
+}
+
+pub(crate) async fn inquire_registration(args: RegistrationStatusArgs) -> anyhow::Result<ExitCode> {
+    let caller = args.client.client()?;
+    let request = InquiryRegistrationStatusRequest {
+        reference_merchant_id: args.merchant_id,
+        registration_request_id: args.registration_request_id,
+        reference_store_id: args.store_id,
+    };
+    call(&caller, Api::InquiryRegistrationStatus, &request).await
+}
+
+pub(crate) async fn inquire_registration_info(args: RegistrationInfoArgs) -> anyhow::Result<ExitCode> {
+    let caller = args.client.client()?;
+    let request = InquiryRegistrationInfoRequest {
+        reference_merchant_id: Some(args.merchant_id),
+        reference_store_id: args.store_id,
+    };
+    call(&caller, Api::InquiryRegistrationInfo, &request).await
 }
 
 /// The pause before the second attempt; it doubles for each further one (as the SDK's).

@@ -82,6 +82,11 @@ enum Command {
     InquireRefund(calls::RefundRefArgs),
     /// Register a secondary merchant's store as an acquirer (`registration`).
     Register(Box<calls::RegisterArgs>),
+    /// Read where a registration stands as its acquirer (`inquiryRegistrationStatus`).
+    InquireRegistration(calls::RegistrationStatusArgs),
+    /// Read what was registered for a merchant (and store) as its acquirer
+    /// (`inquiryRegistrationInfo`).
+    InquireRegistrationInfo(calls::RegistrationInfoArgs),
     /// Review acquirers' merchant registrations: list, approve, reject.
     #[command(subcommand)]
     Registrations(registrations::RegistrationsCommand),
@@ -142,6 +147,8 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Refund(args) => calls::refund(*args).await,
         Command::InquireRefund(args) => calls::inquire_refund(args).await,
         Command::Register(args) => calls::register(*args).await,
+        Command::InquireRegistration(args) => calls::inquire_registration(args).await,
+        Command::InquireRegistrationInfo(args) => calls::inquire_registration_info(args).await,
         Command::Registrations(command) => registrations::run(command).await.map(|()| ExitCode::SUCCESS),
         Command::Bench(args) => bench::run(args).await.map(|()| ExitCode::SUCCESS),
         Command::Wallet(command) => wallet::run(command).await,

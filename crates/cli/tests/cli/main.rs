@@ -798,4 +798,17 @@ fn an_operator_approves_an_acquirers_registration_and_the_acquirer_pays() {
     assert_eq!(paid.status.code(), Some(0), "{}", String::from_utf8_lossy(&paid.stdout));
     assert_eq!(json(&paid)["result"]["resultCode"], "SUCCESS");
 
+    // The acquirer reads the registration back through the API.
+    let status =
+        json(&ocpay(&["inquire-registration", "--profile", &profile, "--registration-request-id", "reg-1"]));
+    assert_eq!(status["registrationResult"]["registrationStatus"], "APPROVED", "{status}");
+    let by_store =
+        ["inquire-registration", "--profile", &profile, "--merchant-id", "BAKERY-1", "--store-id", "TP-01"];
+    assert_eq!(json(&ocpay(&by_store))["registrationResult"]["registrationStatus"], "APPROVED");
+    let info =
+        json(&ocpay(&["inquire-registration-info", "--profile", &profile, "--merchant-id", "BAKERY-1"]));
+    assert_eq!(info["storeInfo"]["storeName"], "Corner Bakery Tanjong Pagar", "{info}");
+    let unknown = ocpay(&["inquire-registration", "--profile", &profile, "--merchant-id", "NOBODY"]);
+    assert_eq!(unknown.status.code(), Some(4));
+    assert_eq!(json(&unknown)["result"]["resultCode"], "RECORD_NOT_FOUND");
 }
