@@ -17,6 +17,6 @@ pub mod registrations;
 pub mod result;
 pub mod signature;
 
-pub use api::Api;
+pub use api::{Api, ApiRequest, ApiResponse};
 pub use result::{AmsResult, ResultCode, ResultStatus};
 pub use signature::{SignatureError, SignatureHeader, SigningKey, VerifyingKey};

@@ -49,7 +49,8 @@ use ocpay_protocol::registrations::{
 };
 use ocpay_protocol::signature::content_to_sign;
 use ocpay_protocol::{
-    AmsResult, Api, ResultCode, ResultStatus, SignatureError, SignatureHeader, SigningKey, VerifyingKey,
+    AmsResult, Api, ApiRequest, ResultCode, ResultStatus, SignatureError, SignatureHeader, SigningKey,
+    VerifyingKey,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -221,7 +222,7 @@ impl Client {
 
     /// Creates an order code (or returns the one this `paymentRequestId` created).
     pub async fn pay(&self, request: &PayRequest) -> Result<PayResponse, SdkError> {
-        Ok(self.call(Api::Pay, request).await?.response)
+        self.send(request).await
     }
 
     /// Reads a payment by `paymentId` or `paymentRequestId`.
@@ -229,18 +230,18 @@ impl Client {
         &self,
         request: &InquiryPaymentRequest,
     ) -> Result<InquiryPaymentResponse, SdkError> {
-        Ok(self.call(Api::InquiryPayment, request).await?.response)
+        self.send(request).await
     }
 
     /// Cancels a payment by `paymentId` or `paymentRequestId`.
     pub async fn cancel(&self, request: &CancelRequest) -> Result<CancelResponse, SdkError> {
-        Ok(self.call(Api::Cancel, request).await?.response)
+        self.send(request).await
     }
 
     /// Refunds part or all of a paid payment (or returns the refund this `refundRequestId`
     /// created). `U / REFUND_IN_PROCESS` means accepted: inquire for the outcome.
     pub async fn refund(&self, request: &RefundRequest) -> Result<RefundResponse, SdkError> {
-        Ok(self.call(Api::Refund, request).await?.response)
+        self.send(request).await
     }
 
     /// Reads a refund by `refundId` or `refundRequestId`.
@@ -248,13 +249,13 @@ impl Client {
         &self,
         request: &InquiryRefundRequest,
     ) -> Result<InquiryRefundResponse, SdkError> {
-        Ok(self.call(Api::InquiryRefund, request).await?.response)
+        self.send(request).await
     }
 
     /// Registers a secondary merchant and its store for review (acquirers only), or returns the
     /// answer this `registrationRequestId` got.
     pub async fn register(&self, request: &RegistrationRequest) -> Result<RegistrationResponse, SdkError> {
-        Ok(self.call(Api::Registration, request).await?.response)
+        self.send(request).await
     }
 
     /// Reads where a registration stands: `PROCESSING`, `APPROVED` or `REJECTED`.
@@ -262,7 +263,7 @@ impl Client {
         &self,
         request: &InquiryRegistrationStatusRequest,
     ) -> Result<InquiryRegistrationStatusResponse, SdkError> {
-        Ok(self.call(Api::InquiryRegistrationStatus, request).await?.response)
+        self.send(request).await
     }
 
     /// Reads what was registered for a merchant (and store).
@@ -270,10 +271,16 @@ impl Client {
         &self,
         request: &InquiryRegistrationInfoRequest,
     ) -> Result<InquiryRegistrationInfoResponse, SdkError> {
-        Ok(self.call(Api::InquiryRegistrationInfo, request).await?.response)
+        self.send(request).await
     }
 
-    /// Calls any API with a typed request, keeping the verified raw body beside the parsed one.
+    /// Calls the API a typed request belongs to and returns its typed, verified response.
+    pub async fn send<R: ApiRequest>(&self, request: &R) -> Result<R::Response, SdkError> {
+        Ok(self.call(R::API, request).await?.response)
+    }
+
+    /// Calls any API with a request of any shape, keeping the verified raw body beside the
+    /// parsed one.
     pub async fn call<Req, Resp>(&self, api: Api, request: &Req) -> Result<Verified<Resp>, SdkError>
     where
         Req: Serialize,

@@ -14,29 +14,20 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, StatusCode, header, request::Parts};
 use http_body_util::{BodyExt as _, LengthLimitError, Limited};
 use ocpay_core::access::Scope;
-use ocpay_core::ids::ClientId;
-use ocpay_core::participant::{Participant, ParticipantKind};
+use ocpay_core::ids::{ClientId, ID_CHARS_MAX};
+use ocpay_core::participant::{Participant, ParticipantKey, ParticipantKind};
 use ocpay_protocol::api::header as names;
 use ocpay_protocol::payments::ResultOnly;
 use ocpay_protocol::signature::content_to_sign;
-use ocpay_protocol::{AmsResult, Api, ResultCode, SignatureHeader, datetime};
+use ocpay_protocol::{AmsResult, Api, ApiRequest, ApiResponse as _, ResultCode, SignatureHeader, datetime};
 use ocpay_store::AuditEvent;
-use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use super::caller::Caller;
 use super::error::ApiError;
 use super::{payments, refunds, registrations};
 use crate::service::grants;
 use crate::state::AppState;
-
-/// The verified caller of an API.
-pub(crate) struct Caller {
-    /// Whose payments the call is about: the signer, or the merchant an ISV acts for.
-    pub(crate) participant: Participant,
-    pub(crate) key_version: u32,
-    /// The ISV acting for `participant` through an Agent-Token.
-    pub(crate) agent: Option<ClientId>,
-}
 
 /// What the audit trail learns about a request as the gateway gets through it.
 #[derive(Default)]
@@ -51,49 +42,9 @@ struct Audit {
     idempotency_key: Option<String>,
 }
 
-/// The scope an API needs of the key and of an ISV's grant.
+/// The scope an API needs of the key and of an ISV's grant, as its declaration names it.
 fn scope_of(api: Api) -> Scope {
-    match api {
-        Api::Pay => Scope::Pay,
-        Api::InquiryPayment | Api::InquiryRefund => Scope::Inquiry,
-        Api::Cancel => Scope::Cancel,
-        Api::Refund => Scope::Refund,
-        Api::Registration | Api::InquiryRegistrationStatus | Api::InquiryRegistrationInfo => {
-            Scope::Registration
-        }
-    }
-}
-
-/// The field of a request body the audit trail records: the idempotency key of a write, or
-/// the id an inquiry or cancel names.
-fn audit_key(api: Api, body: &[u8]) -> Option<String> {
-    // Only these top-level fields are read; the rest of the body is skipped, not built.
-    #[derive(serde::Deserialize)]
-    #[serde(rename_all = "camelCase")]
-    struct Keys {
-        payment_request_id: Option<serde_json::Value>,
-        payment_id: Option<serde_json::Value>,
-        refund_request_id: Option<serde_json::Value>,
-        refund_id: Option<serde_json::Value>,
-        registration_request_id: Option<serde_json::Value>,
-        reference_merchant_id: Option<serde_json::Value>,
-    }
-    let keys: Keys = serde_json::from_slice(body).ok()?;
-    let candidates = match api {
-        Api::Pay => [keys.payment_request_id, None],
-        Api::Refund => [keys.refund_request_id, None],
-        Api::InquiryPayment | Api::Cancel => [keys.payment_id, keys.payment_request_id],
-        Api::InquiryRefund => [keys.refund_id, keys.refund_request_id],
-        Api::Registration | Api::InquiryRegistrationStatus => {
-            [keys.registration_request_id, keys.reference_merchant_id]
-        }
-        Api::InquiryRegistrationInfo => [keys.reference_merchant_id, None],
-    };
-    candidates.into_iter().flatten().find_map(|value| match value {
-        serde_json::Value::String(text) => Some(text.chars().take(ocpay_core::ids::ID_CHARS_MAX).collect()),
-        serde_json::Value::Number(number) => Some(number.to_string()),
-        _ => None,
-    })
+    Scope::ALL.into_iter().find(|scope| scope.as_str() == api.scope()).unwrap_or(Scope::Pay)
 }
 
 /// Handles every request under `/ams/`.
@@ -133,11 +84,8 @@ async fn answer(
         .await
         .unwrap_or(Err(ApiError::Timeout { timeout_ms: state.config.request_timeout_ms }));
     match outcome {
-        Ok(body) => {
-            let result = serde_json::from_slice::<ResultOnly>(&body).map(|answer| answer.result);
-            if let Ok(result) = result {
-                record(&state, audit, result.result_status.as_str(), &result.result_code).await;
-            }
+        Ok(Answered { body, result }) => {
+            record(&state, audit, result.result_status.as_str(), &result.result_code).await;
             (StatusCode::OK, body)
         }
         Err(error) => {
@@ -174,13 +122,19 @@ async fn record(state: &AppState, audit: Audit, result_status: &str, result_code
     state.audit.record(event).await;
 }
 
+/// A successful answer: its body, and its result for the audit trail.
+struct Answered {
+    body: Vec<u8>,
+    result: AmsResult,
+}
+
 async fn process(
     state: &AppState,
     parts: &Parts,
     body: Body,
     path: &str,
     audit: &mut Audit,
-) -> Result<Vec<u8>, ApiError> {
+) -> Result<Answered, ApiError> {
     if parts.method != Method::POST {
         return Err(ApiError::MethodNotSupported);
     }
@@ -195,22 +149,50 @@ async fn process(
     let signature =
         SignatureHeader::parse(signature).map_err(|error| ApiError::SignatureInvalid(error.to_string()))?;
     let signed = Signed { client_id, request_time, path, body: &body, signature: &signature };
-    let caller = authenticate(state, &signed, api, agent_token(&parts.headers)?, audit).await?;
-    tracing::debug!(client_id, api = api.name(), key_version = caller.key_version, "verified request");
+    let agent_token = agent_token(&parts.headers)?;
+    // The one table from API to handler; everything else about an API is its declaration.
     match api {
-        Api::Pay => render(payments::pay(state, &caller, parse(&body)?).await?),
-        Api::InquiryPayment => render(payments::inquire(state, &caller, parse(&body)?).await?),
-        Api::Cancel => render(payments::cancel(state, &caller, parse(&body)?).await?),
-        Api::Refund => render(refunds::refund(state, &caller, parse(&body)?).await?),
-        Api::InquiryRefund => render(refunds::inquire(state, &caller, parse(&body)?).await?),
-        Api::Registration => render(registrations::register(state, &caller, parse(&body)?).await?),
+        Api::Pay => call(state, &signed, agent_token, audit, payments::pay).await,
+        Api::InquiryPayment => call(state, &signed, agent_token, audit, payments::inquire).await,
+        Api::Cancel => call(state, &signed, agent_token, audit, payments::cancel).await,
+        Api::Refund => call(state, &signed, agent_token, audit, refunds::refund).await,
+        Api::InquiryRefund => call(state, &signed, agent_token, audit, refunds::inquire).await,
+        Api::Registration => call(state, &signed, agent_token, audit, registrations::register).await,
         Api::InquiryRegistrationStatus => {
-            render(registrations::inquire_status(state, &caller, parse(&body)?).await?)
+            call(state, &signed, agent_token, audit, registrations::inquire_status).await
         }
         Api::InquiryRegistrationInfo => {
-            render(registrations::inquire_info(state, &caller, parse(&body)?).await?)
+            call(state, &signed, agent_token, audit, registrations::inquire_info).await
         }
     }
+}
+
+/// Verifies a request to the API of `R`, parses its body once, and answers it with `handler`:
+/// the response is serialised once, and its result goes to the audit trail as it is.
+async fn call<R: ApiRequest>(
+    state: &AppState,
+    signed: &Signed<'_>,
+    agent_token: Option<&str>,
+    audit: &mut Audit,
+    handler: impl AsyncFn(&AppState, &Caller, R) -> Result<R::Response, ApiError>,
+) -> Result<Answered, ApiError> {
+    let (signer, key) = verify(state, signed, audit).await?;
+    // Parsed before the refusals below so that the audit trail records what a refused request
+    // named; a body that does not parse is refused only after them, as before.
+    let request = parse::<R>(signed.body);
+    if let Ok(request) = &request {
+        audit.idempotency_key = request.audit_key().map(|key| key.chars().take(ID_CHARS_MAX).collect());
+    }
+    let caller = authorize(state, signer, key, R::API, agent_token, audit).await?;
+    tracing::debug!(
+        client_id = signed.client_id,
+        api = R::API.name(),
+        key_version = caller.key_version,
+        "verified request"
+    );
+    let response = handler(state, &caller, request?).await?;
+    let body = serde_json::to_vec(&response).map_err(|error| ApiError::Internal(error.to_string()))?;
+    Ok(Answered { body, result: response.result().clone() })
 }
 
 fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -307,17 +289,14 @@ fn agent_token(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
     }
 }
 
-/// Finds the caller and its key, verifies the signature over the exact bytes received, and
-/// decides whose payments the call may touch: the caller's own, or (for an ISV with a valid
-/// Agent-Token) those of the merchant that authorised it. Everything is read afresh on each
-/// request, so a revoked key or grant stops the very next call.
-async fn authenticate(
+/// Finds the signer and its key and verifies the signature over the exact bytes received.
+/// From then on the request is recorded in the audit trail (even a revoked key's holder
+/// signed it); a forged request is not, so nobody can fill another participant's trail.
+async fn verify(
     state: &AppState,
     signed: &Signed<'_>,
-    api: Api,
-    agent_token: Option<&str>,
     audit: &mut Audit,
-) -> Result<Caller, ApiError> {
+) -> Result<(Participant, ParticipantKey), ApiError> {
     let client_id = ClientId::parse(signed.client_id).map_err(|_| ApiError::ClientInvalid)?;
     let key_version = signed.signature.key_version;
     let (signer, key) = state
@@ -341,15 +320,26 @@ async fn authenticate(
             ApiError::KeyNotFound { key_version: Some(key.key_version) }
         });
     }
-    // The holder of this key signed the request (even a revoked key's): it is recorded. A
-    // forged request is not, so nobody can fill another participant's audit trail.
-    audit.client_id = Some(client_id.clone());
+    audit.client_id = Some(client_id);
     audit.key_version = Some(key.key_version);
-    audit.idempotency_key = audit_key(api, signed.body);
-    if !usable {
+    Ok((signer, key))
+}
+
+/// Decides whose payments a verified call may touch: the signer's own, or (for an ISV with a
+/// valid Agent-Token) those of the merchant that authorised it. Everything is read afresh on
+/// each request, so a revoked key or grant stops the very next call.
+async fn authorize(
+    state: &AppState,
+    signer: Participant,
+    key: ParticipantKey,
+    api: Api,
+    agent_token: Option<&str>,
+    audit: &mut Audit,
+) -> Result<Caller, ApiError> {
+    let now = state.clock.now();
+    if !key.is_usable(now) {
         return Err(ApiError::KeyNotFound { key_version: Some(key.key_version) });
     }
-    let now = state.clock.now();
     let scope = scope_of(api);
     if !key.scopes.contains(scope) {
         return Err(ApiError::AccessDenied(format!(
@@ -424,10 +414,6 @@ fn explain<T: DeserializeOwned>(body: &[u8], error: &serde_json::Error) -> ApiEr
     }
 }
 
-fn render<T: Serialize>(response: T) -> Result<Vec<u8>, ApiError> {
-    serde_json::to_vec(&response).map_err(|error| ApiError::Internal(error.to_string()))
-}
-
 /// Signs `body` for `client_id` and wraps it in a response with the AMS headers.
 fn signed_response(
     state: &AppState,
@@ -459,4 +445,22 @@ fn signed_response(
         headers.insert(names::SIGNATURE, value);
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_api_needs_a_scope_that_keys_and_grants_know() {
+        for api in Api::ALL {
+            assert!(
+                Scope::ALL.iter().any(|scope| scope.as_str() == api.scope()),
+                "{}: no scope is named {:?}",
+                api.name(),
+                api.scope()
+            );
+        }
+        assert_eq!(scope_of(Api::InquiryRefund), Scope::Inquiry);
+    }
 }

@@ -1,6 +1,7 @@
 //! The HTTP surface: the signed AMS gateway and the health endpoints. Every route is listed
 //! here; handlers are thin (extract, call a service, render).
 
+mod caller;
 mod error;
 mod fields;
 mod gateway;

@@ -12,9 +12,9 @@ use ocpay_protocol::payments::{
 use ocpay_protocol::{AmsResult, datetime};
 use ocpay_store::PaymentLookup;
 
+use super::caller::Caller;
 use super::error::ApiError;
 use super::fields::{self, NAME_CHARS_MAX, required};
-use super::gateway::Caller;
 use crate::codes::{self, QrSize};
 use crate::service::{cancel, inquiry, pay::PayCommand};
 use crate::state::AppState;

@@ -4,9 +4,9 @@ use ocpay_core::ids::{ID_CHARS_MAX, PaymentId, RefundId, RefundRequestId};
 use ocpay_protocol::refunds::{InquiryRefundRequest, InquiryRefundResponse, RefundRequest, RefundResponse};
 use ocpay_store::RefundLookup;
 
+use super::caller::Caller;
 use super::error::ApiError;
 use super::fields;
-use super::gateway::Caller;
 use crate::service::refund::RefundCommand;
 use crate::service::{inquiry, refund};
 use crate::state::AppState;

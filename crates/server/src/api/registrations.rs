@@ -11,9 +11,9 @@ use ocpay_protocol::registrations::{
 };
 use ocpay_store::RegistrationLookup;
 
+use super::caller::Caller;
 use super::error::ApiError;
 use super::fields::{self, NAME_CHARS_MAX, required};
-use super::gateway::Caller;
 use crate::service::ServiceError;
 use crate::service::registrations::{self, RegisterCommand};
 use crate::state::AppState;
