@@ -16,7 +16,7 @@ use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
-use ocpay_store::Store;
+use ocpay_store::sql::StatementFaults;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
@@ -34,19 +34,20 @@ impl Application {
     /// Opens the data directory (creating the platform key, the admin token and the database
     /// on first start) and binds the listener. Nothing is served until [`Application::run`].
     pub async fn build(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Application> {
-        Application::build_with_store(config, clock, |store| store).await
+        Application::build_with_faults(config, clock, None).await
     }
 
-    /// As [`Application::build`], with the store wrapped by `wrap` (tests inject faults).
-    pub async fn build_with_store(
+    /// As [`Application::build`], with the store's write statements failing when `faults`
+    /// says so (tests only).
+    pub async fn build_with_faults(
         config: Config,
         clock: Arc<dyn Clock>,
-        wrap: impl FnOnce(Arc<dyn Store>) -> Arc<dyn Store>,
+        faults: Option<Arc<StatementFaults>>,
     ) -> anyhow::Result<Application> {
         let data_dir = DataDir::open(&config.data_dir)?;
         let platform_keys = data_dir.platform_keys()?;
         let admin_token = data_dir.admin_token()?;
-        let store = wrap(data_dir.open_store(&config).await?);
+        let store = data_dir.open_store_with_faults(&config, faults).await?;
         // Claims of a previous run died with it; their notifications are due again.
         store.release_claims().await?;
         let listener =

@@ -14,6 +14,7 @@ use anyhow::Context as _;
 use ocpay_protocol::SigningKey;
 use ocpay_store::Store;
 use ocpay_store::postgres::{PostgresSettings, PostgresStore};
+use ocpay_store::sql::StatementFaults;
 use ocpay_store::sqlite::{SqliteSettings, SqliteStore};
 
 use crate::config::Config;
@@ -86,9 +87,25 @@ impl DataDir {
     /// Opens the store the configuration names, PostgreSQL or the embedded SQLite files, with
     /// the configuration's limits, and applies its pending migrations.
     pub async fn open_store(&self, config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+        self.open_store_with_faults(config, None).await
+    }
+
+    /// As [`DataDir::open_store`], with write statements that fail when `faults` says so
+    /// (tests only; see [`StatementFaults`]).
+    pub async fn open_store_with_faults(
+        &self,
+        config: &Config,
+        faults: Option<Arc<StatementFaults>>,
+    ) -> anyhow::Result<Arc<dyn Store>> {
         if let Some(settings) = postgres_settings(config) {
-            let store = PostgresStore::open(&settings).await.context("open the PostgreSQL database")?;
-            return Ok(Arc::new(store));
+            let store = PostgresStore::open(&settings)
+                .await
+                .context("open the PostgreSQL database")?
+                .with_wallet_limit(config.wallet_limit()?);
+            return Ok(match faults {
+                Some(faults) => Arc::new(store.with_statement_faults(faults)),
+                None => Arc::new(store),
+            });
         }
         let settings = SqliteSettings {
             path: self.database_path(),
@@ -100,8 +117,12 @@ impl DataDir {
         };
         let store = SqliteStore::open(&settings)
             .await
-            .with_context(|| format!("open database {}", settings.path.display()))?;
-        Ok(Arc::new(store))
+            .with_context(|| format!("open database {}", settings.path.display()))?
+            .with_wallet_limit(config.wallet_limit()?);
+        Ok(match faults {
+            Some(faults) => Arc::new(store.with_statement_faults(faults)),
+            None => Arc::new(store),
+        })
     }
 
     /// The platform's signing key, created on first use.

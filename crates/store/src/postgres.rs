@@ -408,7 +408,7 @@ impl Engine for Postgres {
     }
 
     fn health(&self) -> impl Future<Output = Result<(), StoreError>> + Send {
-        std::future::ready(Ok(()))
+        std::future::ready(self.faults.as_deref().map_or(Ok(()), StatementFaults::health))
     }
 
     fn install_statement_faults(&mut self, faults: Arc<StatementFaults>) {

@@ -4,10 +4,9 @@
 //!
 //! Only ever a dev-dependency.
 
-mod faults;
 mod receiver;
 
-pub use faults::{Faults, FaultyStore};
+pub use ocpay_store::sql::StatementFaults;
 pub use receiver::{Received, Receiver, Reply};
 
 use std::net::SocketAddr;
@@ -37,8 +36,9 @@ pub struct TestApp {
     pub clock: Arc<ManualClock>,
     pub platform_key: VerifyingKey,
     pub data_dir: Arc<tempfile::TempDir>,
-    /// Switches that make the server's store fail.
-    pub faults: Arc<Faults>,
+    /// Failures of the server's store on purpose: of every write (`fail_writes`), or of one
+    /// statement inside a write's transaction (`fail_once`).
+    pub faults: Arc<StatementFaults>,
     config: Config,
     /// Runs the server, its notifier, timer job, audit writer and connections, and nothing else.
     runtime: Option<tokio::runtime::Runtime>,
@@ -88,12 +88,9 @@ impl TestApp {
             .enable_all()
             .build()
             .expect("a runtime for the server");
-        let faults = Arc::new(Faults::default());
-        let injected = faults.clone();
-        let wrap =
-            move |inner| Arc::new(FaultyStore { inner, faults: injected }) as Arc<dyn ocpay_store::Store>;
+        let faults = Arc::new(StatementFaults::new());
         let app = runtime
-            .spawn(Application::build_with_store(config.clone(), clock.clone(), wrap))
+            .spawn(Application::build_with_faults(config.clone(), clock.clone(), Some(faults.clone())))
             .await
             .expect("building the server does not panic")
             .expect("the server builds");

@@ -202,10 +202,10 @@ impl Engine for Sqlite {
     }
 
     fn health(&self) -> impl Future<Output = Result<(), StoreError>> + Send {
-        std::future::ready(if self.writer.is_running() {
-            Ok(())
-        } else {
+        std::future::ready(if !self.writer.is_running() {
             Err(StoreError::Database("the writer has stopped".into()))
+        } else {
+            self.faults.as_deref().map_or(Ok(()), StatementFaults::health)
         })
     }
 
