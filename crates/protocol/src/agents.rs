@@ -12,6 +12,7 @@ use crate::AmsResult;
 /// `notifyType` of an authorisation notification.
 pub const NOTIFY_TYPE_AGENT_AUTHORIZATION: &str = "AGENT_AUTHORIZATION";
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AuthorizationNotification {
@@ -29,6 +30,5 @@ pub struct AuthorizationNotification {
     pub auth_time: String,
     /// The `Agent-Token`.
     pub access_token: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub access_token_expiry_time: Option<String>,
 }

@@ -8,12 +8,12 @@ use serde::{Deserialize, Serialize};
 use crate::lenient;
 
 /// `{currency, value}`: value is an integer count of minor units, as a string.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Amount {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub currency: Option<String>,
-    #[serde(default, deserialize_with = "lenient::string", skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "lenient::string")]
     pub value: Option<String>,
 }
 
@@ -23,73 +23,59 @@ impl Amount {
     }
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Store {
-    #[serde(default, deserialize_with = "lenient::string", skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "lenient::string")]
     pub reference_store_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub store_name: Option<String>,
-    #[serde(
-        rename = "storeMCC",
-        default,
-        deserialize_with = "lenient::string",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(rename = "storeMCC", default, deserialize_with = "lenient::string")]
     pub store_mcc: Option<String>,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Merchant {
-    #[serde(default, deserialize_with = "lenient::string", skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "lenient::string")]
     pub reference_merchant_id: Option<String>,
-    #[serde(
-        rename = "merchantMCC",
-        default,
-        deserialize_with = "lenient::string",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(rename = "merchantMCC", default, deserialize_with = "lenient::string")]
     pub merchant_mcc: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub merchant_name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub merchant_display_name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub store: Option<Store>,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Order {
-    #[serde(default, deserialize_with = "lenient::string", skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "lenient::string")]
     pub reference_order_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub order_description: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub order_amount: Option<Amount>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub merchant: Option<Merchant>,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PaymentFactor {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub in_store_payment_scenario: Option<String>,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PaymentMethod {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payment_method_type: Option<String>,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SettlementStrategy {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub settlement_currency: Option<String>,
 }
 
@@ -103,12 +89,11 @@ pub struct CodeDetail {
 }
 
 /// The order code a till shows: when it expires and how to display it.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct OrderCodeForm {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payment_method_type: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expire_time: Option<String>,
     #[serde(default)]
     pub code_details: Vec<CodeDetail>,
@@ -125,32 +110,28 @@ impl OrderCodeForm {
 }
 
 /// The rate a cross-currency payment was charged at: payment currency to wallet currency.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Quote {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quote_id: Option<String>,
     /// `USD/SGD`: one unit of the first currency costs `quotePrice` of the second.
     pub quote_currency_pair: String,
     /// Decimal text, such as `1.3450`.
     #[serde(deserialize_with = "lenient::decimal")]
     pub quote_price: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quote_start_time: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quote_expiry_time: Option<String>,
-    #[serde(default, deserialize_with = "lenient::boolean", skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "lenient::boolean")]
     pub guaranteed: Option<bool>,
 }
 
 /// Who paid, as the wallet names them.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PspCustomerInfo {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub psp_name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub psp_customer_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub display_customer_id: Option<String>,
 }

@@ -16,32 +16,22 @@ pub const SCENARIO_ORDER_CODE: &str = "OrderCode";
 pub const METHOD_CONNECT_WALLET: &str = "CONNECT_WALLET";
 
 /// `POST /ams/api/v1/payments/pay` for an order code.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PayRequest {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub product_code: Option<String>,
-    #[serde(default, deserialize_with = "lenient::string", skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "lenient::string")]
     pub payment_request_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub order: Option<Order>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payment_amount: Option<Amount>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payment_method: Option<PaymentMethod>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payment_factor: Option<PaymentFactor>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payment_expiry_time: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payment_notify_url: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payment_redirect_url: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub settlement_strategy: Option<SettlementStrategy>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub merchant_region: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub extend_info: Option<String>,
 }
 
@@ -64,58 +54,45 @@ impl PayRequest {
     }
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PayResponse {
     pub result: AmsResult,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payment_request_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payment_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payment_amount: Option<Amount>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payment_create_time: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub order_code_form: Option<OrderCodeForm>,
 }
 
 /// `POST /ams/api/v1/payments/inquiryPayment`: by `paymentId` or `paymentRequestId`
 /// (`paymentId` wins when both are given).
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct InquiryPaymentRequest {
-    #[serde(default, deserialize_with = "lenient::string", skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "lenient::string")]
     pub payment_id: Option<String>,
-    #[serde(default, deserialize_with = "lenient::string", skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "lenient::string")]
     pub payment_request_id: Option<String>,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct InquiryPaymentResponse {
     pub result: AmsResult,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payment_status: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payment_result_code: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payment_result_message: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payment_request_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payment_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payment_amount: Option<Amount>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub actual_payment_amount: Option<Amount>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payment_quote: Option<Quote>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payment_create_time: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payment_time: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub psp_customer_info: Option<PspCustomerInfo>,
     /// The payment's refunds and cancel, in the order they happened.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -128,6 +105,7 @@ pub const TRANSACTION_REFUND: &str = "REFUND";
 pub const TRANSACTION_CANCEL: &str = "CANCEL";
 
 /// One later transaction of a payment, as `inquiryPayment` lists it.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Transaction {
@@ -139,31 +117,28 @@ pub struct Transaction {
     /// `SUCCESS`, `PROCESSING` or `FAIL`.
     pub transaction_status: String,
     pub transaction_amount: Amount,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transaction_request_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transaction_time: Option<String>,
 }
 
 /// `POST /ams/api/v1/payments/cancel`: by `paymentId` or `paymentRequestId`.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CancelRequest {
-    #[serde(default, deserialize_with = "lenient::string", skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "lenient::string")]
     pub payment_id: Option<String>,
-    #[serde(default, deserialize_with = "lenient::string", skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "lenient::string")]
     pub payment_request_id: Option<String>,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CancelResponse {
     pub result: AmsResult,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payment_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payment_request_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cancel_time: Option<String>,
 }
 
@@ -172,6 +147,7 @@ pub const NOTIFY_TYPE_PAYMENT_RESULT: &str = "PAYMENT_RESULT";
 
 /// `notifyPayment`: the platform tells the merchant a payment reached a final state. Its
 /// `result` is the payment's outcome, not the outcome of a call.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PaymentNotification {
@@ -180,15 +156,10 @@ pub struct PaymentNotification {
     pub payment_request_id: String,
     pub payment_id: String,
     pub payment_amount: Amount,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub actual_payment_amount: Option<Amount>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payment_quote: Option<Quote>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payment_create_time: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payment_time: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub psp_customer_info: Option<PspCustomerInfo>,
 }
 

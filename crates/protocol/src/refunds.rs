@@ -7,79 +7,68 @@ use crate::model::Amount;
 use crate::result::AmsResult;
 
 /// `POST /ams/api/v1/payments/refund`: returns part or all of a paid payment.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RefundRequest {
     /// The merchant's idempotency key of this refund.
-    #[serde(default, deserialize_with = "lenient::string", skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "lenient::string")]
     pub refund_request_id: Option<String>,
-    #[serde(default, deserialize_with = "lenient::string", skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "lenient::string")]
     pub payment_id: Option<String>,
     /// The merchant's own reference of the refund.
-    #[serde(default, deserialize_with = "lenient::string", skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "lenient::string")]
     pub reference_refund_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refund_amount: Option<Amount>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refund_reason: Option<String>,
-    #[serde(default, deserialize_with = "lenient::boolean", skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "lenient::boolean")]
     pub is_async_refund: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refund_notify_url: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub extend_info: Option<String>,
     /// Sent by older SDKs; read and ignored.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refund_request_time: Option<String>,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RefundResponse {
     pub result: AmsResult,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refund_request_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refund_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payment_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refund_amount: Option<Amount>,
     /// When the refund succeeded; absent while it is processing.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refund_time: Option<String>,
 }
 
 /// `POST /ams/api/v1/payments/inquiryRefund`: by `refundId` or `refundRequestId` (`refundId`
 /// wins when both are given).
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct InquiryRefundRequest {
-    #[serde(default, deserialize_with = "lenient::string", skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "lenient::string")]
     pub refund_id: Option<String>,
-    #[serde(default, deserialize_with = "lenient::string", skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "lenient::string")]
     pub refund_request_id: Option<String>,
     /// Accepted for compatibility with the official SDKs; a client id has one account.
-    #[serde(default, deserialize_with = "lenient::string", skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "lenient::string")]
     pub merchant_account_id: Option<String>,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct InquiryRefundResponse {
     /// Whether the inquiry worked; the refund's own outcome is `refundStatus`.
     pub result: AmsResult,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refund_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refund_request_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refund_amount: Option<Amount>,
     /// `SUCCESS`, `PROCESSING` or `FAIL`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refund_status: Option<String>,
     /// Only when `refundStatus` is `SUCCESS`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refund_time: Option<String>,
 }
 
@@ -88,6 +77,7 @@ pub const NOTIFY_TYPE_REFUND_RESULT: &str = "REFUND_RESULT";
 
 /// `notifyRefund`: the platform tells the merchant a refund reached a final state. Its
 /// `result` is the refund's outcome.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RefundNotification {
@@ -100,7 +90,6 @@ pub struct RefundNotification {
     pub payment_id: String,
     pub refund_amount: Amount,
     /// When the refund succeeded; absent when it failed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refund_time: Option<String>,
 }
 

@@ -21,160 +21,124 @@ pub const REGISTRATION_APPROVED: &str = "APPROVED";
 pub const REGISTRATION_REJECTED: &str = "REJECTED";
 
 /// A postal address (`Address`).
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Address {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub city: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub address1: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub address2: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub address3: Option<String>,
-    #[serde(default, deserialize_with = "lenient::string", skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "lenient::string")]
     pub zip_code: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub label: Option<String>,
 }
 
 /// A secondary merchant's logo.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Logo {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logo_name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logo_url: Option<String>,
 }
 
 /// One of a secondary merchant's websites.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WebSite {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub desc: Option<String>,
-    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "type")]
     pub website_type: Option<String>,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Attachment {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attachment_type: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attachment_name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file_key: Option<String>,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ContactInfo {
-    #[serde(default, deserialize_with = "lenient::string", skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "lenient::string")]
     pub contact_no: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub contact_type: Option<String>,
 }
 
 /// The legal registration of a secondary merchant.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RegistrationDetail {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub legal_name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attachments: Option<Vec<Attachment>>,
     /// A list; Alipay's Python SDK sends one object, which is read as a list of one.
-    #[serde(default, deserialize_with = "lenient::one_or_many", skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "lenient::one_or_many")]
     pub contact_info: Option<Vec<ContactInfo>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub registration_type: Option<String>,
-    #[serde(default, deserialize_with = "lenient::string", skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "lenient::string")]
     pub registration_no: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub registration_address: Option<Address>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub business_type: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub registration_effective_date: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub registration_expire_date: Option<String>,
 }
 
 /// `merchantInfo`: the secondary merchant being registered.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct MerchantRegistrationInfo {
-    #[serde(default, deserialize_with = "lenient::string", skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "lenient::string")]
     pub reference_merchant_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub merchant_display_name: Option<String>,
-    #[serde(
-        rename = "merchantMCC",
-        default,
-        deserialize_with = "lenient::string",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(rename = "merchantMCC", default, deserialize_with = "lenient::string")]
     pub merchant_mcc: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logo: Option<Logo>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub websites: Option<Vec<WebSite>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub merchant_address: Option<Address>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub registration_detail: Option<RegistrationDetail>,
 }
 
 /// `storeInfo`: the store of the secondary merchant, required for `IN_STORE_PAYMENT`.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StoreRegistrationInfo {
-    #[serde(default, deserialize_with = "lenient::string", skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "lenient::string")]
     pub reference_store_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub store_name: Option<String>,
-    #[serde(
-        rename = "storeMCC",
-        default,
-        deserialize_with = "lenient::string",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(rename = "storeMCC", default, deserialize_with = "lenient::string")]
     pub store_mcc: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub store_address: Option<Address>,
 }
 
 /// `POST /ams/api/v1/merchants/registration`: an acquirer registers a secondary merchant and
 /// its store for review.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RegistrationRequest {
     /// The acquirer's idempotency key of this registration.
-    #[serde(default, deserialize_with = "lenient::string", skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "lenient::string")]
     pub registration_request_id: Option<String>,
     /// Where `notifyRegistrationStatus` goes (spelled with `URL`, as AMS does).
-    #[serde(rename = "registrationNotifyURL", default, skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "registrationNotifyURL")]
     pub registration_notify_url: Option<String>,
     /// Echoed back in the response.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pass_through_info: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub merchant_info: Option<MerchantRegistrationInfo>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub product_codes: Option<Vec<String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub store_info: Option<StoreRegistrationInfo>,
 }
 
@@ -188,34 +152,35 @@ pub struct RegistrationContent {
     pub product_codes: Vec<String>,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RegistrationResponse {
     pub result: AmsResult,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pass_through_info: Option<String>,
 }
 
 /// `POST /ams/api/v1/merchants/inquiryRegistrationStatus`: by `registrationRequestId`, or by
 /// `referenceMerchantId` (and `referenceStoreId`) for the latest registration.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct InquiryRegistrationStatusRequest {
-    #[serde(default, deserialize_with = "lenient::string", skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "lenient::string")]
     pub reference_merchant_id: Option<String>,
-    #[serde(default, deserialize_with = "lenient::string", skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "lenient::string")]
     pub registration_request_id: Option<String>,
-    #[serde(default, deserialize_with = "lenient::string", skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "lenient::string")]
     pub reference_store_id: Option<String>,
 }
 
 /// A registration's status: `PROCESSING`, `APPROVED` or `REJECTED`, with the reasons of a
 /// rejection.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RegistrationResult {
     pub registration_status: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reject_reasons: Option<String>,
 }
 
@@ -227,41 +192,40 @@ pub struct PspRegistrationResult {
     pub registration_result: RegistrationResult,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct InquiryRegistrationStatusResponse {
     /// Whether the inquiry worked; the registration's own outcome is `registrationResult`.
     pub result: AmsResult,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub registration_result: Option<RegistrationResult>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub psp_registration_result_list: Option<Vec<PspRegistrationResult>>,
 }
 
 /// `POST /ams/api/v1/merchants/inquiryRegistrationInfo`: what was registered for a merchant
 /// (and store).
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct InquiryRegistrationInfoRequest {
-    #[serde(default, deserialize_with = "lenient::string", skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "lenient::string")]
     pub reference_merchant_id: Option<String>,
-    #[serde(default, deserialize_with = "lenient::string", skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "lenient::string")]
     pub reference_store_id: Option<String>,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct InquiryRegistrationInfoResponse {
     pub result: AmsResult,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub merchant_info: Option<MerchantRegistrationInfo>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub store_info: Option<StoreRegistrationInfo>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub product_codes: Option<Vec<String>>,
 }
 
 /// `notifyRegistrationStatus`: the platform tells the acquirer a registration was decided.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RegistrationNotification {
@@ -269,7 +233,6 @@ pub struct RegistrationNotification {
     pub result: AmsResult,
     pub reference_merchant_id: String,
     pub registration_request_id: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reference_store_id: Option<String>,
     pub registration_result: RegistrationResult,
     #[serde(default)]
