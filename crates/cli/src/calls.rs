@@ -177,12 +177,16 @@ pub(crate) struct PaymentRefArgs {
 }
 
 #[derive(clap::Args)]
+#[group(id = "payment", required = true, multiple = false)]
 pub(crate) struct RefundArgs {
     #[command(flatten)]
     client: ClientArgs,
     /// The payment to refund.
-    #[arg(long)]
-    payment_id: String,
+    #[arg(long, group = "payment")]
+    payment_id: Option<String>,
+    /// The payment to refund, by its paymentRequestId: the command inquires its paymentId first.
+    #[arg(long, group = "payment")]
+    payment_request_id: Option<String>,
     /// Amount in minor units of the payment's currency: 500 is USD 5.00.
     #[arg(long)]
     amount: i64,
@@ -339,9 +343,24 @@ pub(crate) async fn cancel(args: PaymentRefArgs) -> anyhow::Result<ExitCode> {
 pub(crate) async fn refund(args: RefundArgs) -> anyhow::Result<ExitCode> {
     let request_id = args.refund_request_id.unwrap_or_else(new_request_id);
     let caller = args.client.client()?.again_with("--refund-request-id", &request_id);
+    let payment_id = match (args.payment_id, args.payment_request_id) {
+        (Some(payment_id), _) => payment_id,
+        (None, payment_request_id) => {
+            let inquiry = InquiryPaymentRequest { payment_id: None, payment_request_id };
+            let found = call_verified(&caller, Api::InquiryPayment, &inquiry).await?;
+            match found["paymentId"].as_str() {
+                Some(payment_id) if found["result"]["resultStatus"] == "S" => payment_id.to_owned(),
+                // No such payment, or no answer yet: the inquiry's answer says why.
+                _ => {
+                    crate::print_json(&found)?;
+                    return Ok(exit_code(&found));
+                }
+            }
+        }
+    };
     let request = RefundRequest {
         refund_request_id: Some(request_id),
-        payment_id: Some(args.payment_id),
+        payment_id: Some(payment_id),
         reference_refund_id: args.reference_refund_id,
         refund_amount: Some(Amount::new(&args.currency, args.amount)),
         refund_reason: args.reason,

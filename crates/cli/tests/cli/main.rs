@@ -558,6 +558,18 @@ fn each_unknown_answer_and_retry_is_shown_and_pay_says_how_to_pay_its_code() {
     let copied = format!("\"{}/\"", code.trim());
     let paid = ocpay(&["wallet", "pay", &copied]);
     assert!(paid.status.success(), "{}", String::from_utf8_lossy(&paid.stdout));
+
+    // A refund may name the payment by its request id.
+    let refund = |request_id: &str| {
+        let args = ["refund", "--profile", profile, "--payment-request-id", request_id, "--amount", "100"];
+        ocpay(&[&args[..], &["--currency", "USD"]].concat())
+    };
+    let refunded = refund("PR-ONCE");
+    assert!(refunded.status.success(), "{}", String::from_utf8_lossy(&refunded.stdout));
+    assert_eq!(json(&refunded)["refundAmount"]["value"], "100");
+    let unknown = refund("PR-NONE");
+    assert_eq!(unknown.status.code(), Some(4));
+    assert_eq!(json(&unknown)["result"]["resultCode"], "ORDER_NOT_EXIST");
     drop(server);
 }
 
