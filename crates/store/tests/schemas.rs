@@ -1,5 +1,6 @@
 //! The SQLite and PostgreSQL schemas agree: the same tables, columns (types mapped), primary
-//! keys, unique constraints, foreign keys and indexes, read back from a migrated SQLite file
+//! keys, unique constraints, foreign keys, checks (by the columns they read) and indexes, read
+//! back from a migrated SQLite file
 //! pair and a migrated PostgreSQL scratch schema. The business SQL is written once for both
 //! engines, so a column or an index that one of them lacks is a bug waiting for that engine.
 //! Where they differ on purpose, the difference is listed here with its reason.
@@ -38,6 +39,10 @@ struct Table {
     foreign_keys: BTreeSet<(Vec<String>, String, Vec<String>)>,
     /// Indexes made with `CREATE INDEX`, by name.
     indexes: BTreeMap<String, Index>,
+    /// The columns each CHECK constraint reads, sorted: the engines word the same condition
+    /// differently (PostgreSQL turns `IN (...)` into `= ANY (ARRAY[...])`), but a check that one
+    /// of them lacks or puts on other columns shows.
+    checks: Vec<Vec<String>>,
 }
 
 #[derive(Debug, PartialEq)]
@@ -63,6 +68,42 @@ fn predicate(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
+/// The conditions of the CHECK constraints in an SQLite `CREATE TABLE` statement.
+fn sqlite_checks(sql: &str) -> Vec<String> {
+    let sql: String =
+        sql.lines().map(|line| line.split("--").next().unwrap_or("")).collect::<Vec<_>>().join("\n");
+    let mut conditions = Vec::new();
+    let mut rest = sql.as_str();
+    while let Some(at) = rest.find("CHECK") {
+        rest = rest[at + "CHECK".len()..].trim_start();
+        let (mut depth, mut quoted) = (0, false);
+        for (index, character) in rest.char_indices() {
+            match character {
+                '\'' => quoted = !quoted,
+                '(' if !quoted => depth += 1,
+                ')' if !quoted => {
+                    depth -= 1;
+                    if depth == 0 {
+                        conditions.push(rest[1..index].to_owned());
+                        rest = &rest[index..];
+                        break;
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    conditions
+}
+
+/// The columns of `table` a condition reads, sorted, leaving out what is in quotes.
+fn columns_read(condition: &str, table: &Table) -> Vec<String> {
+    let unquoted: String = condition.split('\'').step_by(2).collect::<Vec<_>>().join(" ");
+    let words: BTreeSet<&str> =
+        unquoted.split(|character: char| !(character.is_ascii_alphanumeric() || character == '_')).collect();
+    words.into_iter().filter(|word| table.columns.contains_key(*word)).map(str::to_owned).collect()
+}
+
 fn sqlite_schema(files: &[std::path::PathBuf]) -> Schema {
     let mut schema = Schema::new();
     for file in files {
@@ -74,7 +115,7 @@ fn sqlite_schema(files: &[std::path::PathBuf]) -> Schema {
             .unwrap()
             .map(Result::unwrap)
             .collect();
-        for (name, _) in names {
+        for (name, sql) in names {
             let mut table = Table::default();
             let mut primary_key = Vec::new();
             let mut statement = connection
@@ -141,6 +182,10 @@ fn sqlite_schema(files: &[std::path::PathBuf]) -> Schema {
                 key.2.push(row.get(3).unwrap());
             }
             table.foreign_keys = keys.into_values().collect();
+            let mut checks: Vec<_> =
+                sqlite_checks(&sql).iter().map(|condition| columns_read(condition, &table)).collect();
+            checks.sort();
+            table.checks = checks;
             schema.insert(name, table);
         }
     }
@@ -183,17 +228,22 @@ fn postgres_schema(url: &str) -> Schema {
                      JOIN pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = k.attnum ORDER BY k.n) \
              FROM pg_constraint c JOIN pg_class t ON t.oid = c.conrelid \
              JOIN pg_namespace s ON s.oid = t.relnamespace LEFT JOIN pg_class f ON f.oid = c.confrelid \
-             WHERE s.nspname = current_schema() AND c.contype IN ('p', 'u', 'f')",
+             WHERE s.nspname = current_schema() AND c.contype IN ('p', 'u', 'f', 'c')",
             &[],
         )
         .unwrap();
     for row in constraints {
         let table = schema.entry(row.get(0)).or_default();
-        let columns: Vec<String> = row.get(2);
+        let mut columns: Vec<String> = row.get(2);
         match row.get::<_, String>(1).as_str() {
             "p" => table.primary_key = columns,
             "u" => {
                 table.unique.insert(columns);
+            }
+            "c" => {
+                columns.sort();
+                table.checks.push(columns);
+                table.checks.sort();
             }
             _ => {
                 table.foreign_keys.insert((columns, row.get(3), row.get(4)));
