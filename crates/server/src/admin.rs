@@ -55,8 +55,11 @@ fn authorized(state: &AppState, headers: &HeaderMap) -> bool {
         return false;
     };
     let Some(token) = token.strip_prefix("Bearer ") else { return false };
-    aws_lc_rs::constant_time::verify_slices_are_equal(token.trim().as_bytes(), state.admin_token.as_bytes())
-        .is_ok()
+    aws_lc_rs::constant_time::verify_slices_are_equal(
+        token.trim().as_bytes(),
+        state.admin_token.expose().as_bytes(),
+    )
+    .is_ok()
 }
 
 fn answer(status: StatusCode, body: Value) -> Response {

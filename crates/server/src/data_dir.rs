@@ -12,10 +12,10 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use ocpay_protocol::SigningKey;
-use ocpay_store::Store;
 use ocpay_store::postgres::{PostgresSettings, PostgresStore};
 use ocpay_store::sql::StatementFaults;
 use ocpay_store::sqlite::{SqliteSettings, SqliteStore};
+use ocpay_store::{Secret, Store};
 
 use crate::config::Config;
 
@@ -253,13 +253,13 @@ impl DataDir {
     }
 
     /// The bearer token of the admin API, created on first use: 256 random bits.
-    pub fn admin_token(&self) -> anyhow::Result<String> {
+    pub fn admin_token(&self) -> anyhow::Result<Secret> {
         let text = self.secret(ADMIN_TOKEN_FILE, || {
             let mut bytes = [0u8; 32];
             aws_lc_rs::rand::fill(&mut bytes).map_err(|_| anyhow::anyhow!("the system RNG failed"))?;
             Ok(base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, bytes) + "\n")
         })?;
-        Ok(text.trim().to_owned())
+        Ok(Secret(text.trim().to_owned()))
     }
 
     /// Reads a secret file, creating it with `generate` first when missing.
@@ -337,8 +337,8 @@ mod tests {
         let mode = fs::metadata(data.root().join(PLATFORM_KEY_FILE)).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
         let token = data.admin_token().unwrap();
-        assert_eq!(token, data.admin_token().unwrap());
-        assert!(token.len() >= 43, "256 bits");
+        assert_eq!(token.expose(), data.admin_token().unwrap().expose());
+        assert!(token.expose().len() >= 43, "256 bits");
         let mode = fs::metadata(data.root().join(ADMIN_TOKEN_FILE)).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
         let dir_mode = fs::metadata(data.root()).unwrap().permissions().mode();

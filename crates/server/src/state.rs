@@ -1,7 +1,6 @@
 //! What every request handler shares: configuration, store, clock, keys, rates and the
 //! notifier's handles.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use ocpay_core::fx::Rate;
@@ -9,7 +8,7 @@ use ocpay_core::money::Currency;
 use ocpay_core::participant::Environment;
 use ocpay_core::schedule::RetrySchedule;
 use ocpay_protocol::{SignatureError, SigningKey, VerifyingKey};
-use ocpay_store::Store;
+use ocpay_store::{Secret, Store};
 
 use crate::clock::Clock;
 use crate::config::Config;
@@ -26,7 +25,7 @@ pub struct AppState {
     /// Base URL without a trailing slash; order codes point under it.
     pub public_url: String,
     /// Bearer token of the admin API.
-    pub(crate) admin_token: String,
+    pub(crate) admin_token: Secret,
     pub(crate) keys: KeyCache,
     /// Exchange rates of live and of sandbox payers.
     pub(crate) rates: Vec<Rate>,
@@ -50,7 +49,7 @@ pub struct Parts {
     pub clock: Arc<dyn Clock>,
     pub platform_keys: PlatformKeys,
     pub public_url: String,
-    pub admin_token: String,
+    pub admin_token: Secret,
 }
 
 impl AppState {
@@ -151,31 +150,21 @@ struct PlatformKeyView {
 /// Parsed participant public keys, by their DER bytes.
 ///
 /// Which key a client may use is read from the store on every request, so a revoked key stops
-/// working at once; only the parsing (which costs more than a verification) is cached.
-pub(crate) struct KeyCache {
-    entries: Mutex<HashMap<Vec<u8>, VerifyingKey>>,
-    entries_max: usize,
-}
+/// working at once; only the parsing (which costs more than a verification) is cached, for at
+/// most `key_cache_entries_max` keys, the ones least used going first.
+pub(crate) struct KeyCache(quick_cache::sync::Cache<Vec<u8>, VerifyingKey>);
 
 impl KeyCache {
     fn new(entries_max: usize) -> KeyCache {
-        KeyCache { entries: Mutex::new(HashMap::new()), entries_max: entries_max.max(1) }
+        KeyCache(quick_cache::sync::Cache::new(entries_max.max(1)))
     }
 
     pub(crate) fn get(&self, der: &[u8]) -> Result<VerifyingKey, SignatureError> {
-        if let Some(key) = self.lock().get(der) {
-            return Ok(key.clone());
+        if let Some(key) = self.0.get(der) {
+            return Ok(key);
         }
         let key = VerifyingKey::from_der(der)?;
-        let mut entries = self.lock();
-        if entries.len() >= self.entries_max {
-            entries.clear();
-        }
-        entries.insert(der.to_vec(), key.clone());
+        self.0.insert(der.to_vec(), key.clone());
         Ok(key)
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Vec<u8>, VerifyingKey>> {
-        self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
