@@ -6,10 +6,12 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use ocpay_core::access::Scopes;
 use ocpay_core::ids::ClientId;
-use ocpay_core::participant::{Environment, ParticipantKey, ParticipantKind};
+use ocpay_core::participant::{Environment, Participant, ParticipantKey, ParticipantKind};
 use ocpay_protocol::{SigningKey, VerifyingKey};
 use ocpay_server::data_dir::DataDir;
-use ocpay_server::service::participants::{self, AddedKey, NewParticipant};
+use ocpay_server::service::participants::{
+    self, AddedKey, NewParticipant, ParticipantError, ParticipantUpdate,
+};
 use serde_json::json;
 
 use crate::calls::Profile;
@@ -27,6 +29,8 @@ pub(crate) enum ParticipantCommand {
         #[arg(long, default_value_t = 100)]
         limit: u32,
     },
+    /// Change a participant's name or default notify URL.
+    Update(UpdateArgs),
     /// Add a key version to a participant (key rotation, or a system integrator's own key).
     AddKey(AddKeyArgs),
     /// Revoke one key version at once; the participant's other keys keep working.
@@ -77,6 +81,23 @@ pub(crate) struct CreateArgs {
     /// Server URL to write into the generated profile.
     #[arg(long, env = "OCPAY_SERVER_URL", default_value = "http://127.0.0.1:8080")]
     server_url: String,
+}
+
+#[derive(clap::Args)]
+#[group(id = "change", required = true, multiple = true)]
+pub(crate) struct UpdateArgs {
+    #[command(flatten)]
+    data: DataArgs,
+    #[arg(long, value_parser = parse_client_id)]
+    client_id: ClientId,
+    #[arg(long, group = "change")]
+    name: Option<String>,
+    /// The default URL for this participant's notifications.
+    #[arg(long, group = "change", conflicts_with = "no_notify_url")]
+    notify_url: Option<String>,
+    /// Remove the default notify URL: every payment must then name its own.
+    #[arg(long, group = "change")]
+    no_notify_url: bool,
 }
 
 #[derive(clap::Args)]
@@ -217,20 +238,24 @@ pub(crate) async fn run(command: ParticipantCommand) -> anyhow::Result<()> {
         ParticipantCommand::List { data, limit } => {
             let (_, _, store) = data.open().await?;
             let listed = store.participants(limit).await?;
-            let rows: Vec<_> = listed
-                .iter()
-                .map(|participant| {
-                    json!({
-                        "clientId": participant.client_id.as_str(),
-                        "kind": participant.kind.as_str(),
-                        "environment": participant.environment().as_str(),
-                        "name": participant.name,
-                        "notifyUrl": participant.notify_url,
-                        "createdAt": ocpay_protocol::datetime::format(participant.created_at),
-                    })
-                })
-                .collect();
+            let rows: Vec<_> = listed.iter().map(participant_json).collect();
             crate::print_json(&json!({ "participants": rows }))
+        }
+        ParticipantCommand::Update(args) => {
+            let (config, _, store) = args.data.open().await?;
+            let notify_url = match (args.notify_url, args.no_notify_url) {
+                (Some(url), _) => Some(Some(url)),
+                (None, true) => Some(None),
+                (None, false) => None,
+            };
+            let update = ParticipantUpdate { name: args.name, notify_url };
+            match participants::update(&*store, &config, &args.client_id, update).await {
+                Ok(participant) => crate::print_json(&participant_json(&participant)),
+                Err(ParticipantError::Invalid { field: "client-id", reason }) => {
+                    Err(crate::NotFound(reason).into())
+                }
+                Err(error) => Err(error.into()),
+            }
         }
         ParticipantCommand::AddKey(args) => add_key(args).await,
         ParticipantCommand::RevokeKey { data, client_id, key_version } => {
@@ -251,6 +276,17 @@ pub(crate) async fn run(command: ParticipantCommand) -> anyhow::Result<()> {
             )
         }
     }
+}
+
+fn participant_json(participant: &Participant) -> serde_json::Value {
+    json!({
+        "clientId": participant.client_id.as_str(),
+        "kind": participant.kind.as_str(),
+        "environment": participant.environment().as_str(),
+        "name": participant.name,
+        "notifyUrl": participant.notify_url,
+        "createdAt": ocpay_protocol::datetime::format(participant.created_at),
+    })
 }
 
 fn key_json(key: &ParticipantKey) -> serde_json::Value {

@@ -55,6 +55,14 @@ pub enum StoreError {
     Ledger(#[from] ocpay_core::ledger::LedgerError),
 }
 
+/// A change to a participant's details; a field left `None` stays as it is.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ParticipantChange {
+    pub name: Option<String>,
+    /// The default notify URL: `Some(None)` removes it.
+    pub notify_url: Option<Option<String>>,
+}
+
 /// A public key to add to a participant; the store assigns the next key version.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewKey {
@@ -457,6 +465,14 @@ pub trait Store: Send + Sync + 'static {
 
     /// Participants in order of creation, at most `limit`.
     async fn participants(&self, limit: u32) -> Result<Vec<Participant>, StoreError>;
+
+    /// Changes a participant's name or default notify URL and returns it as changed;
+    /// `NotFound` when no participant has the client id.
+    async fn update_participant(
+        &self,
+        client_id: &ClientId,
+        change: &ParticipantChange,
+    ) -> Result<Participant, StoreError>;
 
     /// A participant with one of its keys (`None` asks for the newest) in one read: what the
     /// gateway needs to authenticate a request. The key is `None` when no such version exists.

@@ -347,6 +347,38 @@ fn a_refused_participant_create_leaves_no_key_files_behind() {
 }
 
 #[test]
+fn a_participant_is_renamed_and_its_notify_url_changed() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data = data.to_str().unwrap();
+    assert!(ocpay(&["migrate", "--data-dir", data]).status.success());
+    let merchant = participant(data, &dir.path().join("merchant"), "merchant", "http://127.0.0.1:1");
+    let client_id = merchant["clientId"].as_str().unwrap();
+    let update = |more: &[&str]| {
+        ocpay(&[&["participant", "update", "--data-dir", data, "--client-id", client_id][..], more].concat())
+    };
+
+    let changed = json(&update(&["--name", "Demo Bistro", "--notify-url", "https://bistro.example/n"]));
+    assert_eq!(
+        (changed["name"].as_str(), changed["notifyUrl"].as_str()),
+        (Some("Demo Bistro"), Some("https://bistro.example/n"))
+    );
+    let listed = json(&ocpay(&["participant", "list", "--data-dir", data]));
+    assert_eq!(listed["participants"][0], changed);
+    let cleared = json(&update(&["--no-notify-url"]));
+    assert_eq!((cleared["name"].as_str(), cleared["notifyUrl"].as_str()), (Some("Demo Bistro"), None));
+
+    let refused = update(&["--notify-url", "not a URL"]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("notify-url"));
+    assert_eq!(update(&[]).status.code(), Some(2), "something to change is required");
+    let unknown =
+        ocpay(&["participant", "update", "--data-dir", data, "--client-id", "SANDBOX_NONE", "--name", "X"]);
+    assert_eq!(unknown.status.code(), Some(1));
+    assert_eq!(json(&unknown)["error"], "NOT_FOUND");
+}
+
+#[test]
 fn serve_stops_cleanly_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let mut server = serve(&dir.path().join("data"));

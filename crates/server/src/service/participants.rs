@@ -7,7 +7,7 @@ use ocpay_core::ids::ClientId;
 use ocpay_core::participant::{Environment, KeyVersion, Participant, ParticipantKey, ParticipantKind};
 use ocpay_core::text;
 use ocpay_protocol::VerifyingKey;
-use ocpay_store::{NewKey, Store, StoreError};
+use ocpay_store::{NewKey, ParticipantChange, Store, StoreError};
 
 use crate::config::Config;
 use crate::{random, urls};
@@ -81,6 +81,48 @@ pub async fn create(
         }
     }
     Err(StoreError::Conflict("client id").into())
+}
+
+/// What to change of a participant; a field left `None` stays as it is.
+#[derive(Debug, Clone, Default)]
+pub struct ParticipantUpdate {
+    pub name: Option<String>,
+    /// The default notify URL: `Some(None)` removes it, so that every request must name its own.
+    pub notify_url: Option<Option<String>>,
+}
+
+/// Changes a participant's name or default notify URL, checked as [`create`] checks them, and
+/// returns the participant as changed. Requests read the participant afresh, so a running
+/// server uses the change from its next request.
+pub async fn update(
+    store: &dyn Store,
+    config: &Config,
+    client_id: &ClientId,
+    update: ParticipantUpdate,
+) -> Result<Participant, ParticipantError> {
+    let name = update
+        .name
+        .as_deref()
+        .map(|name| text::bounded(name, NAME_CHARS_MAX))
+        .transpose()
+        .map_err(|reason| invalid("name", reason))?;
+    let notify_url = match update.notify_url {
+        Some(Some(url)) => {
+            let url = urls::http_url(&url).map_err(|reason| invalid("notify-url", reason))?;
+            config
+                .check_notify_url(Environment::of_client_id(client_id), &url)
+                .map_err(|reason| invalid("notify-url", reason))?;
+            Some(Some(url))
+        }
+        other => other,
+    };
+    let change = ParticipantChange { name, notify_url };
+    store.update_participant(client_id, &change).await.map_err(|error| match error {
+        StoreError::NotFound(_) => {
+            invalid("client-id", format!("no participant has the client id {client_id}"))
+        }
+        other => other.into(),
+    })
 }
 
 /// A key to add to an existing participant.

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use ocpay_core::access::Scopes;
 use ocpay_core::participant::{Participant, ParticipantKind};
 
-use crate::{NewKey, Store, StoreError};
+use crate::{NewKey, ParticipantChange, Store, StoreError};
 
 use super::{at, client, key, merchant};
 
@@ -41,6 +41,20 @@ pub async fn participants_and_keys(store: Arc<dyn Store>) {
     assert!(key_of(Some(3)).await.is_none());
     assert!(store.participant_with_key(&client("NOBODY"), None).await.unwrap().is_none());
     let missing = store.add_participant_key(&client("NOBODY"), &key(3)).await;
+    assert_eq!(missing, Err(StoreError::NotFound("participant")));
+
+    let renamed = ParticipantChange { name: Some("Alice's".into()), ..ParticipantChange::default() };
+    let changed = store.update_participant(&alice, &renamed).await.unwrap();
+    assert_eq!(changed.name, "Alice's");
+    assert_eq!(changed.notify_url, found.notify_url, "a field not named stays");
+    let moved =
+        ParticipantChange { notify_url: Some(Some("https://alice.example/n".into())), ..Default::default() };
+    store.update_participant(&alice, &moved).await.unwrap();
+    let cleared = ParticipantChange { notify_url: Some(None), ..Default::default() };
+    let changed = store.update_participant(&alice, &cleared).await.unwrap();
+    assert_eq!((changed.name.as_str(), changed.notify_url.as_deref()), ("Alice's", None));
+    assert_eq!(store.participant(&alice).await.unwrap(), Some(changed), "stored as returned");
+    let missing = store.update_participant(&client("NOBODY"), &renamed).await;
     assert_eq!(missing, Err(StoreError::NotFound("participant")));
 
     merchant(&*store, "BOB").await;

@@ -80,8 +80,9 @@ pub(crate) use self::value::params;
 pub use self::value::{Cell, ColumnIndex, Columns, FromCell, Row, ToValue, Value};
 use crate::{
     AfterAttempt, Attempt, AuditEvent, CancelPayment, CreatePayment, CreateRefund, CreateRegistration,
-    DecideRegistration, FailPayment, LedgerCheck, NewGrant, NewKey, NewRefund, Notification, PaymentLookup,
-    RefundLookup, RegistrationLookup, SandboxFault, SettlePayment, Settlement, Store, StoreError,
+    DecideRegistration, FailPayment, LedgerCheck, NewGrant, NewKey, NewRefund, Notification,
+    ParticipantChange, PaymentLookup, RefundLookup, RegistrationLookup, SandboxFault, SettlePayment,
+    Settlement, Store, StoreError,
 };
 
 /// What engines cache a statement's prepared form or column names under: the address and
@@ -281,6 +282,17 @@ impl<E: Engine> Store for SqlStore<E> {
 
     async fn participants(&self, limit: u32) -> Result<Vec<Participant>, StoreError> {
         self.engine.read(|db| participants::list(db, limit)).await
+    }
+
+    async fn update_participant(
+        &self,
+        client_id: &ClientId,
+        change: &ParticipantChange,
+    ) -> Result<Participant, StoreError> {
+        let (client_id, change) = (client_id.clone(), change.clone());
+        self.engine
+            .write(Isolation::Serializable, move |db| participants::update(db, &client_id, &change))
+            .await
     }
 
     async fn participant_with_key(

@@ -7,7 +7,7 @@ use ocpay_core::participant::{KeyVersion, Participant, ParticipantKey};
 
 use super::rows::{self, millis};
 use super::{Db, params};
-use crate::{NewKey, StoreError};
+use crate::{NewKey, ParticipantChange, StoreError};
 
 macro_rules! participant_columns {
     () => {
@@ -107,6 +107,22 @@ pub(super) fn find(db: &mut dyn Db, client_id: &ClientId) -> Result<Option<Parti
         params![client_id.as_str()],
         rows::participant,
     )
+}
+
+/// Changes a participant's name or default notify URL; the participant as changed.
+pub(super) fn update(
+    db: &mut dyn Db,
+    client_id: &ClientId,
+    change: &ParticipantChange,
+) -> Result<Participant, StoreError> {
+    let found = find(db, client_id)?.ok_or(StoreError::NotFound("participant"))?;
+    let name = change.name.clone().unwrap_or(found.name);
+    let notify_url = change.notify_url.clone().unwrap_or(found.notify_url);
+    db.execute(
+        "UPDATE participant SET name = ?2, notify_url = ?3 WHERE client_id = ?1",
+        params![client_id.as_str(), name, notify_url],
+    )?;
+    find(db, client_id)?.ok_or(StoreError::NotFound("participant"))
 }
 
 pub(super) fn list(db: &mut dyn Db, limit: u32) -> Result<Vec<Participant>, StoreError> {
