@@ -165,6 +165,54 @@ impl Posting {
     }
 }
 
+/// The most a payer's wallet may hold: a number of whole units of its currency (the
+/// `wallet_balance_max_major` setting), the same for every currency. Every entry that adds to a
+/// wallet is checked against it where it is written, so that no wallet, and no sum of wallets'
+/// entries, leaves the range of an `i64`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WalletLimit {
+    max_major: i64,
+}
+
+impl WalletLimit {
+    /// The default: a million million units (USD 1,000,000,000,000.00, 10^14 cents).
+    pub const DEFAULT_MAJOR: i64 = 1_000_000_000_000;
+    /// The largest setting accepted: even in a currency with four decimals it stays below
+    /// 10^17 minor units, a tenth of the largest amount `pay` accepts.
+    pub const MAX_MAJOR: i64 = 10_000_000_000_000;
+
+    /// A limit of `max_major` whole units, or why it cannot be one.
+    pub fn new(max_major: i64) -> Result<WalletLimit, String> {
+        if (1..=Self::MAX_MAJOR).contains(&max_major) {
+            Ok(WalletLimit { max_major })
+        } else {
+            Err(format!("wallet_balance_max_major: must be from 1 to {}, not {max_major}", Self::MAX_MAJOR))
+        }
+    }
+
+    pub fn max_major(self) -> i64 {
+        self.max_major
+    }
+
+    /// The most a wallet in `currency` may hold, in its minor units.
+    pub fn max(self, currency: Currency) -> Money {
+        // At most 10^13 * 10^4: no overflow, but saturate rather than trust that.
+        Money::new(self.max_major.saturating_mul(10i64.saturating_pow(currency.exponent())), currency)
+    }
+
+    /// How much more a wallet holding `balance` may take.
+    pub fn room(self, balance: Money) -> Money {
+        let max = self.max(balance.currency());
+        Money::new(max.minor().saturating_sub(balance.minor()).max(0), balance.currency())
+    }
+}
+
+impl Default for WalletLimit {
+    fn default() -> WalletLimit {
+        WalletLimit { max_major: Self::DEFAULT_MAJOR }
+    }
+}
+
 /// Stored value issued to a payer of `environment`: that environment's funding pays the wallet.
 pub fn top_up(payer: &PayerId, environment: Environment, amount: Money) -> Result<Posting, LedgerError> {
     let currency = amount.currency();
@@ -233,6 +281,21 @@ fn between(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_wallet_limit_is_whole_units_of_each_currency() {
+        let limit = WalletLimit::new(1_000).unwrap();
+        let usd = Currency::parse("USD").unwrap();
+        assert_eq!(limit.max(usd), Money::new(100_000, usd));
+        assert_eq!(limit.max(Currency::parse("JPY").unwrap()).minor(), 1_000);
+        assert_eq!(limit.max(Currency::parse("KWD").unwrap()).minor(), 1_000_000);
+        assert_eq!(limit.room(Money::new(99_000, usd)), Money::new(1_000, usd));
+        assert_eq!(limit.room(Money::new(200_000, usd)), Money::new(0, usd), "never negative");
+        assert!(WalletLimit::new(0).is_err());
+        assert!(WalletLimit::new(WalletLimit::MAX_MAJOR + 1).is_err());
+        let most = WalletLimit::new(WalletLimit::MAX_MAJOR).unwrap();
+        assert!(most.max(Currency::parse("UYW").unwrap_or(usd)).minor() < 10i64.pow(17) + 1);
+    }
 
     fn money(code: &str, minor: i64) -> Money {
         Money::new(minor, Currency::parse(code).unwrap())

@@ -138,8 +138,12 @@ pub struct Config {
     pub audit_flush_interval_ms: u64,
 
     /// Stored value (in major units of the payment's currency) issued to a sandbox payer whose
-    /// wallet would not cover a payment.
+    /// wallet would not cover a payment; never more than takes the wallet to its maximum.
     pub sandbox_top_up_major: i64,
+    /// The most a payer's wallet may hold, in major units of its currency (the same number for
+    /// every currency). A top-up, cancel or refund that would take a wallet above it is refused,
+    /// and `pay` refuses an amount above it, since no wallet could pay it.
+    pub wallet_balance_max_major: i64,
     /// How long `pay` with the sandbox magic amount 9902 waits before answering.
     pub sandbox_slow_answer_ms: u64,
     /// How long a sandbox acquirer's merchant registration stays `PROCESSING` before the
@@ -216,6 +220,7 @@ impl Default for Config {
             audit_batch_max: 1_000,
             audit_flush_interval_ms: 100,
             sandbox_top_up_major: 1_000_000,
+            wallet_balance_max_major: ocpay_core::ledger::WalletLimit::DEFAULT_MAJOR,
             sandbox_slow_answer_ms: 20_000,
             sandbox_registration_review_seconds: 30,
             registrations_list_max: 1_000,
@@ -282,6 +287,14 @@ impl Config {
     /// Checks what the types cannot: settings that only make sense together. (Rates are
     /// checked as they are read, by [`Config::rates`].)
     pub fn check(&self) -> Result<(), String> {
+        let limit = self.wallet_limit().map_err(|error| error.to_string())?;
+        if !(1..=limit.max_major()).contains(&self.sandbox_top_up_major) {
+            return Err(format!(
+                "sandbox_top_up_major ({}) must be from 1 to wallet_balance_max_major ({})",
+                self.sandbox_top_up_major,
+                limit.max_major()
+            ));
+        }
         if self.notify_claim_lease_ms < self.notify_timeout_ms.saturating_add(1_000) {
             return Err(format!(
                 "notify_claim_lease_ms ({}) must exceed notify_timeout_ms ({}) by at least 1000, or a slow attempt \
@@ -318,6 +331,11 @@ impl Config {
     pub fn check_notify_url(&self, environment: Environment, url: &str) -> Result<(), &'static str> {
         crate::urls::check_notify_url(url, self.notify_reach(environment), &self.own_listeners())
             .map_err(crate::urls::Refusal::reason)
+    }
+
+    /// The most a payer's wallet may hold (`wallet_balance_max_major`).
+    pub fn wallet_limit(&self) -> anyhow::Result<ocpay_core::ledger::WalletLimit> {
+        ocpay_core::ledger::WalletLimit::new(self.wallet_balance_max_major).map_err(anyhow::Error::msg)
     }
 
     pub fn refund_policy(&self) -> RefundPolicy {

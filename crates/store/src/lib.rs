@@ -53,6 +53,14 @@ pub enum StoreError {
     /// The write would break a rule of the ledger (a bug in the caller); nothing was written.
     #[error("refused by the ledger: {0}")]
     Ledger(#[from] ocpay_core::ledger::LedgerError),
+    /// An entry would take a payer's wallet above its maximum balance (the store's
+    /// [`ocpay_core::ledger::WalletLimit`]); nothing of the write was kept.
+    #[error("the wallet {account} would hold more than its maximum balance of {max}")]
+    WalletLimit { account: String, max: Money },
+    /// A sum of entries does not fit an amount (an `i64` of minor units): it is refused rather
+    /// than rounded or wrapped.
+    #[error("{0} is outside the range of an amount")]
+    OutOfRange(String),
 }
 
 /// A change to a participant's details; a field left `None` stays as it is.

@@ -6,6 +6,7 @@ use ocpay_core::payment::CancelRefusal;
 use ocpay_core::refund::RefundRefusal;
 use ocpay_core::registration::RegistrationRefusal;
 use ocpay_protocol::ResultCode;
+use ocpay_store::StoreError;
 
 use crate::service::ServiceError;
 
@@ -100,6 +101,8 @@ impl ApiError {
     pub(crate) fn internal_detail(&self) -> Option<String> {
         match self {
             ApiError::Internal(detail) => Some(detail.clone()),
+            // A refusal for the wallet's maximum balance is an answer, not a failure.
+            ApiError::Service(ServiceError::Store(StoreError::WalletLimit { .. })) => None,
             ApiError::Service(ServiceError::Store(error)) => Some(error.to_string()),
             ApiError::Timeout { timeout_ms } => Some(format!("not answered within {timeout_ms} ms")),
             _ => None,
@@ -175,6 +178,22 @@ fn service_answer(error: &ServiceError) -> (StatusCode, ResultCode, String) {
             ok,
             UNKNOWN_EXCEPTION,
             "sandbox magic amount: an unknown outcome, as asked; retry the same request or inquire".into(),
+        ),
+        ServiceError::AmountAboveWalletLimit { max } => (
+            ok,
+            PARAM_ILLEGAL,
+            format!(
+                "paymentAmount.value: must be at most {} ({max}), the most a wallet may hold",
+                max.minor()
+            ),
+        ),
+        // A cancel or refund would take the payer's wallet over its maximum: nothing was done.
+        ServiceError::Store(StoreError::WalletLimit { max, .. }) => (
+            ok,
+            PROCESS_FAIL,
+            format!(
+                "the payer's wallet cannot take the money back: it would hold more than its maximum balance of {max}"
+            ),
         ),
         // The cause is logged by the gateway; the client learns only that it may retry.
         ServiceError::Store(_) => (ok, UNKNOWN_EXCEPTION, UNKNOWN_EXCEPTION.default_message().into()),

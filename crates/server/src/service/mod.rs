@@ -49,6 +49,10 @@ pub(crate) enum ServiceError {
     /// `message` names the field and why.
     #[error("{message}")]
     MerchantNotRegistered { message: String },
+    /// `paymentAmount` is more than any wallet may hold (`wallet_balance_max_major`), so no
+    /// payer could ever pay it.
+    #[error("paymentAmount.value: more than a wallet may hold ({max})")]
+    AmountAboveWalletLimit { max: ocpay_core::money::Money },
     /// A sandbox magic amount asked for an unknown outcome.
     #[error("sandbox magic amount: unknown outcome")]
     SandboxUnknown,

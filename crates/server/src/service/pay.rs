@@ -37,6 +37,11 @@ pub(crate) async fn pay(
     owner: &Participant,
     command: PayCommand,
 ) -> Result<Payment, ServiceError> {
+    // The configuration was checked at start; the default only keeps this free of a panic.
+    let max = state.config.wallet_limit().unwrap_or_default().max(command.amount.currency());
+    if command.amount.minor() > max.minor() {
+        return Err(ServiceError::AmountAboveWalletLimit { max });
+    }
     let magic = MagicAmount::of(owner.environment(), command.amount);
     if magic == Some(MagicAmount::PayUnknownOnce) {
         let fault = SandboxFault::PayUnknown(owner.client_id.clone(), command.request_id.clone());

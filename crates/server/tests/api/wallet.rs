@@ -524,3 +524,114 @@ async fn the_pay_endpoint_takes_only_json_from_its_own_origin() {
     assert_eq!((status, answer["status"].as_str()), (200, Some("SUCCESS")), "{answer}");
     assert_ledger_sound(&app).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_wallet_ever_holds_more_than_its_maximum_balance() {
+    use ocpay_protocol::model::Amount;
+    use ocpay_protocol::refunds::{InquiryRefundRequest, RefundRequest};
+
+    // USD 1,000.00 at most in a wallet; the sandbox would issue USD 100.00 at a time.
+    let app = TestApp::spawn_with(|config| {
+        config.wallet_balance_max_major = 1_000;
+        config.sandbox_top_up_major = 100;
+    })
+    .await;
+    let merchant = app.merchant().await;
+    let usd = Currency::parse("USD").unwrap();
+    let full = AccountOwner::Wallet(PayerId::parse("sandbox-full").unwrap());
+
+    // pay refuses an amount no wallet could hold, the largest it parses included.
+    for minor in [100_001, 999_999_999_999_999_999] {
+        let request = ocpay_testkit::pay_request(&ocpay_testkit::unique_id("PR"), "USD", minor);
+        let refused = merchant.client.pay(&request).await.unwrap();
+        assert_eq!(refused.result.result_code, "PARAM_ILLEGAL", "{minor}");
+        assert!(refused.result.result_message.starts_with("paymentAmount.value: must be at most 100000"));
+    }
+
+    // Two payments, each funded by the sandbox as it is paid, leave the wallet empty; cancelling
+    // both would return more than the wallet may hold, so the second cancel is refused whole.
+    let first = order_code(&merchant, "USD", 60_000).await;
+    let second = order_code(&merchant, "USD", 60_000).await;
+    for paid in [&first, &second] {
+        let (status, answer) = wallet_pay(&app, &code_value(paid), json!({ "payerId": "full" })).await;
+        assert_eq!((status, answer["status"].as_str()), (200, Some("SUCCESS")), "{answer}");
+    }
+    assert_eq!(balance(&app, full.clone(), "USD").await.minor(), 0);
+    let cancel = |paid: &ocpay_protocol::payments::PayResponse| CancelRequest {
+        payment_id: paid.payment_id.clone(),
+        payment_request_id: None,
+    };
+    assert_eq!(merchant.client.cancel(&cancel(&first)).await.unwrap().result.result_code, "SUCCESS");
+    assert_eq!(balance(&app, full.clone(), "USD").await.minor(), 60_000);
+    let refused = merchant.client.cancel(&cancel(&second)).await.unwrap();
+    assert_eq!(
+        (refused.result.result_code.as_str(), refused.result.result_status),
+        ("PROCESS_FAIL", ocpay_protocol::ResultStatus::F),
+        "{:?}",
+        refused.result
+    );
+    assert!(refused.result.result_message.contains("maximum balance of USD 1000.00"), "{:?}", refused.result);
+    assert_eq!(inquire(&merchant, &second).await.payment_status.as_deref(), Some("SUCCESS"), "still paid");
+    assert_eq!(balance(&app, full.clone(), "USD").await.minor(), 60_000, "nothing moved");
+
+    // A refund likewise: refused and not stored while it would overfill the wallet; one that
+    // fits fills it exactly.
+    let refund_of = |request_id: &str, minor: i64, asynchronous: bool| RefundRequest {
+        refund_request_id: Some(request_id.into()),
+        payment_id: second.payment_id.clone(),
+        refund_amount: Some(Amount::new("USD", minor)),
+        is_async_refund: asynchronous.then_some(true),
+        ..RefundRequest::default()
+    };
+    let inquire_refund = |request_id: &str| {
+        let request = InquiryRefundRequest {
+            refund_request_id: Some(request_id.into()),
+            ..InquiryRefundRequest::default()
+        };
+        let client = &merchant.client;
+        async move { client.inquire_refund(&request).await.unwrap() }
+    };
+    let too_much = merchant.client.refund(&refund_of("RR-OVER", 50_000, false)).await.unwrap();
+    assert_eq!(too_much.result.result_code, "PROCESS_FAIL", "{:?}", too_much.result);
+    assert_eq!(inquire_refund("RR-OVER").await.result.result_code, "ORDER_NOT_EXIST", "not stored");
+    let fits = merchant.client.refund(&refund_of("RR-FITS", 40_000, false)).await.unwrap();
+    assert_eq!(fits.result.result_code, "SUCCESS", "{:?}", fits.result);
+    assert_eq!(balance(&app, full.clone(), "USD").await.minor(), 100_000);
+
+    // An asynchronous refund that no longer fits when it comes due fails, moving nothing.
+    let third = order_code(&merchant, "USD", 30_000).await;
+    let (status, _) = wallet_pay(&app, &code_value(&third), json!({ "payerId": "full" })).await;
+    assert_eq!(status, 200);
+    assert_eq!(balance(&app, full.clone(), "USD").await.minor(), 70_000, "paid from the balance");
+    let later = RefundRequest { payment_id: third.payment_id.clone(), ..refund_of("RR-LATER", 30_000, true) };
+    let accepted = merchant.client.refund(&later).await.unwrap();
+    assert_eq!(accepted.result.result_code, "REFUND_IN_PROCESS");
+    let payer = PayerId::parse("sandbox-full").unwrap();
+    let store = &*app.state.store;
+    wallet::top_up(store, app.clock.now(), &payer, Money::new(30_000, usd)).await.unwrap();
+    app.clock.advance(app.state.config.refund_async_delay() + SignedDuration::from_secs(1));
+    app.background_rounds().await;
+    assert_eq!(inquire_refund("RR-LATER").await.refund_status.as_deref(), Some("FAIL"));
+    assert_eq!(balance(&app, full.clone(), "USD").await.minor(), 100_000);
+
+    // The operator's top-up is refused too, whatever its size, and writes nothing.
+    for minor in [1, i64::MAX] {
+        let refused = wallet::top_up(store, app.clock.now(), &payer, Money::new(minor, usd)).await;
+        let error = refused.unwrap_err().to_string();
+        assert!(error.contains("maximum balance of USD 1000.00"), "{error}");
+    }
+    assert_eq!(balance(&app, full, "USD").await.minor(), 100_000);
+
+    // The sandbox funds a wallet only up to its maximum: USD 950.00 and a USD 990.00 order is
+    // covered by USD 50.00, not by the USD 990.00 it would otherwise issue.
+    let nearly = PayerId::parse("sandbox-nearly").unwrap();
+    wallet::create_payer(store, app.clock.now(), nearly.clone(), Environment::Sandbox, usd, None, 1_000)
+        .await
+        .unwrap();
+    wallet::top_up(store, app.clock.now(), &nearly, Money::new(95_000, usd)).await.unwrap();
+    let big = order_code(&merchant, "USD", 99_000).await;
+    let (status, answer) = wallet_pay(&app, &code_value(&big), json!({ "payerId": "nearly" })).await;
+    assert_eq!((status, answer["status"].as_str()), (200, Some("SUCCESS")), "{answer}");
+    assert_eq!(balance(&app, AccountOwner::Wallet(nearly), "USD").await.minor(), 1_000);
+    assert_ledger_sound(&app).await;
+}

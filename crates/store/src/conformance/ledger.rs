@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use ocpay_core::ledger::{Account, AccountOwner};
+use ocpay_core::ledger::{Account, AccountOwner, WalletLimit};
 use ocpay_core::money::Currency;
 use ocpay_core::participant::Environment;
 use ocpay_core::payer::{Payer, PayerId};
@@ -72,5 +72,32 @@ pub async fn payers_and_top_ups(store: Arc<dyn Store>) {
         .await
         .unwrap();
     assert_eq!(funding, usd(-750 - 99), "issued value is owed by the funding account");
+    assert_sound(&*store).await;
+}
+
+/// A top-up that would take a wallet above its maximum balance is refused and writes nothing,
+/// however large: no kept balance or sum of entries ever leaves the range of an amount.
+pub async fn a_wallet_never_holds_more_than_its_maximum(store: Arc<dyn Store>) {
+    let max = WalletLimit::default().max(usd(0).currency());
+    let payer = payer_with(&*store, "PAYER-FULL", usd(0)).await;
+    assert_eq!(store.top_up(&payer, usd(max.minor() - 1), at(1)).await.unwrap(), usd(max.minor() - 1));
+    assert_eq!(store.top_up(&payer, usd(1), at(2)).await.unwrap(), max, "up to the maximum exactly");
+    let wallet = Account::new(AccountOwner::Wallet(payer.clone()), max.currency());
+    let over = StoreError::WalletLimit { account: wallet.key(), max };
+    for amount in [1, max.minor(), 999_999_999_999_999_999, i64::MAX] {
+        assert_eq!(store.top_up(&payer, usd(amount), at(3)).await, Err(over.clone()), "{amount}");
+    }
+    let empty = payer_with(&*store, "PAYER-EMPTY", usd(0)).await;
+    let empty_wallet = Account::new(AccountOwner::Wallet(empty.clone()), max.currency());
+    let refused = store.top_up(&empty, usd(max.minor() + 1), at(4)).await;
+    assert_eq!(refused, Err(StoreError::WalletLimit { account: empty_wallet.key(), max }));
+    assert_eq!(store.balance(&wallet).await.unwrap(), max, "the refused top-ups wrote nothing");
+    assert_eq!(store.balance(&empty_wallet).await.unwrap(), usd(0));
+    let funding = Account::new(AccountOwner::Funding(Environment::Live), max.currency());
+    assert_eq!(
+        store.balance(&funding).await.unwrap(),
+        usd(-max.minor()),
+        "issued exactly what the wallet holds"
+    );
     assert_sound(&*store).await;
 }

@@ -72,6 +72,7 @@ macro_rules! conformance_tests {
         ]);
         $crate::conformance_tests!(@area store $attrs $new_store, ledger [
             payers_and_top_ups,
+            a_wallet_never_holds_more_than_its_maximum,
         ]);
         $crate::conformance_tests!(@area store $attrs $new_store, notifications [
             the_outbox_claims_retries_and_resends,

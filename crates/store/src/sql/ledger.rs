@@ -1,12 +1,18 @@
 //! The ledger in the main file: payers, postings and their entries. Rows are only added;
 //! balances are sums of entries.
+//!
+//! No arithmetic on money here can overflow silently. A wallet's kept balance changes only by
+//! an update that holds it within its [`WalletLimit`] (SQLite would otherwise turn an overflowing
+//! sum into a float). Sums of entries are taken in two integer parts, whole 10^9s and the rest,
+//! which cannot overflow (SQLite's `SUM` fails when its `i64` accumulator overflows, even on
+//! the way to a total that fits), and joined exactly; a total outside an `i64` is an error.
 
 use std::collections::BTreeMap;
 
 use super::{Db, params};
 use ocpay_core::Timestamp;
 use ocpay_core::ids::PaymentId;
-use ocpay_core::ledger::{self, Account, AccountOwner, Posting, PostingKind};
+use ocpay_core::ledger::{self, Account, AccountOwner, Posting, PostingKind, WalletLimit};
 use ocpay_core::money::{Currency, Money};
 use ocpay_core::payer::{Payer, PayerId};
 
@@ -84,25 +90,27 @@ pub(super) fn top_up(
     payer: &PayerId,
     amount: Money,
     now: Timestamp,
+    limit: WalletLimit,
 ) -> Result<Money, StoreError> {
     let Some(found) = find_payer(db, payer)? else {
         return Err(StoreError::NotFound("payer"));
     };
-    write(db, &ledger::top_up(payer, found.environment, amount)?, None, now)?;
+    write(db, &ledger::top_up(payer, found.environment, amount)?, None, now, limit)?;
     balance(db, &Account::new(AccountOwner::Wallet(payer.clone()), amount.currency()))
 }
 
-/// Appends a posting and its entries.
+/// Appends a posting and its entries; an entry that would take a wallet above `limit` fails
+/// the write (and so the whole business step).
 pub(super) fn write(
     db: &mut dyn Db,
     posting: &Posting,
     payment_id: Option<&PaymentId>,
     now: Timestamp,
+    limit: WalletLimit,
 ) -> Result<(), StoreError> {
     let posting_id = insert_posting(db, posting.kind(), payment_id, now)?;
     for entry in posting.entries() {
-        let (account, amount) = (entry.account.key(), entry.amount);
-        insert_entry(db, posting_id, &account, amount.currency().code(), amount.minor())?;
+        insert_entry(db, posting_id, &entry.account.key(), entry.amount, limit)?;
     }
     Ok(())
 }
@@ -123,26 +131,43 @@ fn insert_posting(
 }
 
 /// Appends one entry, keeping a wallet's balance beside it; a wallet that would go below zero
-/// fails the write (and so the whole business step).
+/// or above `limit` fails the write (and so the whole business step).
 fn insert_entry(
     db: &mut dyn Db,
     posting_id: i64,
     account: &str,
-    currency: &str,
-    minor: i64,
+    amount: Money,
+    limit: WalletLimit,
 ) -> Result<(), StoreError> {
+    let (currency, minor) = (amount.currency().code(), amount.minor());
     db.execute(
         "INSERT INTO entry (posting_id, account, currency, amount_minor) VALUES (?1, ?2, ?3, ?4)",
         params![posting_id, account, currency, minor],
     )?;
     if account.starts_with(WALLET_PREFIX) {
+        let max = limit.max(amount.currency());
+        let over = || StoreError::WalletLimit { account: account.to_owned(), max };
+        // The most the wallet may hold before this entry, worked out here so that the update
+        // compares and adds only numbers that fit: a debit never overflows a balance of zero or
+        // more, and a credit is added only to a balance at most `max - minor`.
+        let ceiling =
+            if minor > 0 { max.minor().checked_sub(minor).filter(|c| *c >= 0) } else { Some(i64::MAX) };
+        let ceiling = ceiling.ok_or_else(over)?;
         // Not an upsert: SQLite checks the inserted row (the bare amount, maybe negative)
         // against the CHECK before it sees the conflict.
         let updated = db.execute(
-            "UPDATE wallet_balance SET balance_minor = balance_minor + ?2 WHERE account = ?1",
-            params![account, minor],
+            "UPDATE wallet_balance SET balance_minor = balance_minor + ?2 WHERE account = ?1 AND balance_minor <= ?3",
+            params![account, minor, ceiling],
         )?;
         if updated == 0 {
+            let kept: bool = db.query_one(
+                "SELECT EXISTS (SELECT 1 FROM wallet_balance WHERE account = ?1)",
+                params![account],
+                |row| row.get(0),
+            )?;
+            if kept {
+                return Err(over());
+            }
             db.execute(
                 "INSERT INTO wallet_balance (account, currency, balance_minor) VALUES (?1, ?2, ?3)",
                 params![account, currency, minor],
@@ -152,11 +177,32 @@ fn insert_entry(
     Ok(())
 }
 
+/// The sum of `amount_minor` in two parts that cannot overflow: whole 10^9s, and the rest.
+/// Each part's sum stays within an `i64` for a billion entries; [`joined`] adds them exactly.
+macro_rules! split_sum {
+    () => {
+        "CAST(COALESCE(SUM(amount_minor / 1000000000), 0) AS BIGINT), \
+         CAST(COALESCE(SUM(amount_minor % 1000000000), 0) AS BIGINT)"
+    };
+}
+
+/// The exact total of a [`split_sum!`].
+fn joined(high: i64, low: i64) -> i128 {
+    i128::from(high) * 1_000_000_000 + i128::from(low)
+}
+
+/// A total as an amount of `currency`, refused when it does not fit.
+fn total_of(what: &str, currency: String, total: i128) -> Result<Money, StoreError> {
+    let minor = i64::try_from(total).map_err(|_| StoreError::OutOfRange(format!("the balance of {what}")))?;
+    rows::money_of(currency, minor)
+}
+
 /// Posts a payment's own posting again, negated.
 pub(super) fn reverse_payment(
     db: &mut dyn Db,
     payment_id: &PaymentId,
     now: Timestamp,
+    limit: WalletLimit,
 ) -> Result<(), StoreError> {
     let posted = db.query_all(
         "SELECT e.account, e.currency, e.amount_minor FROM entry e JOIN posting p ON p.posting_id = e.posting_id \
@@ -165,18 +211,21 @@ pub(super) fn reverse_payment(
         |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?, row.get::<_, i64>(2)?)),
     )?;
     let mut entries = Vec::new();
-    let mut sums: BTreeMap<String, i64> = BTreeMap::new();
+    let mut sums: BTreeMap<String, i128> = BTreeMap::new();
     for (account, currency, amount) in posted {
-        *sums.entry(currency.clone()).or_default() += amount;
-        entries.push((account, currency, -amount));
+        *sums.entry(currency.clone()).or_default() += i128::from(amount);
+        let negated = amount.checked_neg().ok_or_else(|| {
+            StoreError::Corrupt(format!("an entry of payment {payment_id} cannot be negated"))
+        })?;
+        entries.push((account, rows::money_of(currency, negated)?));
     }
     // A stored posting always balances; check anyway before money moves on its strength.
     if entries.len() < 2 || sums.values().any(|sum| *sum != 0) {
         return Err(StoreError::Corrupt(format!("the posting of payment {payment_id} does not balance")));
     }
     let posting_id = insert_posting(db, PostingKind::Reversal, Some(payment_id), now)?;
-    for (account, currency, amount) in entries {
-        insert_entry(db, posting_id, &account, &currency, amount)?;
+    for (account, amount) in entries {
+        insert_entry(db, posting_id, &account, amount, limit)?;
     }
     Ok(())
 }
@@ -184,13 +233,21 @@ pub(super) fn reverse_payment(
 /// A wallet's kept balance, or any other account's sum of entries.
 pub(super) fn balance(db: &mut dyn Db, account: &Account) -> Result<Money, StoreError> {
     // A wallet's balance is kept; any other account's is the sum of its entries.
-    let sql = if matches!(account.owner, AccountOwner::Wallet(_)) {
-        "SELECT CAST(COALESCE(SUM(balance_minor), 0) AS BIGINT) FROM wallet_balance WHERE account = ?1"
-    } else {
-        "SELECT CAST(COALESCE(SUM(amount_minor), 0) AS BIGINT) FROM entry WHERE account = ?1"
-    };
-    let minor: i64 = db.query_one(sql, params![account.key()], |row| row.get(0))?;
-    Ok(Money::new(minor, account.currency))
+    let key = account.key();
+    if matches!(account.owner, AccountOwner::Wallet(_)) {
+        let minor: i64 = db.query_one(
+            "SELECT CAST(COALESCE(SUM(balance_minor), 0) AS BIGINT) FROM wallet_balance WHERE account = ?1",
+            params![key],
+            |row| row.get(0),
+        )?;
+        return Ok(Money::new(minor, account.currency));
+    }
+    let total = db.query_one(
+        concat!("SELECT ", split_sum!(), " FROM entry WHERE account = ?1"),
+        params![key],
+        |row| Ok(joined(row.get(0)?, row.get(1)?)),
+    )?;
+    total_of(&key, account.currency.code().to_owned(), total)
 }
 
 /// Balances of every account of `owner`: keys share the prefix before the currency.
@@ -206,12 +263,20 @@ pub(super) fn balances(db: &mut dyn Db, owner: &AccountOwner) -> Result<Vec<Mone
     // raised by one; a range keeps LIKE's wildcards out of payer ids. The length keeps out the
     // accounts of an owner whose id merely starts with this one's and a ':'.
     let upper = format!("{};", &prefix[..prefix.len() - 1]);
-    db.query_all(
-        "SELECT currency, CAST(SUM(amount_minor) AS BIGINT) FROM entry \
-         WHERE account >= ?1 AND account < ?2 AND length(account) = ?3 GROUP BY currency ORDER BY currency",
+    let totals = db.query_all(
+        concat!(
+            "SELECT currency, ",
+            split_sum!(),
+            " FROM entry WHERE account >= ?1 AND account < ?2 AND length(account) = ?3 \
+             GROUP BY currency ORDER BY currency"
+        ),
         params![prefix, upper, i64::try_from(sample.len()).unwrap_or(i64::MAX)],
-        |row| rows::money_of(row.get(0)?, row.get(1)?),
-    )
+        |row| Ok((row.get::<_, String>(0)?, joined(row.get(1)?, row.get(2)?))),
+    )?;
+    totals
+        .into_iter()
+        .map(|(currency, total)| total_of(&format!("{prefix}{currency}"), currency, total))
+        .collect()
 }
 
 pub(super) fn check(db: &mut dyn Db) -> Result<LedgerCheck, StoreError> {
@@ -225,26 +290,51 @@ pub(super) fn check(db: &mut dyn Db) -> Result<LedgerCheck, StoreError> {
         &[],
         |row| row.get(0),
     )?;
-    let negative_wallets = db.query_all(
-        "SELECT account, currency, CAST(SUM(amount_minor) AS BIGINT) FROM entry \
-         WHERE account >= 'wallet:' AND account < 'wallet;' GROUP BY account, currency HAVING SUM(amount_minor) < 0",
+    // Every wallet's entries, summed in parts; compared with zero and its kept balance here.
+    let wallets = db.query_all(
+        "SELECT e.account, e.currency, w.balance_minor, e.high, e.low FROM (SELECT account, currency, \
+         CAST(SUM(amount_minor / 1000000000) AS BIGINT) AS high, CAST(SUM(amount_minor % 1000000000) AS BIGINT) AS low \
+         FROM entry WHERE account >= 'wallet:' AND account < 'wallet;' GROUP BY account, currency) AS e \
+         LEFT JOIN wallet_balance w ON w.account = e.account ORDER BY e.account",
         &[],
-        |row| Ok((row.get(0)?, rows::money_of(row.get(1)?, row.get(2)?)?)),
+        |row| {
+            let total = joined(row.get(3)?, row.get(4)?);
+            Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?, row.get::<_, Option<i64>>(2)?, total))
+        },
     )?;
+    let mut negative_wallets = Vec::new();
+    let mut balance_mismatches = Vec::new();
+    for (account, currency, kept, total) in wallets {
+        if kept.map(i128::from) != Some(total) {
+            balance_mismatches.push(account.clone());
+        }
+        if total < 0 {
+            let minor = i64::try_from(total).unwrap_or(i64::MIN);
+            negative_wallets.push((account, rows::money_of(currency, minor)?));
+        }
+    }
+    // A kept balance without entries must be zero.
+    balance_mismatches.extend(db.query_all(
+        "SELECT account FROM wallet_balance WHERE balance_minor <> 0 \
+         AND account NOT IN (SELECT account FROM entry WHERE account >= 'wallet:' AND account < 'wallet;')",
+        &[],
+        |row| row.get::<_, String>(0),
+    )?);
+    balance_mismatches.sort();
     let totals = db.query_all(
-        "SELECT currency, CAST(SUM(amount_minor) AS BIGINT) FROM entry GROUP BY currency ORDER BY currency",
+        concat!("SELECT currency, ", split_sum!(), " FROM entry GROUP BY currency ORDER BY currency"),
         &[],
-        |row| rows::money_of(row.get(0)?, row.get(1)?),
+        |row| Ok((row.get::<_, String>(0)?, joined(row.get(1)?, row.get(2)?))),
     )?;
-    let balance_mismatches = db.query_all(
-        "SELECT w.account FROM wallet_balance w LEFT JOIN (SELECT account, SUM(amount_minor) AS total FROM entry \
-         WHERE account >= 'wallet:' AND account < 'wallet;' GROUP BY account) e ON e.account = w.account \
-         WHERE w.balance_minor <> COALESCE(e.total, 0) \
-         UNION SELECT account FROM entry WHERE account >= 'wallet:' AND account < 'wallet;' \
-         AND account NOT IN (SELECT account FROM wallet_balance)",
-        &[],
-        |row| row.get(0),
-    )?;
+    // Every total must be zero; one that does not even fit an amount is reported as the
+    // furthest amount on its side.
+    let totals = totals
+        .into_iter()
+        .map(|(currency, total)| {
+            let minor = i64::try_from(total).unwrap_or(if total < 0 { i64::MIN } else { i64::MAX });
+            rows::money_of(currency, minor)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(LedgerCheck {
         postings: u64::try_from(postings).unwrap_or(0),
         unbalanced_postings: unbalanced,

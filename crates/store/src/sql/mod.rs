@@ -67,7 +67,7 @@ use jiff::SignedDuration;
 use ocpay_core::Timestamp;
 use ocpay_core::access::Grant;
 use ocpay_core::ids::{ClientId, CodeToken, PaymentId, RegistrationId};
-use ocpay_core::ledger::{Account, AccountOwner};
+use ocpay_core::ledger::{Account, AccountOwner, WalletLimit};
 use ocpay_core::money::Money;
 use ocpay_core::participant::{KeyVersion, Participant, ParticipantKey};
 use ocpay_core::payer::{Payer, PayerId};
@@ -192,11 +192,20 @@ pub trait Engine: Send + Sync + 'static {
 /// A [`Store`] on an SQL [`Engine`].
 pub struct SqlStore<E> {
     engine: E,
+    /// The most a payer's wallet may hold, checked by every write that adds to one.
+    wallet_limit: WalletLimit,
 }
 
 impl<E: Engine> SqlStore<E> {
     pub fn new(engine: E) -> SqlStore<E> {
-        SqlStore { engine }
+        SqlStore { engine, wallet_limit: WalletLimit::default() }
+    }
+
+    /// The store with `limit` as every wallet's maximum balance (the default is
+    /// [`WalletLimit::DEFAULT_MAJOR`] units).
+    pub fn with_wallet_limit(mut self, limit: WalletLimit) -> SqlStore<E> {
+        self.wallet_limit = limit;
+        self
     }
 
     pub fn engine(&self) -> &E {
@@ -319,15 +328,18 @@ impl<E: Engine> Store for SqlStore<E> {
         window: &CancelWindow,
         now: Timestamp,
     ) -> Result<CancelPayment, StoreError> {
-        let (owner, lookup, window) = (owner.clone(), lookup.clone(), *window);
+        let (owner, lookup, window, limit) = (owner.clone(), lookup.clone(), *window, self.wallet_limit);
         self.engine
-            .write(Isolation::Serializable, move |db| payments::cancel(db, &owner, &lookup, &window, now))
+            .write(Isolation::Serializable, move |db| {
+                payments::cancel(db, &owner, &lookup, &window, now, limit)
+            })
             .await
     }
 
     async fn create_refund(&self, refund: &NewRefund) -> Result<CreateRefund, StoreError> {
         let refund = refund.clone();
-        self.engine.write(Isolation::Serializable, move |db| refunds::create(db, &refund)).await
+        let limit = self.wallet_limit;
+        self.engine.write(Isolation::Serializable, move |db| refunds::create(db, &refund, limit)).await
     }
 
     async fn refund(&self, owner: &ClientId, lookup: &RefundLookup) -> Result<Option<Refund>, StoreError> {
@@ -343,7 +355,10 @@ impl<E: Engine> Store for SqlStore<E> {
     }
 
     async fn complete_refunds(&self, now: Timestamp, limit: u32) -> Result<Vec<Refund>, StoreError> {
-        self.engine.write(Isolation::RowLocks, move |db| refunds::complete(db, now, limit)).await
+        let wallet_limit = self.wallet_limit;
+        self.engine
+            .write(Isolation::RowLocks, move |db| refunds::complete(db, now, limit, wallet_limit))
+            .await
     }
 
     async fn create_registration(&self, terms: &RegistrationTerms) -> Result<CreateRegistration, StoreError> {
@@ -408,7 +423,8 @@ impl<E: Engine> Store for SqlStore<E> {
 
     async fn settle_payment(&self, settlement: &Settlement) -> Result<SettlePayment, StoreError> {
         let settlement = settlement.clone();
-        self.engine.write(Isolation::Serializable, move |db| payments::settle(db, &settlement)).await
+        let limit = self.wallet_limit;
+        self.engine.write(Isolation::Serializable, move |db| payments::settle(db, &settlement, limit)).await
     }
 
     async fn fail_payment(
@@ -470,7 +486,10 @@ impl<E: Engine> Store for SqlStore<E> {
 
     async fn top_up(&self, payer: &PayerId, amount: Money, now: Timestamp) -> Result<Money, StoreError> {
         let payer = payer.clone();
-        self.engine.write(Isolation::Serializable, move |db| ledger::top_up(db, &payer, amount, now)).await
+        let limit = self.wallet_limit;
+        self.engine
+            .write(Isolation::Serializable, move |db| ledger::top_up(db, &payer, amount, now, limit))
+            .await
     }
 
     async fn balance(&self, account: &Account) -> Result<Money, StoreError> {

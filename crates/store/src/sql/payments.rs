@@ -4,7 +4,8 @@
 
 use ocpay_core::Timestamp;
 use ocpay_core::ids::{ClientId, CodeToken};
-use ocpay_core::ledger::{self, Account, AccountOwner};
+use ocpay_core::ledger::{self, Account, AccountOwner, WalletLimit};
+use ocpay_core::money::Money;
 use ocpay_core::payment::{
     CancelDecision, CancelWindow, FailReason, Payment, PaymentState, PaymentStatus, PaymentTerms,
     decide_cancel,
@@ -157,6 +158,7 @@ pub(super) fn cancel(
     lookup: &PaymentLookup,
     window: &CancelWindow,
     now: Timestamp,
+    limit: WalletLimit,
 ) -> Result<CancelPayment, StoreError> {
     let Some(mut payment) = find(db, owner, lookup)? else { return Ok(CancelPayment::NotFound) };
     let previous = payment.state.status();
@@ -178,15 +180,20 @@ pub(super) fn cancel(
             return Ok(CancelPayment::Done(payment));
         }
         CancelDecision::Close => {}
-        // Money goes back exactly as it came: the payment's own posting, negated.
-        CancelDecision::Reverse => stored_ledger::reverse_payment(db, &payment.terms.id, now)?,
+        // Money goes back exactly as it came: the payment's own posting, negated. A wallet that
+        // cannot take it back without going over its maximum balance fails the whole cancel.
+        CancelDecision::Reverse => stored_ledger::reverse_payment(db, &payment.terms.id, now, limit)?,
     }
     payment.state = PaymentState::Cancelled { cancelled_at: now, paid_at: payment.state.paid_at() };
     save_state(db, &payment, previous)?;
     Ok(CancelPayment::Done(payment))
 }
 
-pub(super) fn settle(db: &mut dyn Db, settlement: &Settlement) -> Result<SettlePayment, StoreError> {
+pub(super) fn settle(
+    db: &mut dyn Db,
+    settlement: &Settlement,
+    limit: WalletLimit,
+) -> Result<SettlePayment, StoreError> {
     let Some(mut payment) = find_by_code(db, &settlement.code)? else {
         return Ok(SettlePayment::NotFound);
     };
@@ -200,16 +207,22 @@ pub(super) fn settle(db: &mut dyn Db, settlement: &Settlement) -> Result<SettleP
     let wallet = Account::new(AccountOwner::Wallet(charge.payer.clone()), charge.amount.currency());
     let balance = stored_ledger::balance(db, &wallet)?;
     if balance.minor() < charge.amount.minor() {
-        // A top-up is written only with the payment it makes possible, never alone.
-        let covering = settlement.sandbox_top_up.filter(|top_up| {
-            balance.checked_add(*top_up).is_ok_and(|topped_up| topped_up.minor() >= charge.amount.minor())
-        });
+        // A top-up is written only with the payment it makes possible, never alone, and never
+        // takes the wallet above its maximum balance: a charge beyond that is not covered.
+        let room = limit.room(balance);
+        let covering = settlement
+            .sandbox_top_up
+            .map(|top_up| Money::new(top_up.minor().min(room.minor()), top_up.currency()))
+            .filter(|top_up| {
+                balance.checked_add(*top_up).is_ok_and(|topped_up| topped_up.minor() >= charge.amount.minor())
+            });
         let Some(top_up) = covering else { return Ok(SettlePayment::InsufficientBalance { balance }) };
         let environment = payment.terms.environment();
-        stored_ledger::write(db, &ledger::top_up(&charge.payer, environment, top_up)?, None, settlement.now)?;
+        let posting = ledger::top_up(&charge.payer, environment, top_up)?;
+        stored_ledger::write(db, &posting, None, settlement.now, limit)?;
     }
     let posting = ledger::payment(&charge.payer, &payment.terms.owner, charge.amount, payment.terms.amount)?;
-    stored_ledger::write(db, &posting, Some(&payment.terms.id), settlement.now)?;
+    stored_ledger::write(db, &posting, Some(&payment.terms.id), settlement.now, limit)?;
     payment.state = PaymentState::Success { paid_at: settlement.now };
     payment.charge = Some(charge.clone());
     save_state(db, &payment, PaymentStatus::Processing)?;

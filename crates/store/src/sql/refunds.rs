@@ -4,7 +4,8 @@
 
 use ocpay_core::Timestamp;
 use ocpay_core::ids::{ClientId, PaymentId};
-use ocpay_core::ledger;
+use ocpay_core::ledger::{self, Account, AccountOwner, WalletLimit};
+use ocpay_core::payer::PayerId;
 use ocpay_core::refund::{Refund, RefundState, decide_refund};
 
 use super::rows::{self, millis};
@@ -63,7 +64,11 @@ pub(super) fn of_payment(
     )
 }
 
-pub(super) fn create(db: &mut dyn Db, new: &NewRefund) -> Result<CreateRefund, StoreError> {
+pub(super) fn create(
+    db: &mut dyn Db,
+    new: &NewRefund,
+    limit: WalletLimit,
+) -> Result<CreateRefund, StoreError> {
     let terms = &new.terms;
     if let Some(existing) = find(db, &terms.owner, &RefundLookup::ByRequestId(terms.request_id.clone()))? {
         return Ok(CreateRefund::Existing(existing));
@@ -85,7 +90,9 @@ pub(super) fn create(db: &mut dyn Db, new: &NewRefund) -> Result<CreateRefund, S
     let refund = Refund { terms: terms.clone(), state, returned };
     insert(db, &refund, fails)?;
     if let RefundState::Success { refunded_at } = state {
-        finish(db, &refund, refunded_at)?;
+        // A wallet that cannot take the money back without going over its maximum balance
+        // fails the write: the refund is refused and nothing of it is kept.
+        finish(db, &refund, refunded_at, limit)?;
     }
     Ok(CreateRefund::Created(refund))
 }
@@ -128,22 +135,41 @@ fn insert(db: &mut dyn Db, refund: &Refund, fails: bool) -> Result<(), StoreErro
 
 /// Records a refund that reached its final state: a successful one moves its money back to
 /// the payer; either queues its notification.
-fn finish(db: &mut dyn Db, refund: &Refund, now: Timestamp) -> Result<(), StoreError> {
+fn finish(db: &mut dyn Db, refund: &Refund, now: Timestamp, limit: WalletLimit) -> Result<(), StoreError> {
     if let RefundState::Success { .. } = refund.state {
         let terms = &refund.terms;
-        let lookup = PaymentLookup::ById(terms.payment_id.clone());
-        let payment = payments::find(db, &terms.owner, &lookup)?
-            .ok_or_else(|| StoreError::Corrupt(format!("refund {} has no payment", terms.id)))?;
-        let charge = payment
-            .charge
-            .ok_or_else(|| StoreError::Corrupt(format!("refund {} of an unpaid payment", terms.id)))?;
-        let posting = ledger::refund(&charge.payer, &terms.owner, terms.amount, refund.returned)?;
-        stored_ledger::write(db, &posting, Some(&terms.payment_id), now)?;
+        let payer = payer_of(db, refund)?;
+        let posting = ledger::refund(&payer, &terms.owner, terms.amount, refund.returned)?;
+        stored_ledger::write(db, &posting, Some(&terms.payment_id), now, limit)?;
     }
     outbox::enqueue_refund_result(db, refund, now)
 }
 
-pub(super) fn complete(db: &mut dyn Db, now: Timestamp, limit: u32) -> Result<Vec<Refund>, StoreError> {
+/// The payer whose wallet a refund returns money to.
+fn payer_of(db: &mut dyn Db, refund: &Refund) -> Result<PayerId, StoreError> {
+    let terms = &refund.terms;
+    let lookup = PaymentLookup::ById(terms.payment_id.clone());
+    let payment = payments::find(db, &terms.owner, &lookup)?
+        .ok_or_else(|| StoreError::Corrupt(format!("refund {} has no payment", terms.id)))?;
+    let charge = payment
+        .charge
+        .ok_or_else(|| StoreError::Corrupt(format!("refund {} of an unpaid payment", terms.id)))?;
+    Ok(charge.payer)
+}
+
+/// Whether the payer's wallet can take a refund's money back within its maximum balance.
+fn wallet_has_room(db: &mut dyn Db, refund: &Refund, limit: WalletLimit) -> Result<bool, StoreError> {
+    let wallet = Account::new(AccountOwner::Wallet(payer_of(db, refund)?), refund.returned.currency());
+    let balance = stored_ledger::balance(db, &wallet)?;
+    Ok(refund.returned.minor() <= limit.room(balance).minor())
+}
+
+pub(super) fn complete(
+    db: &mut dyn Db,
+    now: Timestamp,
+    limit: u32,
+    wallet_limit: WalletLimit,
+) -> Result<Vec<Refund>, StoreError> {
     let sql = queue_rows!(
         db,
         concat!(
@@ -157,6 +183,9 @@ pub(super) fn complete(db: &mut dyn Db, now: Timestamp, limit: u32) -> Result<Ve
     })?;
     let mut completed = Vec::with_capacity(due.len());
     for (mut refund, fails) in due {
+        // A refund the wallet can no longer take back within its maximum balance fails, moving
+        // nothing, rather than failing the whole round again and again.
+        let fails = fails || !wallet_has_room(db, &refund, wallet_limit)?;
         refund.state = if fails {
             RefundState::Fail { failed_at: now }
         } else {
@@ -170,7 +199,7 @@ pub(super) fn complete(db: &mut dyn Db, now: Timestamp, limit: u32) -> Result<Ve
         if updated != 1 {
             return Err(StoreError::Corrupt(format!("refund {} changed under its writer", refund.terms.id)));
         }
-        finish(db, &refund, now)?;
+        finish(db, &refund, now, wallet_limit)?;
         completed.push(refund);
     }
     Ok(completed)
