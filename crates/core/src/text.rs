@@ -12,6 +12,8 @@ pub enum TextError {
     TooLong { max: usize },
     #[error("must not contain control characters")]
     ControlCharacter,
+    #[error("must not contain bidirectional control characters (U+202A to U+202E, U+2066 to U+2069)")]
+    BidiControl,
     #[error("must be printable ASCII without spaces")]
     NotIdentifier,
     #[error("must be 4 digits")]
@@ -20,7 +22,15 @@ pub enum TextError {
     NotRegion,
 }
 
-/// Free text (names, descriptions): not empty, at most `max` characters, no control characters.
+/// Whether a character is a bidirectional embedding, override or isolate (U+202A to U+202E,
+/// U+2066 to U+2069): it reorders the text after it, so that a name shown to a payer could read
+/// as something else than it is ("Trojan Source").
+pub fn is_bidi_control(character: char) -> bool {
+    matches!(character, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Free text (names, descriptions): not empty, at most `max` characters, no control characters
+/// and no bidirectional controls.
 pub fn bounded(value: &str, max: usize) -> Result<String, TextError> {
     if value.is_empty() {
         return Err(TextError::Empty);
@@ -30,6 +40,9 @@ pub fn bounded(value: &str, max: usize) -> Result<String, TextError> {
     }
     if value.chars().any(char::is_control) {
         return Err(TextError::ControlCharacter);
+    }
+    if value.chars().any(is_bidi_control) {
+        return Err(TextError::BidiControl);
     }
     Ok(value.to_owned())
 }
@@ -80,6 +93,13 @@ mod tests {
             ("a\u{7}b", Err(TextError::ControlCharacter)),
             ("12345", Err(TextError::TooLong { max: 4 })),
             ("咖啡咖啡", Ok("咖啡咖啡".into())),
+            ("a\u{202E}b", Err(TextError::BidiControl)),
+            ("\u{202A}", Err(TextError::BidiControl)),
+            ("\u{2066}ab", Err(TextError::BidiControl)),
+            ("ab\u{2069}", Err(TextError::BidiControl)),
+            // Marks (not embeddings) and joiners that right-to-left scripts need stay.
+            ("\u{200F}של", Ok("\u{200F}של".into())),
+            ("a\u{200D}b", Ok("a\u{200D}b".into())),
         ];
         for (value, expected) in cases {
             assert_eq!(&bounded(value, 4), expected, "bounded {value:?}");

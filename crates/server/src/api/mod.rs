@@ -30,7 +30,33 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .merge(crate::admin::router(state.clone()))
         .layer(timeout)
         .layer(axum::middleware::from_fn(refuse_own_notifications));
-    Router::new().route("/ams/{*api}", any(gateway::handle)).merge(pages).with_state(state)
+    Router::new()
+        .route("/ams/{*api}", any(gateway::handle))
+        .merge(pages)
+        .fallback(fallback)
+        .layer(axum::middleware::map_response(nosniff))
+        .with_state(state)
+}
+
+/// What no route serves. Under the gateway's prefix in any letter case (`/AMS/api/v1/...`,
+/// `/ams`), the gateway answers: paths are case-sensitive, so such a path names no API, and
+/// it gets a signed `NO_INTERFACE_DEF` like any other unknown API rather than an unsigned 404.
+async fn fallback(state: State<Arc<AppState>>, request: axum::extract::Request) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    let first_segment = request.uri().path().trim_start_matches('/').split('/').next().unwrap_or_default();
+    if first_segment.eq_ignore_ascii_case("ams") {
+        return gateway::handle(state, request).await;
+    }
+    StatusCode::NOT_FOUND.into_response()
+}
+
+/// Every answer says its content type is the one it declares (JSON, SVG, HTML, ...): a browser
+/// must never sniff one into something it would run.
+async fn nosniff(mut response: axum::response::Response) -> axum::response::Response {
+    response
+        .headers_mut()
+        .insert(http::header::X_CONTENT_TYPE_OPTIONS, http::HeaderValue::from_static("nosniff"));
+    response
 }
 
 /// Refuses a notification that reached the platform itself (through an address the checks of

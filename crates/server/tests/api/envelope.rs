@@ -231,3 +231,70 @@ async fn a_failing_store_answers_unknown_and_leaks_nothing() {
         Some("PROCESSING")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_path_in_another_letter_case_names_no_api_and_is_answered_signed() {
+    let app = TestApp::spawn().await;
+    let merchant = app.merchant().await;
+    for path in
+        ["/AMS/api/v1/payments/pay", "/Ams/sandbox/api/v1/payments/pay", "/ams/API/v1/payments/pay", "/AMS"]
+    {
+        // `send` fails the test unless the answer is signed by the platform.
+        let answer =
+            send(&app, &merchant.key, RawRequest::new(&app, &merchant.client_id, path, pay_body())).await;
+        assert_eq!(
+            (answer.status, answer.result.result_code.as_str()),
+            (200, "NO_INTERFACE_DEF"),
+            "{path}: {}",
+            answer.body
+        );
+    }
+    // Outside the gateway's prefix, a missing page is a plain 404.
+    let missing = reqwest::get(format!("{}/amsterdam", app.base_url)).await.unwrap();
+    assert_eq!(missing.status().as_u16(), 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_over_the_time_limit_gets_a_signed_unknown_with_http_200() {
+    // Sandbox magic amount 9902 answers late: later than the request timeout here.
+    let app = TestApp::spawn_with(|config| {
+        config.request_timeout_ms = 300;
+        config.sandbox_slow_answer_ms = 5_000;
+    })
+    .await;
+    let merchant = app.merchant().await;
+    let body = serde_json::to_vec(&pay_request(&unique_id("PR"), "USD", 9902)).unwrap();
+    let answer = send(&app, &merchant.key, RawRequest::new(&app, &merchant.client_id, PAY, body)).await;
+    // HTTP 200, because the official SDKs read no result from any other status.
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(
+        (answer.result.result_code.as_str(), answer.result.result_status.as_str()),
+        ("UNKNOWN_EXCEPTION", "U")
+    );
+    assert!(answer.result.result_message.contains("retry the same request or inquire"), "{}", answer.body);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_answer_forbids_content_sniffing() {
+    let app = TestApp::spawn().await;
+    let merchant = app.merchant().await;
+    let paid = crate::helpers::order_code(&merchant, "USD", 1250).await;
+    let token = crate::helpers::token_of(&crate::helpers::code_value(&paid));
+    let http = reqwest::Client::new();
+    let gets = [
+        format!("/wallet/api/codes/{token}"),
+        format!("/c/{token}/qr-small.svg"),
+        format!("/c/{token}/qr-small.png"),
+        format!("/c/{token}"),
+        "/healthz".to_owned(),
+        "/.well-known/ocpay/platform-keys".to_owned(),
+        "/no-such-page".to_owned(),
+        PAY.to_owned(),
+    ];
+    for path in gets {
+        let response = http.get(format!("{}{path}", app.base_url)).send().await.unwrap();
+        let header =
+            response.headers().get("x-content-type-options").map(|value| value.to_str().unwrap().to_owned());
+        assert_eq!(header.as_deref(), Some("nosniff"), "GET {path}: {:?}", response.headers());
+    }
+}

@@ -93,6 +93,27 @@ async fn every_bad_field_is_named() {
             Some(json!("a\u{0}b")),
             "order.orderDescription: must not contain control characters",
         ),
+        // Bidirectional controls would make what the payer's page shows read otherwise.
+        (
+            "/order/orderDescription",
+            Some(json!("Coffee \u{202E}00.001 DSU")),
+            "order.orderDescription: must not contain bidirectional control characters",
+        ),
+        (
+            "/order/merchant/merchantName",
+            Some(json!("\u{2067}Cafe")),
+            "order.merchant.merchantName: must not contain bidirectional control characters",
+        ),
+        (
+            "/order/merchant/merchantDisplayName",
+            Some(json!("Cafe\u{202A}")),
+            "order.merchant.merchantDisplayName: must not contain bidirectional control characters",
+        ),
+        (
+            "/order/merchant/store/storeName",
+            Some(json!("Store \u{2069}")),
+            "order.merchant.store.storeName: must not contain bidirectional control characters",
+        ),
         ("/order/orderAmount", None, "order.orderAmount: is required"),
         (
             "/order/orderAmount/currency",
