@@ -203,10 +203,13 @@ impl OwnListeners {
         OwnListeners { listen, public }
     }
 
-    /// Whether a listener or the public URL is on `port`.
+    /// Whether an address on `port` could reach a listener: the listen port, or the public URL's
+    /// port when its host is an address (a public URL's name is compared as a name).
     pub(crate) fn on_port(&self, port: u16) -> bool {
         port == self.listen.port()
-            || self.public.as_ref().is_some_and(|(_, public_port)| *public_port == port)
+            || self.public.as_ref().is_some_and(|(host, public_port)| {
+                *public_port == port && !matches!(host, url::Host::Domain(_))
+            })
     }
 
     /// Whether a connection to `address` reaches one of the listeners. A server listening on
