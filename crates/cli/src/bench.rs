@@ -51,6 +51,7 @@ use ocpay_sdk::webhook::{self, Delivery};
 use ocpay_server::config::Config;
 use ocpay_server::data_dir::DataDir;
 use ocpay_server::service::participants::{self, NewParticipant};
+use ocpay_server::settings::Settings;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tokio::sync::oneshot;
@@ -834,7 +835,10 @@ async fn orchestrate(args: &BenchArgs) -> anyhow::Result<()> {
             public_key: key.verifying_key(),
             notify_url: Some("https://merchant.example/notify".into()),
         };
-        participants::create(&*store, &config, jiff::Timestamp::now(), new).await?.client_id.to_string()
+        participants::create(&*store, &Settings::resolve(&config)?.notify, jiff::Timestamp::now(), new)
+            .await?
+            .client_id
+            .to_string()
     };
     let mut servers = Vec::new();
     let mut urls = Vec::new();

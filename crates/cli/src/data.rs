@@ -8,6 +8,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use ocpay_server::config::{Config, Overrides};
 use ocpay_server::data_dir::DataDir;
+use ocpay_server::settings::Settings;
 use ocpay_store::Store;
 use ocpay_store::postgres::PostgresStore;
 
@@ -31,7 +32,7 @@ impl DataArgs {
             database_url: self.database_url.clone(),
             ..Overrides::default()
         };
-        Ok(Config::load(self.config.as_deref(), &overrides)?)
+        Config::load(self.config.as_deref(), &overrides)
     }
 
     /// The data directory of a platform that exists: one that `ocpay serve` (or `ocpay
@@ -42,12 +43,13 @@ impl DataArgs {
         DataDir::open(&config.data_dir)
     }
 
-    /// The settings, the data directory and its store.
-    pub(crate) async fn open(&self) -> anyhow::Result<(Config, DataDir, Arc<dyn Store>)> {
+    /// The settings (resolved and checked), the data directory and its store.
+    pub(crate) async fn open(&self) -> anyhow::Result<(Settings, DataDir, Arc<dyn Store>)> {
         let config = self.config()?;
+        let settings = Settings::resolve(&config)?;
         let data_dir = self.data_dir(&config)?;
         let store = data_dir.open_store(&config).await?;
-        Ok((config, data_dir, store))
+        Ok((settings, data_dir, store))
     }
 }
 

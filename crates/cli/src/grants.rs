@@ -48,10 +48,10 @@ pub(crate) enum GrantsCommand {
 pub(crate) async fn run(command: GrantsCommand) -> anyhow::Result<()> {
     match command {
         GrantsCommand::Create { data, merchant, isv, scopes, expires_in } => {
-            let (config, _, store) = data.open().await?;
+            let (settings, _, store) = data.open().await?;
             let new = NewAuthorisation { merchant, isv, scopes, expires_in };
             let issued =
-                grants::authorise(&*store, jiff::Timestamp::now(), config.grant_lifetime(), new).await?;
+                grants::authorise(&*store, jiff::Timestamp::now(), settings.grant_lifetime, new).await?;
             crate::print_json(&issued_json(&issued))
         }
         GrantsCommand::List { data, client_id } => {
@@ -81,9 +81,9 @@ pub(crate) struct AuditArgs {
 }
 
 pub(crate) async fn audit(args: AuditArgs) -> anyhow::Result<()> {
-    let (config, _, store) = args.data.open().await?;
+    let (settings, _, store) = args.data.open().await?;
     ensure_participant(&*store, &args.client_id).await?;
-    let limit = args.limit.min(config.audit_page_max);
+    let limit = args.limit.min(settings.audit.page_max);
     let events = store.audit_events(&args.client_id, limit).await.context("read the audit trail")?;
     let rows: Vec<Value> = events.iter().map(audit_json).collect();
     crate::print_json(&json!({ "clientId": args.client_id.as_str(), "events": rows }))

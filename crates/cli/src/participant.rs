@@ -242,14 +242,14 @@ pub(crate) async fn run(command: ParticipantCommand) -> anyhow::Result<()> {
             crate::print_json(&json!({ "participants": rows }))
         }
         ParticipantCommand::Update(args) => {
-            let (config, _, store) = args.data.open().await?;
+            let (settings, _, store) = args.data.open().await?;
             let notify_url = match (args.notify_url, args.no_notify_url) {
                 (Some(url), _) => Some(Some(url)),
                 (None, true) => Some(None),
                 (None, false) => None,
             };
             let update = ParticipantUpdate { name: args.name, notify_url };
-            match participants::update(&*store, &config, &args.client_id, update).await {
+            match participants::update(&*store, &settings.notify, &args.client_id, update).await {
                 Ok(participant) => crate::print_json(&participant_json(&participant)),
                 Err(ParticipantError::Invalid { field: "client-id", reason }) => {
                     Err(crate::NotFound(reason).into())
@@ -303,7 +303,7 @@ fn key_json(key: &ParticipantKey) -> serde_json::Value {
 }
 
 async fn create(args: CreateArgs) -> anyhow::Result<()> {
-    let (config, data_dir, store) = args.data.open().await?;
+    let (settings, data_dir, store) = args.data.open().await?;
     let key = resolve_key(&args.key)?;
     let new = NewParticipant {
         kind: args.kind,
@@ -312,7 +312,7 @@ async fn create(args: CreateArgs) -> anyhow::Result<()> {
         public_key: key.public_key.clone(),
         notify_url: args.notify_url,
     };
-    let participant = participants::create(&*store, &config, jiff::Timestamp::now(), new).await?;
+    let participant = participants::create(&*store, &settings.notify, jiff::Timestamp::now(), new).await?;
     let mut output = json!({
         "clientId": participant.client_id.as_str(),
         "keyVersion": 1,

@@ -54,8 +54,8 @@ pub(crate) async fn run(command: RegistrationsCommand) -> anyhow::Result<()> {
     let (reference, owner, decision, data) = match command {
         RegistrationsCommand::List { client_id: owner, data } => {
             let owner = client_id(owner.as_deref())?;
-            let (config, _, store) = data.open().await?;
-            let listed = store.registrations(owner.as_ref(), None, config.registrations_list_max).await?;
+            let (settings, _, store) = data.open().await?;
+            let listed = store.registrations(owner.as_ref(), None, settings.registrations_list_max).await?;
             let listed: Vec<_> = listed.iter().map(registration_json).collect();
             return crate::print_json(&json!({ "registrations": listed }));
         }

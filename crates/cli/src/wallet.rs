@@ -99,10 +99,10 @@ pub(crate) async fn run(command: WalletCommand) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         WalletCommand::CreatePayer { data, payer, currency, environment, pin } => {
-            let (config, _, store) = data.open().await?;
+            let (settings, _, store) = data.open().await?;
             let currency =
                 Currency::parse(&currency).map_err(|error| anyhow::anyhow!("--currency: {error}"))?;
-            let iterations = config.pin_hash_iterations;
+            let iterations = settings.pin.hash_iterations;
             let created = wallet::create_payer(
                 &*store,
                 jiff::Timestamp::now(),

@@ -226,7 +226,7 @@ async fn create_grant(
     let expires_in =
         request.expires_in_days.map(|days| jiff::SignedDuration::from_hours(i64::from(days) * 24));
     let new = grants::NewAuthorisation { merchant, isv, scopes, expires_in };
-    match grants::authorise(&*state.store, state.clock.now(), state.config.grant_lifetime(), new).await {
+    match grants::authorise(&*state.store, state.clock.now(), state.settings.grant_lifetime, new).await {
         Ok(issued) => {
             state.notify_wake.wake();
             answer(StatusCode::CREATED, issued_json(&issued))
@@ -296,7 +296,7 @@ async fn audit(State(state): State<Arc<AppState>>, Query(query): Query<ClientQue
         Ok(client_id) => client_id,
         Err(response) => return *response,
     };
-    let limit = query.limit.unwrap_or(100).min(state.config.audit_page_max);
+    let limit = query.limit.unwrap_or(100).min(state.settings.audit.page_max);
     match state.store.audit_events(&client_id, limit).await {
         Ok(events) => answer(
             StatusCode::OK,

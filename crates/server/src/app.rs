@@ -23,6 +23,7 @@ use tokio::sync::Semaphore;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::data_dir::DataDir;
+use crate::settings::Settings;
 use crate::state::{AppState, Parts};
 
 pub struct Application {
@@ -44,6 +45,8 @@ impl Application {
         clock: Arc<dyn Clock>,
         faults: Option<Arc<StatementFaults>>,
     ) -> anyhow::Result<Application> {
+        // An impossible setting stops the start before anything is made.
+        let mut settings = Settings::resolve(&config)?;
         let data_dir = DataDir::open(&config.data_dir)?;
         let platform_keys = data_dir.platform_keys()?;
         let admin_token = data_dir.admin_token()?;
@@ -55,9 +58,11 @@ impl Application {
         let address = listener.local_addr()?;
         // From here on `listen` is the address bound (port 0 becomes the port picked), which
         // notifications must never reach.
-        let config = Config { listen: address, ..config };
+        let mut config = config;
+        config.listen = address;
+        settings.notify.own_listeners = config.own_listeners();
         let public_url = config.public_url.clone().unwrap_or_else(|| format!("http://{address}"));
-        let parts = Parts { store, clock, platform_keys, public_url, admin_token };
+        let parts = Parts { settings, store, clock, platform_keys, public_url, admin_token };
         let state = Arc::new(AppState::new(config, parts)?);
         Ok(Application { listener, state })
     }
@@ -77,7 +82,7 @@ impl Application {
     /// Serves (and runs the notifier and the timer job) until `shutdown` completes, then
     /// stops accepting and lets the work in flight finish within the configured grace period.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
-        let config = &self.state.config;
+        let settings = &self.state.settings.http;
         let router = crate::api::router(self.state.clone());
         let (stop, stopped) = tokio::sync::watch::channel(false);
         // The audit writer stops only after the last connection, so no request's event is lost.
@@ -87,10 +92,10 @@ impl Application {
             tokio::spawn(crate::notify::run(self.state.clone(), stopped.clone())),
             tokio::spawn(crate::jobs::timers(self.state.clone(), stopped)),
         ];
-        let connections = Arc::new(Semaphore::new(config.connections_max.max(1)));
+        let connections = Arc::new(Semaphore::new(settings.connections_max));
         let graceful = GracefulShutdown::new();
         let mut http = http1::Builder::new();
-        http.timer(TokioTimer::new()).header_read_timeout(config.header_read_timeout()).keep_alive(true);
+        http.timer(TokioTimer::new()).header_read_timeout(settings.header_read_timeout).keep_alive(true);
         tokio::pin!(shutdown);
         tracing::info!(address = %self.local_addr(), public_url = %self.state.public_url, "serving");
         loop {
@@ -131,7 +136,7 @@ impl Application {
                 let _ = task.await;
             }
         };
-        if tokio::time::timeout(config.shutdown_grace(), finished).await.is_err() {
+        if tokio::time::timeout(settings.shutdown_grace, finished).await.is_err() {
             tracing::warn!("work still in flight after the grace period was dropped; its claims lapse");
         }
         Ok(())

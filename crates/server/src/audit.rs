@@ -23,7 +23,7 @@ pub(crate) struct Sink {
 
 impl Sink {
     pub(crate) fn new(queue_max: usize) -> Sink {
-        let (sender, receiver) = mpsc::channel(queue_max.max(1));
+        let (sender, receiver) = mpsc::channel(queue_max);
         Sink { sender, receiver: Mutex::new(Some(receiver)) }
     }
 
@@ -41,8 +41,7 @@ impl Sink {
 pub(crate) async fn run(state: Arc<AppState>, mut stop: watch::Receiver<bool>) {
     let taken = state.audit.receiver.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take();
     let Some(mut receiver) = taken else { return };
-    let batch_max = state.config.audit_batch_max.max(1);
-    let flush_interval = std::time::Duration::from_millis(state.config.audit_flush_interval_ms);
+    let (batch_max, flush_interval) = (state.settings.audit.batch_max, state.settings.audit.flush_interval);
     let mut batch = Vec::with_capacity(batch_max);
     loop {
         let received = tokio::select! {

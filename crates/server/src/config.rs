@@ -6,13 +6,9 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
-use ocpay_core::participant::Environment;
-use ocpay_core::payment::{CancelWindow, ExpiryPolicy};
-use ocpay_core::refund::RefundPolicy;
 use serde::{Deserialize, Serialize};
 
 /// Prefix of the environment variables that set configuration keys (`OCPAY_LISTEN`, ...).
@@ -166,6 +162,18 @@ pub struct Config {
     /// The same for sandbox payers; a few sample pairs by default, to try cross-currency
     /// payments with.
     pub sandbox_fx_rates: std::collections::BTreeMap<String, String>,
+
+    /// Where the layers came from, to say where a value was set (filled by [`Config::load`]):
+    /// not a setting.
+    #[serde(skip)]
+    pub layers: Layers,
+}
+
+/// The file and the flags a configuration was loaded with.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Layers {
+    file: Option<PathBuf>,
+    flags: Vec<String>,
 }
 
 impl Default for Config {
@@ -229,6 +237,7 @@ impl Default for Config {
             pin_lockout_seconds: 900,
             fx_rates: std::collections::BTreeMap::new(),
             sandbox_fx_rates: sample_fx_rates(),
+            layers: Layers::default(),
         }
     }
 }
@@ -248,7 +257,8 @@ pub struct Overrides {
 
 impl Config {
     /// Loads the layers: defaults, then `file` if given, then the environment, then `overrides`.
-    pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Config, Box<figment::Error>> {
+    /// An error names each key that does not fit and where its value came from.
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> anyhow::Result<Config> {
         let mut figment = Figment::from(Serialized::defaults(Config::default()));
         if let Some(file) = file {
             figment = figment.merge(Toml::file_exact(file));
@@ -258,7 +268,47 @@ impl Config {
         let known = Config::keys();
         let env = Env::prefixed(ENV_PREFIX)
             .filter(move |key| known.iter().any(|known| key.as_str().eq_ignore_ascii_case(known)));
-        figment.merge(env).merge(Serialized::defaults(overrides)).extract().map_err(Box::new)
+        let flags = match serde_json::to_value(overrides) {
+            Ok(serde_json::Value::Object(map)) => map.keys().cloned().collect(),
+            _ => Vec::new(),
+        };
+        let layers = Layers { file: file.map(Path::to_owned), flags };
+        match figment.merge(env).merge(Serialized::defaults(overrides)).extract::<Config>() {
+            Ok(config) => Ok(Config { layers, ..config }),
+            Err(errors) => {
+                let described = Config { layers, ..Config::default() };
+                let lines: Vec<String> = errors
+                    .into_iter()
+                    .map(|error| {
+                        // figment's path starts with the profile ("default"), which says nothing.
+                        let key = error.path.iter().skip_while(|part| *part == "default").cloned();
+                        let key = key.collect::<Vec<_>>().join(".");
+                        let key = if key.is_empty() { "the configuration".to_owned() } else { key };
+                        let top = key.split('.').next().unwrap_or_default().to_owned();
+                        format!("{key} in {}: {}", described.source_of(&top), error.kind)
+                    })
+                    .collect();
+                Err(anyhow::anyhow!(lines.join("; ")))
+            }
+        }
+    }
+
+    /// Where the value of setting `key` came from: a flag, an environment variable, the file,
+    /// or the defaults.
+    pub fn source_of(&self, key: &str) -> String {
+        if self.layers.flags.iter().any(|flag| flag == key) {
+            return format!("flag --{}", key.replace('_', "-"));
+        }
+        let variable = format!("{ENV_PREFIX}{}", key.to_ascii_uppercase());
+        if std::env::var_os(&variable).is_some() {
+            return format!("environment variable {variable}");
+        }
+        if let Some(file) = &self.layers.file
+            && Figment::from(Toml::file_exact(file)).find_value(key).is_ok()
+        {
+            return file.display().to_string();
+        }
+        "the defaults".to_owned()
     }
 
     /// Every setting's key, lower case, as in the file.
@@ -269,128 +319,15 @@ impl Config {
         }
     }
 
-    pub fn expiry_policy(&self) -> ExpiryPolicy {
-        ExpiryPolicy {
-            default: seconds(self.payment_expiry_default_seconds),
-            max: seconds(self.payment_expiry_max_seconds),
-        }
-    }
-
-    pub fn cancel_window(&self) -> CancelWindow {
-        CancelWindow {
-            zone_offset_seconds: self.cancel_window_zone_offset_minutes.saturating_mul(60),
-            days_after_payment: self.cancel_window_days_after_payment,
-            closes_at_minute_of_day: self.cancel_window_closes_at_minute,
-        }
-    }
-
-    /// Checks what the types cannot: settings that only make sense together. (Rates are
-    /// checked as they are read, by [`Config::rates`].)
-    pub fn check(&self) -> Result<(), String> {
-        let limit = self.wallet_limit().map_err(|error| error.to_string())?;
-        if !(1..=limit.max_major()).contains(&self.sandbox_top_up_major) {
-            return Err(format!(
-                "sandbox_top_up_major ({}) must be from 1 to wallet_balance_max_major ({})",
-                self.sandbox_top_up_major,
-                limit.max_major()
-            ));
-        }
-        if self.notify_claim_lease_ms < self.notify_timeout_ms.saturating_add(1_000) {
-            return Err(format!(
-                "notify_claim_lease_ms ({}) must exceed notify_timeout_ms ({}) by at least 1000, or a slow attempt \
-                 could be sent twice at once",
-                self.notify_claim_lease_ms, self.notify_timeout_ms
-            ));
-        }
-        Ok(())
-    }
-
-    /// Which addresses outside the public internet notifications to a participant in
-    /// `environment` may reach.
-    pub(crate) fn notify_reach(&self, environment: Environment) -> crate::urls::Reach {
-        match environment {
-            Environment::Live => crate::urls::Reach {
-                loopback: self.notify_allow_private_addresses,
-                private: self.notify_allow_private_addresses,
-            },
-            Environment::Sandbox => crate::urls::Reach {
-                loopback: self.sandbox_notify_allow_loopback,
-                private: self.sandbox_notify_allow_private,
-            },
-        }
-    }
-
     /// The platform's own listeners: `listen` and the host and port of the public URL.
     pub(crate) fn own_listeners(&self) -> crate::urls::OwnListeners {
         let public_url = self.public_url.clone().unwrap_or_else(|| format!("http://{}", self.listen));
         crate::urls::OwnListeners::new(self.listen, &public_url)
     }
 
-    /// Checks what a notify URL of a participant in `environment` names outright (an address
-    /// it may not reach, or the platform itself); names are checked again as they resolve.
-    pub fn check_notify_url(&self, environment: Environment, url: &str) -> Result<(), &'static str> {
-        crate::urls::check_notify_url(url, self.notify_reach(environment), &self.own_listeners())
-            .map_err(crate::urls::Refusal::reason)
-    }
-
     /// The most a payer's wallet may hold (`wallet_balance_max_major`).
     pub fn wallet_limit(&self) -> anyhow::Result<ocpay_core::ledger::WalletLimit> {
         ocpay_core::ledger::WalletLimit::new(self.wallet_balance_max_major).map_err(anyhow::Error::msg)
-    }
-
-    pub fn refund_policy(&self) -> RefundPolicy {
-        RefundPolicy {
-            window: jiff::SignedDuration::from_hours(i64::from(self.refund_window_days) * 24),
-            multiple_allowed: self.refund_multiple_allowed,
-        }
-    }
-
-    pub fn grant_lifetime(&self) -> jiff::SignedDuration {
-        jiff::SignedDuration::from_hours(i64::from(self.grant_lifetime_days) * 24)
-    }
-
-    pub fn refund_async_delay(&self) -> jiff::SignedDuration {
-        seconds(self.refund_async_delay_seconds)
-    }
-
-    pub fn sandbox_registration_review(&self) -> jiff::SignedDuration {
-        seconds(self.sandbox_registration_review_seconds)
-    }
-
-    pub fn request_time_skew_max(&self) -> jiff::SignedDuration {
-        seconds(self.request_time_skew_seconds_max)
-    }
-
-    pub fn header_read_timeout(&self) -> Duration {
-        Duration::from_millis(self.header_read_timeout_ms)
-    }
-
-    pub fn request_timeout(&self) -> Duration {
-        Duration::from_millis(self.request_timeout_ms)
-    }
-
-    pub fn shutdown_grace(&self) -> Duration {
-        Duration::from_millis(self.shutdown_grace_ms)
-    }
-
-    pub fn retry_schedule(&self) -> ocpay_core::schedule::RetrySchedule {
-        ocpay_core::schedule::RetrySchedule::new(
-            self.notify_retry_intervals_seconds.iter().map(|seconds| self::seconds(*seconds)).collect(),
-        )
-    }
-
-    /// The exchange rates configured for one environment, each checked.
-    pub fn rates(&self, environment: Environment) -> Result<Vec<ocpay_core::fx::Rate>, String> {
-        let (key, rates) = match environment {
-            Environment::Live => ("fx_rates", &self.fx_rates),
-            Environment::Sandbox => ("sandbox_fx_rates", &self.sandbox_fx_rates),
-        };
-        rates
-            .iter()
-            .map(|(pair, price)| {
-                ocpay_core::fx::Rate::parse(pair, price).map_err(|error| format!("{key}.\"{pair}\": {error}"))
-            })
-            .collect()
     }
 }
 
@@ -409,10 +346,6 @@ fn sample_fx_rates() -> std::collections::BTreeMap<String, String> {
     .into_iter()
     .map(|(pair, price)| (pair.to_owned(), price.to_owned()))
     .collect()
-}
-
-fn seconds(value: u64) -> jiff::SignedDuration {
-    jiff::SignedDuration::from_secs(i64::try_from(value).unwrap_or(i64::MAX))
 }
 
 #[cfg(test)]
@@ -445,5 +378,36 @@ mod tests {
         std::fs::write(&file, "request_body_byte_max = 1000\n").unwrap();
         let error = Config::load(Some(&file), &Overrides::default()).unwrap_err();
         assert!(error.to_string().contains("request_body_byte_max"), "{error}");
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment's own error type, in a test.
+    fn errors_name_the_key_and_where_its_value_came_from() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("ocpay.toml", "notify_timeout_ms = \"soon\"\ntimers_batch_max = 0\n")?;
+            let file = std::path::Path::new("ocpay.toml");
+            let error = Config::load(Some(file), &Overrides::default()).unwrap_err().to_string();
+            assert!(error.starts_with("notify_timeout_ms in ocpay.toml: invalid type"), "{error}");
+            assert!(!error.contains("default."), "{error}");
+
+            jail.create_file("ocpay.toml", "timers_batch_max = 0\n")?;
+            let config = Config::load(Some(file), &Overrides::default()).unwrap();
+            let error = crate::settings::Settings::resolve(&config).unwrap_err().to_string();
+            assert_eq!(error, "timers_batch_max in ocpay.toml: must be at least 1");
+
+            jail.set_env("OCPAY_TIMERS_BATCH_MAX", "0");
+            let config = Config::load(Some(file), &Overrides::default()).unwrap();
+            let error = crate::settings::Settings::resolve(&config).unwrap_err().to_string();
+            assert_eq!(
+                error,
+                "timers_batch_max in environment variable OCPAY_TIMERS_BATCH_MAX: must be at least 1"
+            );
+
+            let overrides = Overrides { public_url: Some("not a url".into()), ..Overrides::default() };
+            let config = Config::load(None, &overrides).unwrap();
+            assert_eq!(config.source_of("public_url"), "flag --public-url");
+            assert_eq!(config.source_of("listen"), "the defaults");
+            Ok(())
+        });
     }
 }

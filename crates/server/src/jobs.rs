@@ -13,8 +13,7 @@ use crate::state::AppState;
 
 /// Runs every timer in batches, each round until nothing more is due, until `stop` turns true.
 pub(crate) async fn timers(state: Arc<AppState>, mut stop: watch::Receiver<bool>) {
-    let poll = Duration::from_millis(state.config.timers_poll_interval_ms.max(1));
-    let batch = state.config.timers_batch_max.max(1);
+    let (poll, batch) = (state.settings.timers.poll, state.settings.timers.batch_max);
     while !*stop.borrow() {
         drain(&state, "closed expired order codes", batch, |now| state.store.expire_payments(now, batch))
             .await;

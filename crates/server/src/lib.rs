@@ -20,6 +20,7 @@ pub mod pin;
 mod random;
 pub mod rounds;
 pub mod service;
+pub mod settings;
 pub mod state;
 mod urls;
 mod wallet;

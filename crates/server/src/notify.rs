@@ -15,7 +15,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use ocpay_core::ids::{PaymentId, RefundId, RegistrationId};
 use ocpay_core::participant::Environment;
@@ -28,7 +28,7 @@ use ocpay_store::{
 };
 use tokio::sync::{Notify, Semaphore, watch};
 
-use crate::config::Config;
+use crate::settings::NotifySettings;
 use crate::state::AppState;
 use crate::{urls, wire};
 
@@ -43,15 +43,15 @@ pub struct Clients {
 }
 
 impl Clients {
-    pub fn new(config: &Config) -> anyhow::Result<Clients> {
-        let timeout = Duration::from_millis(config.notify_timeout_ms);
+    pub fn new(settings: &NotifySettings) -> anyhow::Result<Clients> {
+        let timeout = settings.timeout;
         let client = |environment| {
             reqwest::Client::builder()
                 .no_proxy()
                 .redirect(reqwest::redirect::Policy::none())
                 .timeout(timeout)
                 .connect_timeout(timeout)
-                .dns_resolver(Filtered(config.notify_reach(environment)))
+                .dns_resolver(Filtered(settings.reach(environment)))
                 .build()
         };
         Ok(Clients { live: client(Environment::Live)?, sandbox: client(Environment::Sandbox)? })
@@ -86,7 +86,7 @@ async fn check_not_own(state: &AppState, url: &url::Url) -> Result<(), String> {
     let (Some(url::Host::Domain(host)), Some(port)) = (url.host(), url.port_or_known_default()) else {
         return Ok(());
     };
-    let own = state.config.own_listeners();
+    let own = &state.settings.notify.own_listeners;
     if !own.on_port(port) {
         return Ok(());
     }
@@ -123,17 +123,15 @@ async fn claim_and_send(
     mut stop: watch::Receiver<bool>,
     in_flight: &mut tokio::task::JoinSet<()>,
 ) {
-    let config = &state.config;
-    let senders = Arc::new(Semaphore::new(config.notify_concurrency_max.max(1)));
-    let poll = Duration::from_millis(config.notify_poll_interval_ms.max(1));
-    let lease =
-        jiff::SignedDuration::from_millis(i64::try_from(config.notify_claim_lease_ms).unwrap_or(i64::MAX));
+    let settings = &state.settings.notify;
+    let senders = Arc::new(Semaphore::new(settings.concurrency_max));
+    let (poll, lease) = (settings.poll, settings.claim_lease);
     while !*stop.borrow() {
         // Claim only what can be sent at once, so no claimed row waits for a sender while its
         // lease runs: a lease is always longer than one attempt's timeout.
         let Ok(first) = senders.clone().acquire_owned().await else { return };
         let mut permits = vec![first];
-        let batch = config.notify_batch_max.max(1) as usize;
+        let batch = settings.batch_max as usize;
         while permits.len() < batch {
             let Ok(permit) = senders.clone().try_acquire_owned() else { break };
             permits.push(permit);
@@ -184,6 +182,8 @@ pub(crate) async fn deliver(state: &AppState, notification: Notification) {
     let after = match outcome {
         AttemptOutcome::Delivered => AfterAttempt::Delivered,
         _ => state
+            .settings
+            .notify
             .schedule
             .next_after(number, scheduled_at)
             .map_or(AfterAttempt::GiveUp, AfterAttempt::RetryAt),
@@ -266,7 +266,7 @@ async fn send(state: &AppState, notification: &Notification) -> Result<Answer, S
         }
     };
     let body = body.map_err(|error| error.to_string())?;
-    if let Err(reason) = state.config.check_notify_url(environment, &notification.url) {
+    if let Err(reason) = state.settings.notify.check_url(environment, &notification.url) {
         return Err(format!("refused: the notify URL {reason}"));
     }
     let url = url::Url::parse(&notification.url).map_err(|error| error.to_string())?;
@@ -295,7 +295,7 @@ async fn send(state: &AppState, notification: &Notification) -> Result<Answer, S
         .await
         .map_err(|error| error_chain(&error))?;
     let status = response.status().as_u16();
-    let acknowledgement = read_limited(response, state.config.notify_response_bytes_max).await?;
+    let acknowledgement = read_limited(response, state.settings.notify.response_bytes_max).await?;
     if status != 200 {
         return Ok((AttemptOutcome::Rejected, Some(status), Some(format!("HTTP {status}"))));
     }

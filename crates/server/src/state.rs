@@ -6,7 +6,6 @@ use std::sync::{Arc, Mutex};
 use ocpay_core::fx::Rate;
 use ocpay_core::money::Currency;
 use ocpay_core::participant::Environment;
-use ocpay_core::schedule::RetrySchedule;
 use ocpay_protocol::{SignatureError, SigningKey, VerifyingKey};
 use ocpay_store::{Secret, Store};
 
@@ -14,9 +13,13 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::data_dir::PlatformKeys;
 use crate::notify;
+use crate::settings::Settings;
 
 pub struct AppState {
+    /// What the configuration said, as written; code reads [`AppState::settings`].
     pub config: Config,
+    /// The configuration resolved and checked once, at start.
+    pub settings: Settings,
     pub store: Arc<dyn Store>,
     pub clock: Arc<dyn Clock>,
     /// The platform keys as the data directory held them at the last look (see
@@ -27,10 +30,6 @@ pub struct AppState {
     /// Bearer token of the admin API.
     pub(crate) admin_token: Secret,
     pub(crate) keys: KeyCache,
-    /// Exchange rates of live and of sandbox payers.
-    pub(crate) rates: Vec<Rate>,
-    pub(crate) sandbox_rates: Vec<Rate>,
-    pub(crate) schedule: RetrySchedule,
     pub(crate) notify_clients: notify::Clients,
     /// What a PIN is checked against when the payer does not exist, so that checking takes as
     /// long either way.
@@ -45,6 +44,8 @@ pub struct AppState {
 
 /// What an [`AppState`] is made of, besides its configuration.
 pub struct Parts {
+    /// The configuration, resolved.
+    pub settings: Settings,
     pub store: Arc<dyn Store>,
     pub clock: Arc<dyn Clock>,
     pub platform_keys: PlatformKeys,
@@ -53,23 +54,19 @@ pub struct Parts {
 }
 
 impl AppState {
-    /// Checks the configuration and builds the notifier's HTTP clients.
+    /// Builds the notifier's HTTP clients.
     pub fn new(config: Config, parts: Parts) -> anyhow::Result<AppState> {
-        config.check().map_err(anyhow::Error::msg)?;
-        let rates = config.rates(Environment::Live).map_err(anyhow::Error::msg)?;
-        let sandbox_rates = config.rates(Environment::Sandbox).map_err(anyhow::Error::msg)?;
-        let notify_clients = notify::Clients::new(&config)?;
+        let settings = parts.settings;
+        let notify_clients = notify::Clients::new(&settings.notify)?;
         let started = parts.clock.now();
         Ok(AppState {
-            keys: KeyCache::new(config.key_cache_entries_max),
-            schedule: config.retry_schedule(),
-            rates,
-            sandbox_rates,
+            keys: KeyCache::new(settings.key_cache_entries_max),
             notify_clients,
-            dummy_pin_hash: crate::pin::unmatchable_hash(config.pin_hash_iterations),
+            dummy_pin_hash: crate::pin::unmatchable_hash(settings.pin.hash_iterations),
             notify_wake: notify::Wake::default(),
             rounds: crate::rounds::Rounds::default(),
-            audit: crate::audit::Sink::new(config.audit_queue_max),
+            audit: crate::audit::Sink::new(settings.audit.queue_max),
+            settings,
             store: parts.store,
             clock: parts.clock,
             platform_keys: Mutex::new(PlatformKeyView { read_at: started, keys: parts.platform_keys }),
@@ -133,11 +130,11 @@ impl AppState {
 
     /// The rate configured for `environment`'s payers from one currency to another, if any.
     pub(crate) fn rate(&self, environment: Environment, from: Currency, to: Currency) -> Option<Rate> {
-        let rates = match environment {
-            Environment::Live => &self.rates,
-            Environment::Sandbox => &self.sandbox_rates,
-        };
-        rates.iter().copied().find(|rate| rate.base() == from && rate.quote() == to)
+        self.settings
+            .rates(environment)
+            .iter()
+            .copied()
+            .find(|rate| rate.base() == from && rate.quote() == to)
     }
 }
 
@@ -156,7 +153,7 @@ pub(crate) struct KeyCache(quick_cache::sync::Cache<Vec<u8>, VerifyingKey>);
 
 impl KeyCache {
     fn new(entries_max: usize) -> KeyCache {
-        KeyCache(quick_cache::sync::Cache::new(entries_max.max(1)))
+        KeyCache(quick_cache::sync::Cache::new(entries_max))
     }
 
     pub(crate) fn get(&self, der: &[u8]) -> Result<VerifyingKey, SignatureError> {

@@ -198,9 +198,10 @@ impl TestApp {
             public_key: key.verifying_key(),
             notify_url: notify_url.map(str::to_owned),
         };
-        let participant = participants::create(&*self.state.store, &self.state.config, self.clock.now(), new)
-            .await
-            .expect("create a participant");
+        let participant =
+            participants::create(&*self.state.store, &self.state.settings.notify, self.clock.now(), new)
+                .await
+                .expect("create a participant");
         let client_id = participant.client_id.to_string();
         let client = self.client_builder(&client_id, key.clone()).build().expect("an SDK client");
         TestParticipant { client_id, key, client }

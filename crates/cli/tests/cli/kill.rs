@@ -22,6 +22,7 @@ use ocpay_sdk::Client;
 use ocpay_server::config::Config;
 use ocpay_server::data_dir::DataDir;
 use ocpay_server::service::participants::{self, NewParticipant};
+use ocpay_server::settings::Settings;
 use ocpay_store::Store;
 use ocpay_store::sqlite::SqliteSettings;
 use ocpay_testkit::{Receiver, pay_request};
@@ -104,8 +105,8 @@ pub(crate) async fn merchant(
         public_key: key.verifying_key(),
         notify_url: notify_url.map(str::to_owned),
     };
-    let merchant =
-        participants::create(store, &Config::default(), jiff::Timestamp::now(), new).await.unwrap();
+    let settings = Settings::resolve(&Config::default()).unwrap();
+    let merchant = participants::create(store, &settings.notify, jiff::Timestamp::now(), new).await.unwrap();
     urls.iter()
         .map(|url| {
             Client::builder(url, merchant.client_id.as_str(), key.clone(), platform_key.clone())

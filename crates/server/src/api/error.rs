@@ -40,7 +40,7 @@ pub(crate) enum ApiError {
     Service(ServiceError),
     /// The request took longer than the request timeout.
     Timeout {
-        timeout_ms: u64,
+        timeout: std::time::Duration,
     },
     /// A bug: logged, answered as unknown.
     Internal(String),
@@ -86,11 +86,12 @@ impl ApiError {
             }
             ApiError::AccessDenied(reason) => (ok, ACCESS_DENIED, reason.clone()),
             ApiError::Service(error) => service_answer(error),
-            ApiError::Timeout { timeout_ms } => (
+            ApiError::Timeout { timeout } => (
                 ok,
                 UNKNOWN_EXCEPTION,
                 format!(
-                    "the request was not answered within {timeout_ms} ms; retry the same request or inquire"
+                    "the request was not answered within {} ms; retry the same request or inquire",
+                    timeout.as_millis()
                 ),
             ),
             ApiError::Internal(_) => (ok, UNKNOWN_EXCEPTION, UNKNOWN_EXCEPTION.default_message().into()),
@@ -104,7 +105,7 @@ impl ApiError {
             // A refusal for the wallet's maximum balance is an answer, not a failure.
             ApiError::Service(ServiceError::Store(StoreError::WalletLimit { .. })) => None,
             ApiError::Service(ServiceError::Store(error)) => Some(error.to_string()),
-            ApiError::Timeout { timeout_ms } => Some(format!("not answered within {timeout_ms} ms")),
+            ApiError::Timeout { timeout } => Some(format!("not answered within {} ms", timeout.as_millis())),
             _ => None,
         }
     }

@@ -78,11 +78,11 @@ async fn answer(
 ) -> (StatusCode, Vec<u8>) {
     // A request that runs too long (a body trickling in, a stuck store) gets a signed answer
     // that says "unknown: retry the same request or inquire", never a bare timeout.
-    let timeout = state.config.request_timeout();
+    let timeout = state.settings.http.request_timeout;
     let mut audit = Audit::default();
     let outcome = tokio::time::timeout(timeout, process(&state, &parts, body, &path, &mut audit))
         .await
-        .unwrap_or(Err(ApiError::Timeout { timeout_ms: state.config.request_timeout_ms }));
+        .unwrap_or(Err(ApiError::Timeout { timeout }));
     match outcome {
         Ok(Answered { body, result }) => {
             record(&state, audit, result.result_status.as_str(), &result.result_code).await;
@@ -240,7 +240,7 @@ fn check_request_time(state: &AppState, request_time: &str) -> Result<(), ApiErr
         reason: "must be epoch milliseconds or ISO 8601 with an offset".into(),
     })?;
     let skew = state.clock.now().duration_since(sent).abs();
-    let skew_max = state.config.request_time_skew_max();
+    let skew_max = state.settings.http.request_time_skew_max;
     if skew > skew_max {
         return Err(ApiError::Header {
             name: "Request-Time",
@@ -252,7 +252,7 @@ fn check_request_time(state: &AppState, request_time: &str) -> Result<(), ApiErr
 
 /// Reads the body, refusing one larger than the limit before reading past it.
 async fn read_body(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Bytes, ApiError> {
-    let bytes_max = state.config.request_body_bytes_max;
+    let bytes_max = state.settings.http.request_body_bytes_max;
     let declared =
         header_text(headers, header::CONTENT_LENGTH.as_str()).and_then(|text| text.parse::<u64>().ok());
     if declared.is_some_and(|length| length > bytes_max as u64) {

@@ -21,7 +21,8 @@ use crate::state::AppState;
 
 pub(crate) fn router(state: Arc<AppState>) -> Router {
     // The gateway times requests out itself, with a signed answer; the rest get a plain 408.
-    let timeout = TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, state.config.request_timeout());
+    let timeout =
+        TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, state.settings.http.request_timeout);
     let pages = Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))

@@ -13,7 +13,7 @@ pub(crate) async fn cancel_payment(
     lookup: &PaymentLookup,
 ) -> Result<Payment, ServiceError> {
     let now = state.clock.now();
-    let window = state.config.cancel_window();
+    let window = state.settings.cancel_window;
     match state.store.cancel_payment(owner, lookup, &window, now).await? {
         CancelPayment::Done(payment) => Ok(payment),
         CancelPayment::Refused(_, refusal) => Err(ServiceError::CancelRefused(refusal)),

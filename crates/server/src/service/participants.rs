@@ -9,7 +9,7 @@ use ocpay_core::text;
 use ocpay_protocol::VerifyingKey;
 use ocpay_store::{NewKey, ParticipantChange, Store, StoreError};
 
-use crate::config::Config;
+use crate::settings::NotifySettings;
 use crate::{random, urls};
 
 /// Longest participant name.
@@ -44,7 +44,7 @@ pub struct NewParticipant {
 /// and never a link-local or metadata address or the platform's own listeners.
 pub async fn create(
     store: &dyn Store,
-    config: &Config,
+    notify: &NotifySettings,
     now: Timestamp,
     new: NewParticipant,
 ) -> Result<Participant, ParticipantError> {
@@ -56,7 +56,7 @@ pub async fn create(
         .transpose()
         .map_err(|reason| invalid("notify-url", reason))?;
     if let Some(url) = notify_url.as_deref() {
-        config.check_notify_url(new.environment, url).map_err(|reason| invalid("notify-url", reason))?;
+        notify.check_url(new.environment, url).map_err(|reason| invalid("notify-url", reason))?;
     }
     let key = NewKey {
         public_key_der: new.public_key.spki_der().to_vec(),
@@ -96,7 +96,7 @@ pub struct ParticipantUpdate {
 /// server uses the change from its next request.
 pub async fn update(
     store: &dyn Store,
-    config: &Config,
+    notify: &NotifySettings,
     client_id: &ClientId,
     update: ParticipantUpdate,
 ) -> Result<Participant, ParticipantError> {
@@ -109,8 +109,8 @@ pub async fn update(
     let notify_url = match update.notify_url {
         Some(Some(url)) => {
             let url = urls::http_url(&url).map_err(|reason| invalid("notify-url", reason))?;
-            config
-                .check_notify_url(Environment::of_client_id(client_id), &url)
+            notify
+                .check_url(Environment::of_client_id(client_id), &url)
                 .map_err(|reason| invalid("notify-url", reason))?;
             Some(Some(url))
         }

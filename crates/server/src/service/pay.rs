@@ -38,7 +38,7 @@ pub(crate) async fn pay(
     command: PayCommand,
 ) -> Result<Payment, ServiceError> {
     // The configuration was checked at start; the default only keeps this free of a panic.
-    let max = state.config.wallet_limit().unwrap_or_default().max(command.amount.currency());
+    let max = state.settings.wallet_limit.max(command.amount.currency());
     if command.amount.minor() > max.minor() {
         return Err(ServiceError::AmountAboveWalletLimit { max });
     }
@@ -51,7 +51,7 @@ pub(crate) async fn pay(
     }
     let payment = create(state, owner, command).await?;
     if magic == Some(MagicAmount::PaySlow) {
-        tokio::time::sleep(std::time::Duration::from_millis(state.config.sandbox_slow_answer_ms)).await;
+        tokio::time::sleep(state.settings.sandbox.slow_answer).await;
     }
     Ok(payment)
 }
@@ -59,7 +59,7 @@ pub(crate) async fn pay(
 async fn create(state: &AppState, owner: &Participant, command: PayCommand) -> Result<Payment, ServiceError> {
     super::registrations::check_registered(state, owner, &command.order.merchant).await?;
     let now = state.clock.now();
-    let expires_at = match state.config.expiry_policy().resolve(now, command.requested_expiry) {
+    let expires_at = match state.settings.expiry.resolve(now, command.requested_expiry) {
         Ok(expires_at) => expires_at,
         // A replay of an accepted request may come after its expiry time has passed: it still
         // gets the original answer.
@@ -67,7 +67,7 @@ async fn create(state: &AppState, owner: &Participant, command: PayCommand) -> R
     };
     let notify_url =
         command.notify_url.or_else(|| owner.notify_url.clone()).ok_or(ServiceError::NotifyUrlRequired)?;
-    if let Err(reason) = state.config.check_notify_url(owner.environment(), &notify_url) {
+    if let Err(reason) = state.settings.notify.check_url(owner.environment(), &notify_url) {
         return Err(ServiceError::NotifyUrlRefused { field: "paymentNotifyUrl", reason });
     }
     let terms = PaymentTerms {

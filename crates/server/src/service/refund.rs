@@ -36,7 +36,7 @@ pub(crate) async fn refund(
     let now = state.clock.now();
     let environment = owner.environment();
     if let Some(url) = &command.notify_url
-        && let Err(reason) = state.config.check_notify_url(environment, url)
+        && let Err(reason) = state.settings.notify.check_url(environment, url)
     {
         return Err(ServiceError::NotifyUrlRefused { field: "refundNotifyUrl", reason });
     }
@@ -47,10 +47,10 @@ pub(crate) async fn refund(
             return Err(ServiceError::SandboxUnknown);
         }
     }
-    let due = now + state.config.refund_async_delay();
+    let due = now + state.settings.refund_async_delay;
     let completion = if magic == Some(RefundMagicAmount::FailsLater) {
         RefundCompletion::FailsAt(due)
-    } else if state.config.refund_async || command.async_requested {
+    } else if state.settings.refund_async || command.async_requested {
         RefundCompletion::SucceedsAt(due)
     } else {
         RefundCompletion::Now
@@ -68,7 +68,7 @@ pub(crate) async fn refund(
         created_at: now,
         agent: command.agent,
     };
-    let new = NewRefund { terms, policy: state.config.refund_policy(), completion };
+    let new = NewRefund { terms, policy: state.settings.refund, completion };
     match state.store.create_refund(&new).await? {
         CreateRefund::Created(refund) => Ok(refund),
         CreateRefund::Existing(refund)

@@ -49,12 +49,12 @@ pub(crate) async fn register(
     let now = state.clock.now();
     let environment = owner.environment();
     if let Some(url) = &command.notify_url
-        && let Err(reason) = state.config.check_notify_url(environment, url)
+        && let Err(reason) = state.settings.notify.check_url(environment, url)
     {
         return Err(ServiceError::NotifyUrlRefused { field: "registrationNotifyURL", reason });
     }
     let automatic = (environment == Environment::Sandbox).then(|| AutomaticDecision {
-        at: now + state.config.sandbox_registration_review(),
+        at: now + state.settings.sandbox.registration_review,
         decision: sandbox_decision(&command.reference_merchant_id),
     });
     let terms = RegistrationTerms {

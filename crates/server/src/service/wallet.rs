@@ -106,7 +106,7 @@ pub async fn pay_code(state: &AppState, code: &CodeToken, request: PayCode) -> R
 
 /// The sandbox's generous balance, in the payer's currency.
 fn sandbox_top_up(state: &AppState, currency: Currency) -> Money {
-    let minor = state.config.sandbox_top_up_major.saturating_mul(10i64.saturating_pow(currency.exponent()));
+    let minor = state.settings.sandbox.top_up_major.saturating_mul(10i64.saturating_pow(currency.exponent()));
     Money::new(minor, currency)
 }
 
@@ -155,10 +155,9 @@ async fn signed_in_payer(
         verify_pin(pin, state.dummy_pin_hash.clone()).await;
         return Err(WalletError::WrongPin);
     };
-    let lockout =
-        jiff::SignedDuration::from_secs(i64::try_from(state.config.pin_lockout_seconds).unwrap_or(i64::MAX));
-    let locked_until = now.checked_add(lockout).unwrap_or(now);
-    let failures_max = state.config.pin_failures_max.max(1);
+    let settings = &state.settings.pin;
+    let locked_until = now.checked_add(settings.lockout).unwrap_or(now);
+    let failures_max = settings.failures_max;
     if !state.store.pin_attempt(&payer.id, failures_max, locked_until, now).await? {
         return Err(WalletError::Locked);
     }

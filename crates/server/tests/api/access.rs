@@ -121,7 +121,7 @@ async fn authorise(app: &TestApp, merchant: &TestParticipant, isv: &TestParticip
         scopes: Scopes::parse(scopes).unwrap(),
         expires_in: None,
     };
-    grants::authorise(&*app.state.store, app.clock.now(), app.state.config.grant_lifetime(), new)
+    grants::authorise(&*app.state.store, app.clock.now(), app.state.settings.grant_lifetime, new)
         .await
         .unwrap()
 }

@@ -330,7 +330,7 @@ async fn notifications_never_reach_metadata_addresses_private_ranges_or_the_plat
     };
     let error = ocpay_server::service::participants::create(
         &*app.state.store,
-        &app.state.config,
+        &app.state.settings.notify,
         ocpay_testkit::Clock::now(&*app.clock),
         new,
     )

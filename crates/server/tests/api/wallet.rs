@@ -609,7 +609,7 @@ async fn no_wallet_ever_holds_more_than_its_maximum_balance() {
     let payer = PayerId::parse("sandbox-full").unwrap();
     let store = &*app.state.store;
     wallet::top_up(store, app.clock.now(), &payer, Money::new(30_000, usd)).await.unwrap();
-    app.clock.advance(app.state.config.refund_async_delay() + SignedDuration::from_secs(1));
+    app.clock.advance(app.state.settings.refund_async_delay + SignedDuration::from_secs(1));
     app.background_rounds().await;
     assert_eq!(inquire_refund("RR-LATER").await.refund_status.as_deref(), Some("FAIL"));
     assert_eq!(balance(&app, full.clone(), "USD").await.minor(), 100_000);

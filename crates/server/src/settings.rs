@@ -1,0 +1,365 @@
+//! What the configuration says, resolved and checked once, at start: durations, policies,
+//! exchange-rate tables, the retry schedule and limits, each in the type its users want.
+//!
+//! [`Config`] is what the user wrote, layer by layer; [`Settings::resolve`] turns it into this,
+//! or stops the start with an error that names the key and where its value came from (a file,
+//! an environment variable, a flag or the defaults). Nothing downstream clamps or converts a
+//! setting again.
+
+use std::time::Duration;
+
+use jiff::SignedDuration;
+use ocpay_core::fx::Rate;
+use ocpay_core::ledger::WalletLimit;
+use ocpay_core::participant::Environment;
+use ocpay_core::payment::{CancelWindow, ExpiryPolicy};
+use ocpay_core::refund::RefundPolicy;
+use ocpay_core::schedule::RetrySchedule;
+
+use crate::config::Config;
+use crate::urls::{OwnListeners, Reach};
+
+/// Why a setting cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{key} in {origin}: {reason}")]
+pub struct SettingError {
+    pub key: String,
+    /// Where the value came from, as [`Config::source_of`] says.
+    pub origin: String,
+    pub reason: String,
+}
+
+/// The serving limits of HTTP connections and requests.
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    pub request_body_bytes_max: usize,
+    pub request_time_skew_max: SignedDuration,
+    pub header_read_timeout: Duration,
+    pub request_timeout: Duration,
+    pub connections_max: usize,
+    pub shutdown_grace: Duration,
+}
+
+/// The notifier's settings.
+#[derive(Debug, Clone)]
+pub struct NotifySettings {
+    pub poll: Duration,
+    pub concurrency_max: usize,
+    pub batch_max: u32,
+    pub timeout: Duration,
+    pub claim_lease: SignedDuration,
+    pub schedule: RetrySchedule,
+    pub response_bytes_max: usize,
+    /// Which addresses outside the public internet live and sandbox participants' notifications
+    /// may reach.
+    pub(crate) live_reach: Reach,
+    pub(crate) sandbox_reach: Reach,
+    /// The platform's own listeners, which no notification reaches.
+    pub(crate) own_listeners: OwnListeners,
+}
+
+impl NotifySettings {
+    /// Which addresses outside the public internet notifications to a participant in
+    /// `environment` may reach.
+    pub(crate) fn reach(&self, environment: Environment) -> Reach {
+        match environment {
+            Environment::Live => self.live_reach,
+            Environment::Sandbox => self.sandbox_reach,
+        }
+    }
+
+    /// Checks what a notify URL of a participant in `environment` names outright (an address
+    /// it may not reach, or the platform itself); names are checked again as they resolve.
+    pub fn check_url(&self, environment: Environment, url: &str) -> Result<(), &'static str> {
+        crate::urls::check_notify_url(url, self.reach(environment), &self.own_listeners)
+            .map_err(crate::urls::Refusal::reason)
+    }
+}
+
+/// The background timer job's settings.
+#[derive(Debug, Clone)]
+pub struct TimerSettings {
+    pub poll: Duration,
+    pub batch_max: u32,
+}
+
+/// The audit trail's settings.
+#[derive(Debug, Clone)]
+pub struct AuditSettings {
+    pub page_max: u32,
+    pub queue_max: usize,
+    pub batch_max: usize,
+    pub flush_interval: Duration,
+}
+
+/// Payer PINs.
+#[derive(Debug, Clone)]
+pub struct PinSettings {
+    pub hash_iterations: u32,
+    pub failures_max: u32,
+    pub lockout: SignedDuration,
+}
+
+/// The sandbox's simulated behaviour.
+#[derive(Debug, Clone)]
+pub struct SandboxSettings {
+    pub top_up_major: i64,
+    pub slow_answer: Duration,
+    pub registration_review: SignedDuration,
+}
+
+/// Every setting a running platform reads, resolved from a [`Config`].
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub http: HttpSettings,
+    pub expiry: ExpiryPolicy,
+    pub cancel_window: CancelWindow,
+    pub refund: RefundPolicy,
+    pub refund_async: bool,
+    pub refund_async_delay: SignedDuration,
+    pub grant_lifetime: SignedDuration,
+    pub wallet_limit: WalletLimit,
+    pub notify: NotifySettings,
+    pub timers: TimerSettings,
+    pub audit: AuditSettings,
+    pub pin: PinSettings,
+    pub sandbox: SandboxSettings,
+    pub key_cache_entries_max: usize,
+    pub registrations_list_max: u32,
+    /// Exchange rates of live and of sandbox payers.
+    pub live_rates: Vec<Rate>,
+    pub sandbox_rates: Vec<Rate>,
+}
+
+impl Settings {
+    /// Resolves and checks every setting of `config`.
+    pub fn resolve(config: &Config) -> Result<Settings, SettingError> {
+        let refuse = |key: &str, reason: String| SettingError {
+            key: key.to_owned(),
+            origin: config.source_of(key),
+            reason,
+        };
+        // A count that must be at least one.
+        let at_least_one = |key: &str, value: u64| {
+            if value == 0 { Err(refuse(key, "must be at least 1".into())) } else { Ok(()) }
+        };
+        let positive_ms =
+            |key: &str, value: u64| at_least_one(key, value).map(|()| Duration::from_millis(value));
+        for (key, value) in [
+            ("request_body_bytes_max", config.request_body_bytes_max as u64),
+            ("connections_max", config.connections_max as u64),
+            ("notify_concurrency_max", config.notify_concurrency_max as u64),
+            ("notify_batch_max", u64::from(config.notify_batch_max)),
+            ("notify_response_bytes_max", config.notify_response_bytes_max as u64),
+            ("timers_batch_max", u64::from(config.timers_batch_max)),
+            ("audit_page_max", u64::from(config.audit_page_max)),
+            ("audit_queue_max", config.audit_queue_max as u64),
+            ("audit_batch_max", config.audit_batch_max as u64),
+            ("pin_hash_iterations", u64::from(config.pin_hash_iterations)),
+            ("pin_failures_max", u64::from(config.pin_failures_max)),
+            ("key_cache_entries_max", config.key_cache_entries_max as u64),
+            ("registrations_list_max", u64::from(config.registrations_list_max)),
+            ("sqlite_read_connections_max", u64::from(config.sqlite_read_connections_max)),
+            ("sqlite_write_batch_max", config.sqlite_write_batch_max as u64),
+            ("sqlite_write_queue_max", config.sqlite_write_queue_max as u64),
+            ("postgres_pool_max", config.postgres_pool_max as u64),
+        ] {
+            at_least_one(key, value)?;
+        }
+
+        let expiry = ExpiryPolicy {
+            default: seconds(config.payment_expiry_default_seconds),
+            max: seconds(config.payment_expiry_max_seconds),
+        };
+        if expiry.default.is_zero() {
+            return Err(refuse("payment_expiry_default_seconds", "must be at least 1".into()));
+        }
+        if expiry.default > expiry.max {
+            return Err(refuse(
+                "payment_expiry_default_seconds",
+                format!(
+                    "{} is longer than payment_expiry_max_seconds ({})",
+                    config.payment_expiry_default_seconds, config.payment_expiry_max_seconds
+                ),
+            ));
+        }
+        const MINUTES_A_DAY: i32 = 24 * 60;
+        if !(0..MINUTES_A_DAY).contains(&config.cancel_window_closes_at_minute) {
+            return Err(refuse("cancel_window_closes_at_minute", "must be from 0 to 1439".into()));
+        }
+        if !(-MINUTES_A_DAY..=MINUTES_A_DAY).contains(&config.cancel_window_zone_offset_minutes) {
+            return Err(refuse("cancel_window_zone_offset_minutes", "must be from -1440 to 1440".into()));
+        }
+        if config.cancel_window_days_after_payment < 0 {
+            return Err(refuse("cancel_window_days_after_payment", "must not be negative".into()));
+        }
+        let cancel_window = CancelWindow {
+            zone_offset_seconds: config.cancel_window_zone_offset_minutes * 60,
+            days_after_payment: config.cancel_window_days_after_payment,
+            closes_at_minute_of_day: config.cancel_window_closes_at_minute,
+        };
+
+        let wallet_limit = WalletLimit::new(config.wallet_balance_max_major)
+            .map_err(|reason| refuse("wallet_balance_max_major", reason.to_string()))?;
+        if !(1..=wallet_limit.max_major()).contains(&config.sandbox_top_up_major) {
+            return Err(refuse(
+                "sandbox_top_up_major",
+                format!(
+                    "{} must be from 1 to wallet_balance_max_major ({})",
+                    config.sandbox_top_up_major,
+                    wallet_limit.max_major()
+                ),
+            ));
+        }
+
+        let notify_timeout = positive_ms("notify_timeout_ms", config.notify_timeout_ms)?;
+        if config.notify_claim_lease_ms < config.notify_timeout_ms.saturating_add(1_000) {
+            return Err(refuse(
+                "notify_claim_lease_ms",
+                format!(
+                    "{} must exceed notify_timeout_ms ({}) by at least 1000, or a slow attempt could be sent \
+                     twice at once",
+                    config.notify_claim_lease_ms, config.notify_timeout_ms
+                ),
+            ));
+        }
+        if let Some(position) = config.notify_retry_intervals_seconds.iter().position(|seconds| *seconds == 0)
+        {
+            return Err(refuse(
+                "notify_retry_intervals_seconds",
+                format!("entry {} is 0: each retry waits at least a second", position + 1),
+            ));
+        }
+        let rates = |key: &str, table: &std::collections::BTreeMap<String, String>| {
+            table
+                .iter()
+                .map(|(pair, price)| {
+                    Rate::parse(pair, price).map_err(|error| refuse(key, format!("\"{pair}\": {error}")))
+                })
+                .collect::<Result<Vec<Rate>, SettingError>>()
+        };
+
+        Ok(Settings {
+            http: HttpSettings {
+                request_body_bytes_max: config.request_body_bytes_max,
+                request_time_skew_max: seconds(config.request_time_skew_seconds_max),
+                header_read_timeout: positive_ms("header_read_timeout_ms", config.header_read_timeout_ms)?,
+                request_timeout: positive_ms("request_timeout_ms", config.request_timeout_ms)?,
+                connections_max: config.connections_max,
+                shutdown_grace: Duration::from_millis(config.shutdown_grace_ms),
+            },
+            expiry,
+            cancel_window,
+            refund: RefundPolicy {
+                window: SignedDuration::from_hours(i64::from(config.refund_window_days) * 24),
+                multiple_allowed: config.refund_multiple_allowed,
+            },
+            refund_async: config.refund_async,
+            refund_async_delay: seconds(config.refund_async_delay_seconds),
+            grant_lifetime: SignedDuration::from_hours(i64::from(config.grant_lifetime_days) * 24),
+            wallet_limit,
+            notify: NotifySettings {
+                poll: positive_ms("notify_poll_interval_ms", config.notify_poll_interval_ms)?,
+                concurrency_max: config.notify_concurrency_max,
+                batch_max: config.notify_batch_max,
+                timeout: notify_timeout,
+                claim_lease: SignedDuration::from_millis(
+                    i64::try_from(config.notify_claim_lease_ms).unwrap_or(i64::MAX),
+                ),
+                schedule: RetrySchedule::new(
+                    config.notify_retry_intervals_seconds.iter().map(|value| seconds(*value)).collect(),
+                ),
+                response_bytes_max: config.notify_response_bytes_max,
+                live_reach: Reach {
+                    loopback: config.notify_allow_private_addresses,
+                    private: config.notify_allow_private_addresses,
+                },
+                sandbox_reach: Reach {
+                    loopback: config.sandbox_notify_allow_loopback,
+                    private: config.sandbox_notify_allow_private,
+                },
+                own_listeners: config.own_listeners(),
+            },
+            timers: TimerSettings {
+                poll: positive_ms("timers_poll_interval_ms", config.timers_poll_interval_ms)?,
+                batch_max: config.timers_batch_max,
+            },
+            audit: AuditSettings {
+                page_max: config.audit_page_max,
+                queue_max: config.audit_queue_max,
+                batch_max: config.audit_batch_max,
+                flush_interval: Duration::from_millis(config.audit_flush_interval_ms),
+            },
+            pin: PinSettings {
+                hash_iterations: config.pin_hash_iterations,
+                failures_max: config.pin_failures_max,
+                lockout: seconds(config.pin_lockout_seconds),
+            },
+            sandbox: SandboxSettings {
+                top_up_major: config.sandbox_top_up_major,
+                slow_answer: Duration::from_millis(config.sandbox_slow_answer_ms),
+                registration_review: seconds(config.sandbox_registration_review_seconds),
+            },
+            key_cache_entries_max: config.key_cache_entries_max,
+            registrations_list_max: config.registrations_list_max,
+            live_rates: rates("fx_rates", &config.fx_rates)?,
+            sandbox_rates: rates("sandbox_fx_rates", &config.sandbox_fx_rates)?,
+        })
+    }
+
+    /// The rates of `environment`'s payers.
+    pub fn rates(&self, environment: Environment) -> &[Rate] {
+        match environment {
+            Environment::Live => &self.live_rates,
+            Environment::Sandbox => &self.sandbox_rates,
+        }
+    }
+}
+
+fn seconds(value: u64) -> SignedDuration {
+    SignedDuration::from_secs(i64::try_from(value).unwrap_or(i64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A change that makes a configuration impossible.
+    type Spoil = fn(&mut Config);
+
+    fn refused(adjust: Spoil) -> SettingError {
+        let mut config = Config::default();
+        adjust(&mut config);
+        Settings::resolve(&config).expect_err("an impossible setting is refused")
+    }
+
+    #[test]
+    fn the_defaults_resolve() {
+        let settings = Settings::resolve(&Config::default()).unwrap();
+        assert_eq!(settings.notify.timeout, Duration::from_millis(Config::default().notify_timeout_ms));
+        assert!(!settings.sandbox_rates.is_empty());
+    }
+
+    #[test]
+    fn impossible_values_name_their_key() {
+        let cases: [(&str, Spoil); 9] = [
+            ("timers_batch_max", |config| config.timers_batch_max = 0),
+            ("notify_poll_interval_ms", |config| config.notify_poll_interval_ms = 0),
+            ("request_timeout_ms", |config| config.request_timeout_ms = 0),
+            ("pin_failures_max", |config| config.pin_failures_max = 0),
+            ("notify_claim_lease_ms", |config| config.notify_claim_lease_ms = 10),
+            ("payment_expiry_default_seconds", |config| config.payment_expiry_default_seconds = 1 << 40),
+            ("cancel_window_closes_at_minute", |config| config.cancel_window_closes_at_minute = 1440),
+            ("notify_retry_intervals_seconds", |config| config.notify_retry_intervals_seconds = vec![60, 0]),
+            ("fx_rates", |config| {
+                config.fx_rates.insert("USD/SGD".into(), "-1".into());
+            }),
+        ];
+        for (key, adjust) in cases {
+            let error = refused(adjust);
+            assert_eq!(error.key, key, "{error}");
+            assert_eq!(error.origin, "the defaults", "{error}");
+            assert!(error.to_string().starts_with(&format!("{key} in the defaults: ")), "{error}");
+        }
+    }
+}
