@@ -8,7 +8,7 @@ use ocpay_core::registration::RegistrationRefusal;
 use ocpay_protocol::ResultCode;
 use ocpay_store::StoreError;
 
-use crate::service::ServiceError;
+use crate::service::{NotRegistered, NotifyUrlOf, ServiceError};
 
 #[derive(Debug)]
 pub(crate) enum ApiError {
@@ -121,7 +121,14 @@ fn service_answer(error: &ServiceError) -> (StatusCode, ResultCode, String) {
             PARAM_ILLEGAL,
             "paymentNotifyUrl: required, since no notify URL is configured for this client".into(),
         ),
-        ServiceError::NotifyUrlRefused { field, reason } => (ok, PARAM_ILLEGAL, format!("{field}: {reason}")),
+        ServiceError::NotifyUrlRefused { of, reason } => {
+            let field = match of {
+                NotifyUrlOf::Payment => "paymentNotifyUrl",
+                NotifyUrlOf::Refund => "refundNotifyUrl",
+                NotifyUrlOf::Registration => "registrationNotifyURL",
+            };
+            (ok, PARAM_ILLEGAL, format!("{field}: {reason}"))
+        }
         ServiceError::RepeatInconsistent => (
             ok,
             REPEAT_REQ_INCONSISTENT,
@@ -174,7 +181,13 @@ fn service_answer(error: &ServiceError) -> (StatusCode, ResultCode, String) {
         ServiceError::RegistrationNotFound => {
             (ok, RECORD_NOT_FOUND, RECORD_NOT_FOUND.default_message().into())
         }
-        ServiceError::MerchantNotRegistered { message } => (ok, MERCHANT_NOT_REGISTERED, message.clone()),
+        ServiceError::MerchantNotRegistered(refusal) => {
+            let field = match refusal {
+                NotRegistered::Merchant { .. } => "order.merchant.referenceMerchantId",
+                _ => "order.merchant.store.referenceStoreId",
+            };
+            (ok, MERCHANT_NOT_REGISTERED, format!("{field}: {refusal}"))
+        }
         ServiceError::SandboxUnknown => (
             ok,
             UNKNOWN_EXCEPTION,

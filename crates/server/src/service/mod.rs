@@ -24,8 +24,8 @@ pub(crate) enum ServiceError {
     Expiry(ExpiryError),
     #[error("no notify URL in the request and none configured for the participant")]
     NotifyUrlRequired,
-    #[error("{field}: {reason}")]
-    NotifyUrlRefused { field: &'static str, reason: &'static str },
+    #[error("{of:?} notify URL: {reason}")]
+    NotifyUrlRefused { of: NotifyUrlOf, reason: &'static str },
     #[error("a payment with this paymentRequestId exists and differs from this request")]
     RepeatInconsistent,
     #[error("a refund with this refundRequestId exists and differs from this request")]
@@ -45,17 +45,38 @@ pub(crate) enum ServiceError {
     RegistrationRefused(RegistrationRefusal),
     #[error("registration not found")]
     RegistrationNotFound,
-    /// An acquirer's pay names a merchant and store without an approved registration;
-    /// `message` names the field and why.
-    #[error("{message}")]
-    MerchantNotRegistered { message: String },
-    /// `paymentAmount` is more than any wallet may hold (`wallet_balance_max_major`), so no
-    /// payer could ever pay it.
-    #[error("paymentAmount.value: more than a wallet may hold ({max})")]
+    /// An acquirer's pay names a merchant and store without an approved registration.
+    #[error("{0}")]
+    MerchantNotRegistered(NotRegistered),
+    /// The amount is more than any wallet may hold (`wallet_balance_max_major`), so no payer
+    /// could ever pay it.
+    #[error("amount: more than a wallet may hold ({max})")]
     AmountAboveWalletLimit { max: ocpay_core::money::Money },
     /// A sandbox magic amount asked for an unknown outcome.
     #[error("sandbox magic amount: unknown outcome")]
     SandboxUnknown,
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// Whose notify URL a request names; the gateway says which field of its request that is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NotifyUrlOf {
+    Payment,
+    Refund,
+    Registration,
+}
+
+/// Why an acquirer may not take a payment for a merchant's store: what its registrations say.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum NotRegistered {
+    #[error("the registration of merchant {merchant} with store {store} is under review")]
+    UnderReview { merchant: String, store: String },
+    #[error("the registration of merchant {merchant} with store {store} was rejected")]
+    Rejected { merchant: String, store: String },
+    /// The merchant is registered, but not with this store.
+    #[error("store {store} of merchant {merchant} is not registered by this acquirer")]
+    Store { merchant: String, store: String },
+    #[error("merchant {merchant} is not registered by this acquirer")]
+    Merchant { merchant: String },
 }

@@ -8,7 +8,7 @@ use ocpay_core::payment::{Order, Payment, PaymentTerms};
 use ocpay_core::sandbox::MagicAmount;
 use ocpay_store::{CreatePayment, PaymentLookup, SandboxFault};
 
-use super::ServiceError;
+use super::{NotifyUrlOf, ServiceError};
 use crate::random;
 use crate::state::AppState;
 
@@ -68,7 +68,7 @@ async fn create(state: &AppState, owner: &Participant, command: PayCommand) -> R
     let notify_url =
         command.notify_url.or_else(|| owner.notify_url.clone()).ok_or(ServiceError::NotifyUrlRequired)?;
     if let Err(reason) = state.settings.notify.check_url(owner.environment(), &notify_url) {
-        return Err(ServiceError::NotifyUrlRefused { field: "paymentNotifyUrl", reason });
+        return Err(ServiceError::NotifyUrlRefused { of: NotifyUrlOf::Payment, reason });
     }
     let terms = PaymentTerms {
         id: random::payment_id(now),

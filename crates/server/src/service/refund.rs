@@ -7,7 +7,7 @@ use ocpay_core::refund::{Refund, RefundTerms};
 use ocpay_core::sandbox::RefundMagicAmount;
 use ocpay_store::{CreateRefund, NewRefund, RefundCompletion, SandboxFault};
 
-use super::ServiceError;
+use super::{NotifyUrlOf, ServiceError};
 use crate::random;
 use crate::state::AppState;
 
@@ -38,7 +38,7 @@ pub(crate) async fn refund(
     if let Some(url) = &command.notify_url
         && let Err(reason) = state.settings.notify.check_url(environment, url)
     {
-        return Err(ServiceError::NotifyUrlRefused { field: "refundNotifyUrl", reason });
+        return Err(ServiceError::NotifyUrlRefused { of: NotifyUrlOf::Refund, reason });
     }
     let magic = RefundMagicAmount::of(environment, command.amount);
     if magic == Some(RefundMagicAmount::UnknownOnce) {

@@ -14,7 +14,7 @@ use ocpay_core::registration::{
 };
 use ocpay_store::{CreateRegistration, DecideRegistration, RegistrationLookup, Store, StoreError};
 
-use super::ServiceError;
+use super::{NotRegistered, NotifyUrlOf, ServiceError};
 use crate::random;
 use crate::state::AppState;
 
@@ -51,7 +51,7 @@ pub(crate) async fn register(
     if let Some(url) = &command.notify_url
         && let Err(reason) = state.settings.notify.check_url(environment, url)
     {
-        return Err(ServiceError::NotifyUrlRefused { field: "registrationNotifyURL", reason });
+        return Err(ServiceError::NotifyUrlRefused { of: NotifyUrlOf::Registration, reason });
     }
     let automatic = (environment == Environment::Sandbox).then(|| AutomaticDecision {
         at: now + state.settings.sandbox.registration_review,
@@ -87,7 +87,7 @@ pub(crate) async fn inquire(
 }
 
 /// Refuses an acquirer's payment for a merchant and store it has no approved registration of
-/// (spec §13.12); the message names the field at fault and why. Merchants and ISVs describe
+/// (spec §13.12), saying what the acquirer's registrations say. Merchants and ISVs describe
 /// their own stores and need none.
 pub(crate) async fn check_registered(
     state: &AppState,
@@ -109,21 +109,20 @@ pub(crate) async fn check_registered(
         reference_merchant_id: merchant_id.clone(),
         reference_store_id: None,
     };
-    let message = match state.store.registration(&owner.client_id, &of_store).await? {
-        Some(Registration { state: RegistrationState::Processing, .. }) => format!(
-            "order.merchant.store.referenceStoreId: the registration of merchant {merchant_id} with store {store_id} is under review"
-        ),
-        Some(Registration { state: RegistrationState::Rejected { .. }, .. }) => format!(
-            "order.merchant.store.referenceStoreId: the registration of merchant {merchant_id} with store {store_id} was rejected"
-        ),
-        _ if state.store.registration(&owner.client_id, &of_merchant).await?.is_some() => format!(
-            "order.merchant.store.referenceStoreId: store {store_id} of merchant {merchant_id} is not registered by this acquirer"
-        ),
-        _ => format!(
-            "order.merchant.referenceMerchantId: merchant {merchant_id} is not registered by this acquirer"
-        ),
+    let (merchant, store) = (merchant_id.clone(), store_id.clone());
+    let refusal = match state.store.registration(&owner.client_id, &of_store).await? {
+        Some(Registration { state: RegistrationState::Processing, .. }) => {
+            NotRegistered::UnderReview { merchant, store }
+        }
+        Some(Registration { state: RegistrationState::Rejected { .. }, .. }) => {
+            NotRegistered::Rejected { merchant, store }
+        }
+        _ if state.store.registration(&owner.client_id, &of_merchant).await?.is_some() => {
+            NotRegistered::Store { merchant, store }
+        }
+        _ => NotRegistered::Merchant { merchant },
     };
-    Err(ServiceError::MerchantNotRegistered { message })
+    Err(ServiceError::MerchantNotRegistered(refusal))
 }
 
 /// Longest reason an operator gives for a rejection.
