@@ -99,12 +99,13 @@ pub fn registration_json(registration: &Registration) -> Value {
 
 /// A notification and its attempts as JSON.
 pub fn notification_json(notification: &Notification, attempts: &[Attempt]) -> Value {
+    let (status, code) = crate::wire::event_words(notification.event);
     json!({
         "notifyId": notification.id,
         "clientId": notification.recipient.as_str(),
         "type": notification.kind.as_str(),
         "url": notification.url,
-        "event": { "status": notification.event_status, "code": notification.event_code, "at": datetime::format(notification.event_at) },
+        "event": { "status": status, "code": code.as_str(), "at": datetime::format(notification.event_at) },
         "status": notification.status.as_str(),
         "attempts": attempts.iter().map(|attempt| json!({
             "attempt": attempt.number,

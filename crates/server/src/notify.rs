@@ -23,8 +23,8 @@ use ocpay_core::sandbox::MagicAmount;
 use ocpay_protocol::api::header;
 use ocpay_protocol::signature::content_to_sign;
 use ocpay_store::{
-    AfterAttempt, Attempt, AttemptOutcome, Notification, NotificationKind, PaymentLookup, RefundLookup,
-    RegistrationLookup, StoreError,
+    AfterAttempt, Attempt, AttemptOutcome, Notification, NotificationEvent, NotificationKind, PaymentLookup,
+    RefundLookup, RegistrationLookup, StoreError,
 };
 use tokio::sync::{Notify, Semaphore, watch};
 
@@ -230,7 +230,7 @@ async fn send(state: &AppState, notification: &Notification) -> Result<Answer, S
                 .map_err(|error| error.to_string())?
                 .ok_or("the payment no longer exists")?;
             // Sandbox magic amount 9904 holds back the success notification only.
-            let ignore_ack = notification.event_status == "SUCCESS"
+            let ignore_ack = notification.event == NotificationEvent::Paid
                 && MagicAmount::of(environment, payment.terms.amount)
                     == Some(MagicAmount::NotificationNeverAcknowledged);
             (serde_json::to_vec(&wire::payment_notification(&payment, notification)), ignore_ack)

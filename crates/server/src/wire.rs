@@ -22,7 +22,7 @@ use ocpay_protocol::registrations::{
     PspRegistrationResult, RegistrationContent, RegistrationNotification, RegistrationResult,
 };
 use ocpay_protocol::{AmsResult, ResultCode, datetime};
-use ocpay_store::Notification;
+use ocpay_store::{Notification, NotificationEvent};
 
 /// The wallet's name in `pspCustomerInfo.pspName`.
 pub(crate) const PSP_NAME: &str = "OCPAY";
@@ -211,15 +211,28 @@ pub(crate) fn refund_notification(refund: &Refund) -> RefundNotification {
     }
 }
 
+/// How the platform words what a notification reports: the status and the result code of the
+/// event (a payment's failure reason is its code). The store keeps only the event.
+pub(crate) fn event_words(event: NotificationEvent) -> (&'static str, ResultCode) {
+    match event {
+        NotificationEvent::Paid | NotificationEvent::RefundSucceeded => ("SUCCESS", ResultCode::SUCCESS),
+        NotificationEvent::PaymentFailed(reason) => ("FAIL", failure(reason).0),
+        NotificationEvent::RefundFailed => ("FAIL", ResultCode::PROCESS_FAIL),
+        NotificationEvent::Granted => ("GRANTED", ResultCode::SUCCESS),
+        NotificationEvent::RegistrationApproved => ("APPROVED", ResultCode::SUCCESS),
+        NotificationEvent::RegistrationRejected => ("REJECTED", ResultCode::SUCCESS),
+    }
+}
+
 /// The `notifyPayment` body of a notification: built from the event it recorded, so every
 /// attempt sends the same body whatever happened to the payment since.
 pub(crate) fn payment_notification(payment: &Payment, notification: &Notification) -> PaymentNotification {
     let terms = &payment.terms;
-    let succeeded = notification.event_status == "SUCCESS";
+    let succeeded = notification.event == NotificationEvent::Paid;
     let result = if succeeded {
         AmsResult::success()
     } else {
-        let code = ResultCode::parse(&notification.event_code).unwrap_or(ResultCode::PROCESS_FAIL);
+        let (_, code) = event_words(notification.event);
         AmsResult::with_message(code, code.default_message())
     };
     let charge = payment.charge.as_ref().filter(|_| succeeded);

@@ -309,9 +309,67 @@ impl DeliveryStatus {
     }
 }
 
+/// What a notification reports. The store keeps it as the stable text of
+/// [`NotificationEvent::stored`]; how the platform words it on the wire (result codes, statuses)
+/// is the server's business.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum NotificationEvent {
+    /// A payment was paid.
+    Paid,
+    /// A payment failed: its code expired, or the wallet refused it.
+    PaymentFailed(FailReason),
+    RefundSucceeded,
+    /// A refund failed without moving money.
+    RefundFailed,
+    /// A merchant authorised an ISV.
+    Granted,
+    RegistrationApproved,
+    RegistrationRejected,
+}
+
+impl NotificationEvent {
+    /// Every event, each reason of a failed payment included.
+    pub fn all() -> impl Iterator<Item = NotificationEvent> {
+        let failures = FailReason::ALL.into_iter().map(Self::PaymentFailed);
+        [Self::Paid, Self::RefundSucceeded, Self::RefundFailed, Self::Granted]
+            .into_iter()
+            .chain([Self::RegistrationApproved, Self::RegistrationRejected])
+            .chain(failures)
+    }
+
+    /// The kind of notification that reports this event.
+    pub fn kind(self) -> NotificationKind {
+        match self {
+            Self::Paid | Self::PaymentFailed(_) => NotificationKind::PaymentResult,
+            Self::RefundSucceeded | Self::RefundFailed => NotificationKind::RefundResult,
+            Self::Granted => NotificationKind::AgentAuthorization,
+            Self::RegistrationApproved | Self::RegistrationRejected => NotificationKind::RegistrationStatus,
+        }
+    }
+
+    /// The event as the outbox stores it: its `event_status` and `event_code` columns. Every
+    /// stored row holds these texts (the status is also part of the row's unique key and id), so
+    /// they never change; a new event gets new text. Within a kind, each pair names one event.
+    pub fn stored(self) -> (&'static str, &'static str) {
+        match self {
+            Self::Paid | Self::RefundSucceeded => ("SUCCESS", "SUCCESS"),
+            Self::PaymentFailed(reason) => ("FAIL", reason.as_str()),
+            Self::RefundFailed => ("FAIL", "PROCESS_FAIL"),
+            Self::Granted => ("GRANTED", "SUCCESS"),
+            Self::RegistrationApproved => ("APPROVED", "SUCCESS"),
+            Self::RegistrationRejected => ("REJECTED", "SUCCESS"),
+        }
+    }
+
+    /// The event a stored row of `kind` names, if any.
+    pub fn from_stored(kind: NotificationKind, status: &str, code: &str) -> Option<NotificationEvent> {
+        Self::all().find(|event| event.kind() == kind && event.stored() == (status, code))
+    }
+}
+
 /// One message of the outbox, written in the same transaction as the state change it reports.
 ///
-/// It holds a snapshot of the event (final status, result code, time), so that every attempt
+/// It holds a snapshot of the event (what happened, and when), so that every attempt
 /// sends the same body even if the subject changes afterwards.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Notification {
@@ -322,8 +380,8 @@ pub struct Notification {
     /// The payment, refund or registration the notification is about.
     pub subject_id: String,
     pub url: String,
-    pub event_status: String,
-    pub event_code: String,
+    /// What happened; always of the notification's `kind`.
+    pub event: NotificationEvent,
     pub event_at: Timestamp,
     pub status: DeliveryStatus,
     pub attempts: u32,
@@ -656,4 +714,62 @@ pub trait Store: Send + Sync + 'static {
 
     /// Whether the store can serve reads and writes.
     async fn health(&self) -> Result<(), StoreError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_notification_event_reads_back_as_stored() {
+        for event in NotificationEvent::all() {
+            let (status, code) = event.stored();
+            assert_eq!(NotificationEvent::from_stored(event.kind(), status, code), Some(event), "{event:?}");
+        }
+        // A new event fails to compile here: list it in `NotificationEvent::all` too.
+        let listed = |event| match event {
+            NotificationEvent::Paid
+            | NotificationEvent::PaymentFailed(_)
+            | NotificationEvent::RefundSucceeded
+            | NotificationEvent::RefundFailed
+            | NotificationEvent::Granted
+            | NotificationEvent::RegistrationApproved
+            | NotificationEvent::RegistrationRejected => NotificationEvent::all().any(|all| all == event),
+        };
+        assert!(listed(NotificationEvent::Granted));
+    }
+
+    /// Rows written before the event was an enum hold exactly these texts.
+    #[test]
+    fn earlier_rows_read_as_their_event() {
+        use NotificationEvent as E;
+        use NotificationKind as K;
+        let rows = [
+            (K::PaymentResult, "SUCCESS", "SUCCESS", E::Paid),
+            (K::PaymentResult, "FAIL", "ORDER_IS_CLOSED", E::PaymentFailed(FailReason::OrderIsClosed)),
+            (
+                K::PaymentResult,
+                "FAIL",
+                "USER_BALANCE_NOT_ENOUGH",
+                E::PaymentFailed(FailReason::UserBalanceNotEnough),
+            ),
+            (K::PaymentResult, "FAIL", "RISK_REJECT", E::PaymentFailed(FailReason::RiskReject)),
+            (
+                K::PaymentResult,
+                "FAIL",
+                "USER_KYC_NOT_QUALIFIED",
+                E::PaymentFailed(FailReason::UserKycNotQualified),
+            ),
+            (K::RefundResult, "SUCCESS", "SUCCESS", E::RefundSucceeded),
+            (K::RefundResult, "FAIL", "PROCESS_FAIL", E::RefundFailed),
+            (K::AgentAuthorization, "GRANTED", "SUCCESS", E::Granted),
+            (K::RegistrationStatus, "APPROVED", "SUCCESS", E::RegistrationApproved),
+            (K::RegistrationStatus, "REJECTED", "SUCCESS", E::RegistrationRejected),
+        ];
+        for (kind, status, code, event) in rows {
+            assert_eq!(NotificationEvent::from_stored(kind, status, code), Some(event), "{status} {code}");
+        }
+        assert_eq!(rows.len(), NotificationEvent::all().count(), "every event is a row above");
+        assert_eq!(NotificationEvent::from_stored(K::RefundResult, "FAIL", "ORDER_IS_CLOSED"), None);
+    }
 }

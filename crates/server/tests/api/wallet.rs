@@ -375,7 +375,10 @@ async fn an_expired_code_cannot_be_paid_even_before_the_job_closes_it() {
     let cancelled = merchant.client.cancel(&cancel).await.unwrap();
     assert_eq!((cancelled.result.result_code.as_str(), cancelled.cancel_time), ("SUCCESS", None));
     let notifications = app.state.store.notifications(paid.payment_id.as_deref().unwrap()).await.unwrap();
-    assert_eq!(notifications[0].0.event_code, "ORDER_IS_CLOSED");
+    assert_eq!(
+        notifications[0].0.event,
+        ocpay_store::NotificationEvent::PaymentFailed(ocpay_core::payment::FailReason::OrderIsClosed)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

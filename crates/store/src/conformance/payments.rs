@@ -9,8 +9,8 @@ use ocpay_core::payer::PayerId;
 use ocpay_core::payment::{CancelWindow, Charge, FailReason, NotPayable, PaymentState, PaymentStatus, Quote};
 
 use crate::{
-    CancelPayment, CreatePayment, DeliveryStatus, FailPayment, PaymentLookup, SandboxFault, SettlePayment,
-    Settlement, Store,
+    CancelPayment, CreatePayment, DeliveryStatus, FailPayment, NotificationEvent, PaymentLookup,
+    SandboxFault, SettlePayment, Settlement, Store,
 };
 
 use super::{
@@ -137,10 +137,7 @@ pub async fn paying_moves_money_and_queues_one_notification(store: Arc<dyn Store
     let notifications = store.notifications(terms.id.as_str()).await.unwrap();
     assert_eq!(notifications.len(), 1, "exactly one notification for the success");
     let (notification, attempts) = &notifications[0];
-    assert_eq!(
-        (notification.event_status.as_str(), notification.event_code.as_str()),
-        ("SUCCESS", "SUCCESS")
-    );
+    assert_eq!(notification.event, NotificationEvent::Paid);
     assert_eq!(notification.status, DeliveryStatus::Pending);
     assert_eq!(notification.next_attempt_at, Some(at(100)), "the first attempt is due at once");
     assert!(attempts.is_empty());
@@ -245,9 +242,12 @@ pub async fn failing_and_expiring_are_final_and_notified(store: Arc<dyn Store>) 
     for terms in [&risky, &first, &second] {
         let notifications = store.notifications(terms.id.as_str()).await.unwrap();
         assert_eq!(notifications.len(), 1, "one notification per failure");
-        assert_eq!(notifications[0].0.event_status, "FAIL");
+        assert!(matches!(notifications[0].0.event, NotificationEvent::PaymentFailed(_)), "{notifications:?}");
     }
-    assert_eq!(store.notifications(second.id.as_str()).await.unwrap()[0].0.event_code, "ORDER_IS_CLOSED");
+    assert_eq!(
+        store.notifications(second.id.as_str()).await.unwrap()[0].0.event,
+        NotificationEvent::PaymentFailed(FailReason::OrderIsClosed)
+    );
 }
 
 pub async fn cancelling_a_paid_payment_reverses_it(store: Arc<dyn Store>) {

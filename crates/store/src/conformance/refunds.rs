@@ -9,8 +9,8 @@ use ocpay_core::payment::{CancelRefusal, CancelWindow, Charge};
 use ocpay_core::refund::{RefundRefusal, RefundState};
 
 use crate::{
-    CancelPayment, CreateRefund, NotificationKind, PaymentLookup, RefundCompletion, RefundLookup, Settlement,
-    Store,
+    CancelPayment, CreateRefund, NotificationEvent, NotificationKind, PaymentLookup, RefundCompletion,
+    RefundLookup, Settlement, Store,
 };
 
 use super::{
@@ -148,7 +148,7 @@ pub async fn asynchronous_refunds_complete_when_due(store: Arc<dyn Store>) {
     );
     assert_eq!(wallet(&*store, &payer, usd_).await, usd(0), "a failed refund moves nothing");
     let failure = &store.notifications(doomed.terms.id.as_str()).await.unwrap()[0].0;
-    assert_eq!((failure.event_status.as_str(), failure.event_code.as_str()), ("FAIL", "PROCESS_FAIL"));
+    assert_eq!(failure.event, NotificationEvent::RefundFailed);
 
     let done = store.complete_refunds(at(300), 10).await.unwrap();
     assert_eq!(done.len(), 1);

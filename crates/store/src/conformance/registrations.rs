@@ -7,7 +7,9 @@ use ocpay_core::registration::{
     AutomaticDecision, Decision, Registration, RegistrationRefusal, RegistrationState, RegistrationTerms,
 };
 
-use crate::{CreateRegistration, DecideRegistration, NotificationKind, RegistrationLookup, Store};
+use crate::{
+    CreateRegistration, DecideRegistration, NotificationEvent, NotificationKind, RegistrationLookup, Store,
+};
 
 use super::{at, client, merchant};
 
@@ -150,7 +152,7 @@ pub async fn registrations_are_decided_once_and_notified(store: Arc<dyn Store>) 
     assert_eq!(notifications.len(), 1, "one notification, in the decision's transaction");
     let notification = &notifications[0].0;
     assert_eq!(notification.kind, NotificationKind::RegistrationStatus);
-    assert_eq!((notification.event_status.as_str(), notification.event_at), ("REJECTED", at(5)));
+    assert_eq!((notification.event, notification.event_at), (NotificationEvent::RegistrationRejected, at(5)));
     assert_eq!(notification.recipient, acquirer);
     assert!(
         store.notifications(quiet.terms.id.as_str()).await.unwrap().is_empty(),

@@ -7,11 +7,11 @@ use ocpay_core::access::Grant;
 use ocpay_core::ids::ClientId;
 use ocpay_core::payment::{Payment, PaymentState, is_notified};
 use ocpay_core::refund::{Refund, RefundState};
-use ocpay_core::registration::Registration;
+use ocpay_core::registration::{Registration, RegistrationState};
 
 use super::rows::{self, millis};
 use super::{Db, params};
-use crate::{AfterAttempt, Attempt, Notification, NotificationKind, Secret, StoreError};
+use crate::{AfterAttempt, Attempt, Notification, NotificationEvent, NotificationKind, Secret, StoreError};
 
 macro_rules! notification_columns {
     () => {
@@ -30,21 +30,13 @@ pub(super) fn enqueue_payment_result(
     if !is_notified(payment.state) {
         return Ok(());
     }
-    let (status, code, at) = match payment.state {
-        PaymentState::Success { paid_at } => ("SUCCESS", "SUCCESS", paid_at),
-        PaymentState::Fail { reason, failed_at } => ("FAIL", reason.as_str(), failed_at),
+    let (event, at) = match payment.state {
+        PaymentState::Success { paid_at } => (NotificationEvent::Paid, paid_at),
+        PaymentState::Fail { reason, failed_at } => (NotificationEvent::PaymentFailed(reason), failed_at),
         PaymentState::Processing | PaymentState::Cancelled { .. } => return Ok(()),
     };
     let terms = &payment.terms;
-    insert(
-        db,
-        NotificationKind::PaymentResult,
-        &terms.owner,
-        terms.id.as_str(),
-        &terms.notify_url,
-        (status, code, at),
-        now,
-    )
+    insert(db, &terms.owner, terms.id.as_str(), &terms.notify_url, (event, at), now)
 }
 
 /// Queues `notifyRefund` for a refund that just reached its final state, if the merchant gave
@@ -57,12 +49,12 @@ pub(super) fn enqueue_refund_result(
     let (Some(url), Some(at)) = (refund.terms.notify_url.as_deref(), refund.state.finished_at()) else {
         return Ok(());
     };
-    let (status, code) = match refund.state {
-        RefundState::Fail { .. } => ("FAIL", "PROCESS_FAIL"),
-        _ => ("SUCCESS", "SUCCESS"),
+    let event = match refund.state {
+        RefundState::Fail { .. } => NotificationEvent::RefundFailed,
+        _ => NotificationEvent::RefundSucceeded,
     };
     let terms = &refund.terms;
-    insert(db, NotificationKind::RefundResult, &terms.owner, terms.id.as_str(), url, (status, code, at), now)
+    insert(db, &terms.owner, terms.id.as_str(), url, (event, at), now)
 }
 
 /// Queues the authorisation notification that hands an ISV its Agent-Token: the token is held
@@ -74,8 +66,7 @@ pub(super) fn enqueue_grant(
     token: &Secret,
     now: Timestamp,
 ) -> Result<(), StoreError> {
-    let event = ("GRANTED", "SUCCESS", grant.created_at);
-    insert(db, NotificationKind::AgentAuthorization, &grant.isv, &grant.id, url, event, now)?;
+    insert(db, &grant.isv, &grant.id, url, (NotificationEvent::Granted, grant.created_at), now)?;
     db.execute(
         "UPDATE notification SET secret = ?2 WHERE kind = ?1 AND subject_id = ?3",
         params![NotificationKind::AgentAuthorization.as_str(), token.expose(), grant.id],
@@ -94,27 +85,24 @@ pub(super) fn enqueue_registration_status(
     let (Some(url), Some(at)) = (terms.notify_url.as_deref(), registration.state.decided_at()) else {
         return Ok(());
     };
-    insert(
-        db,
-        NotificationKind::RegistrationStatus,
-        &terms.owner,
-        terms.id.as_str(),
-        url,
-        (registration.state.status(), "SUCCESS", at),
-        now,
-    )
+    let event = match registration.state {
+        RegistrationState::Rejected { .. } => NotificationEvent::RegistrationRejected,
+        _ => NotificationEvent::RegistrationApproved,
+    };
+    insert(db, &terms.owner, terms.id.as_str(), url, (event, at), now)
 }
 
 /// Inserts a notification, due at once, unless its event was queued already.
 fn insert(
     db: &mut dyn Db,
-    kind: NotificationKind,
     recipient: &ClientId,
     subject_id: &str,
     url: &str,
-    (status, code, at): (&str, &str, Timestamp),
+    (event, at): (NotificationEvent, Timestamp),
     now: Timestamp,
 ) -> Result<(), StoreError> {
+    let kind = event.kind();
+    let (status, code) = event.stored();
     let id = format!("{}-{subject_id}-{status}", kind.as_str());
     db.execute(
         concat!(

@@ -21,7 +21,9 @@ use ocpay_core::registration::{
     AutomaticDecision, Decision, Registration, RegistrationState, RegistrationTerms,
 };
 
-use crate::{Attempt, AttemptOutcome, DeliveryStatus, Notification, NotificationKind, StoreError};
+use crate::{
+    Attempt, AttemptOutcome, DeliveryStatus, Notification, NotificationEvent, NotificationKind, StoreError,
+};
 
 fn corrupt(what: &str, value: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(format!("{what}: {value}"))
@@ -79,16 +81,19 @@ pub(crate) fn payer(row: &Row) -> Result<Payer, StoreError> {
 
 pub(crate) fn notification(row: &Row) -> Result<Notification, StoreError> {
     let kind: String = row.get("kind")?;
+    let kind = NotificationKind::parse(&kind).ok_or_else(|| corrupt("kind", kind))?;
+    let (event_status, event_code): (String, String) = (row.get("event_status")?, row.get("event_code")?);
+    let event = NotificationEvent::from_stored(kind, &event_status, &event_code)
+        .ok_or_else(|| corrupt("event", format!("{event_status} {event_code}")))?;
     let status: String = row.get("status")?;
     let attempts: i64 = row.get("attempts")?;
     Ok(Notification {
         id: row.get("notification_id")?,
         recipient: client_id(row, "recipient_client_id")?,
-        kind: NotificationKind::parse(&kind).ok_or_else(|| corrupt("kind", kind))?,
+        kind,
         subject_id: row.get("subject_id")?,
         url: row.get("url")?,
-        event_status: row.get("event_status")?,
-        event_code: row.get("event_code")?,
+        event,
         event_at: time(row, "event_at_ms")?,
         status: DeliveryStatus::parse(&status).ok_or_else(|| corrupt("status", status))?,
         attempts: u32::try_from(attempts).map_err(|_| corrupt("attempts", attempts))?,
