@@ -20,15 +20,22 @@ use ocpay_store::sql::StatementFaults;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
+use crate::audit;
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::data_dir::DataDir;
+use crate::data_dir::{DataDir, PlatformKeySource};
+use crate::notify::Notifier;
+use crate::rounds::Rounds;
+use crate::service::Context;
 use crate::settings::Settings;
 use crate::state::{AppState, Parts};
 
 pub struct Application {
     listener: TcpListener,
     state: Arc<AppState>,
+    /// The audit trail's queue, handed to its writer when the server runs.
+    audit_queue: audit::Queue,
+    notifier: Arc<Notifier>,
 }
 
 impl Application {
@@ -62,9 +69,15 @@ impl Application {
         config.listen = address;
         settings.notify.own_listeners = config.own_listeners();
         let public_url = config.public_url.clone().unwrap_or_else(|| format!("http://{address}"));
-        let parts = Parts { settings, store, clock, platform_keys, public_url, admin_token };
-        let state = Arc::new(AppState::new(config, parts)?);
-        Ok(Application { listener, state })
+        let (audit, audit_queue) = audit::channel(settings.audit.queue_max);
+        let platform_keys =
+            Arc::new(PlatformKeySource::new(config.data_dir.clone(), clock.clone(), platform_keys));
+        let context = Arc::new(Context::new(store, clock, settings));
+        let rounds = Arc::new(Rounds::default());
+        let notifier = Arc::new(Notifier::new(context.clone(), platform_keys.clone(), rounds.clone())?);
+        let parts = Parts { context, platform_keys, public_url, admin_token, rounds, audit };
+        let state = Arc::new(AppState::new(config, parts));
+        Ok(Application { listener, state, audit_queue, notifier })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -82,29 +95,34 @@ impl Application {
     /// Serves (and runs the notifier and the timer job) until `shutdown` completes, then
     /// stops accepting and lets the work in flight finish within the configured grace period.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
-        let settings = &self.state.settings.http;
-        let router = crate::api::router(self.state.clone());
+        let address = self.local_addr();
+        let Application { listener, state, audit_queue, notifier } = self;
+        let settings = &state.settings.http;
+        let router = crate::api::router(state.clone());
         let (stop, stopped) = tokio::sync::watch::channel(false);
         // The audit writer stops only after the last connection, so no request's event is lost.
         let (stop_audit, audit_stopped) = tokio::sync::watch::channel(false);
-        let audit = tokio::spawn(crate::audit::run(self.state.clone(), audit_stopped));
+        let context = &state.context;
+        let audit_settings = context.settings.audit.clone();
+        let audit =
+            tokio::spawn(audit::run(context.store.clone(), audit_settings, audit_queue, audit_stopped));
         let background = [
-            tokio::spawn(crate::notify::run(self.state.clone(), stopped.clone())),
-            tokio::spawn(crate::jobs::timers(self.state.clone(), stopped)),
+            tokio::spawn(crate::notify::run(notifier, stopped.clone())),
+            tokio::spawn(crate::jobs::timers(context.clone(), state.rounds.clone(), stopped)),
         ];
         let connections = Arc::new(Semaphore::new(settings.connections_max));
         let graceful = GracefulShutdown::new();
         let mut http = http1::Builder::new();
         http.timer(TokioTimer::new()).header_read_timeout(settings.header_read_timeout).keep_alive(true);
         tokio::pin!(shutdown);
-        tracing::info!(address = %self.local_addr(), public_url = %self.state.public_url, "serving");
+        tracing::info!(address = %address, public_url = %state.public_url, "serving");
         loop {
             let permit = tokio::select! {
                 permit = connections.clone().acquire_owned() => permit?,
                 () = &mut shutdown => break,
             };
             let stream = tokio::select! {
-                accepted = self.listener.accept() => match accepted {
+                accepted = listener.accept() => match accepted {
                     Ok((stream, _peer)) => stream,
                     Err(error) => {
                         // Out of file descriptors, or a connection reset before accept: wait a
@@ -125,7 +143,7 @@ impl Application {
                 drop(permit);
             });
         }
-        drop(self.listener);
+        drop(listener);
         tracing::info!("shutting down: waiting for the work in flight");
         let _ = stop.send(true);
         let finished = async {

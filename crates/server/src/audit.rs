@@ -7,26 +7,28 @@
 //! queue after the last connection has finished. A crash loses at most the events queued but
 //! not yet written (the answers they record were already sent).
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use ocpay_store::AuditEvent;
+use ocpay_store::{AuditEvent, Store};
 use tokio::sync::{mpsc, watch};
 
-use crate::state::AppState;
+use crate::settings::AuditSettings;
 
 /// Where the gateway queues audit events.
 pub(crate) struct Sink {
     sender: mpsc::Sender<AuditEvent>,
-    /// Taken once by [`run`].
-    receiver: Mutex<Option<mpsc::Receiver<AuditEvent>>>,
+}
+
+/// The queue the audit writer drains: the receiving end, handed to [`run`].
+pub(crate) type Queue = mpsc::Receiver<AuditEvent>;
+
+/// A queue of at most `queue_max` events: the gateway's end and the writer's.
+pub(crate) fn channel(queue_max: usize) -> (Sink, Queue) {
+    let (sender, receiver) = mpsc::channel(queue_max);
+    (Sink { sender }, receiver)
 }
 
 impl Sink {
-    pub(crate) fn new(queue_max: usize) -> Sink {
-        let (sender, receiver) = mpsc::channel(queue_max);
-        Sink { sender, receiver: Mutex::new(Some(receiver)) }
-    }
-
     /// Queues an event, waiting for room when the writer is behind.
     pub(crate) async fn record(&self, event: AuditEvent) {
         if self.sender.send(event).await.is_err() {
@@ -38,10 +40,13 @@ impl Sink {
 /// Writes queued events in batches of at most `audit_batch_max`, each gathered for
 /// `audit_flush_interval_ms` after its first event, until `stop` turns true; then writes what
 /// is left.
-pub(crate) async fn run(state: Arc<AppState>, mut stop: watch::Receiver<bool>) {
-    let taken = state.audit.receiver.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take();
-    let Some(mut receiver) = taken else { return };
-    let (batch_max, flush_interval) = (state.settings.audit.batch_max, state.settings.audit.flush_interval);
+pub(crate) async fn run(
+    store: Arc<dyn Store>,
+    settings: AuditSettings,
+    mut receiver: Queue,
+    mut stop: watch::Receiver<bool>,
+) {
+    let (batch_max, flush_interval) = (settings.batch_max, settings.flush_interval);
     let mut batch = Vec::with_capacity(batch_max);
     loop {
         let received = tokio::select! {
@@ -50,7 +55,7 @@ pub(crate) async fn run(state: Arc<AppState>, mut stop: watch::Receiver<bool>) {
             _ = stop.changed() => {
                 receiver.close();
                 while receiver.recv_many(&mut batch, batch_max).await > 0 {
-                    write(&state, &mut batch).await;
+                    write(&*store, &mut batch).await;
                 }
                 return;
             }
@@ -67,12 +72,12 @@ pub(crate) async fn run(state: Arc<AppState>, mut stop: watch::Receiver<bool>) {
                 Err(_) => break,
             }
         }
-        write(&state, &mut batch).await;
+        write(&*store, &mut batch).await;
     }
 }
 
-async fn write(state: &AppState, batch: &mut Vec<AuditEvent>) {
-    if let Err(error) = state.store.record_audit(batch).await {
+async fn write(store: &dyn Store, batch: &mut Vec<AuditEvent>) {
+    if let Err(error) = store.record_audit(batch).await {
         tracing::error!(%error, events = batch.len(), "writing audit events failed; they are lost");
     }
     batch.clear();

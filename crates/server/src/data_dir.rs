@@ -8,7 +8,7 @@ use std::fs;
 use std::io::Write as _;
 use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use anyhow::Context as _;
 use ocpay_protocol::SigningKey;
@@ -17,6 +17,7 @@ use ocpay_store::sql::StatementFaults;
 use ocpay_store::sqlite::{SqliteSettings, SqliteStore};
 use ocpay_store::{Secret, Store};
 
+use crate::clock::Clock;
 use crate::config::Config;
 
 const PLATFORM_KEY_FILE: &str = "platform-key.pem";
@@ -47,6 +48,82 @@ impl PlatformKeys {
             })
             .collect();
         serde_json::json!({ "keys": keys })
+    }
+}
+
+/// The platform keys as the data directory held them at the last look, shared by the gateway
+/// (which signs answers and publishes the keys) and the notifier (which signs notifications).
+///
+/// The directory is read again at most once a second, so that `ocpay platform-key --activate`
+/// reaches every server within a second without a restart, and a server always signs with the
+/// key it publishes as signing.
+pub struct PlatformKeySource {
+    root: PathBuf,
+    clock: Arc<dyn Clock>,
+    view: Mutex<PlatformKeyView>,
+}
+
+/// The platform keys of one reading of the data directory, and when it was made.
+struct PlatformKeyView {
+    read_at: jiff::Timestamp,
+    keys: PlatformKeys,
+}
+
+impl PlatformKeySource {
+    /// Starts from `keys`, read from the directory at `root` just now.
+    pub fn new(root: PathBuf, clock: Arc<dyn Clock>, keys: PlatformKeys) -> PlatformKeySource {
+        let view = Mutex::new(PlatformKeyView { read_at: clock.now(), keys });
+        PlatformKeySource { root, clock, view }
+    }
+
+    /// The platform key that signs every response and notification now, with its version: the
+    /// one the data directory records as signing.
+    pub fn signer(&self) -> (u32, SigningKey) {
+        let view = self.now();
+        (view.keys.version, view.keys.signing.clone())
+    }
+
+    /// The published platform keys as `/.well-known/ocpay/platform-keys` serves them, from the
+    /// same reading of the directory as [`PlatformKeySource::signer`]: a rotation is published
+    /// within a second, and `signing` marks the version this server signs with.
+    pub fn published(&self) -> serde_json::Value {
+        let view = self.now();
+        PlatformKeys::published_json(&view.keys.published, view.keys.version)
+    }
+
+    /// The platform keys, read again from the data directory when the last reading is a second
+    /// old. The reading happens outside the lock, so signers wait only for a look at the clock.
+    fn now(&self) -> MutexGuard<'_, PlatformKeyView> {
+        let lock = || self.view.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let now = self.clock.now();
+        let due = {
+            let mut view = lock();
+            let due = now.duration_since(view.read_at) >= jiff::SignedDuration::from_secs(1);
+            if due {
+                view.read_at = now;
+            }
+            due
+        };
+        if due {
+            match DataDir::open(&self.root).and_then(|dir| dir.platform_keys()) {
+                Ok(keys) => {
+                    let mut view = lock();
+                    if keys.version != view.keys.version {
+                        tracing::info!(
+                            from = view.keys.version,
+                            to = keys.version,
+                            "the platform signing key changed"
+                        );
+                    }
+                    view.keys = keys;
+                    return view;
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "reading the platform keys failed; keeping the last ones read")
+                }
+            }
+        }
+        lock()
     }
 }
 
@@ -221,7 +298,7 @@ impl DataDir {
     }
 
     /// Makes a published version the signing one. Every server on this directory takes it up
-    /// within a second, without a restart (see `AppState::platform_signer`).
+    /// within a second, without a restart (see [`PlatformKeySource`]).
     pub fn activate_platform_key(&self, version: u32) -> anyhow::Result<()> {
         let keys = self.platform_keys()?;
         if !keys.published.iter().any(|(published, _)| *published == version) {

@@ -9,23 +9,24 @@ use std::time::Duration;
 use ocpay_store::StoreError;
 use tokio::sync::{Notify, watch};
 
-use crate::state::AppState;
+use crate::rounds::Rounds;
+use crate::service::Context;
 
 /// Runs every timer in batches, each round until nothing more is due, until `stop` turns true.
-pub(crate) async fn timers(state: Arc<AppState>, mut stop: watch::Receiver<bool>) {
-    let (poll, batch) = (state.settings.timers.poll, state.settings.timers.batch_max);
+pub(crate) async fn timers(context: Arc<Context>, rounds: Arc<Rounds>, mut stop: watch::Receiver<bool>) {
+    let (poll, batch) = (context.settings.timers.poll, context.settings.timers.batch_max);
     while !*stop.borrow() {
-        drain(&state, "closed expired order codes", batch, |now| state.store.expire_payments(now, batch))
+        drain(&context, "closed expired order codes", batch, |now| context.store.expire_payments(now, batch))
             .await;
-        drain(&state, "completed asynchronous refunds", batch, |now| {
-            state.store.complete_refunds(now, batch)
+        drain(&context, "completed asynchronous refunds", batch, |now| {
+            context.store.complete_refunds(now, batch)
         })
         .await;
-        drain(&state, "decided sandbox registrations", batch, |now| {
-            state.store.decide_due_registrations(now, batch)
+        drain(&context, "decided sandbox registrations", batch, |now| {
+            context.store.decide_due_registrations(now, batch)
         })
         .await;
-        state.rounds.timers.finished();
+        rounds.timers.finished();
         if !idle(&mut stop, poll, None).await {
             return;
         }
@@ -51,17 +52,17 @@ pub(crate) async fn idle(stop: &mut watch::Receiver<bool>, poll: Duration, wake:
 }
 
 /// Calls `step` until it does less than a full batch, and wakes the notifier if it did anything.
-async fn drain<T, F, Fut>(state: &AppState, what: &'static str, batch: u32, step: F)
+async fn drain<T, F, Fut>(context: &Context, what: &'static str, batch: u32, step: F)
 where
     F: Fn(jiff::Timestamp) -> Fut,
     Fut: Future<Output = Result<Vec<T>, StoreError>>,
 {
     loop {
-        match step(state.clock.now()).await {
+        match step(context.clock.now()).await {
             Ok(done) => {
                 if !done.is_empty() {
                     tracing::info!(n = done.len(), "{what}");
-                    state.notify_wake.wake();
+                    context.notify_wake.wake();
                 }
                 if done.len() < batch as usize {
                     return;

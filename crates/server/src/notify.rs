@@ -26,10 +26,12 @@ use ocpay_store::{
     AfterAttempt, Attempt, AttemptOutcome, Notification, NotificationEvent, NotificationKind, PaymentLookup,
     RefundLookup, RegistrationLookup, StoreError,
 };
-use tokio::sync::{Notify, Semaphore, watch};
+use tokio::sync::{Semaphore, watch};
 
+use crate::data_dir::PlatformKeySource;
+use crate::rounds::Rounds;
+use crate::service::Context;
 use crate::settings::NotifySettings;
-use crate::state::AppState;
 use crate::{urls, wire};
 
 /// Header carrying a notification's stable id, so receivers can deduplicate retries.
@@ -82,11 +84,11 @@ impl reqwest::dns::Resolve for Filtered {
 /// Refuses a name that resolves to one of the platform's own listeners. Only names on the port
 /// of a listener can, so only those are looked up here (the filter of [`Filtered`] applies
 /// to every name as it is connected to).
-async fn check_not_own(state: &AppState, url: &url::Url) -> Result<(), String> {
+async fn check_not_own(notifier: &Notifier, url: &url::Url) -> Result<(), String> {
     let (Some(url::Host::Domain(host)), Some(port)) = (url.host(), url.port_or_known_default()) else {
         return Ok(());
     };
-    let own = &state.settings.notify.own_listeners;
+    let own = &notifier.context.settings.notify.own_listeners;
     if !own.on_port(port) {
         return Ok(());
     }
@@ -100,30 +102,41 @@ async fn check_not_own(state: &AppState, url: &url::Url) -> Result<(), String> {
     Ok(())
 }
 
-/// Wakes the notifier when new notifications are committed.
-#[derive(Default)]
-pub struct Wake(Notify);
+/// What the notifier runs with: the use cases' context (store, clock, settings and the wake
+/// handle it waits on), the platform keys it signs with, its HTTP clients and its round counter.
+pub(crate) struct Notifier {
+    context: Arc<Context>,
+    platform_keys: Arc<PlatformKeySource>,
+    clients: Clients,
+    rounds: Arc<Rounds>,
+}
 
-impl Wake {
-    pub fn wake(&self) {
-        self.0.notify_one();
+impl Notifier {
+    /// Builds the HTTP clients of the configured notify settings.
+    pub(crate) fn new(
+        context: Arc<Context>,
+        platform_keys: Arc<PlatformKeySource>,
+        rounds: Arc<Rounds>,
+    ) -> anyhow::Result<Notifier> {
+        let clients = Clients::new(&context.settings.notify)?;
+        Ok(Notifier { context, platform_keys, clients, rounds })
     }
 }
 
 /// Runs the notifier until `stop` turns true, then waits for the attempts in flight (each
 /// bounded by its timeout), so that every attempt made is recorded.
-pub(crate) async fn run(state: Arc<AppState>, stop: watch::Receiver<bool>) {
+pub(crate) async fn run(notifier: Arc<Notifier>, stop: watch::Receiver<bool>) {
     let mut in_flight = tokio::task::JoinSet::new();
-    claim_and_send(&state, stop, &mut in_flight).await;
+    claim_and_send(&notifier, stop, &mut in_flight).await;
     while in_flight.join_next().await.is_some() {}
 }
 
 async fn claim_and_send(
-    state: &Arc<AppState>,
+    notifier: &Arc<Notifier>,
     mut stop: watch::Receiver<bool>,
     in_flight: &mut tokio::task::JoinSet<()>,
 ) {
-    let settings = &state.settings.notify;
+    let settings = &notifier.context.settings.notify;
     let senders = Arc::new(Semaphore::new(settings.concurrency_max));
     let (poll, lease) = (settings.poll, settings.claim_lease);
     while !*stop.borrow() {
@@ -137,14 +150,15 @@ async fn claim_and_send(
             permits.push(permit);
         }
         let limit = permits.len() as u32;
-        let claimed = state.store.claim_notifications(state.clock.now(), lease, limit).await;
+        let claimed =
+            notifier.context.store.claim_notifications(notifier.context.clock.now(), lease, limit).await;
         let full_batch = match claimed {
             Ok(due) => {
                 let n_due = due.len() as u32;
                 for (notification, permit) in due.into_iter().zip(permits) {
-                    let state = state.clone();
+                    let notifier = notifier.clone();
                     in_flight.spawn(async move {
-                        deliver(&state, notification).await;
+                        deliver(&notifier, notification).await;
                         drop(permit);
                     });
                 }
@@ -161,27 +175,28 @@ async fn claim_and_send(
             continue;
         }
         if in_flight.is_empty() {
-            state.rounds.notifier.finished();
+            notifier.rounds.notifier.finished();
         }
-        if !crate::jobs::idle(&mut stop, poll, Some(&state.notify_wake.0)).await {
+        if !crate::jobs::idle(&mut stop, poll, Some(&notifier.context.notify_wake.0)).await {
             return;
         }
     }
 }
 
 /// One attempt at one notification, recorded with what follows it.
-pub(crate) async fn deliver(state: &AppState, notification: Notification) {
-    let started_at = state.clock.now();
+pub(crate) async fn deliver(notifier: &Notifier, notification: Notification) {
+    let started_at = notifier.context.clock.now();
     let scheduled_at = notification.next_attempt_at.unwrap_or(started_at);
     let number = notification.attempts + 1;
     let timer = Instant::now();
-    let (outcome, http_status, error) = match send(state, &notification).await {
+    let (outcome, http_status, error) = match send(notifier, &notification).await {
         Ok(answer) => answer,
         Err(error) => (AttemptOutcome::Error, None, Some(error)),
     };
     let after = match outcome {
         AttemptOutcome::Delivered => AfterAttempt::Delivered,
-        _ => state
+        _ => notifier
+            .context
             .settings
             .notify
             .schedule
@@ -202,7 +217,7 @@ pub(crate) async fn deliver(state: &AppState, notification: Notification) {
         error,
         manual: notification.manual,
     };
-    match state.store.record_attempt(&attempt, after).await {
+    match notifier.context.store.record_attempt(&attempt, after).await {
         Ok(()) => {}
         // Another sender recorded this attempt number first (this one had lost its claim).
         Err(StoreError::Conflict(_)) => {
@@ -217,13 +232,14 @@ pub(crate) async fn deliver(state: &AppState, notification: Notification) {
 
 type Answer = (AttemptOutcome, Option<u16>, Option<String>);
 
-async fn send(state: &AppState, notification: &Notification) -> Result<Answer, String> {
+async fn send(notifier: &Notifier, notification: &Notification) -> Result<Answer, String> {
     let recipient = &notification.recipient;
     let environment = Environment::of_client_id(recipient);
     let (body, ignore_ack) = match notification.kind {
         NotificationKind::PaymentResult => {
             let payment_id = PaymentId::parse(&notification.subject_id).map_err(|error| error.to_string())?;
-            let payment = state
+            let payment = notifier
+                .context
                 .store
                 .payment(recipient, &PaymentLookup::ById(payment_id))
                 .await
@@ -237,7 +253,8 @@ async fn send(state: &AppState, notification: &Notification) -> Result<Answer, S
         }
         NotificationKind::RefundResult => {
             let refund_id = RefundId::parse(&notification.subject_id).map_err(|error| error.to_string())?;
-            let refund = state
+            let refund = notifier
+                .context
                 .store
                 .refund(recipient, &RefundLookup::ById(refund_id))
                 .await
@@ -247,7 +264,7 @@ async fn send(state: &AppState, notification: &Notification) -> Result<Answer, S
         }
         NotificationKind::AgentAuthorization => {
             let token = notification.secret.as_ref().ok_or("the token is no longer held")?.expose();
-            let grants = state.store.grants(recipient).await.map_err(|error| error.to_string())?;
+            let grants = notifier.context.store.grants(recipient).await.map_err(|error| error.to_string())?;
             let grant = grants
                 .iter()
                 .find(|grant| grant.id == notification.subject_id)
@@ -256,7 +273,8 @@ async fn send(state: &AppState, notification: &Notification) -> Result<Answer, S
         }
         NotificationKind::RegistrationStatus => {
             let id = RegistrationId::parse(&notification.subject_id).map_err(|error| error.to_string())?;
-            let registration = state
+            let registration = notifier
+                .context
                 .store
                 .registration(recipient, &RegistrationLookup::ById(id))
                 .await
@@ -266,22 +284,22 @@ async fn send(state: &AppState, notification: &Notification) -> Result<Answer, S
         }
     };
     let body = body.map_err(|error| error.to_string())?;
-    if let Err(reason) = state.settings.notify.check_url(environment, &notification.url) {
+    if let Err(reason) = notifier.context.settings.notify.check_url(environment, &notification.url) {
         return Err(format!("refused: the notify URL {reason}"));
     }
     let url = url::Url::parse(&notification.url).map_err(|error| error.to_string())?;
-    check_not_own(state, &url).await?;
+    check_not_own(notifier, &url).await?;
     let path = match url.query() {
         Some(query) => format!("{}?{query}", url.path()),
         None => url.path().to_owned(),
     };
-    let request_time = state.clock.now().as_millisecond().to_string();
+    let request_time = notifier.context.clock.now().as_millisecond().to_string();
     let content = content_to_sign("POST", &path, notification.recipient.as_str(), &request_time, &body);
-    let (key_version, platform_key) = state.platform_signer();
+    let (key_version, platform_key) = notifier.platform_keys.signer();
     let signature = platform_key.sign_header(key_version, &content).map_err(|error| error.to_string())?;
     let client = match environment {
-        Environment::Live => &state.notify_clients.live,
-        Environment::Sandbox => &state.notify_clients.sandbox,
+        Environment::Live => &notifier.clients.live,
+        Environment::Sandbox => &notifier.clients.sandbox,
     };
     let response = client
         .post(url)
@@ -295,7 +313,7 @@ async fn send(state: &AppState, notification: &Notification) -> Result<Answer, S
         .await
         .map_err(|error| error_chain(&error))?;
     let status = response.status().as_u16();
-    let acknowledgement = read_limited(response, state.settings.notify.response_bytes_max).await?;
+    let acknowledgement = read_limited(response, notifier.context.settings.notify.response_bytes_max).await?;
     if status != 200 {
         return Ok((AttemptOutcome::Rejected, Some(status), Some(format!("HTTP {status}"))));
     }

@@ -6,32 +6,32 @@ use ocpay_core::refund::Refund;
 use ocpay_core::sandbox::MagicAmount;
 use ocpay_store::{PaymentLookup, RefundLookup, SandboxFault};
 
+use super::Context;
 use super::ServiceError;
-use crate::state::AppState;
 
 /// The payment and its refunds, oldest first. Sandbox magic amount 9903: the first inquiry
 /// answers unknown.
 pub(crate) async fn inquire_payment(
-    state: &AppState,
+    cx: &Context,
     owner: &ClientId,
     lookup: &PaymentLookup,
 ) -> Result<(Payment, Vec<Refund>), ServiceError> {
-    let payment = state.store.payment(owner, lookup).await?.ok_or(ServiceError::PaymentNotFound)?;
+    let payment = cx.store.payment(owner, lookup).await?.ok_or(ServiceError::PaymentNotFound)?;
     let magic = MagicAmount::of(payment.terms.environment(), payment.terms.amount);
     if magic == Some(MagicAmount::InquiryUnknownOnce) {
         let fault = SandboxFault::InquiryUnknown(payment.terms.id.clone());
-        if state.store.take_sandbox_fault(&fault, state.clock.now()).await? {
+        if cx.store.take_sandbox_fault(&fault, cx.clock.now()).await? {
             return Err(ServiceError::SandboxUnknown);
         }
     }
-    let refunds = state.store.refunds_of_payment(owner, &payment.terms.id).await?;
+    let refunds = cx.store.refunds_of_payment(owner, &payment.terms.id).await?;
     Ok((payment, refunds))
 }
 
 pub(crate) async fn inquire_refund(
-    state: &AppState,
+    cx: &Context,
     owner: &ClientId,
     lookup: &RefundLookup,
 ) -> Result<Refund, ServiceError> {
-    state.store.refund(owner, lookup).await?.ok_or(ServiceError::RefundNotFound)
+    cx.store.refund(owner, lookup).await?.ok_or(ServiceError::RefundNotFound)
 }

@@ -1,6 +1,11 @@
 //! Use cases, one file per verb. A service takes domain types (already parsed by the gateway),
 //! asks core what is allowed, asks the store to commit it, and returns domain types. Services
 //! know nothing about HTTP or JSON.
+//!
+//! Every use case gets what it needs from a [`Context`]: the store, the clock, the resolved
+//! settings, the exchange rates and the notifier's wake handle. The gateway, the payer's page
+//! and the admin API reach it through their `AppState`, the background jobs directly; unit tests
+//! build one of their own, so a use case runs the same without an HTTP server.
 
 pub(crate) mod cancel;
 pub mod grants;
@@ -11,11 +16,68 @@ pub(crate) mod refund;
 pub mod registrations;
 pub mod wallet;
 
-use ocpay_core::participant::ParticipantKind;
+#[cfg(test)]
+mod tests;
+
+use std::sync::Arc;
+
+use ocpay_core::fx::Rate;
+use ocpay_core::money::Currency;
+use ocpay_core::participant::{Environment, ParticipantKind};
 use ocpay_core::payment::{CancelRefusal, ExpiryError};
 use ocpay_core::refund::RefundRefusal;
 use ocpay_core::registration::RegistrationRefusal;
-use ocpay_store::StoreError;
+use ocpay_store::{Store, StoreError};
+use tokio::sync::Notify;
+
+use crate::clock::Clock;
+use crate::settings::Settings;
+
+/// What the use cases need, and nothing of HTTP: one is built where the application is built
+/// (and by unit tests) and shared by everything that runs use cases.
+pub struct Context {
+    pub store: Arc<dyn Store>,
+    pub clock: Arc<dyn Clock>,
+    /// The configuration resolved and checked once, at start.
+    pub settings: Settings,
+    /// Wakes the notifier when a state change queued a notification.
+    pub notify_wake: Wake,
+    /// What a PIN is checked against when the payer does not exist, so that checking takes as
+    /// long either way; made once, here.
+    pub(crate) dummy_pin_hash: String,
+}
+
+impl Context {
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, settings: Settings) -> Context {
+        Context {
+            dummy_pin_hash: crate::pin::unmatchable_hash(settings.pin.hash_iterations),
+            notify_wake: Wake::default(),
+            store,
+            clock,
+            settings,
+        }
+    }
+
+    /// The rate configured for `environment`'s payers from one currency to another, if any.
+    pub(crate) fn rate(&self, environment: Environment, from: Currency, to: Currency) -> Option<Rate> {
+        self.settings
+            .rates(environment)
+            .iter()
+            .copied()
+            .find(|rate| rate.base() == from && rate.quote() == to)
+    }
+}
+
+/// Wakes the notifier when new notifications are committed. With no notifier running (a CLI
+/// command), a wake-up is simply lost: a server's notifier also polls.
+#[derive(Default)]
+pub struct Wake(pub(crate) Notify);
+
+impl Wake {
+    pub fn wake(&self) {
+        self.0.notify_one();
+    }
+}
 
 /// Why a use case did not happen. The gateway maps each to an AMS result in one place.
 #[derive(Debug, thiserror::Error)]

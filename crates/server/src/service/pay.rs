@@ -8,9 +8,9 @@ use ocpay_core::payment::{Order, Payment, PaymentTerms};
 use ocpay_core::sandbox::MagicAmount;
 use ocpay_store::{CreatePayment, PaymentLookup, SandboxFault};
 
+use super::Context;
 use super::{NotifyUrlOf, ServiceError};
 use crate::random;
-use crate::state::AppState;
 
 /// A parsed, valid `pay` request.
 #[derive(Debug, Clone)]
@@ -33,41 +33,41 @@ pub(crate) struct PayCommand {
 /// Sandbox magic amounts: 9901 answers unknown once per request id and creates nothing, so
 /// that the retry with the same `paymentRequestId` succeeds; 9902 answers late.
 pub(crate) async fn pay(
-    state: &AppState,
+    cx: &Context,
     owner: &Participant,
     command: PayCommand,
 ) -> Result<Payment, ServiceError> {
     // The configuration was checked at start; the default only keeps this free of a panic.
-    let max = state.settings.wallet_limit.max(command.amount.currency());
+    let max = cx.settings.wallet_limit.max(command.amount.currency());
     if command.amount.minor() > max.minor() {
         return Err(ServiceError::AmountAboveWalletLimit { max });
     }
     let magic = MagicAmount::of(owner.environment(), command.amount);
     if magic == Some(MagicAmount::PayUnknownOnce) {
         let fault = SandboxFault::PayUnknown(owner.client_id.clone(), command.request_id.clone());
-        if state.store.take_sandbox_fault(&fault, state.clock.now()).await? {
+        if cx.store.take_sandbox_fault(&fault, cx.clock.now()).await? {
             return Err(ServiceError::SandboxUnknown);
         }
     }
-    let payment = create(state, owner, command).await?;
+    let payment = create(cx, owner, command).await?;
     if magic == Some(MagicAmount::PaySlow) {
-        tokio::time::sleep(state.settings.sandbox.slow_answer).await;
+        tokio::time::sleep(cx.settings.sandbox.slow_answer).await;
     }
     Ok(payment)
 }
 
-async fn create(state: &AppState, owner: &Participant, command: PayCommand) -> Result<Payment, ServiceError> {
-    super::registrations::check_registered(state, owner, &command.order.merchant).await?;
-    let now = state.clock.now();
-    let expires_at = match state.settings.expiry.resolve(now, command.requested_expiry) {
+async fn create(cx: &Context, owner: &Participant, command: PayCommand) -> Result<Payment, ServiceError> {
+    super::registrations::check_registered(cx, owner, &command.order.merchant).await?;
+    let now = cx.clock.now();
+    let expires_at = match cx.settings.expiry.resolve(now, command.requested_expiry) {
         Ok(expires_at) => expires_at,
         // A replay of an accepted request may come after its expiry time has passed: it still
         // gets the original answer.
-        Err(error) => return replay(state, owner, &command).await?.ok_or(ServiceError::Expiry(error)),
+        Err(error) => return replay(cx, owner, &command).await?.ok_or(ServiceError::Expiry(error)),
     };
     let notify_url =
         command.notify_url.or_else(|| owner.notify_url.clone()).ok_or(ServiceError::NotifyUrlRequired)?;
-    if let Err(reason) = state.settings.notify.check_url(owner.environment(), &notify_url) {
+    if let Err(reason) = cx.settings.notify.check_url(owner.environment(), &notify_url) {
         return Err(ServiceError::NotifyUrlRefused { of: NotifyUrlOf::Payment, reason });
     }
     let terms = PaymentTerms {
@@ -86,7 +86,7 @@ async fn create(state: &AppState, owner: &Participant, command: PayCommand) -> R
         expires_at,
         agent: command.agent,
     };
-    match state.store.create_payment(&terms).await? {
+    match cx.store.create_payment(&terms).await? {
         CreatePayment::Created(payment) => Ok(payment),
         CreatePayment::Existing(payment)
             if payment.terms.same_request(terms.amount, &terms.order, terms.agent.as_ref()) =>
@@ -99,12 +99,12 @@ async fn create(state: &AppState, owner: &Participant, command: PayCommand) -> R
 
 /// The payment an earlier identical request created, if there is one.
 async fn replay(
-    state: &AppState,
+    cx: &Context,
     owner: &Participant,
     command: &PayCommand,
 ) -> Result<Option<Payment>, ServiceError> {
     let lookup = PaymentLookup::ByRequestId(command.request_id.clone());
-    let Some(payment) = state.store.payment(&owner.client_id, &lookup).await? else {
+    let Some(payment) = cx.store.payment(&owner.client_id, &lookup).await? else {
         return Ok(None);
     };
     let same = payment.terms.same_request(command.amount, &command.order, command.agent.as_ref());

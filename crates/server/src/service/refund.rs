@@ -7,9 +7,9 @@ use ocpay_core::refund::{Refund, RefundTerms};
 use ocpay_core::sandbox::RefundMagicAmount;
 use ocpay_store::{CreateRefund, NewRefund, RefundCompletion, SandboxFault};
 
+use super::Context;
 use super::{NotifyUrlOf, ServiceError};
 use crate::random;
-use crate::state::AppState;
 
 /// A parsed, valid `refund` request.
 #[derive(Debug, Clone)]
@@ -29,28 +29,28 @@ pub(crate) struct RefundCommand {
 /// Sandbox magic refund amounts: 9901 answers unknown once and refunds nothing; 9902 is
 /// accepted and fails when due.
 pub(crate) async fn refund(
-    state: &AppState,
+    cx: &Context,
     owner: &Participant,
     command: RefundCommand,
 ) -> Result<Refund, ServiceError> {
-    let now = state.clock.now();
+    let now = cx.clock.now();
     let environment = owner.environment();
     if let Some(url) = &command.notify_url
-        && let Err(reason) = state.settings.notify.check_url(environment, url)
+        && let Err(reason) = cx.settings.notify.check_url(environment, url)
     {
         return Err(ServiceError::NotifyUrlRefused { of: NotifyUrlOf::Refund, reason });
     }
     let magic = RefundMagicAmount::of(environment, command.amount);
     if magic == Some(RefundMagicAmount::UnknownOnce) {
         let fault = SandboxFault::RefundUnknown(owner.client_id.clone(), command.request_id.clone());
-        if state.store.take_sandbox_fault(&fault, now).await? {
+        if cx.store.take_sandbox_fault(&fault, now).await? {
             return Err(ServiceError::SandboxUnknown);
         }
     }
-    let due = now + state.settings.refund_async_delay;
+    let due = now + cx.settings.refund_async_delay;
     let completion = if magic == Some(RefundMagicAmount::FailsLater) {
         RefundCompletion::FailsAt(due)
-    } else if state.settings.refund_async || command.async_requested {
+    } else if cx.settings.refund_async || command.async_requested {
         RefundCompletion::SucceedsAt(due)
     } else {
         RefundCompletion::Now
@@ -68,8 +68,8 @@ pub(crate) async fn refund(
         created_at: now,
         agent: command.agent,
     };
-    let new = NewRefund { terms, policy: state.settings.refund, completion };
-    match state.store.create_refund(&new).await? {
+    let new = NewRefund { terms, policy: cx.settings.refund, completion };
+    match cx.store.create_refund(&new).await? {
         CreateRefund::Created(refund) => Ok(refund),
         CreateRefund::Existing(refund)
             if refund.terms.same_request(

@@ -14,9 +14,9 @@ use ocpay_core::registration::{
 };
 use ocpay_store::{CreateRegistration, DecideRegistration, RegistrationLookup, Store, StoreError};
 
+use super::Context;
 use super::{NotRegistered, NotifyUrlOf, ServiceError};
 use crate::random;
-use crate::state::AppState;
 
 /// A parsed, valid `registration` request.
 #[derive(Debug, Clone)]
@@ -41,20 +41,20 @@ pub(crate) fn acquirer(caller: &Participant) -> Result<(), ServiceError> {
 /// `registrationRequestId` created. A sandbox acquirer's registration is decided by the
 /// sandbox's review once `sandbox_registration_review_seconds` have passed.
 pub(crate) async fn register(
-    state: &AppState,
+    cx: &Context,
     owner: &Participant,
     command: RegisterCommand,
 ) -> Result<Registration, ServiceError> {
     acquirer(owner)?;
-    let now = state.clock.now();
+    let now = cx.clock.now();
     let environment = owner.environment();
     if let Some(url) = &command.notify_url
-        && let Err(reason) = state.settings.notify.check_url(environment, url)
+        && let Err(reason) = cx.settings.notify.check_url(environment, url)
     {
         return Err(ServiceError::NotifyUrlRefused { of: NotifyUrlOf::Registration, reason });
     }
     let automatic = (environment == Environment::Sandbox).then(|| AutomaticDecision {
-        at: now + state.settings.sandbox.registration_review,
+        at: now + cx.settings.sandbox.registration_review,
         decision: sandbox_decision(&command.reference_merchant_id),
     });
     let terms = RegistrationTerms {
@@ -68,7 +68,7 @@ pub(crate) async fn register(
         created_at: now,
         automatic,
     };
-    match state.store.create_registration(&terms).await? {
+    match cx.store.create_registration(&terms).await? {
         CreateRegistration::Created(registration) | CreateRegistration::Existing(registration) => {
             Ok(registration)
         }
@@ -78,19 +78,19 @@ pub(crate) async fn register(
 
 /// One of the caller's registrations.
 pub(crate) async fn inquire(
-    state: &AppState,
+    cx: &Context,
     owner: &Participant,
     lookup: &RegistrationLookup,
 ) -> Result<Registration, ServiceError> {
     acquirer(owner)?;
-    state.store.registration(&owner.client_id, lookup).await?.ok_or(ServiceError::RegistrationNotFound)
+    cx.store.registration(&owner.client_id, lookup).await?.ok_or(ServiceError::RegistrationNotFound)
 }
 
 /// Refuses an acquirer's payment for a merchant and store it has no approved registration of
 /// (spec §13.12), saying what the acquirer's registrations say. Merchants and ISVs describe
 /// their own stores and need none.
 pub(crate) async fn check_registered(
-    state: &AppState,
+    cx: &Context,
     owner: &Participant,
     merchant: &MerchantRef,
 ) -> Result<(), ServiceError> {
@@ -98,7 +98,7 @@ pub(crate) async fn check_registered(
         return Ok(());
     }
     let (merchant_id, store_id) = (&merchant.reference_merchant_id, &merchant.store.reference_store_id);
-    if state.store.approved_store(&owner.client_id, merchant_id, store_id).await?.is_some() {
+    if cx.store.approved_store(&owner.client_id, merchant_id, store_id).await?.is_some() {
         return Ok(());
     }
     let of_store = RegistrationLookup::ByMerchant {
@@ -110,14 +110,14 @@ pub(crate) async fn check_registered(
         reference_store_id: None,
     };
     let (merchant, store) = (merchant_id.clone(), store_id.clone());
-    let refusal = match state.store.registration(&owner.client_id, &of_store).await? {
+    let refusal = match cx.store.registration(&owner.client_id, &of_store).await? {
         Some(Registration { state: RegistrationState::Processing, .. }) => {
             NotRegistered::UnderReview { merchant, store }
         }
         Some(Registration { state: RegistrationState::Rejected { .. }, .. }) => {
             NotRegistered::Rejected { merchant, store }
         }
-        _ if state.store.registration(&owner.client_id, &of_merchant).await?.is_some() => {
+        _ if cx.store.registration(&owner.client_id, &of_merchant).await?.is_some() => {
             NotRegistered::Store { merchant, store }
         }
         _ => NotRegistered::Merchant { merchant },

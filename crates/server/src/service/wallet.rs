@@ -9,8 +9,8 @@ use ocpay_core::payer::{Payer, PayerId, SANDBOX_PAYER_ID_PREFIX, SandboxOutcome}
 use ocpay_core::payment::{Charge, ChargeError, NotPayable, Payment};
 use ocpay_store::{FailPayment, SettlePayment, Settlement, Store, StoreError};
 
+use super::Context;
 use crate::pin;
-use crate::state::AppState;
 
 /// What a payer asks for when paying a code.
 #[derive(Debug, Clone, Default)]
@@ -59,16 +59,16 @@ pub enum Paid {
 }
 
 /// Pays (or, in the sandbox, fails) an order code.
-pub async fn pay_code(state: &AppState, code: &CodeToken, request: PayCode) -> Result<Paid, WalletError> {
-    let now = state.clock.now();
-    let payment = state.store.payment_by_code(code).await?.ok_or(WalletError::NotFound)?;
+pub async fn pay_code(cx: &Context, code: &CodeToken, request: PayCode) -> Result<Paid, WalletError> {
+    let now = cx.clock.now();
+    let payment = cx.store.payment_by_code(code).await?.ok_or(WalletError::NotFound)?;
     let environment = payment.terms.environment();
     match request.outcome {
         Some(_) if environment != Environment::Sandbox => return Err(WalletError::OutcomeOutsideSandbox),
         Some(SandboxOutcome::Fail(reason)) => {
-            return match state.store.fail_payment(code, reason, now).await? {
+            return match cx.store.fail_payment(code, reason, now).await? {
                 FailPayment::Failed(payment) => {
-                    state.notify_wake.wake();
+                    cx.notify_wake.wake();
                     Ok(Paid::Failed(payment))
                 }
                 FailPayment::NotPayable(_, reason) => Err(WalletError::NotPayable(reason)),
@@ -80,21 +80,21 @@ pub async fn pay_code(state: &AppState, code: &CodeToken, request: PayCode) -> R
     // Refuse an unpayable code before asking for a PIN or creating a payer.
     payment.check_payable(now).map_err(WalletError::NotPayable)?;
     let payer = match environment {
-        Environment::Sandbox => sandbox_payer(state, &payment, request.payer).await?,
-        Environment::Live => signed_in_payer(state, request.payer, request.pin.as_deref()).await?,
+        Environment::Sandbox => sandbox_payer(cx, &payment, request.payer).await?,
+        Environment::Live => signed_in_payer(cx, request.payer, request.pin.as_deref()).await?,
     };
-    let rate = state.rate(environment, payment.terms.amount.currency(), payer.currency);
+    let rate = cx.rate(environment, payment.terms.amount.currency(), payer.currency);
     let charge = Charge::for_payment(payer.id.clone(), payment.terms.amount, payer.currency, rate, now)?;
     // Enough to cover this charge whatever the configured amount, so a sandbox payer never
     // runs short.
     let sandbox_top_up = (environment == Environment::Sandbox).then(|| {
-        let configured = sandbox_top_up(state, payer.currency);
+        let configured = sandbox_top_up(cx, payer.currency);
         if configured.minor() < charge.amount.minor() { charge.amount } else { configured }
     });
     let settlement = Settlement { code: code.clone(), charge, now, sandbox_top_up };
-    match state.store.settle_payment(&settlement).await? {
+    match cx.store.settle_payment(&settlement).await? {
         SettlePayment::Paid(payment) => {
-            state.notify_wake.wake();
+            cx.notify_wake.wake();
             Ok(Paid::Paid(payment))
         }
         SettlePayment::NotPayable(_, reason) => Err(WalletError::NotPayable(reason)),
@@ -105,14 +105,14 @@ pub async fn pay_code(state: &AppState, code: &CodeToken, request: PayCode) -> R
 }
 
 /// The sandbox's generous balance, in the payer's currency.
-fn sandbox_top_up(state: &AppState, currency: Currency) -> Money {
-    let minor = state.settings.sandbox.top_up_major.saturating_mul(10i64.saturating_pow(currency.exponent()));
+fn sandbox_top_up(cx: &Context, currency: Currency) -> Money {
+    let minor = cx.settings.sandbox.top_up_major.saturating_mul(10i64.saturating_pow(currency.exponent()));
     Money::new(minor, currency)
 }
 
 /// The sandbox payer named (or the default one for the payment's currency), created on first use.
 async fn sandbox_payer(
-    state: &AppState,
+    cx: &Context,
     payment: &Payment,
     requested: Option<PayerId>,
 ) -> Result<Payer, WalletError> {
@@ -122,20 +122,20 @@ async fn sandbox_payer(
         None => PayerId::sandbox(&format!("payer-{}", currency.code().to_ascii_lowercase()))
             .map_err(|_| WalletError::UnknownPayer)?,
     };
-    if let Some(payer) = state.store.payer(&id).await? {
+    if let Some(payer) = cx.store.payer(&id).await? {
         return if payer.environment == Environment::Sandbox {
             Ok(payer)
         } else {
             Err(WalletError::WrongEnvironment)
         };
     }
-    let payer = Payer::new(id, Environment::Sandbox, currency, None, state.clock.now());
-    match state.store.create_payer(&payer).await {
+    let payer = Payer::new(id, Environment::Sandbox, currency, None, cx.clock.now());
+    match cx.store.create_payer(&payer).await {
         // Two first payments of one new sandbox payer at once: the other created it.
         Ok(()) | Err(StoreError::Conflict(_)) => {}
         Err(error) => return Err(error.into()),
     }
-    state.store.payer(&payer.id).await?.ok_or(WalletError::UnknownPayer)
+    cx.store.payer(&payer.id).await?.ok_or(WalletError::UnknownPayer)
 }
 
 /// A live payer, signed in with the right PIN; wrong PINs count towards a lockout.
@@ -143,29 +143,25 @@ async fn sandbox_payer(
 /// An unknown payer, a sandbox payer and a wrong PIN answer alike and take as long (a PIN is
 /// checked against a dummy hash), so payer ids cannot be probed. The attempt is counted before
 /// the PIN is checked, so parallel guesses cannot outrun the lockout.
-async fn signed_in_payer(
-    state: &AppState,
-    id: Option<PayerId>,
-    pin: Option<&str>,
-) -> Result<Payer, WalletError> {
+async fn signed_in_payer(cx: &Context, id: Option<PayerId>, pin: Option<&str>) -> Result<Payer, WalletError> {
     let (Some(id), Some(pin)) = (id, pin) else { return Err(WalletError::SignInRequired) };
-    let now = state.clock.now();
-    let payer = state.store.payer(&id).await?.filter(|payer| payer.environment == Environment::Live);
+    let now = cx.clock.now();
+    let payer = cx.store.payer(&id).await?.filter(|payer| payer.environment == Environment::Live);
     let Some(payer) = payer else {
-        verify_pin(pin, state.dummy_pin_hash.clone()).await;
+        verify_pin(pin, cx.dummy_pin_hash.clone()).await;
         return Err(WalletError::WrongPin);
     };
-    let settings = &state.settings.pin;
+    let settings = &cx.settings.pin;
     let locked_until = now.checked_add(settings.lockout).unwrap_or(now);
     let failures_max = settings.failures_max;
-    if !state.store.pin_attempt(&payer.id, failures_max, locked_until, now).await? {
+    if !cx.store.pin_attempt(&payer.id, failures_max, locked_until, now).await? {
         return Err(WalletError::Locked);
     }
-    let hash = payer.pin_hash.clone().unwrap_or_else(|| state.dummy_pin_hash.clone());
+    let hash = payer.pin_hash.clone().unwrap_or_else(|| cx.dummy_pin_hash.clone());
     if !verify_pin(pin, hash).await {
         return Err(WalletError::WrongPin);
     }
-    state.store.pin_succeeded(&payer.id).await?;
+    cx.store.pin_succeeded(&payer.id).await?;
     Ok(payer)
 }
 
