@@ -48,6 +48,7 @@ use ocpay_protocol::payments::NOTIFY_TYPE_PAYMENT_RESULT;
 use ocpay_protocol::signature::content_to_sign;
 use ocpay_protocol::{Api, ResultCode, ResultStatus, SigningKey, VerifyingKey};
 use ocpay_sdk::webhook::{self, Delivery};
+use ocpay_server::HttpUrl;
 use ocpay_server::config::Config;
 use ocpay_server::data_dir::DataDir;
 use ocpay_server::service::participants::{self, NewParticipant};
@@ -833,7 +834,7 @@ async fn orchestrate(args: &BenchArgs) -> anyhow::Result<()> {
             environment: Environment::Sandbox,
             name: "Benchmark merchant".into(),
             public_key: key.verifying_key(),
-            notify_url: Some("https://merchant.example/notify".into()),
+            notify_url: Some(HttpUrl::parse("https://merchant.example/notify").map_err(anyhow::Error::msg)?),
         };
         participants::create(&*store, &Settings::resolve(&config)?.notify, jiff::Timestamp::now(), new)
             .await?

@@ -8,6 +8,7 @@ use ocpay_core::access::Scopes;
 use ocpay_core::ids::ClientId;
 use ocpay_core::participant::{Environment, Participant, ParticipantKey, ParticipantKind};
 use ocpay_protocol::{SigningKey, VerifyingKey};
+use ocpay_server::HttpUrl;
 use ocpay_server::data_dir::DataDir;
 use ocpay_server::service::participants::{
     self, AddedKey, NewParticipant, ParticipantError, ParticipantUpdate,
@@ -132,11 +133,11 @@ pub(crate) fn parse_client_id(text: &str) -> Result<ClientId, String> {
 }
 
 fn parse_kind(text: &str) -> Result<ParticipantKind, String> {
-    ParticipantKind::parse(text).ok_or_else(|| "must be merchant, acquirer or isv".into())
+    ParticipantKind::parse_any_case(text).ok_or_else(|| "must be merchant, acquirer or isv".into())
 }
 
 fn parse_environment(text: &str) -> Result<Environment, String> {
-    Environment::parse(text).ok_or_else(|| "must be sandbox or live".into())
+    Environment::parse_any_case(text).ok_or_else(|| "must be sandbox or live".into())
 }
 
 /// `90d`, `12h`, `30m`, `45s`.
@@ -243,7 +244,7 @@ pub(crate) async fn run(command: ParticipantCommand) -> anyhow::Result<()> {
         }
         ParticipantCommand::Update(args) => {
             let (settings, _, store) = args.data.open().await?;
-            let notify_url = match (args.notify_url, args.no_notify_url) {
+            let notify_url = match (notify_url_flag(args.notify_url.as_deref())?, args.no_notify_url) {
                 (Some(url), _) => Some(Some(url)),
                 (None, true) => Some(None),
                 (None, false) => None,
@@ -278,6 +279,11 @@ pub(crate) async fn run(command: ParticipantCommand) -> anyhow::Result<()> {
     }
 }
 
+/// The URL `--notify-url` gives, if it gives one.
+fn notify_url_flag(text: Option<&str>) -> anyhow::Result<Option<HttpUrl>> {
+    text.map(HttpUrl::parse).transpose().map_err(|reason| anyhow::anyhow!("notify-url: {reason}"))
+}
+
 fn participant_json(participant: &Participant) -> serde_json::Value {
     json!({
         "clientId": participant.client_id.as_str(),
@@ -310,7 +316,7 @@ async fn create(args: CreateArgs) -> anyhow::Result<()> {
         environment: args.environment,
         name: args.name,
         public_key: key.public_key.clone(),
-        notify_url: args.notify_url,
+        notify_url: notify_url_flag(args.notify_url.as_deref())?,
     };
     let participant = participants::create(&*store, &settings.notify, jiff::Timestamp::now(), new).await?;
     let mut output = json!({

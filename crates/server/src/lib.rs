@@ -28,3 +28,4 @@ mod wire;
 
 pub use app::Application;
 pub use config::Config;
+pub use urls::HttpUrl;

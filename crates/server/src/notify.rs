@@ -284,11 +284,11 @@ async fn send(notifier: &Notifier, notification: &Notification) -> Result<Answer
         }
     };
     let body = body.map_err(|error| error.to_string())?;
-    if let Err(reason) = notifier.context.settings.notify.check_url(environment, &notification.url) {
-        return Err(format!("refused: the notify URL {reason}"));
-    }
-    let url = url::Url::parse(&notification.url).map_err(|error| error.to_string())?;
-    check_not_own(notifier, &url).await?;
+    let url = urls::HttpUrl::parse(&notification.url)
+        .and_then(|url| notifier.context.settings.notify.check_url(environment, &url).map(|()| url))
+        .map_err(|reason| format!("refused: the notify URL {reason}"))?;
+    let url = url.url();
+    check_not_own(notifier, url).await?;
     let path = match url.query() {
         Some(query) => format!("{}?{query}", url.path()),
         None => url.path().to_owned(),
@@ -302,7 +302,7 @@ async fn send(notifier: &Notifier, notification: &Notification) -> Result<Answer
         Environment::Sandbox => &notifier.clients.sandbox,
     };
     let response = client
-        .post(url)
+        .post(url.clone())
         .header(reqwest::header::CONTENT_TYPE, header::CONTENT_TYPE_JSON)
         .header(header::CLIENT_ID, notification.recipient.as_str())
         .header(header::REQUEST_TIME, &request_time)

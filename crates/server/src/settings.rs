@@ -70,7 +70,7 @@ impl NotifySettings {
 
     /// Checks what a notify URL of a participant in `environment` names outright (an address
     /// it may not reach, or the platform itself); names are checked again as they resolve.
-    pub fn check_url(&self, environment: Environment, url: &str) -> Result<(), &'static str> {
+    pub fn check_url(&self, environment: Environment, url: &crate::HttpUrl) -> Result<(), &'static str> {
         crate::urls::check_notify_url(url, self.reach(environment), &self.own_listeners)
             .map_err(crate::urls::Refusal::reason)
     }

@@ -5,19 +5,51 @@ use std::net::{IpAddr, SocketAddr};
 /// Longest URL accepted, as AMS documents for `paymentNotifyUrl`.
 pub(crate) const URL_CHARS_MAX: usize = 2048;
 
-/// An absolute `http` or `https` URL with a host, at most 2048 characters.
-pub(crate) fn http_url(text: &str) -> Result<String, &'static str> {
-    if text.len() > URL_CHARS_MAX {
-        return Err("must be at most 2048 characters");
+/// An absolute `http` or `https` URL with a host, at most 2048 characters, parsed once where it
+/// enters (a request field, a CLI flag, a stored row) and then checked and used as it is. It
+/// keeps the text it was given, which is what is stored and shown.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpUrl {
+    text: String,
+    url: url::Url,
+}
+
+impl HttpUrl {
+    pub fn parse(text: &str) -> Result<HttpUrl, &'static str> {
+        if text.len() > URL_CHARS_MAX {
+            return Err("must be at most 2048 characters");
+        }
+        let url = url::Url::parse(text).map_err(|_| "must be an absolute URL")?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err("must be an http or https URL");
+        }
+        if url.host_str().is_none_or(str::is_empty) {
+            return Err("must name a host");
+        }
+        Ok(HttpUrl { text: text.to_owned(), url })
     }
-    let url = url::Url::parse(text).map_err(|_| "must be an absolute URL")?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err("must be an http or https URL");
+
+    /// The URL as it was given.
+    pub fn as_str(&self) -> &str {
+        &self.text
     }
-    if url.host_str().is_none_or(str::is_empty) {
-        return Err("must name a host");
+
+    pub fn into_string(self) -> String {
+        self.text
     }
-    Ok(text.to_owned())
+
+    /// The parsed URL: its host, port and path.
+    pub(crate) fn url(&self) -> &url::Url {
+        &self.url
+    }
+}
+
+impl std::str::FromStr for HttpUrl {
+    type Err = &'static str;
+
+    fn from_str(text: &str) -> Result<HttpUrl, &'static str> {
+        HttpUrl::parse(text)
+    }
 }
 
 /// IPv4 ranges that are not the public internet (IANA's special-purpose registry): "this"
@@ -291,8 +323,8 @@ fn is_localhost(name: &str) -> bool {
 /// Checks what a notify URL names outright: IP literals by their class, `localhost` as a
 /// loopback address, metadata services' names, and the platform's own listeners. Other names
 /// are checked as they resolve, when sending.
-pub(crate) fn check_notify_url(text: &str, reach: Reach, own: &OwnListeners) -> Result<(), Refusal> {
-    let Ok(url) = url::Url::parse(text) else { return Ok(()) };
+pub(crate) fn check_notify_url(url: &HttpUrl, reach: Reach, own: &OwnListeners) -> Result<(), Refusal> {
+    let url = url.url();
     let Some(host) = url.host() else { return Ok(()) };
     let port = url.port_or_known_default().unwrap_or(80);
     if own.named_by(&host, port) {
@@ -415,7 +447,7 @@ mod tests {
     fn notify_urls_by_reach_and_listener() {
         let own = OwnListeners::new("127.0.0.1:8080".parse().unwrap(), "https://pay.example.com");
         let sandbox = Reach { loopback: true, private: false };
-        let check = |url: &str, reach| check_notify_url(url, reach, &own);
+        let check = |url: &str, reach| check_notify_url(&HttpUrl::parse(url).unwrap(), reach, &own);
         assert_eq!(check("http://127.0.0.1:9000/n", sandbox), Ok(()));
         assert_eq!(check("http://localhost:9000/n", sandbox), Ok(()));
         assert_eq!(check("https://merchant.example/n", sandbox), Ok(()));
@@ -432,14 +464,16 @@ mod tests {
         assert_eq!(check("http://127.0.0.1:9000/n", live), Err(Refusal::Loopback));
         let everywhere = OwnListeners::new("0.0.0.0:8080".parse().unwrap(), "http://0.0.0.0:8080");
         let all = Reach { loopback: true, private: true };
-        assert_eq!(check_notify_url("http://10.1.2.3:8080/", all, &everywhere), Err(Refusal::OwnListener));
-        assert_eq!(check_notify_url("http://10.1.2.3:8081/", all, &everywhere), Ok(()));
+        let check = |url: &str| check_notify_url(&HttpUrl::parse(url).unwrap(), all, &everywhere);
+        assert_eq!(check("http://10.1.2.3:8080/"), Err(Refusal::OwnListener));
+        assert_eq!(check("http://10.1.2.3:8081/"), Ok(()));
     }
 
     #[test]
     fn rules() {
-        assert!(http_url("https://merchant.example/notify").is_ok());
-        assert!(http_url("http://127.0.0.1:9000/n?x=1").is_ok());
+        let http_url = |text: &str| HttpUrl::parse(text).map(HttpUrl::into_string);
+        assert_eq!(http_url("https://merchant.example/notify"), Ok("https://merchant.example/notify".into()));
+        assert_eq!(http_url("HTTP://Merchant.example/n?x=1"), Ok("HTTP://Merchant.example/n?x=1".into()));
         assert_eq!(http_url("ftp://merchant.example/"), Err("must be an http or https URL"));
         assert_eq!(http_url("/notify"), Err("must be an absolute URL"));
         assert_eq!(

@@ -25,7 +25,7 @@ use ocpay_sdk::{Client, ClientBuilder};
 pub use ocpay_server::clock::{Clock, ManualClock};
 use ocpay_server::service::participants::{self, NewParticipant};
 use ocpay_server::state::AppState;
-use ocpay_server::{Application, Config};
+use ocpay_server::{Application, Config, HttpUrl};
 
 /// A running server for one test, on a runtime of its own so that a crash can stop every
 /// task it started. Dropping it stops the server as a crash would.
@@ -196,7 +196,7 @@ impl TestApp {
             environment,
             name: "Test participant".into(),
             public_key: key.verifying_key(),
-            notify_url: notify_url.map(str::to_owned),
+            notify_url: notify_url.map(|url| HttpUrl::parse(url).expect("a notify URL")),
         };
         let participant =
             participants::create(&*self.state.store, &self.state.settings.notify, self.clock.now(), new)

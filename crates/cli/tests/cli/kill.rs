@@ -103,7 +103,7 @@ pub(crate) async fn merchant(
         environment: Environment::Sandbox,
         name: "Load merchant".into(),
         public_key: key.verifying_key(),
-        notify_url: notify_url.map(str::to_owned),
+        notify_url: notify_url.map(|url| url.parse().expect("a notify URL")),
     };
     let settings = Settings::resolve(&Config::default()).unwrap();
     let merchant = participants::create(store, &settings.notify, jiff::Timestamp::now(), new).await.unwrap();

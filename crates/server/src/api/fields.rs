@@ -5,6 +5,7 @@ use ocpay_core::text::{self, TextError};
 use ocpay_protocol::model::Amount;
 
 use super::error::ApiError;
+use crate::HttpUrl;
 
 /// Longest merchant, store or order name or description.
 pub(crate) const NAME_CHARS_MAX: usize = 256;
@@ -73,10 +74,10 @@ pub(crate) fn positive_amount(value: &Option<Amount>, field: &str) -> Result<Mon
 }
 
 /// An optional http(s) URL.
-pub(crate) fn optional_url(value: &Option<String>, field: &str) -> Result<Option<String>, ApiError> {
+pub(crate) fn optional_url(value: &Option<String>, field: &str) -> Result<Option<HttpUrl>, ApiError> {
     value
         .as_deref()
-        .map(|value| crate::urls::http_url(value).map_err(|reason| ApiError::param(field, reason)))
+        .map(|value| HttpUrl::parse(value).map_err(|reason| ApiError::param(field, reason)))
         .transpose()
 }
 

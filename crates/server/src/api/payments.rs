@@ -15,6 +15,7 @@ use ocpay_store::PaymentLookup;
 use super::caller::Caller;
 use super::error::ApiError;
 use super::fields::{self, NAME_CHARS_MAX, required};
+use crate::HttpUrl;
 use crate::codes::{self, QrSize};
 use crate::service::{cancel, inquiry, pay::PayCommand};
 use crate::state::AppState;
@@ -73,7 +74,8 @@ fn pay_command(request: &PayRequest) -> Result<PayCommand, ApiError> {
         order,
         requested_expiry,
         notify_url: fields::optional_url(&request.payment_notify_url, "paymentNotifyUrl")?,
-        redirect_url: fields::optional_url(&request.payment_redirect_url, "paymentRedirectUrl")?,
+        redirect_url: fields::optional_url(&request.payment_redirect_url, "paymentRedirectUrl")?
+            .map(HttpUrl::into_string),
         settlement_currency,
         merchant_region: fields::optional_region(&request.merchant_region, "merchantRegion")?,
         agent: None,

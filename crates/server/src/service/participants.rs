@@ -10,7 +10,7 @@ use ocpay_protocol::VerifyingKey;
 use ocpay_store::{NewKey, ParticipantChange, Store, StoreError};
 
 use crate::settings::NotifySettings;
-use crate::{random, urls};
+use crate::{HttpUrl, random};
 
 /// Longest participant name.
 pub const NAME_CHARS_MAX: usize = 256;
@@ -36,7 +36,7 @@ pub struct NewParticipant {
     pub environment: Environment,
     pub name: String,
     pub public_key: VerifyingKey,
-    pub notify_url: Option<String>,
+    pub notify_url: Option<HttpUrl>,
 }
 
 /// Creates a participant with a fresh client id and the given key as version 1. Its notify URL
@@ -49,15 +49,10 @@ pub async fn create(
     new: NewParticipant,
 ) -> Result<Participant, ParticipantError> {
     let name = text::bounded(&new.name, NAME_CHARS_MAX).map_err(|reason| invalid("name", reason))?;
-    let notify_url = new
-        .notify_url
-        .as_deref()
-        .map(urls::http_url)
-        .transpose()
-        .map_err(|reason| invalid("notify-url", reason))?;
-    if let Some(url) = notify_url.as_deref() {
+    if let Some(url) = &new.notify_url {
         notify.check_url(new.environment, url).map_err(|reason| invalid("notify-url", reason))?;
     }
+    let notify_url = new.notify_url.map(HttpUrl::into_string);
     let key = NewKey {
         public_key_der: new.public_key.spki_der().to_vec(),
         label: None,
@@ -88,7 +83,7 @@ pub async fn create(
 pub struct ParticipantUpdate {
     pub name: Option<String>,
     /// The default notify URL: `Some(None)` removes it, so that every request must name its own.
-    pub notify_url: Option<Option<String>>,
+    pub notify_url: Option<Option<HttpUrl>>,
 }
 
 /// Changes a participant's name or default notify URL, checked as [`create`] checks them, and
@@ -108,13 +103,13 @@ pub async fn update(
         .map_err(|reason| invalid("name", reason))?;
     let notify_url = match update.notify_url {
         Some(Some(url)) => {
-            let url = urls::http_url(&url).map_err(|reason| invalid("notify-url", reason))?;
             notify
                 .check_url(Environment::of_client_id(client_id), &url)
                 .map_err(|reason| invalid("notify-url", reason))?;
-            Some(Some(url))
+            Some(Some(url.into_string()))
         }
-        other => other,
+        Some(None) => Some(None),
+        None => None,
     };
     let change = ParticipantChange { name, notify_url };
     store.update_participant(client_id, &change).await.map_err(|error| match error {

@@ -10,7 +10,7 @@ use ocpay_store::{CreatePayment, PaymentLookup, SandboxFault};
 
 use super::Context;
 use super::{NotifyUrlOf, ServiceError};
-use crate::random;
+use crate::{HttpUrl, random};
 
 /// A parsed, valid `pay` request.
 #[derive(Debug, Clone)]
@@ -19,7 +19,7 @@ pub(crate) struct PayCommand {
     pub(crate) amount: Money,
     pub(crate) order: Order,
     pub(crate) requested_expiry: Option<Timestamp>,
-    pub(crate) notify_url: Option<String>,
+    pub(crate) notify_url: Option<HttpUrl>,
     pub(crate) redirect_url: Option<String>,
     pub(crate) settlement_currency: Option<Currency>,
     pub(crate) merchant_region: Option<String>,
@@ -65,8 +65,13 @@ async fn create(cx: &Context, owner: &Participant, command: PayCommand) -> Resul
         // gets the original answer.
         Err(error) => return replay(cx, owner, &command).await?.ok_or(ServiceError::Expiry(error)),
     };
-    let notify_url =
-        command.notify_url.or_else(|| owner.notify_url.clone()).ok_or(ServiceError::NotifyUrlRequired)?;
+    let notify_url = match (command.notify_url, owner.notify_url.as_deref()) {
+        (Some(url), _) => url,
+        // The participant's default was checked when it was set; its refusal is told all the same.
+        (None, Some(default)) => HttpUrl::parse(default)
+            .map_err(|reason| ServiceError::NotifyUrlRefused { of: NotifyUrlOf::Payment, reason })?,
+        (None, None) => return Err(ServiceError::NotifyUrlRequired),
+    };
     if let Err(reason) = cx.settings.notify.check_url(owner.environment(), &notify_url) {
         return Err(ServiceError::NotifyUrlRefused { of: NotifyUrlOf::Payment, reason });
     }
@@ -77,7 +82,7 @@ async fn create(cx: &Context, owner: &Participant, command: PayCommand) -> Resul
         amount: command.amount,
         order: command.order,
         code_token: random::code_token(),
-        notify_url,
+        notify_url: notify_url.into_string(),
         redirect_url: command.redirect_url,
         settlement_currency: command.settlement_currency,
         merchant_region: command.merchant_region,

@@ -9,7 +9,7 @@ use ocpay_store::{CreateRefund, NewRefund, RefundCompletion, SandboxFault};
 
 use super::Context;
 use super::{NotifyUrlOf, ServiceError};
-use crate::random;
+use crate::{HttpUrl, random};
 
 /// A parsed, valid `refund` request.
 #[derive(Debug, Clone)]
@@ -20,7 +20,7 @@ pub(crate) struct RefundCommand {
     pub(crate) reference_refund_id: Option<String>,
     pub(crate) reason: Option<String>,
     pub(crate) async_requested: bool,
-    pub(crate) notify_url: Option<String>,
+    pub(crate) notify_url: Option<HttpUrl>,
     /// The ISV asking for the refund for the payment's owner, if one is.
     pub(crate) agent: Option<ClientId>,
 }
@@ -63,7 +63,7 @@ pub(crate) async fn refund(
         amount: command.amount,
         reference_refund_id: command.reference_refund_id,
         reason: command.reason,
-        notify_url: command.notify_url,
+        notify_url: command.notify_url.map(HttpUrl::into_string),
         async_requested: command.async_requested,
         created_at: now,
         agent: command.agent,

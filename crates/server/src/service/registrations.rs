@@ -16,7 +16,7 @@ use ocpay_store::{CreateRegistration, DecideRegistration, RegistrationLookup, St
 
 use super::Context;
 use super::{NotRegistered, NotifyUrlOf, ServiceError};
-use crate::random;
+use crate::{HttpUrl, random};
 
 /// A parsed, valid `registration` request.
 #[derive(Debug, Clone)]
@@ -26,7 +26,7 @@ pub(crate) struct RegisterCommand {
     pub(crate) reference_store_id: String,
     /// The significant content in canonical text: what a repeat must match.
     pub(crate) content: String,
-    pub(crate) notify_url: Option<String>,
+    pub(crate) notify_url: Option<HttpUrl>,
 }
 
 /// Only acquirers register merchants (spec §13.12).
@@ -64,7 +64,7 @@ pub(crate) async fn register(
         reference_merchant_id: command.reference_merchant_id,
         reference_store_id: command.reference_store_id,
         content: command.content,
-        notify_url: command.notify_url,
+        notify_url: command.notify_url.map(HttpUrl::into_string),
         created_at: now,
         automatic,
     };

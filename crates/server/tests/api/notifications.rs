@@ -326,7 +326,7 @@ async fn notifications_never_reach_metadata_addresses_private_ranges_or_the_plat
         environment: Environment::Sandbox,
         name: "Metadata Cafe".into(),
         public_key: key.verifying_key(),
-        notify_url: Some("http://169.254.169.254/latest/".into()),
+        notify_url: Some("http://169.254.169.254/latest/".parse().unwrap()),
     };
     let error = ocpay_server::service::participants::create(
         &*app.state.store,
