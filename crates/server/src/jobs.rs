@@ -97,6 +97,32 @@ mod tests {
         assert!(!within_a_second(idle(&mut stopped, LONG, None)).await);
     }
 
+    #[tokio::test(flavor = "multi_thread")]
+    async fn the_timer_job_closes_an_expired_code_with_its_notification_given_only_a_context() {
+        use crate::service::tests::{command, fixture, live_merchant, usd};
+        let fixture = fixture().await;
+        let context = fixture.context.clone();
+        let merchant = live_merchant(&context).await;
+        let payment =
+            crate::service::pay::pay(&context, &merchant, command("order-1", usd(500))).await.unwrap();
+        let id = payment.terms.id.as_str();
+        assert!(context.store.notifications(id).await.unwrap().is_empty());
+
+        fixture.clock.set(payment.terms.expires_at + jiff::SignedDuration::from_secs(1));
+        let rounds = Arc::new(Rounds::default());
+        let (stop, stopped) = watch::channel(false);
+        let job = tokio::spawn(timers(context.clone(), rounds.clone(), stopped));
+        tokio::time::timeout(Duration::from_secs(10), rounds.timers.next_whole())
+            .await
+            .expect("a round ends");
+        let woken = tokio::time::timeout(Duration::from_secs(1), context.notify_wake.0.notified()).await;
+        assert!(woken.is_ok(), "closing a code wakes the notifier");
+        let notifications = context.store.notifications(id).await.unwrap();
+        assert_eq!(notifications.len(), 1, "the closed code's notification is queued: {notifications:?}");
+        stop.send(true).unwrap();
+        assert!(within_a_second(async { job.await.is_ok() }).await, "the job ends when stopped");
+    }
+
     #[tokio::test]
     async fn a_loop_goes_on_after_its_poll_interval_or_a_wake_up() {
         let (_stop, mut stopped) = watch::channel(false);

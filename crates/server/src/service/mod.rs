@@ -17,7 +17,7 @@ pub mod registrations;
 pub mod wallet;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use std::sync::Arc;
 

@@ -24,13 +24,13 @@ use crate::settings::Settings;
 const PIN: &str = "2468";
 
 /// A context on a fresh SQLite store, and the clock it reads.
-struct Fixture {
-    _dir: tempfile::TempDir,
-    clock: Arc<ManualClock>,
-    context: Context,
+pub(crate) struct Fixture {
+    pub(crate) _dir: tempfile::TempDir,
+    pub(crate) clock: Arc<ManualClock>,
+    pub(crate) context: Arc<Context>,
 }
 
-async fn fixture() -> Fixture {
+pub(crate) async fn fixture() -> Fixture {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let config = Config { data_dir: dir.path().to_owned(), ..Config::default() };
     let settings = Settings::resolve(&config).expect("the defaults are valid");
@@ -40,15 +40,15 @@ async fn fixture() -> Fixture {
         .await
         .expect("the SQLite store opens");
     let clock = Arc::new(ManualClock::new(Timestamp::from_second(1_800_000_000).unwrap()));
-    let context = Context::new(store, clock.clone(), settings);
+    let context = Arc::new(Context::new(store, clock.clone(), settings));
     Fixture { _dir: dir, clock, context }
 }
 
-fn usd(minor: i64) -> Money {
+pub(crate) fn usd(minor: i64) -> Money {
     Money::new(minor, Currency::parse("USD").unwrap())
 }
 
-async fn live_merchant(context: &Context) -> Participant {
+pub(crate) async fn live_merchant(context: &Context) -> Participant {
     let new = NewParticipant {
         kind: ParticipantKind::Merchant,
         environment: Environment::Live,
@@ -61,7 +61,7 @@ async fn live_merchant(context: &Context) -> Participant {
         .expect("the merchant is created")
 }
 
-fn command(request_id: &str, amount: Money) -> PayCommand {
+pub(crate) fn command(request_id: &str, amount: Money) -> PayCommand {
     PayCommand {
         request_id: PaymentRequestId::parse(request_id).unwrap(),
         amount,
