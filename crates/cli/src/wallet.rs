@@ -66,7 +66,7 @@ pub(crate) enum WalletCommand {
 }
 
 fn parse_environment(text: &str) -> Result<Environment, String> {
-    Environment::parse(text).ok_or_else(|| "must be sandbox or live".into())
+    Environment::parse_any_case(text).ok_or_else(|| "must be sandbox or live".into())
 }
 
 fn payer_id(text: &str) -> anyhow::Result<PayerId> {

@@ -11,32 +11,20 @@ use jiff::Timestamp;
 
 use crate::ids::ClientId;
 
-/// One kind of call a key or a grant may make.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Scope {
-    Pay,
-    Inquiry,
-    Cancel,
-    Refund,
-    Reports,
-    Registration,
+crate::named_enum! {
+    /// One kind of call a key or a grant may make.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub enum Scope {
+        Pay = "pay",
+        Inquiry = "inquiry",
+        Cancel = "cancel",
+        Refund = "refund",
+        Reports = "reports",
+        Registration = "registration",
+    }
 }
 
 impl Scope {
-    pub const ALL: [Scope; 6] =
-        [Self::Pay, Self::Inquiry, Self::Cancel, Self::Refund, Self::Reports, Self::Registration];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Pay => "pay",
-            Self::Inquiry => "inquiry",
-            Self::Cancel => "cancel",
-            Self::Refund => "refund",
-            Self::Reports => "reports",
-            Self::Registration => "registration",
-        }
-    }
-
     fn bit(self) -> u8 {
         1 << (self as u8)
     }
@@ -67,10 +55,7 @@ impl Scopes {
                 bits |= Self::ALL.0;
                 continue;
             }
-            let scope = Scope::ALL
-                .into_iter()
-                .find(|scope| scope.as_str().eq_ignore_ascii_case(name))
-                .ok_or_else(|| ScopesError::Unknown(name.to_owned()))?;
+            let scope = Scope::parse_any_case(name).ok_or_else(|| ScopesError::Unknown(name.to_owned()))?;
             bits |= scope.bit();
         }
         if bits == 0 { Err(ScopesError::Empty) } else { Ok(Scopes(bits)) }

@@ -78,31 +78,16 @@ pub struct Entry {
     pub amount: Money,
 }
 
-/// Why a movement of money is made.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum PostingKind {
-    TopUp,
-    Payment,
-    /// A paid payment cancelled inside its window: the payment's posting, negated.
-    Reversal,
-    /// Money returned from the merchant's pending balance to the payer's wallet.
-    Refund,
-}
-
-impl PostingKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::TopUp => "TOPUP",
-            Self::Payment => "PAYMENT",
-            Self::Reversal => "REVERSAL",
-            Self::Refund => "REFUND",
-        }
-    }
-
-    pub fn parse(value: &str) -> Option<PostingKind> {
-        [Self::TopUp, Self::Payment, Self::Reversal, Self::Refund]
-            .into_iter()
-            .find(|kind| kind.as_str() == value)
+crate::named_enum! {
+    /// Why a movement of money is made.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub enum PostingKind {
+        TopUp = "TOPUP",
+        Payment = "PAYMENT",
+        /// A paid payment cancelled inside its window: the payment's posting, negated.
+        Reversal = "REVERSAL",
+        /// Money returned from the merchant's pending balance to the payer's wallet.
+        Refund = "REFUND",
     }
 }
 

@@ -10,6 +10,7 @@ pub mod fx;
 pub mod ids;
 pub mod ledger;
 pub mod money;
+mod named;
 pub mod participant;
 pub mod payer;
 pub mod payment;

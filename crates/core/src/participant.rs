@@ -9,53 +9,29 @@ use crate::ids::ClientId;
 /// SDKs switch to the sandbox path when they see it.
 pub const SANDBOX_CLIENT_ID_PREFIX: &str = "SANDBOX_";
 
-/// What a participant is to the platform.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ParticipantKind {
-    /// Sells to payers and is settled directly.
-    Merchant,
-    /// Registers secondary merchants and pays on their behalf.
-    Acquirer,
-    /// A software vendor acting for merchants who authorised it.
-    Isv,
-}
-
-impl ParticipantKind {
-    pub const ALL: [ParticipantKind; 3] = [Self::Merchant, Self::Acquirer, Self::Isv];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Merchant => "MERCHANT",
-            Self::Acquirer => "ACQUIRER",
-            Self::Isv => "ISV",
-        }
-    }
-
-    /// Parses the upper-case name; lower case is accepted too, for command lines.
-    pub fn parse(value: &str) -> Option<ParticipantKind> {
-        Self::ALL.into_iter().find(|kind| kind.as_str().eq_ignore_ascii_case(value))
+crate::named_enum! {
+    /// What a participant is to the platform.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub enum ParticipantKind {
+        /// Sells to payers and is settled directly.
+        Merchant = "MERCHANT",
+        /// Registers secondary merchants and pays on their behalf.
+        Acquirer = "ACQUIRER",
+        /// A software vendor acting for merchants who authorised it.
+        Isv = "ISV",
     }
 }
 
-/// Where a participant lives: the sandbox (simulated payers, magic amounts) or live.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Environment {
-    Sandbox,
-    Live,
+crate::named_enum! {
+    /// Where a participant lives: the sandbox (simulated payers, magic amounts) or live.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+    pub enum Environment {
+        Sandbox = "sandbox",
+        Live = "live",
+    }
 }
 
 impl Environment {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Sandbox => "sandbox",
-            Self::Live => "live",
-        }
-    }
-
-    pub fn parse(value: &str) -> Option<Environment> {
-        [Self::Sandbox, Self::Live].into_iter().find(|env| env.as_str().eq_ignore_ascii_case(value))
-    }
-
     /// The environment a client id belongs to, read off its prefix.
     pub fn of_client_id(client_id: &ClientId) -> Environment {
         if client_id.as_str().starts_with(SANDBOX_CLIENT_ID_PREFIX) { Self::Sandbox } else { Self::Live }
@@ -115,11 +91,13 @@ mod tests {
 
     #[test]
     fn kinds_and_environments_parse() {
-        assert_eq!(ParticipantKind::parse("merchant"), Some(ParticipantKind::Merchant));
+        assert_eq!(ParticipantKind::parse_any_case("merchant"), Some(ParticipantKind::Merchant));
         assert_eq!(ParticipantKind::parse("ISV"), Some(ParticipantKind::Isv));
-        assert_eq!(ParticipantKind::parse("bank"), None);
+        assert_eq!(ParticipantKind::parse("isv"), None, "stored names are read exactly");
+        assert_eq!(ParticipantKind::parse_any_case("bank"), None);
         assert_eq!(Environment::parse("sandbox"), Some(Environment::Sandbox));
-        assert_eq!(Environment::parse("prod"), None);
+        assert_eq!(Environment::parse_any_case("Live"), Some(Environment::Live));
+        assert_eq!(Environment::parse_any_case("prod"), None);
         let sandbox = ClientId::parse("SANDBOX_ABC").unwrap();
         assert_eq!(Environment::of_client_id(&sandbox), Environment::Sandbox);
     }

@@ -8,13 +8,14 @@ use crate::ids::{ClientId, CodeToken, PaymentId, PaymentRequestId};
 use crate::money::{Currency, Money};
 use crate::participant::Environment;
 use crate::payer::PayerId;
+use crate::text::{Mcc, Region};
 
 /// The store a payment is made in, as the merchant describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoreRef {
     pub reference_store_id: String,
     pub name: String,
-    pub mcc: Option<String>,
+    pub mcc: Option<Mcc>,
 }
 
 /// The merchant a payment is for: the participant itself, or an acquirer's secondary merchant.
@@ -22,7 +23,7 @@ pub struct StoreRef {
 pub struct MerchantRef {
     pub reference_merchant_id: String,
     pub name: String,
-    pub mcc: String,
+    pub mcc: Mcc,
     pub display_name: Option<String>,
     pub store: StoreRef,
 }
@@ -50,7 +51,7 @@ pub struct PaymentTerms {
     pub notify_url: String,
     pub redirect_url: Option<String>,
     pub settlement_currency: Option<Currency>,
-    pub merchant_region: Option<String>,
+    pub merchant_region: Option<Region>,
     pub extend_info: Option<String>,
     pub created_at: Timestamp,
     pub expires_at: Timestamp,
@@ -82,32 +83,15 @@ impl PaymentTerms {
     }
 }
 
-/// Why a payment ended in `FAIL`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum FailReason {
-    /// The code expired before anyone paid.
-    OrderIsClosed,
-    UserBalanceNotEnough,
-    RiskReject,
-    UserKycNotQualified,
-}
-
-impl FailReason {
-    pub const ALL: [FailReason; 4] =
-        [Self::OrderIsClosed, Self::UserBalanceNotEnough, Self::RiskReject, Self::UserKycNotQualified];
-
-    /// The stable name, which is also the AMS `paymentResultCode`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::OrderIsClosed => "ORDER_IS_CLOSED",
-            Self::UserBalanceNotEnough => "USER_BALANCE_NOT_ENOUGH",
-            Self::RiskReject => "RISK_REJECT",
-            Self::UserKycNotQualified => "USER_KYC_NOT_QUALIFIED",
-        }
-    }
-
-    pub fn parse(value: &str) -> Option<FailReason> {
-        Self::ALL.into_iter().find(|reason| reason.as_str() == value)
+crate::named_enum! {
+    /// Why a payment ended in `FAIL`. The stable names are also the AMS `paymentResultCode`s.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub enum FailReason {
+        /// The code expired before anyone paid.
+        OrderIsClosed = "ORDER_IS_CLOSED",
+        UserBalanceNotEnough = "USER_BALANCE_NOT_ENOUGH",
+        RiskReject = "RISK_REJECT",
+        UserKycNotQualified = "USER_KYC_NOT_QUALIFIED",
     }
 }
 
@@ -130,29 +114,14 @@ pub enum PaymentState {
     },
 }
 
-/// The four AMS payment statuses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum PaymentStatus {
-    Processing,
-    Success,
-    Fail,
-    Cancelled,
-}
-
-impl PaymentStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Processing => "PROCESSING",
-            Self::Success => "SUCCESS",
-            Self::Fail => "FAIL",
-            Self::Cancelled => "CANCELLED",
-        }
-    }
-
-    pub fn parse(value: &str) -> Option<PaymentStatus> {
-        [Self::Processing, Self::Success, Self::Fail, Self::Cancelled]
-            .into_iter()
-            .find(|status| status.as_str() == value)
+crate::named_enum! {
+    /// The four AMS payment statuses.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub enum PaymentStatus {
+        Processing = "PROCESSING",
+        Success = "SUCCESS",
+        Fail = "FAIL",
+        Cancelled = "CANCELLED",
     }
 }
 
@@ -537,7 +506,7 @@ pub(crate) mod tests {
                 merchant: MerchantRef {
                     reference_merchant_id: "M1".into(),
                     name: "Cafe".into(),
-                    mcc: "5812".into(),
+                    mcc: Mcc::parse("5812").unwrap(),
                     display_name: None,
                     store: StoreRef { reference_store_id: "S1".into(), name: "Main".into(), mcc: None },
                 },

@@ -255,57 +255,30 @@ impl LedgerCheck {
     }
 }
 
-/// What a notification is about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum NotificationKind {
-    /// `notifyPayment`: a payment reached a final state the merchant did not cause.
-    PaymentResult,
-    /// `notifyRefund`: a refund reached its final state.
-    RefundResult,
-    /// A merchant authorised an ISV: the ISV receives its Agent-Token.
-    AgentAuthorization,
-    /// `notifyRegistrationStatus`: a merchant registration was approved or rejected.
-    RegistrationStatus,
-}
-
-impl NotificationKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::PaymentResult => "PAYMENT_RESULT",
-            Self::RefundResult => "REFUND_RESULT",
-            Self::AgentAuthorization => "AGENT_AUTHORIZATION",
-            Self::RegistrationStatus => "REGISTRATION_STATUS",
-        }
-    }
-
-    pub fn parse(value: &str) -> Option<NotificationKind> {
-        [Self::PaymentResult, Self::RefundResult, Self::AgentAuthorization, Self::RegistrationStatus]
-            .into_iter()
-            .find(|kind| kind.as_str() == value)
+ocpay_core::named_enum! {
+    /// What a notification is about.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub enum NotificationKind {
+        /// `notifyPayment`: a payment reached a final state the merchant did not cause.
+        PaymentResult = "PAYMENT_RESULT",
+        /// `notifyRefund`: a refund reached its final state.
+        RefundResult = "REFUND_RESULT",
+        /// A merchant authorised an ISV: the ISV receives its Agent-Token.
+        AgentAuthorization = "AGENT_AUTHORIZATION",
+        /// `notifyRegistrationStatus`: a merchant registration was approved or rejected.
+        RegistrationStatus = "REGISTRATION_STATUS",
     }
 }
 
-/// Where a notification stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum DeliveryStatus {
-    /// Waiting for its next attempt.
-    Pending,
-    Delivered,
-    /// Out of attempts; only a manual resend tries again.
-    Failed,
-}
-
-impl DeliveryStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "PENDING",
-            Self::Delivered => "DELIVERED",
-            Self::Failed => "FAILED",
-        }
-    }
-
-    pub fn parse(value: &str) -> Option<DeliveryStatus> {
-        [Self::Pending, Self::Delivered, Self::Failed].into_iter().find(|status| status.as_str() == value)
+ocpay_core::named_enum! {
+    /// Where a notification stands.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub enum DeliveryStatus {
+        /// Waiting for its next attempt.
+        Pending = "PENDING",
+        Delivered = "DELIVERED",
+        /// Out of attempts; only a manual resend tries again.
+        Failed = "FAILED",
     }
 }
 
@@ -396,28 +369,16 @@ pub struct Notification {
     pub secret: Option<Secret>,
 }
 
-/// How one delivery attempt went.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum AttemptOutcome {
-    /// HTTP 200 with `result.resultStatus = "S"`.
-    Delivered,
-    /// The receiver answered, but not with the success acknowledgement.
-    Rejected,
-    /// No answer: connection refused, timeout, reset.
-    Error,
-}
-
-impl AttemptOutcome {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Delivered => "DELIVERED",
-            Self::Rejected => "REJECTED",
-            Self::Error => "ERROR",
-        }
-    }
-
-    pub fn parse(value: &str) -> Option<AttemptOutcome> {
-        [Self::Delivered, Self::Rejected, Self::Error].into_iter().find(|outcome| outcome.as_str() == value)
+ocpay_core::named_enum! {
+    /// How one delivery attempt went.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub enum AttemptOutcome {
+        /// HTTP 200 with `result.resultStatus = "S"`.
+        Delivered = "DELIVERED",
+        /// The receiver answered, but not with the success acknowledgement.
+        Rejected = "REJECTED",
+        /// No answer: connection refused, timeout, reset.
+        Error = "ERROR",
     }
 }
 
@@ -737,6 +698,17 @@ mod tests {
             | NotificationEvent::RegistrationRejected => NotificationEvent::all().any(|all| all == event),
         };
         assert!(listed(NotificationEvent::Granted));
+    }
+
+    /// Stored rows hold these names: one that changes no longer reads.
+    #[test]
+    fn names_are_stable() {
+        let kinds: Vec<_> = NotificationKind::ALL.into_iter().map(NotificationKind::as_str).collect();
+        assert_eq!(kinds, ["PAYMENT_RESULT", "REFUND_RESULT", "AGENT_AUTHORIZATION", "REGISTRATION_STATUS"]);
+        let statuses: Vec<_> = DeliveryStatus::ALL.into_iter().map(DeliveryStatus::as_str).collect();
+        assert_eq!(statuses, ["PENDING", "DELIVERED", "FAILED"]);
+        let outcomes: Vec<_> = AttemptOutcome::ALL.into_iter().map(AttemptOutcome::as_str).collect();
+        assert_eq!(outcomes, ["DELIVERED", "REJECTED", "ERROR"]);
     }
 
     /// Rows written before the event was an enum hold exactly these texts.
