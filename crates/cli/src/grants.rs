@@ -50,8 +50,9 @@ pub(crate) async fn run(command: GrantsCommand) -> anyhow::Result<()> {
         GrantsCommand::Create { data, merchant, isv, scopes, expires_in } => {
             let (settings, _, store) = data.open().await?;
             let new = NewAuthorisation { merchant, isv, scopes, expires_in };
-            let issued =
-                grants::authorise(&*store, jiff::Timestamp::now(), settings.grant_lifetime, new).await?;
+            let issued = grants::authorise(&*store, jiff::Timestamp::now(), settings.grant_lifetime, new)
+                .await
+                .map_err(crate::participant::refused)?;
             crate::print_json(&issued_json(&issued))
         }
         GrantsCommand::List { data, client_id } => {
@@ -62,7 +63,9 @@ pub(crate) async fn run(command: GrantsCommand) -> anyhow::Result<()> {
         }
         GrantsCommand::Revoke { data, grant_id } => {
             let (_, _, store) = data.open().await?;
-            let grant = grants::revoke(&*store, jiff::Timestamp::now(), &grant_id).await?;
+            let grant = grants::revoke(&*store, jiff::Timestamp::now(), &grant_id)
+                .await
+                .map_err(crate::participant::refused)?;
             crate::print_json(&grant_json(&grant))
         }
     }

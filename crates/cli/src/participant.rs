@@ -11,7 +11,7 @@ use ocpay_protocol::{SigningKey, VerifyingKey};
 use ocpay_server::HttpUrl;
 use ocpay_server::data_dir::DataDir;
 use ocpay_server::service::participants::{
-    self, AddedKey, NewParticipant, ParticipantError, ParticipantUpdate,
+    self, AddedKey, NewParticipant, ParticipantError, ParticipantField, ParticipantUpdate,
 };
 use serde_json::json;
 
@@ -252,10 +252,10 @@ pub(crate) async fn run(command: ParticipantCommand) -> anyhow::Result<()> {
             let update = ParticipantUpdate { name: args.name, notify_url };
             match participants::update(&*store, &settings.notify, &args.client_id, update).await {
                 Ok(participant) => crate::print_json(&participant_json(&participant)),
-                Err(ParticipantError::Invalid { field: "client-id", reason }) => {
+                Err(ParticipantError::Invalid { field: ParticipantField::ClientId, reason }) => {
                     Err(crate::NotFound(reason).into())
                 }
-                Err(error) => Err(error.into()),
+                Err(error) => Err(refused(error)),
             }
         }
         ParticipantCommand::AddKey(args) => add_key(args).await,
@@ -263,8 +263,9 @@ pub(crate) async fn run(command: ParticipantCommand) -> anyhow::Result<()> {
             let (_, _, store) = data.open().await?;
             let client_id =
                 parse_client_id(&client_id).map_err(|error| anyhow::anyhow!("--client-id: {error}"))?;
-            let key =
-                participants::revoke_key(&*store, jiff::Timestamp::now(), &client_id, key_version).await?;
+            let key = participants::revoke_key(&*store, jiff::Timestamp::now(), &client_id, key_version)
+                .await
+                .map_err(refused)?;
             crate::print_json(&key_json(&key))
         }
         ParticipantCommand::Keys { data, client_id } => {
@@ -277,6 +278,23 @@ pub(crate) async fn run(command: ParticipantCommand) -> anyhow::Result<()> {
             )
         }
     }
+}
+
+/// A refusal of a participant's, key's or grant's value, naming the flag that gave it.
+pub(crate) fn refused(error: ParticipantError) -> anyhow::Error {
+    let ParticipantError::Invalid { field, reason } = error else { return error.into() };
+    let flag = match field {
+        ParticipantField::ClientId => "client-id",
+        ParticipantField::Name => "name",
+        ParticipantField::NotifyUrl => "notify-url",
+        ParticipantField::KeyVersion => "key-version",
+        ParticipantField::Label => "label",
+        ParticipantField::Lifetime => "expires-in",
+        ParticipantField::Merchant => "merchant",
+        ParticipantField::Isv => "isv",
+        ParticipantField::Grant => "grant",
+    };
+    anyhow::anyhow!("{flag}: {reason}")
 }
 
 /// The URL `--notify-url` gives, if it gives one.
@@ -318,7 +336,9 @@ async fn create(args: CreateArgs) -> anyhow::Result<()> {
         public_key: key.public_key.clone(),
         notify_url: notify_url_flag(args.notify_url.as_deref())?,
     };
-    let participant = participants::create(&*store, &settings.notify, jiff::Timestamp::now(), new).await?;
+    let participant = participants::create(&*store, &settings.notify, jiff::Timestamp::now(), new)
+        .await
+        .map_err(refused)?;
     let mut output = json!({
         "clientId": participant.client_id.as_str(),
         "keyVersion": 1,
@@ -348,7 +368,7 @@ async fn add_key(args: AddKeyArgs) -> anyhow::Result<()> {
         scopes: args.scopes,
         expires_at,
     };
-    let key_version = participants::add_key(&*store, now, &client_id, added).await?;
+    let key_version = participants::add_key(&*store, now, &client_id, added).await.map_err(refused)?;
     let mut output = json!({
         "clientId": client_id.as_str(),
         "keyVersion": key_version,

@@ -26,7 +26,7 @@ use ocpay_store::{Attempt, AuditEvent, Notification};
 use serde_json::{Value, json};
 
 use crate::service::grants;
-use crate::service::participants::{self, ParticipantError};
+use crate::service::participants::{self, ParticipantError, ParticipantField};
 use crate::state::AppState;
 
 pub(crate) fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
@@ -153,8 +153,25 @@ fn bad_request(message: impl std::fmt::Display) -> Response {
 /// An invalid request is the caller's to fix; anything else is ours.
 fn refused(error: ParticipantError) -> Response {
     match error {
-        ParticipantError::Invalid { .. } => bad_request(error),
+        ParticipantError::Invalid { field, reason } => {
+            bad_request(format!("{}: {reason}", field_name(field)))
+        }
         ParticipantError::Store(error) => internal(error),
+    }
+}
+
+/// A refused value as this API's requests name it.
+fn field_name(field: ParticipantField) -> &'static str {
+    match field {
+        ParticipantField::ClientId => "clientId",
+        ParticipantField::Name => "name",
+        ParticipantField::NotifyUrl => "notifyUrl",
+        ParticipantField::KeyVersion => "keyVersion",
+        ParticipantField::Label => "label",
+        ParticipantField::Lifetime => "expiresInDays",
+        ParticipantField::Merchant => "merchant",
+        ParticipantField::Isv => "isv",
+        ParticipantField::Grant => "grantId",
     }
 }
 

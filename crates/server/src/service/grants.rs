@@ -10,7 +10,7 @@ use ocpay_core::ids::ClientId;
 use ocpay_core::participant::{Participant, ParticipantKind};
 use ocpay_store::{NewGrant, Secret, Store, StoreError};
 
-use super::participants::{ParticipantError, invalid};
+use super::participants::{ParticipantError, ParticipantField, invalid};
 use crate::random;
 
 /// What a merchant authorises.
@@ -42,7 +42,7 @@ pub fn token_sha256(token: &str) -> String {
 async fn participant(
     store: &dyn Store,
     id: &ClientId,
-    field: &'static str,
+    field: ParticipantField,
 ) -> Result<Participant, ParticipantError> {
     store.participant(id).await?.ok_or_else(|| invalid(field, format!("no participant {id}")))
 }
@@ -54,20 +54,26 @@ pub async fn authorise(
     default_lifetime: SignedDuration,
     new: NewAuthorisation,
 ) -> Result<Issued, ParticipantError> {
-    let merchant = participant(store, &new.merchant, "merchant").await?;
-    let isv = participant(store, &new.isv, "isv").await?;
+    let merchant = participant(store, &new.merchant, ParticipantField::Merchant).await?;
+    let isv = participant(store, &new.isv, ParticipantField::Isv).await?;
     if merchant.kind == ParticipantKind::Isv {
-        return Err(invalid("merchant", "must be a merchant or an acquirer, not an ISV"));
+        return Err(invalid(ParticipantField::Merchant, "must be a merchant or an acquirer, not an ISV"));
     }
     if isv.kind != ParticipantKind::Isv {
-        return Err(invalid("isv", format!("{} is a {}, not an ISV", isv.client_id, isv.kind.as_str())));
+        return Err(invalid(
+            ParticipantField::Isv,
+            format!("{} is a {}, not an ISV", isv.client_id, isv.kind.as_str()),
+        ));
     }
     if merchant.environment() != isv.environment() {
-        return Err(invalid("isv", "must be in the merchant's environment (sandbox or live)"));
+        return Err(invalid(
+            ParticipantField::Isv,
+            "must be in the merchant's environment (sandbox or live)",
+        ));
     }
     let lifetime = new.expires_in.unwrap_or(default_lifetime);
     if !lifetime.is_positive() {
-        return Err(invalid("expires-in", "must be in the future"));
+        return Err(invalid(ParticipantField::Lifetime, "must be in the future"));
     }
     let token = random::agent_token();
     let grant = Grant {
@@ -90,7 +96,7 @@ pub async fn authorise(
 /// Revokes a grant from `now`: the ISV's next request with its token is refused.
 pub async fn revoke(store: &dyn Store, now: Timestamp, grant_id: &str) -> Result<Grant, ParticipantError> {
     store.revoke_grant(grant_id, now).await.map_err(|error| match error {
-        StoreError::NotFound(_) => invalid("grant", format!("no grant {grant_id}")),
+        StoreError::NotFound(_) => invalid(ParticipantField::Grant, format!("no grant {grant_id}")),
         other => other.into(),
     })
 }

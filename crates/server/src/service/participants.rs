@@ -20,12 +20,44 @@ pub const LABEL_CHARS_MAX: usize = 256;
 #[derive(Debug, thiserror::Error)]
 pub enum ParticipantError {
     #[error("{field}: {reason}")]
-    Invalid { field: &'static str, reason: String },
+    Invalid { field: ParticipantField, reason: String },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
 
-pub(crate) fn invalid(field: &'static str, reason: impl ToString) -> ParticipantError {
+/// Which value given for a participant, a key or a grant was refused. The CLI and the admin
+/// API name it as their callers gave it (a flag, a JSON field).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParticipantField {
+    ClientId,
+    Name,
+    NotifyUrl,
+    KeyVersion,
+    Label,
+    /// How long a key or a grant lasts.
+    Lifetime,
+    Merchant,
+    Isv,
+    Grant,
+}
+
+impl std::fmt::Display for ParticipantField {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str(match self {
+            ParticipantField::ClientId => "client id",
+            ParticipantField::Name => "name",
+            ParticipantField::NotifyUrl => "notify URL",
+            ParticipantField::KeyVersion => "key version",
+            ParticipantField::Label => "label",
+            ParticipantField::Lifetime => "lifetime",
+            ParticipantField::Merchant => "merchant",
+            ParticipantField::Isv => "ISV",
+            ParticipantField::Grant => "grant",
+        })
+    }
+}
+
+pub(crate) fn invalid(field: ParticipantField, reason: impl ToString) -> ParticipantError {
     ParticipantError::Invalid { field, reason: reason.to_string() }
 }
 
@@ -48,9 +80,12 @@ pub async fn create(
     now: Timestamp,
     new: NewParticipant,
 ) -> Result<Participant, ParticipantError> {
-    let name = text::bounded(&new.name, NAME_CHARS_MAX).map_err(|reason| invalid("name", reason))?;
+    let name =
+        text::bounded(&new.name, NAME_CHARS_MAX).map_err(|reason| invalid(ParticipantField::Name, reason))?;
     if let Some(url) = &new.notify_url {
-        notify.check_url(new.environment, url).map_err(|reason| invalid("notify-url", reason))?;
+        notify
+            .check_url(new.environment, url)
+            .map_err(|reason| invalid(ParticipantField::NotifyUrl, reason))?;
     }
     let notify_url = new.notify_url.map(HttpUrl::into_string);
     let key = NewKey {
@@ -100,12 +135,12 @@ pub async fn update(
         .as_deref()
         .map(|name| text::bounded(name, NAME_CHARS_MAX))
         .transpose()
-        .map_err(|reason| invalid("name", reason))?;
+        .map_err(|reason| invalid(ParticipantField::Name, reason))?;
     let notify_url = match update.notify_url {
         Some(Some(url)) => {
             notify
                 .check_url(Environment::of_client_id(client_id), &url)
-                .map_err(|reason| invalid("notify-url", reason))?;
+                .map_err(|reason| invalid(ParticipantField::NotifyUrl, reason))?;
             Some(Some(url.into_string()))
         }
         Some(None) => Some(None),
@@ -114,7 +149,7 @@ pub async fn update(
     let change = ParticipantChange { name, notify_url };
     store.update_participant(client_id, &change).await.map_err(|error| match error {
         StoreError::NotFound(_) => {
-            invalid("client-id", format!("no participant has the client id {client_id}"))
+            invalid(ParticipantField::ClientId, format!("no participant has the client id {client_id}"))
         }
         other => other.into(),
     })
@@ -143,9 +178,9 @@ pub async fn add_key(
         .as_deref()
         .map(|label| text::bounded(label, LABEL_CHARS_MAX))
         .transpose()
-        .map_err(|reason| invalid("label", reason))?;
+        .map_err(|reason| invalid(ParticipantField::Label, reason))?;
     if added.expires_at.is_some_and(|at| at <= now) {
-        return Err(invalid("expires-in", "must be in the future"));
+        return Err(invalid(ParticipantField::Lifetime, "must be in the future"));
     }
     let key = NewKey {
         public_key_der: added.public_key.spki_der().to_vec(),
@@ -166,7 +201,7 @@ pub async fn revoke_key(
 ) -> Result<ParticipantKey, ParticipantError> {
     store.revoke_participant_key(client_id, key_version, now).await.map_err(|error| match error {
         StoreError::NotFound(_) => {
-            invalid("key-version", format!("{client_id} has no key version {key_version}"))
+            invalid(ParticipantField::KeyVersion, format!("{client_id} has no key version {key_version}"))
         }
         other => other.into(),
     })

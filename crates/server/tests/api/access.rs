@@ -12,7 +12,7 @@ use ocpay_protocol::payments::PayResponse;
 use ocpay_protocol::{AmsResult, Api, SigningKey};
 use ocpay_sdk::Client;
 use ocpay_server::service::grants::{self, Issued, NewAuthorisation};
-use ocpay_server::service::participants::{self, AddedKey};
+use ocpay_server::service::participants::{self, AddedKey, ParticipantField};
 use ocpay_store::PaymentLookup;
 use ocpay_testkit::{
     Clock, Receiver, TestApp, TestParticipant, pay_request, pay_request_for, registration_request, unique_id,
@@ -311,10 +311,10 @@ async fn grants_are_checked_when_made() {
     let live_isv = app.participant(ParticipantKind::Isv, Environment::Live, None).await;
     let id = |participant: &TestParticipant| ClientId::parse(&participant.client_id).unwrap();
     let cases = [
-        (id(&merchant), id(&other), "isv"),
-        (id(&isv), id(&isv), "merchant"),
-        (id(&merchant), id(&live_isv), "isv"),
-        (id(&merchant), ClientId::parse("NOBODY").unwrap(), "isv"),
+        (id(&merchant), id(&other), ParticipantField::Isv),
+        (id(&isv), id(&isv), ParticipantField::Merchant),
+        (id(&merchant), id(&live_isv), ParticipantField::Isv),
+        (id(&merchant), ClientId::parse("NOBODY").unwrap(), ParticipantField::Isv),
     ];
     for (merchant, isv, field) in cases {
         let new = NewAuthorisation { merchant, isv, scopes: Scopes::ALL, expires_in: None };
@@ -322,7 +322,7 @@ async fn grants_are_checked_when_made() {
             grants::authorise(&*app.state.store, app.clock.now(), SignedDuration::from_hours(1), new).await;
         match refused {
             Err(participants::ParticipantError::Invalid { field: named, .. }) => assert_eq!(named, field),
-            other => panic!("expected a refusal naming {field}: {other:?}"),
+            other => panic!("expected a refusal naming the {field}: {other:?}"),
         }
     }
     let issued = authorise(&app, &merchant, &isv, "pay").await;

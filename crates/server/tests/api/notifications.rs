@@ -5,6 +5,7 @@
 
 use jiff::SignedDuration;
 use ocpay_core::participant::{Environment, ParticipantKind};
+use ocpay_server::service::participants::{ParticipantError, ParticipantField};
 use ocpay_testkit::{Receiver, Reply, TestApp, pay_request, unique_id};
 use serde_json::{Value, json};
 
@@ -336,7 +337,11 @@ async fn notifications_never_reach_metadata_addresses_private_ranges_or_the_plat
     )
     .await
     .unwrap_err();
-    assert!(error.to_string().starts_with("notify-url: must not name a link-local"), "{error}");
+    assert!(
+        matches!(&error, ParticipantError::Invalid { field: ParticipantField::NotifyUrl, reason }
+            if reason.starts_with("must not name a link-local")),
+        "{error}"
+    );
 
     // Settings widen what a sandbox may reach, never to metadata addresses or the platform;
     // the operator's allowance of private addresses for live participants neither.
