@@ -62,23 +62,60 @@ pub fn identifier(value: &str, max: usize) -> Result<String, TextError> {
     Ok(value.to_owned())
 }
 
-/// A merchant category code: exactly four ASCII digits.
-pub fn mcc(value: &str) -> Result<String, TextError> {
-    if value.len() == 4 && value.bytes().all(|byte| byte.is_ascii_digit()) {
-        Ok(value.to_owned())
-    } else {
-        Err(TextError::NotMcc)
+/// A merchant category code (ISO 18245): exactly four ASCII digits.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Mcc(String);
+
+impl Mcc {
+    pub fn parse(value: &str) -> Result<Mcc, TextError> {
+        if value.len() == 4 && value.bytes().all(|byte| byte.is_ascii_digit()) {
+            Ok(Mcc(value.to_owned()))
+        } else {
+            Err(TextError::NotMcc)
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
     }
 }
 
-/// An ISO 3166-1 alpha-2 region code such as `SG`.
-pub fn region(value: &str) -> Result<String, TextError> {
-    if value.len() == 2 && value.bytes().all(|byte| byte.is_ascii_uppercase()) {
-        Ok(value.to_owned())
-    } else {
-        Err(TextError::NotRegion)
+/// An ISO 3166-1 alpha-2 region code such as `SG`: two upper-case ASCII letters.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Region(String);
+
+impl Region {
+    pub fn parse(value: &str) -> Result<Region, TextError> {
+        if value.len() == 2 && value.bytes().all(|byte| byte.is_ascii_uppercase()) {
+            Ok(Region(value.to_owned()))
+        } else {
+            Err(TextError::NotRegion)
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
     }
 }
+
+macro_rules! text_type {
+    ($($name:ident),*) => {$(
+        impl std::fmt::Display for $name {
+            fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                formatter.write_str(&self.0)
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = TextError;
+
+            fn from_str(value: &str) -> Result<$name, TextError> {
+                $name::parse(value)
+            }
+        }
+    )*};
+}
+text_type!(Mcc, Region);
 
 #[cfg(test)]
 mod tests {
@@ -108,10 +145,12 @@ mod tests {
         assert_eq!(identifier("a b", 64), Err(TextError::NotIdentifier));
         assert_eq!(identifier("é", 64), Err(TextError::NotIdentifier));
         assert_eq!(identifier(&"x".repeat(65), 64), Err(TextError::TooLong { max: 64 }));
-        assert_eq!(mcc("5812"), Ok("5812".into()));
-        assert_eq!(mcc("581"), Err(TextError::NotMcc));
-        assert_eq!(mcc("58a2"), Err(TextError::NotMcc));
-        assert_eq!(region("SG"), Ok("SG".into()));
-        assert_eq!(region("sg"), Err(TextError::NotRegion));
+        assert_eq!(Mcc::parse("5812").as_ref().map(Mcc::as_str), Ok("5812"));
+        assert_eq!(Mcc::parse("581"), Err(TextError::NotMcc));
+        assert_eq!(Mcc::parse("58a2"), Err(TextError::NotMcc));
+        assert_eq!(Mcc::parse("５８１２"), Err(TextError::NotMcc), "full-width digits");
+        assert_eq!(Region::parse("SG").as_ref().map(Region::as_str), Ok("SG"));
+        assert_eq!(Region::parse("sg"), Err(TextError::NotRegion));
+        assert_eq!(Region::parse("SGP"), Err(TextError::NotRegion));
     }
 }

@@ -1,7 +1,7 @@
 //! Parsing request fields into domain values, each error naming the field's JSON path.
 
 use ocpay_core::money::{Currency, Money};
-use ocpay_core::text::{self, TextError};
+use ocpay_core::text::{self, Mcc, Region, TextError};
 use ocpay_protocol::model::Amount;
 
 use super::error::ApiError;
@@ -46,16 +46,16 @@ pub(crate) fn optional_identifier(
     value.as_deref().map(|value| text::identifier(value, max).map_err(text_error(field))).transpose()
 }
 
-pub(crate) fn mcc(value: &Option<String>, field: &str) -> Result<String, ApiError> {
-    text::mcc(required(value, field)?).map_err(text_error(field))
+pub(crate) fn mcc(value: &Option<String>, field: &str) -> Result<Mcc, ApiError> {
+    Mcc::parse(required(value, field)?).map_err(text_error(field))
 }
 
-pub(crate) fn optional_mcc(value: &Option<String>, field: &str) -> Result<Option<String>, ApiError> {
-    value.as_deref().map(|value| text::mcc(value).map_err(text_error(field))).transpose()
+pub(crate) fn optional_mcc(value: &Option<String>, field: &str) -> Result<Option<Mcc>, ApiError> {
+    value.as_deref().map(|value| Mcc::parse(value).map_err(text_error(field))).transpose()
 }
 
-pub(crate) fn optional_region(value: &Option<String>, field: &str) -> Result<Option<String>, ApiError> {
-    value.as_deref().map(|value| text::region(value).map_err(text_error(field))).transpose()
+pub(crate) fn optional_region(value: &Option<String>, field: &str) -> Result<Option<Region>, ApiError> {
+    value.as_deref().map(|value| Region::parse(value).map_err(text_error(field))).transpose()
 }
 
 pub(crate) fn currency(value: &str, field: &str) -> Result<Currency, ApiError> {

@@ -6,6 +6,7 @@ use ocpay_core::money::{Currency, Money};
 use ocpay_core::participant::Participant;
 use ocpay_core::payment::{Order, Payment, PaymentTerms};
 use ocpay_core::sandbox::MagicAmount;
+use ocpay_core::text::Region;
 use ocpay_store::{CreatePayment, PaymentLookup, SandboxFault};
 
 use super::Context;
@@ -22,7 +23,7 @@ pub(crate) struct PayCommand {
     pub(crate) notify_url: Option<HttpUrl>,
     pub(crate) redirect_url: Option<String>,
     pub(crate) settlement_currency: Option<Currency>,
-    pub(crate) merchant_region: Option<String>,
+    pub(crate) merchant_region: Option<Region>,
     pub(crate) extend_info: Option<String>,
     /// The ISV making the payment for `owner`, if one is.
     pub(crate) agent: Option<ClientId>,

@@ -170,7 +170,7 @@ pub fn sample_terms(owner: &ClientId, request_id: &str, amount_minor: i64) -> Pa
             merchant: MerchantRef {
                 reference_merchant_id: "M0001".into(),
                 name: "Demo Shop".into(),
-                mcc: "5812".into(),
+                mcc: "5812".parse().expect("an MCC"),
                 display_name: None,
                 store: StoreRef {
                     reference_store_id: "S0001".into(),
@@ -183,7 +183,7 @@ pub fn sample_terms(owner: &ClientId, request_id: &str, amount_minor: i64) -> Pa
         notify_url: "https://merchant.example/notify".into(),
         redirect_url: None,
         settlement_currency: None,
-        merchant_region: Some("SG".into()),
+        merchant_region: Some("SG".parse().expect("a region")),
         extend_info: None,
         created_at: at(10),
         expires_at: at(910),

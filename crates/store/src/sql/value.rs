@@ -56,6 +56,27 @@ impl ToValue for String {
     }
 }
 
+/// Core's checked texts, stored as their text and checked again as they are read.
+macro_rules! text_values {
+    ($($text:ty),*) => {$(
+        impl ToValue for $text {
+            fn to_value(&self) -> Value<'_> {
+                Value::Text(self.as_str())
+            }
+        }
+
+        impl FromCell for $text {
+            fn from_cell(cell: &Cell) -> Option<Self> {
+                match cell {
+                    Cell::Text(text) => <$text>::parse(text).ok(),
+                    _ => None,
+                }
+            }
+        }
+    )*};
+}
+text_values!(ocpay_core::text::Mcc, ocpay_core::text::Region);
+
 impl ToValue for [u8] {
     fn to_value(&self) -> Value<'_> {
         Value::Blob(self)
