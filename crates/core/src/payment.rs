@@ -8,14 +8,13 @@ use crate::ids::{ClientId, CodeToken, PaymentId, PaymentRequestId};
 use crate::money::{Currency, Money};
 use crate::participant::Environment;
 use crate::payer::PayerId;
-use crate::text::{Mcc, Region};
 
 /// The store a payment is made in, as the merchant describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoreRef {
     pub reference_store_id: String,
     pub name: String,
-    pub mcc: Option<Mcc>,
+    pub mcc: Option<String>,
 }
 
 /// The merchant a payment is for: the participant itself, or an acquirer's secondary merchant.
@@ -23,7 +22,7 @@ pub struct StoreRef {
 pub struct MerchantRef {
     pub reference_merchant_id: String,
     pub name: String,
-    pub mcc: Mcc,
+    pub mcc: String,
     pub display_name: Option<String>,
     pub store: StoreRef,
 }
@@ -51,7 +50,7 @@ pub struct PaymentTerms {
     pub notify_url: String,
     pub redirect_url: Option<String>,
     pub settlement_currency: Option<Currency>,
-    pub merchant_region: Option<Region>,
+    pub merchant_region: Option<String>,
     pub extend_info: Option<String>,
     pub created_at: Timestamp,
     pub expires_at: Timestamp,
@@ -506,7 +505,7 @@ pub(crate) mod tests {
                 merchant: MerchantRef {
                     reference_merchant_id: "M1".into(),
                     name: "Cafe".into(),
-                    mcc: Mcc::parse("5812").unwrap(),
+                    mcc: "5812".into(),
                     display_name: None,
                     store: StoreRef { reference_store_id: "S1".into(), name: "Main".into(), mcc: None },
                 },
