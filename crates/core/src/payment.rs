@@ -8,13 +8,14 @@ use crate::ids::{ClientId, CodeToken, PaymentId, PaymentRequestId};
 use crate::money::{Currency, Money};
 use crate::participant::Environment;
 use crate::payer::PayerId;
+use crate::text::{Mcc, Region};
 
 /// The store a payment is made in, as the merchant describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoreRef {
     pub reference_store_id: String,
     pub name: String,
-    pub mcc: Option<String>,
+    pub mcc: Option<Mcc>,
 }
 
 /// The merchant a payment is for: the participant itself, or an acquirer's secondary merchant.
@@ -22,7 +23,7 @@ pub struct StoreRef {
 pub struct MerchantRef {
     pub reference_merchant_id: String,
     pub name: String,
-    pub mcc: String,
+    pub mcc: Mcc,
     pub display_name: Option<String>,
     pub store: StoreRef,
 }
@@ -50,7 +51,7 @@ pub struct PaymentTerms {
     pub notify_url: String,
     pub redirect_url: Option<String>,
     pub settlement_currency: Option<Currency>,
-    pub merchant_region: Option<String>,
+    pub merchant_region: Option<Region>,
     pub extend_info: Option<String>,
     pub created_at: Timestamp,
     pub expires_at: Timestamp,
@@ -505,7 +506,7 @@ pub(crate) mod tests {
                 merchant: MerchantRef {
                     reference_merchant_id: "M1".into(),
                     name: "Cafe".into(),
-                    mcc: "5812".into(),
+                    mcc: Mcc::parse("5812").unwrap(),
                     display_name: None,
                     store: StoreRef { reference_store_id: "S1".into(), name: "Main".into(), mcc: None },
                 },
