@@ -8,13 +8,13 @@ use crate::ids::{ClientId, CodeToken, PaymentId, PaymentRequestId};
 use crate::money::{Currency, Money};
 use crate::participant::Environment;
 use crate::payer::PayerId;
-use crate::text::{Mcc, Region};
+use crate::text::{Mcc, Name, Region};
 
 /// The store a payment is made in, as the merchant describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoreRef {
     pub reference_store_id: String,
-    pub name: String,
+    pub name: Name,
     pub mcc: Option<Mcc>,
 }
 
@@ -22,9 +22,9 @@ pub struct StoreRef {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MerchantRef {
     pub reference_merchant_id: String,
-    pub name: String,
+    pub name: Name,
     pub mcc: Mcc,
-    pub display_name: Option<String>,
+    pub display_name: Option<Name>,
     pub store: StoreRef,
 }
 
@@ -32,7 +32,7 @@ pub struct MerchantRef {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Order {
     pub reference_order_id: Option<String>,
-    pub description: String,
+    pub description: Name,
     pub amount: Money,
     pub merchant: MerchantRef,
 }
@@ -455,7 +455,7 @@ pub(crate) mod tests {
         let terms = terms();
         assert!(terms.same_request(terms.amount, &terms.order, None));
         let mut order = terms.order.clone();
-        order.description = "another description".into();
+        order.description = "another description".parse().unwrap();
         assert!(
             terms.same_request(terms.amount, &order, None),
             "the description does not decide the payment"
@@ -501,14 +501,18 @@ pub(crate) mod tests {
             amount: Money::new(1250, usd),
             order: Order {
                 reference_order_id: Some("O1".into()),
-                description: "Coffee".into(),
+                description: "Coffee".parse().unwrap(),
                 amount: Money::new(1250, usd),
                 merchant: MerchantRef {
                     reference_merchant_id: "M1".into(),
-                    name: "Cafe".into(),
+                    name: "Cafe".parse().unwrap(),
                     mcc: Mcc::parse("5812").unwrap(),
                     display_name: None,
-                    store: StoreRef { reference_store_id: "S1".into(), name: "Main".into(), mcc: None },
+                    store: StoreRef {
+                        reference_store_id: "S1".into(),
+                        name: "Main".parse().unwrap(),
+                        mcc: None,
+                    },
                 },
             },
             code_token: CodeToken::parse("T1").unwrap(),

@@ -47,6 +47,48 @@ pub fn bounded(value: &str, max: usize) -> Result<String, TextError> {
     Ok(value.to_owned())
 }
 
+/// Longest name or description of a merchant, a store, an order or a participant.
+pub const NAME_CHARS_MAX: usize = 256;
+
+/// Free text of at most `MAX` characters that passed [`bounded`]: it exists only valid.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct BoundedText<const MAX: usize>(String);
+
+/// A name or a description, as payers are shown it.
+pub type Name = BoundedText<NAME_CHARS_MAX>;
+
+impl<const MAX: usize> BoundedText<MAX> {
+    pub fn parse(value: &str) -> Result<BoundedText<MAX>, TextError> {
+        bounded(value, MAX).map(BoundedText)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<const MAX: usize> std::ops::Deref for BoundedText<MAX> {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<const MAX: usize> std::fmt::Display for BoundedText<MAX> {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str(&self.0)
+    }
+}
+
+impl<const MAX: usize> std::str::FromStr for BoundedText<MAX> {
+    type Err = TextError;
+
+    fn from_str(value: &str) -> Result<BoundedText<MAX>, TextError> {
+        BoundedText::parse(value)
+    }
+}
+
 /// An identifier chosen by a client (request ids, reference ids): 1 to `max` printable ASCII
 /// characters without spaces, so that it survives every log, CSV file and URL unharmed.
 pub fn identifier(value: &str, max: usize) -> Result<String, TextError> {
@@ -141,6 +183,9 @@ mod tests {
         for (value, expected) in cases {
             assert_eq!(&bounded(value, 4), expected, "bounded {value:?}");
         }
+        assert_eq!(BoundedText::<4>::parse("Cafe").as_deref(), Ok("Cafe"));
+        assert_eq!(BoundedText::<3>::parse("Cafe"), Err(TextError::TooLong { max: 3 }));
+        assert_eq!(Name::parse("a\u{202E}b"), Err(TextError::BidiControl));
         assert_eq!(identifier("PR-2024_01.x", 64), Ok("PR-2024_01.x".into()));
         assert_eq!(identifier("a b", 64), Err(TextError::NotIdentifier));
         assert_eq!(identifier("é", 64), Err(TextError::NotIdentifier));

@@ -1,14 +1,14 @@
 //! Parsing request fields into domain values, each error naming the field's JSON path.
 
 use ocpay_core::money::{Currency, Money};
-use ocpay_core::text::{self, Mcc, Region, TextError};
+use ocpay_core::text::{self, BoundedText, Mcc, Region, TextError};
 use ocpay_protocol::model::Amount;
 
 use super::error::ApiError;
 use crate::HttpUrl;
 
 /// Longest merchant, store or order name or description.
-pub(crate) const NAME_CHARS_MAX: usize = 256;
+pub(crate) const NAME_CHARS_MAX: usize = text::NAME_CHARS_MAX;
 
 /// The value of a required field.
 pub(crate) fn required<'a, T>(value: &'a Option<T>, field: &str) -> Result<&'a T, ApiError> {
@@ -31,6 +31,22 @@ pub(crate) fn optional_bounded(
     max: usize,
 ) -> Result<Option<String>, ApiError> {
     value.as_deref().map(|value| text::bounded(value, max).map_err(text_error(field))).transpose()
+}
+
+/// Required free text of at most `MAX` characters, parsed into its type.
+pub(crate) fn text<const MAX: usize>(
+    value: &Option<String>,
+    field: &str,
+) -> Result<BoundedText<MAX>, ApiError> {
+    BoundedText::parse(required(value, field)?).map_err(text_error(field))
+}
+
+/// Optional free text of at most `MAX` characters, parsed into its type.
+pub(crate) fn optional_text<const MAX: usize>(
+    value: &Option<String>,
+    field: &str,
+) -> Result<Option<BoundedText<MAX>>, ApiError> {
+    value.as_deref().map(|value| BoundedText::parse(value).map_err(text_error(field))).transpose()
 }
 
 /// Required identifier of at most `max` characters.

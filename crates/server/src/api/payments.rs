@@ -14,7 +14,7 @@ use ocpay_store::PaymentLookup;
 
 use super::caller::Caller;
 use super::error::ApiError;
-use super::fields::{self, NAME_CHARS_MAX, required};
+use super::fields::{self, required};
 use crate::HttpUrl;
 use crate::codes::{self, QrSize};
 use crate::service::{cancel, inquiry, pay::PayCommand};
@@ -100,7 +100,7 @@ fn order(request: &PayRequest, amount: Money) -> Result<Order, ApiError> {
             "order.referenceOrderId",
             ID_CHARS_MAX,
         )?,
-        description: fields::bounded(&order.order_description, "order.orderDescription", NAME_CHARS_MAX)?,
+        description: fields::text(&order.order_description, "order.orderDescription")?,
         amount: order_amount,
         merchant: MerchantRef {
             reference_merchant_id: fields::identifier(
@@ -108,12 +108,11 @@ fn order(request: &PayRequest, amount: Money) -> Result<Order, ApiError> {
                 "order.merchant.referenceMerchantId",
                 ID_CHARS_MAX,
             )?,
-            name: fields::bounded(&merchant.merchant_name, "order.merchant.merchantName", NAME_CHARS_MAX)?,
+            name: fields::text(&merchant.merchant_name, "order.merchant.merchantName")?,
             mcc: fields::mcc(&merchant.merchant_mcc, "order.merchant.merchantMCC")?,
-            display_name: fields::optional_bounded(
+            display_name: fields::optional_text(
                 &merchant.merchant_display_name,
                 "order.merchant.merchantDisplayName",
-                NAME_CHARS_MAX,
             )?,
             store: StoreRef {
                 reference_store_id: fields::identifier(
@@ -121,7 +120,7 @@ fn order(request: &PayRequest, amount: Money) -> Result<Order, ApiError> {
                     "order.merchant.store.referenceStoreId",
                     ID_CHARS_MAX,
                 )?,
-                name: fields::bounded(&store.store_name, "order.merchant.store.storeName", NAME_CHARS_MAX)?,
+                name: fields::text(&store.store_name, "order.merchant.store.storeName")?,
                 mcc: fields::optional_mcc(&store.store_mcc, "order.merchant.store.storeMCC")?,
             },
         },

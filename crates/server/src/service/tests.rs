@@ -67,16 +67,16 @@ pub(crate) fn command(request_id: &str, amount: Money) -> PayCommand {
         amount,
         order: Order {
             reference_order_id: None,
-            description: "Two coffees".into(),
+            description: "Two coffees".parse().expect("a description"),
             amount,
             merchant: MerchantRef {
                 reference_merchant_id: "corner-shop".into(),
-                name: "Corner shop".into(),
+                name: "Corner shop".parse().expect("a name"),
                 mcc: "5812".parse().expect("an MCC"),
                 display_name: None,
                 store: StoreRef {
                     reference_store_id: "main-street".into(),
-                    name: "Main Street".into(),
+                    name: "Main Street".parse().expect("a name"),
                     mcc: None,
                 },
             },

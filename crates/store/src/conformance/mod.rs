@@ -165,16 +165,16 @@ pub fn sample_terms(owner: &ClientId, request_id: &str, amount_minor: i64) -> Pa
         amount: Money::new(amount_minor, usd),
         order: Order {
             reference_order_id: Some(format!("ORDER-{request_id}")),
-            description: "Two flat whites".into(),
+            description: "Two flat whites".parse().expect("a description"),
             amount: Money::new(amount_minor, usd),
             merchant: MerchantRef {
                 reference_merchant_id: "M0001".into(),
-                name: "Demo Shop".into(),
+                name: "Demo Shop".parse().expect("a name"),
                 mcc: "5812".parse().expect("an MCC"),
                 display_name: None,
                 store: StoreRef {
                     reference_store_id: "S0001".into(),
-                    name: "Demo Store 1".into(),
+                    name: "Demo Store 1".parse().expect("a name"),
                     mcc: None,
                 },
             },

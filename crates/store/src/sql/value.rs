@@ -77,6 +77,21 @@ macro_rules! text_values {
 }
 text_values!(ocpay_core::text::Mcc, ocpay_core::text::Region);
 
+impl<const MAX: usize> ToValue for ocpay_core::text::BoundedText<MAX> {
+    fn to_value(&self) -> Value<'_> {
+        Value::Text(self.as_str())
+    }
+}
+
+impl<const MAX: usize> FromCell for ocpay_core::text::BoundedText<MAX> {
+    fn from_cell(cell: &Cell) -> Option<Self> {
+        match cell {
+            Cell::Text(text) => Self::parse(text).ok(),
+            _ => None,
+        }
+    }
+}
+
 impl ToValue for [u8] {
     fn to_value(&self) -> Value<'_> {
         Value::Blob(self)
