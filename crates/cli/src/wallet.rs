@@ -7,7 +7,7 @@ use anyhow::Context as _;
 use ocpay_core::money::{Currency, Money};
 use ocpay_core::participant::Environment;
 use ocpay_core::payer::PayerId;
-use ocpay_server::service::wallet;
+use ocpay_server::service::wallet::{self, PayerError};
 
 use crate::data::DataArgs;
 use serde_json::json;
@@ -82,7 +82,9 @@ pub(crate) async fn run(command: WalletCommand) -> anyhow::Result<ExitCode> {
                 Currency::parse(&currency).map_err(|error| anyhow::anyhow!("--currency: {error}"))?;
             let payer = payer_id(&payer)?;
             let balance =
-                wallet::top_up(&*store, jiff::Timestamp::now(), &payer, Money::new(amount, currency)).await?;
+                wallet::top_up(&*store, jiff::Timestamp::now(), &payer, Money::new(amount, currency))
+                    .await
+                    .map_err(payer_refused)?;
             crate::print_json(&json!({ "payerId": payer.as_str(), "balance": money(balance) }))?;
             Ok(ExitCode::SUCCESS)
         }
@@ -112,7 +114,8 @@ pub(crate) async fn run(command: WalletCommand) -> anyhow::Result<ExitCode> {
                 pin.as_deref(),
                 iterations,
             )
-            .await?;
+            .await
+            .map_err(payer_refused)?;
             crate::print_json(&json!({
                 "payerId": created.id.as_str(),
                 "environment": created.environment.as_str(),
@@ -120,6 +123,17 @@ pub(crate) async fn run(command: WalletCommand) -> anyhow::Result<ExitCode> {
             }))?;
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+/// A refusal of a payer or a top-up, naming the flag that gave the value.
+fn payer_refused(error: PayerError) -> anyhow::Error {
+    match error {
+        PayerError::Pin(bad) => anyhow::anyhow!("--pin: {bad}"),
+        PayerError::PinRequired => anyhow::anyhow!("--pin: {error}"),
+        PayerError::IdEnvironment { .. } => anyhow::anyhow!("--payer: {error}"),
+        PayerError::NotPositive => anyhow::anyhow!("--amount: must be greater than zero"),
+        PayerError::Store(error) => error.into(),
     }
 }
 

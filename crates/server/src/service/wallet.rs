@@ -171,16 +171,16 @@ async fn verify_pin(pin: &str, hash: String) -> bool {
     tokio::task::spawn_blocking(move || pin::verify(&pin, &hash)).await.unwrap_or(false)
 }
 
-/// Why a payer could not be created or funded.
+/// Why a payer could not be created or funded. The CLI names the flag that gave the value.
 #[derive(Debug, thiserror::Error)]
 pub enum PayerError {
-    #[error("--pin: {0}")]
+    #[error("PIN: {0}")]
     Pin(#[from] pin::BadPin),
-    #[error("--payer: {} payer ids must{} start with `{SANDBOX_PAYER_ID_PREFIX}`", environment.as_str(), if *environment == Environment::Live { " not" } else { "" })]
+    #[error("{} payer ids must{} start with `{SANDBOX_PAYER_ID_PREFIX}`", environment.as_str(), if *environment == Environment::Live { " not" } else { "" })]
     IdEnvironment { environment: Environment },
-    #[error("--pin: live payers need a PIN")]
+    #[error("live payers need a PIN")]
     PinRequired,
-    #[error("--amount: must be greater than zero")]
+    #[error("a top-up must be greater than zero")]
     NotPositive,
     #[error(transparent)]
     Store(#[from] StoreError),
