@@ -5,7 +5,7 @@
 use ocpay_core::ids::ClientId;
 use ocpay_core::registration::Decision;
 use ocpay_server::admin::registration_json;
-use ocpay_server::service::registrations;
+use ocpay_server::service::registrations::{self, ReviewError};
 use serde_json::json;
 
 use crate::data::DataArgs;
@@ -67,6 +67,24 @@ pub(crate) async fn run(command: RegistrationsCommand) -> anyhow::Result<()> {
     let owner = client_id(owner.as_deref())?;
     let (_, _, store) = data.open().await?;
     let decided =
-        registrations::review(&*store, &reference, owner.as_ref(), &decision, jiff::Timestamp::now()).await?;
+        registrations::review(&*store, &reference, owner.as_ref(), &decision, jiff::Timestamp::now())
+            .await
+            .map_err(review_refused)?;
     crate::print_json(&registration_json(&decided))
+}
+
+/// A refused review, in the words of the command's arguments.
+fn review_refused(error: ReviewError) -> anyhow::Error {
+    match error {
+        ReviewError::NotFound(reference) => {
+            anyhow::anyhow!("no registration has the id or registrationRequestId {reference}")
+        }
+        ReviewError::Ambiguous { reference, count } => {
+            anyhow::anyhow!(
+                "{reference} names {count} registrations of different acquirers: give the client id"
+            )
+        }
+        ReviewError::Reason(error) => anyhow::anyhow!("reason: {error}"),
+        other => other.into(),
+    }
 }

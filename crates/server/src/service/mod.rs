@@ -88,9 +88,9 @@ pub(crate) enum ServiceError {
     NotifyUrlRequired,
     #[error("{of:?} notify URL: {reason}")]
     NotifyUrlRefused { of: NotifyUrlOf, reason: &'static str },
-    #[error("a payment with this paymentRequestId exists and differs from this request")]
+    #[error("a payment with this request id exists and differs from this request")]
     RepeatInconsistent,
-    #[error("a refund with this refundRequestId exists and differs from this request")]
+    #[error("a refund with this request id exists and differs from this request")]
     RefundRepeatInconsistent,
     #[error("payment not found")]
     PaymentNotFound,

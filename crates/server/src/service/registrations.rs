@@ -128,14 +128,14 @@ pub(crate) async fn check_registered(
 /// Longest reason an operator gives for a rejection.
 pub const REASON_CHARS_MAX: usize = 256;
 
-/// Why an operator's review did not happen.
+/// Why an operator's review did not happen. The CLI names the flag that gave the value.
 #[derive(Debug, thiserror::Error)]
 pub enum ReviewError {
-    #[error("no registration has the id or registrationRequestId {0}")]
+    #[error("no registration has the id or request id {0}")]
     NotFound(String),
-    #[error("{reference} names {count} registrations of different acquirers: give the client id")]
+    #[error("{reference} names {count} registrations of different acquirers")]
     Ambiguous { reference: String, count: usize },
-    #[error("reason: {0}")]
+    #[error("the rejection's reason: {0}")]
     Reason(ocpay_core::text::TextError),
     #[error("registration {id} was {status} already")]
     AlreadyDecided { id: String, status: &'static str },
