@@ -832,7 +832,7 @@ async fn orchestrate(args: &BenchArgs) -> anyhow::Result<()> {
         let new = NewParticipant {
             kind: ParticipantKind::Merchant,
             environment: Environment::Sandbox,
-            name: "Benchmark merchant".into(),
+            name: "Benchmark merchant".parse().expect("a name"),
             public_key: key.verifying_key(),
             notify_url: Some(HttpUrl::parse("https://merchant.example/notify").map_err(anyhow::Error::msg)?),
         };

@@ -7,6 +7,7 @@ use anyhow::Context as _;
 use ocpay_core::access::Scopes;
 use ocpay_core::ids::ClientId;
 use ocpay_core::participant::{Environment, Participant, ParticipantKey, ParticipantKind};
+use ocpay_core::text::Name;
 use ocpay_protocol::{SigningKey, VerifyingKey};
 use ocpay_server::HttpUrl;
 use ocpay_server::data_dir::DataDir;
@@ -249,7 +250,8 @@ pub(crate) async fn run(command: ParticipantCommand) -> anyhow::Result<()> {
                 (None, true) => Some(None),
                 (None, false) => None,
             };
-            let update = ParticipantUpdate { name: args.name, notify_url };
+            let name = args.name.as_deref().map(name_flag).transpose()?;
+            let update = ParticipantUpdate { name, notify_url };
             match participants::update(&*store, &settings.notify, &args.client_id, update).await {
                 Ok(participant) => crate::print_json(&participant_json(&participant)),
                 Err(ParticipantError::Invalid { field: ParticipantField::ClientId, reason }) => {
@@ -285,7 +287,6 @@ pub(crate) fn refused(error: ParticipantError) -> anyhow::Error {
     let ParticipantError::Invalid { field, reason } = error else { return error.into() };
     let flag = match field {
         ParticipantField::ClientId => "client-id",
-        ParticipantField::Name => "name",
         ParticipantField::NotifyUrl => "notify-url",
         ParticipantField::KeyVersion => "key-version",
         ParticipantField::Label => "label",
@@ -295,6 +296,11 @@ pub(crate) fn refused(error: ParticipantError) -> anyhow::Error {
         ParticipantField::Grant => "grant",
     };
     anyhow::anyhow!("{flag}: {reason}")
+}
+
+/// The name `--name` gives.
+fn name_flag(text: &str) -> anyhow::Result<Name> {
+    Name::parse(text).map_err(|reason| anyhow::anyhow!("name: {reason}"))
 }
 
 /// The URL `--notify-url` gives, if it gives one.
@@ -307,7 +313,7 @@ fn participant_json(participant: &Participant) -> serde_json::Value {
         "clientId": participant.client_id.as_str(),
         "kind": participant.kind.as_str(),
         "environment": participant.environment().as_str(),
-        "name": participant.name,
+        "name": participant.name.as_str(),
         "notifyUrl": participant.notify_url,
         "createdAt": ocpay_protocol::datetime::format(participant.created_at),
     })
@@ -332,7 +338,7 @@ async fn create(args: CreateArgs) -> anyhow::Result<()> {
     let new = NewParticipant {
         kind: args.kind,
         environment: args.environment,
-        name: args.name,
+        name: name_flag(&args.name)?,
         public_key: key.public_key.clone(),
         notify_url: notify_url_flag(args.notify_url.as_deref())?,
     };
@@ -344,7 +350,7 @@ async fn create(args: CreateArgs) -> anyhow::Result<()> {
         "keyVersion": 1,
         "kind": participant.kind.as_str(),
         "environment": participant.environment().as_str(),
-        "name": participant.name,
+        "name": participant.name.as_str(),
         "notifyUrl": participant.notify_url,
     });
     if let Some((files, profile)) = key.write(&data_dir, &participant.client_id, 1, &args.server_url)? {

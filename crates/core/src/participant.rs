@@ -4,6 +4,7 @@ use jiff::Timestamp;
 
 use crate::access::Scopes;
 use crate::ids::ClientId;
+use crate::text::Name;
 
 /// Client ids of sandbox participants start with this prefix, as Alipay's do; the official
 /// SDKs switch to the sandbox path when they see it.
@@ -43,7 +44,7 @@ impl Environment {
 pub struct Participant {
     pub client_id: ClientId,
     pub kind: ParticipantKind,
-    pub name: String,
+    pub name: Name,
     /// Where notifications go when a request names no URL of its own.
     pub notify_url: Option<String>,
     pub created_at: Timestamp,

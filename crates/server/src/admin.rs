@@ -164,7 +164,6 @@ fn refused(error: ParticipantError) -> Response {
 fn field_name(field: ParticipantField) -> &'static str {
     match field {
         ParticipantField::ClientId => "clientId",
-        ParticipantField::Name => "name",
         ParticipantField::NotifyUrl => "notifyUrl",
         ParticipantField::KeyVersion => "keyVersion",
         ParticipantField::Label => "label",

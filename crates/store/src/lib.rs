@@ -66,7 +66,7 @@ pub enum StoreError {
 /// A change to a participant's details; a field left `None` stays as it is.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ParticipantChange {
-    pub name: Option<String>,
+    pub name: Option<ocpay_core::text::Name>,
     /// The default notify URL: `Some(None)` removes it.
     pub notify_url: Option<Option<String>>,
 }

@@ -154,7 +154,7 @@ async fn run(steps: Vec<Step>) -> Result<(), TestCaseError> {
         let participant = Participant {
             client_id: client_id.clone(),
             kind: ParticipantKind::Merchant,
-            name: name.into(),
+            name: name.parse().expect("a name"),
             notify_url: None,
             created_at: at(0),
         };

@@ -30,7 +30,7 @@ async fn reopening_keeps_the_data_and_the_schema() {
         let participant = ocpay_core::participant::Participant {
             client_id: owner.clone(),
             kind: ocpay_core::participant::ParticipantKind::Merchant,
-            name: "Alice".into(),
+            name: "Alice".parse().expect("a name"),
             notify_url: None,
             created_at: ocpay_core::Timestamp::UNIX_EPOCH,
         };
@@ -125,7 +125,7 @@ async fn concurrent_writes_share_commits_and_fail_alone() {
     let participant = |name: &str| Participant {
         client_id: ocpay_core::ids::ClientId::parse(name).unwrap(),
         kind: ParticipantKind::Merchant,
-        name: name.into(),
+        name: name.parse().expect("a name"),
         notify_url: None,
         created_at: ocpay_core::Timestamp::UNIX_EPOCH,
     };
@@ -238,7 +238,7 @@ async fn a_refund_beyond_the_pending_balance_leaves_the_merchant_owing() {
     let participant = Participant {
         client_id: owner.clone(),
         kind: ParticipantKind::Merchant,
-        name: "Alice".into(),
+        name: "Alice".parse().expect("a name"),
         notify_url: None,
         created_at: now,
     };
@@ -322,7 +322,7 @@ async fn a_write_that_fails_midway_in_a_shared_batch_rolls_back_alone() {
     let participant = Participant {
         client_id: owner.clone(),
         kind: ParticipantKind::Merchant,
-        name: "Alice".into(),
+        name: "Alice".parse().expect("a name"),
         notify_url: None,
         created_at: at(0),
     };

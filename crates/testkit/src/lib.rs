@@ -194,7 +194,7 @@ impl TestApp {
         let new = NewParticipant {
             kind,
             environment,
-            name: "Test participant".into(),
+            name: "Test participant".parse().expect("a name"),
             public_key: key.verifying_key(),
             notify_url: notify_url.map(|url| HttpUrl::parse(url).expect("a notify URL")),
         };

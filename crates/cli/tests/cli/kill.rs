@@ -101,7 +101,7 @@ pub(crate) async fn merchant(
     let new = NewParticipant {
         kind: ParticipantKind::Merchant,
         environment: Environment::Sandbox,
-        name: "Load merchant".into(),
+        name: "Load merchant".parse().expect("a name"),
         public_key: key.verifying_key(),
         notify_url: notify_url.map(|url| url.parse().expect("a notify URL")),
     };

@@ -5,7 +5,7 @@ use jiff::Timestamp;
 use ocpay_core::access::Scopes;
 use ocpay_core::ids::ClientId;
 use ocpay_core::participant::{Environment, KeyVersion, Participant, ParticipantKey, ParticipantKind};
-use ocpay_core::text;
+use ocpay_core::text::{self, Name};
 use ocpay_protocol::VerifyingKey;
 use ocpay_store::{NewKey, ParticipantChange, Store, StoreError};
 
@@ -13,7 +13,7 @@ use crate::settings::NotifySettings;
 use crate::{HttpUrl, random};
 
 /// Longest participant name.
-pub const NAME_CHARS_MAX: usize = 256;
+pub const NAME_CHARS_MAX: usize = text::NAME_CHARS_MAX;
 /// Longest key label.
 pub const LABEL_CHARS_MAX: usize = 256;
 
@@ -30,7 +30,6 @@ pub enum ParticipantError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ParticipantField {
     ClientId,
-    Name,
     NotifyUrl,
     KeyVersion,
     Label,
@@ -45,7 +44,6 @@ impl std::fmt::Display for ParticipantField {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         formatter.write_str(match self {
             ParticipantField::ClientId => "client id",
-            ParticipantField::Name => "name",
             ParticipantField::NotifyUrl => "notify URL",
             ParticipantField::KeyVersion => "key version",
             ParticipantField::Label => "label",
@@ -66,7 +64,7 @@ pub(crate) fn invalid(field: ParticipantField, reason: impl ToString) -> Partici
 pub struct NewParticipant {
     pub kind: ParticipantKind,
     pub environment: Environment,
-    pub name: String,
+    pub name: Name,
     pub public_key: VerifyingKey,
     pub notify_url: Option<HttpUrl>,
 }
@@ -80,8 +78,6 @@ pub async fn create(
     now: Timestamp,
     new: NewParticipant,
 ) -> Result<Participant, ParticipantError> {
-    let name =
-        text::bounded(&new.name, NAME_CHARS_MAX).map_err(|reason| invalid(ParticipantField::Name, reason))?;
     if let Some(url) = &new.notify_url {
         notify
             .check_url(new.environment, url)
@@ -100,7 +96,7 @@ pub async fn create(
         let participant = Participant {
             client_id: random::client_id(new.environment),
             kind: new.kind,
-            name: name.clone(),
+            name: new.name.clone(),
             notify_url: notify_url.clone(),
             created_at: now,
         };
@@ -116,12 +112,12 @@ pub async fn create(
 /// What to change of a participant; a field left `None` stays as it is.
 #[derive(Debug, Clone, Default)]
 pub struct ParticipantUpdate {
-    pub name: Option<String>,
+    pub name: Option<Name>,
     /// The default notify URL: `Some(None)` removes it, so that every request must name its own.
     pub notify_url: Option<Option<HttpUrl>>,
 }
 
-/// Changes a participant's name or default notify URL, checked as [`create`] checks them, and
+/// Changes a participant's name or default notify URL, checked as [`create`] checks it, and
 /// returns the participant as changed. Requests read the participant afresh, so a running
 /// server uses the change from its next request.
 pub async fn update(
@@ -130,12 +126,6 @@ pub async fn update(
     client_id: &ClientId,
     update: ParticipantUpdate,
 ) -> Result<Participant, ParticipantError> {
-    let name = update
-        .name
-        .as_deref()
-        .map(|name| text::bounded(name, NAME_CHARS_MAX))
-        .transpose()
-        .map_err(|reason| invalid(ParticipantField::Name, reason))?;
     let notify_url = match update.notify_url {
         Some(Some(url)) => {
             notify
@@ -146,7 +136,7 @@ pub async fn update(
         Some(None) => Some(None),
         None => None,
     };
-    let change = ParticipantChange { name, notify_url };
+    let change = ParticipantChange { name: update.name, notify_url };
     store.update_participant(client_id, &change).await.map_err(|error| match error {
         StoreError::NotFound(_) => {
             invalid(ParticipantField::ClientId, format!("no participant has the client id {client_id}"))

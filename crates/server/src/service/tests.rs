@@ -52,7 +52,7 @@ pub(crate) async fn live_merchant(context: &Context) -> Participant {
     let new = NewParticipant {
         kind: ParticipantKind::Merchant,
         environment: Environment::Live,
-        name: "Corner shop".into(),
+        name: "Corner shop".parse().expect("a name"),
         public_key: SigningKey::generate().unwrap().verifying_key(),
         notify_url: None,
     };

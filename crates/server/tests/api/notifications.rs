@@ -325,7 +325,7 @@ async fn notifications_never_reach_metadata_addresses_private_ranges_or_the_plat
     let new = ocpay_server::service::participants::NewParticipant {
         kind: ParticipantKind::Merchant,
         environment: Environment::Sandbox,
-        name: "Metadata Cafe".into(),
+        name: "Metadata Cafe".parse().expect("a name"),
         public_key: key.verifying_key(),
         notify_url: Some("http://169.254.169.254/latest/".parse().unwrap()),
     };

@@ -146,7 +146,7 @@ async fn merchant(store: &dyn Store, name: &str) -> ClientId {
     let participant = Participant {
         client_id: client(name),
         kind: ParticipantKind::Merchant,
-        name: format!("{name} Ltd"),
+        name: format!("{name} Ltd").parse().expect("a name"),
         notify_url: Some("https://merchant.example/notify".into()),
         created_at: at(0),
     };

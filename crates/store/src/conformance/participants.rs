@@ -16,7 +16,7 @@ pub async fn participants_and_keys(store: Arc<dyn Store>) {
     assert_eq!(found.notify_url.as_deref(), Some("https://merchant.example/notify"));
     assert!(store.participant(&client("NOBODY")).await.unwrap().is_none());
 
-    let duplicate = Participant { name: "Other".into(), ..found.clone() };
+    let duplicate = Participant { name: "Other".parse().expect("a name"), ..found.clone() };
     let conflict = store.create_participant(&duplicate, &key(9)).await;
     assert_eq!(conflict, Err(StoreError::Conflict("client id")), "client ids are unique");
 
@@ -43,9 +43,10 @@ pub async fn participants_and_keys(store: Arc<dyn Store>) {
     let missing = store.add_participant_key(&client("NOBODY"), &key(3)).await;
     assert_eq!(missing, Err(StoreError::NotFound("participant")));
 
-    let renamed = ParticipantChange { name: Some("Alice's".into()), ..ParticipantChange::default() };
+    let renamed =
+        ParticipantChange { name: Some("Alice's".parse().expect("a name")), ..ParticipantChange::default() };
     let changed = store.update_participant(&alice, &renamed).await.unwrap();
-    assert_eq!(changed.name, "Alice's");
+    assert_eq!(changed.name.as_str(), "Alice's");
     assert_eq!(changed.notify_url, found.notify_url, "a field not named stays");
     let moved =
         ParticipantChange { notify_url: Some(Some("https://alice.example/n".into())), ..Default::default() };
