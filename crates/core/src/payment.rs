@@ -8,7 +8,13 @@ use crate::ids::{ClientId, CodeToken, PaymentId, PaymentRequestId};
 use crate::money::{Currency, Money};
 use crate::participant::Environment;
 use crate::payer::PayerId;
-use crate::text::{Mcc, Name, Region};
+use crate::text::{BoundedText, Mcc, Name, Region};
+
+/// Longest `extendInfo` a merchant attaches to a payment.
+pub const EXTEND_INFO_CHARS_MAX: usize = 2048;
+
+/// What a merchant attaches to a payment and gets back as it gave it.
+pub type ExtendInfo = BoundedText<EXTEND_INFO_CHARS_MAX>;
 
 /// The store a payment is made in, as the merchant describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,7 +58,7 @@ pub struct PaymentTerms {
     pub redirect_url: Option<String>,
     pub settlement_currency: Option<Currency>,
     pub merchant_region: Option<Region>,
-    pub extend_info: Option<String>,
+    pub extend_info: Option<ExtendInfo>,
     pub created_at: Timestamp,
     pub expires_at: Timestamp,
     /// The ISV that created the payment for its owner, if one did.

@@ -7,6 +7,13 @@ use jiff::{SignedDuration, Timestamp};
 use crate::ids::{ClientId, PaymentId, RefundId, RefundRequestId};
 use crate::money::Money;
 use crate::payment::{Payment, PaymentState};
+use crate::text::BoundedText;
+
+/// Longest reason a merchant gives for a refund.
+pub const REASON_CHARS_MAX: usize = 256;
+
+/// The reason a merchant gives for a refund.
+pub type RefundReason = BoundedText<REASON_CHARS_MAX>;
 
 /// Everything fixed when a refund is requested.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,7 +26,7 @@ pub struct RefundTerms {
     /// In the payment's currency.
     pub amount: Money,
     pub reference_refund_id: Option<String>,
-    pub reason: Option<String>,
+    pub reason: Option<RefundReason>,
     /// Where `notifyRefund` goes; no notification without it.
     pub notify_url: Option<String>,
     /// Whether the merchant asked for an asynchronous refund (`isAsyncRefund`).

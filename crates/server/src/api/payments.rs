@@ -21,9 +21,6 @@ use crate::service::{cancel, inquiry, pay::PayCommand};
 use crate::state::AppState;
 use crate::wire;
 
-/// Longest `extendInfo`.
-const EXTEND_INFO_CHARS_MAX: usize = 2048;
-
 pub(crate) async fn pay(
     state: &AppState,
     caller: &Caller,
@@ -79,7 +76,7 @@ fn pay_command(request: &PayRequest) -> Result<PayCommand, ApiError> {
         settlement_currency,
         merchant_region: fields::optional_region(&request.merchant_region, "merchantRegion")?,
         agent: None,
-        extend_info: fields::optional_bounded(&request.extend_info, "extendInfo", EXTEND_INFO_CHARS_MAX)?,
+        extend_info: fields::optional_text(&request.extend_info, "extendInfo")?,
     })
 }
 

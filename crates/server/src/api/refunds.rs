@@ -12,9 +12,6 @@ use crate::service::{inquiry, refund};
 use crate::state::AppState;
 use crate::wire;
 
-/// Longest `refundReason`.
-const REASON_CHARS_MAX: usize = 256;
-
 pub(crate) async fn refund(
     state: &AppState,
     caller: &Caller,
@@ -38,7 +35,7 @@ fn refund_command(request: &RefundRequest) -> Result<RefundCommand, ApiError> {
             "referenceRefundId",
             ID_CHARS_MAX,
         )?,
-        reason: fields::optional_bounded(&request.refund_reason, "refundReason", REASON_CHARS_MAX)?,
+        reason: fields::optional_text(&request.refund_reason, "refundReason")?,
         async_requested: request.is_async_refund.unwrap_or(false),
         notify_url: fields::optional_url(&request.refund_notify_url, "refundNotifyUrl")?,
         agent: None,

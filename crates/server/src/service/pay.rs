@@ -4,7 +4,7 @@ use jiff::Timestamp;
 use ocpay_core::ids::{ClientId, PaymentRequestId};
 use ocpay_core::money::{Currency, Money};
 use ocpay_core::participant::Participant;
-use ocpay_core::payment::{Order, Payment, PaymentTerms};
+use ocpay_core::payment::{ExtendInfo, Order, Payment, PaymentTerms};
 use ocpay_core::sandbox::MagicAmount;
 use ocpay_core::text::Region;
 use ocpay_store::{CreatePayment, PaymentLookup, SandboxFault};
@@ -24,7 +24,7 @@ pub(crate) struct PayCommand {
     pub(crate) redirect_url: Option<String>,
     pub(crate) settlement_currency: Option<Currency>,
     pub(crate) merchant_region: Option<Region>,
-    pub(crate) extend_info: Option<String>,
+    pub(crate) extend_info: Option<ExtendInfo>,
     /// The ISV making the payment for `owner`, if one is.
     pub(crate) agent: Option<ClientId>,
 }

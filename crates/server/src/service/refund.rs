@@ -3,7 +3,7 @@
 use ocpay_core::ids::{ClientId, PaymentId, RefundRequestId};
 use ocpay_core::money::Money;
 use ocpay_core::participant::Participant;
-use ocpay_core::refund::{Refund, RefundTerms};
+use ocpay_core::refund::{Refund, RefundReason, RefundTerms};
 use ocpay_core::sandbox::RefundMagicAmount;
 use ocpay_store::{CreateRefund, NewRefund, RefundCompletion, SandboxFault};
 
@@ -18,7 +18,7 @@ pub(crate) struct RefundCommand {
     pub(crate) payment_id: PaymentId,
     pub(crate) amount: Money,
     pub(crate) reference_refund_id: Option<String>,
-    pub(crate) reason: Option<String>,
+    pub(crate) reason: Option<RefundReason>,
     pub(crate) async_requested: bool,
     pub(crate) notify_url: Option<HttpUrl>,
     /// The ISV asking for the refund for the payment's owner, if one is.

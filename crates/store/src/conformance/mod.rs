@@ -262,7 +262,7 @@ fn refund_of(payment: &PaymentTerms, request_id: &str, amount: Money, now: Times
             payment_id: payment.id.clone(),
             amount,
             reference_refund_id: Some(format!("REF-{request_id}")),
-            reason: Some("returned goods".into()),
+            reason: Some("returned goods".parse().expect("a reason")),
             notify_url: Some("https://merchant.example/refunds".into()),
             async_requested: false,
             created_at: now,
