@@ -95,7 +95,7 @@ pub struct Registration {
 /// Why a registration request is refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum RegistrationRefusal {
-    #[error("a registration with this registrationRequestId exists with different content")]
+    #[error("a registration with this request id exists with different content")]
     RepeatInconsistent,
     /// The merchant and store have an approved registration of this acquirer.
     #[error("this merchant and store are registered and approved already")]

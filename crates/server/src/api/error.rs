@@ -168,7 +168,10 @@ fn service_answer(error: &ServiceError) -> (StatusCode, ResultCode, String) {
         ),
         ServiceError::RegistrationRefused(refusal) => {
             let (code, field) = match refusal {
-                RegistrationRefusal::RepeatInconsistent => (REPEAT_REQ_INCONSISTENT, "registrationRequestId"),
+                RegistrationRefusal::RepeatInconsistent => {
+                    let message = "registrationRequestId: a registration with this registrationRequestId exists with different content";
+                    return (ok, REPEAT_REQ_INCONSISTENT, message.into());
+                }
                 RegistrationRefusal::AlreadyRegistered => {
                     (REPEAT_REGISTRATION, "merchantInfo.referenceMerchantId")
                 }
