@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use ocpay_core::access::Scopes;
 use ocpay_core::ids::ClientId;
-use ocpay_core::participant::{Environment, Participant, ParticipantKey, ParticipantKind};
+use ocpay_core::participant::{Environment, KeyLabel, Participant, ParticipantKey, ParticipantKind};
 use ocpay_core::text::Name;
 use ocpay_protocol::{SigningKey, VerifyingKey};
 use ocpay_server::HttpUrl;
@@ -289,7 +289,6 @@ pub(crate) fn refused(error: ParticipantError) -> anyhow::Error {
         ParticipantField::ClientId => "client-id",
         ParticipantField::NotifyUrl => "notify-url",
         ParticipantField::KeyVersion => "key-version",
-        ParticipantField::Label => "label",
         ParticipantField::Lifetime => "expires-in",
         ParticipantField::Merchant => "merchant",
         ParticipantField::Isv => "isv",
@@ -324,7 +323,7 @@ fn key_json(key: &ParticipantKey) -> serde_json::Value {
     json!({
         "clientId": key.client_id.as_str(),
         "keyVersion": key.key_version,
-        "label": key.label,
+        "label": key.label.as_deref(),
         "scopes": key.scopes.to_string(),
         "createdAt": format(key.created_at),
         "expiresAt": key.expires_at.map(format),
@@ -370,7 +369,12 @@ async fn add_key(args: AddKeyArgs) -> anyhow::Result<()> {
     let expires_at = args.expires_in.map(|duration| now + duration);
     let added = AddedKey {
         public_key: key.public_key.clone(),
-        label: args.label.clone(),
+        label: args
+            .label
+            .as_deref()
+            .map(KeyLabel::parse)
+            .transpose()
+            .map_err(|reason| anyhow::anyhow!("label: {reason}"))?,
         scopes: args.scopes,
         expires_at,
     };

@@ -4,7 +4,7 @@ use jiff::Timestamp;
 
 use crate::access::Scopes;
 use crate::ids::ClientId;
-use crate::text::Name;
+use crate::text::{BoundedText, Name};
 
 /// Client ids of sandbox participants start with this prefix, as Alipay's do; the official
 /// SDKs switch to the sandbox path when they see it.
@@ -60,6 +60,12 @@ impl Participant {
     }
 }
 
+/// Longest label of a key.
+pub const LABEL_CHARS_MAX: usize = 256;
+
+/// What an operator notes of a key: who holds its private half.
+pub type KeyLabel = BoundedText<LABEL_CHARS_MAX>;
+
 /// A public key a participant signs requests with.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParticipantKey {
@@ -68,7 +74,7 @@ pub struct ParticipantKey {
     /// DER-encoded X.509 SubjectPublicKeyInfo.
     pub public_key_der: Vec<u8>,
     /// Who holds the private half, for example `Integrator: Acme POS`.
-    pub label: Option<String>,
+    pub label: Option<KeyLabel>,
     /// What requests signed with this key may do: every scope for the participant's own
     /// keys, fewer for an integrator's.
     pub scopes: Scopes,

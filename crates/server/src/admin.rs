@@ -166,7 +166,6 @@ fn field_name(field: ParticipantField) -> &'static str {
         ParticipantField::ClientId => "clientId",
         ParticipantField::NotifyUrl => "notifyUrl",
         ParticipantField::KeyVersion => "keyVersion",
-        ParticipantField::Label => "label",
         ParticipantField::Lifetime => "expiresInDays",
         ParticipantField::Merchant => "merchant",
         ParticipantField::Isv => "isv",

@@ -75,7 +75,7 @@ pub struct ParticipantChange {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewKey {
     pub public_key_der: Vec<u8>,
-    pub label: Option<String>,
+    pub label: Option<ocpay_core::participant::KeyLabel>,
     pub scopes: Scopes,
     pub created_at: Timestamp,
     pub expires_at: Option<Timestamp>,

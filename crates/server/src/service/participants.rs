@@ -4,7 +4,9 @@
 use jiff::Timestamp;
 use ocpay_core::access::Scopes;
 use ocpay_core::ids::ClientId;
-use ocpay_core::participant::{Environment, KeyVersion, Participant, ParticipantKey, ParticipantKind};
+use ocpay_core::participant::{
+    Environment, KeyLabel, KeyVersion, Participant, ParticipantKey, ParticipantKind,
+};
 use ocpay_core::text::{self, Name};
 use ocpay_protocol::VerifyingKey;
 use ocpay_store::{NewKey, ParticipantChange, Store, StoreError};
@@ -15,7 +17,7 @@ use crate::{HttpUrl, random};
 /// Longest participant name.
 pub const NAME_CHARS_MAX: usize = text::NAME_CHARS_MAX;
 /// Longest key label.
-pub const LABEL_CHARS_MAX: usize = 256;
+pub const LABEL_CHARS_MAX: usize = ocpay_core::participant::LABEL_CHARS_MAX;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ParticipantError {
@@ -32,7 +34,6 @@ pub enum ParticipantField {
     ClientId,
     NotifyUrl,
     KeyVersion,
-    Label,
     /// How long a key or a grant lasts.
     Lifetime,
     Merchant,
@@ -46,7 +47,6 @@ impl std::fmt::Display for ParticipantField {
             ParticipantField::ClientId => "client id",
             ParticipantField::NotifyUrl => "notify URL",
             ParticipantField::KeyVersion => "key version",
-            ParticipantField::Label => "label",
             ParticipantField::Lifetime => "lifetime",
             ParticipantField::Merchant => "merchant",
             ParticipantField::Isv => "ISV",
@@ -149,7 +149,7 @@ pub async fn update(
 #[derive(Debug, Clone)]
 pub struct AddedKey {
     pub public_key: VerifyingKey,
-    pub label: Option<String>,
+    pub label: Option<KeyLabel>,
     /// What the key may do: every scope for a rotated key of the participant's own, fewer
     /// for a system integrator's.
     pub scopes: Scopes,
@@ -163,18 +163,12 @@ pub async fn add_key(
     client_id: &ClientId,
     added: AddedKey,
 ) -> Result<KeyVersion, ParticipantError> {
-    let label = added
-        .label
-        .as_deref()
-        .map(|label| text::bounded(label, LABEL_CHARS_MAX))
-        .transpose()
-        .map_err(|reason| invalid(ParticipantField::Label, reason))?;
     if added.expires_at.is_some_and(|at| at <= now) {
         return Err(invalid(ParticipantField::Lifetime, "must be in the future"));
     }
     let key = NewKey {
         public_key_der: added.public_key.spki_der().to_vec(),
-        label,
+        label: added.label,
         scopes: added.scopes,
         created_at: now,
         expires_at: added.expires_at,

@@ -337,7 +337,7 @@ async fn an_integrators_key_is_scoped_and_stops_at_once() {
     let integrator_key = SigningKey::generate().unwrap();
     let added = AddedKey {
         public_key: integrator_key.verifying_key(),
-        label: Some("Integrator: Acme POS".into()),
+        label: Some("Integrator: Acme POS".parse().expect("a label")),
         scopes: Scopes::parse("pay,inquiry").unwrap(),
         expires_at: None,
     };
@@ -366,7 +366,7 @@ async fn an_integrators_key_is_scoped_and_stops_at_once() {
     let temporary_key = SigningKey::generate().unwrap();
     let added = AddedKey {
         public_key: temporary_key.verifying_key(),
-        label: Some("Integrator: Short job".into()),
+        label: Some("Integrator: Short job".parse().expect("a label")),
         scopes: Scopes::ALL,
         expires_at: Some(app.clock.now() + SignedDuration::from_hours(2)),
     };

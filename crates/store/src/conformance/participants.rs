@@ -67,7 +67,7 @@ pub async fn participants_and_keys(store: Arc<dyn Store>) {
 pub async fn scoped_keys_and_revocation(store: Arc<dyn Store>) {
     let alice = merchant(&*store, "ALICE").await;
     let integrator = NewKey {
-        label: Some("Integrator: Acme POS".into()),
+        label: Some("Integrator: Acme POS".parse().expect("a label")),
         scopes: Scopes::parse("pay,inquiry").unwrap(),
         expires_at: Some(at(1000)),
         ..key(2)
@@ -96,7 +96,7 @@ pub async fn scoped_keys_and_revocation(store: Arc<dyn Store>) {
     store.revoke_participant_key(&alice, 3, at(70)).await.unwrap();
     let (_, default) = store.participant_with_key(&alice, None).await.unwrap().unwrap();
     assert_eq!(default.map(|key| key.key_version), Some(1), "a revoked key is never the default");
-    let everything = NewKey { label: Some("Integrator: Full service".into()), ..key(4) };
+    let everything = NewKey { label: Some("Integrator: Full service".parse().expect("a label")), ..key(4) };
     assert_eq!(store.add_participant_key(&alice, &everything).await.unwrap(), 4);
     let (_, default) = store.participant_with_key(&alice, None).await.unwrap().unwrap();
     assert_eq!(default.map(|key| key.key_version), Some(1), "an integrator's key is never the default");
