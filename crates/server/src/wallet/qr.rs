@@ -9,7 +9,7 @@ use crate::codes::QrSize;
 /// Quiet zone around the code, in modules, as the QR standard asks.
 const QUIET_MODULES: usize = 4;
 
-/// Edge length of each image size, in pixels (rounded down to whole modules).
+/// Edge length of each image size, in pixels.
 pub(crate) fn pixels(size: QrSize) -> usize {
     match size {
         QrSize::Small => 200,
@@ -26,12 +26,14 @@ fn matrix(text: &str) -> Result<(Vec<bool>, usize), String> {
     Ok((dark, size))
 }
 
-/// A grayscale PNG of `text`'s QR code, `pixels(size)` wide at most.
+/// A grayscale PNG of `text`'s QR code, exactly `pixels(size)` wide: whole pixels per module,
+/// centred, the white border taking up what is left.
 pub(crate) fn png(text: &str, size: QrSize) -> Result<Vec<u8>, String> {
     let (dark, modules) = matrix(text)?;
     let total = modules + 2 * QUIET_MODULES;
-    let scale = (pixels(size) / total).max(1);
-    let edge = total * scale;
+    let edge = pixels(size).max(total);
+    let scale = edge / total;
+    let offset = (edge - modules * scale) / 2;
     let mut pixels = vec![255u8; edge * edge];
     for y in 0..modules {
         for x in 0..modules {
@@ -39,8 +41,8 @@ pub(crate) fn png(text: &str, size: QrSize) -> Result<Vec<u8>, String> {
                 continue;
             }
             for dy in 0..scale {
-                let row = (y + QUIET_MODULES) * scale + dy;
-                let start = row * edge + (x + QUIET_MODULES) * scale;
+                let row = offset + y * scale + dy;
+                let start = row * edge + offset + x * scale;
                 pixels[start..start + scale].fill(0);
             }
         }

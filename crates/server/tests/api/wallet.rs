@@ -420,6 +420,12 @@ async fn qr_images_decode_to_the_code_value() {
         let mut pixels = vec![0; reader.output_buffer_size().unwrap()];
         let frame = reader.next_frame(&mut pixels).unwrap();
         let (width, height) = (frame.width as usize, frame.height as usize);
+        let nominal = match detail.display_type.as_str() {
+            "SMALLIMAGE" => 200,
+            "MIDDLEIMAGE" => 400,
+            _ => 800,
+        };
+        assert_eq!((width, height), (nominal, nominal), "{} is as wide as documented", detail.display_type);
         let mut image =
             rqrr::PreparedImage::prepare_from_greyscale(width, height, |x, y| pixels[y * width + x]);
         let grids = image.detect_grids();
