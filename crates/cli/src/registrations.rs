@@ -3,7 +3,7 @@
 //! and a running server sends it at its next poll.
 
 use ocpay_core::ids::ClientId;
-use ocpay_core::registration::Decision;
+use ocpay_core::registration::{Decision, RejectReason};
 use ocpay_server::admin::registration_json;
 use ocpay_server::service::registrations::{self, ReviewError};
 use serde_json::json;
@@ -61,6 +61,7 @@ pub(crate) async fn run(command: RegistrationsCommand) -> anyhow::Result<()> {
         }
         RegistrationsCommand::Approve { id, client_id, data } => (id, client_id, Decision::Approve, data),
         RegistrationsCommand::Reject { id, reason, client_id, data } => {
+            let reason = RejectReason::parse(&reason).map_err(|error| anyhow::anyhow!("reason: {error}"))?;
             (id, client_id, Decision::Reject { reason }, data)
         }
     };
@@ -84,7 +85,6 @@ fn review_refused(error: ReviewError) -> anyhow::Error {
                 "{reference} names {count} registrations of different acquirers: give the client id"
             )
         }
-        ReviewError::Reason(error) => anyhow::anyhow!("reason: {error}"),
         other => other.into(),
     }
 }

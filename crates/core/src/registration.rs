@@ -6,6 +6,13 @@
 use jiff::Timestamp;
 
 use crate::ids::{ClientId, RegistrationId, RegistrationRequestId};
+use crate::text::BoundedText;
+
+/// Longest reason a registration is rejected for.
+pub const REJECT_REASON_CHARS_MAX: usize = 256;
+
+/// Why a registration was rejected, as the acquirer is told.
+pub type RejectReason = BoundedText<REJECT_REASON_CHARS_MAX>;
 
 /// Longest `referenceStoreId` the registration APIs accept.
 pub const STORE_ID_CHARS_MAX: usize = 32;
@@ -43,7 +50,7 @@ pub struct AutomaticDecision {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
     Approve,
-    Reject { reason: String },
+    Reject { reason: RejectReason },
 }
 
 /// Where a registration stands. `PROCESSING` until reviewed, then final.
@@ -51,7 +58,7 @@ pub enum Decision {
 pub enum RegistrationState {
     Processing,
     Approved { decided_at: Timestamp },
-    Rejected { decided_at: Timestamp, reason: String },
+    Rejected { decided_at: Timestamp, reason: RejectReason },
 }
 
 impl RegistrationState {
@@ -72,7 +79,7 @@ impl RegistrationState {
 
     pub fn reject_reason(&self) -> Option<&str> {
         match self {
-            Self::Rejected { reason, .. } => Some(reason),
+            Self::Rejected { reason, .. } => Some(reason.as_str()),
             _ => None,
         }
     }
@@ -145,7 +152,10 @@ pub fn decide_registration(
 pub fn sandbox_decision(reference_merchant_id: &str) -> Decision {
     if reference_merchant_id.starts_with(SANDBOX_REJECT_PREFIX) {
         Decision::Reject {
-            reason: format!("sandbox: referenceMerchantId starts with {SANDBOX_REJECT_PREFIX}"),
+            reason: RejectReason::parse(&format!(
+                "sandbox: referenceMerchantId starts with {SANDBOX_REJECT_PREFIX}"
+            ))
+            .expect("the sandbox's reason is short plain text"),
         }
     } else {
         Decision::Approve
@@ -180,7 +190,8 @@ mod tests {
         let new = terms("RR-NEW", "{}");
         let processing = in_state(RegistrationState::Processing);
         let approved = in_state(RegistrationState::Approved { decided_at: at });
-        let rejected = in_state(RegistrationState::Rejected { decided_at: at, reason: "no".into() });
+        let reason = "no".parse().unwrap();
+        let rejected = in_state(RegistrationState::Rejected { decided_at: at, reason });
         let same = Registration { terms: new.clone(), state: RegistrationState::Processing };
         let changed =
             Registration { terms: terms("RR-NEW", "{\"x\":1}"), state: RegistrationState::Processing };

@@ -125,18 +125,13 @@ pub(crate) async fn check_registered(
     Err(ServiceError::MerchantNotRegistered(refusal))
 }
 
-/// Longest reason an operator gives for a rejection.
-pub const REASON_CHARS_MAX: usize = 256;
-
-/// Why an operator's review did not happen. The CLI names the flag that gave the value.
+/// Why an operator's review did not happen; the CLI words it for the operator.
 #[derive(Debug, thiserror::Error)]
 pub enum ReviewError {
     #[error("no registration has the id or request id {0}")]
     NotFound(String),
     #[error("{reference} names {count} registrations of different acquirers")]
     Ambiguous { reference: String, count: usize },
-    #[error("the rejection's reason: {0}")]
-    Reason(ocpay_core::text::TextError),
     #[error("registration {id} was {status} already")]
     AlreadyDecided { id: String, status: &'static str },
     #[error(transparent)]
@@ -158,9 +153,8 @@ pub async fn find(
     }
 }
 
-/// An operator approves or rejects (with a reason of at most [`REASON_CHARS_MAX`] characters) a
-/// `PROCESSING` registration at `now`; its notification is
-/// queued in the same transaction, for a running server to send.
+/// An operator approves or rejects (with a reason) a `PROCESSING` registration at `now`; its
+/// notification is queued in the same transaction, for a running server to send.
 pub async fn review(
     store: &dyn Store,
     reference: &str,
@@ -168,9 +162,6 @@ pub async fn review(
     decision: &Decision,
     now: Timestamp,
 ) -> Result<Registration, ReviewError> {
-    if let Decision::Reject { reason } = decision {
-        ocpay_core::text::bounded(reason, REASON_CHARS_MAX).map_err(ReviewError::Reason)?;
-    }
     let registration = find(store, reference, owner).await?;
     let id = registration.terms.id;
     match store.decide_registration(Some(&registration.terms.owner), &id, decision, now).await? {

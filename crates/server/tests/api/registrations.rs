@@ -285,7 +285,7 @@ async fn an_operator_approves_or_rejects_and_the_acquirer_is_notified() {
     let store = &*app.state.store;
     let approved =
         registrations::review(store, "REG-OK", None, &Decision::Approve, app.clock.now()).await.unwrap();
-    let reject = Decision::Reject { reason: "the business licence has expired".into() };
+    let reject = Decision::Reject { reason: "the business licence has expired".parse().expect("a reason") };
     let found = registrations::find(store, "REG-NO", Some(&owner)).await.unwrap();
     registrations::review(store, found.terms.id.as_str(), None, &reject, app.clock.now()).await.unwrap();
     assert!(matches!(
@@ -375,7 +375,7 @@ async fn acquirers_pay_only_for_their_approved_merchants() {
     let app = reviewed_by_hand().await;
     let acquirer = app.acquirer().await;
     let other = app.acquirer().await;
-    let reject = Decision::Reject { reason: "no".into() };
+    let reject = Decision::Reject { reason: "no".parse().expect("a reason") };
     registered(&app, &acquirer, "M-APPROVED", "S-1", Some(Decision::Approve)).await;
     registered(&app, &acquirer, "M-PENDING", "S-1", None).await;
     registered(&app, &acquirer, "M-REJECTED", "S-1", Some(reject)).await;

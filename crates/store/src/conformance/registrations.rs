@@ -93,7 +93,7 @@ pub async fn registrations_are_idempotent_and_one_per_store(store: Arc<dyn Store
     let rejected = registered(
         store.create_registration(&registration_terms(&acquirer, "REG-4", "M2", "S1")).await.unwrap(),
     );
-    let reason = Decision::Reject { reason: "incomplete".into() };
+    let reason = Decision::Reject { reason: "incomplete".parse().expect("a reason") };
     store.decide_registration(Some(&acquirer), &rejected.terms.id, &reason, at(20)).await.unwrap();
     registered(store.create_registration(&registration_terms(&acquirer, "REG-5", "M2", "S1")).await.unwrap());
 }
@@ -130,7 +130,7 @@ pub async fn registrations_are_decided_once_and_notified(store: Arc<dyn Store>) 
     let loud = registered(
         store.create_registration(&registration_terms(&acquirer, "REG-LOUD", "M-L", "S1")).await.unwrap(),
     );
-    let reject = Decision::Reject { reason: "the licence has expired".into() };
+    let reject = Decision::Reject { reason: "the licence has expired".parse().expect("a reason") };
     assert_eq!(
         store.decide_registration(Some(&client("NOBODY")), &loud.terms.id, &reject, at(5)).await.unwrap(),
         DecideRegistration::NotFound,
@@ -166,7 +166,7 @@ pub async fn due_registrations_are_decided_automatically(store: Arc<dyn Store>) 
     let mut approve = registration_terms(&acquirer, "REG-AUTO-1", "M-A", "S1");
     approve.automatic = Some(AutomaticDecision { at: at(30), decision: Decision::Approve });
     let mut reject = registration_terms(&acquirer, "REG-AUTO-2", "REJECT-M", "S1");
-    let reason = Decision::Reject { reason: "sandbox".into() };
+    let reason = Decision::Reject { reason: "sandbox".parse().expect("a reason") };
     reject.automatic = Some(AutomaticDecision { at: at(30), decision: reason });
     let manual = registration_terms(&acquirer, "REG-MANUAL", "M-M", "S1");
     for terms in [&approve, &reject, &manual] {
