@@ -25,6 +25,9 @@ use serde::{Deserialize, Serialize};
 pub(crate) struct Profile {
     pub(crate) server_url: Option<String>,
     pub(crate) client_id: Option<String>,
+    /// The participant's name: what `pay` calls the merchant and its store unless told.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) name: Option<String>,
     pub(crate) private_key: Option<PathBuf>,
     pub(crate) platform_key: Option<PathBuf>,
     pub(crate) key_version: Option<u32>,
@@ -106,13 +109,16 @@ impl ClientArgs {
         }
         // The command retries by itself, to show each attempt (see `call`).
         let client = builder.timeout(Duration::from_secs(self.timeout_seconds)).attempts_max(1).build()?;
-        Ok(Caller { client, attempts: self.attempts.max(1), again: String::new() })
+        let name = profile.name.unwrap_or_else(|| client.client_id().to_owned());
+        Ok(Caller { client, name, attempts: self.attempts.max(1), again: String::new() })
     }
 }
 
 /// A client, and how many attempts each call may take.
 struct Caller {
     client: Client,
+    /// The participant's name, from its profile (or its client id).
+    name: String,
     attempts: u32,
     /// What running the command again must keep, for an unknown outcome: the request id.
     again: String,
@@ -139,20 +145,23 @@ pub(crate) struct PayArgs {
     /// The idempotency key [default: a new one].
     #[arg(long)]
     payment_request_id: Option<String>,
-    #[arg(long, default_value = "Order")]
-    description: String,
+    /// The order's description [default: "Order at <the participant's name>"].
+    #[arg(long)]
+    description: Option<String>,
     #[arg(long)]
     reference_order_id: Option<String>,
     #[arg(long, default_value = "M0001")]
     merchant_id: String,
-    #[arg(long, default_value = "Demo merchant")]
-    merchant_name: String,
+    /// The merchant's name the payer sees [default: the participant's name, from its profile].
+    #[arg(long)]
+    merchant_name: Option<String>,
     #[arg(long, default_value = "5812")]
     mcc: String,
     #[arg(long, default_value = "S0001")]
     store_id: String,
-    #[arg(long, default_value = "Main store")]
-    store_name: String,
+    /// The store's name the payer sees [default: the participant's name].
+    #[arg(long)]
+    store_name: Option<String>,
     /// Where the payment's notification goes [default: the participant's notify URL].
     #[arg(long)]
     notify_url: Option<String>,
@@ -288,16 +297,16 @@ pub(crate) async fn pay(args: PayArgs) -> anyhow::Result<ExitCode> {
     let caller = caller.again_with("--payment-request-id", &request_id);
     let order = Order {
         reference_order_id: args.reference_order_id,
-        order_description: Some(args.description),
+        order_description: Some(args.description.unwrap_or_else(|| format!("Order at {}", caller.name))),
         order_amount: Some(Amount::new(&args.currency, args.amount)),
         merchant: Some(Merchant {
             reference_merchant_id: Some(args.merchant_id),
             merchant_mcc: Some(args.mcc.clone()),
-            merchant_name: Some(args.merchant_name),
+            merchant_name: Some(args.merchant_name.unwrap_or_else(|| caller.name.clone())),
             merchant_display_name: None,
             store: Some(Store {
                 reference_store_id: Some(args.store_id),
-                store_name: Some(args.store_name),
+                store_name: Some(args.store_name.unwrap_or_else(|| caller.name.clone())),
                 store_mcc: Some(args.mcc),
             }),
         }),

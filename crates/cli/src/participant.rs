@@ -173,14 +173,15 @@ impl ResolvedKey {
     fn write(
         self,
         data_dir: &DataDir,
-        client_id: &ClientId,
+        participant: &Participant,
         key_version: u32,
         server_url: &str,
     ) -> anyhow::Result<Option<(crate::keys::KeyFiles, PathBuf)>> {
+        let client_id = &participant.client_id;
         let Some((dir, key)) = self.generated else { return Ok(None) };
         let written = crate::keys::write(&dir, key)
             .and_then(|files| {
-                let profile = write_profile(data_dir, &files, client_id, key_version, server_url)?;
+                let profile = write_profile(data_dir, &files, participant, key_version, server_url)?;
                 Ok((files, profile))
             })
             .with_context(|| {
@@ -213,7 +214,7 @@ fn resolve_key(source: &KeySource) -> anyhow::Result<ResolvedKey> {
 fn write_profile(
     data_dir: &DataDir,
     files: &crate::keys::KeyFiles,
-    client_id: &ClientId,
+    participant: &Participant,
     key_version: u32,
     server_url: &str,
 ) -> anyhow::Result<PathBuf> {
@@ -223,7 +224,8 @@ fn write_profile(
         .with_context(|| format!("write {}", platform_key.display()))?;
     let profile = Profile {
         server_url: Some(server_url.to_owned()),
-        client_id: Some(client_id.to_string()),
+        client_id: Some(participant.client_id.to_string()),
+        name: Some(participant.name.to_string()),
         private_key: Some(PathBuf::from("private-key.pem")),
         platform_key: Some(PathBuf::from("platform-public-key.pem")),
         key_version: Some(key_version),
@@ -352,7 +354,7 @@ async fn create(args: CreateArgs) -> anyhow::Result<()> {
         "name": participant.name.as_str(),
         "notifyUrl": participant.notify_url,
     });
-    if let Some((files, profile)) = key.write(&data_dir, &participant.client_id, 1, &args.server_url)? {
+    if let Some((files, profile)) = key.write(&data_dir, &participant, 1, &args.server_url)? {
         output["privateKeyFile"] = json!(files.private_key);
         output["publicKeyFile"] = json!(files.public_key);
         output["profile"] = json!(profile);
@@ -379,6 +381,10 @@ async fn add_key(args: AddKeyArgs) -> anyhow::Result<()> {
         expires_at,
     };
     let key_version = participants::add_key(&*store, now, &client_id, added).await.map_err(refused)?;
+    let participant = store
+        .participant(&client_id)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("--client-id: no participant {client_id}"))?;
     let mut output = json!({
         "clientId": client_id.as_str(),
         "keyVersion": key_version,
@@ -386,7 +392,7 @@ async fn add_key(args: AddKeyArgs) -> anyhow::Result<()> {
         "scopes": args.scopes.to_string(),
         "expiresAt": expires_at.map(ocpay_protocol::datetime::format),
     });
-    if let Some((files, profile)) = key.write(&data_dir, &client_id, key_version, &args.server_url)? {
+    if let Some((files, profile)) = key.write(&data_dir, &participant, key_version, &args.server_url)? {
         output["privateKeyFile"] = json!(files.private_key);
         output["profile"] = json!(profile);
     }

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 mod bench;
 mod cluster;
@@ -442,6 +442,14 @@ fn a_payer_pays_from_the_command_line_and_listen_receives_the_notification() {
     let paid = json(&ocpay(&["pay", "--profile", &profile, "--amount", "450", "--currency", "USD"]));
     let code = paid["orderCodeForm"]["codeDetails"][0]["codeValue"].as_str().unwrap().to_owned();
     let payment_id = paid["paymentId"].as_str().unwrap().to_owned();
+    // The payer sees the participant's own name (from its profile), not a made-up merchant.
+    let token = code.rsplit('/').next().unwrap();
+    let shown: Value = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let url = format!("{}/wallet/api/codes/{token}", server.url);
+        reqwest::get(url).await.unwrap().json().await.unwrap()
+    });
+    let names = (&shown["merchantName"], &shown["storeName"], &shown["description"]);
+    assert_eq!(names, (&json!("merchant"), &json!("merchant"), &json!("Order at merchant")), "{shown}");
     let wallet = ocpay(&["wallet", "pay", &code, "--payer", "cli-payer"]);
     assert!(wallet.status.success(), "{}", String::from_utf8_lossy(&wallet.stdout));
     assert_eq!(json(&wallet)["status"], "SUCCESS");
