@@ -74,22 +74,9 @@ fn the_load_generator_counts_answers_it_cannot_verify_as_errors() {
     let lines: Vec<String> = (0..3)
         .map(|index| {
             let request_id = format!("bench-check-{index}");
-            let body = json!({
-                "productCode": "IN_STORE_PAYMENT",
-                "paymentRequestId": request_id,
-                "paymentFactor": {"inStorePaymentScenario": "OrderCode"},
-                "paymentMethod": {"paymentMethodType": "CONNECT_WALLET"},
-                "paymentAmount": {"currency": "USD", "value": "1250"},
-                "order": {
-                    "referenceOrderId": request_id,
-                    "orderDescription": "Two flat whites",
-                    "orderAmount": {"currency": "USD", "value": "1250"},
-                    "merchant": {"referenceMerchantId": "M1", "merchantName": "Bench Cafe", "merchantMCC": "5812",
-                        "store": {"referenceStoreId": "S1", "storeName": "Main", "storeMCC": "5812"}}
-                },
-                "paymentNotifyUrl": "http://127.0.0.1:9/notify"
-            })
-            .to_string();
+            let mut request = ocpay_testkit::pay_request(&request_id, "USD", 1250);
+            request.payment_notify_url = Some("http://127.0.0.1:9/notify".into());
+            let body = serde_json::to_string(&request).unwrap();
             let request_time = jiff::Timestamp::now().as_millisecond().to_string();
             let content = content_to_sign("POST", &path, client_id, &request_time, body.as_bytes());
             let signature = key.sign_header(1, &content).unwrap();

@@ -12,7 +12,7 @@ use ocpay_store::conformance;
 use ocpay_testkit::{Receiver, Reply};
 use serde_json::Value;
 
-use super::{OCPAY, create_participant, json, listen, ocpay, participant, serve, wait_healthy};
+use super::{OCPAY, create_participant, json, listen, ocpay, sandbox_merchant, serve, wait_healthy};
 
 fn stdout(output: &Output) -> String {
     format!("{}\n{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
@@ -30,11 +30,7 @@ fn code_value(paid: &Value) -> String {
 
 #[test]
 fn a_u_result_exits_with_3() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let data = data.to_str().unwrap();
-    let server = serve(Path::new(data));
-    let merchant = participant(data, &dir.path().join("merchant"), "merchant", &server.url);
+    let (_dir, _data, _server, merchant) = sandbox_merchant();
     let profile = merchant["profile"].as_str().unwrap();
     let pay = |amount: &str, extra: &[&str]| {
         let mut args = vec!["pay", "--profile", profile, "--amount", amount, "--currency", "USD"];
@@ -92,11 +88,8 @@ fn a_u_result_exits_with_3() {
 
 #[test]
 fn the_platform_key_said_to_sign_is_the_one_that_signs_and_is_never_retired_while_it_does() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let data = data.to_str().unwrap();
-    let server = serve(Path::new(data));
-    let merchant = participant(data, &dir.path().join("merchant"), "merchant", &server.url);
+    let (dir, data, server, merchant) = sandbox_merchant();
+    let data = data.as_str();
     let profile = merchant["profile"].as_str().unwrap();
     let platform_key = |args: &[&str]| ocpay(&[&["platform-key", "--data-dir", data][..], args].concat());
     let signing = |listed: &Value| -> Vec<(u64, bool)> {

@@ -555,11 +555,7 @@ fn a_payer_pays_from_the_command_line_and_listen_receives_the_notification() {
 
 #[test]
 fn each_unknown_answer_and_retry_is_shown_and_pay_says_how_to_pay_its_code() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let data = data.to_str().unwrap();
-    let server = serve(Path::new(data));
-    let merchant = participant(data, &dir.path().join("merchant"), "merchant", &server.url);
+    let (_dir, _data, server, merchant) = sandbox_merchant();
     let profile = merchant["profile"].as_str().unwrap();
     let pay = |amount: &str, more: &[&str]| {
         let args = ["pay", "--profile", profile, "--amount", amount, "--currency", "USD"];
@@ -611,6 +607,17 @@ fn each_unknown_answer_and_retry_is_shown_and_pay_says_how_to_pay_its_code() {
     assert_eq!(unknown.status.code(), Some(4));
     assert_eq!(json(&unknown)["result"]["resultCode"], "ORDER_NOT_EXIST");
     drop(server);
+}
+
+/// A running `ocpay serve` on a data directory of its own (kept by the returned folder) with a
+/// sandbox merchant: the folder, the data directory, the server and the merchant's JSON (with
+/// `profile`).
+fn sandbox_merchant() -> (tempfile::TempDir, String, Server, Value) {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data").to_str().unwrap().to_owned();
+    let server = serve(Path::new(&data));
+    let merchant = participant(&data, &dir.path().join("merchant"), "merchant", &server.url);
+    (dir, data, server, merchant)
 }
 
 /// Creates a sandbox participant with generated keys; returns its JSON (with `profile`).
