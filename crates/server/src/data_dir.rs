@@ -54,25 +54,53 @@ impl PlatformKeys {
 /// The platform keys as the data directory held them at the last look, shared by the gateway
 /// (which signs answers and publishes the keys) and the notifier (which signs notifications).
 ///
-/// The directory is read again at most once a second, so that `ocpay platform-key --activate`
-/// reaches every server within a second without a restart, and a server always signs with the
-/// key it publishes as signing.
+/// The directory is looked at again at most once a second, so that `ocpay platform-key
+/// --activate` reaches every server within a second without a restart, and a server always
+/// signs with the key it publishes as signing. A look costs two `stat`s: the keys are read and
+/// parsed again only when the directory or the signing record changed since the last reading
+/// (every change the `platform-key` commands make renames a file into or out of the directory).
 pub struct PlatformKeySource {
     root: PathBuf,
     clock: Arc<dyn Clock>,
     view: Mutex<PlatformKeyView>,
 }
 
-/// The platform keys of one reading of the data directory, and when it was made.
+/// The platform keys of one reading of the data directory, when it was made, and the state of
+/// the directory it was made from.
 struct PlatformKeyView {
     read_at: jiff::Timestamp,
+    stamp: Option<DirectoryStamp>,
     keys: PlatformKeys,
+}
+
+/// When the data directory and its signing record last changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct DirectoryStamp {
+    directory: std::time::SystemTime,
+    signing: Option<std::time::SystemTime>,
+}
+
+impl DirectoryStamp {
+    /// The stamp of the directory at `root`; `None` (read again next time) when it cannot be
+    /// read or changed in the last two seconds, since a file system with coarse timestamps could
+    /// give a later change the same one.
+    fn of(root: &Path, now: jiff::Timestamp) -> Option<DirectoryStamp> {
+        let modified = |path: &Path| fs::metadata(path).and_then(|metadata| metadata.modified()).ok();
+        let stamp =
+            DirectoryStamp { directory: modified(root)?, signing: modified(&root.join(SIGNING_FILE)) };
+        let settled = |time: std::time::SystemTime| {
+            jiff::Timestamp::try_from(time)
+                .is_ok_and(|changed| now.duration_since(changed) > jiff::SignedDuration::from_secs(2))
+        };
+        (settled(stamp.directory) && stamp.signing.is_none_or(settled)).then_some(stamp)
+    }
 }
 
 impl PlatformKeySource {
     /// Starts from `keys`, read from the directory at `root` just now.
     pub fn new(root: PathBuf, clock: Arc<dyn Clock>, keys: PlatformKeys) -> PlatformKeySource {
-        let view = Mutex::new(PlatformKeyView { read_at: clock.now(), keys });
+        let stamp = DirectoryStamp::of(&root, clock.now());
+        let view = Mutex::new(PlatformKeyView { read_at: clock.now(), stamp, keys });
         PlatformKeySource { root, clock, view }
     }
 
@@ -96,34 +124,37 @@ impl PlatformKeySource {
     fn now(&self) -> MutexGuard<'_, PlatformKeyView> {
         let lock = || self.view.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let now = self.clock.now();
-        let due = {
+        let last_stamp = {
             let mut view = lock();
-            let due = now.duration_since(view.read_at) >= jiff::SignedDuration::from_secs(1);
-            if due {
-                view.read_at = now;
+            if now.duration_since(view.read_at) < jiff::SignedDuration::from_secs(1) {
+                return view;
             }
-            due
+            view.read_at = now;
+            view.stamp
         };
-        if due {
-            match DataDir::open(&self.root).and_then(|dir| dir.platform_keys()) {
-                Ok(keys) => {
-                    let mut view = lock();
-                    if keys.version != view.keys.version {
-                        tracing::info!(
-                            from = view.keys.version,
-                            to = keys.version,
-                            "the platform signing key changed"
-                        );
-                    }
-                    view.keys = keys;
-                    return view;
+        let stamp = DirectoryStamp::of(&self.root, now);
+        if stamp.is_some() && stamp == last_stamp {
+            return lock();
+        }
+        match DataDir::open(&self.root).and_then(|dir| dir.platform_keys()) {
+            Ok(keys) => {
+                let mut view = lock();
+                if keys.version != view.keys.version {
+                    tracing::info!(
+                        from = view.keys.version,
+                        to = keys.version,
+                        "the platform signing key changed"
+                    );
                 }
-                Err(error) => {
-                    tracing::warn!(%error, "reading the platform keys failed; keeping the last ones read")
-                }
+                view.keys = keys;
+                view.stamp = stamp;
+                view
+            }
+            Err(error) => {
+                tracing::warn!(%error, "reading the platform keys failed; keeping the last ones read");
+                lock()
             }
         }
-        lock()
     }
 }
 
@@ -448,6 +479,28 @@ mod tests {
         assert_eq!(data.platform_keys().unwrap().version, 2);
         let mode = fs::metadata(data.root().join("platform-key-v3.pem")).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
+    }
+
+    #[test]
+    fn a_settled_directory_is_not_read_again_until_a_key_command_changes_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = DataDir::open(&dir.path().join("data")).unwrap();
+        let keys = data.platform_keys().unwrap();
+        // Ten seconds on, by the source's clock: the directory has settled.
+        let clock = Arc::new(crate::clock::ManualClock::new(
+            jiff::Timestamp::now() + jiff::SignedDuration::from_secs(10),
+        ));
+        let source = PlatformKeySource::new(data.root().to_owned(), clock.clone(), keys);
+        assert!(source.view.lock().unwrap().stamp.is_some(), "a settled directory has a stamp");
+        let unchanged = source.view.lock().unwrap().stamp;
+        clock.advance(jiff::SignedDuration::from_secs(2));
+        assert_eq!(source.signer().0, 1);
+        assert_eq!(source.view.lock().unwrap().stamp, unchanged, "nothing changed: nothing read");
+
+        let version = data.rotate_platform_key().unwrap();
+        data.activate_platform_key(version).unwrap();
+        clock.advance(jiff::SignedDuration::from_secs(2));
+        assert_eq!(source.signer().0, version, "an activation is seen at the next look");
     }
 
     #[test]
