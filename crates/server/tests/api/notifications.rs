@@ -177,10 +177,10 @@ async fn a_crash_mid_attempt_does_not_wait_out_the_claim() {
         app.clock.advance(SignedDuration::from_millis(app.state.config.notify_claim_lease_ms as i64));
     }
     // Otherwise the same instant on the test clock: only releasing the dead process's claims
-    // lets it go.
-    receiver.wait_for(2).await;
+    // lets it go. The server's record comes first: if the attempt failed, it says why.
     let notification = recorded(&app, &payment_id, 1).await;
     assert_eq!(notification["status"], "DELIVERED", "{notification}");
+    receiver.wait_for(2).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
