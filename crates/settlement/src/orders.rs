@@ -1,0 +1,1 @@
+//! A merchant's own order list matched against a report file.
