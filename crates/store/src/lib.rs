@@ -675,6 +675,69 @@ pub trait Store: Send + Sync + 'static {
 
     /// Whether the store can serve reads and writes.
     async fn health(&self) -> Result<(), StoreError>;
+
+    /// Creates a participant's SFTP account, or changes the one it has: a public key is added
+    /// (once: a key already there stays as it is), a password replaces the old one, an
+    /// allow-list (when given) replaces the old one. Returns the account and whether it is new.
+    async fn upsert_sftp_account(
+        &self,
+        change: &SftpAccountChange,
+        now: Timestamp,
+    ) -> Result<(SftpAccount, bool), StoreError>;
+
+    /// Every SFTP account, by client id.
+    async fn sftp_accounts(&self) -> Result<Vec<SftpAccount>, StoreError>;
+
+    async fn sftp_account(&self, client_id: &ClientId) -> Result<Option<SftpAccount>, StoreError>;
+
+    /// Removes an SFTP account; false if there was none.
+    async fn remove_sftp_account(&self, client_id: &ClientId) -> Result<bool, StoreError>;
+
+    /// Records a login's outcome and returns the account as it is after it (`None` when it does
+    /// not exist). A success clears the failures and stamps the last login; a failure counts,
+    /// and the `failures_max`-th in a row locks the account until `locked_until`. A failure
+    /// while locked changes nothing (the lockout keeps its end); the first one after a lockout
+    /// ended starts a new count.
+    async fn record_sftp_login(
+        &self,
+        client_id: &ClientId,
+        outcome: SftpLoginOutcome,
+        now: Timestamp,
+    ) -> Result<Option<SftpAccount>, StoreError>;
+}
+
+/// A participant's SFTP account (login name = client id).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SftpAccount {
+    pub client_id: ClientId,
+    /// OpenSSH one-line public keys (`ssh-ed25519 AAAA...`), without comments, so that two
+    /// texts are equal exactly when the keys are.
+    pub public_keys: Vec<String>,
+    /// An argon2id PHC string.
+    pub password_hash: Option<String>,
+    /// CIDR texts the account may connect from; empty means any address.
+    pub allowed_networks: Vec<String>,
+    pub created_at: Timestamp,
+    pub last_login_at: Option<Timestamp>,
+    /// Failed logins in a row.
+    pub failures: u32,
+    pub locked_until: Option<Timestamp>,
+}
+
+/// What [`Store::upsert_sftp_account`] changes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SftpAccountChange {
+    pub client_id: ClientId,
+    pub add_public_key: Option<String>,
+    pub password_hash: Option<String>,
+    pub allowed_networks: Option<Vec<String>>,
+}
+
+/// A login's outcome, for [`Store::record_sftp_login`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SftpLoginOutcome {
+    Succeeded,
+    Failed { failures_max: u32, locked_until: Timestamp },
 }
 
 #[cfg(test)]

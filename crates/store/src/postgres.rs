@@ -40,7 +40,10 @@ use crate::sql::{
 };
 
 /// The schema, one migration per entry, applied in order and counted in `ocpay_schema`.
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/postgres/0001_schema.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/postgres/0001_schema.sql"),
+    include_str!("../migrations/postgres/0003_sftp_accounts.sql"),
+];
 
 /// The number of the newest migration: what an up-to-date database is at.
 pub const SCHEMA_VERSION: usize = MIGRATIONS.len();

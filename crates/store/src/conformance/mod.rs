@@ -16,6 +16,7 @@ pub mod participants;
 pub mod payments;
 pub mod refunds;
 pub mod registrations;
+pub mod sftp;
 
 pub use database::{postgres_scratch_schema, postgres_test_url};
 
@@ -89,6 +90,10 @@ macro_rules! conformance_tests {
             concurrent_duplicate_registrations_create_one,
             registrations_are_decided_once_and_notified,
             due_registrations_are_decided_automatically,
+        ]);
+        $crate::conformance_tests!(@area store $attrs $new_store, sftp [
+            sftp_accounts_add_keys_and_replace_passwords,
+            sftp_failures_lock_until_the_lockout_ends,
         ]);
         $crate::conformance_tests!(@area faults $attrs $new_store, faults [
             a_payment_that_fails_to_be_created_leaves_no_row,

@@ -57,6 +57,7 @@ mod payments;
 mod refunds;
 mod registrations;
 mod rows;
+mod sftp;
 mod value;
 
 use std::future::Future;
@@ -537,5 +538,38 @@ impl<E: Engine> Store for SqlStore<E> {
     async fn health(&self) -> Result<(), StoreError> {
         self.engine.health().await?;
         self.engine.read(|db| db.query("SELECT 1", &[]).map(drop)).await
+    }
+    async fn upsert_sftp_account(
+        &self,
+        change: &crate::SftpAccountChange,
+        now: Timestamp,
+    ) -> Result<(crate::SftpAccount, bool), StoreError> {
+        let change = change.clone();
+        self.engine.write(Isolation::Serializable, move |db| sftp::upsert(db, &change, now)).await
+    }
+
+    async fn sftp_accounts(&self) -> Result<Vec<crate::SftpAccount>, StoreError> {
+        self.engine.read(sftp::list).await
+    }
+
+    async fn sftp_account(&self, client_id: &ClientId) -> Result<Option<crate::SftpAccount>, StoreError> {
+        self.engine.read(|db| sftp::find(db, client_id)).await
+    }
+
+    async fn remove_sftp_account(&self, client_id: &ClientId) -> Result<bool, StoreError> {
+        let client_id = client_id.clone();
+        self.engine.write(Isolation::Serializable, move |db| sftp::remove(db, &client_id)).await
+    }
+
+    async fn record_sftp_login(
+        &self,
+        client_id: &ClientId,
+        outcome: crate::SftpLoginOutcome,
+        now: Timestamp,
+    ) -> Result<Option<crate::SftpAccount>, StoreError> {
+        let client_id = client_id.clone();
+        self.engine
+            .write(Isolation::Serializable, move |db| sftp::record_login(db, &client_id, outcome, now))
+            .await
     }
 }
