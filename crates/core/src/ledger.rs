@@ -24,8 +24,17 @@ pub enum AccountOwner {
     /// The source of issued stored value (top-ups) in one environment. Negative by what was
     /// issued. Sandbox value never mixes with live value.
     Funding(Environment),
-    /// Where one currency becomes another in a cross-currency payment, per environment.
+    /// Where one currency becomes another in a cross-currency payment or settlement, per
+    /// environment.
     Exchange(Environment),
+    /// What a settlement batch made payable to a merchant, not yet paid out.
+    MerchantSettled(ClientId),
+    /// What was paid out to merchants (the counterpart of `settlements mark-paid`).
+    Payout(Environment),
+    /// The platform's fee revenue.
+    FeeRevenue(Environment),
+    /// Tax collected on fees.
+    FeeTax(Environment),
 }
 
 /// One account: an owner and a currency.
@@ -51,6 +60,14 @@ impl Account {
             AccountOwner::Exchange(environment) => {
                 format!("exchange:{}:{}", environment.as_str(), self.currency)
             }
+            AccountOwner::MerchantSettled(client) => format!("settled:{client}:{}", self.currency),
+            AccountOwner::Payout(environment) => format!("payout:{}:{}", environment.as_str(), self.currency),
+            AccountOwner::FeeRevenue(environment) => {
+                format!("fee:{}:{}", environment.as_str(), self.currency)
+            }
+            AccountOwner::FeeTax(environment) => {
+                format!("fee-tax:{}:{}", environment.as_str(), self.currency)
+            }
         }
     }
 
@@ -61,6 +78,10 @@ impl Account {
             AccountOwner::MerchantPending(_) => "pending",
             AccountOwner::Funding(_) => "funding",
             AccountOwner::Exchange(_) => "exchange",
+            AccountOwner::MerchantSettled(_) => "settled",
+            AccountOwner::Payout(_) => "payout",
+            AccountOwner::FeeRevenue(_) => "fee",
+            AccountOwner::FeeTax(_) => "fee-tax",
         }
     }
 }
@@ -88,6 +109,15 @@ crate::named_enum! {
         Reversal = "REVERSAL",
         /// Money returned from the merchant's pending balance to the payer's wallet.
         Refund = "REFUND",
+        /// A payment's fee and its tax, from the merchant's pending balance to the platform.
+        Fee = "FEE",
+        /// The share of a payment's fee that a refund or cancel gives back.
+        FeeReturn = "FEE_RETURN",
+        /// A settlement batch's net amount, from pending to settled (through the exchange
+        /// account when the settlement currency differs).
+        Settlement = "SETTLEMENT",
+        /// Settled money paid out to a merchant.
+        Payout = "PAYOUT",
     }
 }
 

@@ -6,6 +6,7 @@
 //! It knows nothing about JSON field names or SQL; the gateway and the store translate.
 
 pub mod access;
+pub mod fees;
 pub mod fx;
 pub mod ids;
 pub mod ledger;

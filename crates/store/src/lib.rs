@@ -15,10 +15,12 @@
 #[cfg(feature = "conformance")]
 pub mod conformance;
 pub mod postgres;
+pub mod settlement;
 pub mod sql;
 pub mod sqlite;
 
 use async_trait::async_trait;
+use jiff::civil::Date;
 use ocpay_core::Timestamp;
 use ocpay_core::access::{Grant, Scopes};
 use ocpay_core::ids::{
@@ -26,7 +28,7 @@ use ocpay_core::ids::{
     RegistrationRequestId,
 };
 use ocpay_core::ledger::{Account, AccountOwner};
-use ocpay_core::money::Money;
+use ocpay_core::money::{Currency, Money};
 use ocpay_core::participant::{KeyVersion, Participant, ParticipantKey};
 use ocpay_core::payer::{Payer, PayerId};
 use ocpay_core::payment::{
@@ -34,6 +36,10 @@ use ocpay_core::payment::{
 };
 use ocpay_core::refund::{Refund, RefundPolicy, RefundRefusal, RefundTerms};
 use ocpay_core::registration::{Decision, Registration, RegistrationRefusal, RegistrationTerms};
+use settlement::{
+    ItemCursor, MarkPaid, SettleChunk, SettledChunk, SettlementBatch, SettlementCounts, SettlementItemRecord,
+    SettlementTerms,
+};
 
 /// Why the store could not do what it was asked.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -61,6 +67,13 @@ pub enum StoreError {
     /// than rounded or wrapped.
     #[error("{0} is outside the range of an amount")]
     OutOfRange(String),
+}
+
+/// Arithmetic on amounts that left the range of an `i64` (a sum of fees, a converted total).
+impl From<ocpay_core::money::MoneyError> for StoreError {
+    fn from(error: ocpay_core::money::MoneyError) -> Self {
+        StoreError::OutOfRange(error.to_string())
+    }
 }
 
 /// A change to a participant's details; a field left `None` stays as it is.
@@ -646,6 +659,85 @@ pub trait Store: Send + Sync + 'static {
 
     /// Checks the whole ledger: postings balance, wallets are not negative, totals are zero.
     async fn ledger_check(&self) -> Result<LedgerCheck, StoreError>;
+
+    /// A participant's fee schedule and settlement currency; `None` without such a participant.
+    async fn settlement_terms(&self, client_id: &ClientId) -> Result<Option<SettlementTerms>, StoreError>;
+
+    /// Replaces a participant's fee schedule and settlement currency (for what completes from
+    /// now on); `NotFound` without such a participant.
+    async fn set_settlement_terms(
+        &self,
+        client_id: &ClientId,
+        terms: &SettlementTerms,
+    ) -> Result<(), StoreError>;
+
+    /// Who has a batch to make at `cutoff`: every participant and settlement currency with a
+    /// transaction completed before it and not yet settled, and every one that had a batch
+    /// before and has none at `cutoff` (its summary is written even for a day without
+    /// transactions). Restricted to `owner` when one is given.
+    async fn settlement_candidates(
+        &self,
+        cutoff: Timestamp,
+        owner: Option<&ClientId>,
+    ) -> Result<Vec<(ClientId, Currency)>, StoreError>;
+
+    /// When the oldest completed transaction not yet in a batch completed.
+    async fn oldest_unsettled(&self) -> Result<Option<Timestamp>, StoreError>;
+
+    /// Adds up to `chunk.limit` unsettled transactions completed before the cutoff to the
+    /// participant's batch for it (opened when missing), each with its item and its share of
+    /// the pending → settled posting, in one transaction; closes the batch when fewer were
+    /// left. A closed batch takes nothing more.
+    async fn settle_chunk(&self, chunk: &SettleChunk) -> Result<SettledChunk, StoreError>;
+
+    /// Batches, newest cutoff first: of one participant and one day when given; at most `limit`.
+    async fn settlement_batches(
+        &self,
+        owner: Option<&ClientId>,
+        day: Option<Date>,
+        limit: u32,
+    ) -> Result<Vec<SettlementBatch>, StoreError>;
+
+    async fn settlement_batch(&self, batch_id: &str) -> Result<Option<SettlementBatch>, StoreError>;
+
+    /// A page of a batch's items in file order (completion time, then id), after `after`.
+    async fn batch_items(
+        &self,
+        batch_id: &str,
+        after: Option<&ItemCursor>,
+        limit: u32,
+    ) -> Result<Vec<SettlementItemRecord>, StoreError>;
+
+    /// A page of the settled items of a participant that completed in `[from, to)`, in file
+    /// order, after `after`.
+    async fn items_completed_between(
+        &self,
+        owner: &ClientId,
+        from: Timestamp,
+        to: Timestamp,
+        after: Option<&ItemCursor>,
+        limit: u32,
+    ) -> Result<Vec<SettlementItemRecord>, StoreError>;
+
+    /// Records the payout of a closed batch: the participant's settled balance in its currency
+    /// moves to the payout account, and every closed, unpaid batch up to this one is paid.
+    async fn mark_paid(
+        &self,
+        batch_id: &str,
+        reference: Option<&str>,
+        now: Timestamp,
+    ) -> Result<MarkPaid, StoreError>;
+
+    /// The amount the ledger moved into `settled` for a batch.
+    async fn batch_movement(&self, batch_id: &str) -> Result<Option<Money>, StoreError>;
+
+    /// How many transactions completed before `until` (of `owner`, or of everyone), and how
+    /// many of them are queued and itemized.
+    async fn settlement_counts(
+        &self,
+        owner: Option<&ClientId>,
+        until: Timestamp,
+    ) -> Result<SettlementCounts, StoreError>;
 
     /// Claims up to `limit` notifications due at `now` for `lease`: no other claim sees them
     /// until the lease ends or an attempt is recorded.

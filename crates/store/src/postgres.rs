@@ -42,6 +42,7 @@ use crate::sql::{
 /// The schema, one migration per entry, applied in order and counted in `ocpay_schema`.
 const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/postgres/0001_schema.sql"),
+    include_str!("../migrations/postgres/0002_fees_settlement.sql"),
     include_str!("../migrations/postgres/0003_sftp_accounts.sql"),
 ];
 

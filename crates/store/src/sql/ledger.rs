@@ -108,7 +108,22 @@ pub(super) fn write(
     now: Timestamp,
     limit: WalletLimit,
 ) -> Result<(), StoreError> {
-    let posting_id = insert_posting(db, posting.kind(), payment_id, now)?;
+    let posting_id = insert_posting(db, posting.kind(), payment_id, None, now)?;
+    for entry in posting.entries() {
+        insert_entry(db, posting_id, &entry.account.key(), entry.amount, limit)?;
+    }
+    Ok(())
+}
+
+/// Appends a posting that moves money for a settlement batch (its settlement or payout).
+pub(super) fn write_for_batch(
+    db: &mut dyn Db,
+    posting: &Posting,
+    batch_id: &str,
+    now: Timestamp,
+    limit: WalletLimit,
+) -> Result<(), StoreError> {
+    let posting_id = insert_posting(db, posting.kind(), None, Some(batch_id), now)?;
     for entry in posting.entries() {
         insert_entry(db, posting_id, &entry.account.key(), entry.amount, limit)?;
     }
@@ -121,11 +136,13 @@ fn insert_posting(
     db: &mut dyn Db,
     kind: PostingKind,
     payment_id: Option<&PaymentId>,
+    batch_id: Option<&str>,
     now: Timestamp,
 ) -> Result<i64, StoreError> {
     db.query_one(
-        "INSERT INTO posting (kind, payment_id, created_at_ms) VALUES (?1, ?2, ?3) RETURNING posting_id",
-        params![kind.as_str(), payment_id.map(PaymentId::as_str), millis(now)],
+        "INSERT INTO posting (kind, payment_id, created_at_ms, settlement_batch_id) VALUES (?1, ?2, ?3, ?4) \
+         RETURNING posting_id",
+        params![kind.as_str(), payment_id.map(PaymentId::as_str), millis(now), batch_id],
         |row| row.get(0),
     )
 }
@@ -204,9 +221,10 @@ pub(super) fn reverse_payment(
     now: Timestamp,
     limit: WalletLimit,
 ) -> Result<(), StoreError> {
+    // The payment's own posting and its fee's: the cancel gives both back.
     let posted = db.query_all(
         "SELECT e.account, e.currency, e.amount_minor FROM entry e JOIN posting p ON p.posting_id = e.posting_id \
-         WHERE p.payment_id = ?1 AND p.kind = 'PAYMENT'",
+         WHERE p.payment_id = ?1 AND p.kind IN ('PAYMENT', 'FEE')",
         params![payment_id.as_str()],
         |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?, row.get::<_, i64>(2)?)),
     )?;
@@ -223,7 +241,7 @@ pub(super) fn reverse_payment(
     if entries.len() < 2 || sums.values().any(|sum| *sum != 0) {
         return Err(StoreError::Corrupt(format!("the posting of payment {payment_id} does not balance")));
     }
-    let posting_id = insert_posting(db, PostingKind::Reversal, Some(payment_id), now)?;
+    let posting_id = insert_posting(db, PostingKind::Reversal, Some(payment_id), None, now)?;
     for (account, amount) in entries {
         insert_entry(db, posting_id, &account, amount, limit)?;
     }

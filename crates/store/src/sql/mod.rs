@@ -57,6 +57,7 @@ mod payments;
 mod refunds;
 mod registrations;
 mod rows;
+mod settlement;
 mod sftp;
 mod value;
 
@@ -65,11 +66,13 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use jiff::SignedDuration;
+use jiff::civil::Date;
 use ocpay_core::Timestamp;
 use ocpay_core::access::Grant;
+use ocpay_core::fees::FeeRules;
 use ocpay_core::ids::{ClientId, CodeToken, PaymentId, RegistrationId};
 use ocpay_core::ledger::{Account, AccountOwner, WalletLimit};
-use ocpay_core::money::Money;
+use ocpay_core::money::{Currency, Money};
 use ocpay_core::participant::{KeyVersion, Participant, ParticipantKey};
 use ocpay_core::payer::{Payer, PayerId};
 use ocpay_core::payment::{CancelWindow, FailReason, Payment, PaymentTerms};
@@ -79,6 +82,10 @@ use ocpay_core::registration::{Decision, Registration, RegistrationTerms};
 pub use self::fault::{INJECTED, StatementFaults};
 pub(crate) use self::value::params;
 pub use self::value::{Cell, ColumnIndex, Columns, FromCell, Row, ToValue, Value};
+use crate::settlement::{
+    ItemCursor, MarkPaid, SettleChunk, SettledChunk, SettlementBatch, SettlementCounts, SettlementItemRecord,
+    SettlementTerms,
+};
 use crate::{
     AfterAttempt, Attempt, AuditEvent, CancelPayment, CreatePayment, CreateRefund, CreateRegistration,
     DecideRegistration, FailPayment, LedgerCheck, NewGrant, NewKey, NewRefund, Notification,
@@ -195,17 +202,25 @@ pub struct SqlStore<E> {
     engine: E,
     /// The most a payer's wallet may hold, checked by every write that adds to one.
     wallet_limit: WalletLimit,
+    /// The platform's default fee schedule and what refunds do with fees.
+    fee_rules: Arc<FeeRules>,
 }
 
 impl<E: Engine> SqlStore<E> {
     pub fn new(engine: E) -> SqlStore<E> {
-        SqlStore { engine, wallet_limit: WalletLimit::default() }
+        SqlStore { engine, wallet_limit: WalletLimit::default(), fee_rules: Arc::new(FeeRules::default()) }
     }
 
     /// The store with `limit` as every wallet's maximum balance (the default is
     /// [`WalletLimit::DEFAULT_MAJOR`] units).
     pub fn with_wallet_limit(mut self, limit: WalletLimit) -> SqlStore<E> {
         self.wallet_limit = limit;
+        self
+    }
+
+    /// The store with `rules` as the platform's fee rules (the default charges no fee).
+    pub fn with_fee_rules(mut self, rules: FeeRules) -> SqlStore<E> {
+        self.fee_rules = Arc::new(rules);
         self
     }
 
@@ -339,8 +354,10 @@ impl<E: Engine> Store for SqlStore<E> {
 
     async fn create_refund(&self, refund: &NewRefund) -> Result<CreateRefund, StoreError> {
         let refund = refund.clone();
-        let limit = self.wallet_limit;
-        self.engine.write(Isolation::Serializable, move |db| refunds::create(db, &refund, limit)).await
+        let (limit, rules) = (self.wallet_limit, self.fee_rules.clone());
+        self.engine
+            .write(Isolation::Serializable, move |db| refunds::create(db, &refund, limit, &rules))
+            .await
     }
 
     async fn refund(&self, owner: &ClientId, lookup: &RefundLookup) -> Result<Option<Refund>, StoreError> {
@@ -356,9 +373,9 @@ impl<E: Engine> Store for SqlStore<E> {
     }
 
     async fn complete_refunds(&self, now: Timestamp, limit: u32) -> Result<Vec<Refund>, StoreError> {
-        let wallet_limit = self.wallet_limit;
+        let (wallet_limit, rules) = (self.wallet_limit, self.fee_rules.clone());
         self.engine
-            .write(Isolation::RowLocks, move |db| refunds::complete(db, now, limit, wallet_limit))
+            .write(Isolation::RowLocks, move |db| refunds::complete(db, now, limit, wallet_limit, &rules))
             .await
     }
 
@@ -424,8 +441,10 @@ impl<E: Engine> Store for SqlStore<E> {
 
     async fn settle_payment(&self, settlement: &Settlement) -> Result<SettlePayment, StoreError> {
         let settlement = settlement.clone();
-        let limit = self.wallet_limit;
-        self.engine.write(Isolation::Serializable, move |db| payments::settle(db, &settlement, limit)).await
+        let (limit, rules) = (self.wallet_limit, self.fee_rules.clone());
+        self.engine
+            .write(Isolation::Serializable, move |db| payments::settle(db, &settlement, limit, &rules))
+            .await
     }
 
     async fn fail_payment(
@@ -503,6 +522,98 @@ impl<E: Engine> Store for SqlStore<E> {
 
     async fn ledger_check(&self) -> Result<LedgerCheck, StoreError> {
         self.engine.read(ledger::check).await
+    }
+
+    async fn settlement_terms(&self, client_id: &ClientId) -> Result<Option<SettlementTerms>, StoreError> {
+        self.engine.read(|db| settlement::terms(db, client_id)).await
+    }
+
+    async fn set_settlement_terms(
+        &self,
+        client_id: &ClientId,
+        terms: &SettlementTerms,
+    ) -> Result<(), StoreError> {
+        let (client_id, terms) = (client_id.clone(), terms.clone());
+        self.engine
+            .write(Isolation::Serializable, move |db| settlement::set_terms(db, &client_id, &terms))
+            .await
+    }
+
+    async fn settlement_candidates(
+        &self,
+        cutoff: Timestamp,
+        owner: Option<&ClientId>,
+    ) -> Result<Vec<(ClientId, Currency)>, StoreError> {
+        self.engine.read(|db| settlement::candidates(db, cutoff, owner)).await
+    }
+
+    async fn oldest_unsettled(&self) -> Result<Option<Timestamp>, StoreError> {
+        self.engine.read(settlement::oldest).await
+    }
+
+    async fn settle_chunk(&self, chunk: &SettleChunk) -> Result<SettledChunk, StoreError> {
+        let (chunk, limit) = (chunk.clone(), self.wallet_limit);
+        self.engine.write(Isolation::Serializable, move |db| settlement::chunk(db, &chunk, limit)).await
+    }
+
+    async fn settlement_batches(
+        &self,
+        owner: Option<&ClientId>,
+        day: Option<Date>,
+        limit: u32,
+    ) -> Result<Vec<SettlementBatch>, StoreError> {
+        self.engine.read(|db| settlement::batches(db, owner, day, limit)).await
+    }
+
+    async fn settlement_batch(&self, batch_id: &str) -> Result<Option<SettlementBatch>, StoreError> {
+        self.engine.read(|db| settlement::batch(db, batch_id)).await
+    }
+
+    async fn batch_items(
+        &self,
+        batch_id: &str,
+        after: Option<&ItemCursor>,
+        limit: u32,
+    ) -> Result<Vec<SettlementItemRecord>, StoreError> {
+        self.engine.read(|db| settlement::batch_items(db, batch_id, after, limit)).await
+    }
+
+    async fn items_completed_between(
+        &self,
+        owner: &ClientId,
+        from: Timestamp,
+        to: Timestamp,
+        after: Option<&ItemCursor>,
+        limit: u32,
+    ) -> Result<Vec<SettlementItemRecord>, StoreError> {
+        self.engine.read(|db| settlement::items_between(db, owner, from, to, after, limit)).await
+    }
+
+    async fn mark_paid(
+        &self,
+        batch_id: &str,
+        reference: Option<&str>,
+        now: Timestamp,
+    ) -> Result<MarkPaid, StoreError> {
+        let (batch_id, reference, limit) =
+            (batch_id.to_owned(), reference.map(str::to_owned), self.wallet_limit);
+        self.engine
+            .write(Isolation::Serializable, move |db| {
+                settlement::mark_paid(db, &batch_id, reference.as_deref(), now, limit)
+            })
+            .await
+    }
+
+    async fn batch_movement(&self, batch_id: &str) -> Result<Option<Money>, StoreError> {
+        self.engine.read(|db| settlement::movement(db, batch_id)).await
+    }
+
+    async fn settlement_counts(
+        &self,
+        owner: Option<&ClientId>,
+        until: Timestamp,
+    ) -> Result<SettlementCounts, StoreError> {
+        self.engine.read(|db| settlement::counts(db, owner, until)).await
     }
 
     async fn claim_notifications(

@@ -13,10 +13,11 @@ use ocpay_core::payment::{
 
 use super::rows::{self, millis};
 use super::{Db, params};
-use super::{ledger as stored_ledger, outbox};
+use super::{ledger as stored_ledger, outbox, settlement};
 use crate::{
     CancelPayment, CreatePayment, FailPayment, PaymentLookup, SettlePayment, Settlement, StoreError,
 };
+use ocpay_core::fees::FeeRules;
 
 pub(super) fn find(
     db: &mut dyn Db,
@@ -160,6 +161,7 @@ pub(super) fn cancel(
     now: Timestamp,
     limit: WalletLimit,
 ) -> Result<CancelPayment, StoreError> {
+    let mut reversed = false;
     let Some(mut payment) = find(db, owner, lookup)? else { return Ok(CancelPayment::NotFound) };
     let previous = payment.state.status();
     let has_refunds: bool = db.query_one(
@@ -182,10 +184,17 @@ pub(super) fn cancel(
         CancelDecision::Close => {}
         // Money goes back exactly as it came: the payment's own posting, negated. A wallet that
         // cannot take it back without going over its maximum balance fails the whole cancel.
-        CancelDecision::Reverse => stored_ledger::reverse_payment(db, &payment.terms.id, now, limit)?,
+        // The fee comes back with it, and the cancel settles like any completed transaction.
+        CancelDecision::Reverse => {
+            stored_ledger::reverse_payment(db, &payment.terms.id, now, limit)?;
+            reversed = true;
+        }
     }
     payment.state = PaymentState::Cancelled { cancelled_at: now, paid_at: payment.state.paid_at() };
     save_state(db, &payment, previous)?;
+    if reversed {
+        settlement::enqueue_cancel(db, &payment, now)?;
+    }
     Ok(CancelPayment::Done(payment))
 }
 
@@ -193,6 +202,7 @@ pub(super) fn settle(
     db: &mut dyn Db,
     settlement: &Settlement,
     limit: WalletLimit,
+    fee_rules: &FeeRules,
 ) -> Result<SettlePayment, StoreError> {
     let Some(mut payment) = find_by_code(db, &settlement.code)? else {
         return Ok(SettlePayment::NotFound);
@@ -226,6 +236,7 @@ pub(super) fn settle(
     payment.state = PaymentState::Success { paid_at: settlement.now };
     payment.charge = Some(charge.clone());
     save_state(db, &payment, PaymentStatus::Processing)?;
+    settlement::charge_fee(db, &payment, fee_rules, settlement.now, limit)?;
     outbox::enqueue_payment_result(db, &payment, settlement.now)?;
     Ok(SettlePayment::Paid(payment))
 }

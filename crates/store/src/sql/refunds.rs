@@ -10,8 +10,10 @@ use ocpay_core::refund::{Refund, RefundState, decide_refund};
 
 use super::rows::{self, millis};
 use super::{Db, params};
-use super::{ledger as stored_ledger, outbox, payments};
+use super::{ledger as stored_ledger, outbox, payments, settlement};
 use crate::{CreateRefund, NewRefund, PaymentLookup, RefundCompletion, RefundLookup, StoreError};
+use ocpay_core::fees::FeeRules;
+use ocpay_core::payment::Payment;
 
 macro_rules! refund_columns {
     () => {
@@ -68,6 +70,7 @@ pub(super) fn create(
     db: &mut dyn Db,
     new: &NewRefund,
     limit: WalletLimit,
+    fee_rules: &FeeRules,
 ) -> Result<CreateRefund, StoreError> {
     let terms = &new.terms;
     if let Some(existing) = find(db, &terms.owner, &RefundLookup::ByRequestId(terms.request_id.clone()))? {
@@ -92,7 +95,7 @@ pub(super) fn create(
     if let RefundState::Success { refunded_at } = state {
         // A wallet that cannot take the money back without going over its maximum balance
         // fails the write: the refund is refused and nothing of it is kept.
-        finish(db, &refund, refunded_at, limit)?;
+        finish(db, &refund, refunded_at, limit, fee_rules)?;
     }
     Ok(CreateRefund::Created(refund))
 }
@@ -135,31 +138,45 @@ fn insert(db: &mut dyn Db, refund: &Refund, fails: bool) -> Result<(), StoreErro
 
 /// Records a refund that reached its final state: a successful one moves its money back to
 /// the payer; either queues its notification.
-fn finish(db: &mut dyn Db, refund: &Refund, now: Timestamp, limit: WalletLimit) -> Result<(), StoreError> {
+fn finish(
+    db: &mut dyn Db,
+    refund: &Refund,
+    now: Timestamp,
+    limit: WalletLimit,
+    fee_rules: &FeeRules,
+) -> Result<(), StoreError> {
     if let RefundState::Success { .. } = refund.state {
         let terms = &refund.terms;
-        let payer = payer_of(db, refund)?;
+        let payment = payment_of(db, refund)?;
+        let payer = payer_of(&payment, refund)?;
         let posting = ledger::refund(&payer, &terms.owner, terms.amount, refund.returned)?;
         stored_ledger::write(db, &posting, Some(&terms.payment_id), now, limit)?;
+        settlement::return_fee(db, refund, &payment, fee_rules, now, limit)?;
     }
     outbox::enqueue_refund_result(db, refund, now)
 }
 
-/// The payer whose wallet a refund returns money to.
-fn payer_of(db: &mut dyn Db, refund: &Refund) -> Result<PayerId, StoreError> {
+/// The payment a refund refunds.
+fn payment_of(db: &mut dyn Db, refund: &Refund) -> Result<Payment, StoreError> {
     let terms = &refund.terms;
     let lookup = PaymentLookup::ById(terms.payment_id.clone());
-    let payment = payments::find(db, &terms.owner, &lookup)?
-        .ok_or_else(|| StoreError::Corrupt(format!("refund {} has no payment", terms.id)))?;
+    payments::find(db, &terms.owner, &lookup)?
+        .ok_or_else(|| StoreError::Corrupt(format!("refund {} has no payment", terms.id)))
+}
+
+/// The payer whose wallet a refund returns money to.
+fn payer_of(payment: &Payment, refund: &Refund) -> Result<PayerId, StoreError> {
     let charge = payment
         .charge
-        .ok_or_else(|| StoreError::Corrupt(format!("refund {} of an unpaid payment", terms.id)))?;
-    Ok(charge.payer)
+        .as_ref()
+        .ok_or_else(|| StoreError::Corrupt(format!("refund {} of an unpaid payment", refund.terms.id)))?;
+    Ok(charge.payer.clone())
 }
 
 /// Whether the payer's wallet can take a refund's money back within its maximum balance.
 fn wallet_has_room(db: &mut dyn Db, refund: &Refund, limit: WalletLimit) -> Result<bool, StoreError> {
-    let wallet = Account::new(AccountOwner::Wallet(payer_of(db, refund)?), refund.returned.currency());
+    let payer = payer_of(&payment_of(db, refund)?, refund)?;
+    let wallet = Account::new(AccountOwner::Wallet(payer), refund.returned.currency());
     let balance = stored_ledger::balance(db, &wallet)?;
     Ok(refund.returned.minor() <= limit.room(balance).minor())
 }
@@ -169,6 +186,7 @@ pub(super) fn complete(
     now: Timestamp,
     limit: u32,
     wallet_limit: WalletLimit,
+    fee_rules: &FeeRules,
 ) -> Result<Vec<Refund>, StoreError> {
     let sql = queue_rows!(
         db,
@@ -199,7 +217,7 @@ pub(super) fn complete(
         if updated != 1 {
             return Err(StoreError::Corrupt(format!("refund {} changed under its writer", refund.terms.id)));
         }
-        finish(db, &refund, now, wallet_limit)?;
+        finish(db, &refund, now, wallet_limit, fee_rules)?;
         completed.push(refund);
     }
     Ok(completed)

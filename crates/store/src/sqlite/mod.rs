@@ -97,11 +97,13 @@ const MAIN_MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/main/0005_grants_audit.sql"),
     include_str!("../../migrations/sqlite/main/0006_registrations.sql"),
     include_str!("../../migrations/sqlite/main/0007_refund_agent_audit_merchant.sql"),
+    include_str!("../../migrations/sqlite/main/0008_fees_settlement.sql"),
     include_str!("../../migrations/sqlite/main/0009_sftp_accounts.sql"),
 ];
 const PARTICIPANT_MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/participants/0001_participants.sql"),
     include_str!("../../migrations/sqlite/participants/0002_key_scopes.sql"),
+    include_str!("../../migrations/sqlite/participants/0003_settlement_terms.sql"),
 ];
 
 fn migrate(path: &Path, busy_timeout: Duration, migrations: &[&str]) -> Result<(), StoreError> {
