@@ -13,6 +13,7 @@ mod participant;
 mod platform_key;
 mod registrations;
 mod serve;
+mod sftp;
 mod wallet;
 
 use std::io::Write as _;
@@ -100,6 +101,9 @@ enum Command {
     Notifications(notifications::NotificationsCommand),
     /// Measure pay throughput against the machine's RSA ceiling (see BENCHMARKS.md).
     Bench(bench::BenchArgs),
+    /// Participants' SFTP accounts for their reconciliation files, and the server's host key.
+    #[command(subcommand)]
+    Sftp(sftp::SftpCommand),
 }
 
 fn main() -> ExitCode {
@@ -151,6 +155,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::InquireRegistrationInfo(args) => calls::inquire_registration_info(args).await,
         Command::Registrations(command) => registrations::run(command).await.map(|()| ExitCode::SUCCESS),
         Command::Bench(args) => bench::run(args).await.map(|()| ExitCode::SUCCESS),
+        Command::Sftp(command) => sftp::run(command).await.map(|()| ExitCode::SUCCESS),
         Command::Wallet(command) => wallet::run(command).await,
         Command::Listen(args) => listen::run(args).await.map(|()| ExitCode::SUCCESS),
         Command::Notifications(command) => notifications::run(command).await.map(|()| ExitCode::SUCCESS),

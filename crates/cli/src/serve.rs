@@ -36,9 +36,27 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
         database_url: args.database_url,
     };
     let config = Config::load(args.config.as_deref(), &overrides)?;
+    let data_dir = config.data_dir.clone();
     let app = Application::build(config, Arc::new(SystemClock)).await?;
     eprintln!("ocpay is serving on http://{} (public URL {})", app.local_addr(), app.public_url());
-    app.run(shutdown_signal()).await
+    // The SFTP server of reconciliation files runs beside the HTTP server, on the same store
+    // and clock, and stops with it.
+    let state = app.state();
+    let sftp = ocpay_sftp::start_for_data_dir(
+        &state.settings.sftp,
+        &data_dir,
+        state.store.clone(),
+        state.clock.clone(),
+    )
+    .await?;
+    if let Some(sftp) = &sftp {
+        eprintln!("ocpay is serving SFTP on {}", sftp.local_addr());
+    }
+    let served = app.run(shutdown_signal()).await;
+    if let Some(sftp) = sftp {
+        sftp.stop().await;
+    }
+    served
 }
 
 /// Ctrl-C or SIGTERM.

@@ -155,6 +155,27 @@ pub struct Config {
     /// ... for this long.
     pub pin_lockout_seconds: u64,
 
+    /// Whether `ocpay serve` also serves participants their reconciliation files over SFTP.
+    pub sftp_enabled: bool,
+    /// Address the SFTP server binds. When it cannot be bound and was left at its default, the
+    /// server logs it and serves HTTP alone; an address set on purpose must bind.
+    pub sftp_listen: SocketAddr,
+    /// An SFTP account with no successful login (or, never used, no creation) in this many
+    /// days is disabled.
+    pub sftp_unused_days_max: u32,
+    /// Failed SFTP logins in a row after which the account is locked ...
+    pub sftp_login_failures_max: u32,
+    /// ... for this long.
+    pub sftp_lockout_seconds: u64,
+    /// An SFTP client must log in within this time after connecting.
+    pub sftp_auth_timeout_ms: u64,
+    /// An SFTP connection that sends nothing for this long is closed.
+    pub sftp_idle_timeout_ms: u64,
+    /// Open SFTP sessions of one account, on one server.
+    pub sftp_sessions_per_account_max: u32,
+    /// Open SFTP connections from one IP address, on one server.
+    pub sftp_connections_per_ip_max: u32,
+
     /// Exchange rates for live payers whose wallet currency differs from the payment's, as
     /// `"USD/SGD" = "1.3450"`: one unit of the first currency in the second. None by default:
     /// the operator sets the rates real money moves at.
@@ -235,6 +256,15 @@ impl Default for Config {
             pin_hash_iterations: 100_000,
             pin_failures_max: 5,
             pin_lockout_seconds: 900,
+            sftp_enabled: true,
+            sftp_listen: SocketAddr::from(([127, 0, 0, 1], 2222)),
+            sftp_unused_days_max: 90,
+            sftp_login_failures_max: 5,
+            sftp_lockout_seconds: 900,
+            sftp_auth_timeout_ms: 30_000,
+            sftp_idle_timeout_ms: 600_000,
+            sftp_sessions_per_account_max: 4,
+            sftp_connections_per_ip_max: 16,
             fx_rates: std::collections::BTreeMap::new(),
             sandbox_fx_rates: sample_fx_rates(),
             layers: Layers::default(),

@@ -100,6 +100,23 @@ pub struct PinSettings {
     pub lockout: SignedDuration,
 }
 
+/// The SFTP server of reconciliation files (the `ocpay-sftp` crate runs it).
+#[derive(Debug, Clone)]
+pub struct SftpSettings {
+    pub enabled: bool,
+    pub listen: std::net::SocketAddr,
+    /// Whether `listen` was set on purpose (not left at its default), so that failing to bind
+    /// it stops the start.
+    pub listen_configured: bool,
+    pub unused_max: SignedDuration,
+    pub login_failures_max: u32,
+    pub lockout: SignedDuration,
+    pub auth_timeout: Duration,
+    pub idle_timeout: Duration,
+    pub sessions_per_account_max: usize,
+    pub connections_per_ip_max: usize,
+}
+
 /// The sandbox's simulated behaviour.
 #[derive(Debug, Clone)]
 pub struct SandboxSettings {
@@ -124,6 +141,7 @@ pub struct Settings {
     pub audit: AuditSettings,
     pub pin: PinSettings,
     pub sandbox: SandboxSettings,
+    pub sftp: SftpSettings,
     pub key_cache_entries_max: usize,
     pub registrations_list_max: u32,
     /// Exchange rates of live and of sandbox payers.
@@ -163,6 +181,11 @@ impl Settings {
             ("sqlite_write_batch_max", config.sqlite_write_batch_max as u64),
             ("sqlite_write_queue_max", config.sqlite_write_queue_max as u64),
             ("postgres_pool_max", config.postgres_pool_max as u64),
+            ("sftp_unused_days_max", u64::from(config.sftp_unused_days_max)),
+            ("sftp_login_failures_max", u64::from(config.sftp_login_failures_max)),
+            ("sftp_lockout_seconds", config.sftp_lockout_seconds),
+            ("sftp_sessions_per_account_max", u64::from(config.sftp_sessions_per_account_max)),
+            ("sftp_connections_per_ip_max", u64::from(config.sftp_connections_per_ip_max)),
         ] {
             at_least_one(key, value)?;
         }
@@ -300,6 +323,18 @@ impl Settings {
                 slow_answer: Duration::from_millis(config.sandbox_slow_answer_ms),
                 registration_review: seconds(config.sandbox_registration_review_seconds),
             },
+            sftp: SftpSettings {
+                enabled: config.sftp_enabled,
+                listen: config.sftp_listen,
+                listen_configured: config.source_of("sftp_listen") != "the defaults",
+                unused_max: SignedDuration::from_hours(i64::from(config.sftp_unused_days_max) * 24),
+                login_failures_max: config.sftp_login_failures_max,
+                lockout: seconds(config.sftp_lockout_seconds),
+                auth_timeout: positive_ms("sftp_auth_timeout_ms", config.sftp_auth_timeout_ms)?,
+                idle_timeout: positive_ms("sftp_idle_timeout_ms", config.sftp_idle_timeout_ms)?,
+                sessions_per_account_max: config.sftp_sessions_per_account_max as usize,
+                connections_per_ip_max: config.sftp_connections_per_ip_max as usize,
+            },
             key_cache_entries_max: config.key_cache_entries_max,
             registrations_list_max: config.registrations_list_max,
             live_rates: rates("fx_rates", &config.fx_rates)?,
@@ -342,11 +377,13 @@ mod tests {
 
     #[test]
     fn impossible_values_name_their_key() {
-        let cases: [(&str, Spoil); 9] = [
+        let cases: [(&str, Spoil); 11] = [
             ("timers_batch_max", |config| config.timers_batch_max = 0),
             ("notify_poll_interval_ms", |config| config.notify_poll_interval_ms = 0),
             ("request_timeout_ms", |config| config.request_timeout_ms = 0),
             ("pin_failures_max", |config| config.pin_failures_max = 0),
+            ("sftp_login_failures_max", |config| config.sftp_login_failures_max = 0),
+            ("sftp_auth_timeout_ms", |config| config.sftp_auth_timeout_ms = 0),
             ("notify_claim_lease_ms", |config| config.notify_claim_lease_ms = 10),
             ("payment_expiry_default_seconds", |config| config.payment_expiry_default_seconds = 1 << 40),
             ("cancel_window_closes_at_minute", |config| config.cancel_window_closes_at_minute = 1440),

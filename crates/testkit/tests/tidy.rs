@@ -14,10 +14,15 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("ocpay-core", &[]),
     ("ocpay-protocol", &[]),
     ("ocpay-store", &["ocpay-core"]),
+    ("ocpay-settlement", &["ocpay-core", "ocpay-store"]),
     ("ocpay-server", &["ocpay-core", "ocpay-protocol", "ocpay-store"]),
     ("ocpay-sdk", &["ocpay-protocol"]),
-    ("ocpay-cli", &["ocpay-core", "ocpay-protocol", "ocpay-store", "ocpay-server", "ocpay-sdk"]),
+    (
+        "ocpay-cli",
+        &["ocpay-core", "ocpay-protocol", "ocpay-store", "ocpay-server", "ocpay-sdk", "ocpay-sftp"],
+    ),
     ("ocpay-testkit", &["ocpay-core", "ocpay-protocol", "ocpay-store", "ocpay-server", "ocpay-sdk"]),
+    ("ocpay-sftp", &["ocpay-core", "ocpay-store", "ocpay-settlement", "ocpay-server"]),
 ];
 
 /// Libraries only some crates may name: SQL lives in the store; serving HTTP is the server's,
@@ -29,6 +34,9 @@ const OWNED_LIBRARIES: &[(&str, &[&str])] = &[
     ("axum", &["ocpay-server", "ocpay-cli", "ocpay-testkit"]),
     ("hyper", &["ocpay-server"]),
     ("hyper-util", &["ocpay-server"]),
+    // SSH is the SFTP server's alone: the server crate must not carry it.
+    ("russh", &["ocpay-sftp"]),
+    ("russh-sftp", &["ocpay-sftp"]),
 ];
 
 /// Libraries the pure crates must never name: no I/O, no async, no serialization in core.
@@ -177,6 +185,7 @@ const PREREQUISITES: &[(&str, &str)] = &[
     ("needs PostgreSQL: scripts/test runs it", "postgres"),
     ("needs Chromium: scripts/test runs it", "chromium"),
     ("needs the official Python SDK: scripts/test runs it", "python_sdk"),
+    ("needs OpenSSH's sftp client: scripts/test runs it", "openssh"),
 ];
 
 #[test]
