@@ -13,6 +13,7 @@ mod participant;
 mod platform_key;
 mod registrations;
 mod serve;
+mod settlements;
 mod sftp;
 mod wallet;
 
@@ -101,6 +102,18 @@ enum Command {
     Notifications(notifications::NotificationsCommand),
     /// Measure pay throughput against the machine's RSA ceiling (see BENCHMARKS.md).
     Bench(bench::BenchArgs),
+    /// Settle every day that has ended now, or (--now) a sandbox participant's transactions
+    /// at once; prints the batches and the files written.
+    Settle(settlements::SettleArgs),
+    /// List settlement batches, show one, record a payout.
+    #[command(subcommand)]
+    Settlements(settlements::SettlementsCommand),
+    /// Write the reconciliation files of a day again.
+    #[command(subcommand)]
+    Reports(settlements::ReportsCommand),
+    /// Prove that a day's files, the ledger and the records agree, or match your order list
+    /// against a report file; exits 1 when something differs.
+    Reconcile(settlements::ReconcileArgs),
     /// Participants' SFTP accounts for their reconciliation files, and the server's host key.
     #[command(subcommand)]
     Sftp(sftp::SftpCommand),
@@ -155,6 +168,10 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::InquireRegistrationInfo(args) => calls::inquire_registration_info(args).await,
         Command::Registrations(command) => registrations::run(command).await.map(|()| ExitCode::SUCCESS),
         Command::Bench(args) => bench::run(args).await.map(|()| ExitCode::SUCCESS),
+        Command::Settle(args) => settlements::settle(args).await.map(|()| ExitCode::SUCCESS),
+        Command::Settlements(command) => settlements::settlements(command).await.map(|()| ExitCode::SUCCESS),
+        Command::Reports(command) => settlements::reports(command).await.map(|()| ExitCode::SUCCESS),
+        Command::Reconcile(args) => settlements::reconcile(args).await,
         Command::Sftp(command) => sftp::run(command).await.map(|()| ExitCode::SUCCESS),
         Command::Wallet(command) => wallet::run(command).await,
         Command::Listen(args) => listen::run(args).await.map(|()| ExitCode::SUCCESS),

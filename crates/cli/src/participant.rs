@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use ocpay_core::access::Scopes;
+use ocpay_core::fees::FeeSchedule;
 use ocpay_core::ids::ClientId;
+use ocpay_core::money::{Currency, Money};
 use ocpay_core::participant::{Environment, KeyLabel, Participant, ParticipantKey, ParticipantKind};
 use ocpay_core::text::Name;
 use ocpay_protocol::{SigningKey, VerifyingKey};
@@ -14,6 +16,8 @@ use ocpay_server::data_dir::DataDir;
 use ocpay_server::service::participants::{
     self, AddedKey, NewParticipant, ParticipantError, ParticipantField, ParticipantUpdate,
 };
+use ocpay_settlement::files::{AmountUnit, format_amount, parse_amount};
+use ocpay_store::settlement::SettlementTerms;
 use serde_json::json;
 
 use crate::calls::Profile;
@@ -100,6 +104,96 @@ pub(crate) struct UpdateArgs {
     /// Remove the default notify URL: every payment must then name its own.
     #[arg(long, group = "change")]
     no_notify_url: bool,
+    /// The participant's own fee rate, in basis points of each payment (0 to 10000).
+    #[arg(long, group = "change")]
+    fee_rate_bps: Option<u32>,
+    /// A fixed fee per payment in `--fee-currency`, in major units (`0.30`); other
+    /// currencies' fixed fees stay as they are. 0 removes it.
+    #[arg(long, group = "change", requires = "fee_currency")]
+    fee_fixed: Option<String>,
+    #[arg(long, requires = "fee_fixed")]
+    fee_currency: Option<String>,
+    /// The tax on the fee, in basis points of the fee.
+    #[arg(long, group = "change")]
+    fee_tax_rate_bps: Option<u32>,
+    /// Drop the participant's own fee schedule: the platform's default applies again.
+    #[arg(long, group = "change", conflicts_with_all = ["fee_rate_bps", "fee_fixed", "fee_tax_rate_bps"])]
+    default_fees: bool,
+    /// The currency its batches settle in; `none` settles each transaction in its own.
+    #[arg(long, group = "change")]
+    settlement_currency: Option<String>,
+}
+
+impl UpdateArgs {
+    fn changes_terms(&self) -> bool {
+        self.fee_rate_bps.is_some()
+            || self.fee_fixed.is_some()
+            || self.fee_tax_rate_bps.is_some()
+            || self.default_fees
+            || self.settlement_currency.is_some()
+    }
+
+    /// `terms` with this update's fee and settlement flags applied, or the flag that is wrong.
+    fn apply(&self, mut terms: SettlementTerms, defaults: &FeeSchedule) -> anyhow::Result<SettlementTerms> {
+        if self.default_fees {
+            terms.fees = None;
+        } else if self.fee_rate_bps.is_some() || self.fee_fixed.is_some() || self.fee_tax_rate_bps.is_some() {
+            let current = terms.fees.take().unwrap_or_else(|| defaults.clone());
+            let mut fixed = current.fixed;
+            if let (Some(amount), Some(code)) = (&self.fee_fixed, &self.fee_currency) {
+                let currency =
+                    Currency::parse(code).map_err(|error| anyhow::anyhow!("--fee-currency: {error}"))?;
+                let money = parse_amount(amount, currency, AmountUnit::Major)
+                    .map_err(|error| anyhow::anyhow!("--fee-fixed: {error}"))?;
+                if money.minor() == 0 {
+                    fixed.remove(&currency);
+                } else {
+                    fixed.insert(currency, money.minor());
+                }
+            }
+            let schedule = FeeSchedule::new(
+                self.fee_rate_bps.unwrap_or(current.rate_bps),
+                fixed,
+                self.fee_tax_rate_bps.unwrap_or(current.tax_rate_bps),
+            )
+            .map_err(|error| anyhow::anyhow!("--fee-rate-bps or --fee-tax-rate-bps: {error}"))?;
+            terms.fees = Some(schedule);
+        }
+        match self.settlement_currency.as_deref() {
+            None => {}
+            Some("none") => terms.settlement_currency = None,
+            Some(code) => {
+                let currency = Currency::parse(code)
+                    .map_err(|error| anyhow::anyhow!("--settlement-currency: {error}"))?;
+                terms.settlement_currency = Some(currency);
+            }
+        }
+        Ok(terms)
+    }
+}
+
+/// A participant's fee schedule and settlement currency as the commands print them.
+pub(crate) fn terms_json(terms: &SettlementTerms, defaults: &FeeSchedule) -> serde_json::Value {
+    let schedule = terms.fees.as_ref().unwrap_or(defaults);
+    let fixed: serde_json::Map<String, serde_json::Value> = schedule
+        .fixed
+        .iter()
+        .map(|(currency, minor)| {
+            (
+                currency.code().to_owned(),
+                json!(format_amount(Money::new(*minor, *currency), AmountUnit::Major)),
+            )
+        })
+        .collect();
+    json!({
+        "fees": {
+            "source": if terms.fees.is_some() { "participant" } else { "platform default" },
+            "rateBps": schedule.rate_bps,
+            "fixed": fixed,
+            "taxRateBps": schedule.tax_rate_bps,
+        },
+        "settlementCurrency": terms.settlement_currency.map(Currency::code),
+    })
 }
 
 #[derive(clap::Args)]
@@ -247,6 +341,19 @@ pub(crate) async fn run(command: ParticipantCommand) -> anyhow::Result<()> {
         }
         ParticipantCommand::Update(args) => {
             let (settings, _, store) = args.data.open().await?;
+            let defaults = &settings.fees.default;
+            let terms = if args.changes_terms() {
+                let Some(current) = store.settlement_terms(&args.client_id).await? else {
+                    return Err(
+                        crate::NotFound(format!("no participant has client id {}", args.client_id)).into()
+                    );
+                };
+                let terms = args.apply(current, defaults)?;
+                store.set_settlement_terms(&args.client_id, &terms).await?;
+                Some(terms)
+            } else {
+                None
+            };
             let notify_url = match (notify_url_flag(args.notify_url.as_deref())?, args.no_notify_url) {
                 (Some(url), _) => Some(Some(url)),
                 (None, true) => Some(None),
@@ -255,7 +362,16 @@ pub(crate) async fn run(command: ParticipantCommand) -> anyhow::Result<()> {
             let name = args.name.as_deref().map(name_flag).transpose()?;
             let update = ParticipantUpdate { name, notify_url };
             match participants::update(&*store, &settings.notify, &args.client_id, update).await {
-                Ok(participant) => crate::print_json(&participant_json(&participant)),
+                Ok(participant) => {
+                    let mut printed = participant_json(&participant);
+                    if let Some(terms) = terms
+                        && let (Some(printed), serde_json::Value::Object(terms)) =
+                            (printed.as_object_mut(), terms_json(&terms, defaults))
+                    {
+                        printed.extend(terms);
+                    }
+                    crate::print_json(&printed)
+                }
                 Err(ParticipantError::Invalid { field: ParticipantField::ClientId, reason }) => {
                     Err(crate::NotFound(reason).into())
                 }

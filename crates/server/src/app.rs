@@ -108,7 +108,13 @@ impl Application {
             tokio::spawn(audit::run(context.store.clone(), audit_settings, audit_queue, audit_stopped));
         let background = [
             tokio::spawn(crate::notify::run(notifier, stopped.clone())),
-            tokio::spawn(crate::jobs::timers(context.clone(), state.rounds.clone(), stopped)),
+            tokio::spawn(crate::jobs::timers(context.clone(), state.rounds.clone(), stopped.clone())),
+            tokio::spawn(crate::jobs::settlement(
+                context.clone(),
+                ocpay_settlement::reports_root(&state.config.data_dir),
+                state.rounds.clone(),
+                stopped,
+            )),
         ];
         let connections = Arc::new(Semaphore::new(settings.connections_max));
         let graceful = GracefulShutdown::new();

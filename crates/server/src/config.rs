@@ -184,6 +184,42 @@ pub struct Config {
     /// payments with.
     pub sandbox_fx_rates: std::collections::BTreeMap<String, String>,
 
+    /// The fee on each payment of a participant without a schedule of its own, in basis points
+    /// of the amount (0 to 10000), rounded half up to the minor unit.
+    pub fee_rate_bps: u32,
+    /// A fixed fee per payment in some currencies, in minor units: `{ USD = 30, SGD = 40 }`.
+    pub fee_fixed_minor: std::collections::BTreeMap<String, i64>,
+    /// The tax on fees, in basis points of the fee.
+    pub fee_tax_rate_bps: u32,
+    /// What a refund does with its payment's fee: `pro_rata` returns the refunded share, `none`
+    /// keeps it. A cancel of a paid payment always returns the whole fee.
+    pub fee_refund: String,
+    /// The settlement day ends at this time of day (`HH:MM`) ...
+    pub settlement_cutoff: String,
+    /// ... in this time zone: an offset such as `+08:00` or a zone name such as `Asia/Shanghai`.
+    /// Reports show times with its offset.
+    pub settlement_time_zone: String,
+    /// A day's batch settles this many days after the day (T+N).
+    pub settlement_delay_days: u32,
+    /// Settlement rates where a participant's settlement currency differs from the
+    /// transaction's, as `"SGD/USD" = "0.7400"`. None by default.
+    pub settlement_fx_rates: std::collections::BTreeMap<String, String>,
+    /// The same for sandbox participants; a few sample pairs by default.
+    pub sandbox_settlement_fx_rates: std::collections::BTreeMap<String, String>,
+    /// Whether `ocpay serve` settles each day after its cutoff and writes the files.
+    pub settlement_enabled: bool,
+    /// How often the settlement job looks for a day to settle.
+    pub settlement_poll_interval_ms: u64,
+    /// Most transactions one write transaction adds to a batch, so that payments never wait
+    /// long for the writer while a large day settles.
+    pub settlement_chunk_max: u32,
+    /// Amounts in the files: `major` (`10.00` for USD 10) or `minor` (`1000`).
+    pub report_amounts: String,
+    /// Rows per file before it splits into `_000`, `_001`, ...
+    pub report_rows_per_file: usize,
+    /// Rows read from the store per page while a file is written.
+    pub report_page_max: u32,
+
     /// Where the layers came from, to say where a value was set (filled by [`Config::load`]):
     /// not a setting.
     #[serde(skip)]
@@ -267,6 +303,21 @@ impl Default for Config {
             sftp_connections_per_ip_max: 16,
             fx_rates: std::collections::BTreeMap::new(),
             sandbox_fx_rates: sample_fx_rates(),
+            fee_rate_bps: 0,
+            fee_fixed_minor: std::collections::BTreeMap::new(),
+            fee_tax_rate_bps: 0,
+            fee_refund: "pro_rata".into(),
+            settlement_cutoff: "00:00".into(),
+            settlement_time_zone: "+08:00".into(),
+            settlement_delay_days: 1,
+            settlement_fx_rates: std::collections::BTreeMap::new(),
+            sandbox_settlement_fx_rates: sample_fx_rates(),
+            settlement_enabled: true,
+            settlement_poll_interval_ms: 60_000,
+            settlement_chunk_max: 1_000,
+            report_amounts: "major".into(),
+            report_rows_per_file: 1_000_000,
+            report_page_max: 5_000,
             layers: Layers::default(),
         }
     }
@@ -353,6 +404,22 @@ impl Config {
     pub(crate) fn own_listeners(&self) -> crate::urls::OwnListeners {
         let public_url = self.public_url.clone().unwrap_or_else(|| format!("http://{}", self.listen));
         crate::urls::OwnListeners::new(self.listen, &public_url)
+    }
+
+    /// The platform's fee rules (`fee_*`), or why they cannot be.
+    pub fn fee_rules(&self) -> Result<ocpay_core::fees::FeeRules, (&'static str, String)> {
+        use ocpay_core::fees::{FeeRefund, FeeRules, FeeSchedule};
+        let mut fixed = std::collections::BTreeMap::new();
+        for (code, minor) in &self.fee_fixed_minor {
+            let currency = ocpay_core::money::Currency::parse(code)
+                .map_err(|error| ("fee_fixed_minor", format!("{code}: {error}")))?;
+            fixed.insert(currency, *minor);
+        }
+        let default = FeeSchedule::new(self.fee_rate_bps, fixed, self.fee_tax_rate_bps)
+            .map_err(|error| ("fee_rate_bps", error.to_string()))?;
+        let refund = FeeRefund::parse(&self.fee_refund)
+            .ok_or(("fee_refund", format!("is pro_rata or none, not {:?}", self.fee_refund)))?;
+        Ok(FeeRules { default, refund })
     }
 
     /// The most a payer's wallet may hold (`wallet_balance_max_major`).

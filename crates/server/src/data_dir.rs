@@ -209,7 +209,8 @@ impl DataDir {
             let store = PostgresStore::open(&settings)
                 .await
                 .context("open the PostgreSQL database")?
-                .with_wallet_limit(config.wallet_limit()?);
+                .with_wallet_limit(config.wallet_limit()?)
+                .with_fee_rules(fee_rules(config)?);
             return Ok(match faults {
                 Some(faults) => Arc::new(store.with_statement_faults(faults)),
                 None => Arc::new(store),
@@ -226,7 +227,8 @@ impl DataDir {
         let store = SqliteStore::open(&settings)
             .await
             .with_context(|| format!("open database {}", settings.path.display()))?
-            .with_wallet_limit(config.wallet_limit()?);
+            .with_wallet_limit(config.wallet_limit()?)
+            .with_fee_rules(fee_rules(config)?);
         Ok(match faults {
             Some(faults) => Arc::new(store.with_statement_faults(faults)),
             None => Arc::new(store),
@@ -429,6 +431,11 @@ pub fn postgres_settings(config: &Config) -> Option<PostgresSettings> {
         serialization_retries: config.postgres_serialization_retries,
         ca_file: config.postgres_ca_file.clone(),
     })
+}
+
+/// The configured fee rules, refused with the key that is wrong.
+fn fee_rules(config: &Config) -> anyhow::Result<ocpay_core::fees::FeeRules> {
+    config.fee_rules().map_err(|(key, reason)| anyhow::anyhow!("{key}: {reason}"))
 }
 
 #[cfg(test)]

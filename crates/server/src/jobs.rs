@@ -76,6 +76,39 @@ where
     }
 }
 
+/// Settles every day that has ended, chunk by chunk, and writes its files under `root`, until
+/// `stop` turns true. Several nodes may run it at once: a transaction settles once whichever
+/// node takes it, and both write the same files.
+pub(crate) async fn settlement(
+    context: Arc<Context>,
+    root: std::path::PathBuf,
+    rounds: Arc<Rounds>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let Some(poll) = context.settings.settlement_job else { return };
+    let settler = ocpay_settlement::batches::Settler::new(
+        context.store.clone(),
+        context.settings.settlement.clone(),
+        root,
+    );
+    while !*stop.borrow() {
+        match settler.run_due(context.clock.now()).await {
+            Ok(run) => {
+                for settled in &run.batches {
+                    let batch = &settled.batch;
+                    tracing::info!(batch = %batch.id, owner = %batch.owner, count = batch.count, "settled");
+                }
+            }
+            // Retried at the next round; what closed stays closed, what did not stays queued.
+            Err(error) => tracing::error!(%error, "settlement failed"),
+        }
+        rounds.settlement.finished();
+        if !idle(&mut stop, poll, None).await {
+            return;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

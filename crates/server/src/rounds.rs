@@ -14,6 +14,7 @@ use tokio::sync::watch;
 pub struct Rounds {
     pub notifier: Round,
     pub timers: Round,
+    pub settlement: Round,
 }
 
 /// The number of rounds one loop has finished.

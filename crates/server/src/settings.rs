@@ -16,6 +16,10 @@ use ocpay_core::payment::{CancelWindow, ExpiryPolicy};
 use ocpay_core::refund::RefundPolicy;
 use ocpay_core::schedule::RetrySchedule;
 
+use ocpay_core::fees::{FeeRules, SettlementCycle};
+use ocpay_settlement::batches::SettlementSettings;
+use ocpay_settlement::files::{AmountUnit, FileFormat};
+
 use crate::config::Config;
 use crate::urls::{OwnListeners, Reach};
 
@@ -142,11 +146,54 @@ pub struct Settings {
     pub pin: PinSettings,
     pub sandbox: SandboxSettings,
     pub sftp: SftpSettings,
+    pub fees: FeeRules,
+    /// The settlement cycle, rates, chunks and file format.
+    pub settlement: SettlementSettings,
+    /// Whether the settlement job runs, and how often it looks for a day to settle.
+    pub settlement_job: Option<Duration>,
     pub key_cache_entries_max: usize,
     pub registrations_list_max: u32,
     /// Exchange rates of live and of sandbox payers.
     pub live_rates: Vec<Rate>,
     pub sandbox_rates: Vec<Rate>,
+}
+
+/// The settlement cycle of `settlement_cutoff`, `settlement_time_zone` and
+/// `settlement_delay_days`, or the key that is wrong and why.
+fn settlement_cycle(config: &Config) -> Result<SettlementCycle, (&'static str, String)> {
+    let cutoff: jiff::civil::Time = config.settlement_cutoff.parse().map_err(|_| {
+        ("settlement_cutoff", format!("is a time of day such as 00:00, not {:?}", config.settlement_cutoff))
+    })?;
+    let name = config.settlement_time_zone.as_str();
+    let zone = match fixed_offset(name) {
+        Some(offset) => jiff::tz::TimeZone::fixed(offset),
+        None => jiff::tz::TimeZone::get(name).map_err(|error| {
+            (
+                "settlement_time_zone",
+                format!("is an offset such as +08:00 or a zone such as Asia/Shanghai: {error}"),
+            )
+        })?,
+    };
+    let delay_days = i32::try_from(config.settlement_delay_days)
+        .ok()
+        .filter(|days| *days <= 366)
+        .ok_or(("settlement_delay_days", "is at most 366".to_owned()))?;
+    Ok(SettlementCycle { cutoff, zone, delay_days })
+}
+
+/// `+08:00` or `-05:30` as an offset from UTC.
+fn fixed_offset(text: &str) -> Option<jiff::tz::Offset> {
+    let sign = match text.as_bytes().first()? {
+        b'+' => 1,
+        b'-' => -1,
+        _ => return None,
+    };
+    let (hours, minutes) = text.get(1..)?.split_once(':')?;
+    let (hours, minutes): (i32, i32) = (hours.parse().ok()?, minutes.parse().ok()?);
+    if hours > 14 || !(0..60).contains(&minutes) || hours < 0 {
+        return None;
+    }
+    jiff::tz::Offset::from_seconds(sign * (hours * 3_600 + minutes * 60)).ok()
 }
 
 impl Settings {
@@ -186,6 +233,10 @@ impl Settings {
             ("sftp_lockout_seconds", config.sftp_lockout_seconds),
             ("sftp_sessions_per_account_max", u64::from(config.sftp_sessions_per_account_max)),
             ("sftp_connections_per_ip_max", u64::from(config.sftp_connections_per_ip_max)),
+            ("settlement_poll_interval_ms", config.settlement_poll_interval_ms),
+            ("settlement_chunk_max", u64::from(config.settlement_chunk_max)),
+            ("report_rows_per_file", config.report_rows_per_file as u64),
+            ("report_page_max", u64::from(config.report_page_max)),
         ] {
             at_least_one(key, value)?;
         }
@@ -262,6 +313,13 @@ impl Settings {
                 .collect::<Result<Vec<Rate>, SettingError>>()
         };
 
+        let cycle = settlement_cycle(config).map_err(|(key, reason)| refuse(key, reason))?;
+        let amounts = match config.report_amounts.as_str() {
+            "major" => AmountUnit::Major,
+            "minor" => AmountUnit::Minor,
+            other => return Err(refuse("report_amounts", format!("is major or minor, not {other:?}"))),
+        };
+
         Ok(Settings {
             http: HttpSettings {
                 request_body_bytes_max: config.request_body_bytes_max,
@@ -335,6 +393,18 @@ impl Settings {
                 sessions_per_account_max: config.sftp_sessions_per_account_max as usize,
                 connections_per_ip_max: config.sftp_connections_per_ip_max as usize,
             },
+            fees: config.fee_rules().map_err(|(key, reason)| refuse(key, reason))?,
+            settlement: SettlementSettings {
+                cycle: cycle.clone(),
+                live_rates: rates("settlement_fx_rates", &config.settlement_fx_rates)?,
+                sandbox_rates: rates("sandbox_settlement_fx_rates", &config.sandbox_settlement_fx_rates)?,
+                chunk_max: config.settlement_chunk_max,
+                page_max: config.report_page_max,
+                format: FileFormat { amounts, zone: cycle.zone, rows_per_file: config.report_rows_per_file },
+            },
+            settlement_job: config
+                .settlement_enabled
+                .then(|| Duration::from_millis(config.settlement_poll_interval_ms.max(1))),
             key_cache_entries_max: config.key_cache_entries_max,
             registrations_list_max: config.registrations_list_max,
             live_rates: rates("fx_rates", &config.fx_rates)?,

@@ -2,8 +2,10 @@
 //! spec §7 and the checks that prove files, ledger and records agree. No HTTP, no SSH: the
 //! server's jobs and the command line call it.
 
+pub mod batches;
 pub mod files;
 pub mod orders;
+pub mod reconcile;
 
 use std::path::{Path, PathBuf};
 

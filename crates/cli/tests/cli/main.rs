@@ -14,6 +14,7 @@ mod bench;
 mod cluster;
 mod commands;
 mod kill;
+mod settlement;
 
 const OCPAY: &str = env!("CARGO_BIN_EXE_ocpay");
 
