@@ -72,6 +72,7 @@ impl TestApp {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             notify_poll_interval_ms: 20,
             timers_poll_interval_ms: 20,
+            settlement_poll_interval_ms: 20,
             notify_timeout_ms: 2_000,
             pin_hash_iterations: 1_000,
             ..Config::default()

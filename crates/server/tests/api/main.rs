@@ -13,5 +13,6 @@ mod payments;
 mod refunds;
 mod registrations;
 mod sandbox;
+mod settlement;
 mod validation;
 mod wallet;
