@@ -15,6 +15,7 @@ mod cluster;
 mod commands;
 mod kill;
 mod settlement;
+mod sftp;
 
 const OCPAY: &str = env!("CARGO_BIN_EXE_ocpay");
 
