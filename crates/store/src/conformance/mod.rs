@@ -16,6 +16,7 @@ pub mod participants;
 pub mod payments;
 pub mod refunds;
 pub mod registrations;
+pub mod settlement;
 pub mod sftp;
 
 pub use database::{postgres_scratch_schema, postgres_test_url};
@@ -90,6 +91,10 @@ macro_rules! conformance_tests {
             concurrent_duplicate_registrations_create_one,
             registrations_are_decided_once_and_notified,
             due_registrations_are_decided_automatically,
+        ]);
+        $crate::conformance_tests!(@area store $attrs $new_store, settlement [
+            fees_are_posted_with_the_payment_and_returned_pro_rata,
+            chunks_take_each_transaction_once_and_close_the_batch,
         ]);
         $crate::conformance_tests!(@area store $attrs $new_store, sftp [
             sftp_accounts_add_keys_and_replace_passwords,
