@@ -3,9 +3,10 @@
 //! A login is refused, in this order, for an unknown user, a locked account, a disabled one
 //! (unused for `sftp_unused_days_max`), an address outside the account's allow-list, a wrong
 //! key or password, and too many sessions; every refusal but the unknown user's (who has no
-//! client id to record) and every success goes to the audit trail. Wrong passwords count
-//! towards the lockout in the store; a key that is not the account's does not, since clients
-//! offer every key they hold in turn.
+//! client id to record) and every success goes to the audit trail. Password attempts count
+//! towards the lockout in the store before the password is checked (a right one clears the
+//! count), so that parallel guesses cannot all be checked before the lock lands; a key that is
+//! not the account's does not count, since clients offer every key they hold in turn.
 
 use std::collections::HashMap;
 use std::io;
@@ -111,6 +112,19 @@ impl Connection {
                 }
             }
             Credential::Password(password) => {
+                // The attempt counts as a failure before the password is checked, so that
+                // guesses made at once stop at the limit: the one that locks is still checked,
+                // those after it are not. A right password clears the count below.
+                let now = shared.clock().now();
+                let settings = &shared.settings;
+                let locked_until = now.checked_add(settings.lockout).unwrap_or(now);
+                if !shared
+                    .store()
+                    .sftp_login_attempt(&client_id, settings.login_failures_max, locked_until, now)
+                    .await?
+                {
+                    return self.refuse(&client_id, Refusal::Locked).await;
+                }
                 let hash = account.password_hash.clone();
                 let password = password.to_owned();
                 // Argon2 takes tens of milliseconds of CPU: off the async threads.
@@ -119,21 +133,18 @@ impl Connection {
                 })
                 .await?;
                 if !right {
-                    let now = shared.clock().now();
-                    let settings = &shared.settings;
-                    let locked_until = now.checked_add(settings.lockout).unwrap_or(now);
-                    let outcome =
-                        SftpLoginOutcome::Failed { failures_max: settings.login_failures_max, locked_until };
-                    shared.store().record_sftp_login(&client_id, outcome, now).await?;
                     return self.refuse(&client_id, Refusal::WrongPassword).await;
                 }
             }
         }
+        // The credential is proven: the success is recorded (clearing the failure a password
+        // attempt counted) even when the session limit then refuses the session, so that an
+        // account at its limit is not locked by its own right password.
+        let now = shared.clock().now();
+        shared.store().record_sftp_login(&client_id, SftpLoginOutcome::Succeeded, now).await?;
         let Some(slot) = shared.sessions.take(&client_id, shared.settings.sessions_per_account_max) else {
             return self.refuse(&client_id, Refusal::TooManySessions).await;
         };
-        let now = shared.clock().now();
-        shared.store().record_sftp_login(&client_id, SftpLoginOutcome::Succeeded, now).await?;
         shared
             .audit(&client_id, &client_id, crate::AUDIT_LOGIN, self.peer.ip().to_string(), "S", "SUCCESS")
             .await?;

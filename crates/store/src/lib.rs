@@ -796,6 +796,19 @@ pub trait Store: Send + Sync + 'static {
         outcome: SftpLoginOutcome,
         now: Timestamp,
     ) -> Result<Option<SftpAccount>, StoreError>;
+
+    /// Starts a password check: false if the account is locked at `now` (or does not exist).
+    /// Otherwise the attempt counts as a failure until a success is recorded
+    /// ([`Store::record_sftp_login`]), and the `failures_max`-th in a row locks the account
+    /// until `locked_until`. As with [`Store::pin_attempt`], counting before checking is what
+    /// keeps parallel guesses from all being checked before the lock holds.
+    async fn sftp_login_attempt(
+        &self,
+        client_id: &ClientId,
+        failures_max: u32,
+        locked_until: Timestamp,
+        now: Timestamp,
+    ) -> Result<bool, StoreError>;
 }
 
 /// A participant's SFTP account (login name = client id).

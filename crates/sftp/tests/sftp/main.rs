@@ -17,6 +17,7 @@ use ocpay_sftp::{Running, SftpContext, accounts, host_key};
 use ocpay_store::sqlite::{SqliteSettings, SqliteStore};
 use ocpay_store::{AuditEvent, NewGrant, NewKey, SftpAccountChange, Store};
 
+mod lockout;
 mod paramiko;
 
 const PASSWORD: &str = "correct horse battery staple";

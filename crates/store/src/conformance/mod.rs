@@ -99,6 +99,7 @@ macro_rules! conformance_tests {
         $crate::conformance_tests!(@area store $attrs $new_store, sftp [
             sftp_accounts_add_keys_and_replace_passwords,
             sftp_failures_lock_until_the_lockout_ends,
+            sftp_password_attempts_count_before_the_check,
         ]);
         $crate::conformance_tests!(@area faults $attrs $new_store, faults [
             a_payment_that_fails_to_be_created_leaves_no_row,

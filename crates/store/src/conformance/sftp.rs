@@ -1,5 +1,6 @@
 //! Participants' SFTP accounts: upserts add keys and replace passwords, and the login count
-//! locks an account after too many failures, until the lockout ends.
+//! (each password attempt counted before it is checked) locks an account after too many
+//! failures, until the lockout ends.
 
 use std::sync::Arc;
 
@@ -96,4 +97,48 @@ pub async fn sftp_failures_lock_until_the_lockout_ends(store: Arc<dyn Store>) {
         task.await.unwrap();
     }
     assert_eq!(store.sftp_account(&bob).await.unwrap().unwrap().failures, 8);
+}
+
+pub async fn sftp_password_attempts_count_before_the_check(store: Arc<dyn Store>) {
+    let alice = client("ALICE");
+    store.upsert_sftp_account(&change("ALICE"), at(0)).await.unwrap();
+    for _ in 0..2 {
+        assert!(store.sftp_login_attempt(&alice, 3, at(900), at(10)).await.unwrap());
+    }
+    let counted = store.sftp_account(&alice).await.unwrap().unwrap();
+    assert_eq!((counted.failures, counted.locked_until), (2, None), "each attempt counts as it starts");
+    assert!(store.sftp_login_attempt(&alice, 3, at(900), at(10)).await.unwrap(), "the third may be checked");
+    let locked = store.sftp_account(&alice).await.unwrap().unwrap();
+    assert_eq!((locked.failures, locked.locked_until), (3, Some(at(900))), "and it locks");
+    assert!(!store.sftp_login_attempt(&alice, 3, at(1900), at(899)).await.unwrap(), "no check while locked");
+    assert_eq!(
+        store.sftp_account(&alice).await.unwrap().unwrap().locked_until,
+        Some(at(900)),
+        "nor longer lock"
+    );
+    assert!(store.sftp_login_attempt(&alice, 3, at(1900), at(900)).await.unwrap(), "checked once it ended");
+    let afresh = store.sftp_account(&alice).await.unwrap().unwrap();
+    assert_eq!((afresh.failures, afresh.locked_until), (1, None), "a new run starts at one");
+    // The right password: the success clears the attempt it had counted.
+    let success =
+        store.record_sftp_login(&alice, SftpLoginOutcome::Succeeded, at(901)).await.unwrap().unwrap();
+    assert_eq!((success.failures, success.locked_until), (0, None));
+    assert!(!store.sftp_login_attempt(&client("NOBODY"), 3, at(900), at(10)).await.unwrap());
+
+    // Guesses at once: exactly as many are checked as the limit allows.
+    let bob = client("BOB");
+    store.upsert_sftp_account(&change("BOB"), at(0)).await.unwrap();
+    let guesses: Vec<_> = (0..20)
+        .map(|_| {
+            let (store, bob) = (store.clone(), bob.clone());
+            tokio::spawn(async move { store.sftp_login_attempt(&bob, 3, at(900), at(10)).await.unwrap() })
+        })
+        .collect();
+    let mut checked = 0;
+    for guess in guesses {
+        checked += usize::from(guess.await.unwrap());
+    }
+    assert_eq!(checked, 3, "parallel guesses do not get past the limit");
+    let locked = store.sftp_account(&bob).await.unwrap().unwrap();
+    assert_eq!((locked.failures, locked.locked_until), (3, Some(at(900))));
 }

@@ -683,4 +683,19 @@ impl<E: Engine> Store for SqlStore<E> {
             .write(Isolation::Serializable, move |db| sftp::record_login(db, &client_id, outcome, now))
             .await
     }
+
+    async fn sftp_login_attempt(
+        &self,
+        client_id: &ClientId,
+        failures_max: u32,
+        locked_until: Timestamp,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let client_id = client_id.clone();
+        self.engine
+            .write(Isolation::Serializable, move |db| {
+                sftp::count_failure(db, &client_id, failures_max, locked_until, now)
+            })
+            .await
+    }
 }

@@ -2,7 +2,8 @@
 //!
 //! Keys and allow-lists are kept as lines of text: they are read whole at every login and
 //! never searched by the database. Counting failures is one `UPDATE` that reads the count it
-//! changes, so that failures on several nodes at once all count.
+//! changes, so that failures on several nodes at once all count, and that of a password login
+//! is counted before the password is checked, so that parallel guesses stop at the limit.
 
 use ocpay_core::Timestamp;
 use ocpay_core::ids::ClientId;
@@ -119,19 +120,33 @@ pub(super) fn record_login(
             )?;
         }
         SftpLoginOutcome::Failed { failures_max, locked_until } => {
-            // As a payer's PIN: a lockout that has ended starts the count afresh, and a failure
-            // during one changes nothing, so that guessing on cannot push its end further.
-            db.execute(
-                "UPDATE sftp_account SET \
-                 failures = CASE WHEN locked_until_ms IS NULL THEN failures + 1 ELSE 1 END, \
-                 locked_until_ms = CASE \
-                   WHEN (CASE WHEN locked_until_ms IS NULL THEN failures + 1 ELSE 1 END) >= ?2 \
-                     THEN CAST(?3 AS BIGINT) \
-                   ELSE NULL END \
-                 WHERE client_id = ?1 AND (locked_until_ms IS NULL OR locked_until_ms <= ?4)",
-                params![client_id.as_str(), i64::from(failures_max), millis(locked_until), millis(now)],
-            )?;
+            count_failure(db, client_id, failures_max, locked_until, now)?;
         }
     }
     find(db, client_id)
+}
+
+/// Counts a failure unless the account is locked at `now`; the `failures_max`-th in a row locks
+/// it until `locked_until`. False when nothing was counted: the account is locked, or there is
+/// none.
+pub(super) fn count_failure(
+    db: &mut dyn Db,
+    client_id: &ClientId,
+    failures_max: u32,
+    locked_until: Timestamp,
+    now: Timestamp,
+) -> Result<bool, StoreError> {
+    // As a payer's PIN: a lockout that has ended starts the count afresh, and a failure during
+    // one changes nothing, so that guessing on cannot push its end further.
+    let counted = db.execute(
+        "UPDATE sftp_account SET \
+         failures = CASE WHEN locked_until_ms IS NULL THEN failures + 1 ELSE 1 END, \
+         locked_until_ms = CASE \
+           WHEN (CASE WHEN locked_until_ms IS NULL THEN failures + 1 ELSE 1 END) >= ?2 \
+             THEN CAST(?3 AS BIGINT) \
+           ELSE NULL END \
+         WHERE client_id = ?1 AND (locked_until_ms IS NULL OR locked_until_ms <= ?4)",
+        params![client_id.as_str(), i64::from(failures_max), millis(locked_until), millis(now)],
+    )?;
+    Ok(counted == 1)
 }
