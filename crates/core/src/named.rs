@@ -67,6 +67,7 @@ macro_rules! named_enum {
 #[cfg(test)]
 mod tests {
     use crate::access::Scope;
+    use crate::fees::FeeRefund;
     use crate::ledger::PostingKind;
     use crate::participant::{Environment, ParticipantKind};
     use crate::payment::{FailReason, PaymentStatus};
@@ -84,7 +85,11 @@ mod tests {
             names(&Scope::ALL, Scope::as_str),
             ["pay", "inquiry", "cancel", "refund", "reports", "registration"]
         );
-        assert_eq!(names(&PostingKind::ALL, PostingKind::as_str), ["TOPUP", "PAYMENT", "REVERSAL", "REFUND"]);
+        assert_eq!(
+            names(&PostingKind::ALL, PostingKind::as_str),
+            ["TOPUP", "PAYMENT", "REVERSAL", "REFUND", "FEE", "FEE_RETURN", "SETTLEMENT", "PAYOUT"]
+        );
+        assert_eq!(names(&FeeRefund::ALL, FeeRefund::as_str), ["pro_rata", "none"]);
         assert_eq!(
             names(&FailReason::ALL, FailReason::as_str),
             ["ORDER_IS_CLOSED", "USER_BALANCE_NOT_ENOUGH", "RISK_REJECT", "USER_KYC_NOT_QUALIFIED"]

@@ -877,6 +877,12 @@ mod tests {
         assert_eq!(statuses, ["PENDING", "DELIVERED", "FAILED"]);
         let outcomes: Vec<_> = AttemptOutcome::ALL.into_iter().map(AttemptOutcome::as_str).collect();
         assert_eq!(outcomes, ["DELIVERED", "REJECTED", "ERROR"]);
+        let kinds: Vec<_> =
+            settlement::SettlementKind::ALL.into_iter().map(settlement::SettlementKind::as_str).collect();
+        assert_eq!(kinds, ["PAYMENT", "REFUND", "CANCEL"]);
+        let statuses: Vec<_> =
+            settlement::BatchStatus::ALL.into_iter().map(settlement::BatchStatus::as_str).collect();
+        assert_eq!(statuses, ["OPEN", "CLOSED"]);
     }
 
     /// Rows written before the event was an enum hold exactly these texts.
