@@ -1,7 +1,9 @@
 //! The listener and the limits around the SSH sessions: connections per IP address, sessions
-//! per account, the time to log in, and the idle time; and the audit helper the sessions share.
+//! per account, the time to log in, and the idle time; the stop that ends every session; and the
+//! audit helper the sessions share.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::hash::Hash;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -18,7 +20,7 @@ use ocpay_server::settings::SftpSettings;
 use ocpay_store::{AuditEvent, Store, StoreError};
 use russh::keys::PrivateKey;
 use russh::server::Config;
-use russh::{MethodKind, MethodSet, SshId};
+use russh::{Disconnect, MethodKind, MethodSet, SshId};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -118,17 +120,32 @@ impl<K: Eq + Hash + Clone> Drop for Slot<K> {
     }
 }
 
+/// How long a stopping server gives each session to end after telling its client so, before it
+/// cuts the connection.
+const STOP_GRACE: Duration = Duration::from_secs(2);
+
 /// A connection that fails its reads once the login time is over and no login succeeded, so
-/// that a client that connects and then says nothing (or never finishes logging in) is closed.
-struct LoginDeadline<S> {
+/// that a client that connects and then says nothing (or never finishes logging in) is closed;
+/// and fails its reads and writes once `cut` is ready (the server stopped, and its grace is
+/// over), so that a session ends however its client behaves: the SSH session runs in a task of
+/// russh's own, which nothing else can end.
+struct Guarded<S> {
     inner: S,
     deadline: Pin<Box<tokio::time::Sleep>>,
     authenticated: Arc<AtomicBool>,
+    cut: Pin<Box<dyn Future<Output = ()> + Send>>,
 }
 
-impl<S: AsyncRead + Unpin> AsyncRead for LoginDeadline<S> {
+fn cut_error() -> io::Error {
+    io::Error::new(io::ErrorKind::ConnectionAborted, "the SFTP server stopped")
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Guarded<S> {
     fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
+        if this.cut.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Err(cut_error()));
+        }
         if !this.authenticated.load(Ordering::Acquire) && this.deadline.as_mut().poll(cx).is_ready() {
             return Poll::Ready(Err(io::Error::new(
                 io::ErrorKind::TimedOut,
@@ -139,13 +156,21 @@ impl<S: AsyncRead + Unpin> AsyncRead for LoginDeadline<S> {
     }
 }
 
-impl<S: AsyncWrite + Unpin> AsyncWrite for LoginDeadline<S> {
+impl<S: AsyncWrite + Unpin> AsyncWrite for Guarded<S> {
     fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+        let this = self.get_mut();
+        if this.cut.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Err(cut_error()));
+        }
+        Pin::new(&mut this.inner).poll_write(cx, buf)
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+        let this = self.get_mut();
+        if this.cut.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Err(cut_error()));
+        }
+        Pin::new(&mut this.inner).poll_flush(cx)
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -165,7 +190,8 @@ impl Running {
         self.address
     }
 
-    /// Stops accepting and closes every session.
+    /// Stops accepting and closes every session: each client is told the server is stopping
+    /// (an SSH disconnect), and a connection still open two seconds later is cut.
     pub async fn stop(self) {
         let _ = self.stop.send(true);
         let _ = self.task.await;
@@ -225,25 +251,53 @@ pub async fn start(context: SftpContext, listener: TcpListener) -> io::Result<Ru
             };
             let _ = stream.set_nodelay(true);
             let authenticated = Arc::new(AtomicBool::new(false));
-            let stream = LoginDeadline {
+            let mut cut_at_stop = stopped.clone();
+            let stream = Guarded {
                 inner: stream,
                 deadline: Box::pin(tokio::time::sleep(settings.auth_timeout)),
                 authenticated: authenticated.clone(),
+                cut: Box::pin(async move {
+                    // A dropped `Running` stops the server too.
+                    let _ = cut_at_stop.wait_for(|stopped| *stopped).await.map(drop);
+                    tokio::time::sleep(STOP_GRACE).await;
+                }),
             };
             let handler = Connection::new(shared.clone(), peer, authenticated);
             let config = config.clone();
+            let mut stopping = stopped.clone();
             connections.spawn(async move {
                 let _slot = slot;
-                match russh::server::run_stream(config, stream, handler).await {
-                    Ok(session) => {
-                        if let Err(error) = session.await {
-                            tracing::debug!(peer = %peer, %error, "sftp session ended");
-                        }
+                let started = tokio::select! {
+                    started = russh::server::run_stream(config, stream, handler) => started,
+                    // No session yet: dropping the stream closes the connection.
+                    _ = async { stopping.wait_for(|stopped| *stopped).await.is_ok() } => return,
+                };
+                let session = match started {
+                    Ok(session) => session,
+                    Err(error) => {
+                        tracing::debug!(peer = %peer, %error, "sftp connection failed");
+                        return;
                     }
-                    Err(error) => tracing::debug!(peer = %peer, %error, "sftp connection failed"),
+                };
+                let handle = session.handle();
+                let mut session = std::pin::pin!(session);
+                let ended = tokio::select! {
+                    ended = &mut session => ended,
+                    _ = async { stopping.wait_for(|stopped| *stopped).await.is_ok() } => {
+                        let _ = handle
+                            .disconnect(Disconnect::ByApplication, "the server is stopping".into(), String::new())
+                            .await;
+                        session.await
+                    }
+                };
+                if let Err(error) = ended {
+                    tracing::debug!(peer = %peer, %error, "sftp session ended");
                 }
             });
         }
+        // Every session ends within the grace (its connection is cut then).
+        let drained = async { while connections.join_next().await.is_some() {} };
+        let _ = tokio::time::timeout(STOP_GRACE + Duration::from_secs(1), drained).await;
         connections.shutdown().await;
     });
     Ok(Running { address, stop, task })

@@ -299,5 +299,46 @@ fn a_merchant_fetches_its_settlement_files_from_ocpay_serve_openssh() {
         .filter(|event| event["api"] == "SFTP_READ" && event["resultCode"] == "SUCCESS")
         .collect();
     assert_eq!(reads.len(), 1, "{audit}");
+
+    // `ocpay serve` stopped by SIGTERM tells an open session why it ends, and exits.
+    let mut open = Command::new("sftp")
+        .args(["-b", "-", "-F", "/dev/null", "-P", &port.to_string(), "-i"])
+        .arg(&key)
+        .args(["-o", "StrictHostKeyChecking=yes", "-o", "IdentitiesOnly=yes", "-o", "IdentityAgent=none"])
+        .arg("-o")
+        .arg(format!("UserKnownHostsFile={}", known_hosts.display()))
+        .arg(format!("{client_id}@127.0.0.1"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = open.stdin.take().unwrap();
+    stdin.write_all(format!("ls /{folder}\n").as_bytes()).unwrap();
+    let logins = || {
+        let audit = json(&ocpay(&["audit", "--data-dir", data, "--client-id", &client_id, "--limit", "50"]));
+        let events = audit["events"].as_array().unwrap().clone();
+        events.iter().filter(|event| event["api"] == "SFTP_LOGIN" && event["resultCode"] == "SUCCESS").count()
+    };
+    let started = Instant::now();
+    while logins() < 3 {
+        assert!(started.elapsed() < Duration::from_secs(20), "the third session logs in");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut server = server;
+    let pid = server.child.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = server.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(started.elapsed() < Duration::from_secs(15), "ocpay serve still runs after SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status:?}");
+    drop(stdin);
+    let ended = open.wait_with_output().unwrap();
+    assert!(both(&ended).contains("the server is stopping"), "the client was told: {}", both(&ended));
     drop(server);
 }

@@ -17,8 +17,10 @@ use ocpay_sftp::{Running, SftpContext, accounts, host_key};
 use ocpay_store::sqlite::{SqliteSettings, SqliteStore};
 use ocpay_store::{AuditEvent, NewGrant, NewKey, SftpAccountChange, Store};
 
+mod inprocess;
 mod lockout;
 mod paramiko;
+mod stop;
 
 const PASSWORD: &str = "correct horse battery staple";
 
