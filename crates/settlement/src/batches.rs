@@ -15,7 +15,7 @@ use ocpay_core::ids::ClientId;
 use ocpay_core::money::{Currency, Money};
 use ocpay_core::participant::Environment;
 use ocpay_store::settlement::{
-    BatchStatus, SettleChunk, SettlementBatch, SettlementItemRecord, SettlementKind,
+    BatchStatus, ItemCursor, SettleChunk, SettlementBatch, SettlementItemRecord, SettlementKind,
 };
 use ocpay_store::{Store, StoreError};
 
@@ -227,45 +227,77 @@ impl Settler {
             settlement_time,
         };
         let mut writer = SettlementBatchWriter::create(&self.root, &names, &self.settings.format)?;
-        let mut after = None;
-        loop {
-            let page = self.store.batch_items(&batch.id, after.as_ref(), self.settings.page_max).await?;
-            for item in &page {
+        self.each_batch_page(&batch.id, |page| {
+            for item in page {
                 writer.push(&settlement_row(item, settlement_time))?;
             }
             self.written(page.len() as u64);
-            match page.last() {
-                Some(last) if page.len() == self.settings.page_max as usize => after = Some(last.cursor()),
-                _ => break,
-            }
-        }
+            Ok(())
+        })
+        .await?;
         Ok(writer.finish()?)
     }
 
     /// Writes (again) the transaction details of `owner`'s day: every settled transaction that
     /// completed in it.
     pub async fn write_day_files(&self, owner: &ClientId, day: Date) -> Result<Written, SettleError> {
-        let cycle = &self.settings.cycle;
-        let from = cycle.end_of(day.yesterday().map_err(|error| SettleError::Refused(error.to_string()))?);
-        let to = cycle.end_of(day);
         let mut writer =
             TransactionItemsWriter::create(&self.root, owner.as_str(), day, &self.settings.format)?;
-        let mut after = None;
-        loop {
-            let page = self
-                .store
-                .items_completed_between(owner, from, to, after.as_ref(), self.settings.page_max)
-                .await?;
-            for item in &page {
+        self.each_day_page(owner, day, |page| {
+            for item in page {
                 writer.push(&transaction_row(item))?;
             }
             self.written(page.len() as u64);
+            Ok(())
+        })
+        .await?;
+        Ok(writer.finish()?)
+    }
+
+    /// Visits a batch's items page by page, in file order.
+    pub async fn each_batch_page(
+        &self,
+        batch_id: &str,
+        visit: impl FnMut(&[SettlementItemRecord]) -> Result<(), SettleError>,
+    ) -> Result<(), SettleError> {
+        self.each_page(Items::Batch(batch_id), visit).await
+    }
+
+    /// Visits page by page, in file order, the settled items of `owner` that completed on
+    /// settlement day `day`.
+    pub async fn each_day_page(
+        &self,
+        owner: &ClientId,
+        day: Date,
+        visit: impl FnMut(&[SettlementItemRecord]) -> Result<(), SettleError>,
+    ) -> Result<(), SettleError> {
+        let cycle = &self.settings.cycle;
+        let from = cycle.end_of(day.yesterday().map_err(|error| SettleError::Refused(error.to_string()))?);
+        self.each_page(Items::Completed { owner, from, to: cycle.end_of(day) }, visit).await
+    }
+
+    /// Fetches pages of at most `page_max` items, each after the last item of the one before,
+    /// and visits each, until a page comes back short.
+    async fn each_page(
+        &self,
+        items: Items<'_>,
+        mut visit: impl FnMut(&[SettlementItemRecord]) -> Result<(), SettleError>,
+    ) -> Result<(), SettleError> {
+        let max = self.settings.page_max;
+        let mut after: Option<ItemCursor> = None;
+        loop {
+            let page = match items {
+                Items::Batch(id) => self.store.batch_items(id, after.as_ref(), max).await?,
+                Items::Completed { owner, from, to } => {
+                    self.store.items_completed_between(owner, from, to, after.as_ref(), max).await?
+                }
+            };
+            visit(&page)?;
             match page.last() {
-                Some(last) if page.len() == self.settings.page_max as usize => after = Some(last.cursor()),
-                _ => break,
+                Some(last) if page.len() == max as usize => after = Some(last.cursor()),
+                _ => return Ok(()),
             }
         }
-        Ok(writer.finish()?)
     }
 
     /// `ocpay reports generate`: the transaction details of `day` and the files of every closed
@@ -283,6 +315,18 @@ impl Settler {
         run.days.push((owner.clone(), day, written));
         Ok(run)
     }
+}
+
+/// Which items to page through.
+#[derive(Clone, Copy)]
+enum Items<'a> {
+    Batch(&'a str),
+    /// A participant's settled items completed in `[from, to)`.
+    Completed {
+        owner: &'a ClientId,
+        from: Timestamp,
+        to: Timestamp,
+    },
 }
 
 fn transaction_type(kind: SettlementKind) -> TransactionType {

@@ -122,22 +122,18 @@ async fn check_batch(
     let currency = batch.currency;
     let (mut count, mut amount, mut fee, mut tax) =
         (0u64, Money::zero(currency), Money::zero(currency), Money::zero(currency));
-    let mut after = None;
-    let page_max = settler.settings().page_max;
-    loop {
-        let page = store.batch_items(&batch.id, after.as_ref(), page_max).await?;
-        count += page.len() as u64;
-        amount =
-            sum(currency, std::iter::once(amount).chain(page.iter().map(|item| item.settlement_amount)))?;
-        fee = sum(currency, std::iter::once(fee).chain(page.iter().map(|item| item.settlement_fee)))?;
-        tax = sum(currency, std::iter::once(tax).chain(page.iter().map(|item| item.settlement_tax)))?;
-        found.items += page.len() as u64;
-        progress(found.items);
-        match page.last() {
-            Some(last) if page.len() == page_max as usize => after = Some(last.cursor()),
-            _ => break,
-        }
-    }
+    settler
+        .each_batch_page(&batch.id, |page| {
+            count += page.len() as u64;
+            amount =
+                sum(currency, std::iter::once(amount).chain(page.iter().map(|item| item.settlement_amount)))?;
+            fee = sum(currency, std::iter::once(fee).chain(page.iter().map(|item| item.settlement_fee)))?;
+            tax = sum(currency, std::iter::once(tax).chain(page.iter().map(|item| item.settlement_tax)))?;
+            found.items += page.len() as u64;
+            progress(found.items);
+            Ok(())
+        })
+        .await?;
     found.compare(&subject, "item count", batch.count, count);
     found.compare(&subject, "sum of the items' settlement amounts", batch.amount, amount);
     found.compare(&subject, "sum of the items' fees", batch.fee, fee);
@@ -205,21 +201,14 @@ async fn check_day_file(
     found: &mut Reconciliation,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<(), SettleError> {
-    let cycle = &settler.settings().cycle;
-    let from = cycle.end_of(day.yesterday().map_err(|error| SettleError::Refused(error.to_string()))?);
-    let to = cycle.end_of(day);
     let subject = format!("{owner} on {day}");
-    let page_max = settler.settings().page_max;
     let mut expected = 0u64;
-    let mut after = None;
-    loop {
-        let page = settler.store().items_completed_between(owner, from, to, after.as_ref(), page_max).await?;
-        expected += page.len() as u64;
-        match page.last() {
-            Some(last) if page.len() == page_max as usize => after = Some(last.cursor()),
-            _ => break,
-        }
-    }
+    settler
+        .each_day_page(owner, day, |page| {
+            expected += page.len() as u64;
+            Ok(())
+        })
+        .await?;
     let mut rows = 0u64;
     for seq in 0.. {
         let path = files::transaction_items_path(owner.as_str(), day, seq);
