@@ -1,6 +1,7 @@
 //! The SFTP server as participants (and attackers) meet it: a real server on a temporary
-//! SQLite store and data directory, driven by OpenSSH's `sftp` client in batch mode and by
-//! Python's paramiko, with the test clock moving lockouts and disabled accounts along.
+//! SQLite store and data directory, driven by OpenSSH's `sftp` client in batch mode, by
+//! Python's paramiko and by russh's own client, with the test clock moving lockouts and
+//! disabled accounts along.
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
