@@ -111,6 +111,11 @@ impl Connection {
                     return Ok(Auth::Accept);
                 }
             }
+            // An account without a password is refused at once, and the guess is not counted:
+            // password guesses must not lock out an account that logs in with a key.
+            Credential::Password(_) if account.password_hash.is_none() => {
+                return self.refuse(&client_id, Refusal::WrongPassword).await;
+            }
             Credential::Password(password) => {
                 // The attempt counts as a failure before the password is checked, so that
                 // guesses made at once stop at the limit: the one that locks is still checked,

@@ -56,3 +56,41 @@ async fn a_right_password_refused_for_too_many_sessions_does_not_count_as_a_fail
     assert_eq!((account.failures, account.locked_until), (0, None), "the right password locks nothing");
     drop(open);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn password_guesses_never_lock_an_account_that_has_no_password() {
+    let server = Server::start(|_| {}).await;
+    let participant = ocpay_core::participant::Participant {
+        client_id: client("C2"),
+        kind: ocpay_core::participant::ParticipantKind::Merchant,
+        name: "C2 Ltd".parse().unwrap(),
+        notify_url: None,
+        created_at: start_time(),
+    };
+    let key = ocpay_store::NewKey {
+        public_key_der: vec![2; 8],
+        label: None,
+        scopes: ocpay_core::access::Scopes::ALL,
+        created_at: start_time(),
+        expires_at: None,
+    };
+    server.store.create_participant(&participant, &key).await.unwrap();
+    let key_only = ocpay_store::SftpAccountChange {
+        client_id: client("C2"),
+        add_public_key: Some(
+            "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGSmX0Jg5tJ3O2ZS6LgN5x7CfvOoxqWkLULZ5D1Mb8lo".into(),
+        ),
+        password_hash: None,
+        allowed_networks: None,
+    };
+    server.store.upsert_sftp_account(&key_only, start_time()).await.unwrap();
+    for guess in 0..server.settings.login_failures_max + 2 {
+        assert!(server.login("C2", &format!("guess {guess}")).await.is_none());
+    }
+    let account = server.store.sftp_account(&client("C2")).await.unwrap().unwrap();
+    assert_eq!(
+        (account.failures, account.locked_until),
+        (0, None),
+        "guesses at a key-only account count nothing"
+    );
+}
