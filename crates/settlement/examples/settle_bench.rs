@@ -242,6 +242,7 @@ async fn run(options: Options) -> anyhow::Result<Vec<String>> {
     std::fs::create_dir_all(&reports)?;
     let cycle = SettlementCycle::default();
     let clock = Clock::new(&cycle)?;
+    let load_start = load_average();
     eprintln!(
         "settle_bench: {n_total} transactions, chunk {}, page {}, {} preload tasks, {} load tasks, in {} ({}), load average {}",
         options.chunk,
@@ -250,7 +251,7 @@ async fn run(options: Options) -> anyhow::Result<Vec<String>> {
         options.load_tasks,
         temporary.path().display(),
         filesystem_of(temporary.path()),
-        load_average(),
+        load_start,
     );
 
     // The server's defaults: WAL, synchronous=FULL, group commit of up to 256 writes.
@@ -483,7 +484,7 @@ async fn run(options: Options) -> anyhow::Result<Vec<String>> {
         options.page,
         options.preload_tasks,
         options.load_tasks,
-        load_average(),
+        load_start,
         seconds_json(preload_micros),
         seconds_json(settle_micros),
         seconds_json(chunks_end - settle_start),
