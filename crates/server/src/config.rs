@@ -314,7 +314,7 @@ impl Default for Config {
             sandbox_settlement_fx_rates: sample_fx_rates(),
             settlement_enabled: true,
             settlement_poll_interval_ms: 60_000,
-            settlement_chunk_max: 1_000,
+            settlement_chunk_max: 250,
             report_amounts: "major".into(),
             report_rows_per_file: 1_000_000,
             report_page_max: 5_000,

@@ -47,7 +47,7 @@ impl Default for SettlementSettings {
             cycle,
             live_rates: Vec::new(),
             sandbox_rates: Vec::new(),
-            chunk_max: 1_000,
+            chunk_max: 250,
             page_max: 5_000,
             format,
         }
