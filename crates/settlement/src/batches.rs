@@ -85,7 +85,7 @@ pub struct Settler {
     store: Arc<dyn Store>,
     settings: SettlementSettings,
     root: PathBuf,
-    /// Told the rows written so far, after each page (a terminal's progress bar).
+    /// Told how many more rows were written, after each page (a terminal's progress bar).
     progress: Option<Box<dyn Fn(u64) + Send + Sync>>,
 }
 
@@ -94,7 +94,7 @@ impl Settler {
         Settler { store, settings, root, progress: None }
     }
 
-    /// The settler, telling `progress` how many rows it has written after each page.
+    /// The settler, telling `progress` after each page how many more rows it has written.
     pub fn with_progress(mut self, progress: impl Fn(u64) + Send + Sync + 'static) -> Settler {
         self.progress = Some(Box::new(progress));
         self

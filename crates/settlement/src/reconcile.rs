@@ -48,7 +48,7 @@ impl Reconciliation {
 
     fn compare<T: PartialEq + fmt::Debug>(&mut self, subject: &str, what: &str, expected: T, found: T) {
         if expected != found {
-            self.differ(subject, format!("{what}: {expected:?} in the store, {found:?} {}", "found"));
+            self.differ(subject, format!("{what}: {expected:?} in the store, {found:?} found"));
         }
     }
 }

@@ -499,7 +499,7 @@ pub(super) fn chunk(
 ) -> Result<SettledChunk, StoreError> {
     let currency = chunk.currency;
     let id = batch_id(&chunk.owner, currency, chunk.cutoff, chunk.settlement_date);
-    let opened = db.execute(
+    db.execute(
         "INSERT INTO settlement_batch (batch_id, owner_client_id, settlement_currency, day, settlement_date, cutoff_at_ms, \
          status, created_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'OPEN', ?7) \
          ON CONFLICT (owner_client_id, settlement_currency, cutoff_at_ms) DO NOTHING",
@@ -513,7 +513,6 @@ pub(super) fn chunk(
             millis(chunk.now),
         ],
     )?;
-    let _ = opened;
     // Chunks of one batch take its row first, so that they follow one another on every engine.
     let batch = db
         .query_opt(
