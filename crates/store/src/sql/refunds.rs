@@ -217,6 +217,16 @@ pub(super) fn complete(
         if updated != 1 {
             return Err(StoreError::Corrupt(format!("refund {} changed under its writer", refund.terms.id)));
         }
+        if !fails {
+            // Queue work runs at READ COMMITTED on PostgreSQL: the payment's row is locked so
+            // that two refunds of one payment completing at once on two nodes work out their
+            // shares of its fee one after the other, each seeing what the other returned.
+            db.query_opt(
+                locked_row!(db, "SELECT payment_id FROM payment WHERE payment_id = ?1"),
+                params![refund.terms.payment_id.as_str()],
+                |_| Ok(()),
+            )?;
+        }
         finish(db, &refund, now, wallet_limit, fee_rules)?;
         completed.push(refund);
     }
