@@ -338,17 +338,13 @@ pub(super) fn batches(
     )
 }
 
-/// What a queued transaction settles as, read from its payment or refund.
-struct Completed {
-    record: SettlementItemRecord,
-}
-
+/// What a queued transaction settles as, read from its payment or refund, before conversion.
 fn completed(
     db: &mut dyn Db,
     kind: SettlementKind,
     id: &str,
     completed_at: Timestamp,
-) -> Result<Completed, StoreError> {
+) -> Result<SettlementItemRecord, StoreError> {
     let payment_sql = "SELECT p.owner_client_id, p.reference_merchant_id, p.reference_store_id, p.payment_request_id, \
          p.reference_order_id, p.order_description, p.amount_minor, p.currency, p.fee_minor, p.fee_tax_minor \
          FROM payment p WHERE p.payment_id = ?1";
@@ -365,27 +361,25 @@ fn completed(
         let sign = if kind == SettlementKind::Payment { 1 } else { -1 };
         let money = |minor: i64| Money::new(minor, currency);
         let original = if kind == SettlementKind::Refund { Some(row.get::<_, String>(10)?) } else { None };
-        Ok(Completed {
-            record: SettlementItemRecord {
-                kind,
-                transaction_id: id.to_owned(),
-                batch_id: String::new(),
-                owner: rows::client_id(row, "owner_client_id")?,
-                reference_merchant_id: row.get(1)?,
-                reference_store_id: row.get(2)?,
-                original_transaction_id: original,
-                transaction_request_id: row.get(3)?,
-                reference_order_id: row.get(4)?,
-                order_description: row.get(5)?,
-                completed_at,
-                amount: money(amount * sign),
-                fee: money(-fee.unwrap_or(0) * sign),
-                tax: money(-tax.unwrap_or(0) * sign),
-                settlement_amount: money(0),
-                settlement_fee: money(0),
-                settlement_tax: money(0),
-                quote: None,
-            },
+        Ok(SettlementItemRecord {
+            kind,
+            transaction_id: id.to_owned(),
+            batch_id: String::new(),
+            owner: rows::client_id(row, "owner_client_id")?,
+            reference_merchant_id: row.get(1)?,
+            reference_store_id: row.get(2)?,
+            original_transaction_id: original,
+            transaction_request_id: row.get(3)?,
+            reference_order_id: row.get(4)?,
+            order_description: row.get(5)?,
+            completed_at,
+            amount: money(amount * sign),
+            fee: money(-fee.unwrap_or(0) * sign),
+            tax: money(-tax.unwrap_or(0) * sign),
+            settlement_amount: money(0),
+            settlement_fee: money(0),
+            settlement_tax: money(0),
+            quote: None,
         })
     })?
     .ok_or_else(|| corrupt("a queued transaction has no record", format!("{} {id}", kind.as_str())))
@@ -544,8 +538,7 @@ pub(super) fn chunk(
     )?;
     let mut items = Vec::with_capacity(queued.len());
     for (kind, transaction_id, completed_at) in &queued {
-        let mut item =
-            convert(completed(db, *kind, transaction_id, *completed_at)?.record, currency, &chunk.rates)?;
+        let mut item = convert(completed(db, *kind, transaction_id, *completed_at)?, currency, &chunk.rates)?;
         item.batch_id = batch.id.clone();
         insert_item(db, &item)?;
         db.execute(
