@@ -161,7 +161,6 @@ pub(super) fn cancel(
     now: Timestamp,
     limit: WalletLimit,
 ) -> Result<CancelPayment, StoreError> {
-    let mut reversed = false;
     let Some(mut payment) = find(db, owner, lookup)? else { return Ok(CancelPayment::NotFound) };
     let previous = payment.state.status();
     let has_refunds: bool = db.query_one(
@@ -187,14 +186,11 @@ pub(super) fn cancel(
         // The fee comes back with it, and the cancel settles like any completed transaction.
         CancelDecision::Reverse => {
             stored_ledger::reverse_payment(db, &payment.terms.id, now, limit)?;
-            reversed = true;
+            settlement::enqueue_cancel(db, &payment, now)?;
         }
     }
     payment.state = PaymentState::Cancelled { cancelled_at: now, paid_at: payment.state.paid_at() };
     save_state(db, &payment, previous)?;
-    if reversed {
-        settlement::enqueue_cancel(db, &payment, now)?;
-    }
     Ok(CancelPayment::Done(payment))
 }
 
