@@ -15,6 +15,7 @@ mod named;
 pub mod participant;
 pub mod payer;
 pub mod payment;
+pub mod portal;
 pub mod refund;
 pub mod registration;
 pub mod sandbox;

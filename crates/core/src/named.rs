@@ -68,6 +68,7 @@ macro_rules! named_enum {
 mod tests {
     use crate::access::Scope;
     use crate::fees::FeeRefund;
+    use crate::portal::Role;
     use crate::ledger::PostingKind;
     use crate::participant::{Environment, ParticipantKind};
     use crate::payment::{FailReason, PaymentStatus};
@@ -90,6 +91,7 @@ mod tests {
             ["TOPUP", "PAYMENT", "REVERSAL", "REFUND", "FEE", "FEE_RETURN", "SETTLEMENT", "PAYOUT"]
         );
         assert_eq!(names(&FeeRefund::ALL, FeeRefund::as_str), ["pro_rata", "none"]);
+        assert_eq!(names(&Role::ALL, Role::as_str), ["owner", "developer", "viewer"]);
         assert_eq!(
             names(&FailReason::ALL, FailReason::as_str),
             ["ORDER_IS_CLOSED", "USER_BALANCE_NOT_ENOUGH", "RISK_REJECT", "USER_KYC_NOT_QUALIFIED"]

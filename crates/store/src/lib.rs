@@ -14,6 +14,7 @@
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
+pub mod portal;
 pub mod postgres;
 pub mod settlement;
 pub mod sql;
@@ -36,6 +37,7 @@ use ocpay_core::payment::{
 };
 use ocpay_core::refund::{Refund, RefundPolicy, RefundRefusal, RefundTerms};
 use ocpay_core::registration::{Decision, Registration, RegistrationRefusal, RegistrationTerms};
+pub use portal::{NewPortalUser, PortalSession, PortalUser, PortalUserChange, SetupToken};
 use settlement::{
     ItemCursor, MarkPaid, SettleChunk, SettledChunk, SettlementBatch, SettlementCounts, SettlementItemRecord,
     SettlementTerms,
@@ -809,6 +811,69 @@ pub trait Store: Send + Sync + 'static {
         locked_until: Timestamp,
         now: Timestamp,
     ) -> Result<bool, StoreError>;
+
+    // The developer center's users and sessions (`portal`).
+
+    /// Creates a user; `Conflict("email")` when the email is taken (by any participant).
+    async fn create_portal_user(&self, user: &NewPortalUser) -> Result<(), StoreError>;
+
+    /// Creates a participant with its first key and its first user, all or nothing (a sign-up).
+    async fn sign_up(&self, participant: &Participant, key: &NewKey, owner: &NewPortalUser)
+    -> Result<(), StoreError>;
+
+    /// The user with this (lower-case) email.
+    async fn portal_user_by_email(&self, email: &str) -> Result<Option<PortalUser>, StoreError>;
+
+    async fn portal_user(&self, user_id: &str) -> Result<Option<PortalUser>, StoreError>;
+
+    /// The users of one participant, or of all, by email.
+    async fn portal_users(&self, client_id: Option<&ClientId>) -> Result<Vec<PortalUser>, StoreError>;
+
+    /// The user whose one-time link has this SHA-256, while it works at `now`.
+    async fn portal_user_by_setup_token(
+        &self,
+        sha256: &[u8],
+        now: Timestamp,
+    ) -> Result<Option<PortalUser>, StoreError>;
+
+    /// Changes a user (see [`PortalUserChange`]) and returns it as changed; `None` when there
+    /// is no such user.
+    async fn update_portal_user(
+        &self,
+        user_id: &str,
+        change: &PortalUserChange,
+    ) -> Result<Option<PortalUser>, StoreError>;
+
+    /// Starts a sign-in check as [`Store::sftp_login_attempt`] does: false if the user is
+    /// locked at `now`; otherwise the attempt counts as a failure until
+    /// [`Store::record_portal_sign_in`] clears it, and the `failures_max`-th in a row locks the
+    /// user until `locked_until`.
+    async fn portal_sign_in_attempt(
+        &self,
+        user_id: &str,
+        failures_max: u32,
+        locked_until: Timestamp,
+        now: Timestamp,
+    ) -> Result<bool, StoreError>;
+
+    /// Records a successful sign-in and creates its session: clears the failures, stamps the
+    /// time and, when a TOTP code was used, its step, which must be later than the last one
+    /// accepted (false, and nothing written, when it is not: a code works once).
+    async fn record_portal_sign_in(
+        &self,
+        session: &PortalSession,
+        totp_step: Option<i64>,
+    ) -> Result<bool, StoreError>;
+
+    /// A session with its user.
+    async fn portal_session(&self, session_sha256: &[u8])
+    -> Result<Option<(PortalSession, PortalUser)>, StoreError>;
+
+    /// Marks a session used at `now`.
+    async fn touch_portal_session(&self, session_sha256: &[u8], now: Timestamp) -> Result<(), StoreError>;
+
+    /// Ends a session (sign-out, or found expired).
+    async fn end_portal_session(&self, session_sha256: &[u8]) -> Result<(), StoreError>;
 }
 
 /// A participant's SFTP account (login name = client id).

@@ -44,6 +44,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/postgres/0001_schema.sql"),
     include_str!("../migrations/postgres/0002_fees_settlement.sql"),
     include_str!("../migrations/postgres/0003_sftp_accounts.sql"),
+    include_str!("../migrations/postgres/0004_portal.sql"),
 ];
 
 /// The number of the newest migration: what an up-to-date database is at.

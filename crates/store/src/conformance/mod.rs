@@ -16,6 +16,7 @@ pub mod participants;
 pub mod payments;
 pub mod refunds;
 pub mod registrations;
+pub mod portal;
 pub mod settlement;
 pub mod sftp;
 
@@ -100,6 +101,11 @@ macro_rules! conformance_tests {
             sftp_accounts_add_keys_and_replace_passwords,
             sftp_failures_lock_until_the_lockout_ends,
             sftp_password_attempts_count_before_the_check,
+        ]);
+        $crate::conformance_tests!(@area store $attrs $new_store, portal [
+            portal_users_are_unique_by_email_and_sign_up_is_atomic,
+            portal_sign_ins_lock_and_totp_steps_work_once,
+            portal_user_changes_end_sessions_and_links_work_once,
         ]);
         $crate::conformance_tests!(@area faults $attrs $new_store, faults [
             a_payment_that_fails_to_be_created_leaves_no_row,

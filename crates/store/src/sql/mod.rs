@@ -54,6 +54,7 @@ mod ledger;
 mod outbox;
 mod participants;
 mod payments;
+mod portal;
 mod refunds;
 mod registrations;
 mod rows;
@@ -697,5 +698,95 @@ impl<E: Engine> Store for SqlStore<E> {
                 sftp::count_failure(db, &client_id, failures_max, locked_until, now)
             })
             .await
+    }
+
+    async fn create_portal_user(&self, user: &crate::NewPortalUser) -> Result<(), StoreError> {
+        let user = user.clone();
+        self.engine.write(Isolation::Serializable, move |db| portal::create_user(db, &user)).await
+    }
+
+    async fn sign_up(
+        &self,
+        participant: &Participant,
+        key: &NewKey,
+        owner: &crate::NewPortalUser,
+    ) -> Result<(), StoreError> {
+        let (participant, key, owner) = (participant.clone(), key.clone(), owner.clone());
+        self.engine
+            .write(Isolation::Serializable, move |db| {
+                participants::create(db, &participant, &key)?;
+                portal::create_user(db, &owner)
+            })
+            .await
+    }
+
+    async fn portal_user_by_email(&self, email: &str) -> Result<Option<crate::PortalUser>, StoreError> {
+        self.engine.read(|db| portal::by_email(db, email)).await
+    }
+
+    async fn portal_user(&self, user_id: &str) -> Result<Option<crate::PortalUser>, StoreError> {
+        self.engine.read(|db| portal::find(db, user_id)).await
+    }
+
+    async fn portal_users(&self, client_id: Option<&ClientId>) -> Result<Vec<crate::PortalUser>, StoreError> {
+        self.engine.read(|db| portal::list(db, client_id)).await
+    }
+
+    async fn portal_user_by_setup_token(
+        &self,
+        sha256: &[u8],
+        now: Timestamp,
+    ) -> Result<Option<crate::PortalUser>, StoreError> {
+        self.engine.read(|db| portal::by_setup_token(db, sha256, now)).await
+    }
+
+    async fn update_portal_user(
+        &self,
+        user_id: &str,
+        change: &crate::PortalUserChange,
+    ) -> Result<Option<crate::PortalUser>, StoreError> {
+        let (user_id, change) = (user_id.to_owned(), change.clone());
+        self.engine.write(Isolation::Serializable, move |db| portal::update(db, &user_id, &change)).await
+    }
+
+    async fn portal_sign_in_attempt(
+        &self,
+        user_id: &str,
+        failures_max: u32,
+        locked_until: Timestamp,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let user_id = user_id.to_owned();
+        self.engine
+            .write(Isolation::Serializable, move |db| {
+                portal::count_failure(db, &user_id, failures_max, locked_until, now)
+            })
+            .await
+    }
+
+    async fn record_portal_sign_in(
+        &self,
+        session: &crate::PortalSession,
+        totp_step: Option<i64>,
+    ) -> Result<bool, StoreError> {
+        let session = session.clone();
+        self.engine.write(Isolation::Serializable, move |db| portal::record_sign_in(db, &session, totp_step)).await
+    }
+
+    async fn portal_session(
+        &self,
+        session_sha256: &[u8],
+    ) -> Result<Option<(crate::PortalSession, crate::PortalUser)>, StoreError> {
+        self.engine.read(|db| portal::session(db, session_sha256)).await
+    }
+
+    async fn touch_portal_session(&self, session_sha256: &[u8], now: Timestamp) -> Result<(), StoreError> {
+        let sha256 = session_sha256.to_vec();
+        self.engine.write(Isolation::Serializable, move |db| portal::touch_session(db, &sha256, now)).await
+    }
+
+    async fn end_portal_session(&self, session_sha256: &[u8]) -> Result<(), StoreError> {
+        let sha256 = session_sha256.to_vec();
+        self.engine.write(Isolation::Serializable, move |db| portal::end_session(db, &sha256)).await
     }
 }

@@ -104,6 +104,7 @@ const PARTICIPANT_MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/participants/0001_participants.sql"),
     include_str!("../../migrations/sqlite/participants/0002_key_scopes.sql"),
     include_str!("../../migrations/sqlite/participants/0003_settlement_terms.sql"),
+    include_str!("../../migrations/sqlite/participants/0004_portal.sql"),
 ];
 
 fn migrate(path: &Path, busy_timeout: Duration, migrations: &[&str]) -> Result<(), StoreError> {

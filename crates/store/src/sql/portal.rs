@@ -1,0 +1,225 @@
+//! The developer center's users and sessions, in the participants file (attached as `auth`),
+//! beside the participants they belong to.
+//!
+//! Counting a failed sign-in is one `UPDATE` that reads the count it changes (as an SFTP
+//! login's), so that failures on several nodes at once all count; it is counted before the
+//! password is checked, so that parallel guesses stop at the limit.
+
+use ocpay_core::Timestamp;
+use ocpay_core::ids::ClientId;
+use ocpay_core::portal::Role;
+
+use super::rows::{self, millis, optional_time, time};
+use super::{Db, Row, params};
+use crate::{NewPortalUser, PortalSession, PortalUser, PortalUserChange, StoreError};
+
+macro_rules! user_columns {
+    () => {
+        "user_id, client_id, email, role, password_hash, totp_secret, totp_last_step, failures, locked_until_ms, \
+         disabled_at_ms, last_sign_in_at_ms, created_at_ms"
+    };
+}
+
+fn user(row: &Row) -> Result<PortalUser, StoreError> {
+    let role: String = row.get("role")?;
+    Ok(PortalUser {
+        user_id: row.get("user_id")?,
+        client_id: rows::client_id(row, "client_id")?,
+        email: row.get("email")?,
+        role: Role::parse(&role).ok_or_else(|| StoreError::Corrupt(format!("user role {role:?}")))?,
+        password_hash: row.get("password_hash")?,
+        totp_secret: row.get("totp_secret")?,
+        totp_last_step: row.get("totp_last_step")?,
+        failures: row.get("failures")?,
+        locked_until: optional_time(row, "locked_until_ms")?,
+        disabled_at: optional_time(row, "disabled_at_ms")?,
+        last_sign_in_at: optional_time(row, "last_sign_in_at_ms")?,
+        created_at: time(row, "created_at_ms")?,
+    })
+}
+
+pub(super) fn create_user(db: &mut dyn Db, user: &NewPortalUser) -> Result<(), StoreError> {
+    let inserted = db.execute(
+        "INSERT INTO portal_user (user_id, client_id, email, role, password_hash, setup_token_sha256, \
+         setup_expires_at_ms, failures, created_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0, ?8)",
+        params![
+            user.user_id,
+            user.client_id.as_str(),
+            user.email,
+            user.role.as_str(),
+            user.password_hash,
+            user.setup.as_ref().map(|setup| setup.sha256.as_slice()),
+            user.setup.as_ref().map(|setup| millis(setup.expires_at)),
+            millis(user.created_at)
+        ],
+    );
+    match inserted {
+        Err(StoreError::Conflict(_)) => Err(StoreError::Conflict("email")),
+        other => other.map(drop),
+    }
+}
+
+pub(super) fn by_email(db: &mut dyn Db, email: &str) -> Result<Option<PortalUser>, StoreError> {
+    db.query_opt(concat!("SELECT ", user_columns!(), " FROM portal_user WHERE email = ?1"), params![email], user)
+}
+
+pub(super) fn find(db: &mut dyn Db, user_id: &str) -> Result<Option<PortalUser>, StoreError> {
+    db.query_opt(concat!("SELECT ", user_columns!(), " FROM portal_user WHERE user_id = ?1"), params![user_id], user)
+}
+
+pub(super) fn list(db: &mut dyn Db, client_id: Option<&ClientId>) -> Result<Vec<PortalUser>, StoreError> {
+    match client_id {
+        Some(client_id) => db.query_all(
+            concat!("SELECT ", user_columns!(), " FROM portal_user WHERE client_id = ?1 ORDER BY email"),
+            params![client_id.as_str()],
+            user,
+        ),
+        None => db.query_all(concat!("SELECT ", user_columns!(), " FROM portal_user ORDER BY email"), &[], user),
+    }
+}
+
+pub(super) fn by_setup_token(
+    db: &mut dyn Db,
+    sha256: &[u8],
+    now: Timestamp,
+) -> Result<Option<PortalUser>, StoreError> {
+    db.query_opt(
+        concat!(
+            "SELECT ",
+            user_columns!(),
+            " FROM portal_user WHERE setup_token_sha256 = ?1 AND setup_expires_at_ms > ?2 AND disabled_at_ms IS NULL"
+        ),
+        params![sha256, millis(now)],
+        user,
+    )
+}
+
+pub(super) fn update(
+    db: &mut dyn Db,
+    user_id: &str,
+    change: &PortalUserChange,
+) -> Result<Option<PortalUser>, StoreError> {
+    let Some(mut current) = find(db, user_id)? else {
+        return Ok(None);
+    };
+    if let Some(hash) = &change.password_hash {
+        // A new password spends the one-time link and clears a lockout.
+        db.execute(
+            "UPDATE portal_user SET password_hash = ?2, setup_token_sha256 = NULL, setup_expires_at_ms = NULL, \
+             failures = 0, locked_until_ms = NULL WHERE user_id = ?1",
+            params![user_id, hash],
+        )?;
+    }
+    if let Some(setup) = &change.setup {
+        db.execute(
+            "UPDATE portal_user SET setup_token_sha256 = ?2, setup_expires_at_ms = ?3 WHERE user_id = ?1",
+            params![user_id, setup.sha256.as_slice(), millis(setup.expires_at)],
+        )?;
+    }
+    if let Some(secret) = &change.totp_secret {
+        db.execute(
+            "UPDATE portal_user SET totp_secret = ?2, totp_last_step = NULL WHERE user_id = ?1",
+            params![user_id, secret.as_deref()],
+        )?;
+    }
+    if let Some(role) = change.role {
+        db.execute("UPDATE portal_user SET role = ?2 WHERE user_id = ?1", params![user_id, role.as_str()])?;
+    }
+    if let Some(at) = change.disabled_at {
+        // A user disabled earlier keeps its first time.
+        db.execute(
+            "UPDATE portal_user SET disabled_at_ms = ?2 WHERE user_id = ?1 AND disabled_at_ms IS NULL",
+            params![user_id, millis(at)],
+        )?;
+    }
+    if change.ends_sessions() {
+        db.execute("DELETE FROM portal_session WHERE user_id = ?1", params![user_id])?;
+    }
+    current = find(db, user_id)?.unwrap_or(current);
+    Ok(Some(current))
+}
+
+pub(super) fn count_failure(
+    db: &mut dyn Db,
+    user_id: &str,
+    failures_max: u32,
+    locked_until: Timestamp,
+    now: Timestamp,
+) -> Result<bool, StoreError> {
+    // As an SFTP login: a lockout that has ended starts the count afresh, and a failure during
+    // one changes nothing, so that guessing on cannot push its end further.
+    let counted = db.execute(
+        "UPDATE portal_user SET \
+         failures = CASE WHEN locked_until_ms IS NULL THEN failures + 1 ELSE 1 END, \
+         locked_until_ms = CASE \
+           WHEN (CASE WHEN locked_until_ms IS NULL THEN failures + 1 ELSE 1 END) >= ?2 \
+             THEN CAST(?3 AS BIGINT) \
+           ELSE NULL END \
+         WHERE user_id = ?1 AND (locked_until_ms IS NULL OR locked_until_ms <= ?4)",
+        params![user_id, i64::from(failures_max), millis(locked_until), millis(now)],
+    )?;
+    Ok(counted == 1)
+}
+
+pub(super) fn record_sign_in(
+    db: &mut dyn Db,
+    session: &PortalSession,
+    totp_step: Option<i64>,
+) -> Result<bool, StoreError> {
+    let updated = db.execute(
+        "UPDATE portal_user SET failures = 0, locked_until_ms = NULL, last_sign_in_at_ms = ?2, \
+         totp_last_step = COALESCE(CAST(?3 AS BIGINT), totp_last_step) \
+         WHERE user_id = ?1 AND (CAST(?3 AS BIGINT) IS NULL OR totp_last_step IS NULL OR totp_last_step < ?3)",
+        params![session.user_id, millis(session.created_at), totp_step],
+    )?;
+    if updated == 0 {
+        return Ok(false);
+    }
+    db.execute(
+        "INSERT INTO portal_session (session_sha256, user_id, csrf_token, created_at_ms, last_seen_at_ms) \
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![
+            session.session_sha256.as_slice(),
+            session.user_id,
+            session.csrf_token,
+            millis(session.created_at),
+            millis(session.last_seen_at)
+        ],
+    )?;
+    Ok(true)
+}
+
+pub(super) fn session(
+    db: &mut dyn Db,
+    sha256: &[u8],
+) -> Result<Option<(PortalSession, PortalUser)>, StoreError> {
+    let found = db.query_opt(
+        "SELECT session_sha256, user_id, csrf_token, created_at_ms, last_seen_at_ms FROM portal_session \
+         WHERE session_sha256 = ?1",
+        params![sha256],
+        |row| {
+            Ok(PortalSession {
+                session_sha256: row.get("session_sha256")?,
+                user_id: row.get("user_id")?,
+                csrf_token: row.get("csrf_token")?,
+                created_at: time(row, "created_at_ms")?,
+                last_seen_at: time(row, "last_seen_at_ms")?,
+            })
+        },
+    )?;
+    let Some(session) = found else { return Ok(None) };
+    Ok(find(db, &session.user_id)?.map(|user| (session, user)))
+}
+
+pub(super) fn touch_session(db: &mut dyn Db, sha256: &[u8], now: Timestamp) -> Result<(), StoreError> {
+    db.execute(
+        "UPDATE portal_session SET last_seen_at_ms = ?2 WHERE session_sha256 = ?1 AND last_seen_at_ms < ?2",
+        params![sha256, millis(now)],
+    )?;
+    Ok(())
+}
+
+pub(super) fn end_session(db: &mut dyn Db, sha256: &[u8]) -> Result<(), StoreError> {
+    db.execute("DELETE FROM portal_session WHERE session_sha256 = ?1", params![sha256])?;
+    Ok(())
+}
