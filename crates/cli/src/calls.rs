@@ -74,6 +74,11 @@ fn read(path: &Path, base: &Path) -> anyhow::Result<String> {
 }
 
 impl ClientArgs {
+    /// The SDK client these arguments name, which tries each call once.
+    pub(crate) fn sdk_client(&self) -> anyhow::Result<Client> {
+        Ok(self.client()?.client)
+    }
+
     fn client(&self) -> anyhow::Result<Caller> {
         let (profile, base) = match &self.profile {
             Some(path) => {

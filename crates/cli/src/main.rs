@@ -8,6 +8,7 @@ mod data;
 mod grants;
 mod keys;
 mod listen;
+mod logs;
 mod notifications;
 mod participant;
 mod platform_key;
@@ -15,6 +16,7 @@ mod registrations;
 mod serve;
 mod settlements;
 mod sftp;
+mod users;
 mod wallet;
 
 use std::io::Write as _;
@@ -97,6 +99,9 @@ enum Command {
     Wallet(wallet::WalletCommand),
     /// Receive notifications locally: verify, print, acknowledge, optionally forward.
     Listen(listen::ListenArgs),
+    /// Follow your API log: what reached the platform under your client id, and its answers.
+    #[command(subcommand)]
+    Logs(logs::LogsCommand),
     /// Show and resend the notifications of a payment, a refund or a registration.
     #[command(subcommand)]
     Notifications(notifications::NotificationsCommand),
@@ -117,6 +122,9 @@ enum Command {
     /// Participants' SFTP accounts for their reconciliation files, and the server's host key.
     #[command(subcommand)]
     Sftp(sftp::SftpCommand),
+    /// The developer center's users: create (with a password or a one-time link), list, disable.
+    #[command(subcommand)]
+    Users(users::UsersCommand),
 }
 
 fn main() -> ExitCode {
@@ -157,6 +165,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::PlatformKey(args) => platform_key::run(args).map(|()| ExitCode::SUCCESS),
         Command::Grants(command) => grants::run(command).await.map(|()| ExitCode::SUCCESS),
         Command::Audit(args) => grants::audit(args).await.map(|()| ExitCode::SUCCESS),
+        Command::Logs(command) => logs::run(command).await,
         Command::Keys(command) => keys::run(command).map(|()| ExitCode::SUCCESS),
         Command::Pay(args) => calls::pay(*args).await,
         Command::Inquire(args) => calls::inquire(args).await,
@@ -173,6 +182,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Reports(command) => settlements::reports(command).await.map(|()| ExitCode::SUCCESS),
         Command::Reconcile(args) => settlements::reconcile(args).await,
         Command::Sftp(command) => sftp::run(command).await.map(|()| ExitCode::SUCCESS),
+        Command::Users(command) => users::run(command).await.map(|()| ExitCode::SUCCESS),
         Command::Wallet(command) => wallet::run(command).await,
         Command::Listen(args) => listen::run(args).await.map(|()| ExitCode::SUCCESS),
         Command::Notifications(command) => notifications::run(command).await.map(|()| ExitCode::SUCCESS),

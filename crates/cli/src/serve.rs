@@ -37,7 +37,7 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
     };
     let config = Config::load(args.config.as_deref(), &overrides)?;
     let data_dir = config.data_dir.clone();
-    let app = Application::build(config, Arc::new(SystemClock)).await?;
+    let app = Application::build(config, Arc::new(SystemClock)).await?.with_pages(ocpay_web::router);
     eprintln!("ocpay is serving on http://{} (public URL {})", app.local_addr(), app.public_url());
     // The SFTP server of reconciliation files runs beside the HTTP server, on the same store
     // and clock, and stops with it.

@@ -68,10 +68,10 @@ macro_rules! named_enum {
 mod tests {
     use crate::access::Scope;
     use crate::fees::FeeRefund;
-    use crate::portal::Role;
     use crate::ledger::PostingKind;
     use crate::participant::{Environment, ParticipantKind};
     use crate::payment::{FailReason, PaymentStatus};
+    use crate::portal::Role;
 
     fn names<T: Copy>(all: &[T], name: fn(T) -> &'static str) -> Vec<&'static str> {
         all.iter().map(|variant| name(*variant)).collect()

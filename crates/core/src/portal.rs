@@ -79,7 +79,9 @@ pub const TOTP_STEP_MS: i64 = 30_000;
 /// (clock drift, and the seconds it takes to type), later than `last_used` (a code works once).
 pub fn totp_steps(now: Timestamp, last_used: Option<i64>) -> impl Iterator<Item = i64> {
     let current = now.as_millisecond().div_euclid(TOTP_STEP_MS);
-    [current, current - 1, current + 1].into_iter().filter(move |step| last_used.is_none_or(|used| *step > used))
+    [current, current - 1, current + 1]
+        .into_iter()
+        .filter(move |step| last_used.is_none_or(|used| *step > used))
 }
 
 /// Whether a sign-in is refused outright because the account is locked at `now`.

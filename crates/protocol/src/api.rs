@@ -1,10 +1,11 @@
 //! The APIs the platform serves, each declared once (path, name, scope, request and response
-//! types, audit key), and the HTTP headers of a signed message.
+//! types, audit key): the AMS ones and ocpay's own (`ocpay/...`), and the HTTP headers of a
+//! signed message.
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::{AmsResult, payments, refunds, registrations};
+use crate::{AmsResult, api_log, payments, refunds, registrations};
 
 /// Path prefix of the live APIs.
 pub const LIVE_PREFIX: &str = "/ams/api/v1/";
@@ -169,6 +170,15 @@ apis! {
         response: registrations::InquiryRegistrationInfoResponse,
         audit_key: |request| request.reference_merchant_id.as_deref(),
     }
+    // ocpay's own: the caller's API log (see `api_log`), read with a key that may inquire.
+    ApiLogInquiry {
+        path: "ocpay/apiLog/inquiry",
+        name: "apiLogInquiry",
+        scope: "inquiry",
+        request: api_log::ApiLogInquiryRequest,
+        response: api_log::ApiLogInquiryResponse,
+        audit_key: |request| request.after_id.as_deref(),
+    }
 }
 
 impl Api {
@@ -208,6 +218,7 @@ mod tests {
         assert_eq!(Api::from_path("/ams/api/v1/payments/payx"), None);
         assert_eq!(Api::from_path("/ams/sandbox/api/v1/merchants/registration"), Some(Api::Registration));
         assert_eq!(Api::from_path("/ams/api/v2/payments/pay"), None);
+        assert_eq!(Api::from_path("/ams/api/v1/ocpay/apiLog/inquiry"), Some(Api::ApiLogInquiry));
     }
 
     #[test]
@@ -224,6 +235,7 @@ mod tests {
             registrations::RegistrationRequest::API,
             registrations::InquiryRegistrationStatusRequest::API,
             registrations::InquiryRegistrationInfoRequest::API,
+            api_log::ApiLogInquiryRequest::API,
         ];
         assert_eq!(declared, Api::ALL, "one request type per API, in order");
     }

@@ -8,6 +8,7 @@
 
 pub mod agents;
 pub mod api;
+pub mod api_log;
 pub mod datetime;
 mod lenient;
 pub mod model;

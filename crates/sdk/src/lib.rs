@@ -1,6 +1,6 @@
 //! The client SDK for ocpay (and any AMS order-code gateway): typed calls for `pay`,
 //! `inquiryPayment`, `cancel`, `refund` and `inquiryRefund`, signed the way Alipay's official SDKs sign, with every
-//! response's signature verified against the platform's public key.
+//! response's signature verified against the platform's public key; and ocpay's own `apiLogInquiry`.
 //!
 //! A response that fails verification is an error, never a result. Results with status `U`
 //! (except `PAYMENT_IN_PROCESS` and `REFUND_IN_PROCESS`, which mean "accepted, inquire") and
@@ -39,6 +39,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ocpay_protocol::api::header;
+use ocpay_protocol::api_log::{ApiLogInquiryRequest, ApiLogInquiryResponse};
 use ocpay_protocol::payments::{
     CancelRequest, CancelResponse, InquiryPaymentRequest, InquiryPaymentResponse, PayRequest, PayResponse,
 };
@@ -271,6 +272,12 @@ impl Client {
         &self,
         request: &InquiryRegistrationInfoRequest,
     ) -> Result<InquiryRegistrationInfoResponse, SdkError> {
+        self.send(request).await
+    }
+
+    /// Reads this client's API log (ocpay's own API): the entries after `afterId`, or the newest,
+    /// oldest first, and the `nextAfterId` to follow it with.
+    pub async fn api_log(&self, request: &ApiLogInquiryRequest) -> Result<ApiLogInquiryResponse, SdkError> {
         self.send(request).await
     }
 

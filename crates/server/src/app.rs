@@ -20,7 +20,6 @@ use ocpay_store::sql::StatementFaults;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
-use crate::audit;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::data_dir::{DataDir, PlatformKeySource};
@@ -29,13 +28,18 @@ use crate::rounds::Rounds;
 use crate::service::Context;
 use crate::settings::Settings;
 use crate::state::{AppState, Parts};
+use crate::{api_log, audit, batch_writer};
 
 pub struct Application {
     listener: TcpListener,
     state: Arc<AppState>,
     /// The audit trail's queue, handed to its writer when the server runs.
     audit_queue: audit::Queue,
+    /// The API log's queue (when it is kept), handed to its writer when the server runs.
+    api_log_queue: Option<api_log::Queue>,
     notifier: Arc<Notifier>,
+    /// Routes served beside the gateway's (the developer center), under its layers.
+    pages: axum::Router<Arc<AppState>>,
 }
 
 impl Application {
@@ -70,14 +74,15 @@ impl Application {
         settings.notify.own_listeners = config.own_listeners();
         let public_url = config.public_url.clone().unwrap_or_else(|| format!("http://{address}"));
         let (audit, audit_queue) = audit::channel(settings.audit.queue_max);
+        let (api_log, api_log_queue) = settings.api_log.as_ref().map(api_log::channel).unzip();
         let platform_keys =
             Arc::new(PlatformKeySource::new(config.data_dir.clone(), clock.clone(), platform_keys));
         let context = Arc::new(Context::new(store, clock, settings));
         let rounds = Arc::new(Rounds::default());
         let notifier = Arc::new(Notifier::new(context.clone(), platform_keys.clone(), rounds.clone())?);
-        let parts = Parts { context, platform_keys, public_url, admin_token, rounds, audit };
+        let parts = Parts { context, platform_keys, public_url, admin_token, rounds, audit, api_log };
         let state = Arc::new(AppState::new(config, parts));
-        Ok(Application { listener, state, audit_queue, notifier })
+        Ok(Application { listener, state, audit_queue, api_log_queue, notifier, pages: axum::Router::new() })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -92,20 +97,41 @@ impl Application {
         self.state.clone()
     }
 
+    /// Serves `pages` too, beside the gateway, the payer's page and the admin API: how the
+    /// developer center (a crate above this one) joins the server.
+    pub fn with_pages(mut self, pages: impl FnOnce(&Arc<AppState>) -> axum::Router<Arc<AppState>>) -> Self {
+        self.pages = self.pages.merge(pages(&self.state));
+        self
+    }
+
     /// Serves (and runs the notifier and the timer job) until `shutdown` completes, then
     /// stops accepting and lets the work in flight finish within the configured grace period.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
         let address = self.local_addr();
-        let Application { listener, state, audit_queue, notifier } = self;
+        let Application { listener, state, audit_queue, api_log_queue, notifier, pages } = self;
         let settings = &state.settings.http;
-        let router = crate::api::router(state.clone());
+        let router = crate::api::router(state.clone(), pages);
         let (stop, stopped) = tokio::sync::watch::channel(false);
         // The audit writer stops only after the last connection, so no request's event is lost.
         let (stop_audit, audit_stopped) = tokio::sync::watch::channel(false);
         let context = &state.context;
         let audit_settings = context.settings.audit.clone();
-        let audit =
-            tokio::spawn(audit::run(context.store.clone(), audit_settings, audit_queue, audit_stopped));
+        let audit = tokio::spawn(batch_writer::run(
+            audit::Writer(context.store.clone()),
+            audit::batching(&audit_settings),
+            audit_queue,
+            audit_stopped.clone(),
+        ));
+        // The API log's writer stops with the audit writer's signal, after the last connection.
+        let api_log = match (&context.settings.api_log, api_log_queue) {
+            (Some(settings), Some(queue)) => Some(tokio::spawn(batch_writer::run(
+                api_log::Writer::new(context.store.clone(), settings),
+                api_log::batching(settings),
+                queue,
+                audit_stopped,
+            ))),
+            _ => None,
+        };
         let background = [
             tokio::spawn(crate::notify::run(notifier, stopped.clone())),
             tokio::spawn(crate::jobs::timers(context.clone(), state.rounds.clone(), stopped.clone())),
@@ -156,6 +182,9 @@ impl Application {
             graceful.shutdown().await;
             let _ = stop_audit.send(true);
             let _ = audit.await;
+            if let Some(api_log) = api_log {
+                let _ = api_log.await;
+            }
             for task in background {
                 let _ = task.await;
             }

@@ -133,6 +133,23 @@ pub struct Config {
     /// also the most a crash can lose.
     pub audit_flush_interval_ms: u64,
 
+    /// Whether the gateway keeps the API log: every request under a participant's client id,
+    /// verified or not, with its headers, bodies and answer.
+    pub api_log_enabled: bool,
+    /// Each body the API log keeps is cut to this many bytes (saying so where it was cut).
+    pub api_log_body_max_bytes: usize,
+    /// The most unverified requests the API log keeps per participant (its newest), so that
+    /// requests nobody could sign cannot flood a participant's log.
+    pub api_log_unverified_max: u32,
+    /// Entries older than this are pruned by the timer job.
+    pub api_log_retention_days: u32,
+    /// Entries waiting to be written; beyond it entries are dropped, never a request delayed.
+    pub api_log_queue_max: usize,
+    /// Most entries written in one transaction.
+    pub api_log_batch_max: usize,
+    /// How long a batch of entries gathers after its first before it is written.
+    pub api_log_flush_interval_ms: u64,
+
     /// Stored value (in major units of the payment's currency) issued to a sandbox payer whose
     /// wallet would not cover a payment; never more than takes the wallet to its maximum.
     pub sandbox_top_up_major: i64,
@@ -175,6 +192,27 @@ pub struct Config {
     pub sftp_sessions_per_account_max: u32,
     /// Open SFTP connections from one IP address, on one server.
     pub sftp_connections_per_ip_max: u32,
+
+    /// Who may sign up to the developer center on their own: `"off"`, or `"sandbox"` (a new
+    /// user gets a sandbox merchant at once).
+    pub portal_signup: String,
+    /// A developer-center session unused for this long ends ...
+    pub portal_session_idle_minutes: u64,
+    /// ... and every session ends this long after sign-in.
+    pub portal_session_absolute_hours: u64,
+    /// Failed sign-ins in a row after which a user is locked out ...
+    pub portal_sign_in_failures_max: u32,
+    /// ... for this long.
+    pub portal_lockout_seconds: u64,
+    /// Whether owners of live participants must use a TOTP second factor.
+    pub portal_totp_required_for_live_owners: bool,
+    /// argon2id memory (KiB) and passes for new passwords.
+    pub portal_argon2_memory_kib: u32,
+    pub portal_argon2_iterations: u32,
+    /// How long a one-time link that sets a password works.
+    pub portal_setup_link_hours: u64,
+    /// Rows on one page of a list.
+    pub portal_page_size: u32,
 
     /// Exchange rates for live payers whose wallet currency differs from the payment's, as
     /// `"USD/SGD" = "1.3450"`: one unit of the first currency in the second. None by default:
@@ -284,6 +322,13 @@ impl Default for Config {
             audit_queue_max: 65_536,
             audit_batch_max: 1_000,
             audit_flush_interval_ms: 100,
+            api_log_enabled: true,
+            api_log_body_max_bytes: 16 * 1024,
+            api_log_unverified_max: 500,
+            api_log_retention_days: 30,
+            api_log_queue_max: 4_096,
+            api_log_batch_max: 500,
+            api_log_flush_interval_ms: 100,
             sandbox_top_up_major: 1_000_000,
             wallet_balance_max_major: ocpay_core::ledger::WalletLimit::DEFAULT_MAJOR,
             sandbox_slow_answer_ms: 20_000,
@@ -301,6 +346,17 @@ impl Default for Config {
             sftp_idle_timeout_ms: 600_000,
             sftp_sessions_per_account_max: 4,
             sftp_connections_per_ip_max: 16,
+            portal_signup: "off".into(),
+            portal_session_idle_minutes: 30,
+            portal_session_absolute_hours: 12,
+            portal_sign_in_failures_max: 5,
+            portal_lockout_seconds: 900,
+            portal_totp_required_for_live_owners: true,
+            // OWASP's minimum for argon2id: 19 MiB, two passes.
+            portal_argon2_memory_kib: 19_456,
+            portal_argon2_iterations: 2,
+            portal_setup_link_hours: 72,
+            portal_page_size: 50,
             fx_rates: std::collections::BTreeMap::new(),
             sandbox_fx_rates: sample_fx_rates(),
             fee_rate_bps: 0,

@@ -1,6 +1,7 @@
 //! The timer job: moves payments, refunds and registrations on with time. It closes unpaid
 //! payments whose code expired, completes asynchronous refunds that are due, and takes the
-//! sandbox's due registration decisions, each with its notification.
+//! sandbox's due registration decisions, each with its notification; and it prunes the API log
+//! of entries older than its retention.
 //! "Now" is the injectable clock's; the loop polls on the real clock.
 
 use std::sync::Arc;
@@ -26,6 +27,9 @@ pub(crate) async fn timers(context: Arc<Context>, rounds: Arc<Rounds>, mut stop:
             context.store.decide_due_registrations(now, batch)
         })
         .await;
+        if let Some(api_log) = &context.settings.api_log {
+            prune_api_log(&context, api_log.retention, batch).await;
+        }
         rounds.timers.finished();
         if !idle(&mut stop, poll, None).await {
             return;
@@ -70,6 +74,28 @@ where
             }
             Err(error) => {
                 tracing::error!(%error, "{what}: failed");
+                return;
+            }
+        }
+    }
+}
+
+/// Deletes API log entries older than `retention`, `batch` at a time (so that no write holds
+/// the store for long), until fewer than a batch were left.
+async fn prune_api_log(context: &Context, retention: jiff::SignedDuration, batch: u32) {
+    loop {
+        let older_than = context.clock.now().checked_sub(retention).unwrap_or(jiff::Timestamp::MIN);
+        match context.store.prune_api_log(older_than, batch).await {
+            Ok(pruned) => {
+                if pruned > 0 {
+                    tracing::debug!(n = pruned, "pruned the API log");
+                }
+                if pruned < u64::from(batch) {
+                    return;
+                }
+            }
+            Err(error) => {
+                tracing::error!(%error, "pruning the API log: failed");
                 return;
             }
         }

@@ -8,8 +8,10 @@
 
 pub mod admin;
 mod api;
+mod api_log;
 pub mod app;
 mod audit;
+mod batch_writer;
 pub mod clock;
 pub mod codes;
 pub mod config;
@@ -21,6 +23,7 @@ mod random;
 pub mod rounds;
 pub mod service;
 pub mod settings;
+pub mod signature_debug;
 pub mod state;
 mod urls;
 mod wallet;

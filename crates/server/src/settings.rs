@@ -96,6 +96,17 @@ pub struct AuditSettings {
     pub flush_interval: Duration,
 }
 
+/// The API log's settings: `None` in [`Settings::api_log`] when it is off.
+#[derive(Debug, Clone)]
+pub struct ApiLogSettings {
+    pub body_max_bytes: usize,
+    pub unverified_max: u32,
+    pub retention: SignedDuration,
+    pub queue_max: usize,
+    pub batch_max: usize,
+    pub flush_interval: Duration,
+}
+
 /// Payer PINs.
 #[derive(Debug, Clone)]
 pub struct PinSettings {
@@ -119,6 +130,21 @@ pub struct SftpSettings {
     pub idle_timeout: Duration,
     pub sessions_per_account_max: usize,
     pub connections_per_ip_max: usize,
+}
+
+/// The developer center (the `ocpay-web` crate serves it).
+#[derive(Debug, Clone)]
+pub struct PortalSettings {
+    /// Whether people may sign up on their own for a sandbox merchant.
+    pub sandbox_signup: bool,
+    pub session: ocpay_core::portal::SessionPolicy,
+    pub sign_in_failures_max: u32,
+    pub lockout: SignedDuration,
+    pub totp_required_for_live_owners: bool,
+    pub argon2_memory_kib: u32,
+    pub argon2_iterations: u32,
+    pub setup_link: SignedDuration,
+    pub page_size: u32,
 }
 
 /// The sandbox's simulated behaviour.
@@ -146,6 +172,7 @@ pub struct Settings {
     pub pin: PinSettings,
     pub sandbox: SandboxSettings,
     pub sftp: SftpSettings,
+    pub portal: PortalSettings,
     pub fees: FeeRules,
     /// The settlement cycle, rates, chunks and file format.
     pub settlement: SettlementSettings,
@@ -156,6 +183,8 @@ pub struct Settings {
     /// Exchange rates of live and of sandbox payers.
     pub live_rates: Vec<Rate>,
     pub sandbox_rates: Vec<Rate>,
+    /// The API log, when it is kept.
+    pub api_log: Option<ApiLogSettings>,
 }
 
 /// The settlement cycle of `settlement_cutoff`, `settlement_time_zone` and
@@ -208,6 +237,14 @@ impl Settings {
         let at_least_one = |key: &str, value: u64| {
             if value == 0 { Err(refuse(key, "must be at least 1".into())) } else { Ok(()) }
         };
+        // Minutes (at most a year) as milliseconds.
+        let minutes_ms = |key: &str, minutes: u64| {
+            if minutes > 525_600 {
+                Err(refuse(key, "must be at most a year".into()))
+            } else {
+                Ok(minutes as i64 * 60_000)
+            }
+        };
         let positive_ms =
             |key: &str, value: u64| at_least_one(key, value).map(|()| Duration::from_millis(value));
         for (key, value) in [
@@ -220,6 +257,10 @@ impl Settings {
             ("audit_page_max", u64::from(config.audit_page_max)),
             ("audit_queue_max", config.audit_queue_max as u64),
             ("audit_batch_max", config.audit_batch_max as u64),
+            ("api_log_body_max_bytes", config.api_log_body_max_bytes as u64),
+            ("api_log_retention_days", u64::from(config.api_log_retention_days)),
+            ("api_log_queue_max", config.api_log_queue_max as u64),
+            ("api_log_batch_max", config.api_log_batch_max as u64),
             ("pin_hash_iterations", u64::from(config.pin_hash_iterations)),
             ("pin_failures_max", u64::from(config.pin_failures_max)),
             ("key_cache_entries_max", config.key_cache_entries_max as u64),
@@ -233,6 +274,12 @@ impl Settings {
             ("sftp_lockout_seconds", config.sftp_lockout_seconds),
             ("sftp_sessions_per_account_max", u64::from(config.sftp_sessions_per_account_max)),
             ("sftp_connections_per_ip_max", u64::from(config.sftp_connections_per_ip_max)),
+            ("portal_session_idle_minutes", config.portal_session_idle_minutes),
+            ("portal_session_absolute_hours", config.portal_session_absolute_hours),
+            ("portal_sign_in_failures_max", u64::from(config.portal_sign_in_failures_max)),
+            ("portal_argon2_iterations", u64::from(config.portal_argon2_iterations)),
+            ("portal_setup_link_hours", config.portal_setup_link_hours),
+            ("portal_page_size", u64::from(config.portal_page_size)),
             ("settlement_poll_interval_ms", config.settlement_poll_interval_ms),
             ("settlement_chunk_max", u64::from(config.settlement_chunk_max)),
             ("report_rows_per_file", config.report_rows_per_file as u64),
@@ -393,6 +440,43 @@ impl Settings {
                 sessions_per_account_max: config.sftp_sessions_per_account_max as usize,
                 connections_per_ip_max: config.sftp_connections_per_ip_max as usize,
             },
+            portal: PortalSettings {
+                sandbox_signup: match config.portal_signup.as_str() {
+                    "off" => false,
+                    "sandbox" => true,
+                    other => {
+                        return Err(refuse(
+                            "portal_signup",
+                            format!("{other:?} is neither \"off\" nor \"sandbox\""),
+                        ));
+                    }
+                },
+                session: ocpay_core::portal::SessionPolicy {
+                    idle_ms: minutes_ms("portal_session_idle_minutes", config.portal_session_idle_minutes)?,
+                    absolute_ms: minutes_ms(
+                        "portal_session_absolute_hours",
+                        config.portal_session_absolute_hours.saturating_mul(60),
+                    )?,
+                },
+                sign_in_failures_max: config.portal_sign_in_failures_max,
+                lockout: seconds(config.portal_lockout_seconds),
+                totp_required_for_live_owners: config.portal_totp_required_for_live_owners,
+                argon2_memory_kib: if config.portal_argon2_memory_kib < 8 * 1024 {
+                    return Err(refuse("portal_argon2_memory_kib", "must be at least 8192 (8 MiB)".into()));
+                } else {
+                    config.portal_argon2_memory_kib
+                },
+                argon2_iterations: config.portal_argon2_iterations,
+                setup_link: SignedDuration::from_mins(
+                    minutes_ms("portal_setup_link_hours", config.portal_setup_link_hours.saturating_mul(60))?
+                        / 60_000,
+                ),
+                page_size: if config.portal_page_size > 500 {
+                    return Err(refuse("portal_page_size", "must be at most 500".into()));
+                } else {
+                    config.portal_page_size
+                },
+            },
             fees: config.fee_rules().map_err(|(key, reason)| refuse(key, reason))?,
             settlement: SettlementSettings {
                 cycle: cycle.clone(),
@@ -409,6 +493,14 @@ impl Settings {
             registrations_list_max: config.registrations_list_max,
             live_rates: rates("fx_rates", &config.fx_rates)?,
             sandbox_rates: rates("sandbox_fx_rates", &config.sandbox_fx_rates)?,
+            api_log: config.api_log_enabled.then(|| ApiLogSettings {
+                body_max_bytes: config.api_log_body_max_bytes,
+                unverified_max: config.api_log_unverified_max,
+                retention: SignedDuration::from_hours(i64::from(config.api_log_retention_days) * 24),
+                queue_max: config.api_log_queue_max,
+                batch_max: config.api_log_batch_max,
+                flush_interval: Duration::from_millis(config.api_log_flush_interval_ms),
+            }),
         })
     }
 

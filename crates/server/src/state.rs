@@ -1,6 +1,6 @@
 //! What the HTTP side shares: the use cases' [`Context`], and what only the gateway, the
 //! payer's page and the admin API need beside it (the platform keys, the key cache, the public
-//! URL, the admin token, the audit trail's queue).
+//! URL, the admin token, the queues of the audit trail and the API log).
 
 use std::ops::Deref;
 use std::sync::Arc;
@@ -8,11 +8,11 @@ use std::sync::Arc;
 use ocpay_protocol::{SignatureError, SigningKey, VerifyingKey};
 use ocpay_store::Secret;
 
-use crate::audit;
 use crate::config::Config;
 use crate::data_dir::PlatformKeySource;
 use crate::rounds::Rounds;
 use crate::service::Context;
+use crate::{api_log, audit};
 
 /// Built around a [`Context`], which it dereferences to: `state.store`, `state.clock` and
 /// `state.settings` are the use cases' own.
@@ -32,6 +32,8 @@ pub struct AppState {
     pub rounds: Arc<Rounds>,
     /// Where the gateway queues audit events.
     pub(crate) audit: audit::Sink,
+    /// Where the gateway queues API log entries, when the log is kept.
+    pub(crate) api_log: Option<api_log::Sink>,
 }
 
 /// What an [`AppState`] is made of, besides its configuration.
@@ -42,6 +44,7 @@ pub struct Parts {
     pub admin_token: Secret,
     pub rounds: Arc<Rounds>,
     pub(crate) audit: audit::Sink,
+    pub(crate) api_log: Option<api_log::Sink>,
 }
 
 impl Deref for AppState {
@@ -62,6 +65,7 @@ impl AppState {
             admin_token: parts.admin_token,
             rounds: parts.rounds,
             audit: parts.audit,
+            api_log: parts.api_log,
             config,
         }
     }
@@ -70,6 +74,12 @@ impl AppState {
     /// [`PlatformKeySource::signer`]).
     pub fn platform_signer(&self) -> (u32, SigningKey) {
         self.platform_keys.signer()
+    }
+
+    /// Queues an event for the audit trail (the developer center records sign-ins and changes
+    /// there), waiting for room when the writer is behind.
+    pub async fn record_audit(&self, event: ocpay_store::AuditEvent) {
+        self.audit.record(event).await;
     }
 
     /// The published platform keys as `/.well-known/ocpay/platform-keys` serves them.

@@ -12,6 +12,7 @@
 //! servers sharing one database. Both are [`sql::SqlStore`]: one business SQL over an engine.
 //! `conformance` (with the feature of that name) checks any implementation.
 
+pub mod api_log;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 pub mod portal;
@@ -20,6 +21,7 @@ pub mod settlement;
 pub mod sql;
 pub mod sqlite;
 
+pub use api_log::{ApiLogEntry, ApiLogFilter};
 use async_trait::async_trait;
 use jiff::civil::Date;
 use ocpay_core::Timestamp;
@@ -812,14 +814,60 @@ pub trait Store: Send + Sync + 'static {
         now: Timestamp,
     ) -> Result<bool, StoreError>;
 
+    // The API log (`api_log`): what reached the gateway under each participant's client id.
+
+    /// Appends entries to the API log, in order, in one transaction, and then keeps at most
+    /// `unverified_max` unverified entries of each participant named (its newest), so that
+    /// requests nobody could sign cannot flood a participant's log.
+    async fn record_api_log(&self, entries: &[ApiLogEntry], unverified_max: u32) -> Result<(), StoreError>;
+
+    /// A page of a participant's API log, newest first: at most `limit` entries matching
+    /// `filter`, with an id below `before_id` when one is given (the last id of the page before).
+    async fn api_log(
+        &self,
+        client_id: &ClientId,
+        filter: &ApiLogFilter,
+        before_id: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<ApiLogEntry>, StoreError>;
+
+    /// A participant's entries after `after_id`, oldest first, at most `limit`: for following
+    /// the log as it grows.
+    async fn api_log_after(
+        &self,
+        client_id: &ClientId,
+        filter: &ApiLogFilter,
+        after_id: i64,
+        limit: u32,
+    ) -> Result<Vec<ApiLogEntry>, StoreError>;
+
+    /// One entry of a participant's API log; another participant's is never found.
+    async fn api_log_entry(&self, client_id: &ClientId, id: i64) -> Result<Option<ApiLogEntry>, StoreError>;
+
+    /// How many of a participant's entries received at or after `from` had each result code,
+    /// per UTC day (the day number is `at_ms / 86_400_000`), by day then code.
+    async fn api_results_by_day(
+        &self,
+        client_id: &ClientId,
+        from: Timestamp,
+    ) -> Result<Vec<(i64, String, u64)>, StoreError>;
+
+    /// Deletes up to `limit` entries received before `older_than`, oldest first, and returns how
+    /// many it deleted.
+    async fn prune_api_log(&self, older_than: Timestamp, limit: u32) -> Result<u64, StoreError>;
+
     // The developer center's users and sessions (`portal`).
 
     /// Creates a user; `Conflict("email")` when the email is taken (by any participant).
     async fn create_portal_user(&self, user: &NewPortalUser) -> Result<(), StoreError>;
 
     /// Creates a participant with its first key and its first user, all or nothing (a sign-up).
-    async fn sign_up(&self, participant: &Participant, key: &NewKey, owner: &NewPortalUser)
-    -> Result<(), StoreError>;
+    async fn sign_up(
+        &self,
+        participant: &Participant,
+        key: &NewKey,
+        owner: &NewPortalUser,
+    ) -> Result<(), StoreError>;
 
     /// The user with this (lower-case) email.
     async fn portal_user_by_email(&self, email: &str) -> Result<Option<PortalUser>, StoreError>;
@@ -866,8 +914,10 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<bool, StoreError>;
 
     /// A session with its user.
-    async fn portal_session(&self, session_sha256: &[u8])
-    -> Result<Option<(PortalSession, PortalUser)>, StoreError>;
+    async fn portal_session(
+        &self,
+        session_sha256: &[u8],
+    ) -> Result<Option<(PortalSession, PortalUser)>, StoreError>;
 
     /// Marks a session used at `now`.
     async fn touch_portal_session(&self, session_sha256: &[u8], now: Timestamp) -> Result<(), StoreError>;

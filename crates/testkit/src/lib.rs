@@ -75,6 +75,9 @@ impl TestApp {
             settlement_poll_interval_ms: 20,
             notify_timeout_ms: 2_000,
             pin_hash_iterations: 1_000,
+            // The cheapest argon2id the settings take: tests sign in hundreds of times.
+            portal_argon2_memory_kib: 8 * 1024,
+            portal_argon2_iterations: 1,
             ..Config::default()
         };
         adjust(&mut config);
@@ -94,7 +97,8 @@ impl TestApp {
             .spawn(Application::build_with_faults(config.clone(), clock.clone(), Some(faults.clone())))
             .await
             .expect("building the server does not panic")
-            .expect("the server builds");
+            .expect("the server builds")
+            .with_pages(ocpay_web::router);
         let address = app.local_addr();
         let base_url = format!("http://{address}");
         let state = app.state();

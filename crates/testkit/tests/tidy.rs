@@ -27,10 +27,15 @@ const LAYERS: &[(&str, &[&str])] = &[
             "ocpay-server",
             "ocpay-sdk",
             "ocpay-sftp",
+            "ocpay-web",
         ],
     ),
-    ("ocpay-testkit", &["ocpay-core", "ocpay-protocol", "ocpay-store", "ocpay-server", "ocpay-sdk"]),
+    (
+        "ocpay-testkit",
+        &["ocpay-core", "ocpay-protocol", "ocpay-store", "ocpay-server", "ocpay-sdk", "ocpay-web"],
+    ),
     ("ocpay-sftp", &["ocpay-core", "ocpay-store", "ocpay-settlement", "ocpay-server"]),
+    ("ocpay-web", &["ocpay-core", "ocpay-protocol", "ocpay-store", "ocpay-server"]),
 ];
 
 /// Libraries only some crates may name: SQL lives in the store; serving HTTP is the server's,
@@ -39,7 +44,7 @@ const OWNED_LIBRARIES: &[(&str, &[&str])] = &[
     ("rusqlite", &["ocpay-store"]),
     ("sqlx", &["ocpay-store"]),
     ("postgres", &["ocpay-store"]),
-    ("axum", &["ocpay-server", "ocpay-cli", "ocpay-testkit"]),
+    ("axum", &["ocpay-server", "ocpay-web", "ocpay-cli", "ocpay-testkit"]),
     ("hyper", &["ocpay-server"]),
     ("hyper-util", &["ocpay-server"]),
     // SSH is the SFTP server's alone: the server crate must not carry it.

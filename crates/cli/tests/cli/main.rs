@@ -14,6 +14,7 @@ mod bench;
 mod cluster;
 mod commands;
 mod kill;
+mod logs;
 mod settlement;
 mod sftp;
 

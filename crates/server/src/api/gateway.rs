@@ -4,8 +4,13 @@
 //! within the skew window, the body within its size limit, the caller and its key, and the
 //! signature over the raw body bytes. Only a verified body is parsed. Whatever the outcome,
 //! the answer is signed with the platform key, errors included.
+//!
+//! A verified request goes to the audit trail; every request whose `Client-Id` names a
+//! participant, verified or not, goes to the API log with its headers, bodies and answer, and a
+//! signature that did not verify with the signature debugger's diagnosis.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use axum::body::Body;
 use axum::extract::State;
@@ -20,16 +25,18 @@ use ocpay_protocol::api::header as names;
 use ocpay_protocol::payments::ResultOnly;
 use ocpay_protocol::signature::content_to_sign;
 use ocpay_protocol::{AmsResult, Api, ApiRequest, ApiResponse as _, ResultCode, SignatureHeader, datetime};
-use ocpay_store::AuditEvent;
+use ocpay_store::{ApiLogEntry, AuditEvent};
 use serde::de::DeserializeOwned;
 
 use super::caller::Caller;
 use super::error::ApiError;
 use super::{payments, refunds, registrations};
+use crate::api_log;
 use crate::service::grants;
+use crate::signature_debug::{self, Received};
 use crate::state::AppState;
 
-/// What the audit trail learns about a request as the gateway gets through it.
+/// What the audit trail and the API log learn about a request as the gateway gets through it.
 #[derive(Default)]
 struct Audit {
     api: Option<Api>,
@@ -40,6 +47,13 @@ struct Audit {
     merchant: Option<ClientId>,
     agent: Option<ClientId>,
     idempotency_key: Option<String>,
+    /// Whether the `Client-Id` names a participant, once the gateway has looked it up.
+    known: Option<bool>,
+    /// The key version the signature was checked with (or that the header named, when the
+    /// participant has no such key).
+    tried_key_version: Option<u32>,
+    /// The body, once read.
+    body: Option<Bytes>,
 }
 
 /// Handles every request under `/ams/`.
@@ -47,30 +61,33 @@ struct Audit {
 /// The work runs in a task of its own, so that a client that hangs up cannot cancel it between
 /// a business write and its audit event.
 pub(crate) async fn handle(State(state): State<Arc<AppState>>, request: axum::extract::Request) -> Response {
+    let received = (state.clock.now(), Instant::now());
     let (parts, body) = request.into_parts();
     // Sign with the path the client used (the official Python SDK sends an absolute URL;
     // its path component is what it signed).
     let path =
         parts.uri.path_and_query().map_or_else(|| parts.uri.path().to_owned(), |pq| pq.as_str().to_owned());
     let echoed_client_id = header_text(&parts.headers, names::CLIENT_ID).unwrap_or_default().to_owned();
-    let task = tokio::spawn(answer(state.clone(), parts, body, path.clone(), echoed_client_id.clone()));
-    let (status, body) = task.await.unwrap_or_else(|error| {
+    let task =
+        tokio::spawn(answer(state.clone(), parts, body, path.clone(), echoed_client_id.clone(), received));
+    task.await.unwrap_or_else(|error| {
         tracing::error!(%error, "a request's task failed");
         let code = ResultCode::UNKNOWN_EXCEPTION;
         let body = ResultOnly { result: AmsResult::with_message(code, code.default_message()) };
-        (StatusCode::OK, serde_json::to_vec(&body).unwrap_or_else(|_| b"{}".to_vec()))
-    });
-    signed_response(&state, &path, &echoed_client_id, status, body)
+        let body = serde_json::to_vec(&body).unwrap_or_else(|_| b"{}".to_vec());
+        signed_response(&state, &path, &echoed_client_id, StatusCode::OK, body)
+    })
 }
 
-/// The status and body of the answer to a request, its audit event recorded.
+/// The signed answer to a request, its audit event and API log entry queued.
 async fn answer(
     state: Arc<AppState>,
     parts: Parts,
     body: Body,
     path: String,
     echoed_client_id: String,
-) -> (StatusCode, Vec<u8>) {
+    received: (jiff::Timestamp, Instant),
+) -> Response {
     // A request that runs too long (a body trickling in, a stuck store) gets a signed answer
     // that says "unknown: retry the same request or inquire", never a bare timeout.
     let timeout = state.settings.http.request_timeout;
@@ -78,8 +95,10 @@ async fn answer(
     let outcome = tokio::time::timeout(timeout, process(&state, &parts, body, &path, &mut audit))
         .await
         .unwrap_or(Err(ApiError::Timeout { timeout }));
-    match outcome {
+    let mut log = Logged::of(&audit);
+    let (status, body) = match outcome {
         Ok(Answered { body, result }) => {
+            log.result = (result.result_status.as_str(), result.result_code.clone());
             record(&state, audit, result.result_status.as_str(), &result.result_code).await;
             (StatusCode::OK, body)
         }
@@ -90,12 +109,137 @@ async fn answer(
             } else {
                 tracing::info!(client_id = %echoed_client_id, %path, result = code.as_str(), %message, "request refused");
             }
+            log.result = (code.status().as_str(), code.as_str().to_owned());
+            log.signature_failed =
+                matches!(error, ApiError::SignatureInvalid(_) | ApiError::KeyNotFound { .. });
             record(&state, audit, code.status().as_str(), code.as_str()).await;
             let body = ResultOnly { result: AmsResult::with_message(code, message) };
             // A struct of three strings always serializes; the fallback is never sent.
             (status, serde_json::to_vec(&body).unwrap_or_else(|_| b"{}".to_vec()))
         }
+    };
+    let Some(participant) = log_participant(&state, &parts, &log).await else {
+        return signed_response(&state, &path, &echoed_client_id, status, body);
+    };
+    let Some(settings) = state.settings.api_log.as_ref() else {
+        return signed_response(&state, &path, &echoed_client_id, status, body);
+    };
+    let response_body = api_log::text(&body, settings.body_max_bytes);
+    let response = signed_response(&state, &path, &echoed_client_id, status, body);
+    let latency_micros = i64::try_from(received.1.elapsed().as_micros()).unwrap_or(i64::MAX);
+    let diagnosis = if log.signature_failed {
+        diagnose(&state, &parts, &path, &participant, &log, settings.body_max_bytes).await
+    } else {
+        None
+    };
+    let entry = ApiLogEntry {
+        id: 0,
+        client_id: participant,
+        at: received.0,
+        api: log.api.map_or_else(|| parts.uri.path().to_owned(), |api| api.name().to_owned()),
+        path,
+        verified: log.verified,
+        key_version: log.key_version,
+        agent: log.agent,
+        result_status: log.result.0.to_owned(),
+        result_code: log.result.1,
+        http_status: response.status().as_u16(),
+        latency_micros,
+        request_headers: api_log::headers_json(&parts.headers),
+        request_body: log.body.map(|body| api_log::text(&body, settings.body_max_bytes)).unwrap_or_default(),
+        response_headers: api_log::headers_json(response.headers()),
+        response_body,
+        diagnosis,
+    };
+    if let Some(sink) = &state.api_log {
+        api_log::offer(sink, entry);
     }
+    response
+}
+
+/// What the API log keeps of a request besides its headers and bodies.
+struct Logged {
+    api: Option<Api>,
+    known: Option<bool>,
+    verified: bool,
+    key_version: Option<u32>,
+    agent: Option<ClientId>,
+    body: Option<Bytes>,
+    result: (&'static str, String),
+    /// Whether the signature did not verify (or named no key of the participant's).
+    signature_failed: bool,
+}
+
+impl Logged {
+    fn of(audit: &Audit) -> Logged {
+        Logged {
+            api: audit.api,
+            known: audit.known,
+            verified: audit.client_id.is_some(),
+            key_version: audit.key_version.or(audit.tried_key_version),
+            agent: audit.agent.clone(),
+            body: audit.body.clone(),
+            result: ("", String::new()),
+            signature_failed: false,
+        }
+    }
+}
+
+/// The participant whose API log a request goes to: the one its `Client-Id` names, if the log
+/// is kept and the participant exists (a request under an unknown client id is not logged, so
+/// nobody can make rows for names that are nobody's). Requests to read the log are not logged.
+async fn log_participant(state: &AppState, parts: &Parts, log: &Logged) -> Option<ClientId> {
+    state.api_log.as_ref()?;
+    if log.api == Some(Api::ApiLogInquiry) || log.known == Some(false) {
+        return None;
+    }
+    let client_id = ClientId::parse(header_text(&parts.headers, names::CLIENT_ID)?.trim()).ok()?;
+    if log.known == Some(true) {
+        return Some(client_id);
+    }
+    // Refused before the gateway read the participant: one read, on a refusal only.
+    match state.store.participant(&client_id).await {
+        Ok(participant) => participant.map(|participant| participant.client_id),
+        Err(error) => {
+            tracing::warn!(%error, "the API log could not check a request's client id");
+            None
+        }
+    }
+}
+
+/// Why the signature of a request under a known participant did not verify, as the API log
+/// keeps it: the signature debugger tried against the participant's keys.
+async fn diagnose(
+    state: &AppState,
+    parts: &Parts,
+    path: &str,
+    participant: &ClientId,
+    log: &Logged,
+    body_max_bytes: usize,
+) -> Option<String> {
+    let keys = match state.store.participant_keys(participant).await {
+        Ok(keys) => keys,
+        Err(error) => {
+            tracing::warn!(%error, "the API log could not read the keys to diagnose a signature");
+            return None;
+        }
+    };
+    let keys: Vec<_> = keys
+        .iter()
+        .filter_map(|key| state.keys.get(&key.public_key_der).ok().map(|parsed| (key.key_version, parsed)))
+        .collect();
+    let sent = |name: &str| header_text(&parts.headers, name).unwrap_or_default();
+    let received = Received {
+        path,
+        client_id: sent(names::CLIENT_ID),
+        request_time: sent(names::REQUEST_TIME),
+        body: log.body.as_deref().unwrap_or_default(),
+        signature_header: sent(names::SIGNATURE),
+        host: header_text(&parts.headers, header::HOST.as_str()),
+    };
+    let diagnosis = signature_debug::diagnose(&received, &keys);
+    let record = diagnosis.record(&received, |bytes| api_log::text(bytes, body_max_bytes));
+    serde_json::to_string(&record).ok()
 }
 
 /// Queues a request's audit event once its caller is known. The answer does not wait for the
@@ -141,6 +285,7 @@ async fn process(
     let signature = required_header(&parts.headers, names::SIGNATURE, "Signature")?;
     check_request_time(state, request_time)?;
     let body = read_body(state, &parts.headers, body).await?;
+    audit.body = Some(body.clone());
     let signature =
         SignatureHeader::parse(signature).map_err(|error| ApiError::SignatureInvalid(error.to_string()))?;
     let signed = Signed { client_id, request_time, path, body: &body, signature: &signature };
@@ -159,6 +304,7 @@ async fn process(
         Api::InquiryRegistrationInfo => {
             call(state, &signed, agent_token, audit, registrations::inquire_info).await
         }
+        Api::ApiLogInquiry => call(state, &signed, agent_token, audit, super::api_log::inquire).await,
     }
 }
 
@@ -294,13 +440,12 @@ async fn verify(
 ) -> Result<(Participant, ParticipantKey), ApiError> {
     let client_id = ClientId::parse(signed.client_id).map_err(|_| ApiError::ClientInvalid)?;
     let key_version = signed.signature.key_version;
-    let (signer, key) = state
-        .store
-        .participant_with_key(&client_id, key_version)
-        .await
-        .map_err(service)?
-        .ok_or(ApiError::ClientInvalid)?;
+    let found = state.store.participant_with_key(&client_id, key_version).await.map_err(service)?;
+    audit.known = Some(found.is_some());
+    audit.tried_key_version = key_version;
+    let (signer, key) = found.ok_or(ApiError::ClientInvalid)?;
     let key = key.ok_or(ApiError::KeyNotFound { key_version })?;
+    audit.tried_key_version = Some(key.key_version);
     let usable = key.is_usable(state.clock.now());
     let verifying_key = state.keys.get(&key.public_key_der).map_err(|error| {
         tracing::error!(%client_id, key_version = key.key_version, %error, "a stored public key does not parse");
@@ -348,6 +493,11 @@ async fn authorize(
         )));
     }
     let key_version = key.key_version;
+    // The API log is the signer's own, whoever it may act for: read without an Agent-Token
+    // (one sent is not used), so an ISV follows its own log too.
+    if api == Api::ApiLogInquiry {
+        return Ok(Caller { participant: signer, key_version, agent: None });
+    }
     match (signer.kind, agent_token) {
         (ParticipantKind::Isv, Some(token)) => {
             let denied = |reason: &str| ApiError::AccessDenied(format!("header Agent-Token: {reason}"));

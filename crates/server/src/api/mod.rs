@@ -1,6 +1,7 @@
 //! The HTTP surface: the signed AMS gateway and the health endpoints. Every route is listed
 //! here; handlers are thin (extract, call a service, render).
 
+mod api_log;
 mod caller;
 mod error;
 mod fields;
@@ -19,7 +20,7 @@ use tower_http::timeout::TimeoutLayer;
 
 use crate::state::AppState;
 
-pub(crate) fn router(state: Arc<AppState>) -> Router {
+pub(crate) fn router(state: Arc<AppState>, extra_pages: Router<Arc<AppState>>) -> Router {
     // The gateway times requests out itself, with a signed answer; the rest get a plain 408.
     let timeout =
         TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, state.settings.http.request_timeout);
@@ -29,6 +30,7 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route("/.well-known/ocpay/platform-keys", get(platform_keys))
         .merge(crate::wallet::router())
         .merge(crate::admin::router(state.clone()))
+        .merge(extra_pages)
         .layer(timeout)
         .layer(axum::middleware::from_fn(refuse_own_notifications));
     Router::new()

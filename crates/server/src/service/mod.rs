@@ -7,6 +7,7 @@
 //! and the admin API reach it through their `AppState`, the background jobs directly; unit tests
 //! build one of their own, so a use case runs the same without an HTTP server.
 
+pub(crate) mod api_log;
 pub(crate) mod cancel;
 pub mod grants;
 pub(crate) mod inquiry;

@@ -9,7 +9,7 @@ use ocpay_core::participant::{
 };
 use ocpay_core::text::{self, Name};
 use ocpay_protocol::VerifyingKey;
-use ocpay_store::{NewKey, ParticipantChange, Store, StoreError};
+use ocpay_store::{NewKey, NewPortalUser, ParticipantChange, Store, StoreError};
 
 use crate::settings::NotifySettings;
 use crate::{HttpUrl, random};
@@ -78,6 +78,28 @@ pub async fn create(
     now: Timestamp,
     new: NewParticipant,
 ) -> Result<Participant, ParticipantError> {
+    create_as(store, notify, now, new, None).await
+}
+
+/// As [`create`], with the participant's first developer-center user (made for the client id
+/// the participant gets) created in the same transaction: a sign-up leaves both or neither.
+pub async fn sign_up(
+    store: &dyn Store,
+    notify: &NotifySettings,
+    now: Timestamp,
+    new: NewParticipant,
+    owner: &(dyn Fn(&ClientId) -> NewPortalUser + Sync),
+) -> Result<Participant, ParticipantError> {
+    create_as(store, notify, now, new, Some(owner)).await
+}
+
+async fn create_as(
+    store: &dyn Store,
+    notify: &NotifySettings,
+    now: Timestamp,
+    new: NewParticipant,
+    owner: Option<&(dyn Fn(&ClientId) -> NewPortalUser + Sync)>,
+) -> Result<Participant, ParticipantError> {
     if let Some(url) = &new.notify_url {
         notify
             .check_url(new.environment, url)
@@ -100,9 +122,13 @@ pub async fn create(
             notify_url: notify_url.clone(),
             created_at: now,
         };
-        match store.create_participant(&participant, &key).await {
+        let created = match owner {
+            None => store.create_participant(&participant, &key).await,
+            Some(owner) => store.sign_up(&participant, &key, &owner(&participant.client_id)).await,
+        };
+        match created {
             Ok(()) => return Ok(participant),
-            Err(StoreError::Conflict(_)) => continue,
+            Err(StoreError::Conflict("client id")) => continue,
             Err(error) => return Err(error.into()),
         }
     }

@@ -2,6 +2,7 @@
 //! `ocpay-sdk` or, where a test must send what the SDK never would, through raw requests.
 
 mod access;
+mod api_log;
 mod browser;
 mod documented;
 mod envelope;

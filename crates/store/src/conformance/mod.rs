@@ -8,15 +8,16 @@
 //! The checks are grouped by area; the helpers they share are here.
 
 pub mod access;
+pub mod api_log;
 mod database;
 pub mod faults;
 pub mod ledger;
 pub mod notifications;
 pub mod participants;
 pub mod payments;
+pub mod portal;
 pub mod refunds;
 pub mod registrations;
-pub mod portal;
 pub mod settlement;
 pub mod sftp;
 
@@ -59,6 +60,11 @@ macro_rules! conformance_tests {
         $crate::conformance_tests!(@area store $attrs $new_store, access [
             grants_hold_only_the_tokens_hash,
             the_audit_trail_is_kept_per_participant,
+        ]);
+        $crate::conformance_tests!(@area store $attrs $new_store, api_log [
+            the_api_log_pages_by_participant_and_filters,
+            unverified_api_log_entries_are_bounded_per_participant,
+            the_api_log_counts_results_by_day_and_prunes_by_age,
         ]);
         $crate::conformance_tests!(@area store $attrs $new_store, payments [
             payment_idempotency,

@@ -44,7 +44,10 @@ pub async fn portal_users_are_unique_by_email_and_sign_up_is_atomic(store: Arc<d
     );
     store.create_portal_user(&user("u3", "BOB", "ops@bob.example")).await.unwrap();
     let found = store.portal_user_by_email("dev@alice.example").await.unwrap().unwrap();
-    assert_eq!((found.user_id.as_str(), found.client_id.as_str(), found.role), ("u1", "ALICE", Role::Developer));
+    assert_eq!(
+        (found.user_id.as_str(), found.client_id.as_str(), found.role),
+        ("u1", "ALICE", Role::Developer)
+    );
     assert_eq!(store.portal_user("u3").await.unwrap().unwrap().email, "ops@bob.example");
     let of_bob: Vec<_> =
         store.portal_users(Some(&client("BOB"))).await.unwrap().into_iter().map(|u| u.user_id).collect();

@@ -49,6 +49,7 @@ macro_rules! locked_row {
 }
 
 mod access;
+mod api_log;
 mod fault;
 mod ledger;
 mod outbox;
@@ -700,6 +701,56 @@ impl<E: Engine> Store for SqlStore<E> {
             .await
     }
 
+    async fn record_api_log(
+        &self,
+        entries: &[crate::ApiLogEntry],
+        unverified_max: u32,
+    ) -> Result<(), StoreError> {
+        let entries = entries.to_vec();
+        // A log decides nothing: it appends, and trims what it appended to.
+        self.engine.write(Isolation::RowLocks, move |db| api_log::record(db, &entries, unverified_max)).await
+    }
+
+    async fn api_log(
+        &self,
+        client_id: &ClientId,
+        filter: &crate::ApiLogFilter,
+        before_id: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<crate::ApiLogEntry>, StoreError> {
+        self.engine.read(|db| api_log::page(db, client_id, filter, before_id, limit)).await
+    }
+
+    async fn api_log_after(
+        &self,
+        client_id: &ClientId,
+        filter: &crate::ApiLogFilter,
+        after_id: i64,
+        limit: u32,
+    ) -> Result<Vec<crate::ApiLogEntry>, StoreError> {
+        self.engine.read(|db| api_log::after(db, client_id, filter, after_id, limit)).await
+    }
+
+    async fn api_log_entry(
+        &self,
+        client_id: &ClientId,
+        id: i64,
+    ) -> Result<Option<crate::ApiLogEntry>, StoreError> {
+        self.engine.read(|db| api_log::find(db, client_id, id)).await
+    }
+
+    async fn api_results_by_day(
+        &self,
+        client_id: &ClientId,
+        from: Timestamp,
+    ) -> Result<Vec<(i64, String, u64)>, StoreError> {
+        self.engine.read(|db| api_log::results_by_day(db, client_id, from)).await
+    }
+
+    async fn prune_api_log(&self, older_than: Timestamp, limit: u32) -> Result<u64, StoreError> {
+        self.engine.write(Isolation::RowLocks, move |db| api_log::prune(db, older_than, limit)).await
+    }
+
     async fn create_portal_user(&self, user: &crate::NewPortalUser) -> Result<(), StoreError> {
         let user = user.clone();
         self.engine.write(Isolation::Serializable, move |db| portal::create_user(db, &user)).await
@@ -770,7 +821,9 @@ impl<E: Engine> Store for SqlStore<E> {
         totp_step: Option<i64>,
     ) -> Result<bool, StoreError> {
         let session = session.clone();
-        self.engine.write(Isolation::Serializable, move |db| portal::record_sign_in(db, &session, totp_step)).await
+        self.engine
+            .write(Isolation::Serializable, move |db| portal::record_sign_in(db, &session, totp_step))
+            .await
     }
 
     async fn portal_session(

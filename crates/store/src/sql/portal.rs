@@ -60,11 +60,19 @@ pub(super) fn create_user(db: &mut dyn Db, user: &NewPortalUser) -> Result<(), S
 }
 
 pub(super) fn by_email(db: &mut dyn Db, email: &str) -> Result<Option<PortalUser>, StoreError> {
-    db.query_opt(concat!("SELECT ", user_columns!(), " FROM portal_user WHERE email = ?1"), params![email], user)
+    db.query_opt(
+        concat!("SELECT ", user_columns!(), " FROM portal_user WHERE email = ?1"),
+        params![email],
+        user,
+    )
 }
 
 pub(super) fn find(db: &mut dyn Db, user_id: &str) -> Result<Option<PortalUser>, StoreError> {
-    db.query_opt(concat!("SELECT ", user_columns!(), " FROM portal_user WHERE user_id = ?1"), params![user_id], user)
+    db.query_opt(
+        concat!("SELECT ", user_columns!(), " FROM portal_user WHERE user_id = ?1"),
+        params![user_id],
+        user,
+    )
 }
 
 pub(super) fn list(db: &mut dyn Db, client_id: Option<&ClientId>) -> Result<Vec<PortalUser>, StoreError> {
@@ -74,7 +82,9 @@ pub(super) fn list(db: &mut dyn Db, client_id: Option<&ClientId>) -> Result<Vec<
             params![client_id.as_str()],
             user,
         ),
-        None => db.query_all(concat!("SELECT ", user_columns!(), " FROM portal_user ORDER BY email"), &[], user),
+        None => {
+            db.query_all(concat!("SELECT ", user_columns!(), " FROM portal_user ORDER BY email"), &[], user)
+        }
     }
 }
 

@@ -1,0 +1,140 @@
+//! `ocpay users ...`: the developer center's users. Like `ocpay participant`, they work on the
+//! data directory (and its database) directly, so they work while the server runs.
+
+use std::io::Read as _;
+
+use anyhow::Context as _;
+use ocpay_core::ids::ClientId;
+use ocpay_core::portal::Role;
+use ocpay_store::PortalUser;
+use ocpay_web::auth::Passwords;
+use ocpay_web::users;
+use serde_json::{Value, json};
+
+use crate::NotFound;
+use crate::data::DataArgs;
+use crate::participant::parse_client_id;
+
+#[derive(clap::Subcommand)]
+pub(crate) enum UsersCommand {
+    /// Create a user of a participant: with --password-stdin it can sign in at once; without,
+    /// it gets a one-time link (printed once) to set its password.
+    Create(CreateArgs),
+    /// List the users (of one participant with --client-id), never their secrets.
+    List {
+        #[command(flatten)]
+        data: DataArgs,
+        #[arg(long, value_parser = parse_client_id)]
+        client_id: Option<ClientId>,
+    },
+    /// Disable a user: its sessions end at once and it cannot sign in again.
+    Disable {
+        #[command(flatten)]
+        data: DataArgs,
+        #[arg(long)]
+        email: String,
+    },
+}
+
+#[derive(clap::Args)]
+pub(crate) struct CreateArgs {
+    #[command(flatten)]
+    data: DataArgs,
+    #[arg(long, value_parser = parse_client_id)]
+    client_id: ClientId,
+    #[arg(long)]
+    email: String,
+    /// owner (everything, keys and grants included), developer (keys, settings, logs, sandbox
+    /// tests) or viewer (reads only).
+    #[arg(long, value_parser = parse_role)]
+    role: Role,
+    /// Read the password from standard input (one line).
+    #[arg(long)]
+    password_stdin: bool,
+}
+
+fn parse_role(text: &str) -> Result<Role, String> {
+    Role::parse_any_case(text).ok_or_else(|| "one of owner, developer, viewer".to_owned())
+}
+
+fn user_json(user: &PortalUser) -> Value {
+    json!({
+        "userId": user.user_id,
+        "clientId": user.client_id.as_str(),
+        "email": user.email,
+        "role": user.role.as_str(),
+        "password": user.password_hash.is_some(),
+        "totp": user.totp_secret.is_some(),
+        "disabledAt": user.disabled_at.map(|at| at.to_string()),
+        "lockedUntil": user.locked_until.map(|at| at.to_string()),
+        "lastSignInAt": user.last_sign_in_at.map(|at| at.to_string()),
+        "createdAt": user.created_at.to_string(),
+    })
+}
+
+pub(crate) async fn run(command: UsersCommand) -> anyhow::Result<()> {
+    match command {
+        UsersCommand::Create(args) => create(args).await,
+        UsersCommand::List { data, client_id } => {
+            let (_, _, store) = data.open().await?;
+            let users = store.portal_users(client_id.as_ref()).await?;
+            crate::print_json(&json!({ "users": users.iter().map(user_json).collect::<Vec<_>>() }))
+        }
+        UsersCommand::Disable { data, email } => {
+            let (_, _, store) = data.open().await?;
+            match users::disable(&*store, jiff::Timestamp::now(), &email).await {
+                Ok(user) => crate::print_json(&user_json(&user)),
+                Err(users::UserError::NoUser) => {
+                    Err(NotFound(format!("no user has the email {email}")).into())
+                }
+                Err(error) => Err(error.into()),
+            }
+        }
+    }
+}
+
+async fn create(args: CreateArgs) -> anyhow::Result<()> {
+    let password = if args.password_stdin {
+        let mut text = String::new();
+        std::io::stdin().read_to_string(&mut text).context("read the password from stdin")?;
+        let password = text.strip_suffix('\n').unwrap_or(&text);
+        Some(password.strip_suffix('\r').unwrap_or(password).to_owned())
+    } else {
+        None
+    };
+    let config = args.data.config()?;
+    let (settings, _, store) = args.data.open().await?;
+    let passwords = Passwords::new(settings.portal.argon2_memory_kib, settings.portal.argon2_iterations);
+    let now = jiff::Timestamp::now();
+    let created = users::create(
+        &*store,
+        &passwords,
+        &settings.portal,
+        now,
+        users::NewUser {
+            client_id: &args.client_id,
+            email: &args.email,
+            role: args.role,
+            password: password.as_deref(),
+        },
+    )
+    .await;
+    let created = match created {
+        Err(users::UserError::NoParticipant) => {
+            return Err(NotFound(format!("no participant has the client id {}", args.client_id)).into());
+        }
+        other => other?,
+    };
+    let mut output = json!({
+        "userId": created.user.user_id,
+        "clientId": created.user.client_id.as_str(),
+        "email": created.user.email,
+        "role": created.user.role.as_str(),
+    });
+    if let Some(token) = &created.setup_token {
+        let public_url = config.public_url.clone().unwrap_or_else(|| format!("http://{}", config.listen));
+        output["setupLink"] = json!(users::setup_link(&public_url, token));
+        output["setupLinkExpiresAt"] = json!((now + settings.portal.setup_link).to_string());
+    }
+    crate::print_json(&output)
+}

@@ -1,0 +1,155 @@
+//! Every route of the developer center, the layout's data ([`Chrome`]) and the one mapping of
+//! failures to pages ([`PageError`]).
+//!
+//! An object of another participant answers exactly as a missing one ([`PageError::NotFound`]);
+//! an action the role does not allow answers 403 whatever the page showed; a form without the
+//! session's CSRF token, or sent from another site, answers 403 and changes nothing.
+
+mod account;
+mod home;
+mod sign_in;
+
+use std::sync::Arc;
+
+use askama::Template;
+use axum::Router;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::get;
+use http::{StatusCode, header};
+use ocpay_store::StoreError;
+
+use crate::Portal;
+use crate::session::Signed;
+
+pub(crate) fn routes() -> Router<Arc<Portal>> {
+    Router::new()
+        .route("/", get(|| async { Redirect::to("/portal/") }))
+        .route("/portal", get(|| async { Redirect::to("/portal/") }))
+        .route("/portal/", get(home::page))
+        .route("/portal/login", get(sign_in::form).post(sign_in::submit))
+        .route("/portal/logout", axum::routing::post(sign_in::sign_out))
+        .route("/portal/setup", get(sign_in::setup_form).post(sign_in::setup))
+        .route("/portal/signup", get(sign_in::signup_form).post(sign_in::signup))
+        .route("/portal/account/totp", get(account::totp_page).post(account::totp_change))
+        .route("/portal/{file}", get(home::platform_key_file))
+        .route("/portal/static/portal.css", get(style))
+        .route("/portal/static/portal.js", get(script))
+        .fallback(|| async { PageError::NotFound })
+}
+
+/// The sections in the navigation, in order.
+pub(crate) const SECTIONS: &[(&str, &str)] = &[("/portal/", "Home"), ("/portal/account/totp", "Two-factor")];
+
+/// What the layout shows around every signed-in page.
+pub(crate) struct Chrome {
+    pub email: String,
+    pub role: &'static str,
+    pub participant_name: String,
+    pub environment: &'static str,
+    pub csrf: String,
+    /// The sections, each with whether this page belongs to it.
+    pub nav: Vec<(&'static str, &'static str, bool)>,
+    /// A one-line confirmation of what the last action did.
+    pub notice: Option<String>,
+}
+
+impl Chrome {
+    pub(crate) fn new(signed: &Signed, current: &'static str) -> Chrome {
+        Chrome {
+            email: signed.user.email.clone(),
+            role: signed.user.role.as_str(),
+            participant_name: signed.participant.name.to_string(),
+            environment: signed.participant.environment().as_str(),
+            csrf: signed.session.csrf_token.clone(),
+            nav: SECTIONS.iter().map(|(href, label)| (*href, *label, *href == current)).collect(),
+            notice: None,
+        }
+    }
+}
+
+/// Why a page could not be shown or an action done.
+#[derive(Debug)]
+pub enum PageError {
+    /// Missing, or another participant's: the same answer.
+    NotFound,
+    /// The role does not allow it.
+    Forbidden,
+    /// No valid CSRF token, or sent from another site.
+    Csrf,
+    /// A value refused; the message names the field.
+    Invalid(String),
+    Internal(String),
+}
+
+impl From<StoreError> for PageError {
+    fn from(error: StoreError) -> PageError {
+        PageError::Internal(error.to_string())
+    }
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        let (status, heading, text) = match self {
+            PageError::NotFound => (StatusCode::NOT_FOUND, "Not found", "There is nothing here.".to_owned()),
+            PageError::Forbidden => {
+                (StatusCode::FORBIDDEN, "Not allowed", "Your role does not allow this.".to_owned())
+            }
+            PageError::Csrf => (
+                StatusCode::FORBIDDEN,
+                "Form expired",
+                "The form was not sent from this page or has expired. Go back, reload it and try again."
+                    .to_owned(),
+            ),
+            PageError::Invalid(message) => (StatusCode::BAD_REQUEST, "Not accepted", message),
+            PageError::Internal(error) => {
+                tracing::error!(%error, "a developer-center page failed");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Something went wrong",
+                    "Try again in a moment.".to_owned(),
+                )
+            }
+        };
+        let page =
+            Message { heading, text: &text, link: "/portal/", link_text: "Back to the developer center" };
+        (status, render(&page)).into_response()
+    }
+}
+
+#[derive(Template)]
+#[template(path = "message.html")]
+pub(crate) struct Message<'a> {
+    pub heading: &'a str,
+    pub text: &'a str,
+    pub link: &'a str,
+    pub link_text: &'a str,
+}
+
+/// A template rendered as an HTML answer (a failure to render is logged and answered 500).
+pub(crate) fn render(page: &impl Template) -> Response {
+    match page.render() {
+        Ok(html) => Html(html).into_response(),
+        Err(error) => {
+            tracing::error!(%error, "rendering a developer-center page failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, "rendering failed").into_response()
+        }
+    }
+}
+
+/// What a page handler returns.
+pub(crate) type PageResult = Result<Response, PageError>;
+
+/// A redirect after a successful form (POST, redirect, GET), with a notice for the next page.
+pub(crate) fn done(to: &str) -> Response {
+    Redirect::to(to).into_response()
+}
+
+async fn style() -> Response {
+    ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], include_str!("../../static/portal.css"))
+        .into_response()
+}
+
+async fn script() -> Response {
+    ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], include_str!("../../static/portal.js"))
+        .into_response()
+}

@@ -1,0 +1,6 @@
+//! The developer center, driven black-box over HTTP as a browser would (cookies, forms, CSRF
+//! tokens) against a real server: sign-in, lockout, TOTP, sessions, CSRF, roles and the
+//! cross-participant matrix.
+
+mod browser;
+mod sign_in;
