@@ -46,6 +46,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/postgres/0003_sftp_accounts.sql"),
     include_str!("../migrations/postgres/0004_portal.sql"),
     include_str!("../migrations/postgres/0005_api_log.sql"),
+    include_str!("../migrations/postgres/0006_portal_reads.sql"),
 ];
 
 /// The number of the newest migration: what an up-to-date database is at.

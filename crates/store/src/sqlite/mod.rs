@@ -100,6 +100,7 @@ const MAIN_MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/main/0008_fees_settlement.sql"),
     include_str!("../../migrations/sqlite/main/0009_sftp_accounts.sql"),
     include_str!("../../migrations/sqlite/main/0010_api_log.sql"),
+    include_str!("../../migrations/sqlite/main/0011_portal_reads.sql"),
 ];
 const PARTICIPANT_MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/participants/0001_participants.sql"),
