@@ -632,70 +632,50 @@ mod tests {
         let plus_string = with_plus(two);
         let plus_signature = signed(two, &plus_string);
         let crlf = string.replace('\n', "\r\n");
+        let expect =
+            |verified_by, encoding, crlf_read_as_lf| PastedCheck { verified_by, encoding, crlf_read_as_lf };
+        let by_one = signed(one, &string);
+        let by_stranger = signed(stranger, &string);
         // (what was pasted: the string, the signature; what the check says)
-        let cases: Vec<(&str, String, String, Option<u32>, SignatureEncoding, bool)> = vec![
+        let cases: Vec<(&str, &str, String, PastedCheck)> = vec![
             (
                 "a whole header",
-                plus_string.clone(),
+                &plus_string,
                 header_of(2, &once(&plus_signature)),
-                Some(2),
-                SignatureEncoding::UrlEncoded,
-                false,
+                expect(Some(2), SignatureEncoding::UrlEncoded, false),
             ),
             (
                 "the value alone",
-                plus_string.clone(),
+                &plus_string,
                 once(&plus_signature),
-                Some(2),
-                SignatureEncoding::UrlEncoded,
-                false,
+                expect(Some(2), SignatureEncoding::UrlEncoded, false),
             ),
             (
                 "raw base64",
-                plus_string.clone(),
+                &plus_string,
                 plus_signature.clone(),
-                Some(2),
-                SignatureEncoding::Raw,
-                false,
+                expect(Some(2), SignatureEncoding::Raw, false),
             ),
             (
                 "encoded twice",
-                plus_string.clone(),
+                &plus_string,
                 twice(&plus_signature),
-                Some(2),
-                SignatureEncoding::UrlEncodedTwice,
-                false,
+                expect(Some(2), SignatureEncoding::UrlEncodedTwice, false),
             ),
-            (
-                "by another key",
-                string.clone(),
-                once(&signed(one, &string)),
-                Some(1),
-                url_or_either(&signed(one, &string)),
-                false,
-            ),
+            ("by another key", &string, once(&by_one), expect(Some(1), url_or_either(&by_one), false)),
             (
                 "over LF, pasted with CRLF",
-                crlf,
-                once(&signed(one, &string)),
-                Some(1),
-                url_or_either(&signed(one, &string)),
-                true,
+                &crlf,
+                once(&by_one),
+                expect(Some(1), url_or_either(&by_one), true),
             ),
-            (
-                "a stranger's",
-                string.clone(),
-                once(&signed(stranger, &string)),
-                None,
-                url_or_either(&signed(stranger, &string)),
-                false,
-            ),
-            ("not a signature", string.clone(), "***".into(), None, SignatureEncoding::Unreadable, false),
+            ("a stranger's", &string, once(&by_stranger), expect(None, url_or_either(&by_stranger), false)),
+            ("not a signature", &string, "***".into(), expect(None, SignatureEncoding::Unreadable, false)),
         ];
-        for (what, pasted_string, pasted_signature, verified_by, encoding, crlf_read_as_lf) in cases {
-            let check = check_pasted(&pasted_string, &pasted_signature, &keys);
-            assert_eq!(check, PastedCheck { verified_by, encoding, crlf_read_as_lf }, "{what}");
-            assert_eq!(check.url_encoded(), encoding == SignatureEncoding::UrlEncoded, "{what}");
+        for (what, pasted_string, pasted_signature, expected) in cases {
+            let check = check_pasted(pasted_string, &pasted_signature, &keys);
+            assert_eq!(check, expected, "{what}");
+            assert_eq!(check.url_encoded(), expected.encoding == SignatureEncoding::UrlEncoded, "{what}");
         }
     }
 
