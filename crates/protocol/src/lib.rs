@@ -1,6 +1,7 @@
 //! The Alipay AMS wire format as ocpay speaks it: the APIs and their paths, the JSON
-//! request and response types (payments, refunds and merchant registrations), the `Result` object and its codes, date-time text, and
-//! RSA-2048 message signatures with the keys they need.
+//! request and response types (payments, refunds and merchant registrations, and ocpay's own API
+//! log), the `Result` object and its codes, date-time text, and RSA-2048 message signatures with
+//! the keys they need.
 //!
 //! This is the only crate that knows JSON field names. It is shared by the server and the
 //! SDK, so both sides agree on every byte. Request types are lenient where Alipay's own SDKs
