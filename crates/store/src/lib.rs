@@ -39,7 +39,10 @@ use ocpay_core::payment::{
 };
 use ocpay_core::refund::{Refund, RefundPolicy, RefundRefusal, RefundTerms};
 use ocpay_core::registration::{Decision, Registration, RegistrationRefusal, RegistrationTerms};
-pub use portal::{NewPortalUser, PortalSession, PortalUser, PortalUserChange, SetupToken};
+pub use portal::{
+    DailyActivity, DayDeliveries, DayTotal, NewPortalUser, PortalSession, PortalUser, PortalUserChange,
+    SetupToken,
+};
 use settlement::{
     ItemCursor, MarkPaid, SettleChunk, SettledChunk, SettlementBatch, SettlementCounts, SettlementItemRecord,
     SettlementTerms,
@@ -924,6 +927,14 @@ pub trait Store: Send + Sync + 'static {
 
     /// Ends a session (sign-out, or found expired).
     async fn end_portal_session(&self, session_sha256: &[u8]) -> Result<(), StoreError>;
+
+    /// A participant's successful payments and refunds per UTC day and currency, and its
+    /// notifications per day by status, from `from` on (the developer center's charts).
+    async fn daily_activity(
+        &self,
+        client_id: &ClientId,
+        from: Timestamp,
+    ) -> Result<portal::DailyActivity, StoreError>;
 }
 
 /// A participant's SFTP account (login name = client id).

@@ -93,3 +93,30 @@ pub struct PortalSession {
     pub created_at: Timestamp,
     pub last_seen_at: Timestamp,
 }
+
+/// What a participant did per UTC day (`day` = days since 1970-01-01), for the developer
+/// center's charts.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DailyActivity {
+    /// Successful payments by the day they were created, per currency.
+    pub payments: Vec<DayTotal>,
+    /// Successful refunds by the day they were asked for, per currency.
+    pub refunds: Vec<DayTotal>,
+    /// Notifications to the participant by the day they were created, by where they stand.
+    pub notifications: Vec<DayDeliveries>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DayTotal {
+    pub day: i64,
+    pub count: u64,
+    pub amount: ocpay_core::money::Money,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DayDeliveries {
+    pub day: i64,
+    pub delivered: u64,
+    pub failed: u64,
+    pub pending: u64,
+}

@@ -11,6 +11,7 @@
 //! password, TOTP and token code, [`users`] the use cases of accounts the CLI shares.
 
 pub mod auth;
+pub mod charts;
 pub mod pages;
 pub mod session;
 pub mod users;

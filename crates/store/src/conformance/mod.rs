@@ -110,8 +110,10 @@ macro_rules! conformance_tests {
         ]);
         $crate::conformance_tests!(@area store $attrs $new_store, portal [
             portal_users_are_unique_by_email_and_sign_up_is_atomic,
+            a_participants_users_page_by_email,
             portal_sign_ins_lock_and_totp_steps_work_once,
             portal_user_changes_end_sessions_and_links_work_once,
+            daily_activity_counts_successes_per_day_and_currency,
         ]);
         $crate::conformance_tests!(@area faults $attrs $new_store, faults [
             a_payment_that_fails_to_be_created_leaves_no_row,

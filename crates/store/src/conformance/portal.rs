@@ -133,3 +133,35 @@ pub async fn portal_user_changes_end_sessions_and_links_work_once(store: Arc<dyn
     assert_eq!(store.portal_session(&[2; 32]).await.unwrap(), None);
     assert_eq!(store.update_portal_user("nobody", &disable).await.unwrap(), None);
 }
+
+pub async fn daily_activity_counts_successes_per_day_and_currency(store: Arc<dyn Store>) {
+    use ocpay_core::money::{Currency, Money};
+    let usd = |minor| Money::new(minor, Currency::parse("USD").unwrap());
+    let payer = super::payer_with(&*store, "PAYER-1", usd(1_000_000)).await;
+    let (owner, first) = super::paid_by(&*store, "A-1", 1_250, &payer).await;
+    super::paid_by(&*store, "A-2", 750, &payer).await;
+    super::paid_ready(&*store, "A-3", 999).await;
+    let refund = super::refund_of(&first, "R-1", usd(250), super::at(200));
+    store.create_refund(&refund).await.unwrap();
+    super::merchant(&*store, "BOB").await;
+
+    let activity = store.daily_activity(&owner, super::at(0)).await.unwrap();
+    let day = super::at(0).as_millisecond() / 86_400_000;
+    assert_eq!(activity.payments.len(), 1, "{activity:?}");
+    let payments = &activity.payments[0];
+    assert_eq!(
+        (payments.day, payments.count, payments.amount),
+        (day, 2, usd(2_000)),
+        "unpaid ones do not count"
+    );
+    assert_eq!(activity.refunds.len(), 1);
+    assert_eq!((activity.refunds[0].count, activity.refunds[0].amount), (1, usd(250)));
+    let notified: u64 = activity.notifications.iter().map(|d| d.delivered + d.failed + d.pending).sum();
+    assert_eq!(notified, 3, "two payment results and a refund result: {activity:?}");
+    assert_eq!(store.daily_activity(&client("BOB"), super::at(0)).await.unwrap(), Default::default());
+    assert_eq!(
+        store.daily_activity(&owner, super::at(86_400 * 3)).await.unwrap(),
+        Default::default(),
+        "older days"
+    );
+}

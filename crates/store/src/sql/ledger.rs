@@ -204,12 +204,12 @@ macro_rules! split_sum {
 }
 
 /// The exact total of a [`split_sum!`].
-fn joined(high: i64, low: i64) -> i128 {
+pub(super) fn joined(high: i64, low: i64) -> i128 {
     i128::from(high) * 1_000_000_000 + i128::from(low)
 }
 
 /// A total as an amount of `currency`, refused when it does not fit.
-fn total_of(what: &str, currency: String, total: i128) -> Result<Money, StoreError> {
+pub(super) fn total_of(what: &str, currency: String, total: i128) -> Result<Money, StoreError> {
     let minor = i64::try_from(total).map_err(|_| StoreError::OutOfRange(format!("the balance of {what}")))?;
     rows::money_of(currency, minor)
 }

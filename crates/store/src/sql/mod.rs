@@ -49,6 +49,7 @@ macro_rules! locked_row {
 }
 
 mod access;
+mod activity;
 mod api_log;
 mod fault;
 mod ledger;
@@ -841,5 +842,13 @@ impl<E: Engine> Store for SqlStore<E> {
     async fn end_portal_session(&self, session_sha256: &[u8]) -> Result<(), StoreError> {
         let sha256 = session_sha256.to_vec();
         self.engine.write(Isolation::Serializable, move |db| portal::end_session(db, &sha256)).await
+    }
+
+    async fn daily_activity(
+        &self,
+        client_id: &ClientId,
+        from: Timestamp,
+    ) -> Result<crate::DailyActivity, StoreError> {
+        self.engine.read(|db| activity::daily(db, client_id, from)).await
     }
 }

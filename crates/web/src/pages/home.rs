@@ -10,8 +10,8 @@ use axum::response::{IntoResponse, Response};
 use http::header;
 
 use super::{Chrome, PageError, PageResult, render};
-use crate::Portal;
 use crate::session::Signed;
+use crate::{Portal, charts};
 
 pub(crate) struct PlatformKey {
     pub version: u64,
@@ -36,10 +36,121 @@ pub(crate) fn platform_keys(portal: &Portal) -> Vec<PlatformKey> {
     keys
 }
 
+/// A chart of the home page: its caption, its SVG, and what its colours mean.
+pub(crate) struct Chart {
+    pub caption: &'static str,
+    pub svg: String,
+    pub legend: String,
+}
+
+const DAYS: i64 = 30;
+const DAY_MS: i64 = 86_400_000;
+
+/// The last 30 days' charts: payments and refunds (count, with amounts per currency in each
+/// day's tooltip), notification delivery, and API results by code.
+async fn charts(portal: &Portal, signed: &Signed) -> Result<Vec<Chart>, PageError> {
+    let store = &portal.app.store;
+    let today = portal.app.clock.now().as_millisecond().div_euclid(DAY_MS);
+    let first = today - (DAYS - 1);
+    let from =
+        jiff::Timestamp::from_millisecond(first * DAY_MS).map_err(|e| PageError::Internal(e.to_string()))?;
+    let client_id = &signed.participant.client_id;
+    let activity = store.daily_activity(client_id, from).await?;
+    let results = store.api_results_by_day(client_id, from).await?;
+    let index = |day: i64| usize::try_from(day - first).ok().filter(|i| *i < DAYS as usize);
+    let labels: Vec<String> = (first..=today)
+        .map(|day| {
+            jiff::Timestamp::from_millisecond(day * DAY_MS)
+                .map_or_else(|_| String::new(), |t| t.strftime("%m-%d").to_string())
+        })
+        .collect();
+    let money_chart = |caption: &'static str, noun: &str, totals: &[ocpay_store::DayTotal]| {
+        let mut counts = vec![0u64; DAYS as usize];
+        let mut details = vec![String::new(); DAYS as usize];
+        for total in totals {
+            if let Some(i) = index(total.day) {
+                counts[i] += total.count;
+                let sep = if details[i].is_empty() { "" } else { ", " };
+                details[i] = format!("{}{sep}{} {}", details[i], total.count, total.amount);
+            }
+        }
+        for (i, detail) in details.iter_mut().enumerate() {
+            *detail = format!(
+                "{} {noun}{}",
+                counts[i],
+                if detail.is_empty() { String::new() } else { format!(" ({detail})") }
+            );
+        }
+        let series = [charts::Series { name: noun.to_owned(), colour: "#1560d4", values: counts }];
+        Chart {
+            caption,
+            svg: charts::bars(caption, &labels, &details, &series),
+            legend: format!(
+                "Blue: successful {noun} per day; each bar's tooltip gives the amounts per currency."
+            ),
+        }
+    };
+    let mut delivered = vec![0u64; DAYS as usize];
+    let mut pending = vec![0u64; DAYS as usize];
+    let mut failed = vec![0u64; DAYS as usize];
+    for day in &activity.notifications {
+        if let Some(i) = index(day.day) {
+            (delivered[i], pending[i], failed[i]) = (day.delivered, day.pending, day.failed);
+        }
+    }
+    let delivery_details: Vec<String> = (0..DAYS as usize)
+        .map(|i| format!("{} delivered, {} still trying, {} failed", delivered[i], pending[i], failed[i]))
+        .collect();
+    let notifications = [
+        charts::Series { name: "delivered".into(), colour: "#127a3a", values: delivered },
+        charts::Series { name: "still trying".into(), colour: "#d9a400", values: pending },
+        charts::Series { name: "failed".into(), colour: "#b42318", values: failed },
+    ];
+    let mut ok = vec![0u64; DAYS as usize];
+    let mut errors = vec![0u64; DAYS as usize];
+    let mut codes = vec![std::collections::BTreeMap::<&str, u64>::new(); DAYS as usize];
+    for (day, code, count) in &results {
+        if let Some(i) = index(*day) {
+            if code == "SUCCESS" {
+                ok[i] += count;
+            } else {
+                errors[i] += count;
+            }
+            *codes[i].entry(code.as_str()).or_default() += count;
+        }
+    }
+    let code_details: Vec<String> = codes
+        .iter()
+        .map(|codes| match codes.is_empty() {
+            true => "no requests".to_owned(),
+            false => codes.iter().map(|(code, n)| format!("{code} {n}")).collect::<Vec<_>>().join(", "),
+        })
+        .collect();
+    let api = [
+        charts::Series { name: "SUCCESS".into(), colour: "#127a3a", values: ok },
+        charts::Series { name: "errors".into(), colour: "#b42318", values: errors },
+    ];
+    Ok(vec![
+        money_chart("Payments per day", "payments", &activity.payments),
+        money_chart("Refunds per day", "refunds", &activity.refunds),
+        Chart {
+            caption: "Notification delivery",
+            svg: charts::bars("Notification delivery", &labels, &delivery_details, &notifications),
+            legend: "Green: delivered; amber: still being retried; red: failed after every attempt.".into(),
+        },
+        Chart {
+            caption: "API results",
+            svg: charts::bars("API results", &labels, &code_details, &api),
+            legend: "Green: SUCCESS; red: every other result code (the API log has each request).".into(),
+        },
+    ])
+}
+
 #[derive(Template)]
 #[template(path = "home.html")]
 struct Home {
     chrome: Chrome,
+    charts: Vec<Chart>,
     client_id: String,
     kind: &'static str,
     gateway: String,
@@ -80,8 +191,10 @@ pub(super) async fn page(State(portal): State<Arc<Portal>>, signed: Signed) -> P
          ocpay pay --profile ocpay-profile.toml --amount 12.50 --currency USD\n\
          ocpay logs tail --profile ocpay-profile.toml"
     );
+    let charts = charts(&portal, &signed).await?;
     Ok(render(&Home {
         chrome: Chrome::new(&signed, "/portal/"),
+        charts,
         client_id,
         kind: signed.participant.kind.as_str(),
         gateway,
