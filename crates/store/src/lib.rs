@@ -482,6 +482,17 @@ pub trait Store: Send + Sync + 'static {
     /// Every key of a participant, oldest first.
     async fn participant_keys(&self, client_id: &ClientId) -> Result<Vec<ParticipantKey>, StoreError>;
 
+    /// A page of a participant's keys, newest version first: at most `limit`, with versions
+    /// below `before` when given (the last version of the page before), each with when it last
+    /// signed a request (its newest audit event; `None` when it has none). The developer
+    /// center's key list.
+    async fn keys_with_last_use(
+        &self,
+        client_id: &ClientId,
+        before: Option<KeyVersion>,
+        limit: u32,
+    ) -> Result<Vec<(ParticipantKey, Option<Timestamp>)>, StoreError>;
+
     /// Revokes one key from `now` on (a key revoked before keeps its time) and returns it.
     async fn revoke_participant_key(
         &self,
@@ -879,6 +890,15 @@ pub trait Store: Send + Sync + 'static {
 
     /// The users of one participant, or of all, by email.
     async fn portal_users(&self, client_id: Option<&ClientId>) -> Result<Vec<PortalUser>, StoreError>;
+
+    /// A page of one participant's users by email: at most `limit`, with emails after `after`
+    /// when given (the last email of the page before).
+    async fn portal_users_page(
+        &self,
+        client_id: &ClientId,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<PortalUser>, StoreError>;
 
     /// The user whose one-time link has this SHA-256, while it works at `now`.
     async fn portal_user_by_setup_token(

@@ -47,6 +47,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/postgres/0004_portal.sql"),
     include_str!("../migrations/postgres/0005_api_log.sql"),
     include_str!("../migrations/postgres/0006_portal_reads.sql"),
+    include_str!("../migrations/postgres/0007_audit_key_use.sql"),
 ];
 
 /// The number of the newest migration: what an up-to-date database is at.

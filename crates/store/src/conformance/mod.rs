@@ -56,6 +56,7 @@ macro_rules! conformance_tests {
         $crate::conformance_tests!(@area store $attrs $new_store, participants [
             participants_and_keys,
             scoped_keys_and_revocation,
+            keys_page_with_their_last_use,
         ]);
         $crate::conformance_tests!(@area store $attrs $new_store, access [
             grants_hold_only_the_tokens_hash,

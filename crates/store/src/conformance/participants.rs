@@ -2,10 +2,12 @@
 
 use std::sync::Arc;
 
+use ocpay_core::Timestamp;
 use ocpay_core::access::Scopes;
-use ocpay_core::participant::{Participant, ParticipantKind};
+use ocpay_core::ids::ClientId;
+use ocpay_core::participant::{Participant, ParticipantKey, ParticipantKind};
 
-use crate::{NewKey, ParticipantChange, Store, StoreError};
+use crate::{AuditEvent, NewKey, ParticipantChange, Store, StoreError};
 
 use super::{at, client, key, merchant};
 
@@ -102,4 +104,48 @@ pub async fn scoped_keys_and_revocation(store: Arc<dyn Store>) {
     assert_eq!(default.map(|key| key.key_version), Some(1), "an integrator's key is never the default");
     let (_, own) = store.participant_with_key(&alice, Some(4)).await.unwrap().unwrap();
     assert_eq!(own.map(|key| key.scopes), Some(Scopes::ALL));
+}
+
+pub async fn keys_page_with_their_last_use(store: Arc<dyn Store>) {
+    let alice = merchant(&*store, "ALICE").await;
+    let bob = merchant(&*store, "BOB").await;
+    let isv = merchant(&*store, "ISV1").await;
+    store.add_participant_key(&alice, &key(2)).await.unwrap();
+    store.add_participant_key(&alice, &key(3)).await.unwrap();
+    store.add_participant_key(&isv, &key(2)).await.unwrap();
+    let event = |second: i64, signer: &ClientId, key_version: Option<u32>, merchant: &ClientId| AuditEvent {
+        at: at(second),
+        client_id: signer.clone(),
+        key_version,
+        agent: (signer != merchant).then(|| signer.clone()),
+        merchant: merchant.clone(),
+        api: "pay".into(),
+        idempotency_key: None,
+        result_status: "S".into(),
+        result_code: "SUCCESS".into(),
+    };
+    store
+        .record_audit(&[
+            event(10, &alice, Some(1), &alice),
+            event(20, &alice, Some(2), &alice),
+            event(30, &alice, Some(1), &alice),
+            // Someone else's key of the same version, an ISV's key acting for alice, and an
+            // event without a key (a developer-center change) are not uses of alice's keys.
+            event(40, &bob, Some(1), &bob),
+            event(50, &isv, Some(2), &alice),
+            event(60, &alice, None, &alice),
+        ])
+        .await
+        .unwrap();
+    let uses = |page: Vec<(ParticipantKey, Option<Timestamp>)>| {
+        page.into_iter().map(|(key, used)| (key.key_version, used)).collect::<Vec<_>>()
+    };
+    let all = store.keys_with_last_use(&alice, None, 10).await.unwrap();
+    assert_eq!(uses(all), [(3, None), (2, Some(at(20))), (1, Some(at(30)))], "newest version first");
+    let first = store.keys_with_last_use(&alice, None, 2).await.unwrap();
+    assert_eq!(uses(first), [(3, None), (2, Some(at(20)))], "cut to the limit");
+    let rest = store.keys_with_last_use(&alice, Some(2), 2).await.unwrap();
+    assert_eq!(uses(rest), [(1, Some(at(30)))], "below the last version of the page before");
+    assert_eq!(uses(store.keys_with_last_use(&bob, None, 10).await.unwrap()), [(1, Some(at(40)))]);
+    assert!(store.keys_with_last_use(&client("NOBODY"), None, 10).await.unwrap().is_empty());
 }

@@ -70,6 +70,24 @@ pub async fn portal_users_are_unique_by_email_and_sign_up_is_atomic(store: Arc<d
     assert_eq!(store.portal_user("u4").await.unwrap().unwrap().client_id, client("CAROL"));
 }
 
+pub async fn a_participants_users_page_by_email(store: Arc<dyn Store>) {
+    merchant(&*store, "ALICE").await;
+    merchant(&*store, "BOB").await;
+    for (id, email) in [("u1", "c@alice.example"), ("u2", "a@alice.example"), ("u3", "b@alice.example")] {
+        store.create_portal_user(&user(id, "ALICE", email)).await.unwrap();
+    }
+    store.create_portal_user(&user("u4", "BOB", "b0@bob.example")).await.unwrap();
+    let emails = |page: Vec<crate::PortalUser>| page.into_iter().map(|user| user.email).collect::<Vec<_>>();
+    let alice = client("ALICE");
+    let first = store.portal_users_page(&alice, None, 2).await.unwrap();
+    assert_eq!(emails(first), ["a@alice.example", "b@alice.example"], "by email, cut to the limit");
+    let rest = store.portal_users_page(&alice, Some("b@alice.example"), 2).await.unwrap();
+    assert_eq!(emails(rest), ["c@alice.example"], "after the last email of the page before");
+    assert!(store.portal_users_page(&alice, Some("c@alice.example"), 2).await.unwrap().is_empty());
+    let bob = store.portal_users_page(&client("BOB"), None, 10).await.unwrap();
+    assert_eq!(emails(bob), ["b0@bob.example"], "another participant's users are never in the page");
+}
+
 pub async fn portal_sign_ins_lock_and_totp_steps_work_once(store: Arc<dyn Store>) {
     merchant(&*store, "ALICE").await;
     store.create_portal_user(&user("u1", "ALICE", "dev@alice.example")).await.unwrap();

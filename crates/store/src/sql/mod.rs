@@ -267,6 +267,15 @@ impl<E: Engine> Store for SqlStore<E> {
         self.engine.read(|db| participants::keys(db, client_id)).await
     }
 
+    async fn keys_with_last_use(
+        &self,
+        client_id: &ClientId,
+        before: Option<KeyVersion>,
+        limit: u32,
+    ) -> Result<Vec<(ParticipantKey, Option<Timestamp>)>, StoreError> {
+        self.engine.read(|db| participants::keys_with_last_use(db, client_id, before, limit)).await
+    }
+
     async fn revoke_participant_key(
         &self,
         client_id: &ClientId,
@@ -782,6 +791,15 @@ impl<E: Engine> Store for SqlStore<E> {
 
     async fn portal_users(&self, client_id: Option<&ClientId>) -> Result<Vec<crate::PortalUser>, StoreError> {
         self.engine.read(|db| portal::list(db, client_id)).await
+    }
+
+    async fn portal_users_page(
+        &self,
+        client_id: &ClientId,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<crate::PortalUser>, StoreError> {
+        self.engine.read(|db| portal::page(db, client_id, after, limit)).await
     }
 
     async fn portal_user_by_setup_token(

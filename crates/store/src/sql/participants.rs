@@ -5,7 +5,7 @@ use ocpay_core::access::Scopes;
 use ocpay_core::ids::ClientId;
 use ocpay_core::participant::{KeyVersion, Participant, ParticipantKey};
 
-use super::rows::{self, millis};
+use super::rows::{self, millis, optional_time};
 use super::{Db, params};
 use crate::{NewKey, ParticipantChange, StoreError};
 
@@ -98,6 +98,25 @@ pub(super) fn keys(db: &mut dyn Db, client_id: &ClientId) -> Result<Vec<Particip
         concat!("SELECT ", key_columns!(), " FROM participant_key WHERE client_id = ?1 ORDER BY key_version"),
         params![client_id.as_str()],
         rows::participant_key,
+    )
+}
+
+/// A page of a participant's keys, newest first, each with its last use: one step down
+/// `audit_event_by_key` per key, so the read costs the page, not the length of the trail.
+pub(super) fn keys_with_last_use(
+    db: &mut dyn Db,
+    client_id: &ClientId,
+    before: Option<KeyVersion>,
+    limit: u32,
+) -> Result<Vec<(ParticipantKey, Option<Timestamp>)>, StoreError> {
+    db.query_all(
+        "SELECT k.client_id, k.key_version, k.public_key_der, k.label, k.created_at_ms, k.expires_at_ms, \
+         k.revoked_at_ms, k.scopes, (SELECT MAX(a.at_ms) FROM audit_event AS a \
+           WHERE a.client_id = k.client_id AND a.key_version = k.key_version) AS last_used_ms \
+         FROM participant_key AS k WHERE k.client_id = ?1 AND k.key_version < ?2 \
+         ORDER BY k.key_version DESC LIMIT ?3",
+        params![client_id.as_str(), before.map_or(i64::MAX, i64::from), i64::from(limit)],
+        |row| Ok((rows::participant_key(row)?, optional_time(row, "last_used_ms")?)),
     )
 }
 

@@ -88,6 +88,24 @@ pub(super) fn list(db: &mut dyn Db, client_id: Option<&ClientId>) -> Result<Vec<
     }
 }
 
+/// A page of one participant's users by email (`portal_user_by_participant`).
+pub(super) fn page(
+    db: &mut dyn Db,
+    client_id: &ClientId,
+    after: Option<&str>,
+    limit: u32,
+) -> Result<Vec<PortalUser>, StoreError> {
+    db.query_all(
+        concat!(
+            "SELECT ",
+            user_columns!(),
+            " FROM portal_user WHERE client_id = ?1 AND email > ?2 ORDER BY email LIMIT ?3"
+        ),
+        params![client_id.as_str(), after.unwrap_or(""), i64::from(limit)],
+        user,
+    )
+}
+
 pub(super) fn by_setup_token(
     db: &mut dyn Db,
     sha256: &[u8],

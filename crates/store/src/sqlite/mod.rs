@@ -101,6 +101,7 @@ const MAIN_MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/main/0009_sftp_accounts.sql"),
     include_str!("../../migrations/sqlite/main/0010_api_log.sql"),
     include_str!("../../migrations/sqlite/main/0011_portal_reads.sql"),
+    include_str!("../../migrations/sqlite/main/0012_audit_key_use.sql"),
 ];
 const PARTICIPANT_MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/participants/0001_participants.sql"),
