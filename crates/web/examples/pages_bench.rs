@@ -1,0 +1,160 @@
+//! How long the developer center's pages take with a large participant: a real server (SQLite,
+//! or PostgreSQL with `OCPAY_TEST_STORE=postgres`), one sandbox merchant preloaded with N
+//! payments spread over the last 30 days (two in three paid, through the store's own writes),
+//! then each page fetched repeatedly by a signed-in browser; prints the median and worst server
+//! time of each page (the time to the whole answer on loopback) as JSON lines and a table.
+//!
+//! `cargo run --release -p ocpay-web --example pages_bench -- [--payments 100000] [--rounds 20]`
+//!
+//! A page whose route does not exist answers 404 and is reported as missing, not timed. Exits
+//! non-zero when a page answers anything but 200.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use jiff::SignedDuration;
+use ocpay_core::ids::{ClientId, CodeToken, PaymentId, PaymentRequestId};
+use ocpay_core::money::Money;
+use ocpay_core::participant::Environment;
+use ocpay_core::payer::{Payer, PayerId};
+use ocpay_core::payment::Charge;
+use ocpay_core::portal::Role;
+use ocpay_server::clock::Clock as _;
+use ocpay_store::{Settlement, Store};
+use ocpay_testkit::TestApp;
+
+fn arg(name: &str, default: usize) -> usize {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .map(|v| v.parse().expect("a number"))
+        .unwrap_or(default)
+}
+
+async fn preload(store: Arc<dyn Store>, owner: ClientId, payer: PayerId, count: usize, now: jiff::Timestamp) {
+    let tasks = 256;
+    let mut handles = Vec::new();
+    for task in 0..tasks {
+        let (store, owner, payer) = (store.clone(), owner.clone(), payer.clone());
+        handles.push(tokio::spawn(async move {
+            for i in (task..count).step_by(tasks) {
+                let request_id = format!("BENCH-{i:08}");
+                let mut terms =
+                    ocpay_store::conformance::sample_terms(&owner, &request_id, 100 + (i as i64 % 9_900));
+                let unique = format!("{}{i:08}", owner.as_str());
+                terms.id = PaymentId::parse(&format!("P{unique}")).unwrap();
+                terms.request_id = PaymentRequestId::parse(&request_id).unwrap();
+                terms.code_token = CodeToken::parse(&format!("T{unique}")).unwrap();
+                // Spread over the last 30 days, newest last.
+                let age = SignedDuration::from_secs(((count - i) * 30 * 86_400 / count) as i64);
+                terms.created_at = now - age;
+                terms.expires_at = terms.created_at + SignedDuration::from_mins(15);
+                store.create_payment(&terms).await.expect("create a payment");
+                if i % 3 != 0 {
+                    let charge = Charge { payer: payer.clone(), amount: terms.amount, quote: None };
+                    let settlement = Settlement {
+                        code: terms.code_token.clone(),
+                        charge,
+                        now: terms.created_at + SignedDuration::from_secs(30),
+                        sandbox_top_up: Some(Money::new(1_000_000, terms.amount.currency())),
+                    };
+                    store.settle_payment(&settlement).await.expect("pay");
+                }
+            }
+        }));
+    }
+    for handle in handles {
+        handle.await.expect("a preload task");
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let payments = arg("--payments", 100_000);
+    let rounds = arg("--rounds", 20);
+    let app = TestApp::spawn().await;
+    let merchant = app.merchant().await;
+    let owner = ClientId::parse(&merchant.client_id).unwrap();
+    let store = app.state.store.clone();
+    let payer_id = PayerId::parse("sandbox-bench").unwrap();
+    let currency = ocpay_core::money::Currency::parse("USD").unwrap();
+    let payer = Payer::new(payer_id.clone(), Environment::Sandbox, currency, None, app.clock.now());
+    store.create_payer(&payer).await.expect("a payer");
+    let started = Instant::now();
+    preload(store.clone(), owner.clone(), payer_id, payments, app.clock.now()).await;
+    eprintln!("preloaded {payments} payments in {:.1} s", started.elapsed().as_secs_f64());
+
+    let settings = &app.state.settings.portal;
+    let passwords = ocpay_web::auth::Passwords::new(settings.argon2_memory_kib, settings.argon2_iterations);
+    let password = "a benchmark passphrase";
+    let new = ocpay_web::users::NewUser {
+        client_id: &owner,
+        email: "bench@shop.example",
+        role: Role::Owner,
+        password: Some(password),
+    };
+    ocpay_web::users::create(&*store, &passwords, settings, app.clock.now(), new).await.expect("a user");
+    let http = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let base = &app.base_url;
+    let login = http.get(format!("{base}/portal/login")).send().await.unwrap().text().await.unwrap();
+    let marker = "name=\"csrf\" value=\"";
+    let start = login.find(marker).unwrap() + marker.len();
+    let csrf = &login[start..start + login[start..].find('"').unwrap()];
+    let answer = http
+        .post(format!("{base}/portal/login"))
+        .header("origin", base.as_str())
+        .form(&[("csrf", csrf), ("email", "bench@shop.example"), ("password", password)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 303, "signed in");
+
+    let newest = format!("P{}{:08}", owner.as_str(), payments - 1);
+    let pages = [
+        "/portal/".to_owned(),
+        "/portal/payments".to_owned(),
+        "/portal/payments?status=SUCCESS".to_owned(),
+        format!("/portal/payments/{newest}"),
+        "/portal/refunds".to_owned(),
+        "/portal/keys".to_owned(),
+        "/portal/logs".to_owned(),
+        "/portal/reports".to_owned(),
+    ];
+    let mut failed = false;
+    println!("{:<44} {:>10} {:>10}", "page", "median ms", "worst ms");
+    for page in &pages {
+        let mut times = Vec::with_capacity(rounds);
+        let mut status = 0;
+        for _ in 0..rounds {
+            let started = Instant::now();
+            let response = http.get(format!("{base}{page}")).send().await.unwrap();
+            status = response.status().as_u16();
+            let _ = response.bytes().await.unwrap();
+            times.push(started.elapsed());
+        }
+        if status == 404 {
+            println!("{page:<44} {:>21}", "missing (404)");
+            continue;
+        }
+        if status != 200 {
+            println!("{page:<44} answered {status}");
+            failed = true;
+            continue;
+        }
+        times.sort();
+        let ms = |d: Duration| d.as_secs_f64() * 1_000.0;
+        println!("{page:<44} {:>10.1} {:>10.1}", ms(times[times.len() / 2]), ms(times[times.len() - 1]));
+        eprintln!(
+            "{}",
+            serde_json::json!({ "page": page, "payments": payments, "medianMs": ms(times[times.len() / 2]), "worstMs": ms(times[times.len() - 1]) })
+        );
+    }
+    if failed {
+        std::process::exit(1);
+    }
+}
