@@ -561,4 +561,24 @@ mod tests {
             assert!(error.to_string().starts_with(&format!("{key} in the defaults: ")), "{error}");
         }
     }
+
+    #[test]
+    fn the_api_log_is_kept_by_default_within_its_limits_and_can_be_turned_off() {
+        let kept = Settings::resolve(&Config::default()).unwrap().api_log.expect("kept by default");
+        assert_eq!((kept.body_max_bytes, kept.unverified_max), (16_384, 500));
+        assert_eq!(kept.retention, SignedDuration::from_hours(30 * 24));
+        let cases: [(&str, Spoil); 4] = [
+            ("api_log_body_max_bytes", |config| config.api_log_body_max_bytes = 0),
+            ("api_log_retention_days", |config| config.api_log_retention_days = 0),
+            ("api_log_queue_max", |config| config.api_log_queue_max = 0),
+            ("api_log_batch_max", |config| config.api_log_batch_max = 0),
+        ];
+        for (key, adjust) in cases {
+            assert_eq!(refused(adjust).key, key);
+        }
+        let off = Config { api_log_enabled: false, ..Config::default() };
+        assert!(Settings::resolve(&off).unwrap().api_log.is_none());
+        let none_unverified = Config { api_log_unverified_max: 0, ..Config::default() };
+        assert_eq!(Settings::resolve(&none_unverified).unwrap().api_log.unwrap().unverified_max, 0);
+    }
 }

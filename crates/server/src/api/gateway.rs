@@ -95,7 +95,7 @@ async fn answer(
     let outcome = tokio::time::timeout(timeout, process(&state, &parts, body, &path, &mut audit))
         .await
         .unwrap_or(Err(ApiError::Timeout { timeout }));
-    let mut log = Logged::of(&audit);
+    let mut log = Logged::of(&audit, &parts);
     let (status, body) = match outcome {
         Ok(Answered { body, result }) => {
             log.result = (result.result_status.as_str(), result.result_code.clone());
@@ -110,8 +110,9 @@ async fn answer(
                 tracing::info!(client_id = %echoed_client_id, %path, result = code.as_str(), %message, "request refused");
             }
             log.result = (code.status().as_str(), code.as_str().to_owned());
-            log.signature_failed =
-                matches!(error, ApiError::SignatureInvalid(_) | ApiError::KeyNotFound { .. });
+            // A revoked key's holder signed: its refusal is no signature's failure.
+            log.signature_failed = !log.verified
+                && matches!(error, ApiError::SignatureInvalid(_) | ApiError::KeyNotFound { .. });
             record(&state, audit, code.status().as_str(), code.as_str()).await;
             let body = ResultOnly { result: AmsResult::with_message(code, message) };
             // A struct of three strings always serializes; the fallback is never sent.
@@ -171,9 +172,10 @@ struct Logged {
 }
 
 impl Logged {
-    fn of(audit: &Audit) -> Logged {
+    fn of(audit: &Audit, parts: &Parts) -> Logged {
         Logged {
-            api: audit.api,
+            // Also for a request refused before the gateway read its path (another method).
+            api: audit.api.or_else(|| Api::from_path(parts.uri.path())),
             known: audit.known,
             verified: audit.client_id.is_some(),
             key_version: audit.key_version.or(audit.tried_key_version),
@@ -193,7 +195,7 @@ async fn log_participant(state: &AppState, parts: &Parts, log: &Logged) -> Optio
     if log.api == Some(Api::ApiLogInquiry) || log.known == Some(false) {
         return None;
     }
-    let client_id = ClientId::parse(header_text(&parts.headers, names::CLIENT_ID)?.trim()).ok()?;
+    let client_id = ClientId::parse(header_text(&parts.headers, names::CLIENT_ID)?).ok()?;
     if log.known == Some(true) {
         return Some(client_id);
     }
