@@ -51,7 +51,7 @@ async fn a_user_signs_in_sees_the_home_page_and_signs_out() {
     assert!(csp.contains("default-src 'self'") && csp.contains("frame-ancestors 'none'"), "{csp}");
     assert!(!csp.contains("unsafe-inline"));
     assert_eq!(home.headers.get("cache-control").unwrap(), "no-store");
-    assert_eq!(home.headers.get("referrer-policy").unwrap(), "no-referrer");
+    assert_eq!(home.headers.get("referrer-policy").unwrap(), "same-origin");
 
     // The platform key downloads as PEM.
     let key = browser.get("/portal/platform-key-1.pem").await;
