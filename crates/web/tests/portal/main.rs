@@ -3,4 +3,5 @@
 //! cross-participant matrix.
 
 mod browser;
+mod chromium;
 mod sign_in;

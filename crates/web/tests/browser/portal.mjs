@@ -1,0 +1,281 @@
+// Walks the developer center the way a new developer does, in headless Chromium: signs up for a
+// sandbox merchant with a key pair generated in the browser (saving the private key the page
+// offers as a download), signs in, turns on two-factor sign-in, signs out and in again with a
+// code, and has the Rust test make signed requests with the downloaded key. Every page it
+// visits is photographed at a phone's width and a laptop's.
+//
+// Usage: node portal.mjs <base-url> <work-dir> <screenshot-dir>
+//
+// It talks to the Rust test that runs it in JSON lines: a line with "ask" on stdout is a
+// question (the server's clock, moving that clock on, making a signed request with the key),
+// answered by one JSON line on stdin; the last line, with "ok", is the result. The server's
+// clock is the test's manual one, so TOTP codes are worked out here (RFC 6238, HMAC-SHA1) for
+// the time the test says, not the machine's.
+//
+// Chromium and playwright-core come from OCPAY_CHROMIUM and OCPAY_NODE_MODULES, as for the
+// payer page's script (crates/server/tests/browser/pay.mjs). On any failure it says what went
+// wrong on stderr, photographs the page when it can, and exits 1.
+
+import { createHmac } from "node:crypto";
+import { existsSync } from "node:fs";
+import { mkdir, readFile } from "node:fs/promises";
+import { createRequire } from "node:module";
+import path from "node:path";
+import readline from "node:readline";
+
+const chromium = process.env.OCPAY_CHROMIUM || "/usr/bin/chromium";
+const nodeModules = process.env.OCPAY_NODE_MODULES;
+const stepTimeout = 15_000;
+const overallTimeout = 150_000;
+// The same flags as the payer page's script: no calls home, no sandbox inside a container.
+const chromiumArgs = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+  "--no-first-run",
+];
+// A phone and a laptop: every page is photographed at both.
+const widths = [375, 1280];
+const password = "a long sandbox passphrase for the browser test";
+
+class Failure extends Error {}
+
+function fail(message) {
+  throw new Failure(message);
+}
+
+function loadPlaywright() {
+  if (!nodeModules) fail("OCPAY_NODE_MODULES must name the node_modules folder that holds playwright-core");
+  const require = createRequire(path.join(path.resolve(nodeModules), "resolve-from-here.js"));
+  try {
+    return require("playwright-core");
+  } catch (error) {
+    fail(`cannot load playwright-core from ${nodeModules}: ${error.message}`);
+  }
+}
+
+// Questions to the Rust side, one JSON line each way.
+const answers = readline.createInterface({ input: process.stdin })[Symbol.asyncIterator]();
+async function ask(question) {
+  process.stdout.write(`${JSON.stringify({ ask: question.ask, ...question })}\n`);
+  const { value, done } = await answers.next();
+  if (done) fail(`no answer to ${question.ask}`);
+  const answer = JSON.parse(value);
+  if (answer.error) fail(`${question.ask}: ${answer.error}`);
+  return answer;
+}
+
+// RFC 4648 base32 without padding, as authenticator apps read the key.
+function base32(text) {
+  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+  let bits = 0;
+  let value = 0;
+  const bytes = [];
+  for (const char of text.replace(/=+$/, "").toUpperCase()) {
+    const index = alphabet.indexOf(char);
+    if (index < 0) fail(`the TOTP key ${JSON.stringify(text)} is not base32`);
+    value = (value << 5) | index;
+    bits += 5;
+    if (bits >= 8) {
+      bytes.push((value >>> (bits - 8)) & 0xff);
+      bits -= 8;
+    }
+  }
+  return Buffer.from(bytes);
+}
+
+// RFC 6238: HOTP (RFC 4226) of the 30-second step `nowMs` falls in, six digits.
+function totp(secret, nowMs) {
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(Math.floor(nowMs / 30_000)));
+  const tag = createHmac("sha1", base32(secret)).update(counter).digest();
+  const offset = tag[19] & 0x0f;
+  const binary = tag.readUInt32BE(offset) & 0x7fffffff;
+  return String(binary % 1_000_000).padStart(6, "0");
+}
+
+/// Photographs the page at each width, full length, as `<name>-<width>.png`.
+async function photograph(page, directory, name, shots) {
+  for (const width of widths) {
+    await page.setViewportSize({ width, height: 800 });
+    const file = path.join(directory, `${name}-${width}.png`);
+    await page.screenshot({ path: file, fullPage: true });
+    // A page wider than the window scrolls sideways: on a phone that is unusable.
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    shots.push({ page: name, width, file, overflowPx: Math.max(0, overflow) });
+  }
+  await page.setViewportSize({ width: widths[widths.length - 1], height: 800 });
+}
+
+async function open(page, url, expectedPath) {
+  const response = await page.goto(url, { waitUntil: "load" });
+  if (!response || response.status() !== 200) fail(`GET ${url} answered ${response?.status()}`);
+  if (expectedPath && new URL(page.url()).pathname !== expectedPath) {
+    fail(`GET ${url} landed on ${page.url()}, not ${expectedPath}`);
+  }
+}
+
+async function signIn(page, base, email, code) {
+  await open(page, `${base}/portal/login`, "/portal/login");
+  await page.fill("#email", email);
+  await page.fill("#password", password);
+  if (code) await page.fill("#totp", code);
+  await Promise.all([page.waitForURL(`${base}/portal/`), page.click('form[action="/portal/login"] button[type=submit]')]);
+}
+
+async function signOut(page, base) {
+  await Promise.all([page.waitForURL(/\/portal\/login$/), page.click("form.logout button")]);
+  if (new URL(page.url()).pathname !== "/portal/login") fail(`signing out landed on ${page.url()}`);
+  // Signed out, the home page sends the browser back to sign in.
+  await page.goto(`${base}/portal/`);
+  if (new URL(page.url()).pathname !== "/portal/login") fail("the home page is still shown after signing out");
+}
+
+async function walk(page, base, work, shots, report) {
+  const email = `dev-${Date.now()}@shop.example`;
+
+  // 1. Sign up, with a key pair made in this browser.
+  await open(page, `${base}/portal/signup`, "/portal/signup");
+  await photograph(page, shots.directory, "signup", shots.list);
+  await page.fill("#email", email);
+  await page.fill("#password", password);
+  await page.fill("#name", "Browser Test Cafe");
+  const [download] = await Promise.all([
+    page.waitForEvent("download"),
+    page.click('[data-generate-key="public_key"]'),
+  ]);
+  if (download.suggestedFilename() !== "private-key.pem") {
+    fail(`the private key downloads as ${download.suggestedFilename()}, not private-key.pem`);
+  }
+  const privateKeyFile = path.join(work, "private-key.pem");
+  await download.saveAs(privateKeyFile);
+  const privateKey = await readFile(privateKeyFile, "utf8");
+  if (!privateKey.startsWith("-----BEGIN PRIVATE KEY-----")) fail("the download is not a PKCS#8 PEM private key");
+  const publicKey = await page.inputValue("#public_key");
+  if (!publicKey.startsWith("-----BEGIN PUBLIC KEY-----")) fail("the public key field was not filled");
+  if (!(await page.locator("#private-key-download").isVisible())) fail("no link to download the key again");
+  await photograph(page, shots.directory, "signup-key", shots.list);
+  await Promise.all([page.waitForLoadState("load"), page.click('#signup button[type=submit]')]);
+  await page.waitForSelector("h1");
+  const heading = (await page.locator("h1").innerText()).trim();
+  if (heading !== "Your sandbox merchant is ready") {
+    const error = await page.locator(".error").innerText().catch(() => "");
+    fail(`signing up shows ${JSON.stringify(heading)} ${error}`);
+  }
+  const clientId = (await page.locator("main, body").first().innerText()).match(/Client id (\S+?)\./)?.[1];
+  if (!clientId) fail("the sign-up page does not say the client id");
+  await photograph(page, shots.directory, "signup-done", shots.list);
+  report.clientId = clientId;
+
+  // Signed in, the home page shows the same client id.
+  await open(page, `${base}/portal/login`, "/portal/login");
+  await photograph(page, shots.directory, "login", shots.list);
+  await signIn(page, base, email, null);
+  const shown = (await page.locator("code[data-copy]").first().innerText()).trim();
+  if (shown !== clientId) fail(`the home page shows client id ${shown}, signed up as ${clientId}`);
+  await photograph(page, shots.directory, "home", shots.list);
+
+  // 2. Two-factor sign-in: the key read from the page, the code worked out here.
+  await open(page, `${base}/portal/account/totp`, "/portal/account/totp");
+  const secret = (await page.locator("code.secret").innerText()).trim();
+  if (secret !== (await page.inputValue('input[name="secret"]'))) fail("the key shown is not the key sent");
+  await photograph(page, shots.directory, "totp-enrol", shots.list);
+  const { nowMs } = await ask({ ask: "clock" });
+  await page.fill("#code", totp(secret, nowMs));
+  await Promise.all([page.waitForLoadState("load"), page.click('form[action="/portal/account/totp"] button.primary')]);
+  await open(page, `${base}/portal/account/totp`, "/portal/account/totp");
+  if (!(await page.locator("strong", { hasText: "on" }).count())) fail("two-factor sign-in is not on after enrolling");
+  await photograph(page, shots.directory, "totp-on", shots.list);
+
+  await signOut(page, base);
+  // A code works once: the next one is thirty seconds later on the server's clock.
+  const later = await ask({ ask: "advance", seconds: 30 });
+  await open(page, `${base}/portal/login`, "/portal/login");
+  await page.fill("#email", email);
+  await page.fill("#password", password);
+  await Promise.all([page.waitForLoadState("load"), page.click('form[action="/portal/login"] button[type=submit]')]);
+  if (new URL(page.url()).pathname === "/portal/") fail("signed in without the authenticator code");
+  await photograph(page, shots.directory, "login-refused", shots.list);
+  await signIn(page, base, email, totp(secret, later.nowMs));
+  report.totp = true;
+
+  // 3. The downloaded key signs real requests.
+  const paid = await ask({ ask: "pay", clientId, privateKeyFile });
+  report.pay = paid;
+  const forged = await ask({ ask: "forge", clientId });
+  report.forged = forged;
+
+  // 4. The pages that show those requests. None exists yet in the developer center; each step
+  // is written when its page is:
+  // - the API log (`/portal/logs`): the pay above, then the forged request with the signature
+  //   debugger's diagnosis;
+  // - the payment's page: pay it as a test payer, then the notification attempts in its
+  //   timeline;
+  // - the grants page: authorise an ISV.
+  // Until then the home page, after the requests, is the last one visited.
+  await open(page, `${base}/portal/`, "/portal/");
+  await photograph(page, shots.directory, "home-after-pay", shots.list);
+}
+
+async function main() {
+  const [base, work, screenshots] = process.argv.slice(2);
+  if (!base || !work || !screenshots) fail("usage: node portal.mjs <base-url> <work-dir> <screenshot-dir>");
+  if (!existsSync(chromium)) fail(`no Chromium at ${chromium} (apt-get install chromium, or set OCPAY_CHROMIUM)`);
+  const { chromium: launcher } = loadPlaywright();
+  await mkdir(screenshots, { recursive: true });
+
+  const browser = await launcher.launch({ executablePath: chromium, headless: true, args: chromiumArgs });
+  const errors = [];
+  const shots = { directory: screenshots, list: [] };
+  const report = {};
+  try {
+    const context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1280, height: 800 } });
+    const page = await context.newPage();
+    page.setDefaultTimeout(stepTimeout);
+    page.on("pageerror", (error) => errors.push(`page error: ${error.message}`));
+    page.on("console", (message) => {
+      if (message.type() === "error" && !message.text().startsWith("Failed to load resource")) {
+        errors.push(`console error: ${message.text()}`);
+      }
+    });
+    // Refusals the walk asks for on purpose answer 4xx; anything else that does is a fault.
+    page.on("response", (answer) => {
+      const address = new URL(answer.url());
+      const expected = answer.status() === 401 && address.pathname === "/portal/login";
+      if (answer.status() >= 400 && !expected && address.pathname !== "/favicon.ico") {
+        errors.push(`${answer.request().method()} ${address.pathname} answered ${answer.status()}`);
+      }
+    });
+    try {
+      await walk(page, base, work, shots, report);
+      if (errors.length) fail(`the pages had errors: ${errors.join("; ")}`);
+      process.stdout.write(`${JSON.stringify({ ok: true, ...report, screenshots: shots.list })}\n`);
+    } catch (error) {
+      await page.screenshot({ path: path.join(screenshots, "failure.png"), fullPage: true }).catch(() => {});
+      if (errors.length && !error.message.startsWith("the pages had errors")) {
+        error.message += ` (the pages also had errors: ${errors.join("; ")})`;
+      }
+      throw error;
+    }
+  } finally {
+    await browser.close();
+  }
+}
+
+const watchdog = setTimeout(() => {
+  console.error(`portal.mjs: gave up after ${overallTimeout / 1000} s`);
+  process.exit(1);
+}, overallTimeout);
+watchdog.unref();
+
+try {
+  await main();
+} catch (error) {
+  const message = error instanceof Failure ? error.message : error.stack || String(error);
+  console.error(`portal.mjs: ${message}`);
+  process.exitCode = 1;
+}
+process.stdin.destroy();
