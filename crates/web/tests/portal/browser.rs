@@ -121,3 +121,18 @@ pub(crate) async fn user(app: &TestApp, client_id: &str, email: &str, role: Role
     .await
     .expect("create a user");
 }
+
+/// The result codes of a participant's audit events of `api`, newest first, once there are at
+/// least `count` of them (the audit writer commits in batches, a moment later).
+pub(crate) async fn audit_codes(app: &TestApp, client_id: &ClientId, api: &str, count: usize) -> Vec<String> {
+    let mut codes = Vec::new();
+    for _ in 0..500 {
+        let events = app.state.store.audit_events(client_id, 200).await.expect("the audit trail");
+        codes = events.into_iter().filter(|event| event.api == api).map(|event| event.result_code).collect();
+        if codes.len() >= count {
+            return codes;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("{count} {api} events in the audit trail, found {codes:?}");
+}

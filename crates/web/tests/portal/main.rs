@@ -4,4 +4,7 @@
 
 mod browser;
 mod chromium;
+mod keys;
+mod settings;
 mod sign_in;
+mod team;
