@@ -23,8 +23,8 @@ use ocpay_core::sandbox::MagicAmount;
 use ocpay_protocol::api::header;
 use ocpay_protocol::signature::content_to_sign;
 use ocpay_store::{
-    AfterAttempt, Attempt, AttemptOutcome, Notification, NotificationEvent, NotificationKind, PaymentLookup,
-    RefundLookup, RegistrationLookup, StoreError,
+    ANSWER_EXCERPT_CHARS, AfterAttempt, Attempt, AttemptOutcome, Notification, NotificationEvent,
+    NotificationKind, PaymentLookup, RefundLookup, RegistrationLookup, StoreError,
 };
 use tokio::sync::{Semaphore, watch};
 
@@ -189,9 +189,9 @@ pub(crate) async fn deliver(notifier: &Notifier, notification: Notification) {
     let scheduled_at = notification.next_attempt_at.unwrap_or(started_at);
     let number = notification.attempts + 1;
     let timer = Instant::now();
-    let (outcome, http_status, error) = match send(notifier, &notification).await {
+    let (outcome, http_status, error, answer) = match send(notifier, &notification).await {
         Ok(answer) => answer,
-        Err(error) => (AttemptOutcome::Error, None, Some(error)),
+        Err(error) => (AttemptOutcome::Error, None, Some(error), None),
     };
     let after = match outcome {
         AttemptOutcome::Delivered => AfterAttempt::Delivered,
@@ -216,6 +216,7 @@ pub(crate) async fn deliver(notifier: &Notifier, notification: Notification) {
         outcome,
         error,
         manual: notification.manual,
+        answer,
     };
     match notifier.context.store.record_attempt(&attempt, after).await {
         Ok(()) => {}
@@ -230,7 +231,17 @@ pub(crate) async fn deliver(notifier: &Notifier, notification: Notification) {
     }
 }
 
-type Answer = (AttemptOutcome, Option<u16>, Option<String>);
+/// How an attempt went: its outcome, the HTTP status, why it was not delivered, and the start
+/// of the receiver's answer.
+type Answer = (AttemptOutcome, Option<u16>, Option<String>, Option<String>);
+
+/// The start of an answer as text, for the attempt's record: what the receiver said, at most
+/// [`ANSWER_EXCERPT_CHARS`] characters.
+fn excerpt(body: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(body);
+    let text = text.trim();
+    (!text.is_empty()).then(|| text.chars().take(ANSWER_EXCERPT_CHARS).collect())
+}
 
 async fn send(notifier: &Notifier, notification: &Notification) -> Result<Answer, String> {
     let recipient = &notification.recipient;
@@ -314,21 +325,23 @@ async fn send(notifier: &Notifier, notification: &Notification) -> Result<Answer
         .map_err(|error| error_chain(&error))?;
     let status = response.status().as_u16();
     let acknowledgement = read_limited(response, notifier.context.settings.notify.response_bytes_max).await?;
+    let answer = excerpt(&acknowledgement);
     if status != 200 {
-        return Ok((AttemptOutcome::Rejected, Some(status), Some(format!("HTTP {status}"))));
+        return Ok((AttemptOutcome::Rejected, Some(status), Some(format!("HTTP {status}")), answer));
     }
     if !acknowledges(&acknowledgement) {
         return Ok((
             AttemptOutcome::Rejected,
             Some(status),
             Some("the answer is not a success acknowledgement".into()),
+            answer,
         ));
     }
     if ignore_ack {
         let reason = "sandbox magic amount 9904: the acknowledgement is not counted";
-        return Ok((AttemptOutcome::Rejected, Some(status), Some(reason.into())));
+        return Ok((AttemptOutcome::Rejected, Some(status), Some(reason.into()), answer));
     }
-    Ok((AttemptOutcome::Delivered, Some(status), None))
+    Ok((AttemptOutcome::Delivered, Some(status), None, answer))
 }
 
 /// Reads at most `bytes_max` of an answer; a longer one is not an acknowledgement.

@@ -15,6 +15,7 @@
 pub mod api_log;
 #[cfg(feature = "conformance")]
 pub mod conformance;
+pub mod pages;
 pub mod portal;
 pub mod postgres;
 pub mod settlement;
@@ -39,6 +40,7 @@ use ocpay_core::payment::{
 };
 use ocpay_core::refund::{Refund, RefundPolicy, RefundRefusal, RefundTerms};
 use ocpay_core::registration::{Decision, Registration, RegistrationRefusal, RegistrationTerms};
+pub use pages::{HeldToken, PageCursor, PaymentFilter, TokenHold};
 pub use portal::{
     DailyActivity, DayDeliveries, DayTotal, NewPortalUser, PortalSession, PortalUser, PortalUserChange,
     SetupToken,
@@ -415,7 +417,13 @@ pub struct Attempt {
     pub outcome: AttemptOutcome,
     pub error: Option<String>,
     pub manual: bool,
+    /// The start of the receiver's answer (at most [`ANSWER_EXCERPT_CHARS`] characters), when
+    /// it answered.
+    pub answer: Option<String>,
 }
+
+/// How much of a receiver's answer an [`Attempt`] keeps: enough to see what it said.
+pub const ANSWER_EXCERPT_CHARS: usize = 300;
 
 /// What happens to a notification after an attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -448,6 +456,8 @@ pub struct NewGrant {
     pub grant: Grant,
     /// The ISV's notify URL and the token, when the ISV has a URL.
     pub notice: Option<(String, Secret)>,
+    /// The token, sealed, held for the ISV's owner to see once in the developer center.
+    pub held: Option<HeldToken>,
 }
 
 /// One authenticated API request, as the audit trail keeps it.
@@ -777,6 +787,53 @@ pub trait Store: Send + Sync + 'static {
 
     /// The notifications about a subject, each with its attempts in order.
     async fn notifications(&self, subject_id: &str) -> Result<Vec<(Notification, Vec<Attempt>)>, StoreError>;
+
+    // The developer center's lists: one participant's rows, newest first, by keyset.
+
+    /// A page of `owner`'s payments matching `filter`, newest first (ties by id), after `after`.
+    async fn payments_page(
+        &self,
+        owner: &ClientId,
+        filter: &PaymentFilter,
+        after: Option<&PageCursor>,
+        limit: u32,
+    ) -> Result<Vec<Payment>, StoreError>;
+
+    /// A page of `owner`'s refunds (of one status when given: `PROCESSING`, `SUCCESS`,
+    /// `FAIL`), newest first, after `after`.
+    async fn refunds_page(
+        &self,
+        owner: &ClientId,
+        status: Option<&str>,
+        after: Option<&PageCursor>,
+        limit: u32,
+    ) -> Result<Vec<Refund>, StoreError>;
+
+    /// A page of `owner`'s registrations (of one status when given: `PROCESSING`,
+    /// `APPROVED`, `REJECTED`), newest first, after `after`.
+    async fn registrations_page(
+        &self,
+        owner: &ClientId,
+        status: Option<&str>,
+        after: Option<&PageCursor>,
+        limit: u32,
+    ) -> Result<Vec<Registration>, StoreError>;
+
+    /// Where the tokens held for `isv`'s owner stand at `now`, one per grant that had one.
+    async fn token_holds(&self, isv: &ClientId, now: Timestamp) -> Result<Vec<TokenHold>, StoreError>;
+
+    /// Takes the sealed token held for a grant of `isv`, once: the first call while it is held
+    /// at `now` gets it and forgets it (recording when and by whom); every other gets `None`.
+    async fn take_held_token(
+        &self,
+        grant_id: &str,
+        isv: &ClientId,
+        taken_by: &str,
+        now: Timestamp,
+    ) -> Result<Option<String>, StoreError>;
+
+    /// Forgets every held token whose hold ended by `now`; returns how many.
+    async fn forget_held_tokens(&self, now: Timestamp) -> Result<u64, StoreError>;
 
     /// Releases every claim (on start: a previous run's claims died with it). On a database
     /// that several servers share it does nothing: a starting server cannot tell a dead

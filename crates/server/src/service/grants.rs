@@ -89,7 +89,7 @@ pub async fn authorise(
     let token = Secret(token);
     let notice = isv.notify_url.map(|url| (url, token.clone()));
     let notified = notice.is_some();
-    store.create_grant(&NewGrant { grant: grant.clone(), notice }, now).await?;
+    store.create_grant(&NewGrant { grant: grant.clone(), notice, held: None }, now).await?;
     Ok(Issued { grant, token, notified })
 }
 

@@ -408,11 +408,11 @@ async fn an_isv_sees_a_merchants_tree_while_its_reports_grant_lasts_openssh() {
         revoked_at: None,
     };
     env.store
-        .create_grant(&NewGrant { grant: grant("G1", "reports"), notice: None }, start_time())
+        .create_grant(&NewGrant { grant: grant("G1", "reports"), notice: None, held: None }, start_time())
         .await
         .unwrap();
     env.store
-        .create_grant(&NewGrant { grant: grant("G2", "pay,refund"), notice: None }, start_time())
+        .create_grant(&NewGrant { grant: grant("G2", "pay,refund"), notice: None, held: None }, start_time())
         .await
         .unwrap();
     let listing = env.sftp_key("ISV1", "ISV1", "ls /v1/settlements\n").await;

@@ -26,8 +26,9 @@ pub async fn grants_hold_only_the_tokens_hash(store: Arc<dyn Store>) {
         revoked_at: None,
     };
     let notice = Some(("https://isv.example/auth".to_owned(), Secret("the-token".to_owned())));
-    store.create_grant(&NewGrant { grant: grant.clone(), notice }, at(5)).await.unwrap();
-    let duplicate = store.create_grant(&NewGrant { grant: grant.clone(), notice: None }, at(5)).await;
+    store.create_grant(&NewGrant { grant: grant.clone(), notice, held: None }, at(5)).await.unwrap();
+    let duplicate =
+        store.create_grant(&NewGrant { grant: grant.clone(), notice: None, held: None }, at(5)).await;
     assert_eq!(duplicate, Err(StoreError::Conflict("grant")));
     assert_eq!(store.grant_by_token(&"ab".repeat(32)).await.unwrap(), Some(grant.clone()));
     assert_eq!(store.grant_by_token(&"cd".repeat(32)).await.unwrap(), None);
@@ -53,6 +54,7 @@ pub async fn grants_hold_only_the_tokens_hash(store: Arc<dyn Store>) {
         outcome: AttemptOutcome::Delivered,
         error: None,
         manual: false,
+        answer: Some(r#"{"result":{"resultStatus":"S"}}"#.into()),
     };
     store.record_attempt(&delivered, AfterAttempt::Delivered).await.unwrap();
     let (listed, _) = store.notifications("G-1").await.unwrap().remove(0);
@@ -75,7 +77,7 @@ pub async fn grants_hold_only_the_tokens_hash(store: Arc<dyn Store>) {
     // Revoking a grant whose token is not delivered yet stops its notification and forgets it.
     let pending = Grant { id: "G-2".into(), token_sha256: "ef".repeat(32), ..grant };
     let notice = Some(("https://isv.example/auth".to_owned(), Secret("second-token".to_owned())));
-    store.create_grant(&NewGrant { grant: pending, notice }, at(300)).await.unwrap();
+    store.create_grant(&NewGrant { grant: pending, notice, held: None }, at(300)).await.unwrap();
     store.revoke_grant("G-2", at(301)).await.unwrap();
     let (stopped, _) = store.notifications("G-2").await.unwrap().remove(0);
     assert_eq!((stopped.status, stopped.secret), (DeliveryStatus::Failed, None));

@@ -13,6 +13,7 @@ mod database;
 pub mod faults;
 pub mod ledger;
 pub mod notifications;
+pub mod pages;
 pub mod participants;
 pub mod payments;
 pub mod portal;
@@ -99,6 +100,11 @@ macro_rules! conformance_tests {
             concurrent_duplicate_registrations_create_one,
             registrations_are_decided_once_and_notified,
             due_registrations_are_decided_automatically,
+        ]);
+        $crate::conformance_tests!(@area store $attrs $new_store, pages [
+            payment_pages_filter_and_follow_the_keyset,
+            refund_and_registration_pages_follow_the_keyset,
+            held_tokens_are_taken_once_and_forgotten,
         ]);
         $crate::conformance_tests!(@area store $attrs $new_store, settlement [
             fees_are_posted_with_the_payment_and_returned_pro_rata,

@@ -28,6 +28,7 @@ pub async fn the_outbox_claims_retries_and_resends(store: Arc<dyn Store>) {
         outcome,
         error: Some("HTTP 500".into()),
         manual: false,
+        answer: Some("upstream down".into()),
     };
     store
         .record_attempt(&attempt(1, AttemptOutcome::Rejected), AfterAttempt::RetryAt(at(220)))
@@ -39,6 +40,8 @@ pub async fn the_outbox_claims_retries_and_resends(store: Arc<dyn Store>) {
     let (notification, attempts) = store.notifications(terms.id.as_str()).await.unwrap().remove(0);
     assert_eq!((notification.status, notification.attempts), (DeliveryStatus::Failed, 2));
     assert_eq!(attempts.iter().map(|attempt| attempt.number).collect::<Vec<_>>(), [1, 2]);
+    assert_eq!(attempts[0], attempt(1, AttemptOutcome::Rejected), "an attempt reads back as recorded");
+    assert_eq!(attempts[0].answer.as_deref(), Some("upstream down"), "with the start of the answer");
     assert!(store.claim_notifications(at(10_000), lease, 10).await.unwrap().is_empty(), "given up");
 
     assert_eq!(store.resend_notifications("P-NOTHING", at(300)).await.unwrap(), 0);
@@ -50,6 +53,7 @@ pub async fn the_outbox_claims_retries_and_resends(store: Arc<dyn Store>) {
         outcome: AttemptOutcome::Delivered,
         http_status: Some(200),
         error: None,
+        answer: None,
         ..attempt(3, AttemptOutcome::Delivered)
     };
     store.record_attempt(&manual, AfterAttempt::Delivered).await.unwrap();
@@ -85,6 +89,7 @@ pub async fn a_resend_waits_for_the_attempt_in_flight(store: Arc<dyn Store>) {
         outcome: AttemptOutcome::Rejected,
         error: Some("HTTP 500".into()),
         manual: false,
+        answer: None,
     };
     store.record_attempt(&attempt, AfterAttempt::RetryAt(at(220))).await.unwrap();
     let resent = store.claim_notifications(at(109), lease, 10).await.unwrap();

@@ -10,6 +10,7 @@ use ocpay_core::ids::ClientId;
 use super::outbox;
 use super::rows::{self, millis, optional_time, time};
 use super::{Db, Row, params};
+use crate::pages::TokenHold;
 use crate::{AuditEvent, NewGrant, NotificationKind, StoreError};
 
 macro_rules! grant_columns {
@@ -54,6 +55,13 @@ pub(super) fn create_grant(db: &mut dyn Db, new: &NewGrant, now: Timestamp) -> R
     if let Some((url, token)) = &new.notice {
         outbox::enqueue_grant(db, grant, url, token, now)?;
     }
+    if let Some(held) = &new.held {
+        db.execute(
+            "INSERT INTO agent_token_hold (grant_id, isv_client_id, sealed, hint, hold_until_ms) \
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![grant.id, grant.isv.as_str(), held.sealed, held.hint, millis(held.hold_until)],
+        )?;
+    }
     Ok(())
 }
 
@@ -90,6 +98,8 @@ pub(super) fn revoke_grant(db: &mut dyn Db, grant_id: &str, now: Timestamp) -> R
              WHERE kind = ?1 AND subject_id = ?2",
         params![NotificationKind::AgentAuthorization.as_str(), grant_id],
     )?;
+    // Nor is it shown to the ISV's owner.
+    db.execute("UPDATE agent_token_hold SET sealed = NULL WHERE grant_id = ?1", params![grant_id])?;
     db.query_opt(
         concat!("SELECT ", grant_columns!(), " FROM agent_grant WHERE grant_id = ?1"),
         params![grant_id],
@@ -155,5 +165,63 @@ pub(super) fn audit_events(
                 result_code: row.get("result_code")?,
             })
         },
+    )
+}
+
+pub(super) fn token_holds(
+    db: &mut dyn Db,
+    isv: &ClientId,
+    now: Timestamp,
+) -> Result<Vec<TokenHold>, StoreError> {
+    db.query_all(
+        "SELECT grant_id, isv_client_id, hint, hold_until_ms, taken_at_ms, taken_by, \
+         CASE WHEN sealed IS NOT NULL AND hold_until_ms > ?2 THEN 1 ELSE 0 END AS held \
+         FROM agent_token_hold WHERE isv_client_id = ?1 ORDER BY grant_id",
+        params![isv.as_str(), millis(now)],
+        |row| {
+            let held: i64 = row.get("held")?;
+            Ok(TokenHold {
+                grant_id: row.get("grant_id")?,
+                isv: rows::client_id(row, "isv_client_id")?,
+                hint: row.get("hint")?,
+                held: held == 1,
+                hold_until: time(row, "hold_until_ms")?,
+                taken_at: optional_time(row, "taken_at_ms")?,
+                taken_by: row.get("taken_by")?,
+            })
+        },
+    )
+}
+
+/// Reads and clears the sealed token in one transaction; only the take whose update cleared it
+/// returns it, so that of two takes at once exactly one gets it.
+pub(super) fn take_held_token(
+    db: &mut dyn Db,
+    grant_id: &str,
+    isv: &ClientId,
+    taken_by: &str,
+    now: Timestamp,
+) -> Result<Option<String>, StoreError> {
+    let sealed = db.query_opt(
+        "SELECT sealed FROM agent_token_hold WHERE grant_id = ?1 AND isv_client_id = ?2 \
+         AND sealed IS NOT NULL AND hold_until_ms > ?3",
+        params![grant_id, isv.as_str(), millis(now)],
+        |row| row.get::<_, String>("sealed"),
+    )?;
+    if sealed.is_none() {
+        return Ok(None);
+    }
+    let taken = db.execute(
+        "UPDATE agent_token_hold SET sealed = NULL, taken_at_ms = ?3, taken_by = ?4 \
+         WHERE grant_id = ?1 AND isv_client_id = ?2 AND sealed IS NOT NULL",
+        params![grant_id, isv.as_str(), millis(now), taken_by],
+    )?;
+    Ok(if taken == 1 { sealed } else { None })
+}
+
+pub(super) fn forget_held_tokens(db: &mut dyn Db, now: Timestamp) -> Result<u64, StoreError> {
+    db.execute(
+        "UPDATE agent_token_hold SET sealed = NULL WHERE sealed IS NOT NULL AND hold_until_ms <= ?1",
+        params![millis(now)],
     )
 }

@@ -85,6 +85,7 @@ use ocpay_core::registration::{Decision, Registration, RegistrationTerms};
 pub use self::fault::{INJECTED, StatementFaults};
 pub(crate) use self::value::params;
 pub use self::value::{Cell, ColumnIndex, Columns, FromCell, Row, ToValue, Value};
+use crate::pages::{PageCursor, PaymentFilter, TokenHold};
 use crate::settlement::{
     ItemCursor, MarkPaid, SettleChunk, SettledChunk, SettlementBatch, SettlementCounts, SettlementItemRecord,
     SettlementTerms,
@@ -649,6 +650,59 @@ impl<E: Engine> Store for SqlStore<E> {
 
     async fn notifications(&self, subject_id: &str) -> Result<Vec<(Notification, Vec<Attempt>)>, StoreError> {
         self.engine.read(|db| outbox::list(db, subject_id)).await
+    }
+
+    async fn payments_page(
+        &self,
+        owner: &ClientId,
+        filter: &PaymentFilter,
+        after: Option<&PageCursor>,
+        limit: u32,
+    ) -> Result<Vec<Payment>, StoreError> {
+        self.engine.read(|db| payments::page(db, owner, filter, after, limit)).await
+    }
+
+    async fn refunds_page(
+        &self,
+        owner: &ClientId,
+        status: Option<&str>,
+        after: Option<&PageCursor>,
+        limit: u32,
+    ) -> Result<Vec<Refund>, StoreError> {
+        self.engine.read(|db| refunds::page(db, owner, status, after, limit)).await
+    }
+
+    async fn registrations_page(
+        &self,
+        owner: &ClientId,
+        status: Option<&str>,
+        after: Option<&PageCursor>,
+        limit: u32,
+    ) -> Result<Vec<Registration>, StoreError> {
+        self.engine.read(|db| registrations::page(db, owner, status, after, limit)).await
+    }
+
+    async fn token_holds(&self, isv: &ClientId, now: Timestamp) -> Result<Vec<TokenHold>, StoreError> {
+        self.engine.read(|db| access::token_holds(db, isv, now)).await
+    }
+
+    async fn take_held_token(
+        &self,
+        grant_id: &str,
+        isv: &ClientId,
+        taken_by: &str,
+        now: Timestamp,
+    ) -> Result<Option<String>, StoreError> {
+        let (grant_id, isv, taken_by) = (grant_id.to_owned(), isv.clone(), taken_by.to_owned());
+        self.engine
+            .write(Isolation::Serializable, move |db| {
+                access::take_held_token(db, &grant_id, &isv, &taken_by, now)
+            })
+            .await
+    }
+
+    async fn forget_held_tokens(&self, now: Timestamp) -> Result<u64, StoreError> {
+        self.engine.write(Isolation::RowLocks, move |db| access::forget_held_tokens(db, now)).await
     }
 
     async fn release_claims(&self) -> Result<(), StoreError> {

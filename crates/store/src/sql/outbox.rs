@@ -168,7 +168,7 @@ pub(super) fn record(db: &mut dyn Db, attempt: &Attempt, after: AfterAttempt) ->
     }
     db.execute(
         "INSERT INTO delivery_attempt (notification_id, attempt, scheduled_at_ms, started_at_ms, duration_ms, \
-         http_status, outcome, error, manual) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+         http_status, outcome, error, manual, answer_excerpt) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
         params![
             attempt.notification_id,
             attempt.number,
@@ -179,6 +179,7 @@ pub(super) fn record(db: &mut dyn Db, attempt: &Attempt, after: AfterAttempt) ->
             attempt.outcome.as_str(),
             attempt.error,
             attempt.manual,
+            attempt.answer,
         ],
     )?;
     if manual && !attempt.manual {
@@ -242,7 +243,7 @@ pub(super) fn list(
     for notification in notifications {
         let attempts = db.query_all(
             "SELECT notification_id, attempt, scheduled_at_ms, started_at_ms, duration_ms, http_status, outcome, \
-             error, manual FROM delivery_attempt WHERE notification_id = ?1 ORDER BY attempt",
+             error, manual, answer_excerpt FROM delivery_attempt WHERE notification_id = ?1 ORDER BY attempt",
             params![notification.id],
             rows::attempt,
         )?;

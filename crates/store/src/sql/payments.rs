@@ -5,7 +5,7 @@
 use ocpay_core::Timestamp;
 use ocpay_core::ids::{ClientId, CodeToken};
 use ocpay_core::ledger::{self, Account, AccountOwner, WalletLimit};
-use ocpay_core::money::Money;
+use ocpay_core::money::{Currency, Money};
 use ocpay_core::payment::{
     CancelDecision, CancelWindow, FailReason, Payment, PaymentState, PaymentStatus, PaymentTerms,
     decide_cancel,
@@ -14,6 +14,7 @@ use ocpay_core::payment::{
 use super::rows::{self, millis};
 use super::{Db, params};
 use super::{ledger as stored_ledger, outbox, settlement};
+use crate::pages::{PageCursor, PaymentFilter};
 use crate::{
     CancelPayment, CreatePayment, FailPayment, PaymentLookup, SettlePayment, Settlement, StoreError,
 };
@@ -272,4 +273,101 @@ pub(super) fn expire(db: &mut dyn Db, now: Timestamp, limit: u32) -> Result<Vec<
         expired.push(payment);
     }
     Ok(expired)
+}
+
+/// The filter and cursor of a page as parameters `?1` to `?8`: the owner; the creation times
+/// from (inclusive) and up to the keyset start, which folds `to` (exclusive) and the cursor into
+/// one bound, so that both engines walk one range of an index that starts with the owner; the
+/// currency and the amount range; the limit.
+fn page_params<'a>(
+    owner: &'a ClientId,
+    filter: &'a PaymentFilter,
+    after: Option<&'a PageCursor>,
+    limit: u32,
+) -> (&'a str, i64, i64, &'a str, Option<&'static str>, i64, i64, i64) {
+    let to = (filter.to.map_or(i64::MAX, millis), "");
+    let start = match after {
+        Some(cursor) if (millis(cursor.created_at), cursor.id.as_str()) < to => {
+            (millis(cursor.created_at), cursor.id.as_str())
+        }
+        _ => to,
+    };
+    (
+        owner.as_str(),
+        filter.from.map_or(i64::MIN, millis),
+        start.0,
+        start.1,
+        filter.currency.map(Currency::code),
+        filter.amount_min.unwrap_or(i64::MIN),
+        filter.amount_max.unwrap_or(i64::MAX),
+        i64::from(limit),
+    )
+}
+
+/// A page of a participant's payments, newest first. Each filter reads an index made for it:
+/// a request id the idempotency key, a status `payment_by_owner_status_created`, anything else
+/// `payment_by_owner_created`; creation times bound the range walked, and the currency and
+/// amount narrow its rows.
+pub(super) fn page(
+    db: &mut dyn Db,
+    owner: &ClientId,
+    filter: &PaymentFilter,
+    after: Option<&PageCursor>,
+    limit: u32,
+) -> Result<Vec<Payment>, StoreError> {
+    let (owner, from, start_at, start_id, currency, amount_min, amount_max, limit) =
+        page_params(owner, filter, after, limit);
+    let status = filter.status.map(PaymentStatus::as_str);
+    if let Some(request_id) = &filter.request_id {
+        return db.query_all(
+            concat!(
+                "SELECT ",
+                payment_columns!(),
+                " FROM payment WHERE owner_client_id = ?1 AND payment_request_id = ?9 \
+                  AND created_at_ms >= ?2 AND created_at_ms <= ?3 AND (created_at_ms, payment_id) < (?3, ?4) \
+                  AND (CAST(?5 AS TEXT) IS NULL OR currency = ?5) AND amount_minor >= ?6 AND amount_minor <= ?7 \
+                  AND (CAST(?10 AS TEXT) IS NULL OR status = ?10) \
+                  ORDER BY created_at_ms DESC, payment_id DESC LIMIT ?8"
+            ),
+            params![
+                owner,
+                from,
+                start_at,
+                start_id,
+                currency,
+                amount_min,
+                amount_max,
+                limit,
+                request_id.as_str(),
+                status
+            ],
+            rows::payment,
+        );
+    }
+    if let Some(status) = status {
+        return db.query_all(
+            concat!(
+                "SELECT ",
+                payment_columns!(),
+                " FROM payment WHERE owner_client_id = ?1 AND status = ?9 \
+                  AND created_at_ms >= ?2 AND created_at_ms <= ?3 AND (created_at_ms, payment_id) < (?3, ?4) \
+                  AND (CAST(?5 AS TEXT) IS NULL OR currency = ?5) AND amount_minor >= ?6 AND amount_minor <= ?7 \
+                  ORDER BY created_at_ms DESC, payment_id DESC LIMIT ?8"
+            ),
+            params![owner, from, start_at, start_id, currency, amount_min, amount_max, limit, status],
+            rows::payment,
+        );
+    }
+    db.query_all(
+        concat!(
+            "SELECT ",
+            payment_columns!(),
+            " FROM payment WHERE owner_client_id = ?1 \
+              AND created_at_ms >= ?2 AND created_at_ms <= ?3 AND (created_at_ms, payment_id) < (?3, ?4) \
+              AND (CAST(?5 AS TEXT) IS NULL OR currency = ?5) AND amount_minor >= ?6 AND amount_minor <= ?7 \
+              ORDER BY created_at_ms DESC, payment_id DESC LIMIT ?8"
+        ),
+        params![owner, from, start_at, start_id, currency, amount_min, amount_max, limit],
+        rows::payment,
+    )
 }

@@ -11,6 +11,7 @@ use ocpay_core::refund::{Refund, RefundState, decide_refund};
 use super::rows::{self, millis};
 use super::{Db, params};
 use super::{ledger as stored_ledger, outbox, payments, settlement};
+use crate::pages::PageCursor;
 use crate::{CreateRefund, NewRefund, PaymentLookup, RefundCompletion, RefundLookup, StoreError};
 use ocpay_core::fees::FeeRules;
 use ocpay_core::payment::Payment;
@@ -231,4 +232,40 @@ pub(super) fn complete(
         completed.push(refund);
     }
     Ok(completed)
+}
+
+/// A page of a participant's refunds, newest first: of one status through
+/// `refund_by_owner_status_created`, of every status through `refund_by_owner_created`.
+pub(super) fn page(
+    db: &mut dyn Db,
+    owner: &ClientId,
+    status: Option<&str>,
+    after: Option<&PageCursor>,
+    limit: u32,
+) -> Result<Vec<Refund>, StoreError> {
+    let (start_at, start_id) = after.map_or((i64::MAX, ""), |cursor| (millis(cursor.created_at), &cursor.id));
+    if let Some(status) = status {
+        return db.query_all(
+            concat!(
+                "SELECT ",
+                refund_columns!(),
+                " FROM refund WHERE owner_client_id = ?1 AND status = ?5 \
+                  AND created_at_ms <= ?2 AND (created_at_ms, refund_id) < (?2, ?3) \
+                  ORDER BY created_at_ms DESC, refund_id DESC LIMIT ?4"
+            ),
+            params![owner.as_str(), start_at, start_id, i64::from(limit), status],
+            rows::refund,
+        );
+    }
+    db.query_all(
+        concat!(
+            "SELECT ",
+            refund_columns!(),
+            " FROM refund WHERE owner_client_id = ?1 \
+              AND created_at_ms <= ?2 AND (created_at_ms, refund_id) < (?2, ?3) \
+              ORDER BY created_at_ms DESC, refund_id DESC LIMIT ?4"
+        ),
+        params![owner.as_str(), start_at, start_id, i64::from(limit)],
+        rows::refund,
+    )
 }

@@ -11,6 +11,7 @@ use ocpay_core::registration::{
 use super::outbox;
 use super::rows::{self, millis};
 use super::{Db, params};
+use crate::pages::PageCursor;
 use crate::{CreateRegistration, DecideRegistration, RegistrationLookup, StoreError};
 
 macro_rules! registration_columns {
@@ -238,4 +239,40 @@ pub(super) fn decide_due(
         decided.push(apply(db, registration, &decision, now)?);
     }
     Ok(decided)
+}
+
+/// A page of an acquirer's registrations, newest first: of one status through
+/// `registration_by_owner_status_created`, of every status through `registration_by_owner_created`.
+pub(super) fn page(
+    db: &mut dyn Db,
+    owner: &ClientId,
+    status: Option<&str>,
+    after: Option<&PageCursor>,
+    limit: u32,
+) -> Result<Vec<Registration>, StoreError> {
+    let (start_at, start_id) = after.map_or((i64::MAX, ""), |cursor| (millis(cursor.created_at), &cursor.id));
+    if let Some(status) = status {
+        return db.query_all(
+            concat!(
+                "SELECT ",
+                registration_columns!(),
+                " FROM registration WHERE owner_client_id = ?1 AND status = ?5 \
+                  AND created_at_ms <= ?2 AND (created_at_ms, registration_id) < (?2, ?3) \
+                  ORDER BY created_at_ms DESC, registration_id DESC LIMIT ?4"
+            ),
+            params![owner.as_str(), start_at, start_id, i64::from(limit), status],
+            rows::registration,
+        );
+    }
+    db.query_all(
+        concat!(
+            "SELECT ",
+            registration_columns!(),
+            " FROM registration WHERE owner_client_id = ?1 \
+              AND created_at_ms <= ?2 AND (created_at_ms, registration_id) < (?2, ?3) \
+              ORDER BY created_at_ms DESC, registration_id DESC LIMIT ?4"
+        ),
+        params![owner.as_str(), start_at, start_id, i64::from(limit)],
+        rows::registration,
+    )
 }

@@ -121,6 +121,7 @@ pub(crate) fn attempt(row: &Row) -> Result<Attempt, StoreError> {
         outcome: AttemptOutcome::parse(&outcome).ok_or_else(|| corrupt("outcome", outcome))?,
         error: row.get("error")?,
         manual: row.get("manual")?,
+        answer: row.get("answer_excerpt")?,
     })
 }
 

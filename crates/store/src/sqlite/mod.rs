@@ -102,6 +102,7 @@ const MAIN_MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/main/0010_api_log.sql"),
     include_str!("../../migrations/sqlite/main/0011_portal_reads.sql"),
     include_str!("../../migrations/sqlite/main/0012_audit_key_use.sql"),
+    include_str!("../../migrations/sqlite/main/0013_portal_pages.sql"),
 ];
 const PARTICIPANT_MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/participants/0001_participants.sql"),
