@@ -213,6 +213,9 @@ pub struct Config {
     pub portal_setup_link_hours: u64,
     /// Rows on one page of a list.
     pub portal_page_size: u32,
+    /// How long an Agent-Token made in the developer center waits (sealed) for the ISV's owner
+    /// to see it once there, at most until the grant expires.
+    pub portal_agent_token_hold_hours: u64,
 
     /// Exchange rates for live payers whose wallet currency differs from the payment's, as
     /// `"USD/SGD" = "1.3450"`: one unit of the first currency in the second. None by default:
@@ -357,6 +360,7 @@ impl Default for Config {
             portal_argon2_iterations: 2,
             portal_setup_link_hours: 72,
             portal_page_size: 50,
+            portal_agent_token_hold_hours: 72,
             fx_rates: std::collections::BTreeMap::new(),
             sandbox_fx_rates: sample_fx_rates(),
             fee_rate_bps: 0,

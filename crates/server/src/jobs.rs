@@ -1,7 +1,8 @@
 //! The timer job: moves payments, refunds and registrations on with time. It closes unpaid
 //! payments whose code expired, completes asynchronous refunds that are due, and takes the
-//! sandbox's due registration decisions, each with its notification; and it prunes the API log
-//! of entries older than its retention.
+//! sandbox's due registration decisions, each with its notification; it prunes the API log
+//! of entries older than its retention, and forgets the Agent-Tokens held for ISVs' owners whose
+//! hold ended.
 //! "Now" is the injectable clock's; the loop polls on the real clock.
 
 use std::sync::Arc;
@@ -30,6 +31,7 @@ pub(crate) async fn timers(context: Arc<Context>, rounds: Arc<Rounds>, mut stop:
         if let Some(api_log) = &context.settings.api_log {
             prune_api_log(&context, api_log.retention, batch).await;
         }
+        forget_held_tokens(&context).await;
         rounds.timers.finished();
         if !idle(&mut stop, poll, None).await {
             return;
@@ -99,6 +101,15 @@ async fn prune_api_log(context: &Context, retention: jiff::SignedDuration, batch
                 return;
             }
         }
+    }
+}
+
+/// Forgets the Agent-Tokens held for ISVs' owners whose hold ended, so that none outstays it.
+async fn forget_held_tokens(context: &Context) {
+    match context.store.forget_held_tokens(context.clock.now()).await {
+        Ok(0) => {}
+        Ok(forgotten) => tracing::debug!(n = forgotten, "forgot held Agent-Tokens whose hold ended"),
+        Err(error) => tracing::error!(%error, "forgetting held Agent-Tokens: failed"),
     }
 }
 

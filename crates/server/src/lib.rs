@@ -29,6 +29,7 @@ mod urls;
 mod wallet;
 mod wire;
 
+pub use api::registrations::{Refused as RegistrationRefused, register_request};
 pub use app::Application;
 pub use config::Config;
 pub use urls::HttpUrl;

@@ -145,6 +145,8 @@ pub struct PortalSettings {
     pub argon2_iterations: u32,
     pub setup_link: SignedDuration,
     pub page_size: u32,
+    /// The longest an Agent-Token made in the developer center is held for the ISV's owner.
+    pub agent_token_hold: SignedDuration,
 }
 
 /// The sandbox's simulated behaviour.
@@ -280,6 +282,7 @@ impl Settings {
             ("portal_argon2_iterations", u64::from(config.portal_argon2_iterations)),
             ("portal_setup_link_hours", config.portal_setup_link_hours),
             ("portal_page_size", u64::from(config.portal_page_size)),
+            ("portal_agent_token_hold_hours", config.portal_agent_token_hold_hours),
             ("settlement_poll_interval_ms", config.settlement_poll_interval_ms),
             ("settlement_chunk_max", u64::from(config.settlement_chunk_max)),
             ("report_rows_per_file", config.report_rows_per_file as u64),
@@ -476,6 +479,12 @@ impl Settings {
                 } else {
                     config.portal_page_size
                 },
+                agent_token_hold: SignedDuration::from_mins(
+                    minutes_ms(
+                        "portal_agent_token_hold_hours",
+                        config.portal_agent_token_hold_hours.saturating_mul(60),
+                    )? / 60_000,
+                ),
             },
             fees: config.fee_rules().map_err(|(key, reason)| refuse(key, reason))?,
             settlement: SettlementSettings {

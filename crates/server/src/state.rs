@@ -86,6 +86,12 @@ impl AppState {
     pub fn published_platform_keys(&self) -> serde_json::Value {
         self.platform_keys.published()
     }
+
+    /// The key that seals Agent-Tokens held for ISVs' owners, derived from the admin token: a
+    /// secret of the data directory that every node shares and the database never holds.
+    pub fn token_hold_key(&self) -> crate::service::grants::HoldKey {
+        crate::service::grants::HoldKey::derive(self.admin_token.expose().as_bytes())
+    }
 }
 
 /// Parsed participant public keys, by their DER bytes.

@@ -8,7 +8,7 @@ mod fields;
 mod gateway;
 mod payments;
 mod refunds;
-mod registrations;
+pub(crate) mod registrations;
 
 use std::sync::Arc;
 

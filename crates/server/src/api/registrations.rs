@@ -2,20 +2,22 @@
 //! (naming the JSON path of anything malformed), call the service, render.
 
 use ocpay_core::ids::{ID_CHARS_MAX, RegistrationRequestId};
+use ocpay_core::participant::Participant;
+use ocpay_core::registration::Registration;
 use ocpay_core::registration::STORE_ID_CHARS_MAX;
-use ocpay_protocol::AmsResult;
 use ocpay_protocol::registrations::{
     Address, InquiryRegistrationInfoRequest, InquiryRegistrationInfoResponse,
     InquiryRegistrationStatusRequest, InquiryRegistrationStatusResponse, PRODUCT_CODE_IN_STORE,
     RegistrationContent, RegistrationRequest, RegistrationResponse,
 };
+use ocpay_protocol::{AmsResult, ResultCode};
 use ocpay_store::RegistrationLookup;
 
 use super::caller::Caller;
 use super::error::ApiError;
 use super::fields::{self, NAME_CHARS_MAX, required};
-use crate::service::ServiceError;
 use crate::service::registrations::{self, RegisterCommand};
+use crate::service::{Context, ServiceError};
 use crate::state::AppState;
 use crate::wire;
 
@@ -31,6 +33,34 @@ pub(crate) async fn register(
     registrations::acquirer(&caller.participant)?;
     registrations::register(state, &caller.participant, registration_command(&request)?).await?;
     Ok(RegistrationResponse { result: AmsResult::success(), pass_through_info: request.pass_through_info })
+}
+
+/// Why the developer center's registration was refused, as the gateway would answer it.
+#[derive(Debug)]
+pub struct Refused {
+    pub code: ResultCode,
+    /// Names the field at fault, by its JSON path.
+    pub message: String,
+    /// What went wrong inside, for the log only, when it was no refusal but a failure.
+    pub internal: Option<String>,
+}
+
+/// The gateway's `registration` call for a signed-in acquirer of the developer center ("register
+/// again"): the same checks of the request and the same use case, so that both accept and refuse
+/// alike.
+pub async fn register_request(
+    cx: &Context,
+    owner: &Participant,
+    request: &RegistrationRequest,
+) -> Result<Registration, Refused> {
+    let attempt = async {
+        registrations::acquirer(owner)?;
+        Ok::<_, ApiError>(registrations::register(cx, owner, registration_command(request)?).await?)
+    };
+    attempt.await.map_err(|error| {
+        let (_, code, message) = error.answer();
+        Refused { code, message, internal: error.internal_detail() }
+    })
 }
 
 fn optional_address(address: &Option<Address>, field: &str) -> Result<(), ApiError> {

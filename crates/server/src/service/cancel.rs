@@ -7,7 +7,9 @@ use ocpay_store::{CancelPayment, PaymentLookup};
 use super::Context;
 use super::ServiceError;
 
-pub(crate) async fn cancel_payment(
+/// Cancels one of `owner`'s payments at the clock's now: the gateway's `cancel`, and the
+/// developer center's.
+pub async fn cancel_payment(
     cx: &Context,
     owner: &ClientId,
     lookup: &PaymentLookup,

@@ -8,12 +8,12 @@
 //! build one of their own, so a use case runs the same without an HTTP server.
 
 pub(crate) mod api_log;
-pub(crate) mod cancel;
+pub mod cancel;
 pub mod grants;
 pub(crate) mod inquiry;
 pub mod participants;
 pub(crate) mod pay;
-pub(crate) mod refund;
+pub mod refund;
 pub mod registrations;
 pub mod wallet;
 
@@ -82,7 +82,7 @@ impl Wake {
 
 /// Why a use case did not happen. The gateway maps each to an AMS result in one place.
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum ServiceError {
+pub enum ServiceError {
     #[error("payment expiry: {0}")]
     Expiry(ExpiryError),
     #[error("no notify URL in the request and none configured for the participant")]
@@ -124,7 +124,7 @@ pub(crate) enum ServiceError {
 
 /// Whose notify URL a request names; the gateway says which field of its request that is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum NotifyUrlOf {
+pub enum NotifyUrlOf {
     Payment,
     Refund,
     Registration,
@@ -132,7 +132,7 @@ pub(crate) enum NotifyUrlOf {
 
 /// Why an acquirer may not take a payment for a merchant's store: what its registrations say.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub(crate) enum NotRegistered {
+pub enum NotRegistered {
     #[error("the registration of merchant {merchant} with store {store} is under review")]
     UnderReview { merchant: String, store: String },
     #[error("the registration of merchant {merchant} with store {store} was rejected")]

@@ -13,22 +13,22 @@ use crate::{HttpUrl, random};
 
 /// A parsed, valid `refund` request.
 #[derive(Debug, Clone)]
-pub(crate) struct RefundCommand {
-    pub(crate) request_id: RefundRequestId,
-    pub(crate) payment_id: PaymentId,
-    pub(crate) amount: Money,
-    pub(crate) reference_refund_id: Option<String>,
-    pub(crate) reason: Option<RefundReason>,
-    pub(crate) async_requested: bool,
-    pub(crate) notify_url: Option<HttpUrl>,
+pub struct RefundCommand {
+    pub request_id: RefundRequestId,
+    pub payment_id: PaymentId,
+    pub amount: Money,
+    pub reference_refund_id: Option<String>,
+    pub reason: Option<RefundReason>,
+    pub async_requested: bool,
+    pub notify_url: Option<HttpUrl>,
     /// The ISV asking for the refund for the payment's owner, if one is.
-    pub(crate) agent: Option<ClientId>,
+    pub agent: Option<ClientId>,
 }
 
 /// Refunds a payment, or returns the refund this `refundRequestId` created (spec §13.10–11).
 /// Sandbox magic refund amounts: 9901 answers unknown once and refunds nothing; 9902 is
 /// accepted and fails when due.
-pub(crate) async fn refund(
+pub async fn refund(
     cx: &Context,
     owner: &Participant,
     command: RefundCommand,
