@@ -6,8 +6,13 @@
 //! session's CSRF token, or sent from another site, answers 403 and changes nothing.
 
 mod account;
+mod grants;
 mod home;
 mod keys;
+mod lists;
+mod payments;
+mod refunds;
+mod registrations;
 mod settings;
 mod sign_in;
 mod team;
@@ -20,6 +25,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use http::{StatusCode, header};
 use ocpay_core::Timestamp;
+use ocpay_core::participant::ParticipantKind;
 use ocpay_core::portal::Action;
 use ocpay_store::StoreError;
 
@@ -45,6 +51,21 @@ pub(crate) fn routes() -> Router<Arc<Portal>> {
         .route("/portal/team/invite", post(team::invite))
         .route("/portal/team/{user_id}/role", post(team::change_role))
         .route("/portal/team/{user_id}/disable", post(team::disable))
+        .route("/portal/payments", get(payments::list))
+        .route("/portal/payments/{payment_id}", get(payments::detail))
+        .route("/portal/payments/{payment_id}/refund", post(payments::refund_action))
+        .route("/portal/payments/{payment_id}/cancel", post(payments::cancel_action))
+        .route("/portal/payments/{payment_id}/resend", post(payments::resend_action))
+        .route("/portal/payments/{payment_id}/pay", post(payments::test_pay_action))
+        .route("/portal/refunds", get(refunds::list))
+        .route("/portal/registrations", get(registrations::list))
+        .route(
+            "/portal/registrations/{registration_id}/again",
+            get(registrations::again_form).post(registrations::again),
+        )
+        .route("/portal/grants", get(grants::list).post(grants::authorise))
+        .route("/portal/grants/{grant_id}/revoke", post(grants::revoke))
+        .route("/portal/grants/{grant_id}/token", post(grants::take_token))
         .route("/portal/{file}", get(home::platform_key_file))
         .route("/portal/static/portal.css", get(style))
         .route("/portal/static/portal.js", get(script))
@@ -54,11 +75,18 @@ pub(crate) fn routes() -> Router<Arc<Portal>> {
 /// The sections in the navigation, in order.
 pub(crate) const SECTIONS: &[(&str, &str)] = &[
     ("/portal/", "Home"),
+    ("/portal/payments", "Payments"),
+    ("/portal/refunds", "Refunds"),
+    (REGISTRATIONS, "Registrations"),
+    ("/portal/grants", "Grants"),
     ("/portal/keys", "Keys"),
     ("/portal/settings", "Settings"),
     ("/portal/team", "Team"),
     ("/portal/account/totp", "Two-factor"),
 ];
+
+/// Acquirers' section only: nobody else's navigation shows it.
+const REGISTRATIONS: &str = "/portal/registrations";
 
 /// What the layout shows around every signed-in page.
 pub(crate) struct Chrome {
@@ -81,7 +109,13 @@ impl Chrome {
             participant_name: signed.participant.name.to_string(),
             environment: signed.participant.environment().as_str(),
             csrf: signed.session.csrf_token.clone(),
-            nav: SECTIONS.iter().map(|(href, label)| (*href, *label, *href == current)).collect(),
+            nav: SECTIONS
+                .iter()
+                .filter(|(href, _)| {
+                    *href != REGISTRATIONS || signed.participant.kind == ParticipantKind::Acquirer
+                })
+                .map(|(href, label)| (*href, *label, *href == current))
+                .collect(),
             notice: None,
         }
     }

@@ -4,7 +4,11 @@
 
 mod browser;
 mod chromium;
+mod grants;
 mod keys;
+mod payments;
+mod refunds;
+mod registrations;
 mod settings;
 mod sign_in;
 mod team;
