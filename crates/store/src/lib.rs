@@ -1006,11 +1006,14 @@ pub trait Store: Send + Sync + 'static {
     async fn end_portal_session(&self, session_sha256: &[u8]) -> Result<(), StoreError>;
 
     /// A participant's successful payments and refunds per UTC day and currency, and its
-    /// notifications per day by status, from `from` on (the developer center's charts).
+    /// notifications per day by outcome, from the day of `from` on (the developer center's
+    /// charts). Days that ended before `final_before` can no longer change: they are computed
+    /// once and kept, and later reads take them as kept.
     async fn daily_activity(
         &self,
         client_id: &ClientId,
         from: Timestamp,
+        final_before: Timestamp,
     ) -> Result<portal::DailyActivity, StoreError>;
 }
 

@@ -163,7 +163,8 @@ pub async fn daily_activity_counts_successes_per_day_and_currency(store: Arc<dyn
     store.create_refund(&refund).await.unwrap();
     super::merchant(&*store, "BOB").await;
 
-    let activity = store.daily_activity(&owner, super::at(0)).await.unwrap();
+    // Nothing final yet: every figure is computed from the rows.
+    let activity = store.daily_activity(&owner, super::at(0), super::at(0)).await.unwrap();
     let day = super::at(0).as_millisecond() / 86_400_000;
     assert_eq!(activity.payments.len(), 1, "{activity:?}");
     let payments = &activity.payments[0];
@@ -176,9 +177,21 @@ pub async fn daily_activity_counts_successes_per_day_and_currency(store: Arc<dyn
     assert_eq!((activity.refunds[0].count, activity.refunds[0].amount), (1, usd(250)));
     let notified: u64 = activity.notifications.iter().map(|d| d.delivered + d.failed + d.pending).sum();
     assert_eq!(notified, 3, "two payment results and a refund result: {activity:?}");
-    assert_eq!(store.daily_activity(&client("BOB"), super::at(0)).await.unwrap(), Default::default());
     assert_eq!(
-        store.daily_activity(&owner, super::at(86_400 * 3)).await.unwrap(),
+        store.daily_activity(&client("BOB"), super::at(0), super::at(0)).await.unwrap(),
+        Default::default()
+    );
+
+    // Once the day is final it is kept: the same figures, computed once, then read as kept
+    // even if a row changed afterwards (which a final day's rows no longer do).
+    let later = super::at(86_400 * 5);
+    assert_eq!(store.daily_activity(&owner, super::at(0), later).await.unwrap(), activity);
+    super::paid_by(&*store, "A-4", 1_000, &payer).await;
+    assert_eq!(store.daily_activity(&owner, super::at(0), later).await.unwrap(), activity, "kept");
+    let live = store.daily_activity(&owner, super::at(0), super::at(0)).await.unwrap();
+    assert_eq!(live.payments[0].count, 3, "computed again when not final");
+    assert_eq!(
+        store.daily_activity(&owner, super::at(86_400 * 3), later).await.unwrap(),
         Default::default(),
         "older days"
     );

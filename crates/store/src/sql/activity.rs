@@ -1,34 +1,38 @@
 //! The developer center's daily figures of one participant: successful payments and refunds
-//! per day and currency, and its notifications per day by status. Each is one grouped read over
-//! an index by participant and time (`0011_portal_reads.sql`); amounts are summed in two parts
-//! that cannot overflow, as the ledger's are.
+//! per day and currency, and its notifications per day by outcome.
+//!
+//! Days are UTC days (`created_at_ms / 86_400_000`). A day that can no longer change (it ended
+//! before the caller's `final_before`) is computed from the rows once and kept in
+//! `activity_day`; later reads take it from there, so a month of a large merchant costs 30 kept
+//! rows a figure plus the live days. The grouped reads go over per-participant indexes that hold
+//! every column they need (`0011_portal_reads.sql`); amounts are summed in two parts that cannot
+//! overflow, as the ledger's are.
 
-use ocpay_core::Timestamp;
 use ocpay_core::ids::ClientId;
 
 use super::ledger::{joined, total_of};
-use super::rows::millis;
 use super::{Db, params};
 use crate::StoreError;
 use crate::portal::{DailyActivity, DayDeliveries, DayTotal};
 
-const DAY_MS: i64 = 86_400_000;
+pub(super) const DAY_MS: i64 = 86_400_000;
 
 fn totals(
     db: &mut dyn Db,
     sql: &'static str,
     client_id: &ClientId,
-    from: Timestamp,
+    days: (i64, i64),
 ) -> Result<Vec<DayTotal>, StoreError> {
-    let rows = db.query_all(sql, params![client_id.as_str(), millis(from), DAY_MS], |row| {
-        Ok((
-            row.get::<_, i64>(0)?,
-            row.get::<_, String>(1)?,
-            row.get::<_, i64>(2)?,
-            row.get::<_, i64>(3)?,
-            row.get::<_, i64>(4)?,
-        ))
-    })?;
+    let rows =
+        db.query_all(sql, params![client_id.as_str(), days.0 * DAY_MS, days.1 * DAY_MS, DAY_MS], |row| {
+            Ok((
+                row.get::<_, i64>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, i64>(2)?,
+                row.get::<_, i64>(3)?,
+                row.get::<_, i64>(4)?,
+            ))
+        })?;
     rows.into_iter()
         .map(|(day, currency, count, high, low)| {
             Ok(DayTotal {
@@ -40,35 +44,37 @@ fn totals(
         .collect()
 }
 
-pub(super) fn daily(
+/// The figures of the days `[first, end)`, computed from the rows.
+pub(super) fn compute(
     db: &mut dyn Db,
     client_id: &ClientId,
-    from: Timestamp,
+    days: (i64, i64),
 ) -> Result<DailyActivity, StoreError> {
     let payments = totals(
         db,
-        "SELECT created_at_ms / ?3 AS day, currency, COUNT(*), \
+        "SELECT created_at_ms / ?4 AS day, currency, COUNT(*), \
          CAST(COALESCE(SUM(amount_minor / 1000000000), 0) AS BIGINT), \
          CAST(COALESCE(SUM(amount_minor % 1000000000), 0) AS BIGINT) \
-         FROM payment WHERE owner_client_id = ?1 AND created_at_ms >= ?2 AND status = 'SUCCESS' \
-         GROUP BY created_at_ms / ?3, currency ORDER BY day, currency",
+         FROM payment WHERE owner_client_id = ?1 AND created_at_ms >= ?2 AND created_at_ms < ?3 \
+         AND status = 'SUCCESS' GROUP BY created_at_ms / ?4, currency ORDER BY day, currency",
         client_id,
-        from,
+        days,
     )?;
     let refunds = totals(
         db,
-        "SELECT created_at_ms / ?3 AS day, currency, COUNT(*), \
+        "SELECT created_at_ms / ?4 AS day, currency, COUNT(*), \
          CAST(COALESCE(SUM(amount_minor / 1000000000), 0) AS BIGINT), \
          CAST(COALESCE(SUM(amount_minor % 1000000000), 0) AS BIGINT) \
-         FROM refund WHERE owner_client_id = ?1 AND created_at_ms >= ?2 AND status = 'SUCCESS' \
-         GROUP BY created_at_ms / ?3, currency ORDER BY day, currency",
+         FROM refund WHERE owner_client_id = ?1 AND created_at_ms >= ?2 AND created_at_ms < ?3 \
+         AND status = 'SUCCESS' GROUP BY created_at_ms / ?4, currency ORDER BY day, currency",
         client_id,
-        from,
+        days,
     )?;
     let rows = db.query_all(
-        "SELECT created_at_ms / ?3 AS day, status, COUNT(*) FROM notification \
-         WHERE recipient_client_id = ?1 AND created_at_ms >= ?2 GROUP BY created_at_ms / ?3, status ORDER BY day",
-        params![client_id.as_str(), millis(from), DAY_MS],
+        "SELECT created_at_ms / ?4 AS day, status, COUNT(*) FROM notification \
+         WHERE recipient_client_id = ?1 AND created_at_ms >= ?2 AND created_at_ms < ?3 \
+         GROUP BY created_at_ms / ?4, status ORDER BY day",
+        params![client_id.as_str(), days.0 * DAY_MS, days.1 * DAY_MS, DAY_MS],
         |row| Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?, row.get::<_, i64>(2)?)),
     )?;
     let mut notifications: Vec<DayDeliveries> = Vec::new();
@@ -85,4 +91,113 @@ pub(super) fn daily(
         }
     }
     Ok(DailyActivity { payments, refunds, notifications })
+}
+
+/// The kept figures of the days `[first, end)`, and the first of those days that was never
+/// computed (`None` when every one was).
+pub(super) fn kept(
+    db: &mut dyn Db,
+    client_id: &ClientId,
+    days: (i64, i64),
+) -> Result<(DailyActivity, Option<i64>), StoreError> {
+    let rows = db.query_all(
+        "SELECT day, figure, currency, count, amount_minor, delivered, failed, pending FROM activity_day \
+         WHERE client_id = ?1 AND day >= ?2 AND day < ?3 ORDER BY day, figure, currency",
+        params![client_id.as_str(), days.0, days.1],
+        |row| {
+            Ok((
+                row.get::<_, i64>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, String>(2)?,
+                [
+                    row.get::<_, i64>(3)?,
+                    row.get::<_, i64>(4)?,
+                    row.get::<_, i64>(5)?,
+                    row.get::<_, i64>(6)?,
+                    row.get::<_, i64>(7)?,
+                ],
+            ))
+        },
+    )?;
+    let mut activity = DailyActivity::default();
+    let mut computed = Vec::new();
+    let count = |value: i64| u64::try_from(value).unwrap_or_default();
+    for (day, figure, currency, [n, amount, delivered, failed, pending]) in rows {
+        match figure.as_str() {
+            "DAY" => computed.push(day),
+            "PAYMENT" | "REFUND" => {
+                let total = DayTotal {
+                    day,
+                    count: count(n),
+                    amount: total_of("a kept day", currency, i128::from(amount))?,
+                };
+                if figure == "PAYMENT" { activity.payments.push(total) } else { activity.refunds.push(total) }
+            }
+            _ => activity.notifications.push(DayDeliveries {
+                day,
+                delivered: count(delivered),
+                failed: count(failed),
+                pending: count(pending),
+            }),
+        }
+    }
+    let missing = (days.0..days.1).find(|day| computed.binary_search(day).is_err());
+    Ok((activity, missing))
+}
+
+/// Computes the days `[first, end)` (which can no longer change) and keeps them.
+pub(super) fn keep(
+    db: &mut dyn Db,
+    client_id: &ClientId,
+    days: (i64, i64),
+) -> Result<DailyActivity, StoreError> {
+    let activity = compute(db, client_id, days)?;
+    let insert = "INSERT INTO activity_day (client_id, day, figure, currency, count, amount_minor, delivered, failed, \
+                  pending) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT DO NOTHING";
+    let id = client_id.as_str();
+    for day in days.0..days.1 {
+        db.execute(insert, params![id, day, "DAY", "", 0_i64, 0_i64, 0_i64, 0_i64, 0_i64])?;
+    }
+    for (figure, totals) in [("PAYMENT", &activity.payments), ("REFUND", &activity.refunds)] {
+        for total in totals {
+            let count = i64::try_from(total.count).unwrap_or(i64::MAX);
+            let currency = total.amount.currency().code();
+            db.execute(
+                insert,
+                params![id, total.day, figure, currency, count, total.amount.minor(), 0_i64, 0_i64, 0_i64],
+            )?;
+        }
+    }
+    for day in &activity.notifications {
+        let as_int = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        db.execute(
+            insert,
+            params![
+                id,
+                day.day,
+                "NOTIFICATION",
+                "",
+                0_i64,
+                0_i64,
+                as_int(day.delivered),
+                as_int(day.failed),
+                as_int(day.pending)
+            ],
+        )?;
+    }
+    Ok(activity)
+}
+
+/// Joins figures of consecutive day ranges, in day order.
+pub(super) fn join(parts: impl IntoIterator<Item = DailyActivity>) -> DailyActivity {
+    let mut all = DailyActivity::default();
+    for part in parts {
+        all.payments.extend(part.payments);
+        all.refunds.extend(part.refunds);
+        all.notifications.extend(part.notifications);
+    }
+    all.payments.sort_by_key(|total| total.day);
+    all.refunds.sort_by_key(|total| total.day);
+    all.notifications.sort_by_key(|day| day.day);
+    all
 }

@@ -920,7 +920,31 @@ impl<E: Engine> Store for SqlStore<E> {
         &self,
         client_id: &ClientId,
         from: Timestamp,
+        final_before: Timestamp,
     ) -> Result<crate::DailyActivity, StoreError> {
-        self.engine.read(|db| activity::daily(db, client_id, from)).await
+        let first = from.as_millisecond().div_euclid(activity::DAY_MS);
+        let final_end = final_before.as_millisecond().div_euclid(activity::DAY_MS).max(first);
+        let (mut kept, missing) =
+            self.engine.read(|db| activity::kept(db, client_id, (first, final_end))).await?;
+        let computed = match missing {
+            None => crate::DailyActivity::default(),
+            Some(day) => {
+                // Days from the first one never computed are computed (again) and kept.
+                kept.payments.retain(|total| total.day < day);
+                kept.refunds.retain(|total| total.day < day);
+                kept.notifications.retain(|deliveries| deliveries.day < day);
+                let client_id = client_id.clone();
+                self.engine
+                    .write(Isolation::Serializable, move |db| {
+                        activity::keep(db, &client_id, (day, final_end))
+                    })
+                    .await?
+            }
+        };
+        let live = self
+            .engine
+            .read(|db| activity::compute(db, client_id, (final_end, i64::MAX / activity::DAY_MS)))
+            .await?;
+        Ok(activity::join([kept, computed, live]))
     }
 }

@@ -44,6 +44,20 @@ pub(crate) struct Chart {
 }
 
 const DAYS: i64 = 30;
+
+/// How long after its end a day's figures may still change: a code paid at its latest expiry,
+/// the last retry of its notification, an asynchronous refund completing, and two days to
+/// spare (a cancel of a paid payment, a slow timer job). Older days are computed once and kept
+/// by the store.
+fn final_horizon(settings: &ocpay_server::settings::Settings) -> jiff::SignedDuration {
+    let schedule = &settings.notify.schedule;
+    let start = jiff::Timestamp::UNIX_EPOCH;
+    let mut last = start;
+    for attempts in 1..schedule.attempts_max() {
+        last = schedule.next_after(attempts, last).unwrap_or(last);
+    }
+    settings.expiry.max + (last - start) + settings.refund_async_delay + jiff::SignedDuration::from_hours(48)
+}
 const DAY_MS: i64 = 86_400_000;
 
 /// The last 30 days' charts: payments and refunds (count, with amounts per currency in each
@@ -55,7 +69,8 @@ async fn charts(portal: &Portal, signed: &Signed) -> Result<Vec<Chart>, PageErro
     let from =
         jiff::Timestamp::from_millisecond(first * DAY_MS).map_err(|e| PageError::Internal(e.to_string()))?;
     let client_id = &signed.participant.client_id;
-    let activity = store.daily_activity(client_id, from).await?;
+    let final_before = portal.app.clock.now() - final_horizon(&portal.app.settings);
+    let activity = store.daily_activity(client_id, from, final_before).await?;
     let results = store.api_results_by_day(client_id, from).await?;
     let index = |day: i64| usize::try_from(day - first).ok().filter(|i| *i < DAYS as usize);
     let labels: Vec<String> = (first..=today)
