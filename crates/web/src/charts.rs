@@ -12,8 +12,8 @@ pub struct Series {
     pub values: Vec<u64>,
 }
 
-const WIDTH: u64 = 600;
-const HEIGHT: u64 = 180;
+const WIDTH: u64 = 420;
+const HEIGHT: u64 = 160;
 const LEFT: u64 = 40;
 const BOTTOM: u64 = 22;
 
@@ -52,8 +52,8 @@ pub fn bars(title: &str, labels: &[String], details: &[String], series: &[Series
     let _ = write!(
         svg,
         "<line x1=\"{LEFT}\" y1=\"{y}\" x2=\"{WIDTH}\" y2=\"{y}\" stroke=\"#c6ccd6\"/>\
-         <text x=\"{x}\" y=\"14\" font-size=\"11\" text-anchor=\"end\" fill=\"#5b6472\">{max}</text>\
-         <text x=\"{x}\" y=\"{y}\" font-size=\"11\" text-anchor=\"end\" fill=\"#5b6472\">0</text>",
+         <text x=\"{x}\" y=\"14\" font-size=\"13\" text-anchor=\"end\" fill=\"#5b6472\">{max}</text>\
+         <text x=\"{x}\" y=\"{y}\" font-size=\"13\" text-anchor=\"end\" fill=\"#5b6472\">0</text>",
         y = HEIGHT - BOTTOM,
         x = LEFT - 4,
     );
@@ -83,7 +83,7 @@ pub fn bars(title: &str, labels: &[String], details: &[String], series: &[Series
         if day == 0 || day + 1 == labels.len() || day == labels.len() / 2 {
             let _ = write!(
                 svg,
-                "<text x=\"{}\" y=\"{}\" font-size=\"11\" text-anchor=\"middle\" fill=\"#5b6472\">{}</text>",
+                "<text x=\"{}\" y=\"{}\" font-size=\"13\" text-anchor=\"middle\" fill=\"#5b6472\">{}</text>",
                 x + bar / 2,
                 HEIGHT - 6,
                 escape(label)
