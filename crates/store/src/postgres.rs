@@ -50,6 +50,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/postgres/0007_audit_key_use.sql"),
     include_str!("../migrations/postgres/0008_portal_pages.sql"),
     include_str!("../migrations/postgres/0009_activity_days.sql"),
+    include_str!("../migrations/postgres/0010_api_log_filters.sql"),
 ];
 
 /// The number of the newest migration: what an up-to-date database is at.

@@ -123,6 +123,15 @@ pub async fn the_api_log_pages_by_participant_and_filters(store: Arc<dyn Store>)
     assert_eq!(filtered(both).await, [at(4)]);
     let nothing = ApiLogFilter { api: Some("cancel".into()), ..ApiLogFilter::default() };
     assert!(filtered(nothing).await.is_empty());
+    let late_success =
+        ApiLogFilter { result_code: Some("SUCCESS".into()), from: Some(at(2)), ..ApiLogFilter::default() };
+    assert_eq!(filtered(late_success).await, [at(6)]);
+    // A page of one API continues below the last id of the one before, as unfiltered ones do.
+    let pay = ApiLogFilter { api: Some("pay".into()), ..ApiLogFilter::default() };
+    let first = store.api_log(&client("ALICE"), &pay, None, 2).await.unwrap();
+    let rest = store.api_log(&client("ALICE"), &pay, Some(first[1].id), 2).await.unwrap();
+    let times = |page: &[ApiLogEntry]| page.iter().map(|entry| entry.at).collect::<Vec<_>>();
+    assert_eq!((times(&first), times(&rest)), (vec![at(6), at(4)], vec![at(1)]));
 
     // One entry, by its id: only its own participant finds it.
     let mine = &alice[2];

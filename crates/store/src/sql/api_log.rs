@@ -2,9 +2,10 @@
 //! participant (newest first, or after an id to follow it), pruned by age.
 //!
 //! Every read names the participant, and each is served by an index that starts with its
-//! client id (`api_log_by_client` for pages, `api_log_by_client_time` for the daily counts), so
-//! no read scans another participant's rows. The bound on unverified entries reads a partial
-//! index of those alone; pruning reads one by time.
+//! client id (`api_log_by_client` for pages, `api_log_by_client_api` and
+//! `api_log_by_client_result` for pages of one API or result code, `api_log_by_client_time` for
+//! the daily counts), so no read scans another participant's rows. The bound on unverified
+//! entries reads a partial index of those alone; pruning reads one by time.
 
 use std::collections::BTreeSet;
 
@@ -122,26 +123,48 @@ pub(super) fn page(
     limit: u32,
 ) -> Result<Vec<ApiLogEntry>, StoreError> {
     let (api, result_code, from, to) = filter_params(filter);
+    let (before_id, limit) = (before_id.unwrap_or(i64::MAX), i64::from(limit));
+    // A filter by API or by result code reads its own index (`api_log_by_client_api`,
+    // `api_log_by_client_result`) in id order, so a rare one costs no walk through the rest.
+    if let Some(api) = api {
+        return db.query_all(
+            concat!(
+                "SELECT ",
+                log_columns!(),
+                " FROM api_log WHERE client_id = ?1 AND api = ?2 \
+                  AND (CAST(?3 AS TEXT) IS NULL OR result_code = ?3) \
+                  AND (CAST(?4 AS BIGINT) IS NULL OR at_ms >= ?4) \
+                  AND (CAST(?5 AS BIGINT) IS NULL OR at_ms < ?5) \
+                  AND log_id < ?6 ORDER BY log_id DESC LIMIT ?7"
+            ),
+            params![client_id.as_str(), api, result_code, from, to, before_id, limit],
+            entry,
+        );
+    }
+    if let Some(result_code) = result_code {
+        return db.query_all(
+            concat!(
+                "SELECT ",
+                log_columns!(),
+                " FROM api_log WHERE client_id = ?1 AND result_code = ?2 \
+                  AND (CAST(?3 AS BIGINT) IS NULL OR at_ms >= ?3) \
+                  AND (CAST(?4 AS BIGINT) IS NULL OR at_ms < ?4) \
+                  AND log_id < ?5 ORDER BY log_id DESC LIMIT ?6"
+            ),
+            params![client_id.as_str(), result_code, from, to, before_id, limit],
+            entry,
+        );
+    }
     db.query_all(
         concat!(
             "SELECT ",
             log_columns!(),
             " FROM api_log WHERE client_id = ?1 \
-              AND (CAST(?2 AS TEXT) IS NULL OR api = ?2) \
-              AND (CAST(?3 AS TEXT) IS NULL OR result_code = ?3) \
-              AND (CAST(?4 AS BIGINT) IS NULL OR at_ms >= ?4) \
-              AND (CAST(?5 AS BIGINT) IS NULL OR at_ms < ?5) \
-              AND log_id < ?6 ORDER BY log_id DESC LIMIT ?7"
+              AND (CAST(?2 AS BIGINT) IS NULL OR at_ms >= ?2) \
+              AND (CAST(?3 AS BIGINT) IS NULL OR at_ms < ?3) \
+              AND log_id < ?4 ORDER BY log_id DESC LIMIT ?5"
         ),
-        params![
-            client_id.as_str(),
-            api,
-            result_code,
-            from,
-            to,
-            before_id.unwrap_or(i64::MAX),
-            i64::from(limit)
-        ],
+        params![client_id.as_str(), from, to, before_id, limit],
         entry,
     )
 }
