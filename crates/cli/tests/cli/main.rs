@@ -17,6 +17,7 @@ mod kill;
 mod logs;
 mod settlement;
 mod sftp;
+mod users;
 
 const OCPAY: &str = env!("CARGO_BIN_EXE_ocpay");
 

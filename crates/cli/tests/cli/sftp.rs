@@ -21,7 +21,7 @@ BVvS2kjfVVmOYQhvuVZ5pAD6w1AqN7Yzr3ioU+TIQ5uL8kBIT7VMeXGlCcByQu9gyPwWpxYfVHqUWWHx
 A8yAuPHWnAozh6XGLwME00YC63jZUMOR17TcoJdKvTXwkHb7kjUdb7jGAYk87eYmfFExN ops@example";
 
 /// `ocpay args...` with `input` on its standard input.
-fn ocpay_with_stdin(args: &[&str], input: &str) -> Output {
+pub(super) fn ocpay_with_stdin(args: &[&str], input: &str) -> Output {
     let mut child = Command::new(OCPAY)
         .args(args)
         .env_remove("RUST_LOG")

@@ -1,0 +1,88 @@
+//! `ocpay users ...`: the developer center's users made from the shell, with a password or a
+//! one-time link, listed without their secrets, and disabled.
+
+use super::sftp::ocpay_with_stdin;
+use super::{create_participant, json, ocpay};
+
+fn args(owned: &[String]) -> Vec<&str> {
+    owned.iter().map(String::as_str).collect()
+}
+
+#[test]
+fn users_are_created_listed_and_disabled_from_the_shell() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data").to_str().unwrap().to_owned();
+    assert!(ocpay(&["migrate", "--data-dir", &data]).status.success());
+    let merchant =
+        create_participant(&data, &dir.path().join("merchant"), "merchant", "http://127.0.0.1:1", &[]);
+    let client_id = merchant["clientId"].as_str().unwrap();
+    let create = |email: &str, role: &str| {
+        vec![
+            "users",
+            "create",
+            "--data-dir",
+            &data,
+            "--client-id",
+            client_id,
+            "--email",
+            email,
+            "--role",
+            role,
+        ]
+        .into_iter()
+        .map(str::to_owned)
+        .collect::<Vec<_>>()
+    };
+
+    // A password from stdin: checked, and never printed.
+    let mut with_password = create("Ops@Shop.Example", "viewer");
+    with_password.push("--password-stdin".into());
+    let short = ocpay_with_stdin(&args(&with_password), "short\n");
+    assert!(!short.status.success());
+    assert!(String::from_utf8_lossy(&short.stderr).contains("password"), "the message names the password");
+    let made = ocpay_with_stdin(&args(&with_password), "a long enough passphrase\n");
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let made = json(&made);
+    assert_eq!((made["email"].as_str(), made["role"].as_str()), (Some("ops@shop.example"), Some("viewer")));
+    assert!(made.get("setupLink").is_none());
+
+    // Without one, a one-time link that sets it.
+    let invited = json(&ocpay(&args(&create("dev@shop.example", "developer"))));
+    let link = invited["setupLink"].as_str().expect("a one-time link");
+    assert!(link.contains("/portal/setup?token="), "{link}");
+    assert!(invited["setupLinkExpiresAt"].is_string());
+
+    // The same email again, another participant's user or an unknown client id are refused.
+    let again = ocpay(&args(&create("dev@shop.example", "viewer")));
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("exists already"));
+    let unknown = ocpay(&[
+        "users",
+        "create",
+        "--data-dir",
+        &data,
+        "--client-id",
+        "SANDBOX_NOBODY",
+        "--email",
+        "x@y.example",
+        "--role",
+        "owner",
+    ]);
+    assert!(!unknown.status.success());
+    let bad_role = ocpay(&args(&create("z@shop.example", "admin")));
+    assert_eq!(bad_role.status.code(), Some(2), "a role that does not parse is a usage error");
+
+    let listed = json(&ocpay(&["users", "list", "--data-dir", &data, "--client-id", client_id]));
+    let users = listed["users"].as_array().unwrap();
+    let emails: Vec<_> = users.iter().map(|user| user["email"].as_str().unwrap()).collect();
+    assert_eq!(emails, ["dev@shop.example", "ops@shop.example"]);
+    assert_eq!(users[0]["password"], false, "the invited user has no password yet");
+    assert_eq!(users[1]["password"], true);
+    let text = listed.to_string();
+    assert!(!text.contains("argon2") && !text.contains("token="), "no secret is listed: {text}");
+
+    let disabled = json(&ocpay(&["users", "disable", "--data-dir", &data, "--email", "ops@shop.example"]));
+    assert!(disabled["disabledAt"].is_string());
+    let missing = ocpay(&["users", "disable", "--data-dir", &data, "--email", "nobody@shop.example"]);
+    assert!(!missing.status.success());
+}
