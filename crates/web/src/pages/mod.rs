@@ -10,6 +10,7 @@ mod grants;
 mod home;
 mod keys;
 mod lists;
+mod logs;
 mod payments;
 mod refunds;
 mod registrations;
@@ -58,6 +59,9 @@ pub(crate) fn routes() -> Router<Arc<Portal>> {
         .route("/portal/payments/{payment_id}/resend", post(payments::resend_action))
         .route("/portal/payments/{payment_id}/pay", post(payments::test_pay_action))
         .route("/portal/refunds", get(refunds::list))
+        .route("/portal/logs", get(logs::list))
+        .route("/portal/logs/check", get(logs::check_form).post(logs::check))
+        .route("/portal/logs/{entry_id}", get(logs::detail))
         .route("/portal/registrations", get(registrations::list))
         .route(
             "/portal/registrations/{registration_id}/again",
@@ -77,6 +81,7 @@ pub(crate) const SECTIONS: &[(&str, &str)] = &[
     ("/portal/", "Home"),
     ("/portal/payments", "Payments"),
     ("/portal/refunds", "Refunds"),
+    ("/portal/logs", "API log"),
     (REGISTRATIONS, "Registrations"),
     ("/portal/grants", "Grants"),
     ("/portal/keys", "Keys"),

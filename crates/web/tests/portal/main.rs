@@ -6,6 +6,7 @@ mod browser;
 mod chromium;
 mod grants;
 mod keys;
+mod logs;
 mod payments;
 mod refunds;
 mod registrations;
