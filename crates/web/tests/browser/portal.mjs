@@ -210,9 +210,12 @@ async function walk(page, base, work, shots, report) {
 
   // 4. The pages that show those requests, as far as the developer center has them: a page
   // that answers 404 is not written yet, and its step is reported as skipped.
-  // The API log with its signature debugger has no page yet: the step that finds the pay
-  // above in it and reads the debugger's diagnosis of the forged request waits for it.
-  report.skipped = ["API log and signature debugger: no page yet"];
+  report.skipped = [];
+  if (await exists(page, base, "/portal/logs")) {
+    report.apiLog = await apiLog(page, base, shots, clientId);
+  } else {
+    report.skipped.push("API log and signature debugger: no page yet");
+  }
 
   if (await exists(page, base, "/portal/payments")) {
     await open(page, `${base}/portal/payments`, "/portal/payments");
@@ -273,6 +276,59 @@ async function walk(page, base, work, shots, report) {
   }
   await open(page, `${base}/portal/`, "/portal/");
   await photograph(page, shots.directory, "home-after-pay", shots.list);
+}
+
+/// The API log: the pay above listed as verified, its bodies on its page; the forged request
+/// listed as refused, its page showing the signature debugger's diagnosis; and the pasted
+/// check, prefilled from it, naming no key of the merchant's.
+async function apiLog(page, base, shots, clientId) {
+  // The gateway's writer commits entries a moment after the answers: reload until both show.
+  const rows = page.locator("table tbody tr");
+  for (let tries = 0; ; tries += 1) {
+    await open(page, `${base}/portal/logs`, "/portal/logs");
+    if ((await rows.count()) >= 2) break;
+    if (tries >= 50) fail(`the API log lists ${await rows.count()} requests, not the pay and the forged one`);
+    await page.waitForTimeout(200);
+  }
+  const paid = rows.filter({ hasText: "S SUCCESS" });
+  const refused = rows.filter({ hasText: "F SIGNATURE_INVALID" });
+  if ((await paid.count()) !== 1) fail(`the API log does not list the pay once: ${await page.locator("table").innerText()}`);
+  if ((await refused.count()) !== 1) fail(`the API log does not list the forged request once`);
+  const listed = await rows.count();
+  const paidRow = (await paid.innerText()).replace(/\s+/g, " ");
+  if (!paidRow.includes("pay") || !paidRow.includes("yes (key 1)")) fail(`the pay's row reads ${paidRow}`);
+  await photograph(page, shots.directory, "logs", shots.list);
+
+  await Promise.all([page.waitForURL(/\/portal\/logs\/\d+$/), paid.locator("a").first().click()]);
+  const body = await page.locator("section[aria-labelledby=request] pre").innerText();
+  if (!body.includes('"paymentRequestId"')) fail(`the pay's page does not show its body: ${body}`);
+  if (await page.locator("section.debugger").count()) fail("a verified request shows a diagnosis");
+  await photograph(page, shots.directory, "log-entry", shots.list);
+
+  await open(page, `${base}/portal/logs`, "/portal/logs");
+  await Promise.all([page.waitForURL(/\/portal\/logs\/\d+$/), refused.locator("a").first().click()]);
+  const debuggerSection = page.locator("section.debugger");
+  if ((await debuggerSection.count()) !== 1) fail("the forged request's page has no signature debugger");
+  const cause = (await debuggerSection.locator("p.error strong").innerText()).trim();
+  // Signed with a key that is not the merchant's: no variant verifies.
+  if (cause !== "BODY_CHANGED") fail(`the diagnosis names ${cause}, not BODY_CHANGED`);
+  const advice = await debuggerSection.locator("p.error").innerText();
+  const verified = await debuggerSection.locator("pre.string-to-sign").innerText();
+  if (!verified.startsWith("POST /ams/sandbox/api/v1/payments/pay\\n") || !verified.includes(`${clientId}.`)) {
+    fail(`the string verified reads ${JSON.stringify(verified)}`);
+  }
+  const ruledOut = await debuggerSection.locator("ul.ruled-out li").count();
+  if (ruledOut < 1) fail("the diagnosis names no cause it ruled out");
+  await photograph(page, shots.directory, "log-entry-failed", shots.list);
+
+  // The pasted check, filled in from the request: the stranger's signature verifies with no key.
+  await Promise.all([page.waitForURL(/\/portal\/logs\/check\?entry=\d+$/), page.click("a[href^='/portal/logs/check?entry=']")]);
+  if (!(await page.inputValue("#string_to_sign")).startsWith("POST /ams/")) fail("the check is not filled in");
+  await Promise.all([page.waitForLoadState("load"), page.click('form.check button[type=submit]')]);
+  const answer = (await page.locator("section.check-answer").innerText()).replace(/\s+/g, " ");
+  if (!answer.includes("none of your keys")) fail(`the check answers ${answer}`);
+  await photograph(page, shots.directory, "log-check", shots.list);
+  return { listed, cause, advice: advice.trim(), ruledOut, check: "none of your keys" };
 }
 
 /// Whether the developer center has a page at `address` yet (asked beside the page, with its
