@@ -10,8 +10,9 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use http::HeaderMap;
+use http::{HeaderMap, HeaderName};
 use ocpay_store::{ApiLogEntry, Store, StoreError};
+use serde::{Serialize, Serializer};
 
 use crate::batch_writer::{self, Batches, Batching};
 use crate::settings::ApiLogSettings;
@@ -70,33 +71,56 @@ pub(crate) fn offer(sink: &Sink, entry: ApiLogEntry) {
     }
 }
 
-/// Whether a header carries a secret, whose value the log must not keep.
+/// Whether a header carries a secret, whose value the log must not keep; `name` is lower-case,
+/// as `http` keeps header names.
 pub(crate) fn is_secret(name: &str) -> bool {
     const SECRET: [&str; 5] = ["agent-token", "authorization", "proxy-authorization", "cookie", "set-cookie"];
     const SECRET_WORDS: [&str; 5] = ["token", "secret", "password", "api-key", "apikey"];
-    let name = name.to_ascii_lowercase();
-    SECRET.contains(&name.as_str()) || SECRET_WORDS.iter().any(|word| name.contains(word))
+    SECRET.contains(&name) || SECRET_WORDS.iter().any(|word| name.contains(word))
 }
 
 /// The headers as a JSON object, by lower-case name (several values of one name joined by
-/// `, `), secrets redacted and long values cut.
+/// `, `), secrets redacted and long values cut. Written straight into the text, with no map or
+/// string per header in between: this runs for every request.
 pub(crate) fn headers_json(headers: &HeaderMap) -> String {
-    let mut object = serde_json::Map::with_capacity(headers.keys_len());
-    for name in headers.keys() {
-        let name = name.as_str();
-        let value = if is_secret(name) {
-            REDACTED.to_owned()
-        } else {
-            let values: Vec<String> = headers
-                .get_all(name)
-                .iter()
-                .map(|value| text(value.as_bytes(), HEADER_VALUE_BYTES_MAX))
-                .collect();
-            values.join(", ")
-        };
-        object.insert(name.to_owned(), serde_json::Value::String(value));
+    let mut json = Vec::with_capacity(64 + 96 * headers.keys_len());
+    let mut serializer = serde_json::Serializer::new(&mut json);
+    let entries = headers.keys().map(|name| (name.as_str(), Values { headers, name }));
+    // Writing into a Vec cannot fail, and the names and values are strings.
+    if serializer.collect_map(entries).is_err() {
+        return "{}".to_owned();
     }
-    serde_json::Value::Object(object).to_string()
+    String::from_utf8(json).unwrap_or_else(|_| "{}".to_owned())
+}
+
+/// The values of one header, as the log keeps them.
+struct Values<'a> {
+    headers: &'a HeaderMap,
+    name: &'a HeaderName,
+}
+
+impl Serialize for Values<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if is_secret(self.name.as_str()) {
+            return serializer.serialize_str(REDACTED);
+        }
+        let mut values = self.headers.get_all(self.name).iter();
+        match (values.next(), values.next()) {
+            (Some(value), None) => match value.to_str() {
+                Ok(value) if value.len() <= HEADER_VALUE_BYTES_MAX => serializer.serialize_str(value),
+                _ => serializer.serialize_str(&text(value.as_bytes(), HEADER_VALUE_BYTES_MAX)),
+            },
+            _ => {
+                let values: Vec<String> = self
+                    .headers
+                    .get_all(self.name)
+                    .iter()
+                    .map(|value| text(value.as_bytes(), HEADER_VALUE_BYTES_MAX))
+                    .collect();
+                serializer.serialize_str(&values.join(", "))
+            }
+        }
+    }
 }
 
 /// Bytes as text (invalid UTF-8 replaced), cut to `bytes_max` bytes at a character boundary;
