@@ -22,7 +22,7 @@ async fn authorise(browser: &Browser, fields: &[(&str, &str)]) -> Page {
 
 /// The ids of the grants a page lists, in order.
 fn grant_ids(body: &str) -> Vec<String> {
-    all_between(body, "<td>G", "</td>").into_iter().map(|id| format!("G{id}")).collect()
+    all_between(body, "<td data-label=\"Grant\">G", "</td>").into_iter().map(|id| format!("G{id}")).collect()
 }
 
 /// The token a "shown once" page shows.

@@ -276,7 +276,7 @@ async fn key_versions_are_paged_newest_first() {
     user(&app, &merchant.client_id, "viewer@shop.example", Role::Viewer).await;
     let browser = Browser::signed_in(&app, "viewer@shop.example").await;
     let versions = |body: &str| -> Vec<u32> {
-        body.split("<td class=\"num\">")
+        body.split("<td data-label=\"Version\" class=\"num\">")
             .skip(1)
             .map(|rest| rest[..rest.find('<').unwrap()].parse().unwrap())
             .collect()

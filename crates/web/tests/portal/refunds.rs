@@ -10,12 +10,8 @@ use crate::payments::{all_between, next_link, pay, signed_in};
 
 /// The refund rows of a list page, as (refund id, payment id).
 fn rows(body: &str) -> Vec<(String, String)> {
-    let payments = all_between(body, "<td><a href=\"/portal/payments/", "\"");
-    let refunds: Vec<String> = body
-        .split("<tr>")
-        .skip(2)
-        .filter_map(|row| all_between(row, "<td>", "</td>").get(1).cloned())
-        .collect();
+    let payments = all_between(body, "<td data-label=\"Payment\"><a href=\"/portal/payments/", "\"");
+    let refunds = all_between(body, "<td data-label=\"Refund\">", "</td>");
     refunds.into_iter().zip(payments).collect()
 }
 
