@@ -46,8 +46,8 @@ pub use portal::{
     SetupToken,
 };
 use settlement::{
-    ItemCursor, MarkPaid, SettleChunk, SettledChunk, SettlementBatch, SettlementCounts, SettlementItemRecord,
-    SettlementTerms,
+    BatchCursor, ItemCursor, MarkPaid, SettleChunk, SettledChunk, SettlementBatch, SettlementCounts,
+    SettlementItemRecord, SettlementTerms,
 };
 
 /// Why the store could not do what it was asked.
@@ -728,6 +728,15 @@ pub trait Store: Send + Sync + 'static {
 
     async fn settlement_batch(&self, batch_id: &str) -> Result<Option<SettlementBatch>, StoreError>;
 
+    /// A page of `owner`'s batches, newest day first (then newest cutoff, then id), after
+    /// `after`: the developer center's list, by keyset over the index of an owner's days.
+    async fn settlement_batches_page(
+        &self,
+        owner: &ClientId,
+        after: Option<&BatchCursor>,
+        limit: u32,
+    ) -> Result<Vec<SettlementBatch>, StoreError>;
+
     /// A page of a batch's items in file order (completion time, then id), after `after`.
     async fn batch_items(
         &self,
@@ -859,6 +868,10 @@ pub trait Store: Send + Sync + 'static {
 
     /// Removes an SFTP account; false if there was none.
     async fn remove_sftp_account(&self, client_id: &ClientId) -> Result<bool, StoreError>;
+
+    /// Removes one public key (as kept: type and data) from an SFTP account; false when the
+    /// account has no such key, or there is no account.
+    async fn remove_sftp_public_key(&self, client_id: &ClientId, key: &str) -> Result<bool, StoreError>;
 
     /// Records a login's outcome and returns the account as it is after it (`None` when it does
     /// not exist). A success clears the failures and stamps the last login; a failure counts,

@@ -63,6 +63,20 @@ pub struct SettlementBatch {
     pub payout_reference: Option<String>,
 }
 
+/// Where a page of a participant's batches ends: the next page starts after it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchCursor {
+    pub day: Date,
+    pub cutoff: Timestamp,
+    pub batch_id: String,
+}
+
+impl SettlementBatch {
+    pub fn cursor(&self) -> BatchCursor {
+        BatchCursor { day: self.day, cutoff: self.cutoff, batch_id: self.id.clone() }
+    }
+}
+
 /// One completed transaction in a batch, as the files show it. Amounts are signed as they move
 /// the merchant's balance: a payment's amount positive and its fee negative, a refund's or
 /// cancel's amount negative and the fee it returns positive.

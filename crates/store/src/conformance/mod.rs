@@ -109,11 +109,13 @@ macro_rules! conformance_tests {
         $crate::conformance_tests!(@area store $attrs $new_store, settlement [
             fees_are_posted_with_the_payment_and_returned_pro_rata,
             chunks_take_each_transaction_once_and_close_the_batch,
+            batch_pages_follow_the_keyset_newest_day_first,
         ]);
         $crate::conformance_tests!(@area store $attrs $new_store, sftp [
             sftp_accounts_add_keys_and_replace_passwords,
             sftp_failures_lock_until_the_lockout_ends,
             sftp_password_attempts_count_before_the_check,
+            sftp_keys_are_removed_one_at_a_time,
         ]);
         $crate::conformance_tests!(@area store $attrs $new_store, portal [
             portal_users_are_unique_by_email_and_sign_up_is_atomic,

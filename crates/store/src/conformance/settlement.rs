@@ -10,7 +10,7 @@ use ocpay_core::fees::FeeSchedule;
 use ocpay_core::ledger::{Account, AccountOwner};
 use ocpay_core::participant::Environment;
 
-use super::{assert_sound, at, paid_ready, payer_with, pending, refund_of, settlement, usd};
+use super::{assert_sound, at, merchant, paid_ready, payer_with, pending, refund_of, settlement, sgd, usd};
 use crate::settlement::{BatchStatus, MarkPaid, SettleChunk, SettlementKind, SettlementTerms};
 use crate::{SettlePayment, Store};
 
@@ -121,4 +121,62 @@ pub async fn chunks_take_each_transaction_once_and_close_the_batch(store: Arc<dy
     let again = store.mark_paid(&batch.id, None, at(301)).await.unwrap();
     assert_eq!(again, MarkPaid::AlreadyPaid { reference: Some("T1".into()) });
     assert_sound(&*store).await;
+}
+
+pub async fn batch_pages_follow_the_keyset_newest_day_first(store: Arc<dyn Store>) {
+    let alice = merchant(&*store, "ALICE").await;
+    let bob = merchant(&*store, "BOB").await;
+    // Empty batches (a day without transactions still gets one): Alice has four days, two
+    // batches on one of them (two cutoffs, as the sandbox's settle-now makes) and one in SGD.
+    let make = |owner: &ocpay_core::ids::ClientId, day: u8, cutoff: i64, currency| SettleChunk {
+        owner: owner.clone(),
+        currency,
+        day: date(2027, 1, i8::try_from(day).unwrap()),
+        settlement_date: date(2027, 1, i8::try_from(day + 1).unwrap()),
+        cutoff: at(cutoff),
+        now: at(cutoff),
+        limit: 10,
+        rates: Vec::new(),
+    };
+    let (usd, sgd) = (usd(0).currency(), sgd(0).currency());
+    for chunk in [
+        make(&alice, 3, 300, usd),
+        make(&alice, 1, 100, usd),
+        make(&alice, 4, 400, usd),
+        make(&alice, 3, 350, usd),
+        make(&alice, 2, 200, usd),
+        make(&alice, 2, 200, sgd),
+        make(&bob, 5, 500, usd),
+    ] {
+        store.settle_chunk(&chunk).await.unwrap();
+    }
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store.settlement_batches_page(&alice, after.as_ref(), 2).await.unwrap();
+        assert!(page.len() <= 2);
+        seen.extend(
+            page.iter().map(|batch| (batch.day.day(), batch.cutoff, batch.currency, batch.id.clone())),
+        );
+        match page.last() {
+            Some(last) if page.len() == 2 => after = Some(last.cursor()),
+            _ => break,
+        }
+    }
+    assert!(seen.iter().all(|(_, _, _, id)| !id.is_empty()));
+    let order: Vec<_> = seen.iter().map(|(day, cutoff, currency, _)| (*day, *cutoff, *currency)).collect();
+    let mut expected = vec![
+        (4, at(400), usd),
+        (3, at(350), usd),
+        (3, at(300), usd),
+        (2, at(200), usd),
+        (2, at(200), sgd),
+        (1, at(100), usd),
+    ];
+    // Ties of day and cutoff go by batch id, newest (highest) first.
+    let ids = |currency| seen.iter().find(|(day, _, c, _)| *day == 2 && *c == currency).unwrap().3.clone();
+    if ids(usd) < ids(sgd) {
+        expected.swap(3, 4);
+    }
+    assert_eq!(order, expected, "every batch of Alice's once, newest day first, none of Bob's");
 }

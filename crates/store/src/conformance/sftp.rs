@@ -142,3 +142,31 @@ pub async fn sftp_password_attempts_count_before_the_check(store: Arc<dyn Store>
     let locked = store.sftp_account(&bob).await.unwrap().unwrap();
     assert_eq!((locked.failures, locked.locked_until), (3, Some(at(900))));
 }
+
+pub async fn sftp_keys_are_removed_one_at_a_time(store: Arc<dyn Store>) {
+    let alice = client("ALICE");
+    assert!(!store.remove_sftp_public_key(&alice, "ssh-ed25519 AAAA1").await.unwrap(), "no account");
+    for key in ["ssh-ed25519 AAAA1", "ssh-ed25519 AAAA2", "ssh-ed25519 AAAA3"] {
+        let add = SftpAccountChange { add_public_key: Some(key.into()), ..change("ALICE") };
+        store.upsert_sftp_account(&add, at(1)).await.unwrap();
+    }
+    let password = SftpAccountChange { password_hash: Some("$argon2id$one".into()), ..change("ALICE") };
+    store.upsert_sftp_account(&password, at(2)).await.unwrap();
+    store.upsert_sftp_account(&change("BOB"), at(2)).await.unwrap();
+    let bobs = SftpAccountChange { add_public_key: Some("ssh-ed25519 AAAA2".into()), ..change("BOB") };
+    store.upsert_sftp_account(&bobs, at(2)).await.unwrap();
+
+    assert!(store.remove_sftp_public_key(&alice, "ssh-ed25519 AAAA2").await.unwrap());
+    assert!(!store.remove_sftp_public_key(&alice, "ssh-ed25519 AAAA2").await.unwrap(), "once");
+    assert!(!store.remove_sftp_public_key(&alice, "ssh-ed25519 AAAA").await.unwrap(), "whole keys only");
+    let account = store.sftp_account(&alice).await.unwrap().unwrap();
+    assert_eq!(account.public_keys, ["ssh-ed25519 AAAA1", "ssh-ed25519 AAAA3"], "the others stay in order");
+    assert_eq!(account.password_hash.as_deref(), Some("$argon2id$one"), "the password stays");
+    let bob = store.sftp_account(&client("BOB")).await.unwrap().unwrap();
+    assert_eq!(bob.public_keys, ["ssh-ed25519 AAAA2"], "another account's same key stays");
+    for key in ["ssh-ed25519 AAAA1", "ssh-ed25519 AAAA3"] {
+        assert!(store.remove_sftp_public_key(&alice, key).await.unwrap());
+    }
+    let account = store.sftp_account(&alice).await.unwrap().unwrap();
+    assert!(account.public_keys.is_empty(), "the account stays, with its password");
+}

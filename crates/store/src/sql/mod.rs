@@ -87,8 +87,8 @@ pub(crate) use self::value::params;
 pub use self::value::{Cell, ColumnIndex, Columns, FromCell, Row, ToValue, Value};
 use crate::pages::{PageCursor, PaymentFilter, TokenHold};
 use crate::settlement::{
-    ItemCursor, MarkPaid, SettleChunk, SettledChunk, SettlementBatch, SettlementCounts, SettlementItemRecord,
-    SettlementTerms,
+    BatchCursor, ItemCursor, MarkPaid, SettleChunk, SettledChunk, SettlementBatch, SettlementCounts,
+    SettlementItemRecord, SettlementTerms,
 };
 use crate::{
     AfterAttempt, Attempt, AuditEvent, CancelPayment, CreatePayment, CreateRefund, CreateRegistration,
@@ -582,6 +582,15 @@ impl<E: Engine> Store for SqlStore<E> {
         self.engine.read(|db| settlement::batch(db, batch_id)).await
     }
 
+    async fn settlement_batches_page(
+        &self,
+        owner: &ClientId,
+        after: Option<&BatchCursor>,
+        limit: u32,
+    ) -> Result<Vec<SettlementBatch>, StoreError> {
+        self.engine.read(|db| settlement::batches_page(db, owner, after, limit)).await
+    }
+
     async fn batch_items(
         &self,
         batch_id: &str,
@@ -723,6 +732,11 @@ impl<E: Engine> Store for SqlStore<E> {
     ) -> Result<(crate::SftpAccount, bool), StoreError> {
         let change = change.clone();
         self.engine.write(Isolation::Serializable, move |db| sftp::upsert(db, &change, now)).await
+    }
+
+    async fn remove_sftp_public_key(&self, client_id: &ClientId, key: &str) -> Result<bool, StoreError> {
+        let (client_id, key) = (client_id.clone(), key.to_owned());
+        self.engine.write(Isolation::Serializable, move |db| sftp::remove_key(db, &client_id, &key)).await
     }
 
     async fn sftp_accounts(&self) -> Result<Vec<crate::SftpAccount>, StoreError> {

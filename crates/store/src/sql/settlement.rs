@@ -25,8 +25,8 @@ use super::rows::{self, millis};
 use super::{Db, Row, ledger as stored_ledger, params};
 use crate::StoreError;
 use crate::settlement::{
-    BatchStatus, ItemCursor, MarkPaid, SettleChunk, SettledChunk, SettlementBatch, SettlementCounts,
-    SettlementItemRecord, SettlementKind, SettlementTerms,
+    BatchCursor, BatchStatus, ItemCursor, MarkPaid, SettleChunk, SettledChunk, SettlementBatch,
+    SettlementCounts, SettlementItemRecord, SettlementKind, SettlementTerms,
 };
 
 fn corrupt(what: &str, value: impl std::fmt::Display) -> StoreError {
@@ -334,6 +334,46 @@ pub(super) fn batches(
               AND (CAST(?2 AS TEXT) IS NULL OR day = ?2) ORDER BY cutoff_at_ms DESC, batch_id LIMIT ?3"
         ),
         params![owner.map(ClientId::as_str), day, i64::from(limit)],
+        batch_row,
+    )
+}
+
+/// A page of an owner's batches, newest day first, by keyset: the index of an owner's days
+/// (`settlement_batch_day`) serves the range and the order's first column; a day's few batches
+/// are sorted among themselves.
+pub(super) fn batches_page(
+    db: &mut dyn Db,
+    owner: &ClientId,
+    after: Option<&BatchCursor>,
+    limit: u32,
+) -> Result<Vec<SettlementBatch>, StoreError> {
+    let Some(after) = after else {
+        return db.query_all(
+            concat!(
+                "SELECT ",
+                batch_columns!(),
+                " FROM settlement_batch WHERE owner_client_id = ?1 \
+                  ORDER BY day DESC, cutoff_at_ms DESC, batch_id DESC LIMIT ?2"
+            ),
+            params![owner.as_str(), i64::from(limit)],
+            batch_row,
+        );
+    };
+    db.query_all(
+        concat!(
+            "SELECT ",
+            batch_columns!(),
+            " FROM settlement_batch WHERE owner_client_id = ?1 AND day <= ?2 \
+              AND (day, cutoff_at_ms, batch_id) < (?2, ?3, ?4) \
+              ORDER BY day DESC, cutoff_at_ms DESC, batch_id DESC LIMIT ?5"
+        ),
+        params![
+            owner.as_str(),
+            after.day.to_string(),
+            millis(after.cutoff),
+            after.batch_id.as_str(),
+            i64::from(limit)
+        ],
         batch_row,
     )
 }

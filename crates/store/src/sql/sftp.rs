@@ -105,6 +105,20 @@ pub(super) fn remove(db: &mut dyn Db, client_id: &ClientId) -> Result<bool, Stor
     Ok(db.execute("DELETE FROM sftp_account WHERE client_id = ?1", params![client_id.as_str()])? == 1)
 }
 
+pub(super) fn remove_key(db: &mut dyn Db, client_id: &ClientId, key: &str) -> Result<bool, StoreError> {
+    let Some(mut account) = find(db, client_id)? else { return Ok(false) };
+    let before = account.public_keys.len();
+    account.public_keys.retain(|kept| kept != key);
+    if account.public_keys.len() == before {
+        return Ok(false);
+    }
+    db.execute(
+        "UPDATE sftp_account SET public_keys = ?2 WHERE client_id = ?1",
+        params![client_id.as_str(), account.public_keys.join("\n")],
+    )?;
+    Ok(true)
+}
+
 pub(super) fn record_login(
     db: &mut dyn Db,
     client_id: &ClientId,
