@@ -7,8 +7,8 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use ocpay_core::ids::ClientId;
+use ocpay_server::service::sftp as accounts;
 use ocpay_server::settings::Settings;
-use ocpay_sftp::accounts;
 use ocpay_store::{SftpAccount, SftpAccountChange};
 use serde_json::{Value, json};
 

@@ -1,6 +1,7 @@
 //! The server's Ed25519 host key: made on first use at `<data_dir>/sftp-host-key` (OpenSSH's
-//! private key format, mode 0600), so that it survives restarts and clients can pin it; and the
-//! `known_hosts` line that pins it.
+//! private key format, mode 0600), so that it survives restarts and clients can pin it; its
+//! public half published beside it (`sftp-host-key.pub`), which the developer center shows
+//! without opening the private key; and the `known_hosts` line that pins it.
 
 use std::io::Write as _;
 use std::net::SocketAddr;
@@ -8,6 +9,7 @@ use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
+use ocpay_server::service::sftp::{HOST_PUBLIC_KEY_FILE, HostKey};
 use russh::keys::ssh_key::LineEnding;
 use russh::keys::ssh_key::private::{Ed25519Keypair, KeypairData};
 use russh::keys::{Algorithm, PrivateKey, PublicKey};
@@ -38,7 +40,31 @@ pub fn load_or_create(data_dir: &Path) -> anyhow::Result<PrivateKey> {
     if key.algorithm() != Algorithm::Ed25519 {
         anyhow::bail!("{} is not an Ed25519 key", file.display());
     }
+    publish(data_dir, key.public_key())?;
     Ok(key)
+}
+
+/// Writes the public key's line to `sftp-host-key.pub` unless it holds it already: under a
+/// temporary name, then renamed, so that a reader never sees half a line.
+fn publish(data_dir: &Path, key: &PublicKey) -> anyhow::Result<()> {
+    let file = data_dir.join(HOST_PUBLIC_KEY_FILE);
+    let line = format!("{}\n", HostKey::of(key)?.line);
+    if std::fs::read_to_string(&file).is_ok_and(|text| text == line) {
+        return Ok(());
+    }
+    let temporary = data_dir.join(format!("{HOST_PUBLIC_KEY_FILE}.{}.tmp", std::process::id()));
+    let write = || format!("write {}", temporary.display());
+    let mut out = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o644)
+        .open(&temporary)
+        .with_context(write)?;
+    out.write_all(line.as_bytes()).with_context(write)?;
+    out.sync_all().with_context(write)?;
+    std::fs::rename(&temporary, &file).with_context(|| format!("write {}", file.display()))?;
+    Ok(())
 }
 
 fn create(data_dir: &Path, file: &Path) -> anyhow::Result<()> {
@@ -74,12 +100,8 @@ fn create(data_dir: &Path, file: &Path) -> anyhow::Result<()> {
 /// The `known_hosts` line that pins `key` for clients connecting to `address`: `[host]:port`
 /// (OpenSSH writes a bare host for port 22), the key type and its base64 data.
 pub fn known_hosts_line(key: &PublicKey, address: SocketAddr) -> anyhow::Result<String> {
-    let mut key = key.clone();
-    key.set_comment("");
-    let text = key.to_openssh().context("encode the SFTP host key")?;
-    let host = address.ip().to_string();
-    let name = if address.port() == 22 { host } else { format!("[{host}]:{}", address.port()) };
-    Ok(format!("{name} {}", text.trim()))
+    let key = HostKey::of(key).context("encode the SFTP host key")?;
+    Ok(key.known_hosts_line(&address.ip().to_string(), address.port()))
 }
 
 #[cfg(test)]
@@ -101,5 +123,13 @@ mod tests {
         assert!(line.starts_with("[127.0.0.1]:2222 ssh-ed25519 AAAA"), "{line}");
         let line = known_hosts_line(key.public_key(), "[::1]:22".parse().unwrap()).unwrap();
         assert!(line.starts_with("::1 ssh-ed25519 "), "{line}");
+
+        // The public half is published beside it, and written again if it was lost.
+        let published = std::fs::read_to_string(dir.path().join(HOST_PUBLIC_KEY_FILE)).unwrap();
+        assert_eq!(published, format!("{}\n", HostKey::of(key.public_key()).unwrap().line));
+        assert!(published.starts_with("ssh-ed25519 AAAA"), "{published}");
+        std::fs::remove_file(dir.path().join(HOST_PUBLIC_KEY_FILE)).unwrap();
+        load_or_create(dir.path()).unwrap();
+        assert_eq!(std::fs::read_to_string(dir.path().join(HOST_PUBLIC_KEY_FILE)).unwrap(), published);
     }
 }

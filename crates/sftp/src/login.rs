@@ -17,6 +17,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 
 use ocpay_core::ids::ClientId;
+use ocpay_server::service::sftp::{self, Standing};
 use ocpay_store::{SftpAccount, SftpLoginOutcome};
 use russh::keys::PublicKey;
 use russh::server::{Auth, ChannelOpenHandle, Msg, PublicKeyOffer, Session, VerifiedPublicKey};
@@ -162,12 +163,10 @@ impl Connection {
     /// Whether the account may log in at all now, whatever the credential.
     fn standing(&self, account: &SftpAccount) -> Option<Refusal> {
         let now = self.shared.clock().now();
-        if account.locked_until.is_some_and(|until| now < until) {
-            return Some(Refusal::Locked);
-        }
-        let last_used = account.last_login_at.map_or(account.created_at, |at| at.max(account.created_at));
-        if now.duration_since(last_used) > self.shared.settings.unused_max {
-            return Some(Refusal::Disabled);
+        match sftp::standing(account, now, self.shared.settings.unused_max) {
+            Standing::Locked(_) => return Some(Refusal::Locked),
+            Standing::Disabled => return Some(Refusal::Disabled),
+            Standing::Active => {}
         }
         if !address_allowed(&account.allowed_networks, self.peer.ip()) {
             return Some(Refusal::AddressNotAllowed);

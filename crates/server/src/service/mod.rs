@@ -15,6 +15,7 @@ pub mod participants;
 pub(crate) mod pay;
 pub mod refund;
 pub mod registrations;
+pub mod sftp;
 pub mod wallet;
 
 #[cfg(test)]
