@@ -354,6 +354,24 @@ pub fn day_folder(customer_id: &str, date: Date) -> String {
     format!("v1/settlements/{customer_id}/{}", day_digits(date))
 }
 
+/// The folder of all a customer's files under the reports root (`v1/settlements/C1`); `None`
+/// for an id that cannot name a folder, whose files are never written (see [`check_name`]).
+pub fn customer_folder(root: &Path, customer_id: &str) -> Option<PathBuf> {
+    check_name("customer id", customer_id).ok()?;
+    Some(root.join("v1").join("settlements").join(customer_id))
+}
+
+/// The date a day's folder is named by (`20261130`), or `None` for any other name.
+pub fn folder_date(name: &str) -> Option<Date> {
+    if name.len() != 8 || !name.bytes().all(|byte| byte.is_ascii_digit()) {
+        return None;
+    }
+    let number = |range: std::ops::Range<usize>| name[range].parse::<i16>().ok();
+    let (year, month, day) = (number(0..4)?, number(4..6)?, number(6..8)?);
+    let date = Date::new(year, i8::try_from(month).ok()?, i8::try_from(day).ok()?).ok()?;
+    (day_digits(date) == name).then_some(date)
+}
+
 fn transaction_items_stem(date: Date) -> String {
     format!("transactionItems_{}", day_digits(date))
 }
@@ -397,6 +415,37 @@ pub fn settlement_summary_path(
 ) -> String {
     let name = part_name(&settlement_summary_stem(currency, batch_id), seq);
     format!("{}/{name}", day_folder(customer_id, settlement_date))
+}
+
+/// Which of the three files `name` is, when it is a name this crate writes in the folder of
+/// `date`: `transactionItems_<date>_<seq>.csv` (of the folder's own day), or
+/// `settlementItems_<currency>_<batchId>_<seq>.csv` or `settlementSummary_...` (of a batch that
+/// settles that day). Anything else is none of them: a temporary part, another day's details, a
+/// path, a name with a separator. Those who serve files by name (the developer center) serve
+/// only these.
+pub fn file_kind_of_name(name: &str, date: Date) -> Option<FileKind> {
+    let (stem, seq) = name.strip_suffix(".csv")?.rsplit_once('_')?;
+    let canonical_seq = seq.len() >= 3
+        && seq.bytes().all(|byte| byte.is_ascii_digit())
+        && seq.parse::<usize>().is_ok_and(|number| part_name("", number) == format!("_{seq}.csv"));
+    if !canonical_seq {
+        return None;
+    }
+    if stem == transaction_items_stem(date) {
+        return Some(FileKind::TransactionItems);
+    }
+    let (kind, rest) = if let Some(rest) = stem.strip_prefix("settlementItems_") {
+        (FileKind::SettlementItems, rest)
+    } else {
+        (FileKind::SettlementSummary, stem.strip_prefix("settlementSummary_")?)
+    };
+    let (code, batch_id) = rest.split_once('_')?;
+    let currency = Currency::parse(code).ok()?;
+    let named = match kind {
+        FileKind::SettlementItems => settlement_items_stem(currency, batch_id),
+        _ => settlement_summary_stem(currency, batch_id),
+    };
+    (check_name("batch id", batch_id).is_ok() && named == stem).then_some(kind)
 }
 
 /// Refuses an id that would escape its folder or hide its file once put in a path: client ids
@@ -1503,6 +1552,63 @@ mod tests {
         ];
         for (got, expected) in cases {
             assert_eq!(got, expected);
+        }
+    }
+
+    #[test]
+    fn folders_name_customers_and_days() {
+        let root = Path::new("/r");
+        assert_eq!(customer_folder(root, "C1"), Some(PathBuf::from("/r/v1/settlements/C1")));
+        for id in ["", "..", ".hidden", "a/b", "a\\b", "a b"] {
+            assert_eq!(customer_folder(root, id), None, "{id:?}");
+        }
+        assert_eq!(folder_date("20261130"), Some(DAY));
+        assert_eq!(day_folder("C1", folder_date("20240229").unwrap()), "v1/settlements/C1/20240229");
+        for name in
+            ["20261131", "20230229", "2026113", "202611300", "2026-11-30", "+0261130", "00000000", ".."]
+        {
+            assert_eq!(folder_date(name), None, "{name}");
+        }
+    }
+
+    #[test]
+    fn only_the_names_written_are_report_files() {
+        let kind = |name: &str| file_kind_of_name(name, DAY);
+        let written = [
+            (transaction_items_path("C1", DAY, 0), FileKind::TransactionItems),
+            (transaction_items_path("C1", DAY, 1234), FileKind::TransactionItems),
+            (
+                settlement_items_path("C1", DAY, currency("USD"), "202611306084941847", 0),
+                FileKind::SettlementItems,
+            ),
+            (settlement_summary_path("C1", DAY, currency("JPY"), "B1_5", 7), FileKind::SettlementSummary),
+        ];
+        for (path, expected) in written {
+            let name = path.rsplit_once('/').unwrap().1;
+            assert_eq!(kind(name), Some(expected), "{name}");
+        }
+        for name in [
+            "transactionItems_20261129_000.csv",
+            "transactionItems_20261130_00.csv",
+            "transactionItems_20261130_0000.csv",
+            "transactionItems_20261130_000.csv.tmp",
+            ".transactionItems_20261130_000.csv.tmp",
+            "transactionItems_20261130_000.CSV",
+            "settlementItems_usd_B1_000.csv",
+            "settlementItems_XYZ_B1_000.csv",
+            "settlementItems_USD__000.csv",
+            "settlementItems_USD_.B1_000.csv",
+            "settlementItems_USD_../B1_000.csv",
+            "settlementItems_USD_B/1_000.csv",
+            "settlementItems_USD_000.csv",
+            "settlementDetails_USD_B1_000.csv",
+            "../transactionItems_20261130_000.csv",
+            "/etc/passwd",
+            "..",
+            "",
+            "notes.txt",
+        ] {
+            assert_eq!(kind(name), None, "{name}");
         }
     }
 
