@@ -35,7 +35,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         &["ocpay-core", "ocpay-protocol", "ocpay-store", "ocpay-server", "ocpay-sdk", "ocpay-web"],
     ),
     ("ocpay-sftp", &["ocpay-core", "ocpay-store", "ocpay-settlement", "ocpay-server"]),
-    ("ocpay-web", &["ocpay-core", "ocpay-protocol", "ocpay-store", "ocpay-server"]),
+    ("ocpay-web", &["ocpay-core", "ocpay-protocol", "ocpay-store", "ocpay-settlement", "ocpay-server"]),
 ];
 
 /// Libraries only some crates may name: SQL lives in the store; serving HTTP is the server's,

@@ -14,6 +14,7 @@ mod logs;
 mod payments;
 mod refunds;
 mod registrations;
+mod reports;
 mod settings;
 mod sign_in;
 mod team;
@@ -70,6 +71,12 @@ pub(crate) fn routes() -> Router<Arc<Portal>> {
         .route("/portal/grants", get(grants::list).post(grants::authorise))
         .route("/portal/grants/{grant_id}/revoke", post(grants::revoke))
         .route("/portal/grants/{grant_id}/token", post(grants::take_token))
+        .route("/portal/reports", get(reports::page))
+        .route("/portal/reports/{date}/{file}", get(reports::download))
+        .route("/portal/reports/sftp/keys", post(reports::add_key))
+        .route("/portal/reports/sftp/keys/remove", post(reports::remove_key))
+        .route("/portal/reports/sftp/password", post(reports::set_password))
+        .route("/portal/reports/sftp/allow-list", post(reports::set_allow_list))
         .route("/portal/{file}", get(home::platform_key_file))
         .route("/portal/static/portal.css", get(style))
         .route("/portal/static/portal.js", get(script))
@@ -84,6 +91,7 @@ pub(crate) const SECTIONS: &[(&str, &str)] = &[
     ("/portal/logs", "API log"),
     (REGISTRATIONS, "Registrations"),
     ("/portal/grants", "Grants"),
+    ("/portal/reports", "Reports"),
     ("/portal/keys", "Keys"),
     ("/portal/settings", "Settings"),
     ("/portal/team", "Team"),

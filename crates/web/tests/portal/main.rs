@@ -10,6 +10,7 @@ mod logs;
 mod payments;
 mod refunds;
 mod registrations;
+mod reports;
 mod settings;
 mod sign_in;
 mod team;
