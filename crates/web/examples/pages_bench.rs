@@ -32,11 +32,17 @@ fn arg(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
-async fn preload(store: Arc<dyn Store>, owner: ClientId, payer: PayerId, count: usize, now: jiff::Timestamp) {
+/// Payments of `owner` by 256 concurrent tasks, each paying from a sandbox wallet of its own
+/// (one wallet for all would make every payment wait for the last on PostgreSQL).
+async fn preload(store: Arc<dyn Store>, owner: ClientId, count: usize, now: jiff::Timestamp) {
     let tasks = 256;
     let mut handles = Vec::new();
+    let currency = ocpay_core::money::Currency::parse("USD").unwrap();
     for task in 0..tasks {
-        let (store, owner, payer) = (store.clone(), owner.clone(), payer.clone());
+        let payer = PayerId::parse(&format!("sandbox-bench-{task}")).unwrap();
+        let wallet = Payer::new(payer.clone(), Environment::Sandbox, currency, None, now);
+        store.create_payer(&wallet).await.expect("a payer");
+        let (store, owner) = (store.clone(), owner.clone());
         handles.push(tokio::spawn(async move {
             for i in (task..count).step_by(tasks) {
                 let request_id = format!("BENCH-{i:08}");
@@ -77,12 +83,8 @@ async fn main() {
     let merchant = app.merchant().await;
     let owner = ClientId::parse(&merchant.client_id).unwrap();
     let store = app.state.store.clone();
-    let payer_id = PayerId::parse("sandbox-bench").unwrap();
-    let currency = ocpay_core::money::Currency::parse("USD").unwrap();
-    let payer = Payer::new(payer_id.clone(), Environment::Sandbox, currency, None, app.clock.now());
-    store.create_payer(&payer).await.expect("a payer");
     let started = Instant::now();
-    preload(store.clone(), owner.clone(), payer_id, payments, app.clock.now()).await;
+    preload(store.clone(), owner.clone(), payments, app.clock.now()).await;
     eprintln!("preloaded {payments} payments in {} s", started.elapsed().as_secs());
 
     // The home page's reads alone, to tell the store's share from the rest.
