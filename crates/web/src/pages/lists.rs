@@ -1,15 +1,21 @@
-//! What the payment, refund, registration and grant pages share: the keyset cursor a list
-//! page carries in its URL, the link to the next page with the filters kept, instants as the
-//! pages show them, and what users type into filters and forms (dates, amounts in major units),
-//! each refused with a message naming its field.
+//! What the payment, refund, registration, API log and grant pages share: the keyset cursor a
+//! list page carries in its URL, the link to the next page with the filters kept, how a list
+//! answers a filter typed wrong, instants as the pages show them, and what users type into
+//! filters and forms (statuses, dates, amounts in major units), each refused with a message
+//! naming its field.
 
+use std::future::Future;
+
+use askama::Template;
+use axum::response::{IntoResponse, Response};
+use http::StatusCode;
 use jiff::civil::Date;
 use jiff::tz::Offset;
 use ocpay_core::Timestamp;
 use ocpay_core::money::{Currency, Money};
 use ocpay_store::PageCursor;
 
-use super::PageError;
+use super::{PageError, render};
 
 /// A row's place in a list as the next page's `after` parameter: its creation time in epoch
 /// milliseconds and its id.
@@ -51,6 +57,31 @@ pub(crate) fn split_page<T>(
     rows.truncate(size);
     let next = rows.last().map(cursor);
     (rows, next)
+}
+
+/// A list's URL: `section`, with the query string of the non-empty pairs.
+pub(crate) fn link(section: &str, pairs: &[(&str, &str)]) -> String {
+    let query = query_string(pairs);
+    if query.is_empty() { section.to_owned() } else { format!("{section}?{query}") }
+}
+
+/// A list page's read: its rows, or, when a filter or the page's cursor was typed wrong, no
+/// rows and the message naming the field, which the page shows above the list. Any other
+/// failure is the page's.
+pub(crate) async fn rows_or_refusal<T>(
+    read: impl Future<Output = Result<Vec<T>, PageError>>,
+) -> Result<(Vec<T>, Option<String>), PageError> {
+    match read.await {
+        Ok(rows) => Ok((rows, None)),
+        Err(PageError::Invalid(message)) => Ok((Vec::new(), Some(message))),
+        Err(other) => Err(other),
+    }
+}
+
+/// A list page as answered: 400 when what was typed was refused (the page says why), else 200.
+pub(crate) fn answer(page: &impl Template, refused: bool) -> Response {
+    let status = if refused { StatusCode::BAD_REQUEST } else { StatusCode::OK };
+    (status, render(page)).into_response()
 }
 
 /// A query string of the non-empty pairs, each value percent-encoded.
@@ -97,6 +128,28 @@ pub(crate) fn parse_date(text: &str, field: &str) -> Result<Option<Timestamp>, P
 /// The start of the UTC day after `day`: the end of a date range that includes `day`.
 pub(crate) fn day_after(day: Timestamp) -> Timestamp {
     day.checked_add(jiff::SignedDuration::from_hours(24)).unwrap_or(Timestamp::MAX)
+}
+
+/// The `from` and `to` dates of a filter as a range of instants: from the start of `from`'s
+/// day to the end of `to`'s, so that `to` includes its day; either end may be open.
+pub(crate) fn parse_dates(from: &str, to: &str) -> Result<(Option<Timestamp>, Option<Timestamp>), PageError> {
+    Ok((parse_date(from, "from")?, parse_date(to, "to")?.map(day_after)))
+}
+
+/// A status filter: empty is any status, else exactly one of `statuses`, refused with a
+/// message naming them.
+pub(crate) fn parse_status<'a>(text: &str, statuses: &[&'a str]) -> Result<Option<&'a str>, PageError> {
+    if text.is_empty() {
+        return Ok(None);
+    }
+    let status = statuses.iter().find(|status| **status == text).ok_or_else(|| {
+        let words = match statuses {
+            [rest @ .., last] if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
+            _ => statuses.join(""),
+        };
+        PageError::Invalid(format!("status: must be {words}"))
+    })?;
+    Ok(Some(*status))
 }
 
 /// An amount typed in major units (`12.5`, `12.50`, `12`), exactly: more decimals than the
@@ -204,6 +257,28 @@ mod tests {
         assert_eq!(parse_date("2026-03-31", "from").unwrap().map(|at| at.as_second()), Some(1_774_915_200));
         assert!(parse_date("31/03/2026", "from").is_err());
         assert_eq!(parse_date(" ", "from").unwrap(), None);
+        let (from, to) = parse_dates("2026-03-31", "2026-03-31").unwrap();
+        assert_eq!(to.unwrap().as_second() - from.unwrap().as_second(), 24 * 3600);
+        assert_eq!(link("/portal/refunds", &[("status", ""), ("after", "")]), "/portal/refunds");
+        assert_eq!(link("/portal/refunds", &[("status", "FAIL")]), "/portal/refunds?status=FAIL");
+    }
+
+    #[test]
+    fn a_status_is_one_of_the_list_or_refused_naming_them() {
+        let statuses = ["PROCESSING", "SUCCESS", "FAIL"];
+        assert_eq!(parse_status("", &statuses).unwrap(), None);
+        assert_eq!(parse_status("FAIL", &statuses).unwrap(), Some("FAIL"));
+        for bad in ["fail", "PAID", " FAIL"] {
+            match parse_status(bad, &statuses) {
+                Err(PageError::Invalid(message)) => {
+                    assert_eq!(message, "status: must be PROCESSING, SUCCESS or FAIL")
+                }
+                other => panic!("{bad}: {other:?}"),
+            }
+        }
+        assert!(
+            matches!(parse_status("X", &["Y"]), Err(PageError::Invalid(message)) if message == "status: must be Y")
+        );
     }
 
     #[test]

@@ -83,8 +83,7 @@ impl ListQuery {
                     .to_owned(),
             ),
         };
-        let from = lists::parse_date(&self.from, "from")?;
-        let to = lists::parse_date(&self.to, "to")?.map(lists::day_after);
+        let (from, to) = lists::parse_dates(&self.from, &self.to)?;
         Ok(ApiLogFilter { api, result_code, from, to })
     }
 
@@ -103,14 +102,16 @@ impl ListQuery {
 
     /// This list's URL with the same filters, starting below `before`.
     fn link(&self, before: &str) -> String {
-        let query = lists::query_string(&[
-            ("api", &self.api),
-            ("result_code", &self.result_code),
-            ("from", &self.from),
-            ("to", &self.to),
-            ("before", before),
-        ]);
-        if query.is_empty() { SECTION.to_owned() } else { format!("{SECTION}?{query}") }
+        lists::link(
+            SECTION,
+            &[
+                ("api", &self.api),
+                ("result_code", &self.result_code),
+                ("from", &self.from),
+                ("to", &self.to),
+                ("before", before),
+            ],
+        )
     }
 }
 
@@ -177,18 +178,12 @@ pub(super) async fn list(
 ) -> PageResult {
     signed.may(Action::Read)?;
     let size = portal.settings().page_size;
-    let read = async {
+    let (entries, error) = lists::rows_or_refusal(async {
         let filter = query.filter()?;
         let before = query.before()?;
-        let entries =
-            portal.app.store.api_log(&signed.participant.client_id, &filter, before, size + 1).await?;
-        Ok::<_, PageError>(entries)
-    };
-    let (entries, error) = match read.await {
-        Ok(entries) => (entries, None),
-        Err(PageError::Invalid(message)) => (Vec::new(), Some(message)),
-        Err(other) => return Err(other),
-    };
+        Ok(portal.app.store.api_log(&signed.participant.client_id, &filter, before, size + 1).await?)
+    })
+    .await?;
     let (entries, older) = lists::split_page(entries, size, |entry| entry.id.to_string());
     let rows = entries
         .iter()
@@ -213,11 +208,10 @@ pub(super) async fn list(
         older: older.map(|before| query.link(&before)),
         newest: (!query.before.is_empty()).then(|| query.link("")),
         retention_days: retention_days(&portal),
-        error: error.clone(),
+        error,
         query,
     };
-    let status = if error.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
-    Ok((status, render(&page)).into_response())
+    Ok(lists::answer(&page, page.error.is_some()))
 }
 
 /// The signature debugger's findings as the detail page shows them.

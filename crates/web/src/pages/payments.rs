@@ -67,8 +67,7 @@ impl ListQuery {
                 PageError::Invalid("status: must be PROCESSING, SUCCESS, FAIL or CANCELLED".into())
             })?),
         };
-        let from = lists::parse_date(&self.from, "from")?;
-        let to = lists::parse_date(&self.to, "to")?.map(lists::day_after);
+        let (from, to) = lists::parse_dates(&self.from, &self.to)?;
         let currency = match self.currency.trim() {
             "" => None,
             code => Some(Currency::parse(&code.to_ascii_uppercase()).map_err(|_| {
@@ -104,17 +103,19 @@ impl ListQuery {
 
     /// This list's URL with the same filters, starting after `after`.
     fn link(&self, after: &str) -> String {
-        let query = lists::query_string(&[
-            ("status", &self.status),
-            ("from", &self.from),
-            ("to", &self.to),
-            ("currency", &self.currency),
-            ("min", &self.min),
-            ("max", &self.max),
-            ("request_id", &self.request_id),
-            ("after", after),
-        ]);
-        if query.is_empty() { SECTION.to_owned() } else { format!("{SECTION}?{query}") }
+        lists::link(
+            SECTION,
+            &[
+                ("status", &self.status),
+                ("from", &self.from),
+                ("to", &self.to),
+                ("currency", &self.currency),
+                ("min", &self.min),
+                ("max", &self.max),
+                ("request_id", &self.request_id),
+                ("after", after),
+            ],
+        )
     }
 }
 
@@ -148,21 +149,13 @@ pub(super) async fn list(
 ) -> PageResult {
     signed.may(Action::Read)?;
     let size = portal.settings().page_size;
-    let read = async {
+    let (payments, error) = lists::rows_or_refusal(async {
         let filter = query.filter()?;
         let after = lists::parse_cursor(&query.after)?;
-        let payments = portal
-            .app
-            .store
-            .payments_page(&signed.participant.client_id, &filter, after.as_ref(), size + 1)
-            .await?;
-        Ok::<_, PageError>(payments)
-    };
-    let (payments, error) = match read.await {
-        Ok(payments) => (payments, None),
-        Err(PageError::Invalid(message)) => (Vec::new(), Some(message)),
-        Err(other) => return Err(other),
-    };
+        let owner = &signed.participant.client_id;
+        Ok(portal.app.store.payments_page(owner, &filter, after.as_ref(), size + 1).await?)
+    })
+    .await?;
     let (payments, next) = lists::split_page(payments, size, |payment| {
         lists::cursor_text(payment.terms.created_at, payment.terms.id.as_str())
     });
@@ -183,11 +176,10 @@ pub(super) async fn list(
         first: (!query.after.is_empty()).then(|| query.link("")),
         statuses: PaymentStatus::ALL.map(PaymentStatus::as_str),
         rows,
-        error: error.clone(),
+        error,
         query,
     };
-    let status = if error.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
-    Ok((status, render(&page)).into_response())
+    Ok(lists::answer(&page, page.error.is_some()))
 }
 
 /// One step of a payment's history.

@@ -5,14 +5,12 @@ use std::sync::Arc;
 
 use askama::Template;
 use axum::extract::{Query, State};
-use axum::response::IntoResponse;
-use http::StatusCode;
 use ocpay_core::portal::Action;
 use ocpay_core::refund::RefundState;
 use serde::Deserialize;
 
 use super::lists::{self, at_second};
-use super::{Chrome, PageError, PageResult, render};
+use super::{Chrome, PageResult};
 use crate::Portal;
 use crate::session::Signed;
 
@@ -29,8 +27,7 @@ pub(super) struct ListQuery {
 
 impl ListQuery {
     fn link(&self, after: &str) -> String {
-        let query = lists::query_string(&[("status", &self.status), ("after", after)]);
-        if query.is_empty() { SECTION.to_owned() } else { format!("{SECTION}?{query}") }
+        lists::link(SECTION, &[("status", &self.status), ("after", after)])
     }
 }
 
@@ -64,21 +61,13 @@ pub(super) async fn list(
 ) -> PageResult {
     signed.may(Action::Read)?;
     let size = portal.settings().page_size;
-    let read = async {
-        let status = match query.status.as_str() {
-            "" => None,
-            status if STATUSES.contains(&status) => Some(status),
-            _ => return Err(PageError::Invalid("status: must be PROCESSING, SUCCESS or FAIL".into())),
-        };
+    let (refunds, error) = lists::rows_or_refusal(async {
+        let status = lists::parse_status(&query.status, &STATUSES)?;
         let after = lists::parse_cursor(&query.after)?;
         let owner = &signed.participant.client_id;
         Ok(portal.app.store.refunds_page(owner, status, after.as_ref(), size + 1).await?)
-    };
-    let (refunds, error) = match read.await {
-        Ok(refunds) => (refunds, None),
-        Err(PageError::Invalid(message)) => (Vec::new(), Some(message)),
-        Err(other) => return Err(other),
-    };
+    })
+    .await?;
     let (refunds, next) = lists::split_page(refunds, size, |refund| {
         lists::cursor_text(refund.terms.created_at, refund.terms.id.as_str())
     });
@@ -104,9 +93,8 @@ pub(super) async fn list(
         first: (!query.after.is_empty()).then(|| query.link("")),
         statuses: STATUSES,
         rows,
-        error: error.clone(),
+        error,
         query,
     };
-    let status = if error.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
-    Ok((status, render(&page)).into_response())
+    Ok(lists::answer(&page, page.error.is_some()))
 }

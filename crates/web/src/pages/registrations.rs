@@ -43,8 +43,7 @@ pub(super) struct ListQuery {
 
 impl ListQuery {
     fn link(&self, after: &str) -> String {
-        let query = lists::query_string(&[("status", &self.status), ("after", after)]);
-        if query.is_empty() { SECTION.to_owned() } else { format!("{SECTION}?{query}") }
+        lists::link(SECTION, &[("status", &self.status), ("after", after)])
     }
 }
 
@@ -88,21 +87,13 @@ pub(super) async fn list(
     acquirer(&signed)?;
     signed.may(Action::Read)?;
     let size = portal.settings().page_size;
-    let read = async {
-        let status = match query.status.as_str() {
-            "" => None,
-            status if STATUSES.contains(&status) => Some(status),
-            _ => return Err(PageError::Invalid("status: must be PROCESSING, APPROVED or REJECTED".into())),
-        };
+    let (registrations, error) = lists::rows_or_refusal(async {
+        let status = lists::parse_status(&query.status, &STATUSES)?;
         let after = lists::parse_cursor(&query.after)?;
         let owner = &signed.participant.client_id;
         Ok(portal.app.store.registrations_page(owner, status, after.as_ref(), size + 1).await?)
-    };
-    let (registrations, error) = match read.await {
-        Ok(registrations) => (registrations, None),
-        Err(PageError::Invalid(message)) => (Vec::new(), Some(message)),
-        Err(other) => return Err(other),
-    };
+    })
+    .await?;
     let (registrations, next) = lists::split_page(registrations, size, |registration| {
         lists::cursor_text(registration.terms.created_at, registration.terms.id.as_str())
     });
@@ -139,11 +130,10 @@ pub(super) async fn list(
         statuses: STATUSES,
         rows,
         may_register: signed.may(Action::SandboxTest).is_ok(),
-        error: error.clone(),
+        error,
         query,
     };
-    let status = if error.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
-    Ok((status, render(&page)).into_response())
+    Ok(lists::answer(&page, page.error.is_some()))
 }
 
 /// The "register again" form's fields: what an acquirer most often corrects after a rejection.
