@@ -264,13 +264,18 @@ pub(super) struct CsrfForm {
     csrf: String,
 }
 
-/// A grant of the signed-in participant, given (`as_merchant`) or held: 404 otherwise.
-async fn own_grant(
+/// The checks every action on a grant passes, in order: the CSRF token, the role, and that the
+/// grant is the signed-in participant's, given (`as_merchant`) or held (404 otherwise).
+async fn acting_on(
     portal: &Portal,
     signed: &Signed,
+    headers: &HeaderMap,
+    form: &CsrfForm,
     id: &str,
     as_merchant: bool,
 ) -> Result<Grant, PageError> {
+    signed.check_form(headers, &form.csrf)?;
+    signed.may(Action::ManageGrants)?;
     let me = &signed.participant.client_id;
     let grants = portal.app.store.grants(me).await?;
     grants
@@ -286,9 +291,7 @@ pub(super) async fn revoke(
     Path(id): Path<String>,
     Form(form): Form<CsrfForm>,
 ) -> PageResult {
-    signed.check_form(&headers, &form.csrf)?;
-    signed.may(Action::ManageGrants)?;
-    let grant = own_grant(&portal, &signed, &id, true).await?;
+    let grant = acting_on(&portal, &signed, &headers, &form, &id, true).await?;
     let app = &portal.app;
     grants::revoke(&*app.store, app.clock.now(), &grant.id).await.map_err(|error| match error {
         ParticipantError::Invalid { .. } => PageError::NotFound,
@@ -315,9 +318,7 @@ pub(super) async fn take_token(
     Path(id): Path<String>,
     Form(form): Form<CsrfForm>,
 ) -> PageResult {
-    signed.check_form(&headers, &form.csrf)?;
-    signed.may(Action::ManageGrants)?;
-    let grant = own_grant(&portal, &signed, &id, false).await?;
+    let grant = acting_on(&portal, &signed, &headers, &form, &id, false).await?;
     let app = &portal.app;
     let api = "portal.takeAgentToken";
     let me = &signed.participant.client_id;

@@ -513,6 +513,24 @@ pub(super) struct NetworksForm {
 }
 
 /// Records a change that was made, and sends the browser back to the page with its notice.
+/// The checks every change of the SFTP account passes, in order: the form's CSRF token, then
+/// the role (a refusal is audited as `api`).
+async fn changing(
+    portal: &Portal,
+    signed: &Signed,
+    headers: &HeaderMap,
+    csrf: &str,
+    api: &str,
+) -> Result<(), PageError> {
+    signed.check_form(headers, csrf)?;
+    may_change(portal, signed, Action::ManageSftp, api).await
+}
+
+/// The Reports page again, with what a form refused beside it.
+async fn refused(portal: &Portal, signed: &Signed, shown: Shown) -> PageResult {
+    reports_page(portal, signed, &ReportsQuery::default(), shown).await
+}
+
 async fn changed(portal: &Portal, signed: &Signed, api: &str, saved: &str) -> PageResult {
     portal.audit(&signed.participant.client_id, api, &signed.user.email, "SUCCESS").await;
     Ok(done(&format!("{SECTION}?saved={saved}#sftp")))
@@ -524,8 +542,7 @@ pub(super) async fn add_key(
     headers: HeaderMap,
     Form(form): Form<KeyForm>,
 ) -> PageResult {
-    signed.check_form(&headers, &form.csrf)?;
-    may_change(&portal, &signed, Action::ManageSftp, "portal.sftpAddKey").await?;
+    changing(&portal, &signed, &headers, &form.csrf, "portal.sftpAddKey").await?;
     let now = portal.app.clock.now();
     match sftp::add_public_key(&*portal.app.store, &signed.participant.client_id, &form.public_key, now).await
     {
@@ -533,7 +550,7 @@ pub(super) async fn add_key(
         Err(SftpError::Invalid(error)) => {
             let shown =
                 Shown { key: Some((form.public_key, format!("public key: {error}"))), ..Shown::default() };
-            reports_page(&portal, &signed, &ReportsQuery::default(), shown).await
+            refused(&portal, &signed, shown).await
         }
         Err(SftpError::NoAccount) => Err(PageError::NotFound),
         Err(SftpError::Store(error)) => Err(error.into()),
@@ -546,8 +563,7 @@ pub(super) async fn remove_key(
     headers: HeaderMap,
     Form(form): Form<KeyForm>,
 ) -> PageResult {
-    signed.check_form(&headers, &form.csrf)?;
-    may_change(&portal, &signed, Action::ManageSftp, "portal.sftpRemoveKey").await?;
+    changing(&portal, &signed, &headers, &form.csrf, "portal.sftpRemoveKey").await?;
     match sftp::remove_public_key(&*portal.app.store, &signed.participant.client_id, &form.public_key).await {
         Ok(true) => changed(&portal, &signed, "portal.sftpRemoveKey", "key-removed").await,
         // A key the account does not hold, whoever's it is, is not there to remove.
@@ -562,14 +578,13 @@ pub(super) async fn set_password(
     headers: HeaderMap,
     Form(form): Form<PasswordForm>,
 ) -> PageResult {
-    signed.check_form(&headers, &form.csrf)?;
-    may_change(&portal, &signed, Action::ManageSftp, "portal.sftpPassword").await?;
+    changing(&portal, &signed, &headers, &form.csrf, "portal.sftpPassword").await?;
     let now = portal.app.clock.now();
     match sftp::set_password(&*portal.app.store, &signed.participant.client_id, form.password, now).await {
         Ok(_) => changed(&portal, &signed, "portal.sftpPassword", "password").await,
         Err(SftpError::Invalid(error)) => {
             let shown = Shown { password: Some(format!("password: {error}")), ..Shown::default() };
-            reports_page(&portal, &signed, &ReportsQuery::default(), shown).await
+            refused(&portal, &signed, shown).await
         }
         Err(SftpError::NoAccount) => Err(PageError::NotFound),
         Err(SftpError::Store(error)) => Err(error.into()),
@@ -582,25 +597,15 @@ pub(super) async fn set_allow_list(
     headers: HeaderMap,
     Form(form): Form<NetworksForm>,
 ) -> PageResult {
-    signed.check_form(&headers, &form.csrf)?;
-    may_change(&portal, &signed, Action::ManageSftp, "portal.sftpAllowList").await?;
-    let now = portal.app.clock.now();
-    let refused =
-        |message: String| Shown { networks: Some((form.networks.clone(), message)), ..Shown::default() };
-    match sftp::set_allowed_networks(&*portal.app.store, &signed.participant.client_id, &form.networks, now)
-        .await
-    {
-        Ok(_) => changed(&portal, &signed, "portal.sftpAllowList", "allow-list").await,
-        Err(SftpError::Invalid(error)) => {
-            let shown = refused(format!("allowed addresses: {error}"));
-            reports_page(&portal, &signed, &ReportsQuery::default(), shown).await
-        }
-        Err(SftpError::NoAccount) => {
-            let shown = refused(format!("allowed addresses: {}", SftpError::NoAccount));
-            reports_page(&portal, &signed, &ReportsQuery::default(), shown).await
-        }
-        Err(SftpError::Store(error)) => Err(error.into()),
-    }
+    changing(&portal, &signed, &headers, &form.csrf, "portal.sftpAllowList").await?;
+    let (owner, now) = (&signed.participant.client_id, portal.app.clock.now());
+    let message = match sftp::set_allowed_networks(&*portal.app.store, owner, &form.networks, now).await {
+        Ok(_) => return changed(&portal, &signed, "portal.sftpAllowList", "allow-list").await,
+        Err(SftpError::Invalid(error)) => format!("allowed addresses: {error}"),
+        Err(SftpError::NoAccount) => format!("allowed addresses: {}", SftpError::NoAccount),
+        Err(SftpError::Store(error)) => return Err(error.into()),
+    };
+    refused(&portal, &signed, Shown { networks: Some((form.networks, message)), ..Shown::default() }).await
 }
 
 #[cfg(test)]

@@ -41,6 +41,11 @@ fn with_sign_in_token(portal: &Portal, page: impl FnOnce(&str) -> Response) -> R
     response
 }
 
+/// A form shown again with why it was refused, answered `status`, with a fresh sign-in token.
+fn refused(portal: &Portal, status: StatusCode, page: impl FnOnce(&str) -> Response) -> Response {
+    with_sign_in_token(portal, |csrf| (status, page(csrf)).into_response())
+}
+
 fn check_sign_in_token(headers: &HeaderMap, sent: &str) -> Result<(), PageError> {
     same_origin(headers)?;
     match cookie(headers, SIGN_IN_COOKIE) {
@@ -93,11 +98,9 @@ pub(super) async fn submit(
         }
         None => {
             let signup = portal.settings().sandbox_signup;
-            let page = |csrf: &str| {
-                let login = Login { csrf, email: &email, error: Some(FAILED), signup };
-                (StatusCode::UNAUTHORIZED, render(&login)).into_response()
-            };
-            Ok(with_sign_in_token(&portal, page))
+            Ok(refused(&portal, StatusCode::UNAUTHORIZED, |csrf| {
+                render(&Login { csrf, email: &email, error: Some(FAILED), signup })
+            }))
         }
     }
 }
@@ -225,12 +228,14 @@ pub(super) async fn setup(
         Err(UserError::Store(error)) => Err(error.into()),
         Err(error) => {
             let message = error.to_string();
-            let page = |csrf: &str| {
-                let setup =
-                    Setup { csrf, token: &form.token, error: Some(&message), min_chars: PASSWORD_CHARS_MIN };
-                (StatusCode::BAD_REQUEST, render(&setup)).into_response()
-            };
-            Ok(with_sign_in_token(&portal, page))
+            Ok(refused(&portal, StatusCode::BAD_REQUEST, |csrf| {
+                render(&Setup {
+                    csrf,
+                    token: &form.token,
+                    error: Some(&message),
+                    min_chars: PASSWORD_CHARS_MIN,
+                })
+            }))
         }
     }
 }
@@ -281,18 +286,16 @@ pub(super) async fn signup(
     }
     check_sign_in_token(&headers, &form.csrf)?;
     let refused = |message: String| {
-        let page = |csrf: &str| {
-            let signup = Signup {
+        Ok(refused(&portal, StatusCode::BAD_REQUEST, |csrf| {
+            render(&Signup {
                 csrf,
                 email: &form.email,
                 name: &form.name,
                 public_key: &form.public_key,
                 error: Some(&message),
                 min_chars: PASSWORD_CHARS_MIN,
-            };
-            (StatusCode::BAD_REQUEST, render(&signup)).into_response()
-        };
-        Ok(with_sign_in_token(&portal, page))
+            })
+        }))
     };
     let name = match form.name.trim().parse::<Name>() {
         Ok(name) => name,
