@@ -13,7 +13,7 @@ use crate::browser::{Browser, PASSWORD, field_value, user};
 
 const FAILED: &str = "The email, password or code is wrong";
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_user_signs_in_sees_the_home_page_and_signs_out() {
     let app = TestApp::spawn().await;
     let merchant = app.merchant().await;
@@ -81,7 +81,7 @@ async fn a_user_signs_in_sees_the_home_page_and_signs_out() {
     assert_eq!(sign_ins, ["SUCCESS", "PASSWORD_WRONG"]);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failed_sign_ins_lock_the_user_until_the_lockout_ends() {
     let app = TestApp::spawn().await;
     let merchant = app.merchant().await;
@@ -100,7 +100,7 @@ async fn failed_sign_ins_lock_the_user_until_the_lockout_ends() {
     assert_eq!(browser.sign_in("dev@shop.example", PASSWORD, "").await.location.as_deref(), Some("/portal/"));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn totp_is_turned_on_with_a_code_and_each_code_signs_in_once() {
     let app = TestApp::spawn().await;
     let merchant = app.merchant().await;
@@ -151,7 +151,7 @@ async fn totp_is_turned_on_with_a_code_and_each_code_signs_in_once() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_owner_of_a_live_participant_sets_up_totp_before_anything_else() {
     let app = TestApp::spawn().await;
     let live = app.participant(ParticipantKind::Merchant, Environment::Live, None).await;
@@ -171,7 +171,7 @@ async fn an_owner_of_a_live_participant_sets_up_totp_before_anything_else() {
     assert_eq!(browser.get("/portal/").await.status, StatusCode::OK);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sessions_end_when_idle_or_old() {
     let app = TestApp::spawn().await;
     let merchant = app.merchant().await;
@@ -188,7 +188,7 @@ async fn sessions_end_when_idle_or_old() {
     assert_eq!(busy.get("/portal/").await.location.as_deref(), Some("/portal/login"), "12 hours old");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forms_without_the_token_or_from_another_site_change_nothing() {
     let app = TestApp::spawn().await;
     let merchant = app.merchant().await;
@@ -216,7 +216,7 @@ async fn forms_without_the_token_or_from_another_site_change_nothing() {
     assert_eq!(answer.status, StatusCode::FORBIDDEN);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_one_time_link_sets_the_password_once() {
     let app = TestApp::spawn().await;
     let merchant = app.merchant().await;
@@ -259,7 +259,7 @@ async fn a_one_time_link_sets_the_password_once() {
     Browser::signed_in(&app, "new@shop.example").await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sign_up_gives_a_sandbox_merchant_only_where_allowed() {
     let closed = TestApp::spawn().await;
     assert_eq!(Browser::new(&closed).get("/portal/signup").await.status, StatusCode::NOT_FOUND);
