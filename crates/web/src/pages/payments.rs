@@ -562,6 +562,28 @@ fn back(payment: &Payment, what: &str) -> Response {
     done(&format!("{SECTION}/{}?done={what}", payment.terms.id))
 }
 
+/// Answers what a use case did with the payment, audited as `api`: back to the payment with
+/// the notice `what` when it was done, the page again with why when it was refused.
+async fn answer(
+    portal: &Portal,
+    signed: &Signed,
+    api: &str,
+    payment: Payment,
+    outcome: Result<&str, ServiceError>,
+) -> PageResult {
+    match outcome {
+        Ok(what) => {
+            audit(portal, signed, api, "SUCCESS").await;
+            Ok(back(&payment, what))
+        }
+        Err(error) => {
+            let message = service_refusal(error)?;
+            audit(portal, signed, api, "REFUSED").await;
+            refused(portal, signed, payment, message).await
+        }
+    }
+}
+
 pub(super) async fn refund_action(
     State(portal): State<Arc<Portal>>,
     signed: Signed,
@@ -605,22 +627,10 @@ pub(super) async fn refund_action(
         }
         Err(other) => return Err(other),
     };
-    match refund::refund(&portal.app, &signed.participant, command).await {
-        Ok(refund) => {
-            audit(&portal, &signed, api, "SUCCESS").await;
-            let what = if matches!(refund.state, RefundState::Processing { .. }) {
-                "refund-processing"
-            } else {
-                "refund"
-            };
-            Ok(back(&payment, what))
-        }
-        Err(error) => {
-            let message = service_refusal(error)?;
-            audit(&portal, &signed, api, "REFUSED").await;
-            refused(&portal, &signed, payment, message).await
-        }
-    }
+    let outcome = refund::refund(&portal.app, &signed.participant, command).await.map(|refund| {
+        if matches!(refund.state, RefundState::Processing { .. }) { "refund-processing" } else { "refund" }
+    });
+    answer(&portal, &signed, api, payment, outcome).await
 }
 
 /// What a refused use case tells the user; a failure of the platform is no refusal.
@@ -649,17 +659,9 @@ pub(super) async fn cancel_action(
 ) -> PageResult {
     let payment = acting_on(&portal, &signed, &headers, &form, Action::OperatePayments, &id).await?;
     let lookup = PaymentLookup::ById(payment.terms.id.clone());
-    match cancel::cancel_payment(&portal.app, &signed.participant.client_id, &lookup).await {
-        Ok(cancelled) => {
-            audit(&portal, &signed, "portal.cancel", "SUCCESS").await;
-            Ok(back(&cancelled, "cancel"))
-        }
-        Err(error) => {
-            let message = service_refusal(error)?;
-            audit(&portal, &signed, "portal.cancel", "REFUSED").await;
-            refused(&portal, &signed, payment, message).await
-        }
-    }
+    // The cancelled payment is this one: the page goes back to it by its id.
+    let outcome = cancel::cancel_payment(&portal.app, &signed.participant.client_id, &lookup).await;
+    answer(&portal, &signed, "portal.cancel", payment, outcome.map(|_| "cancel")).await
 }
 
 pub(super) async fn resend_action(
