@@ -181,11 +181,18 @@ pub(super) async fn page(State(portal): State<Arc<Portal>>, signed: Signed) -> P
     let keys = platform_keys(&portal);
     let signing_version = keys.iter().find(|key| key.signing).map_or(1, |key| key.version);
     let python = format!(
-        "# pip install global-alipay-sdk-python (the official SDK, unchanged)\n\
+        "# pip install global-alipay-sdk-python cryptography (the official SDK, unchanged)\n\
+         from cryptography.hazmat.primitives import serialization as s\n\
          from com.alipay.ams.api.default_alipay_client import DefaultAlipayClient\n\
+         \n\
+         def body(pem):  # the SDK takes keys as bare base64\n\
+         \x20   return \"\".join(l for l in pem.splitlines() if not l.startswith(\"-----\"))\n\
+         \n\
+         key = s.load_pem_private_key(open(\"private-key.pem\", \"rb\").read(), None)\n\
+         pkcs1 = key.private_bytes(s.Encoding.PEM, s.PrivateFormat.TraditionalOpenSSL, s.NoEncryption())\n\
          client = DefaultAlipayClient(\"{gateway}\", \"{client_id}\",\n\
-         \x20   open(\"private-key.pem\").read(),  # your key, PKCS#1 body\n\
-         \x20   open(\"platform-key-{signing_version}.pem\").read())  # from this page\n\
+         \x20   body(pkcs1.decode()), body(open(\"platform-key-{signing_version}.pem\").read()))\n\
+         # The SDK always speaks HTTPS: reach ocpay through TLS at that address.\n\
          response = client.execute(order_code_payment_request)"
     );
     let rust = format!(
