@@ -114,7 +114,14 @@ async fn sign_in(
     let store = &portal.app.store;
     let now = portal.app.clock.now();
     let settings = portal.settings();
-    let Some(user) = user.filter(|user| user.disabled_at.is_none()) else {
+    // Counted before the check, so that parallel guesses stop at the limit. Nobody (an unknown
+    // email, a disabled user) takes the same write and the same argon2 work as a known user.
+    let locked_until = now + settings.lockout;
+    let known = user.filter(|user| user.disabled_at.is_none());
+    let user_id = known.map_or("", |user| user.user_id.as_str());
+    let counted =
+        store.portal_sign_in_attempt(user_id, settings.sign_in_failures_max, locked_until, now).await?;
+    let Some(user) = known else {
         verify(&portal.passwords, None, form.password.clone()).await;
         return Ok(None);
     };
@@ -122,9 +129,7 @@ async fn sign_in(
         portal.audit(&user.client_id, "portal.signIn", &user.email, code).await;
         Ok(None)
     };
-    // Counted before the check, so that parallel guesses stop at the limit.
-    let locked_until = now + settings.lockout;
-    if !store.portal_sign_in_attempt(&user.user_id, settings.sign_in_failures_max, locked_until, now).await? {
+    if !counted {
         verify(&portal.passwords, None, form.password.clone()).await;
         return failed("USER_LOCKED").await;
     }
