@@ -51,6 +51,16 @@ impl Portal {
     /// Records a sign-in or a change in the participant's audit trail: `api` names it
     /// (`portal.signIn`, `portal.addKey`, ...), `who` is the user's email.
     pub async fn audit(&self, client_id: &ClientId, api: &str, who: &str, result_code: &str) {
+        self.record(client_id, api, who.to_owned(), result_code).await;
+    }
+
+    /// As [`Portal::audit`], for a change of one object (a key version, a user, a grant): the
+    /// event's named id says who acted on what, `dev@shop.example on key 3`.
+    pub async fn audit_on(&self, client_id: &ClientId, api: &str, who: &str, on: &str, result_code: &str) {
+        self.record(client_id, api, format!("{who} on {on}"), result_code).await;
+    }
+
+    async fn record(&self, client_id: &ClientId, api: &str, named: String, result_code: &str) {
         let status = if result_code == "SUCCESS" { "S" } else { "F" };
         self.app
             .record_audit(AuditEvent {
@@ -60,7 +70,7 @@ impl Portal {
                 agent: None,
                 merchant: client_id.clone(),
                 api: api.to_owned(),
-                idempotency_key: Some(who.to_owned()),
+                idempotency_key: Some(named),
                 result_status: status.to_owned(),
                 result_code: result_code.to_owned(),
             })

@@ -297,7 +297,10 @@ pub(super) async fn revoke(
         ParticipantError::Invalid { .. } => PageError::NotFound,
         ParticipantError::Store(error) => error.into(),
     })?;
-    portal.audit(&signed.participant.client_id, "portal.revokeGrant", &signed.user.email, "SUCCESS").await;
+    let on = format!("grant {}", grant.id);
+    portal
+        .audit_on(&signed.participant.client_id, "portal.revokeGrant", &signed.user.email, &on, "SUCCESS")
+        .await;
     Ok(done(&format!("{SECTION}?done=revoked")))
 }
 

@@ -247,7 +247,8 @@ pub(super) async fn add(
     let client_id = &signed.participant.client_id;
     match participants::add_key(&*portal.app.store, now, client_id, added).await {
         Ok(version) => {
-            portal.audit(client_id, "portal.addKey", &signed.user.email, "SUCCESS").await;
+            let on = format!("key {version}");
+            portal.audit_on(client_id, "portal.addKey", &signed.user.email, &on, "SUCCESS").await;
             Ok(done(&format!("/portal/keys?added={version}")))
         }
         Err(ParticipantError::Invalid { field: ParticipantField::Lifetime, reason }) => {
@@ -286,7 +287,8 @@ pub(super) async fn revoke(
     // does not have, and answers as such.
     match participants::revoke_key(&*portal.app.store, now, client_id, version).await {
         Ok(_) => {
-            portal.audit(client_id, "portal.revokeKey", &signed.user.email, "SUCCESS").await;
+            let on = format!("key {version}");
+            portal.audit_on(client_id, "portal.revokeKey", &signed.user.email, &on, "SUCCESS").await;
             Ok(done(&format!("/portal/keys?revoked={version}")))
         }
         Err(ParticipantError::Invalid { field: ParticipantField::KeyVersion, .. }) => {

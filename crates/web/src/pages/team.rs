@@ -178,7 +178,8 @@ pub(super) async fn invite(
             Err(UserError::Store(error)) => return Err(error.into()),
             Err(error) => return refused(error.to_string()).await,
         };
-    portal.audit(client_id, "portal.inviteUser", &signed.user.email, "SUCCESS").await;
+    let on = format!("{} as {}", created.user.email, role.as_str());
+    portal.audit_on(client_id, "portal.inviteUser", &signed.user.email, &on, "SUCCESS").await;
     let token =
         created.setup_token.ok_or_else(|| PageError::Internal("an invitation without a link".into()))?;
     let setup = created.user.setup.as_ref().map(|setup| utc_minute(setup.expires_at)).unwrap_or_default();
@@ -239,7 +240,9 @@ pub(super) async fn change_role(
     }
     let change = PortalUserChange { role: Some(role), ..PortalUserChange::default() };
     portal.app.store.update_portal_user(&user.user_id, &change).await?.ok_or(PageError::NotFound)?;
-    portal.audit(&signed.participant.client_id, "portal.changeRole", &signed.user.email, "SUCCESS").await;
+    let on = format!("{} as {}", user.email, role.as_str());
+    let client_id = &signed.participant.client_id;
+    portal.audit_on(client_id, "portal.changeRole", &signed.user.email, &on, "SUCCESS").await;
     Ok(done("/portal/team?done=role"))
 }
 
@@ -266,9 +269,8 @@ pub(super) async fn disable(
             Err(UserError::NoUser) => return Err(PageError::NotFound),
             Err(error) => return Err(PageError::Internal(error.to_string())),
         }
-        portal
-            .audit(&signed.participant.client_id, "portal.disableUser", &signed.user.email, "SUCCESS")
-            .await;
+        let client_id = &signed.participant.client_id;
+        portal.audit_on(client_id, "portal.disableUser", &signed.user.email, &user.email, "SUCCESS").await;
     }
     Ok(done("/portal/team?done=disabled"))
 }

@@ -118,6 +118,13 @@ async fn keys_uploaded_in_every_form_sign_real_requests_and_a_revoked_one_stops_
 
     assert_eq!(audit_codes(&app, &client_id, "portal.addKey", 3).await, ["SUCCESS"; 3]);
     assert_eq!(audit_codes(&app, &client_id, "portal.revokeKey", 1).await, ["SUCCESS"]);
+    // The trail says who revoked which key.
+    let events = app.state.store.audit_events(&client_id, 200).await.unwrap();
+    let revoke = events.iter().find(|event| event.api == "portal.revokeKey").unwrap();
+    assert!(
+        revoke.idempotency_key.as_deref().is_some_and(|named| named.ends_with(" on key 3")),
+        "{revoke:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -166,6 +166,12 @@ async fn an_owner_changes_roles_and_disables_users_but_never_itself() {
 
     assert_eq!(audit_codes(&app, &client_id, "portal.changeRole", 1).await, ["SUCCESS"]);
     assert_eq!(audit_codes(&app, &client_id, "portal.disableUser", 1).await, ["SUCCESS"]);
+    let events = app.state.store.audit_events(&client_id, 200).await.unwrap();
+    let disable = events.iter().find(|event| event.api == "portal.disableUser").unwrap();
+    assert!(
+        disable.idempotency_key.as_deref().is_some_and(|named| named.ends_with(" on dev@shop.example")),
+        "the trail names whom: {disable:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
