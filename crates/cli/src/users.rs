@@ -27,6 +27,14 @@ pub(crate) enum UsersCommand {
         #[arg(long, value_parser = parse_client_id)]
         client_id: Option<ClientId>,
     },
+    /// Print a new one-time link for a user who has not set a password yet (the earlier link
+    /// stops working).
+    Link {
+        #[command(flatten)]
+        data: DataArgs,
+        #[arg(long)]
+        email: String,
+    },
     /// Disable a user: its sessions end at once and it cannot sign in again.
     Disable {
         #[command(flatten)]
@@ -57,6 +65,11 @@ fn parse_role(text: &str) -> Result<Role, String> {
     Role::parse_any_case(text).ok_or_else(|| "one of owner, developer, viewer".to_owned())
 }
 
+/// Where the developer center is reached: the public URL, or the address the server listens on.
+fn public_url(config: &ocpay_server::Config) -> String {
+    config.public_url.clone().unwrap_or_else(|| format!("http://{}", config.listen))
+}
+
 fn user_json(user: &PortalUser) -> Value {
     json!({
         "userId": user.user_id,
@@ -79,6 +92,20 @@ pub(crate) async fn run(command: UsersCommand) -> anyhow::Result<()> {
             let (_, _, store) = data.open().await?;
             let users = store.portal_users(client_id.as_ref()).await?;
             crate::print_json(&json!({ "users": users.iter().map(user_json).collect::<Vec<_>>() }))
+        }
+        UsersCommand::Link { data, email } => {
+            let config = data.config()?;
+            let (settings, _, store) = data.open().await?;
+            let normal = users::normalise_email(&email)?;
+            let Some(user) = store.portal_user_by_email(&normal).await? else {
+                return Err(NotFound(format!("no user has the email {email}")).into());
+            };
+            let now = jiff::Timestamp::now();
+            let (user, token) = users::new_link(&*store, &settings.portal, now, &user).await?;
+            let mut output = user_json(&user);
+            output["setupLink"] = json!(users::setup_link(&public_url(&config), &token));
+            output["setupLinkExpiresAt"] = json!((now + settings.portal.setup_link).to_string());
+            crate::print_json(&output)
         }
         UsersCommand::Disable { data, email } => {
             let (_, _, store) = data.open().await?;
@@ -132,8 +159,7 @@ async fn create(args: CreateArgs) -> anyhow::Result<()> {
         "role": created.user.role.as_str(),
     });
     if let Some(token) = &created.setup_token {
-        let public_url = config.public_url.clone().unwrap_or_else(|| format!("http://{}", config.listen));
-        output["setupLink"] = json!(users::setup_link(&public_url, token));
+        output["setupLink"] = json!(users::setup_link(&public_url(&config), token));
         output["setupLinkExpiresAt"] = json!((now + settings.portal.setup_link).to_string());
     }
     crate::print_json(&output)

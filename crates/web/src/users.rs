@@ -29,6 +29,8 @@ pub enum UserError {
     NoUser,
     #[error("the link is not valid (used, expired or mistyped); ask for a new one")]
     BadLink,
+    #[error("only a user who has not set a password yet gets a new link (a disabled user gets none)")]
+    NotInvited,
     #[error(transparent)]
     Participant(ParticipantError),
     #[error(transparent)]
@@ -137,6 +139,24 @@ pub async fn set_password(
     let user = store.portal_user_by_setup_token(&sha256(link_token), now).await?.ok_or(UserError::BadLink)?;
     let change = PortalUserChange { password_hash: Some(passwords.hash(password)?), ..Default::default() };
     store.update_portal_user(&user.user_id, &change).await?.ok_or(UserError::NoUser)
+}
+
+/// A new one-time link for a user who has not set a password yet (the earlier link stops
+/// working); returns the user and the link's token, shown once.
+pub async fn new_link(
+    store: &dyn Store,
+    settings: &PortalSettings,
+    now: Timestamp,
+    user: &PortalUser,
+) -> Result<(PortalUser, String), UserError> {
+    if user.password_hash.is_some() || user.disabled_at.is_some() {
+        return Err(UserError::NotInvited);
+    }
+    let token = token();
+    let setup = SetupToken { sha256: sha256(&token), expires_at: now + settings.setup_link };
+    let change = PortalUserChange { setup: Some(setup), ..Default::default() };
+    let user = store.update_portal_user(&user.user_id, &change).await?.ok_or(UserError::NoUser)?;
+    Ok((user, token))
 }
 
 /// Disables the user with this email from `now` on; its sessions end at once.

@@ -81,6 +81,14 @@ fn users_are_created_listed_and_disabled_from_the_shell() {
     let text = listed.to_string();
     assert!(!text.contains("argon2") && !text.contains("token="), "no secret is listed: {text}");
 
+    // A lost link is replaced; a user with a password gets none.
+    let again = json(&ocpay(&["users", "link", "--data-dir", &data, "--email", "DEV@shop.example"]));
+    let new_link = again["setupLink"].as_str().expect("a new link");
+    assert!(new_link.contains("/portal/setup?token=") && new_link != link, "{new_link}");
+    let has_password = ocpay(&["users", "link", "--data-dir", &data, "--email", "ops@shop.example"]);
+    assert!(!has_password.status.success());
+    assert!(String::from_utf8_lossy(&has_password.stderr).contains("has not set a password"));
+
     let disabled = json(&ocpay(&["users", "disable", "--data-dir", &data, "--email", "ops@shop.example"]));
     assert!(disabled["disabledAt"].is_string());
     let missing = ocpay(&["users", "disable", "--data-dir", &data, "--email", "nobody@shop.example"]);

@@ -53,6 +53,7 @@ pub(crate) fn routes() -> Router<Arc<Portal>> {
         .route("/portal/team/invite", post(team::invite))
         .route("/portal/team/{user_id}/role", post(team::change_role))
         .route("/portal/team/{user_id}/disable", post(team::disable))
+        .route("/portal/team/{user_id}/link", post(team::new_link))
         .route("/portal/payments", get(payments::list))
         .route("/portal/payments/{payment_id}", get(payments::detail))
         .route("/portal/payments/{payment_id}/refund", post(payments::refund_action))

@@ -193,6 +193,35 @@ pub(super) async fn invite(
     team_page(&portal, &signed, None, Shown { invited: Some(invited), ..Shown::default() }).await
 }
 
+/// A new one-time link for an invited user who lost theirs (the earlier one stops working),
+/// shown once as an invitation is.
+pub(super) async fn new_link(
+    State(portal): State<Arc<Portal>>,
+    signed: Signed,
+    Path(user_id): Path<String>,
+    headers: HeaderMap,
+    Form(form): Form<CsrfForm>,
+) -> PageResult {
+    signed.check_form(&headers, &form.csrf)?;
+    may_change(&portal, &signed, Action::ManageUsers, "portal.newLink").await?;
+    let user = colleague(&portal, &signed, &user_id, "send a link to").await?;
+    let now = portal.app.clock.now();
+    let (user, token) = match users::new_link(&*portal.app.store, portal.settings(), now, &user).await {
+        Ok(made) => made,
+        Err(UserError::Store(error)) => return Err(error.into()),
+        Err(error) => return Err(PageError::Invalid(error.to_string())),
+    };
+    let client_id = &signed.participant.client_id;
+    portal.audit_on(client_id, "portal.newLink", &signed.user.email, &user.email, "SUCCESS").await;
+    let invited = Invited {
+        expires: utc_minute(now + portal.settings().setup_link),
+        link: users::setup_link(&portal.app.public_url, &token),
+        role: user.role.as_str(),
+        email: user.email,
+    };
+    team_page(&portal, &signed, None, Shown { invited: Some(invited), ..Shown::default() }).await
+}
+
 /// Another user of the session's participant: a user of another participant, or the signed-in
 /// user itself, answers as a missing one would or as refused.
 async fn colleague(

@@ -65,6 +65,21 @@ async fn an_invited_integrator_sets_a_password_through_the_link_and_signs_in_as_
     assert!(listed.contains("si@acme.example") && listed.contains("Invited: password not set yet"));
     assert!(!listed.contains("/portal/setup?token="), "the link is shown once");
 
+    // A lost link is replaced from the team page: the old one stops working.
+    let si_id = user_id_of(&app, "si@acme.example").await;
+    let replaced = owner.post(&format!("/portal/team/{si_id}/link"), &[("csrf", &csrf)]).await;
+    assert_eq!(replaced.status, StatusCode::OK, "{}", replaced.body);
+    let lost = link;
+    let link = setup_path(&replaced.body);
+    assert_ne!(link, lost);
+    let stale = Browser::new(&app);
+    let form = stale.get(&lost).await;
+    let token = lost.trim_start_matches("/portal/setup?token=");
+    let refused = stale
+        .post("/portal/setup", &[("csrf", &form.csrf()), ("token", token), ("password", PASSWORD)])
+        .await;
+    assert!(refused.body.contains("link is not valid"), "the replaced link is spent");
+
     // The integrator sets a password through the link and signs in with the role given.
     let integrator = Browser::new(&app);
     let form = integrator.get(&link).await;
@@ -92,6 +107,8 @@ async fn an_invited_integrator_sets_a_password_through_the_link_and_signs_in_as_
     assert_eq!(denied.status, StatusCode::FORBIDDEN);
     assert!(app.state.store.portal_user_by_email("friend@acme.example").await.unwrap().is_none());
     assert!(owner.get("/portal/team").await.body.contains("<span class=\"status status-S\">Active</span>"));
+    let again = owner.post(&format!("/portal/team/{si_id}/link"), &[("csrf", &csrf)]).await;
+    assert_eq!(again.status, StatusCode::BAD_REQUEST, "a user with a password gets no link");
 
     assert_eq!(audit_codes(&app, &client_id, "portal.inviteUser", 2).await, ["FORBIDDEN", "SUCCESS"]);
 }
