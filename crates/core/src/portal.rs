@@ -30,7 +30,7 @@ pub enum Action {
     ChangeSettings,
     /// Refund, cancel or resend a notification of a payment.
     OperatePayments,
-    /// Pay a sandbox code as a test payer; register a store again.
+    /// Pay a sandbox code as a test payer; register a store again (owners only, when live).
     SandboxTest,
     /// Authorise an ISV, revoke a grant.
     ManageGrants,
@@ -48,8 +48,8 @@ impl Role {
             (_, Action::Read) => true,
             (Role::Owner, _) => true,
             (Role::Viewer, _) => false,
-            (Role::Developer, Action::ManageKeys | Action::ChangeSettings | Action::SandboxTest) => true,
-            (Role::Developer, Action::OperatePayments) => !live,
+            (Role::Developer, Action::ManageKeys | Action::ChangeSettings) => true,
+            (Role::Developer, Action::OperatePayments | Action::SandboxTest) => !live,
             (Role::Developer, Action::ManageGrants | Action::ManageUsers | Action::ManageSftp) => false,
         }
     }
@@ -107,7 +107,7 @@ mod tests {
             (Role::Developer, Read, true, true),
             (Role::Developer, ManageKeys, true, true),
             (Role::Developer, ChangeSettings, true, true),
-            (Role::Developer, SandboxTest, true, true),
+            (Role::Developer, SandboxTest, true, false),
             (Role::Developer, OperatePayments, true, false),
             (Role::Developer, ManageGrants, false, false),
             (Role::Developer, ManageUsers, false, false),

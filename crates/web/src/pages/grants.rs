@@ -189,7 +189,7 @@ pub(super) async fn authorise(
     Form(form): Form<Vec<(String, String)>>,
 ) -> PageResult {
     signed.check_form(&headers, field(&form, "csrf"))?;
-    signed.may(Action::ManageGrants)?;
+    super::may_change(&portal, &signed, Action::ManageGrants, "portal.authoriseIsv").await?;
     let mut scopes = Vec::new();
     for (_, name) in form.iter().filter(|(key, _)| key == "scope") {
         let scope = Scope::parse(name)
@@ -275,7 +275,8 @@ async fn acting_on(
     as_merchant: bool,
 ) -> Result<Grant, PageError> {
     signed.check_form(headers, &form.csrf)?;
-    signed.may(Action::ManageGrants)?;
+    let api = if as_merchant { "portal.revokeGrant" } else { "portal.takeAgentToken" };
+    super::may_change(portal, signed, Action::ManageGrants, api).await?;
     let me = &signed.participant.client_id;
     let grants = portal.app.store.grants(me).await?;
     grants

@@ -539,11 +539,11 @@ async fn acting_on(
     signed: &Signed,
     headers: &HeaderMap,
     form: &ActionForm,
-    action: Action,
+    (action, api): (Action, &str),
     id: &str,
 ) -> Result<Payment, PageError> {
     signed.check_form(headers, &form.csrf)?;
-    signed.may(action)?;
+    super::may_change(portal, signed, action, api).await?;
     own_payment(portal, signed, id).await
 }
 
@@ -591,7 +591,8 @@ pub(super) async fn refund_action(
     Path(id): Path<String>,
     Form(form): Form<ActionForm>,
 ) -> PageResult {
-    let payment = acting_on(&portal, &signed, &headers, &form, Action::OperatePayments, &id).await?;
+    let payment =
+        acting_on(&portal, &signed, &headers, &form, (Action::OperatePayments, "portal.refund"), &id).await?;
     let api = "portal.refund";
     let command = async {
         let currency = payment.terms.amount.currency();
@@ -657,7 +658,8 @@ pub(super) async fn cancel_action(
     Path(id): Path<String>,
     Form(form): Form<ActionForm>,
 ) -> PageResult {
-    let payment = acting_on(&portal, &signed, &headers, &form, Action::OperatePayments, &id).await?;
+    let payment =
+        acting_on(&portal, &signed, &headers, &form, (Action::OperatePayments, "portal.cancel"), &id).await?;
     let lookup = PaymentLookup::ById(payment.terms.id.clone());
     // The cancelled payment is this one: the page goes back to it by its id.
     let outcome = cancel::cancel_payment(&portal.app, &signed.participant.client_id, &lookup).await;
@@ -671,7 +673,15 @@ pub(super) async fn resend_action(
     Path(id): Path<String>,
     Form(form): Form<ActionForm>,
 ) -> PageResult {
-    let payment = acting_on(&portal, &signed, &headers, &form, Action::OperatePayments, &id).await?;
+    let payment = acting_on(
+        &portal,
+        &signed,
+        &headers,
+        &form,
+        (Action::OperatePayments, "portal.resendNotification"),
+        &id,
+    )
+    .await?;
     let owner = &signed.participant.client_id;
     // The payment itself, or one of its refunds: nothing else is resent from its page.
     let subject = if form.subject.is_empty() || form.subject == payment.terms.id.as_str() {
@@ -701,7 +711,8 @@ pub(super) async fn test_pay_action(
     Path(id): Path<String>,
     Form(form): Form<ActionForm>,
 ) -> PageResult {
-    let payment = acting_on(&portal, &signed, &headers, &form, Action::SandboxTest, &id).await?;
+    let payment =
+        acting_on(&portal, &signed, &headers, &form, (Action::SandboxTest, "portal.sandboxPay"), &id).await?;
     if payment.terms.environment() != Environment::Sandbox {
         return Err(PageError::Forbidden);
     }

@@ -296,7 +296,7 @@ pub(super) async fn again(
 ) -> PageResult {
     acquirer(&signed)?;
     signed.check_form(&headers, &form.csrf)?;
-    signed.may(Action::SandboxTest)?;
+    super::may_change(&portal, &signed, Action::SandboxTest, "portal.registerAgain").await?;
     let (registration, reason) = rejected(&portal, &signed, &id).await?;
     let request = form.request(&registration);
     let api = "portal.registerAgain";

@@ -384,10 +384,14 @@ async fn refunds_and_cancels_follow_the_role_and_the_environment() {
     assert_eq!(cancelled.status, StatusCode::SEE_OTHER);
     let page = owner.get(&format!("/portal/payments/{unpaid}")).await.body;
     assert!(page.contains("status-CANCELLED") && page.contains("Cancelled"), "{page}");
-    let refunds = audited(&app, &merchant.client_id, "portal.refund", 7).await;
+    let refunds = audited(&app, &merchant.client_id, "portal.refund", 8).await;
     assert_eq!(refunds.iter().filter(|code| *code == "SUCCESS").count(), 2, "{refunds:?}");
-    assert_eq!(refunds.len(), 7, "refusals are audited too: {refunds:?}");
-    assert_eq!(audited(&app, &merchant.client_id, "portal.cancel", 2).await, ["SUCCESS", "REFUSED"]);
+    assert_eq!(refunds.len(), 8, "refusals are audited too, the role's included: {refunds:?}");
+    assert_eq!(refunds.iter().filter(|code| *code == "FORBIDDEN").count(), 1, "{refunds:?}");
+    assert_eq!(
+        audited(&app, &merchant.client_id, "portal.cancel", 3).await,
+        ["SUCCESS", "REFUSED", "FORBIDDEN"]
+    );
 
     // Live: developers read only; owners operate; no test payer.
     let live = app
