@@ -38,10 +38,13 @@ pub fn same_secret(a: &str, b: &str) -> bool {
     constant_time::verify_slices_are_equal(a.as_bytes(), b.as_bytes()).is_ok()
 }
 
-/// Hashes and checks passwords with the configured argon2id cost.
+/// Hashes and checks passwords with the configured argon2id cost, off the async runtime and at
+/// most one per core at a time: a flood of sign-ins or sign-ups waits its turn instead of
+/// blocking the runtime's threads (the gateway's too) or queueing memory without bound.
 #[derive(Clone)]
 pub struct Passwords {
     argon2: Argon2<'static>,
+    permits: std::sync::Arc<tokio::sync::Semaphore>,
     /// A hash of random bytes: what a sign-in with an unknown email is checked against, so that
     /// it takes as long as one with a wrong password.
     dummy: String,
@@ -63,7 +66,25 @@ impl Passwords {
         let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
         let dummy =
             argon2.hash_password(&random_bytes::<32>()).expect("hashing random bytes works").to_string();
-        Passwords { argon2, dummy }
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+        Passwords { argon2, dummy, permits: std::sync::Arc::new(tokio::sync::Semaphore::new(cores)) }
+    }
+
+    /// [`Passwords::hash`] on a blocking thread, waiting for a free core.
+    pub async fn hash_off_runtime(&self, password: &str) -> Result<String, PasswordError> {
+        let (passwords, password) = (self.clone(), password.to_owned());
+        self.off_runtime(move || passwords.hash(&password)).await.unwrap_or(Err(PasswordError::TooLong))
+    }
+
+    /// [`Passwords::verify`] on a blocking thread, waiting for a free core.
+    pub async fn verify_off_runtime(&self, hash: Option<String>, password: &str) -> bool {
+        let (passwords, password) = (self.clone(), password.to_owned());
+        self.off_runtime(move || passwords.verify(hash.as_deref(), &password)).await.unwrap_or(false)
+    }
+
+    async fn off_runtime<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+        let _permit = self.permits.acquire().await.ok()?;
+        tokio::task::spawn_blocking(work).await.ok()
     }
 
     /// Checks a new password's length and hashes it.

@@ -102,7 +102,10 @@ pub async fn create(
 ) -> Result<Created, UserError> {
     let NewUser { client_id, email, role, password } = new;
     let email = normalise_email(email)?;
-    let password_hash = password.map(|password| passwords.hash(password)).transpose()?;
+    let password_hash = match password {
+        Some(password) => Some(passwords.hash_off_runtime(password).await?),
+        None => None,
+    };
     if store.participant(client_id).await?.is_none() {
         return Err(UserError::NoParticipant);
     }
@@ -137,7 +140,10 @@ pub async fn set_password(
     password: &str,
 ) -> Result<PortalUser, UserError> {
     let user = store.portal_user_by_setup_token(&sha256(link_token), now).await?.ok_or(UserError::BadLink)?;
-    let change = PortalUserChange { password_hash: Some(passwords.hash(password)?), ..Default::default() };
+    let change = PortalUserChange {
+        password_hash: Some(passwords.hash_off_runtime(password).await?),
+        ..Default::default()
+    };
     store.update_portal_user(&user.user_id, &change).await?.ok_or(UserError::NoUser)
 }
 
@@ -185,7 +191,7 @@ pub async fn sign_up(
     sign_up: SignUp<'_>,
 ) -> Result<(Participant, NewPortalUser), UserError> {
     let email = normalise_email(sign_up.email)?;
-    let password_hash = passwords.hash(sign_up.password)?;
+    let password_hash = passwords.hash_off_runtime(sign_up.password).await?;
     if store.portal_user_by_email(&email).await?.is_some() {
         return Err(UserError::EmailTaken);
     }

@@ -67,6 +67,10 @@ pub(super) struct TotpForm {
     secret: String,
     #[serde(default)]
     code: String,
+    /// The user's password, asked when turning the second factor on: a stolen session alone
+    /// cannot put an attacker's key on the account.
+    #[serde(default)]
+    password: String,
 }
 
 pub(super) async fn totp_change(
@@ -79,6 +83,11 @@ pub(super) async fn totp_change(
     let now = portal.app.clock.now();
     let change = match form.action.as_str() {
         "enable" if signed.user.totp_secret.is_none() => {
+            let hash = signed.user.password_hash.clone();
+            if !portal.passwords.verify_off_runtime(hash, &form.password).await {
+                let error = "That is not your password.";
+                return Ok(page(&portal, &signed, form.secret, Some(error.into())));
+            }
             if totp_step_of(&form.secret, &form.code, now, None).is_none() {
                 let error = "That code does not match: check the app's clock and type the code it shows now.";
                 return Ok(page(&portal, &signed, form.secret, Some(error.into())));

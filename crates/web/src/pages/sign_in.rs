@@ -73,8 +73,7 @@ pub(super) struct SignInForm {
 
 /// Checks a password off the async runtime (argon2 takes tens of milliseconds by design).
 async fn verify(passwords: &Passwords, hash: Option<String>, password: String) -> bool {
-    let passwords = passwords.clone();
-    tokio::task::spawn_blocking(move || passwords.verify(hash.as_deref(), &password)).await.unwrap_or(false)
+    passwords.verify_off_runtime(hash, &password).await
 }
 
 pub(super) async fn submit(
@@ -90,6 +89,10 @@ pub(super) async fn submit(
     };
     match sign_in(&portal, user.as_ref(), &form).await? {
         Some(session_id) => {
+            // A session the browser held before ends: one sign-in, one session.
+            if let Some(earlier) = cookie(&headers, SESSION_COOKIE) {
+                portal.app.store.end_portal_session(&sha256(earlier)).await?;
+            }
             let mut response = done("/portal/");
             let headers = response.headers_mut();
             headers.append(header::SET_COOKIE, set_cookie(&portal, SESSION_COOKIE, Some(&session_id)));

@@ -185,6 +185,7 @@ async function walk(page, base, work, shots, report) {
   await photograph(page, shots.directory, "totp-enrol", shots.list);
   const { nowMs } = await ask({ ask: "clock" });
   await page.fill("#code", totp(secret, nowMs));
+  await page.fill("#current_password", password);
   await Promise.all([page.waitForLoadState("load"), page.click('form[action="/portal/account/totp"] button.primary')]);
   await open(page, `${base}/portal/account/totp`, "/portal/account/totp");
   if (!(await page.locator("strong", { hasText: "on" }).count())) fail("two-factor sign-in is not on after enrolling");

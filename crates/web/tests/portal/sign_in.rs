@@ -109,10 +109,30 @@ async fn totp_is_turned_on_with_a_code_and_each_code_signs_in_once() {
     let page = browser.get("/portal/account/totp").await;
     let secret = field_value(&page.body, "secret").expect("a new key");
     let csrf = page.csrf();
+    let code_now = totp_now(&secret, app.clock.now()).unwrap();
+    let stolen = browser
+        .post(
+            "/portal/account/totp",
+            &[
+                ("csrf", &csrf),
+                ("action", "enable"),
+                ("secret", &secret),
+                ("code", &code_now),
+                ("password", "guess"),
+            ],
+        )
+        .await;
+    assert!(stolen.body.contains("not your password"), "a session alone cannot turn it on: {}", stolen.body);
     let wrong = browser
         .post(
             "/portal/account/totp",
-            &[("csrf", &csrf), ("action", "enable"), ("secret", &secret), ("code", "000000")],
+            &[
+                ("csrf", &csrf),
+                ("action", "enable"),
+                ("secret", &secret),
+                ("code", "000000"),
+                ("password", PASSWORD),
+            ],
         )
         .await;
     assert!(wrong.body.contains("does not match"), "{}", wrong.body);
@@ -120,7 +140,13 @@ async fn totp_is_turned_on_with_a_code_and_each_code_signs_in_once() {
     let on = browser
         .post(
             "/portal/account/totp",
-            &[("csrf", &csrf), ("action", "enable"), ("secret", &secret), ("code", &code)],
+            &[
+                ("csrf", &csrf),
+                ("action", "enable"),
+                ("secret", &secret),
+                ("code", &code),
+                ("password", PASSWORD),
+            ],
         )
         .await;
     assert_eq!(on.status, StatusCode::SEE_OTHER);
@@ -165,7 +191,13 @@ async fn an_owner_of_a_live_participant_sets_up_totp_before_anything_else() {
     browser
         .post(
             "/portal/account/totp",
-            &[("csrf", &page.csrf()), ("action", "enable"), ("secret", &secret), ("code", &code)],
+            &[
+                ("csrf", &page.csrf()),
+                ("action", "enable"),
+                ("secret", &secret),
+                ("code", &code),
+                ("password", PASSWORD),
+            ],
         )
         .await;
     assert_eq!(browser.get("/portal/").await.status, StatusCode::OK);
