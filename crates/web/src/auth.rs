@@ -57,6 +57,8 @@ pub enum PasswordError {
     TooShort,
     #[error("must be at most {PASSWORD_BYTES_MAX} bytes")]
     TooLong,
+    #[error("could not be hashed now; try again")]
+    Unavailable,
 }
 
 impl Passwords {
@@ -73,7 +75,7 @@ impl Passwords {
     /// [`Passwords::hash`] on a blocking thread, waiting for a free core.
     pub async fn hash_off_runtime(&self, password: &str) -> Result<String, PasswordError> {
         let (passwords, password) = (self.clone(), password.to_owned());
-        self.off_runtime(move || passwords.hash(&password)).await.unwrap_or(Err(PasswordError::TooLong))
+        self.off_runtime(move || passwords.hash(&password)).await.unwrap_or(Err(PasswordError::Unavailable))
     }
 
     /// [`Passwords::verify`] on a blocking thread, waiting for a free core.
