@@ -699,6 +699,14 @@ pub trait Store: Send + Sync + 'static {
         terms: &SettlementTerms,
     ) -> Result<(), StoreError>;
 
+    /// Changes only a participant's settlement currency (`None`: each transaction's own), leaving
+    /// its fee schedule as it is; `NotFound` without such a participant.
+    async fn set_settlement_currency(
+        &self,
+        client_id: &ClientId,
+        currency: Option<Currency>,
+    ) -> Result<(), StoreError>;
+
     /// Who has a batch to make at `cutoff`: every participant and settlement currency with a
     /// transaction completed before it and not yet settled, and every one that had a batch
     /// before and has none at `cutoff` (its summary is written even for a day without

@@ -108,6 +108,7 @@ macro_rules! conformance_tests {
         ]);
         $crate::conformance_tests!(@area store $attrs $new_store, settlement [
             fees_are_posted_with_the_payment_and_returned_pro_rata,
+            the_settlement_currency_changes_alone,
             chunks_take_each_transaction_once_and_close_the_batch,
             batch_pages_follow_the_keyset_newest_day_first,
         ]);

@@ -65,6 +65,25 @@ pub async fn fees_are_posted_with_the_payment_and_returned_pro_rata(store: Arc<d
     assert_sound(&*store).await;
 }
 
+pub async fn the_settlement_currency_changes_alone(store: Arc<dyn Store>) {
+    let owner = merchant(&*store, "CURRENCY").await;
+    let schedule = FeeSchedule::new(250, Default::default(), 1_000).unwrap();
+    let usd_terms =
+        SettlementTerms { fees: Some(schedule.clone()), settlement_currency: Some(usd(1).currency()) };
+    store.set_settlement_terms(&owner, &usd_terms).await.unwrap();
+    store.set_settlement_currency(&owner, Some(sgd(1).currency())).await.unwrap();
+    let terms = store.settlement_terms(&owner).await.unwrap().unwrap();
+    assert_eq!((terms.fees, terms.settlement_currency), (Some(schedule.clone()), Some(sgd(1).currency())));
+    store.set_settlement_currency(&owner, None).await.unwrap();
+    let terms = store.settlement_terms(&owner).await.unwrap().unwrap();
+    assert_eq!((terms.fees, terms.settlement_currency), (Some(schedule), None), "the fees stay");
+    let nobody = ocpay_core::ids::ClientId::parse("NOBODY").unwrap();
+    assert_eq!(
+        store.set_settlement_currency(&nobody, None).await,
+        Err(crate::StoreError::NotFound("participant"))
+    );
+}
+
 pub async fn chunks_take_each_transaction_once_and_close_the_batch(store: Arc<dyn Store>) {
     let mut owner = None;
     for n in 0..5 {

@@ -541,6 +541,17 @@ impl<E: Engine> Store for SqlStore<E> {
         self.engine.read(|db| settlement::terms(db, client_id)).await
     }
 
+    async fn set_settlement_currency(
+        &self,
+        client_id: &ClientId,
+        currency: Option<Currency>,
+    ) -> Result<(), StoreError> {
+        let client_id = client_id.clone();
+        self.engine
+            .write(Isolation::Serializable, move |db| settlement::set_currency(db, &client_id, currency))
+            .await
+    }
+
     async fn set_settlement_terms(
         &self,
         client_id: &ClientId,

@@ -84,6 +84,21 @@ pub(super) fn set_terms(
     Ok(())
 }
 
+pub(super) fn set_currency(
+    db: &mut dyn Db,
+    client_id: &ClientId,
+    currency: Option<Currency>,
+) -> Result<(), StoreError> {
+    let updated = db.execute(
+        "UPDATE participant SET settlement_currency = ?2 WHERE client_id = ?1",
+        params![client_id.as_str(), currency.map(Currency::code)],
+    )?;
+    if updated == 0 {
+        return Err(StoreError::NotFound("participant"));
+    }
+    Ok(())
+}
+
 /// The settlement currency of a participant's transactions in `currency`.
 fn settlement_currency_of(
     db: &mut dyn Db,

@@ -18,6 +18,7 @@ use ocpay_core::participant::Environment;
 use ocpay_core::portal::Action;
 use ocpay_server::HttpUrl;
 use ocpay_server::service::participants::{self, ParticipantError, ParticipantField, ParticipantUpdate};
+use ocpay_store::StoreError;
 use serde::Deserialize;
 
 use super::{Chrome, PageError, PageResult, done, may_change, render};
@@ -173,9 +174,11 @@ pub(super) async fn settlement_currency(
     };
     let client_id = &signed.participant.client_id;
     let store = &portal.app.store;
-    let mut terms = store.settlement_terms(client_id).await?.ok_or(PageError::NotFound)?;
-    terms.settlement_currency = currency;
-    store.set_settlement_terms(client_id, &terms).await?;
+    // The currency alone: an operator's fee change made meanwhile stays.
+    store.set_settlement_currency(client_id, currency).await.map_err(|error| match error {
+        StoreError::NotFound(_) => PageError::NotFound,
+        other => other.into(),
+    })?;
     portal.audit(client_id, "portal.changeSettlementCurrency", &signed.user.email, "SUCCESS").await;
     Ok(done("/portal/settings?saved=settlement-currency"))
 }
