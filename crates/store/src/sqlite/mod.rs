@@ -105,6 +105,7 @@ const MAIN_MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/main/0013_portal_pages.sql"),
     include_str!("../../migrations/sqlite/main/0014_activity_days.sql"),
     include_str!("../../migrations/sqlite/main/0015_api_log_filters.sql"),
+    include_str!("../../migrations/sqlite/main/0016_console_reads.sql"),
 ];
 const PARTICIPANT_MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/participants/0001_participants.sql"),
