@@ -51,6 +51,8 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/postgres/0008_portal_pages.sql"),
     include_str!("../migrations/postgres/0009_activity_days.sql"),
     include_str!("../migrations/postgres/0010_api_log_filters.sql"),
+    include_str!("../migrations/postgres/0011_console.sql"),
+    include_str!("../migrations/postgres/0012_console_reads.sql"),
 ];
 
 /// The number of the newest migration: what an up-to-date database is at.

@@ -112,6 +112,7 @@ const PARTICIPANT_MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/participants/0002_key_scopes.sql"),
     include_str!("../../migrations/sqlite/participants/0003_settlement_terms.sql"),
     include_str!("../../migrations/sqlite/participants/0004_portal.sql"),
+    include_str!("../../migrations/sqlite/participants/0005_console.sql"),
 ];
 
 fn migrate(path: &Path, busy_timeout: Duration, migrations: &[&str]) -> Result<(), StoreError> {
