@@ -162,6 +162,16 @@ pub struct Config {
     /// How long a sandbox acquirer's merchant registration stays `PROCESSING` before the
     /// sandbox's review decides it.
     pub sandbox_registration_review_seconds: u64,
+    /// Most API-log entries of a sandbox participant (its newest) a go-live check reads
+    /// (`ocpay acceptance`, the developer center's Go live page); also the most payments, refunds
+    /// and audit events it reads.
+    pub acceptance_log_entries_max: u32,
+    /// How long after a moment an integration is given to act (retry after `U`, inquire after a
+    /// timeout, stop polling after a code's expiry) before an acceptance case judges it.
+    pub acceptance_poll_grace_seconds: u64,
+    /// Most notifications (of the newest payments and refunds the cases ask about) a go-live
+    /// check reads.
+    pub acceptance_notification_reads_max: u32,
     /// Most registrations `ocpay registrations list` prints.
     pub registrations_list_max: u32,
 
@@ -336,6 +346,9 @@ impl Default for Config {
             wallet_balance_max_major: ocpay_core::ledger::WalletLimit::DEFAULT_MAJOR,
             sandbox_slow_answer_ms: 20_000,
             sandbox_registration_review_seconds: 30,
+            acceptance_log_entries_max: 20_000,
+            acceptance_poll_grace_seconds: 60,
+            acceptance_notification_reads_max: 60,
             registrations_list_max: 1_000,
             pin_hash_iterations: 100_000,
             pin_failures_max: 5,

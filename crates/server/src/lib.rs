@@ -6,6 +6,7 @@
 //! Start one with [`app::Application::build`] and [`app::Application::run`]; the `ocpay`
 //! command does exactly that for `ocpay serve`.
 
+pub mod acceptance;
 pub mod admin;
 mod api;
 mod api_log;

@@ -157,6 +157,14 @@ pub struct SandboxSettings {
     pub registration_review: SignedDuration,
 }
 
+/// The go-live check's reads and grace (`service::acceptance`).
+#[derive(Debug, Clone)]
+pub struct AcceptanceSettings {
+    pub log_entries_max: u32,
+    pub poll_grace: SignedDuration,
+    pub notification_reads_max: u32,
+}
+
 /// Every setting a running platform reads, resolved from a [`Config`].
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -187,6 +195,7 @@ pub struct Settings {
     pub sandbox_rates: Vec<Rate>,
     /// The API log, when it is kept.
     pub api_log: Option<ApiLogSettings>,
+    pub acceptance: AcceptanceSettings,
 }
 
 /// The settlement cycle of `settlement_cutoff`, `settlement_time_zone` and
@@ -287,6 +296,8 @@ impl Settings {
             ("settlement_chunk_max", u64::from(config.settlement_chunk_max)),
             ("report_rows_per_file", config.report_rows_per_file as u64),
             ("report_page_max", u64::from(config.report_page_max)),
+            ("acceptance_log_entries_max", u64::from(config.acceptance_log_entries_max)),
+            ("acceptance_notification_reads_max", u64::from(config.acceptance_notification_reads_max)),
         ] {
             at_least_one(key, value)?;
         }
@@ -510,6 +521,11 @@ impl Settings {
                 batch_max: config.api_log_batch_max,
                 flush_interval: Duration::from_millis(config.api_log_flush_interval_ms),
             }),
+            acceptance: AcceptanceSettings {
+                log_entries_max: config.acceptance_log_entries_max,
+                poll_grace: seconds(config.acceptance_poll_grace_seconds),
+                notification_reads_max: config.acceptance_notification_reads_max,
+            },
         })
     }
 

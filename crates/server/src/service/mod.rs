@@ -7,6 +7,7 @@
 //! and the admin API reach it through their `AppState`, the background jobs directly; unit tests
 //! build one of their own, so a use case runs the same without an HTTP server.
 
+pub mod acceptance;
 pub(crate) mod api_log;
 pub mod cancel;
 pub mod grants;
