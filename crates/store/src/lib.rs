@@ -42,8 +42,8 @@ use ocpay_core::refund::{Refund, RefundPolicy, RefundRefusal, RefundTerms};
 use ocpay_core::registration::{Decision, Registration, RegistrationRefusal, RegistrationTerms};
 pub use pages::{HeldToken, PageCursor, PaymentFilter, TokenHold};
 pub use portal::{
-    DailyActivity, DayDeliveries, DayTotal, NewPortalUser, PortalSession, PortalUser, PortalUserChange,
-    SetupToken,
+    DailyActivity, DayDeliveries, DayTotal, NewOperator, NewPortalUser, OperatorUser, PortalSession,
+    PortalUser, PortalUserChange, SetupToken,
 };
 use settlement::{
     BatchCursor, ItemCursor, MarkPaid, SettleChunk, SettledChunk, SettlementBatch, SettlementCounts,
@@ -1025,6 +1025,60 @@ pub trait Store: Send + Sync + 'static {
 
     /// Ends a session (sign-out, or found expired).
     async fn end_portal_session(&self, session_sha256: &[u8]) -> Result<(), StoreError>;
+
+    // The operator's console's users and sessions (`portal`): as the developer center's, in
+    // tables of their own.
+
+    /// Creates an operator; `Conflict("email")` when another operator has the email.
+    async fn create_operator(&self, operator: &NewOperator) -> Result<(), StoreError>;
+
+    /// The operator with this (lower-case) email.
+    async fn operator_by_email(&self, email: &str) -> Result<Option<OperatorUser>, StoreError>;
+
+    /// Every operator, by email.
+    async fn operators(&self) -> Result<Vec<OperatorUser>, StoreError>;
+
+    /// As [`Store::portal_user_by_setup_token`], for operators.
+    async fn operator_by_setup_token(
+        &self,
+        sha256: &[u8],
+        now: Timestamp,
+    ) -> Result<Option<OperatorUser>, StoreError>;
+
+    /// As [`Store::update_portal_user`], for operators (`role` is not theirs and is ignored).
+    async fn update_operator(
+        &self,
+        user_id: &str,
+        change: &PortalUserChange,
+    ) -> Result<Option<OperatorUser>, StoreError>;
+
+    /// As [`Store::portal_sign_in_attempt`], for operators.
+    async fn operator_sign_in_attempt(
+        &self,
+        user_id: &str,
+        failures_max: u32,
+        locked_until: Timestamp,
+        now: Timestamp,
+    ) -> Result<bool, StoreError>;
+
+    /// As [`Store::record_portal_sign_in`], for operators.
+    async fn record_operator_sign_in(
+        &self,
+        session: &PortalSession,
+        totp_step: Option<i64>,
+    ) -> Result<bool, StoreError>;
+
+    /// An operator's session with its operator.
+    async fn operator_session(
+        &self,
+        session_sha256: &[u8],
+    ) -> Result<Option<(PortalSession, OperatorUser)>, StoreError>;
+
+    /// Marks an operator's session used at `now`.
+    async fn touch_operator_session(&self, session_sha256: &[u8], now: Timestamp) -> Result<(), StoreError>;
+
+    /// Ends an operator's session.
+    async fn end_operator_session(&self, session_sha256: &[u8]) -> Result<(), StoreError>;
 
     /// A participant's successful payments and refunds per UTC day and currency, and its
     /// notifications per day by outcome, from the day of `from` on (the developer center's

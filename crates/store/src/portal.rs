@@ -1,4 +1,5 @@
-//! What the store keeps for the developer center: its users and their sessions.
+//! What the store keeps for the developer center and the operator's console: their users and
+//! their sessions.
 
 use ocpay_core::Timestamp;
 use ocpay_core::ids::ClientId;
@@ -41,6 +42,46 @@ impl std::fmt::Debug for PortalUser {
     }
 }
 
+/// A person who runs the platform from the operator's console. Operators belong to no
+/// participant; they sign in as the developer center's users do (the same checks, lockout and
+/// sessions, in tables of their own), and the console requires their second factor.
+#[derive(Clone, PartialEq, Eq)]
+pub struct OperatorUser {
+    pub user_id: String,
+    /// Lower-case.
+    pub email: String,
+    pub password_hash: Option<String>,
+    pub totp_secret: Option<String>,
+    pub totp_last_step: Option<i64>,
+    pub failures: u32,
+    pub locked_until: Option<Timestamp>,
+    pub disabled_at: Option<Timestamp>,
+    pub last_sign_in_at: Option<Timestamp>,
+    pub created_at: Timestamp,
+}
+
+impl std::fmt::Debug for OperatorUser {
+    /// Without the password hash and the TOTP key.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OperatorUser")
+            .field("user_id", &self.user_id)
+            .field("email", &self.email)
+            .field("totp", &self.totp_secret.is_some())
+            .field("disabled_at", &self.disabled_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An operator to create, as [`NewPortalUser`] without a participant or a role.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewOperator {
+    pub user_id: String,
+    pub email: String,
+    pub password_hash: Option<String>,
+    pub setup: Option<SetupToken>,
+    pub created_at: Timestamp,
+}
+
 /// A user to create: with a password hash, or with the SHA-256 of a one-time link that sets it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewPortalUser {
@@ -60,7 +101,8 @@ pub struct SetupToken {
     pub expires_at: Timestamp,
 }
 
-/// What [`crate::Store::update_portal_user`] changes; a field left `None` stays as it is.
+/// What [`crate::Store::update_portal_user`] (and `update_operator`, where `role` means
+/// nothing) changes; a field left `None` stays as it is.
 /// Every change but a new TOTP key ends the user's sessions in the same transaction, so that a
 /// new password, a lost role or a disabled account signs out every browser at once.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

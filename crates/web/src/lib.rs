@@ -9,9 +9,11 @@
 //!
 //! [`pages`] has the routes, [`session`] who is signed in and the CSRF checks, [`auth`] the
 //! password, TOTP and token code, [`users`] the use cases of accounts the CLI shares.
+//! [`console`] is the operator's console under `/console/`, on the same machinery.
 
 pub mod auth;
 pub mod charts;
+pub mod console;
 pub mod pages;
 pub mod session;
 pub mod users;
@@ -85,7 +87,10 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; img-src 'self' data:;
 /// The developer center's routes, for [`ocpay_server::Application::with_pages`].
 pub fn router(app: &Arc<AppState>) -> Router<Arc<AppState>> {
     let portal = Arc::new(Portal::new(app.clone()));
-    pages::routes().layer(axum::middleware::map_response(security_headers)).with_state(portal)
+    pages::routes()
+        .merge(console::routes())
+        .layer(axum::middleware::map_response(security_headers))
+        .with_state(portal)
 }
 
 /// The headers every portal answer carries.

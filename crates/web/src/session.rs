@@ -5,6 +5,9 @@
 //! The cookie holds 256 random bits; the store holds only their SHA-256. A session ends when
 //! idle or old ([`SessionPolicy`](ocpay_core::portal::SessionPolicy)), at sign-out, and when
 //! the user's password, role or status changes (the store ends it in that same transaction).
+//!
+//! The developer center and the operator's console are two [`Realm`]s of the same code: their
+//! own users, sessions, cookies and path, one sign-in, lockout, session and form check.
 
 use std::sync::Arc;
 
@@ -14,7 +17,7 @@ use http::request::Parts;
 use http::{HeaderMap, HeaderValue, header};
 use ocpay_core::participant::{Environment, Participant};
 use ocpay_core::portal::{Action, Role};
-use ocpay_store::{PortalSession, PortalUser};
+use ocpay_store::{OperatorUser, PortalSession, PortalUser, Store, StoreError};
 
 use crate::Portal;
 use crate::auth::{same_secret, sha256};
@@ -24,6 +27,10 @@ use crate::pages::PageError;
 pub const SESSION_COOKIE: &str = "ocpay_portal";
 /// The sign-in form's CSRF cookie (there is no session yet to hold its token).
 pub const SIGN_IN_COOKIE: &str = "ocpay_portal_sign_in";
+/// The operator's console's session cookie, on `Path=/console`.
+pub const CONSOLE_COOKIE: &str = "ocpay_console";
+/// The console's sign-in form's CSRF cookie.
+pub const CONSOLE_SIGN_IN_COOKIE: &str = "ocpay_console_sign_in";
 /// A session's last use is written at most this often (a write per page view is not needed to
 /// end idle sessions on time to the minute).
 const TOUCH_EVERY_MS: i64 = 60_000;
@@ -52,9 +59,259 @@ impl Signed {
     /// The checks of a state-changing request: the session's CSRF token, and that the browser
     /// sent it from the portal itself.
     pub fn check_form(&self, headers: &HeaderMap, csrf: &str) -> Result<(), PageError> {
-        same_origin(headers)?;
-        if same_secret(&self.session.csrf_token, csrf) { Ok(()) } else { Err(PageError::Csrf) }
+        check_form(&self.session, headers, csrf)
     }
+}
+
+/// The checks of a state-changing request in either realm: the session's CSRF token, and that
+/// the browser sent it from the platform's own page.
+pub fn check_form(session: &PortalSession, headers: &HeaderMap, csrf: &str) -> Result<(), PageError> {
+    same_origin(headers)?;
+    if same_secret(&session.csrf_token, csrf) { Ok(()) } else { Err(PageError::Csrf) }
+}
+
+/// What sign-in and sessions ask of a user, in either realm.
+pub trait Account: Send + Sync {
+    fn user_id(&self) -> &str;
+    fn email(&self) -> &str;
+    fn password_hash(&self) -> Option<&str>;
+    fn totp_secret(&self) -> Option<&str>;
+    fn totp_last_step(&self) -> Option<i64>;
+    fn is_disabled(&self) -> bool;
+}
+
+macro_rules! account {
+    ($user:ty) => {
+        impl Account for $user {
+            fn user_id(&self) -> &str {
+                &self.user_id
+            }
+            fn email(&self) -> &str {
+                &self.email
+            }
+            fn password_hash(&self) -> Option<&str> {
+                self.password_hash.as_deref()
+            }
+            fn totp_secret(&self) -> Option<&str> {
+                self.totp_secret.as_deref()
+            }
+            fn totp_last_step(&self) -> Option<i64> {
+                self.totp_last_step
+            }
+            fn is_disabled(&self) -> bool {
+                self.disabled_at.is_some()
+            }
+        }
+    };
+}
+account!(PortalUser);
+account!(OperatorUser);
+
+/// Where people sign in: the developer center ([`PortalRealm`]) or the operator's console
+/// ([`ConsoleRealm`]): which users and sessions of the store, which cookies and which path.
+pub trait Realm: Send + Sync + 'static {
+    type User: Account + Clone + 'static;
+    /// The path the realm's pages and cookies are under (`/portal`).
+    const PATH: &'static str;
+    const SESSION_COOKIE: &'static str;
+    const SIGN_IN_COOKIE: &'static str;
+    /// What the audit trail and logs call the realm's events (`portal.signIn`).
+    const EVENTS: &'static str;
+
+    fn by_email(
+        store: &dyn Store,
+        email: &str,
+    ) -> impl Future<Output = Result<Option<Self::User>, StoreError>> + Send;
+    fn sign_in_attempt(
+        store: &dyn Store,
+        user_id: &str,
+        failures_max: u32,
+        locked_until: ocpay_core::Timestamp,
+        now: ocpay_core::Timestamp,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    fn record_sign_in(
+        store: &dyn Store,
+        session: &PortalSession,
+        totp_step: Option<i64>,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    fn session(
+        store: &dyn Store,
+        sha256: &[u8],
+    ) -> impl Future<Output = Result<Option<(PortalSession, Self::User)>, StoreError>> + Send;
+    fn touch_session(
+        store: &dyn Store,
+        sha256: &[u8],
+        now: ocpay_core::Timestamp,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn end_session(store: &dyn Store, sha256: &[u8]) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn update(
+        store: &dyn Store,
+        user_id: &str,
+        change: &ocpay_store::PortalUserChange,
+    ) -> impl Future<Output = Result<Option<Self::User>, StoreError>> + Send;
+    fn by_setup_token(
+        store: &dyn Store,
+        sha256: &[u8],
+        now: ocpay_core::Timestamp,
+    ) -> impl Future<Output = Result<Option<Self::User>, StoreError>> + Send;
+    /// Records a sign-in event of a user (`signIn`, `signOut`, ...): a portal user's in its
+    /// participant's audit trail; an operator's, who belongs to no participant, in the log.
+    fn audit(portal: &Portal, user: &Self::User, event: &str, code: &str) -> impl Future<Output = ()> + Send;
+}
+
+/// The developer center's users and sessions.
+pub struct PortalRealm;
+
+/// The operator's console's users and sessions.
+pub struct ConsoleRealm;
+
+impl Realm for PortalRealm {
+    type User = PortalUser;
+    const PATH: &'static str = "/portal";
+    const SESSION_COOKIE: &'static str = SESSION_COOKIE;
+    const SIGN_IN_COOKIE: &'static str = SIGN_IN_COOKIE;
+    const EVENTS: &'static str = "portal";
+
+    async fn by_email(store: &dyn Store, email: &str) -> Result<Option<PortalUser>, StoreError> {
+        store.portal_user_by_email(email).await
+    }
+    async fn sign_in_attempt(
+        store: &dyn Store,
+        user_id: &str,
+        failures_max: u32,
+        locked_until: ocpay_core::Timestamp,
+        now: ocpay_core::Timestamp,
+    ) -> Result<bool, StoreError> {
+        store.portal_sign_in_attempt(user_id, failures_max, locked_until, now).await
+    }
+    async fn record_sign_in(
+        store: &dyn Store,
+        session: &PortalSession,
+        totp_step: Option<i64>,
+    ) -> Result<bool, StoreError> {
+        store.record_portal_sign_in(session, totp_step).await
+    }
+    async fn session(
+        store: &dyn Store,
+        sha256: &[u8],
+    ) -> Result<Option<(PortalSession, PortalUser)>, StoreError> {
+        store.portal_session(sha256).await
+    }
+    async fn touch_session(
+        store: &dyn Store,
+        sha256: &[u8],
+        now: ocpay_core::Timestamp,
+    ) -> Result<(), StoreError> {
+        store.touch_portal_session(sha256, now).await
+    }
+    async fn end_session(store: &dyn Store, sha256: &[u8]) -> Result<(), StoreError> {
+        store.end_portal_session(sha256).await
+    }
+    async fn update(
+        store: &dyn Store,
+        user_id: &str,
+        change: &ocpay_store::PortalUserChange,
+    ) -> Result<Option<PortalUser>, StoreError> {
+        store.update_portal_user(user_id, change).await
+    }
+    async fn by_setup_token(
+        store: &dyn Store,
+        sha256: &[u8],
+        now: ocpay_core::Timestamp,
+    ) -> Result<Option<PortalUser>, StoreError> {
+        store.portal_user_by_setup_token(sha256, now).await
+    }
+    async fn audit(portal: &Portal, user: &PortalUser, event: &str, code: &str) {
+        portal.audit(&user.client_id, &format!("portal.{event}"), &user.email, code).await;
+    }
+}
+
+impl Realm for ConsoleRealm {
+    type User = OperatorUser;
+    const PATH: &'static str = "/console";
+    const SESSION_COOKIE: &'static str = CONSOLE_COOKIE;
+    const SIGN_IN_COOKIE: &'static str = CONSOLE_SIGN_IN_COOKIE;
+    const EVENTS: &'static str = "console";
+
+    async fn by_email(store: &dyn Store, email: &str) -> Result<Option<OperatorUser>, StoreError> {
+        store.operator_by_email(email).await
+    }
+    async fn sign_in_attempt(
+        store: &dyn Store,
+        user_id: &str,
+        failures_max: u32,
+        locked_until: ocpay_core::Timestamp,
+        now: ocpay_core::Timestamp,
+    ) -> Result<bool, StoreError> {
+        store.operator_sign_in_attempt(user_id, failures_max, locked_until, now).await
+    }
+    async fn record_sign_in(
+        store: &dyn Store,
+        session: &PortalSession,
+        totp_step: Option<i64>,
+    ) -> Result<bool, StoreError> {
+        store.record_operator_sign_in(session, totp_step).await
+    }
+    async fn session(
+        store: &dyn Store,
+        sha256: &[u8],
+    ) -> Result<Option<(PortalSession, OperatorUser)>, StoreError> {
+        store.operator_session(sha256).await
+    }
+    async fn touch_session(
+        store: &dyn Store,
+        sha256: &[u8],
+        now: ocpay_core::Timestamp,
+    ) -> Result<(), StoreError> {
+        store.touch_operator_session(sha256, now).await
+    }
+    async fn end_session(store: &dyn Store, sha256: &[u8]) -> Result<(), StoreError> {
+        store.end_operator_session(sha256).await
+    }
+    async fn update(
+        store: &dyn Store,
+        user_id: &str,
+        change: &ocpay_store::PortalUserChange,
+    ) -> Result<Option<OperatorUser>, StoreError> {
+        store.update_operator(user_id, change).await
+    }
+    async fn by_setup_token(
+        store: &dyn Store,
+        sha256: &[u8],
+        now: ocpay_core::Timestamp,
+    ) -> Result<Option<OperatorUser>, StoreError> {
+        store.operator_by_setup_token(sha256, now).await
+    }
+    async fn audit(_portal: &Portal, user: &OperatorUser, event: &str, code: &str) {
+        tracing::info!(operator = %user.email, event = %format!("console.{event}"), code, "console sign-in event");
+    }
+}
+
+/// The live session the request's cookie of realm `R` names, with its user: `None` when there
+/// is none, or when it has ended (its user disabled, idle or old; then it is deleted). Its last
+/// use is written at most once a minute.
+pub async fn live_session<R: Realm>(
+    portal: &Portal,
+    headers: &HeaderMap,
+) -> Result<Option<(PortalSession, R::User)>, PageError> {
+    let Some(id) = cookie(headers, R::SESSION_COOKIE) else {
+        return Ok(None);
+    };
+    let hash = sha256(id);
+    let store = &*portal.app.store;
+    let Some((session, user)) = R::session(store, &hash).await? else {
+        return Ok(None);
+    };
+    let now = portal.app.clock.now();
+    if user.is_disabled() || !portal.settings().session.is_live(session.created_at, session.last_seen_at, now)
+    {
+        R::end_session(store, &hash).await?;
+        return Ok(None);
+    }
+    if now.as_millisecond() - session.last_seen_at.as_millisecond() >= TOUCH_EVERY_MS {
+        R::touch_session(store, &hash, now).await?;
+    }
+    Ok(Some((session, user)))
 }
 
 /// Refuses a request a browser says came from another site.
@@ -89,10 +346,16 @@ pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 /// A `Set-Cookie` value for the portal: `HttpOnly`, `SameSite=Strict`, `Path=/portal`, and
 /// `Secure` when the portal is served over https. `None` clears it.
 pub fn set_cookie(portal: &Portal, name: &str, value: Option<&str>) -> HeaderValue {
+    set_cookie_in::<PortalRealm>(portal, name, value)
+}
+
+/// As [`set_cookie`], on realm `R`'s path.
+pub fn set_cookie_in<R: Realm>(portal: &Portal, name: &str, value: Option<&str>) -> HeaderValue {
     let secure = if portal.secure_cookies { "; Secure" } else { "" };
+    let path = R::PATH;
     let text = match value {
-        Some(value) => format!("{name}={value}; Path=/portal; HttpOnly; SameSite=Strict{secure}"),
-        None => format!("{name}=; Path=/portal; HttpOnly; SameSite=Strict; Max-Age=0{secure}"),
+        Some(value) => format!("{name}={value}; Path={path}; HttpOnly; SameSite=Strict{secure}"),
+        None => format!("{name}=; Path={path}; HttpOnly; SameSite=Strict; Max-Age=0{secure}"),
     };
     HeaderValue::from_str(&text).expect("cookie values are URL-safe tokens")
 }
@@ -105,29 +368,12 @@ impl FromRequestParts<Arc<Portal>> for Signed {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, portal: &Arc<Portal>) -> Result<Signed, Response> {
-        let Some(id) = cookie(&parts.headers, SESSION_COOKIE) else {
-            return Err(to_sign_in());
-        };
-        let hash = sha256(id);
-        let store = &portal.app.store;
         let found =
-            store.portal_session(&hash).await.map_err(|error| PageError::from(error).into_response())?;
+            live_session::<PortalRealm>(portal, &parts.headers).await.map_err(IntoResponse::into_response)?;
         let Some((session, user)) = found else {
             return Err(to_sign_in());
         };
-        let now = portal.app.clock.now();
-        if user.disabled_at.is_some()
-            || !portal.settings().session.is_live(session.created_at, session.last_seen_at, now)
-        {
-            store.end_portal_session(&hash).await.map_err(|error| PageError::from(error).into_response())?;
-            return Err(to_sign_in());
-        }
-        if now.as_millisecond() - session.last_seen_at.as_millisecond() >= TOUCH_EVERY_MS {
-            store
-                .touch_portal_session(&hash, now)
-                .await
-                .map_err(|error| PageError::from(error).into_response())?;
-        }
+        let store = &portal.app.store;
         let participant = store
             .participant(&user.client_id)
             .await

@@ -1,6 +1,7 @@
 //! The use cases of developer-center accounts, shared by the pages and the CLI
 //! (`ocpay users create|list|disable`): creating a user with a password or a one-time link,
-//! setting the password through the link, disabling a user, and a self sign-up.
+//! setting the password through the link, disabling a user, and a self sign-up; and the same
+//! for the operator's console's operators (`ocpay users create --operator`).
 
 use ocpay_core::Timestamp;
 use ocpay_core::ids::ClientId;
@@ -10,9 +11,12 @@ use ocpay_core::text::Name;
 use ocpay_protocol::VerifyingKey;
 use ocpay_server::service::participants::{self, NewParticipant, ParticipantError};
 use ocpay_server::settings::{NotifySettings, PortalSettings};
-use ocpay_store::{NewPortalUser, PortalUser, PortalUserChange, SetupToken, Store, StoreError};
+use ocpay_store::{
+    NewOperator, NewPortalUser, OperatorUser, PortalUser, PortalUserChange, SetupToken, Store, StoreError,
+};
 
 use crate::auth::{PasswordError, Passwords, sha256, token};
+use crate::session::{Account as _, ConsoleRealm, PortalRealm, Realm};
 
 /// Why an account use case refused.
 #[derive(Debug, thiserror::Error)]
@@ -128,23 +132,64 @@ pub async fn create(
 
 /// The one-time link's URL.
 pub fn setup_link(public_url: &str, token: &str) -> String {
-    format!("{}/portal/setup?token={token}", public_url.trim_end_matches('/'))
+    setup_link_in::<PortalRealm>(public_url, token)
 }
 
-/// Sets the password of the user the link names; the link is spent and the user's sessions end.
-pub async fn set_password(
+/// An operator's one-time link's URL, on the console.
+pub fn operator_setup_link(public_url: &str, token: &str) -> String {
+    setup_link_in::<ConsoleRealm>(public_url, token)
+}
+
+fn setup_link_in<R: Realm>(public_url: &str, token: &str) -> String {
+    format!("{}{}/setup?token={token}", public_url.trim_end_matches('/'), R::PATH)
+}
+
+/// An operator made: when no password was given, the one-time link's token (shown once).
+pub struct CreatedOperator {
+    pub operator: NewOperator,
+    pub setup_token: Option<String>,
+}
+
+/// Creates an operator, with a password or with a one-time link that sets it, as [`create`]
+/// does a participant's user. An operator signs in to the console only once it has turned
+/// on the second factor, which the console asks for first.
+pub async fn create_operator(
+    store: &dyn Store,
+    passwords: &Passwords,
+    settings: &PortalSettings,
+    now: Timestamp,
+    email: &str,
+    password: Option<&str>,
+) -> Result<CreatedOperator, UserError> {
+    let email = normalise_email(email)?;
+    let password_hash = match password {
+        Some(password) => Some(passwords.hash_off_runtime(password).await?),
+        None => None,
+    };
+    let setup_token = password_hash.is_none().then(token);
+    let setup = setup_token
+        .as_deref()
+        .map(|token| SetupToken { sha256: sha256(token), expires_at: now + settings.setup_link });
+    let operator = NewOperator { user_id: user_id(), email, password_hash, setup, created_at: now };
+    store.create_operator(&operator).await?;
+    Ok(CreatedOperator { operator, setup_token })
+}
+
+/// Sets the password of the user (of realm `R`) the link names; the link is spent and the
+/// user's sessions end.
+pub async fn set_password<R: Realm>(
     store: &dyn Store,
     passwords: &Passwords,
     now: Timestamp,
     link_token: &str,
     password: &str,
-) -> Result<PortalUser, UserError> {
-    let user = store.portal_user_by_setup_token(&sha256(link_token), now).await?.ok_or(UserError::BadLink)?;
+) -> Result<R::User, UserError> {
+    let user = R::by_setup_token(store, &sha256(link_token), now).await?.ok_or(UserError::BadLink)?;
     let change = PortalUserChange {
         password_hash: Some(passwords.hash_off_runtime(password).await?),
         ..Default::default()
     };
-    store.update_portal_user(&user.user_id, &change).await?.ok_or(UserError::NoUser)
+    R::update(store, user.user_id(), &change).await?.ok_or(UserError::NoUser)
 }
 
 /// A new one-time link for a user who has not set a password yet (the earlier link stops
@@ -155,22 +200,54 @@ pub async fn new_link(
     now: Timestamp,
     user: &PortalUser,
 ) -> Result<(PortalUser, String), UserError> {
-    if user.password_hash.is_some() || user.disabled_at.is_some() {
+    new_link_in::<PortalRealm>(store, settings, now, user).await
+}
+
+/// As [`new_link`], for an operator.
+pub async fn new_operator_link(
+    store: &dyn Store,
+    settings: &PortalSettings,
+    now: Timestamp,
+    operator: &OperatorUser,
+) -> Result<(OperatorUser, String), UserError> {
+    new_link_in::<ConsoleRealm>(store, settings, now, operator).await
+}
+
+async fn new_link_in<R: Realm>(
+    store: &dyn Store,
+    settings: &PortalSettings,
+    now: Timestamp,
+    user: &R::User,
+) -> Result<(R::User, String), UserError> {
+    if user.password_hash().is_some() || user.is_disabled() {
         return Err(UserError::NotInvited);
     }
     let token = token();
     let setup = SetupToken { sha256: sha256(&token), expires_at: now + settings.setup_link };
     let change = PortalUserChange { setup: Some(setup), ..Default::default() };
-    let user = store.update_portal_user(&user.user_id, &change).await?.ok_or(UserError::NoUser)?;
+    let user = R::update(store, user.user_id(), &change).await?.ok_or(UserError::NoUser)?;
     Ok((user, token))
 }
 
 /// Disables the user with this email from `now` on; its sessions end at once.
 pub async fn disable(store: &dyn Store, now: Timestamp, email: &str) -> Result<PortalUser, UserError> {
+    disable_in::<PortalRealm>(store, now, email).await
+}
+
+/// Disables the operator with this email from `now` on; its sessions end at once.
+pub async fn disable_operator(
+    store: &dyn Store,
+    now: Timestamp,
+    email: &str,
+) -> Result<OperatorUser, UserError> {
+    disable_in::<ConsoleRealm>(store, now, email).await
+}
+
+async fn disable_in<R: Realm>(store: &dyn Store, now: Timestamp, email: &str) -> Result<R::User, UserError> {
     let email = normalise_email(email)?;
-    let user = store.portal_user_by_email(&email).await?.ok_or(UserError::NoUser)?;
+    let user = R::by_email(store, &email).await?.ok_or(UserError::NoUser)?;
     let change = PortalUserChange { disabled_at: Some(now), ..Default::default() };
-    store.update_portal_user(&user.user_id, &change).await?.ok_or(UserError::NoUser)
+    R::update(store, user.user_id(), &change).await?.ok_or(UserError::NoUser)
 }
 
 /// What a self sign-up asks for.

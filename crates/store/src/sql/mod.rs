@@ -908,7 +908,7 @@ impl<E: Engine> Store for SqlStore<E> {
         let user_id = user_id.to_owned();
         self.engine
             .write(Isolation::Serializable, move |db| {
-                portal::count_failure(db, &user_id, failures_max, locked_until, now)
+                portal::count_failure(db, portal::Realm::Portal, &user_id, failures_max, locked_until, now)
             })
             .await
     }
@@ -920,7 +920,9 @@ impl<E: Engine> Store for SqlStore<E> {
     ) -> Result<bool, StoreError> {
         let session = session.clone();
         self.engine
-            .write(Isolation::Serializable, move |db| portal::record_sign_in(db, &session, totp_step))
+            .write(Isolation::Serializable, move |db| {
+                portal::record_sign_in(db, portal::Realm::Portal, &session, totp_step)
+            })
             .await
     }
 
@@ -933,12 +935,101 @@ impl<E: Engine> Store for SqlStore<E> {
 
     async fn touch_portal_session(&self, session_sha256: &[u8], now: Timestamp) -> Result<(), StoreError> {
         let sha256 = session_sha256.to_vec();
-        self.engine.write(Isolation::Serializable, move |db| portal::touch_session(db, &sha256, now)).await
+        self.engine
+            .write(Isolation::Serializable, move |db| {
+                portal::touch_session(db, portal::Realm::Portal, &sha256, now)
+            })
+            .await
     }
 
     async fn end_portal_session(&self, session_sha256: &[u8]) -> Result<(), StoreError> {
         let sha256 = session_sha256.to_vec();
-        self.engine.write(Isolation::Serializable, move |db| portal::end_session(db, &sha256)).await
+        self.engine
+            .write(Isolation::Serializable, move |db| portal::end_session(db, portal::Realm::Portal, &sha256))
+            .await
+    }
+
+    async fn create_operator(&self, operator: &crate::NewOperator) -> Result<(), StoreError> {
+        let operator = operator.clone();
+        self.engine.write(Isolation::Serializable, move |db| portal::create_operator(db, &operator)).await
+    }
+
+    async fn operator_by_email(&self, email: &str) -> Result<Option<crate::OperatorUser>, StoreError> {
+        self.engine.read(|db| portal::operator_by_email(db, email)).await
+    }
+
+    async fn operators(&self) -> Result<Vec<crate::OperatorUser>, StoreError> {
+        self.engine.read(portal::operators).await
+    }
+
+    async fn operator_by_setup_token(
+        &self,
+        sha256: &[u8],
+        now: Timestamp,
+    ) -> Result<Option<crate::OperatorUser>, StoreError> {
+        self.engine.read(|db| portal::operator_by_setup_token(db, sha256, now)).await
+    }
+
+    async fn update_operator(
+        &self,
+        user_id: &str,
+        change: &crate::PortalUserChange,
+    ) -> Result<Option<crate::OperatorUser>, StoreError> {
+        let (user_id, change) = (user_id.to_owned(), change.clone());
+        self.engine.write(Isolation::Serializable, move |db| portal::update_operator(db, &user_id, &change)).await
+    }
+
+    async fn operator_sign_in_attempt(
+        &self,
+        user_id: &str,
+        failures_max: u32,
+        locked_until: Timestamp,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let user_id = user_id.to_owned();
+        self.engine
+            .write(Isolation::Serializable, move |db| {
+                portal::count_failure(db, portal::Realm::Console, &user_id, failures_max, locked_until, now)
+            })
+            .await
+    }
+
+    async fn record_operator_sign_in(
+        &self,
+        session: &crate::PortalSession,
+        totp_step: Option<i64>,
+    ) -> Result<bool, StoreError> {
+        let session = session.clone();
+        self.engine
+            .write(Isolation::Serializable, move |db| {
+                portal::record_sign_in(db, portal::Realm::Console, &session, totp_step)
+            })
+            .await
+    }
+
+    async fn operator_session(
+        &self,
+        session_sha256: &[u8],
+    ) -> Result<Option<(crate::PortalSession, crate::OperatorUser)>, StoreError> {
+        self.engine.read(|db| portal::operator_session(db, session_sha256)).await
+    }
+
+    async fn touch_operator_session(&self, session_sha256: &[u8], now: Timestamp) -> Result<(), StoreError> {
+        let sha256 = session_sha256.to_vec();
+        self.engine
+            .write(Isolation::Serializable, move |db| {
+                portal::touch_session(db, portal::Realm::Console, &sha256, now)
+            })
+            .await
+    }
+
+    async fn end_operator_session(&self, session_sha256: &[u8]) -> Result<(), StoreError> {
+        let sha256 = session_sha256.to_vec();
+        self.engine
+            .write(Isolation::Serializable, move |db| {
+                portal::end_session(db, portal::Realm::Console, &sha256)
+            })
+            .await
     }
 
     async fn daily_activity(

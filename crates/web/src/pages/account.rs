@@ -1,5 +1,8 @@
 //! The user's own account: turning the TOTP second factor on (scan, confirm with a code) and
 //! off (with a code; owners of live participants cannot when the settings require it).
+//!
+//! The form's checks and its template (`totp_form.html`) are the operator's console's too
+//! ([`qr_data_uri`], [`checked_change`]), where the second factor is always required.
 
 use std::sync::Arc;
 
@@ -17,12 +20,14 @@ use serde::Deserialize;
 use super::{Chrome, PageError, PageResult, done, render};
 use crate::Portal;
 use crate::auth::{new_totp_secret, totp_step_of, totp_uri};
-use crate::session::Signed;
+use crate::session::{Account, Signed};
 
 #[derive(Template)]
 #[template(path = "totp.html")]
 struct Totp {
     chrome: Chrome,
+    action: &'static str,
+    required_who: &'static str,
     enabled: bool,
     required: bool,
     secret: String,
@@ -36,15 +41,21 @@ fn required(portal: &Portal, signed: &Signed) -> bool {
         && signed.participant.environment() == Environment::Live
 }
 
-fn page(portal: &Portal, signed: &Signed, secret: String, error: Option<String>) -> Response {
-    let qr = fast_qr::QRBuilder::new(totp_uri("ocpay", &signed.user.email, &secret))
+/// The QR code of an authenticator key, as an `img` source.
+pub(crate) fn qr_data_uri(email: &str, secret: &str) -> String {
+    let qr = fast_qr::QRBuilder::new(totp_uri("ocpay", email, secret))
         .build()
         .map(|code| fast_qr::convert::svg::SvgBuilder::default().to_str(&code))
         .unwrap_or_default();
-    let qr_data_uri =
-        format!("data:image/svg+xml;base64,{}", base64::engine::general_purpose::STANDARD.encode(qr));
+    format!("data:image/svg+xml;base64,{}", base64::engine::general_purpose::STANDARD.encode(qr))
+}
+
+fn page(portal: &Portal, signed: &Signed, secret: String, error: Option<String>) -> Response {
+    let qr_data_uri = qr_data_uri(&signed.user.email, &secret);
     render(&Totp {
         chrome: Chrome::new(signed, "/portal/account/totp"),
+        action: "/portal/account/totp",
+        required_who: "Owners of live participants",
         enabled: signed.user.totp_secret.is_some(),
         required: required(portal, signed),
         secret,
@@ -58,9 +69,9 @@ pub(super) async fn totp_page(State(portal): State<Arc<Portal>>, signed: Signed)
 }
 
 #[derive(Deserialize)]
-pub(super) struct TotpForm {
+pub(crate) struct TotpForm {
     #[serde(default)]
-    csrf: String,
+    pub(crate) csrf: String,
     #[serde(default)]
     action: String,
     #[serde(default)]
@@ -80,31 +91,54 @@ pub(super) async fn totp_change(
     Form(form): Form<TotpForm>,
 ) -> PageResult {
     signed.check_form(&headers, &form.csrf)?;
+    let may_disable = !required(&portal, &signed);
+    let (change, api) = match checked_change(&portal, &signed.user, &form, may_disable).await? {
+        Ok(change) => change,
+        Err(error) => return Ok(page(&portal, &signed, form.secret, Some(error))),
+    };
+    portal.app.store.update_portal_user(&signed.user.user_id, &change).await?;
+    portal.audit(&signed.user.client_id, &format!("portal.{api}"), &signed.user.email, "SUCCESS").await;
+    Ok(done("/portal/account/totp"))
+}
+
+/// The change the TOTP form asks of `user` once checked, with its event's name (`enableTotp`,
+/// `disableTotp`), or why it was refused, to show with the form again.
+pub(crate) async fn checked_change<U: Account>(
+    portal: &Portal,
+    user: &U,
+    form: &TotpForm,
+    may_disable: bool,
+) -> Result<Result<(PortalUserChange, &'static str), String>, PageError> {
     let now = portal.app.clock.now();
-    let change = match form.action.as_str() {
-        "enable" if signed.user.totp_secret.is_none() => {
-            let hash = signed.user.password_hash.clone();
+    match form.action.as_str() {
+        "enable" if user.totp_secret().is_none() => {
+            let hash = user.password_hash().map(str::to_owned);
             if !portal.passwords.verify_off_runtime(hash, &form.password).await {
-                let error = "That is not your password.";
-                return Ok(page(&portal, &signed, form.secret, Some(error.into())));
+                return Ok(Err("That is not your password.".into()));
             }
             if totp_step_of(&form.secret, &form.code, now, None).is_none() {
                 let error = "That code does not match: check the app's clock and type the code it shows now.";
-                return Ok(page(&portal, &signed, form.secret, Some(error.into())));
+                return Ok(Err(error.into()));
             }
-            PortalUserChange { totp_secret: Some(Some(form.secret)), ..Default::default() }
+            Ok(Ok((
+                PortalUserChange { totp_secret: Some(Some(form.secret.clone())), ..Default::default() },
+                "enableTotp",
+            )))
         }
-        "disable" if !required(&portal, &signed) => {
-            let secret = signed.user.totp_secret.as_deref().ok_or(PageError::NotFound)?;
-            if totp_step_of(secret, &form.code, now, signed.user.totp_last_step).is_none() {
+        "disable" if may_disable => {
+            let secret = user.totp_secret().ok_or(PageError::NotFound)?;
+            if totp_step_of(secret, &form.code, now, user.totp_last_step()).is_none() {
                 return Err(PageError::Invalid("code: it does not match the authenticator app's".into()));
             }
-            PortalUserChange { totp_secret: Some(None), ..Default::default() }
+            Ok(Ok((PortalUserChange { totp_secret: Some(None), ..Default::default() }, "disableTotp")))
         }
-        _ => return Err(PageError::Invalid("action: not one this page offers now".into())),
-    };
-    portal.app.store.update_portal_user(&signed.user.user_id, &change).await?;
-    let api = if form.action == "enable" { "portal.enableTotp" } else { "portal.disableTotp" };
-    portal.audit(&signed.user.client_id, api, &signed.user.email, "SUCCESS").await;
-    Ok(done("/portal/account/totp"))
+        _ => Err(PageError::Invalid("action: not one this page offers now".into())),
+    }
+}
+
+/// The form's secret, for the page shown again after a refusal.
+impl TotpForm {
+    pub(crate) fn secret(&self) -> &str {
+        &self.secret
+    }
 }

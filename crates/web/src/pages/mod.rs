@@ -5,7 +5,7 @@
 //! an action the role does not allow answers 403 whatever the page showed; a form without the
 //! session's CSRF token, or sent from another site, answers 403 and changes nothing.
 
-mod account;
+pub(crate) mod account;
 mod grants;
 mod home;
 mod keys;
@@ -16,7 +16,7 @@ mod refunds;
 mod registrations;
 mod reports;
 mod settings;
-mod sign_in;
+pub(crate) mod sign_in;
 mod team;
 
 use std::sync::Arc;
@@ -32,16 +32,16 @@ use ocpay_core::portal::Action;
 use ocpay_store::StoreError;
 
 use crate::Portal;
-use crate::session::Signed;
+use crate::session::{PortalRealm, Signed};
 
 pub(crate) fn routes() -> Router<Arc<Portal>> {
     Router::new()
         .route("/", get(|| async { Redirect::to("/portal/") }))
         .route("/portal", get(|| async { Redirect::to("/portal/") }))
         .route("/portal/", get(home::page))
-        .route("/portal/login", get(sign_in::form).post(sign_in::submit))
-        .route("/portal/logout", axum::routing::post(sign_in::sign_out))
-        .route("/portal/setup", get(sign_in::setup_form).post(sign_in::setup))
+        .route("/portal/login", get(sign_in::form::<PortalRealm>).post(sign_in::submit::<PortalRealm>))
+        .route("/portal/logout", axum::routing::post(sign_in::sign_out::<PortalRealm>))
+        .route("/portal/setup", get(sign_in::setup_form::<PortalRealm>).post(sign_in::setup::<PortalRealm>))
         .route("/portal/signup", get(sign_in::signup_form).post(sign_in::signup))
         .route("/portal/account/totp", get(account::totp_page).post(account::totp_change))
         .route("/portal/keys", get(keys::page).post(keys::add))

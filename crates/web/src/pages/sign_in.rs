@@ -3,6 +3,9 @@
 //! A sign-in with an unknown email, a disabled or locked user, a wrong password or a wrong
 //! TOTP code gets the same answer, after the same argon2 work. Every sign-in and every failure
 //! of a known user is in the participant's audit trail.
+//!
+//! The handlers but the sign-up are generic over the [`Realm`]: the operator's console routes
+//! them with [`ConsoleRealm`], so that both sign in, lock out and keep sessions by one code.
 
 use std::sync::Arc;
 
@@ -13,13 +16,15 @@ use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, StatusCode, header};
 use ocpay_core::text::Name;
 use ocpay_protocol::VerifyingKey;
-use ocpay_store::{PortalSession, PortalUser};
+use ocpay_store::PortalSession;
 use serde::Deserialize;
 
 use super::{Message, PageError, PageResult, done, render};
 use crate::Portal;
 use crate::auth::{PASSWORD_CHARS_MIN, Passwords, same_secret, sha256, token, totp_step_of};
-use crate::session::{SESSION_COOKIE, SIGN_IN_COOKIE, Signed, cookie, same_origin, set_cookie};
+use crate::session::{
+    Account, ConsoleRealm, PortalRealm, Realm, cookie, live_session, same_origin, set_cookie_in,
+};
 use crate::users::{self, SignUp, UserError};
 
 const FAILED: &str = "The email, password or code is wrong, or the account is locked after too many attempts. Try again later.";
@@ -27,40 +32,95 @@ const FAILED: &str = "The email, password or code is wrong, or the account is lo
 #[derive(Template)]
 #[template(path = "login.html")]
 struct Login<'a> {
+    action: &'a str,
     csrf: &'a str,
     email: &'a str,
     error: Option<&'a str>,
     signup: bool,
 }
 
+#[derive(Template)]
+#[template(path = "console/login.html")]
+struct ConsoleLogin<'a> {
+    action: &'a str,
+    csrf: &'a str,
+    email: &'a str,
+    error: Option<&'a str>,
+    signup: bool,
+}
+
+#[derive(Template)]
+#[template(path = "console/setup.html")]
+struct ConsoleSetup<'a> {
+    action: &'a str,
+    csrf: &'a str,
+    token: &'a str,
+    error: Option<&'a str>,
+    min_chars: usize,
+}
+
+#[derive(Template)]
+#[template(path = "console/message.html")]
+pub(crate) struct ConsoleMessage<'a> {
+    pub heading: &'a str,
+    pub text: &'a str,
+    pub link: &'a str,
+    pub link_text: &'a str,
+}
+
+fn is_console<R: Realm>() -> bool {
+    R::PATH == ConsoleRealm::PATH
+}
+
+/// Realm `R`'s sign-in page (only the developer center offers a sign-up).
+fn login_page<R: Realm>(portal: &Portal, csrf: &str, email: &str, error: Option<&str>) -> Response {
+    let action = &format!("{}/login", R::PATH);
+    if is_console::<R>() {
+        render(&ConsoleLogin { action, csrf, email, error, signup: false })
+    } else {
+        render(&Login { action, csrf, email, error, signup: portal.settings().sandbox_signup })
+    }
+}
+
+/// Realm `R`'s page of a one-time link.
+fn setup_page<R: Realm>(csrf: &str, token: &str, error: Option<&str>) -> Response {
+    let (action, min_chars) = (&format!("{}/setup", R::PATH), PASSWORD_CHARS_MIN);
+    if is_console::<R>() {
+        render(&ConsoleSetup { action, csrf, token, error, min_chars })
+    } else {
+        render(&Setup { action, csrf, token, error, min_chars })
+    }
+}
+
 /// A fresh sign-in CSRF token, set as a cookie and put in the form (there is no session yet).
-fn with_sign_in_token(portal: &Portal, page: impl FnOnce(&str) -> Response) -> Response {
+fn with_sign_in_token<R: Realm>(portal: &Portal, page: impl FnOnce(&str) -> Response) -> Response {
     let csrf = token();
     let mut response = page(&csrf);
-    response.headers_mut().append(header::SET_COOKIE, set_cookie(portal, SIGN_IN_COOKIE, Some(&csrf)));
+    response
+        .headers_mut()
+        .append(header::SET_COOKIE, set_cookie_in::<R>(portal, R::SIGN_IN_COOKIE, Some(&csrf)));
     response
 }
 
 /// A form shown again with why it was refused, answered `status`, with a fresh sign-in token.
-fn refused(portal: &Portal, status: StatusCode, page: impl FnOnce(&str) -> Response) -> Response {
-    with_sign_in_token(portal, |csrf| (status, page(csrf)).into_response())
+fn refused<R: Realm>(portal: &Portal, status: StatusCode, page: impl FnOnce(&str) -> Response) -> Response {
+    with_sign_in_token::<R>(portal, |csrf| (status, page(csrf)).into_response())
 }
 
-fn check_sign_in_token(headers: &HeaderMap, sent: &str) -> Result<(), PageError> {
+fn check_sign_in_token<R: Realm>(headers: &HeaderMap, sent: &str) -> Result<(), PageError> {
     same_origin(headers)?;
-    match cookie(headers, SIGN_IN_COOKIE) {
+    match cookie(headers, R::SIGN_IN_COOKIE) {
         Some(expected) if same_secret(expected, sent) => Ok(()),
         _ => Err(PageError::Csrf),
     }
 }
 
-pub(super) async fn form(State(portal): State<Arc<Portal>>) -> Response {
-    let signup = portal.settings().sandbox_signup;
-    with_sign_in_token(&portal, |csrf| render(&Login { csrf, email: "", error: None, signup }))
+pub(crate) async fn form<R: Realm>(State(portal): State<Arc<Portal>>) -> Response {
+    with_sign_in_token::<R>(&portal, |csrf| login_page::<R>(&portal, csrf, "", None))
 }
 
 #[derive(Deserialize)]
-pub(super) struct SignInForm {
+pub(crate) struct SignInForm {
     #[serde(default)]
     csrf: String,
     #[serde(default)]
@@ -76,72 +136,72 @@ async fn verify(passwords: &Passwords, hash: Option<String>, password: String) -
     passwords.verify_off_runtime(hash, &password).await
 }
 
-pub(super) async fn submit(
+pub(crate) async fn submit<R: Realm>(
     State(portal): State<Arc<Portal>>,
     headers: HeaderMap,
     Form(form): Form<SignInForm>,
 ) -> PageResult {
-    check_sign_in_token(&headers, &form.csrf)?;
+    check_sign_in_token::<R>(&headers, &form.csrf)?;
     let email = users::normalise_email(&form.email).unwrap_or_default();
     let user = match email.is_empty() {
         true => None,
-        false => portal.app.store.portal_user_by_email(&email).await?,
+        false => R::by_email(&*portal.app.store, &email).await?,
     };
-    match sign_in(&portal, user.as_ref(), &form).await? {
+    match sign_in::<R>(&portal, user.as_ref(), &form).await? {
         Some(session_id) => {
             // A session the browser held before ends: one sign-in, one session.
-            if let Some(earlier) = cookie(&headers, SESSION_COOKIE) {
-                portal.app.store.end_portal_session(&sha256(earlier)).await?;
+            if let Some(earlier) = cookie(&headers, R::SESSION_COOKIE) {
+                R::end_session(&*portal.app.store, &sha256(earlier)).await?;
             }
-            let mut response = done("/portal/");
+            let mut response = done(&format!("{}/", R::PATH));
             let headers = response.headers_mut();
-            headers.append(header::SET_COOKIE, set_cookie(&portal, SESSION_COOKIE, Some(&session_id)));
-            headers.append(header::SET_COOKIE, set_cookie(&portal, SIGN_IN_COOKIE, None));
+            headers.append(
+                header::SET_COOKIE,
+                set_cookie_in::<R>(&portal, R::SESSION_COOKIE, Some(&session_id)),
+            );
+            headers.append(header::SET_COOKIE, set_cookie_in::<R>(&portal, R::SIGN_IN_COOKIE, None));
             Ok(response)
         }
-        None => {
-            let signup = portal.settings().sandbox_signup;
-            Ok(refused(&portal, StatusCode::UNAUTHORIZED, |csrf| {
-                render(&Login { csrf, email: &email, error: Some(FAILED), signup })
-            }))
-        }
+        None => Ok(refused::<R>(&portal, StatusCode::UNAUTHORIZED, |csrf| {
+            login_page::<R>(&portal, csrf, &email, Some(FAILED))
+        })),
     }
 }
 
 /// Signs `user` in when everything checks, and returns the new session's cookie value.
-async fn sign_in(
+async fn sign_in<R: Realm>(
     portal: &Portal,
-    user: Option<&PortalUser>,
+    user: Option<&R::User>,
     form: &SignInForm,
 ) -> Result<Option<String>, PageError> {
-    let store = &portal.app.store;
+    let store = &*portal.app.store;
     let now = portal.app.clock.now();
     let settings = portal.settings();
     // Counted before the check, so that parallel guesses stop at the limit. Nobody (an unknown
     // email, a disabled user) takes the same write and the same argon2 work as a known user.
     let locked_until = now + settings.lockout;
-    let known = user.filter(|user| user.disabled_at.is_none());
-    let user_id = known.map_or("", |user| user.user_id.as_str());
+    let known = user.filter(|user| !user.is_disabled());
+    let user_id = known.map_or("", |user| user.user_id());
     let counted =
-        store.portal_sign_in_attempt(user_id, settings.sign_in_failures_max, locked_until, now).await?;
+        R::sign_in_attempt(store, user_id, settings.sign_in_failures_max, locked_until, now).await?;
     let Some(user) = known else {
         verify(&portal.passwords, None, form.password.clone()).await;
         return Ok(None);
     };
     let failed = |code: &'static str| async move {
-        portal.audit(&user.client_id, "portal.signIn", &user.email, code).await;
+        R::audit(portal, user, "signIn", code).await;
         Ok(None)
     };
     if !counted {
         verify(&portal.passwords, None, form.password.clone()).await;
         return failed("USER_LOCKED").await;
     }
-    if !verify(&portal.passwords, user.password_hash.clone(), form.password.clone()).await {
+    if !verify(&portal.passwords, user.password_hash().map(str::to_owned), form.password.clone()).await {
         return failed("PASSWORD_WRONG").await;
     }
-    let step = match &user.totp_secret {
+    let step = match user.totp_secret() {
         None => None,
-        Some(secret) => match totp_step_of(secret, &form.totp, now, user.totp_last_step) {
+        Some(secret) => match totp_step_of(secret, &form.totp, now, user.totp_last_step()) {
             Some(step) => Some(step),
             None => return failed("TOTP_WRONG").await,
         },
@@ -149,41 +209,46 @@ async fn sign_in(
     let session_id = token();
     let session = PortalSession {
         session_sha256: sha256(&session_id),
-        user_id: user.user_id.clone(),
+        user_id: user.user_id().to_owned(),
         csrf_token: token(),
         created_at: now,
         last_seen_at: now,
     };
-    if !store.record_portal_sign_in(&session, step).await? {
+    if !R::record_sign_in(store, &session, step).await? {
         return failed("TOTP_REUSED").await;
     }
-    portal.audit(&user.client_id, "portal.signIn", &user.email, "SUCCESS").await;
+    R::audit(portal, user, "signIn", "SUCCESS").await;
     Ok(Some(session_id))
 }
 
 #[derive(Deserialize)]
-pub(super) struct CsrfOnly {
+pub(crate) struct CsrfOnly {
     #[serde(default)]
-    csrf: String,
+    pub(crate) csrf: String,
 }
 
-pub(super) async fn sign_out(
+/// Ends the request's session of realm `R` (without one, it leads to the sign-in page).
+pub(crate) async fn sign_out<R: Realm>(
     State(portal): State<Arc<Portal>>,
-    signed: Signed,
     headers: HeaderMap,
     Form(form): Form<CsrfOnly>,
 ) -> PageResult {
-    signed.check_form(&headers, &form.csrf)?;
-    portal.app.store.end_portal_session(&signed.session.session_sha256).await?;
-    portal.audit(&signed.user.client_id, "portal.signOut", &signed.user.email, "SUCCESS").await;
-    let mut response = done("/portal/login");
-    response.headers_mut().append(header::SET_COOKIE, set_cookie(&portal, SESSION_COOKIE, None));
+    let login = format!("{}/login", R::PATH);
+    let Some((session, user)) = live_session::<R>(&portal, &headers).await? else {
+        return Ok(done(&login));
+    };
+    crate::session::check_form(&session, &headers, &form.csrf)?;
+    R::end_session(&*portal.app.store, &session.session_sha256).await?;
+    R::audit(&portal, &user, "signOut", "SUCCESS").await;
+    let mut response = done(&login);
+    response.headers_mut().append(header::SET_COOKIE, set_cookie_in::<R>(&portal, R::SESSION_COOKIE, None));
     Ok(response)
 }
 
 #[derive(Template)]
 #[template(path = "setup.html")]
 struct Setup<'a> {
+    action: &'a str,
     csrf: &'a str,
     token: &'a str,
     error: Option<&'a str>,
@@ -191,22 +256,20 @@ struct Setup<'a> {
 }
 
 #[derive(Deserialize)]
-pub(super) struct SetupQuery {
+pub(crate) struct SetupQuery {
     #[serde(default)]
     token: String,
 }
 
-pub(super) async fn setup_form(
+pub(crate) async fn setup_form<R: Realm>(
     State(portal): State<Arc<Portal>>,
     Query(query): Query<SetupQuery>,
 ) -> Response {
-    with_sign_in_token(&portal, |csrf| {
-        render(&Setup { csrf, token: &query.token, error: None, min_chars: PASSWORD_CHARS_MIN })
-    })
+    with_sign_in_token::<R>(&portal, |csrf| setup_page::<R>(csrf, &query.token, None))
 }
 
 #[derive(Deserialize)]
-pub(super) struct SetupForm {
+pub(crate) struct SetupForm {
     #[serde(default)]
     csrf: String,
     #[serde(default)]
@@ -215,34 +278,30 @@ pub(super) struct SetupForm {
     password: String,
 }
 
-pub(super) async fn setup(
+pub(crate) async fn setup<R: Realm>(
     State(portal): State<Arc<Portal>>,
     headers: HeaderMap,
     Form(form): Form<SetupForm>,
 ) -> PageResult {
-    check_sign_in_token(&headers, &form.csrf)?;
+    check_sign_in_token::<R>(&headers, &form.csrf)?;
     let now = portal.app.clock.now();
-    match users::set_password(&*portal.app.store, &portal.passwords, now, &form.token, &form.password).await {
+    let store = &*portal.app.store;
+    match users::set_password::<R>(store, &portal.passwords, now, &form.token, &form.password).await {
         Ok(user) => {
-            portal.audit(&user.client_id, "portal.setPassword", &user.email, "SUCCESS").await;
-            let page = Message {
-                heading: "Password set",
-                text: "Your password is set. Sign in with your email and the new password.",
-                link: "/portal/login",
-                link_text: "Sign in",
-            };
-            Ok(render(&page))
+            R::audit(&portal, &user, "setPassword", "SUCCESS").await;
+            let (heading, link) = ("Password set", &format!("{}/login", R::PATH));
+            let text = "Your password is set. Sign in with your email and the new password.";
+            Ok(if is_console::<R>() {
+                render(&ConsoleMessage { heading, text, link, link_text: "Sign in" })
+            } else {
+                render(&Message { heading, text, link, link_text: "Sign in" })
+            })
         }
         Err(UserError::Store(error)) => Err(error.into()),
         Err(error) => {
             let message = error.to_string();
-            Ok(refused(&portal, StatusCode::BAD_REQUEST, |csrf| {
-                render(&Setup {
-                    csrf,
-                    token: &form.token,
-                    error: Some(&message),
-                    min_chars: PASSWORD_CHARS_MIN,
-                })
+            Ok(refused::<R>(&portal, StatusCode::BAD_REQUEST, |csrf| {
+                setup_page::<R>(csrf, &form.token, Some(&message))
             }))
         }
     }
@@ -263,7 +322,7 @@ pub(super) async fn signup_form(State(portal): State<Arc<Portal>>) -> PageResult
     if !portal.settings().sandbox_signup {
         return Err(PageError::NotFound);
     }
-    Ok(with_sign_in_token(&portal, |csrf| {
+    Ok(with_sign_in_token::<PortalRealm>(&portal, |csrf| {
         let page =
             Signup { csrf, email: "", name: "", public_key: "", error: None, min_chars: PASSWORD_CHARS_MIN };
         render(&page)
@@ -292,9 +351,9 @@ pub(super) async fn signup(
     if !portal.settings().sandbox_signup {
         return Err(PageError::NotFound);
     }
-    check_sign_in_token(&headers, &form.csrf)?;
+    check_sign_in_token::<PortalRealm>(&headers, &form.csrf)?;
     let refused = |message: String| {
-        Ok(refused(&portal, StatusCode::BAD_REQUEST, |csrf| {
+        Ok(refused::<PortalRealm>(&portal, StatusCode::BAD_REQUEST, |csrf| {
             render(&Signup {
                 csrf,
                 email: &form.email,
