@@ -80,7 +80,16 @@ impl Application {
         let context = Arc::new(Context::new(store, clock, settings));
         let rounds = Arc::new(Rounds::default());
         let notifier = Arc::new(Notifier::new(context.clone(), platform_keys.clone(), rounds.clone())?);
-        let parts = Parts { context, platform_keys, public_url, admin_token, rounds, audit, api_log };
+        let parts = Parts {
+            context,
+            platform_keys,
+            notifier: notifier.clone(),
+            public_url,
+            admin_token,
+            rounds,
+            audit,
+            api_log,
+        };
         let state = Arc::new(AppState::new(config, parts));
         Ok(Application { listener, state, audit_queue, api_log_queue, notifier, pages: axum::Router::new() })
     }

@@ -17,7 +17,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use ocpay_core::ids::{PaymentId, RefundId, RegistrationId};
+use ocpay_core::ids::{ClientId, PaymentId, RefundId, RegistrationId};
 use ocpay_core::participant::Environment;
 use ocpay_core::sandbox::MagicAmount;
 use ocpay_protocol::api::header;
@@ -104,7 +104,9 @@ async fn check_not_own(notifier: &Notifier, url: &url::Url) -> Result<(), String
 
 /// What the notifier runs with: the use cases' context (store, clock, settings and the wake
 /// handle it waits on), the platform keys it signs with, its HTTP clients and its round counter.
-pub(crate) struct Notifier {
+/// The application shares it with the test notification (`service::test_notification`), which
+/// posts the same way.
+pub struct Notifier {
     context: Arc<Context>,
     platform_keys: Arc<PlatformKeySource>,
     clients: Clients,
@@ -120,6 +122,11 @@ impl Notifier {
     ) -> anyhow::Result<Notifier> {
         let clients = Clients::new(&context.settings.notify)?;
         Ok(Notifier { context, platform_keys, clients, rounds })
+    }
+
+    /// The use cases' context it runs with.
+    pub(crate) fn context(&self) -> &Context {
+        &self.context
     }
 }
 
@@ -295,41 +302,12 @@ async fn send(notifier: &Notifier, notification: &Notification) -> Result<Answer
         }
     };
     let body = body.map_err(|error| error.to_string())?;
-    let url = urls::HttpUrl::parse(&notification.url)
-        .and_then(|url| notifier.context.settings.notify.check_url(environment, &url).map(|()| url))
-        .map_err(|reason| format!("refused: the notify URL {reason}"))?;
-    let url = url.url();
-    check_not_own(notifier, url).await?;
-    let path = match url.query() {
-        Some(query) => format!("{}?{query}", url.path()),
-        None => url.path().to_owned(),
-    };
-    let request_time = notifier.context.clock.now().as_millisecond().to_string();
-    let content = content_to_sign("POST", &path, notification.recipient.as_str(), &request_time, &body);
-    let (key_version, platform_key) = notifier.platform_keys.signer();
-    let signature = platform_key.sign_header(key_version, &content).map_err(|error| error.to_string())?;
-    let client = match environment {
-        Environment::Live => &notifier.clients.live,
-        Environment::Sandbox => &notifier.clients.sandbox,
-    };
-    let response = client
-        .post(url.clone())
-        .header(reqwest::header::CONTENT_TYPE, header::CONTENT_TYPE_JSON)
-        .header(header::CLIENT_ID, notification.recipient.as_str())
-        .header(header::REQUEST_TIME, &request_time)
-        .header(header::SIGNATURE, signature)
-        .header(NOTIFY_ID_HEADER, &notification.id)
-        .body(body)
-        .send()
-        .await
-        .map_err(|error| error_chain(&error))?;
-    let status = response.status().as_u16();
-    let acknowledgement = read_limited(response, notifier.context.settings.notify.response_bytes_max).await?;
-    let answer = excerpt(&acknowledgement);
+    let Reply { status, acknowledged, answer } =
+        post(notifier, recipient, &notification.id, &notification.url, body).await?;
     if status != 200 {
         return Ok((AttemptOutcome::Rejected, Some(status), Some(format!("HTTP {status}")), answer));
     }
-    if !acknowledges(&acknowledgement) {
+    if !acknowledged {
         return Ok((
             AttemptOutcome::Rejected,
             Some(status),
@@ -342,6 +320,63 @@ async fn send(notifier: &Notifier, notification: &Notification) -> Result<Answer
         return Ok((AttemptOutcome::Rejected, Some(status), Some(reason.into()), answer));
     }
     Ok((AttemptOutcome::Delivered, Some(status), None, answer))
+}
+
+/// What a receiver answered to one signed post.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    /// The HTTP status.
+    pub status: u16,
+    /// Whether it is the success acknowledgement: HTTP 200 with `result.resultStatus = "S"`.
+    pub acknowledged: bool,
+    /// The start of the answer, at most [`ANSWER_EXCERPT_CHARS`] characters.
+    pub answer: Option<String>,
+}
+
+/// Signs `body` for `recipient` with the platform key and posts it to `url`, as every
+/// notification goes out: the URL checked for the recipient's environment (and not to be the
+/// platform itself), the client of that environment (its resolver's filter, its timeout), the
+/// signature, `Client-Id`, `Request-Time` and [`NOTIFY_ID_HEADER`] headers, and at most
+/// `response_bytes_max` of the answer read. An error says why nothing was answered.
+pub(crate) async fn post(
+    notifier: &Notifier,
+    recipient: &ClientId,
+    notify_id: &str,
+    url: &str,
+    body: Vec<u8>,
+) -> Result<Reply, String> {
+    let environment = Environment::of_client_id(recipient);
+    let url = urls::HttpUrl::parse(url)
+        .and_then(|url| notifier.context.settings.notify.check_url(environment, &url).map(|()| url))
+        .map_err(|reason| format!("refused: the notify URL {reason}"))?;
+    let url = url.url();
+    check_not_own(notifier, url).await?;
+    let path = match url.query() {
+        Some(query) => format!("{}?{query}", url.path()),
+        None => url.path().to_owned(),
+    };
+    let request_time = notifier.context.clock.now().as_millisecond().to_string();
+    let content = content_to_sign("POST", &path, recipient.as_str(), &request_time, &body);
+    let (key_version, platform_key) = notifier.platform_keys.signer();
+    let signature = platform_key.sign_header(key_version, &content).map_err(|error| error.to_string())?;
+    let client = match environment {
+        Environment::Live => &notifier.clients.live,
+        Environment::Sandbox => &notifier.clients.sandbox,
+    };
+    let response = client
+        .post(url.clone())
+        .header(reqwest::header::CONTENT_TYPE, header::CONTENT_TYPE_JSON)
+        .header(header::CLIENT_ID, recipient.as_str())
+        .header(header::REQUEST_TIME, &request_time)
+        .header(header::SIGNATURE, signature)
+        .header(NOTIFY_ID_HEADER, notify_id)
+        .body(body)
+        .send()
+        .await
+        .map_err(|error| error_chain(&error))?;
+    let status = response.status().as_u16();
+    let answer = read_limited(response, notifier.context.settings.notify.response_bytes_max).await?;
+    Ok(Reply { status, acknowledged: status == 200 && acknowledges(&answer), answer: excerpt(&answer) })
 }
 
 /// Reads at most `bytes_max` of an answer; a longer one is not an acknowledgement.

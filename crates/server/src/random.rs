@@ -47,6 +47,13 @@ pub(crate) fn agent_token() -> String {
     format!("ocpay_at_{}", URL_SAFE_NO_PAD.encode(random_bytes::<32>()))
 }
 
+/// A test notification's identifier: `ocpay-test-` and 64 random bits in hex, which no payment
+/// request or notification id of a real payment looks like.
+pub(crate) fn test_notification_id() -> String {
+    let bits = u64::from_le_bytes(random_bytes::<8>());
+    format!("ocpay-test-{bits:016x}")
+}
+
 pub(crate) fn registration_id(now: Timestamp) -> RegistrationId {
     RegistrationId::parse(&time_ordered_id(now)).expect("32 digits make a valid registration id")
 }

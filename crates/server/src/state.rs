@@ -10,6 +10,7 @@ use ocpay_store::Secret;
 
 use crate::config::Config;
 use crate::data_dir::PlatformKeySource;
+use crate::notify::Notifier;
 use crate::rounds::Rounds;
 use crate::service::Context;
 use crate::{api_log, audit};
@@ -23,6 +24,8 @@ pub struct AppState {
     pub context: Arc<Context>,
     /// The platform keys, shared with the notifier.
     pub(crate) platform_keys: Arc<PlatformKeySource>,
+    /// The notifier, whose signed post the test notification shares.
+    pub notifier: Arc<Notifier>,
     /// Base URL without a trailing slash; order codes point under it.
     pub public_url: String,
     /// Bearer token of the admin API.
@@ -40,6 +43,7 @@ pub struct AppState {
 pub struct Parts {
     pub context: Arc<Context>,
     pub platform_keys: Arc<PlatformKeySource>,
+    pub notifier: Arc<Notifier>,
     pub public_url: String,
     pub admin_token: Secret,
     pub rounds: Arc<Rounds>,
@@ -61,6 +65,7 @@ impl AppState {
             keys: KeyCache::new(parts.context.settings.key_cache_entries_max),
             context: parts.context,
             platform_keys: parts.platform_keys,
+            notifier: parts.notifier,
             public_url: parts.public_url.trim_end_matches('/').to_owned(),
             admin_token: parts.admin_token,
             rounds: parts.rounds,

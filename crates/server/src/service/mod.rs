@@ -17,6 +17,7 @@ pub(crate) mod pay;
 pub mod refund;
 pub mod registrations;
 pub mod sftp;
+pub mod test_notification;
 pub mod wallet;
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 //! session's CSRF token, or sent from another site, answers 403 and changes nothing.
 
 pub(crate) mod account;
+mod go_live;
 mod grants;
 mod home;
 mod keys;
@@ -73,6 +74,8 @@ pub(crate) fn routes() -> Router<Arc<Portal>> {
         .route("/portal/grants/{grant_id}/revoke", post(grants::revoke))
         .route("/portal/grants/{grant_id}/token", post(grants::take_token))
         .route("/portal/reports", get(reports::page))
+        .route(go_live::GO_LIVE, get(go_live::page))
+        .route("/portal/go-live/test-notification", post(go_live::send_test))
         .route("/portal/reports/{date}/{file}", get(reports::download))
         .route("/portal/reports/sftp/keys", post(reports::add_key))
         .route("/portal/reports/sftp/keys/remove", post(reports::remove_key))
@@ -93,6 +96,7 @@ pub(crate) const SECTIONS: &[(&str, &str)] = &[
     (REGISTRATIONS, "Registrations"),
     ("/portal/grants", "Grants"),
     ("/portal/reports", "Reports"),
+    (go_live::GO_LIVE, "Go live"),
     ("/portal/keys", "Keys"),
     ("/portal/settings", "Settings"),
     ("/portal/team", "Team"),
