@@ -4,12 +4,18 @@
 //! nothing of another.
 
 use ocpay_core::access::Scopes;
-use ocpay_core::ids::ClientId;
+use ocpay_core::ids::{ClientId, PaymentId};
 use ocpay_core::participant::{Environment, Participant, ParticipantKind};
+use ocpay_core::payer::SandboxOutcome;
 use ocpay_core::portal::Role;
 use ocpay_protocol::SigningKey;
+use ocpay_protocol::model::Amount;
+use ocpay_protocol::payments::{CancelRequest, InquiryPaymentRequest};
+use ocpay_protocol::refunds::{InquiryRefundRequest, RefundRequest};
 use ocpay_server::clock::Clock as _;
-use ocpay_store::NewKey;
+use ocpay_server::service::acceptance::{self, CheckItem};
+use ocpay_server::service::wallet::{self, Paid, PayCode};
+use ocpay_store::{NewKey, PaymentLookup};
 use ocpay_testkit::{Receiver, Reply, TestApp, TestParticipant};
 use reqwest::StatusCode;
 
@@ -287,4 +293,192 @@ async fn the_live_twins_developer_sees_the_cases_without_the_sandbox_log() {
     assert!(sent.body.contains("<strong>Acknowledged</strong>"), "{}", sent.body);
     assert_eq!(live_receiver.wait_for(1).await[0].client_id, live.as_str());
     assert_eq!(audit_codes(&app, &live, "portal.testNotification", 1).await, ["SUCCESS"]);
+}
+
+/// A sandbox merchant whose integration went through every acceptance case right, with the
+/// Rust SDK, and its live twin set up (a key, a notify URL at a receiver that acknowledges, an
+/// SFTP account): everything but the test notification, which the checklist waits for.
+pub(crate) struct Integrator {
+    pub(crate) sandbox: TestParticipant,
+    pub(crate) live: ClientId,
+    /// Where the sandbox merchant's notifications go; it acknowledges all but 9904's first.
+    pub(crate) sandbox_receiver: Receiver,
+    /// The live twin's notify URL.
+    pub(crate) live_receiver: Receiver,
+}
+
+/// A server for [`integrator`]: live participants reach loopback, and a slow `pay` is slow for a
+/// moment only.
+pub(crate) async fn integrator_app() -> TestApp {
+    TestApp::spawn_with(|config| {
+        config.notify_allow_private_addresses = true;
+        config.sandbox_slow_answer_ms = 200;
+    })
+    .await
+}
+
+/// Pays a sandbox payment's order code as the sandbox's test payer.
+async fn test_payer_pays(app: &TestApp, client_id: &ClientId, payment_id: &str) {
+    let lookup = PaymentLookup::ById(PaymentId::parse(payment_id).unwrap());
+    let payment = app.state.store.payment(client_id, &lookup).await.unwrap().expect("the payment");
+    let request = PayCode { payer: None, pin: None, outcome: Some(SandboxOutcome::Pay) };
+    let paid =
+        wallet::pay_code(&app.state, &payment.terms.code_token, request).await.expect("the test payer pays");
+    assert!(matches!(paid, Paid::Paid(_)), "{paid:?}");
+}
+
+fn inquiry(payment_request_id: &str) -> InquiryPaymentRequest {
+    InquiryPaymentRequest { payment_id: None, payment_request_id: Some(payment_request_id.to_owned()) }
+}
+
+fn refund_of(payment_id: &str, refund_request_id: &str, amount: i64) -> RefundRequest {
+    RefundRequest {
+        refund_request_id: Some(refund_request_id.to_owned()),
+        payment_id: Some(payment_id.to_owned()),
+        reference_refund_id: None,
+        refund_amount: Some(Amount::new("USD", amount)),
+        refund_reason: None,
+        is_async_refund: None,
+        refund_notify_url: None,
+        extend_info: None,
+        refund_request_time: None,
+    }
+}
+
+pub(crate) async fn integrator(app: &TestApp) -> Integrator {
+    let sandbox_receiver = Receiver::start(app.platform_key.clone()).await;
+    let live_receiver = Receiver::start(app.platform_key.clone()).await;
+    let sandbox = app.merchant_notified_at(&sandbox_receiver).await;
+    let client_id = ClientId::parse(&sandbox.client_id).unwrap();
+    let client = &sandbox.client;
+    let id = ocpay_testkit::unique_id;
+    let pay = |request_id: &str, amount: i64| {
+        let request = ocpay_testkit::pay_request(request_id, "USD", amount);
+        async move { client.pay(&request).await.expect("pay answers") }
+    };
+    let paid = |request_id: String, amount: i64| {
+        let (app, client_id) = (app, &client_id);
+        async move {
+            let answer = pay(&request_id, amount).await;
+            assert_eq!(answer.result.result_code, "SUCCESS", "{:?}", answer.result);
+            let payment_id = answer.payment_id.expect("a payment id");
+            test_payer_pays(app, client_id, &payment_id).await;
+            (request_id, payment_id)
+        }
+    };
+
+    // Payment 1: paid, and the till sees it.
+    let (request_id, _) = paid(id("P1"), 1250).await;
+    let seen = client.inquire_payment(&inquiry(&request_id)).await.unwrap();
+    assert_eq!(seen.payment_status.as_deref(), Some("SUCCESS"), "{seen:?}");
+    // Payment 2: shown, polled, cancelled.
+    let request_id = id("P2");
+    assert_eq!(pay(&request_id, 1300).await.result.result_code, "SUCCESS");
+    client.inquire_payment(&inquiry(&request_id)).await.unwrap();
+    let cancel = CancelRequest { payment_id: None, payment_request_id: Some(request_id) };
+    assert_eq!(client.cancel(&cancel).await.unwrap().result.result_code, "SUCCESS");
+    // Refund 1: a full refund; Refund 2: two partial refunds of one payment.
+    let (_, payment_id) = paid(id("R1"), 1000).await;
+    let refunded = client.refund(&refund_of(&payment_id, &id("RF1"), 1000)).await.unwrap();
+    assert_eq!(refunded.result.result_code, "SUCCESS", "{:?}", refunded.result);
+    let (_, payment_id) = paid(id("R2"), 1000).await;
+    for (part, amount) in [("RF2A", 300), ("RF2B", 400)] {
+        let refunded = client.refund(&refund_of(&payment_id, &id(part), amount)).await.unwrap();
+        assert_eq!(refunded.result.result_code, "SUCCESS", "{:?}", refunded.result);
+    }
+    // 9901: U, then the same paymentRequestId again.
+    let request_id = id("U9901");
+    assert_eq!(pay(&request_id, 9901).await.result.result_code, "UNKNOWN_EXCEPTION");
+    assert_eq!(pay(&request_id, 9901).await.result.result_code, "SUCCESS");
+    // 9902: a slow pay, then an inquiry.
+    let request_id = id("S9902");
+    pay(&request_id, 9902).await;
+    client.inquire_payment(&inquiry(&request_id)).await.unwrap();
+    // 9903: an inquiry answered U, inquired again.
+    let request_id = id("I9903");
+    assert_eq!(pay(&request_id, 9903).await.result.result_code, "SUCCESS");
+    let first = client.inquire_payment(&inquiry(&request_id)).await.unwrap();
+    assert_eq!(first.result.result_code, "UNKNOWN_EXCEPTION", "{:?}", first.result);
+    client.inquire_payment(&inquiry(&request_id)).await.unwrap();
+    // 9904: paid; the first notification attempt is not counted, a later one is.
+    paid(id("N9904"), 9904).await;
+    // Refund 9901: U, then the same refundRequestId again; refund 9902: asynchronous.
+    let (_, payment_id) = paid(id("RU"), 20_000).await;
+    let refund_request_id = id("RFU");
+    let unknown = client.refund(&refund_of(&payment_id, &refund_request_id, 9901)).await.unwrap();
+    assert_eq!(unknown.result.result_code, "UNKNOWN_EXCEPTION", "{:?}", unknown.result);
+    let again = client.refund(&refund_of(&payment_id, &refund_request_id, 9901)).await.unwrap();
+    assert_eq!(again.result.result_code, "SUCCESS", "{:?}", again.result);
+    let (_, payment_id) = paid(id("RA"), 20_000).await;
+    let async_request_id = id("RFA");
+    let accepted = client.refund(&refund_of(&payment_id, &async_request_id, 9902)).await.unwrap();
+    assert_eq!(accepted.result.result_code, "REFUND_IN_PROCESS", "{:?}", accepted.result);
+    // Polling that stops at expiry: a code valid for five minutes, polled once, left unpaid.
+    let request_id = id("EXP");
+    let mut request = ocpay_testkit::pay_request(&request_id, "USD", 1400);
+    let expires = app.clock.now() + jiff::SignedDuration::from_mins(5);
+    request.payment_expiry_time = Some(ocpay_protocol::datetime::format(expires));
+    assert_eq!(client.pay(&request).await.unwrap().result.result_code, "SUCCESS");
+    client.inquire_payment(&inquiry(&request_id)).await.unwrap();
+
+    // Two hours later: the code expired, the refund completed, 9904's notification retried.
+    app.background_rounds().await;
+    app.clock.advance(jiff::SignedDuration::from_hours(2));
+    app.background_rounds().await;
+    app.background_rounds().await;
+    let learned = InquiryRefundRequest {
+        refund_id: None,
+        refund_request_id: Some(async_request_id),
+        merchant_account_id: None,
+    };
+    let outcome = client.inquire_refund(&learned).await.unwrap();
+    assert_eq!(outcome.refund_status.as_deref(), Some("FAIL"), "{outcome:?}");
+
+    // The live twin: a key, a notify URL that acknowledges, an SFTP account.
+    let live = live_twin(app, &sandbox, Some(&live_receiver.url)).await;
+    let key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGb8Jbq2cFy0FiTjdVBCtmj/3b8c0uSdLBT7vwCIA3pq ops@shop";
+    ocpay_server::service::sftp::add_public_key(&*app.state.store, &live, key, app.clock.now())
+        .await
+        .expect("an SFTP account");
+    Integrator { sandbox, live, sandbox_receiver, live_receiver }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_case_passed_and_a_live_twin_set_up_leave_only_the_test_notification() {
+    let app = integrator_app().await;
+    let integrator = integrator(&app).await;
+    // The API log's writer commits in batches: wait for the refund inquiry, the last request.
+    let sandbox_id = ClientId::parse(&integrator.sandbox.client_id).unwrap();
+    let mut report = None;
+    for _ in 0..500 {
+        let go_live = acceptance::go_live(&app.state, &sandbox_id).await.unwrap();
+        if go_live.cases_passed {
+            report = Some(go_live);
+            break;
+        }
+        report = Some(go_live);
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let report = report.unwrap();
+    let open: Vec<_> = report.cases.iter().filter(|case| !case.passed).collect();
+    assert!(open.is_empty(), "open cases: {open:#?}");
+    let open: Vec<_> = report.checklist.iter().filter(|item| !item.done).map(|item| item.item).collect();
+    assert_eq!(open, [CheckItem::LiveNotifyUrl], "{:#?}", report.checklist);
+
+    user(&app, &integrator.sandbox.client_id, "dev@shop.example", Role::Developer).await;
+    let browser = Browser::signed_in(&app, "dev@shop.example").await;
+    let page = browser.get("/portal/go-live").await;
+    assert!(!page.body.contains("Ready to go live"));
+    let sent =
+        browser.post("/portal/go-live/test-notification", &[("csrf", &page.csrf()), ("to", "live")]).await;
+    assert!(sent.body.contains("<strong>Acknowledged</strong>"), "{}", sent.body);
+    assert!(sent.body.contains("Ready to go live"), "{}", sent.body);
+    for name in ["cases-passed", "live-key", "live-notify-url", "sftp"] {
+        assert_eq!(item_state(&sent.body, name), "done", "{}", item(&sent.body, name));
+    }
+    assert_eq!(integrator.live_receiver.received().len(), 1);
+    assert_eq!(audit_codes(&app, &integrator.live, "portal.testNotification", 1).await, ["SUCCESS"]);
+    let sandbox_deliveries = integrator.sandbox_receiver.received();
+    assert!(sandbox_deliveries.iter().all(|delivery| delivery.verified), "signed notifications");
+    assert!(!sent.body.contains("class=\"case check-open\""), "every case passed");
 }
