@@ -6,6 +6,7 @@
 //! session's CSRF token, or sent from another site, answers 403 and changes nothing.
 
 pub(crate) mod account;
+mod explorer;
 mod go_live;
 mod grants;
 mod home;
@@ -65,6 +66,7 @@ pub(crate) fn routes() -> Router<Arc<Portal>> {
         .route("/portal/logs", get(logs::list))
         .route("/portal/logs/check", get(logs::check_form).post(logs::check))
         .route("/portal/logs/{entry_id}", get(logs::detail))
+        .route(explorer::EXPLORER, get(explorer::page))
         .route("/portal/registrations", get(registrations::list))
         .route(
             "/portal/registrations/{registration_id}/again",
@@ -84,6 +86,7 @@ pub(crate) fn routes() -> Router<Arc<Portal>> {
         .route("/portal/{file}", get(home::platform_key_file))
         .route("/portal/static/portal.css", get(style))
         .route("/portal/static/portal.js", get(script))
+        .route("/portal/static/explorer.js", get(explorer_script))
         .fallback(|| async { PageError::NotFound })
 }
 
@@ -93,6 +96,7 @@ pub(crate) const SECTIONS: &[(&str, &str)] = &[
     ("/portal/payments", "Payments"),
     ("/portal/refunds", "Refunds"),
     ("/portal/logs", "API log"),
+    (explorer::EXPLORER, "API explorer"),
     (REGISTRATIONS, "Registrations"),
     ("/portal/grants", "Grants"),
     ("/portal/reports", "Reports"),
@@ -243,6 +247,14 @@ async fn style() -> Response {
 }
 
 async fn script() -> Response {
-    ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], include_str!("../../static/portal.js"))
-        .into_response()
+    javascript(include_str!("../../static/portal.js"))
+}
+
+/// The API explorer's script, loaded by its page only.
+async fn explorer_script() -> Response {
+    javascript(include_str!("../../static/explorer.js"))
+}
+
+fn javascript(text: &'static str) -> Response {
+    ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], text).into_response()
 }

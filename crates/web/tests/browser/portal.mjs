@@ -19,43 +19,14 @@
 import { createHmac } from "node:crypto";
 import { existsSync } from "node:fs";
 import { mkdir, readFile } from "node:fs/promises";
-import { createRequire } from "node:module";
 import path from "node:path";
 import readline from "node:readline";
 
-const chromium = process.env.OCPAY_CHROMIUM || "/usr/bin/chromium";
-const nodeModules = process.env.OCPAY_NODE_MODULES;
+import { chromium, chromiumArgs, fail, loadPlaywright, photograph, run } from "./common.mjs";
+
 const stepTimeout = 15_000;
 const overallTimeout = 150_000;
-// The same flags as the payer page's script: no calls home, no sandbox inside a container.
-const chromiumArgs = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-  "--no-first-run",
-];
-// A phone and a laptop: every page is photographed at both.
-const widths = [375, 1280];
 const password = "a long sandbox passphrase for the browser test";
-
-class Failure extends Error {}
-
-function fail(message) {
-  throw new Failure(message);
-}
-
-function loadPlaywright() {
-  if (!nodeModules) fail("OCPAY_NODE_MODULES must name the node_modules folder that holds playwright-core");
-  const require = createRequire(path.join(path.resolve(nodeModules), "resolve-from-here.js"));
-  try {
-    return require("playwright-core");
-  } catch (error) {
-    fail(`cannot load playwright-core from ${nodeModules}: ${error.message}`);
-  }
-}
 
 // Questions to the Rust side, one JSON line each way.
 const answers = readline.createInterface({ input: process.stdin })[Symbol.asyncIterator]();
@@ -95,19 +66,6 @@ function totp(secret, nowMs) {
   const offset = tag[19] & 0x0f;
   const binary = tag.readUInt32BE(offset) & 0x7fffffff;
   return String(binary % 1_000_000).padStart(6, "0");
-}
-
-/// Photographs the page at each width, full length, as `<name>-<width>.png`.
-async function photograph(page, directory, name, shots) {
-  for (const width of widths) {
-    await page.setViewportSize({ width, height: 800 });
-    const file = path.join(directory, `${name}-${width}.png`);
-    await page.screenshot({ path: file, fullPage: true });
-    // A page wider than the window scrolls sideways: on a phone that is unusable.
-    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
-    shots.push({ page: name, width, file, overflowPx: Math.max(0, overflow) });
-  }
-  await page.setViewportSize({ width: widths[widths.length - 1], height: 800 });
 }
 
 async function open(page, url, expectedPath) {
@@ -384,17 +342,5 @@ async function main() {
   }
 }
 
-const watchdog = setTimeout(() => {
-  console.error(`portal.mjs: gave up after ${overallTimeout / 1000} s`);
-  process.exit(1);
-}, overallTimeout);
-watchdog.unref();
-
-try {
-  await main();
-} catch (error) {
-  const message = error instanceof Failure ? error.message : error.stack || String(error);
-  console.error(`portal.mjs: ${message}`);
-  process.exitCode = 1;
-}
+await run("portal.mjs", overallTimeout, main);
 process.stdin.destroy();

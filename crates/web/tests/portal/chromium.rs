@@ -69,12 +69,22 @@ fn prerequisites() -> Prerequisites {
     Prerequisites { chromium, node_modules }
 }
 
-/// The screenshots' folder, emptied of an earlier run's pictures.
-fn screenshot_dir() -> PathBuf {
+/// The screenshots' folder, emptied of an earlier run's pictures of the files `ours` names (the
+/// browser tests share the folder and may run at the same time).
+fn screenshot_dir(ours: fn(&str) -> bool) -> PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/test-output/portal");
-    let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("the test output folder");
+    for entry in std::fs::read_dir(&dir).expect("the test output folder").flatten() {
+        if entry.file_name().to_str().is_some_and(ours) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
     dir.canonicalize().expect("the test output folder exists")
+}
+
+/// The API explorer's pictures.
+fn explorer_shot(name: &str) -> bool {
+    name.starts_with("explorer")
 }
 
 /// What the test does for the script, and what it keeps of it for the checks afterwards.
@@ -174,7 +184,7 @@ async fn a_developer_signs_up_turns_on_totp_and_pays_with_the_browsers_key_in_ch
     let browser = prerequisites();
     let app = TestApp::spawn_with(|config| config.portal_signup = "sandbox".into()).await;
     let receiver = Receiver::start(app.platform_key.clone()).await;
-    let screenshots = screenshot_dir();
+    let screenshots = screenshot_dir(|name| !explorer_shot(name));
     // The downloaded private key lives only as long as the server's data directory.
     let work = app.data_dir.path().join("browser");
     std::fs::create_dir_all(&work).unwrap();
@@ -254,15 +264,7 @@ async fn a_developer_signs_up_turns_on_totp_and_pays_with_the_browsers_key_in_ch
         eprintln!("skipped: {skipped}");
     }
 
-    let shots = result["screenshots"].as_array().expect("the screenshots");
-    for shot in shots {
-        let file = PathBuf::from(shot["file"].as_str().unwrap());
-        let png = std::fs::read(&file).unwrap_or_else(|_| panic!("{} was saved", file.display()));
-        assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "{} is not a PNG", file.display());
-    }
-    for width in [375, 1280] {
-        assert!(shots.iter().any(|shot| shot["width"] == width), "no screenshot at {width} px");
-    }
+    let shots = saved_screenshots(&result);
     // A page wider than the window scrolls sideways, which on a phone hides half of it. The
     // pages every new developer goes through must fit; the sections' pages are still being
     // laid out, so their overflow is reported here rather than failing the walk.
@@ -280,6 +282,132 @@ async fn a_developer_signs_up_turns_on_totp_and_pays_with_the_browsers_key_in_ch
     assert!(must_fit.is_empty(), "pages wider than the window: {}", must_fit.join(", "));
     for text in reported {
         eprintln!("wider than the window: {text}");
+    }
+    eprintln!("screenshots: {}", screenshots.display());
+}
+
+/// The screenshots a script reports, each a PNG file, at both widths.
+fn saved_screenshots(result: &Value) -> &Vec<Value> {
+    let shots = result["screenshots"].as_array().expect("the screenshots");
+    for shot in shots {
+        let file = PathBuf::from(shot["file"].as_str().unwrap());
+        let png = std::fs::read(&file).unwrap_or_else(|_| panic!("{} was saved", file.display()));
+        assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "{} is not a PNG", file.display());
+    }
+    for width in [375, 1280] {
+        assert!(shots.iter().any(|shot| shot["width"] == width), "no screenshot at {width} px");
+    }
+    shots
+}
+
+/// The API explorer in Chromium (`tests/browser/explorer.mjs`): a developer pastes the
+/// merchant's key as PKCS#1 and the page signs and sends a `pay` to the sandbox gateway and
+/// shows it verified, then inquires it with the key loaded from its PKCS#8 file. The gateway
+/// logged the pay as verified; no request the page made carried the key (the script watched
+/// them all); and the page's `curl` command and Python script (run with Alipay's official SDK
+/// when `OCPAY_PYTHON` names one) send the same pay again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Chromium: scripts/test runs it"]
+async fn the_explorer_signs_and_sends_a_pay_in_chromium_and_shows_it_verified() {
+    let browser = prerequisites();
+    let app = TestApp::spawn().await;
+    let receiver = Receiver::start(app.platform_key.clone()).await;
+    let merchant = app.merchant_notified_at(&receiver).await;
+    let email = "dev@explorer.example";
+    crate::browser::user(&app, &merchant.client_id, email, ocpay_core::portal::Role::Developer).await;
+    let screenshots = screenshot_dir(explorer_shot);
+    let work = app.data_dir.path().join("explorer");
+    std::fs::create_dir_all(&work).unwrap();
+    let key_file = work.join("private-key.pem");
+    let pem = merchant.key.to_pkcs8_pem().unwrap();
+    std::fs::write(&key_file, &pem).unwrap();
+
+    let run = Command::new("node")
+        .arg(Path::new(SCRIPTS).join("explorer.mjs"))
+        .arg(&app.base_url)
+        .arg(email)
+        .arg(crate::browser::PASSWORD)
+        .arg(&key_file)
+        .arg(&screenshots)
+        .env("OCPAY_CHROMIUM", &browser.chromium)
+        .env("OCPAY_NODE_MODULES", &browser.node_modules)
+        .kill_on_drop(true)
+        .output();
+    let output =
+        tokio::time::timeout(WALK_LIMIT, run).await.expect("the walk ends in time").expect("node runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "the explorer in Chromium failed:\n{}\n(screenshots in {})",
+        String::from_utf8_lossy(&output.stderr),
+        screenshots.display()
+    );
+    let result: Value = serde_json::from_str(stdout.lines().last().expect("a result line")).expect("JSON");
+    assert_eq!(result["ok"], true, "{result}");
+    assert_eq!(result["pay"]["verified"], "verified with platform key 1", "{result}");
+    assert_eq!(result["inquiry"]["paymentStatus"], "PROCESSING", "{result}");
+    assert_eq!(
+        result["refused"]["verified"], "verified with platform key 1",
+        "refusals are signed too: {result}"
+    );
+    assert_eq!(result["gatewayRequests"], 3, "{result}");
+    let payment_id = result["pay"]["paymentId"].as_str().expect("a payment id");
+
+    // The gateway logged the browser's pay as verified with key 1.
+    let client_id = ClientId::parse(&merchant.client_id).unwrap();
+    let filter =
+        ocpay_store::ApiLogFilter { api: Some("pay".into()), ..ocpay_store::ApiLogFilter::default() };
+    let mut logged = Vec::new();
+    for _ in 0..200 {
+        logged = app.state.store.api_log(&client_id, &filter, None, 10).await.unwrap();
+        if !logged.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let [entry] = logged.as_slice() else { panic!("one pay in the API log: {logged:?}") };
+    assert!(entry.verified, "verified");
+    assert_eq!((entry.key_version, entry.result_code.as_str()), (Some(1), "SUCCESS"));
+    assert!(entry.response_body.contains(payment_id));
+    // What the gateway saw of every request holds no part of the key.
+    let key_body: String = pem.lines().filter(|line| !line.starts_with("-----")).collect();
+    let all =
+        app.state.store.api_log(&client_id, &ocpay_store::ApiLogFilter::default(), None, 50).await.unwrap();
+    for entry in &all {
+        let seen = format!("{}{}", entry.request_headers, entry.request_body);
+        assert!(!seen.contains(&key_body[40..120]), "the key reached the gateway: {seen}");
+    }
+
+    // The page's curl command replays the same request: the same payment.
+    let curl = result["curl"].as_str().expect("the curl command");
+    if std::process::Command::new("curl").arg("--version").output().is_ok_and(|out| out.status.success()) {
+        let replay = Command::new("sh").arg("-c").arg(curl).output().await.expect("curl runs");
+        let text = String::from_utf8_lossy(&replay.stdout);
+        assert!(text.contains("\"SUCCESS\"") && text.contains(payment_id), "curl: {text}");
+    } else {
+        eprintln!("skipped: the curl command (no curl on the PATH)");
+    }
+    // The Python script, beside the key it reads, through Alipay's official SDK.
+    match std::env::var("OCPAY_PYTHON") {
+        Ok(python) if !python.is_empty() => {
+            std::fs::write(work.join("explorer.py"), result["python"].as_str().expect("the script")).unwrap();
+            let run =
+                Command::new(python).arg("explorer.py").current_dir(&work).output().await.expect("python");
+            let text = String::from_utf8_lossy(&run.stdout);
+            assert!(run.status.success(), "{text}\n{}", String::from_utf8_lossy(&run.stderr));
+            let answer: Value = serde_json::from_str(text.trim()).expect("the SDK prints the answer");
+            assert_eq!(answer["result"]["resultCode"], "SUCCESS", "{answer}");
+            assert_eq!(answer["paymentId"], payment_id, "the same pay again");
+        }
+        _ => eprintln!("skipped: the Python script (OCPAY_PYTHON names no Python with Alipay's SDK)"),
+    }
+
+    let shots = saved_screenshots(&result);
+    for shot in shots.iter().filter(|shot| shot["overflowPx"].as_i64().unwrap_or(0) > 0) {
+        panic!(
+            "{}-{}.png is wider than the window by {} px",
+            shot["page"], shot["width"], shot["overflowPx"]
+        );
     }
     eprintln!("screenshots: {}", screenshots.display());
 }

@@ -4,6 +4,7 @@
 
 mod browser;
 mod chromium;
+mod explorer;
 mod go_live;
 mod grants;
 mod keys;

@@ -1,0 +1,69 @@
+// What the developer center's browser scripts share: Chromium's flags, loading playwright-core
+// from OCPAY_NODE_MODULES, failing with a message, photographing a page at a phone's width and
+// a laptop's, and running a script's main under a watchdog that reports on stderr.
+
+import path from "node:path";
+import { createRequire } from "node:module";
+
+export const chromium = process.env.OCPAY_CHROMIUM || "/usr/bin/chromium";
+const nodeModules = process.env.OCPAY_NODE_MODULES;
+
+// No calls home, no sandbox inside a container (the payer page's script uses the same).
+export const chromiumArgs = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+  "--no-first-run",
+];
+// A phone and a laptop: every page is photographed at both.
+export const widths = [375, 1280];
+
+export class Failure extends Error {}
+
+export function fail(message) {
+  throw new Failure(message);
+}
+
+export function loadPlaywright() {
+  if (!nodeModules) fail("OCPAY_NODE_MODULES must name the node_modules folder that holds playwright-core");
+  const require = createRequire(path.join(path.resolve(nodeModules), "resolve-from-here.js"));
+  try {
+    return require("playwright-core");
+  } catch (error) {
+    fail(`cannot load playwright-core from ${nodeModules}: ${error.message}`);
+  }
+}
+
+/// Photographs the page at each width, full length, as `<name>-<width>.png`, and notes in
+/// `shots` how far it is wider than the window (on a phone, a page that scrolls sideways is
+/// unusable).
+export async function photograph(page, directory, name, shots) {
+  for (const width of widths) {
+    await page.setViewportSize({ width, height: 800 });
+    const file = path.join(directory, `${name}-${width}.png`);
+    await page.screenshot({ path: file, fullPage: true });
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    shots.push({ page: name, width, file, overflowPx: Math.max(0, overflow) });
+  }
+  await page.setViewportSize({ width: widths[widths.length - 1], height: 800 });
+}
+
+/// Runs `main`, giving up after `limitMs`; a failure is said on stderr as `<name>: <why>` and
+/// the exit code is 1.
+export async function run(name, limitMs, main) {
+  const watchdog = setTimeout(() => {
+    console.error(`${name}: gave up after ${limitMs / 1000} s`);
+    process.exit(1);
+  }, limitMs);
+  watchdog.unref();
+  try {
+    await main();
+  } catch (error) {
+    const message = error instanceof Failure ? error.message : error.stack || String(error);
+    console.error(`${name}: ${message}`);
+    process.exitCode = 1;
+  }
+}
