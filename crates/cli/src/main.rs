@@ -2,6 +2,7 @@
 //! as a merchant would. Every command that prints data prints one JSON document on stdout;
 //! logs go to stderr.
 
+mod acceptance;
 mod bench;
 mod calls;
 mod data;
@@ -105,6 +106,10 @@ enum Command {
     /// Show and resend the notifications of a payment, a refund or a registration.
     #[command(subcommand)]
     Notifications(notifications::NotificationsCommand),
+    /// A participant's go-live readiness: its sandbox acceptance cases, checked from its own
+    /// traffic, and the go-live checklist, as JSON; exits 5 while a case is open, 6 while only
+    /// the checklist is left.
+    Acceptance(acceptance::AcceptanceArgs),
     /// Measure pay throughput against the machine's RSA ceiling (see BENCHMARKS.md).
     Bench(bench::BenchArgs),
     /// Settle every day that has ended now, or (--now) a sandbox participant's transactions
@@ -186,6 +191,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Wallet(command) => wallet::run(command).await,
         Command::Listen(args) => listen::run(args).await.map(|()| ExitCode::SUCCESS),
         Command::Notifications(command) => notifications::run(command).await.map(|()| ExitCode::SUCCESS),
+        Command::Acceptance(args) => acceptance::run(args).await,
     }
 }
 

@@ -15,8 +15,9 @@ pub enum MagicAmount {
     PaySlow,
     /// The first inquiry of the payment answers `U / UNKNOWN_EXCEPTION`.
     InquiryUnknownOnce,
-    /// The payment's success notification never counts as acknowledged.
-    NotificationNeverAcknowledged,
+    /// The first delivery attempt of the payment's success notification never counts as
+    /// acknowledged, whatever the answer; later attempts count as answered.
+    FirstNotificationNotCounted,
 }
 
 impl MagicAmount {
@@ -25,12 +26,18 @@ impl MagicAmount {
         if environment != Environment::Sandbox {
             return None;
         }
-        match amount.minor() {
-            9901 => Some(Self::PayUnknownOnce),
-            9902 => Some(Self::PaySlow),
-            9903 => Some(Self::InquiryUnknownOnce),
-            9904 => Some(Self::NotificationNeverAcknowledged),
-            _ => None,
+        [Self::PayUnknownOnce, Self::PaySlow, Self::InquiryUnknownOnce, Self::FirstNotificationNotCounted]
+            .into_iter()
+            .find(|magic| magic.minor() == amount.minor())
+    }
+
+    /// The `paymentAmount.value` that asks for it.
+    pub const fn minor(self) -> i64 {
+        match self {
+            Self::PayUnknownOnce => 9901,
+            Self::PaySlow => 9902,
+            Self::InquiryUnknownOnce => 9903,
+            Self::FirstNotificationNotCounted => 9904,
         }
     }
 }
@@ -51,10 +58,14 @@ impl RefundMagicAmount {
         if environment != Environment::Sandbox {
             return None;
         }
-        match amount.minor() {
-            9901 => Some(Self::UnknownOnce),
-            9902 => Some(Self::FailsLater),
-            _ => None,
+        [Self::UnknownOnce, Self::FailsLater].into_iter().find(|magic| magic.minor() == amount.minor())
+    }
+
+    /// The `refundAmount.value` that asks for it.
+    pub const fn minor(self) -> i64 {
+        match self {
+            Self::UnknownOnce => 9901,
+            Self::FailsLater => 9902,
         }
     }
 }

@@ -16,21 +16,22 @@ use std::collections::HashMap;
 
 use jiff::SignedDuration;
 use ocpay_core::Timestamp;
+use ocpay_core::sandbox::{MagicAmount, RefundMagicAmount};
 use ocpay_store::ApiLogEntry;
 use serde::{Serialize, Serializer};
 
 /// `paymentAmount.value` of a `pay` answered `U / UNKNOWN_EXCEPTION` once.
-pub const PAY_UNKNOWN: i64 = 9901;
+pub const PAY_UNKNOWN: i64 = MagicAmount::PayUnknownOnce.minor();
 /// `paymentAmount.value` of a `pay` answered late.
-pub const PAY_SLOW: i64 = 9902;
+pub const PAY_SLOW: i64 = MagicAmount::PaySlow.minor();
 /// `paymentAmount.value` of a payment whose first inquiry answers `U`.
-pub const INQUIRY_UNKNOWN: i64 = 9903;
+pub const INQUIRY_UNKNOWN: i64 = MagicAmount::InquiryUnknownOnce.minor();
 /// `paymentAmount.value` of a payment whose success notification's first attempt is not counted.
-pub const NOTIFICATION_RETRIED: i64 = 9904;
+pub const NOTIFICATION_RETRIED: i64 = MagicAmount::FirstNotificationNotCounted.minor();
 /// `refundAmount.value` of a `refund` answered `U / UNKNOWN_EXCEPTION` once.
-pub const REFUND_UNKNOWN: i64 = 9901;
+pub const REFUND_UNKNOWN: i64 = RefundMagicAmount::UnknownOnce.minor();
 /// `refundAmount.value` of an asynchronous refund (`U / REFUND_IN_PROCESS`).
-pub const REFUND_ASYNC: i64 = 9902;
+pub const REFUND_ASYNC: i64 = RefundMagicAmount::FailsLater.minor();
 
 const MAGIC_PAYMENTS: [i64; 4] = [PAY_UNKNOWN, PAY_SLOW, INQUIRY_UNKNOWN, NOTIFICATION_RETRIED];
 
@@ -710,8 +711,11 @@ impl<'a> Facts<'a> {
                 let close = |other: &&Request| {
                     key(other) != Some(id) && other.at.duration_since(first.at).abs() <= self.grace
                 };
-                let after = magic.iter().find(|other| other.at >= first.at && close(other));
-                let before = unknown.iter().find(|other| other.at < first.at && close(other) && retry_of(other).is_none());
+                let order = |request: &Request| (request.at, request.entry_id);
+                let after = magic.iter().find(|other| order(other) > order(first) && close(other));
+                let before = unknown
+                    .iter()
+                    .find(|other| order(other) < order(first) && close(other) && retry_of(other).is_none());
                 let pair = match (after, before) {
                     (Some(after), _) => Some((id, key(after).unwrap_or_default(), vec![first.entry_id, after.entry_id])),
                     (None, Some(before)) => {
@@ -778,7 +782,9 @@ impl<'a> Facts<'a> {
             .filter_map(|(_, pay)| {
                 let id = pay.payment_request_id.as_deref()?;
                 let followed = self.requests.iter().find(|later| {
-                    (later.at, later.entry_id) > (pay.at, pay.entry_id)
+                    // Received after the pay (whose entry is written once it is answered, late).
+                    later.at >= pay.at
+                        && later.entry_id != pay.entry_id
                         && matches!(later.call, Call::Pay | Call::InquiryPayment)
                         && (later.payment_request_id.as_deref() == Some(id)
                             || (later.call == Call::InquiryPayment

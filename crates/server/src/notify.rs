@@ -263,10 +263,12 @@ async fn send(notifier: &Notifier, notification: &Notification) -> Result<Answer
                 .await
                 .map_err(|error| error.to_string())?
                 .ok_or("the payment no longer exists")?;
-            // Sandbox magic amount 9904 holds back the success notification only.
+            // Sandbox magic amount 9904 holds back the first attempt of the success notification
+            // only.
             let ignore_ack = notification.event == NotificationEvent::Paid
+                && notification.attempts == 0
                 && MagicAmount::of(environment, payment.terms.amount)
-                    == Some(MagicAmount::NotificationNeverAcknowledged);
+                    == Some(MagicAmount::FirstNotificationNotCounted);
             (serde_json::to_vec(&wire::payment_notification(&payment, notification)), ignore_ack)
         }
         NotificationKind::RefundResult => {
@@ -316,7 +318,7 @@ async fn send(notifier: &Notifier, notification: &Notification) -> Result<Answer
         ));
     }
     if ignore_ack {
-        let reason = "sandbox magic amount 9904: the acknowledgement is not counted";
+        let reason = "sandbox magic amount 9904: the first attempt's acknowledgement is not counted";
         return Ok((AttemptOutcome::Rejected, Some(status), Some(reason.into()), answer));
     }
     Ok((AttemptOutcome::Delivered, Some(status), None, answer))

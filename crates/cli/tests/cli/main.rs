@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+mod acceptance;
 mod bench;
 mod cluster;
 mod commands;

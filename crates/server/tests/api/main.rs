@@ -1,6 +1,7 @@
 //! Black-box tests of the gateway: a real server on a free port, driven over HTTP through
 //! `ocpay-sdk` or, where a test must send what the SDK never would, through raw requests.
 
+mod acceptance;
 mod access;
 mod api_log;
 mod browser;

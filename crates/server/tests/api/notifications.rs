@@ -219,19 +219,22 @@ async fn a_resend_during_an_attempt_waits_for_it() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sandbox_magic_amount_9904_is_never_acknowledged() {
+async fn sandbox_magic_amount_9904_counts_the_acknowledgement_from_the_second_attempt_on() {
     let app = TestApp::spawn().await;
     let receiver = Receiver::start(app.platform_key.clone()).await;
     let merchant = app.merchant_notified_at(&receiver).await;
     let paid = order_code(&merchant, "USD", 9904).await;
     let payment_id = paid.payment_id.clone().unwrap();
     wallet_pay(&app, &code_value(&paid), json!({})).await;
-    recorded(&app, &payment_id, 1).await;
+    let notification = recorded(&app, &payment_id, 1).await;
+    assert_eq!(notification["status"], "PENDING", "acknowledged, but not counted: retried");
+    assert!(notification["attempts"][0]["error"].as_str().unwrap().contains("9904"));
+    assert_eq!(notification["attempts"][0]["outcome"], "REJECTED");
     app.clock.advance(SignedDuration::from_mins(2));
     let notification = recorded(&app, &payment_id, 2).await;
-    assert_eq!(notification["status"], "PENDING", "acknowledged, but not counted: still retried");
-    assert!(notification["attempts"][0]["error"].as_str().unwrap().contains("9904"));
-    assert_eq!(receiver.received()[0].reply, Reply::Ack);
+    assert_eq!(notification["attempts"][1]["outcome"], "DELIVERED");
+    assert_eq!(notification["status"], "DELIVERED", "the second attempt counts as answered");
+    assert!(receiver.received().iter().all(|received| received.reply == Reply::Ack));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
