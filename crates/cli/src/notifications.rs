@@ -3,10 +3,10 @@
 //! `registrationRequestId`, and with the owner's client id a payment or refund by its request
 //! id. Works on the data directory; a running server picks resends up at its next poll.
 
-use ocpay_core::ids::{ClientId, PaymentId, PaymentRequestId, RefundId, RefundRequestId};
+use ocpay_core::ids::ClientId;
 use ocpay_server::admin::notification_json;
-use ocpay_server::service::registrations;
-use ocpay_store::{PaymentLookup, RefundLookup, Store};
+use ocpay_server::service::notifications;
+use ocpay_store::Store;
 use serde_json::json;
 
 use crate::NotFound;
@@ -65,22 +65,11 @@ pub(crate) async fn run(command: NotificationsCommand) -> anyhow::Result<()> {
     }
 }
 
-/// What the notifications of `id` are filed under: the id itself when notifications are filed
-/// under it; else the id of the payment, refund (of `owner`, when given) or registration that
-/// `id` names. Nothing by that id is an error, not an empty list.
+/// What the notifications of `id` are filed under (see `notifications::subject_of`); nothing by
+/// that id is an error, not an empty list.
 async fn subject(store: &dyn Store, id: &str, owner: Option<&ClientId>) -> anyhow::Result<String> {
-    if !store.notifications(id).await?.is_empty() {
-        return Ok(id.to_owned());
-    }
-    if let Some(owner) = owner
-        && let Some(found) = payment_or_refund(store, owner, id).await?
-    {
+    if let Some(found) = notifications::subject_of(store, id, owner).await? {
         return Ok(found);
-    }
-    match registrations::find(store, id, owner).await {
-        Ok(registration) => return Ok(registration.terms.id.to_string()),
-        Err(registrations::ReviewError::NotFound(_)) => {}
-        Err(error) => return Err(error.into()),
     }
     Err(NotFound(match owner {
         Some(owner) => format!("{owner} has no payment, refund or registration by the id {id:?}"),
@@ -90,27 +79,4 @@ async fn subject(store: &dyn Store, id: &str, owner: Option<&ClientId>) -> anyho
         ),
     })
     .into())
-}
-
-/// The id of `owner`'s payment or refund that `id` names, by the platform's id or the request's.
-async fn payment_or_refund(store: &dyn Store, owner: &ClientId, id: &str) -> anyhow::Result<Option<String>> {
-    let lookups = [
-        PaymentId::parse(id).ok().map(PaymentLookup::ById),
-        PaymentRequestId::parse(id).ok().map(PaymentLookup::ByRequestId),
-    ];
-    for lookup in lookups.into_iter().flatten() {
-        if let Some(payment) = store.payment(owner, &lookup).await? {
-            return Ok(Some(payment.terms.id.to_string()));
-        }
-    }
-    let lookups = [
-        RefundId::parse(id).ok().map(RefundLookup::ById),
-        RefundRequestId::parse(id).ok().map(RefundLookup::ByRequestId),
-    ];
-    for lookup in lookups.into_iter().flatten() {
-        if let Some(refund) = store.refund(owner, &lookup).await? {
-            return Ok(Some(refund.terms.id.to_string()));
-        }
-    }
-    Ok(None)
 }

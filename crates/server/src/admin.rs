@@ -25,8 +25,8 @@ use ocpay_protocol::datetime;
 use ocpay_store::{Attempt, AuditEvent, Notification};
 use serde_json::{Value, json};
 
-use crate::service::grants;
 use crate::service::participants::{self, ParticipantError, ParticipantField};
+use crate::service::{grants, notifications};
 use crate::state::AppState;
 
 pub(crate) fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
@@ -133,15 +133,12 @@ async fn list(State(state): State<Arc<AppState>>, Path(payment_id): Path<String>
 }
 
 async fn resend(State(state): State<Arc<AppState>>, Path(payment_id): Path<String>) -> Response {
-    match state.store.resend_notifications(&payment_id, state.clock.now()).await {
+    match notifications::resend(&*state.store, &state.notify_wake, &payment_id, state.clock.now()).await {
         Ok(0) => answer(
             StatusCode::NOT_FOUND,
             json!({ "error": "NOT_FOUND", "message": "no notification about this payment or refund" }),
         ),
-        Ok(queued) => {
-            state.notify_wake.wake();
-            answer(StatusCode::OK, json!({ "paymentId": payment_id, "queued": queued }))
-        }
+        Ok(queued) => answer(StatusCode::OK, json!({ "paymentId": payment_id, "queued": queued })),
         Err(error) => internal(error),
     }
 }

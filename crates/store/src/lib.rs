@@ -15,6 +15,7 @@
 pub mod api_log;
 #[cfg(feature = "conformance")]
 pub mod conformance;
+pub mod console;
 pub mod pages;
 pub mod portal;
 pub mod postgres;
@@ -1090,6 +1091,70 @@ pub trait Store: Send + Sync + 'static {
         from: Timestamp,
         final_before: Timestamp,
     ) -> Result<portal::DailyActivity, StoreError>;
+
+    // The operator's console: reads across participants (`console`).
+
+    /// Every participant's successful payments and refunds per UTC day and currency, and every
+    /// notification per day by outcome, as [`Store::daily_activity`] reads one participant's
+    /// (and keeps the days that can no longer change the same way).
+    async fn platform_activity(
+        &self,
+        from: Timestamp,
+        final_before: Timestamp,
+    ) -> Result<portal::DailyActivity, StoreError>;
+
+    /// How many API log entries of every participant received at or after `from` had each
+    /// result code, per UTC day, by day then code (as [`Store::api_results_by_day`]).
+    async fn platform_api_results_by_day(
+        &self,
+        from: Timestamp,
+    ) -> Result<Vec<(i64, String, u64)>, StoreError>;
+
+    /// A page of the payers whose id starts with `id_prefix` (every payer for `""`), by id,
+    /// after `after`, each with its wallets' kept balances.
+    async fn payers_page(
+        &self,
+        id_prefix: &str,
+        after: Option<&PayerId>,
+        limit: u32,
+    ) -> Result<Vec<console::PayerWallets>, StoreError>;
+
+    /// A page of an account's entries, newest posting first, with postings below `before`.
+    async fn account_entries(
+        &self,
+        account: &Account,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<console::LedgerEntry>, StoreError>;
+
+    /// A page of the balances of every account but the payers' wallets, by key, after `after`
+    /// (a key). Each is the sum of its entries, read through the index by account.
+    async fn account_balances(
+        &self,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<console::AccountBalance>, StoreError>;
+
+    /// The notifications not delivered (pending or failed), counted by status and kind, each
+    /// with its oldest one's creation.
+    async fn undelivered_notifications(&self) -> Result<Vec<console::Undelivered>, StoreError>;
+
+    /// A page of the endpoints (recipient and URL) that have notifications tried and not
+    /// delivered, by recipient and URL, after `after`, each with the newest of their last
+    /// attempts.
+    async fn failing_endpoints(
+        &self,
+        after: Option<&console::EndpointCursor>,
+        limit: u32,
+    ) -> Result<Vec<console::FailingEndpoint>, StoreError>;
+
+    /// A page of every participant's batches, newest day first (then newest cutoff, then id),
+    /// after `after`.
+    async fn all_settlement_batches_page(
+        &self,
+        after: Option<&BatchCursor>,
+        limit: u32,
+    ) -> Result<Vec<SettlementBatch>, StoreError>;
 }
 
 /// A participant's SFTP account (login name = client id).

@@ -12,6 +12,7 @@ pub(crate) mod api_log;
 pub mod cancel;
 pub mod grants;
 pub(crate) mod inquiry;
+pub mod notifications;
 pub mod participants;
 pub(crate) mod pay;
 pub mod refund;

@@ -229,3 +229,11 @@ pub async fn top_up(
 pub async fn balances(store: &dyn Store, payer: &PayerId) -> Result<Vec<Money>, StoreError> {
     store.balances(&AccountOwner::Wallet(payer.clone())).await
 }
+
+/// Ends a payer's lockout after wrong PINs and clears its count of them, as a right PIN does;
+/// returns the payer as it stood before (`None`: no such payer).
+pub async fn unlock_payer(store: &dyn Store, payer: &PayerId) -> Result<Option<Payer>, StoreError> {
+    let Some(found) = store.payer(payer).await? else { return Ok(None) };
+    store.pin_succeeded(payer).await?;
+    Ok(Some(found))
+}

@@ -1,12 +1,14 @@
-//! The developer center's daily figures of one participant: successful payments and refunds
-//! per day and currency, and its notifications per day by outcome.
+//! The daily figures of one participant (the developer center's) or of the whole platform (the
+//! operator's console's): successful payments and refunds per day and currency, and
+//! notifications per day by outcome.
 //!
 //! Days are UTC days (`created_at_ms / 86_400_000`). A day that can no longer change (it ended
 //! before the caller's `final_before`) is computed from the rows once and kept in
 //! `activity_day`; later reads take it from there, so a month of a large merchant costs 30 kept
 //! rows a figure plus the live days. The grouped reads go over per-participant indexes that hold
 //! every column they need (`0011_portal_reads.sql`); amounts are summed in two parts that cannot
-//! overflow, as the ledger's are.
+//! overflow, as the ledger's are. The platform's figures are the same reads over indexes by
+//! time alone (`0016_console_reads.sql`), kept under the client id `""`, which no participant has.
 
 use ocpay_core::ids::ClientId;
 
@@ -17,22 +19,84 @@ use crate::portal::{DailyActivity, DayDeliveries, DayTotal};
 
 pub(super) const DAY_MS: i64 = 86_400_000;
 
+/// Whose figures: one participant's, or every participant's together.
+#[derive(Debug, Clone)]
+pub(super) enum Scope {
+    Participant(ClientId),
+    Platform,
+}
+
+impl Scope {
+    /// The client id the scope's kept days are filed under.
+    fn key(&self) -> &str {
+        match self {
+            Scope::Participant(client_id) => client_id.as_str(),
+            Scope::Platform => "",
+        }
+    }
+}
+
+/// The three reads of a day range's figures, for one scope: payments, refunds, notifications.
+struct Reads {
+    payments: &'static str,
+    refunds: &'static str,
+    notifications: &'static str,
+}
+
+/// The count and sum of a table's successful rows per day and currency, of the rows `$whose`
+/// names by `?1`; `?2`..`?3` is the range in milliseconds, `?4` a day's.
+macro_rules! success_totals {
+    ($table:literal, $whose:literal) => {
+        concat!(
+            "SELECT created_at_ms / ?4 AS day, currency, COUNT(*), \
+             CAST(COALESCE(SUM(amount_minor / 1000000000), 0) AS BIGINT), \
+             CAST(COALESCE(SUM(amount_minor % 1000000000), 0) AS BIGINT) FROM ",
+            $table,
+            " WHERE ",
+            $whose,
+            " AND created_at_ms >= ?2 AND created_at_ms < ?3 AND status = 'SUCCESS' \
+             GROUP BY created_at_ms / ?4, currency ORDER BY day, currency"
+        )
+    };
+}
+
+/// The reads of a scope, written once: `$owner` and `$recipient` say whose rows they take.
+macro_rules! reads {
+    ($owner:literal, $recipient:literal) => {
+        Reads {
+            payments: success_totals!("payment", $owner),
+            refunds: success_totals!("refund", $owner),
+            notifications: concat!(
+                "SELECT created_at_ms / ?4 AS day, status, COUNT(*) FROM notification WHERE ",
+                $recipient,
+                " AND created_at_ms >= ?2 AND created_at_ms < ?3 GROUP BY created_at_ms / ?4, status ORDER BY day"
+            ),
+        }
+    };
+}
+
+/// A participant's rows: over the indexes that start with its client id.
+const PARTICIPANT_READS: Reads = reads!("owner_client_id = ?1", "recipient_client_id = ?1");
+
+/// Every participant's: `?1` (always `""`) only keeps the parameters numbered alike, and tells
+/// PostgreSQL its type; the reads go over the indexes by time.
+const PLATFORM_READS: Reads = reads!("CAST(?1 AS TEXT) = ''", "CAST(?1 AS TEXT) = ''");
+
 fn totals(
     db: &mut dyn Db,
     sql: &'static str,
-    client_id: &ClientId,
+    scope: &Scope,
     days: (i64, i64),
 ) -> Result<Vec<DayTotal>, StoreError> {
-    let rows =
-        db.query_all(sql, params![client_id.as_str(), days.0 * DAY_MS, days.1 * DAY_MS, DAY_MS], |row| {
-            Ok((
-                row.get::<_, i64>(0)?,
-                row.get::<_, String>(1)?,
-                row.get::<_, i64>(2)?,
-                row.get::<_, i64>(3)?,
-                row.get::<_, i64>(4)?,
-            ))
-        })?;
+    let rows = db.query_all(sql, params![scope.key(), days.0 * DAY_MS, days.1 * DAY_MS, DAY_MS], |row| {
+        Ok((
+            row.get::<_, i64>(0)?,
+            row.get::<_, String>(1)?,
+            row.get::<_, i64>(2)?,
+            row.get::<_, i64>(3)?,
+            row.get::<_, i64>(4)?,
+        ))
+    })?;
     rows.into_iter()
         .map(|(day, currency, count, high, low)| {
             Ok(DayTotal {
@@ -45,36 +109,16 @@ fn totals(
 }
 
 /// The figures of the days `[first, end)`, computed from the rows.
-pub(super) fn compute(
-    db: &mut dyn Db,
-    client_id: &ClientId,
-    days: (i64, i64),
-) -> Result<DailyActivity, StoreError> {
-    let payments = totals(
-        db,
-        "SELECT created_at_ms / ?4 AS day, currency, COUNT(*), \
-         CAST(COALESCE(SUM(amount_minor / 1000000000), 0) AS BIGINT), \
-         CAST(COALESCE(SUM(amount_minor % 1000000000), 0) AS BIGINT) \
-         FROM payment WHERE owner_client_id = ?1 AND created_at_ms >= ?2 AND created_at_ms < ?3 \
-         AND status = 'SUCCESS' GROUP BY created_at_ms / ?4, currency ORDER BY day, currency",
-        client_id,
-        days,
-    )?;
-    let refunds = totals(
-        db,
-        "SELECT created_at_ms / ?4 AS day, currency, COUNT(*), \
-         CAST(COALESCE(SUM(amount_minor / 1000000000), 0) AS BIGINT), \
-         CAST(COALESCE(SUM(amount_minor % 1000000000), 0) AS BIGINT) \
-         FROM refund WHERE owner_client_id = ?1 AND created_at_ms >= ?2 AND created_at_ms < ?3 \
-         AND status = 'SUCCESS' GROUP BY created_at_ms / ?4, currency ORDER BY day, currency",
-        client_id,
-        days,
-    )?;
+pub(super) fn compute(db: &mut dyn Db, scope: &Scope, days: (i64, i64)) -> Result<DailyActivity, StoreError> {
+    let reads = match scope {
+        Scope::Participant(_) => &PARTICIPANT_READS,
+        Scope::Platform => &PLATFORM_READS,
+    };
+    let payments = totals(db, reads.payments, scope, days)?;
+    let refunds = totals(db, reads.refunds, scope, days)?;
     let rows = db.query_all(
-        "SELECT created_at_ms / ?4 AS day, status, COUNT(*) FROM notification \
-         WHERE recipient_client_id = ?1 AND created_at_ms >= ?2 AND created_at_ms < ?3 \
-         GROUP BY created_at_ms / ?4, status ORDER BY day",
-        params![client_id.as_str(), days.0 * DAY_MS, days.1 * DAY_MS, DAY_MS],
+        reads.notifications,
+        params![scope.key(), days.0 * DAY_MS, days.1 * DAY_MS, DAY_MS],
         |row| Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?, row.get::<_, i64>(2)?)),
     )?;
     let mut notifications: Vec<DayDeliveries> = Vec::new();
@@ -97,13 +141,13 @@ pub(super) fn compute(
 /// computed (`None` when every one was).
 pub(super) fn kept(
     db: &mut dyn Db,
-    client_id: &ClientId,
+    scope: &Scope,
     days: (i64, i64),
 ) -> Result<(DailyActivity, Option<i64>), StoreError> {
     let rows = db.query_all(
         "SELECT day, figure, currency, count, amount_minor, delivered, failed, pending FROM activity_day \
          WHERE client_id = ?1 AND day >= ?2 AND day < ?3 ORDER BY day, figure, currency",
-        params![client_id.as_str(), days.0, days.1],
+        params![scope.key(), days.0, days.1],
         |row| {
             Ok((
                 row.get::<_, i64>(0)?,
@@ -146,15 +190,11 @@ pub(super) fn kept(
 }
 
 /// Computes the days `[first, end)` (which can no longer change) and keeps them.
-pub(super) fn keep(
-    db: &mut dyn Db,
-    client_id: &ClientId,
-    days: (i64, i64),
-) -> Result<DailyActivity, StoreError> {
-    let activity = compute(db, client_id, days)?;
+pub(super) fn keep(db: &mut dyn Db, scope: &Scope, days: (i64, i64)) -> Result<DailyActivity, StoreError> {
+    let activity = compute(db, scope, days)?;
     let insert = "INSERT INTO activity_day (client_id, day, figure, currency, count, amount_minor, delivered, failed, \
                   pending) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT DO NOTHING";
-    let id = client_id.as_str();
+    let id = scope.key();
     for day in days.0..days.1 {
         db.execute(insert, params![id, day, "DAY", "", 0_i64, 0_i64, 0_i64, 0_i64, 0_i64])?;
     }

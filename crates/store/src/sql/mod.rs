@@ -51,6 +51,7 @@ macro_rules! locked_row {
 mod access;
 mod activity;
 mod api_log;
+mod console;
 mod fault;
 mod ledger;
 mod outbox;
@@ -230,6 +231,38 @@ impl<E: Engine> SqlStore<E> {
 
     pub fn engine(&self) -> &E {
         &self.engine
+    }
+
+    /// The daily figures of a scope from the day of `from` on: the days that ended before
+    /// `final_before` from kept rows (computed and kept first when missing), the rest computed.
+    async fn activity(
+        &self,
+        scope: activity::Scope,
+        from: Timestamp,
+        final_before: Timestamp,
+    ) -> Result<crate::DailyActivity, StoreError> {
+        let first = from.as_millisecond().div_euclid(activity::DAY_MS);
+        let final_end = final_before.as_millisecond().div_euclid(activity::DAY_MS).max(first);
+        let (mut kept, missing) =
+            self.engine.read(|db| activity::kept(db, &scope, (first, final_end))).await?;
+        let computed = match missing {
+            None => crate::DailyActivity::default(),
+            Some(day) => {
+                // Days from the first one never computed are computed (again) and kept.
+                kept.payments.retain(|total| total.day < day);
+                kept.refunds.retain(|total| total.day < day);
+                kept.notifications.retain(|deliveries| deliveries.day < day);
+                let scope = scope.clone();
+                self.engine
+                    .write(Isolation::Serializable, move |db| activity::keep(db, &scope, (day, final_end)))
+                    .await?
+            }
+        };
+        let live = self
+            .engine
+            .read(|db| activity::compute(db, &scope, (final_end, i64::MAX / activity::DAY_MS)))
+            .await?;
+        Ok(activity::join([kept, computed, live]))
     }
 
     /// The store with write statements that fail when `faults` says so: a test's way to fail
@@ -1038,29 +1071,68 @@ impl<E: Engine> Store for SqlStore<E> {
         from: Timestamp,
         final_before: Timestamp,
     ) -> Result<crate::DailyActivity, StoreError> {
-        let first = from.as_millisecond().div_euclid(activity::DAY_MS);
-        let final_end = final_before.as_millisecond().div_euclid(activity::DAY_MS).max(first);
-        let (mut kept, missing) =
-            self.engine.read(|db| activity::kept(db, client_id, (first, final_end))).await?;
-        let computed = match missing {
-            None => crate::DailyActivity::default(),
-            Some(day) => {
-                // Days from the first one never computed are computed (again) and kept.
-                kept.payments.retain(|total| total.day < day);
-                kept.refunds.retain(|total| total.day < day);
-                kept.notifications.retain(|deliveries| deliveries.day < day);
-                let client_id = client_id.clone();
-                self.engine
-                    .write(Isolation::Serializable, move |db| {
-                        activity::keep(db, &client_id, (day, final_end))
-                    })
-                    .await?
-            }
-        };
-        let live = self
-            .engine
-            .read(|db| activity::compute(db, client_id, (final_end, i64::MAX / activity::DAY_MS)))
-            .await?;
-        Ok(activity::join([kept, computed, live]))
+        self.activity(activity::Scope::Participant(client_id.clone()), from, final_before).await
+    }
+
+    async fn platform_activity(
+        &self,
+        from: Timestamp,
+        final_before: Timestamp,
+    ) -> Result<crate::DailyActivity, StoreError> {
+        self.activity(activity::Scope::Platform, from, final_before).await
+    }
+
+    async fn platform_api_results_by_day(
+        &self,
+        from: Timestamp,
+    ) -> Result<Vec<(i64, String, u64)>, StoreError> {
+        self.engine.read(|db| console::platform_results_by_day(db, from)).await
+    }
+
+    async fn payers_page(
+        &self,
+        id_prefix: &str,
+        after: Option<&PayerId>,
+        limit: u32,
+    ) -> Result<Vec<crate::console::PayerWallets>, StoreError> {
+        self.engine.read(|db| console::payers_page(db, id_prefix, after, limit)).await
+    }
+
+    async fn account_entries(
+        &self,
+        account: &Account,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<crate::console::LedgerEntry>, StoreError> {
+        let key = account.key();
+        self.engine.read(|db| console::account_entries(db, &key, before, limit)).await
+    }
+
+    async fn account_balances(
+        &self,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<crate::console::AccountBalance>, StoreError> {
+        self.engine.read(|db| console::account_balances(db, after, limit)).await
+    }
+
+    async fn undelivered_notifications(&self) -> Result<Vec<crate::console::Undelivered>, StoreError> {
+        self.engine.read(console::undelivered).await
+    }
+
+    async fn failing_endpoints(
+        &self,
+        after: Option<&crate::console::EndpointCursor>,
+        limit: u32,
+    ) -> Result<Vec<crate::console::FailingEndpoint>, StoreError> {
+        self.engine.read(|db| console::failing_endpoints(db, after, limit)).await
+    }
+
+    async fn all_settlement_batches_page(
+        &self,
+        after: Option<&BatchCursor>,
+        limit: u32,
+    ) -> Result<Vec<SettlementBatch>, StoreError> {
+        self.engine.read(|db| settlement::all_batches_page(db, after, limit)).await
     }
 }

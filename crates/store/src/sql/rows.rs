@@ -25,7 +25,7 @@ use crate::{
     Attempt, AttemptOutcome, DeliveryStatus, Notification, NotificationEvent, NotificationKind, StoreError,
 };
 
-fn corrupt(what: &str, value: impl std::fmt::Display) -> StoreError {
+pub(crate) fn corrupt(what: &str, value: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(format!("{what}: {value}"))
 }
 

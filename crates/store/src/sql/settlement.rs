@@ -393,6 +393,36 @@ pub(super) fn batches_page(
     )
 }
 
+/// A page of every participant's batches, newest day first (then newest cutoff, then id), after
+/// `after`: the operator's console's list, over `settlement_batch_by_day`.
+pub(super) fn all_batches_page(
+    db: &mut dyn Db,
+    after: Option<&BatchCursor>,
+    limit: u32,
+) -> Result<Vec<SettlementBatch>, StoreError> {
+    let Some(after) = after else {
+        return db.query_all(
+            concat!(
+                "SELECT ",
+                batch_columns!(),
+                " FROM settlement_batch ORDER BY day DESC, cutoff_at_ms DESC, batch_id DESC LIMIT ?1"
+            ),
+            params![i64::from(limit)],
+            batch_row,
+        );
+    };
+    db.query_all(
+        concat!(
+            "SELECT ",
+            batch_columns!(),
+            " FROM settlement_batch WHERE day <= ?1 AND (day, cutoff_at_ms, batch_id) < (?1, ?2, ?3) \
+              ORDER BY day DESC, cutoff_at_ms DESC, batch_id DESC LIMIT ?4"
+        ),
+        params![after.day.to_string(), millis(after.cutoff), after.batch_id.as_str(), i64::from(limit)],
+        batch_row,
+    )
+}
+
 /// What a queued transaction settles as, read from its payment or refund, before conversion.
 fn completed(
     db: &mut dyn Db,

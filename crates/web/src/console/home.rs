@@ -7,6 +7,7 @@ use axum::extract::State;
 
 use super::{Chrome, Operator};
 use crate::Portal;
+use crate::pages::home::Chart;
 use crate::pages::{PageResult, render};
 
 #[derive(Template)]
@@ -15,12 +16,16 @@ struct Home {
     chrome: Chrome,
     registrations_processing: u64,
     suspended: u64,
+    /// The platform's last 30 days (`activity`).
+    charts: Vec<Chart>,
 }
 
-pub(super) async fn page(State(_portal): State<Arc<Portal>>, operator: Operator) -> PageResult {
+pub(super) async fn page(State(portal): State<Arc<Portal>>, operator: Operator) -> PageResult {
+    let charts = super::activity::platform_charts(&portal).await?;
     Ok(render(&Home {
         chrome: Chrome::new(&operator, "/console/"),
         registrations_processing: 0,
         suspended: 0,
+        charts,
     }))
 }

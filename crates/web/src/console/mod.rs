@@ -9,14 +9,19 @@
 //! concerned with the operator who did it ([`Operator::audit_on`]).
 
 mod account;
+mod activity;
 mod home;
+mod ledger;
+mod notifications;
+mod payers;
+mod settlement;
 
 use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::FromRequestParts;
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use http::HeaderMap;
 use http::request::Parts;
 use ocpay_core::ids::ClientId;
@@ -39,6 +44,17 @@ pub(crate) fn routes() -> Router<Arc<Portal>> {
             get(sign_in::setup_form::<ConsoleRealm>).post(sign_in::setup::<ConsoleRealm>),
         )
         .route(TOTP, get(account::totp_page).post(account::totp_change))
+        .route(payers::SECTION, get(payers::list).post(payers::create))
+        .route("/console/payers/{payer_id}", get(payers::detail))
+        .route("/console/payers/{payer_id}/top-up", post(payers::top_up))
+        .route("/console/payers/{payer_id}/unlock", post(payers::unlock))
+        .route(ledger::SECTION, get(ledger::page))
+        .route(notifications::SECTION, get(notifications::page))
+        .route("/console/notifications/resend", post(notifications::resend))
+        .route(settlement::SECTION, get(settlement::list))
+        .route("/console/settlement/{batch_id}", get(settlement::detail))
+        .route("/console/settlement/{batch_id}/mark-paid", post(settlement::mark_paid))
+        .route("/console/settlement/{batch_id}/files/{date}/{name}", get(settlement::download))
 }
 
 /// The second factor's page: the only one an operator without it reaches (and sign-out).
@@ -49,6 +65,10 @@ pub(crate) const SECTIONS: &[(&str, &str)] = &[
     ("/console/", "Overview"),
     ("/console/participants", "Participants"),
     ("/console/registrations", "Registrations"),
+    (payers::SECTION, "Payers"),
+    (ledger::SECTION, "Ledger"),
+    (notifications::SECTION, "Notifications"),
+    (settlement::SECTION, "Settlement"),
     ("/console/audit", "Audit"),
     (TOTP, "Two-factor"),
 ];

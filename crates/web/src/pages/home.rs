@@ -60,18 +60,46 @@ fn final_horizon(settings: &ocpay_server::settings::Settings) -> jiff::SignedDur
 }
 const DAY_MS: i64 = 86_400_000;
 
-/// The last 30 days' charts: payments and refunds (count, with amounts per currency in each
-/// day's tooltip), notification delivery, and API results by code.
+/// The last 30 days of a participant's activity, as charts.
 async fn charts(portal: &Portal, signed: &Signed) -> Result<Vec<Chart>, PageError> {
     let store = &portal.app.store;
-    let today = portal.app.clock.now().as_millisecond().div_euclid(DAY_MS);
-    let first = today - (DAYS - 1);
-    let from =
-        jiff::Timestamp::from_millisecond(first * DAY_MS).map_err(|e| PageError::Internal(e.to_string()))?;
+    let window = ChartWindow::at(portal)?;
     let client_id = &signed.participant.client_id;
-    let final_before = portal.app.clock.now() - final_horizon(&portal.app.settings);
-    let activity = store.daily_activity(client_id, from, final_before).await?;
-    let results = store.api_results_by_day(client_id, from).await?;
+    let activity = store.daily_activity(client_id, window.from, window.final_before).await?;
+    let results = store.api_results_by_day(client_id, window.from).await?;
+    Ok(activity_charts(&window, &activity, &results))
+}
+
+/// The days the charts show: the last 30 UTC days, today's included.
+pub(crate) struct ChartWindow {
+    first: i64,
+    today: i64,
+    /// The start of the first day.
+    pub from: jiff::Timestamp,
+    /// Days that ended before this can no longer change (the store keeps them).
+    pub final_before: jiff::Timestamp,
+}
+
+impl ChartWindow {
+    pub(crate) fn at(portal: &Portal) -> Result<ChartWindow, PageError> {
+        let now = portal.app.clock.now();
+        let today = now.as_millisecond().div_euclid(DAY_MS);
+        let first = today - (DAYS - 1);
+        let from = jiff::Timestamp::from_millisecond(first * DAY_MS)
+            .map_err(|e| PageError::Internal(e.to_string()))?;
+        Ok(ChartWindow { first, today, from, final_before: now - final_horizon(&portal.app.settings) })
+    }
+}
+
+/// The charts of 30 days of activity (a participant's or the platform's): payments and refunds
+/// (count, with amounts per currency in each day's tooltip), notification delivery, and API
+/// results by code.
+pub(crate) fn activity_charts(
+    window: &ChartWindow,
+    activity: &ocpay_store::DailyActivity,
+    results: &[(i64, String, u64)],
+) -> Vec<Chart> {
+    let (first, today) = (window.first, window.today);
     let index = |day: i64| usize::try_from(day - first).ok().filter(|i| *i < DAYS as usize);
     let labels: Vec<String> = (first..=today)
         .map(|day| {
@@ -124,7 +152,7 @@ async fn charts(portal: &Portal, signed: &Signed) -> Result<Vec<Chart>, PageErro
     let mut ok = vec![0u64; DAYS as usize];
     let mut errors = vec![0u64; DAYS as usize];
     let mut codes = vec![std::collections::BTreeMap::<&str, u64>::new(); DAYS as usize];
-    for (day, code, count) in &results {
+    for (day, code, count) in results {
         if let Some(i) = index(*day) {
             if code == "SUCCESS" {
                 ok[i] += count;
@@ -145,7 +173,7 @@ async fn charts(portal: &Portal, signed: &Signed) -> Result<Vec<Chart>, PageErro
         charts::Series { name: "SUCCESS".into(), colour: "#127a3a", values: ok },
         charts::Series { name: "errors".into(), colour: "#b42318", values: errors },
     ];
-    Ok(vec![
+    vec![
         money_chart("Payments per day", "payments", &activity.payments),
         money_chart("Refunds per day", "refunds", &activity.refunds),
         Chart {
@@ -158,7 +186,7 @@ async fn charts(portal: &Portal, signed: &Signed) -> Result<Vec<Chart>, PageErro
             svg: charts::bars("API results", &labels, &code_details, &api),
             legend: "Green: SUCCESS; red: every other result code (the API log has each request).".into(),
         },
-    ])
+    ]
 }
 
 #[derive(Template)]

@@ -24,6 +24,7 @@ use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use jiff::SignedDuration;
 use jiff::civil::Date;
+use ocpay_core::ids::ClientId;
 use ocpay_core::portal::Action;
 use ocpay_server::service::sftp::{self, HostKey, SftpError, Standing};
 use ocpay_settlement::files::{self, FileKind};
@@ -42,11 +43,11 @@ const SECTION: &str = "/portal/reports";
 const DOWNLOAD_BUFFER: usize = 64 * 1024;
 
 /// One reconciliation file in the list.
-struct FileRow {
-    name: String,
-    kind: &'static str,
-    size: String,
-    href: String,
+pub(crate) struct FileRow {
+    pub name: String,
+    pub kind: &'static str,
+    pub size: String,
+    pub href: String,
 }
 
 /// One settlement date's folder.
@@ -57,17 +58,17 @@ struct DayFiles {
     files: Vec<FileRow>,
 }
 
-struct BatchRow {
-    id: String,
-    day: String,
-    settlement_date: String,
-    currency: String,
-    count: u64,
-    amount: String,
-    fee: String,
-    tax: String,
-    status: &'static str,
-    status_class: &'static str,
+pub(crate) struct BatchRow {
+    pub id: String,
+    pub day: String,
+    pub settlement_date: String,
+    pub currency: String,
+    pub count: u64,
+    pub amount: String,
+    pub fee: String,
+    pub tax: String,
+    pub status: &'static str,
+    pub status_class: &'static str,
 }
 
 struct KeyRow {
@@ -148,8 +149,13 @@ impl Shown {
 /// The folder of the participant's files, or `None` when its client id cannot name one (the
 /// settlement crate writes no files for it).
 fn tree(portal: &Portal, signed: &Signed) -> Option<PathBuf> {
+    tree_of(portal, &signed.participant.client_id)
+}
+
+/// The folder of a participant's files (see [`tree`]).
+pub(crate) fn tree_of(portal: &Portal, client_id: &ClientId) -> Option<PathBuf> {
     let root = ocpay_settlement::reports_root(&portal.app.config.data_dir);
-    files::customer_folder(&root, signed.participant.client_id.as_str())
+    files::customer_folder(&root, client_id.as_str())
 }
 
 /// Whether every component of `path` from the reports root down exists and none is a symlink;
@@ -231,14 +237,23 @@ fn size_words(bytes: u64) -> String {
 /// The reconciliation files of one settlement date: only the names the settlement crate
 /// writes, only regular files.
 async fn day_files(tree: &FilePath, date: Date) -> Result<DayFiles, PageError> {
+    let (files, _) = files_of_day(tree, date, SECTION).await?;
+    Ok(DayFiles { date: date.to_string(), folder: digits(date), files })
+}
+
+/// The files of one settlement date's folder (see [`day_files`]), each linked under `base`
+/// (`<base>/<YYYYMMDD>/<name>`), with their names.
+pub(crate) async fn files_of_day(
+    tree: &FilePath,
+    date: Date,
+    base: &str,
+) -> Result<(Vec<FileRow>, Vec<String>), PageError> {
     let folder = tree.join(digits(date));
     let mut found = Vec::new();
     let mut entries = match tokio::fs::read_dir(&folder).await {
         Ok(entries) => entries,
         // Gone since it was listed: a day without files.
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-            return Ok(DayFiles { date: date.to_string(), folder: digits(date), files: Vec::new() });
-        }
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), Vec::new())),
         Err(error) => return Err(io_failure(&folder, error)),
     };
     while let Some(entry) = entries.next_entry().await.map_err(|error| io_failure(&folder, error))? {
@@ -252,24 +267,25 @@ async fn day_files(tree: &FilePath, date: Date) -> Result<DayFiles, PageError> {
         found.push((kind_words(kind), name.to_owned(), metadata.len()));
     }
     found.sort();
+    let names = found.iter().map(|(_, name, _)| name.clone()).collect();
     let files = found
         .into_iter()
         .map(|((_, kind), name, size)| FileRow {
-            href: format!("{SECTION}/{}/{name}", digits(date)),
+            href: format!("{base}/{}/{name}", digits(date)),
             name,
             kind,
             size: size_words(size),
         })
         .collect();
-    Ok(DayFiles { date: date.to_string(), folder: digits(date), files })
+    Ok((files, names))
 }
 
 /// The `after` parameter of the batches' pager: day, cutoff in epoch milliseconds, batch id.
-fn batch_cursor_text(cursor: &BatchCursor) -> String {
+pub(crate) fn batch_cursor_text(cursor: &BatchCursor) -> String {
     format!("{}.{}.{}", digits(cursor.day), cursor.cutoff.as_millisecond(), cursor.batch_id)
 }
 
-fn parse_batch_cursor(text: &str) -> Result<Option<BatchCursor>, PageError> {
+pub(crate) fn parse_batch_cursor(text: &str) -> Result<Option<BatchCursor>, PageError> {
     if text.is_empty() {
         return Ok(None);
     }
@@ -294,7 +310,7 @@ fn parse_batch_cursor(text: &str) -> Result<Option<BatchCursor>, PageError> {
     Ok(Some(BatchCursor { day, cutoff, batch_id: batch_id.to_owned() }))
 }
 
-fn batch_row(batch: &SettlementBatch) -> BatchRow {
+pub(crate) fn batch_row(batch: &SettlementBatch) -> BatchRow {
     let (status, status_class) = match (batch.status, batch.paid_at) {
         (BatchStatus::Open, _) => ("Open: being settled", "U"),
         (BatchStatus::Closed, None) => ("Closed: payout due", "S"),
@@ -455,13 +471,20 @@ pub(super) async fn download(
     Path((date, name)): Path<(String, String)>,
 ) -> PageResult {
     signed.may(Action::Read)?;
-    let date = files::folder_date(&date).ok_or(PageError::NotFound)?;
-    if files::file_kind_of_name(&name, date).is_none() {
+    stream_file(&portal, &signed.participant.client_id, &date, &name).await
+}
+
+/// One of a participant's reconciliation files, streamed: `date` (`YYYYMMDD`) and `name` as a
+/// URL gave them, found only when they name a file the settlement crate writes in that
+/// participant's folder, with no symlink on the way.
+pub(crate) async fn stream_file(portal: &Portal, client_id: &ClientId, date: &str, name: &str) -> PageResult {
+    let date = files::folder_date(date).ok_or(PageError::NotFound)?;
+    if files::file_kind_of_name(name, date).is_none() {
         return Err(PageError::NotFound);
     }
-    let tree = tree(&portal, &signed).ok_or(PageError::NotFound)?;
-    let path = tree.join(digits(date)).join(&name);
-    let looked_at = unlinked(&portal, &path).await?.ok_or(PageError::NotFound)?;
+    let tree = tree_of(portal, client_id).ok_or(PageError::NotFound)?;
+    let path = tree.join(digits(date)).join(name);
+    let looked_at = unlinked(portal, &path).await?.ok_or(PageError::NotFound)?;
     if !looked_at.is_file() {
         return Err(PageError::NotFound);
     }

@@ -4,6 +4,9 @@
 
 mod browser;
 mod chromium;
+mod console_notifications;
+mod console_payers;
+mod console_settlement;
 mod explorer;
 mod go_live;
 mod grants;

@@ -53,7 +53,7 @@ fn files_of(app: &TestApp, client_id: &str) -> Vec<(String, String, PathBuf)> {
 
 /// Pays a new payment of `merchant` through the sandbox's test payer, as `browser` (an owner
 /// or a developer of the merchant).
-async fn paid(browser: &Browser, merchant: &TestParticipant, minor: i64) {
+pub(crate) async fn paid(browser: &Browser, merchant: &TestParticipant, minor: i64) {
     let id = pay(merchant, &unique_id("PR-REPORT"), minor).await;
     let path = format!("/portal/payments/{id}");
     let csrf = browser.get(&path).await.csrf();
@@ -63,7 +63,7 @@ async fn paid(browser: &Browser, merchant: &TestParticipant, minor: i64) {
 
 /// Settles everything the sandbox participant completed so far, and writes its files, as
 /// `ocpay settle --now` does.
-async fn settle(app: &TestApp, client_id: &ClientId) {
+pub(crate) async fn settle(app: &TestApp, client_id: &ClientId) {
     // What completed at the cutoff belongs to the next batch: the test clock stands still.
     app.clock.advance(SignedDuration::from_secs(1));
     let root = ocpay_settlement::reports_root(&app.state.config.data_dir);
