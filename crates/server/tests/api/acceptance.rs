@@ -430,3 +430,35 @@ async fn the_checklist_follows_the_live_twin() {
     );
     assert!(!report.ready, "not while a case is open");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the official Python SDK: scripts/test runs it"]
+async fn alipay_python_sdk_traffic_passes_its_cases() {
+    let python = crate::interop::python();
+    let app = TestApp::spawn().await;
+    let receiver = Receiver::start(app.platform_key.clone()).await;
+    let mut till = Till::new(&app, &receiver).await;
+    let output = crate::interop::run_script_as(
+        python,
+        &app,
+        &till.merchant,
+        app.platform_key.to_base64(),
+        "acceptance",
+    )
+    .await;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "the official SDK failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // Its requests: pay, inquiryPayment, refund, and pay 9901 twice.
+    till.sent = 5;
+    let report = till.report().await;
+    let case = |case: Case| report.cases.iter().find(|report| report.case == case).unwrap();
+    for passed in [Case::Payment1, Case::Refund1, Case::PayUnknownRetried] {
+        assert_passed(case(passed));
+    }
+    assert_eq!(case(Case::PayUnknownRetried).evidence.len(), 2);
+    assert_open(case(Case::Payment2), "no unpaid order code cancelled yet");
+}

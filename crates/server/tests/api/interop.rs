@@ -29,8 +29,8 @@ async fn run_script(
     run_script_as(python, app, merchant, platform_key, "merchant").await
 }
 
-/// Runs the official-SDK script in one of its roles (`merchant` or `acquirer`).
-async fn run_script_as(
+/// Runs the official-SDK script in one of its roles (`merchant`, `acquirer` or `acceptance`).
+pub(crate) async fn run_script_as(
     python: String,
     app: &TestApp,
     merchant: &ocpay_testkit::TestParticipant,

@@ -8,14 +8,17 @@ It also plays the merchant's notify endpoint: a paid order's notifyPayment, and 
 notifyRefund, must pass the SDK's own webhook check (`webhook_tool.check_signature`) before
 they are acknowledged.
 
+With OCPAY_ROLE=acceptance it makes the traffic of three go-live acceptance cases (Payment 1,
+Refund 1, and a U answer to pay retried with the same paymentRequestId) and nothing else.
+
 With OCPAY_ROLE=acquirer it plays an acquirer instead: it registers a secondary merchant and
 its store with the SDK's merchant registration request, waits until the registration is
 approved (the test advances the server's clock past the sandbox's review), reads it back with
 the SDK's inquiry requests, and pays for the store.
 
 Inputs (environment): OCPAY_GATEWAY, OCPAY_CLIENT_ID, OCPAY_PRIVATE_KEY_PEM (PKCS#8 PEM),
-OCPAY_PLATFORM_KEY (base64 SubjectPublicKeyInfo), OCPAY_ROLE (merchant by default). Exits
-non-zero on the first failure.
+OCPAY_PLATFORM_KEY (base64 SubjectPublicKeyInfo), OCPAY_ROLE (merchant by default, acquirer or
+acceptance). Exits non-zero on the first failure.
 """
 
 import http.client
@@ -205,8 +208,49 @@ def act_as_acquirer():
     print(json.dumps({"registered": merchant_id, "approved": True, "paid": True}))
 
 
+def pay_by_wallet(pay_body):
+    """Pays an order code as the sandbox's test payer does, through the payer page's JSON API."""
+    token = AlipayPayResponse(pay_body).order_code_form.code_details[0].code_value.rsplit("/", 1)[1]
+    wallet = urllib.request.Request(
+        GATEWAY + "/wallet/api/codes/" + token + "/pay", data=b"{}", headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(wallet, timeout=15) as answer:
+        check(json.loads(answer.read())["status"] == "SUCCESS", "the wallet pays", "")
+
+
+def act_for_acceptance():
+    """The traffic of three go-live acceptance cases, made as a till would: Payment 1 (an order
+    code paid, and the success seen by inquiring), Refund 1 (a full refund) and a U answer to pay
+    retried with the same paymentRequestId (sandbox amount 9901)."""
+    first_id = int(time.time() * 1000)
+    body = client.execute(order_code(first_id, 1500))
+    paid = json.loads(body)
+    check(paid["result"]["resultStatus"] == "S", "pay succeeds", body)
+    pay_by_wallet(body)
+    body = json.dumps(inquire(str(first_id)))
+    check(json.loads(body)["paymentStatus"] == "SUCCESS", "the till sees the success", body)
+
+    refund = AlipayRefundRequest()
+    refund.refund_request_id = "RR-%d" % first_id
+    refund.payment_id = paid["paymentId"]
+    refund.refund_amount = Amount("USD", 1500)
+    body = client.execute(refund)
+    check(AlipayRefundResponse(body).result.result_status.name == "S", "the full refund succeeds", body)
+
+    unknown_id = first_id + 1
+    body = client.execute(order_code(unknown_id, 9901))
+    check(json.loads(body)["result"]["resultCode"] == "UNKNOWN_EXCEPTION", "9901 answers U first", body)
+    body = client.execute(order_code(unknown_id, 9901))
+    check(json.loads(body)["result"]["resultStatus"] == "S", "the retry with the same id pays", body)
+    print(json.dumps({"acceptance": ["payment-1", "refund-1", "pay-unknown-retried"]}))
+
+
 if os.environ.get("OCPAY_ROLE") == "acquirer":
     act_as_acquirer()
+    sys.exit(0)
+
+if os.environ.get("OCPAY_ROLE") == "acceptance":
+    act_for_acceptance()
     sys.exit(0)
 
 payment_request_id = int(time.time() * 1000)
@@ -268,12 +312,7 @@ paid_request_id = payment_request_id + 1
 body = client.execute(order_code(paid_request_id, 2500, notify_url))
 paid = json.loads(body)
 check(paid["result"]["resultStatus"] == "S", "pay with a notify URL succeeds", body)
-token = AlipayPayResponse(body).order_code_form.code_details[0].code_value.rsplit("/", 1)[1]
-wallet = urllib.request.Request(
-    GATEWAY + "/wallet/api/codes/" + token + "/pay", data=b"{}", headers={"Content-Type": "application/json"}
-)
-with urllib.request.urlopen(wallet, timeout=15) as answer:
-    check(json.loads(answer.read())["status"] == "SUCCESS", "the wallet pays", "")
+pay_by_wallet(body)
 
 def next_notification(notify_type):
     """The next delivery, which the SDK's webhook check must have accepted."""
