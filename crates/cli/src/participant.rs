@@ -55,6 +55,21 @@ pub(crate) enum ParticipantCommand {
         #[arg(long)]
         client_id: String,
     },
+    /// Suspend a participant: its signed API requests (and an ISV's for it) answer
+    /// ACCESS_DENIED until it is resumed.
+    Suspend {
+        #[command(flatten)]
+        data: DataArgs,
+        #[arg(long, value_parser = parse_client_id)]
+        client_id: ClientId,
+    },
+    /// Resume a suspended participant.
+    Resume {
+        #[command(flatten)]
+        data: DataArgs,
+        #[arg(long, value_parser = parse_client_id)]
+        client_id: ClientId,
+    },
 }
 
 /// Where the participant's public key comes from.
@@ -397,7 +412,19 @@ pub(crate) async fn run(command: ParticipantCommand) -> anyhow::Result<()> {
                 &json!({ "clientId": client_id.as_str(), "keys": keys.iter().map(key_json).collect::<Vec<_>>() }),
             )
         }
+        ParticipantCommand::Suspend { data, client_id } => suspend(data, &client_id, true).await,
+        ParticipantCommand::Resume { data, client_id } => suspend(data, &client_id, false).await,
     }
+}
+
+/// `ocpay participant suspend|resume`: prints the participant with `suspendedAt`.
+async fn suspend(data: DataArgs, client_id: &ClientId, suspend: bool) -> anyhow::Result<()> {
+    let (_, _, store) = data.open().await?;
+    let now = jiff::Timestamp::now();
+    let listing = participants::set_suspended(&*store, now, client_id, suspend).await.map_err(refused)?;
+    let mut printed = participant_json(&listing.participant);
+    printed["suspendedAt"] = json!(listing.suspended_at.map(ocpay_protocol::datetime::format));
+    crate::print_json(&printed)
 }
 
 /// A refusal of a participant's, key's or grant's value, naming the flag that gave it.

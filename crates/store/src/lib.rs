@@ -16,6 +16,7 @@ pub mod api_log;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 pub mod console;
+pub mod oversight;
 pub mod pages;
 pub mod portal;
 pub mod postgres;
@@ -543,13 +544,14 @@ pub trait Store: Send + Sync + 'static {
         change: &ParticipantChange,
     ) -> Result<Participant, StoreError>;
 
-    /// A participant with one of its keys (`None` asks for the newest) in one read: what the
-    /// gateway needs to authenticate a request. The key is `None` when no such version exists.
+    /// A participant with one of its keys (`None` asks for the newest) and its suspension, in
+    /// one read: what the gateway needs to authenticate a request. The key is `None` when no
+    /// such version exists.
     async fn participant_with_key(
         &self,
         client_id: &ClientId,
         key_version: Option<KeyVersion>,
-    ) -> Result<Option<(Participant, Option<ParticipantKey>)>, StoreError>;
+    ) -> Result<Option<oversight::Signer>, StoreError>;
 
     /// Creates a payment in `PROCESSING`, or returns the one that has its idempotency key.
     async fn create_payment(&self, terms: &PaymentTerms) -> Result<CreatePayment, StoreError>;
@@ -1026,6 +1028,50 @@ pub trait Store: Send + Sync + 'static {
 
     /// Ends a session (sign-out, or found expired).
     async fn end_portal_session(&self, session_sha256: &[u8]) -> Result<(), StoreError>;
+
+    // The operator's console's reads and changes across participants (`oversight`).
+
+    /// Suspends a participant from `at` on (a suspended one keeps its first time), or resumes
+    /// it with `None`; the participant as it stands then. `NotFound` when there is none.
+    async fn set_participant_suspension(
+        &self,
+        client_id: &ClientId,
+        at: Option<Timestamp>,
+    ) -> Result<oversight::ParticipantListing, StoreError>;
+
+    /// A participant with its suspension.
+    async fn participant_listing(
+        &self,
+        client_id: &ClientId,
+    ) -> Result<Option<oversight::ParticipantListing>, StoreError>;
+
+    /// A page of the participants the filter takes, by client id, after `after`.
+    async fn participants_page(
+        &self,
+        filter: &oversight::ParticipantFilter,
+        after: Option<&ClientId>,
+        limit: u32,
+    ) -> Result<Vec<oversight::ParticipantListing>, StoreError>;
+
+    /// How many participants are suspended.
+    async fn suspended_participants(&self) -> Result<u64, StoreError>;
+
+    /// A page of every acquirer's registrations (of one status when given), newest first,
+    /// after `after`: the operator's review queue.
+    async fn all_registrations_page(
+        &self,
+        status: Option<&str>,
+        after: Option<&PageCursor>,
+        limit: u32,
+    ) -> Result<Vec<Registration>, StoreError>;
+
+    /// A page of the audit trail across participants, newest first, with ids below `before`.
+    async fn audit_search(
+        &self,
+        filter: &oversight::AuditFilter,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<oversight::AuditRecord>, StoreError>;
 
     // The operator's console's users and sessions (`portal`): as the developer center's, in
     // tables of their own.

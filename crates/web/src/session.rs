@@ -40,6 +40,8 @@ pub struct Signed {
     pub user: PortalUser,
     pub participant: Participant,
     pub session: PortalSession,
+    /// An operator suspended the participant: its users may read, and change nothing.
+    pub suspended: bool,
 }
 
 impl Signed {
@@ -51,8 +53,12 @@ impl Signed {
         self.participant.environment() == Environment::Live
     }
 
-    /// Refuses what the user's role does not allow (answered 403, whatever buttons were shown).
+    /// Refuses what the user's role does not allow (answered 403, whatever buttons were shown),
+    /// and anything but reading while the participant is suspended.
     pub fn may(&self, action: Action) -> Result<(), PageError> {
+        if self.suspended && action != Action::Read {
+            return Err(PageError::Forbidden);
+        }
         if self.user.role.allows(action, self.is_live()) { Ok(()) } else { Err(PageError::Forbidden) }
     }
 
@@ -374,12 +380,13 @@ impl FromRequestParts<Arc<Portal>> for Signed {
             return Err(to_sign_in());
         };
         let store = &portal.app.store;
-        let participant = store
-            .participant(&user.client_id)
+        let listing = store
+            .participant_listing(&user.client_id)
             .await
             .map_err(|error| PageError::from(error).into_response())?
             .ok_or_else(to_sign_in)?;
-        let signed = Signed { user, participant, session };
+        let suspended = listing.suspended_at.is_some();
+        let signed = Signed { user, participant: listing.participant, session, suspended };
         // An owner of a live participant sets up the second factor before anything else.
         let path = parts.uri.path();
         if portal.settings().totp_required_for_live_owners

@@ -445,8 +445,8 @@ async fn verify(
     let found = state.store.participant_with_key(&client_id, key_version).await.map_err(service)?;
     audit.known = Some(found.is_some());
     audit.tried_key_version = key_version;
-    let (signer, key) = found.ok_or(ApiError::ClientInvalid)?;
-    let key = key.ok_or(ApiError::KeyNotFound { key_version })?;
+    let found = found.ok_or(ApiError::ClientInvalid)?;
+    let key = found.key.ok_or(ApiError::KeyNotFound { key_version })?;
     audit.tried_key_version = Some(key.key_version);
     let usable = key.is_usable(state.clock.now());
     let verifying_key = state.keys.get(&key.public_key_der).map_err(|error| {
@@ -464,8 +464,15 @@ async fn verify(
     }
     audit.client_id = Some(client_id);
     audit.key_version = Some(key.key_version);
-    Ok((signer, key))
+    // An operator suspended the participant: its signed requests are refused (and audited).
+    if found.suspended_at.is_some() {
+        return Err(ApiError::AccessDenied(SUSPENDED.into()));
+    }
+    Ok((found.participant, key))
 }
+
+/// What a suspended participant's requests are answered, with `ACCESS_DENIED`.
+const SUSPENDED: &str = "the participant is suspended; ask the platform's operator";
 
 /// Decides whose payments a verified call may touch: the signer's own, or (for an ISV with a
 /// valid Agent-Token) those of the merchant that authorised it. Everything is read afresh on
@@ -517,11 +524,14 @@ async fn authorize(
             grant.allows(&signer.client_id, scope, now).map_err(|refusal| denied(&refusal.to_string()))?;
             let merchant = state
                 .store
-                .participant(&grant.merchant)
+                .participant_listing(&grant.merchant)
                 .await
                 .map_err(service)?
                 .ok_or_else(|| denied("the merchant that issued it no longer exists"))?;
-            Ok(Caller { participant: merchant, key_version, agent: Some(signer.client_id) })
+            if merchant.suspended_at.is_some() {
+                return Err(denied("the merchant that issued it is suspended"));
+            }
+            Ok(Caller { participant: merchant.participant, key_version, agent: Some(signer.client_id) })
         }
         (ParticipantKind::Isv, None) => Err(ApiError::AccessDenied(
             "header Agent-Token: an ISV acts only for a merchant that authorised it; send that merchant's token"

@@ -171,6 +171,23 @@ pub async fn update(
     })
 }
 
+/// Suspends a participant from `now` on (`suspend`), or resumes it: while suspended, the
+/// gateway answers its signed requests, and an ISV's for it, `ACCESS_DENIED`. Returns the
+/// participant as it stands then.
+pub async fn set_suspended(
+    store: &dyn Store,
+    now: Timestamp,
+    client_id: &ClientId,
+    suspend: bool,
+) -> Result<ocpay_store::oversight::ParticipantListing, ParticipantError> {
+    store.set_participant_suspension(client_id, suspend.then_some(now)).await.map_err(|error| match error {
+        StoreError::NotFound(_) => {
+            invalid(ParticipantField::ClientId, format!("no participant has the client id {client_id}"))
+        }
+        other => other.into(),
+    })
+}
+
 /// A key to add to an existing participant.
 #[derive(Debug, Clone)]
 pub struct AddedKey {

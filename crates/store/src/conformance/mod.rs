@@ -58,6 +58,7 @@ macro_rules! conformance_tests {
             participants_and_keys,
             scoped_keys_and_revocation,
             keys_page_with_their_last_use,
+            suspension_listing_and_audit_search,
         ]);
         $crate::conformance_tests!(@area store $attrs $new_store, access [
             grants_hold_only_the_tokens_hash,

@@ -26,10 +26,9 @@ pub async fn participants_and_keys(store: Arc<dyn Store>) {
         let store = store.clone();
         let alice = alice.clone();
         async move {
-            let (participant, key) =
-                store.participant_with_key(&alice, version).await.unwrap().expect("alice");
-            assert_eq!(participant.client_id, alice);
-            key
+            let signer = store.participant_with_key(&alice, version).await.unwrap().expect("alice");
+            assert_eq!(signer.participant.client_id, alice);
+            signer.key
         }
     };
     let first = key_of(Some(1)).await.expect("the first key is version 1");
@@ -75,18 +74,18 @@ pub async fn scoped_keys_and_revocation(store: Arc<dyn Store>) {
         ..key(2)
     };
     assert_eq!(store.add_participant_key(&alice, &integrator).await.unwrap(), 2);
-    let (_, found) = store.participant_with_key(&alice, Some(2)).await.unwrap().unwrap();
+    let found = store.participant_with_key(&alice, Some(2)).await.unwrap().unwrap().key;
     let found = found.expect("the integrator's key");
     assert_eq!((found.scopes, found.label.as_deref()), (integrator.scopes, Some("Integrator: Acme POS")));
     assert_eq!(found.expires_at, Some(at(1000)));
-    let (_, default) = store.participant_with_key(&alice, None).await.unwrap().unwrap();
+    let default = store.participant_with_key(&alice, None).await.unwrap().unwrap().key;
     assert_eq!(default.map(|key| key.key_version), Some(1), "no key version means the newest full key");
 
     let revoked = store.revoke_participant_key(&alice, 2, at(50)).await.unwrap();
     assert_eq!(revoked.revoked_at, Some(at(50)));
     let again = store.revoke_participant_key(&alice, 2, at(60)).await.unwrap();
     assert_eq!(again.revoked_at, Some(at(50)), "a second revocation keeps the first time");
-    let (_, first) = store.participant_with_key(&alice, Some(1)).await.unwrap().unwrap();
+    let first = store.participant_with_key(&alice, Some(1)).await.unwrap().unwrap().key;
     assert_eq!(first.and_then(|key| key.revoked_at), None, "the other keys are untouched");
     assert_eq!(
         store.revoke_participant_key(&alice, 9, at(50)).await,
@@ -96,13 +95,13 @@ pub async fn scoped_keys_and_revocation(store: Arc<dyn Store>) {
     assert_eq!(keys.iter().map(|key| key.key_version).collect::<Vec<_>>(), [1, 2]);
     store.add_participant_key(&alice, &key(3)).await.unwrap();
     store.revoke_participant_key(&alice, 3, at(70)).await.unwrap();
-    let (_, default) = store.participant_with_key(&alice, None).await.unwrap().unwrap();
+    let default = store.participant_with_key(&alice, None).await.unwrap().unwrap().key;
     assert_eq!(default.map(|key| key.key_version), Some(1), "a revoked key is never the default");
     let everything = NewKey { label: Some("Integrator: Full service".parse().expect("a label")), ..key(4) };
     assert_eq!(store.add_participant_key(&alice, &everything).await.unwrap(), 4);
-    let (_, default) = store.participant_with_key(&alice, None).await.unwrap().unwrap();
+    let default = store.participant_with_key(&alice, None).await.unwrap().unwrap().key;
     assert_eq!(default.map(|key| key.key_version), Some(1), "an integrator's key is never the default");
-    let (_, own) = store.participant_with_key(&alice, Some(4)).await.unwrap().unwrap();
+    let own = store.participant_with_key(&alice, Some(4)).await.unwrap().unwrap().key;
     assert_eq!(own.map(|key| key.scopes), Some(Scopes::ALL));
 }
 
@@ -148,4 +147,91 @@ pub async fn keys_page_with_their_last_use(store: Arc<dyn Store>) {
     assert_eq!(uses(rest), [(1, Some(at(30)))], "below the last version of the page before");
     assert_eq!(uses(store.keys_with_last_use(&bob, None, 10).await.unwrap()), [(1, Some(at(40)))]);
     assert!(store.keys_with_last_use(&client("NOBODY"), None, 10).await.unwrap().is_empty());
+}
+
+/// An operator suspends and resumes a participant; the gateway's read and the console's list
+/// see it; the list filters and pages by client id; the audit search finds across participants.
+pub async fn suspension_listing_and_audit_search(store: Arc<dyn Store>) {
+    use crate::oversight::{AuditFilter, ParticipantFilter};
+    use ocpay_core::participant::Environment;
+
+    let alice = merchant(&*store, "SANDBOX_ALICE").await;
+    let bob = merchant(&*store, "LIVE_BOB_100").await;
+    let signer = store.participant_with_key(&alice, None).await.unwrap().unwrap();
+    assert_eq!(signer.suspended_at, None);
+    let suspended = store.set_participant_suspension(&alice, Some(at(5))).await.unwrap();
+    assert_eq!(suspended.suspended_at, Some(at(5)));
+    let again = store.set_participant_suspension(&alice, Some(at(9))).await.unwrap();
+    assert_eq!(again.suspended_at, Some(at(5)), "a suspended participant keeps its first time");
+    let signer = store.participant_with_key(&alice, None).await.unwrap().unwrap();
+    assert_eq!(signer.suspended_at, Some(at(5)), "the gateway's one read sees it");
+    assert_eq!(store.suspended_participants().await.unwrap(), 1);
+    let missing = store.set_participant_suspension(&client("NOBODY"), Some(at(5))).await;
+    assert_eq!(missing, Err(StoreError::NotFound("participant")));
+
+    let ids = |page: Vec<crate::oversight::ParticipantListing>| {
+        page.into_iter().map(|listing| listing.participant.client_id.to_string()).collect::<Vec<_>>()
+    };
+    let all = ParticipantFilter::default();
+    assert_eq!(
+        ids(store.participants_page(&all, None, 10).await.unwrap()),
+        ["LIVE_BOB_100", "SANDBOX_ALICE"]
+    );
+    assert_eq!(
+        ids(store.participants_page(&all, Some(&bob), 10).await.unwrap()),
+        ["SANDBOX_ALICE"],
+        "keyset"
+    );
+    let sandbox = ParticipantFilter { environment: Some(Environment::Sandbox), ..Default::default() };
+    assert_eq!(ids(store.participants_page(&sandbox, None, 10).await.unwrap()), ["SANDBOX_ALICE"]);
+    let live = ParticipantFilter { environment: Some(Environment::Live), ..Default::default() };
+    assert_eq!(ids(store.participants_page(&live, None, 10).await.unwrap()), ["LIVE_BOB_100"]);
+    let text = ParticipantFilter { text: Some("bob_".into()), ..Default::default() };
+    assert_eq!(ids(store.participants_page(&text, None, 10).await.unwrap()), ["LIVE_BOB_100"], "any case");
+    let wildcard = ParticipantFilter { text: Some("%".into()), ..Default::default() };
+    assert!(store.participants_page(&wildcard, None, 10).await.unwrap().is_empty(), "% is a character");
+    let only_suspended = ParticipantFilter { suspended: Some(true), ..Default::default() };
+    assert_eq!(ids(store.participants_page(&only_suspended, None, 10).await.unwrap()), ["SANDBOX_ALICE"]);
+    let acquirers = ParticipantFilter { kind: Some(ParticipantKind::Acquirer), ..Default::default() };
+    assert!(store.participants_page(&acquirers, None, 10).await.unwrap().is_empty());
+
+    let resumed = store.set_participant_suspension(&alice, None).await.unwrap();
+    assert_eq!(resumed.suspended_at, None);
+    assert_eq!(store.participant_with_key(&alice, None).await.unwrap().unwrap().suspended_at, None);
+
+    let event = |client_id: &ClientId, api: &str, code: &str, second: i64| AuditEvent {
+        at: at(second),
+        client_id: client_id.clone(),
+        key_version: None,
+        agent: None,
+        merchant: client_id.clone(),
+        api: api.into(),
+        idempotency_key: None,
+        result_status: if code == "SUCCESS" { "S" } else { "F" }.into(),
+        result_code: code.into(),
+    };
+    store
+        .record_audit(&[
+            event(&alice, "pay", "SUCCESS", 10),
+            event(&bob, "pay", "ACCESS_DENIED", 20),
+            event(&alice, "console.suspend", "SUCCESS", 30),
+        ])
+        .await
+        .unwrap();
+    let apis = |records: &[crate::oversight::AuditRecord]| {
+        records.iter().map(|record| record.event.api.clone()).collect::<Vec<_>>()
+    };
+    let newest = store.audit_search(&AuditFilter::default(), None, 2).await.unwrap();
+    assert_eq!(apis(&newest), ["console.suspend", "pay"], "newest first");
+    let rest = store.audit_search(&AuditFilter::default(), Some(newest[1].event_id), 2).await.unwrap();
+    assert_eq!(apis(&rest), ["pay"]);
+    let of_alice = AuditFilter { client_id: Some(alice.clone()), ..Default::default() };
+    assert_eq!(apis(&store.audit_search(&of_alice, None, 10).await.unwrap()), ["console.suspend", "pay"]);
+    let denied = AuditFilter { result_code: Some("ACCESS_DENIED".into()), ..Default::default() };
+    let found = store.audit_search(&denied, None, 10).await.unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].event.client_id, bob);
+    let window =
+        AuditFilter { from: Some(at(15)), to: Some(at(30)), api: Some("pay".into()), ..Default::default() };
+    assert_eq!(store.audit_search(&window, None, 10).await.unwrap().len(), 1, "from inclusive, to exclusive");
 }

@@ -146,26 +146,28 @@ pub(super) fn audit_events(
              ORDER BY event_id DESC LIMIT ?2) AS acted_for) \
          ORDER BY event_id DESC LIMIT ?2",
         params![client_id.as_str(), i64::from(limit)],
-        |row| {
-            let key_version: Option<i64> = row.get("key_version")?;
-            let signer = rows::client_id(row, "client_id")?;
-            Ok(AuditEvent {
-                at: time(row, "at_ms")?,
-                merchant: rows::optional_client_id(row, "merchant_client_id")?
-                    .unwrap_or_else(|| signer.clone()),
-                client_id: signer,
-                key_version: key_version
-                    .map(u32::try_from)
-                    .transpose()
-                    .map_err(|_| StoreError::Corrupt(format!("audit_event.key_version {key_version:?}")))?,
-                agent: rows::optional_client_id(row, "agent_client_id")?,
-                api: row.get("api")?,
-                idempotency_key: row.get("idempotency_key")?,
-                result_status: row.get("result_status")?,
-                result_code: row.get("result_code")?,
-            })
-        },
+        audit_event,
     )
+}
+
+/// An `audit_event` row (its columns as [`audit_events`] selects them).
+pub(super) fn audit_event(row: &Row) -> Result<AuditEvent, StoreError> {
+    let key_version: Option<i64> = row.get("key_version")?;
+    let signer = rows::client_id(row, "client_id")?;
+    Ok(AuditEvent {
+        at: time(row, "at_ms")?,
+        merchant: rows::optional_client_id(row, "merchant_client_id")?.unwrap_or_else(|| signer.clone()),
+        client_id: signer,
+        key_version: key_version
+            .map(u32::try_from)
+            .transpose()
+            .map_err(|_| StoreError::Corrupt(format!("audit_event.key_version {key_version:?}")))?,
+        agent: rows::optional_client_id(row, "agent_client_id")?,
+        api: row.get("api")?,
+        idempotency_key: row.get("idempotency_key")?,
+        result_status: row.get("result_status")?,
+        result_code: row.get("result_code")?,
+    })
 }
 
 pub(super) fn token_holds(

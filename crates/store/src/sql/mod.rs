@@ -55,6 +55,7 @@ mod console;
 mod fault;
 mod ledger;
 mod outbox;
+mod oversight;
 mod participants;
 mod payments;
 mod portal;
@@ -370,8 +371,8 @@ impl<E: Engine> Store for SqlStore<E> {
         &self,
         client_id: &ClientId,
         key_version: Option<KeyVersion>,
-    ) -> Result<Option<(Participant, Option<ParticipantKey>)>, StoreError> {
-        self.engine.read(|db| participants::find_with_key(db, client_id, key_version)).await
+    ) -> Result<Option<crate::oversight::Signer>, StoreError> {
+        self.engine.read(|db| oversight::signer(db, client_id, key_version)).await
     }
 
     async fn create_payment(&self, terms: &PaymentTerms) -> Result<CreatePayment, StoreError> {
@@ -982,6 +983,55 @@ impl<E: Engine> Store for SqlStore<E> {
             .await
     }
 
+    async fn set_participant_suspension(
+        &self,
+        client_id: &ClientId,
+        at: Option<Timestamp>,
+    ) -> Result<crate::oversight::ParticipantListing, StoreError> {
+        let client_id = client_id.clone();
+        self.engine
+            .write(Isolation::Serializable, move |db| oversight::set_suspended(db, &client_id, at))
+            .await
+    }
+
+    async fn participant_listing(
+        &self,
+        client_id: &ClientId,
+    ) -> Result<Option<crate::oversight::ParticipantListing>, StoreError> {
+        self.engine.read(|db| oversight::listing(db, client_id)).await
+    }
+
+    async fn participants_page(
+        &self,
+        filter: &crate::oversight::ParticipantFilter,
+        after: Option<&ClientId>,
+        limit: u32,
+    ) -> Result<Vec<crate::oversight::ParticipantListing>, StoreError> {
+        self.engine.read(|db| oversight::page(db, filter, after, limit)).await
+    }
+
+    async fn suspended_participants(&self) -> Result<u64, StoreError> {
+        self.engine.read(oversight::suspended_count).await
+    }
+
+    async fn all_registrations_page(
+        &self,
+        status: Option<&str>,
+        after: Option<&PageCursor>,
+        limit: u32,
+    ) -> Result<Vec<Registration>, StoreError> {
+        self.engine.read(|db| registrations::page_of_all(db, status, after, limit)).await
+    }
+
+    async fn audit_search(
+        &self,
+        filter: &crate::oversight::AuditFilter,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<crate::oversight::AuditRecord>, StoreError> {
+        self.engine.read(|db| oversight::audit_search(db, filter, before, limit)).await
+    }
+
     async fn create_operator(&self, operator: &crate::NewOperator) -> Result<(), StoreError> {
         let operator = operator.clone();
         self.engine.write(Isolation::Serializable, move |db| portal::create_operator(db, &operator)).await
@@ -1009,7 +1059,9 @@ impl<E: Engine> Store for SqlStore<E> {
         change: &crate::PortalUserChange,
     ) -> Result<Option<crate::OperatorUser>, StoreError> {
         let (user_id, change) = (user_id.to_owned(), change.clone());
-        self.engine.write(Isolation::Serializable, move |db| portal::update_operator(db, &user_id, &change)).await
+        self.engine
+            .write(Isolation::Serializable, move |db| portal::update_operator(db, &user_id, &change))
+            .await
     }
 
     async fn operator_sign_in_attempt(

@@ -243,6 +243,28 @@ pub(super) fn decide_due(
 
 /// A page of an acquirer's registrations, newest first: of one status through
 /// `registration_by_owner_status_created`, of every status through `registration_by_owner_created`.
+/// A page of every owner's registrations (of one status when given), newest first, after
+/// `after`: the operator's review queue.
+pub(super) fn page_of_all(
+    db: &mut dyn Db,
+    status: Option<&str>,
+    after: Option<&PageCursor>,
+    limit: u32,
+) -> Result<Vec<Registration>, StoreError> {
+    let (start_at, start_id) = after.map_or((i64::MAX, ""), |cursor| (millis(cursor.created_at), &cursor.id));
+    db.query_all(
+        concat!(
+            "SELECT ",
+            registration_columns!(),
+            " FROM registration WHERE (CAST(?4 AS TEXT) IS NULL OR status = ?4) \
+              AND created_at_ms <= ?1 AND (created_at_ms, registration_id) < (?1, ?2) \
+              ORDER BY created_at_ms DESC, registration_id DESC LIMIT ?3"
+        ),
+        params![start_at, start_id, i64::from(limit), status],
+        rows::registration,
+    )
+}
+
 pub(super) fn page(
     db: &mut dyn Db,
     owner: &ClientId,

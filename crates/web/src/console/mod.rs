@@ -10,10 +10,13 @@
 
 mod account;
 mod activity;
+mod audit;
 mod home;
 mod ledger;
 mod notifications;
+mod participants;
 mod payers;
+mod registrations;
 mod settlement;
 
 use std::sync::Arc;
@@ -44,6 +47,16 @@ pub(crate) fn routes() -> Router<Arc<Portal>> {
             get(sign_in::setup_form::<ConsoleRealm>).post(sign_in::setup::<ConsoleRealm>),
         )
         .route(TOTP, get(account::totp_page).post(account::totp_change))
+        .route(participants::SECTION, get(participants::list).post(participants::create))
+        .route("/console/participants/new", get(participants::new_form))
+        .route("/console/participants/{client_id}", get(participants::detail).post(participants::update))
+        .route("/console/participants/{client_id}/fees", post(participants::set_fees))
+        .route("/console/participants/{client_id}/suspend", post(participants::suspend))
+        .route("/console/participants/{client_id}/resume", post(participants::resume))
+        .route(registrations::SECTION, get(registrations::list))
+        .route("/console/registrations/{id}/approve", post(registrations::approve))
+        .route("/console/registrations/{id}/reject", post(registrations::reject))
+        .route(audit::SECTION, get(audit::search))
         .route(payers::SECTION, get(payers::list).post(payers::create))
         .route("/console/payers/{payer_id}", get(payers::detail))
         .route("/console/payers/{payer_id}/top-up", post(payers::top_up))
@@ -63,13 +76,13 @@ pub(crate) const TOTP: &str = "/console/account/totp";
 /// The sections in the console's navigation, in order.
 pub(crate) const SECTIONS: &[(&str, &str)] = &[
     ("/console/", "Overview"),
-    ("/console/participants", "Participants"),
-    ("/console/registrations", "Registrations"),
+    (participants::SECTION, "Participants"),
+    (registrations::SECTION, "Registrations"),
     (payers::SECTION, "Payers"),
     (ledger::SECTION, "Ledger"),
     (notifications::SECTION, "Notifications"),
     (settlement::SECTION, "Settlement"),
-    ("/console/audit", "Audit"),
+    (audit::SECTION, "Audit"),
     (TOTP, "Two-factor"),
 ];
 

@@ -4,6 +4,8 @@
 
 mod browser;
 mod chromium;
+mod console;
+mod console_access;
 mod console_notifications;
 mod console_payers;
 mod console_settlement;
