@@ -79,7 +79,7 @@ impl ClientArgs {
         Ok(self.client()?.client)
     }
 
-    fn client(&self) -> anyhow::Result<Caller> {
+    pub(crate) fn client(&self) -> anyhow::Result<Caller> {
         let (profile, base) = match &self.profile {
             Some(path) => {
                 let text =
@@ -120,10 +120,10 @@ impl ClientArgs {
 }
 
 /// A client, and how many attempts each call may take.
-struct Caller {
-    client: Client,
+pub(crate) struct Caller {
+    pub(crate) client: Client,
     /// The participant's name, from its profile (or its client id).
-    name: String,
+    pub(crate) name: String,
     attempts: u32,
     /// What running the command again must keep, for an unknown outcome: the request id.
     again: String,
@@ -155,14 +155,14 @@ pub(crate) struct PayArgs {
     description: Option<String>,
     #[arg(long)]
     reference_order_id: Option<String>,
-    #[arg(long, default_value = "M0001")]
+    #[arg(long, default_value = MERCHANT_ID)]
     merchant_id: String,
     /// The merchant's name the payer sees [default: the participant's name, from its profile].
     #[arg(long)]
     merchant_name: Option<String>,
-    #[arg(long, default_value = "5812")]
+    #[arg(long, default_value = MCC)]
     mcc: String,
-    #[arg(long, default_value = "S0001")]
+    #[arg(long, default_value = STORE_ID)]
     store_id: String,
     /// The store's name the payer sees [default: the participant's name].
     #[arg(long)]
@@ -292,7 +292,7 @@ pub(crate) struct RefundRefArgs {
 }
 
 /// A fresh idempotency key for a call made from the command line.
-fn new_request_id() -> String {
+pub(crate) fn new_request_id() -> String {
     format!("cli-{}", jiff::Timestamp::now().as_microsecond())
 }
 
@@ -300,23 +300,16 @@ pub(crate) async fn pay(args: PayArgs) -> anyhow::Result<ExitCode> {
     let caller = args.client.client()?;
     let request_id = args.payment_request_id.unwrap_or_else(new_request_id);
     let caller = caller.again_with("--payment-request-id", &request_id);
-    let order = Order {
-        reference_order_id: args.reference_order_id,
-        order_description: Some(args.description.unwrap_or_else(|| format!("Order at {}", caller.name))),
-        order_amount: Some(Amount::new(&args.currency, args.amount)),
-        merchant: Some(Merchant {
-            reference_merchant_id: Some(args.merchant_id),
-            merchant_mcc: Some(args.mcc.clone()),
-            merchant_name: Some(args.merchant_name.unwrap_or_else(|| caller.name.clone())),
-            merchant_display_name: None,
-            store: Some(Store {
-                reference_store_id: Some(args.store_id),
-                store_name: Some(args.store_name.unwrap_or_else(|| caller.name.clone())),
-                store_mcc: Some(args.mcc),
-            }),
-        }),
+    let seller = Seller {
+        merchant_id: args.merchant_id,
+        merchant_name: args.merchant_name.unwrap_or_else(|| caller.name.clone()),
+        mcc: args.mcc,
+        store_id: args.store_id,
+        store_name: args.store_name.unwrap_or_else(|| caller.name.clone()),
     };
-    let mut request = PayRequest::order_code(request_id, Amount::new(&args.currency, args.amount), order);
+    let description = args.description.unwrap_or_else(|| format!("Order at {}", caller.name));
+    let amount = Amount::new(&args.currency, args.amount);
+    let mut request = order_code_request(request_id, amount, description, args.reference_order_id, seller);
     request.payment_notify_url = args.notify_url;
     request.payment_expiry_time =
         args.expires_in.map(|duration| datetime::format(jiff::Timestamp::now() + duration));
@@ -332,8 +325,62 @@ pub(crate) async fn pay(args: PayArgs) -> anyhow::Result<ExitCode> {
     Ok(exit_code(&response))
 }
 
+/// The merchant, category and store a `pay` names unless told.
+const MERCHANT_ID: &str = "M0001";
+const MCC: &str = "5812";
+const STORE_ID: &str = "S0001";
+
+/// Who sells an order-code payment's order, and in which store.
+pub(crate) struct Seller {
+    pub(crate) merchant_id: String,
+    pub(crate) merchant_name: String,
+    pub(crate) mcc: String,
+    pub(crate) store_id: String,
+    pub(crate) store_name: String,
+}
+
+impl Seller {
+    /// The participant itself, in its one store: what `ocpay pay` assumes unless told.
+    pub(crate) fn named(name: &str) -> Seller {
+        Seller {
+            merchant_id: MERCHANT_ID.to_owned(),
+            merchant_name: name.to_owned(),
+            mcc: MCC.to_owned(),
+            store_id: STORE_ID.to_owned(),
+            store_name: name.to_owned(),
+        }
+    }
+}
+
+/// An order-code `pay` of `amount` for `seller`'s order.
+pub(crate) fn order_code_request(
+    request_id: String,
+    amount: Amount,
+    description: String,
+    reference_order_id: Option<String>,
+    seller: Seller,
+) -> PayRequest {
+    let order = Order {
+        reference_order_id,
+        order_description: Some(description),
+        order_amount: Some(amount.clone()),
+        merchant: Some(Merchant {
+            reference_merchant_id: Some(seller.merchant_id),
+            merchant_mcc: Some(seller.mcc.clone()),
+            merchant_name: Some(seller.merchant_name),
+            merchant_display_name: None,
+            store: Some(Store {
+                reference_store_id: Some(seller.store_id),
+                store_name: Some(seller.store_name),
+                store_mcc: Some(seller.mcc),
+            }),
+        }),
+    };
+    PayRequest::order_code(request_id, amount, order)
+}
+
 /// The URL of a pay response's order code: the `TEXT` entry of `orderCodeForm.codeDetails`.
-fn text_code(response: &serde_json::Value) -> Option<&str> {
+pub(crate) fn text_code(response: &serde_json::Value) -> Option<&str> {
     response["orderCodeForm"]["codeDetails"]
         .as_array()?
         .iter()
@@ -460,7 +507,7 @@ fn exit_code(response: &serde_json::Value) -> ExitCode {
 /// Calls the API and returns the verified response. A `U` result or a transport failure is retried with the same body up to the caller's
 /// attempts, as the SDK does, but each `U` and each retry is shown on stderr (one line each), so
 /// that a `U` the retries hide (the sandbox's magic amounts) is still seen.
-async fn call_verified<Req: Serialize>(
+pub(crate) async fn call_verified<Req: Serialize>(
     caller: &Caller,
     api: Api,
     request: &Req,

@@ -17,6 +17,7 @@ mod registrations;
 mod serve;
 mod settlements;
 mod sftp;
+mod trigger;
 mod users;
 mod wallet;
 
@@ -127,6 +128,9 @@ enum Command {
     /// Participants' SFTP accounts for their reconciliation files, and the server's host key.
     #[command(subcommand)]
     Sftp(sftp::SftpCommand),
+    /// Run a whole sandbox scenario against your integration (payment.succeeded, refund.failed,
+    /// ...; --list names them), printing each step; exits 0 when it ends as its name says.
+    Trigger(Box<trigger::TriggerArgs>),
     /// The developer center's users: create (with a password or a one-time link), list, disable.
     #[command(subcommand)]
     Users(users::UsersCommand),
@@ -188,6 +192,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Reconcile(args) => settlements::reconcile(args).await,
         Command::Sftp(command) => sftp::run(command).await.map(|()| ExitCode::SUCCESS),
         Command::Users(command) => users::run(command).await.map(|()| ExitCode::SUCCESS),
+        Command::Trigger(args) => trigger::run(*args).await,
         Command::Wallet(command) => wallet::run(command).await,
         Command::Listen(args) => listen::run(args).await.map(|()| ExitCode::SUCCESS),
         Command::Notifications(command) => notifications::run(command).await.map(|()| ExitCode::SUCCESS),

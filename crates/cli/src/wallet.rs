@@ -148,7 +148,6 @@ async fn pay(
     payer: Option<String>,
     pin: Option<String>,
 ) -> anyhow::Result<ExitCode> {
-    let url = url_of(code_value)?;
     let mut body = serde_json::Map::new();
     if let Some(outcome) = outcome {
         body.insert("outcome".into(), outcome.into());
@@ -159,16 +158,48 @@ async fn pay(
     if let Some(pin) = pin {
         body.insert("pin".into(), pin.into());
     }
-    let http = reqwest::Client::builder().no_proxy().timeout(std::time::Duration::from_secs(30)).build()?;
-    let response = http.post(&url).json(&body).send().await.with_context(|| format!("POST {url}"))?;
-    let answer: serde_json::Value = response.json().await.context("the wallet answered without JSON")?;
+    let answer = pay_code(code_value, &body).await?;
     crate::print_json(&answer)?;
     Ok(if answer["status"] == "SUCCESS" { ExitCode::SUCCESS } else { ExitCode::from(crate::EXIT_F) })
 }
 
-/// `http://host/c/<token>` becomes `http://host/wallet/api/codes/<token>/pay`. The value may
-/// come as copied from JSON or a browser: in quotes, with a trailing slash or a trailing comma.
+/// Posts `body` to the pay endpoint of the payer page's JSON API for the order code
+/// `code_value`, as a payer's browser does; the wallet's answer, whatever it says.
+pub(crate) async fn pay_code(
+    code_value: &str,
+    body: &serde_json::Map<String, serde_json::Value>,
+) -> anyhow::Result<serde_json::Value> {
+    let url = url_of(code_value)?;
+    let http = payer_http()?;
+    let response = http.post(&url).json(body).send().await.with_context(|| format!("POST {url}"))?;
+    response.json().await.context("the wallet answered without JSON")
+}
+
+/// The order of the code `code_value` as its page shows it to a payer (`GET` of the payer
+/// page's JSON API): its status, merchant, amount and expiry.
+pub(crate) async fn order_of_code(code_value: &str) -> anyhow::Result<serde_json::Value> {
+    let url = code_api_url(code_value)?;
+    let http = payer_http()?;
+    let response = http.get(&url).send().await.with_context(|| format!("GET {url}"))?;
+    response.json().await.context("the payer page's API answered without JSON")
+}
+
+/// How long a request to the payer page's API may take.
+const PAYER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// An HTTP client as a payer's browser would be: direct, without a proxy.
+fn payer_http() -> reqwest::Result<reqwest::Client> {
+    reqwest::Client::builder().no_proxy().timeout(PAYER_TIMEOUT).build()
+}
+
+/// `http://host/c/<token>` becomes `http://host/wallet/api/codes/<token>/pay`.
 fn url_of(code_value: &str) -> anyhow::Result<String> {
+    Ok(format!("{}/pay", code_api_url(code_value)?))
+}
+
+/// `http://host/c/<token>` becomes `http://host/wallet/api/codes/<token>`. The value may come
+/// as copied from JSON or a browser: in quotes, with a trailing slash or a trailing comma.
+fn code_api_url(code_value: &str) -> anyhow::Result<String> {
     let trimmed = code_value.trim().trim_end_matches(',');
     let trimmed = trimmed.trim_matches(|c| c == '"' || c == '\'' || c == '<' || c == '>');
     let trimmed = trimmed.trim().trim_end_matches('/');
@@ -176,7 +207,7 @@ fn url_of(code_value: &str) -> anyhow::Result<String> {
         .rsplit_once("/c/")
         .filter(|(origin, token)| origin.starts_with("http") && !token.is_empty() && !token.contains('/'))
         .ok_or_else(|| anyhow::anyhow!("{code_value:?} is not an order code URL (…/c/<token>)"))?;
-    Ok(format!("{origin}/wallet/api/codes/{token}/pay"))
+    Ok(format!("{origin}/wallet/api/codes/{token}"))
 }
 
 #[cfg(test)]

@@ -18,6 +18,7 @@ mod kill;
 mod logs;
 mod settlement;
 mod sftp;
+mod trigger;
 mod users;
 
 const OCPAY: &str = env!("CARGO_BIN_EXE_ocpay");
@@ -60,10 +61,16 @@ impl Drop for Server {
 }
 
 fn serve(data_dir: &Path) -> Server {
+    serve_with(data_dir, &[])
+}
+
+/// As [`serve`], with `OCPAY_*` settings in its environment.
+fn serve_with(data_dir: &Path, settings: &[(&str, &str)]) -> Server {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let address = format!("127.0.0.1:{port}");
     let child = Command::new(OCPAY)
         .args(["serve", "--data-dir", data_dir.to_str().unwrap(), "--listen", &address])
+        .envs(settings.iter().copied())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

@@ -76,6 +76,8 @@ async function walk(page, base, email, password, keyFile, directory, shots, sent
   report.curl = await page.locator("#curl").innerText();
   report.python = await page.locator("#python").innerText();
   await photograph(page, directory, "explorer-sent", shots);
+  // The request and its verified answer together, for the README.
+  await page.screenshot({ path: path.join(directory, "explorer-answer.png"), fullPage: true, clip: { x: 0, y: 0, width: 1280, height: 1500 } });
 
   // 2. inquiryPayment of it, with the key loaded from its PKCS#8 file.
   await page.fill("#private-key", "");
