@@ -184,7 +184,7 @@ async fn a_developer_signs_up_turns_on_totp_and_pays_with_the_browsers_key_in_ch
     let browser = prerequisites();
     let app = TestApp::spawn_with(|config| config.portal_signup = "sandbox".into()).await;
     let receiver = Receiver::start(app.platform_key.clone()).await;
-    let screenshots = screenshot_dir(|name| !explorer_shot(name));
+    let screenshots = screenshot_dir(|name| !explorer_shot(name) && !go_live_shot(name));
     // The downloaded private key lives only as long as the server's data directory.
     let work = app.data_dir.path().join("browser");
     std::fs::create_dir_all(&work).unwrap();
@@ -322,28 +322,14 @@ async fn the_explorer_signs_and_sends_a_pay_in_chromium_and_shows_it_verified() 
     let pem = merchant.key.to_pkcs8_pem().unwrap();
     std::fs::write(&key_file, &pem).unwrap();
 
-    let run = Command::new("node")
-        .arg(Path::new(SCRIPTS).join("explorer.mjs"))
-        .arg(&app.base_url)
-        .arg(email)
-        .arg(crate::browser::PASSWORD)
-        .arg(&key_file)
-        .arg(&screenshots)
-        .env("OCPAY_CHROMIUM", &browser.chromium)
-        .env("OCPAY_NODE_MODULES", &browser.node_modules)
-        .kill_on_drop(true)
-        .output();
-    let output =
-        tokio::time::timeout(WALK_LIMIT, run).await.expect("the walk ends in time").expect("node runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "the explorer in Chromium failed:\n{}\n(screenshots in {})",
-        String::from_utf8_lossy(&output.stderr),
-        screenshots.display()
-    );
-    let result: Value = serde_json::from_str(stdout.lines().last().expect("a result line")).expect("JSON");
-    assert_eq!(result["ok"], true, "{result}");
+    let args = [
+        app.base_url.as_ref(),
+        email.as_ref(),
+        crate::browser::PASSWORD.as_ref(),
+        key_file.as_os_str(),
+        screenshots.as_os_str(),
+    ];
+    let result = walk_script(&browser, "explorer.mjs", &args, &screenshots).await;
     assert_eq!(result["pay"]["verified"], "verified with platform key 1", "{result}");
     assert_eq!(result["inquiry"]["paymentStatus"], "PROCESSING", "{result}");
     assert_eq!(
@@ -414,4 +400,80 @@ fn assert_fits(shots: &[Value]) {
         .map(|shot| format!("{}-{}.png by {} px", shot["page"], shot["width"], shot["overflowPx"]))
         .collect();
     assert!(wide.is_empty(), "pages wider than the window: {}", wide.join(", "));
+}
+
+/// The go-live page's pictures.
+fn go_live_shot(name: &str) -> bool {
+    name.starts_with("go-live")
+}
+
+/// Runs a browser script that takes its arguments and answers one result line, within
+/// [`WALK_LIMIT`]; the result, which says `"ok": true`.
+async fn walk_script(
+    browser: &Prerequisites,
+    script: &str,
+    args: &[&std::ffi::OsStr],
+    screenshots: &Path,
+) -> Value {
+    let run = Command::new("node")
+        .arg(Path::new(SCRIPTS).join(script))
+        .args(args)
+        .env("OCPAY_CHROMIUM", &browser.chromium)
+        .env("OCPAY_NODE_MODULES", &browser.node_modules)
+        .kill_on_drop(true)
+        .output();
+    let output =
+        tokio::time::timeout(WALK_LIMIT, run).await.expect("the walk ends in time").expect("node runs");
+    assert!(
+        output.status.success(),
+        "{script} in Chromium failed:\n{}\n(screenshots in {})",
+        String::from_utf8_lossy(&output.stderr),
+        screenshots.display()
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let result: Value = serde_json::from_str(stdout.lines().last().expect("a result line")).expect("JSON");
+    assert_eq!(result["ok"], true, "{result}");
+    result
+}
+
+/// The go-live checklist turned green in Chromium (`tests/browser/go_live.mjs`): the test makes
+/// an integration's sandbox traffic for every acceptance case with the Rust SDK (moving the
+/// manual clock past expiries, retries and the asynchronous refund) and sets up its live twin (a
+/// key, a notify URL at a receiver that acknowledges, an SFTP account); in the browser the
+/// integrator opens Go live, sees only the live notify URL open, sends a test notification, reads
+/// its answer and sees every item done, then follows a case's evidence into the API log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Chromium: scripts/test runs it"]
+async fn an_integrator_turns_the_go_live_checklist_green_in_chromium() {
+    let browser = prerequisites();
+    let app = crate::go_live::integrator_app().await;
+    let integrator = crate::go_live::integrator(&app).await;
+    let email = "dev@golive.example";
+    crate::browser::user(&app, &integrator.sandbox.client_id, email, ocpay_core::portal::Role::Developer)
+        .await;
+    let screenshots = screenshot_dir(go_live_shot);
+    let args =
+        [app.base_url.as_ref(), email.as_ref(), crate::browser::PASSWORD.as_ref(), screenshots.as_os_str()];
+    let result = walk_script(&browser, "go_live.mjs", &args, &screenshots).await;
+
+    // What the page said agrees with the receiver, the audit trail and the use case.
+    let answer = result["answer"].as_str().expect("the answer shown");
+    let [test] = integrator.live_receiver.received().try_into().expect("one test notification");
+    assert!(test.verified && test.notify_id.starts_with("ocpay-test-"), "{test:?}");
+    assert!(answer.contains(&test.notify_id), "{answer}");
+    let codes = crate::browser::audit_codes(&app, &integrator.live, "portal.testNotification", 1).await;
+    assert_eq!(codes, ["SUCCESS"]);
+    let sandbox = ClientId::parse(&integrator.sandbox.client_id).unwrap();
+    let report = ocpay_server::service::acceptance::go_live(&app.state, &sandbox).await.unwrap();
+    assert!(report.ready, "{report:#?}");
+    assert_eq!(result["checklist"].as_array().map(Vec::len), Some(report.checklist.len()), "{result}");
+    assert_eq!(result["cases"], report.cases.len(), "{result}");
+    assert_eq!(
+        result["evidence"]["heading"].as_str().map(|text| text.contains("pay")),
+        Some(true),
+        "{result}"
+    );
+
+    assert_fits(saved_screenshots(&result));
+    eprintln!("screenshots: {}", screenshots.display());
 }
