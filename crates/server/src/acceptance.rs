@@ -128,12 +128,6 @@ impl Case {
     }
 }
 
-impl Serialize for Case {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(self.as_str())
-    }
-}
-
 ocpay_core::named_enum! {
     /// An item of the go-live checklist; names as [`Case`]'s.
     #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -161,11 +155,18 @@ impl CheckItem {
     }
 }
 
-impl Serialize for CheckItem {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(self.as_str())
-    }
+/// Serializes the enums of [`named_enum!`](ocpay_core::named_enum) by their stable names.
+macro_rules! serialize_by_name {
+    ($($name:ident),+) => {$(
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(self.as_str())
+            }
+        }
+    )+};
 }
+
+serialize_by_name!(Case, CheckItem);
 
 /// Where one case stands.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -494,8 +495,13 @@ impl<'a> Facts<'a> {
         }
     }
 
-    fn young(&self, since: Timestamp) -> bool {
-        self.now < since + self.grace
+    /// An instance not passed: in progress while `since` is less than the grace ago, open after.
+    fn judged_after(&self, since: Timestamp, missing: String, evidence: Vec<i64>) -> Instance {
+        if self.now < since + self.grace {
+            Instance::InProgress(missing, evidence)
+        } else {
+            Instance::Open(missing, evidence)
+        }
     }
 
     fn calls(&self, call: Call) -> impl Iterator<Item = &'a Request> + '_ {
@@ -574,11 +580,7 @@ impl<'a> Facts<'a> {
                         "payment {id} was paid, but your integration has not seen it yet: inquire it until \
                          inquiryPayment answers paymentStatus SUCCESS, or acknowledge its success notification"
                     );
-                    if self.young(paid_at) {
-                        Instance::InProgress(missing, evidence)
-                    } else {
-                        Instance::Open(missing, evidence)
-                    }
+                    self.judged_after(paid_at, missing, evidence)
                 })
             })
             .collect();
@@ -736,11 +738,7 @@ impl<'a> Facts<'a> {
                             "{id_name} {id} answered U / UNKNOWN_EXCEPTION and was not retried: retry with the \
                              same {id_name}"
                         );
-                        if self.young(first.at) {
-                            Instance::InProgress(missing, vec![first.entry_id])
-                        } else {
-                            Instance::Open(missing, vec![first.entry_id])
-                        }
+                        self.judged_after(first.at, missing, vec![first.entry_id])
                     }
                 }
             })
@@ -799,11 +797,7 @@ impl<'a> Facts<'a> {
                              times out, inquire the payment by its paymentRequestId or retry pay with the same \
                              paymentRequestId"
                         );
-                        if self.young(pay.at) {
-                            Instance::InProgress(missing, vec![pay.entry_id])
-                        } else {
-                            Instance::Open(missing, vec![pay.entry_id])
-                        }
+                        self.judged_after(pay.at, missing, vec![pay.entry_id])
                     }
                 })
             })
@@ -837,11 +831,7 @@ impl<'a> Facts<'a> {
                              inquire again",
                             payment.payment_request_id
                         );
-                        if self.young(first.at) {
-                            Instance::InProgress(missing, vec![first.entry_id])
-                        } else {
-                            Instance::Open(missing, vec![first.entry_id])
-                        }
+                        self.judged_after(first.at, missing, vec![first.entry_id])
                     }
                 }
             })
@@ -928,11 +918,7 @@ impl<'a> Facts<'a> {
                         "refund {id} completed, but your integration has not learned its outcome: inquire it with \
                          inquiryRefund, or acknowledge its notification (send a refundNotifyUrl)"
                     );
-                    if self.young(completed_at) {
-                        Instance::InProgress(missing, evidence)
-                    } else {
-                        Instance::Open(missing, evidence)
-                    }
+                    self.judged_after(completed_at, missing, evidence)
                 })
             })
             .collect();
