@@ -2,6 +2,7 @@
 // from OCPAY_NODE_MODULES, failing with a message, photographing a page at a phone's width and
 // a laptop's, and running a script's main under a watchdog that reports on stderr.
 
+import { existsSync } from "node:fs";
 import path from "node:path";
 import { createRequire } from "node:module";
 
@@ -49,6 +50,31 @@ export async function photograph(page, directory, name, shots) {
     shots.push({ page: name, width, file, overflowPx: Math.max(0, overflow) });
   }
   await page.setViewportSize({ width: widths[widths.length - 1], height: 800 });
+}
+
+/// Starts Chromium and opens a page of a new context (`options`, at 1280 px unless they say
+/// otherwise) whose steps time out after `stepMs`; the page's script errors and console errors
+/// (but not the console's note of a 4xx answer, which a test may ask for) go into `errors`.
+/// Returns the browser, to close, and the page.
+export async function launch(errors, stepMs, options = {}) {
+  if (!existsSync(chromium)) fail(`no Chromium at ${chromium} (apt-get install chromium, or set OCPAY_CHROMIUM)`);
+  const { chromium: launcher } = loadPlaywright();
+  const browser = await launcher.launch({ executablePath: chromium, headless: true, args: chromiumArgs });
+  try {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, ...options });
+    const page = await context.newPage();
+    page.setDefaultTimeout(stepMs);
+    page.on("pageerror", (error) => errors.push(`page error: ${error.message}`));
+    page.on("console", (message) => {
+      if (message.type() === "error" && !message.text().startsWith("Failed to load resource")) {
+        errors.push(`console error: ${message.text()}`);
+      }
+    });
+    return { browser, page };
+  } catch (error) {
+    await browser.close();
+    throw error;
+  }
 }
 
 /// Runs `main`, giving up after `limitMs`; a failure is said on stderr as `<name>: <why>` and

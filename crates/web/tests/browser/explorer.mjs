@@ -12,11 +12,10 @@
 // OCPAY_CHROMIUM and OCPAY_NODE_MODULES, as for portal.mjs.
 
 import { createPrivateKey } from "node:crypto";
-import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 
-import { chromium, chromiumArgs, fail, loadPlaywright, photograph, run } from "./common.mjs";
+import { fail, launch, photograph, run } from "./common.mjs";
 
 const stepTimeout = 15_000;
 const overallTimeout = 90_000;
@@ -106,22 +105,13 @@ async function walk(page, base, email, password, keyFile, directory, shots, sent
 async function main() {
   const [base, email, password, keyFile, directory] = process.argv.slice(2);
   if (!directory) fail("usage: node explorer.mjs <base-url> <email> <password> <key-file> <screenshot-dir>");
-  if (!existsSync(chromium)) fail(`no Chromium at ${chromium}`);
-  const { chromium: launcher } = loadPlaywright();
-  const browser = await launcher.launch({ executablePath: chromium, headless: true, args: chromiumArgs });
   const errors = [];
   const shots = [];
   // Every request the page sends, with its body, to look for the key in afterwards.
   const sent = [];
   const report = {};
+  const { browser, page } = await launch(errors, stepTimeout);
   try {
-    const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
-    const page = await context.newPage();
-    page.setDefaultTimeout(stepTimeout);
-    page.on("pageerror", (error) => errors.push(`page error: ${error.message}`));
-    page.on("console", (message) => {
-      if (message.type() === "error" && !message.text().startsWith("Failed to load resource")) errors.push(`console error: ${message.text()}`);
-    });
     page.on("request", (request) => {
       sent.push({ method: request.method(), url: request.url(), headers: request.headers(), body: request.postData() || "" });
     });

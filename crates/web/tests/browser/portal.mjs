@@ -17,12 +17,11 @@
 // wrong on stderr, photographs the page when it can, and exits 1.
 
 import { createHmac } from "node:crypto";
-import { existsSync } from "node:fs";
 import { mkdir, readFile } from "node:fs/promises";
 import path from "node:path";
 import readline from "node:readline";
 
-import { chromium, chromiumArgs, fail, loadPlaywright, photograph, run } from "./common.mjs";
+import { fail, launch, photograph, run } from "./common.mjs";
 
 const stepTimeout = 15_000;
 const overallTimeout = 150_000;
@@ -300,24 +299,12 @@ async function exists(page, base, address) {
 async function main() {
   const [base, work, screenshots] = process.argv.slice(2);
   if (!base || !work || !screenshots) fail("usage: node portal.mjs <base-url> <work-dir> <screenshot-dir>");
-  if (!existsSync(chromium)) fail(`no Chromium at ${chromium} (apt-get install chromium, or set OCPAY_CHROMIUM)`);
-  const { chromium: launcher } = loadPlaywright();
   await mkdir(screenshots, { recursive: true });
-
-  const browser = await launcher.launch({ executablePath: chromium, headless: true, args: chromiumArgs });
   const errors = [];
   const shots = { directory: screenshots, list: [] };
   const report = {};
+  const { browser, page } = await launch(errors, stepTimeout, { acceptDownloads: true });
   try {
-    const context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1280, height: 800 } });
-    const page = await context.newPage();
-    page.setDefaultTimeout(stepTimeout);
-    page.on("pageerror", (error) => errors.push(`page error: ${error.message}`));
-    page.on("console", (message) => {
-      if (message.type() === "error" && !message.text().startsWith("Failed to load resource")) {
-        errors.push(`console error: ${message.text()}`);
-      }
-    });
     // Refusals the walk asks for on purpose answer 4xx; anything else that does is a fault.
     page.on("response", (answer) => {
       const address = new URL(answer.url());
