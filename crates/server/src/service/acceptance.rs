@@ -301,3 +301,84 @@ fn refund_fact(refund: &Refund) -> RefundFact {
         completed_at,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use ocpay_core::participant::{Environment, ParticipantKind};
+    use ocpay_protocol::SigningKey;
+    use ocpay_store::ApiLogEntry;
+
+    use super::*;
+    use crate::clock::Clock as _;
+    use crate::service::participants::{self, NewParticipant};
+    use crate::service::tests::fixture;
+
+    fn entry(
+        client_id: &ClientId,
+        at: Timestamp,
+        api: &str,
+        body: &str,
+        status: &str,
+        code: &str,
+    ) -> ApiLogEntry {
+        ApiLogEntry {
+            id: 0,
+            client_id: client_id.clone(),
+            at,
+            api: api.into(),
+            path: String::new(),
+            verified: true,
+            key_version: Some(1),
+            agent: None,
+            result_status: status.into(),
+            result_code: code.into(),
+            http_status: 200,
+            latency_micros: 1,
+            request_headers: "{}".into(),
+            request_body: body.into(),
+            response_headers: "{}".into(),
+            response_body: "{}".into(),
+            diagnosis: None,
+        }
+    }
+
+    /// The check reads only the newest `acceptance_log_entries_max` entries: a case whose
+    /// requests are older is not seen.
+    #[tokio::test]
+    async fn only_the_newest_entries_are_read() {
+        let fixture = fixture().await;
+        let new = NewParticipant {
+            kind: ParticipantKind::Merchant,
+            environment: Environment::Sandbox,
+            name: "Corner shop".parse().unwrap(),
+            public_key: SigningKey::generate().unwrap().verifying_key(),
+            notify_url: None,
+        };
+        let now = fixture.clock.now();
+        let context = &fixture.context;
+        let sandbox =
+            participants::create(&*context.store, &context.settings.notify, now, new).await.unwrap();
+        let client_id = sandbox.client_id;
+        let pay = r#"{"paymentRequestId":"till-u","paymentAmount":{"currency":"USD","value":"9901"}}"#;
+        let mut entries = vec![
+            entry(&client_id, now, "pay", pay, "U", "UNKNOWN_EXCEPTION"),
+            entry(&client_id, now, "pay", pay, "S", "SUCCESS"),
+        ];
+        let inquiry = r#"{"paymentRequestId":"other"}"#;
+        entries.extend(
+            (0..3).map(|_| entry(&client_id, now, "inquiryPayment", inquiry, "S", "ORDER_NOT_EXIST")),
+        );
+        context.store.record_api_log(&entries, 10).await.unwrap();
+
+        let case = |report: &GoLive| {
+            report.cases.iter().find(|c| c.case == Case::PayUnknownRetried).cloned().unwrap()
+        };
+        let report = go_live(context, &client_id).await.unwrap();
+        assert!(case(&report).passed, "{:?}", case(&report).missing);
+        let mut settings = context.settings.clone();
+        settings.acceptance.log_entries_max = 3;
+        let narrow = Context::new(context.store.clone(), context.clock.clone(), settings);
+        let report = go_live(&narrow, &client_id).await.unwrap();
+        assert!(case(&report).missing.is_some_and(|missing| missing.starts_with("no pay answered U yet")));
+    }
+}
