@@ -72,7 +72,12 @@ fn prerequisites() -> Prerequisites {
 /// The screenshots' folder, emptied of an earlier run's pictures of the files `ours` names (the
 /// browser tests share the folder and may run at the same time).
 fn screenshot_dir(ours: fn(&str) -> bool) -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/test-output/portal");
+    screenshot_dir_of("portal", ours)
+}
+
+/// As [`screenshot_dir`], for the pictures of `area` (`portal`, `console`).
+fn screenshot_dir_of(area: &str, ours: fn(&str) -> bool) -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/test-output").join(area);
     std::fs::create_dir_all(&dir).expect("the test output folder");
     for entry in std::fs::read_dir(&dir).expect("the test output folder").flatten() {
         if entry.file_name().to_str().is_some_and(ours) {
@@ -474,6 +479,57 @@ async fn an_integrator_turns_the_go_live_checklist_green_in_chromium() {
         "{result}"
     );
 
+    assert_fits(saved_screenshots(&result));
+    eprintln!("screenshots: {}", screenshots.display());
+}
+
+/// The console's money in Chromium (`tests/browser/console_money.mjs`): the test sets up a
+/// merchant whose notify URL answers HTTP 500, with a paid payment settled into a batch; in the
+/// browser an operator signs in with a TOTP code, funds a new sandbox payer (USD 25.50, typed in
+/// major units), runs the ledger check, resends the failing endpoint's notification and marks
+/// the batch paid out. The payer's wallet, the ledger, the receiver and the batch agree.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Chromium: scripts/test runs it"]
+async fn an_operator_funds_a_payer_resends_and_pays_out_in_chromium() {
+    let browser = prerequisites();
+    let app = TestApp::spawn().await;
+    let receiver = Receiver::start(app.platform_key.clone()).await;
+    receiver.reply_always(ocpay_testkit::Reply::Status(500));
+    let merchant = app.merchant_notified_at(&receiver).await;
+    let owner = crate::payments::signed_in(
+        &app,
+        &merchant.client_id,
+        "owner@console.example",
+        ocpay_core::portal::Role::Owner,
+    )
+    .await;
+    crate::reports::paid(&owner, &merchant, 1250).await;
+    app.background_rounds().await;
+    let client_id = ClientId::parse(&merchant.client_id).unwrap();
+    crate::reports::settle(&app, &client_id).await;
+    receiver.reply_always(ocpay_testkit::Reply::Ack);
+    let email = "ops@console.example";
+    let secret = crate::console_payers::operator_account(&app, email).await;
+    let code = ocpay_web::auth::totp_now(&secret, app.clock.now()).unwrap();
+    let screenshots = screenshot_dir_of("console", |name| name.starts_with("console-"));
+    let args = [
+        app.base_url.as_ref(),
+        email.as_ref(),
+        crate::browser::PASSWORD.as_ref(),
+        code.as_ref(),
+        screenshots.as_os_str(),
+    ];
+    let result = walk_script(&browser, "console_money.mjs", &args, &screenshots).await;
+
+    let usd = ocpay_core::money::Currency::parse("USD").unwrap();
+    let payer = ocpay_core::payer::PayerId::parse("sandbox-browser-payer").unwrap();
+    let wallet = ocpay_core::ledger::Account::new(ocpay_core::ledger::AccountOwner::Wallet(payer), usd);
+    assert_eq!(app.state.store.balance(&wallet).await.unwrap().minor(), 2550, "{result}");
+    assert!(app.state.store.ledger_check().await.unwrap().is_sound());
+    app.background_rounds().await;
+    assert_eq!(receiver.received().len(), 2, "refused, then delivered on the resend");
+    let batch = app.state.store.settlement_batches(Some(&client_id), None, 1).await.unwrap().remove(0);
+    assert_eq!(batch.payout_reference.as_deref(), Some("WIRE-BROWSER"), "{result}");
     assert_fits(saved_screenshots(&result));
     eprintln!("screenshots: {}", screenshots.display());
 }

@@ -20,6 +20,23 @@ use crate::payments::{audited, signed_in};
 
 /// An operator with the second factor on, signed in to the console.
 pub(crate) async fn operator(app: &TestApp, email: &str) -> Browser {
+    let secret = operator_account(app, email).await;
+    let browser = Browser::new(app);
+    let form = browser.get("/console/login").await;
+    assert_eq!(form.status, StatusCode::OK, "{}", form.body);
+    let code = totp_now(&secret, app.clock.now()).unwrap();
+    let answer = browser
+        .post(
+            "/console/login",
+            &[("csrf", &form.csrf()), ("email", email), ("password", PASSWORD), ("totp", &code)],
+        )
+        .await;
+    assert_eq!(answer.location.as_deref(), Some("/console/"), "{email} signs in: {}", answer.body);
+    browser
+}
+
+/// An operator with [`PASSWORD`] and the second factor on; its TOTP secret.
+pub(crate) async fn operator_account(app: &TestApp, email: &str) -> String {
     let store = &*app.state.store;
     let settings = &app.state.settings.portal;
     let created = ocpay_web::users::create_operator(
@@ -35,18 +52,7 @@ pub(crate) async fn operator(app: &TestApp, email: &str) -> Browser {
     let secret = new_totp_secret();
     let change = PortalUserChange { totp_secret: Some(Some(secret.clone())), ..PortalUserChange::default() };
     store.update_operator(&created.operator.user_id, &change).await.unwrap().expect("the operator");
-    let browser = Browser::new(app);
-    let form = browser.get("/console/login").await;
-    assert_eq!(form.status, StatusCode::OK, "{}", form.body);
-    let code = totp_now(&secret, app.clock.now()).unwrap();
-    let answer = browser
-        .post(
-            "/console/login",
-            &[("csrf", &form.csrf()), ("email", email), ("password", PASSWORD), ("totp", &code)],
-        )
-        .await;
-    assert_eq!(answer.location.as_deref(), Some("/console/"), "{email} signs in: {}", answer.body);
-    browser
+    secret
 }
 
 /// Payers' changes are filed under this name in the audit trail.
