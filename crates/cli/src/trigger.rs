@@ -216,6 +216,13 @@ impl Run<'_> {
         self.steps.push(json!({ "step": name, "ok": ok, "said": line, "answer": answer }));
     }
 
+    /// Adds the request the last step sent to its entry of the summary.
+    fn sent(&mut self, request: &impl serde::Serialize) {
+        if let (Some(step), Ok(request)) = (self.steps.last_mut(), serde_json::to_value(request)) {
+            step["request"] = request;
+        }
+    }
+
     /// Calls an API through the CLI's verified call and reads its typed answer.
     async fn call<Req: ApiRequest>(&self, request: &Req) -> anyhow::Result<(Req::Response, Value)> {
         let value = call_verified(self.caller, Req::API, request).await?;
@@ -275,11 +282,13 @@ impl Run<'_> {
             (true, Some(id), Some(code)) => {
                 let line = format!("S / SUCCESS: paymentId {id}, order code {code}");
                 self.step("pay", true, line, value);
+                self.sent(&request);
                 Ok(Ok(Payment { id, amount, code }))
             }
             _ => {
                 let line = said(&answer.result);
                 self.step("pay", false, line, value);
+                self.sent(&request);
                 Ok(Err(Stop::Unexpected))
             }
         }
@@ -404,6 +413,7 @@ impl Run<'_> {
         let line = format!("{} for {amount}", said(result));
         let expected = if amount == REFUND_FAILS_LATER { "REFUND_IN_PROCESS" } else { "SUCCESS" };
         self.step("refund", result.result_code == expected, line, value);
+        self.sent(&request);
         Ok((request, answer))
     }
 
@@ -484,6 +494,7 @@ impl Run<'_> {
         let line = format!("{} for referenceMerchantId {merchant_id}", said(result));
         let accepted = result.is_success();
         self.step("registration", accepted, line, value);
+        self.sent(&request);
         if !accepted {
             return Ok(Err(Stop::Unexpected));
         }

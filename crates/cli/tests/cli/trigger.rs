@@ -8,7 +8,7 @@ use std::process::Output;
 
 use serde_json::Value;
 
-use super::{json, ocpay, participant, serve_with};
+use super::{Server, json, ocpay, participant, serve_with};
 
 /// Short delays for the outcomes the platform decides later.
 const QUICK: &[(&str, &str)] = &[
@@ -58,13 +58,20 @@ fn notified_urls(data: &str, id: &str) -> Vec<String> {
         .collect()
 }
 
-#[test]
-fn every_payment_and_refund_scenario_runs_through_the_public_apis() {
+/// A server with [`QUICK`] delays and a sandbox participant of `kind`: the folder (removed when
+/// dropped), the data directory, the server (stopped when dropped) and the participant's profile.
+fn quick_sandbox(kind: &str) -> (tempfile::TempDir, String, Server, String) {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data").to_str().unwrap().to_owned();
     let server = serve_with(Path::new(&data), QUICK);
-    let merchant = participant(&data, &dir.path().join("merchant"), "merchant", &server.url);
-    let profile = merchant["profile"].as_str().unwrap().to_owned();
+    let created = participant(&data, &dir.path().join(kind), kind, &server.url);
+    let profile = created["profile"].as_str().unwrap().to_owned();
+    (dir, data, server, profile)
+}
+
+#[test]
+fn every_payment_and_refund_scenario_runs_through_the_public_apis() {
+    let (_dir, data, _server, profile) = quick_sandbox("merchant");
 
     let listed = ocpay(&["trigger", "--list"]);
     assert!(listed.status.success());
@@ -150,17 +157,16 @@ fn every_payment_and_refund_scenario_runs_through_the_public_apis() {
 
 #[test]
 fn an_acquirer_rehearses_both_reviews_and_a_wait_that_runs_out_exits_3() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data").to_str().unwrap().to_owned();
-    let server = serve_with(Path::new(&data), QUICK);
-    let acquirer = participant(&data, &dir.path().join("acquirer"), "acquirer", &server.url);
-    let profile = acquirer["profile"].as_str().unwrap().to_owned();
+    let (_dir, data, _server, profile) = quick_sandbox("acquirer");
     let notify = "https://acquirer.example/registrations";
 
     let (summary, steps) = passed(&trigger("registration.approved", &profile, &["--notify-url", notify]));
     assert_eq!(steps, ["registration", "inquiryRegistrationStatus until APPROVED", "notification"]);
     let decided = answer(&summary, "inquiryRegistrationStatus until APPROVED");
     assert_eq!(decided["registrationResult"]["registrationStatus"], "APPROVED");
+    // The decision is notified to --notify-url.
+    let request_id = summary["steps"][0]["request"]["registrationRequestId"].as_str().unwrap();
+    assert_eq!(notified_urls(&data, request_id), [notify]);
 
     let (summary, _) = passed(&trigger("registration.rejected", &profile, &[]));
     let decided = &answer(&summary, "inquiryRegistrationStatus until REJECTED")["registrationResult"];
