@@ -106,6 +106,7 @@ const MAIN_MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/main/0014_activity_days.sql"),
     include_str!("../../migrations/sqlite/main/0015_api_log_filters.sql"),
     include_str!("../../migrations/sqlite/main/0016_console_reads.sql"),
+    include_str!("../../migrations/sqlite/main/0017_failing_endpoints.sql"),
 ];
 const PARTICIPANT_MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/participants/0001_participants.sql"),

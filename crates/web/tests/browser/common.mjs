@@ -3,6 +3,7 @@
 // a laptop's, and running a script's main under a watchdog that reports on stderr.
 
 import { existsSync } from "node:fs";
+import { mkdir } from "node:fs/promises";
 import path from "node:path";
 import { createRequire } from "node:module";
 
@@ -74,6 +75,39 @@ export async function launch(errors, stepMs, options = {}) {
   } catch (error) {
     await browser.close();
     throw error;
+  }
+}
+
+/// Walks a new page (see `launch`) with `walk(page, shots, report)`, and fails when a page had
+/// a script or console error or answered 400 or more (the browser's own `favicon.ico` aside).
+/// Prints the result line `{"ok": true, ...report, "screenshots": [...]}`; on a failure it
+/// photographs the page as `<failure>.png` and throws.
+export async function walkAndReport(screenshots, failure, stepMs, walk) {
+  await mkdir(screenshots, { recursive: true });
+  const errors = [];
+  const shots = { directory: screenshots, list: [] };
+  const report = {};
+  const { browser, page } = await launch(errors, stepMs);
+  try {
+    page.on("response", (answer) => {
+      const address = new URL(answer.url());
+      if (answer.status() >= 400 && address.pathname !== "/favicon.ico") {
+        errors.push(`${answer.request().method()} ${address.pathname} answered ${answer.status()}`);
+      }
+    });
+    try {
+      await walk(page, shots, report);
+      if (errors.length) fail(`the pages had errors: ${errors.join("; ")}`);
+      process.stdout.write(`${JSON.stringify({ ok: true, ...report, screenshots: shots.list })}\n`);
+    } catch (error) {
+      await page.screenshot({ path: path.join(screenshots, `${failure}.png`), fullPage: true }).catch(() => {});
+      if (errors.length && !error.message.startsWith("the pages had errors")) {
+        error.message += ` (the pages also had errors: ${errors.join("; ")})`;
+      }
+      throw error;
+    }
+  } finally {
+    await browser.close();
   }
 }
 
