@@ -57,7 +57,7 @@ impl Signed {
     /// and anything but reading while the participant is suspended.
     pub fn may(&self, action: Action) -> Result<(), PageError> {
         if self.suspended && action != Action::Read {
-            return Err(PageError::Forbidden);
+            return Err(PageError::Suspended);
         }
         if self.user.role.allows(action, self.is_live()) { Ok(()) } else { Err(PageError::Forbidden) }
     }

@@ -10,6 +10,7 @@ use axum::Form;
 use axum::extract::{Path, Query, State};
 use http::HeaderMap;
 use ocpay_core::registration::{Decision, RegistrationState, RejectReason};
+use ocpay_protocol::registrations::{Address, RegistrationContent};
 use ocpay_server::service::registrations::{self, ReviewError};
 use serde::Deserialize;
 
@@ -53,8 +54,48 @@ struct Row {
     reason: String,
     created: String,
     decided: String,
+    /// The registration's main facts, label and value, for the reviewer.
+    facts: Vec<(&'static str, String)>,
     /// What was registered, as the acquirer sent it (indented JSON).
     content: String,
+}
+
+/// An address on one line, its parts in the usual order.
+fn address_line(address: &Address) -> String {
+    [
+        &address.address1,
+        &address.address2,
+        &address.address3,
+        &address.city,
+        &address.state,
+        &address.zip_code,
+        &address.region,
+    ]
+    .into_iter()
+    .flatten()
+    .map(String::as_str)
+    .collect::<Vec<_>>()
+    .join(", ")
+}
+
+/// What a reviewer looks at first, from what was registered (absent fields left out).
+fn facts(content: &RegistrationContent) -> Vec<(&'static str, String)> {
+    let merchant = &content.merchant_info;
+    let detail = merchant.registration_detail.as_ref();
+    let store = &content.store_info;
+    [
+        ("Merchant", merchant.merchant_display_name.clone()),
+        ("Legal name", detail.and_then(|detail| detail.legal_name.clone())),
+        ("Registration no.", detail.and_then(|detail| detail.registration_no.clone())),
+        ("Merchant MCC", merchant.merchant_mcc.clone()),
+        ("Store", store.store_name.clone()),
+        ("Store MCC", store.store_mcc.clone()),
+        ("Store address", store.store_address.as_ref().map(address_line)),
+        ("Products", Some(content.product_codes.join(", ")).filter(|codes| !codes.is_empty())),
+    ]
+    .into_iter()
+    .filter_map(|(label, value)| value.filter(|value| !value.is_empty()).map(|value| (label, value)))
+    .collect()
 }
 
 #[derive(Template)]
@@ -91,6 +132,8 @@ pub(super) async fn list(
             let content = serde_json::from_str::<serde_json::Value>(&terms.content)
                 .and_then(|value| serde_json::to_string_pretty(&value))
                 .unwrap_or_else(|_| terms.content.clone());
+            // Written by the gateway from a parsed request; anything else reads as no facts.
+            let registered: RegistrationContent = serde_json::from_str(&terms.content).unwrap_or_default();
             Row {
                 id: terms.id.to_string(),
                 owner: terms.owner.to_string(),
@@ -105,6 +148,7 @@ pub(super) async fn list(
                 },
                 created: at_second(terms.created_at),
                 decided: registration.state.decided_at().map(at_second).unwrap_or_default(),
+                facts: facts(&registered),
                 content,
             }
         })

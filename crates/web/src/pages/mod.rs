@@ -173,6 +173,8 @@ pub enum PageError {
     Forbidden,
     /// No valid CSRF token, or sent from another site.
     Csrf,
+    /// A change asked of a participant an operator suspended.
+    Suspended,
     /// A value refused; the message names the field.
     Invalid(String),
     Internal(String),
@@ -191,6 +193,12 @@ impl IntoResponse for PageError {
             PageError::Forbidden => {
                 (StatusCode::FORBIDDEN, "Not allowed", "Your role does not allow this.".to_owned())
             }
+            PageError::Suspended => (
+                StatusCode::FORBIDDEN,
+                "Suspended",
+                "The platform's operator suspended this participant: you may read, and change nothing."
+                    .to_owned(),
+            ),
             PageError::Csrf => (
                 StatusCode::FORBIDDEN,
                 "Form expired",

@@ -533,3 +533,47 @@ async fn an_operator_funds_a_payer_resends_and_pays_out_in_chromium() {
     assert_fits(saved_screenshots(&result));
     eprintln!("screenshots: {}", screenshots.display());
 }
+
+/// The operator's console in Chromium (`tests/browser/console.mjs`): an operator without the
+/// second factor signs in, is sent to turn it on, types the code for the key the page shows,
+/// signs out and in again with the next code; approves the registration an acquirer sent,
+/// suspends a merchant (confirming the dialog) and finds the suspension in the audit trail.
+/// The registration, the merchant's requests and the audit trail agree.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Chromium: scripts/test runs it"]
+async fn an_operator_approves_a_registration_and_suspends_a_participant_in_chromium() {
+    let browser = prerequisites();
+    let app = TestApp::spawn().await;
+    let acquirer = app.acquirer().await;
+    let request_id = ocpay_testkit::unique_id("REG");
+    let registration = ocpay_testkit::registration_request(&request_id, "M-BROWSER", "S-BROWSER");
+    assert!(acquirer.client.register(&registration).await.unwrap().result.is_success());
+    let merchant = app.merchant().await;
+    let email = "ops@platform.example";
+    crate::console::operator(&app, email).await;
+    let screenshots = screenshot_dir_of("console", |name| name.starts_with("console-"));
+    let clock = app.clock.now().as_millisecond().to_string();
+    let args = [
+        app.base_url.as_ref(),
+        email.as_ref(),
+        crate::browser::PASSWORD.as_ref(),
+        clock.as_ref(),
+        merchant.client_id.as_ref(),
+        screenshots.as_os_str(),
+    ];
+    let result = walk_script(&browser, "console.mjs", &args, &screenshots).await;
+
+    let owner = ClientId::parse(&acquirer.client_id).unwrap();
+    let found = app.state.store.registrations(Some(&owner), Some(&request_id), 1).await.unwrap();
+    assert_eq!(found[0].state.status(), "APPROVED", "{result}");
+    let denied = merchant.client.pay(&ocpay_testkit::pay_request("PAY-BROWSER", "USD", 100)).await.unwrap();
+    assert_eq!(denied.result.result_code, "ACCESS_DENIED", "{result}");
+    let audit = result["audit"].as_str().unwrap_or_default();
+    assert!(
+        audit.contains("operator ops@platform.example") && audit.contains(&merchant.client_id),
+        "{result}"
+    );
+    assert!(result["confirmation"].as_str().is_some_and(|text| text.starts_with("Suspend")), "{result}");
+    assert_fits(saved_screenshots(&result));
+    eprintln!("screenshots: {}", screenshots.display());
+}

@@ -186,6 +186,7 @@ async fn an_operator_suspends_a_participant_whose_requests_are_then_denied_until
         .post("/portal/settings/notify-url", &[("csrf", &settings.csrf()), ("notify_url", "")])
         .await;
     assert_eq!(change.status, StatusCode::FORBIDDEN, "{}", change.body);
+    assert!(change.body.contains("suspended this participant"), "{}", change.body);
 
     let csrf = csrf_of(&browser, &path).await;
     let resumed = browser.post(&format!("{path}/resume"), &[("csrf", &csrf)]).await;
