@@ -14,10 +14,8 @@
 // stderr, photographs the page when it can, and exits 1.
 
 import { createHmac } from "node:crypto";
-import { mkdir } from "node:fs/promises";
-import path from "node:path";
 
-import { fail, launch, photograph, run } from "./common.mjs";
+import { fail, photograph, run, walkAndReport } from "./common.mjs";
 
 const stepTimeout = 15_000;
 const overallTimeout = 90_000;
@@ -121,32 +119,9 @@ async function main() {
   if (!base || !email || !password || !clockMs || !clientId || !screenshots) {
     fail("usage: node console.mjs <base-url> <email> <password> <server-clock-ms> <client-id> <screenshot-dir>");
   }
-  await mkdir(screenshots, { recursive: true });
-  const errors = [];
-  const shots = { directory: screenshots, list: [] };
-  const report = {};
-  const { browser, page } = await launch(errors, stepTimeout);
-  try {
-    page.on("response", (answer) => {
-      const address = new URL(answer.url());
-      if (answer.status() >= 400 && address.pathname !== "/favicon.ico") {
-        errors.push(`${answer.request().method()} ${address.pathname} answered ${answer.status()}`);
-      }
-    });
-    try {
-      await walk(page, base, email, password, Number(clockMs), clientId, shots, report);
-      if (errors.length) fail(`the pages had errors: ${errors.join("; ")}`);
-      process.stdout.write(`${JSON.stringify({ ok: true, ...report, screenshots: shots.list })}\n`);
-    } catch (error) {
-      await page.screenshot({ path: path.join(screenshots, "operator-failure.png"), fullPage: true }).catch(() => {});
-      if (errors.length && !error.message.startsWith("the pages had errors")) {
-        error.message += ` (the pages also had errors: ${errors.join("; ")})`;
-      }
-      throw error;
-    }
-  } finally {
-    await browser.close();
-  }
+  await walkAndReport(screenshots, "operator-failure", stepTimeout, (page, shots, report) =>
+    walk(page, base, email, password, Number(clockMs), clientId, shots, report),
+  );
 }
 
 await run("console.mjs", overallTimeout, main);
