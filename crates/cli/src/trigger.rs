@@ -16,6 +16,7 @@ use anyhow::Context as _;
 use jiff::SignedDuration;
 use ocpay_core::ids::ClientId;
 use ocpay_core::participant::Environment;
+use ocpay_core::payer::SandboxOutcome;
 use ocpay_core::registration::SANDBOX_REJECT_PREFIX;
 use ocpay_protocol::model::Amount;
 use ocpay_protocol::payments::{InquiryPaymentRequest, InquiryPaymentResponse, PayResponse};
@@ -81,8 +82,8 @@ pub(crate) struct TriggerArgs {
     currency: String,
     /// payment.failed: the sandbox payer's failure (USER_BALANCE_NOT_ENOUGH, RISK_REJECT or
     /// USER_KYC_NOT_QUALIFIED).
-    #[arg(long, default_value = "USER_BALANCE_NOT_ENOUGH")]
-    failure: String,
+    #[arg(long, default_value = "USER_BALANCE_NOT_ENOUGH", value_parser = failure)]
+    failure: SandboxOutcome,
     /// payment.expired: how long the code stays payable (whole seconds: 5s, 1m ...).
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     expires_in: SignedDuration,
@@ -98,6 +99,21 @@ pub(crate) struct TriggerArgs {
     /// How often to inquire while waiting.
     #[arg(long, default_value = "1s", value_parser = parse_duration)]
     poll_every: SignedDuration,
+}
+
+/// One of the sandbox payer's failures, in any letter case.
+fn failure(text: &str) -> Result<SandboxOutcome, String> {
+    match SandboxOutcome::parse(&text.to_ascii_uppercase()) {
+        Some(outcome @ SandboxOutcome::Fail(_)) => Ok(outcome),
+        _ => {
+            let failures: Vec<&str> = SandboxOutcome::ALL
+                .into_iter()
+                .filter(|outcome| *outcome != SandboxOutcome::Pay)
+                .map(SandboxOutcome::as_str)
+                .collect();
+            Err(format!("not a sandbox payer's failure; the failures are {}", failures.join(", ")))
+        }
+    }
 }
 
 fn scenario_name(text: &str) -> Result<&'static str, String> {
@@ -295,7 +311,8 @@ impl Run<'_> {
     }
 
     /// The sandbox payer opens the code's page and pays it, or fails it with `outcome`.
-    async fn payer(&mut self, payment: &Payment, outcome: &str) -> Step<()> {
+    async fn payer(&mut self, payment: &Payment, outcome: SandboxOutcome) -> Step<()> {
+        let outcome = outcome.as_str();
         let order = order_of_code(&payment.code).await?;
         let shown = order["status"].as_str().unwrap_or_default().to_owned();
         self.step("payer opens the code", shown == "PROCESSING", format!("the page shows it {shown}"), order);
@@ -348,7 +365,7 @@ impl Run<'_> {
             Ok(payment) => payment,
             Err(stop) => return Ok(Err(stop)),
         };
-        if let Err(stop) = self.payer(&payment, "SUCCESS").await? {
+        if let Err(stop) = self.payer(&payment, SandboxOutcome::Pay).await? {
             return Ok(Err(stop));
         }
         Ok(self.payment_becomes(&payment, "SUCCESS").await?.map(|_| payment))
@@ -359,7 +376,7 @@ impl Run<'_> {
             Ok(payment) => payment,
             Err(stop) => return Ok(Err(stop)),
         };
-        if let Err(stop) = self.payer(&payment, &args.failure).await? {
+        if let Err(stop) = self.payer(&payment, args.failure).await? {
             return Ok(Err(stop));
         }
         Ok(self.payment_becomes(&payment, "FAIL").await?.map(|_| ()))

@@ -107,7 +107,7 @@ fn every_payment_and_refund_scenario_runs_through_the_public_apis() {
     // The notification goes to the participant's default notify URL, as a real payment's.
     assert_eq!(notified_urls(&data, &payment_id), ["https://merchant.example/notify"]);
 
-    let (summary, _) = passed(&trigger("payment.failed", &profile, &["--failure", "RISK_REJECT"]));
+    let (summary, _) = passed(&trigger("payment.failed", &profile, &["--failure", "risk_reject"]));
     let failed = answer(&summary, "inquiryPayment until FAIL");
     assert_eq!(
         (&failed["paymentStatus"], &failed["paymentResultCode"]),
@@ -150,6 +150,9 @@ fn every_payment_and_refund_scenario_runs_through_the_public_apis() {
     let small = trigger("refund.failed", &profile, &["--amount", "500"]);
     assert_eq!(small.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&small.stderr).contains("--amount"));
+    let wrong = trigger("payment.failed", &profile, &["--failure", "CARD_DECLINED"]);
+    assert_eq!(wrong.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&wrong.stderr).contains("RISK_REJECT, USER_KYC_NOT_QUALIFIED"));
     let unknown = ocpay(&["trigger", "payment.refunded", "--profile", &profile]);
     assert_eq!(unknown.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("ocpay trigger --list"));
