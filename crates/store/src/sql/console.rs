@@ -88,17 +88,39 @@ pub(super) fn account_entries(
 
 /// The balances of the accounts that are not payers' wallets, by key, after `after`: the
 /// platform's (funding, exchange, payout, fees, tax) and the participants' (pending, settled).
+/// The keys below the wallets' and those above them are read as two ranges of the index by
+/// account, grouped in its order, so that a page never walks a wallet's entries.
 pub(super) fn account_balances(
     db: &mut dyn Db,
     after: Option<&str>,
     limit: u32,
 ) -> Result<Vec<AccountBalance>, StoreError> {
+    let after = after.unwrap_or("");
+    let mut found = balances_between(db, after, WALLETS.0, limit)?;
+    let left = limit.saturating_sub(u32::try_from(found.len()).unwrap_or(u32::MAX));
+    if left > 0 {
+        let from = if after < WALLETS.1 { WALLETS.1 } else { after };
+        found.extend(balances_between(db, from, &after_prefix(""), left)?);
+    }
+    Ok(found)
+}
+
+/// The range of the wallets' keys: from `wallet:` to just below `wallet;`.
+const WALLETS: (&str, &str) = ("wallet:", "wallet;");
+
+/// The balances of the accounts whose keys are after `after` and below `below`, at most `limit`.
+fn balances_between(
+    db: &mut dyn Db,
+    after: &str,
+    below: &str,
+    limit: u32,
+) -> Result<Vec<AccountBalance>, StoreError> {
     let rows = db.query_all(
-        "SELECT account, currency, CAST(COALESCE(SUM(amount_minor / 1000000000), 0) AS BIGINT) AS high, \
+        "SELECT account, MIN(currency) AS currency, \
+         CAST(COALESCE(SUM(amount_minor / 1000000000), 0) AS BIGINT) AS high, \
          CAST(COALESCE(SUM(amount_minor % 1000000000), 0) AS BIGINT) AS low FROM entry \
-         WHERE account > ?1 AND (account < 'wallet:' OR account >= 'wallet;') \
-         GROUP BY account, currency ORDER BY account LIMIT ?2",
-        params![after.unwrap_or(""), i64::from(limit)],
+         WHERE account > ?1 AND account < ?2 GROUP BY account ORDER BY account LIMIT ?3",
+        params![after, below, i64::from(limit)],
         |row| {
             Ok((
                 row.get::<_, String>("account")?,

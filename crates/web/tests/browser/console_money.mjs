@@ -10,11 +10,7 @@
 // The last line on stdout is the result, with "ok"; on any failure it says what went wrong on
 // stderr, photographs the page when it can, and exits 1.
 
-import { existsSync } from "node:fs";
-import { mkdir } from "node:fs/promises";
-import path from "node:path";
-
-import { chromium, chromiumArgs, fail, loadPlaywright, photograph, run } from "./common.mjs";
+import { fail, photograph, run, walkAndReport } from "./common.mjs";
 
 const stepTimeout = 15_000;
 const overallTimeout = 90_000;
@@ -93,44 +89,9 @@ async function main() {
   if (!base || !email || !password || !code || !screenshots) {
     fail("usage: node console_money.mjs <base-url> <email> <password> <totp-code> <screenshot-dir>");
   }
-  if (!existsSync(chromium)) fail(`no Chromium at ${chromium} (apt-get install chromium, or set OCPAY_CHROMIUM)`);
-  const { chromium: launcher } = loadPlaywright();
-  await mkdir(screenshots, { recursive: true });
-
-  const browser = await launcher.launch({ executablePath: chromium, headless: true, args: chromiumArgs });
-  const errors = [];
-  const shots = { directory: screenshots, list: [] };
-  const report = {};
-  try {
-    const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
-    const page = await context.newPage();
-    page.setDefaultTimeout(stepTimeout);
-    page.on("pageerror", (error) => errors.push(`page error: ${error.message}`));
-    page.on("console", (message) => {
-      if (message.type() === "error" && !message.text().startsWith("Failed to load resource")) {
-        errors.push(`console error: ${message.text()}`);
-      }
-    });
-    page.on("response", (answer) => {
-      const address = new URL(answer.url());
-      if (answer.status() >= 400 && address.pathname !== "/favicon.ico") {
-        errors.push(`${answer.request().method()} ${address.pathname} answered ${answer.status()}`);
-      }
-    });
-    try {
-      await walk(page, base, email, password, code, shots, report);
-      if (errors.length) fail(`the pages had errors: ${errors.join("; ")}`);
-      process.stdout.write(`${JSON.stringify({ ok: true, ...report, screenshots: shots.list })}\n`);
-    } catch (error) {
-      await page.screenshot({ path: path.join(screenshots, "console-money-failure.png"), fullPage: true }).catch(() => {});
-      if (errors.length && !error.message.startsWith("the pages had errors")) {
-        error.message += ` (the pages also had errors: ${errors.join("; ")})`;
-      }
-      throw error;
-    }
-  } finally {
-    await browser.close();
-  }
+  await walkAndReport(screenshots, "console-money-failure", stepTimeout, (page, shots, report) =>
+    walk(page, base, email, password, code, shots, report),
+  );
 }
 
 await run("console_money.mjs", overallTimeout, main);
