@@ -468,6 +468,33 @@ struct Facts<'a> {
     payments_by_request: HashMap<&'a str, &'a PaymentFact>,
     refunds: Vec<&'a RefundFact>,
     notifications: &'a [NotificationFact],
+    /// The requests that name each payment id and `paymentRequestId`, in order.
+    naming_payment: HashMap<&'a str, Vec<&'a Request>>,
+    /// The requests that name each refund id and `refundRequestId`, in order.
+    naming_refund: HashMap<&'a str, Vec<&'a Request>>,
+}
+
+/// The requests in order under each id that `ids` gives them (once under an id named twice).
+fn index_by<'a>(
+    requests: &[&'a Request],
+    ids: impl Fn(&'a Request) -> [Option<&'a str>; 2],
+) -> HashMap<&'a str, Vec<&'a Request>> {
+    let mut index: HashMap<&str, Vec<&Request>> = HashMap::new();
+    for request in requests.iter().copied() {
+        let [first, second] = ids(request);
+        for id in [first, second.filter(|second| Some(*second) != first)].into_iter().flatten() {
+            index.entry(id).or_default().push(request);
+        }
+    }
+    index
+}
+
+/// The requests of two ordered lists, in order, each once.
+fn merged<'a>(one: Option<&Vec<&'a Request>>, other: Option<&Vec<&'a Request>>) -> Vec<&'a Request> {
+    let mut all: Vec<&Request> = one.into_iter().chain(other).flatten().copied().collect();
+    all.sort_by_key(|request| (request.at, request.entry_id));
+    all.dedup_by_key(|request| request.entry_id);
+    all
 }
 
 impl<'a> Facts<'a> {
@@ -476,10 +503,18 @@ impl<'a> Facts<'a> {
         requests.sort_by_key(|request| (request.at, request.entry_id));
         let mut refunds: Vec<&RefundFact> = observations.refunds.iter().collect();
         refunds.sort_by(|a, b| (a.completed_at, &a.refund_id).cmp(&(b.completed_at, &b.refund_id)));
+        let naming_payment = index_by(&requests, |request| {
+            [request.payment_request_id.as_deref(), request.payment_id.as_deref()]
+        });
+        let naming_refund = index_by(&requests, |request| {
+            [request.refund_request_id.as_deref(), request.refund_id.as_deref()]
+        });
         Facts {
             now,
             grace,
             requests,
+            naming_payment,
+            naming_refund,
             payments: observations
                 .payments
                 .iter()
@@ -515,18 +550,36 @@ impl<'a> Facts<'a> {
         by_id.or_else(by_request).copied()
     }
 
+    /// The requests that name a payment (by either of its ids), oldest first.
+    fn about_payment(&self, payment: &PaymentFact, call: Call) -> Vec<&'a Request> {
+        let by_request = self.naming_payment.get(payment.payment_request_id.as_str());
+        merged(by_request, self.naming_payment.get(payment.payment_id.as_str()))
+            .into_iter()
+            .filter(|request| request.call == call && request.names_payment(payment))
+            .collect()
+    }
+
+    /// The requests that name a refund (by either of its ids), oldest first.
+    fn about_refund(&self, refund: &RefundFact, call: Call) -> Vec<&'a Request> {
+        let by_request = self.naming_refund.get(refund.refund_request_id.as_str());
+        merged(by_request, self.naming_refund.get(refund.refund_id.as_str()))
+            .into_iter()
+            .filter(|request| request.call == call && request.names_refund(refund))
+            .collect()
+    }
+
     /// The `pay` requests of a payment, oldest first.
     fn pays_of(&self, payment: &PaymentFact) -> Vec<&'a Request> {
-        self.calls(Call::Pay)
-            .filter(|request| {
-                request.payment_request_id.as_deref() == Some(payment.payment_request_id.as_str())
-            })
+        let id = Some(payment.payment_request_id.as_str());
+        self.about_payment(payment, Call::Pay)
+            .into_iter()
+            .filter(|request| request.payment_request_id.as_deref() == id)
             .collect()
     }
 
     /// The inquiries of a payment, oldest first.
     fn inquiries_of(&self, payment: &PaymentFact) -> Vec<&'a Request> {
-        self.calls(Call::InquiryPayment).filter(|request| request.names_payment(payment)).collect()
+        self.about_payment(payment, Call::InquiryPayment)
     }
 
     /// The payments made through a `pay` in the log (answered `S`), by creation, with that pay's
@@ -597,9 +650,8 @@ impl<'a> Facts<'a> {
             .into_iter()
             .filter(|(payment, _)| payment.cancelled && payment.paid_at.is_none())
             .filter_map(|(payment, mut evidence)| {
-                let cancel = self
-                    .calls(Call::Cancel)
-                    .find(|cancel| cancel.succeeded() && cancel.names_payment(payment))?;
+                let cancels = self.about_payment(payment, Call::Cancel);
+                let cancel = cancels.into_iter().find(|cancel| cancel.succeeded())?;
                 evidence.push(cancel.entry_id);
                 let polled = self.inquiries_of(payment).into_iter().find(|inquiry| inquiry.at <= cancel.at);
                 Some(match polled {
@@ -627,10 +679,7 @@ impl<'a> Facts<'a> {
 
     /// The entry ids of the successful `refund` requests of a refund.
     fn refund_entries(&self, refund: &RefundFact) -> Vec<i64> {
-        self.calls(Call::Refund)
-            .filter(|request| request.names_refund(refund))
-            .map(|request| request.entry_id)
-            .collect()
+        self.about_refund(refund, Call::Refund).into_iter().map(|request| request.entry_id).collect()
     }
 
     fn refund_1(&self) -> Verdict {
@@ -694,31 +743,36 @@ impl<'a> Facts<'a> {
             .calls(call)
             .filter(|request| request.amount == Some(amount) && key(request).is_some())
             .collect();
-        let unknown: Vec<&Request> =
-            magic.iter().copied().filter(|request| request.answered("U", "UNKNOWN_EXCEPTION")).collect();
-        let retry_of = |first: &Request| {
-            magic.iter().copied().find(|later| {
-                (later.at, later.entry_id) > (first.at, first.entry_id) && key(later) == key(first)
-            })
+        let mut by_key: HashMap<&str, Vec<usize>> = HashMap::new();
+        for (position, request) in magic.iter().enumerate() {
+            by_key.entry(key(request).unwrap_or_default()).or_default().push(position);
+        }
+        let unknown = |position: usize| magic[position].answered("U", "UNKNOWN_EXCEPTION");
+        // The next request with the same id.
+        let retry_of = |position: usize| {
+            let same = &by_key[key(magic[position]).unwrap_or_default()];
+            same.iter().find(|later| **later > position).map(|later| magic[*later])
         };
-        let instances = unknown
-            .iter()
-            .map(|first| {
+        let instances = (0..magic.len())
+            .filter(|position| unknown(*position))
+            .map(|position| {
+                let first = magic[position];
                 let id = key(first).unwrap_or_default();
-                if let Some(retry) = retry_of(first) {
+                if let Some(retry) = retry_of(position) {
                     return Instance::Passed(vec![first.entry_id, retry.entry_id]);
                 }
                 // Another id with the same magic amount close after it (or an unretried `U` of
                 // another id just before it) is a retry with a new id.
-                let close = |other: &&Request| {
-                    key(other) != Some(id) && other.at.duration_since(first.at).abs() <= self.grace
-                };
-                let order = |request: &Request| (request.at, request.entry_id);
-                let after = magic.iter().find(|other| order(other) > order(first) && close(other));
-                let before = unknown
-                    .iter()
-                    .find(|other| order(other) < order(first) && close(other) && retry_of(other).is_none());
-                let pair = match (after, before) {
+                let window = first.at - self.grace..=first.at + self.grace;
+                let other = |other: usize| key(magic[other]) != Some(id);
+                let after = (position + 1..magic.len())
+                    .take_while(|later| window.contains(&magic[*later].at))
+                    .find(|later| other(*later));
+                let before = (0..position)
+                    .rev()
+                    .take_while(|earlier| window.contains(&magic[*earlier].at))
+                    .find(|earlier| other(*earlier) && unknown(*earlier) && retry_of(*earlier).is_none());
+                let pair = match (after.map(|after| magic[after]), before.map(|before| magic[before])) {
                     (Some(after), _) => Some((id, key(after).unwrap_or_default(), vec![first.entry_id, after.entry_id])),
                     (None, Some(before)) => {
                         Some((key(before).unwrap_or_default(), id, vec![before.entry_id, first.entry_id]))
@@ -771,23 +825,22 @@ impl<'a> Facts<'a> {
         let slow: Vec<&Request> =
             self.calls(Call::Pay).filter(|request| request.amount == Some(PAY_SLOW)).collect();
         // A retry of a slow pay is itself slow: an instance is the first pay of its id.
+        let mut seen = std::collections::HashSet::new();
         let instances = slow
             .iter()
-            .enumerate()
-            .filter(|(index, pay)| {
-                slow[..*index].iter().all(|earlier| earlier.payment_request_id != pay.payment_request_id)
-            })
-            .filter_map(|(_, pay)| {
+            .filter_map(|pay| {
                 let id = pay.payment_request_id.as_deref()?;
-                let followed = self.requests.iter().find(|later| {
+                if !seen.insert(id) {
+                    return None;
+                }
+                let payment_id = self.payments_by_request.get(id).map(|payment| payment.payment_id.as_str());
+                let naming = merged(self.naming_payment.get(id), payment_id.and_then(|pid| self.naming_payment.get(pid)));
+                let followed = naming.into_iter().find(|later| {
                     // Received after the pay (whose entry is written once it is answered, late).
                     later.at >= pay.at
                         && later.entry_id != pay.entry_id
-                        && matches!(later.call, Call::Pay | Call::InquiryPayment)
-                        && (later.payment_request_id.as_deref() == Some(id)
-                            || (later.call == Call::InquiryPayment
-                                && later.payment_id.is_some()
-                                && later.payment_id == self.payments_by_request.get(id).map(|p| p.payment_id.clone())))
+                        && (later.call == Call::InquiryPayment
+                            || (later.call == Call::Pay && later.payment_request_id.as_deref() == Some(id)))
                 });
                 Some(match followed {
                     Some(later) => Instance::Passed(vec![pay.entry_id, later.entry_id]),
@@ -819,12 +872,12 @@ impl<'a> Facts<'a> {
             .iter()
             .filter(|(request, _)| request.answered("U", "UNKNOWN_EXCEPTION"))
             .map(|(first, payment)| {
-                let again = inquiries.iter().find(|(later, other)| {
-                    other.payment_id == payment.payment_id
-                        && (later.at, later.entry_id) > (first.at, first.entry_id)
-                });
+                let again = self
+                    .inquiries_of(payment)
+                    .into_iter()
+                    .find(|later| (later.at, later.entry_id) > (first.at, first.entry_id));
                 match again {
-                    Some((later, _)) => Instance::Passed(vec![first.entry_id, later.entry_id]),
+                    Some(later) => Instance::Passed(vec![first.entry_id, later.entry_id]),
                     None => {
                         let missing = format!(
                             "the inquiry of payment {} answered U / UNKNOWN_EXCEPTION and was not repeated: \
@@ -889,8 +942,7 @@ impl<'a> Facts<'a> {
             .iter()
             .filter(|refund| refund.amount == REFUND_ASYNC)
             .filter_map(|refund| {
-                let requests: Vec<&Request> =
-                    self.calls(Call::Refund).filter(|request| request.names_refund(refund)).collect();
+                let requests = self.about_refund(refund, Call::Refund);
                 let accepted = requests.iter().find(|request| request.answered("U", "REFUND_IN_PROCESS"))?;
                 let id = &refund.refund_request_id;
                 let mut evidence = vec![accepted.entry_id];
@@ -900,9 +952,8 @@ impl<'a> Facts<'a> {
                         evidence,
                     ));
                 };
-                let inquired = self.calls(Call::InquiryRefund).find(|inquiry| {
-                    inquiry.names_refund(refund)
-                        && inquiry.at >= completed_at
+                let inquired = self.about_refund(refund, Call::InquiryRefund).into_iter().find(|inquiry| {
+                    inquiry.at >= completed_at
                         && matches!(inquiry.refund_status.as_deref(), Some("SUCCESS" | "FAIL"))
                 });
                 let acknowledged = self

@@ -121,8 +121,6 @@ pub trait Realm: Send + Sync + 'static {
     const PATH: &'static str;
     const SESSION_COOKIE: &'static str;
     const SIGN_IN_COOKIE: &'static str;
-    /// What the audit trail and logs call the realm's events (`portal.signIn`).
-    const EVENTS: &'static str;
 
     fn by_email(
         store: &dyn Store,
@@ -171,62 +169,80 @@ pub struct PortalRealm;
 /// The operator's console's users and sessions.
 pub struct ConsoleRealm;
 
+/// A realm's calls of the store, by their names in [`Store`].
+macro_rules! store_calls {
+    ($user:ty, $by_email:ident, $attempt:ident, $record:ident, $session:ident, $touch:ident, $end:ident,
+     $update:ident, $by_token:ident) => {
+        async fn by_email(store: &dyn Store, email: &str) -> Result<Option<$user>, StoreError> {
+            store.$by_email(email).await
+        }
+        async fn sign_in_attempt(
+            store: &dyn Store,
+            user_id: &str,
+            failures_max: u32,
+            locked_until: ocpay_core::Timestamp,
+            now: ocpay_core::Timestamp,
+        ) -> Result<bool, StoreError> {
+            store.$attempt(user_id, failures_max, locked_until, now).await
+        }
+        async fn record_sign_in(
+            store: &dyn Store,
+            session: &PortalSession,
+            totp_step: Option<i64>,
+        ) -> Result<bool, StoreError> {
+            store.$record(session, totp_step).await
+        }
+        async fn session(
+            store: &dyn Store,
+            sha256: &[u8],
+        ) -> Result<Option<(PortalSession, $user)>, StoreError> {
+            store.$session(sha256).await
+        }
+        async fn touch_session(
+            store: &dyn Store,
+            sha256: &[u8],
+            now: ocpay_core::Timestamp,
+        ) -> Result<(), StoreError> {
+            store.$touch(sha256, now).await
+        }
+        async fn end_session(store: &dyn Store, sha256: &[u8]) -> Result<(), StoreError> {
+            store.$end(sha256).await
+        }
+        async fn update(
+            store: &dyn Store,
+            user_id: &str,
+            change: &ocpay_store::PortalUserChange,
+        ) -> Result<Option<$user>, StoreError> {
+            store.$update(user_id, change).await
+        }
+        async fn by_setup_token(
+            store: &dyn Store,
+            sha256: &[u8],
+            now: ocpay_core::Timestamp,
+        ) -> Result<Option<$user>, StoreError> {
+            store.$by_token(sha256, now).await
+        }
+    };
+}
+
 impl Realm for PortalRealm {
     type User = PortalUser;
     const PATH: &'static str = "/portal";
     const SESSION_COOKIE: &'static str = SESSION_COOKIE;
     const SIGN_IN_COOKIE: &'static str = SIGN_IN_COOKIE;
-    const EVENTS: &'static str = "portal";
 
-    async fn by_email(store: &dyn Store, email: &str) -> Result<Option<PortalUser>, StoreError> {
-        store.portal_user_by_email(email).await
-    }
-    async fn sign_in_attempt(
-        store: &dyn Store,
-        user_id: &str,
-        failures_max: u32,
-        locked_until: ocpay_core::Timestamp,
-        now: ocpay_core::Timestamp,
-    ) -> Result<bool, StoreError> {
-        store.portal_sign_in_attempt(user_id, failures_max, locked_until, now).await
-    }
-    async fn record_sign_in(
-        store: &dyn Store,
-        session: &PortalSession,
-        totp_step: Option<i64>,
-    ) -> Result<bool, StoreError> {
-        store.record_portal_sign_in(session, totp_step).await
-    }
-    async fn session(
-        store: &dyn Store,
-        sha256: &[u8],
-    ) -> Result<Option<(PortalSession, PortalUser)>, StoreError> {
-        store.portal_session(sha256).await
-    }
-    async fn touch_session(
-        store: &dyn Store,
-        sha256: &[u8],
-        now: ocpay_core::Timestamp,
-    ) -> Result<(), StoreError> {
-        store.touch_portal_session(sha256, now).await
-    }
-    async fn end_session(store: &dyn Store, sha256: &[u8]) -> Result<(), StoreError> {
-        store.end_portal_session(sha256).await
-    }
-    async fn update(
-        store: &dyn Store,
-        user_id: &str,
-        change: &ocpay_store::PortalUserChange,
-    ) -> Result<Option<PortalUser>, StoreError> {
-        store.update_portal_user(user_id, change).await
-    }
-    async fn by_setup_token(
-        store: &dyn Store,
-        sha256: &[u8],
-        now: ocpay_core::Timestamp,
-    ) -> Result<Option<PortalUser>, StoreError> {
-        store.portal_user_by_setup_token(sha256, now).await
-    }
+    store_calls!(
+        PortalUser,
+        portal_user_by_email,
+        portal_sign_in_attempt,
+        record_portal_sign_in,
+        portal_session,
+        touch_portal_session,
+        end_portal_session,
+        update_portal_user,
+        portal_user_by_setup_token
+    );
+
     async fn audit(portal: &Portal, user: &PortalUser, event: &str, code: &str) {
         portal.audit(&user.client_id, &format!("portal.{event}"), &user.email, code).await;
     }
@@ -237,60 +253,27 @@ impl Realm for ConsoleRealm {
     const PATH: &'static str = "/console";
     const SESSION_COOKIE: &'static str = CONSOLE_COOKIE;
     const SIGN_IN_COOKIE: &'static str = CONSOLE_SIGN_IN_COOKIE;
-    const EVENTS: &'static str = "console";
 
-    async fn by_email(store: &dyn Store, email: &str) -> Result<Option<OperatorUser>, StoreError> {
-        store.operator_by_email(email).await
-    }
-    async fn sign_in_attempt(
-        store: &dyn Store,
-        user_id: &str,
-        failures_max: u32,
-        locked_until: ocpay_core::Timestamp,
-        now: ocpay_core::Timestamp,
-    ) -> Result<bool, StoreError> {
-        store.operator_sign_in_attempt(user_id, failures_max, locked_until, now).await
-    }
-    async fn record_sign_in(
-        store: &dyn Store,
-        session: &PortalSession,
-        totp_step: Option<i64>,
-    ) -> Result<bool, StoreError> {
-        store.record_operator_sign_in(session, totp_step).await
-    }
-    async fn session(
-        store: &dyn Store,
-        sha256: &[u8],
-    ) -> Result<Option<(PortalSession, OperatorUser)>, StoreError> {
-        store.operator_session(sha256).await
-    }
-    async fn touch_session(
-        store: &dyn Store,
-        sha256: &[u8],
-        now: ocpay_core::Timestamp,
-    ) -> Result<(), StoreError> {
-        store.touch_operator_session(sha256, now).await
-    }
-    async fn end_session(store: &dyn Store, sha256: &[u8]) -> Result<(), StoreError> {
-        store.end_operator_session(sha256).await
-    }
-    async fn update(
-        store: &dyn Store,
-        user_id: &str,
-        change: &ocpay_store::PortalUserChange,
-    ) -> Result<Option<OperatorUser>, StoreError> {
-        store.update_operator(user_id, change).await
-    }
-    async fn by_setup_token(
-        store: &dyn Store,
-        sha256: &[u8],
-        now: ocpay_core::Timestamp,
-    ) -> Result<Option<OperatorUser>, StoreError> {
-        store.operator_by_setup_token(sha256, now).await
-    }
+    store_calls!(
+        OperatorUser,
+        operator_by_email,
+        operator_sign_in_attempt,
+        record_operator_sign_in,
+        operator_session,
+        touch_operator_session,
+        end_operator_session,
+        update_operator,
+        operator_by_setup_token
+    );
+
     async fn audit(_portal: &Portal, user: &OperatorUser, event: &str, code: &str) {
-        tracing::info!(operator = %user.email, event = %format!("console.{event}"), code, "console sign-in event");
+        log_operator_event(user, event, code);
     }
+}
+
+/// An operator's sign-in event (they belong to no participant's audit trail): in the log.
+pub(crate) fn log_operator_event(user: &OperatorUser, event: &str, code: &str) {
+    tracing::info!(operator = %user.email, event = %format!("console.{event}"), code, "an operator's sign-in event");
 }
 
 /// The live session the request's cookie of realm `R` names, with its user: `None` when there

@@ -57,6 +57,6 @@ pub(super) async fn totp_change(
         Err(error) => return Ok(page(&operator, form.secret().to_owned(), Some(error))),
     };
     portal.app.store.update_operator(&operator.user.user_id, &change).await?;
-    tracing::info!(operator = %operator.user.email, event = %format!("console.{event}"), "console sign-in event");
+    crate::session::log_operator_event(&operator.user, event, "SUCCESS");
     Ok(done("/console/"))
 }
