@@ -209,6 +209,8 @@ struct Payment {
     id: String,
     amount: Amount,
     code: String,
+    /// Its `paymentExpiryTime`, when the scenario set one.
+    expires: Option<jiff::Timestamp>,
 }
 
 impl Run<'_> {
@@ -283,29 +285,46 @@ impl Run<'_> {
         &mut self,
         args: &TriggerArgs,
         amount: i64,
-        expires: Option<jiff::Timestamp>,
+        expires_in: Option<SignedDuration>,
     ) -> Step<Payment> {
-        let name = &self.caller.name;
-        let amount = Amount::new(&args.currency, amount);
-        let description = format!("ocpay trigger at {name}");
-        let mut request =
-            order_code_request(new_request_id(), amount.clone(), description, None, Seller::named(name));
-        request.payment_expiry_time = expires.map(datetime::format);
-        request.payment_notify_url = self.notify_url.clone();
-        let (answer, value): (PayResponse, Value) = self.call(&request).await?;
-        let code = text_code(&value).map(str::to_owned);
-        match (answer.result.is_success(), answer.payment_id, code) {
-            (true, Some(id), Some(code)) => {
-                let line = format!("S / SUCCESS: paymentId {id}, order code {code}");
-                self.step("pay", true, line, value);
-                self.sent(&request);
-                Ok(Ok(Payment { id, amount, code }))
-            }
-            _ => {
-                let line = said(&answer.result);
-                self.step("pay", false, line, value);
-                self.sent(&request);
-                Ok(Err(Stop::Unexpected))
+        let seller = Seller::named(&self.caller.name);
+        let (merchant_id, store_id) = (seller.merchant_id.clone(), seller.store_id.clone());
+        let mut registered = false;
+        loop {
+            let seller = Seller::named(&self.caller.name);
+            let amount = Amount::new(&args.currency, amount);
+            let description = format!("ocpay trigger at {}", self.caller.name);
+            let mut request = order_code_request(new_request_id(), amount.clone(), description, None, seller);
+            let expires = expires_in.map(|duration| jiff::Timestamp::now() + duration);
+            request.payment_expiry_time = expires.map(datetime::format);
+            request.payment_notify_url = self.notify_url.clone();
+            let (answer, value): (PayResponse, Value) = self.call(&request).await?;
+            let code = text_code(&value).map(str::to_owned);
+            match (answer.result.is_success(), answer.payment_id, code) {
+                (true, Some(id), Some(code)) => {
+                    let line = format!("S / SUCCESS: paymentId {id}, order code {code}");
+                    self.step("pay", true, line, value);
+                    self.sent(&request);
+                    return Ok(Ok(Payment { id, amount, code, expires }));
+                }
+                // An acquirer pays for a store it registered: register it, once, and pay again.
+                _ if answer.result.result_code == "MERCHANT_NOT_REGISTERED" && !registered => {
+                    let line = format!(
+                        "{}: an acquirer pays for a store it registered; registering {merchant_id}'s store {store_id} first",
+                        said(&answer.result)
+                    );
+                    self.step("pay", true, line, value);
+                    self.sent(&request);
+                    if let Err(stop) = self.register(&merchant_id, &store_id, "APPROVED").await? {
+                        return Ok(Err(stop));
+                    }
+                    registered = true;
+                }
+                _ => {
+                    self.step("pay", false, said(&answer.result), value);
+                    self.sent(&request);
+                    return Ok(Err(Stop::Unexpected));
+                }
             }
         }
     }
@@ -383,11 +402,12 @@ impl Run<'_> {
     }
 
     async fn payment_expired(&mut self, args: &TriggerArgs) -> Step<()> {
-        let expires = jiff::Timestamp::now() + args.expires_in;
-        let payment = match self.pay(args, args.amount.unwrap_or(DEFAULT_AMOUNT), Some(expires)).await? {
+        let amount = args.amount.unwrap_or(DEFAULT_AMOUNT);
+        let payment = match self.pay(args, amount, Some(args.expires_in)).await? {
             Ok(payment) => payment,
             Err(stop) => return Ok(Err(stop)),
         };
+        let expires = payment.expires.context("the payment was made without a paymentExpiryTime")?;
         let left = expires.duration_since(jiff::Timestamp::now());
         let line = format!(
             "the code is payable until {} ({} s); nobody pays it",
@@ -483,24 +503,31 @@ impl Run<'_> {
         self.refund_becomes(&request, "FAIL").await
     }
 
-    /// registration.approved or (`reject`) registration.rejected.
+    /// registration.approved or (`reject`) registration.rejected: a new merchant's store.
     async fn registration(&mut self, reject: bool) -> Step<()> {
         let id = new_request_id();
         let merchant_id = if reject { format!("{SANDBOX_REJECT_PREFIX}-{id}") } else { format!("M-{id}") };
+        let status = if reject { "REJECTED" } else { "APPROVED" };
+        self.register(&merchant_id, "S0001", status).await
+    }
+
+    /// Registers a merchant's store and waits until the sandbox's review decides `status`. A
+    /// store already under review is waited for; one already approved needs no wait.
+    async fn register(&mut self, merchant_id: &str, store_id: &str, status: &'static str) -> Step<()> {
         let name = self.caller.name.clone();
         let request = RegistrationRequest {
-            registration_request_id: Some(id.clone()),
+            registration_request_id: Some(new_request_id()),
             registration_notify_url: self.notify_url.clone(),
             pass_through_info: None,
             merchant_info: Some(MerchantRegistrationInfo {
-                reference_merchant_id: Some(merchant_id.clone()),
+                reference_merchant_id: Some(merchant_id.to_owned()),
                 merchant_display_name: Some(name.clone()),
                 merchant_mcc: Some("5812".to_owned()),
                 ..MerchantRegistrationInfo::default()
             }),
             product_codes: Some(vec![PRODUCT_CODE_IN_STORE.to_owned()]),
             store_info: Some(StoreRegistrationInfo {
-                reference_store_id: Some("S0001".to_owned()),
+                reference_store_id: Some(store_id.to_owned()),
                 store_name: Some(name),
                 store_mcc: Some("5812".to_owned()),
                 store_address: None,
@@ -508,17 +535,22 @@ impl Run<'_> {
         };
         let (answer, value): (RegistrationResponse, Value) = self.call(&request).await?;
         let result = &answer.result;
-        let line = format!("{} for referenceMerchantId {merchant_id}", said(result));
-        let accepted = result.is_success();
-        self.step("registration", accepted, line, value);
+        let code = result.result_code.clone();
+        let line = format!("{} for referenceMerchantId {merchant_id}, store {store_id}", said(result));
+        let accepted = result.is_success() || code == "REGISTRATION_UNDER_REVIEW";
+        let approved_before = code == "REPEAT_REGISTRATION" && status == "APPROVED";
+        self.step("registration", accepted || approved_before, line, value);
         self.sent(&request);
+        if approved_before {
+            return Ok(Ok(()));
+        }
         if !accepted {
             return Ok(Err(Stop::Unexpected));
         }
-        let status = if reject { "REJECTED" } else { "APPROVED" };
         let inquiry = InquiryRegistrationStatusRequest {
-            registration_request_id: Some(id),
-            ..InquiryRegistrationStatusRequest::default()
+            reference_merchant_id: Some(merchant_id.to_owned()),
+            reference_store_id: Some(store_id.to_owned()),
+            registration_request_id: None,
         };
         let name = format!("inquiryRegistrationStatus until {status}");
         let decided = self

@@ -178,6 +178,19 @@ fn an_acquirer_rehearses_both_reviews_and_a_wait_that_runs_out_exits_3() {
     let said = summary["steps"][2]["said"].as_str().unwrap();
     assert!(said.contains("nothing is sent without --notify-url"), "{said}");
 
+    // An acquirer pays for a store it registered: the first payment scenario registers the
+    // default store, waits for its approval and pays again; the next one pays at once.
+    let (_, steps) = passed(&trigger("payment.succeeded", &profile, &[]));
+    assert_eq!(
+        &steps[..4],
+        ["pay", "registration", "inquiryRegistrationStatus until APPROVED", "notification"]
+    );
+    assert_eq!(steps[4], "pay");
+    let (summary, steps) = passed(&trigger("refund.succeeded", &profile, &[]));
+    assert_eq!(steps[0], "pay");
+    assert_eq!(steps[1], "payer opens the code", "registered already");
+    assert_eq!(answer(&summary, "inquiryRefund until SUCCESS")["refundStatus"], "SUCCESS");
+
     // The review takes two seconds; a one-second wait runs out first: exit code 3.
     let out = ocpay(&[
         "trigger",
