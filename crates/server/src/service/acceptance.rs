@@ -15,7 +15,7 @@ use ocpay_store::{
 };
 
 use crate::acceptance::{
-    self, AttemptFact, NOTIFICATION_RETRIED, NotificationFact, Notified, Observations, PaymentFact,
+    self, AttemptFact, Call, NOTIFICATION_RETRIED, NotificationFact, Notified, Observations, PaymentFact,
     REFUND_ASYNC, RefundFact, Request,
 };
 pub use crate::acceptance::{Case, CaseReport, CheckItem, ChecklistItem, GoLive};
@@ -235,14 +235,30 @@ async fn observe(cx: &Context, sandbox: &ClientId, now: Timestamp) -> Result<Obs
     Ok(observations)
 }
 
-/// Whose notifications the cases read, newest first, at most `max`: paid payments (payment-1
-/// and, with amount 9904, notification-retried) and refunds of amount 9902
+/// Whose notifications the cases read, newest first, at most `max`: paid payments (payment-1,
+/// for those no inquiry saw succeed, and, with amount 9904, notification-retried) and refunds of amount 9902
 /// (async-refund-learned), taking the kinds in turn so that each gets its newest.
 fn notification_subjects(observations: &Observations, max: u32) -> Vec<(String, Notified)> {
     let mut paid: Vec<&PaymentFact> = observations.payments.iter().filter(|p| p.paid_at.is_some()).collect();
     paid.sort_by_key(|payment| std::cmp::Reverse(payment.paid_at));
     let (magic, ordinary): (Vec<_>, Vec<_>) =
         paid.into_iter().partition(|payment| payment.amount == NOTIFICATION_RETRIED);
+    // A payment the till saw succeed by inquiring passes payment-1 without its notification.
+    let seen: HashSet<&str> = observations
+        .requests
+        .iter()
+        .filter(|request| {
+            request.call == Call::InquiryPayment && request.payment_status.as_deref() == Some("SUCCESS")
+        })
+        .flat_map(|request| [request.payment_id.as_deref(), request.payment_request_id.as_deref()])
+        .flatten()
+        .collect();
+    let ordinary: Vec<_> = ordinary
+        .into_iter()
+        .filter(|payment| {
+            !seen.contains(payment.payment_id.as_str()) && !seen.contains(payment.payment_request_id.as_str())
+        })
+        .collect();
     let mut refunds: Vec<&RefundFact> =
         observations.refunds.iter().filter(|refund| refund.amount == REFUND_ASYNC).collect();
     refunds.sort_by_key(|refund| std::cmp::Reverse(refund.completed_at));
