@@ -15,43 +15,28 @@ use ocpay_testkit::{TestApp, unique_id};
 use ocpay_web::auth::{new_totp_secret, totp_now};
 use reqwest::StatusCode;
 
-use crate::browser::{Browser, PASSWORD, passwords};
+use crate::browser::{Browser, PASSWORD};
+use crate::console::console_sign_in;
 use crate::payments::{audited, signed_in};
 
 /// An operator with the second factor on, signed in to the console.
 pub(crate) async fn operator(app: &TestApp, email: &str) -> Browser {
     let secret = operator_account(app, email).await;
     let browser = Browser::new(app);
-    let form = browser.get("/console/login").await;
-    assert_eq!(form.status, StatusCode::OK, "{}", form.body);
     let code = totp_now(&secret, app.clock.now()).unwrap();
-    let answer = browser
-        .post(
-            "/console/login",
-            &[("csrf", &form.csrf()), ("email", email), ("password", PASSWORD), ("totp", &code)],
-        )
-        .await;
+    let answer = console_sign_in(&browser, email, PASSWORD, &code).await;
     assert_eq!(answer.location.as_deref(), Some("/console/"), "{email} signs in: {}", answer.body);
     browser
 }
 
 /// An operator with [`PASSWORD`] and the second factor on; its TOTP secret.
 pub(crate) async fn operator_account(app: &TestApp, email: &str) -> String {
+    crate::console::operator(app, email).await;
     let store = &*app.state.store;
-    let settings = &app.state.settings.portal;
-    let created = ocpay_web::users::create_operator(
-        store,
-        &passwords(app),
-        settings,
-        app.clock.now(),
-        email,
-        Some(PASSWORD),
-    )
-    .await
-    .expect("an operator");
+    let created = store.operator_by_email(email).await.unwrap().expect("the operator");
     let secret = new_totp_secret();
     let change = PortalUserChange { totp_secret: Some(Some(secret.clone())), ..PortalUserChange::default() };
-    store.update_operator(&created.operator.user_id, &change).await.unwrap().expect("the operator");
+    store.update_operator(&created.user_id, &change).await.unwrap().expect("the operator");
     secret
 }
 
@@ -245,4 +230,92 @@ async fn payers_and_the_ledger_are_the_operators_only() {
     .await;
     let wallet = Account::new(AccountOwner::Wallet(PayerId::parse(&id).unwrap()), usd());
     assert_eq!(store.balance(&wallet).await.unwrap(), Money::new(0, usd()), "nothing was topped up");
+}
+
+/// Follows a list's "more" links from `first`, collecting what `rows` finds on each page.
+async fn walk_pages(
+    console: &Browser,
+    first: &str,
+    more: &str,
+    rows: impl Fn(&str) -> Vec<String>,
+) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut next = Some(first.to_owned());
+    while let Some(path) = next.take() {
+        let page = console.get(&path).await;
+        assert_eq!(page.status, StatusCode::OK, "{path}: {}", page.body);
+        found.extend(rows(&page.body));
+        let marker = format!("\" rel=\"next\">{more}</a>");
+        if let Some(end) = page.body.find(&marker) {
+            let start = page.body[..end].rfind("href=\"").unwrap() + "href=\"".len();
+            next = Some(crate::payments::unescape(&page.body[start..end]));
+        }
+        assert!(found.len() < 100, "the pages end");
+    }
+    found
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn payers_accounts_and_entries_page_by_keyset() {
+    let app = TestApp::spawn_with(|config| config.portal_page_size = 2).await;
+    let store = &*app.state.store;
+    let prefix = unique_id("sandbox-page");
+    let mut ids = Vec::new();
+    for n in 0..5 {
+        let id = PayerId::parse(&format!("{prefix}-{n}")).unwrap();
+        ocpay_server::service::wallet::create_payer(
+            store,
+            app.clock.now(),
+            id.clone(),
+            ocpay_core::participant::Environment::Sandbox,
+            usd(),
+            None,
+            1_000,
+        )
+        .await
+        .unwrap();
+        ids.push(id.to_string());
+    }
+    // Another payer's id shares no prefix with them and is not listed.
+    let other = PayerId::parse(&unique_id("sandbox-other")).unwrap();
+    store
+        .create_payer(&ocpay_core::payer::Payer::new(
+            other,
+            ocpay_core::participant::Environment::Sandbox,
+            usd(),
+            None,
+            app.clock.now(),
+        ))
+        .await
+        .unwrap();
+    let first = &ids[0];
+    for minor in [100, 200, 300, 400, 500] {
+        store
+            .top_up(&PayerId::parse(first).unwrap(), Money::new(minor, usd()), app.clock.now())
+            .await
+            .unwrap();
+    }
+    let console = operator(&app, "ops@platform.example").await;
+
+    let listed = walk_pages(&console, &format!("/console/payers?q={prefix}"), "More payers", |body| {
+        crate::payments::all_between(body, "<a href=\"/console/payers/", "\"")
+    })
+    .await;
+    assert_eq!(listed, ids, "every payer of the prefix once, in order, two a page");
+
+    let entries = walk_pages(&console, &format!("/console/payers/{first}"), "Older entries", |body| {
+        crate::payments::all_between(body, "<td data-label=\"Amount\" class=\"num\">", "</td>")
+    })
+    .await;
+    assert_eq!(entries, ["USD +5.00", "USD +4.00", "USD +3.00", "USD +2.00", "USD +1.00"], "newest first");
+
+    // The ledger's accounts: the funding account only (wallets are not listed), on one page.
+    let accounts = walk_pages(&console, "/console/ledger", "More accounts", |body| {
+        crate::payments::all_between(body, "<td data-label=\"Balance\" class=\"num\">", "</td>")
+    })
+    .await;
+    assert_eq!(accounts, ["USD -15.00"]);
+    let bad = console.get("/console/payers?after=%20").await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(bad.body.contains("after: not a page of this list"), "{}", bad.body);
 }
