@@ -24,6 +24,9 @@ use crate::service::{Context, ServiceError};
 /// The audit trail's name of the developer center's test notification; its result code
 /// `SUCCESS` means the live notify URL acknowledged it.
 pub const TEST_NOTIFICATION_API: &str = "portal.testNotification";
+/// The result codes a sent test notification is audited with; other events under
+/// [`TEST_NOTIFICATION_API`] (a refusal of the form, say) sent nothing and do not count.
+pub const TEST_NOTIFICATION_CODES: [&str; 3] = ["SUCCESS", "NOT_ACKNOWLEDGED", "NOT_SENT"];
 
 /// How many rows one page of a read takes.
 const PAGE: u32 = 500;
@@ -108,7 +111,10 @@ async fn live_checklist(
         None => item(CheckItem::LiveNotifyUrl, false, format!("{live} has no notify URL: set one")),
         Some(url) => {
             let events = cx.store.audit_events(live, cx.settings.acceptance.log_entries_max).await?;
-            match events.iter().find(|event| event.api == TEST_NOTIFICATION_API) {
+            match events.iter().find(|event| {
+                event.api == TEST_NOTIFICATION_API
+                    && TEST_NOTIFICATION_CODES.contains(&event.result_code.as_str())
+            }) {
                 None => item(
                     CheckItem::LiveNotifyUrl,
                     false,

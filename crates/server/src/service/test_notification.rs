@@ -142,5 +142,10 @@ mod tests {
         assert_eq!(Outcome::Answered(reply(true)).code(), "SUCCESS");
         assert_eq!(Outcome::Answered(reply(false)).code(), "NOT_ACKNOWLEDGED");
         assert_eq!(Outcome::NotSent("timeout".into()).code(), "NOT_SENT");
+        for outcome in
+            [Outcome::Answered(reply(true)), Outcome::Answered(reply(false)), Outcome::NotSent(String::new())]
+        {
+            assert!(super::super::acceptance::TEST_NOTIFICATION_CODES.contains(&outcome.code()));
+        }
     }
 }
