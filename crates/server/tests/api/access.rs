@@ -609,3 +609,38 @@ async fn an_isv_registers_and_pays_for_an_acquirer_that_authorised_it() {
         limited.register(&registration_request(&unique_id("REG"), "M-ISV-2", "S-ISV")).await.unwrap();
     assert_eq!(refused.result.result_code, "ACCESS_DENIED");
 }
+
+/// An operator suspends a merchant: its own signed requests and an ISV's for it answer
+/// `ACCESS_DENIED` saying why, while a forged request still fails its signature first; a
+/// resumption lets both through from the next request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_suspended_participant_and_an_isv_acting_for_it_are_refused_until_resumed() {
+    let app = TestApp::spawn().await;
+    let merchant = app.merchant().await;
+    let isv = app.participant(ParticipantKind::Isv, Environment::Sandbox, None).await;
+    let issued = authorise(&app, &merchant, &isv, "pay,inquiry").await;
+    let agent = client_for(&app, &isv, Some(issued.token.expose()));
+    let client_id = ClientId::parse(&merchant.client_id).unwrap();
+    let store = &*app.state.store;
+
+    participants::set_suspended(store, app.clock.now(), &client_id, true).await.unwrap();
+    let own = merchant.client.pay(&pay_request(&unique_id("SUSP"), "USD", 100)).await.unwrap();
+    assert_eq!(own.result.result_code, "ACCESS_DENIED");
+    assert!(own.result.result_message.contains("the participant is suspended"), "{:?}", own.result);
+    let for_it = agent.pay(&pay_request(&unique_id("SUSP"), "USD", 100)).await.unwrap();
+    assert_eq!(for_it.result.result_code, "ACCESS_DENIED");
+    assert!(
+        for_it.result.result_message.contains("the merchant that issued it is suspended"),
+        "{:?}",
+        for_it.result
+    );
+    let forger = app.client_builder(&merchant.client_id, SigningKey::generate().unwrap()).build().unwrap();
+    let forged = forger.pay(&pay_request(&unique_id("SUSP"), "USD", 100)).await.unwrap();
+    assert_eq!(forged.result.result_code, "SIGNATURE_INVALID", "the signature is checked first");
+
+    participants::set_suspended(store, app.clock.now(), &client_id, false).await.unwrap();
+    let own = merchant.client.pay(&pay_request(&unique_id("SUSP"), "USD", 100)).await.unwrap();
+    assert_eq!(own.result.result_code, "SUCCESS", "resumed from the next request");
+    let for_it = agent.pay(&pay_request(&unique_id("SUSP"), "USD", 100)).await.unwrap();
+    assert_eq!(for_it.result.result_code, "SUCCESS");
+}
