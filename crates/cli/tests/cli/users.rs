@@ -94,3 +94,65 @@ fn users_are_created_listed_and_disabled_from_the_shell() {
     let missing = ocpay(&["users", "disable", "--data-dir", &data, "--email", "nobody@shop.example"]);
     assert!(!missing.status.success());
 }
+
+#[test]
+fn operators_are_created_linked_listed_and_disabled_with_operator_and_participants_suspended() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data").to_str().unwrap().to_owned();
+    assert!(ocpay(&["migrate", "--data-dir", &data]).status.success());
+    let operator = |more: &[&str]| {
+        let mut all = vec!["users"];
+        all.extend_from_slice(more);
+        all.extend_from_slice(&["--data-dir", &data, "--operator"]);
+        ocpay(&all)
+    };
+
+    let invited = json(&operator(&["create", "--email", "Ops@Platform.Example"]));
+    assert_eq!(
+        (invited["email"].as_str(), invited["operator"].as_bool()),
+        (Some("ops@platform.example"), Some(true))
+    );
+    let link = invited["setupLink"].as_str().expect("a one-time link");
+    assert!(link.contains("/console/setup?token="), "the console's: {link}");
+    let renewed = json(&operator(&["link", "--email", "ops@platform.example"]));
+    assert!(
+        renewed["setupLink"].as_str().is_some_and(|new| new.contains("/console/setup?token=") && new != link)
+    );
+    let twice = operator(&["create", "--email", "ops@platform.example"]);
+    assert!(String::from_utf8_lossy(&twice.stderr).contains("exists already"));
+    let with_role = ocpay(&[
+        "users",
+        "create",
+        "--data-dir",
+        &data,
+        "--operator",
+        "--email",
+        "x@platform.example",
+        "--role",
+        "owner",
+    ]);
+    assert_eq!(with_role.status.code(), Some(2), "an operator has no role");
+
+    let listed = json(&operator(&["list"]));
+    let operators = listed["users"].as_array().unwrap();
+    assert_eq!(operators.len(), 1);
+    assert_eq!(
+        (operators[0]["totp"].as_bool(), operators[0]["password"].as_bool()),
+        (Some(false), Some(false))
+    );
+    let users = json(&ocpay(&["users", "list", "--data-dir", &data]));
+    assert_eq!(users["users"].as_array().map(Vec::len), Some(0), "operators are not participants' users");
+    let disabled = json(&operator(&["disable", "--email", "ops@platform.example"]));
+    assert!(disabled["disabledAt"].is_string());
+
+    let merchant =
+        create_participant(&data, &dir.path().join("merchant"), "merchant", "http://127.0.0.1:1", &[]);
+    let client_id = merchant["clientId"].as_str().unwrap();
+    let suspend =
+        |word: &str| json(&ocpay(&["participant", word, "--data-dir", &data, "--client-id", client_id]));
+    assert!(suspend("suspend")["suspendedAt"].is_string());
+    assert!(suspend("resume")["suspendedAt"].is_null());
+    let unknown = ocpay(&["participant", "suspend", "--data-dir", &data, "--client-id", "SANDBOX_NOBODY"]);
+    assert!(!unknown.status.success());
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("client"), "names the flag");
+}
