@@ -165,6 +165,16 @@ async fn signed_in_payer(cx: &Context, id: Option<PayerId>, pin: Option<&str>) -
     Ok(payer)
 }
 
+/// Hashes a new PIN off the async workers (an operator's console creates payers inside the
+/// server); where no blocking thread can take it (a runtime shutting down), here.
+async fn hash_pin(pin: &str, iterations: u32) -> String {
+    let owned = pin.to_owned();
+    match tokio::task::spawn_blocking(move || pin::hash(&owned, iterations)).await {
+        Ok(hash) => hash,
+        Err(_) => pin::hash(pin, iterations),
+    }
+}
+
 /// Checks a PIN off the async workers: PBKDF2 takes milliseconds on purpose.
 async fn verify_pin(pin: &str, hash: String) -> bool {
     let pin = pin.to_owned();
@@ -202,7 +212,7 @@ pub async fn create_payer(
     let pin_hash = match (environment, pin) {
         (_, Some(pin)) => {
             pin::check(pin)?;
-            Some(pin::hash(pin, iterations))
+            Some(hash_pin(pin, iterations).await)
         }
         (Environment::Live, None) => return Err(PayerError::PinRequired),
         (Environment::Sandbox, None) => None,
