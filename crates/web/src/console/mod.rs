@@ -31,8 +31,8 @@ use ocpay_core::ids::ClientId;
 use ocpay_store::{OperatorUser, PortalSession};
 
 use crate::Portal;
-use crate::pages::PageError;
-use crate::pages::sign_in;
+use crate::pages::sign_in::{self, ConsoleMessage};
+use crate::pages::{Failure, PageError, render};
 use crate::session::{ConsoleRealm, check_form, live_session};
 
 /// The console's routes, merged into the web crate's router.
@@ -57,6 +57,8 @@ pub(crate) fn routes() -> Router<Arc<Portal>> {
         .route("/console/registrations/{id}/approve", post(registrations::approve))
         .route("/console/registrations/{id}/reject", post(registrations::reject))
         .route(audit::SECTION, get(audit::search))
+        .route("/console/{*rest}", axum::routing::any(|| async { PageError::NotFound }))
+        .layer(axum::middleware::from_fn(failures))
         .route(payers::SECTION, get(payers::list).post(payers::create))
         .route("/console/payers/{payer_id}", get(payers::detail))
         .route("/console/payers/{payer_id}/top-up", post(payers::top_up))
@@ -68,6 +70,19 @@ pub(crate) fn routes() -> Router<Arc<Portal>> {
         .route("/console/settlement/{batch_id}", get(settlement::detail))
         .route("/console/settlement/{batch_id}/mark-paid", post(settlement::mark_paid))
         .route("/console/settlement/{batch_id}/files/{date}/{name}", get(settlement::download))
+}
+
+/// Shows a page's failure on the console's own page, which leads back to the console.
+async fn failures(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let response = next.run(request).await;
+    let Some(failure) = response.extensions().get::<Failure>().cloned() else { return response };
+    let page = ConsoleMessage {
+        heading: failure.heading,
+        text: &failure.text,
+        link: "/console/",
+        link_text: "Back to the console",
+    };
+    (response.status(), render(&page)).into_response()
 }
 
 /// The second factor's page: the only one an operator without it reaches (and sign-out).

@@ -217,8 +217,18 @@ impl IntoResponse for PageError {
         };
         let page =
             Message { heading, text: &text, link: "/portal/", link_text: "Back to the developer center" };
-        (status, render(&page)).into_response()
+        let mut response = (status, render(&page)).into_response();
+        // For the console, which shows the same failure on its own page (`console::failures`).
+        response.extensions_mut().insert(Failure { heading, text });
+        response
     }
+}
+
+/// A failure as [`PageError`] words it, kept on its answer.
+#[derive(Debug, Clone)]
+pub(crate) struct Failure {
+    pub heading: &'static str,
+    pub text: String,
 }
 
 #[derive(Template)]

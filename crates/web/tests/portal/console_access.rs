@@ -164,6 +164,7 @@ async fn console_forms_without_the_token_or_from_another_site_change_nothing() {
     let csrf = page.csrf();
     let without = browser.post(&path, &[]).await;
     assert_eq!(without.status, StatusCode::FORBIDDEN);
+    assert!(without.body.contains("Back to the console"), "the console's own page: {}", without.body);
     let wrong = browser.post(&path, &[("csrf", "not-the-token")]).await;
     assert_eq!(wrong.status, StatusCode::FORBIDDEN);
     let cross_site = browser
@@ -185,4 +186,12 @@ async fn console_forms_without_the_token_or_from_another_site_change_nothing() {
     assert_eq!(listing.unwrap().suspended_at, None, "nothing changed");
     let done = browser.post(&path, &[("csrf", &csrf)]).await;
     assert_eq!(done.status, StatusCode::SEE_OTHER, "the real form works");
+    for missing in ["/console/nothing/here", "/console/participants/SANDBOX_NOBODY"] {
+        let page = browser.get(missing).await;
+        assert_eq!(page.status, StatusCode::NOT_FOUND, "{missing}");
+        assert!(
+            page.body.contains("Back to the console") && page.body.contains("operator's console"),
+            "{missing}"
+        );
+    }
 }
