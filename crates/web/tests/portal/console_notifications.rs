@@ -79,3 +79,39 @@ async fn notifications_are_the_operators_only() {
     let app = TestApp::spawn().await;
     refuses_everyone_else(&app, &["/console/notifications"], &["/console/notifications/resend"]).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_home_charts_every_participant_and_keeps_the_days_that_can_no_longer_change() {
+    let app = TestApp::spawn().await;
+    let receiver = Receiver::start(app.platform_key.clone()).await;
+    receiver.reply_always(Reply::Ack);
+    let mut owners = Vec::new();
+    for (n, minor) in [1250, 700].into_iter().enumerate() {
+        let merchant = app.merchant_notified_at(&receiver).await;
+        let owner =
+            signed_in(&app, &merchant.client_id, &format!("owner{n}@shop.example"), Role::Owner).await;
+        let id = pay(&merchant, &unique_id("PR-CHART"), minor).await;
+        let path = format!("/portal/payments/{id}");
+        let csrf = owner.get(&path).await.csrf();
+        let paid = owner.post(&format!("{path}/pay"), &[("csrf", &csrf), ("outcome", "SUCCESS")]).await;
+        assert_eq!(paid.status, StatusCode::SEE_OTHER, "{}", paid.body);
+        owners.push(merchant);
+    }
+    app.background_rounds().await;
+    // Ten days on, the day of the payments can no longer change: the first view computes and
+    // keeps it, the next reads it kept, and both say the same.
+    app.clock.advance(SignedDuration::from_hours(240));
+    let console = operator(&app, "ops@platform.example").await;
+    for view in ["first", "kept"] {
+        let home = console.get("/console/").await;
+        assert_eq!(home.status, StatusCode::OK, "{view}: {}", home.body);
+        assert!(home.body.contains("2 payments (2 USD 19.50)"), "{view}: {}", home.body);
+        assert!(home.body.contains("2 delivered, 0 still trying, 0 failed"), "{view}: {}", home.body);
+    }
+    // A participant's own charts are untouched by the platform's kept days.
+    let first = &owners[0];
+    let own = signed_in(&app, &first.client_id, "later@shop.example", Role::Viewer).await;
+    let home = own.get("/portal/").await;
+    assert!(home.body.contains("1 payments (1 USD 12.50)"), "{}", home.body);
+    assert!(!home.body.contains("USD 7.00"), "{}", home.body);
+}
