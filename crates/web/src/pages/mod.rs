@@ -138,7 +138,11 @@ impl Chrome {
                 })
                 .map(|(href, label)| (*href, *label, *href == current))
                 .collect(),
-            notice: None,
+            notice: signed.suspended.then(|| {
+                "The platform's operator suspended this participant: its API requests answer \
+                 ACCESS_DENIED, and you may read here and change nothing."
+                    .to_owned()
+            }),
         }
     }
 }

@@ -180,7 +180,9 @@ async fn an_operator_suspends_a_participant_whose_requests_are_then_denied_until
     crate::browser::user(&app, &merchant.client_id, "dev@shop.example", ocpay_core::portal::Role::Owner)
         .await;
     let developer = Browser::signed_in(&app, "dev@shop.example").await;
-    assert_eq!(developer.get("/portal/payments").await.status, StatusCode::OK);
+    let read = developer.get("/portal/payments").await;
+    assert_eq!(read.status, StatusCode::OK);
+    assert!(read.body.contains("suspended this participant"), "the pages say why: {}", read.body);
     let settings = developer.get("/portal/settings").await;
     let change = developer
         .post("/portal/settings/notify-url", &[("csrf", &settings.csrf()), ("notify_url", "")])
