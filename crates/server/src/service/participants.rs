@@ -5,7 +5,7 @@ use jiff::Timestamp;
 use ocpay_core::access::Scopes;
 use ocpay_core::ids::ClientId;
 use ocpay_core::participant::{
-    Environment, KeyLabel, KeyVersion, Participant, ParticipantKey, ParticipantKind,
+    Environment, KeyLabel, KeyVersion, Participant, ParticipantKey, ParticipantKind, SANDBOX_CLIENT_ID_PREFIX,
 };
 use ocpay_core::text::{self, Name};
 use ocpay_protocol::VerifyingKey;
@@ -78,7 +78,29 @@ pub async fn create(
     now: Timestamp,
     new: NewParticipant,
 ) -> Result<Participant, ParticipantError> {
-    create_as(store, notify, now, new, None).await
+    create_as(store, notify, now, new, None, None).await
+}
+
+/// As [`create`], with the client id an operator chose (a participant moving to ocpay keeps
+/// its own): it must say the participant's environment (`SANDBOX_...` for the sandbox, and
+/// only there) and no participant may have it yet.
+pub async fn create_with_client_id(
+    store: &dyn Store,
+    notify: &NotifySettings,
+    now: Timestamp,
+    new: NewParticipant,
+    client_id: ClientId,
+) -> Result<Participant, ParticipantError> {
+    if Environment::of_client_id(&client_id) != new.environment {
+        let reason = match new.environment {
+            Environment::Sandbox => format!("a sandbox participant's starts with {SANDBOX_CLIENT_ID_PREFIX}"),
+            Environment::Live => {
+                format!("a live participant's does not start with {SANDBOX_CLIENT_ID_PREFIX}")
+            }
+        };
+        return Err(invalid(ParticipantField::ClientId, reason));
+    }
+    create_as(store, notify, now, new, Some(client_id), None).await
 }
 
 /// As [`create`], with the participant's first developer-center user (made for the client id
@@ -90,7 +112,7 @@ pub async fn sign_up(
     new: NewParticipant,
     owner: &(dyn Fn(&ClientId) -> NewPortalUser + Sync),
 ) -> Result<Participant, ParticipantError> {
-    create_as(store, notify, now, new, Some(owner)).await
+    create_as(store, notify, now, new, None, Some(owner)).await
 }
 
 async fn create_as(
@@ -98,6 +120,7 @@ async fn create_as(
     notify: &NotifySettings,
     now: Timestamp,
     new: NewParticipant,
+    chosen: Option<ClientId>,
     owner: Option<&(dyn Fn(&ClientId) -> NewPortalUser + Sync)>,
 ) -> Result<Participant, ParticipantError> {
     if let Some(url) = &new.notify_url {
@@ -116,7 +139,7 @@ async fn create_as(
     // A clash of 80 random bits is astronomically unlikely; retry once anyway rather than fail.
     for _ in 0..2 {
         let participant = Participant {
-            client_id: random::client_id(new.environment),
+            client_id: chosen.clone().unwrap_or_else(|| random::client_id(new.environment)),
             kind: new.kind,
             name: new.name.clone(),
             notify_url: notify_url.clone(),
@@ -128,6 +151,9 @@ async fn create_as(
         };
         match created {
             Ok(()) => return Ok(participant),
+            Err(StoreError::Conflict("client id")) if chosen.is_some() => {
+                return Err(invalid(ParticipantField::ClientId, "another participant has it"));
+            }
             Err(StoreError::Conflict("client id")) => continue,
             Err(error) => return Err(error.into()),
         }

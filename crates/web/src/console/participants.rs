@@ -166,6 +166,9 @@ pub(super) struct CreateForm {
     environment: String,
     #[serde(default)]
     name: String,
+    /// Empty: one is generated.
+    #[serde(default)]
+    client_id: String,
     #[serde(default)]
     notify_url: String,
     #[serde(default)]
@@ -230,21 +233,29 @@ pub(super) async fn create(
             public_key,
             notify_url: notify_url(&form.notify_url)?,
         };
-        Ok::<_, String>(new)
+        let client_id = match form.client_id.trim() {
+            "" => None,
+            text => Some(ClientId::parse(text).map_err(|error| format!("client id: {error}"))?),
+        };
+        Ok::<_, String>((new, client_id))
     })();
-    let new = match checked {
-        Ok(new) => new,
+    let (new, client_id) = match checked {
+        Ok(checked) => checked,
         Err(error) => return new_page(&operator, form, Some(error)),
     };
     let now = portal.app.clock.now();
-    let participant =
-        match participants::create(&*portal.app.store, &portal.app.settings.notify, now, new).await {
-            Ok(participant) => participant,
-            Err(ParticipantError::Invalid { field, reason }) => {
-                return new_page(&operator, form, Some(format!("{field}: {reason}")));
-            }
-            Err(ParticipantError::Store(error)) => return Err(error.into()),
-        };
+    let (store, notify) = (&*portal.app.store, &portal.app.settings.notify);
+    let created = match client_id {
+        None => participants::create(store, notify, now, new).await,
+        Some(client_id) => participants::create_with_client_id(store, notify, now, new, client_id).await,
+    };
+    let participant = match created {
+        Ok(participant) => participant,
+        Err(ParticipantError::Invalid { field, reason }) => {
+            return new_page(&operator, form, Some(format!("{field}: {reason}")));
+        }
+        Err(ParticipantError::Store(error)) => return Err(error.into()),
+    };
     let client_id = &participant.client_id;
     let on = format!("participant {client_id}");
     operator.audit_on(&portal, client_id, "console.createParticipant", &on, "SUCCESS").await;

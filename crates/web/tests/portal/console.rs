@@ -236,6 +236,17 @@ async fn an_operator_creates_and_changes_a_participant() {
     let refused = post(fields("Acme Acquiring", "not a key")).await;
     assert_eq!(refused.status, StatusCode::BAD_REQUEST);
     assert!(refused.body.contains("public key:"), "{}", refused.body);
+    let mut chosen = fields("Acme Live", &key);
+    chosen.push(("client_id", "SANDBOX_ACME_MIGRATED".to_owned()));
+    chosen[2].1 = "LIVE".to_owned();
+    let mismatch = post(chosen.clone()).await;
+    assert_eq!(mismatch.status, StatusCode::BAD_REQUEST);
+    assert!(mismatch.body.contains("client id: a live participant"), "{}", mismatch.body);
+    chosen[2].1 = "SANDBOX".to_owned();
+    let kept = post(chosen.clone()).await;
+    assert_eq!(kept.location.as_deref(), Some("/console/participants/SANDBOX_ACME_MIGRATED?done=created"));
+    let taken = post(chosen).await;
+    assert!(taken.body.contains("client id: another participant has it"), "{}", taken.body);
     let created = post(fields("Acme Acquiring", &key)).await;
     let location = created.location.expect("created");
     assert!(location.starts_with("/console/participants/SANDBOX_"), "{location}");
