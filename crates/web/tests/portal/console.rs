@@ -399,3 +399,24 @@ async fn the_audit_search_finds_across_participants_newest_first() {
     assert_eq!(wrong.status, StatusCode::BAD_REQUEST);
     assert!(wrong.body.contains("from"), "{}", wrong.body);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operators_session_ends_when_idle_and_a_disabled_operator_is_signed_out() {
+    let app = TestApp::spawn().await;
+    let browser = signed_in_operator(&app, "ops@platform.example").await;
+    let idle = app.state.settings.portal.session.idle_ms;
+    app.clock.advance(SignedDuration::from_millis(idle - 1_000));
+    assert_eq!(browser.get("/console/").await.status, StatusCode::OK, "still within the idle time");
+    app.clock.advance(SignedDuration::from_millis(idle));
+    assert_eq!(browser.get("/console/").await.location.as_deref(), Some("/console/login"), "idle too long");
+
+    let other = signed_in_operator(&app, "second@platform.example").await;
+    assert_eq!(other.get("/console/participants").await.status, StatusCode::OK);
+    let disabled =
+        ocpay_web::users::disable_operator(&*app.state.store, app.clock.now(), "second@platform.example")
+            .await;
+    assert!(disabled.unwrap().disabled_at.is_some());
+    assert_eq!(other.get("/console/participants").await.location.as_deref(), Some("/console/login"));
+    let again = console_sign_in(&Browser::new(&app), "second@platform.example", PASSWORD, "").await;
+    assert_eq!(again.status, StatusCode::UNAUTHORIZED, "a disabled operator cannot sign in");
+}
