@@ -1,8 +1,9 @@
-//! How long the developer center's pages take with a large participant: a real server (SQLite,
-//! or PostgreSQL with `OCPAY_TEST_STORE=postgres`), one sandbox merchant preloaded with N
-//! payments spread over the last 30 days (two in three paid, through the store's own writes),
-//! then each page fetched repeatedly by a signed-in browser; prints the median and worst server
-//! time of each page (the time to the whole answer on loopback) as JSON lines and a table.
+//! How long the developer center's pages and the operator's console's take with a large
+//! participant: a real server (SQLite, or PostgreSQL with `OCPAY_TEST_STORE=postgres`), one
+//! sandbox merchant preloaded with N payments spread over the last 30 days (two in three paid,
+//! through the store's own writes), then each page fetched repeatedly by a signed-in browser (a
+//! participant's owner, then an operator); prints the median and worst server time of each page
+//! (the time to the whole answer on loopback) as JSON lines and a table.
 //!
 //! `cargo run --release -p ocpay-web --example pages_bench -- [--payments 100000] [--rounds 20]`
 //!
@@ -133,6 +134,37 @@ async fn main() {
         .unwrap();
     assert_eq!(answer.status(), 303, "signed in");
 
+    // An operator, with the second factor the console requires, for the console's pages.
+    let operator = "ops@bench.example";
+    let created = ocpay_web::users::create_operator(
+        &*store,
+        &passwords,
+        settings,
+        app.clock.now(),
+        operator,
+        Some(password),
+    )
+    .await
+    .expect("an operator");
+    let secret = ocpay_web::auth::new_totp_secret();
+    let change = ocpay_store::PortalUserChange {
+        totp_secret: Some(Some(secret.clone())),
+        ..ocpay_store::PortalUserChange::default()
+    };
+    store.update_operator(&created.operator.user_id, &change).await.expect("TOTP on").expect("the operator");
+    let form = http.get(format!("{base}/console/login")).send().await.unwrap().text().await.unwrap();
+    let start = form.find(marker).unwrap() + marker.len();
+    let csrf = &form[start..start + form[start..].find('"').unwrap()];
+    let code = ocpay_web::auth::totp_now(&secret, app.clock.now()).unwrap();
+    let answer = http
+        .post(format!("{base}/console/login"))
+        .header("origin", base.as_str())
+        .form(&[("csrf", csrf), ("email", operator), ("password", password), ("totp", code.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 303, "the operator signed in");
+
     let newest = format!("P{}{:08}", owner.as_str(), payments - 1);
     let pages = [
         "/portal/".to_owned(),
@@ -143,6 +175,12 @@ async fn main() {
         "/portal/keys".to_owned(),
         "/portal/logs".to_owned(),
         "/portal/reports".to_owned(),
+        "/console/".to_owned(),
+        "/console/payers".to_owned(),
+        "/console/payers/sandbox-bench-0".to_owned(),
+        "/console/ledger".to_owned(),
+        "/console/notifications".to_owned(),
+        "/console/settlement".to_owned(),
     ];
     let mut failed = false;
     println!("{:<44} {:>10} {:>10} {:>10}", "page", "first µs", "median µs", "worst µs");
