@@ -94,6 +94,7 @@ async fn settlement_is_the_operators_only() {
         &[
             "/console/settlement",
             "/console/settlement/20261130000000001",
+            "/console/settlement/20261130000000001/files/20261130/transactionItems_20261130_000.csv",
             "/console/settlement?date=2026-11-30",
         ],
         &["/console/settlement/20261130000000001/mark-paid"],
