@@ -67,7 +67,7 @@ pub struct FailingEndpoint {
     pub attempts: u64,
     /// When the oldest of them was created.
     pub oldest: Timestamp,
-    /// The newest of their last attempts, with the subject of its notification (a payment,
+    /// The last attempt at the newest of them, with the subject of its notification (a payment,
     /// refund or registration id).
     pub last: Option<(String, Attempt)>,
 }

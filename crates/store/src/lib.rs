@@ -1186,8 +1186,8 @@ pub trait Store: Send + Sync + 'static {
     async fn undelivered_notifications(&self) -> Result<Vec<console::Undelivered>, StoreError>;
 
     /// A page of the endpoints (recipient and URL) that have notifications tried and not
-    /// delivered, by recipient and URL, after `after`, each with the newest of their last
-    /// attempts.
+    /// delivered, by recipient and URL, after `after`, each with the last attempt at the newest
+    /// of them.
     async fn failing_endpoints(
         &self,
         after: Option<&console::EndpointCursor>,

@@ -2,5 +2,5 @@
 -- main/0017_failing_endpoints.sql, which says why).
 DROP INDEX notification_undelivered;
 CREATE INDEX notification_undelivered
-    ON notification (recipient_client_id, url, status, kind, attempts, created_at_ms)
+    ON notification (recipient_client_id, url, created_at_ms, status, kind, attempts)
     WHERE status <> 'DELIVERED';

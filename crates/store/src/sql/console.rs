@@ -156,7 +156,7 @@ pub(super) fn undelivered(db: &mut dyn Db) -> Result<Vec<Undelivered>, StoreErro
 }
 
 /// The endpoints (recipient and URL) with notifications tried and not delivered, by recipient
-/// and URL after `after`, each with the newest of their last attempts.
+/// and URL after `after`, each with the last attempt at the newest of them.
 pub(super) fn failing_endpoints(
     db: &mut dyn Db,
     after: Option<&EndpointCursor>,
@@ -191,7 +191,7 @@ pub(super) fn failing_endpoints(
              FROM notification n JOIN delivery_attempt a \
              ON a.notification_id = n.notification_id AND a.attempt = n.attempts \
              WHERE n.status <> 'DELIVERED' AND n.attempts > 0 AND n.recipient_client_id = ?1 AND n.url = ?2 \
-             ORDER BY a.started_at_ms DESC LIMIT 1",
+             ORDER BY n.created_at_ms DESC LIMIT 1",
             params![endpoint.recipient.as_str(), endpoint.url],
             |row| Ok((row.get("subject_id")?, rows::attempt(row)?)),
         )?;
