@@ -54,6 +54,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/postgres/0011_console.sql"),
     include_str!("../migrations/postgres/0012_console_reads.sql"),
     include_str!("../migrations/postgres/0013_failing_endpoints.sql"),
+    include_str!("../migrations/postgres/0014_review_queue.sql"),
 ];
 
 /// The number of the newest migration: what an up-to-date database is at.

@@ -252,15 +252,27 @@ pub(super) fn page_of_all(
     limit: u32,
 ) -> Result<Vec<Registration>, StoreError> {
     let (start_at, start_id) = after.map_or((i64::MAX, ""), |cursor| (millis(cursor.created_at), &cursor.id));
+    if let Some(status) = status {
+        return db.query_all(
+            concat!(
+                "SELECT ",
+                registration_columns!(),
+                " FROM registration WHERE status = ?4 \
+                  AND created_at_ms <= ?1 AND (created_at_ms, registration_id) < (?1, ?2) \
+                  ORDER BY created_at_ms DESC, registration_id DESC LIMIT ?3"
+            ),
+            params![start_at, start_id, i64::from(limit), status],
+            rows::registration,
+        );
+    }
     db.query_all(
         concat!(
             "SELECT ",
             registration_columns!(),
-            " FROM registration WHERE (CAST(?4 AS TEXT) IS NULL OR status = ?4) \
-              AND created_at_ms <= ?1 AND (created_at_ms, registration_id) < (?1, ?2) \
+            " FROM registration WHERE created_at_ms <= ?1 AND (created_at_ms, registration_id) < (?1, ?2) \
               ORDER BY created_at_ms DESC, registration_id DESC LIMIT ?3"
         ),
-        params![start_at, start_id, i64::from(limit), status],
+        params![start_at, start_id, i64::from(limit)],
         rows::registration,
     )
 }

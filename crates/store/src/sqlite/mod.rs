@@ -107,6 +107,7 @@ const MAIN_MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/main/0015_api_log_filters.sql"),
     include_str!("../../migrations/sqlite/main/0016_console_reads.sql"),
     include_str!("../../migrations/sqlite/main/0017_failing_endpoints.sql"),
+    include_str!("../../migrations/sqlite/main/0018_review_queue.sql"),
 ];
 const PARTICIPANT_MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/participants/0001_participants.sql"),
