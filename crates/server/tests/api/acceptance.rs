@@ -382,7 +382,7 @@ async fn the_checklist_follows_the_live_twin() {
         result_status: if code == "SUCCESS" { "S" } else { "F" }.into(),
         result_code: code.into(),
     };
-    store.record_audit(&[test_notification("HTTP_500")]).await.unwrap();
+    store.record_audit(&[test_notification("NOT_ACKNOWLEDGED")]).await.unwrap();
     let report = go_live(&app.state.context, &client_id).await.unwrap();
     assert_eq!(
         checklist(&report),
@@ -395,11 +395,16 @@ async fn the_checklist_follows_the_live_twin() {
     );
     assert!(report.checklist[1].detail.contains("no active key"));
     assert!(
-        report.checklist[2].detail.contains("did not acknowledge the latest test notification (HTTP_500)")
+        report.checklist[2]
+            .detail
+            .contains("did not acknowledge the latest test notification (NOT_ACKNOWLEDGED)")
     );
 
     app.clock.advance(SignedDuration::from_secs(1));
     store.record_audit(&[test_notification("SUCCESS")]).await.unwrap();
+    // A refused form audited under the same name sent nothing: it does not reopen the item.
+    app.clock.advance(SignedDuration::from_secs(1));
+    store.record_audit(&[test_notification("FORBIDDEN")]).await.unwrap();
     let key = ocpay_protocol::SigningKey::generate().unwrap().verifying_key();
     let new_key = ocpay_store::NewKey {
         public_key_der: key.spki_der().to_vec(),
