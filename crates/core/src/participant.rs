@@ -10,6 +10,17 @@ use crate::text::{BoundedText, Name};
 /// SDKs switch to the sandbox path when they see it.
 pub const SANDBOX_CLIENT_ID_PREFIX: &str = "SANDBOX_";
 
+/// The audit trail of what operators do to payers, who belong to no participant.
+pub const PAYERS_TRAIL: &str = "payers";
+/// The audit trail of operators' own sign-ins, sign-outs and second-factor changes.
+pub const OPERATORS_TRAIL: &str = "operators";
+
+/// Whether a client id names one of the trails above (in any letter case), which no
+/// participant may take: its audit trail would show what is filed there.
+pub fn is_reserved_client_id(client_id: &ClientId) -> bool {
+    [PAYERS_TRAIL, OPERATORS_TRAIL].iter().any(|trail| client_id.as_str().eq_ignore_ascii_case(trail))
+}
+
 crate::named_enum! {
     /// What a participant is to the platform.
     #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -15,7 +15,8 @@ use axum::extract::FromRequestParts;
 use axum::response::{IntoResponse, Redirect, Response};
 use http::request::Parts;
 use http::{HeaderMap, HeaderValue, header};
-use ocpay_core::participant::{Environment, Participant};
+use ocpay_core::ids::ClientId;
+use ocpay_core::participant::{Environment, OPERATORS_TRAIL, Participant};
 use ocpay_core::portal::{Action, Role};
 use ocpay_store::{OperatorUser, PortalSession, PortalUser, Store, StoreError};
 
@@ -266,14 +267,19 @@ impl Realm for ConsoleRealm {
         operator_by_setup_token
     );
 
-    async fn audit(_portal: &Portal, user: &OperatorUser, event: &str, code: &str) {
-        log_operator_event(user, event, code);
+    async fn audit(portal: &Portal, user: &OperatorUser, event: &str, code: &str) {
+        audit_operator_event(portal, user, event, code).await;
     }
 }
 
-/// An operator's sign-in event (they belong to no participant's audit trail): in the log.
-pub(crate) fn log_operator_event(user: &OperatorUser, event: &str, code: &str) {
-    tracing::info!(operator = %user.email, event = %format!("console.{event}"), code, "an operator's sign-in event");
+/// An operator's own event (`signIn`, `signOut`, `enableTotp`, ...): operators belong to no
+/// participant, so it goes to the audit trail of [`OPERATORS_TRAIL`] (`ocpay audit --client-id
+/// operators`, the console's Audit page), as `console.<event>` with the operator's email.
+pub(crate) async fn audit_operator_event(portal: &Portal, user: &OperatorUser, event: &str, code: &str) {
+    match ClientId::parse(OPERATORS_TRAIL) {
+        Ok(trail) => portal.audit(&trail, &format!("console.{event}"), &user.email, code).await,
+        Err(error) => tracing::error!(%error, "the operators' audit trail has no valid name"),
+    }
 }
 
 /// The live session the request's cookie of realm `R` names, with its user: `None` when there

@@ -91,6 +91,12 @@ pub async fn create_with_client_id(
     new: NewParticipant,
     client_id: ClientId,
 ) -> Result<Participant, ParticipantError> {
+    if ocpay_core::participant::is_reserved_client_id(&client_id) {
+        return Err(invalid(
+            ParticipantField::ClientId,
+            format!("{client_id} names an audit trail of the platform"),
+        ));
+    }
     if Environment::of_client_id(&client_id) != new.environment {
         let reason = match new.environment {
             Environment::Sandbox => format!("a sandbox participant's starts with {SANDBOX_CLIENT_ID_PREFIX}"),

@@ -57,6 +57,6 @@ pub(super) async fn totp_change(
         Err(error) => return Ok(page(&operator, form.secret().to_owned(), Some(error))),
     };
     portal.app.store.update_operator(&operator.user.user_id, &change).await?;
-    crate::session::log_operator_event(&operator.user, event, "SUCCESS");
+    crate::session::audit_operator_event(&portal, &operator.user, event, "SUCCESS").await;
     Ok(done("/console/"))
 }

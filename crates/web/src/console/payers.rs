@@ -4,7 +4,7 @@
 //!
 //! The use cases are the CLI's (`ocpay wallet create-payer`, `topup`: `service::wallet`).
 //! Payers belong to no participant, so their changes go to the audit trail under the name
-//! [`AUDIT_NAME`], which no participant's client id can be (those are generated in capitals).
+//! [`ocpay_core::participant::PAYERS_TRAIL`], which no participant's client id can be.
 
 use std::sync::Arc;
 
@@ -29,9 +29,6 @@ use crate::pages::lists::{self, at_second};
 use crate::pages::{PageError, PageResult, done};
 
 pub(crate) const SECTION: &str = "/console/payers";
-
-/// Where payers' changes are filed in the audit trail.
-pub(crate) const AUDIT_NAME: &str = "payers";
 
 struct PayerRow {
     id: String,
@@ -188,7 +185,8 @@ fn currency(text: &str) -> Result<Currency, PageError> {
 
 /// Where payers' changes are filed in the audit trail.
 fn audit_name() -> Result<ClientId, PageError> {
-    ClientId::parse(AUDIT_NAME).map_err(|error| PageError::Internal(error.to_string()))
+    ClientId::parse(ocpay_core::participant::PAYERS_TRAIL)
+        .map_err(|error| PageError::Internal(error.to_string()))
 }
 
 pub(crate) async fn create(

@@ -129,6 +129,10 @@ async fn an_operator_turns_on_totp_before_anything_else_and_signs_in_with_it() {
     let again = Browser::new(&app);
     let reused = console_sign_in(&again, "ops@platform.example", PASSWORD, &code).await;
     assert_eq!(reused.status, StatusCode::UNAUTHORIZED, "a code signs in once");
+    // Operators belong to no participant: their sign-ins have an audit trail of their own.
+    let trail = ClientId::parse("operators").unwrap();
+    let codes = audit_codes(&app, &trail, "console.signIn", 3).await;
+    assert!(codes.contains(&"SUCCESS".to_owned()) && codes.len() >= 3, "{codes:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -247,6 +251,12 @@ async fn an_operator_creates_and_changes_a_participant() {
     assert_eq!(kept.location.as_deref(), Some("/console/participants/SANDBOX_ACME_MIGRATED?done=created"));
     let taken = post(chosen).await;
     assert!(taken.body.contains("client id: another participant has it"), "{}", taken.body);
+    let mut reserved = fields("Payers Ltd", &key);
+    reserved.push(("client_id", "PAYERS".to_owned()));
+    reserved[2].1 = "LIVE".to_owned();
+    let trail = post(reserved).await;
+    assert_eq!(trail.status, StatusCode::BAD_REQUEST);
+    assert!(trail.body.contains("names an audit trail of the platform"), "{}", trail.body);
     let created = post(fields("Acme Acquiring", &key)).await;
     let location = created.location.expect("created");
     assert!(location.starts_with("/console/participants/SANDBOX_"), "{location}");
