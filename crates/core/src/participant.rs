@@ -15,6 +15,12 @@ pub const PAYERS_TRAIL: &str = "payers";
 /// The audit trail of operators' own sign-ins, sign-outs and second-factor changes.
 pub const OPERATORS_TRAIL: &str = "operators";
 
+/// Whether a client id is exactly the name of one of the trails above, which have events but
+/// no participant.
+pub fn is_platform_trail(client_id: &ClientId) -> bool {
+    [PAYERS_TRAIL, OPERATORS_TRAIL].contains(&client_id.as_str())
+}
+
 /// Whether a client id names one of the trails above (in any letter case), which no
 /// participant may take: its audit trail would show what is filed there.
 pub fn is_reserved_client_id(client_id: &ClientId) -> bool {

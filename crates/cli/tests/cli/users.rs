@@ -133,6 +133,15 @@ fn operators_are_created_linked_listed_and_disabled_with_operator_and_participan
     ]);
     assert_eq!(with_role.status.code(), Some(2), "an operator has no role");
 
+    // The trails of operators and payers are read like a participant's, though no participant has them.
+    for trail in ["operators", "payers"] {
+        let audit = ocpay(&["audit", "--data-dir", &data, "--client-id", trail]);
+        assert!(audit.status.success(), "{}", String::from_utf8_lossy(&audit.stderr));
+        assert!(json(&audit)["events"].is_array());
+    }
+    let unknown = ocpay(&["audit", "--data-dir", &data, "--client-id", "NOBODY"]);
+    assert!(!unknown.status.success(), "an unknown participant's trail is still refused");
+
     let listed = json(&operator(&["list"]));
     let operators = listed["users"].as_array().unwrap();
     assert_eq!(operators.len(), 1);
