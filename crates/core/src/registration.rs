@@ -152,10 +152,12 @@ pub fn decide_registration(
 pub fn sandbox_decision(reference_merchant_id: &str) -> Decision {
     if reference_merchant_id.starts_with(SANDBOX_REJECT_PREFIX) {
         Decision::Reject {
+            // Plain words, not the wire's field name: core knows the merchant's reference id,
+            // the gateway owns what the protocol calls it.
             reason: RejectReason::parse(&format!(
-                "sandbox: referenceMerchantId starts with {SANDBOX_REJECT_PREFIX}"
+                "sandbox: the merchant's reference id starts with {SANDBOX_REJECT_PREFIX}"
             ))
-            .expect("the sandbox's reason is short plain text"),
+            .expect("a constant of plain text well under the reason's limit"),
         }
     } else {
         Decision::Approve
@@ -213,7 +215,8 @@ mod tests {
     #[test]
     fn the_sandbox_rejects_by_prefix() {
         assert_eq!(sandbox_decision("M-1"), Decision::Approve);
-        assert!(matches!(sandbox_decision("REJECT-1"), Decision::Reject { .. }));
+        let Decision::Reject { reason } = sandbox_decision("REJECT-1") else { panic!("approved REJECT-1") };
+        assert_eq!(reason.as_str(), "sandbox: the merchant's reference id starts with REJECT");
         assert_eq!(
             RegistrationState::decided(&Decision::Approve, Timestamp::UNIX_EPOCH).status(),
             "APPROVED"
