@@ -860,6 +860,12 @@ pub trait Store: Send + Sync + 'static {
     /// server's claims from a live one's, so claims return when their lease ends.
     async fn release_claims(&self) -> Result<(), StoreError>;
 
+    /// Releases the claims of one server that stops with attempts cut off: each is a
+    /// notification id and the end of the lease it was claimed for, and is due again at once,
+    /// on a shared database too. A claim taken since by another server (its lease ended) has
+    /// another end and is left alone. Returns how many were released.
+    async fn release_notification_claims(&self, claims: &[(String, Timestamp)]) -> Result<u64, StoreError>;
+
     /// Whether the store can serve reads and writes.
     async fn health(&self) -> Result<(), StoreError>;
 

@@ -766,6 +766,11 @@ impl<E: Engine> Store for SqlStore<E> {
         self.engine.write(Isolation::Serializable, outbox::release).await
     }
 
+    async fn release_notification_claims(&self, claims: &[(String, Timestamp)]) -> Result<u64, StoreError> {
+        let claims = claims.to_vec();
+        self.engine.write(Isolation::RowLocks, move |db| outbox::release_these(db, &claims)).await
+    }
+
     async fn health(&self) -> Result<(), StoreError> {
         self.engine.health().await?;
         self.engine.read(|db| db.query("SELECT 1", &[]).map(drop)).await

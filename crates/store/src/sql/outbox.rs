@@ -256,3 +256,15 @@ pub(super) fn release(db: &mut dyn Db) -> Result<(), StoreError> {
     db.execute("UPDATE notification SET claimed_until_ms = NULL WHERE claimed_until_ms IS NOT NULL", &[])?;
     Ok(())
 }
+
+/// Releases each claim whose lease still ends when it was claimed to end: the claimer's own.
+pub(super) fn release_these(db: &mut dyn Db, claims: &[(String, Timestamp)]) -> Result<u64, StoreError> {
+    let mut released = 0;
+    for (id, until) in claims {
+        released += db.execute(
+            "UPDATE notification SET claimed_until_ms = NULL WHERE notification_id = ?1 AND claimed_until_ms = ?2",
+            params![id, millis(*until)],
+        )?;
+    }
+    Ok(released)
+}

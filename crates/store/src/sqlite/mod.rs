@@ -2,6 +2,7 @@
 //! acknowledged to a client survives a power cut; one writer thread with group commit; and
 //! read connections used on the calling thread, which never wait for the writer.
 
+pub mod backup;
 mod reads;
 mod writer;
 
