@@ -369,7 +369,7 @@ impl DataDir {
             aws_lc_rs::rand::fill(&mut bytes).map_err(|_| anyhow::anyhow!("the system RNG failed"))?;
             Ok(base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, bytes) + "\n")
         })?;
-        Ok(Secret(text.trim().to_owned()))
+        Ok(Secret::new(text.trim().to_owned()))
     }
 
     /// Reads a secret file, creating it with `generate` first when missing.

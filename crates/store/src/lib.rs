@@ -435,12 +435,22 @@ pub enum AfterAttempt {
     GiveUp,
 }
 
-/// A secret the store holds for a while (an Agent-Token on its way to the ISV). `Debug` never
-/// shows it, so no log line or panic message can leak it.
+/// A secret the store holds for a while (an Agent-Token on its way to the ISV, the admin
+/// token). `Debug` never shows it, so no log line or panic message can leak it, and its text is
+/// read only through [`Secret::expose`], which a reader can search for.
+///
+/// Written here rather than taken from `secrecy`: the grant it travels in is compared and cloned
+/// (the conformance suite compares what it stored with what it reads back), which `secrecy`'s
+/// `SecretString` does not allow, and zeroising on drop buys nothing for a token that sat in a
+/// database row and a request body.
 #[derive(Clone, PartialEq, Eq)]
-pub struct Secret(pub String);
+pub struct Secret(String);
 
 impl Secret {
+    pub fn new(text: String) -> Secret {
+        Secret(text)
+    }
+
     pub fn expose(&self) -> &str {
         &self.0
     }

@@ -129,7 +129,7 @@ async fn create(
             hold_until: grant.expires_at.map_or(until, |expires_at| expires_at.min(until)),
         }
     });
-    let token = Secret(token);
+    let token = Secret::new(token);
     let notice = isv.notify_url.map(|url| (url, token.clone()));
     let notified = notice.is_some();
     store.create_grant(&NewGrant { grant: grant.clone(), notice, held }, now).await?;
@@ -181,7 +181,7 @@ impl HoldKey {
         let nonce = Nonce::try_assume_unique_for_key(nonce).ok()?;
         let mut in_out = ciphertext.to_vec();
         let plain = self.0.open_in_place(nonce, Aad::from(bound_to(grant_id, isv)), &mut in_out).ok()?;
-        String::from_utf8(plain.to_vec()).ok().map(Secret)
+        String::from_utf8(plain.to_vec()).ok().map(Secret::new)
     }
 }
 

@@ -25,7 +25,7 @@ pub async fn grants_hold_only_the_tokens_hash(store: Arc<dyn Store>) {
         expires_at: Some(at(500)),
         revoked_at: None,
     };
-    let notice = Some(("https://isv.example/auth".to_owned(), Secret("the-token".to_owned())));
+    let notice = Some(("https://isv.example/auth".to_owned(), Secret::new("the-token".to_owned())));
     store.create_grant(&NewGrant { grant: grant.clone(), notice, held: None }, at(5)).await.unwrap();
     let duplicate =
         store.create_grant(&NewGrant { grant: grant.clone(), notice: None, held: None }, at(5)).await;
@@ -76,7 +76,7 @@ pub async fn grants_hold_only_the_tokens_hash(store: Arc<dyn Store>) {
 
     // Revoking a grant whose token is not delivered yet stops its notification and forgets it.
     let pending = Grant { id: "G-2".into(), token_sha256: "ef".repeat(32), ..grant };
-    let notice = Some(("https://isv.example/auth".to_owned(), Secret("second-token".to_owned())));
+    let notice = Some(("https://isv.example/auth".to_owned(), Secret::new("second-token".to_owned())));
     store.create_grant(&NewGrant { grant: pending, notice, held: None }, at(300)).await.unwrap();
     store.revoke_grant("G-2", at(301)).await.unwrap();
     let (stopped, _) = store.notifications("G-2").await.unwrap().remove(0);
