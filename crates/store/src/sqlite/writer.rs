@@ -150,3 +150,59 @@ fn run_batch(
     transaction.commit()?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// With the writer held up by a slow write, callers beyond `queue_max` wait at the queue's
+    /// door instead of piling up behind it, and every write commits once the writer moves on.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_full_queue_holds_callers_back_and_commits_every_write() {
+        let connection = Connection::open_in_memory().unwrap();
+        connection.execute_batch("CREATE TABLE t (n INTEGER NOT NULL)").unwrap();
+        let queue_max = 2;
+        let writer = Writer::start(connection, 1, queue_max).unwrap();
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let first = tokio::spawn({
+            let writer = writer.clone();
+            async move {
+                writer
+                    .write(move |db| {
+                        held.recv().map_err(|_| StoreError::Database("never released".into()))?;
+                        db.execute("INSERT INTO t (n) VALUES (0)", [])?;
+                        Ok(())
+                    })
+                    .await
+            }
+        });
+        while writer.stats().writes.load(Ordering::Relaxed) == 0 {
+            tokio::task::yield_now().await;
+        }
+        let callers: Vec<_> = (1..=10)
+            .map(|n| {
+                let writer = writer.clone();
+                tokio::spawn(async move {
+                    writer.write(move |db| Ok(db.execute("INSERT INTO t (n) VALUES (?1)", [n])?)).await
+                })
+            })
+            .collect();
+        // Every caller has either queued its write or is waiting for room: the queue fills up
+        // and then holds exactly `queue_max` writes, however many callers there are.
+        let queued = || writer.jobs.max_capacity() - writer.jobs.capacity();
+        while queued() < queue_max {
+            tokio::task::yield_now().await;
+        }
+        for _ in 0..100 {
+            tokio::task::yield_now().await;
+            assert_eq!(queued(), queue_max, "the queue never holds more than queue_max writes");
+        }
+        assert!(callers.iter().all(|caller| !caller.is_finished()), "no write returned before its commit");
+        release.send(()).unwrap();
+        first.await.unwrap().unwrap();
+        for caller in callers {
+            caller.await.unwrap().unwrap();
+        }
+        assert_eq!(writer.stats().writes.load(Ordering::Relaxed), 11, "every write ran once");
+    }
+}
