@@ -917,8 +917,7 @@ async fn orchestrate(args: &BenchArgs) -> anyhow::Result<()> {
     let _ = std::fs::remove_dir_all(&dir);
 
     let ceiling = (before.operations_per_second + after.operations_per_second) / 2.0;
-    let drift = (before.operations_per_second - after.operations_per_second).abs() / ceiling;
-    let drifted = drift > CEILING_DRIFT_MAX;
+    let (drift, drifted) = ceiling_drift(before.operations_per_second, after.operations_per_second);
     let ratio = peak.requests_per_second / ceiling;
     let complete_ratio = complete.requests_per_second / (ceiling / 2.0);
     // The CPU time of one sign + verify: measured as CPU time where /proc allows, which the
@@ -1004,14 +1003,28 @@ async fn orchestrate(args: &BenchArgs) -> anyhow::Result<()> {
             CEILING_DRIFT_MAX * 100.0
         );
     }
+    verdict(&[&peak, &half, &complete])
+}
+
+/// How far apart the two ceiling measurements are, against their mean, and whether that is
+/// more than a run's figures can stand.
+fn ceiling_drift(before: f64, after: f64) -> (f64, bool) {
+    let drift = (before - after).abs() / ((before + after) / 2.0);
+    (drift, drift > CEILING_DRIFT_MAX)
+}
+
+/// A run fails, and `ocpay bench` exits non-zero, when any request or payment of any phase
+/// did not verify.
+fn verdict(phases: &[&LoadResult]) -> anyhow::Result<()> {
+    let errors: usize = phases.iter().map(|phase| phase.errors).sum();
     if errors > 0 {
-        let kinds: BTreeMap<&str, usize> = [&peak, &half, &complete]
-            .iter()
-            .flat_map(|phase| phase.error_kinds.iter())
-            .fold(BTreeMap::new(), |mut kinds, (kind, count)| {
+        let kinds: BTreeMap<&str, usize> = phases.iter().flat_map(|phase| phase.error_kinds.iter()).fold(
+            BTreeMap::new(),
+            |mut kinds, (kind, count)| {
                 *kinds.entry(kind.as_str()).or_insert(0) += count;
                 kinds
-            });
+            },
+        );
         bail!("{errors} requests or payments did not verify: {kinds:?}");
     }
     Ok(())
@@ -1060,6 +1073,35 @@ mod tests {
     use ocpay_protocol::SignatureHeader;
 
     use super::*;
+
+    #[test]
+    fn a_ceiling_that_moved_more_than_15_percent_is_flagged() {
+        for (before, after, flagged) in
+            [(1000.0, 1000.0, false), (1000.0, 1150.0, false), (1000.0, 1170.0, true), (1170.0, 1000.0, true)]
+        {
+            assert_eq!(ceiling_drift(before, after).1, flagged, "{before} then {after}");
+        }
+    }
+
+    #[test]
+    fn any_error_of_any_phase_fails_the_run() {
+        let phase = |errors: usize| LoadResult {
+            completed: 10,
+            errors,
+            error_kinds: (errors > 0).then(|| ("unsigned answer".to_owned(), errors)).into_iter().collect(),
+            seconds: 1.0,
+            requests_per_second: 10.0,
+            p50_ms: 1.0,
+            p99_ms: 2.0,
+            max_ms: 3.0,
+            ran_out_of_requests: false,
+        };
+        assert!(verdict(&[&phase(0), &phase(0), &phase(0)]).is_ok());
+        let failed = verdict(&[&phase(0), &phase(0), &phase(2)]).unwrap_err().to_string();
+        assert!(
+            failed.contains("2 requests or payments did not verify") && failed.contains("unsigned answer")
+        );
+    }
 
     const CLIENT: &str = "SANDBOX_BENCH";
     const TIME: &str = "1764000000000";
