@@ -36,6 +36,8 @@ const LAYERS: &[(&str, &[&str])] = &[
     ),
     ("ocpay-sftp", &["ocpay-core", "ocpay-store", "ocpay-settlement", "ocpay-server"]),
     ("ocpay-web", &["ocpay-core", "ocpay-protocol", "ocpay-store", "ocpay-settlement", "ocpay-server"]),
+    // The fuzz targets reach the parsers of every crate that reads untrusted input.
+    ("ocpay-fuzz", &["ocpay-core", "ocpay-protocol", "ocpay-settlement", "ocpay-server", "ocpay-sftp"]),
 ];
 
 /// Libraries only some crates may name: SQL lives in the store; serving HTTP is the server's,
@@ -47,6 +49,8 @@ const OWNED_LIBRARIES: &[(&str, &[&str])] = &[
     ("axum", &["ocpay-server", "ocpay-web", "ocpay-cli", "ocpay-testkit"]),
     ("hyper", &["ocpay-server"]),
     ("hyper-util", &["ocpay-server"]),
+    // Crates record metrics through the `metrics` facade; only the server exports them.
+    ("metrics-exporter-prometheus", &["ocpay-server"]),
     // SSH is the SFTP server's alone: the server crate must not carry it.
     ("russh", &["ocpay-sftp"]),
     ("russh-sftp", &["ocpay-sftp"]),
@@ -199,6 +203,7 @@ const PREREQUISITES: &[(&str, &str)] = &[
     ("needs Chromium: scripts/test runs it", "chromium"),
     ("needs the official Python SDK: scripts/test runs it", "python_sdk"),
     ("needs OpenSSH's sftp client: scripts/test runs it", "openssh"),
+    ("needs a host name that resolves only to loopback: scripts/test runs it", "loopback_name"),
 ];
 
 #[test]

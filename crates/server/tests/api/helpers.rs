@@ -145,3 +145,23 @@ pub(crate) async fn assert_ledger_sound(app: &TestApp) {
     let check = app.state.store.ledger_check().await.expect("the ledger check runs");
     assert!(check.is_sound(), "the ledger is sound: {check:?}");
 }
+
+/// A host name (not an IP literal, not `localhost`, which the notify URL check knows by name)
+/// that resolves on this machine, and only to loopback addresses: the machine's own name or a
+/// common alias of the loopback address. `scripts/test` looks for the same names before it runs
+/// the tests that need one.
+pub(crate) async fn name_resolving_only_to_loopback() -> String {
+    let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let candidates = [hostname.trim(), "ip6-localhost", "ip6-loopback", "localhost.localdomain"];
+    for name in candidates
+        .into_iter()
+        .filter(|name| !name.is_empty() && *name != "localhost" && !name.ends_with(".localhost"))
+    {
+        let Ok(addresses) = tokio::net::lookup_host((name, 80)).await else { continue };
+        let addresses: Vec<_> = addresses.map(|address| address.ip()).collect();
+        if !addresses.is_empty() && addresses.iter().all(std::net::IpAddr::is_loopback) {
+            return name.to_owned();
+        }
+    }
+    panic!("no host name here resolves only to loopback addresses: {candidates:?}")
+}
