@@ -24,6 +24,10 @@ use crate::files::{
     TransactionItemsWriter, TransactionType, Written, WrittenBatch,
 };
 
+/// Most batches of one day a run looks at for files a dead run left unwritten: one per
+/// participant and currency, and one per on-demand run of a sandbox participant.
+const BATCHES_OF_A_DAY_MAX: u32 = 100_000;
+
 /// How settlement runs. Every limit is explicit.
 #[derive(Debug, Clone)]
 pub struct SettlementSettings {
@@ -163,7 +167,7 @@ impl Settler {
         run: &mut SettleRun,
     ) -> Result<(), SettleError> {
         let candidates = self.store.settlement_candidates(cutoff, owner).await?;
-        let mut owners: Vec<ClientId> = Vec::new();
+        let mut owners: Vec<ClientId> = self.write_missing_files(day, owner).await?;
         for (client, currency) in candidates {
             let batch = self.close_batch(&client, currency, day, settlement_date, cutoff, now).await?;
             let files = self.write_batch_files(&batch).await?;
@@ -177,6 +181,36 @@ impl Settler {
             run.days.push((client, day, written));
         }
         Ok(())
+    }
+
+    /// Writes the files of the day's closed batches (of `owner`, or everyone's) that have
+    /// none: a run that died between closing a batch and publishing its files left them so, and
+    /// nothing else would write them, since the batch takes nothing more. The owners whose
+    /// files were written, so that their day's transaction details are written again too.
+    async fn write_missing_files(
+        &self,
+        day: Date,
+        owner: Option<&ClientId>,
+    ) -> Result<Vec<ClientId>, SettleError> {
+        let mut owners: Vec<ClientId> = Vec::new();
+        for batch in self.store.settlement_batches(owner, Some(day), BATCHES_OF_A_DAY_MAX).await? {
+            // The summary is published after the details: with it, the batch's files are whole.
+            let summary = files::settlement_summary_path(
+                batch.owner.as_str(),
+                batch.settlement_date,
+                batch.currency,
+                &batch.id,
+                0,
+            );
+            if batch.status != BatchStatus::Closed || self.root.join(summary).exists() {
+                continue;
+            }
+            self.write_batch_files(&batch).await?;
+            if !owners.contains(&batch.owner) {
+                owners.push(batch.owner);
+            }
+        }
+        Ok(owners)
     }
 
     /// Adds chunks to the batch until it closes. Another node may be adding to it at the same

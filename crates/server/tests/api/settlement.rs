@@ -231,6 +231,33 @@ async fn a_batch_that_fails_midway_resumes_and_takes_each_transaction_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_whose_run_died_before_its_files_gets_them_from_the_next_run() {
+    let app = TestApp::spawn().await;
+    let merchant = app.merchant().await;
+    let owner = client_id(&merchant);
+    let (day, cutoff) = today(&app);
+    for minor in [100, 200] {
+        paid(&app, &merchant, minor).await;
+    }
+    app.clock.set(cutoff + SignedDuration::from_secs(1));
+    settlement_round(&app).await;
+    let batch = &batches(&app, &owner, day).await[0];
+    assert_eq!((batch.status, batch.count), (BatchStatus::Closed, 2), "{batch:#?}");
+
+    // The run died after the batch's commit, before it published any file: none is there.
+    let folder =
+        ocpay_settlement::reports_root(&app.state.config.data_dir).join(format!("v1/settlements/{owner}"));
+    std::fs::remove_dir_all(&folder).unwrap();
+    // The next run has nothing to settle, and writes the batch's files and the day's details.
+    settlement_round(&app).await;
+    settlement_round(&app).await;
+    let written = std::fs::read_dir(folder.join(day.strftime("%Y%m%d").to_string())).unwrap().count();
+    assert_eq!(written, 1, "the day's transaction details are written again");
+    assert_eq!(batches(&app, &owner, day).await.len(), 1, "no batch is added");
+    assert_reconciled(&app, day).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn settlement_jobs_racing_on_one_store_settle_each_transaction_once() {
     // The app's own job stays off: two settlers race here, as two nodes would on PostgreSQL.
     let app = TestApp::spawn_with(|config| {
