@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
+use ocpay_core::participant::ParticipantKind;
 use ocpay_protocol::VerifyingKey;
 use ocpay_protocol::payments::{CancelRequest, InquiryPaymentRequest};
 use ocpay_sdk::Client;
@@ -18,8 +19,8 @@ use ocpay_testkit::{Receiver, Reply, pay_request, unique_id};
 use serde_json::json;
 
 use super::kill::{
-    Answer, Node, OrderRecord, Retry, STORED_ROWS, Servers, check_books, check_orders, load, merchant,
-    records, refund_request, wallet_pay,
+    Answer, Database, Mix, Node, OrderRecord, Platform, Retry, STORED_ROWS, Servers, check_books,
+    check_orders, kill_loop, kills, load, merchant, participant, records, refund_request, wallet_pay,
 };
 use super::{json as json_of, ocpay};
 
@@ -192,7 +193,7 @@ async fn a_postgres_node_killed_mid_load_loses_nothing() {
     let stop = Arc::new(AtomicBool::new(false));
 
     // Eight workers drive both nodes; node 0 dies under them.
-    let workers = load(&servers, "w", (8, 12), Retry::HalfTheOrders, &stop);
+    let workers = load(&servers, "w", (8, 12), (Retry::HalfTheOrders, &[Mix::Refunds]), &stop);
     tokio::time::sleep(Duration::from_millis(500)).await;
     // The next deliveries hang, so that node 0 dies holding claims of notifications it was
     // sending: they must come back to the pool when their lease ends.
@@ -211,7 +212,7 @@ async fn a_postgres_node_killed_mid_load_loses_nothing() {
     let port = cluster.nodes[0].port;
     cluster.nodes[0] = Node::start(&cluster.data, Some(&cluster.database_url), Some(port));
     servers.set_up(0, true);
-    let after = records(load(&servers, "after", (2, 5), Retry::Always, &stop)).await;
+    let after = records(load(&servers, "after", (2, 5), (Retry::Always, &[Mix::Refunds]), &stop)).await;
     let paid = |order: &OrderRecord| matches!(order.wallet, Some(Answer::Acknowledged(_)));
     assert!(after.iter().all(paid), "the restarted node and the other take the load together");
     orders.extend(after);
@@ -270,4 +271,38 @@ async fn a_postgres_node_killed_mid_load_loses_nothing() {
         }
     }
     assert!(taken_over > 0, "a dead node's claims return to the pool");
+}
+
+/// How often a node is killed in the short form that CI runs.
+const KILLS: usize = 4;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "needs PostgreSQL: scripts/test runs it"]
+async fn postgres_nodes_killed_again_and_again_keep_every_acknowledged_write() {
+    let cluster = Cluster::start().await;
+    let receiver = Receiver::start(cluster.platform_key.clone()).await;
+    let merchant = cluster.merchant(&receiver.url).await;
+    let urls: Vec<String> = cluster.nodes.iter().map(|node| node.url.clone()).collect();
+    let acquirer =
+        participant(&cluster.store, ParticipantKind::Acquirer, None, &cluster.platform_key, &urls).await;
+    let merchant_id = merchant[0].client_id().to_owned();
+    let Cluster { _dir, data, database_url, nodes, store, .. } = cluster;
+    let database = Database::Postgres(database_url.clone());
+    let platform = Platform {
+        label: "postgres",
+        nodes,
+        data,
+        database_url: Some(database_url),
+        database: database.clone(),
+        merchant,
+        acquirer,
+        receiver: &receiver,
+    };
+    // Either node dies at random; the other keeps serving.
+    let (_nodes, found) = kill_loop(platform, kills(KILLS)).await;
+    let mut stored = [0; 2];
+    for (count, sql) in stored.iter_mut().zip(STORED_ROWS) {
+        *count = database.count(sql, Some(merchant_id.clone())).await;
+    }
+    check_books(&store, &merchant_id, &found, stored).await;
 }
