@@ -264,7 +264,7 @@ fn presign(
         lines.push_str(&serde_json::to_string(&signed)?);
         lines.push('\n');
     }
-    std::fs::write(path, lines)?;
+    std::fs::write(path, lines).with_context(|| format!("write {}", path.display()))?;
     Ok(())
 }
 
@@ -569,14 +569,15 @@ async fn complete(
 }
 
 async fn load(args: LoadArgs) -> anyhow::Result<LoadResult> {
-    let requests: Vec<Signed> = std::fs::read_to_string(&args.requests)?
+    let requests: Vec<Signed> = std::fs::read_to_string(&args.requests)
+        .with_context(|| format!("read {}", args.requests.display()))?
         .lines()
         .map(serde_json::from_str)
         .collect::<Result<_, _>>()?;
     let requests = Arc::new(requests);
     let bases: Arc<Vec<String>> = Arc::new(args.url.split(',').map(str::to_owned).collect());
     let platform_key = std::fs::read_to_string(&args.platform_key)
-        .context("read the platform key")
+        .with_context(|| format!("read the platform key {}", args.platform_key.display()))
         .and_then(|text| Ok(VerifyingKey::from_text(&text)?))?;
     let target = Arc::new(Target {
         http: reqwest::Client::builder()
@@ -818,7 +819,8 @@ async fn orchestrate(args: &BenchArgs) -> anyhow::Result<()> {
     // The key the servers sign with (created here, before them), which every answer and
     // notification must verify with.
     let platform_key = dir.join("platform-public-key.pem");
-    std::fs::write(&platform_key, data_dir.platform_key()?.verifying_key().to_pem())?;
+    std::fs::write(&platform_key, data_dir.platform_key()?.verifying_key().to_pem())
+        .with_context(|| format!("write {}", platform_key.display()))?;
     let key = SigningKey::generate()?;
     let client_id = {
         // The environment's settings, as the server gets them: OCPAY_DATABASE_URL puts both
