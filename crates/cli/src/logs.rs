@@ -106,6 +106,7 @@ async fn tail(args: TailArgs) -> anyhow::Result<ExitCode> {
 fn line(entry: &ApiLogRecord) -> serde_json::Value {
     let mut line = serde_json::json!({
         "id": entry.id,
+        "requestId": entry.request_id,
         "time": entry.time,
         "api": entry.api,
         "resultStatus": entry.result_status,

@@ -138,14 +138,10 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let default_level = if matches!(cli.command, Command::Serve(_)) { "info" } else { "warn" };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level)),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    // `serve` starts its logging once it has read `log_format` from its configuration.
+    if !matches!(cli.command, Command::Serve(_)) {
+        init_logging(ocpay_server::settings::LogFormat::Text, "warn");
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(error) => {
@@ -162,6 +158,20 @@ fn main() -> ExitCode {
             }
             eprintln!("error: {error:#}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// Log lines go to stderr, at `default_level` unless `RUST_LOG` says otherwise: as text, or as
+/// one JSON object a line whose `span` holds the request's id.
+pub(crate) fn init_logging(format: ocpay_server::settings::LogFormat, default_level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        ocpay_server::settings::LogFormat::Text => builder.init(),
+        ocpay_server::settings::LogFormat::Json => {
+            builder.json().with_current_span(true).with_span_list(false).init();
         }
     }
 }

@@ -8,6 +8,14 @@ use ocpay_server::Application;
 use ocpay_server::clock::SystemClock;
 use ocpay_server::config::{Config, Overrides};
 
+/// A line for whoever started the server: as it is with text logs, as a log line with JSON
+/// logs (whose every line on stderr is JSON).
+macro_rules! announce {
+    ($json:expr, $($line:tt)*) => {
+        if $json { tracing::info!($($line)*) } else { eprintln!($($line)*) }
+    };
+}
+
 #[derive(clap::Args)]
 pub(crate) struct ServeArgs {
     /// Where the database and the platform key live [default: ./ocpay-data].
@@ -36,9 +44,12 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
         database_url: args.database_url,
     };
     let config = Config::load(args.config.as_deref(), &overrides)?;
+    let log_format = ocpay_server::settings::LogFormat::of(&config)?;
+    crate::init_logging(log_format, "info");
+    let json_logs = log_format == ocpay_server::settings::LogFormat::Json;
     let data_dir = config.data_dir.clone();
     let app = Application::build(config, Arc::new(SystemClock)).await?.with_pages(ocpay_web::router);
-    eprintln!("ocpay is serving on http://{} (public URL {})", app.local_addr(), app.public_url());
+    announce!(json_logs, "ocpay is serving on http://{} (public URL {})", app.local_addr(), app.public_url());
     // The SFTP server of reconciliation files runs beside the HTTP server, on the same store
     // and clock, and stops with it.
     let state = app.state();
@@ -50,7 +61,7 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
     )
     .await?;
     if let Some(sftp) = &sftp {
-        eprintln!("ocpay is serving SFTP on {}", sftp.local_addr());
+        announce!(json_logs, "ocpay is serving SFTP on {}", sftp.local_addr());
     }
     let served = app.run(shutdown_signal()).await;
     if let Some(sftp) = sftp {

@@ -52,6 +52,9 @@ pub struct ApiLogInquiryResponse {
 #[serde(rename_all = "camelCase")]
 pub struct ApiLogRecord {
     pub id: Option<String>,
+    /// The id the platform gave the request: its answer's `X-Request-Id` header, and the request
+    /// id of the platform's log lines about it.
+    pub request_id: Option<String>,
     /// When the platform received it (ISO 8601, whole seconds).
     pub time: Option<String>,
     pub api: Option<String>,

@@ -1441,6 +1441,7 @@ mod tests {
     fn entry(api: &str, verified: bool, request: &str, response: &str) -> ApiLogEntry {
         ApiLogEntry {
             id: 7,
+            request_id: String::new(),
             client_id: ocpay_core::ids::ClientId::parse("SANDBOX_1").unwrap(),
             at: at(0),
             api: api.into(),

@@ -40,6 +40,8 @@ pub struct Application {
     notifier: Arc<Notifier>,
     /// Routes served beside the gateway's (the developer center), under its layers.
     pages: axum::Router<Arc<AppState>>,
+    /// The metrics listener, when `metrics_listen` is set.
+    metrics: Option<crate::metrics::Exporter>,
 }
 
 impl Application {
@@ -71,6 +73,13 @@ impl Application {
         // notifications must never reach.
         let mut config = config;
         config.listen = address;
+        // Bound now, so that a metrics address that cannot be taken stops the start; from here on
+        // `metrics_listen` is the address bound.
+        let metrics = match settings.metrics_listen {
+            Some(address) => Some(crate::metrics::Exporter::bind(address).await?),
+            None => None,
+        };
+        config.metrics_listen = metrics.as_ref().map(crate::metrics::Exporter::local_addr).transpose()?;
         settings.notify.own_listeners = config.own_listeners();
         let public_url = config.public_url.clone().unwrap_or_else(|| format!("http://{address}"));
         let (audit, audit_queue) = audit::channel(settings.audit.queue_max);
@@ -91,7 +100,15 @@ impl Application {
             api_log,
         };
         let state = Arc::new(AppState::new(config, parts));
-        Ok(Application { listener, state, audit_queue, api_log_queue, notifier, pages: axum::Router::new() })
+        Ok(Application {
+            listener,
+            state,
+            audit_queue,
+            api_log_queue,
+            notifier,
+            pages: axum::Router::new(),
+            metrics,
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -117,10 +134,13 @@ impl Application {
     /// stops accepting and lets the work in flight finish within the configured grace period.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
         let address = self.local_addr();
-        let Application { listener, state, audit_queue, api_log_queue, notifier, pages } = self;
+        let Application { listener, state, audit_queue, api_log_queue, notifier, pages, metrics } = self;
         let settings = &state.settings.http;
         let router = crate::api::router(state.clone(), pages);
         let (stop, stopped) = tokio::sync::watch::channel(false);
+        if let Some(metrics) = metrics {
+            tokio::spawn(metrics.run(state.clone(), stopped.clone()));
+        }
         // The audit writer stops only after the last connection, so no request's event is lost.
         let (stop_audit, audit_stopped) = tokio::sync::watch::channel(false);
         let context = &state.context;

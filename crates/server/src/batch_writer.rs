@@ -39,14 +39,34 @@ impl<T> Sink<T> {
     /// Queues a record, waiting for room when the writer is behind: none is lost.
     pub(crate) async fn record(&self, record: T) {
         if self.sender.send(record).await.is_err() {
+            metrics::counter!("ocpay_queue_dropped_total", "queue" => queue_label(self.what)).increment(1);
             tracing::error!(what = self.what, "the writer has stopped; a record is lost");
         }
+    }
+
+    /// How many records wait for the writer now.
+    pub(crate) fn depth(&self) -> usize {
+        self.sender.max_capacity() - self.sender.capacity()
     }
 
     /// Queues a record if there is room, or drops it and says so (false): for records that must
     /// never make a request wait.
     pub(crate) fn offer(&self, record: T) -> bool {
-        self.sender.try_send(record).is_ok()
+        let offered = self.sender.try_send(record).is_ok();
+        if !offered {
+            metrics::counter!("ocpay_queue_dropped_total", "queue" => queue_label(self.what)).increment(1);
+        }
+        offered
+    }
+}
+
+/// A queue's name in metrics (`ocpay_queue_dropped_total{queue="audit"}`), from what its
+/// records are.
+fn queue_label(what: &'static str) -> &'static str {
+    match what {
+        "audit events" => "audit",
+        "API log entries" => "api_log",
+        other => other,
     }
 }
 

@@ -37,6 +37,12 @@ pub struct Config {
     pub connections_max: usize,
     /// How long a graceful shutdown waits for requests in flight.
     pub shutdown_grace_ms: u64,
+    /// Address of a listener of its own that serves Prometheus metrics at `/metrics`; none
+    /// (the default) serves none and records none.
+    pub metrics_listen: Option<SocketAddr>,
+    /// How `ocpay serve` writes its log lines (on standard error): `text`, or `json`, one
+    /// object a line.
+    pub log_format: String,
 
     /// Lifetime of an order code when the request gives no `paymentExpiryTime`.
     pub payment_expiry_default_seconds: u64,
@@ -296,6 +302,8 @@ impl Default for Config {
             request_timeout_ms: 30_000,
             connections_max: 4096,
             shutdown_grace_ms: 10_000,
+            metrics_listen: None,
+            log_format: "text".into(),
             payment_expiry_default_seconds: 15 * 60,
             payment_expiry_max_seconds: 30 * 60,
             cancel_window_days_after_payment: 1,

@@ -210,6 +210,7 @@ pub(crate) async fn deliver(notifier: &Notifier, notification: Notification) {
             .next_after(number, scheduled_at)
             .map_or(AfterAttempt::GiveUp, AfterAttempt::RetryAt),
     };
+    metrics::counter!("ocpay_notification_deliveries_total", "outcome" => outcome.as_str()).increment(1);
     if outcome != AttemptOutcome::Delivered {
         tracing::info!(notification = %notification.id, attempt = number, ?after, error = error.as_deref().unwrap_or(""), "notification not delivered");
     }

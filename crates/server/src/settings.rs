@@ -149,6 +149,31 @@ pub struct PortalSettings {
     pub agent_token_hold: SignedDuration,
 }
 
+/// How `ocpay serve` writes its log lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines (tracing's default format).
+    Text,
+    /// One JSON object a line, with the request's span (its `request_id`) in `span`.
+    Json,
+}
+
+impl LogFormat {
+    /// The `log_format` of `config`, or why it cannot be: read before the server is built, since
+    /// logging starts first.
+    pub fn of(config: &Config) -> Result<LogFormat, SettingError> {
+        match config.log_format.as_str() {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            other => Err(SettingError {
+                key: "log_format".into(),
+                origin: config.source_of("log_format"),
+                reason: format!("is \"text\" or \"json\", not {other:?}"),
+            }),
+        }
+    }
+}
+
 /// The sandbox's simulated behaviour.
 #[derive(Debug, Clone)]
 pub struct SandboxSettings {
@@ -195,6 +220,9 @@ pub struct Settings {
     pub sandbox_rates: Vec<Rate>,
     /// The API log, when it is kept.
     pub api_log: Option<ApiLogSettings>,
+    /// Where Prometheus metrics are served, when they are.
+    pub metrics_listen: Option<std::net::SocketAddr>,
+    pub log_format: LogFormat,
     pub acceptance: AcceptanceSettings,
 }
 
@@ -521,6 +549,8 @@ impl Settings {
                 batch_max: config.api_log_batch_max,
                 flush_interval: Duration::from_millis(config.api_log_flush_interval_ms),
             }),
+            metrics_listen: config.metrics_listen,
+            log_format: LogFormat::of(config)?,
             acceptance: AcceptanceSettings {
                 log_entries_max: config.acceptance_log_entries_max,
                 poll_grace: seconds(config.acceptance_poll_grace_seconds),
@@ -564,7 +594,8 @@ mod tests {
 
     #[test]
     fn impossible_values_name_their_key() {
-        let cases: [(&str, Spoil); 11] = [
+        let cases: [(&str, Spoil); 12] = [
+            ("log_format", |config| config.log_format = "yaml".into()),
             ("timers_batch_max", |config| config.timers_batch_max = 0),
             ("notify_poll_interval_ms", |config| config.notify_poll_interval_ms = 0),
             ("request_timeout_ms", |config| config.request_timeout_ms = 0),

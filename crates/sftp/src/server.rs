@@ -267,6 +267,7 @@ pub async fn start(context: SftpContext, listener: TcpListener) -> io::Result<Ru
             let mut stopping = stopped.clone();
             connections.spawn(async move {
                 let _slot = slot;
+                let _open = OpenConnection::counted();
                 let started = tokio::select! {
                     started = russh::server::run_stream(config, stream, handler) => started,
                     // No session yet: dropping the stream closes the connection.
@@ -337,4 +338,21 @@ pub async fn start_for_data_dir(
         host_key,
     };
     Ok(Some(start(context, listener).await?))
+}
+
+/// An open SFTP connection, counted in the `ocpay_sftp_sessions` gauge (through the `metrics`
+/// facade: nothing is recorded unless the server installed a recorder) while it lives.
+struct OpenConnection;
+
+impl OpenConnection {
+    fn counted() -> OpenConnection {
+        metrics::gauge!("ocpay_sftp_sessions").increment(1.0);
+        OpenConnection
+    }
+}
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        metrics::gauge!("ocpay_sftp_sessions").decrement(1.0);
+    }
 }

@@ -13,6 +13,9 @@ pub struct ApiLogEntry {
     /// Assigned by the database, increasing (never reused, even after pruning); ignored when
     /// recording.
     pub id: i64,
+    /// The id the server gave the request: its answer's `X-Request-Id` header and the span of
+    /// its log lines (empty for entries written before the server gave ids).
+    pub request_id: String,
     /// The participant its `Client-Id` header names (the signer, whoever it acted for).
     pub client_id: ClientId,
     /// When the gateway received it.

@@ -55,6 +55,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/postgres/0012_console_reads.sql"),
     include_str!("../migrations/postgres/0013_failing_endpoints.sql"),
     include_str!("../migrations/postgres/0014_review_queue.sql"),
+    include_str!("../migrations/postgres/0015_api_log_request_id.sql"),
 ];
 
 /// The number of the newest migration: what an up-to-date database is at.
@@ -227,15 +228,25 @@ impl Postgres {
         &self,
         work: impl FnOnce(&mut Option<Connection>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let _permit = tokio::time::timeout(self.settings.pool_wait, self.permits.acquire())
-            .await
-            .map_err(|_| {
-                StoreError::Database(format!(
-                    "no database connection was free within {} ms",
-                    self.settings.pool_wait.as_millis()
-                ))
-            })?
-            .map_err(|_| StoreError::Database("the connection pool is closed".into()))?;
+        let _permit = match self.permits.try_acquire() {
+            Ok(permit) => permit,
+            // Every connection is busy: the wait is what the pool-wait metrics show.
+            Err(_) => {
+                let waiting = std::time::Instant::now();
+                let permit = tokio::time::timeout(self.settings.pool_wait, self.permits.acquire())
+                    .await
+                    .map_err(|_| {
+                        metrics::counter!("ocpay_store_pool_timeouts_total").increment(1);
+                        StoreError::Database(format!(
+                            "no database connection was free within {} ms",
+                            self.settings.pool_wait.as_millis()
+                        ))
+                    })?
+                    .map_err(|_| StoreError::Database("the connection pool is closed".into()))?;
+                metrics::histogram!("ocpay_store_pool_wait_seconds").record(waiting.elapsed());
+                permit
+            }
+        };
         tokio::task::block_in_place(|| {
             let mut slot = self.idle.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).pop();
             let result = work(&mut slot);
@@ -289,7 +300,7 @@ impl Postgres {
                 let error = StoreError::Database("a statement failed inside the transaction".into());
                 (Err(error), must_retry)
             }
-            Ok(value) => match connection.client.batch_execute("COMMIT") {
+            Ok(value) => match timed_commit(connection) {
                 Ok(()) => (Ok(value), false),
                 Err(error) if is_retryable(&error) => (Err(error.into()), true),
                 Err(error) => {
@@ -433,6 +444,14 @@ impl Engine for Postgres {
 
 /// Errors after which the whole transaction may run again: PostgreSQL aborted it to keep
 /// transactions serialisable, or to break a deadlock.
+/// `COMMIT`, timed for the store's commit-latency metric (a no-op without a recorder).
+fn timed_commit(connection: &mut Connection) -> Result<(), postgres::Error> {
+    let started = std::time::Instant::now();
+    let committed = connection.client.batch_execute("COMMIT");
+    metrics::histogram!("ocpay_store_commit_seconds", "engine" => "postgres").record(started.elapsed());
+    committed
+}
+
 fn is_retryable(error: &postgres::Error) -> bool {
     matches!(error.code(), Some(code) if *code == SqlState::T_R_SERIALIZATION_FAILURE || *code == SqlState::T_R_DEADLOCK_DETECTED)
 }

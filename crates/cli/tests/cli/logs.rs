@@ -51,6 +51,8 @@ fn logs_tail_prints_the_api_log_as_json_lines_and_follows_it() {
     );
     assert!(pay["time"].as_str().unwrap().parse::<jiff::Timestamp>().is_ok(), "an ISO time: {pay}");
     assert!(pay["latencyMicros"].as_str().unwrap().parse::<u64>().unwrap() > 0);
+    let request_id = pay["requestId"].as_str().unwrap();
+    assert!(request_id.len() == 16 && request_id.bytes().all(|byte| byte.is_ascii_hexdigit()), "{pay}");
     let first_id: u64 = pay["id"].as_str().unwrap().parse().unwrap();
     let second_id: u64 = lines[1]["id"].as_str().unwrap().parse().unwrap();
     assert!(second_id > first_id);

@@ -16,6 +16,7 @@ mod cluster;
 mod commands;
 mod kill;
 mod logs;
+mod observability;
 mod settlement;
 mod sftp;
 mod trigger;

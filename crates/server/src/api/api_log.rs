@@ -55,6 +55,8 @@ pub(crate) async fn inquire(
 fn record(entry: &ApiLogEntry) -> ApiLogRecord {
     ApiLogRecord {
         id: Some(entry.id.to_string()),
+        // Entries written before the platform gave ids have none.
+        request_id: Some(entry.request_id.clone()).filter(|id| !id.is_empty()),
         time: Some(datetime::format(entry.at)),
         api: Some(entry.api.clone()),
         path: Some(entry.path.clone()),

@@ -27,11 +27,13 @@ use ocpay_protocol::signature::content_to_sign;
 use ocpay_protocol::{AmsResult, Api, ApiRequest, ApiResponse as _, ResultCode, SignatureHeader, datetime};
 use ocpay_store::{ApiLogEntry, AuditEvent};
 use serde::de::DeserializeOwned;
+use tracing::Instrument as _;
 
 use super::caller::Caller;
 use super::error::ApiError;
 use super::{payments, refunds, registrations};
 use crate::api_log;
+use crate::metrics::RequestId;
 use crate::service::grants;
 use crate::signature_debug::{self, Received};
 use crate::state::AppState;
@@ -68,8 +70,10 @@ pub(crate) async fn handle(State(state): State<Arc<AppState>>, request: axum::ex
     let path =
         parts.uri.path_and_query().map_or_else(|| parts.uri.path().to_owned(), |pq| pq.as_str().to_owned());
     let echoed_client_id = header_text(&parts.headers, names::CLIENT_ID).unwrap_or_default().to_owned();
-    let task =
-        tokio::spawn(answer(state.clone(), parts, body, path.clone(), echoed_client_id.clone(), received));
+    // The task writes its log lines in the request's span (its id), as the handler would.
+    let task = tokio::spawn(
+        answer(state.clone(), parts, body, path.clone(), echoed_client_id.clone(), received).in_current_span(),
+    );
     task.await.unwrap_or_else(|error| {
         tracing::error!(%error, "a request's task failed");
         let code = ResultCode::UNKNOWN_EXCEPTION;
@@ -119,22 +123,29 @@ async fn answer(
             (status, serde_json::to_vec(&body).unwrap_or_else(|_| b"{}".to_vec()))
         }
     };
+    let counted = |response: Response, log: &Logged| {
+        let api = log.api.map_or("unknown", Api::name);
+        crate::metrics::gateway_request(api, log.result.0, &log.result.1, received.1.elapsed());
+        response
+    };
     let Some(participant) = log_participant(&state, &parts, &log).await else {
-        return signed_response(&state, &path, &echoed_client_id, status, body);
+        return counted(signed_response(&state, &path, &echoed_client_id, status, body), &log);
     };
     let Some(settings) = state.settings.api_log.as_ref() else {
-        return signed_response(&state, &path, &echoed_client_id, status, body);
+        return counted(signed_response(&state, &path, &echoed_client_id, status, body), &log);
     };
     let response_body = api_log::text(&body, settings.body_max_bytes);
-    let response = signed_response(&state, &path, &echoed_client_id, status, body);
+    let response = counted(signed_response(&state, &path, &echoed_client_id, status, body), &log);
     let latency_micros = i64::try_from(received.1.elapsed().as_micros()).unwrap_or(i64::MAX);
     let diagnosis = if log.signature_failed {
         diagnose(&state, &parts, &path, &participant, &log, settings.body_max_bytes).await
     } else {
         None
     };
+    let request_id = parts.extensions.get::<RequestId>().map(|id| id.0.clone()).unwrap_or_default();
     let entry = ApiLogEntry {
         id: 0,
+        request_id,
         client_id: participant,
         at: received.0,
         api: log.api.map_or_else(|| parts.uri.path().to_owned(), |api| api.name().to_owned()),

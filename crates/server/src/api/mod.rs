@@ -38,6 +38,8 @@ pub(crate) fn router(state: Arc<AppState>, extra_pages: Router<Arc<AppState>>) -
         .merge(pages)
         .fallback(fallback)
         .layer(axum::middleware::map_response(nosniff))
+        // Outermost, so that every answer carries its request's id, refusals included.
+        .layer(axum::middleware::from_fn(crate::metrics::request_id))
         .with_state(state)
 }
 

@@ -345,6 +345,7 @@ mod tests {
     ) -> ApiLogEntry {
         ApiLogEntry {
             id: 0,
+            request_id: String::new(),
             client_id: client_id.clone(),
             at,
             api: api.into(),

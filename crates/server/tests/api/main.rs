@@ -10,6 +10,7 @@ mod envelope;
 mod helpers;
 mod interop;
 mod limits;
+mod metrics;
 mod notifications;
 mod payments;
 mod refunds;

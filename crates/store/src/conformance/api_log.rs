@@ -14,6 +14,7 @@ use super::{at, client};
 fn entry(client_id: &str, second: i64, api: &str, result_code: &str, verified: bool) -> ApiLogEntry {
     ApiLogEntry {
         id: 0,
+        request_id: format!("{second:016x}"),
         client_id: client(client_id),
         at: at(second),
         api: api.into(),

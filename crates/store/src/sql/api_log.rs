@@ -18,7 +18,7 @@ use crate::{ApiLogEntry, ApiLogFilter, StoreError};
 
 macro_rules! log_columns {
     () => {
-        "log_id, client_id, at_ms, api, path, verified, key_version, agent_client_id, result_status, \
+        "log_id, request_id, client_id, at_ms, api, path, verified, key_version, agent_client_id, result_status, \
          result_code, http_status, latency_micros, request_headers, request_body, response_headers, \
          response_body, diagnosis"
     };
@@ -33,6 +33,7 @@ fn entry(row: &Row) -> Result<ApiLogEntry, StoreError> {
     let http_status: i64 = row.get("http_status")?;
     Ok(ApiLogEntry {
         id: row.get("log_id")?,
+        request_id: row.get("request_id")?,
         client_id: rows::client_id(row, "client_id")?,
         at: time(row, "at_ms")?,
         api: row.get("api")?,
@@ -71,8 +72,8 @@ pub(super) fn record(
         db.execute(
             "INSERT INTO api_log (client_id, at_ms, api, path, verified, key_version, agent_client_id, \
              result_status, result_code, http_status, latency_micros, request_headers, request_body, \
-             response_headers, response_body, diagnosis) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+             response_headers, response_body, diagnosis, request_id) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
             params![
                 entry.client_id.as_str(),
                 millis(entry.at),
@@ -90,6 +91,7 @@ pub(super) fn record(
                 entry.response_headers,
                 entry.response_body,
                 entry.diagnosis,
+                entry.request_id,
             ],
         )?;
     }

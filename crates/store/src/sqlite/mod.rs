@@ -109,6 +109,7 @@ const MAIN_MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/main/0016_console_reads.sql"),
     include_str!("../../migrations/sqlite/main/0017_failing_endpoints.sql"),
     include_str!("../../migrations/sqlite/main/0018_review_queue.sql"),
+    include_str!("../../migrations/sqlite/main/0019_api_log_request_id.sql"),
 ];
 const PARTICIPANT_MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/participants/0001_participants.sql"),

@@ -105,7 +105,11 @@ fn run(mut connection: Connection, mut queue: mpsc::Receiver<Job>, batch_max: us
         let n_writes = batch.len();
         stats.batches.fetch_add(1, Ordering::Relaxed);
         stats.writes.fetch_add(n_writes as u64, Ordering::Relaxed);
+        // Metrics through the facade: nothing is recorded unless the server installed a recorder.
+        metrics::histogram!("ocpay_store_write_batch_size").record(n_writes as f64);
+        let started = std::time::Instant::now();
         let outcome = run_batch(&mut connection, &mut batch, &mut completions);
+        metrics::histogram!("ocpay_store_commit_seconds", "engine" => "sqlite").record(started.elapsed());
         if let Err(error) = &outcome {
             tracing::error!(%error, n_writes, "a write batch failed and was rolled back");
         }

@@ -356,6 +356,8 @@ struct Detail {
     code: String,
     http_status: u16,
     latency: String,
+    /// The id the platform gave the request (its answer's `X-Request-Id`), when it gave one.
+    request_id: Option<String>,
     request_headers: Vec<(String, String)>,
     request_body: String,
     response_headers: Vec<(String, String)>,
@@ -429,6 +431,7 @@ pub(super) async fn detail(
         code: entry.result_code,
         http_status: entry.http_status,
         latency: latency(entry.latency_micros),
+        request_id: Some(entry.request_id).filter(|id| !id.is_empty()),
         request_headers,
         request_body: pretty(&entry.request_body),
         response_headers: header_pairs(&entry.response_headers),
