@@ -3,6 +3,7 @@
 //! logs go to stderr.
 
 mod acceptance;
+mod backup;
 mod bench;
 mod calls;
 mod data;
@@ -62,6 +63,12 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Apply the database's pending migrations and exit (`serve` also applies them on start).
     Migrate(data::DataArgs),
+    /// Write one archive (mode 0600) of an SQLite platform's data directory while it serves: its
+    /// databases as of one moment, its keys, admin token, SFTP host key and reports.
+    Backup(backup::BackupArgs),
+    /// Make a new data directory (empty or absent) from an archive of `ocpay backup`, after
+    /// checking every database in it.
+    Restore(backup::RestoreArgs),
     /// Create and list participants, add keys to them and revoke keys.
     #[command(subcommand)]
     Participant(participant::ParticipantCommand),
@@ -180,6 +187,8 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Serve(args) => serve::run(args).await.map(|()| ExitCode::SUCCESS),
         Command::Migrate(args) => data::migrate(args).await.map(|()| ExitCode::SUCCESS),
+        Command::Backup(args) => backup::backup(args).map(|()| ExitCode::SUCCESS),
+        Command::Restore(args) => backup::restore(args).map(|()| ExitCode::SUCCESS),
         Command::Participant(command) => participant::run(command).await.map(|()| ExitCode::SUCCESS),
         Command::PlatformKey(args) => platform_key::run(args).map(|()| ExitCode::SUCCESS),
         Command::Grants(command) => grants::run(command).await.map(|()| ExitCode::SUCCESS),

@@ -162,7 +162,7 @@ impl Application {
             _ => None,
         };
         let background = [
-            tokio::spawn(crate::notify::run(notifier, stopped.clone())),
+            tokio::spawn(crate::notify::run(notifier.clone(), stopped.clone())),
             tokio::spawn(crate::jobs::timers(context.clone(), state.rounds.clone(), stopped.clone())),
             tokio::spawn(crate::jobs::settlement(
                 context.clone(),
@@ -207,6 +207,7 @@ impl Application {
         drop(listener);
         tracing::info!("shutting down: waiting for the work in flight");
         let _ = stop.send(true);
+        let stopping: Vec<_> = background.iter().map(tokio::task::JoinHandle::abort_handle).collect();
         let finished = async {
             graceful.shutdown().await;
             let _ = stop_audit.send(true);
@@ -219,8 +220,20 @@ impl Application {
             }
         };
         if tokio::time::timeout(settings.shutdown_grace, finished).await.is_err() {
-            tracing::warn!("work still in flight after the grace period was dropped; its claims lapse");
+            tracing::warn!("work still in flight at the end of the grace period is stopped");
+            stopping.iter().for_each(tokio::task::AbortHandle::abort);
         }
+        // The notification attempts cut off are due again at once, not when their lease ends.
+        match notifier.release_claims_in_flight().await {
+            Ok(0) => {}
+            Ok(released) => {
+                tracing::info!(released, "released the claims of the notification attempts cut off")
+            }
+            Err(error) => {
+                tracing::warn!(%error, "releasing the claims of the attempts cut off failed; they lapse")
+            }
+        }
+        tracing::info!("stopped");
         Ok(())
     }
 }

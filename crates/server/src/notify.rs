@@ -111,6 +111,9 @@ pub struct Notifier {
     platform_keys: Arc<PlatformKeySource>,
     clients: Clients,
     rounds: Arc<Rounds>,
+    /// The claims of the attempts in flight: each notification's id and the end of the lease
+    /// it was claimed for, released when a shutdown cuts the attempts off.
+    in_flight: std::sync::Mutex<std::collections::HashMap<String, jiff::Timestamp>>,
 }
 
 impl Notifier {
@@ -121,7 +124,23 @@ impl Notifier {
         rounds: Arc<Rounds>,
     ) -> anyhow::Result<Notifier> {
         let clients = Clients::new(&context.settings.notify)?;
-        Ok(Notifier { context, platform_keys, clients, rounds })
+        Ok(Notifier { context, platform_keys, clients, rounds, in_flight: Default::default() })
+    }
+
+    fn in_flight(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, jiff::Timestamp>> {
+        self.in_flight.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Releases the claims of the attempts still in flight, once they have been stopped (a
+    /// shutdown's grace ended), so that their notifications are due again at once, on this
+    /// server's next start or on another server sharing the database, instead of after the
+    /// lease. Returns how many were released.
+    pub(crate) async fn release_claims_in_flight(&self) -> Result<u64, StoreError> {
+        let claims: Vec<_> = self.in_flight().drain().collect();
+        if claims.is_empty() {
+            return Ok(0);
+        }
+        self.context.store.release_notification_claims(&claims).await
     }
 
     /// The use cases' context it runs with.
@@ -157,15 +176,20 @@ async fn claim_and_send(
             permits.push(permit);
         }
         let limit = permits.len() as u32;
-        let claimed =
-            notifier.context.store.claim_notifications(notifier.context.clock.now(), lease, limit).await;
+        let now = notifier.context.clock.now();
+        let claimed = notifier.context.store.claim_notifications(now, lease, limit).await;
         let full_batch = match claimed {
             Ok(due) => {
                 let n_due = due.len() as u32;
+                // The end the store gave each claim: what releasing it names.
+                let until = now.checked_add(lease).unwrap_or(now);
                 for (notification, permit) in due.into_iter().zip(permits) {
                     let notifier = notifier.clone();
+                    notifier.in_flight().insert(notification.id.clone(), until);
                     in_flight.spawn(async move {
+                        let id = notification.id.clone();
                         deliver(&notifier, notification).await;
+                        notifier.in_flight().remove(&id);
                         drop(permit);
                     });
                 }

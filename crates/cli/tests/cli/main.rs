@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 mod acceptance;
+mod backup;
 mod bench;
 mod cluster;
 mod commands;
@@ -19,6 +20,7 @@ mod logs;
 mod observability;
 mod settlement;
 mod sftp;
+mod shutdown;
 mod trigger;
 mod users;
 
