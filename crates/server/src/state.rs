@@ -81,10 +81,19 @@ impl AppState {
         self.platform_keys.signer()
     }
 
-    /// Queues an event for the audit trail (the developer center records sign-ins and changes
-    /// there), waiting for room when the writer is behind.
+    /// Records an event of the developer center or the console (sign-ins and changes). A
+    /// success (`S`: a change made, a sign-in) is committed before the caller answers, so that
+    /// no acknowledged change loses its event in a crash; these come at a person's pace, so the
+    /// commit of their own costs nothing that matters. Refusals are queued, waiting for room
+    /// when the writer is behind, and a success whose commit failed is queued too.
     pub async fn record_audit(&self, event: ocpay_store::AuditEvent) {
-        self.audit.record(event).await;
+        if event.result_status != "S" {
+            return self.audit.record(event).await;
+        }
+        if let Err(error) = self.store.record_audit(std::slice::from_ref(&event)).await {
+            tracing::warn!(%error, api = %event.api, "committing an audit event failed; it is queued");
+            self.audit.record(event).await;
+        }
     }
 
     /// The published platform keys as `/.well-known/ocpay/platform-keys` serves them.

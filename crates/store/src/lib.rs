@@ -564,7 +564,18 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Option<oversight::Signer>, StoreError>;
 
     /// Creates a payment in `PROCESSING`, or returns the one that has its idempotency key.
-    async fn create_payment(&self, terms: &PaymentTerms) -> Result<CreatePayment, StoreError>;
+    async fn create_payment(&self, terms: &PaymentTerms) -> Result<CreatePayment, StoreError> {
+        self.create_payment_audited(terms, None).await
+    }
+
+    /// As [`Store::create_payment`], appending `audit` to the audit trail in the same
+    /// transaction when the payment is created, so that a crash cannot keep the one without the
+    /// other.
+    async fn create_payment_audited(
+        &self,
+        terms: &PaymentTerms,
+        audit: Option<&AuditEvent>,
+    ) -> Result<CreatePayment, StoreError>;
 
     /// One of `owner`'s payments. Other participants' payments are never found.
     async fn payment(&self, owner: &ClientId, lookup: &PaymentLookup) -> Result<Option<Payment>, StoreError>;
@@ -577,13 +588,36 @@ pub trait Store: Send + Sync + 'static {
         lookup: &PaymentLookup,
         window: &CancelWindow,
         now: Timestamp,
+    ) -> Result<CancelPayment, StoreError> {
+        self.cancel_payment_audited(owner, lookup, window, now, None).await
+    }
+
+    /// As [`Store::cancel_payment`], appending `audit` to the audit trail in the same
+    /// transaction when the answer is [`CancelPayment::Done`].
+    async fn cancel_payment_audited(
+        &self,
+        owner: &ClientId,
+        lookup: &PaymentLookup,
+        window: &CancelWindow,
+        now: Timestamp,
+        audit: Option<&AuditEvent>,
     ) -> Result<CancelPayment, StoreError>;
 
     /// Refunds part or all of one of `owner`'s payments, deciding in the one transaction (by
     /// core's rules) that the payment is paid, inside the window, and not refunded beyond what
     /// was paid, counting every earlier refund. A synchronous refund posts the money back and
     /// queues its notification in the same transaction.
-    async fn create_refund(&self, refund: &NewRefund) -> Result<CreateRefund, StoreError>;
+    async fn create_refund(&self, refund: &NewRefund) -> Result<CreateRefund, StoreError> {
+        self.create_refund_audited(refund, None).await
+    }
+
+    /// As [`Store::create_refund`], appending `audit` to the audit trail in the same
+    /// transaction when the refund is created.
+    async fn create_refund_audited(
+        &self,
+        refund: &NewRefund,
+        audit: Option<&AuditEvent>,
+    ) -> Result<CreateRefund, StoreError>;
 
     /// One of `owner`'s refunds. Other participants' refunds are never found.
     async fn refund(&self, owner: &ClientId, lookup: &RefundLookup) -> Result<Option<Refund>, StoreError>;
@@ -602,7 +636,17 @@ pub trait Store: Send + Sync + 'static {
     /// Creates a merchant registration in `PROCESSING`, deciding in the one transaction (by
     /// core's rules) against the owner's registration with the same `registrationRequestId` and
     /// its live registration of the same merchant and store.
-    async fn create_registration(&self, terms: &RegistrationTerms) -> Result<CreateRegistration, StoreError>;
+    async fn create_registration(&self, terms: &RegistrationTerms) -> Result<CreateRegistration, StoreError> {
+        self.create_registration_audited(terms, None).await
+    }
+
+    /// As [`Store::create_registration`], appending `audit` to the audit trail in the same
+    /// transaction when the registration is created or found (both answer success).
+    async fn create_registration_audited(
+        &self,
+        terms: &RegistrationTerms,
+        audit: Option<&AuditEvent>,
+    ) -> Result<CreateRegistration, StoreError>;
 
     /// One of `owner`'s registrations. Other participants' registrations are never found.
     async fn registration(

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 mod acceptance;
+mod audit;
 mod backup;
 mod bench;
 mod cluster;

@@ -56,6 +56,8 @@ struct Audit {
     tried_key_version: Option<u32>,
     /// The body, once read.
     body: Option<Bytes>,
+    /// Whether the store appended the event in the transaction of the change it records.
+    committed: bool,
 }
 
 /// Handles every request under `/ams/`.
@@ -255,23 +257,32 @@ async fn diagnose(
     serde_json::to_string(&record).ok()
 }
 
-/// Queues a request's audit event once its caller is known. The answer does not wait for the
-/// event's commit (measured: waiting for a commit of its own per request cost CPU and
-/// multiplied the p99 latency at half the peak rate); [`crate::audit`] writes them in batches.
+/// Queues a request's audit event once its caller is known, unless the store already appended
+/// it with the change it records. The answer does not wait for a queued event's commit
+/// (measured: waiting for a commit of its own per request cost CPU and multiplied the p99
+/// latency at half the peak rate); [`crate::audit`] writes them in batches.
 async fn record(state: &AppState, audit: Audit, result_status: &str, result_code: &str) {
-    let (Some(api), Some(client_id)) = (audit.api, audit.client_id) else { return };
-    let event = AuditEvent {
-        at: state.clock.now(),
-        merchant: audit.merchant.unwrap_or_else(|| client_id.clone()),
+    if audit.committed {
+        return;
+    }
+    let Some(event) = event(&audit, state.clock.now(), result_status, result_code) else { return };
+    state.audit.record(event).await;
+}
+
+/// A verified request's audit event (none before its signature verified).
+fn event(audit: &Audit, at: jiff::Timestamp, result_status: &str, result_code: &str) -> Option<AuditEvent> {
+    let (Some(api), Some(client_id)) = (audit.api, audit.client_id.clone()) else { return None };
+    Some(AuditEvent {
+        at,
+        merchant: audit.merchant.clone().unwrap_or_else(|| client_id.clone()),
         client_id,
         key_version: audit.key_version,
-        agent: audit.agent,
+        agent: audit.agent.clone(),
         api: api.name().to_owned(),
-        idempotency_key: audit.idempotency_key,
+        idempotency_key: audit.idempotency_key.clone(),
         result_status: result_status.to_owned(),
         result_code: result_code.to_owned(),
-    };
-    state.audit.record(event).await;
+    })
 }
 
 /// A successful answer: its body, and its result for the audit trail.
@@ -344,7 +355,15 @@ async fn call<R: ApiRequest>(
         key_version = caller.key_version,
         "verified request"
     );
-    let response = handler(state, &caller, request?).await?;
+    let request = request?;
+    // A write that changes state appends the event in its own transaction (crate::audit); its
+    // time and result are set there.
+    let (response, committed) = match event(audit, state.clock.now(), "", "") {
+        Some(template) => crate::audit::in_call(template, handler(state, &caller, request)).await,
+        None => (handler(state, &caller, request).await, false),
+    };
+    audit.committed = committed;
+    let response = response?;
     let body = serde_json::to_vec(&response).map_err(|error| ApiError::Internal(error.to_string()))?;
     Ok(Answered { body, result: response.result().clone() })
 }

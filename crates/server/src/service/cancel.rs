@@ -4,8 +4,11 @@ use ocpay_core::ids::ClientId;
 use ocpay_core::payment::Payment;
 use ocpay_store::{CancelPayment, PaymentLookup};
 
+use ocpay_protocol::AmsResult;
+
 use super::Context;
 use super::ServiceError;
+use crate::audit;
 
 /// Cancels one of `owner`'s payments at the clock's now: the gateway's `cancel`, and the
 /// developer center's.
@@ -16,8 +19,13 @@ pub async fn cancel_payment(
 ) -> Result<Payment, ServiceError> {
     let now = cx.clock.now();
     let window = cx.settings.cancel_window;
-    match cx.store.cancel_payment(owner, lookup, &window, now).await? {
-        CancelPayment::Done(payment) => Ok(payment),
+    // A done cancel is answered `S`: its audit event commits with it.
+    let audit = audit::with_change(now, &AmsResult::success());
+    match cx.store.cancel_payment_audited(owner, lookup, &window, now, audit.as_ref()).await? {
+        CancelPayment::Done(payment) => {
+            audit::committed();
+            Ok(payment)
+        }
         CancelPayment::Refused(_, refusal) => Err(ServiceError::CancelRefused(refusal)),
         CancelPayment::NotFound => Err(ServiceError::PaymentNotFound),
     }

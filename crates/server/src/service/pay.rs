@@ -7,11 +7,12 @@ use ocpay_core::participant::Participant;
 use ocpay_core::payment::{ExtendInfo, Order, Payment, PaymentTerms};
 use ocpay_core::sandbox::MagicAmount;
 use ocpay_core::text::Region;
+use ocpay_protocol::AmsResult;
 use ocpay_store::{CreatePayment, PaymentLookup, SandboxFault};
 
 use super::Context;
 use super::{NotifyUrlOf, ServiceError};
-use crate::{HttpUrl, random};
+use crate::{HttpUrl, audit, random};
 
 /// A parsed, valid `pay` request.
 #[derive(Debug, Clone)]
@@ -92,8 +93,13 @@ async fn create(cx: &Context, owner: &Participant, command: PayCommand) -> Resul
         expires_at,
         agent: command.agent,
     };
-    match cx.store.create_payment(&terms).await? {
-        CreatePayment::Created(payment) => Ok(payment),
+    // A created payment is answered `S`: its audit event commits with it.
+    let audit = audit::with_change(now, &AmsResult::success());
+    match cx.store.create_payment_audited(&terms, audit.as_ref()).await? {
+        CreatePayment::Created(payment) => {
+            audit::committed();
+            Ok(payment)
+        }
         CreatePayment::Existing(payment)
             if payment.terms.same_request(terms.amount, &terms.order, terms.agent.as_ref()) =>
         {

@@ -5,11 +5,12 @@ use ocpay_core::money::Money;
 use ocpay_core::participant::Participant;
 use ocpay_core::refund::{Refund, RefundReason, RefundTerms};
 use ocpay_core::sandbox::RefundMagicAmount;
+use ocpay_protocol::{AmsResult, ResultCode};
 use ocpay_store::{CreateRefund, NewRefund, RefundCompletion, SandboxFault};
 
 use super::Context;
 use super::{NotifyUrlOf, ServiceError};
-use crate::{HttpUrl, random};
+use crate::{HttpUrl, audit, random};
 
 /// A parsed, valid `refund` request.
 #[derive(Debug, Clone)]
@@ -68,9 +69,19 @@ pub async fn refund(
         created_at: now,
         agent: command.agent,
     };
+    // A created refund is answered `S` when it completes at once, `U / REFUND_IN_PROCESS`
+    // otherwise: its audit event commits with it.
+    let result = match completion {
+        RefundCompletion::Now => AmsResult::success(),
+        _ => AmsResult::of(ResultCode::REFUND_IN_PROCESS),
+    };
+    let audit = audit::with_change(now, &result);
     let new = NewRefund { terms, policy: cx.settings.refund, completion };
-    match cx.store.create_refund(&new).await? {
-        CreateRefund::Created(refund) => Ok(refund),
+    match cx.store.create_refund_audited(&new, audit.as_ref()).await? {
+        CreateRefund::Created(refund) => {
+            audit::committed();
+            Ok(refund)
+        }
         CreateRefund::Existing(refund)
             if refund.terms.same_request(
                 &new.terms.payment_id,

@@ -12,11 +12,12 @@ use ocpay_core::payment::MerchantRef;
 use ocpay_core::registration::{
     AutomaticDecision, Decision, Registration, RegistrationState, RegistrationTerms, sandbox_decision,
 };
+use ocpay_protocol::AmsResult;
 use ocpay_store::{CreateRegistration, DecideRegistration, RegistrationLookup, Store, StoreError};
 
 use super::Context;
 use super::{NotRegistered, NotifyUrlOf, ServiceError};
-use crate::{HttpUrl, random};
+use crate::{HttpUrl, audit, random};
 
 /// A parsed, valid `registration` request.
 #[derive(Debug, Clone)]
@@ -68,8 +69,11 @@ pub(crate) async fn register(
         created_at: now,
         automatic,
     };
-    match cx.store.create_registration(&terms).await? {
+    // A registration created or found is answered `S`: its audit event commits with it.
+    let audit = audit::with_change(now, &AmsResult::success());
+    match cx.store.create_registration_audited(&terms, audit.as_ref()).await? {
         CreateRegistration::Created(registration) | CreateRegistration::Existing(registration) => {
+            audit::committed();
             Ok(registration)
         }
         CreateRegistration::Refused(refusal) => Err(ServiceError::RegistrationRefused(refusal)),

@@ -375,35 +375,63 @@ impl<E: Engine> Store for SqlStore<E> {
         self.engine.read(|db| oversight::signer(db, client_id, key_version)).await
     }
 
-    async fn create_payment(&self, terms: &PaymentTerms) -> Result<CreatePayment, StoreError> {
-        let terms = terms.clone();
-        self.engine.write(Isolation::Serializable, move |db| payments::create(db, &terms)).await
+    async fn create_payment_audited(
+        &self,
+        terms: &PaymentTerms,
+        audit: Option<&AuditEvent>,
+    ) -> Result<CreatePayment, StoreError> {
+        let (terms, audit) = (terms.clone(), audit.cloned());
+        self.engine
+            .write(Isolation::Serializable, move |db| {
+                let created = payments::create(db, &terms)?;
+                if matches!(created, CreatePayment::Created(_)) {
+                    access::record_audit(db, audit.as_slice())?;
+                }
+                Ok(created)
+            })
+            .await
     }
 
     async fn payment(&self, owner: &ClientId, lookup: &PaymentLookup) -> Result<Option<Payment>, StoreError> {
         self.engine.read(|db| payments::find(db, owner, lookup)).await
     }
 
-    async fn cancel_payment(
+    async fn cancel_payment_audited(
         &self,
         owner: &ClientId,
         lookup: &PaymentLookup,
         window: &CancelWindow,
         now: Timestamp,
+        audit: Option<&AuditEvent>,
     ) -> Result<CancelPayment, StoreError> {
         let (owner, lookup, window, limit) = (owner.clone(), lookup.clone(), *window, self.wallet_limit);
+        let audit = audit.cloned();
         self.engine
             .write(Isolation::Serializable, move |db| {
-                payments::cancel(db, &owner, &lookup, &window, now, limit)
+                let cancelled = payments::cancel(db, &owner, &lookup, &window, now, limit)?;
+                if matches!(cancelled, CancelPayment::Done(_)) {
+                    access::record_audit(db, audit.as_slice())?;
+                }
+                Ok(cancelled)
             })
             .await
     }
 
-    async fn create_refund(&self, refund: &NewRefund) -> Result<CreateRefund, StoreError> {
-        let refund = refund.clone();
+    async fn create_refund_audited(
+        &self,
+        refund: &NewRefund,
+        audit: Option<&AuditEvent>,
+    ) -> Result<CreateRefund, StoreError> {
+        let (refund, audit) = (refund.clone(), audit.cloned());
         let (limit, rules) = (self.wallet_limit, self.fee_rules.clone());
         self.engine
-            .write(Isolation::Serializable, move |db| refunds::create(db, &refund, limit, &rules))
+            .write(Isolation::Serializable, move |db| {
+                let created = refunds::create(db, &refund, limit, &rules)?;
+                if matches!(created, CreateRefund::Created(_)) {
+                    access::record_audit(db, audit.as_slice())?;
+                }
+                Ok(created)
+            })
             .await
     }
 
@@ -426,9 +454,21 @@ impl<E: Engine> Store for SqlStore<E> {
             .await
     }
 
-    async fn create_registration(&self, terms: &RegistrationTerms) -> Result<CreateRegistration, StoreError> {
-        let terms = terms.clone();
-        self.engine.write(Isolation::Serializable, move |db| registrations::create(db, &terms)).await
+    async fn create_registration_audited(
+        &self,
+        terms: &RegistrationTerms,
+        audit: Option<&AuditEvent>,
+    ) -> Result<CreateRegistration, StoreError> {
+        let (terms, audit) = (terms.clone(), audit.cloned());
+        self.engine
+            .write(Isolation::Serializable, move |db| {
+                let created = registrations::create(db, &terms)?;
+                if matches!(created, CreateRegistration::Created(_) | CreateRegistration::Existing(_)) {
+                    access::record_audit(db, audit.as_slice())?;
+                }
+                Ok(created)
+            })
+            .await
     }
 
     async fn registration(
