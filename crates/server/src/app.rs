@@ -164,6 +164,7 @@ impl Application {
         let background = [
             tokio::spawn(crate::notify::run(notifier.clone(), stopped.clone())),
             tokio::spawn(crate::jobs::timers(context.clone(), state.rounds.clone(), stopped.clone())),
+            tokio::spawn(crate::jobs::retention(context.clone(), state.rounds.clone(), stopped.clone())),
             tokio::spawn(crate::jobs::settlement(
                 context.clone(),
                 ocpay_settlement::reports_root(&state.config.data_dir),

@@ -135,9 +135,18 @@ pub struct Config {
     pub audit_queue_max: usize,
     /// Most audit events written in one transaction.
     pub audit_batch_max: usize,
-    /// How long a batch of audit events gathers after its first event before it is written:
-    /// also the most a crash can lose.
+    /// How long a batch of queued audit events (reads, refusals) gathers after its first event
+    /// before it is written: also the most of them a crash can lose. A state change's event
+    /// commits with the change and is never queued.
     pub audit_flush_interval_ms: u64,
+    /// Audit events older than this are pruned by the retention job; 0 keeps them forever.
+    pub audit_retention_days: u32,
+    /// Most rows the retention job deletes in one transaction (audit trail and API log).
+    pub retention_batch_max: u32,
+    /// The retention job's pause between two batches, so that payments never wait behind it.
+    pub retention_pause_ms: u64,
+    /// How often the retention job looks for rows past their retention.
+    pub retention_poll_interval_ms: u64,
 
     /// Whether the gateway keeps the API log: every request under a participant's client id,
     /// verified or not, with its headers, bodies and answer.
@@ -147,7 +156,7 @@ pub struct Config {
     /// The most unverified requests the API log keeps per participant (its newest), so that
     /// requests nobody could sign cannot flood a participant's log.
     pub api_log_unverified_max: u32,
-    /// Entries older than this are pruned by the timer job.
+    /// Entries older than this are pruned by the retention job.
     pub api_log_retention_days: u32,
     /// Entries waiting to be written; beyond it entries are dropped, never a request delayed.
     pub api_log_queue_max: usize,
@@ -343,6 +352,10 @@ impl Default for Config {
             audit_queue_max: 65_536,
             audit_batch_max: 1_000,
             audit_flush_interval_ms: 100,
+            audit_retention_days: 400,
+            retention_batch_max: 500,
+            retention_pause_ms: 100,
+            retention_poll_interval_ms: 60_000,
             api_log_enabled: true,
             api_log_body_max_bytes: 16 * 1024,
             api_log_unverified_max: 500,

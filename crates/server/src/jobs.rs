@@ -1,9 +1,10 @@
 //! The timer job: moves payments, refunds and registrations on with time. It closes unpaid
 //! payments whose code expired, completes asynchronous refunds that are due, and takes the
-//! sandbox's due registration decisions, each with its notification; it prunes the API log
-//! of entries older than its retention, and forgets the Agent-Tokens held for ISVs' owners whose
-//! hold ended.
-//! "Now" is the injectable clock's; the loop polls on the real clock.
+//! sandbox's due registration decisions, each with its notification; and forgets the
+//! Agent-Tokens held for ISVs' owners whose hold ended. The retention job prunes the audit trail
+//! and the API log of rows older than their retention, in small batches with a pause between
+//! them, so that payments never wait behind it.
+//! "Now" is the injectable clock's; the loops poll on the real clock.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,9 +29,6 @@ pub(crate) async fn timers(context: Arc<Context>, rounds: Arc<Rounds>, mut stop:
             context.store.decide_due_registrations(now, batch)
         })
         .await;
-        if let Some(api_log) = &context.settings.api_log {
-            prune_api_log(&context, api_log.retention, batch).await;
-        }
         forget_held_tokens(&context).await;
         rounds.timers.finished();
         if !idle(&mut stop, poll, None).await {
@@ -82,24 +80,83 @@ where
     }
 }
 
-/// Deletes API log entries older than `retention`, `batch` at a time (so that no write holds
-/// the store for long), until fewer than a batch were left.
-async fn prune_api_log(context: &Context, retention: jiff::SignedDuration, batch: u32) {
-    loop {
-        let older_than = context.clock.now().checked_sub(retention).unwrap_or(jiff::Timestamp::MIN);
-        match context.store.prune_api_log(older_than, batch).await {
-            Ok(pruned) => {
-                if pruned > 0 {
-                    tracing::debug!(n = pruned, "pruned the API log");
-                }
-                if pruned < u64::from(batch) {
-                    return;
-                }
-            }
-            Err(error) => {
-                tracing::error!(%error, "pruning the API log: failed");
+/// Prunes the audit trail and the API log of rows older than their retention, round after
+/// round, until `stop` turns true. Each batch deletes at most `retention_batch_max` rows in a
+/// transaction of its own, oldest first, and the job pauses `retention_pause_ms` between
+/// batches: a backlog (the first start after years, a retention shortened) is worked off
+/// without holding the store's writer for more than one small batch at a time.
+pub(crate) async fn retention(context: Arc<Context>, rounds: Arc<Rounds>, mut stop: watch::Receiver<bool>) {
+    let settings = context.settings.retention.clone();
+    while !*stop.borrow() {
+        if let Some(retention) = context.settings.audit.retention {
+            let pruned = prune(&context, &settings, retention, &mut stop, |older_than, limit| {
+                context.store.prune_audit(older_than, limit)
+            });
+            if !report("audit events", pruned.await) {
                 return;
             }
+        }
+        if let Some(api_log) = &context.settings.api_log {
+            let pruned = prune(&context, &settings, api_log.retention, &mut stop, |older_than, limit| {
+                context.store.prune_api_log(older_than, limit)
+            });
+            if !report("API log entries", pruned.await) {
+                return;
+            }
+        }
+        rounds.retention.finished();
+        if !idle(&mut stop, settings.poll, None).await {
+            return;
+        }
+    }
+}
+
+/// What one kind of row's pruning came to: how many rows went, and whether the job goes on
+/// (false once stopped mid-way).
+struct Pruned {
+    rows: u64,
+    goes_on: bool,
+}
+
+/// Logs what a pruning did and says whether the job goes on.
+fn report(what: &'static str, pruned: Result<Pruned, StoreError>) -> bool {
+    match pruned {
+        Ok(Pruned { rows, goes_on }) => {
+            if rows > 0 {
+                tracing::info!(n = rows, "pruned {what} past their retention");
+            }
+            goes_on
+        }
+        Err(error) => {
+            tracing::error!(%error, "pruning {what}: failed");
+            true
+        }
+    }
+}
+
+/// Deletes rows older than `retention` with `step`, a batch at a time with a pause between
+/// batches, until a batch comes back short.
+async fn prune<F, Fut>(
+    context: &Context,
+    settings: &crate::settings::RetentionSettings,
+    retention: jiff::SignedDuration,
+    stop: &mut watch::Receiver<bool>,
+    step: F,
+) -> Result<Pruned, StoreError>
+where
+    F: Fn(jiff::Timestamp, u32) -> Fut,
+    Fut: Future<Output = Result<u64, StoreError>>,
+{
+    let mut rows = 0;
+    loop {
+        let older_than = context.clock.now().checked_sub(retention).unwrap_or(jiff::Timestamp::MIN);
+        let pruned = step(older_than, settings.batch_max).await?;
+        rows += pruned;
+        if pruned < u64::from(settings.batch_max) {
+            return Ok(Pruned { rows, goes_on: true });
+        }
+        if !idle(stop, settings.pause, None).await {
+            return Ok(Pruned { rows, goes_on: false });
         }
     }
 }

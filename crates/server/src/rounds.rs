@@ -9,12 +9,13 @@
 
 use tokio::sync::watch;
 
-/// The finished rounds of the notifier and of the timer job.
+/// The finished rounds of the notifier, the timer job, settlement and the retention job.
 #[derive(Debug, Default)]
 pub struct Rounds {
     pub notifier: Round,
     pub timers: Round,
     pub settlement: Round,
+    pub retention: Round,
 }
 
 /// The number of rounds one loop has finished.

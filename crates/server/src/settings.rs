@@ -94,6 +94,18 @@ pub struct AuditSettings {
     pub queue_max: usize,
     pub batch_max: usize,
     pub flush_interval: Duration,
+    /// How long events are kept; `None` keeps them forever.
+    pub retention: Option<SignedDuration>,
+}
+
+/// The retention job's settings: it prunes the audit trail and the API log by age.
+#[derive(Debug, Clone)]
+pub struct RetentionSettings {
+    pub poll: Duration,
+    /// Most rows deleted in one transaction.
+    pub batch_max: u32,
+    /// The pause between two batches.
+    pub pause: Duration,
 }
 
 /// The API log's settings: `None` in [`Settings::api_log`] when it is off.
@@ -204,6 +216,7 @@ pub struct Settings {
     pub notify: NotifySettings,
     pub timers: TimerSettings,
     pub audit: AuditSettings,
+    pub retention: RetentionSettings,
     pub pin: PinSettings,
     pub sandbox: SandboxSettings,
     pub sftp: SftpSettings,
@@ -296,6 +309,7 @@ impl Settings {
             ("audit_page_max", u64::from(config.audit_page_max)),
             ("audit_queue_max", config.audit_queue_max as u64),
             ("audit_batch_max", config.audit_batch_max as u64),
+            ("retention_batch_max", u64::from(config.retention_batch_max)),
             ("api_log_body_max_bytes", config.api_log_body_max_bytes as u64),
             ("api_log_retention_days", u64::from(config.api_log_retention_days)),
             ("api_log_queue_max", config.api_log_queue_max as u64),
@@ -459,6 +473,13 @@ impl Settings {
                 queue_max: config.audit_queue_max,
                 batch_max: config.audit_batch_max,
                 flush_interval: Duration::from_millis(config.audit_flush_interval_ms),
+                retention: (config.audit_retention_days > 0)
+                    .then(|| SignedDuration::from_hours(i64::from(config.audit_retention_days) * 24)),
+            },
+            retention: RetentionSettings {
+                poll: positive_ms("retention_poll_interval_ms", config.retention_poll_interval_ms)?,
+                batch_max: config.retention_batch_max,
+                pause: Duration::from_millis(config.retention_pause_ms),
             },
             pin: PinSettings {
                 hash_iterations: config.pin_hash_iterations,

@@ -543,6 +543,10 @@ pub trait Store: Send + Sync + 'static {
     /// payments, newest first.
     async fn audit_events(&self, client_id: &ClientId, limit: u32) -> Result<Vec<AuditEvent>, StoreError>;
 
+    /// Deletes up to `limit` audit events from before `older_than`, oldest first, and returns
+    /// how many it deleted.
+    async fn prune_audit(&self, older_than: Timestamp, limit: u32) -> Result<u64, StoreError>;
+
     /// Participants in order of creation, at most `limit`.
     async fn participants(&self, limit: u32) -> Result<Vec<Participant>, StoreError>;
 

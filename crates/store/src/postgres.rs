@@ -56,6 +56,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/postgres/0013_failing_endpoints.sql"),
     include_str!("../migrations/postgres/0014_review_queue.sql"),
     include_str!("../migrations/postgres/0015_api_log_request_id.sql"),
+    include_str!("../migrations/postgres/0016_audit_by_time.sql"),
 ];
 
 /// The number of the newest migration: what an up-to-date database is at.

@@ -73,6 +73,8 @@ impl TestApp {
             notify_poll_interval_ms: 20,
             timers_poll_interval_ms: 20,
             settlement_poll_interval_ms: 20,
+            retention_poll_interval_ms: 20,
+            retention_pause_ms: 1,
             notify_timeout_ms: 2_000,
             pin_hash_iterations: 1_000,
             // The cheapest argon2id the settings take: tests sign in hundreds of times.
@@ -141,13 +143,14 @@ impl TestApp {
         TestApp::start(config, clock, data_dir).await
     }
 
-    /// Waits (up to ten seconds) until the timer job, then the notifier, have each finished a
-    /// whole round that started after this call: whatever was due when it was called has been
-    /// done, notifications the timer job queued included, so that a test can tell that
-    /// something did not happen without sleeping.
+    /// Waits (up to ten seconds) until the timer job, the retention job, then the notifier, have
+    /// each finished a whole round that started after this call: whatever was due when it was
+    /// called has been done (pruning included), notifications the timer job queued included, so
+    /// that a test can tell that something did not happen without sleeping.
     pub async fn background_rounds(&self) {
         let rounds = async {
             self.state.rounds.timers.next_whole().await;
+            self.state.rounds.retention.next_whole().await;
             self.state.rounds.notifier.next_whole().await;
         };
         tokio::time::timeout(std::time::Duration::from_secs(10), rounds)

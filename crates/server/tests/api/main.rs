@@ -4,6 +4,7 @@
 mod acceptance;
 mod access;
 mod api_log;
+mod audit;
 mod browser;
 mod documented;
 mod envelope;

@@ -1,4 +1,4 @@
-//! Merchants' grants to ISVs and the audit trail, in the main file.
+//! Merchants' grants to ISVs and the audit trail, in the main file; the trail is pruned by age.
 //!
 //! A grant is stored with its token's SHA-256 only; the notification that hands the token to
 //! the ISV is queued in the same transaction.
@@ -9,7 +9,7 @@ use ocpay_core::ids::ClientId;
 
 use super::outbox;
 use super::rows::{self, millis, optional_time, time};
-use super::{Db, Row, params};
+use super::{Db, Dialect, Row, params};
 use crate::pages::TokenHold;
 use crate::{AuditEvent, NewGrant, NotificationKind, StoreError};
 
@@ -128,6 +128,24 @@ pub(super) fn record_audit(db: &mut dyn Db, events: &[AuditEvent]) -> Result<(),
         )?;
     }
     Ok(())
+}
+
+/// Deletes the oldest events from before `older_than`, at most `limit`, read on
+/// `audit_event_by_time`.
+pub(super) fn prune_audit(db: &mut dyn Db, older_than: Timestamp, limit: u32) -> Result<u64, StoreError> {
+    // On PostgreSQL several nodes prune at once: each takes rows no other has locked.
+    let sql = match db.dialect() {
+        Dialect::Sqlite => {
+            "DELETE FROM audit_event WHERE event_id IN ( \
+               SELECT event_id FROM audit_event WHERE at_ms < ?1 ORDER BY at_ms LIMIT ?2)"
+        }
+        Dialect::Postgres => {
+            "DELETE FROM audit_event WHERE event_id IN ( \
+               SELECT event_id FROM audit_event WHERE at_ms < ?1 ORDER BY at_ms LIMIT ?2 \
+               FOR UPDATE SKIP LOCKED)"
+        }
+    };
+    db.execute(sql, params![millis(older_than), i64::from(limit)])
 }
 
 pub(super) fn audit_events(

@@ -352,6 +352,10 @@ impl<E: Engine> Store for SqlStore<E> {
         self.engine.read(|db| access::audit_events(db, client_id, limit)).await
     }
 
+    async fn prune_audit(&self, older_than: Timestamp, limit: u32) -> Result<u64, StoreError> {
+        self.engine.write(Isolation::RowLocks, move |db| access::prune_audit(db, older_than, limit)).await
+    }
+
     async fn participants(&self, limit: u32) -> Result<Vec<Participant>, StoreError> {
         self.engine.read(|db| participants::list(db, limit)).await
     }

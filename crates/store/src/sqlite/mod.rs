@@ -110,6 +110,7 @@ const MAIN_MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/main/0017_failing_endpoints.sql"),
     include_str!("../../migrations/sqlite/main/0018_review_queue.sql"),
     include_str!("../../migrations/sqlite/main/0019_api_log_request_id.sql"),
+    include_str!("../../migrations/sqlite/main/0020_audit_by_time.sql"),
 ];
 const PARTICIPANT_MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/participants/0001_participants.sql"),
