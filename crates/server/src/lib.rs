@@ -27,10 +27,13 @@ pub mod service;
 pub mod settings;
 pub mod signature_debug;
 pub mod state;
+pub mod tls;
 mod urls;
 mod wallet;
 mod wire;
 
+#[doc(hidden)]
+pub use api::check_request;
 pub use api::registrations::{Refused as RegistrationRefused, register_request};
 pub use app::Application;
 pub use config::Config;

@@ -473,8 +473,15 @@ fn check_name(what: &str, value: &str) -> Result<()> {
 /// instant.
 const TIME_PRINTER: DateTimePrinter = DateTimePrinter::new().precision(Some(0));
 
+/// The time in the zone's offset at that instant, in whole minutes: an offset is written
+/// without seconds, so one that has them (a zone's local mean time of old, a fixed offset with
+/// seconds) is cut to its minutes first, and the time is written in that offset. Printed with
+/// the seconds, the offset would be rounded as it is written but not the time, which would then
+/// read back as another instant.
 fn push_time(buf: &mut String, time: Timestamp, zone: &TimeZone) -> std::result::Result<(), jiff::Error> {
-    TIME_PRINTER.print_timestamp_with_offset(&time, zone.to_offset(time), buf)
+    let seconds = zone.to_offset(time).seconds();
+    let offset = jiff::tz::Offset::from_seconds(seconds - seconds % 60)?;
+    TIME_PRINTER.print_timestamp_with_offset(&time, offset, buf)
 }
 
 /// The instant as the files carry it: whole seconds, rounded down like the printer does.
@@ -1639,6 +1646,22 @@ mod tests {
         let result = write_day_result(root.path(), "C1", &format(AmountUnit::Major, 0));
         assert!(matches!(result, Err(Error::Setting(_))), "{result:?}");
         assert!(fs::read_dir(root.path()).unwrap().next().is_none(), "nothing written");
+    }
+
+    /// Found by the fuzz target `csv_writer`: a time written in an offset with seconds read
+    /// back seconds off, the offset rounded to its minutes but not the time.
+    #[test]
+    fn times_in_an_offset_with_seconds_read_back_as_written() {
+        let root = tempfile::tempdir().unwrap();
+        for seconds in [86_398, -(44 * 60 + 30), 8 * 3600 + 59, 1] {
+            let zone = TimeZone::fixed(jiff::tz::Offset::from_seconds(seconds).unwrap());
+            let format = FileFormat { zone, ..format(AmountUnit::Major, 10) };
+            let row = item(1, TransactionType::Payment, money(1000, "USD"));
+            let written =
+                write_transaction_items(root.path(), "C1", DAY, &format, ok_rows(vec![row.clone()])).unwrap();
+            let read = read_transaction_items(&root.path().join(&written.parts[0])).unwrap();
+            assert_eq!(read[0].payment_time, row.payment_time, "offset of {seconds} s");
+        }
     }
 
     fn write_day_result(root: &Path, customer: &str, format: &FileFormat) -> Result<Written> {

@@ -15,6 +15,8 @@ mod login;
 mod server;
 mod tree;
 
+#[doc(hidden)]
+pub use tree::{Place, disk_path, locate};
 pub use server::{Running, SftpContext, start, start_for_data_dir};
 
 /// The audit trail's name of a login attempt.

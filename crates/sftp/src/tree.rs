@@ -106,26 +106,21 @@ impl Tree {
     /// What `path` names for `login`. A tree it may not see answers as missing, exactly as a
     /// tree that does not exist.
     pub(crate) async fn resolve(&self, login: &ClientId, path: &str) -> Result<Node, StatusReply> {
-        let parts = components(path);
-        if parts.len() < PREFIX.len() {
-            if parts.iter().zip(PREFIX).any(|(part, expected)| *part != expected) {
-                return Err(missing());
+        match locate(path) {
+            Place::Missing => Err(missing()),
+            Place::Prefix(name) => Ok(Node::Virtual(vec![name.to_owned()])),
+            Place::Trees => {
+                let ids = self.visible(login).await?;
+                Ok(Node::Virtual(ids.iter().map(|id| id.as_str().to_owned()).collect()))
             }
-            return Ok(Node::Virtual(vec![PREFIX[parts.len()].to_owned()]));
+            Place::Tree { owner, parts } => {
+                if !self.may_see(login, &owner).await? {
+                    return Err(missing());
+                }
+                let path = self.checked_path(&parts).await?;
+                Ok(Node::Disk { path, owner })
+            }
         }
-        if parts[..PREFIX.len()] != PREFIX {
-            return Err(missing());
-        }
-        let Some(id) = parts.get(PREFIX.len()) else {
-            let ids = self.visible(login).await?;
-            return Ok(Node::Virtual(ids.iter().map(|id| id.as_str().to_owned()).collect()));
-        };
-        let owner = ClientId::parse(id).map_err(|_| missing())?;
-        if !plain_component(&owner) || !self.may_see(login, &owner).await? {
-            return Err(missing());
-        }
-        let path = self.checked_path(&parts).await?;
-        Ok(Node::Disk { path, owner })
     }
 
     /// The disk path of `parts` under the reports root, refusing any component that is a
@@ -143,14 +138,57 @@ impl Tree {
                 Ok(_) => {}
                 Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
                     // Nothing below a missing component exists either.
-                    let path = parts.iter().fold(self.reports_root.clone(), |path, part| path.join(part));
-                    return Ok(path);
+                    return Ok(disk_path(&self.reports_root, parts));
                 }
                 Err(error) => return Err(failure(error)),
             }
         }
         Ok(path)
     }
+}
+
+/// Where a path leads, before the store and the disk are asked.
+#[doc(hidden)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Place<'a> {
+    /// A directory of the virtual prefix (`/` or `/v1`), which lists the one name below it.
+    Prefix(&'static str),
+    /// `/v1/settlements`, which lists the trees the participant may see.
+    Trees,
+    /// Inside the tree of `owner` (whether the participant may see it is still to be asked):
+    /// every component from the root, `v1`, `settlements` and the owner's id first.
+    Tree { owner: ClientId, parts: Vec<&'a str> },
+    /// Nothing: outside the prefix, or under an id that cannot name a tree.
+    Missing,
+}
+
+/// What `path` names lexically: the pure part of [`Tree::resolve`]. Public for the fuzz
+/// targets, which check that a tree's path never leaves it.
+#[doc(hidden)]
+pub fn locate(path: &str) -> Place<'_> {
+    let parts = components(path);
+    if parts.len() < PREFIX.len() {
+        if parts.iter().zip(PREFIX).any(|(part, expected)| *part != expected) {
+            return Place::Missing;
+        }
+        return Place::Prefix(PREFIX[parts.len()]);
+    }
+    if parts[..PREFIX.len()] != PREFIX {
+        return Place::Missing;
+    }
+    let Some(id) = parts.get(PREFIX.len()) else {
+        return Place::Trees;
+    };
+    match ClientId::parse(id) {
+        Ok(owner) if plain_component(&owner) => Place::Tree { owner, parts },
+        _ => Place::Missing,
+    }
+}
+
+/// The disk path of a tree's `parts` (from [`locate`]) under the reports root.
+#[doc(hidden)]
+pub fn disk_path(reports_root: &Path, parts: &[&str]) -> PathBuf {
+    parts.iter().fold(reports_root.to_path_buf(), |path, part| path.join(part))
 }
 
 /// Whether `path` is the root of a participant's tree (`<root>/v1/settlements/<id>`), which

@@ -32,12 +32,14 @@ async fn every_pay_acknowledged_before_a_sigkill_is_in_the_audit_trail() {
     let mut acknowledged = Vec::new();
     for n in 0..PAYS {
         let request_id = format!("CRASH-PAY-{n}");
-        let payment = client.pay(&pay_request(&request_id, "USD", 1_000 + n as i64)).await.expect("pay answers");
+        let payment =
+            client.pay(&pay_request(&request_id, "USD", 1_000 + n as i64)).await.expect("pay answers");
         assert_eq!(payment.result.result_status, ResultStatus::S, "{:?}", payment.result);
         acknowledged.push(request_id);
     }
     // A read changes nothing: its event stays queued, and the crash may lose it.
-    let inquiry = InquiryPaymentRequest { payment_request_id: Some(acknowledged[0].clone()), ..Default::default() };
+    let inquiry =
+        InquiryPaymentRequest { payment_request_id: Some(acknowledged[0].clone()), ..Default::default() };
     client.inquire_payment(&inquiry).await.expect("the inquiry answers");
 
     server.child.kill().expect("SIGKILL the server");

@@ -18,6 +18,26 @@ pub(crate) async fn inquire(
     caller: &Caller,
     request: ApiLogInquiryRequest,
 ) -> Result<ApiLogInquiryResponse, ApiError> {
+    let Query { filter, after_id, limit } = query(request)?;
+    // The gateway makes the signer the caller of this API, whoever it may act for.
+    let signer = &caller.participant.client_id;
+    let entries = service::api_log::follow(state, signer, &filter, after_id, limit).await?;
+    let next_after_id = entries.last().map(|entry| entry.id).or(after_id).unwrap_or(0);
+    Ok(ApiLogInquiryResponse {
+        result: AmsResult::success(),
+        entries: Some(entries.iter().map(record).collect()),
+        next_after_id: Some(next_after_id.to_string()),
+    })
+}
+
+/// What an inquiry asks for: which entries, after which id, how many.
+pub(super) struct Query {
+    pub(super) filter: ApiLogFilter,
+    pub(super) after_id: Option<i64>,
+    pub(super) limit: u32,
+}
+
+pub(super) fn query(request: ApiLogInquiryRequest) -> Result<Query, ApiError> {
     let limit = match request.limit.as_deref().map(str::trim) {
         None | Some("") => INQUIRY_LIMIT_DEFAULT,
         Some(text) => {
@@ -40,15 +60,7 @@ pub(crate) async fn inquire(
         result_code: named(request.result_code),
         ..ApiLogFilter::default()
     };
-    // The gateway makes the signer the caller of this API, whoever it may act for.
-    let signer = &caller.participant.client_id;
-    let entries = service::api_log::follow(state, signer, &filter, after_id, limit).await?;
-    let next_after_id = entries.last().map(|entry| entry.id).or(after_id).unwrap_or(0);
-    Ok(ApiLogInquiryResponse {
-        result: AmsResult::success(),
-        entries: Some(entries.iter().map(record).collect()),
-        next_after_id: Some(next_after_id.to_string()),
-    })
+    Ok(Query { filter, after_id, limit })
 }
 
 /// An entry as the inquiry answers it: without its headers and bodies.

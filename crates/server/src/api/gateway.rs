@@ -579,7 +579,7 @@ fn service(error: ocpay_store::StoreError) -> ApiError {
 }
 
 /// Parses a verified body, naming the field that does not fit.
-fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+pub(super) fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     // serde would read a JSON array into a struct field by field; AMS bodies are objects.
     if body.iter().find(|byte| !byte.is_ascii_whitespace()) != Some(&b'{') {
         return Err(ApiError::param("request body", "is not a valid JSON object"));

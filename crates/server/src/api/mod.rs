@@ -3,12 +3,16 @@
 
 mod api_log;
 mod caller;
+mod checks;
 mod error;
 mod fields;
 mod gateway;
 mod payments;
 mod refunds;
 pub(crate) mod registrations;
+
+#[doc(hidden)]
+pub use checks::check_request;
 
 use std::sync::Arc;
 

@@ -31,7 +31,7 @@ pub(crate) async fn pay(
     Ok(pay_response(state, &payment))
 }
 
-fn pay_command(request: &PayRequest) -> Result<PayCommand, ApiError> {
+pub(super) fn pay_command(request: &PayRequest) -> Result<PayCommand, ApiError> {
     fields::fixed(&request.product_code, "productCode", PRODUCT_CODE_IN_STORE)?;
     let factor = required(&request.payment_factor, "paymentFactor")?;
     fields::fixed(
@@ -151,7 +151,7 @@ fn pay_response(state: &AppState, payment: &Payment) -> PayResponse {
 }
 
 /// `paymentId` wins when both ids are given, as AMS documents.
-fn lookup(
+pub(super) fn lookup(
     payment_id: &Option<String>,
     payment_request_id: &Option<String>,
 ) -> Result<PaymentLookup, ApiError> {

@@ -22,7 +22,7 @@ pub(crate) async fn refund(
     Ok(wire::refund_response(&refund))
 }
 
-fn refund_command(request: &RefundRequest) -> Result<RefundCommand, ApiError> {
+pub(super) fn refund_command(request: &RefundRequest) -> Result<RefundCommand, ApiError> {
     let request_id = fields::identifier(&request.refund_request_id, "refundRequestId", ID_CHARS_MAX)?;
     let payment_id = fields::identifier(&request.payment_id, "paymentId", ID_CHARS_MAX)?;
     Ok(RefundCommand {
@@ -42,21 +42,25 @@ fn refund_command(request: &RefundRequest) -> Result<RefundCommand, ApiError> {
     })
 }
 
-/// `refundId` wins when both ids are given, as AMS documents.
 pub(crate) async fn inquire(
     state: &AppState,
     caller: &Caller,
     request: InquiryRefundRequest,
 ) -> Result<InquiryRefundResponse, ApiError> {
-    let lookup = if let Some(id) = &request.refund_id {
-        RefundId::parse(id).map(RefundLookup::ById).map_err(|error| ApiError::param("refundId", error))?
+    let lookup = lookup(&request)?;
+    let refund = inquiry::inquire_refund(state, &caller.participant.client_id, &lookup).await?;
+    Ok(wire::inquiry_refund(&refund))
+}
+
+/// `refundId` wins when both ids are given, as AMS documents.
+pub(super) fn lookup(request: &InquiryRefundRequest) -> Result<RefundLookup, ApiError> {
+    if let Some(id) = &request.refund_id {
+        RefundId::parse(id).map(RefundLookup::ById).map_err(|error| ApiError::param("refundId", error))
     } else if let Some(id) = &request.refund_request_id {
         RefundRequestId::parse(id)
             .map(RefundLookup::ByRequestId)
-            .map_err(|error| ApiError::param("refundRequestId", error))?
+            .map_err(|error| ApiError::param("refundRequestId", error))
     } else {
-        return Err(ApiError::param("refundId", "refundId or refundRequestId is required"));
-    };
-    let refund = inquiry::inquire_refund(state, &caller.participant.client_id, &lookup).await?;
-    Ok(wire::inquiry_refund(&refund))
+        Err(ApiError::param("refundId", "refundId or refundRequestId is required"))
+    }
 }

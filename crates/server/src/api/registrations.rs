@@ -70,7 +70,7 @@ fn optional_address(address: &Option<Address>, field: &str) -> Result<(), ApiErr
     Ok(())
 }
 
-fn registration_command(request: &RegistrationRequest) -> Result<RegisterCommand, ApiError> {
+pub(super) fn registration_command(request: &RegistrationRequest) -> Result<RegisterCommand, ApiError> {
     let request_id =
         fields::identifier(&request.registration_request_id, "registrationRequestId", ID_CHARS_MAX)?;
     let notify_url = fields::optional_url(&request.registration_notify_url, "registrationNotifyURL")?;
@@ -136,6 +136,26 @@ pub(crate) async fn inquire_status(
     request: InquiryRegistrationStatusRequest,
 ) -> Result<InquiryRegistrationStatusResponse, ApiError> {
     registrations::acquirer(&caller.participant)?;
+    let StatusQuery { lookup, merchant_id, store_id } = status_query(&request)?;
+    let registration = registrations::inquire(state, &caller.participant, &lookup).await?;
+    let terms = &registration.terms;
+    if merchant_id.is_some_and(|id| id != terms.reference_merchant_id)
+        || store_id.is_some_and(|id| id != terms.reference_store_id)
+    {
+        return Err(ServiceError::RegistrationNotFound.into());
+    }
+    Ok(wire::inquiry_registration_status(&registration))
+}
+
+/// What an `inquiryRegistrationStatus` request asks for: the lookup, and the ids the found
+/// registration must also have.
+pub(super) struct StatusQuery {
+    pub(super) lookup: RegistrationLookup,
+    pub(super) merchant_id: Option<String>,
+    pub(super) store_id: Option<String>,
+}
+
+pub(super) fn status_query(request: &InquiryRegistrationStatusRequest) -> Result<StatusQuery, ApiError> {
     let merchant_id =
         fields::optional_identifier(&request.reference_merchant_id, "referenceMerchantId", ID_CHARS_MAX)?;
     let store_id =
@@ -155,14 +175,7 @@ pub(crate) async fn inquire_status(
             ));
         }
     };
-    let registration = registrations::inquire(state, &caller.participant, &lookup).await?;
-    let terms = &registration.terms;
-    if merchant_id.is_some_and(|id| id != terms.reference_merchant_id)
-        || store_id.is_some_and(|id| id != terms.reference_store_id)
-    {
-        return Err(ServiceError::RegistrationNotFound.into());
-    }
-    Ok(wire::inquiry_registration_status(&registration))
+    Ok(StatusQuery { lookup, merchant_id, store_id })
 }
 
 /// What was registered for a merchant (and store): its newest registration.
@@ -172,7 +185,15 @@ pub(crate) async fn inquire_info(
     request: InquiryRegistrationInfoRequest,
 ) -> Result<InquiryRegistrationInfoResponse, ApiError> {
     registrations::acquirer(&caller.participant)?;
-    let lookup = RegistrationLookup::ByMerchant {
+    let lookup = info_lookup(&request)?;
+    let registration = registrations::inquire(state, &caller.participant, &lookup).await?;
+    wire::inquiry_registration_info(&registration).map_err(|error| {
+        ApiError::Internal(format!("registration {} has unreadable content: {error}", registration.terms.id))
+    })
+}
+
+pub(super) fn info_lookup(request: &InquiryRegistrationInfoRequest) -> Result<RegistrationLookup, ApiError> {
+    Ok(RegistrationLookup::ByMerchant {
         reference_merchant_id: fields::identifier(
             &request.reference_merchant_id,
             "referenceMerchantId",
@@ -183,9 +204,5 @@ pub(crate) async fn inquire_info(
             "referenceStoreId",
             STORE_ID_CHARS_MAX,
         )?,
-    };
-    let registration = registrations::inquire(state, &caller.participant, &lookup).await?;
-    wire::inquiry_registration_info(&registration).map_err(|error| {
-        ApiError::Internal(format!("registration {} has unreadable content: {error}", registration.terms.id))
     })
 }

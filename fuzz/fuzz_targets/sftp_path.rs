@@ -1,0 +1,5 @@
+//! libFuzzer on `ocpay_fuzz::targets::sftp_path` (scripts/fuzz).
+
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| ocpay_fuzz::targets::sftp_path(data));
