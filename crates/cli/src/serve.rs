@@ -7,6 +7,7 @@ use std::sync::Arc;
 use ocpay_server::Application;
 use ocpay_server::clock::SystemClock;
 use ocpay_server::config::{Config, Overrides};
+use ocpay_server::tls::Tls;
 
 /// A line for whoever started the server: as it is with text logs, as a log line with JSON
 /// logs (whose every line on stderr is JSON).
@@ -49,7 +50,16 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let json_logs = log_format == ocpay_server::settings::LogFormat::Json;
     let data_dir = config.data_dir.clone();
     let app = Application::build(config, Arc::new(SystemClock)).await?.with_pages(ocpay_web::router);
-    announce!(json_logs, "ocpay is serving on http://{} (public URL {})", app.local_addr(), app.public_url());
+    // SIGHUP reloads the listener's certificate; without TLS it is ignored, not fatal.
+    let hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+    tokio::spawn(reload_on_hangup(hangup, app.tls()));
+    let scheme = if app.tls().is_some() { "https" } else { "http" };
+    announce!(
+        json_logs,
+        "ocpay is serving on {scheme}://{} (public URL {})",
+        app.local_addr(),
+        app.public_url()
+    );
     // The SFTP server of reconciliation files runs beside the HTTP server, on the same store
     // and clock, and stops with it.
     let state = app.state();
@@ -68,6 +78,20 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
         sftp.stop().await;
     }
     served
+}
+
+/// Reloads the TLS certificate and key from their files on each SIGHUP (`kill -HUP`). The
+/// reload logs its outcome; a pair that fails its checks leaves the old one served.
+async fn reload_on_hangup(mut hangup: tokio::signal::unix::Signal, tls: Option<Arc<Tls>>) {
+    while hangup.recv().await.is_some() {
+        match &tls {
+            Some(tls) => {
+                let tls = tls.clone();
+                let _ = tokio::task::spawn_blocking(move || tls.reload()).await;
+            }
+            None => tracing::info!("SIGHUP: no TLS certificate to reload"),
+        }
+    }
 }
 
 /// Ctrl-C or SIGTERM.

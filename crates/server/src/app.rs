@@ -28,6 +28,7 @@ use crate::rounds::Rounds;
 use crate::service::Context;
 use crate::settings::Settings;
 use crate::state::{AppState, Parts};
+use crate::tls::Tls;
 use crate::{api_log, audit, batch_writer};
 
 pub struct Application {
@@ -40,6 +41,8 @@ pub struct Application {
     notifier: Arc<Notifier>,
     /// Routes served beside the gateway's (the developer center), under its layers.
     pages: axum::Router<Arc<AppState>>,
+    /// HTTPS on the listener, when configured.
+    tls: Option<Arc<Tls>>,
     /// The metrics listener, when `metrics_listen` is set.
     metrics: Option<crate::metrics::Exporter>,
 }
@@ -60,6 +63,15 @@ impl Application {
     ) -> anyhow::Result<Application> {
         // An impossible setting stops the start before anything is made.
         let mut settings = Settings::resolve(&config)?;
+        let tls = match &settings.http.tls {
+            Some(files) => {
+                let (tls, loaded) = Tls::load(files, settings.http.header_read_timeout)
+                    .map_err(|error| anyhow::anyhow!("{error} (set in {})", config.source_of(error.key)))?;
+                tracing::info!(subject = %loaded.subject, not_after = %loaded.not_after, "TLS certificate loaded");
+                Some(Arc::new(tls))
+            }
+            None => None,
+        };
         let data_dir = DataDir::open(&config.data_dir)?;
         let platform_keys = data_dir.platform_keys()?;
         let admin_token = data_dir.admin_token()?;
@@ -81,7 +93,7 @@ impl Application {
         };
         config.metrics_listen = metrics.as_ref().map(crate::metrics::Exporter::local_addr).transpose()?;
         settings.notify.own_listeners = config.own_listeners();
-        let public_url = config.public_url.clone().unwrap_or_else(|| format!("http://{address}"));
+        let public_url = config.public_url_or_default();
         let (audit, audit_queue) = audit::channel(settings.audit.queue_max);
         let (api_log, api_log_queue) = settings.api_log.as_ref().map(api_log::channel).unzip();
         let platform_keys =
@@ -107,6 +119,7 @@ impl Application {
             api_log_queue,
             notifier,
             pages: axum::Router::new(),
+            tls,
             metrics,
         })
     }
@@ -123,6 +136,11 @@ impl Application {
         self.state.clone()
     }
 
+    /// The listener's TLS, when it speaks HTTPS: [`Tls::reload`] reloads its certificate.
+    pub fn tls(&self) -> Option<Arc<Tls>> {
+        self.tls.clone()
+    }
+
     /// Serves `pages` too, beside the gateway, the payer's page and the admin API: how the
     /// developer center (a crate above this one) joins the server.
     pub fn with_pages(mut self, pages: impl FnOnce(&Arc<AppState>) -> axum::Router<Arc<AppState>>) -> Self {
@@ -134,7 +152,7 @@ impl Application {
     /// stops accepting and lets the work in flight finish within the configured grace period.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
         let address = self.local_addr();
-        let Application { listener, state, audit_queue, api_log_queue, notifier, pages, metrics } = self;
+        let Application { listener, state, audit_queue, api_log_queue, notifier, pages, metrics, tls } = self;
         let settings = &state.settings.http;
         let router = crate::api::router(state.clone(), pages);
         let (stop, stopped) = tokio::sync::watch::channel(false);
@@ -197,9 +215,19 @@ impl Application {
                 () = &mut shutdown => break,
             };
             let _ = stream.set_nodelay(true);
-            let connection =
-                http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(router.clone()));
-            let connection = graceful.watch(connection);
+            let service = TowerToHyperService::new(router.clone());
+            if let Some(tls) = &tls {
+                // The handshake runs in the connection's task, not in the accept loop.
+                let (tls, http, watcher) = (tls.clone(), http.clone(), graceful.watcher());
+                tokio::spawn(async move {
+                    if let Some(stream) = tls.accept(stream).await {
+                        let _ = watcher.watch(http.serve_connection(TokioIo::new(stream), service)).await;
+                    }
+                    drop(permit);
+                });
+                continue;
+            }
+            let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
             tokio::spawn(async move {
                 let _ = connection.await;
                 drop(permit);

@@ -24,6 +24,11 @@ pub struct Config {
     /// Base URL payers and merchants reach the server at; order codes point under it.
     /// Defaults to `http://<listen>` once bound.
     pub public_url: Option<String>,
+    /// The listener speaks HTTPS with this PEM certificate chain (end-entity certificate first)
+    /// and the private key in `tls_key_file`; both or neither. Reloaded on SIGHUP.
+    pub tls_cert_file: Option<PathBuf>,
+    /// The PEM private key (PKCS#8, PKCS#1 or SEC1) of `tls_cert_file`'s certificate.
+    pub tls_key_file: Option<PathBuf>,
 
     /// Largest request body accepted; larger ones get HTTP 413 before being read.
     pub request_body_bytes_max: usize,
@@ -305,6 +310,8 @@ impl Default for Config {
             data_dir: PathBuf::from("ocpay-data"),
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             public_url: None,
+            tls_cert_file: None,
+            tls_key_file: None,
             request_body_bytes_max: 64 * 1024,
             request_time_skew_seconds_max: 300,
             header_read_timeout_ms: 10_000,
@@ -496,8 +503,21 @@ impl Config {
 
     /// The platform's own listeners: `listen` and the host and port of the public URL.
     pub(crate) fn own_listeners(&self) -> crate::urls::OwnListeners {
-        let public_url = self.public_url.clone().unwrap_or_else(|| format!("http://{}", self.listen));
-        crate::urls::OwnListeners::new(self.listen, &public_url)
+        crate::urls::OwnListeners::new(self.listen, &self.public_url_or_default())
+    }
+
+    /// `public_url`, or its default: `http://<listen>`, or `https://<listen>` when the listener
+    /// speaks HTTPS (without the port when it is 443).
+    pub fn public_url_or_default(&self) -> String {
+        match (&self.public_url, &self.tls_cert_file) {
+            (Some(public_url), _) => public_url.clone(),
+            (None, None) => format!("http://{}", self.listen),
+            (None, Some(_)) if self.listen.port() == 443 => match self.listen {
+                SocketAddr::V4(listen) => format!("https://{}", listen.ip()),
+                SocketAddr::V6(listen) => format!("https://[{}]", listen.ip()),
+            },
+            (None, Some(_)) => format!("https://{}", self.listen),
+        }
     }
 
     /// The platform's fee rules (`fee_*`), or why they cannot be.

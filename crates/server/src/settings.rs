@@ -42,6 +42,15 @@ pub struct HttpSettings {
     pub request_timeout: Duration,
     pub connections_max: usize,
     pub shutdown_grace: Duration,
+    /// HTTPS on the listener, when `tls_cert_file` and `tls_key_file` are set.
+    pub tls: Option<TlsSettings>,
+}
+
+/// The PEM files of the listener's certificate chain and its private key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsSettings {
+    pub cert_file: std::path::PathBuf,
+    pub key_file: std::path::PathBuf,
 }
 
 /// The notifier's settings.
@@ -431,6 +440,24 @@ impl Settings {
                 request_timeout: positive_ms("request_timeout_ms", config.request_timeout_ms)?,
                 connections_max: config.connections_max,
                 shutdown_grace: Duration::from_millis(config.shutdown_grace_ms),
+                tls: match (&config.tls_cert_file, &config.tls_key_file) {
+                    (Some(cert_file), Some(key_file)) => {
+                        Some(TlsSettings { cert_file: cert_file.clone(), key_file: key_file.clone() })
+                    }
+                    (None, None) => None,
+                    (Some(_), None) => {
+                        return Err(refuse(
+                            "tls_key_file",
+                            "is not set, but tls_cert_file is: HTTPS needs both".into(),
+                        ));
+                    }
+                    (None, Some(_)) => {
+                        return Err(refuse(
+                            "tls_cert_file",
+                            "is not set, but tls_key_file is: HTTPS needs both".into(),
+                        ));
+                    }
+                },
             },
             expiry,
             cancel_window,

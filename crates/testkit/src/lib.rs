@@ -5,6 +5,7 @@
 //! Only ever a dev-dependency.
 
 mod receiver;
+pub mod tls;
 
 pub use ocpay_store::sql::StatementFaults;
 pub use receiver::{Received, Receiver, Reply};
@@ -40,6 +41,8 @@ pub struct TestApp {
     /// statement inside a write's transaction (`fail_once`).
     pub faults: Arc<StatementFaults>,
     config: Config,
+    /// The listener's TLS, when the configuration names a certificate.
+    tls: Option<Arc<ocpay_server::tls::Tls>>,
     /// Runs the server, its notifier, timer job, audit writer and connections, and nothing else.
     runtime: Option<tokio::runtime::Runtime>,
 }
@@ -102,7 +105,10 @@ impl TestApp {
             .expect("the server builds")
             .with_pages(ocpay_web::router);
         let address = app.local_addr();
-        let base_url = format!("http://{address}");
+        let tls = app.tls();
+        // With TLS, the public URL's default: https://127.0.0.1:<port>, which the test
+        // certificates name.
+        let base_url = if tls.is_some() { app.public_url().to_owned() } else { format!("http://{address}") };
         let state = app.state();
         let platform_key = state.platform_signer().1.verifying_key();
         runtime.spawn(async move {
@@ -117,8 +123,14 @@ impl TestApp {
             data_dir,
             faults,
             config,
+            tls,
             runtime: Some(runtime),
         }
+    }
+
+    /// Reloads the listener's certificate and key from their files, as SIGHUP does.
+    pub fn reload_tls(&self) -> Result<ocpay_server::tls::Loaded, ocpay_server::tls::TlsError> {
+        self.tls.as_ref().expect("the server speaks HTTPS").reload()
     }
 
     /// Kills the server as a crash would: every task it started (requests in flight, the

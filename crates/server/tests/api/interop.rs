@@ -37,6 +37,19 @@ pub(crate) async fn run_script_as(
     platform_key: String,
     role: &'static str,
 ) -> std::process::Output {
+    run_script_with(python, app, merchant, platform_key, role, None).await
+}
+
+/// As [`run_script_as`]; with `ca_file`, the test authority that the script's own HTTPS calls
+/// trust.
+async fn run_script_with(
+    python: String,
+    app: &TestApp,
+    merchant: &ocpay_testkit::TestParticipant,
+    platform_key: String,
+    role: &'static str,
+    ca_file: Option<std::path::PathBuf>,
+) -> std::process::Output {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/alipay_python_sdk.py");
     let (gateway, client_id) = (app.base_url.clone(), merchant.client_id.clone());
     let private_key = merchant.key.to_pkcs8_pem().unwrap();
@@ -48,6 +61,7 @@ pub(crate) async fn run_script_as(
             .env("OCPAY_PRIVATE_KEY_PEM", private_key)
             .env("OCPAY_PLATFORM_KEY", platform_key)
             .env("OCPAY_ROLE", role)
+            .envs(ca_file.map(|file| ("OCPAY_CA_FILE", file)))
             .output()
             .expect("python runs")
     })
@@ -112,4 +126,45 @@ async fn alipay_python_sdk_registers_a_secondary_merchant_and_pays_for_it() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "the official SDK failed:\n{stdout}\n{stderr}");
     assert!(stdout.contains("\"approved\": true") && stdout.contains("\"paid\": true"), "{stdout}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the official Python SDK and port 443: scripts/test runs it"]
+async fn alipay_python_sdk_unpatched_reaches_https_on_port_443() {
+    // The SDK always connects with HTTPS to port 443 of its gateway's host: the server listens
+    // there with a certificate of a test authority, and the SDK runs as installed, its
+    // transport included, for pay, inquiry, cancel, refunds and notifications.
+    let python = python();
+    let port_443: std::net::SocketAddr = "127.0.0.1:443".parse().unwrap();
+    if let Err(error) = std::net::TcpListener::bind(port_443) {
+        panic!(
+            "this test serves on {port_443}, which cannot be bound ({error}): it needs the port free and \
+             the right to bind it (root, or CAP_NET_BIND_SERVICE)"
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let ca = ocpay_testkit::tls::TestCa::new("ocpay test authority");
+    let (cert, key) = ca.server_certificate().write(dir.path(), "server");
+    let ca_file = dir.path().join("ca.crt");
+    std::fs::write(&ca_file, ca.pem()).unwrap();
+    let app = TestApp::spawn_with(move |config| {
+        config.listen = port_443;
+        config.tls_cert_file = Some(cert);
+        config.tls_key_file = Some(key);
+    })
+    .await;
+    assert_eq!(app.base_url, "https://127.0.0.1", "the gateway URL the SDK is given");
+    let merchant = app.merchant().await;
+    let platform_key = app.platform_key.to_base64();
+    let output = run_script_with(python, &app, &merchant, platform_key, "merchant", Some(ca_file)).await;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "the official SDK failed:\n{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("\"transport\": \"the SDK's own\"")
+            && stdout.contains("\"codeValue\": \"https://127.0.0.1/c/")
+            && stdout.contains("\"notified\": true")
+            && stdout.contains("\"refunded\": true"),
+        "{stdout}"
+    );
 }

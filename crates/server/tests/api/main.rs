@@ -18,5 +18,6 @@ mod refunds;
 mod registrations;
 mod sandbox;
 mod settlement;
+mod tls;
 mod validation;
 mod wallet;

@@ -1,8 +1,12 @@
 """Drives an ocpay server with Alipay's official Python SDK (global-alipay-sdk-python).
 
-Only the SDK's connection factory is replaced: its transport is hard-wired to HTTPS on
-port 443, and the test server speaks plain HTTP on a free port. Signing, verification,
-request models and JSON are the SDK's own, untouched.
+The SDK's transport is hard-wired to HTTPS on port 443 of the gateway URL's host. With an
+https:// gateway (the server on port 443 with a test certificate) the SDK runs exactly as
+installed, its transport included; version 1.0.1 does not check the server's certificate, but
+this script's own HTTPS calls do, against the test authority in OCPAY_CA_FILE, and a check
+against the system's authorities must fail. With an http:// gateway (a test server on a free
+port) only the SDK's connection factory is replaced, by plain HTTP to that port. Signing,
+verification, request models and JSON are the SDK's own, untouched, either way.
 
 It also plays the merchant's notify endpoint: a paid order's notifyPayment, and its refund's
 notifyRefund, must pass the SDK's own webhook check (`webhook_tool.check_signature`) before
@@ -16,7 +20,7 @@ its store with the SDK's merchant registration request, waits until the registra
 approved (the test advances the server's clock past the sandbox's review), reads it back with
 the SDK's inquiry requests, and pays for the store.
 
-Inputs (environment): OCPAY_GATEWAY, OCPAY_CLIENT_ID, OCPAY_PRIVATE_KEY_PEM (PKCS#8 PEM),
+Inputs (environment): OCPAY_GATEWAY, OCPAY_CA_FILE (with an https:// gateway), OCPAY_CLIENT_ID, OCPAY_PRIVATE_KEY_PEM (PKCS#8 PEM),
 OCPAY_PLATFORM_KEY (base64 SubjectPublicKeyInfo), OCPAY_ROLE (merchant by default, acquirer or
 acceptance). Exits non-zero on the first failure.
 """
@@ -26,9 +30,11 @@ import http.server
 import json
 import os
 import queue
+import ssl
 import sys
 import threading
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 
@@ -93,8 +99,15 @@ def plain_http_connection(url, timeout=15):
     return http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=timeout)
 
 
-# The one replacement: plain HTTP to the test server's port instead of HTTPS to 443.
-setattr(rpc, "__get_http_connection", plain_http_connection)
+if GATEWAY.startswith("https://"):
+    # The SDK as installed. This script's own calls trust the test authority alone.
+    TRANSPORT = "the SDK's own"
+    HTTPS_CONTEXT = ssl.create_default_context(cafile=os.environ["OCPAY_CA_FILE"])
+else:
+    # The one replacement: plain HTTP to the test server's port instead of HTTPS to 443.
+    TRANSPORT = "plain HTTP"
+    HTTPS_CONTEXT = None
+    setattr(rpc, "__get_http_connection", plain_http_connection)
 
 client = DefaultAlipayClient(GATEWAY, CLIENT_ID, pkcs1_body(os.environ["OCPAY_PRIVATE_KEY_PEM"]), PLATFORM_KEY)
 
@@ -214,7 +227,7 @@ def pay_by_wallet(pay_body):
     wallet = urllib.request.Request(
         GATEWAY + "/wallet/api/codes/" + token + "/pay", data=b"{}", headers={"Content-Type": "application/json"}
     )
-    with urllib.request.urlopen(wallet, timeout=15) as answer:
+    with urllib.request.urlopen(wallet, timeout=15, context=HTTPS_CONTEXT) as answer:
         check(json.loads(answer.read())["status"] == "SUCCESS", "the wallet pays", "")
 
 
@@ -252,6 +265,17 @@ if os.environ.get("OCPAY_ROLE") == "acquirer":
 if os.environ.get("OCPAY_ROLE") == "acceptance":
     act_for_acceptance()
     sys.exit(0)
+
+if HTTPS_CONTEXT is not None:
+    # This script's HTTPS calls really check the server's certificate: against the system's
+    # authorities, which never signed the test certificate, the check fails.
+    try:
+        urllib.request.urlopen(GATEWAY + "/healthz", timeout=15, context=ssl.create_default_context())
+        check(False, "the test certificate is refused without the test authority", "")
+    except urllib.error.URLError as error:
+        check(isinstance(error.reason, ssl.SSLCertVerificationError), "a certificate check fails", str(error))
+    with urllib.request.urlopen(GATEWAY + "/healthz", timeout=15, context=HTTPS_CONTEXT) as answer:
+        check(answer.read() == b"ok", "the server's certificate passes against the test authority", "")
 
 payment_request_id = int(time.time() * 1000)
 body = client.execute(order_code(payment_request_id, 1231))
@@ -378,4 +402,4 @@ check(transactions[0].transaction_status == TransactionStatusType.SUCCESS, "that
 check(transactions[0].transaction_amount.value == "1000", "of USD 10.00", body)
 
 print(json.dumps({"paymentId": paid["paymentId"], "codeValue": code_value, "status": "CANCELLED", "notified": True,
-                  "refunded": True}))
+                  "refunded": True, "transport": TRANSPORT}))
