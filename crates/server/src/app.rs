@@ -201,9 +201,9 @@ impl Application {
                 permit = connections.clone().acquire_owned() => permit?,
                 () = &mut shutdown => break,
             };
-            let stream = tokio::select! {
+            let (stream, peer) = tokio::select! {
                 accepted = listener.accept() => match accepted {
-                    Ok((stream, _peer)) => stream,
+                    Ok(accepted) => accepted,
                     Err(error) => {
                         // Out of file descriptors, or a connection reset before accept: wait a
                         // moment rather than spin.
@@ -214,8 +214,10 @@ impl Application {
                 },
                 () = &mut shutdown => break,
             };
+            // Beyond its address's cap a connection is closed unread (crate::limits).
+            let Some(slot) = state.limits.connection(peer.ip()) else { continue };
             let _ = stream.set_nodelay(true);
-            let service = TowerToHyperService::new(router.clone());
+            let service = TowerToHyperService::new(crate::limits::with_peer(router.clone(), peer, slot));
             if let Some(tls) = &tls {
                 // The handshake runs in the connection's task, not in the accept loop.
                 let (tls, http, watcher) = (tls.clone(), http.clone(), graceful.watcher());

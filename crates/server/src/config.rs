@@ -40,6 +40,22 @@ pub struct Config {
     pub request_timeout_ms: u64,
     /// Most open client connections; beyond it new connections wait in the listen backlog.
     pub connections_max: usize,
+    /// Most open connections from one source address (IPv6: one /64); a connection beyond it
+    /// is closed unread. Keep it well below `connections_max`, so that one client cannot fill it.
+    pub connections_per_address_max: usize,
+    /// Gateway requests one source address may make per second, on average (a token bucket);
+    /// beyond it they get HTTP 429, unsigned, before their body is read. 0 turns it off.
+    pub rate_limit_address_per_second: u32,
+    /// ... and at once, after a quiet spell.
+    pub rate_limit_address_burst: u32,
+    /// Tokens of its address's bucket a request takes in all when its signature does not verify
+    /// (or it is refused before that): its signed answer costs the platform an RSA signature.
+    pub rate_limit_unverified_cost: u32,
+    /// Verified requests one client id (the signer's) may make per second, on average; beyond
+    /// it they get a signed `REQUEST_TRAFFIC_EXCEED_LIMIT`. 0 turns it off.
+    pub rate_limit_client_per_second: u32,
+    /// ... and at once, after a quiet spell.
+    pub rate_limit_client_burst: u32,
     /// How long a graceful shutdown waits for requests in flight.
     pub shutdown_grace_ms: u64,
     /// Address of a listener of its own that serves Prometheus metrics at `/metrics`; none
@@ -317,6 +333,12 @@ impl Default for Config {
             header_read_timeout_ms: 10_000,
             request_timeout_ms: 30_000,
             connections_max: 4096,
+            connections_per_address_max: 256,
+            rate_limit_address_per_second: 2_000,
+            rate_limit_address_burst: 4_000,
+            rate_limit_unverified_cost: 20,
+            rate_limit_client_per_second: 1_000,
+            rate_limit_client_burst: 2_000,
             shutdown_grace_ms: 10_000,
             metrics_listen: None,
             log_format: "text".into(),

@@ -18,6 +18,7 @@ pub mod codes;
 pub mod config;
 pub mod data_dir;
 mod jobs;
+pub mod limits;
 pub mod metrics;
 pub mod notify;
 pub mod pin;

@@ -215,6 +215,8 @@ pub struct AcceptanceSettings {
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub http: HttpSettings,
+    /// Connections per source address, and the rate limits per address and per client id.
+    pub limits: crate::limits::LimitSettings,
     pub expiry: ExpiryPolicy,
     pub cancel_window: CancelWindow,
     pub refund: RefundPolicy,
@@ -311,6 +313,8 @@ impl Settings {
         for (key, value) in [
             ("request_body_bytes_max", config.request_body_bytes_max as u64),
             ("connections_max", config.connections_max as u64),
+            ("connections_per_address_max", config.connections_per_address_max as u64),
+            ("rate_limit_unverified_cost", u64::from(config.rate_limit_unverified_cost)),
             ("notify_concurrency_max", config.notify_concurrency_max as u64),
             ("notify_batch_max", u64::from(config.notify_batch_max)),
             ("notify_response_bytes_max", config.notify_response_bytes_max as u64),
@@ -425,6 +429,15 @@ impl Settings {
                 .collect::<Result<Vec<Rate>, SettingError>>()
         };
 
+        // A token bucket's rate, or none when its rate is 0; a bucket needs room for a token.
+        let rate = |(rate_key, per_second): (&str, u32), (burst_key, burst): (&str, u32)| match (
+            per_second, burst,
+        ) {
+            (0, _) => Ok(None),
+            (_, 0) => Err(refuse(burst_key, format!("must be at least 1 while {rate_key} is not 0"))),
+            (per_second, burst) => Ok(Some(crate::limits::Rate { per_second, burst })),
+        };
+
         let cycle = settlement_cycle(config).map_err(|(key, reason)| refuse(key, reason))?;
         let amounts = match config.report_amounts.as_str() {
             "major" => AmountUnit::Major,
@@ -458,6 +471,18 @@ impl Settings {
                         ));
                     }
                 },
+            },
+            limits: crate::limits::LimitSettings {
+                connections_per_address_max: config.connections_per_address_max,
+                address: rate(
+                    ("rate_limit_address_per_second", config.rate_limit_address_per_second),
+                    ("rate_limit_address_burst", config.rate_limit_address_burst),
+                )?,
+                unverified_cost: config.rate_limit_unverified_cost,
+                client: rate(
+                    ("rate_limit_client_per_second", config.rate_limit_client_per_second),
+                    ("rate_limit_client_burst", config.rate_limit_client_burst),
+                )?,
             },
             expiry,
             cancel_window,
@@ -663,6 +688,28 @@ mod tests {
             assert_eq!(error.key, key, "{error}");
             assert_eq!(error.origin, "the defaults", "{error}");
             assert!(error.to_string().starts_with(&format!("{key} in the defaults: ")), "{error}");
+        }
+    }
+
+    #[test]
+    fn rate_limits_are_on_by_default_off_at_0_and_need_room_for_a_token() {
+        use crate::limits::Rate;
+        let limits = Settings::resolve(&Config::default()).unwrap().limits;
+        assert_eq!(limits.address, Some(Rate { per_second: 2_000, burst: 4_000 }));
+        assert_eq!(limits.client, Some(Rate { per_second: 1_000, burst: 2_000 }));
+        assert_eq!((limits.connections_per_address_max, limits.unverified_cost), (256, 20));
+        let off =
+            Config { rate_limit_address_per_second: 0, rate_limit_client_per_second: 0, ..Config::default() };
+        let off = Settings::resolve(&off).unwrap().limits;
+        assert_eq!((off.address, off.client), (None, None));
+        let cases: [(&str, Spoil); 4] = [
+            ("rate_limit_address_burst", |config| config.rate_limit_address_burst = 0),
+            ("rate_limit_client_burst", |config| config.rate_limit_client_burst = 0),
+            ("rate_limit_unverified_cost", |config| config.rate_limit_unverified_cost = 0),
+            ("connections_per_address_max", |config| config.connections_per_address_max = 0),
+        ];
+        for (key, adjust) in cases {
+            assert_eq!(refused(adjust).key, key);
         }
     }
 

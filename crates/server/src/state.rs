@@ -37,6 +37,8 @@ pub struct AppState {
     pub(crate) audit: audit::Sink,
     /// Where the gateway queues API log entries, when the log is kept.
     pub(crate) api_log: Option<api_log::Sink>,
+    /// Connections per source address and the rate limits, shared with the accept loop.
+    pub limits: crate::limits::Limits,
 }
 
 /// What an [`AppState`] is made of, besides its configuration.
@@ -63,6 +65,7 @@ impl AppState {
     pub fn new(config: Config, parts: Parts) -> AppState {
         AppState {
             keys: KeyCache::new(parts.context.settings.key_cache_entries_max),
+            limits: crate::limits::Limits::new(&parts.context.settings.limits, parts.context.clock.clone()),
             context: parts.context,
             platform_keys: parts.platform_keys,
             notifier: parts.notifier,

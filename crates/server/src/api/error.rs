@@ -38,6 +38,11 @@ pub(crate) enum ApiError {
     /// scopes, an ISV without a valid Agent-Token.
     AccessDenied(String),
     Service(ServiceError),
+    /// The client id that signed made more requests than its rate allows (`crate::limits`);
+    /// `wait` says how long until it may make one more.
+    TrafficExceeded {
+        wait: std::time::Duration,
+    },
     /// The request took longer than the request timeout.
     Timeout {
         timeout: std::time::Duration,
@@ -86,6 +91,13 @@ impl ApiError {
             }
             ApiError::AccessDenied(reason) => (ok, ACCESS_DENIED, reason.clone()),
             ApiError::Service(error) => service_answer(error),
+            // One message whatever the wait (the Retry-After header says it), so that the
+            // refusal's signature can be reused within a second.
+            ApiError::TrafficExceeded { .. } => (
+                ok,
+                REQUEST_TRAFFIC_EXCEED_LIMIT,
+                "too many requests from this client id; retry after the time Retry-After says".into(),
+            ),
             ApiError::Timeout { timeout } => (
                 ok,
                 UNKNOWN_EXCEPTION,

@@ -65,6 +65,12 @@ struct Audit {
 /// The work runs in a task of its own, so that a client that hangs up cannot cancel it between
 /// a business write and its audit event.
 pub(crate) async fn handle(State(state): State<Arc<AppState>>, request: axum::extract::Request) -> Response {
+    // An address over its rate is refused first: no body read, no RSA work (crate::limits).
+    if let Some(peer) = crate::limits::peer(request.extensions())
+        && let Err(wait) = state.limits.admit_address(peer)
+    {
+        return crate::limits::too_many_requests(wait);
+    }
     let received = (state.clock.now(), Instant::now());
     let (parts, body) = request.into_parts();
     // Sign with the path the client used (the official Python SDK sends an absolute URL;
@@ -74,7 +80,8 @@ pub(crate) async fn handle(State(state): State<Arc<AppState>>, request: axum::ex
     let echoed_client_id = header_text(&parts.headers, names::CLIENT_ID).unwrap_or_default().to_owned();
     // The task writes its log lines in the request's span (its id), as the handler would.
     let task = tokio::spawn(
-        answer(state.clone(), parts, body, path.clone(), echoed_client_id.clone(), received).in_current_span(),
+        answer(state.clone(), parts, body, path.clone(), echoed_client_id.clone(), received)
+            .in_current_span(),
     );
     task.await.unwrap_or_else(|error| {
         tracing::error!(%error, "a request's task failed");
@@ -102,6 +109,16 @@ async fn answer(
         .await
         .unwrap_or(Err(ApiError::Timeout { timeout }));
     let mut log = Logged::of(&audit, &parts);
+    // Answered signed but not verified: its address pays for the signature.
+    if audit.client_id.is_none()
+        && let Some(peer) = crate::limits::peer(&parts.extensions)
+    {
+        state.limits.charge_unverified(peer);
+    }
+    let limited = match &outcome {
+        Err(ApiError::TrafficExceeded { wait }) => Some(*wait),
+        _ => None,
+    };
     let (status, body) = match outcome {
         Ok(Answered { body, result }) => {
             log.result = (result.result_status.as_str(), result.result_code.clone());
@@ -131,13 +148,13 @@ async fn answer(
         response
     };
     let Some(participant) = log_participant(&state, &parts, &log).await else {
-        return counted(signed_response(&state, &path, &echoed_client_id, status, body), &log);
+        return counted(respond(&state, &path, &echoed_client_id, (status, body), limited), &log);
     };
     let Some(settings) = state.settings.api_log.as_ref() else {
-        return counted(signed_response(&state, &path, &echoed_client_id, status, body), &log);
+        return counted(respond(&state, &path, &echoed_client_id, (status, body), limited), &log);
     };
     let response_body = api_log::text(&body, settings.body_max_bytes);
-    let response = counted(signed_response(&state, &path, &echoed_client_id, status, body), &log);
+    let response = counted(respond(&state, &path, &echoed_client_id, (status, body), limited), &log);
     let latency_micros = i64::try_from(received.1.elapsed().as_micros()).unwrap_or(i64::MAX);
     let diagnosis = if log.signature_failed {
         diagnose(&state, &parts, &path, &participant, &log, settings.body_max_bytes).await
@@ -342,6 +359,11 @@ async fn call<R: ApiRequest>(
     handler: impl AsyncFn(&AppState, &Caller, R) -> Result<R::Response, ApiError>,
 ) -> Result<Answered, ApiError> {
     let (signer, key) = verify(state, signed, audit).await?;
+    // Counted against the client id that signed: a forger's requests never get this far.
+    state
+        .limits
+        .admit_client(signer.client_id.as_str())
+        .map_err(|wait| ApiError::TrafficExceeded { wait })?;
     // Parsed before the refusals below so that the audit trail records what a refused request
     // named; a body that does not parse is refused only after them, as before.
     let request = parse::<R>(signed.body);
@@ -604,6 +626,23 @@ fn explain<T: DeserializeOwned>(body: &[u8], error: &serde_json::Error) -> ApiEr
     }
 }
 
+/// The signed answer to a request; a refusal for its client id's rate (`limited`, with the
+/// wait) says when to retry, and reuses the signature of the same refusal made within the same
+/// second ([`crate::limits::Limits::refusal_signature`]), so that refusing costs next to no RSA.
+fn respond(
+    state: &AppState,
+    path: &str,
+    client_id: &str,
+    (status, body): (StatusCode, Vec<u8>),
+    limited: Option<std::time::Duration>,
+) -> Response {
+    let Some(wait) = limited else { return signed_response(state, path, client_id, status, body) };
+    let mut response = signed_response_with(state, path, client_id, status, body, true);
+    let seconds = crate::limits::retry_after_seconds(wait);
+    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    response
+}
+
 /// Signs `body` for `client_id` and wraps it in a response with the AMS headers.
 fn signed_response(
     state: &AppState,
@@ -612,15 +651,31 @@ fn signed_response(
     status: StatusCode,
     body: Vec<u8>,
 ) -> Response {
+    signed_response_with(state, path, client_id, status, body, false)
+}
+
+/// As [`signed_response`], with the signature of the same refusal reused when `refusal`.
+fn signed_response_with(
+    state: &AppState,
+    path: &str,
+    client_id: &str,
+    status: StatusCode,
+    body: Vec<u8>,
+    refusal: bool,
+) -> Response {
     let response_time = datetime::format(state.clock.now());
     let content = content_to_sign("POST", path, client_id, &response_time, &body);
     let (key_version, platform_key) = state.platform_signer();
-    let signature = match platform_key.sign_header(key_version, &content) {
-        Ok(signature) => signature,
-        Err(error) => {
-            tracing::error!(%error, "signing a response failed");
-            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
-        }
+    let sign = || {
+        platform_key
+            .sign_header(key_version, &content)
+            .inspect_err(|error| tracing::error!(%error, "signing a response failed"))
+            .ok()
+    };
+    let signature =
+        if refusal { state.limits.refusal_signature(client_id, &content, key_version, sign) } else { sign() };
+    let Some(signature) = signature else {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     };
     let mut response = Response::new(Body::from(body));
     *response.status_mut() = status;
