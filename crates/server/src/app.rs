@@ -41,10 +41,10 @@ pub struct Application {
     notifier: Arc<Notifier>,
     /// Routes served beside the gateway's (the developer center), under its layers.
     pages: axum::Router<Arc<AppState>>,
-    /// HTTPS on the listener, when configured.
-    tls: Option<Arc<Tls>>,
     /// The metrics listener, when `metrics_listen` is set.
     metrics: Option<crate::metrics::Exporter>,
+    /// HTTPS on the listener, when configured.
+    tls: Option<Arc<Tls>>,
 }
 
 impl Application {
@@ -152,7 +152,7 @@ impl Application {
     /// stops accepting and lets the work in flight finish within the configured grace period.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
         let address = self.local_addr();
-        let Application { listener, state, audit_queue, api_log_queue, notifier, pages, metrics, tls } = self;
+        let Application { listener, state, audit_queue, api_log_queue, notifier, pages, tls, metrics } = self;
         let settings = &state.settings.http;
         let router = crate::api::router(state.clone(), pages);
         let (stop, stopped) = tokio::sync::watch::channel(false);

@@ -188,7 +188,8 @@ pub(crate) async fn settlement(
     while !*stop.borrow() {
         match settler.run_due(context.clock.now()).await {
             Ok(run) => {
-                metrics::counter!("ocpay_job_runs_total", "job" => "settlement", "outcome" => "ok").increment(1);
+                metrics::counter!("ocpay_job_runs_total", "job" => "settlement", "outcome" => "ok")
+                    .increment(1);
                 metrics::counter!("ocpay_settlement_batches_total").increment(run.batches.len() as u64);
                 for settled in &run.batches {
                     let batch = &settled.batch;
@@ -197,7 +198,8 @@ pub(crate) async fn settlement(
             }
             // Retried at the next round; what closed stays closed, what did not stays queued.
             Err(error) => {
-                metrics::counter!("ocpay_job_runs_total", "job" => "settlement", "outcome" => "error").increment(1);
+                metrics::counter!("ocpay_job_runs_total", "job" => "settlement", "outcome" => "error")
+                    .increment(1);
                 tracing::error!(%error, "settlement failed");
             }
         }

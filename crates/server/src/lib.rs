@@ -29,7 +29,6 @@ pub mod settings;
 pub mod signature_debug;
 pub mod state;
 pub mod tls;
-pub mod tls;
 mod urls;
 mod wallet;
 mod wire;

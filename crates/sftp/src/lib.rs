@@ -15,9 +15,9 @@ mod login;
 mod server;
 mod tree;
 
+pub use server::{Running, SftpContext, start, start_for_data_dir};
 #[doc(hidden)]
 pub use tree::{Place, disk_path, locate};
-pub use server::{Running, SftpContext, start, start_for_data_dir};
 
 /// The audit trail's name of a login attempt.
 pub const AUDIT_LOGIN: &str = "SFTP_LOGIN";

@@ -51,8 +51,6 @@ const OWNED_LIBRARIES: &[(&str, &[&str])] = &[
     ("hyper-util", &["ocpay-server"]),
     // Crates record metrics through the `metrics` facade; only the server exports them.
     ("metrics-exporter-prometheus", &["ocpay-server"]),
-    // Crates record metrics through the `metrics` facade; only the server exports them.
-    ("metrics-exporter-prometheus", &["ocpay-server"]),
     // SSH is the SFTP server's alone: the server crate must not carry it.
     ("russh", &["ocpay-sftp"]),
     ("russh-sftp", &["ocpay-sftp"]),

@@ -22,6 +22,7 @@ mod observability;
 mod settlement;
 mod sftp;
 mod shutdown;
+mod tls;
 mod trigger;
 mod users;
 

@@ -129,7 +129,7 @@ async fn alipay_python_sdk_registers_a_secondary_merchant_and_pays_for_it() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs the official Python SDK and port 443: scripts/test runs it"]
+#[ignore = "needs the official Python SDK: scripts/test runs it"]
 async fn alipay_python_sdk_unpatched_reaches_https_on_port_443() {
     // The SDK always connects with HTTPS to port 443 of its gateway's host: the server listens
     // there with a certificate of a test authority, and the SDK runs as installed, its

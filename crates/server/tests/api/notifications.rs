@@ -369,7 +369,6 @@ async fn notifications_never_reach_metadata_addresses_private_ranges_or_the_plat
     assert_eq!((code.as_str(), message.contains("loopback")), ("PARAM_ILLEGAL", true), "{message}");
 }
 
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs a host name that resolves only to loopback: scripts/test runs it"]
 async fn a_loopback_name_of_the_platform_or_a_refused_address_is_refused_when_sending() {
