@@ -10,19 +10,16 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use ocpay_core::participant::{Environment, ParticipantKind};
+use ocpay_protocol::ResultStatus;
 use ocpay_protocol::model::Amount;
 use ocpay_protocol::payments::InquiryPaymentRequest;
-use ocpay_protocol::{ResultStatus, SigningKey, VerifyingKey};
 use ocpay_sdk::Client;
 use ocpay_server::config::Config;
 use ocpay_server::data_dir::DataDir;
-use ocpay_server::service::participants::{self, NewParticipant};
-use ocpay_server::settings::Settings;
 use ocpay_testkit::{Receiver, pay_request};
 use serde_json::Value;
 
-use super::{OCPAY, json, ocpay, wait_healthy};
+use super::{OCPAY, json, merchant_made_offline, ocpay, wait_healthy};
 
 /// An `ocpay serve` process, killed when dropped.
 pub(crate) struct Running {
@@ -49,25 +46,6 @@ fn start(data: &Path) -> Running {
         .expect("ocpay serve starts");
     wait_healthy(&address);
     Running { child, url: format!("http://{address}") }
-}
-
-/// A sandbox merchant notified at `notify_url`, made in the data directory's store before a
-/// server runs on it: its client id and key, and the platform's key.
-async fn merchant(data: &Path, notify_url: &str) -> (String, SigningKey, VerifyingKey) {
-    let data_dir = DataDir::open(data).unwrap();
-    let platform_key = data_dir.platform_key().unwrap().verifying_key();
-    let store = data_dir.open_store(&Config::default()).await.unwrap();
-    let key = SigningKey::generate().unwrap();
-    let new = NewParticipant {
-        kind: ParticipantKind::Merchant,
-        environment: Environment::Sandbox,
-        name: "Backed-up merchant".parse().unwrap(),
-        public_key: key.verifying_key(),
-        notify_url: Some(notify_url.parse().unwrap()),
-    };
-    let settings = Settings::resolve(&Config::default()).unwrap();
-    let created = participants::create(&*store, &settings.notify, jiff::Timestamp::now(), new).await.unwrap();
-    (created.client_id.as_str().to_owned(), key, platform_key)
 }
 
 /// An order of the load as its client saw it: when the pay and the wallet pay were
@@ -114,7 +92,7 @@ async fn a_backup_under_load_restores_every_payment_acknowledged_before_it() {
         let platform_key = DataDir::open(&data).unwrap().platform_key().unwrap().verifying_key();
         Receiver::start(platform_key).await
     };
-    let (client_id, key, platform_key) = merchant(&data, &receiver.url).await;
+    let (client_id, key, platform_key) = merchant_made_offline(&data, &receiver.url).await;
     let server = start(&data);
     let client = Arc::new(
         Client::builder(&server.url, &client_id, key.clone(), platform_key.clone())

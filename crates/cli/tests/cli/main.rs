@@ -96,6 +96,32 @@ fn wait_healthy(address: &str) {
     }
 }
 
+/// A sandbox merchant notified at `notify_url`, made in the data directory's store before a
+/// server runs on it (no server needed): its client id and key, and the platform's key.
+async fn merchant_made_offline(
+    data: &Path,
+    notify_url: &str,
+) -> (String, ocpay_protocol::SigningKey, ocpay_protocol::VerifyingKey) {
+    use ocpay_core::participant::{Environment, ParticipantKind};
+    use ocpay_server::config::Config;
+    use ocpay_server::service::participants::{self, NewParticipant};
+
+    let data_dir = ocpay_server::data_dir::DataDir::open(data).unwrap();
+    let platform_key = data_dir.platform_key().unwrap().verifying_key();
+    let store = data_dir.open_store(&Config::default()).await.unwrap();
+    let key = ocpay_protocol::SigningKey::generate().unwrap();
+    let new = NewParticipant {
+        kind: ParticipantKind::Merchant,
+        environment: Environment::Sandbox,
+        name: "Offline merchant".parse().unwrap(),
+        public_key: key.verifying_key(),
+        notify_url: Some(notify_url.parse().unwrap()),
+    };
+    let settings = ocpay_server::settings::Settings::resolve(&Config::default()).unwrap();
+    let created = participants::create(&*store, &settings.notify, jiff::Timestamp::now(), new).await.unwrap();
+    (created.client_id.as_str().to_owned(), key, platform_key)
+}
+
 #[test]
 fn from_nothing_to_a_cancelled_order_code() {
     let dir = tempfile::tempdir().unwrap();

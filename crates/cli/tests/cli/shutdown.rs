@@ -11,22 +11,19 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use ocpay_core::participant::{Environment, ParticipantKind};
 use ocpay_protocol::api::{Api, header};
 use ocpay_protocol::payments::NOTIFICATION_ACK;
 use ocpay_protocol::signature::content_to_sign;
-use ocpay_protocol::{ResultStatus, SigningKey, VerifyingKey};
+use ocpay_protocol::{ResultStatus, SigningKey};
 use ocpay_sdk::Client;
 use ocpay_server::config::Config;
 use ocpay_server::data_dir::DataDir;
-use ocpay_server::service::participants::{self, NewParticipant};
-use ocpay_server::settings::Settings;
 use ocpay_store::DeliveryStatus;
 use ocpay_testkit::pay_request;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::sync::mpsc;
 
-use super::{OCPAY, wait_healthy};
+use super::{OCPAY, merchant_made_offline, wait_healthy};
 
 /// The grace the server is given, and the lease of its claims: far longer than the test.
 const GRACE_MS: u64 = 2_000;
@@ -99,24 +96,6 @@ fn start(data: &Path, settings: &Path, address: &str) -> Running {
     Running(child)
 }
 
-/// A sandbox merchant notified at `notify_url`, made before a server runs.
-async fn merchant(data: &Path, notify_url: &str) -> (String, SigningKey, VerifyingKey) {
-    let data_dir = DataDir::open(data).unwrap();
-    let platform_key = data_dir.platform_key().unwrap().verifying_key();
-    let store = data_dir.open_store(&Config::default()).await.unwrap();
-    let key = SigningKey::generate().unwrap();
-    let new = NewParticipant {
-        kind: ParticipantKind::Merchant,
-        environment: Environment::Sandbox,
-        name: "Stopping merchant".parse().unwrap(),
-        public_key: key.verifying_key(),
-        notify_url: Some(notify_url.parse().unwrap()),
-    };
-    let settings = Settings::resolve(&Config::default()).unwrap();
-    let created = participants::create(&*store, &settings.notify, jiff::Timestamp::now(), new).await.unwrap();
-    (created.client_id.as_str().to_owned(), key, platform_key)
-}
-
 /// A signed `pay` request whose body is sent in two halves: the first now, the second by the
 /// caller, so that the request is in flight meanwhile.
 fn half_sent_pay(address: &str, client_id: &str, key: &SigningKey) -> (TcpStream, Vec<u8>) {
@@ -154,7 +133,7 @@ async fn sigterm_finishes_the_request_in_flight_and_releases_the_claim_of_an_att
     )
     .unwrap();
     let (notify_url, mut arrivals) = receiver().await;
-    let (client_id, key, platform_key) = merchant(&data, &notify_url).await;
+    let (client_id, key, platform_key) = merchant_made_offline(&data, &notify_url).await;
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let address = format!("127.0.0.1:{port}");
     let mut server = start(&data, &settings, &address);
