@@ -20,10 +20,11 @@ use ocpay_core::participant::{Environment, Participant, ParticipantKind};
 use ocpay_core::payer::{Payer, PayerId};
 use ocpay_core::payment::{CancelWindow, Charge, PaymentState};
 use ocpay_core::refund::{Refund, RefundPolicy, RefundState, RefundTerms};
+use ocpay_store::prelude::*;
 use ocpay_store::sqlite::{SqliteSettings, SqliteStore};
 use ocpay_store::{
     CancelPayment, CreateRefund, NewRefund, PaymentLookup, RefundCompletion, SettlePayment, Settlement,
-    Store, conformance,
+    conformance,
 };
 use proptest::prelude::*;
 

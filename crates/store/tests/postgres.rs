@@ -5,8 +5,9 @@
 
 use std::sync::Arc;
 
+use ocpay_store::conformance;
 use ocpay_store::postgres::{PostgresSettings, PostgresStore};
-use ocpay_store::{Store, conformance};
+use ocpay_store::prelude::*;
 
 async fn open(url: &str) -> PostgresStore {
     PostgresStore::open(&PostgresSettings::new(url)).await.expect("open the PostgreSQL store")

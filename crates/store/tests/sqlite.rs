@@ -3,9 +3,10 @@
 
 use std::sync::Arc;
 
+use ocpay_store::conformance;
+use ocpay_store::prelude::*;
 use ocpay_store::sql::StatementFaults;
 use ocpay_store::sqlite::{SqliteSettings, SqliteStore};
-use ocpay_store::{Store, conformance};
 
 async fn open(dir: &tempfile::TempDir, name: &str) -> SqliteStore {
     SqliteStore::open(&SqliteSettings::new(dir.path().join(name))).await.expect("open the store")

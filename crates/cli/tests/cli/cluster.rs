@@ -13,8 +13,8 @@ use ocpay_protocol::VerifyingKey;
 use ocpay_protocol::payments::{CancelRequest, InquiryPaymentRequest};
 use ocpay_sdk::Client;
 use ocpay_server::data_dir::DataDir;
+use ocpay_store::conformance;
 use ocpay_store::postgres::{PostgresSettings, PostgresStore};
-use ocpay_store::{Store, conformance};
 use ocpay_testkit::{Receiver, Reply, pay_request, unique_id};
 use serde_json::json;
 
@@ -23,6 +23,7 @@ use super::kill::{
     check_orders, kill_loop, kills, load, merchant, participant, records, refund_request, wallet_pay,
 };
 use super::{json as json_of, ocpay};
+use ocpay_store::prelude::*;
 
 /// Two nodes on one fresh database, sharing one data directory (platform key, admin token).
 struct Cluster {

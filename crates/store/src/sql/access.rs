@@ -7,11 +7,12 @@ use ocpay_core::Timestamp;
 use ocpay_core::access::Grant;
 use ocpay_core::ids::ClientId;
 
-use super::outbox;
 use super::rows::{self, millis, optional_time, time};
 use super::{Db, Dialect, Row, params};
+use super::{Engine, Isolation, SqlStore, outbox};
 use crate::pages::TokenHold;
-use crate::{AuditEvent, NewGrant, NotificationKind, StoreError};
+use crate::{AccessStore, AuditEvent, NewGrant, NotificationKind, StoreError};
+use async_trait::async_trait;
 
 macro_rules! grant_columns {
     () => {
@@ -244,4 +245,59 @@ pub(super) fn forget_held_tokens(db: &mut dyn Db, now: Timestamp) -> Result<u64,
         "UPDATE agent_token_hold SET sealed = NULL WHERE sealed IS NOT NULL AND hold_until_ms <= ?1",
         params![millis(now)],
     )
+}
+
+#[async_trait]
+impl<E: Engine> AccessStore for SqlStore<E> {
+    async fn create_grant(&self, grant: &NewGrant, now: Timestamp) -> Result<(), StoreError> {
+        let grant = grant.clone();
+        self.engine.write(Isolation::Serializable, move |db| create_grant(db, &grant, now)).await
+    }
+
+    async fn grant_by_token(&self, token_sha256: &str) -> Result<Option<Grant>, StoreError> {
+        self.engine.read(|db| grant_by_token(db, token_sha256)).await
+    }
+
+    async fn grants(&self, client_id: &ClientId) -> Result<Vec<Grant>, StoreError> {
+        self.engine.read(|db| grants(db, client_id)).await
+    }
+
+    async fn revoke_grant(&self, grant_id: &str, now: Timestamp) -> Result<Grant, StoreError> {
+        let grant_id = grant_id.to_owned();
+        self.engine.write(Isolation::Serializable, move |db| revoke_grant(db, &grant_id, now)).await
+    }
+
+    async fn record_audit(&self, events: &[AuditEvent]) -> Result<(), StoreError> {
+        let events = events.to_vec();
+        self.engine.write(Isolation::Serializable, move |db| record_audit(db, &events)).await
+    }
+
+    async fn audit_events(&self, client_id: &ClientId, limit: u32) -> Result<Vec<AuditEvent>, StoreError> {
+        self.engine.read(|db| audit_events(db, client_id, limit)).await
+    }
+
+    async fn prune_audit(&self, older_than: Timestamp, limit: u32) -> Result<u64, StoreError> {
+        self.engine.write(Isolation::RowLocks, move |db| prune_audit(db, older_than, limit)).await
+    }
+
+    async fn token_holds(&self, isv: &ClientId, now: Timestamp) -> Result<Vec<TokenHold>, StoreError> {
+        self.engine.read(|db| token_holds(db, isv, now)).await
+    }
+
+    async fn take_held_token(
+        &self,
+        grant_id: &str,
+        isv: &ClientId,
+        taken_by: &str,
+        now: Timestamp,
+    ) -> Result<Option<String>, StoreError> {
+        let (grant_id, isv, taken_by) = (grant_id.to_owned(), isv.clone(), taken_by.to_owned());
+        self.engine
+            .write(Isolation::Serializable, move |db| take_held_token(db, &grant_id, &isv, &taken_by, now))
+            .await
+    }
+
+    async fn forget_held_tokens(&self, now: Timestamp) -> Result<u64, StoreError> {
+        self.engine.write(Isolation::RowLocks, move |db| forget_held_tokens(db, now)).await
+    }
 }

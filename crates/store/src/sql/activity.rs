@@ -13,9 +13,11 @@
 use ocpay_core::ids::ClientId;
 
 use super::ledger::{joined, total_of};
-use super::{Db, params};
-use crate::StoreError;
+use super::{Db, Engine, Isolation, SqlStore, params};
 use crate::portal::{DailyActivity, DayDeliveries, DayTotal};
+use crate::{ActivityStore, StoreError};
+use async_trait::async_trait;
+use ocpay_core::Timestamp;
 
 pub(super) const DAY_MS: i64 = 86_400_000;
 
@@ -240,4 +242,54 @@ pub(super) fn join(parts: impl IntoIterator<Item = DailyActivity>) -> DailyActiv
     all.refunds.sort_by_key(|total| total.day);
     all.notifications.sort_by_key(|day| day.day);
     all
+}
+
+impl<E: Engine> SqlStore<E> {
+    /// The daily figures of a scope from the day of `from` on: the days that ended before
+    /// `final_before` from kept rows (computed and kept first when missing), the rest computed.
+    async fn activity(
+        &self,
+        scope: Scope,
+        from: Timestamp,
+        final_before: Timestamp,
+    ) -> Result<crate::DailyActivity, StoreError> {
+        let first = from.as_millisecond().div_euclid(DAY_MS);
+        let final_end = final_before.as_millisecond().div_euclid(DAY_MS).max(first);
+        let (mut kept, missing) = self.engine.read(|db| kept(db, &scope, (first, final_end))).await?;
+        let computed = match missing {
+            None => crate::DailyActivity::default(),
+            Some(day) => {
+                // Days from the first one never computed are computed (again) and kept.
+                kept.payments.retain(|total| total.day < day);
+                kept.refunds.retain(|total| total.day < day);
+                kept.notifications.retain(|deliveries| deliveries.day < day);
+                let scope = scope.clone();
+                self.engine
+                    .write(Isolation::Serializable, move |db| keep(db, &scope, (day, final_end)))
+                    .await?
+            }
+        };
+        let live = self.engine.read(|db| compute(db, &scope, (final_end, i64::MAX / DAY_MS))).await?;
+        Ok(join([kept, computed, live]))
+    }
+}
+
+#[async_trait]
+impl<E: Engine> ActivityStore for SqlStore<E> {
+    async fn daily_activity(
+        &self,
+        client_id: &ClientId,
+        from: Timestamp,
+        final_before: Timestamp,
+    ) -> Result<crate::DailyActivity, StoreError> {
+        self.activity(Scope::Participant(client_id.clone()), from, final_before).await
+    }
+
+    async fn platform_activity(
+        &self,
+        from: Timestamp,
+        final_before: Timestamp,
+    ) -> Result<crate::DailyActivity, StoreError> {
+        self.activity(Scope::Platform, from, final_before).await
+    }
 }

@@ -13,8 +13,9 @@ use ocpay_core::Timestamp;
 use ocpay_core::ids::ClientId;
 
 use super::rows::{self, millis, time};
-use super::{Db, Dialect, Row, params};
-use crate::{ApiLogEntry, ApiLogFilter, StoreError};
+use super::{Db, Dialect, Engine, Isolation, Row, SqlStore, params};
+use crate::{ApiLogEntry, ApiLogFilter, ApiLogStore, StoreError};
+use async_trait::async_trait;
 
 macro_rules! log_columns {
     () => {
@@ -240,4 +241,57 @@ pub(super) fn prune(db: &mut dyn Db, older_than: Timestamp, limit: u32) -> Resul
         }
     };
     db.execute(sql, params![millis(older_than), i64::from(limit)])
+}
+
+#[async_trait]
+impl<E: Engine> ApiLogStore for SqlStore<E> {
+    async fn record_api_log(
+        &self,
+        entries: &[crate::ApiLogEntry],
+        unverified_max: u32,
+    ) -> Result<(), StoreError> {
+        let entries = entries.to_vec();
+        // A log decides nothing: it appends, and trims what it appended to.
+        self.engine.write(Isolation::RowLocks, move |db| record(db, &entries, unverified_max)).await
+    }
+
+    async fn api_log(
+        &self,
+        client_id: &ClientId,
+        filter: &crate::ApiLogFilter,
+        before_id: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<crate::ApiLogEntry>, StoreError> {
+        self.engine.read(|db| page(db, client_id, filter, before_id, limit)).await
+    }
+
+    async fn api_log_after(
+        &self,
+        client_id: &ClientId,
+        filter: &crate::ApiLogFilter,
+        after_id: i64,
+        limit: u32,
+    ) -> Result<Vec<crate::ApiLogEntry>, StoreError> {
+        self.engine.read(|db| after(db, client_id, filter, after_id, limit)).await
+    }
+
+    async fn api_log_entry(
+        &self,
+        client_id: &ClientId,
+        id: i64,
+    ) -> Result<Option<crate::ApiLogEntry>, StoreError> {
+        self.engine.read(|db| find(db, client_id, id)).await
+    }
+
+    async fn api_results_by_day(
+        &self,
+        client_id: &ClientId,
+        from: Timestamp,
+    ) -> Result<Vec<(i64, String, u64)>, StoreError> {
+        self.engine.read(|db| results_by_day(db, client_id, from)).await
+    }
+
+    async fn prune_api_log(&self, older_than: Timestamp, limit: u32) -> Result<u64, StoreError> {
+        self.engine.write(Isolation::RowLocks, move |db| prune(db, older_than, limit)).await
+    }
 }

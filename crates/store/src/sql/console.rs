@@ -2,16 +2,18 @@
 //! entries, the ledger's balances by account, and the notifications not delivered (by kind, and
 //! by the endpoint they fail at). Each runs on an index of `0016_console_reads.sql`.
 
-use ocpay_core::ledger::PostingKind;
+use ocpay_core::ledger::{Account, PostingKind};
 use ocpay_core::payer::PayerId;
 
 use super::ledger::{joined, total_of};
 use super::rows::{self, corrupt, millis};
-use super::{Db, params};
+use super::{Db, Engine, SqlStore, params};
 use crate::console::{
     AccountBalance, EndpointCursor, FailingEndpoint, LedgerEntry, PayerWallets, Undelivered,
 };
-use crate::{DeliveryStatus, NotificationKind, StoreError};
+use crate::{ConsoleStore, DeliveryStatus, NotificationKind, StoreError};
+use async_trait::async_trait;
+use ocpay_core::Timestamp;
 
 /// The upper bound of a key range: every text starting with `prefix` sorts below it (in byte
 /// order, as both engines compare these columns), since its last character is raised by one.
@@ -220,4 +222,53 @@ pub(super) fn platform_results_by_day(
             ))
         },
     )
+}
+
+#[async_trait]
+impl<E: Engine> ConsoleStore for SqlStore<E> {
+    async fn platform_api_results_by_day(
+        &self,
+        from: Timestamp,
+    ) -> Result<Vec<(i64, String, u64)>, StoreError> {
+        self.engine.read(|db| platform_results_by_day(db, from)).await
+    }
+
+    async fn payers_page(
+        &self,
+        id_prefix: &str,
+        after: Option<&PayerId>,
+        limit: u32,
+    ) -> Result<Vec<crate::console::PayerWallets>, StoreError> {
+        self.engine.read(|db| payers_page(db, id_prefix, after, limit)).await
+    }
+
+    async fn account_entries(
+        &self,
+        account: &Account,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<crate::console::LedgerEntry>, StoreError> {
+        let key = account.key();
+        self.engine.read(|db| account_entries(db, &key, before, limit)).await
+    }
+
+    async fn account_balances(
+        &self,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<crate::console::AccountBalance>, StoreError> {
+        self.engine.read(|db| account_balances(db, after, limit)).await
+    }
+
+    async fn undelivered_notifications(&self) -> Result<Vec<crate::console::Undelivered>, StoreError> {
+        self.engine.read(undelivered).await
+    }
+
+    async fn failing_endpoints(
+        &self,
+        after: Option<&crate::console::EndpointCursor>,
+        limit: u32,
+    ) -> Result<Vec<crate::console::FailingEndpoint>, StoreError> {
+        self.engine.read(|db| failing_endpoints(db, after, limit)).await
+    }
 }

@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{Db, params};
+use super::{Db, Engine, Isolation, SqlStore, params};
 use ocpay_core::Timestamp;
 use ocpay_core::ids::PaymentId;
 use ocpay_core::ledger::{self, Account, AccountOwner, Posting, PostingKind, WalletLimit};
@@ -17,7 +17,8 @@ use ocpay_core::money::{Currency, Money};
 use ocpay_core::payer::{Payer, PayerId};
 
 use super::rows::{self, millis};
-use crate::{LedgerCheck, StoreError};
+use crate::{LedgerCheck, LedgerStore, StoreError};
+use async_trait::async_trait;
 
 pub(super) fn create_payer(db: &mut dyn Db, payer: &Payer) -> Result<(), StoreError> {
     let inserted = db.execute(
@@ -360,4 +361,54 @@ pub(super) fn check(db: &mut dyn Db) -> Result<LedgerCheck, StoreError> {
         balance_mismatches,
         totals,
     })
+}
+
+#[async_trait]
+impl<E: Engine> LedgerStore for SqlStore<E> {
+    async fn create_payer(&self, payer: &Payer) -> Result<(), StoreError> {
+        let payer = payer.clone();
+        self.engine.write(Isolation::Serializable, move |db| create_payer(db, &payer)).await
+    }
+
+    async fn payer(&self, payer: &PayerId) -> Result<Option<Payer>, StoreError> {
+        self.engine.read(|db| find_payer(db, payer)).await
+    }
+
+    async fn pin_attempt(
+        &self,
+        payer: &PayerId,
+        failures_max: u32,
+        locked_until: Timestamp,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let payer = payer.clone();
+        self.engine
+            .write(Isolation::Serializable, move |db| {
+                pin_attempt(db, &payer, failures_max, locked_until, now)
+            })
+            .await
+    }
+
+    async fn pin_succeeded(&self, payer: &PayerId) -> Result<(), StoreError> {
+        let payer = payer.clone();
+        self.engine.write(Isolation::Serializable, move |db| pin_succeeded(db, &payer)).await
+    }
+
+    async fn top_up(&self, payer: &PayerId, amount: Money, now: Timestamp) -> Result<Money, StoreError> {
+        let payer = payer.clone();
+        let limit = self.wallet_limit;
+        self.engine.write(Isolation::Serializable, move |db| top_up(db, &payer, amount, now, limit)).await
+    }
+
+    async fn balance(&self, account: &Account) -> Result<Money, StoreError> {
+        self.engine.read(|db| balance(db, account)).await
+    }
+
+    async fn balances(&self, owner: &AccountOwner) -> Result<Vec<Money>, StoreError> {
+        self.engine.read(|db| balances(db, owner)).await
+    }
+
+    async fn ledger_check(&self) -> Result<LedgerCheck, StoreError> {
+        self.engine.read(check).await
+    }
 }

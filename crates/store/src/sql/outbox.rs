@@ -10,8 +10,12 @@ use ocpay_core::refund::{Refund, RefundState};
 use ocpay_core::registration::{Registration, RegistrationState};
 
 use super::rows::{self, millis};
-use super::{Db, params};
-use crate::{AfterAttempt, Attempt, Notification, NotificationEvent, NotificationKind, Secret, StoreError};
+use super::{Db, Engine, Isolation, SqlStore, params};
+use crate::{
+    AfterAttempt, Attempt, Notification, NotificationEvent, NotificationKind, NotificationStore, Secret,
+    StoreError,
+};
+use async_trait::async_trait;
 
 macro_rules! notification_columns {
     () => {
@@ -267,4 +271,42 @@ pub(super) fn release_these(db: &mut dyn Db, claims: &[(String, Timestamp)]) -> 
         )?;
     }
     Ok(released)
+}
+
+#[async_trait]
+impl<E: Engine> NotificationStore for SqlStore<E> {
+    async fn claim_notifications(
+        &self,
+        now: Timestamp,
+        lease: SignedDuration,
+        limit: u32,
+    ) -> Result<Vec<Notification>, StoreError> {
+        self.engine.write(Isolation::RowLocks, move |db| claim(db, now, lease, limit)).await
+    }
+
+    async fn record_attempt(&self, attempt: &Attempt, after: AfterAttempt) -> Result<(), StoreError> {
+        let attempt = attempt.clone();
+        self.engine.write(Isolation::RowLocks, move |db| record(db, &attempt, after)).await
+    }
+
+    async fn resend_notifications(&self, subject_id: &str, now: Timestamp) -> Result<u32, StoreError> {
+        let subject_id = subject_id.to_owned();
+        self.engine.write(Isolation::Serializable, move |db| resend(db, &subject_id, now)).await
+    }
+
+    async fn notifications(&self, subject_id: &str) -> Result<Vec<(Notification, Vec<Attempt>)>, StoreError> {
+        self.engine.read(|db| list(db, subject_id)).await
+    }
+
+    async fn release_claims(&self) -> Result<(), StoreError> {
+        if self.engine.is_shared() {
+            return Ok(());
+        }
+        self.engine.write(Isolation::Serializable, release).await
+    }
+
+    async fn release_notification_claims(&self, claims: &[(String, Timestamp)]) -> Result<u64, StoreError> {
+        let claims = claims.to_vec();
+        self.engine.write(Isolation::RowLocks, move |db| release_these(db, &claims)).await
+    }
 }

@@ -6,9 +6,10 @@ use ocpay_core::ids::ClientId;
 use ocpay_core::participant::{Environment, KeyVersion, SANDBOX_CLIENT_ID_PREFIX};
 
 use super::rows::{self, millis, optional_time};
-use super::{Db, Row, access, params, participants};
-use crate::StoreError;
+use super::{Db, Engine, Isolation, Row, SqlStore, access, params, participants};
 use crate::oversight::{AuditFilter, AuditRecord, ParticipantFilter, ParticipantListing, Signer};
+use crate::{OversightStore, StoreError};
+use async_trait::async_trait;
 
 /// The gateway's one read of a signer: the participant with its suspension, then its key.
 pub(super) fn signer(
@@ -183,5 +184,54 @@ pub(super) fn audit_search(
             params,
             record,
         ),
+    }
+}
+
+#[async_trait]
+impl<E: Engine> OversightStore for SqlStore<E> {
+    async fn participant_with_key(
+        &self,
+        client_id: &ClientId,
+        key_version: Option<KeyVersion>,
+    ) -> Result<Option<crate::oversight::Signer>, StoreError> {
+        self.engine.read(|db| signer(db, client_id, key_version)).await
+    }
+
+    async fn set_participant_suspension(
+        &self,
+        client_id: &ClientId,
+        at: Option<Timestamp>,
+    ) -> Result<crate::oversight::ParticipantListing, StoreError> {
+        let client_id = client_id.clone();
+        self.engine.write(Isolation::Serializable, move |db| set_suspended(db, &client_id, at)).await
+    }
+
+    async fn participant_listing(
+        &self,
+        client_id: &ClientId,
+    ) -> Result<Option<crate::oversight::ParticipantListing>, StoreError> {
+        self.engine.read(|db| listing(db, client_id)).await
+    }
+
+    async fn participants_page(
+        &self,
+        filter: &crate::oversight::ParticipantFilter,
+        after: Option<&ClientId>,
+        limit: u32,
+    ) -> Result<Vec<crate::oversight::ParticipantListing>, StoreError> {
+        self.engine.read(|db| page(db, filter, after, limit)).await
+    }
+
+    async fn suspended_participants(&self) -> Result<u64, StoreError> {
+        self.engine.read(suspended_count).await
+    }
+
+    async fn audit_search(
+        &self,
+        filter: &crate::oversight::AuditFilter,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<crate::oversight::AuditRecord>, StoreError> {
+        self.engine.read(|db| audit_search(db, filter, before, limit)).await
     }
 }

@@ -6,8 +6,9 @@ use ocpay_core::ids::ClientId;
 use ocpay_core::participant::{KeyVersion, Participant, ParticipantKey};
 
 use super::rows::{self, millis, optional_time};
-use super::{Db, params};
-use crate::{NewKey, ParticipantChange, StoreError};
+use super::{Db, Engine, Isolation, SqlStore, params};
+use crate::{NewKey, ParticipantChange, ParticipantStore, StoreError};
+use async_trait::async_trait;
 
 macro_rules! participant_columns {
     () => {
@@ -186,4 +187,63 @@ pub(super) fn key_of(
         )?,
     };
     Ok(key)
+}
+
+#[async_trait]
+impl<E: Engine> ParticipantStore for SqlStore<E> {
+    async fn create_participant(&self, participant: &Participant, key: &NewKey) -> Result<(), StoreError> {
+        let (participant, key) = (participant.clone(), key.clone());
+        self.engine.write(Isolation::Serializable, move |db| create(db, &participant, &key)).await
+    }
+
+    async fn add_participant_key(
+        &self,
+        client_id: &ClientId,
+        key: &NewKey,
+    ) -> Result<KeyVersion, StoreError> {
+        let (client_id, key) = (client_id.clone(), key.clone());
+        self.engine.write(Isolation::Serializable, move |db| add_key(db, &client_id, &key)).await
+    }
+
+    async fn participant(&self, client_id: &ClientId) -> Result<Option<Participant>, StoreError> {
+        self.engine.read(|db| find(db, client_id)).await
+    }
+
+    async fn participant_keys(&self, client_id: &ClientId) -> Result<Vec<ParticipantKey>, StoreError> {
+        self.engine.read(|db| keys(db, client_id)).await
+    }
+
+    async fn keys_with_last_use(
+        &self,
+        client_id: &ClientId,
+        before: Option<KeyVersion>,
+        limit: u32,
+    ) -> Result<Vec<(ParticipantKey, Option<Timestamp>)>, StoreError> {
+        self.engine.read(|db| keys_with_last_use(db, client_id, before, limit)).await
+    }
+
+    async fn revoke_participant_key(
+        &self,
+        client_id: &ClientId,
+        key_version: KeyVersion,
+        now: Timestamp,
+    ) -> Result<ParticipantKey, StoreError> {
+        let client_id = client_id.clone();
+        self.engine
+            .write(Isolation::Serializable, move |db| revoke_key(db, &client_id, key_version, now))
+            .await
+    }
+
+    async fn participants(&self, limit: u32) -> Result<Vec<Participant>, StoreError> {
+        self.engine.read(|db| list(db, limit)).await
+    }
+
+    async fn update_participant(
+        &self,
+        client_id: &ClientId,
+        change: &ParticipantChange,
+    ) -> Result<Participant, StoreError> {
+        let (client_id, change) = (client_id.clone(), change.clone());
+        self.engine.write(Isolation::Serializable, move |db| update(db, &client_id, &change)).await
+    }
 }

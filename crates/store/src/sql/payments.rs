@@ -12,12 +12,14 @@ use ocpay_core::payment::{
 };
 
 use super::rows::{self, millis};
-use super::{Db, params};
+use super::{Db, Engine, Isolation, SqlStore, params};
 use super::{ledger as stored_ledger, outbox, settlement};
 use crate::pages::{PageCursor, PaymentFilter};
+use crate::{AuditEvent, PaymentStore, SandboxFault};
 use crate::{
     CancelPayment, CreatePayment, FailPayment, PaymentLookup, SettlePayment, Settlement, StoreError,
 };
+use async_trait::async_trait;
 use ocpay_core::fees::FeeRules;
 
 pub(super) fn find(
@@ -370,4 +372,97 @@ pub(super) fn page(
         params![owner, from, start_at, start_id, currency, amount_min, amount_max, limit],
         rows::payment,
     )
+}
+
+#[async_trait]
+impl<E: Engine> PaymentStore for SqlStore<E> {
+    async fn create_payment_audited(
+        &self,
+        terms: &PaymentTerms,
+        audit: Option<&AuditEvent>,
+    ) -> Result<CreatePayment, StoreError> {
+        let (terms, audit) = (terms.clone(), audit.cloned());
+        self.engine
+            .write(Isolation::Serializable, move |db| {
+                let created = create(db, &terms)?;
+                if matches!(created, CreatePayment::Created(_)) {
+                    super::access::record_audit(db, audit.as_slice())?;
+                }
+                Ok(created)
+            })
+            .await
+    }
+
+    async fn payment(&self, owner: &ClientId, lookup: &PaymentLookup) -> Result<Option<Payment>, StoreError> {
+        self.engine.read(|db| find(db, owner, lookup)).await
+    }
+
+    async fn cancel_payment_audited(
+        &self,
+        owner: &ClientId,
+        lookup: &PaymentLookup,
+        window: &CancelWindow,
+        now: Timestamp,
+        audit: Option<&AuditEvent>,
+    ) -> Result<CancelPayment, StoreError> {
+        let (owner, lookup, window, limit) = (owner.clone(), lookup.clone(), *window, self.wallet_limit);
+        let audit = audit.cloned();
+        self.engine
+            .write(Isolation::Serializable, move |db| {
+                let cancelled = cancel(db, &owner, &lookup, &window, now, limit)?;
+                if matches!(cancelled, CancelPayment::Done(_)) {
+                    super::access::record_audit(db, audit.as_slice())?;
+                }
+                Ok(cancelled)
+            })
+            .await
+    }
+
+    async fn payment_by_code(&self, code: &CodeToken) -> Result<Option<Payment>, StoreError> {
+        self.engine.read(|db| find_by_code(db, code)).await
+    }
+
+    async fn settle_payment(&self, settlement: &Settlement) -> Result<SettlePayment, StoreError> {
+        let settlement = settlement.clone();
+        let (limit, rules) = (self.wallet_limit, self.fee_rules.clone());
+        self.engine.write(Isolation::Serializable, move |db| settle(db, &settlement, limit, &rules)).await
+    }
+
+    async fn fail_payment(
+        &self,
+        code: &CodeToken,
+        reason: FailReason,
+        now: Timestamp,
+    ) -> Result<FailPayment, StoreError> {
+        let code = code.clone();
+        self.engine.write(Isolation::Serializable, move |db| fail(db, &code, reason, now)).await
+    }
+
+    async fn expire_payments(&self, now: Timestamp, limit: u32) -> Result<Vec<Payment>, StoreError> {
+        self.engine.write(Isolation::RowLocks, move |db| expire(db, now, limit)).await
+    }
+
+    async fn payments_page(
+        &self,
+        owner: &ClientId,
+        filter: &PaymentFilter,
+        after: Option<&PageCursor>,
+        limit: u32,
+    ) -> Result<Vec<Payment>, StoreError> {
+        self.engine.read(|db| page(db, owner, filter, after, limit)).await
+    }
+
+    async fn take_sandbox_fault(&self, fault: &SandboxFault, now: Timestamp) -> Result<bool, StoreError> {
+        let (kind, key) = fault.key();
+        self.engine
+            .write(Isolation::Serializable, move |db| {
+                let taken = db.execute(
+                    "INSERT INTO sandbox_fault (kind, fault_key, taken_at_ms) VALUES (?1, ?2, ?3) \
+                     ON CONFLICT DO NOTHING",
+                    params![kind, key, super::rows::millis(now)],
+                )?;
+                Ok(taken == 1)
+            })
+            .await
+    }
 }

@@ -11,10 +11,13 @@ use ocpay_core::ids::ClientId;
 use ocpay_core::portal::Role;
 
 use super::rows::{self, millis, optional_time, time};
-use super::{Db, Row, params};
+use super::{Db, Engine, Isolation, Row, SqlStore, params};
+use crate::{NewKey, OperatorStore, PortalStore};
 use crate::{
     NewOperator, NewPortalUser, OperatorUser, PortalSession, PortalUser, PortalUserChange, StoreError,
 };
+use async_trait::async_trait;
+use ocpay_core::participant::Participant;
 
 /// Whose users and sessions: the developer center's or the operator's console's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -454,4 +457,188 @@ pub(super) fn touch_session(
 pub(super) fn end_session(db: &mut dyn Db, realm: Realm, sha256: &[u8]) -> Result<(), StoreError> {
     db.execute(in_realm!(realm, end_session_sql), params![sha256])?;
     Ok(())
+}
+
+#[async_trait]
+impl<E: Engine> PortalStore for SqlStore<E> {
+    async fn create_portal_user(&self, user: &crate::NewPortalUser) -> Result<(), StoreError> {
+        let user = user.clone();
+        self.engine.write(Isolation::Serializable, move |db| create_user(db, &user)).await
+    }
+
+    async fn sign_up(
+        &self,
+        participant: &Participant,
+        key: &NewKey,
+        owner: &crate::NewPortalUser,
+    ) -> Result<(), StoreError> {
+        let (participant, key, owner) = (participant.clone(), key.clone(), owner.clone());
+        self.engine
+            .write(Isolation::Serializable, move |db| {
+                super::participants::create(db, &participant, &key)?;
+                create_user(db, &owner)
+            })
+            .await
+    }
+
+    async fn portal_user_by_email(&self, email: &str) -> Result<Option<crate::PortalUser>, StoreError> {
+        self.engine.read(|db| by_email(db, email)).await
+    }
+
+    async fn portal_user(&self, user_id: &str) -> Result<Option<crate::PortalUser>, StoreError> {
+        self.engine.read(|db| find(db, user_id)).await
+    }
+
+    async fn portal_users(&self, client_id: Option<&ClientId>) -> Result<Vec<crate::PortalUser>, StoreError> {
+        self.engine.read(|db| list(db, client_id)).await
+    }
+
+    async fn portal_users_page(
+        &self,
+        client_id: &ClientId,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<crate::PortalUser>, StoreError> {
+        self.engine.read(|db| page(db, client_id, after, limit)).await
+    }
+
+    async fn portal_user_by_setup_token(
+        &self,
+        sha256: &[u8],
+        now: Timestamp,
+    ) -> Result<Option<crate::PortalUser>, StoreError> {
+        self.engine.read(|db| by_setup_token(db, sha256, now)).await
+    }
+
+    async fn update_portal_user(
+        &self,
+        user_id: &str,
+        change: &crate::PortalUserChange,
+    ) -> Result<Option<crate::PortalUser>, StoreError> {
+        let (user_id, change) = (user_id.to_owned(), change.clone());
+        self.engine.write(Isolation::Serializable, move |db| update(db, &user_id, &change)).await
+    }
+
+    async fn portal_sign_in_attempt(
+        &self,
+        user_id: &str,
+        failures_max: u32,
+        locked_until: Timestamp,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let user_id = user_id.to_owned();
+        self.engine
+            .write(Isolation::Serializable, move |db| {
+                count_failure(db, Realm::Portal, &user_id, failures_max, locked_until, now)
+            })
+            .await
+    }
+
+    async fn record_portal_sign_in(
+        &self,
+        session: &crate::PortalSession,
+        totp_step: Option<i64>,
+    ) -> Result<bool, StoreError> {
+        let session = session.clone();
+        self.engine
+            .write(Isolation::Serializable, move |db| record_sign_in(db, Realm::Portal, &session, totp_step))
+            .await
+    }
+
+    async fn portal_session(
+        &self,
+        session_sha256: &[u8],
+    ) -> Result<Option<(crate::PortalSession, crate::PortalUser)>, StoreError> {
+        self.engine.read(|db| session(db, session_sha256)).await
+    }
+
+    async fn touch_portal_session(&self, session_sha256: &[u8], now: Timestamp) -> Result<(), StoreError> {
+        let sha256 = session_sha256.to_vec();
+        self.engine
+            .write(Isolation::Serializable, move |db| touch_session(db, Realm::Portal, &sha256, now))
+            .await
+    }
+
+    async fn end_portal_session(&self, session_sha256: &[u8]) -> Result<(), StoreError> {
+        let sha256 = session_sha256.to_vec();
+        self.engine.write(Isolation::Serializable, move |db| end_session(db, Realm::Portal, &sha256)).await
+    }
+}
+
+#[async_trait]
+impl<E: Engine> OperatorStore for SqlStore<E> {
+    async fn create_operator(&self, operator: &crate::NewOperator) -> Result<(), StoreError> {
+        let operator = operator.clone();
+        self.engine.write(Isolation::Serializable, move |db| create_operator(db, &operator)).await
+    }
+
+    async fn operator_by_email(&self, email: &str) -> Result<Option<crate::OperatorUser>, StoreError> {
+        self.engine.read(|db| operator_by_email(db, email)).await
+    }
+
+    async fn operators(&self) -> Result<Vec<crate::OperatorUser>, StoreError> {
+        self.engine.read(operators).await
+    }
+
+    async fn operator_by_setup_token(
+        &self,
+        sha256: &[u8],
+        now: Timestamp,
+    ) -> Result<Option<crate::OperatorUser>, StoreError> {
+        self.engine.read(|db| operator_by_setup_token(db, sha256, now)).await
+    }
+
+    async fn update_operator(
+        &self,
+        user_id: &str,
+        change: &crate::PortalUserChange,
+    ) -> Result<Option<crate::OperatorUser>, StoreError> {
+        let (user_id, change) = (user_id.to_owned(), change.clone());
+        self.engine.write(Isolation::Serializable, move |db| update_operator(db, &user_id, &change)).await
+    }
+
+    async fn operator_sign_in_attempt(
+        &self,
+        user_id: &str,
+        failures_max: u32,
+        locked_until: Timestamp,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let user_id = user_id.to_owned();
+        self.engine
+            .write(Isolation::Serializable, move |db| {
+                count_failure(db, Realm::Console, &user_id, failures_max, locked_until, now)
+            })
+            .await
+    }
+
+    async fn record_operator_sign_in(
+        &self,
+        session: &crate::PortalSession,
+        totp_step: Option<i64>,
+    ) -> Result<bool, StoreError> {
+        let session = session.clone();
+        self.engine
+            .write(Isolation::Serializable, move |db| record_sign_in(db, Realm::Console, &session, totp_step))
+            .await
+    }
+
+    async fn operator_session(
+        &self,
+        session_sha256: &[u8],
+    ) -> Result<Option<(crate::PortalSession, crate::OperatorUser)>, StoreError> {
+        self.engine.read(|db| operator_session(db, session_sha256)).await
+    }
+
+    async fn touch_operator_session(&self, session_sha256: &[u8], now: Timestamp) -> Result<(), StoreError> {
+        let sha256 = session_sha256.to_vec();
+        self.engine
+            .write(Isolation::Serializable, move |db| touch_session(db, Realm::Console, &sha256, now))
+            .await
+    }
+
+    async fn end_operator_session(&self, session_sha256: &[u8]) -> Result<(), StoreError> {
+        let sha256 = session_sha256.to_vec();
+        self.engine.write(Isolation::Serializable, move |db| end_session(db, Realm::Console, &sha256)).await
+    }
 }

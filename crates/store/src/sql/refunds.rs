@@ -9,10 +9,14 @@ use ocpay_core::payer::PayerId;
 use ocpay_core::refund::{Refund, RefundState, decide_refund};
 
 use super::rows::{self, millis};
-use super::{Db, params};
+use super::{Db, Engine, Isolation, SqlStore, params};
 use super::{ledger as stored_ledger, outbox, payments, settlement};
 use crate::pages::PageCursor;
-use crate::{CreateRefund, NewRefund, PaymentLookup, RefundCompletion, RefundLookup, StoreError};
+use crate::{
+    AuditEvent, CreateRefund, NewRefund, PaymentLookup, RefundCompletion, RefundLookup, RefundStore,
+    StoreError,
+};
+use async_trait::async_trait;
 use ocpay_core::fees::FeeRules;
 use ocpay_core::payment::Payment;
 
@@ -268,4 +272,52 @@ pub(super) fn page(
         params![owner.as_str(), start_at, start_id, i64::from(limit)],
         rows::refund,
     )
+}
+
+#[async_trait]
+impl<E: Engine> RefundStore for SqlStore<E> {
+    async fn create_refund_audited(
+        &self,
+        refund: &NewRefund,
+        audit: Option<&AuditEvent>,
+    ) -> Result<CreateRefund, StoreError> {
+        let (refund, audit) = (refund.clone(), audit.cloned());
+        let (limit, rules) = (self.wallet_limit, self.fee_rules.clone());
+        self.engine
+            .write(Isolation::Serializable, move |db| {
+                let created = create(db, &refund, limit, &rules)?;
+                if matches!(created, CreateRefund::Created(_)) {
+                    super::access::record_audit(db, audit.as_slice())?;
+                }
+                Ok(created)
+            })
+            .await
+    }
+
+    async fn refund(&self, owner: &ClientId, lookup: &RefundLookup) -> Result<Option<Refund>, StoreError> {
+        self.engine.read(|db| find(db, owner, lookup)).await
+    }
+
+    async fn refunds_of_payment(
+        &self,
+        owner: &ClientId,
+        payment_id: &PaymentId,
+    ) -> Result<Vec<Refund>, StoreError> {
+        self.engine.read(|db| of_payment(db, owner, payment_id)).await
+    }
+
+    async fn complete_refunds(&self, now: Timestamp, limit: u32) -> Result<Vec<Refund>, StoreError> {
+        let (wallet_limit, rules) = (self.wallet_limit, self.fee_rules.clone());
+        self.engine.write(Isolation::RowLocks, move |db| complete(db, now, limit, wallet_limit, &rules)).await
+    }
+
+    async fn refunds_page(
+        &self,
+        owner: &ClientId,
+        status: Option<&str>,
+        after: Option<&PageCursor>,
+        limit: u32,
+    ) -> Result<Vec<Refund>, StoreError> {
+        self.engine.read(|db| page(db, owner, status, after, limit)).await
+    }
 }

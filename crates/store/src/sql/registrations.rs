@@ -8,11 +8,14 @@ use ocpay_core::registration::{
     Decision, Registration, RegistrationOutcome, RegistrationState, RegistrationTerms, decide_registration,
 };
 
-use super::outbox;
 use super::rows::{self, millis};
 use super::{Db, params};
+use super::{Engine, Isolation, SqlStore, outbox};
 use crate::pages::PageCursor;
-use crate::{CreateRegistration, DecideRegistration, RegistrationLookup, StoreError};
+use crate::{
+    AuditEvent, CreateRegistration, DecideRegistration, RegistrationLookup, RegistrationStore, StoreError,
+};
+use async_trait::async_trait;
 
 macro_rules! registration_columns {
     () => {
@@ -309,4 +312,90 @@ pub(super) fn page(
         params![owner.as_str(), start_at, start_id, i64::from(limit)],
         rows::registration,
     )
+}
+
+#[async_trait]
+impl<E: Engine> RegistrationStore for SqlStore<E> {
+    async fn create_registration_audited(
+        &self,
+        terms: &RegistrationTerms,
+        audit: Option<&AuditEvent>,
+    ) -> Result<CreateRegistration, StoreError> {
+        let (terms, audit) = (terms.clone(), audit.cloned());
+        self.engine
+            .write(Isolation::Serializable, move |db| {
+                let created = create(db, &terms)?;
+                if matches!(created, CreateRegistration::Created(_) | CreateRegistration::Existing(_)) {
+                    super::access::record_audit(db, audit.as_slice())?;
+                }
+                Ok(created)
+            })
+            .await
+    }
+
+    async fn registration(
+        &self,
+        owner: &ClientId,
+        lookup: &RegistrationLookup,
+    ) -> Result<Option<Registration>, StoreError> {
+        self.engine.read(|db| find(db, owner, lookup)).await
+    }
+
+    async fn registrations(
+        &self,
+        owner: Option<&ClientId>,
+        reference: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<Registration>, StoreError> {
+        self.engine.read(|db| list(db, owner, reference, limit)).await
+    }
+
+    async fn decide_registration(
+        &self,
+        owner: Option<&ClientId>,
+        id: &RegistrationId,
+        decision: &Decision,
+        now: Timestamp,
+    ) -> Result<DecideRegistration, StoreError> {
+        let (owner, id, decision) = (owner.cloned(), id.clone(), decision.clone());
+        self.engine
+            .write(Isolation::Serializable, move |db| decide(db, owner.as_ref(), &id, &decision, now))
+            .await
+    }
+
+    async fn decide_due_registrations(
+        &self,
+        now: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<Registration>, StoreError> {
+        self.engine.write(Isolation::RowLocks, move |db| decide_due(db, now, limit)).await
+    }
+
+    async fn approved_store(
+        &self,
+        owner: &ClientId,
+        reference_merchant_id: &str,
+        reference_store_id: &str,
+    ) -> Result<Option<Registration>, StoreError> {
+        self.engine.read(|db| approved_store(db, owner, reference_merchant_id, reference_store_id)).await
+    }
+
+    async fn registrations_page(
+        &self,
+        owner: &ClientId,
+        status: Option<&str>,
+        after: Option<&PageCursor>,
+        limit: u32,
+    ) -> Result<Vec<Registration>, StoreError> {
+        self.engine.read(|db| page(db, owner, status, after, limit)).await
+    }
+
+    async fn all_registrations_page(
+        &self,
+        status: Option<&str>,
+        after: Option<&PageCursor>,
+        limit: u32,
+    ) -> Result<Vec<Registration>, StoreError> {
+        self.engine.read(|db| page_of_all(db, status, after, limit)).await
+    }
 }

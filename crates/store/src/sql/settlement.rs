@@ -22,12 +22,13 @@ use ocpay_core::payment::Payment;
 use ocpay_core::refund::Refund;
 
 use super::rows::{self, millis};
-use super::{Db, Row, ledger as stored_ledger, params};
-use crate::StoreError;
+use super::{Db, Engine, Isolation, Row, SqlStore, ledger as stored_ledger, params};
 use crate::settlement::{
     BatchCursor, BatchStatus, ItemCursor, MarkPaid, SettleChunk, SettledChunk, SettlementBatch,
     SettlementCounts, SettlementItemRecord, SettlementKind, SettlementTerms,
 };
+use crate::{SettlementStore, StoreError};
+use async_trait::async_trait;
 
 fn corrupt(what: &str, value: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(format!("{what}: {value}"))
@@ -841,4 +842,125 @@ pub(super) fn counts(
         "SELECT COUNT(*) FROM settlement_item WHERE completed_at_ms < ?1 AND (CAST(?2 AS TEXT) IS NULL OR owner_client_id = ?2)",
     )?;
     Ok(SettlementCounts { completed: paid + cancelled + refunded, queued, itemized })
+}
+
+#[async_trait]
+impl<E: Engine> SettlementStore for SqlStore<E> {
+    async fn settlement_terms(&self, client_id: &ClientId) -> Result<Option<SettlementTerms>, StoreError> {
+        self.engine.read(|db| terms(db, client_id)).await
+    }
+
+    async fn set_settlement_terms(
+        &self,
+        client_id: &ClientId,
+        terms: &SettlementTerms,
+    ) -> Result<(), StoreError> {
+        let (client_id, terms) = (client_id.clone(), terms.clone());
+        self.engine.write(Isolation::Serializable, move |db| set_terms(db, &client_id, &terms)).await
+    }
+
+    async fn set_settlement_currency(
+        &self,
+        client_id: &ClientId,
+        currency: Option<Currency>,
+    ) -> Result<(), StoreError> {
+        let client_id = client_id.clone();
+        self.engine.write(Isolation::Serializable, move |db| set_currency(db, &client_id, currency)).await
+    }
+
+    async fn settlement_candidates(
+        &self,
+        cutoff: Timestamp,
+        owner: Option<&ClientId>,
+    ) -> Result<Vec<(ClientId, Currency)>, StoreError> {
+        self.engine.read(|db| candidates(db, cutoff, owner)).await
+    }
+
+    async fn oldest_unsettled(&self) -> Result<Option<Timestamp>, StoreError> {
+        self.engine.read(oldest).await
+    }
+
+    async fn settle_chunk(&self, chunk: &SettleChunk) -> Result<SettledChunk, StoreError> {
+        let (chunk, limit) = (chunk.clone(), self.wallet_limit);
+        self.engine
+            .write(Isolation::Serializable, move |db| super::settlement::chunk(db, &chunk, limit))
+            .await
+    }
+
+    async fn settlement_batches(
+        &self,
+        owner: Option<&ClientId>,
+        day: Option<Date>,
+        limit: u32,
+    ) -> Result<Vec<SettlementBatch>, StoreError> {
+        self.engine.read(|db| batches(db, owner, day, limit)).await
+    }
+
+    async fn settlement_batch(&self, batch_id: &str) -> Result<Option<SettlementBatch>, StoreError> {
+        self.engine.read(|db| batch(db, batch_id)).await
+    }
+
+    async fn settlement_batches_page(
+        &self,
+        owner: &ClientId,
+        after: Option<&BatchCursor>,
+        limit: u32,
+    ) -> Result<Vec<SettlementBatch>, StoreError> {
+        self.engine.read(|db| batches_page(db, owner, after, limit)).await
+    }
+
+    async fn batch_items(
+        &self,
+        batch_id: &str,
+        after: Option<&ItemCursor>,
+        limit: u32,
+    ) -> Result<Vec<SettlementItemRecord>, StoreError> {
+        self.engine.read(|db| batch_items(db, batch_id, after, limit)).await
+    }
+
+    async fn items_completed_between(
+        &self,
+        owner: &ClientId,
+        from: Timestamp,
+        to: Timestamp,
+        after: Option<&ItemCursor>,
+        limit: u32,
+    ) -> Result<Vec<SettlementItemRecord>, StoreError> {
+        self.engine.read(|db| items_between(db, owner, from, to, after, limit)).await
+    }
+
+    async fn mark_paid(
+        &self,
+        batch_id: &str,
+        reference: Option<&str>,
+        now: Timestamp,
+    ) -> Result<MarkPaid, StoreError> {
+        let (batch_id, reference, limit) =
+            (batch_id.to_owned(), reference.map(str::to_owned), self.wallet_limit);
+        self.engine
+            .write(Isolation::Serializable, move |db| {
+                mark_paid(db, &batch_id, reference.as_deref(), now, limit)
+            })
+            .await
+    }
+
+    async fn batch_movement(&self, batch_id: &str) -> Result<Option<Money>, StoreError> {
+        self.engine.read(|db| movement(db, batch_id)).await
+    }
+
+    async fn settlement_counts(
+        &self,
+        owner: Option<&ClientId>,
+        until: Timestamp,
+    ) -> Result<SettlementCounts, StoreError> {
+        self.engine.read(|db| counts(db, owner, until)).await
+    }
+
+    async fn all_settlement_batches_page(
+        &self,
+        after: Option<&BatchCursor>,
+        limit: u32,
+    ) -> Result<Vec<SettlementBatch>, StoreError> {
+        self.engine.read(|db| all_batches_page(db, after, limit)).await
+    }
 }

@@ -9,8 +9,9 @@ use ocpay_core::Timestamp;
 use ocpay_core::ids::ClientId;
 
 use super::rows::{self, millis, optional_time, time};
-use super::{Db, Row, params};
-use crate::{SftpAccount, SftpAccountChange, SftpLoginOutcome, StoreError};
+use super::{Db, Engine, Isolation, Row, SqlStore, params};
+use crate::{SftpAccount, SftpAccountChange, SftpLoginOutcome, SftpStore, StoreError};
+use async_trait::async_trait;
 
 macro_rules! account_columns {
     () => {
@@ -163,4 +164,59 @@ pub(super) fn count_failure(
         params![client_id.as_str(), i64::from(failures_max), millis(locked_until), millis(now)],
     )?;
     Ok(counted == 1)
+}
+
+#[async_trait]
+impl<E: Engine> SftpStore for SqlStore<E> {
+    async fn upsert_sftp_account(
+        &self,
+        change: &crate::SftpAccountChange,
+        now: Timestamp,
+    ) -> Result<(crate::SftpAccount, bool), StoreError> {
+        let change = change.clone();
+        self.engine.write(Isolation::Serializable, move |db| upsert(db, &change, now)).await
+    }
+
+    async fn sftp_accounts(&self) -> Result<Vec<crate::SftpAccount>, StoreError> {
+        self.engine.read(list).await
+    }
+
+    async fn sftp_account(&self, client_id: &ClientId) -> Result<Option<crate::SftpAccount>, StoreError> {
+        self.engine.read(|db| find(db, client_id)).await
+    }
+
+    async fn remove_sftp_account(&self, client_id: &ClientId) -> Result<bool, StoreError> {
+        let client_id = client_id.clone();
+        self.engine.write(Isolation::Serializable, move |db| remove(db, &client_id)).await
+    }
+
+    async fn remove_sftp_public_key(&self, client_id: &ClientId, key: &str) -> Result<bool, StoreError> {
+        let (client_id, key) = (client_id.clone(), key.to_owned());
+        self.engine.write(Isolation::Serializable, move |db| remove_key(db, &client_id, &key)).await
+    }
+
+    async fn record_sftp_login(
+        &self,
+        client_id: &ClientId,
+        outcome: crate::SftpLoginOutcome,
+        now: Timestamp,
+    ) -> Result<Option<crate::SftpAccount>, StoreError> {
+        let client_id = client_id.clone();
+        self.engine.write(Isolation::Serializable, move |db| record_login(db, &client_id, outcome, now)).await
+    }
+
+    async fn sftp_login_attempt(
+        &self,
+        client_id: &ClientId,
+        failures_max: u32,
+        locked_until: Timestamp,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let client_id = client_id.clone();
+        self.engine
+            .write(Isolation::Serializable, move |db| {
+                count_failure(db, &client_id, failures_max, locked_until, now)
+            })
+            .await
+    }
 }
