@@ -28,7 +28,7 @@ pub mod sqlite;
 pub use api::{
     AccessStore, ActivityStore, ApiLogStore, ConsoleStore, DatabaseStore, LedgerStore, NotificationStore,
     OperatorStore, OversightStore, ParticipantStore, PaymentStore, PortalStore, RefundStore,
-    RegistrationStore, SettlementStore, SftpStore, Store,
+    RegistrationStore, SessionStore, SettlementStore, SftpStore, Store,
 };
 pub use api_log::{ApiLogEntry, ApiLogFilter};
 use ocpay_core::Timestamp;
@@ -55,7 +55,7 @@ pub mod prelude {
     pub use crate::api::{
         AccessStore, ActivityStore, ApiLogStore, ConsoleStore, DatabaseStore, LedgerStore, NotificationStore,
         OperatorStore, OversightStore, ParticipantStore, PaymentStore, PortalStore, RefundStore,
-        RegistrationStore, SettlementStore, SftpStore, Store,
+        RegistrationStore, SessionStore, SettlementStore, SftpStore, Store,
     };
 }
 

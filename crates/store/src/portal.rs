@@ -162,3 +162,13 @@ pub struct DayDeliveries {
     pub failed: u64,
     pub pending: u64,
 }
+
+/// Whose users and sessions: the developer center's or the operator's console's, each in tables
+/// of their own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Realm {
+    /// The developer center's users (`portal_user`, `portal_session`).
+    Portal,
+    /// The operator's console's operators (`operator_user`, `operator_session`).
+    Console,
+}

@@ -172,8 +172,7 @@ pub struct ConsoleRealm;
 
 /// A realm's calls of the store, by their names in [`Store`].
 macro_rules! store_calls {
-    ($user:ty, $by_email:ident, $attempt:ident, $record:ident, $session:ident, $touch:ident, $end:ident,
-     $update:ident, $by_token:ident) => {
+    ($user:ty, $realm:expr, $by_email:ident, $session:ident, $update:ident, $by_token:ident) => {
         async fn by_email(store: &dyn Store, email: &str) -> Result<Option<$user>, StoreError> {
             store.$by_email(email).await
         }
@@ -184,14 +183,14 @@ macro_rules! store_calls {
             locked_until: ocpay_core::Timestamp,
             now: ocpay_core::Timestamp,
         ) -> Result<bool, StoreError> {
-            store.$attempt(user_id, failures_max, locked_until, now).await
+            store.sign_in_attempt($realm, user_id, failures_max, locked_until, now).await
         }
         async fn record_sign_in(
             store: &dyn Store,
             session: &PortalSession,
             totp_step: Option<i64>,
         ) -> Result<bool, StoreError> {
-            store.$record(session, totp_step).await
+            store.record_sign_in($realm, session, totp_step).await
         }
         async fn session(
             store: &dyn Store,
@@ -204,10 +203,10 @@ macro_rules! store_calls {
             sha256: &[u8],
             now: ocpay_core::Timestamp,
         ) -> Result<(), StoreError> {
-            store.$touch(sha256, now).await
+            store.touch_session($realm, sha256, now).await
         }
         async fn end_session(store: &dyn Store, sha256: &[u8]) -> Result<(), StoreError> {
-            store.$end(sha256).await
+            store.end_session($realm, sha256).await
         }
         async fn update(
             store: &dyn Store,
@@ -234,12 +233,9 @@ impl Realm for PortalRealm {
 
     store_calls!(
         PortalUser,
+        ocpay_store::portal::Realm::Portal,
         portal_user_by_email,
-        portal_sign_in_attempt,
-        record_portal_sign_in,
         portal_session,
-        touch_portal_session,
-        end_portal_session,
         update_portal_user,
         portal_user_by_setup_token
     );
@@ -257,12 +253,9 @@ impl Realm for ConsoleRealm {
 
     store_calls!(
         OperatorUser,
+        ocpay_store::portal::Realm::Console,
         operator_by_email,
-        operator_sign_in_attempt,
-        record_operator_sign_in,
         operator_session,
-        touch_operator_session,
-        end_operator_session,
         update_operator,
         operator_by_setup_token
     );

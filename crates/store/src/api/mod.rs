@@ -32,7 +32,7 @@ pub use self::notifications::NotificationStore;
 pub use self::oversight::OversightStore;
 pub use self::participants::ParticipantStore;
 pub use self::payments::PaymentStore;
-pub use self::portal::{OperatorStore, PortalStore};
+pub use self::portal::{OperatorStore, PortalStore, SessionStore};
 pub use self::refunds::RefundStore;
 pub use self::registrations::RegistrationStore;
 pub use self::settlement::SettlementStore;
@@ -55,6 +55,7 @@ pub trait Store:
     + ApiLogStore
     + PortalStore
     + OperatorStore
+    + SessionStore
     + OversightStore
     + ActivityStore
     + ConsoleStore
@@ -78,6 +79,7 @@ impl<T> Store for T where
         + ApiLogStore
         + PortalStore
         + OperatorStore
+        + SessionStore
         + OversightStore
         + ActivityStore
         + ConsoleStore

@@ -5,7 +5,9 @@ use ocpay_core::Timestamp;
 use ocpay_core::ids::ClientId;
 use ocpay_core::participant::Participant;
 
-use crate::portal::{NewOperator, NewPortalUser, OperatorUser, PortalSession, PortalUser, PortalUserChange};
+use crate::portal::{
+    NewOperator, NewPortalUser, OperatorUser, PortalSession, PortalUser, PortalUserChange, Realm,
+};
 use crate::{NewKey, StoreError};
 
 /// The developer center's users and sessions.
@@ -54,40 +56,11 @@ pub trait PortalStore: Send + Sync {
         change: &PortalUserChange,
     ) -> Result<Option<PortalUser>, StoreError>;
 
-    /// Starts a sign-in check as [`SftpStore::sftp_login_attempt`] does: false if the user is
-    /// locked at `now`; otherwise the attempt counts as a failure until
-    /// [`PortalStore::record_portal_sign_in`] clears it, and the `failures_max`-th in a row locks the
-    /// user until `locked_until`.
-    ///
-    /// [`SftpStore::sftp_login_attempt`]: crate::SftpStore::sftp_login_attempt
-    async fn portal_sign_in_attempt(
-        &self,
-        user_id: &str,
-        failures_max: u32,
-        locked_until: Timestamp,
-        now: Timestamp,
-    ) -> Result<bool, StoreError>;
-
-    /// Records a successful sign-in and creates its session: clears the failures, stamps the
-    /// time and, when a TOTP code was used, its step, which must be later than the last one
-    /// accepted (false, and nothing written, when it is not: a code works once).
-    async fn record_portal_sign_in(
-        &self,
-        session: &PortalSession,
-        totp_step: Option<i64>,
-    ) -> Result<bool, StoreError>;
-
     /// A session with its user.
     async fn portal_session(
         &self,
         session_sha256: &[u8],
     ) -> Result<Option<(PortalSession, PortalUser)>, StoreError>;
-
-    /// Marks a session used at `now`.
-    async fn touch_portal_session(&self, session_sha256: &[u8], now: Timestamp) -> Result<(), StoreError>;
-
-    /// Ends a session (sign-out, or found expired).
-    async fn end_portal_session(&self, session_sha256: &[u8]) -> Result<(), StoreError>;
 }
 
 /// The operator's console's users and sessions: as the developer center's, in tables of their own.
@@ -116,31 +89,50 @@ pub trait OperatorStore: Send + Sync {
         change: &PortalUserChange,
     ) -> Result<Option<OperatorUser>, StoreError>;
 
-    /// As [`PortalStore::portal_sign_in_attempt`], for operators.
-    async fn operator_sign_in_attempt(
+    /// An operator's session with its operator.
+    async fn operator_session(
         &self,
+        session_sha256: &[u8],
+    ) -> Result<Option<(PortalSession, OperatorUser)>, StoreError>;
+}
+
+/// The sign-ins and sessions of either realm: the developer center's users or the operator's
+/// console's, as `realm` says.
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    /// Starts a sign-in check as [`SftpStore::sftp_login_attempt`] does: false if the user is
+    /// locked at `now`; otherwise the attempt counts as a failure until
+    /// [`SessionStore::record_sign_in`] clears it, and the `failures_max`-th in a row locks the
+    /// user until `locked_until`.
+    ///
+    /// [`SftpStore::sftp_login_attempt`]: crate::SftpStore::sftp_login_attempt
+    async fn sign_in_attempt(
+        &self,
+        realm: Realm,
         user_id: &str,
         failures_max: u32,
         locked_until: Timestamp,
         now: Timestamp,
     ) -> Result<bool, StoreError>;
 
-    /// As [`PortalStore::record_portal_sign_in`], for operators.
-    async fn record_operator_sign_in(
+    /// Records a successful sign-in and creates its session: clears the failures, stamps the
+    /// time and, when a TOTP code was used, its step, which must be later than the last one
+    /// accepted (false, and nothing written, when it is not: a code works once).
+    async fn record_sign_in(
         &self,
+        realm: Realm,
         session: &PortalSession,
         totp_step: Option<i64>,
     ) -> Result<bool, StoreError>;
 
-    /// An operator's session with its operator.
-    async fn operator_session(
+    /// Marks a session used at `now`.
+    async fn touch_session(
         &self,
+        realm: Realm,
         session_sha256: &[u8],
-    ) -> Result<Option<(PortalSession, OperatorUser)>, StoreError>;
+        now: Timestamp,
+    ) -> Result<(), StoreError>;
 
-    /// Marks an operator's session used at `now`.
-    async fn touch_operator_session(&self, session_sha256: &[u8], now: Timestamp) -> Result<(), StoreError>;
-
-    /// Ends an operator's session.
-    async fn end_operator_session(&self, session_sha256: &[u8]) -> Result<(), StoreError>;
+    /// Ends a session (sign-out, or found expired).
+    async fn end_session(&self, realm: Realm, session_sha256: &[u8]) -> Result<(), StoreError>;
 }

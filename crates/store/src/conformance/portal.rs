@@ -7,6 +7,7 @@ use std::sync::Arc;
 use ocpay_core::participant::{Participant, ParticipantKind};
 use ocpay_core::portal::Role;
 
+use crate::portal::Realm;
 use crate::{NewPortalUser, PortalSession, PortalUserChange, SetupToken, Store, StoreError};
 
 use super::{at, client, key, merchant};
@@ -93,28 +94,28 @@ pub async fn portal_sign_ins_lock_and_totp_steps_work_once(store: Arc<dyn Store>
     store.create_portal_user(&user("u1", "ALICE", "dev@alice.example")).await.unwrap();
     // Three attempts counted, the third locks until 100; while locked nothing counts.
     for _ in 0..3 {
-        assert!(store.portal_sign_in_attempt("u1", 3, at(100), at(10)).await.unwrap());
+        assert!(store.sign_in_attempt(Realm::Portal, "u1", 3, at(100), at(10)).await.unwrap());
     }
     let locked = store.portal_user("u1").await.unwrap().unwrap();
     assert_eq!((locked.failures, locked.locked_until), (3, Some(at(100))));
-    assert!(!store.portal_sign_in_attempt("u1", 3, at(200), at(50)).await.unwrap());
+    assert!(!store.sign_in_attempt(Realm::Portal, "u1", 3, at(200), at(50)).await.unwrap());
     assert_eq!(store.portal_user("u1").await.unwrap().unwrap().locked_until, Some(at(100)));
     // After the lockout a success clears the count and opens a session.
-    assert!(store.portal_sign_in_attempt("u1", 3, at(300), at(101)).await.unwrap());
-    assert!(store.record_portal_sign_in(&session(1, "u1", 101), Some(7)).await.unwrap());
+    assert!(store.sign_in_attempt(Realm::Portal, "u1", 3, at(300), at(101)).await.unwrap());
+    assert!(store.record_sign_in(Realm::Portal, &session(1, "u1", 101), Some(7)).await.unwrap());
     let signed_in = store.portal_user("u1").await.unwrap().unwrap();
     assert_eq!((signed_in.failures, signed_in.locked_until), (0, None));
     assert_eq!((signed_in.totp_last_step, signed_in.last_sign_in_at), (Some(7), Some(at(101))));
     // The same TOTP step again is refused and opens nothing.
-    assert!(!store.record_portal_sign_in(&session(2, "u1", 102), Some(7)).await.unwrap());
+    assert!(!store.record_sign_in(Realm::Portal, &session(2, "u1", 102), Some(7)).await.unwrap());
     assert_eq!(store.portal_session(&[2; 32]).await.unwrap(), None);
-    assert!(store.record_portal_sign_in(&session(2, "u1", 102), Some(8)).await.unwrap());
+    assert!(store.record_sign_in(Realm::Portal, &session(2, "u1", 102), Some(8)).await.unwrap());
     let (found, owner) = store.portal_session(&[1; 32]).await.unwrap().unwrap();
     assert_eq!((found.csrf_token.as_str(), owner.user_id.as_str()), ("csrf-1", "u1"));
-    store.touch_portal_session(&[1; 32], at(150)).await.unwrap();
-    store.touch_portal_session(&[1; 32], at(120)).await.unwrap();
+    store.touch_session(Realm::Portal, &[1; 32], at(150)).await.unwrap();
+    store.touch_session(Realm::Portal, &[1; 32], at(120)).await.unwrap();
     assert_eq!(store.portal_session(&[1; 32]).await.unwrap().unwrap().0.last_seen_at, at(150));
-    store.end_portal_session(&[1; 32]).await.unwrap();
+    store.end_session(Realm::Portal, &[1; 32]).await.unwrap();
     assert_eq!(store.portal_session(&[1; 32]).await.unwrap(), None);
     assert!(store.portal_session(&[2; 32]).await.unwrap().is_some());
 }
@@ -135,14 +136,14 @@ pub async fn portal_user_changes_end_sessions_and_links_work_once(store: Arc<dyn
     assert_eq!(store.portal_user_by_setup_token(&[9; 32], at(1)).await.unwrap(), None, "the link is spent");
 
     // A new TOTP key keeps the session; a new role ends it; a disabled user keeps its first time.
-    assert!(store.record_portal_sign_in(&session(1, "u1", 10), None).await.unwrap());
+    assert!(store.record_sign_in(Realm::Portal, &session(1, "u1", 10), None).await.unwrap());
     let totp = PortalUserChange { totp_secret: Some(Some("JBSWY3DPEHPK3PXP".into())), ..Default::default() };
     store.update_portal_user("u1", &totp).await.unwrap();
     assert!(store.portal_session(&[1; 32]).await.unwrap().is_some());
     let role = PortalUserChange { role: Some(Role::Viewer), ..Default::default() };
     assert_eq!(store.update_portal_user("u1", &role).await.unwrap().unwrap().role, Role::Viewer);
     assert_eq!(store.portal_session(&[1; 32]).await.unwrap(), None);
-    assert!(store.record_portal_sign_in(&session(2, "u1", 20), None).await.unwrap());
+    assert!(store.record_sign_in(Realm::Portal, &session(2, "u1", 20), None).await.unwrap());
     let disable = PortalUserChange { disabled_at: Some(at(30)), ..Default::default() };
     store.update_portal_user("u1", &disable).await.unwrap();
     let again = PortalUserChange { disabled_at: Some(at(40)), ..Default::default() };

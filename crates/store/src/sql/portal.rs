@@ -12,21 +12,13 @@ use ocpay_core::portal::Role;
 
 use super::rows::{self, millis, optional_time, time};
 use super::{Db, Engine, Isolation, Row, SqlStore, params};
-use crate::{NewKey, OperatorStore, PortalStore};
+use crate::portal::Realm;
+use crate::{NewKey, OperatorStore, PortalStore, SessionStore};
 use crate::{
     NewOperator, NewPortalUser, OperatorUser, PortalSession, PortalUser, PortalUserChange, StoreError,
 };
 use async_trait::async_trait;
 use ocpay_core::participant::Participant;
-
-/// Whose users and sessions: the developer center's or the operator's console's.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Realm {
-    Portal,
-    Console,
-}
-
-impl Realm {}
 
 /// A statement on the realm's tables: `$sql` is a macro that takes the users' and the
 /// sessions' table names and writes the statement (the statement cache wants `&'static str`).
@@ -519,49 +511,11 @@ impl<E: Engine> PortalStore for SqlStore<E> {
         self.engine.write(Isolation::Serializable, move |db| update(db, &user_id, &change)).await
     }
 
-    async fn portal_sign_in_attempt(
-        &self,
-        user_id: &str,
-        failures_max: u32,
-        locked_until: Timestamp,
-        now: Timestamp,
-    ) -> Result<bool, StoreError> {
-        let user_id = user_id.to_owned();
-        self.engine
-            .write(Isolation::Serializable, move |db| {
-                count_failure(db, Realm::Portal, &user_id, failures_max, locked_until, now)
-            })
-            .await
-    }
-
-    async fn record_portal_sign_in(
-        &self,
-        session: &crate::PortalSession,
-        totp_step: Option<i64>,
-    ) -> Result<bool, StoreError> {
-        let session = session.clone();
-        self.engine
-            .write(Isolation::Serializable, move |db| record_sign_in(db, Realm::Portal, &session, totp_step))
-            .await
-    }
-
     async fn portal_session(
         &self,
         session_sha256: &[u8],
     ) -> Result<Option<(crate::PortalSession, crate::PortalUser)>, StoreError> {
         self.engine.read(|db| session(db, session_sha256)).await
-    }
-
-    async fn touch_portal_session(&self, session_sha256: &[u8], now: Timestamp) -> Result<(), StoreError> {
-        let sha256 = session_sha256.to_vec();
-        self.engine
-            .write(Isolation::Serializable, move |db| touch_session(db, Realm::Portal, &sha256, now))
-            .await
-    }
-
-    async fn end_portal_session(&self, session_sha256: &[u8]) -> Result<(), StoreError> {
-        let sha256 = session_sha256.to_vec();
-        self.engine.write(Isolation::Serializable, move |db| end_session(db, Realm::Portal, &sha256)).await
     }
 }
 
@@ -597,8 +551,19 @@ impl<E: Engine> OperatorStore for SqlStore<E> {
         self.engine.write(Isolation::Serializable, move |db| update_operator(db, &user_id, &change)).await
     }
 
-    async fn operator_sign_in_attempt(
+    async fn operator_session(
         &self,
+        session_sha256: &[u8],
+    ) -> Result<Option<(crate::PortalSession, crate::OperatorUser)>, StoreError> {
+        self.engine.read(|db| operator_session(db, session_sha256)).await
+    }
+}
+
+#[async_trait]
+impl<E: Engine> SessionStore for SqlStore<E> {
+    async fn sign_in_attempt(
+        &self,
+        realm: Realm,
         user_id: &str,
         failures_max: u32,
         locked_until: Timestamp,
@@ -607,38 +572,35 @@ impl<E: Engine> OperatorStore for SqlStore<E> {
         let user_id = user_id.to_owned();
         self.engine
             .write(Isolation::Serializable, move |db| {
-                count_failure(db, Realm::Console, &user_id, failures_max, locked_until, now)
+                count_failure(db, realm, &user_id, failures_max, locked_until, now)
             })
             .await
     }
 
-    async fn record_operator_sign_in(
+    async fn record_sign_in(
         &self,
+        realm: Realm,
         session: &crate::PortalSession,
         totp_step: Option<i64>,
     ) -> Result<bool, StoreError> {
         let session = session.clone();
         self.engine
-            .write(Isolation::Serializable, move |db| record_sign_in(db, Realm::Console, &session, totp_step))
+            .write(Isolation::Serializable, move |db| record_sign_in(db, realm, &session, totp_step))
             .await
     }
 
-    async fn operator_session(
+    async fn touch_session(
         &self,
+        realm: Realm,
         session_sha256: &[u8],
-    ) -> Result<Option<(crate::PortalSession, crate::OperatorUser)>, StoreError> {
-        self.engine.read(|db| operator_session(db, session_sha256)).await
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let sha256 = session_sha256.to_vec();
+        self.engine.write(Isolation::Serializable, move |db| touch_session(db, realm, &sha256, now)).await
     }
 
-    async fn touch_operator_session(&self, session_sha256: &[u8], now: Timestamp) -> Result<(), StoreError> {
+    async fn end_session(&self, realm: Realm, session_sha256: &[u8]) -> Result<(), StoreError> {
         let sha256 = session_sha256.to_vec();
-        self.engine
-            .write(Isolation::Serializable, move |db| touch_session(db, Realm::Console, &sha256, now))
-            .await
-    }
-
-    async fn end_operator_session(&self, session_sha256: &[u8]) -> Result<(), StoreError> {
-        let sha256 = session_sha256.to_vec();
-        self.engine.write(Isolation::Serializable, move |db| end_session(db, Realm::Console, &sha256)).await
+        self.engine.write(Isolation::Serializable, move |db| end_session(db, realm, &sha256)).await
     }
 }
