@@ -101,7 +101,7 @@ pub struct SetupToken {
     pub expires_at: Timestamp,
 }
 
-/// What [`crate::Store::update_portal_user`] (and `update_operator`, where `role` means
+/// What [`crate::PortalStore::update_portal_user`] (and `update_operator`, where `role` means
 /// nothing) changes; a field left `None` stays as it is.
 /// Every change but a new TOTP key ends the user's sessions in the same transaction, so that a
 /// new password, a lost role or a disabled account signs out every browser at once.
