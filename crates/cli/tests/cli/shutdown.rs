@@ -214,7 +214,8 @@ async fn sigterm_finishes_the_request_in_flight_and_releases_the_claim_of_an_att
     let payment_id = payment.payment_id.unwrap();
     let delivered = Instant::now();
     loop {
-        let notifications = ocpay_store::NotificationStore::notifications(&*store, &payment_id).await.unwrap();
+        let notifications =
+            ocpay_store::NotificationStore::notifications(&*store, &payment_id).await.unwrap();
         if notifications.iter().all(|(notification, _)| notification.status == DeliveryStatus::Delivered) {
             break;
         }
