@@ -215,7 +215,10 @@ fn postgres_schema(url: &str) -> Schema {
             ("bytea", None) => "BLOB".to_owned(),
             (other, collation) => format!("{other} (collation {collation:?})"),
         };
-        let column = Column { kind, not_null: row.get(3), default: row.get(4) };
+        // PostgreSQL spells a text default with its cast (`''::text`); SQLite as written (`''`).
+        let default: Option<String> = row.get(4);
+        let default = default.map(|text| text.strip_suffix("::text").map_or(text.clone(), str::to_owned));
+        let column = Column { kind, not_null: row.get(3), default };
         schema.entry(row.get(0)).or_default().columns.insert(row.get(1), column);
     }
     let constraints = client
