@@ -139,15 +139,19 @@ impl TestApp {
     /// the same data directory and clock, on a new port.
     pub async fn crash_and_restart(mut self) -> TestApp {
         if let Some(runtime) = self.runtime.take() {
+            // A dead process writes nothing: a task being polled while the runtime stops (an
+            // attempt that saw its connection go with it) must not record its end, as a crashed
+            // server never would, so from here on the old server's writes fail.
+            self.faults.fail_writes(true);
             // Waits (off the test's runtime) until the old server's threads have stopped.
             tokio::task::spawn_blocking(move || runtime.shutdown_timeout(std::time::Duration::from_secs(10)))
                 .await
                 .expect("the old server stops");
-            // Writes its tasks had queued may still be committing on the store's own thread: let
-            // them land now (as if committed just before the crash) rather than after the new
-            // server has started and released the claims of the old one. An empty write is
-            // queued behind them and changes nothing, claims included, so the new server's
-            // start is what must release them.
+            // Writes its tasks had queued may still be on the store's own thread: let them fail
+            // now (as if the crash came before their commit) rather than after the new server
+            // has started and released the claims of the old one. An empty write is queued
+            // behind them and changes nothing, claims included, so the new server's start is
+            // what must release them.
             let _ = self.state.store.record_audit(&[]).await;
         }
         let (config, clock, data_dir) = (self.config.clone(), self.clock.clone(), self.data_dir.clone());
