@@ -33,6 +33,8 @@
 // Rates and percentiles of a benchmark, never money: floating point is right here.
 #![allow(clippy::float_arithmetic)]
 
+mod flood;
+
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -106,6 +108,12 @@ enum BenchPart {
     /// Generate load against a server.
     #[command(hide = true)]
     Load(LoadArgs),
+    /// What a flood of forged requests, and a client holding thousands of sockets, do to a
+    /// legitimate merchant's `pay`, with the server's limits (or with them off).
+    Flood(flood::FloodArgs),
+    /// Generate the flood benchmark's load against a server.
+    #[command(hide = true)]
+    FloodLoad(flood::FloodLoadArgs),
 }
 
 #[derive(clap::Args, Clone)]
@@ -171,6 +179,8 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
             crate::print_stdout(&(serde_json::to_string(&load(load_args).await?)? + "\n"))?;
             Ok(())
         }
+        Some(BenchPart::Flood(flood_args)) => flood::run(flood_args).await,
+        Some(BenchPart::FloodLoad(load_args)) => flood::load(load_args).await,
         None if args.seconds > PHASE_SECONDS_MAX => bail!("--seconds is at most {PHASE_SECONDS_MAX}"),
         None if args.nodes == 0 => bail!("--nodes is at least 1"),
         None if args.nodes > 1 && args.database_url.is_none() => {
@@ -727,7 +737,10 @@ impl Drop for ServerProcess {
 
 /// The server's CPUs, the load generator's, and how many the server has; without `taskset`
 /// or a second CPU, nothing is pinned and a warning says so.
-fn cpu_split(args: &BenchArgs) -> (Option<String>, Option<String>, usize) {
+fn cpu_split(
+    server_cpus: Option<&str>,
+    client_cpus: Option<&str>,
+) -> (Option<String>, Option<String>, usize) {
     let cpus = std::thread::available_parallelism().map_or(1, usize::from);
     let has_taskset = Command::new("taskset").arg("-V").output().is_ok_and(|output| output.status.success());
     if cpus < 2 || !has_taskset {
@@ -738,8 +751,8 @@ fn cpu_split(args: &BenchArgs) -> (Option<String>, Option<String>, usize) {
         );
         return (None, None, cpus);
     }
-    let server = args.server_cpus.clone().unwrap_or_else(|| format!("0-{}", cpus - 2));
-    let client = args.client_cpus.clone().unwrap_or_else(|| format!("{}", cpus - 1));
+    let server = server_cpus.map_or_else(|| format!("0-{}", cpus - 2), str::to_owned);
+    let client = client_cpus.map_or_else(|| format!("{}", cpus - 1), str::to_owned);
     let n_server = server
         .split(',')
         .map(|part| match part.split_once('-') {
@@ -804,7 +817,8 @@ fn cpu_ms_per(
 }
 
 async fn orchestrate(args: &BenchArgs) -> anyhow::Result<()> {
-    let (server_cpus, client_cpus, n_server_cpus) = cpu_split(args);
+    let (server_cpus, client_cpus, n_server_cpus) =
+        cpu_split(args.server_cpus.as_deref(), args.client_cpus.as_deref());
     let dir = std::env::temp_dir().join(format!("ocpay-bench-{}", std::process::id()));
     let data = dir.join("data");
     let data_dir = DataDir::open(&data)?;
