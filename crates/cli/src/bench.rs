@@ -862,7 +862,9 @@ async fn orchestrate(args: &BenchArgs) -> anyhow::Result<()> {
     for _ in 0..args.nodes {
         let port = free_port()?;
         let url = format!("http://127.0.0.1:{port}");
-        servers.push(start_server(server_cpus.as_deref(), &data, args.database_url.as_deref(), port)?);
+        // One merchant at the platform's peak from one address: the limits would refuse it.
+        // What they cost under a flood is `ocpay bench flood`'s to measure.
+        servers.push(start_server(server_cpus.as_deref(), &data, args.database_url.as_deref(), port, false)?);
         wait_healthy(&url).await?;
         urls.push(url);
     }
@@ -1050,20 +1052,25 @@ fn strings(items: &[&str]) -> Vec<String> {
     items.iter().map(|item| (*item).to_owned()).collect()
 }
 
+/// Starts `ocpay serve` on `port`, with its floods-and-limits settings on (`limits`) or off.
 fn start_server(
     cpus: Option<&str>,
     data: &Path,
     database_url: Option<&str>,
     port: u16,
+    limits: bool,
 ) -> anyhow::Result<ServerProcess> {
     let mut command = ocpay_on(cpus)?;
     command.args(["serve", "--listen", &format!("127.0.0.1:{port}")]).arg("--data-dir").arg(data);
     if let Some(url) = database_url {
         command.args(["--database-url", url]);
     }
-    // The benchmark is one merchant at the platform's peak from one address: the rate limits,
-    // which would refuse it, are off: their cost under a flood is measured apart from this.
-    command.env("OCPAY_RATE_LIMIT_CLIENT_PER_SECOND", "0").env("OCPAY_RATE_LIMIT_ADDRESS_PER_SECOND", "0");
+    if !limits {
+        command
+            .env("OCPAY_RATE_LIMIT_ADDRESS_PER_SECOND", "0")
+            .env("OCPAY_RATE_LIMIT_CLIENT_PER_SECOND", "0")
+            .env("OCPAY_CONNECTIONS_PER_ADDRESS_MAX", "1000000");
+    }
     let child =
         command.env("RUST_LOG", "error").stdout(Stdio::null()).spawn().context("start ocpay serve")?;
     Ok(ServerProcess(child))

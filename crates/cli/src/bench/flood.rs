@@ -22,7 +22,7 @@
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -41,7 +41,7 @@ use serde_json::json;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpSocket, TcpStream};
 
-use super::{Failure, Signed, Target, ocpay_on, pay, pinned, presign, process_cpu_seconds, strings};
+use super::{Failure, Signed, Target, pay, pinned, presign, process_cpu_seconds, start_server, strings};
 
 /// Where each client sends from.
 const LEGIT: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1));
@@ -182,7 +182,7 @@ pub(crate) async fn run(args: FloodArgs) -> anyhow::Result<()> {
     };
     let port = super::free_port()?;
     let url = format!("http://127.0.0.1:{port}");
-    let server = start_server(server_cpus.as_deref(), &data, port, args.no_limits)?;
+    let server = start_server(server_cpus.as_deref(), &data, None, port, !args.no_limits)?;
     super::wait_healthy(&url).await?;
     let requests = dir.join("requests.jsonl");
     let count = (args.legit_rate * args.seconds * 3) as usize + 100;
@@ -284,37 +284,6 @@ fn report(args: &FloodArgs, result: &FloodResult) -> anyhow::Result<()> {
 
 fn ratio(over: f64, under: f64) -> Option<f64> {
     (under > 0.0).then(|| over / under)
-}
-
-struct ServerProcess(std::process::Child);
-
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start_server(
-    cpus: Option<&str>,
-    data: &Path,
-    port: u16,
-    no_limits: bool,
-) -> anyhow::Result<ServerProcess> {
-    let mut command = ocpay_on(cpus)?;
-    command.args(["serve", "--listen", &format!("127.0.0.1:{port}")]).arg("--data-dir").arg(data);
-    if no_limits {
-        command
-            .env("OCPAY_RATE_LIMIT_ADDRESS_PER_SECOND", "0")
-            .env("OCPAY_RATE_LIMIT_CLIENT_PER_SECOND", "0")
-            .env("OCPAY_CONNECTIONS_PER_ADDRESS_MAX", "1000000");
-    }
-    let child = command
-        .env("RUST_LOG", "error")
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .context("start ocpay serve")?;
-    Ok(ServerProcess(child))
 }
 
 /// Raises this process's soft limit of open files towards `wanted` (up to the hard limit); the
