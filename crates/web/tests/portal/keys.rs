@@ -263,7 +263,7 @@ async fn roles_csrf_and_other_participants_keys_guard_every_key_action() {
     let csrf = developer.get("/portal/keys").await.csrf();
     let revoked = developer.post("/portal/keys/2/revoke", &[("csrf", &csrf)]).await;
     assert_eq!(revoked.location.as_deref(), Some("/portal/keys?revoked=2"));
-    assert_eq!(audit_codes(&app, &client_id, "portal.addKey", 2).await, ["SUCCESS", "FORBIDDEN"]);
+    assert_eq!(audit_codes(&app, &client_id, "portal.addKey", 2).await, ["FORBIDDEN", "SUCCESS"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
