@@ -53,8 +53,7 @@ use ocpay_sdk::webhook::{self, Delivery};
 use ocpay_server::HttpUrl;
 use ocpay_server::config::Config;
 use ocpay_server::data_dir::DataDir;
-use ocpay_server::service::participants::{self, NewParticipant};
-use ocpay_server::settings::Settings;
+use ocpay_server::service::participants::NewParticipant;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tokio::sync::oneshot;
@@ -69,6 +68,10 @@ const CEILING_SECONDS_MAX: u64 = 4;
 /// How far apart the two ceiling measurements may be, as a fraction of their mean, before the
 /// run is flagged as noisy.
 const CEILING_DRIFT_MAX: f64 = 0.15;
+
+/// The benchmark merchant's notify URL, which no phase delivers to (the complete payments name
+/// the load generator's own receiver in each `pay`).
+const BENCH_NOTIFY_URL: &str = "https://merchant.example/notify";
 
 #[derive(clap::Args)]
 pub(crate) struct BenchArgs {
@@ -836,27 +839,7 @@ async fn orchestrate(args: &BenchArgs) -> anyhow::Result<()> {
     std::fs::write(&platform_key, data_dir.platform_key()?.verifying_key().to_pem())
         .with_context(|| format!("write {}", platform_key.display()))?;
     let key = SigningKey::generate()?;
-    let client_id = {
-        // The environment's settings, as the server gets them: OCPAY_DATABASE_URL puts both
-        // on PostgreSQL.
-        let overrides = ocpay_server::config::Overrides {
-            database_url: args.database_url.clone(),
-            ..ocpay_server::config::Overrides::default()
-        };
-        let config = Config::load(None, &overrides)?;
-        let store = data_dir.open_store(&config).await?;
-        let new = NewParticipant {
-            kind: ParticipantKind::Merchant,
-            environment: Environment::Sandbox,
-            name: "Benchmark merchant".parse().expect("a name"),
-            public_key: key.verifying_key(),
-            notify_url: Some(HttpUrl::parse("https://merchant.example/notify").map_err(anyhow::Error::msg)?),
-        };
-        participants::create(&*store, &Settings::resolve(&config)?.notify, jiff::Timestamp::now(), new)
-            .await?
-            .client_id
-            .to_string()
-    };
+    let client_id = bench_merchant(&data_dir, args.database_url.clone(), &key).await?;
     let mut servers = Vec::new();
     let mut urls = Vec::new();
     for _ in 0..args.nodes {
@@ -1053,6 +1036,27 @@ fn strings(items: &[&str]) -> Vec<String> {
 }
 
 /// Starts `ocpay serve` on `port`, with its floods-and-limits settings on (`limits`) or off.
+/// The sandbox merchant whose requests the benchmarks send, created in the store the
+/// environment's settings name (OCPAY_DATABASE_URL puts it on PostgreSQL, as the server), or on
+/// the database `database_url` names. Its client id.
+async fn bench_merchant(
+    data_dir: &DataDir,
+    database_url: Option<String>,
+    key: &SigningKey,
+) -> anyhow::Result<String> {
+    let overrides =
+        ocpay_server::config::Overrides { database_url, ..ocpay_server::config::Overrides::default() };
+    let config = Config::load(None, &overrides)?;
+    let new = NewParticipant {
+        kind: ParticipantKind::Merchant,
+        environment: Environment::Sandbox,
+        name: "Benchmark merchant".parse().map_err(anyhow::Error::msg)?,
+        public_key: key.verifying_key(),
+        notify_url: Some(HttpUrl::parse(BENCH_NOTIFY_URL).map_err(anyhow::Error::msg)?),
+    };
+    Ok(data_dir.create_participant(&config, new).await?.client_id.to_string())
+}
+
 fn start_server(
     cpus: Option<&str>,
     data: &Path,

@@ -198,6 +198,19 @@ impl DataDir {
         self.open_store_with_faults(config, None).await
     }
 
+    /// Creates a participant in the store `config` names, without a server running: how the
+    /// benchmarks and the command-line tests set up their merchant.
+    pub async fn create_participant(
+        &self,
+        config: &Config,
+        new: crate::service::participants::NewParticipant,
+    ) -> anyhow::Result<ocpay_core::participant::Participant> {
+        let store = self.open_store(config).await?;
+        let settings = crate::settings::Settings::resolve(config)?;
+        Ok(crate::service::participants::create(&*store, &settings.notify, jiff::Timestamp::now(), new)
+            .await?)
+    }
+
     /// As [`DataDir::open_store`], with write statements that fail when `faults` says so
     /// (tests only; see [`StatementFaults`]).
     pub async fn open_store_with_faults(

@@ -28,14 +28,9 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
-use ocpay_core::participant::{Environment, ParticipantKind};
 use ocpay_protocol::signature::content_to_sign;
 use ocpay_protocol::{Api, SigningKey, VerifyingKey};
-use ocpay_server::HttpUrl;
-use ocpay_server::config::Config;
 use ocpay_server::data_dir::DataDir;
-use ocpay_server::service::participants::{self, NewParticipant};
-use ocpay_server::settings::Settings;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
@@ -165,28 +160,14 @@ pub(crate) async fn run(args: FloodArgs) -> anyhow::Result<()> {
     let platform_key = dir.join("platform-public-key.pem");
     std::fs::write(&platform_key, data_dir.platform_key()?.verifying_key().to_pem())?;
     let key = SigningKey::generate()?;
-    let client_id = {
-        let config = Config::load(None, &ocpay_server::config::Overrides::default())?;
-        let store = data_dir.open_store(&config).await?;
-        let new = NewParticipant {
-            kind: ParticipantKind::Merchant,
-            environment: Environment::Sandbox,
-            name: "Benchmark merchant".parse().expect("a name"),
-            public_key: key.verifying_key(),
-            notify_url: Some(HttpUrl::parse("https://merchant.example/notify").map_err(anyhow::Error::msg)?),
-        };
-        participants::create(&*store, &Settings::resolve(&config)?.notify, jiff::Timestamp::now(), new)
-            .await?
-            .client_id
-            .to_string()
-    };
+    let client_id = super::bench_merchant(&data_dir, None, &key).await?;
     let port = super::free_port()?;
     let url = format!("http://127.0.0.1:{port}");
     let server = start_server(server_cpus.as_deref(), &data, None, port, !args.no_limits)?;
     super::wait_healthy(&url).await?;
     let requests = dir.join("requests.jsonl");
     let count = (args.legit_rate * args.seconds * 3) as usize + 100;
-    presign(&client_id, &key, count, "https://merchant.example/notify", &requests)?;
+    presign(&client_id, &key, count, super::BENCH_NOTIFY_URL, &requests)?;
     eprintln!(
         "flood: {} s per phase, legitimate pay at {}/s from 127.0.0.1, {} forged/s from 127.0.0.2, {} \
          sockets held from 127.0.0.3, limits {}",

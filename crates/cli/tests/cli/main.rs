@@ -103,12 +103,10 @@ async fn merchant_made_offline(
     notify_url: &str,
 ) -> (String, ocpay_protocol::SigningKey, ocpay_protocol::VerifyingKey) {
     use ocpay_core::participant::{Environment, ParticipantKind};
-    use ocpay_server::config::Config;
-    use ocpay_server::service::participants::{self, NewParticipant};
+    use ocpay_server::service::participants::NewParticipant;
 
     let data_dir = ocpay_server::data_dir::DataDir::open(data).unwrap();
     let platform_key = data_dir.platform_key().unwrap().verifying_key();
-    let store = data_dir.open_store(&Config::default()).await.unwrap();
     let key = ocpay_protocol::SigningKey::generate().unwrap();
     let new = NewParticipant {
         kind: ParticipantKind::Merchant,
@@ -117,8 +115,7 @@ async fn merchant_made_offline(
         public_key: key.verifying_key(),
         notify_url: Some(notify_url.parse().unwrap()),
     };
-    let settings = ocpay_server::settings::Settings::resolve(&Config::default()).unwrap();
-    let created = participants::create(&*store, &settings.notify, jiff::Timestamp::now(), new).await.unwrap();
+    let created = data_dir.create_participant(&ocpay_server::config::Config::default(), new).await.unwrap();
     (created.client_id.as_str().to_owned(), key, platform_key)
 }
 
