@@ -92,7 +92,7 @@ async fn a_backup_under_load_restores_every_payment_acknowledged_before_it() {
         let platform_key = DataDir::open(&data).unwrap().platform_key().unwrap().verifying_key();
         Receiver::start(platform_key).await
     };
-    let (client_id, key, platform_key) = merchant_made_offline(&data, &receiver.url).await;
+    let (client_id, key, platform_key) = merchant_made_offline(&data, None, &receiver.url).await;
     let server = start(&data);
     let client = Arc::new(
         Client::builder(&server.url, &client_id, key.clone(), platform_key.clone())

@@ -96,10 +96,12 @@ fn wait_healthy(address: &str) {
     }
 }
 
-/// A sandbox merchant notified at `notify_url`, made in the data directory's store before a
-/// server runs on it (no server needed): its client id and key, and the platform's key.
+/// A sandbox merchant notified at `notify_url`, made in the data directory's store (or on the
+/// PostgreSQL database `database_url` names) before a server runs on it: its client id and key,
+/// and the platform's key.
 async fn merchant_made_offline(
     data: &Path,
+    database_url: Option<&str>,
     notify_url: &str,
 ) -> (String, ocpay_protocol::SigningKey, ocpay_protocol::VerifyingKey) {
     use ocpay_core::participant::{Environment, ParticipantKind};
@@ -115,7 +117,12 @@ async fn merchant_made_offline(
         public_key: key.verifying_key(),
         notify_url: Some(notify_url.parse().unwrap()),
     };
-    let created = data_dir.create_participant(&ocpay_server::config::Config::default(), new).await.unwrap();
+    let overrides = ocpay_server::config::Overrides {
+        database_url: database_url.map(str::to_owned),
+        ..ocpay_server::config::Overrides::default()
+    };
+    let config = ocpay_server::config::Config::load(None, &overrides).unwrap();
+    let created = data_dir.create_participant(&config, new).await.unwrap();
     (created.client_id.as_str().to_owned(), key, platform_key)
 }
 
