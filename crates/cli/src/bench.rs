@@ -1035,7 +1035,6 @@ fn strings(items: &[&str]) -> Vec<String> {
     items.iter().map(|item| (*item).to_owned()).collect()
 }
 
-/// Starts `ocpay serve` on `port`, with its floods-and-limits settings on (`limits`) or off.
 /// The sandbox merchant whose requests the benchmarks send, created in the store the
 /// environment's settings name (OCPAY_DATABASE_URL puts it on PostgreSQL, as the server), or on
 /// the database `database_url` names. Its client id.
@@ -1057,6 +1056,7 @@ async fn bench_merchant(
     Ok(data_dir.create_participant(&config, new).await?.client_id.to_string())
 }
 
+/// Starts `ocpay serve` on `port`, with its floods-and-limits settings on (`limits`) or off.
 fn start_server(
     cpus: Option<&str>,
     data: &Path,
