@@ -34,6 +34,7 @@
 #![allow(clippy::float_arithmetic)]
 
 mod flood;
+mod plot;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -96,6 +97,10 @@ pub(crate) struct BenchArgs {
     /// Servers sharing the database, all on the server CPUs; the load goes round-robin.
     #[arg(long, default_value_t = 1)]
     nodes: usize,
+    /// The directory to write the summary (summary.json) and its plots (latency.svg,
+    /// throughput.svg) into [default: ocpay-bench-<UTC time> in the current directory].
+    #[arg(long)]
+    out: Option<PathBuf>,
 }
 
 #[derive(clap::Subcommand)]
@@ -168,7 +173,22 @@ struct LoadResult {
     p99_ms: f64,
     max_ms: f64,
     ran_out_of_requests: bool,
+    /// The latency distribution: `(q, ms)` for the quantiles of [`QUANTILES`] that the
+    /// completed count resolves, then the maximum.
+    #[serde(default)]
+    latency_quantiles_ms: Vec<(f64, f64)>,
+    /// Completions per second in each whole [`THROUGHPUT_STEP_SECONDS`] of the phase.
+    #[serde(default)]
+    throughput_per_second: Vec<f64>,
 }
+
+/// The quantiles of the latency distribution: ten steps per nine, from 0 to 99.999 %.
+fn quantiles() -> impl Iterator<Item = f64> {
+    (0..=50).map(|step| 1.0 - 10f64.powf(-f64::from(step) / 10.0))
+}
+
+/// The width of the steps the throughput over time is counted in.
+const THROUGHPUT_STEP_SECONDS: f64 = 0.25;
 
 pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
     match args.part {
@@ -622,7 +642,7 @@ async fn load(args: LoadArgs) -> anyhow::Result<LoadResult> {
                     Some(arrivals) => complete(&target, &base, (index, signed), arrivals).await.map(drop),
                     None => pay(&target, &base, signed).await.map(drop),
                 };
-                (from.elapsed(), outcome)
+                (from.elapsed(), started.elapsed(), outcome)
             }
         }
     };
@@ -657,11 +677,15 @@ async fn load(args: LoadArgs) -> anyhow::Result<LoadResult> {
         }
     }
     let mut latencies = Vec::new();
+    let mut finished = Vec::new();
     let mut failures = Vec::new();
     while let Some(samples) = tasks.join_next().await {
-        for (latency, outcome) in samples? {
+        for (latency, at, outcome) in samples? {
             match outcome {
-                Ok(()) => latencies.push(latency),
+                Ok(()) => {
+                    latencies.push(latency);
+                    finished.push(at);
+                }
                 Err(failure) => failures.push(failure),
             }
         }
@@ -693,6 +717,23 @@ async fn load(args: LoadArgs) -> anyhow::Result<LoadResult> {
         let index = ((latencies.len() as f64 * fraction) as usize).min(latencies.len().saturating_sub(1));
         latencies.get(index).map_or(0.0, millis)
     };
+    // Only quantiles that the sample resolves (q below 1 - 1/n), then the slowest.
+    let n = latencies.len() as f64;
+    let mut latency_quantiles_ms: Vec<(f64, f64)> =
+        quantiles().take_while(|q| *q < 1.0 - 1.0 / n).map(|q| (q, percentile(q))).collect();
+    if let Some(max) = latencies.last() {
+        latency_quantiles_ms.push((1.0 - 1.0 / n.max(2.0), millis(max)));
+    }
+    // Whole steps only: the requests that finish after the phase's last whole step are its
+    // drain, which would show as a spike over a sliver of time.
+    let mut throughput_per_second = vec![0.0; (seconds / THROUGHPUT_STEP_SECONDS).floor().max(1.0) as usize];
+    for at in &finished {
+        if let Some(rate) =
+            throughput_per_second.get_mut((at.as_secs_f64() / THROUGHPUT_STEP_SECONDS) as usize)
+        {
+            *rate += 1.0 / THROUGHPUT_STEP_SECONDS;
+        }
+    }
     Ok(LoadResult {
         completed: latencies.len(),
         errors: failures.len(),
@@ -703,6 +744,8 @@ async fn load(args: LoadArgs) -> anyhow::Result<LoadResult> {
         p99_ms: percentile(0.99),
         max_ms: latencies.last().map_or(0.0, millis),
         ran_out_of_requests: next.load(Ordering::Relaxed) >= requests.len(),
+        latency_quantiles_ms,
+        throughput_per_second,
     })
 }
 
@@ -954,6 +997,15 @@ async fn orchestrate(args: &BenchArgs) -> anyhow::Result<()> {
         "ratio_complete_to_half_ceiling": complete_ratio,
     });
     crate::print_json(&summary)?;
+    write_results(
+        args.out.as_deref(),
+        &summary,
+        &[
+            ("pay, closed loop", &peak),
+            ("pay at half peak, open loop", &half),
+            ("complete payments", &complete),
+        ],
+    )?;
     eprintln!();
     let database = if args.database_url.is_some() { "PostgreSQL" } else { "SQLite" };
     eprintln!("{database} (data directory on {filesystem}), {} node(s)", args.nodes);
@@ -1005,6 +1057,49 @@ async fn orchestrate(args: &BenchArgs) -> anyhow::Result<()> {
         );
     }
     verdict(&[&peak, &half, &complete])
+}
+
+/// Writes the summary and its plots into `out` (or a new directory named after the time).
+fn write_results(
+    out: Option<&Path>,
+    summary: &serde_json::Value,
+    phases: &[(&str, &LoadResult)],
+) -> anyhow::Result<()> {
+    let out = match out {
+        Some(out) => out.to_owned(),
+        None => PathBuf::from(format!("ocpay-bench-{}", jiff::Timestamp::now().strftime("%Y%m%dT%H%M%SZ"))),
+    };
+    std::fs::create_dir_all(&out).with_context(|| format!("create {}", out.display()))?;
+    let latency: Vec<plot::Line<'_>> = phases
+        .iter()
+        .map(|(name, phase)| plot::Line {
+            name,
+            points: phase.latency_quantiles_ms.iter().map(|(q, ms)| (plot::spectrum_x(*q), *ms)).collect(),
+        })
+        .collect();
+    let throughput: Vec<plot::Line<'_>> = phases
+        .iter()
+        .map(|(name, phase)| plot::Line {
+            name,
+            points: phase
+                .throughput_per_second
+                .iter()
+                .enumerate()
+                .map(|(step, rate)| ((step as f64 + 0.5) * THROUGHPUT_STEP_SECONDS, *rate))
+                .collect(),
+        })
+        .collect();
+    let files = [
+        ("summary.json", serde_json::to_string_pretty(summary)? + "\n"),
+        ("latency.svg", plot::latency_svg("Latency distribution by phase", &latency)?),
+        ("throughput.svg", plot::throughput_svg("Throughput over time by phase", &throughput)?),
+    ];
+    for (name, text) in files {
+        let path = out.join(name);
+        std::fs::write(&path, text).with_context(|| format!("write {}", path.display()))?;
+    }
+    eprintln!("summary and plots written to {}", out.display());
+    Ok(())
 }
 
 /// How far apart the two ceiling measurements are, against their mean, and whether that is
@@ -1125,6 +1220,8 @@ mod tests {
             p99_ms: 2.0,
             max_ms: 3.0,
             ran_out_of_requests: false,
+            latency_quantiles_ms: Vec::new(),
+            throughput_per_second: Vec::new(),
         };
         assert!(verdict(&[&phase(0), &phase(0), &phase(0)]).is_ok());
         let failed = verdict(&[&phase(0), &phase(0), &phase(2)]).unwrap_err().to_string();

@@ -39,7 +39,7 @@ use ocpay_core::ids::{
 };
 use ocpay_core::money::Money;
 use ocpay_core::participant::KeyVersion;
-use ocpay_core::payment::{CancelRefusal, Charge, FailReason, NotPayable, Payment, PaymentTerms};
+use ocpay_core::payment::{CancelRefusal, Charge, FailReason, NotPayable, Payment};
 use ocpay_core::refund::{Refund, RefundPolicy, RefundRefusal, RefundTerms};
 use ocpay_core::registration::{Registration, RegistrationRefusal};
 pub use pages::{HeldToken, PageCursor, PaymentFilter, TokenHold};

@@ -29,7 +29,8 @@ fn number(summary: &Value, pointer: &str) -> f64 {
 #[test]
 fn a_one_second_benchmark_verifies_everything_it_counts() {
     let tmp = tempfile::tempdir().unwrap();
-    let output = bench(tmp.path(), &["--seconds", "1", "--concurrency", "4"]);
+    let out = tmp.path().join("results");
+    let output = bench(tmp.path(), &["--seconds", "1", "--concurrency", "4", "--out", out.to_str().unwrap()]);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "ocpay bench failed:\n{stderr}");
     let summary = json_of(&output);
@@ -57,6 +58,36 @@ fn a_one_second_benchmark_verifies_everything_it_counts() {
     );
     assert!(summary["crypto_ceiling_drift_flagged"].is_boolean());
     assert!(!summary["data_filesystem"].as_str().unwrap().is_empty());
+
+    // Beside the summary, its plots: each phase's latency distribution, rising to its maximum,
+    // and its throughput over time, one line per phase.
+    let written: Value = serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(written, summary, "the summary written is the one printed");
+    for phase in ["pay_peak", "pay_at_half_peak", "complete_payments"] {
+        let quantiles = summary[phase]["latency_quantiles_ms"].as_array().unwrap();
+        let latencies: Vec<f64> = quantiles.iter().map(|point| point[1].as_f64().unwrap()).collect();
+        assert!(latencies.len() > 5, "{phase}: {quantiles:?}");
+        assert!(latencies.windows(2).all(|pair| pair[0] <= pair[1]), "{phase}: {latencies:?}");
+        assert_eq!(latencies.last(), summary[phase]["max_ms"].as_f64().as_ref(), "{phase}");
+        let throughput = summary[phase]["throughput_per_second"].as_array().unwrap();
+        let counted: f64 = throughput.iter().map(|rate| rate.as_f64().unwrap() * 0.25).sum();
+        // Whole steps only: all but the drain after the last one.
+        let completed = number(&summary, &format!("/{phase}/completed"));
+        assert!(
+            counted.round() <= completed && counted >= completed / 2.0,
+            "{phase}: {counted} of {completed}"
+        );
+    }
+    for plot in ["latency.svg", "throughput.svg"] {
+        let svg = std::fs::read_to_string(out.join(plot)).unwrap();
+        assert!(svg.starts_with("<svg"), "{plot}");
+        assert_eq!(
+            svg.matches(r#"stroke-width="2" points"#).count(),
+            6,
+            "{plot}: a line and a legend mark per phase"
+        );
+        assert!(svg.contains("complete payments"), "{plot}");
+    }
 }
 
 #[test]

@@ -14,7 +14,7 @@ use super::{assert_sound, at, merchant, paid_ready, payer_with, pending, refund_
 use crate::settlement::{BatchStatus, MarkPaid, SettleChunk, SettlementKind, SettlementTerms};
 use crate::{SettlePayment, Store};
 
-async fn pay(store: &dyn Store, request_id: &str, amount: i64) -> crate::PaymentTerms {
+async fn pay(store: &dyn Store, request_id: &str, amount: i64) -> ocpay_core::payment::PaymentTerms {
     let payer = payer_with(store, &format!("payer-{request_id}"), usd(amount)).await;
     let (_, terms) = paid_ready(store, request_id, amount).await;
     let paid = store.settle_payment(&settlement(&terms, &payer, at(20))).await.unwrap();
