@@ -5,6 +5,7 @@
 //! scale that gives each nine the same width (90 %, 99 %, 99.9 %, ...), so that the tail,
 //! where stalls show, is as wide as the body.
 
+use plotters::coord::ranged1d::{AsRangedCoord, ValueFormatter};
 use plotters::prelude::*;
 
 /// One phase's line: its name and its points.
@@ -40,62 +41,60 @@ pub(crate) fn latency_svg(title: &str, lines: &[Line<'_>]) -> anyhow::Result<Str
         lines.iter().flat_map(|line| line.points.iter().map(|(_, y)| *y)).fold(f64::INFINITY, f64::min);
     let y_min = if y_min.is_finite() && y_min > 0.0 { y_min / 1.5 } else { 0.1 };
     let y_max = (max_of(lines, |(_, y)| y) * 1.5).max(y_min * 10.0);
-    draw(title, lines, |root| {
-        let mut chart = ChartBuilder::on(root)
-            .caption(title, ("sans-serif", 22))
-            .margin(16)
-            .x_label_area_size(44)
-            .y_label_area_size(64)
-            .build_cartesian_2d((1.0..x_max).log_scale(), (y_min..y_max).log_scale())
-            .map_err(plot_error)?;
-        chart
-            .configure_mesh()
-            .label_style(("sans-serif", 14))
-            .x_desc("percentile")
-            .y_desc("latency (ms)")
-            .light_line_style(LIGHT)
-            .x_label_formatter(&percentile_label)
-            .y_label_formatter(&|y| format!("{y}"))
-            .draw()
-            .map_err(plot_error)?;
-        for (index, line) in lines.iter().enumerate() {
-            let colour = COLOURS[index % COLOURS.len()];
-            chart
-                .draw_series(LineSeries::new(line.points.iter().copied(), colour.stroke_width(2)))
-                .map_err(plot_error)?
-                .label(line.name)
-                .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], colour.stroke_width(2)));
-        }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .label_font(("sans-serif", 14))
-            .draw()
-            .map_err(plot_error)
-    })
+    let axes = Axes {
+        x_desc: "percentile",
+        y_desc: "latency (ms)",
+        x_label: &percentile_label,
+        y_label: &|y| format!("{y}"),
+    };
+    chart(title, lines, (1.0..x_max).log_scale(), (y_min..y_max).log_scale(), &axes)
 }
 
 /// Completions per second (linear) against seconds into the phase, one line per phase.
 pub(crate) fn throughput_svg(title: &str, lines: &[Line<'_>]) -> anyhow::Result<String> {
     let x_max = max_of(lines, |(x, _)| x).max(1.0);
     let y_max = (max_of(lines, |(_, y)| y) * 1.15).max(1.0);
+    let axes = Axes {
+        x_desc: "seconds into the phase",
+        y_desc: "completed per second",
+        x_label: &|x| format!("{x:.1}"),
+        y_label: &|y| format!("{y:.0}"),
+    };
+    chart(title, lines, 0.0..x_max, 0.0..y_max, &axes)
+}
+
+/// What the axes say.
+struct Axes<'a> {
+    x_desc: &'a str,
+    y_desc: &'a str,
+    x_label: &'a dyn Fn(&f64) -> String,
+    y_label: &'a dyn Fn(&f64) -> String,
+}
+
+/// A chart of `lines` on the axes `x` and `y`, with a legend in the lower right corner.
+fn chart<X, Y>(title: &str, lines: &[Line<'_>], x: X, y: Y, axes: &Axes<'_>) -> anyhow::Result<String>
+where
+    X: AsRangedCoord<Value = f64>,
+    Y: AsRangedCoord<Value = f64>,
+    X::CoordDescType: ValueFormatter<f64>,
+    Y::CoordDescType: ValueFormatter<f64>,
+{
     draw(title, lines, |root| {
         let mut chart = ChartBuilder::on(root)
             .caption(title, ("sans-serif", 22))
             .margin(16)
             .x_label_area_size(44)
             .y_label_area_size(64)
-            .build_cartesian_2d(0.0..x_max, 0.0..y_max)
+            .build_cartesian_2d(x, y)
             .map_err(plot_error)?;
         chart
             .configure_mesh()
             .label_style(("sans-serif", 14))
             .light_line_style(LIGHT)
-            .y_label_formatter(&|y| format!("{y:.0}"))
-            .x_desc("seconds into the phase")
-            .y_desc("completed per second")
+            .x_desc(axes.x_desc)
+            .y_desc(axes.y_desc)
+            .x_label_formatter(axes.x_label)
+            .y_label_formatter(axes.y_label)
             .draw()
             .map_err(plot_error)?;
         for (index, line) in lines.iter().enumerate() {
