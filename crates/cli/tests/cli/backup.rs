@@ -4,8 +4,6 @@
 //! is not empty; a backup refuses a PostgreSQL platform.
 
 use std::os::unix::fs::PermissionsExt as _;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -19,34 +17,7 @@ use ocpay_server::data_dir::DataDir;
 use ocpay_testkit::{Receiver, pay_request};
 use serde_json::Value;
 
-use super::{OCPAY, json, merchant_made_offline, ocpay, wait_healthy};
-
-/// An `ocpay serve` process, killed when dropped.
-pub(crate) struct Running {
-    child: Child,
-    pub(crate) url: String,
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start(data: &Path) -> Running {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let address = format!("127.0.0.1:{port}");
-    let child = Command::new(OCPAY)
-        .args(["serve", "--data-dir", data.to_str().unwrap(), "--listen", &address])
-        .env_remove("RUST_LOG")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("ocpay serve starts");
-    wait_healthy(&address);
-    Running { child, url: format!("http://{address}") }
-}
+use super::{json, merchant_made_offline, ocpay, serve};
 
 /// An order of the load as its client saw it: when the pay and the wallet pay were
 /// acknowledged.
@@ -93,7 +64,7 @@ async fn a_backup_under_load_restores_every_payment_acknowledged_before_it() {
         Receiver::start(platform_key).await
     };
     let (client_id, key, platform_key) = merchant_made_offline(&data, None, &receiver.url).await;
-    let server = start(&data);
+    let server = serve(&data);
     let client = Arc::new(
         Client::builder(&server.url, &client_id, key.clone(), platform_key.clone())
             .attempts_max(1)
@@ -184,7 +155,7 @@ async fn a_backup_under_load_restores_every_payment_acknowledged_before_it() {
     let mode = std::fs::metadata(&restored).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o700);
 
-    let server = start(&restored);
+    let server = serve(&restored);
     let client = Client::builder(&server.url, &client_id, key, platform_key).build().unwrap();
     let orders = std::mem::take(&mut *acknowledged.lock().unwrap());
     let (mut before, mut during_or_after) = (0, 0);
