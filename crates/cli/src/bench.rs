@@ -837,25 +837,53 @@ fn filesystem_of(path: &Path) -> String {
 
 /// The CPU time (user + system) of a process so far, from Linux's `/proc`, in seconds.
 fn process_cpu_seconds(pid: u32) -> Option<f64> {
+    process_cpu_times(pid).map(|times| times.user + times.kernel)
+}
+
+/// A process's CPU time so far, in seconds: in user space and in the kernel on its behalf.
+#[derive(Clone, Copy)]
+struct CpuTimes {
+    user: f64,
+    kernel: f64,
+}
+
+fn process_cpu_times(pid: u32) -> Option<CpuTimes> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // Fields after the command name, which is in parentheses and may contain spaces.
     let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    let ticks = |index: usize| fields.get(index)?.parse::<f64>().ok();
     // Linux reports these in USER_HZ, 100 per second on every architecture it supports.
-    Some(ticks / 100.0)
+    Some(CpuTimes { user: ticks(11)? / 100.0, kernel: ticks(12)? / 100.0 })
 }
 
-/// The CPU milliseconds the servers spent per completed request while `phase` ran.
+/// The servers' CPU per completed request during a phase, and the share of it spent in the
+/// kernel (sockets, fsync, wake-ups) rather than in ocpay's own code and its libraries.
+#[derive(Clone, Copy)]
+struct CpuPer {
+    ms: f64,
+    kernel_share: f64,
+}
+
+/// The CPU the servers spent per completed request while `phase` ran.
 fn cpu_ms_per(
     pids: &[u32],
     phase: impl FnOnce() -> anyhow::Result<LoadResult>,
-) -> anyhow::Result<(LoadResult, Option<f64>)> {
-    let cpu = || pids.iter().map(|pid| process_cpu_seconds(*pid)).sum::<Option<f64>>();
+) -> anyhow::Result<(LoadResult, Option<CpuPer>)> {
+    let cpu = || {
+        pids.iter().map(|pid| process_cpu_times(*pid)).try_fold((0.0, 0.0), |(user, kernel), times| {
+            times.map(|times| (user + times.user, kernel + times.kernel))
+        })
+    };
     let before = cpu();
     let result = phase()?;
     let per = match (before, cpu()) {
         (Some(before), Some(after)) if result.completed > 0 => {
-            Some((after - before) * 1000.0 / result.completed as f64)
+            let (user, kernel) = (after.0 - before.0, after.1 - before.1);
+            let total = user + kernel;
+            Some(CpuPer {
+                ms: total * 1000.0 / result.completed as f64,
+                kernel_share: if total > 0.0 { kernel / total } else { 0.0 },
+            })
         }
         _ => None,
     };
@@ -972,8 +1000,8 @@ async fn orchestrate(args: &BenchArgs) -> anyhow::Result<()> {
     };
     // The primary figures: the RSA time a `pay` (one sign + verify) or a complete payment
     // (about two) needs, against the server CPU time it took.
-    let cpu_ratio = cpu_per_pay.map(|cpu| crypto_ms / cpu);
-    let cpu_complete_ratio = cpu_per_complete.map(|cpu| 2.0 * crypto_ms / cpu);
+    let cpu_ratio = cpu_per_pay.map(|cpu| crypto_ms / cpu.ms);
+    let cpu_complete_ratio = cpu_per_complete.map(|cpu| 2.0 * crypto_ms / cpu.ms);
     let errors = peak.errors + half.errors + complete.errors;
     let summary = json!({
         "cpus": {"server": server_cpus, "client": client_cpus, "pinned": server_cpus.is_some()},
@@ -988,8 +1016,10 @@ async fn orchestrate(args: &BenchArgs) -> anyhow::Result<()> {
         "pay_peak": peak,
         "pay_at_half_peak": half,
         "complete_payments": complete,
-        "server_cpu_ms_per_pay": cpu_per_pay,
-        "server_cpu_ms_per_complete_payment": cpu_per_complete,
+        "server_cpu_ms_per_pay": cpu_per_pay.map(|cpu| cpu.ms),
+        "server_cpu_ms_per_complete_payment": cpu_per_complete.map(|cpu| cpu.ms),
+        "server_kernel_share_pay": cpu_per_pay.map(|cpu| cpu.kernel_share),
+        "server_kernel_share_complete_payment": cpu_per_complete.map(|cpu| cpu.kernel_share),
         "crypto_cpu_ms_per_operation": crypto_ms,
         "cpu_ratio_pay": cpu_ratio,
         "cpu_ratio_complete_payment": cpu_complete_ratio,
@@ -1024,7 +1054,9 @@ async fn orchestrate(args: &BenchArgs) -> anyhow::Result<()> {
     );
     if let (Some(cpu), Some(cpu_ratio)) = (cpu_per_pay, cpu_ratio) {
         eprintln!(
-            "| **(b) CPU time: sign+verify / server CPU per pay** | **{cpu_ratio:.2}** ({crypto_ms:.3} ms / {cpu:.3} ms) |"
+            "| **(b) CPU time: sign+verify / server CPU per pay** | **{cpu_ratio:.2}** ({crypto_ms:.3} ms / {:.3} ms, {:.0} % of it in the kernel) |",
+            cpu.ms,
+            cpu.kernel_share * 100.0
         );
     }
     eprintln!("| (b)/(a), throughput | {ratio:.2} |");
@@ -1038,8 +1070,10 @@ async fn orchestrate(args: &BenchArgs) -> anyhow::Result<()> {
     );
     if let (Some(cpu), Some(cpu_ratio)) = (cpu_per_complete, cpu_complete_ratio) {
         eprintln!(
-            "| **(c) CPU time: 2 × sign+verify / server CPU per complete payment** | **{cpu_ratio:.2}** ({:.3} ms / {cpu:.3} ms) |",
-            2.0 * crypto_ms
+            "| **(c) CPU time: 2 × sign+verify / server CPU per complete payment** | **{cpu_ratio:.2}** ({:.3} ms / {:.3} ms, {:.0} % of it in the kernel) |",
+            2.0 * crypto_ms,
+            cpu.ms,
+            cpu.kernel_share * 100.0
         );
     }
     eprintln!("| (c)/((a)/2), throughput | {complete_ratio:.2} |");

@@ -56,6 +56,10 @@ fn a_one_second_benchmark_verifies_everything_it_counts() {
         number(&summary, "/server_cpu_ms_per_complete_payment") > number(&summary, "/server_cpu_ms_per_pay"),
         "{stderr}"
     );
+    for share in ["/server_kernel_share_pay", "/server_kernel_share_complete_payment"] {
+        let value = number(&summary, share);
+        assert!(value > 0.0 && value < 1.0, "{share} = {value}: {stderr}");
+    }
     assert!(summary["crypto_ceiling_drift_flagged"].is_boolean());
     assert!(!summary["data_filesystem"].as_str().unwrap().is_empty());
 
