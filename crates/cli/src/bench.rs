@@ -122,6 +122,9 @@ enum BenchPart {
     /// Generate the flood benchmark's load against a server.
     #[command(hide = true)]
     FloodLoad(flood::FloodLoadArgs),
+    /// Send the flood benchmark's forged requests, in a process of their own.
+    #[command(hide = true)]
+    FloodForge(flood::FloodForgeArgs),
 }
 
 #[derive(clap::Args, Clone)]
@@ -204,6 +207,7 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
         }
         Some(BenchPart::Flood(flood_args)) => flood::run(flood_args).await,
         Some(BenchPart::FloodLoad(load_args)) => flood::load(load_args).await,
+        Some(BenchPart::FloodForge(forge_args)) => flood::forge(forge_args).await,
         None if args.seconds > PHASE_SECONDS_MAX => bail!("--seconds is at most {PHASE_SECONDS_MAX}"),
         None if args.nodes == 0 => bail!("--nodes is at least 1"),
         None if args.nodes > 1 && args.database_url.is_none() => {

@@ -97,6 +97,18 @@ pub(crate) struct FloodLoadArgs {
     sockets: usize,
 }
 
+#[derive(clap::Args)]
+pub(crate) struct FloodForgeArgs {
+    #[arg(long)]
+    url: String,
+    #[arg(long)]
+    client_id: String,
+    #[arg(long)]
+    seconds: u64,
+    #[arg(long)]
+    flood_rate: u64,
+}
+
 /// The legitimate merchant's requests in one phase.
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct Legit {
@@ -294,11 +306,7 @@ pub(crate) async fn load(args: FloodLoadArgs) -> anyhow::Result<()> {
     let platform_key = std::fs::read_to_string(&args.platform_key)
         .context("read the platform key")
         .and_then(|text| Ok(VerifyingKey::from_text(&text)?))?;
-    let address: SocketAddr = args
-        .url
-        .strip_prefix("http://")
-        .and_then(|host| host.parse().ok())
-        .context("--url is http://<ip>:<port>")?;
+    let address = socket_address(&args.url)?;
     let target = |keep_alive: bool| -> anyhow::Result<Arc<Target>> {
         let mut http =
             reqwest::Client::builder().no_proxy().local_address(LEGIT).timeout(Duration::from_secs(30));
@@ -322,11 +330,47 @@ pub(crate) async fn load(args: FloodLoadArgs) -> anyhow::Result<()> {
     eprintln!("    quiet ...");
     result.quiet = legit(target(true)?).await;
 
+    // The flood comes from a process of its own, as it would from another machine: sharing
+    // this process's runtime, its thousands of answers a second would delay the merchant's
+    // requests here, before they ever reach the server. The two still share the client CPU.
     eprintln!("    forged flood ...");
-    let forged = Arc::new(forged_request(&args.client_id, address)?);
-    let flood = tokio::spawn(flood_load(address, forged, args.flood_rate, duration));
+    let mut forger = std::process::Command::new(std::env::current_exe()?)
+        .args(super::strings(&[
+            "bench",
+            "flood-forge",
+            "--url",
+            &args.url,
+            "--client-id",
+            &args.client_id,
+            "--seconds",
+            &args.seconds.to_string(),
+            "--flood-rate",
+            &args.flood_rate.to_string(),
+        ]))
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .context("start the forged flood")?;
+    let mut forger_out = std::io::BufReader::new(forger.stdout.take().context("the forger's output")?);
+    let forger_out = tokio::task::spawn_blocking(move || {
+        use std::io::BufRead as _;
+        // The first line says the flood has started; the second is its tally.
+        let mut started = String::new();
+        forger_out.read_line(&mut started)?;
+        anyhow::ensure!(started.trim() == FORGER_STARTED, "the forged flood did not start: {started:?}");
+        Ok(forger_out)
+    })
+    .await??;
     result.flood = legit(target(true)?).await;
-    result.flood_traffic = flood.await?;
+    result.flood_traffic = tokio::task::spawn_blocking(move || -> anyhow::Result<Flood> {
+        use std::io::BufRead as _;
+        let mut forger_out = forger_out;
+        let mut tally = String::new();
+        forger_out.read_line(&mut tally)?;
+        let status = forger.wait()?;
+        anyhow::ensure!(status.success(), "the forged flood failed: {status}");
+        Ok(serde_json::from_str(&tally)?)
+    })
+    .await??;
 
     eprintln!("    held sockets ...");
     let (held, failed_to_open) = hold(address, args.sockets).await;
@@ -417,6 +461,24 @@ fn forged_request(client_id: &str, address: SocketAddr) -> anyhow::Result<Vec<u8
         body.len()
     );
     Ok([head.into_bytes(), body.into_bytes()].concat())
+}
+
+/// The server's address in its URL, which the benchmarks always give as an IP and a port.
+fn socket_address(url: &str) -> anyhow::Result<SocketAddr> {
+    url.strip_prefix("http://").and_then(|host| host.parse().ok()).context("--url is http://<ip>:<port>")
+}
+
+/// What the forger prints once its flood has begun.
+const FORGER_STARTED: &str = "started";
+
+/// `ocpay bench flood-forge`: the forged flood, then its tally as JSON on stdout.
+pub(crate) async fn forge(args: FloodForgeArgs) -> anyhow::Result<()> {
+    raise_open_files_limit(FLOOD_CONNECTIONS + 1_000);
+    let address = socket_address(&args.url)?;
+    let forged = Arc::new(forged_request(&args.client_id, address)?);
+    let flood = tokio::spawn(flood_load(address, forged, args.flood_rate, Duration::from_secs(args.seconds)));
+    crate::print_stdout(&format!("{FORGER_STARTED}\n"))?;
+    crate::print_stdout(&(serde_json::to_string(&flood.await?)? + "\n"))
 }
 
 /// A connection to `address` from `source`.
