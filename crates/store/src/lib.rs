@@ -27,8 +27,9 @@ pub mod sqlite;
 
 pub use api::{
     AccessStore, ActivityStore, ApiLogStore, ConsoleStore, DatabaseStore, LedgerStore, NotificationStore,
-    OperatorStore, OversightStore, ParticipantStore, PaymentStore, PortalStore, RefundStore,
-    RegistrationStore, SessionStore, SettlementStore, SftpStore, Store,
+    OperatorStore, OversightStore, ParticipantStore, PaymentStore, PortalStore, PreloadCall, PreloadPlan,
+    PreloadRows, PreloadStore, RefundStore, RegistrationStore, SessionStore, SettlementStore, SftpStore,
+    Store,
 };
 pub use api_log::{ApiLogEntry, ApiLogFilter};
 use ocpay_core::Timestamp;
@@ -54,8 +55,8 @@ pub use portal::{
 pub mod prelude {
     pub use crate::api::{
         AccessStore, ActivityStore, ApiLogStore, ConsoleStore, DatabaseStore, LedgerStore, NotificationStore,
-        OperatorStore, OversightStore, ParticipantStore, PaymentStore, PortalStore, RefundStore,
-        RegistrationStore, SessionStore, SettlementStore, SftpStore, Store,
+        OperatorStore, OversightStore, ParticipantStore, PaymentStore, PortalStore, PreloadStore,
+        RefundStore, RegistrationStore, SessionStore, SettlementStore, SftpStore, Store,
     };
 }
 

@@ -16,6 +16,7 @@ mod oversight;
 mod participants;
 mod payments;
 mod portal;
+mod preload;
 mod refunds;
 mod registrations;
 mod settlement;
@@ -33,6 +34,7 @@ pub use self::oversight::OversightStore;
 pub use self::participants::ParticipantStore;
 pub use self::payments::PaymentStore;
 pub use self::portal::{OperatorStore, PortalStore, SessionStore};
+pub use self::preload::{PreloadCall, PreloadPlan, PreloadRows, PreloadStore};
 pub use self::refunds::RefundStore;
 pub use self::registrations::RegistrationStore;
 pub use self::settlement::SettlementStore;
@@ -59,6 +61,7 @@ pub trait Store:
     + OversightStore
     + ActivityStore
     + ConsoleStore
+    + PreloadStore
     + DatabaseStore
     + Send
     + Sync
@@ -83,6 +86,7 @@ impl<T> Store for T where
         + OversightStore
         + ActivityStore
         + ConsoleStore
+        + PreloadStore
         + DatabaseStore
         + Send
         + Sync

@@ -17,6 +17,7 @@ pub mod pages;
 pub mod participants;
 pub mod payments;
 pub mod portal;
+pub mod preload;
 pub mod refunds;
 pub mod registrations;
 pub mod settlement;
@@ -112,6 +113,9 @@ macro_rules! conformance_tests {
             the_settlement_currency_changes_alone,
             chunks_take_each_transaction_once_and_close_the_batch,
             batch_pages_follow_the_keyset_newest_day_first,
+        ]);
+        $crate::conformance_tests!(@area store $attrs $new_store, preload [
+            a_preloaded_history_keeps_the_ledger_and_reads_back,
         ]);
         $crate::conformance_tests!(@area store $attrs $new_store, sftp [
             sftp_accounts_add_keys_and_replace_passwords,

@@ -59,6 +59,7 @@ mod oversight;
 mod participants;
 mod payments;
 mod portal;
+mod preload;
 mod refunds;
 mod registrations;
 mod rows;

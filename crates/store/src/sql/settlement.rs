@@ -127,7 +127,7 @@ fn enqueue(
 
 /// The entries that move `fee` from the merchant's pending balance to the platform (or back,
 /// with `sign` -1), zero entries left out.
-fn fee_entries(owner: &ClientId, fee: Fee, sign: i64) -> Result<Vec<Entry>, StoreError> {
+pub(super) fn fee_entries(owner: &ClientId, fee: Fee, sign: i64) -> Result<Vec<Entry>, StoreError> {
     let environment = Environment::of_client_id(owner);
     let currency = fee.fee.currency();
     let signed = |money: Money| Money::new(money.minor().saturating_mul(sign), money.currency());
