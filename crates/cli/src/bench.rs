@@ -35,6 +35,7 @@
 
 mod flood;
 mod plot;
+mod preload;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -97,6 +98,13 @@ pub(crate) struct BenchArgs {
     /// Servers sharing the database, all on the server CPUs; the load goes round-robin.
     #[arg(long, default_value_t = 1)]
     nodes: usize,
+    /// First fill the store with this many payments' worth of history (payments, refunds,
+    /// notifications, audit events, API log, settled batches), as BENCHMARKS.md describes.
+    #[arg(long, default_value_t = 0)]
+    preload: u64,
+    /// Keep the data directory after the run (the summary's `data_dir` names it).
+    #[arg(long)]
+    keep_data: bool,
     /// The directory to write the summary (summary.json) and its plots (latency.svg,
     /// throughput.svg) into [default: ocpay-bench-<UTC time> in the current directory].
     #[arg(long)]
@@ -915,6 +923,20 @@ async fn orchestrate(args: &BenchArgs) -> anyhow::Result<()> {
         .with_context(|| format!("write {}", platform_key.display()))?;
     let key = SigningKey::generate()?;
     let client_id = bench_merchant(&data_dir, args.database_url.clone(), &key).await?;
+    let preloaded = if args.preload > 0 {
+        Some(
+            preload::preload(
+                &data_dir,
+                args.database_url.clone(),
+                &client_id,
+                BENCH_NOTIFY_URL,
+                args.preload,
+            )
+            .await?,
+        )
+    } else {
+        None
+    };
     let mut servers = Vec::new();
     let mut urls = Vec::new();
     for _ in 0..args.nodes {
@@ -990,7 +1012,9 @@ async fn orchestrate(args: &BenchArgs) -> anyhow::Result<()> {
         pinned(client_cpus.as_deref(), &load_args(&requests, None, Some(notify_port)))
     })?;
     drop(servers);
-    let _ = std::fs::remove_dir_all(&dir);
+    if !args.keep_data {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     let ceiling = (before.operations_per_second + after.operations_per_second) / 2.0;
     let (drift, drifted) = ceiling_drift(before.operations_per_second, after.operations_per_second);
@@ -1012,6 +1036,8 @@ async fn orchestrate(args: &BenchArgs) -> anyhow::Result<()> {
         "database": if args.database_url.is_some() { "postgres" } else { "sqlite" },
         "data_filesystem": filesystem,
         "nodes": args.nodes,
+        "preload": preloaded,
+        "data_dir": args.keep_data.then(|| data.display().to_string()),
         "errors": errors,
         "crypto_ceiling_before": before,
         "crypto_ceiling_after": after,
@@ -1043,6 +1069,15 @@ async fn orchestrate(args: &BenchArgs) -> anyhow::Result<()> {
     eprintln!();
     let database = if args.database_url.is_some() { "PostgreSQL" } else { "SQLite" };
     eprintln!("{database} (data directory on {filesystem}), {} node(s)", args.nodes);
+    if let Some(preloaded) = &preloaded {
+        eprintln!(
+            "preloaded with {} payments of history in {:.1} s ({:.1} s writing, {:.1} s settling)",
+            preloaded["payments"],
+            preloaded["seconds"].as_f64().unwrap_or_default(),
+            preloaded["write_seconds"].as_f64().unwrap_or_default(),
+            preloaded["settle_seconds"].as_f64().unwrap_or_default()
+        );
+    }
     eprintln!("| measure | value |");
     eprintln!("|---|---|");
     eprintln!(

@@ -151,3 +151,128 @@ fn the_load_generator_counts_answers_it_cannot_verify_as_errors() {
     let genuine = load(&merchant_dir.join("platform-public-key.pem"));
     assert_eq!((&genuine["completed"], &genuine["errors"]), (&json!(3), &json!(0)), "{genuine}");
 }
+
+/// `ocpay bench --preload 5000` on SQLite or (`database_url`) PostgreSQL, keeping its data:
+/// the preload writes what it says, in the proportions BENCHMARKS.md gives, the ledger check
+/// passes, every preloaded transaction is settled, `ocpay reconcile` passes for every
+/// preloaded day, and the benchmark runs as before.
+fn a_preloaded_benchmark(database_url: Option<&str>, count: &dyn Fn(&str, &str) -> i64) {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("results");
+    let mut args = vec!["--seconds", "1", "--concurrency", "4", "--preload", "5000", "--keep-data"];
+    args.extend(["--out", out.to_str().unwrap()]);
+    if let Some(url) = database_url {
+        args.extend(["--database-url", url]);
+    }
+    let output = bench(tmp.path(), &args);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "ocpay bench failed:\n{stderr}");
+    assert!(stderr.contains("preloading 5000 payments"), "the preload shows its progress: {stderr}");
+    let summary = json_of(&output);
+    assert_eq!(summary["errors"], 0, "{stderr}");
+    let preload = &summary["preload"];
+    assert_eq!(preload["payments"], 5000, "{preload:#}");
+    assert!(number(&summary, "/preload/seconds") > 0.0);
+    // Of every 20 payments 19 are paid and one expires; every tenth is refunded; each payment
+    // and refund is a call in the audit trail and the API log and a delivered notification.
+    let expected = json!({
+        "payment": 5000, "refund": 500, "payer": 1, "wallet_balance": 1,
+        "posting": 1 + 4750 + 500, "entry": 2 + 4750 * 2 + 500 * 2,
+        "settlement_queue": 4750 + 500, "notification": 5500, "delivery_attempt": 5500,
+        "audit_event": 5500, "api_log": 5500,
+        "settlement_batch": preload["rows"]["settlement_batch"], "settlement_item": 4750 + 500,
+    });
+    assert_eq!(preload["rows"], expected, "{preload:#}");
+    assert!(number(&summary, "/preload/rows/settlement_batch") >= 26.0, "{preload:#}");
+    for phase in ["pay_peak", "pay_at_half_peak", "complete_payments"] {
+        assert!(number(&summary, &format!("/{phase}/completed")) > 0.0, "{phase}: {stderr}");
+    }
+
+    let data = summary["data_dir"].as_str().expect("the data directory is kept").to_owned();
+    // The rows are in the store, every preloaded transaction settled.
+    for (sql, rows) in [
+        ("SELECT COUNT(*) FROM payment WHERE payment_id LIKE 'preload-%'", 5000),
+        ("SELECT COUNT(*) FROM payment WHERE payment_id LIKE 'preload-%' AND status = 'SUCCESS'", 4750),
+        ("SELECT COUNT(*) FROM refund WHERE refund_id LIKE 'preload-%'", 500),
+        (
+            "SELECT COUNT(*) FROM notification WHERE subject_id LIKE 'preload-%' AND status = 'DELIVERED'",
+            5500,
+        ),
+        ("SELECT COUNT(*) FROM settlement_item WHERE transaction_id LIKE 'preload-%'", 5250),
+        ("SELECT COUNT(*) FROM settlement_queue WHERE transaction_id LIKE 'preload-%'", 0),
+        ("SELECT COUNT(*) FROM api_log WHERE request_id LIKE 'preload-%'", 5500),
+    ] {
+        assert_eq!(count(&data, sql), rows, "{sql}");
+    }
+
+    let mut data_args = vec!["--data-dir".to_owned(), data.clone()];
+    if let Some(url) = database_url {
+        data_args.extend(["--database-url".to_owned(), url.to_owned()]);
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let check = runtime.block_on(async {
+        let config = ocpay_server::config::Config::load(
+            None,
+            &ocpay_server::config::Overrides {
+                database_url: database_url.map(str::to_owned),
+                ..ocpay_server::config::Overrides::default()
+            },
+        )
+        .unwrap();
+        let store = ocpay_server::data_dir::DataDir::open(Path::new(&data))
+            .unwrap()
+            .open_store(&config)
+            .await
+            .unwrap();
+        store.ledger_check().await.unwrap()
+    });
+    assert!(check.is_sound(), "the ledger is sound after the preload and the run: {check:?}");
+
+    // Every preloaded day reconciles: its batches, files, ledger and records agree.
+    let mut list = vec!["settlements", "list", "--limit", "100"];
+    list.extend(data_args.iter().map(String::as_str));
+    let batches = json_of(&ocpay(&list));
+    let days: Vec<&str> = batches["batches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|batch| batch["count"].as_u64().unwrap() > 0)
+        .map(|batch| batch["day"].as_str().unwrap())
+        .collect();
+    assert!(days.len() >= 26, "{batches:#}");
+    for day in days {
+        let mut args = vec!["reconcile", "--date", day];
+        args.extend(data_args.iter().map(String::as_str));
+        let output = ocpay(&args);
+        assert!(
+            output.status.success(),
+            "ocpay reconcile --date {day}: {}",
+            String::from_utf8_lossy(&output.stdout)
+        );
+    }
+}
+
+#[test]
+fn a_benchmark_preloaded_with_history_settles_reconciles_and_keeps_the_ledger() {
+    a_preloaded_benchmark(None, &|data, sql| {
+        let connection = rusqlite::Connection::open(Path::new(data).join("ocpay.db")).unwrap();
+        connection.query_row(sql, [], |row| row.get(0)).unwrap()
+    });
+}
+
+#[test]
+#[ignore = "needs PostgreSQL: scripts/test runs it"]
+fn a_benchmark_preloaded_with_history_on_postgres_settles_reconciles_and_keeps_the_ledger() {
+    let database_url =
+        ocpay_store::conformance::postgres_scratch_schema(&ocpay_store::conformance::postgres_test_url());
+    let url = database_url.clone();
+    a_preloaded_benchmark(Some(&database_url), &move |_, sql| {
+        let (url, sql) = (url.clone(), sql.to_owned());
+        std::thread::spawn(move || {
+            let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+            client.query_one(sql.as_str(), &[]).unwrap().get::<_, i64>(0)
+        })
+        .join()
+        .unwrap()
+    });
+}
