@@ -143,7 +143,7 @@ pub(super) async fn preload(
         }
         first += count;
         progress.set_position(first);
-        if progress.is_hidden() && ((first / CHUNK).is_multiple_of(40) || first == payments) {
+        if progress.is_hidden() && ((first / CHUNK).is_multiple_of(10) || first == payments) {
             eprintln!("    {first} of {payments} payments ({:.0} s)", started.elapsed().as_secs_f64());
         }
     }
