@@ -31,7 +31,8 @@ pub struct PreloadCall {
 /// refund has its `pay` or `refund` call in the audit trail and the API log, and its
 /// notification delivered at the first attempt; every paid payment and every refund is
 /// queued for settlement, with its fee posted (or returned) as the merchant's terms say.
-/// Each chunk's payments are paid by a payer of its own, funded by one top-up.
+/// Each chunk's payments are paid by a payer of its own, funded by one top-up (a chunk whose
+/// top-up would take the wallet above the store's maximum balance fails with `WalletLimit`).
 #[derive(Debug, Clone)]
 pub struct PreloadPlan {
     pub owner: ClientId,

@@ -11,7 +11,7 @@
 
 use async_trait::async_trait;
 use ocpay_core::fees::{self, Fee, FeeRefund};
-use ocpay_core::ledger::{self, Account, AccountOwner, Entry, Posting};
+use ocpay_core::ledger::{self, Account, AccountOwner, Entry, Posting, WalletLimit};
 use ocpay_core::money::Money;
 use ocpay_core::participant::Environment;
 use ocpay_core::payer::PayerId;
@@ -95,6 +95,7 @@ pub(super) fn preload(
     first: u64,
     count: u64,
     rules: &ocpay_core::fees::FeeRules,
+    limit: WalletLimit,
 ) -> Result<PreloadRows, StoreError> {
     let mut rows = PreloadRows::new();
     if count == 0 {
@@ -137,6 +138,11 @@ pub(super) fn preload(
             .ok_or_else(|| StoreError::OutOfRange("preload chunk total".into()))
     };
     let wallet = Account::new(AccountOwner::Wallet(payer.clone()), currency).key();
+    // The top-up is written without the kept balance's update, so its check is made here.
+    let max = limit.max(currency);
+    if per(paid)?.minor() > max.minor() {
+        return Err(StoreError::WalletLimit { account: wallet, max });
+    }
     let start_at = from + start * span / total;
     db.execute(
         "INSERT INTO payer (payer_id, environment, currency, pin_hash, created_at_ms) VALUES (?1, ?2, ?3, NULL, ?4)",
@@ -476,7 +482,9 @@ impl<E: Engine> PreloadStore for SqlStore<E> {
         first: u64,
         count: u64,
     ) -> Result<PreloadRows, StoreError> {
-        let (plan, rules) = (plan.clone(), self.fee_rules.clone());
-        self.engine.write(Isolation::Serializable, move |db| preload(db, &plan, first, count, &rules)).await
+        let (plan, rules, limit) = (plan.clone(), self.fee_rules.clone(), self.wallet_limit);
+        self.engine
+            .write(Isolation::Serializable, move |db| preload(db, &plan, first, count, &rules, limit))
+            .await
     }
 }
