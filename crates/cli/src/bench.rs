@@ -922,18 +922,10 @@ async fn orchestrate(args: &BenchArgs) -> anyhow::Result<()> {
     std::fs::write(&platform_key, data_dir.platform_key()?.verifying_key().to_pem())
         .with_context(|| format!("write {}", platform_key.display()))?;
     let key = SigningKey::generate()?;
-    let client_id = bench_merchant(&data_dir, args.database_url.clone(), &key).await?;
+    let config = bench_config(args.database_url.clone())?;
+    let client_id = bench_merchant(&data_dir, &config, &key).await?;
     let preloaded = if args.preload > 0 {
-        Some(
-            preload::preload(
-                &data_dir,
-                args.database_url.clone(),
-                &client_id,
-                BENCH_NOTIFY_URL,
-                args.preload,
-            )
-            .await?,
-        )
+        Some(preload::preload(&data_dir, &config, &client_id, BENCH_NOTIFY_URL, args.preload).await?)
     } else {
         None
     };
@@ -1203,17 +1195,17 @@ fn strings(items: &[&str]) -> Vec<String> {
     items.iter().map(|item| (*item).to_owned()).collect()
 }
 
-/// The sandbox merchant whose requests the benchmarks send, created in the store the
-/// environment's settings name (OCPAY_DATABASE_URL puts it on PostgreSQL, as the server), or on
-/// the database `database_url` names. Its client id.
-async fn bench_merchant(
-    data_dir: &DataDir,
-    database_url: Option<String>,
-    key: &SigningKey,
-) -> anyhow::Result<String> {
+/// The settings the benchmark's own writes use: the environment's, as the server gets them
+/// (OCPAY_DATABASE_URL puts them on PostgreSQL), with the database `database_url` names.
+fn bench_config(database_url: Option<String>) -> anyhow::Result<Config> {
     let overrides =
         ocpay_server::config::Overrides { database_url, ..ocpay_server::config::Overrides::default() };
-    let config = Config::load(None, &overrides)?;
+    Config::load(None, &overrides)
+}
+
+/// The sandbox merchant whose requests the benchmarks send, created in the store `config`
+/// names. Its client id.
+async fn bench_merchant(data_dir: &DataDir, config: &Config, key: &SigningKey) -> anyhow::Result<String> {
     let new = NewParticipant {
         kind: ParticipantKind::Merchant,
         environment: Environment::Sandbox,
@@ -1221,7 +1213,7 @@ async fn bench_merchant(
         public_key: key.verifying_key(),
         notify_url: Some(HttpUrl::parse(BENCH_NOTIFY_URL).map_err(anyhow::Error::msg)?),
     };
-    Ok(data_dir.create_participant(&config, new).await?.client_id.to_string())
+    Ok(data_dir.create_participant(config, new).await?.client_id.to_string())
 }
 
 /// Starts `ocpay serve` on `port`, with its floods-and-limits settings on (`limits`) or off.

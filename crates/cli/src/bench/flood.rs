@@ -172,7 +172,7 @@ pub(crate) async fn run(args: FloodArgs) -> anyhow::Result<()> {
     let platform_key = dir.join("platform-public-key.pem");
     std::fs::write(&platform_key, data_dir.platform_key()?.verifying_key().to_pem())?;
     let key = SigningKey::generate()?;
-    let client_id = super::bench_merchant(&data_dir, None, &key).await?;
+    let client_id = super::bench_merchant(&data_dir, &super::bench_config(None)?, &key).await?;
     let port = super::free_port()?;
     let url = format!("http://127.0.0.1:{port}");
     let server = start_server(server_cpus.as_deref(), &data, None, port, !args.no_limits)?;

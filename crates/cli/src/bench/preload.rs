@@ -86,10 +86,7 @@ fn calls(client_id: &str, notify_url: &str) -> (PreloadCall, PreloadCall) {
 
 /// A progress bar on stderr (drawn only when it is a terminal), or a line per step otherwise.
 fn bar(length: Option<u64>, template: &str) -> anyhow::Result<ProgressBar> {
-    let bar = match length {
-        Some(length) => ProgressBar::with_draw_target(Some(length), ProgressDrawTarget::stderr()),
-        None => ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr()),
-    };
+    let bar = ProgressBar::with_draw_target(length, ProgressDrawTarget::stderr());
     bar.set_style(ProgressStyle::with_template(template)?);
     Ok(bar)
 }
@@ -98,17 +95,14 @@ fn bar(length: Option<u64>, template: &str) -> anyhow::Result<ProgressBar> {
 /// settles their days. The summary's `preload`.
 pub(super) async fn preload(
     data_dir: &DataDir,
-    database_url: Option<String>,
+    config: &Config,
     client_id: &str,
     notify_url: &str,
     payments: u64,
 ) -> anyhow::Result<Value> {
     let started = Instant::now();
-    let overrides =
-        ocpay_server::config::Overrides { database_url, ..ocpay_server::config::Overrides::default() };
-    let config = Config::load(None, &overrides)?;
-    let settings = Settings::resolve(&config)?;
-    let store = data_dir.open_store(&config).await?;
+    let settings = Settings::resolve(config)?;
+    let store = data_dir.open_store(config).await?;
     let now = jiff::Timestamp::now();
     let to = now.checked_sub(ENDS_BEFORE)?;
     let (pay, refund) = calls(client_id, notify_url);
