@@ -103,6 +103,14 @@ pub(super) async fn preload(
     let started = Instant::now();
     let settings = Settings::resolve(config)?;
     let store = data_dir.open_store(config).await?;
+    // The history is sandbox value and the settlement run settles every participant's due
+    // days: only a store that holds nobody but the benchmark's merchant may get it.
+    if store.participants(2).await?.iter().any(|participant| participant.client_id.as_str() != client_id) {
+        anyhow::bail!(
+            "--preload fills only a store of its own: this database holds other participants \
+             (give --database-url an empty database)"
+        );
+    }
     let now = jiff::Timestamp::now();
     let to = now.checked_sub(ENDS_BEFORE)?;
     let (pay, refund) = calls(client_id, notify_url);

@@ -266,7 +266,7 @@ fn a_benchmark_preloaded_with_history_on_postgres_settles_reconciles_and_keeps_t
     let database_url =
         ocpay_store::conformance::postgres_scratch_schema(&ocpay_store::conformance::postgres_test_url());
     let url = database_url.clone();
-    a_preloaded_benchmark(Some(&database_url), &move |_, sql| {
+    let count = move |sql: &str| {
         let (url, sql) = (url.clone(), sql.to_owned());
         std::thread::spawn(move || {
             let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
@@ -274,5 +274,16 @@ fn a_benchmark_preloaded_with_history_on_postgres_settles_reconciles_and_keeps_t
         })
         .join()
         .unwrap()
-    });
+    };
+    a_preloaded_benchmark(Some(&database_url), &|_, sql| count(sql));
+
+    // The database now holds that run's merchant: a second preload into it is refused before
+    // it writes anything, since its history and settlement run would touch others' data.
+    let payments = count("SELECT count(*) FROM payment");
+    let tmp = tempfile::tempdir().unwrap();
+    let again = bench(tmp.path(), &["--seconds", "1", "--preload", "100", "--database-url", &database_url]);
+    let stderr = String::from_utf8_lossy(&again.stderr);
+    assert!(!again.status.success(), "{stderr}");
+    assert!(stderr.contains("--preload fills only a store of its own"), "{stderr}");
+    assert_eq!(count("SELECT count(*) FROM payment"), payments, "nothing written");
 }
