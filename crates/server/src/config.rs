@@ -101,6 +101,9 @@ pub struct Config {
     pub sqlite_write_batch_max: usize,
     /// Most writes queued for the SQLite writer before callers wait.
     pub sqlite_write_queue_max: usize,
+    /// Most times the SQLite writer yields its CPU to gather more writes before a commit
+    /// (0: commit what is queued at once).
+    pub sqlite_write_gather_yields: u32,
     /// How long SQLite waits for a lock held by another process.
     pub sqlite_busy_timeout_ms: u64,
     /// How often a background thread checkpoints SQLite's write-ahead log.
@@ -357,6 +360,7 @@ impl Default for Config {
             sqlite_read_connections_max: 8,
             sqlite_write_batch_max: 256,
             sqlite_write_queue_max: 4096,
+            sqlite_write_gather_yields: 8,
             sqlite_busy_timeout_ms: 5_000,
             sqlite_checkpoint_interval_ms: 1_000,
             key_cache_entries_max: 10_000,

@@ -234,6 +234,7 @@ impl DataDir {
             read_connections_max: config.sqlite_read_connections_max,
             write_batch_max: config.sqlite_write_batch_max,
             write_queue_max: config.sqlite_write_queue_max,
+            write_gather_yields: config.sqlite_write_gather_yields,
             busy_timeout: std::time::Duration::from_millis(config.sqlite_busy_timeout_ms),
             checkpoint_interval: std::time::Duration::from_millis(config.sqlite_checkpoint_interval_ms),
         };

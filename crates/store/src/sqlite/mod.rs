@@ -39,6 +39,9 @@ pub struct SqliteSettings {
     pub write_batch_max: usize,
     /// Most writes waiting for the writer before callers wait for room.
     pub write_queue_max: usize,
+    /// Most times the writer yields its CPU to gather more writes before a commit; 0 commits
+    /// what is queued at once.
+    pub write_gather_yields: u32,
     /// How long a connection waits for a lock held by another process (the CLI) before failing.
     pub busy_timeout: Duration,
     /// How often a background thread copies the write-ahead log back into the files.
@@ -52,6 +55,7 @@ impl SqliteSettings {
             read_connections_max: 8,
             write_batch_max: 256,
             write_queue_max: 4096,
+            write_gather_yields: 8,
             busy_timeout: Duration::from_secs(5),
             checkpoint_interval: Duration::from_secs(1),
         }
@@ -181,8 +185,13 @@ impl SqlStore<Sqlite> {
     pub async fn open(settings: &SqliteSettings) -> Result<SqliteStore, StoreError> {
         migrate(&settings.participants_path(), settings.busy_timeout, PARTICIPANT_MIGRATIONS)?;
         migrate(&settings.path, settings.busy_timeout, MAIN_MIGRATIONS)?;
-        let writer = Writer::start(connect(settings)?, settings.write_batch_max, settings.write_queue_max)
-            .map_err(|error| StoreError::Database(format!("start the writer thread: {error}")))?;
+        let writer = Writer::start(
+            connect(settings)?,
+            settings.write_batch_max,
+            settings.write_queue_max,
+            settings.write_gather_yields,
+        )
+        .map_err(|error| StoreError::Database(format!("start the writer thread: {error}")))?;
         let reads = ReadPool::new(settings.clone());
         let checkpoints = start_checkpoints(settings)?;
         Ok(SqlStore::new(Sqlite { reads, writer, _checkpoints: checkpoints, faults: None }))

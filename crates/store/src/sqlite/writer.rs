@@ -44,18 +44,21 @@ impl Writer {
     /// Starts the writer thread on `connection`.
     ///
     /// `batch_max` bounds the writes per transaction; `queue_max` bounds the writes waiting,
-    /// beyond which callers wait for room (back-pressure instead of unbounded memory).
+    /// beyond which callers wait for room (back-pressure instead of unbounded memory);
+    /// `gather_yields` bounds how often the writer yields its CPU to gather more writes before
+    /// a commit ([`gather`]).
     pub(crate) fn start(
         connection: Connection,
         batch_max: usize,
         queue_max: usize,
+        gather_yields: u32,
     ) -> std::io::Result<Writer> {
         let (jobs, queue) = mpsc::channel(queue_max.max(1));
         let stats = Arc::new(WriteStats::default());
         let counters = stats.clone();
         std::thread::Builder::new()
             .name("ocpay-sqlite-writer".into())
-            .spawn(move || run(connection, queue, batch_max.max(1), &counters))?;
+            .spawn(move || run(connection, queue, batch_max.max(1), gather_yields, &counters))?;
         Ok(Writer { jobs, stats })
     }
 
@@ -91,17 +94,18 @@ impl Writer {
     }
 }
 
-fn run(mut connection: Connection, mut queue: mpsc::Receiver<Job>, batch_max: usize, stats: &WriteStats) {
+fn run(
+    mut connection: Connection,
+    mut queue: mpsc::Receiver<Job>,
+    batch_max: usize,
+    gather_yields: u32,
+    stats: &WriteStats,
+) {
     let mut batch = Vec::with_capacity(batch_max);
     let mut completions: Vec<Completion> = Vec::with_capacity(batch_max);
     while let Some(first) = queue.blocking_recv() {
         batch.push(first);
-        while batch.len() < batch_max {
-            match queue.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
-            }
-        }
+        gather(&mut queue, &mut batch, batch_max, gather_yields, std::thread::yield_now);
         let n_writes = batch.len();
         stats.batches.fetch_add(1, Ordering::Relaxed);
         stats.writes.fetch_add(n_writes as u64, Ordering::Relaxed);
@@ -117,6 +121,43 @@ fn run(mut connection: Connection, mut queue: mpsc::Receiver<Job>, batch_max: us
         batch.clear();
         for completion in completions.drain(..) {
             completion(outcome.clone());
+        }
+    }
+}
+
+/// Takes the writes queued now, then, while each `pause` (a yield of the CPU) brought more (at
+/// most `yields` times), lets the callers queue more before the commit.
+///
+/// On a busy server the writer, woken by the first write, would otherwise commit it while the
+/// callers that are about to queue theirs wait for the CPU: many small commits, each with its
+/// fsync and its own copies of the same index pages. Yielding costs nothing when nobody else
+/// wants the CPU (the thread runs on at once), so a lone write is not delayed; the loop ends
+/// as soon as a yield brings nothing new.
+fn gather(
+    queue: &mut mpsc::Receiver<Job>,
+    batch: &mut Vec<Job>,
+    batch_max: usize,
+    yields: u32,
+    mut pause: impl FnMut(),
+) {
+    let mut take_queued = |batch: &mut Vec<Job>| {
+        let before = batch.len();
+        while batch.len() < batch_max {
+            match queue.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        batch.len() > before
+    };
+    take_queued(batch);
+    for _ in 0..yields {
+        if batch.len() >= batch_max {
+            break;
+        }
+        pause();
+        if !take_queued(batch) {
+            break;
         }
     }
 }
@@ -159,6 +200,66 @@ fn run_batch(
 mod tests {
     use super::*;
 
+    fn noop() -> Job {
+        Box::new(|_| (true, Box::new(|_| ())))
+    }
+
+    /// Gathering takes what is queued up to the batch limit, pauses again only while a pause
+    /// brought more writes, and at most `yields` times.
+    #[test]
+    fn the_writer_gathers_while_pauses_bring_writes_and_within_its_limits() {
+        struct Case {
+            queued: usize,
+            arriving_per_pause: &'static [usize],
+            batch_max: usize,
+            yields: u32,
+            gathered: usize,
+            pauses: usize,
+        }
+        let cases = [
+            // Nothing more arrives: one pause, then the commit.
+            Case { queued: 2, arriving_per_pause: &[], batch_max: 256, yields: 8, gathered: 2, pauses: 1 },
+            // Off: what is queued, no pause.
+            Case { queued: 2, arriving_per_pause: &[5], batch_max: 256, yields: 0, gathered: 2, pauses: 0 },
+            // Pauses go on while they bring writes, and the first that brings none ends it.
+            Case {
+                queued: 1,
+                arriving_per_pause: &[3, 2, 0, 9],
+                batch_max: 256,
+                yields: 8,
+                gathered: 6,
+                pauses: 3,
+            },
+            // At most `yields` pauses.
+            Case {
+                queued: 1,
+                arriving_per_pause: &[1, 1, 1, 1],
+                batch_max: 256,
+                yields: 2,
+                gathered: 3,
+                pauses: 2,
+            },
+            // The batch limit ends the gathering, queued writes or not.
+            Case { queued: 5, arriving_per_pause: &[4], batch_max: 3, yields: 8, gathered: 3, pauses: 0 },
+            Case { queued: 1, arriving_per_pause: &[4, 4], batch_max: 3, yields: 8, gathered: 3, pauses: 1 },
+        ];
+        for (index, case) in cases.iter().enumerate() {
+            let (sender, mut queue) = mpsc::channel::<Job>(64);
+            for _ in 0..case.queued {
+                sender.try_send(noop()).unwrap();
+            }
+            let mut pauses = 0;
+            let mut batch = Vec::new();
+            gather(&mut queue, &mut batch, case.batch_max, case.yields, || {
+                for _ in 0..case.arriving_per_pause.get(pauses).copied().unwrap_or(0) {
+                    sender.try_send(noop()).unwrap();
+                }
+                pauses += 1;
+            });
+            assert_eq!((batch.len(), pauses), (case.gathered, case.pauses), "case {index}");
+        }
+    }
+
     /// With the writer held up by a slow write, callers beyond `queue_max` wait at the queue's
     /// door instead of piling up behind it, and every write commits once the writer moves on.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -166,7 +267,7 @@ mod tests {
         let connection = Connection::open_in_memory().unwrap();
         connection.execute_batch("CREATE TABLE t (n INTEGER NOT NULL)").unwrap();
         let queue_max = 2;
-        let writer = Writer::start(connection, 1, queue_max).unwrap();
+        let writer = Writer::start(connection, 1, queue_max, 0).unwrap();
         let (release, held) = std::sync::mpsc::channel::<()>();
         let first = tokio::spawn({
             let writer = writer.clone();
