@@ -859,6 +859,20 @@ struct CpuTimes {
     kernel: f64,
 }
 
+/// The most memory a process has had resident so far (`VmHWM`), in MiB.
+fn peak_resident_mb(pid: u32) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kib: f64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))?
+        .trim()
+        .strip_suffix("kB")?
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kib / 1024.0)
+}
+
 fn process_cpu_times(pid: u32) -> Option<CpuTimes> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // Fields after the command name, which is in parentheses and may contain spaces.
@@ -1003,6 +1017,8 @@ async fn orchestrate(args: &BenchArgs) -> anyhow::Result<()> {
     let (complete, cpu_per_complete) = cpu_ms_per(&server_pids, || {
         pinned(client_cpus.as_deref(), &load_args(&requests, None, Some(notify_port)))
     })?;
+    // After every phase, so that it covers the most connections and the largest store.
+    let peak_rss_mb = server_pids.iter().map(|pid| peak_resident_mb(*pid)).collect::<Option<Vec<f64>>>();
     drop(servers);
     if !args.keep_data {
         let _ = std::fs::remove_dir_all(&dir);
@@ -1042,6 +1058,7 @@ async fn orchestrate(args: &BenchArgs) -> anyhow::Result<()> {
         "server_cpu_ms_per_complete_payment": cpu_per_complete.map(|cpu| cpu.ms),
         "server_kernel_share_pay": cpu_per_pay.map(|cpu| cpu.kernel_share),
         "server_kernel_share_complete_payment": cpu_per_complete.map(|cpu| cpu.kernel_share),
+        "server_peak_rss_mb": peak_rss_mb,
         "crypto_cpu_ms_per_operation": crypto_ms,
         "cpu_ratio_pay": cpu_ratio,
         "cpu_ratio_complete_payment": cpu_complete_ratio,
@@ -1108,6 +1125,10 @@ async fn orchestrate(args: &BenchArgs) -> anyhow::Result<()> {
         );
     }
     eprintln!("| (c)/((a)/2), throughput | {complete_ratio:.2} |");
+    if let Some(peak_rss_mb) = &peak_rss_mb {
+        let each: Vec<String> = peak_rss_mb.iter().map(|mb| format!("{mb:.0} MiB")).collect();
+        eprintln!("| server memory, most resident (VmHWM) | {} |", each.join(", "));
+    }
     for (name, phase) in [("(b)", &peak), ("half peak", &half), ("(c)", &complete)] {
         if phase.ran_out_of_requests {
             eprintln!("warning: {name} ran out of pre-signed requests; its rate is a lower bound");

@@ -60,6 +60,9 @@ fn a_one_second_benchmark_verifies_everything_it_counts() {
         let value = number(&summary, share);
         assert!(value > 0.0 && value < 1.0, "{share} = {value}: {stderr}");
     }
+    // A server that ran and held its store has megabytes resident, not nothing and not gigabytes.
+    let resident = number(&summary, "/server_peak_rss_mb/0");
+    assert!(resident > 5.0 && resident < 2_000.0, "server_peak_rss_mb = {resident}: {stderr}");
     assert!(summary["crypto_ceiling_drift_flagged"].is_boolean());
     assert!(!summary["data_filesystem"].as_str().unwrap().is_empty());
 
