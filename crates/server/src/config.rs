@@ -362,7 +362,7 @@ impl Default for Config {
             sqlite_write_queue_max: 4096,
             sqlite_write_gather_yields: 8,
             sqlite_busy_timeout_ms: 5_000,
-            sqlite_checkpoint_interval_ms: 1_000,
+            sqlite_checkpoint_interval_ms: 100,
             key_cache_entries_max: 10_000,
             notify_poll_interval_ms: 500,
             notify_concurrency_max: 32,

@@ -57,7 +57,7 @@ impl SqliteSettings {
             write_queue_max: 4096,
             write_gather_yields: 8,
             busy_timeout: Duration::from_secs(5),
-            checkpoint_interval: Duration::from_secs(1),
+            checkpoint_interval: Duration::from_millis(100),
         }
     }
 
