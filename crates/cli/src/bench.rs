@@ -33,6 +33,7 @@
 // Rates and percentiles of a benchmark, never money: floating point is right here.
 #![allow(clippy::float_arithmetic)]
 
+mod drain;
 mod flood;
 mod plot;
 mod preload;
@@ -120,6 +121,9 @@ enum BenchPart {
         seconds: u64,
         #[arg(long)]
         threads: usize,
+        /// Sign only, as a notification costs (no verification).
+        #[arg(long)]
+        sign_only: bool,
     },
     /// Generate load against a server.
     #[command(hide = true)]
@@ -133,6 +137,12 @@ enum BenchPart {
     /// Send the flood benchmark's forged requests, in a process of their own.
     #[command(hide = true)]
     FloodForge(flood::FloodForgeArgs),
+    /// How fast the notifier delivers a backlog of due notifications, against the machine's
+    /// RSA signing ceiling.
+    Drain(drain::DrainArgs),
+    /// Receive the drain benchmark's notifications.
+    #[command(hide = true)]
+    DrainReceive(drain::DrainReceiveArgs),
 }
 
 #[derive(clap::Args, Clone)]
@@ -203,10 +213,9 @@ const THROUGHPUT_STEP_SECONDS: f64 = 0.25;
 
 pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
     match args.part {
-        Some(BenchPart::Crypto { seconds, threads }) => {
-            crate::print_stdout(
-                &(serde_json::to_string(&crypto(Duration::from_secs(seconds), threads)?)? + "\n"),
-            )?;
+        Some(BenchPart::Crypto { seconds, threads, sign_only }) => {
+            let result = crypto(Duration::from_secs(seconds), threads, !sign_only)?;
+            crate::print_stdout(&(serde_json::to_string(&result)? + "\n"))?;
             Ok(())
         }
         Some(BenchPart::Load(load_args)) => {
@@ -216,6 +225,8 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
         Some(BenchPart::Flood(flood_args)) => flood::run(flood_args).await,
         Some(BenchPart::FloodLoad(load_args)) => flood::load(load_args).await,
         Some(BenchPart::FloodForge(forge_args)) => flood::forge(forge_args).await,
+        Some(BenchPart::Drain(drain_args)) => drain::run(drain_args).await,
+        Some(BenchPart::DrainReceive(receive_args)) => drain::receive(receive_args).await,
         None if args.seconds > PHASE_SECONDS_MAX => bail!("--seconds is at most {PHASE_SECONDS_MAX}"),
         None if args.nodes == 0 => bail!("--nodes is at least 1"),
         None if args.nodes > 1 && args.database_url.is_none() => {
@@ -226,7 +237,7 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
 }
 
 /// (a): every thread signs a response-sized message and verifies a signature, in a loop.
-fn crypto(duration: Duration, threads: usize) -> anyhow::Result<CryptoResult> {
+fn crypto(duration: Duration, threads: usize, verify: bool) -> anyhow::Result<CryptoResult> {
     let key = SigningKey::generate()?;
     let public = key.verifying_key();
     let message = vec![b'x'; 900];
@@ -241,7 +252,9 @@ fn crypto(duration: Duration, threads: usize) -> anyhow::Result<CryptoResult> {
                 let mut operations = 0u64;
                 while started.elapsed() < duration {
                     let _ = key.sign(&message);
-                    let _ = public.verify(&message, &signature);
+                    if verify {
+                        let _ = public.verify(&message, &signature);
+                    }
                     operations += 1;
                 }
                 operations
@@ -435,12 +448,32 @@ fn check_notification(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<String, (Option<String>, Failure)> {
+    let notification = verified_notification(platform_key, client_id, path, headers, body)?;
+    let result = &notification.result;
+    if notification.notify_type != NOTIFY_TYPE_PAYMENT_RESULT
+        || result.result_status != ResultStatus::S
+        || result.code() != Some(ResultCode::SUCCESS)
+    {
+        let detail = format!("{} {}: {:?}", notification.notify_type, notification.payment_id, result);
+        return Err((Some(notification.payment_id), Failure::new(NOTIFICATION_RESULT, detail)));
+    }
+    Ok(notification.payment_id)
+}
+
+/// A payment notification the platform signed for this client and path, whatever it reports.
+fn verified_notification(
+    platform_key: &VerifyingKey,
+    client_id: &str,
+    path: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<ocpay_protocol::payments::PaymentNotification, (Option<String>, Failure)> {
     let claimed = || {
         serde_json::from_slice::<serde_json::Value>(body)
             .ok()
             .and_then(|body| body["paymentId"].as_str().map(str::to_owned))
     };
-    let notification = (|| -> Result<_, String> {
+    (|| -> Result<_, String> {
         let sent_for = header_text(headers, header::CLIENT_ID)?;
         if sent_for != client_id {
             return Err(format!("the notification is for client {sent_for:?}"));
@@ -454,16 +487,7 @@ fn check_notification(
         };
         webhook::payment_notification(platform_key, &delivery).map_err(|error| error.to_string())
     })()
-    .map_err(|detail| (claimed(), Failure::new(NOTIFICATION_SIGNATURE, detail)))?;
-    let result = &notification.result;
-    if notification.notify_type != NOTIFY_TYPE_PAYMENT_RESULT
-        || result.result_status != ResultStatus::S
-        || result.code() != Some(ResultCode::SUCCESS)
-    {
-        let detail = format!("{} {}: {:?}", notification.notify_type, notification.payment_id, result);
-        return Err((Some(notification.payment_id), Failure::new(NOTIFICATION_RESULT, detail)));
-    }
-    Ok(notification.payment_id)
+    .map_err(|detail| (claimed(), Failure::new(NOTIFICATION_SIGNATURE, detail)))
 }
 
 /// Where each payment's notification is, for the load generator's workers; `stray` keeps the
@@ -957,7 +981,7 @@ async fn orchestrate(args: &BenchArgs) -> anyhow::Result<()> {
     let url = urls.join(",");
     let server_pids: Vec<u32> = servers.iter().map(|server| server.0.id()).collect();
 
-    let estimate = crypto(Duration::from_secs(1), n_server_cpus)?.operations_per_second;
+    let estimate = crypto(Duration::from_secs(1), n_server_cpus, true)?.operations_per_second;
     let seconds = args.seconds as f64;
     let n_requests = |rate: f64| (rate * seconds * 1.5) as usize + 1000;
     let load_args = |requests: &Path, rate: Option<f64>, notify_port: Option<u16>| {

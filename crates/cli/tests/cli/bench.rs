@@ -290,3 +290,25 @@ fn a_benchmark_preloaded_with_history_on_postgres_settles_reconciles_and_keeps_t
     assert!(stderr.contains("--preload fills only a store of its own"), "{stderr}");
     assert_eq!(count("SELECT count(*) FROM payment"), payments, "nothing written");
 }
+
+/// `ocpay bench drain`, small: every preloaded payment's result is delivered once more to the
+/// benchmark's receiver, which verifies each with the platform key, and the CPU per
+/// notification is set against one signature's.
+#[test]
+fn the_drain_benchmark_delivers_every_due_notification_and_verifies_each() {
+    let tmp = tempfile::tempdir().unwrap();
+    let output = bench(tmp.path(), &["drain", "--notifications", "400", "--timeout-seconds", "120"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "ocpay bench drain failed:\n{stderr}");
+    let summary = json_of(&output);
+    // Every payment has its result notification: 380 paid, 20 expired.
+    assert_eq!(summary["due"], 400, "{summary:#}");
+    assert_eq!(summary["received"]["delivered"], 400, "{summary:#}");
+    assert_eq!(summary["received"]["failures"], 0, "{summary:#}");
+    assert_eq!(summary["received"]["timed_out"], false, "{summary:#}");
+    // The server signed each: its CPU per notification covers most of a signature's, and the
+    // ratio has room for a noisy machine, not for a server that skips its signatures.
+    let ratio = number(&summary, "/cpu_ratio");
+    assert!(ratio > 0.0 && ratio < 3.0, "cpu_ratio = {ratio}: {stderr}");
+    assert!(number(&summary, "/sign_ceiling/operations_per_second") > 10.0, "{stderr}");
+}

@@ -77,4 +77,9 @@ pub trait PreloadStore: Send + Sync {
         first: u64,
         count: u64,
     ) -> Result<PreloadRows, StoreError>;
+
+    /// Makes every payment-result notification to `owner` due again at `now`, as if never
+    /// sent (its attempts forgotten): the backlog that `ocpay bench drain` times the notifier
+    /// on. Says how many are due.
+    async fn preload_due_notifications(&self, owner: &ClientId, now: Timestamp) -> Result<u64, StoreError>;
 }

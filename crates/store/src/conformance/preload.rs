@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use jiff::SignedDuration;
 use ocpay_core::fees::FeeSchedule;
 use ocpay_core::ids::PaymentId;
 use ocpay_core::payment::{FailReason, PaymentState};
@@ -88,4 +89,13 @@ pub async fn a_preloaded_history_keeps_the_ledger_and_reads_back(store: Arc<dyn 
     let notified = store.notifications("pl-P40").await.unwrap();
     assert_eq!(notified.len(), 1);
     assert_eq!(notified[0].1.len(), 1, "one attempt");
+
+    // The drain benchmark's backlog: every payment result due again, its attempts forgotten,
+    // and the refunds' results left as they were.
+    assert_eq!(store.preload_due_notifications(&owner, at(200_000)).await.unwrap(), 100);
+    let (again, attempts) = &store.notifications("pl-P40").await.unwrap()[0];
+    assert!(again.delivered_at.is_none() && attempts.is_empty(), "{again:?} {attempts:?}");
+    let claimed = store.claim_notifications(at(200_000), SignedDuration::from_secs(60), 1_000).await.unwrap();
+    assert_eq!(claimed.len(), 100, "every payment result is due, and nothing else");
+    assert!(claimed.iter().all(|notification| notification.subject_id.starts_with("pl-P")));
 }

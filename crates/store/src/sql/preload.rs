@@ -10,7 +10,9 @@
 //! holds exactly the sum of its entries, so the ledger check passes on a preloaded store.
 
 use async_trait::async_trait;
+use ocpay_core::Timestamp;
 use ocpay_core::fees::{self, Fee, FeeRefund};
+use ocpay_core::ids::ClientId;
 use ocpay_core::ledger::{self, Account, AccountOwner, Entry, Posting, WalletLimit};
 use ocpay_core::money::Money;
 use ocpay_core::participant::Environment;
@@ -485,6 +487,25 @@ impl<E: Engine> PreloadStore for SqlStore<E> {
         let (plan, rules, limit) = (plan.clone(), self.fee_rules.clone(), self.wallet_limit);
         self.engine
             .write(Isolation::Serializable, move |db| preload(db, &plan, first, count, &rules, limit))
+            .await
+    }
+
+    async fn preload_due_notifications(&self, owner: &ClientId, now: Timestamp) -> Result<u64, StoreError> {
+        let owner = owner.as_str().to_owned();
+        self.engine
+            .write(Isolation::Serializable, move |db| {
+                db.execute(
+                    "DELETE FROM delivery_attempt WHERE notification_id IN (SELECT notification_id FROM \
+                     notification WHERE recipient_client_id = ?1 AND kind = 'PAYMENT_RESULT')",
+                    params![owner],
+                )?;
+                db.execute(
+                    "UPDATE notification SET status = 'PENDING', attempts = 0, next_attempt_at_ms = ?2, \
+                     delivered_at_ms = NULL, claimed_until_ms = NULL \
+                     WHERE recipient_client_id = ?1 AND kind = 'PAYMENT_RESULT'",
+                    params![owner, millis(now)],
+                )
+            })
             .await
     }
 }
