@@ -114,8 +114,11 @@ async fn drain(
     let preloaded =
         super::preload::preload(&data_dir, &config, &client_id, &notify_url, args.notifications).await?;
     let owner = ClientId::parse(&client_id).map_err(anyhow::Error::msg)?;
-    let due =
-        data_dir.open_store(&config).await?.preload_due_notifications(&owner, jiff::Timestamp::now()).await?;
+    let due = data_dir
+        .open_store(&config)
+        .await?
+        .preload_due_notifications(&owner, super::preload::PREFIX, jiff::Timestamp::now())
+        .await?;
     eprintln!("{due} notifications due, to {notify_url}");
 
     let ceiling_args = strings(&[

@@ -30,6 +30,9 @@ use serde_json::{Value, json};
 /// Payments per transaction.
 pub(super) const CHUNK: u64 = 25_000;
 
+/// What the preloaded history's ids begin with.
+pub(super) const PREFIX: &str = "preload-";
+
 /// The history ends this long before the run...
 const ENDS_BEFORE: SignedDuration = SignedDuration::from_hours(48);
 /// ... and spans this long.
@@ -122,7 +125,7 @@ pub(super) async fn preload(
         from: to.checked_sub(SPAN)?,
         to,
         total: payments,
-        prefix: "preload-".to_owned(),
+        prefix: PREFIX.to_owned(),
         pay,
         refund,
     };

@@ -78,8 +78,14 @@ pub trait PreloadStore: Send + Sync {
         count: u64,
     ) -> Result<PreloadRows, StoreError>;
 
-    /// Makes every payment-result notification to `owner` due again at `now`, as if never
-    /// sent (its attempts forgotten): the backlog that `ocpay bench drain` times the notifier
-    /// on. Says how many are due.
-    async fn preload_due_notifications(&self, owner: &ClientId, now: Timestamp) -> Result<u64, StoreError>;
+    /// Makes the payment-result notifications of the history preloaded for `owner` with ids
+    /// beginning `prefix` ([`PreloadPlan::prefix`]) due again at `now`, as if never sent (their
+    /// attempts forgotten): the backlog that `ocpay bench drain` times the notifier on. No other
+    /// notification is touched. Says how many are due.
+    async fn preload_due_notifications(
+        &self,
+        owner: &ClientId,
+        prefix: &str,
+        now: Timestamp,
+    ) -> Result<u64, StoreError>;
 }

@@ -92,7 +92,12 @@ pub async fn a_preloaded_history_keeps_the_ledger_and_reads_back(store: Arc<dyn 
 
     // The drain benchmark's backlog: every payment result due again, its attempts forgotten,
     // and the refunds' results left as they were.
-    assert_eq!(store.preload_due_notifications(&owner, at(200_000)).await.unwrap(), 100);
+    assert_eq!(
+        store.preload_due_notifications(&owner, "other-", at(200_000)).await.unwrap(),
+        0,
+        "only the history with the prefix given"
+    );
+    assert_eq!(store.preload_due_notifications(&owner, "pl-", at(200_000)).await.unwrap(), 100);
     let (again, attempts) = &store.notifications("pl-P40").await.unwrap()[0];
     assert!(again.delivered_at.is_none() && attempts.is_empty(), "{again:?} {attempts:?}");
     let claimed = store.claim_notifications(at(200_000), SignedDuration::from_secs(60), 1_000).await.unwrap();

@@ -490,20 +490,38 @@ impl<E: Engine> PreloadStore for SqlStore<E> {
             .await
     }
 
-    async fn preload_due_notifications(&self, owner: &ClientId, now: Timestamp) -> Result<u64, StoreError> {
-        let owner = owner.as_str().to_owned();
+    async fn preload_due_notifications(
+        &self,
+        owner: &ClientId,
+        prefix: &str,
+        now: Timestamp,
+    ) -> Result<u64, StoreError> {
+        let (owner, prefix) = (owner.as_str().to_owned(), prefix.to_owned());
         self.engine
             .write(Isolation::Serializable, move |db| {
+                // The preloaded history's payment results: its own ids, never a real payment's.
+                macro_rules! preloaded {
+                    () => {
+                        "recipient_client_id = ?1 AND kind = 'PAYMENT_RESULT' \
+                         AND SUBSTR(subject_id, 1, LENGTH(CAST(?2 AS TEXT))) = CAST(?2 AS TEXT)"
+                    };
+                }
                 db.execute(
-                    "DELETE FROM delivery_attempt WHERE notification_id IN (SELECT notification_id FROM \
-                     notification WHERE recipient_client_id = ?1 AND kind = 'PAYMENT_RESULT')",
-                    params![owner],
+                    concat!(
+                        "DELETE FROM delivery_attempt WHERE notification_id IN \
+                         (SELECT notification_id FROM notification WHERE ",
+                        preloaded!(),
+                        ")"
+                    ),
+                    params![owner, prefix],
                 )?;
                 db.execute(
-                    "UPDATE notification SET status = 'PENDING', attempts = 0, next_attempt_at_ms = ?2, \
-                     delivered_at_ms = NULL, claimed_until_ms = NULL \
-                     WHERE recipient_client_id = ?1 AND kind = 'PAYMENT_RESULT'",
-                    params![owner, millis(now)],
+                    concat!(
+                        "UPDATE notification SET status = 'PENDING', attempts = 0, next_attempt_at_ms = ?3, \
+                         delivered_at_ms = NULL, claimed_until_ms = NULL WHERE ",
+                        preloaded!()
+                    ),
+                    params![owner, prefix, millis(now)],
                 )
             })
             .await
