@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use ocpay_core::Timestamp;
-use ocpay_core::ids::{ClientId, CodeToken};
+use ocpay_core::ids::{ClientId, CodeToken, PaymentId};
 use ocpay_core::payment::{CancelWindow, FailReason, Payment, PaymentTerms};
 
 use crate::pages::{PageCursor, PaymentFilter};
@@ -31,6 +31,14 @@ pub trait PaymentStore: Send + Sync {
 
     /// One of `owner`'s payments. Other participants' payments are never found.
     async fn payment(&self, owner: &ClientId, lookup: &PaymentLookup) -> Result<Option<Payment>, StoreError>;
+
+    /// Several payments in one read: for each `(owner, id)`, that owner's payment or `None`, in
+    /// the order asked. The notifier reads a claimed batch's payments this way, one snapshot
+    /// instead of a read transaction each.
+    async fn payments_by_id(
+        &self,
+        wanted: &[(ClientId, PaymentId)],
+    ) -> Result<Vec<Option<Payment>>, StoreError>;
 
     /// Cancels one of `owner`'s payments as core decides at `now`. A paid payment inside its
     /// window is reversed in full to the payer in the same transaction.

@@ -78,6 +78,12 @@ pub async fn payments_are_private_to_their_owner(store: Arc<dyn Store>) {
     let by_request = PaymentLookup::ByRequestId(terms.request_id.clone());
     assert!(store.payment(&bob, &by_id).await.unwrap().is_none(), "bob cannot read alice's payment by id");
     assert!(store.payment(&bob, &by_request).await.unwrap().is_none(), "nor by request id");
+    let missing = PaymentId::parse("P-MISSING").unwrap();
+    let wanted =
+        [(bob.clone(), terms.id.clone()), (alice.clone(), terms.id.clone()), (alice.clone(), missing)];
+    let batch = store.payments_by_id(&wanted).await.unwrap();
+    let found: Vec<_> = batch.iter().map(|payment| payment.as_ref().map(|payment| &payment.terms)).collect();
+    assert_eq!(found, [None, Some(&terms), None], "a batch read finds only each owner's own, in order");
     let cancel = store.cancel_payment(&bob, &by_id, &CancelWindow::default(), at(30)).await.unwrap();
     assert_eq!(cancel, CancelPayment::NotFound, "bob cannot cancel alice's payment");
 

@@ -3,7 +3,7 @@
 //! notification.
 
 use ocpay_core::Timestamp;
-use ocpay_core::ids::{ClientId, CodeToken};
+use ocpay_core::ids::{ClientId, CodeToken, PaymentId};
 use ocpay_core::ledger::{self, Account, AccountOwner, WalletLimit};
 use ocpay_core::money::{Currency, Money};
 use ocpay_core::payment::{
@@ -395,6 +395,17 @@ impl<E: Engine> PaymentStore for SqlStore<E> {
 
     async fn payment(&self, owner: &ClientId, lookup: &PaymentLookup) -> Result<Option<Payment>, StoreError> {
         self.engine.read(|db| find(db, owner, lookup)).await
+    }
+
+    async fn payments_by_id(
+        &self,
+        wanted: &[(ClientId, PaymentId)],
+    ) -> Result<Vec<Option<Payment>>, StoreError> {
+        self.engine
+            .read(|db| {
+                wanted.iter().map(|(owner, id)| find(db, owner, &PaymentLookup::ById(id.clone()))).collect()
+            })
+            .await
     }
 
     async fn cancel_payment_audited(
