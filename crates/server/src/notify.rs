@@ -166,12 +166,17 @@ async fn claim_and_send(
     let settings = &notifier.context.settings.notify;
     let senders = Arc::new(Semaphore::new(settings.concurrency_max));
     let (poll, lease) = (settings.poll, settings.claim_lease);
+    let batch = settings.batch_max as usize;
+    let mut backlog = false;
     while !*stop.borrow() {
         // Claim only what can be sent at once, so no claimed row waits for a sender while its
-        // lease runs: a lease is always longer than one attempt's timeout.
-        let Ok(first) = senders.clone().acquire_owned().await else { return };
-        let mut permits = vec![first];
-        let batch = settings.batch_max as usize;
+        // lease runs: a lease is always longer than one attempt's timeout. In a backlog (the
+        // last claim was full) wait for a quarter of the senders: a claim and its batch read
+        // then serve several notifications, not the one whose sender has just finished.
+        let wanted = if backlog { (settings.concurrency_max / 4).min(batch).max(1) } else { 1 };
+        let Ok(mut taken) = senders.clone().acquire_many_owned(wanted as u32).await else { return };
+        let mut permits = Vec::with_capacity(batch);
+        permits.extend(std::iter::from_fn(|| taken.split(1)));
         while permits.len() < batch {
             let Ok(permit) = senders.clone().try_acquire_owned() else { break };
             permits.push(permit);
@@ -204,6 +209,7 @@ async fn claim_and_send(
                 false
             }
         };
+        backlog = full_batch;
         if full_batch {
             continue;
         }
