@@ -90,6 +90,7 @@ macro_rules! conformance_tests {
         $crate::conformance_tests!(@area store $attrs $new_store, notifications [
             the_outbox_claims_retries_and_resends,
             a_resend_waits_for_the_attempt_in_flight,
+            claims_take_the_earliest_due_and_never_one_row_twice,
         ]);
         $crate::conformance_tests!(@area store $attrs $new_store, refunds [
             refunds_are_idempotent_and_bounded_by_the_payment,

@@ -69,6 +69,49 @@ pub async fn the_outbox_claims_retries_and_resends(store: Arc<dyn Store>) {
     store.release_claims().await.unwrap();
 }
 
+pub async fn claims_take_the_earliest_due_and_never_one_row_twice(store: Arc<dyn Store>) {
+    // Twelve payment results, due at 100, 110, ... 210, failed in a shuffled order.
+    let mut subjects = Vec::new();
+    for index in [7, 2, 11, 0, 5, 9, 1, 4, 10, 3, 8, 6] {
+        let (_, terms) = paid_ready(&*store, &format!("PR-CLAIM-{index}"), 100).await;
+        store.fail_payment(&terms.code_token, FailReason::RiskReject, at(100 + 10 * index)).await.unwrap();
+        subjects.push((index, terms.id.as_str().to_owned()));
+    }
+    subjects.sort();
+    let subject_of = |claimed: &[crate::Notification]| -> Vec<String> {
+        claimed.iter().map(|notification| notification.subject_id.clone()).collect()
+    };
+    let lease = SignedDuration::from_secs(600);
+    let first = store.claim_notifications(at(125), lease, 10).await.unwrap();
+    assert_eq!(
+        subject_of(&first),
+        [subjects[0].1.as_str(), &subjects[1].1, &subjects[2].1],
+        "only the due, earliest first"
+    );
+    let next = store.claim_notifications(at(300), lease, 2).await.unwrap();
+    assert_eq!(
+        subject_of(&next),
+        [subjects[3].1.as_str(), &subjects[4].1],
+        "at most the limit, earliest first"
+    );
+
+    // Claimers racing for the other seven share them out: none is claimed twice.
+    let claimers: Vec<_> = (0..6)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move { store.claim_notifications(at(300), lease, 2).await.unwrap() })
+        })
+        .collect();
+    let mut raced = Vec::new();
+    for claimer in claimers {
+        raced.extend(subject_of(&claimer.await.unwrap()));
+    }
+    raced.sort();
+    let mut rest: Vec<String> = subjects[5..].iter().map(|(_, subject)| subject.clone()).collect();
+    rest.sort();
+    assert_eq!(raced, rest, "every due row claimed once");
+}
+
 pub async fn a_resend_waits_for_the_attempt_in_flight(store: Arc<dyn Store>) {
     let (_, terms) = paid_ready(&*store, "PR-IN-FLIGHT", 100).await;
     store.fail_payment(&terms.code_token, FailReason::RiskReject, at(100)).await.unwrap();

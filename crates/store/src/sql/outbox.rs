@@ -10,7 +10,7 @@ use ocpay_core::refund::{Refund, RefundState};
 use ocpay_core::registration::{Registration, RegistrationState};
 
 use super::rows::{self, millis};
-use super::{Db, Engine, Isolation, SqlStore, params};
+use super::{Db, Dialect, Engine, Isolation, SqlStore, params};
 use crate::{
     AfterAttempt, Attempt, Notification, NotificationEvent, NotificationKind, NotificationStore, Secret,
     StoreError,
@@ -136,23 +136,29 @@ pub(super) fn claim(
     lease: SignedDuration,
     limit: u32,
 ) -> Result<Vec<Notification>, StoreError> {
-    let sql = queue_rows!(
-        db,
-        concat!(
-            "SELECT ",
-            notification_columns!(),
-            " FROM notification WHERE status = 'PENDING' AND next_attempt_at_ms <= ?1 \
-              AND (claimed_until_ms IS NULL OR claimed_until_ms <= ?1) ORDER BY next_attempt_at_ms LIMIT ?2"
-        )
-    );
-    let claimed = db.query_all(sql, params![millis(now), i64::from(limit)], rows::notification)?;
-    let until = now.checked_add(lease).unwrap_or(now);
-    for notification in &claimed {
-        db.execute(
-            "UPDATE notification SET claimed_until_ms = ?1 WHERE notification_id = ?2",
-            params![millis(until), notification.id],
-        )?;
+    // One statement takes and returns the rows: on PostgreSQL one round trip instead of one
+    // for each row claimed.
+    macro_rules! claim_due {
+        ($lock:literal) => {
+            concat!(
+                "UPDATE notification SET claimed_until_ms = ?3 WHERE notification_id IN ( \
+                   SELECT notification_id FROM notification WHERE status = 'PENDING' AND next_attempt_at_ms <= ?1 \
+                   AND (claimed_until_ms IS NULL OR claimed_until_ms <= ?1) ORDER BY next_attempt_at_ms LIMIT ?2",
+                $lock,
+                ") RETURNING ",
+                notification_columns!()
+            )
+        };
     }
+    let sql = match db.dialect() {
+        Dialect::Sqlite => claim_due!(""),
+        Dialect::Postgres => claim_due!(" FOR UPDATE SKIP LOCKED"),
+    };
+    let until = now.checked_add(lease).unwrap_or(now);
+    let mut claimed =
+        db.query_all(sql, params![millis(now), i64::from(limit), millis(until)], rows::notification)?;
+    // The order RETURNING gives is unspecified: the earliest due go first.
+    claimed.sort_by_key(|notification| notification.next_attempt_at);
     Ok(claimed)
 }
 
