@@ -213,10 +213,14 @@ async fn drain(
     }
     eprintln!("| delivered per second / signing ceiling | {throughput_ratio:.2} |");
     if received.timed_out || received.delivered < due || received.failures > 0 {
+        let within = if received.timed_out {
+            format!(", not within {} s", args.timeout_seconds)
+        } else {
+            String::new()
+        };
         bail!(
-            "the backlog was not delivered: {} of {due} in {} s, {} failures",
+            "the backlog was not delivered: {} of {due} verified, {} not verified{within}",
             received.delivered,
-            args.timeout_seconds,
             received.failures
         );
     }
