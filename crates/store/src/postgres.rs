@@ -13,30 +13,34 @@
 //! `FOR UPDATE SKIP LOCKED`, and outbox claims are leases with an expiry, so a node that dies
 //! holding claims only delays those notifications until their lease ends.
 //!
-//! The driver is the synchronous `postgres` client: the business SQL is synchronous (it runs on
-//! SQLite's writer thread too), and database calls run in `block_in_place`, which needs the
-//! multi-threaded Tokio runtime.
+//! The business SQL is synchronous (it runs on SQLite's writer thread too), so database calls
+//! run in `block_in_place`, which needs the multi-threaded Tokio runtime. Each connection is a
+//! `tokio-postgres` client driven on the calling thread by a runtime of its own, as the
+//! synchronous `postgres` crate drives it, with one difference: requests that need no answer
+//! before the next one are sent with it, in one round trip (see [`PostgresDb`]).
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::hash::{BuildHasher, RandomState};
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
+use std::task::Poll;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use postgres::config::SslMode;
-use postgres::error::SqlState;
-use postgres::types::{FromSql, IsNull, ToSql, Type, to_sql_checked};
-use postgres::{Client, NoTls, Statement};
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 use tokio::sync::Semaphore;
+use tokio_postgres::config::SslMode;
+use tokio_postgres::error::SqlState;
+use tokio_postgres::types::{FromSql, IsNull, ToSql, Type, to_sql_checked};
+use tokio_postgres::{Client, NoTls, Statement};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 use crate::StoreError;
 use crate::sql::{
-    Cell, Columns, Db, Dialect, Engine, Isolation, Row, SqlStore, StatementFaults, StatementKey, Value,
-    statement_key,
+    Cell, Columns, Db, Dialect, Engine, Isolation, Row, SqlStore, StatementFaults, StatementKey, ToValue,
+    Value, statement_key,
 };
 
 /// The schema, one migration per entry, applied in order and counted in `ocpay_schema`.
@@ -107,45 +111,50 @@ impl SqlStore<Postgres> {
     /// Connects, applies pending migrations and returns the store.
     pub async fn open(settings: &PostgresSettings) -> Result<PostgresStore, StoreError> {
         let engine = Postgres::new(settings)?;
-        engine.with_connection(|slot| migrate(&mut engine.connected(slot)?.client).map(drop)).await?;
+        engine.with_connection(|slot| migrate(engine.connected(slot)?).map(drop)).await?;
         Ok(SqlStore::new(engine))
     }
 
     /// Applies pending migrations and says which schema versions the database went from and to.
     pub async fn migrate(settings: &PostgresSettings) -> Result<(usize, usize), StoreError> {
         let engine = Postgres::new(settings)?;
-        engine.with_connection(|slot| migrate(&mut engine.connected(slot)?.client)).await
+        engine.with_connection(|slot| migrate(engine.connected(slot)?)).await
     }
 }
 
-fn migrate(client: &mut Client) -> Result<(usize, usize), StoreError> {
-    let mut transaction = client.transaction()?;
-    // A migration, and the wait for another node's, may take longer than a request may.
-    transaction.batch_execute("SET LOCAL statement_timeout = 0")?;
-    // Nodes that start together queue here; the first migrates, the others find nothing to do.
-    transaction.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])?;
-    transaction.batch_execute(
-        "CREATE TABLE IF NOT EXISTS ocpay_schema (version BIGINT PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())",
-    )?;
-    let applied: i64 =
-        transaction.query_one("SELECT COALESCE(MAX(version), 0) FROM ocpay_schema", &[])?.get(0);
-    let applied = usize::try_from(applied).unwrap_or(usize::MAX);
-    if applied > MIGRATIONS.len() {
-        return Err(StoreError::Database(format!(
-            "the database has schema version {applied}, newer than this ocpay knows ({})",
-            MIGRATIONS.len()
-        )));
-    }
-    for (version, migration) in (1i64..).zip(MIGRATIONS).skip(applied) {
-        transaction.batch_execute(migration)?;
-        transaction.execute("INSERT INTO ocpay_schema (version) VALUES ($1)", &[&version])?;
-    }
-    transaction.commit()?;
-    Ok((applied, MIGRATIONS.len()))
+fn migrate(connection: &mut Connection) -> Result<(usize, usize), StoreError> {
+    let Connection { client, driver, .. } = connection;
+    driver.block_on(async {
+        let transaction = client.transaction().await?;
+        // A migration, and the wait for another node's, may take longer than a request may.
+        transaction.batch_execute("SET LOCAL statement_timeout = 0").await?;
+        // Nodes that start together queue here; the first migrates, the others find nothing to do.
+        transaction.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK]).await?;
+        transaction
+            .batch_execute(
+                "CREATE TABLE IF NOT EXISTS ocpay_schema (version BIGINT PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())",
+            )
+            .await?;
+        let applied: i64 =
+            transaction.query_one("SELECT COALESCE(MAX(version), 0) FROM ocpay_schema", &[]).await?.get(0);
+        let applied = usize::try_from(applied).unwrap_or(usize::MAX);
+        if applied > MIGRATIONS.len() {
+            return Err(StoreError::Database(format!(
+                "the database has schema version {applied}, newer than this ocpay knows ({})",
+                MIGRATIONS.len()
+            )));
+        }
+        for (version, migration) in (1i64..).zip(MIGRATIONS).skip(applied) {
+            transaction.batch_execute(migration).await?;
+            transaction.execute("INSERT INTO ocpay_schema (version) VALUES ($1)", &[&version]).await?;
+        }
+        transaction.commit().await?;
+        Ok((applied, MIGRATIONS.len()))
+    })
 }
 
-impl From<postgres::Error> for StoreError {
-    fn from(error: postgres::Error) -> Self {
+impl From<tokio_postgres::Error> for StoreError {
+    fn from(error: tokio_postgres::Error) -> Self {
         match error.as_db_error() {
             Some(db) => StoreError::Database(format!("{} ({})", db.message(), db.code().code())),
             None => {
@@ -164,7 +173,7 @@ impl From<postgres::Error> for StoreError {
 
 /// The PostgreSQL [`Engine`]: a pool of connections, each with its prepared statements.
 pub struct Postgres {
-    config: postgres::Config,
+    config: tokio_postgres::Config,
     /// TLS, when the URL asks for it with `sslmode=require`.
     tls: Option<MakeRustlsConnect>,
     settings: PostgresSettings,
@@ -174,8 +183,10 @@ pub struct Postgres {
     faults: Option<Arc<StatementFaults>>,
 }
 
+/// A pooled connection: the client, what drives it, and its prepared statements.
 struct Connection {
     client: Client,
+    driver: Driver,
     /// Prepared statements by the address and length of their SQL text.
     statements: HashMap<StatementKey, Prepared>,
 }
@@ -183,9 +194,168 @@ struct Connection {
 /// A prepared statement with the names of its columns.
 type Prepared = (Statement, Columns);
 
+/// A connection's socket work (`tokio_postgres::Connection`, boxed whatever its TLS).
+type Io = Pin<Box<dyn Future<Output = Result<(), tokio_postgres::Error>> + Send>>;
+
+/// Drives a connection's socket on the thread that waits for its answers, with a
+/// single-threaded runtime of its own, so that no other thread is woken for a round trip.
+struct Driver {
+    runtime: tokio::runtime::Runtime,
+    /// `None` once the connection has ended: dropped, it fails every request still waiting,
+    /// and the client's next requests fail at once.
+    io: Option<Io>,
+}
+
+impl Driver {
+    /// Waits for `future` while driving the socket. A connection that ends meanwhile (the
+    /// server closed it) fails the wait with its own error.
+    fn block_on<T, E: From<tokio_postgres::Error>>(
+        &mut self,
+        future: impl Future<Output = Result<T, E>>,
+    ) -> Result<T, E> {
+        let mut future = std::pin::pin!(future);
+        let Driver { runtime, io } = self;
+        runtime.block_on(std::future::poll_fn(|cx| {
+            loop {
+                // The future first: the requests it sends are then written by this poll of the
+                // socket, all together.
+                if let Poll::Ready(output) = future.as_mut().poll(cx) {
+                    return Poll::Ready(output);
+                }
+                let Some(socket) = io.as_mut() else { return Poll::Pending };
+                let Poll::Ready(ended) = socket.as_mut().poll(cx) else { return Poll::Pending };
+                *io = None;
+                if let Err(error) = ended {
+                    return Poll::Ready(Err(error.into()));
+                }
+            }
+        }))
+    }
+}
+
+/// What follows the requests that wait to be sent, in one round trip.
+#[derive(Clone, Copy)]
+enum Last<'p> {
+    Query(&'static str, &'p [Value<'p>]),
+    Execute(&'static str, &'p [Value<'p>]),
+    /// `COMMIT` or `ROLLBACK`.
+    End(&'static str),
+}
+
+/// The answer to a [`Last`].
+enum Answer {
+    Rows(Vec<tokio_postgres::Row>, Columns),
+    Count(u64),
+    Done,
+}
+
+/// A statement sent with the next request, without waiting for its answer (see
+/// [`Db::execute_later`]), with its parameters owned until then.
+struct Later {
+    sql: &'static str,
+    params: Vec<Cell>,
+}
+
+/// One request of a round trip, its answer made uniform.
+type Request<'a> = Pin<Box<dyn Future<Output = Result<Answer, tokio_postgres::Error>> + 'a>>;
+
+impl Connection {
+    /// `sql` prepared on this connection (once: the first use of a statement costs a round trip).
+    fn prepared(&mut self, sql: &'static str) -> Result<Prepared, tokio_postgres::Error> {
+        let key = statement_key(sql);
+        if let Some(prepared) = self.statements.get(&key) {
+            return Ok(prepared.clone());
+        }
+        let statement = self.driver.block_on(self.client.prepare(&numbered_parameters(sql)))?;
+        let columns: Columns = statement.columns().iter().map(|column| column.name().to_owned()).collect();
+        self.statements.insert(key, (statement.clone(), columns.clone()));
+        Ok((statement, columns))
+    }
+
+    /// Sends `begin`, the statements of `later` and `last` together and waits for all their
+    /// answers: one round trip. Returns `last`'s answer, or the first failure: in a
+    /// transaction, PostgreSQL fails every statement after a failed one, so the first is the
+    /// cause (and a `COMMIT` after it rolls back).
+    fn exchange(
+        &mut self,
+        begin: Option<&'static str>,
+        later: &[Later],
+        last: Last<'_>,
+    ) -> Result<Answer, tokio_postgres::Error> {
+        let prepared_later =
+            later.iter().map(|later| self.prepared(later.sql)).collect::<Result<Vec<_>, _>>()?;
+        /// `last` with its statement prepared.
+        enum Ready<'p> {
+            Query(Prepared, &'p [Value<'p>]),
+            Execute(Statement, &'p [Value<'p>]),
+            End(&'static str),
+        }
+        let last = match last {
+            Last::Query(sql, params) => Ready::Query(self.prepared(sql)?, params),
+            Last::Execute(sql, params) => Ready::Execute(self.prepared(sql)?.0, params),
+            Last::End(end) => Ready::End(end),
+        };
+        let Connection { client, driver, .. } = self;
+        let client = &*client;
+        let mut requests: Vec<Request<'_>> = Vec::with_capacity(later.len() + 2);
+        if let Some(begin) = begin {
+            requests.push(Box::pin(async move { client.batch_execute(begin).await.map(|()| Answer::Done) }));
+        }
+        for ((statement, _), later) in prepared_later.iter().zip(later) {
+            requests.push(Box::pin(async move {
+                client.execute(statement, &parameters(&later.params)).await.map(Answer::Count)
+            }));
+        }
+        requests.push(match last {
+            Ready::Query((statement, columns), params) => Box::pin(async move {
+                client.query(&statement, &parameters(params)).await.map(|rows| Answer::Rows(rows, columns))
+            }),
+            Ready::Execute(statement, params) => {
+                Box::pin(
+                    async move { client.execute(&statement, &parameters(params)).await.map(Answer::Count) },
+                )
+            }
+            Ready::End(end) => {
+                Box::pin(async move { client.batch_execute(end).await.map(|()| Answer::Done) })
+            }
+        });
+        driver.block_on(in_order(requests))
+    }
+}
+
+/// Parameters as the client takes them.
+fn parameters<P: ToSql + Sync>(params: &[P]) -> Vec<&(dyn ToSql + Sync)> {
+    params.iter().map(|value| value as &(dyn ToSql + Sync)).collect()
+}
+
+/// Waits for every request, polling them in order: each sends its request on its first poll,
+/// so they go out in that order. Returns the last one's answer, or the first failure.
+async fn in_order(mut requests: Vec<Request<'_>>) -> Result<Answer, tokio_postgres::Error> {
+    let mut answers: Vec<Option<Result<Answer, tokio_postgres::Error>>> =
+        requests.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut waiting = false;
+        for (request, answer) in requests.iter_mut().zip(&mut answers) {
+            if answer.is_none() {
+                match request.as_mut().poll(cx) {
+                    Poll::Ready(ready) => *answer = Some(ready),
+                    Poll::Pending => waiting = true,
+                }
+            }
+        }
+        if waiting { Poll::Pending } else { Poll::Ready(()) }
+    })
+    .await;
+    let mut last = Ok(Answer::Done);
+    for answer in answers.into_iter().flatten() {
+        last = Ok(answer?);
+    }
+    last
+}
+
 impl Postgres {
     fn new(settings: &PostgresSettings) -> Result<Postgres, StoreError> {
-        let mut config: postgres::Config = settings
+        let mut config: tokio_postgres::Config = settings
             .url
             .parse()
             .map_err(|error| StoreError::Database(format!("the database URL is not valid: {error}")))?;
@@ -208,18 +378,32 @@ impl Postgres {
     }
 
     fn connect(&self) -> Result<Connection, StoreError> {
-        let mut client = match &self.tls {
-            Some(tls) => self.config.connect(tls.clone())?,
-            None => self.config.connect(NoTls)?,
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|error| StoreError::Database(format!("cannot start a connection's runtime: {error}")))?;
+        let (client, io): (Client, Io) = match &self.tls {
+            Some(tls) => {
+                let (client, io) = runtime.block_on(self.config.connect(tls.clone()))?;
+                (client, Box::pin(io))
+            }
+            None => {
+                let (client, io) = runtime.block_on(self.config.connect(NoTls))?;
+                (client, Box::pin(io))
+            }
         };
+        let mut connection =
+            Connection { client, driver: Driver { runtime, io: Some(io) }, statements: HashMap::new() };
         let statement_ms = self.settings.statement_timeout.as_millis();
         // A node that dies mid-transaction drops its connection, and PostgreSQL rolls back; the
         // idle timeout also ends a transaction whose node hangs instead.
-        client.batch_execute(&format!(
+        let settings = format!(
             "SET statement_timeout = {statement_ms}; SET idle_in_transaction_session_timeout = {}",
             statement_ms.saturating_mul(2)
-        ))?;
-        Ok(Connection { client, statements: HashMap::new() })
+        );
+        let Connection { client, driver, .. } = &mut connection;
+        driver.block_on(client.batch_execute(&settings))?;
+        Ok(connection)
     }
 
     /// Runs `work` with a slot for a pooled connection, waiting for a permit if all are busy.
@@ -277,50 +461,32 @@ impl Postgres {
         faults: Option<&StatementFaults>,
         work: &mut dyn FnMut(&mut dyn Db) -> Result<T, StoreError>,
     ) -> (Result<T, StoreError>, bool) {
-        let connection = match self.connected(slot) {
-            Ok(connection) => connection,
-            Err(error) => return (Err(error), false),
+        let mut db = PostgresDb {
+            engine: self,
+            slot,
+            begin: Some(begin),
+            later: Vec::new(),
+            must_retry: false,
+            retry_unique_violation,
+            failed: false,
+            faults,
         };
-        if let Err(error) = connection.client.batch_execute(begin) {
-            // A pooled connection the server has dropped (a restart, a failover): nothing was
-            // sent, so a new connection may try again.
-            *slot = None;
-            return (Err(error.into()), true);
-        }
-        let mut db =
-            PostgresDb { connection, must_retry: false, retry_unique_violation, failed: false, faults };
         let result = work(&mut db);
-        let (must_retry, failed) = (db.must_retry, db.failed);
         match result {
             // PostgreSQL would turn this COMMIT into a ROLLBACK without a word: a statement
             // failed and the transaction is aborted, though the business code went on.
-            Ok(_) if failed => {
-                if connection.client.batch_execute("ROLLBACK").is_err() {
-                    *slot = None;
-                }
+            Ok(_) if db.failed => {
+                db.roll_back();
                 let error = StoreError::Database("a statement failed inside the transaction".into());
-                (Err(error), must_retry)
+                (Err(error), db.must_retry)
             }
-            Ok(value) => match timed_commit(connection) {
+            Ok(value) => match db.commit() {
                 Ok(()) => (Ok(value), false),
-                Err(error) if is_retryable(&error) => (Err(error.into()), true),
-                Err(error) => {
-                    *slot = None;
-                    if error.as_db_error().is_some() {
-                        return (Err(error.into()), false);
-                    }
-                    // The connection broke during the COMMIT: whether it happened is unknown.
-                    // Never run it again here; the client's retry with the same idempotency key
-                    // finds out.
-                    let error = StoreError::Database(format!("the commit's outcome is unknown: {error}"));
-                    (Err(error), false)
-                }
+                Err(error) => (Err(error), db.must_retry),
             },
             Err(error) => {
-                if connection.client.batch_execute("ROLLBACK").is_err() {
-                    *slot = None;
-                }
-                (Err(error), must_retry)
+                db.roll_back();
+                (Err(error), db.must_retry)
             }
         }
     }
@@ -411,22 +577,15 @@ impl Engine for Postgres {
         F: FnOnce(&mut dyn Db) -> Result<T, StoreError> + Send,
     {
         self.with_connection(move |slot| {
-            let ran = std::cell::Cell::new(false);
             let mut read = Some(read);
             let mut once = |db: &mut dyn Db| match read.take() {
-                Some(read) => {
-                    ran.set(true);
-                    read(db)
-                }
+                Some(read) => read(db),
                 None => Err(StoreError::Database("a read ran twice".into())),
             };
+            // A read runs once: a pooled connection the server has dropped is replaced inside
+            // its first round trip (`PostgresDb::exchange`).
             let begin = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
-            let (result, retry) = self.attempt(slot, begin, false, None, &mut once);
-            // Only a read that never began (a dropped pooled connection) runs again.
-            match result {
-                Err(_) if retry && !ran.get() => self.attempt(slot, begin, false, None, &mut once).0,
-                result => result,
-            }
+            self.attempt(slot, begin, false, None, &mut once).0
         })
     }
 
@@ -445,21 +604,26 @@ impl Engine for Postgres {
 
 /// Errors after which the whole transaction may run again: PostgreSQL aborted it to keep
 /// transactions serialisable, or to break a deadlock.
-/// `COMMIT`, timed for the store's commit-latency metric (a no-op without a recorder).
-fn timed_commit(connection: &mut Connection) -> Result<(), postgres::Error> {
-    let started = std::time::Instant::now();
-    let committed = connection.client.batch_execute("COMMIT");
-    metrics::histogram!("ocpay_store_commit_seconds", "engine" => "postgres").record(started.elapsed());
-    committed
-}
-
-fn is_retryable(error: &postgres::Error) -> bool {
+fn is_retryable(error: &tokio_postgres::Error) -> bool {
     matches!(error.code(), Some(code) if *code == SqlState::T_R_SERIALIZATION_FAILURE || *code == SqlState::T_R_DEADLOCK_DETECTED)
 }
 
-/// A connection inside a transaction.
+/// A transaction on a pooled connection.
+///
+/// Requests wait until one needs its answer, and then go together, in one round trip: the
+/// transaction's `BEGIN` goes with its first statement, and statements run with
+/// [`Db::execute_later`] go with the next statement or the `COMMIT`. A `pay` (its payment
+/// inserted, then its audit event) is two round trips instead of four.
 struct PostgresDb<'c> {
-    connection: &'c mut Connection,
+    engine: &'c Postgres,
+    /// Always holds a connection while a round trip runs; left empty when its state is in doubt,
+    /// so that it never returns to the pool.
+    slot: &'c mut Option<Connection>,
+    /// The transaction's `BEGIN`, until it is sent: while it is here, nothing of the
+    /// transaction has reached the database.
+    begin: Option<&'static str>,
+    /// Statements to send with the next request.
+    later: Vec<Later>,
     /// Set when a statement failed in a way that running the transaction again may cure.
     must_retry: bool,
     /// Whether a violated unique key asks for a retry. A key taken by a transaction that
@@ -482,19 +646,74 @@ impl PostgresDb<'_> {
         faults.check(sql).inspect_err(|_| self.failed = true)
     }
 
-    fn prepared(&mut self, sql: &'static str) -> Result<Prepared, StoreError> {
-        let key = statement_key(sql);
-        if let Some(prepared) = self.connection.statements.get(&key) {
-            return Ok(prepared.clone());
+    /// Sends what waits and `last` in one round trip, and returns `last`'s answer.
+    ///
+    /// The round trip that begins the transaction runs once more on a new connection when it
+    /// finds its connection closed (a pooled connection the server dropped: a restart, a
+    /// failover): without a `COMMIT`, nothing of it can have happened. Later round trips stay
+    /// on the transaction's connection, whatever its state.
+    fn exchange(&mut self, last: Last<'_>) -> Result<Answer, StoreError> {
+        let mut may_replay = self.begin.is_some() && !matches!(last, Last::End(_));
+        loop {
+            let connection = match (self.begin, self.slot.as_mut()) {
+                (Some(_), _) => self.engine.connected(self.slot)?,
+                (None, Some(connection)) => connection,
+                (None, None) => {
+                    return Err(StoreError::Database("the transaction's connection is gone".into()));
+                }
+            };
+            let answer = connection.exchange(self.begin, &self.later, last);
+            if answer.is_err() && may_replay && connection.client.is_closed() {
+                may_replay = false;
+                continue;
+            }
+            self.begin = None;
+            self.later.clear();
+            return answer.map_err(|error| self.error(error));
         }
-        let statement =
-            self.connection.client.prepare(&numbered_parameters(sql)).map_err(|error| self.error(error))?;
-        let columns: Columns = statement.columns().iter().map(|column| column.name().to_owned()).collect();
-        self.connection.statements.insert(key, (statement.clone(), columns.clone()));
-        Ok((statement, columns))
     }
 
-    fn error(&mut self, error: postgres::Error) -> StoreError {
+    /// Commits: the statements that wait and the `COMMIT` in one round trip. A transaction
+    /// that has sent nothing yet first sends its statements without the `COMMIT`, so that a
+    /// dropped pooled connection is replaced with no doubt about the outcome.
+    fn commit(&mut self) -> Result<(), StoreError> {
+        if self.begin.is_some() {
+            // Nothing ran: nothing to commit.
+            let Some(last) = self.later.pop() else { return Ok(()) };
+            let params: Vec<Value<'_>> = last.params.iter().map(ToValue::to_value).collect();
+            self.exchange(Last::Execute(last.sql, &params))?;
+        }
+        let Some(connection) = self.slot.as_mut() else {
+            return Err(StoreError::Database("the transaction's connection is gone".into()));
+        };
+        let started = std::time::Instant::now();
+        let committed = connection.exchange(None, &self.later, Last::End("COMMIT"));
+        metrics::histogram!("ocpay_store_commit_seconds", "engine" => "postgres").record(started.elapsed());
+        self.later.clear();
+        let Err(error) = committed else { return Ok(()) };
+        // A statement sent with the COMMIT failed (and the COMMIT rolled back), or the COMMIT
+        // failed: either way the transaction is over and the connection is ready for the next.
+        if error.as_db_error().is_some() {
+            return Err(self.error(error));
+        }
+        // The connection broke during the COMMIT: whether it happened is unknown. Never run it
+        // again here; the client's retry with the same idempotency key finds out.
+        *self.slot = None;
+        Err(StoreError::Database(format!("the commit's outcome is unknown: {}", StoreError::from(error))))
+    }
+
+    /// Rolls back what was sent; statements that wait are dropped.
+    fn roll_back(&mut self) {
+        if self.begin.is_some() {
+            self.later.clear();
+            return;
+        }
+        if self.exchange(Last::End("ROLLBACK")).is_err() {
+            *self.slot = None;
+        }
+    }
+
+    fn error(&mut self, error: tokio_postgres::Error) -> StoreError {
         self.failed = true;
         if is_retryable(&error) {
             self.must_retry = true;
@@ -514,10 +733,9 @@ impl Db for PostgresDb<'_> {
 
     fn query(&mut self, sql: &'static str, params: &[Value<'_>]) -> Result<Vec<Row>, StoreError> {
         self.planned_failure(sql)?;
-        let (statement, columns) = self.prepared(sql)?;
-        let params: Vec<&(dyn ToSql + Sync)> =
-            params.iter().map(|value| value as &(dyn ToSql + Sync)).collect();
-        let rows = self.connection.client.query(&statement, &params).map_err(|error| self.error(error))?;
+        let Answer::Rows(rows, columns) = self.exchange(Last::Query(sql, params))? else {
+            return Err(StoreError::Database("a query answered without rows".into()));
+        };
         rows.iter()
             .map(|row| {
                 let cells =
@@ -532,10 +750,16 @@ impl Db for PostgresDb<'_> {
 
     fn execute(&mut self, sql: &'static str, params: &[Value<'_>]) -> Result<u64, StoreError> {
         self.planned_failure(sql)?;
-        let (statement, _) = self.prepared(sql)?;
-        let params: Vec<&(dyn ToSql + Sync)> =
-            params.iter().map(|value| value as &(dyn ToSql + Sync)).collect();
-        self.connection.client.execute(&statement, &params).map_err(|error| self.error(error))
+        match self.exchange(Last::Execute(sql, params))? {
+            Answer::Count(count) => Ok(count),
+            _ => Err(StoreError::Database("a statement answered without a count".into())),
+        }
+    }
+
+    fn execute_later(&mut self, sql: &'static str, params: &[Value<'_>]) -> Result<(), StoreError> {
+        self.planned_failure(sql)?;
+        self.later.push(Later { sql, params: params.iter().copied().map(Cell::from).collect() });
+        Ok(())
     }
 }
 
@@ -570,6 +794,18 @@ impl ToSql for Value<'_> {
             Value::Blob(bytes) if <&[u8] as ToSql>::accepts(ty) => bytes.to_sql(ty, out),
             Value::Text(_) | Value::Blob(_) => Err(format!("{self:?} cannot be a {ty} parameter").into()),
         }
+    }
+
+    fn accepts(_: &Type) -> bool {
+        true
+    }
+
+    to_sql_checked!();
+}
+
+impl ToSql for Cell {
+    fn to_sql(&self, ty: &Type, out: &mut BytesMut) -> Result<IsNull, BoxError> {
+        self.to_value().to_sql(ty, out)
     }
 
     fn accepts(_: &Type) -> bool {

@@ -5,9 +5,11 @@
 
 use std::sync::Arc;
 
+use ocpay_core::ids::PaymentRequestId;
 use ocpay_store::conformance;
 use ocpay_store::postgres::{PostgresSettings, PostgresStore};
 use ocpay_store::prelude::*;
+use ocpay_store::{CreatePayment, PaymentLookup};
 
 async fn open(url: &str) -> PostgresStore {
     PostgresStore::open(&PostgresSettings::new(url)).await.expect("open the PostgreSQL store")
@@ -124,21 +126,21 @@ async fn postgres_tls_is_used_and_the_servers_certificate_verified() {
 }
 
 /// Runs SQL statements on the database at `url`, off the async runtime.
-async fn execute(url: &str, statements: &'static str) {
-    let url = url.to_owned();
+async fn execute(url: &str, statements: &str) {
+    let (url, statements) = (url.to_owned(), statements.to_owned());
     tokio::task::spawn_blocking(move || {
         let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
-        client.batch_execute(statements).unwrap();
+        client.batch_execute(&statements).unwrap();
     })
     .await
     .unwrap();
 }
 
-async fn count(url: &str, query: &'static str) -> i64 {
-    let url = url.to_owned();
+async fn count(url: &str, query: &str) -> i64 {
+    let (url, query) = (url.to_owned(), query.to_owned());
     tokio::task::spawn_blocking(move || {
         let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
-        client.query_one(query, &[]).unwrap().get(0)
+        client.query_one(&query, &[]).unwrap().get(0)
     })
     .await
     .unwrap()
@@ -202,20 +204,7 @@ async fn a_postgres_write_is_run_again_up_to_the_serialisation_retries_then_fail
     let mut settings = PostgresSettings::new(url.clone());
     settings.serialization_retries = 3;
     let store = PostgresStore::open(&settings).await.unwrap();
-    // The first `failures` inserts of a payer fail as PostgreSQL fails a transaction that
-    // cannot serialise; a sequence, which no rollback undoes, counts the attempts.
-    execute(
-        &url,
-        "CREATE SEQUENCE attempts; CREATE TABLE forced (failures BIGINT NOT NULL); \
-         CREATE FUNCTION fail_to_serialise() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
-           IF nextval('attempts') <= (SELECT failures FROM forced) THEN \
-             RAISE EXCEPTION 'could not serialize access (forced)' USING ERRCODE = 'serialization_failure'; \
-           END IF; \
-           RETURN NEW; \
-         END $$; \
-         CREATE TRIGGER fail_to_serialise BEFORE INSERT ON payer FOR EACH ROW EXECUTE FUNCTION fail_to_serialise();",
-    )
-    .await;
+    fail_inserts(&url, "payer").await;
     let payer = |id: &str| ocpay_core::payer::Payer {
         id: ocpay_core::payer::PayerId::parse(id).unwrap(),
         environment: ocpay_core::participant::Environment::Sandbox,
@@ -239,4 +228,109 @@ async fn a_postgres_write_is_run_again_up_to_the_serialisation_retries_then_fail
     assert!(error.to_string().contains("40001"), "{error}");
     assert_eq!(count(&url, "SELECT last_value FROM attempts").await, 4, "run once and again three times");
     assert_eq!(store.payer(&lost.id).await.unwrap(), None, "nothing of it was stored");
+}
+
+/// Makes inserts into `table` fail: the first `failures` (a row of the table `forced`) as
+/// PostgreSQL fails a transaction that cannot serialise, and every one while `failures` is
+/// negative with an error that is not worth a retry. A sequence, which no rollback undoes,
+/// counts the attempts.
+async fn fail_inserts(url: &str, table: &str) {
+    execute(
+        url,
+        &format!(
+            "CREATE SEQUENCE attempts; CREATE TABLE forced (failures BIGINT NOT NULL); \
+             CREATE FUNCTION fail_inserts() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+               IF (SELECT failures FROM forced) < 0 THEN \
+                 RAISE EXCEPTION 'refused (forced)'; \
+               END IF; \
+               IF nextval('attempts') <= (SELECT failures FROM forced) THEN \
+                 RAISE EXCEPTION 'could not serialize access (forced)' USING ERRCODE = 'serialization_failure'; \
+               END IF; \
+               RETURN NEW; \
+             END $$; \
+             CREATE TRIGGER fail_inserts BEFORE INSERT ON {table} FOR EACH ROW EXECUTE FUNCTION fail_inserts();"
+        ),
+    )
+    .await;
+}
+
+fn audit_event(merchant: &ocpay_core::ids::ClientId, n: i64) -> ocpay_store::AuditEvent {
+    ocpay_store::AuditEvent {
+        at: jiff::Timestamp::from_second(1_700_000_000 + n).unwrap(),
+        client_id: merchant.clone(),
+        key_version: Some(1),
+        agent: None,
+        merchant: merchant.clone(),
+        api: "pay".into(),
+        idempotency_key: Some(format!("R-{n}")),
+        result_status: "S".into(),
+        result_code: "SUCCESS".into(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: scripts/test runs it"]
+async fn a_failure_of_a_postgres_statement_sent_with_the_commit_fails_or_reruns_the_whole_write() {
+    // A payment's audit event is sent with the COMMIT, not on its own: its failure must still
+    // undo the payment, and a serialisation failure must still run the whole write again.
+    let url = conformance::postgres_scratch_schema(&conformance::postgres_test_url());
+    let store = open(&url).await;
+    fail_inserts(&url, "audit_event").await;
+    let owner = ocpay_core::ids::ClientId::parse("DEFERRED").unwrap();
+    let pay = |n: i64| {
+        let (store, owner) = (&store, owner.clone());
+        async move {
+            let terms = conformance::sample_terms(&owner, &format!("R-{n}"), 100);
+            store.create_payment_audited(&terms, Some(&audit_event(&owner, n))).await
+        }
+    };
+    let stored = |n: i64| {
+        let (store, owner) = (&store, owner.clone());
+        async move {
+            let lookup = PaymentLookup::ByRequestId(PaymentRequestId::parse(&format!("R-{n}")).unwrap());
+            store.payment(&owner, &lookup).await.unwrap().is_some()
+        }
+    };
+
+    execute(&url, "INSERT INTO forced VALUES (2)").await;
+    assert!(matches!(pay(1).await.unwrap(), CreatePayment::Created(_)));
+    assert_eq!(count(&url, "SELECT last_value FROM attempts").await, 3, "run again twice");
+    assert!(stored(1).await);
+    assert_eq!(store.audit_events(&owner, 10).await.unwrap(), [audit_event(&owner, 1)]);
+
+    execute(&url, "UPDATE forced SET failures = -1").await;
+    let refused = pay(2).await.expect_err("the audit event's failure fails the payment");
+    assert!(refused.to_string().contains("refused (forced)"), "{refused}");
+    assert!(!stored(2).await, "nothing of it was stored");
+    assert_eq!(store.audit_events(&owner, 10).await.unwrap().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: scripts/test runs it"]
+async fn pooled_postgres_connections_the_server_dropped_are_replaced_without_running_anything_twice() {
+    let url = conformance::postgres_scratch_schema(&conformance::postgres_test_url());
+    let application = format!("ocpay_dropped_{}", std::process::id());
+    let store = open(&format!("{url}&application_name={application}")).await;
+    let owner = ocpay_core::ids::ClientId::parse("DROPPED").unwrap();
+    let terminate = format!(
+        "SELECT COUNT(pg_terminate_backend(pid, 5000)) FROM pg_stat_activity WHERE application_name = '{application}'"
+    );
+    let terms = conformance::sample_terms(&owner, "R-1", 100);
+    store.create_payment_audited(&terms, Some(&audit_event(&owner, 1))).await.unwrap();
+
+    // A read, a write whose first statement waits for its answer, and a write whose statements
+    // all go with its COMMIT, each on a pooled connection the server has just dropped.
+    assert_eq!(count(&url, &terminate).await, 1, "the pooled connection is dropped");
+    let lookup = PaymentLookup::ByRequestId(terms.request_id.clone());
+    assert!(store.payment(&owner, &lookup).await.unwrap().is_some());
+    assert_eq!(count(&url, &terminate).await, 1);
+    let second = conformance::sample_terms(&owner, "R-2", 100);
+    let created = store.create_payment_audited(&second, Some(&audit_event(&owner, 2))).await.unwrap();
+    assert!(matches!(created, CreatePayment::Created(_)));
+    assert_eq!(count(&url, &terminate).await, 1);
+    store.record_audit(&[audit_event(&owner, 3)]).await.unwrap();
+
+    let events = store.audit_events(&owner, 10).await.unwrap();
+    assert_eq!(events.len(), 3, "each event stored once: {events:?}");
+    assert_eq!(count(&url, "SELECT COUNT(*) FROM payment").await, 2);
 }

@@ -111,7 +111,7 @@ pub(super) fn revoke_grant(db: &mut dyn Db, grant_id: &str, now: Timestamp) -> R
 
 pub(super) fn record_audit(db: &mut dyn Db, events: &[AuditEvent]) -> Result<(), StoreError> {
     for event in events {
-        db.execute(
+        db.execute_later(
             "INSERT INTO audit_event (at_ms, client_id, key_version, agent_client_id, merchant_client_id, api, \
              idempotency_key, result_status, result_code) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             params![

@@ -158,7 +158,7 @@ fn insert_entry(
     limit: WalletLimit,
 ) -> Result<(), StoreError> {
     let (currency, minor) = (amount.currency().code(), amount.minor());
-    db.execute(
+    db.execute_later(
         "INSERT INTO entry (posting_id, account, currency, amount_minor) VALUES (?1, ?2, ?3, ?4)",
         params![posting_id, account, currency, minor],
     )?;

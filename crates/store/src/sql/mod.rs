@@ -105,6 +105,15 @@ pub trait Db {
     /// Runs a statement and returns how many rows it changed. A violated unique constraint is
     /// `StoreError::Conflict("unique key")`, so that callers can tell it from other failures.
     fn execute(&mut self, sql: &'static str, params: &[Value<'_>]) -> Result<u64, StoreError>;
+
+    /// Runs a statement whose changed-row count nobody reads. An engine may hold it back and
+    /// send it with the transaction's next statement or its commit (PostgreSQL does: one round
+    /// trip for both), so its failure, a violated unique key included, may be reported by
+    /// whichever comes next. Use [`Db::execute`] where the caller handles this statement's
+    /// own failure.
+    fn execute_later(&mut self, sql: &'static str, params: &[Value<'_>]) -> Result<(), StoreError> {
+        self.execute(sql, params).map(drop)
+    }
 }
 
 impl dyn Db + '_ {

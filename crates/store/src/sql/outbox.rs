@@ -108,7 +108,7 @@ fn insert(
     let kind = event.kind();
     let (status, code) = event.stored();
     let id = format!("{}-{subject_id}-{status}", kind.as_str());
-    db.execute(
+    db.execute_later(
         concat!(
             "INSERT INTO notification (",
             notification_columns!(),
@@ -176,7 +176,7 @@ pub(super) fn record(db: &mut dyn Db, attempt: &Attempt, after: AfterAttempt) ->
     if recorded.checked_add(1) != Some(number) {
         return Err(StoreError::Conflict("notification attempt"));
     }
-    db.execute(
+    db.execute_later(
         "INSERT INTO delivery_attempt (notification_id, attempt, scheduled_at_ms, started_at_ms, duration_ms, \
          http_status, outcome, error, manual, answer_excerpt) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
         params![
@@ -194,7 +194,7 @@ pub(super) fn record(db: &mut dyn Db, attempt: &Attempt, after: AfterAttempt) ->
     )?;
     if manual && !attempt.manual {
         let delivered_at = matches!(after, AfterAttempt::Delivered).then(|| millis(attempt.started_at));
-        db.execute(
+        db.execute_later(
             "UPDATE notification SET status = 'PENDING', attempts = ?2, claimed_until_ms = NULL, \
                  delivered_at_ms = COALESCE(?3, delivered_at_ms) WHERE notification_id = ?1",
             params![id, number, delivered_at],
@@ -202,13 +202,13 @@ pub(super) fn record(db: &mut dyn Db, attempt: &Attempt, after: AfterAttempt) ->
         return Ok(());
     }
     match after {
-        AfterAttempt::Delivered => db.execute(
+        AfterAttempt::Delivered => db.execute_later(
             "UPDATE notification SET status = 'DELIVERED', attempts = ?2, next_attempt_at_ms = NULL, \
              claimed_until_ms = NULL, manual = 0, delivered_at_ms = ?3, secret = NULL WHERE notification_id = ?1",
             params![id, number, millis(attempt.started_at)],
         )?,
         // A notification stopped during the attempt (a revoked grant's) stays stopped.
-        AfterAttempt::RetryAt(at) => db.execute(
+        AfterAttempt::RetryAt(at) => db.execute_later(
             "UPDATE notification SET attempts = ?2, claimed_until_ms = NULL, manual = 0, \
              next_attempt_at_ms = CASE WHEN status = 'FAILED' THEN NULL ELSE CAST(?3 AS BIGINT) END, \
              status = CASE WHEN status = 'FAILED' THEN 'FAILED' ELSE 'PENDING' END \
@@ -216,7 +216,7 @@ pub(super) fn record(db: &mut dyn Db, attempt: &Attempt, after: AfterAttempt) ->
             params![id, number, millis(at)],
         )?,
         // A notification delivered before (then resent by hand) stays delivered.
-        AfterAttempt::GiveUp => db.execute(
+        AfterAttempt::GiveUp => db.execute_later(
             "UPDATE notification SET status = CASE WHEN delivered_at_ms IS NULL THEN 'FAILED' ELSE 'DELIVERED' END, \
              attempts = ?2, next_attempt_at_ms = NULL, claimed_until_ms = NULL, manual = 0, secret = NULL \
              WHERE notification_id = ?1",

@@ -117,12 +117,11 @@ fn enqueue(
     currency: Currency,
     completed_at: Timestamp,
 ) -> Result<(), StoreError> {
-    db.execute(
+    db.execute_later(
         "INSERT INTO settlement_queue (kind, transaction_id, owner_client_id, settlement_currency, completed_at_ms) \
          VALUES (?1, ?2, ?3, ?4, ?5)",
         params![kind.as_str(), transaction_id, owner.as_str(), currency.code(), millis(completed_at)],
-    )?;
-    Ok(())
+    )
 }
 
 /// The entries that move `fee` from the merchant's pending balance to the platform (or back,

@@ -121,6 +121,28 @@ pub enum Cell {
     Blob(Vec<u8>),
 }
 
+impl ToValue for Cell {
+    fn to_value(&self) -> Value<'_> {
+        match self {
+            Cell::Null => Value::Null,
+            Cell::Int(value) => Value::Int(*value),
+            Cell::Text(text) => Value::Text(text),
+            Cell::Blob(bytes) => Value::Blob(bytes),
+        }
+    }
+}
+
+impl From<Value<'_>> for Cell {
+    fn from(value: Value<'_>) -> Cell {
+        match value {
+            Value::Null => Cell::Null,
+            Value::Int(value) => Cell::Int(value),
+            Value::Text(text) => Cell::Text(text.to_owned()),
+            Value::Blob(bytes) => Cell::Blob(bytes.to_vec()),
+        }
+    }
+}
+
 /// The names of a result's columns, shared by its rows.
 pub type Columns = Arc<[String]>;
 
