@@ -222,6 +222,8 @@ impl Driver {
                 if let Poll::Ready(output) = future.as_mut().poll(cx) {
                     return Poll::Ready(output);
                 }
+                // Without the socket work every request fails at once (its connection is gone),
+                // so the future above was ready: this wait never hangs.
                 let Some(socket) = io.as_mut() else { return Poll::Pending };
                 let Poll::Ready(ended) = socket.as_mut().poll(cx) else { return Poll::Pending };
                 *io = None;
