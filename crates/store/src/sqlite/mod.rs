@@ -177,6 +177,10 @@ pub(crate) fn connect(settings: &SqliteSettings) -> Result<Connection, StoreErro
     connection.pragma_update(None, "foreign_keys", "ON")?;
     // The background checkpoint keeps the log short; this is only the safety net (about 40 MB).
     connection.pragma_update(None, "wal_autocheckpoint", 10_000)?;
+    // One plan per statement, whatever its parameters: otherwise SQLite marks a cached statement
+    // whose plan might depend on a bound value (a `LIMIT ?`, a term it compared with a partial
+    // index's) as expired when the value changes, and prepares it again on its next run.
+    connection.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
     Ok(connection)
 }
 
@@ -352,4 +356,35 @@ fn start_checkpoints(settings: &SqliteSettings) -> Result<std::sync::mpsc::Sende
         })
         .map_err(|error| StoreError::Database(format!("start the checkpoint thread: {error}")))?;
     Ok(stop)
+}
+
+#[cfg(test)]
+mod tests {
+    use rusqlite::StatementStatus;
+
+    use super::{SqliteSettings, connect};
+
+    #[test]
+    fn a_cached_statement_keeps_its_plan_when_its_parameters_change() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let connection = connect(&SqliteSettings::new(dir.path().join("main.db"))).expect("connect");
+        connection
+            .execute_batch(
+                "CREATE TABLE queue (id INTEGER PRIMARY KEY, status TEXT NOT NULL, due INTEGER NOT NULL); \
+                 CREATE INDEX queue_due ON queue (due) WHERE status = 'PENDING';",
+            )
+            .expect("a table with a partial index");
+        // A bound LIMIT and a term on the partial index's column: SQLite would plan for the
+        // values bound, and prepare the statement again whenever they change.
+        let sql = "SELECT id FROM queue WHERE status = ?1 AND due <= ?2 ORDER BY due LIMIT ?3";
+        for (due, limit) in [(10, 1), (20, 5), (30, 0), (40, 100)] {
+            let mut statement = connection.prepare_cached(sql).expect("prepare");
+            statement.query_map(rusqlite::params!["PENDING", due, limit], |_| Ok(())).expect("query").count();
+            assert_eq!(
+                statement.get_status(StatementStatus::RePrepare),
+                0,
+                "prepared again for {due}, {limit}"
+            );
+        }
+    }
 }
