@@ -238,13 +238,14 @@ impl Driver {
 /// What follows the requests that wait to be sent, in one round trip.
 #[derive(Clone, Copy)]
 enum Last<'p> {
-    Query(&'static str, &'p [Value<'p>]),
+    /// A query, run once for each set of parameters.
+    Query(&'static str, &'p [&'p [Value<'p>]]),
     Execute(&'static str, &'p [Value<'p>]),
     /// `COMMIT` or `ROLLBACK`.
     End(&'static str),
 }
 
-/// The answer to a [`Last`].
+/// The answer to one request; a [`Last::Query`] has one per set of parameters.
 enum Answer {
     Rows(Vec<tokio_postgres::Row>, Columns),
     Count(u64),
@@ -275,7 +276,7 @@ impl Connection {
     }
 
     /// Sends `begin`, the statements of `later` and `last` together and waits for all their
-    /// answers: one round trip. Returns `last`'s answer, or the first failure: in a
+    /// answers: one round trip. Returns `last`'s answers, or the first failure: in a
     /// transaction, PostgreSQL fails every statement after a failed one, so the first is the
     /// cause (and a `COMMIT` after it rolls back).
     fn exchange(
@@ -283,12 +284,12 @@ impl Connection {
         begin: Option<&'static str>,
         later: &[Later],
         last: Last<'_>,
-    ) -> Result<Answer, tokio_postgres::Error> {
+    ) -> Result<Vec<Answer>, tokio_postgres::Error> {
         let prepared_later =
             later.iter().map(|later| self.prepared(later.sql)).collect::<Result<Vec<_>, _>>()?;
         /// `last` with its statement prepared.
         enum Ready<'p> {
-            Query(Prepared, &'p [Value<'p>]),
+            Query(Prepared, &'p [&'p [Value<'p>]]),
             Execute(Statement, &'p [Value<'p>]),
             End(&'static str),
         }
@@ -300,6 +301,7 @@ impl Connection {
         let Connection { client, driver, .. } = self;
         let client = &*client;
         let mut requests: Vec<Request<'_>> = Vec::with_capacity(later.len() + 2);
+        let sent_before = usize::from(begin.is_some()) + later.len();
         if let Some(begin) = begin {
             requests.push(Box::pin(async move { client.batch_execute(begin).await.map(|()| Answer::Done) }));
         }
@@ -308,20 +310,27 @@ impl Connection {
                 client.execute(statement, &parameters(&later.params)).await.map(Answer::Count)
             }));
         }
-        requests.push(match last {
-            Ready::Query((statement, columns), params) => Box::pin(async move {
-                client.query(&statement, &parameters(params)).await.map(|rows| Answer::Rows(rows, columns))
-            }),
-            Ready::Execute(statement, params) => {
-                Box::pin(
-                    async move { client.execute(&statement, &parameters(params)).await.map(Answer::Count) },
-                )
+        match last {
+            Ready::Query((statement, columns), sets) => {
+                for params in sets {
+                    let (statement, columns) = (statement.clone(), columns.clone());
+                    requests.push(Box::pin(async move {
+                        client
+                            .query(&statement, &parameters(params))
+                            .await
+                            .map(|rows| Answer::Rows(rows, columns))
+                    }));
+                }
             }
+            Ready::Execute(statement, params) => requests.push(Box::pin(async move {
+                client.execute(&statement, &parameters(params)).await.map(Answer::Count)
+            })),
             Ready::End(end) => {
-                Box::pin(async move { client.batch_execute(end).await.map(|()| Answer::Done) })
+                requests.push(Box::pin(async move { client.batch_execute(end).await.map(|()| Answer::Done) }))
             }
-        });
-        driver.block_on(in_order(requests))
+        }
+        let mut answers = driver.block_on(in_order(requests))?;
+        Ok(answers.split_off(sent_before))
     }
 }
 
@@ -331,8 +340,8 @@ fn parameters<P: ToSql + Sync>(params: &[P]) -> Vec<&(dyn ToSql + Sync)> {
 }
 
 /// Waits for every request, polling them in order: each sends its request on its first poll,
-/// so they go out in that order. Returns the last one's answer, or the first failure.
-async fn in_order(mut requests: Vec<Request<'_>>) -> Result<Answer, tokio_postgres::Error> {
+/// so they go out in that order. Returns their answers in order, or the first failure.
+async fn in_order(mut requests: Vec<Request<'_>>) -> Result<Vec<Answer>, tokio_postgres::Error> {
     let mut answers: Vec<Option<Result<Answer, tokio_postgres::Error>>> =
         requests.iter().map(|_| None).collect();
     std::future::poll_fn(|cx| {
@@ -348,11 +357,7 @@ async fn in_order(mut requests: Vec<Request<'_>>) -> Result<Answer, tokio_postgr
         if waiting { Poll::Pending } else { Poll::Ready(()) }
     })
     .await;
-    let mut last = Ok(Answer::Done);
-    for answer in answers.into_iter().flatten() {
-        last = Ok(answer?);
-    }
-    last
+    answers.into_iter().flatten().collect()
 }
 
 impl Postgres {
@@ -614,8 +619,9 @@ fn is_retryable(error: &tokio_postgres::Error) -> bool {
 ///
 /// Requests wait until one needs its answer, and then go together, in one round trip: the
 /// transaction's `BEGIN` goes with its first statement, and statements run with
-/// [`Db::execute_later`] go with the next statement or the `COMMIT`. A `pay` (its payment
-/// inserted, then its audit event) is two round trips instead of four.
+/// [`Db::execute_later`] go with the next statement or the `COMMIT`, and the runs of a
+/// [`Db::query_each`] go all at once. A `pay` (its payment inserted, then its audit event) is
+/// two round trips instead of four.
 struct PostgresDb<'c> {
     engine: &'c Postgres,
     /// Always holds a connection while a round trip runs; left empty when its state is in doubt,
@@ -648,13 +654,13 @@ impl PostgresDb<'_> {
         faults.check(sql).inspect_err(|_| self.failed = true)
     }
 
-    /// Sends what waits and `last` in one round trip, and returns `last`'s answer.
+    /// Sends what waits and `last` in one round trip, and returns `last`'s answers.
     ///
     /// The round trip that begins the transaction runs once more on a new connection when it
     /// finds its connection closed (a pooled connection the server dropped: a restart, a
     /// failover): without a `COMMIT`, nothing of it can have happened. Later round trips stay
     /// on the transaction's connection, whatever its state.
-    fn exchange(&mut self, last: Last<'_>) -> Result<Answer, StoreError> {
+    fn exchange(&mut self, last: Last<'_>) -> Result<Vec<Answer>, StoreError> {
         let mut may_replay = self.begin.is_some() && !matches!(last, Last::End(_));
         loop {
             let connection = match (self.begin, self.slot.as_mut()) {
@@ -734,26 +740,26 @@ impl Db for PostgresDb<'_> {
     }
 
     fn query(&mut self, sql: &'static str, params: &[Value<'_>]) -> Result<Vec<Row>, StoreError> {
+        let mut rows = self.query_each(sql, &[params])?;
+        rows.pop().ok_or_else(|| StoreError::Database("a query went unanswered".into()))
+    }
+
+    fn query_each(
+        &mut self,
+        sql: &'static str,
+        params: &[&[Value<'_>]],
+    ) -> Result<Vec<Vec<Row>>, StoreError> {
         self.planned_failure(sql)?;
-        let Answer::Rows(rows, columns) = self.exchange(Last::Query(sql, params))? else {
-            return Err(StoreError::Database("a query answered without rows".into()));
-        };
-        rows.iter()
-            .map(|row| {
-                let cells =
-                    (0..columns.len()).map(|index| row.try_get::<_, Cell>(index)).collect::<Result<_, _>>();
-                Ok(Row {
-                    columns: columns.clone(),
-                    cells: cells.map_err(|error| StoreError::Corrupt(error.to_string()))?,
-                })
-            })
-            .collect()
+        if params.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.exchange(Last::Query(sql, params))?.into_iter().map(rows).collect()
     }
 
     fn execute(&mut self, sql: &'static str, params: &[Value<'_>]) -> Result<u64, StoreError> {
         self.planned_failure(sql)?;
-        match self.exchange(Last::Execute(sql, params))? {
-            Answer::Count(count) => Ok(count),
+        match self.exchange(Last::Execute(sql, params))?.pop() {
+            Some(Answer::Count(count)) => Ok(count),
             _ => Err(StoreError::Database("a statement answered without a count".into())),
         }
     }
@@ -763,6 +769,23 @@ impl Db for PostgresDb<'_> {
         self.later.push(Later { sql, params: params.iter().copied().map(Cell::from).collect() });
         Ok(())
     }
+}
+
+/// A query's answer as the business code reads it.
+fn rows(answer: Answer) -> Result<Vec<Row>, StoreError> {
+    let Answer::Rows(rows, columns) = answer else {
+        return Err(StoreError::Database("a query answered without rows".into()));
+    };
+    rows.iter()
+        .map(|row| {
+            let cells =
+                (0..columns.len()).map(|index| row.try_get::<_, Cell>(index)).collect::<Result<_, _>>();
+            Ok(Row {
+                columns: columns.clone(),
+                cells: cells.map_err(|error| StoreError::Corrupt(error.to_string()))?,
+            })
+        })
+        .collect()
 }
 
 /// SQLite's `?N` parameters as PostgreSQL's `$N`, leaving quoted text alone. The business SQL

@@ -106,6 +106,17 @@ pub trait Db {
     /// `StoreError::Conflict("unique key")`, so that callers can tell it from other failures.
     fn execute(&mut self, sql: &'static str, params: &[Value<'_>]) -> Result<u64, StoreError>;
 
+    /// Runs a statement that returns rows once for each set of parameters, and returns each
+    /// run's rows in order. The runs must not depend on one another; an engine may send them
+    /// all at once (PostgreSQL does: one round trip for all).
+    fn query_each(
+        &mut self,
+        sql: &'static str,
+        params: &[&[Value<'_>]],
+    ) -> Result<Vec<Vec<Row>>, StoreError> {
+        params.iter().map(|params| self.query(sql, params)).collect()
+    }
+
     /// Runs a statement whose changed-row count nobody reads. An engine may hold it back and
     /// send it with the transaction's next statement or its commit (PostgreSQL does: one round
     /// trip for both), so its failure, a violated unique key included, may be reported by

@@ -12,7 +12,7 @@ use ocpay_core::payment::{
 };
 
 use super::rows::{self, millis};
-use super::{Db, Engine, Isolation, SqlStore, params};
+use super::{Db, Engine, Isolation, SqlStore, ToValue, Value, params};
 use super::{ledger as stored_ledger, outbox, settlement};
 use crate::pages::{PageCursor, PaymentFilter};
 use crate::{AuditEvent, PaymentStore, SandboxFault};
@@ -22,21 +22,17 @@ use crate::{
 use async_trait::async_trait;
 use ocpay_core::fees::FeeRules;
 
+/// A payment by its owner and id.
+const BY_ID: &str =
+    concat!("SELECT ", payment_columns!(), " FROM payment WHERE owner_client_id = ?1 AND payment_id = ?2");
+
 pub(super) fn find(
     db: &mut dyn Db,
     owner: &ClientId,
     lookup: &PaymentLookup,
 ) -> Result<Option<Payment>, StoreError> {
     match lookup {
-        PaymentLookup::ById(id) => db.query_opt(
-            concat!(
-                "SELECT ",
-                payment_columns!(),
-                " FROM payment WHERE owner_client_id = ?1 AND payment_id = ?2"
-            ),
-            params![owner.as_str(), id.as_str()],
-            rows::payment,
-        ),
+        PaymentLookup::ById(id) => db.query_opt(BY_ID, params![owner.as_str(), id.as_str()], rows::payment),
         PaymentLookup::ByRequestId(id) => db.query_opt(
             concat!(
                 "SELECT ",
@@ -403,7 +399,15 @@ impl<E: Engine> PaymentStore for SqlStore<E> {
     ) -> Result<Vec<Option<Payment>>, StoreError> {
         self.engine
             .read(|db| {
-                wanted.iter().map(|(owner, id)| find(db, owner, &PaymentLookup::ById(id.clone()))).collect()
+                let keys: Vec<[Value<'_>; 2]> = wanted
+                    .iter()
+                    .map(|(owner, id)| [owner.as_str().to_value(), id.as_str().to_value()])
+                    .collect();
+                let keys: Vec<&[Value<'_>]> = keys.iter().map(|key| &key[..]).collect();
+                db.query_each(BY_ID, &keys)?
+                    .iter()
+                    .map(|rows| rows.first().map(rows::payment).transpose())
+                    .collect()
             })
             .await
     }
