@@ -238,14 +238,14 @@ impl Driver {
 /// What follows the requests that wait to be sent, in one round trip.
 #[derive(Clone, Copy)]
 enum Last<'p> {
-    /// A query, run once for each set of parameters.
-    Query(&'static str, &'p [&'p [Value<'p>]]),
+    /// Queries, each with its parameters.
+    Query(&'p [(&'static str, &'p [Value<'p>])]),
     Execute(&'static str, &'p [Value<'p>]),
     /// `COMMIT` or `ROLLBACK`.
     End(&'static str),
 }
 
-/// The answer to one request; a [`Last::Query`] has one per set of parameters.
+/// The answer to one request; a [`Last::Query`] has one per query.
 enum Answer {
     Rows(Vec<tokio_postgres::Row>, Columns),
     Count(u64),
@@ -289,12 +289,17 @@ impl Connection {
             later.iter().map(|later| self.prepared(later.sql)).collect::<Result<Vec<_>, _>>()?;
         /// `last` with its statement prepared.
         enum Ready<'p> {
-            Query(Prepared, &'p [&'p [Value<'p>]]),
+            Query(Vec<(Prepared, &'p [Value<'p>])>),
             Execute(Statement, &'p [Value<'p>]),
             End(&'static str),
         }
         let last = match last {
-            Last::Query(sql, params) => Ready::Query(self.prepared(sql)?, params),
+            Last::Query(queries) => Ready::Query(
+                queries
+                    .iter()
+                    .map(|&(sql, params)| Ok((self.prepared(sql)?, params)))
+                    .collect::<Result<_, _>>()?,
+            ),
             Last::Execute(sql, params) => Ready::Execute(self.prepared(sql)?.0, params),
             Last::End(end) => Ready::End(end),
         };
@@ -311,9 +316,8 @@ impl Connection {
             }));
         }
         match last {
-            Ready::Query((statement, columns), sets) => {
-                for params in sets {
-                    let (statement, columns) = (statement.clone(), columns.clone());
+            Ready::Query(queries) => {
+                for ((statement, columns), params) in queries {
                     requests.push(Box::pin(async move {
                         client
                             .query(&statement, &parameters(params))
@@ -619,8 +623,8 @@ fn is_retryable(error: &tokio_postgres::Error) -> bool {
 ///
 /// Requests wait until one needs its answer, and then go together, in one round trip: the
 /// transaction's `BEGIN` goes with its first statement, and statements run with
-/// [`Db::execute_later`] go with the next statement or the `COMMIT`, and the runs of a
-/// [`Db::query_each`] go all at once. A `pay` (its payment inserted, then its audit event) is
+/// [`Db::execute_later`] go with the next statement or the `COMMIT`, and the queries of a
+/// [`Db::query_batch`] go all at once. A `pay` (its payment inserted, then its audit event) is
 /// two round trips instead of four.
 struct PostgresDb<'c> {
     engine: &'c Postgres,
@@ -740,20 +744,18 @@ impl Db for PostgresDb<'_> {
     }
 
     fn query(&mut self, sql: &'static str, params: &[Value<'_>]) -> Result<Vec<Row>, StoreError> {
-        let mut rows = self.query_each(sql, &[params])?;
+        let mut rows = self.query_batch(&[(sql, params)])?;
         rows.pop().ok_or_else(|| StoreError::Database("a query went unanswered".into()))
     }
 
-    fn query_each(
-        &mut self,
-        sql: &'static str,
-        params: &[&[Value<'_>]],
-    ) -> Result<Vec<Vec<Row>>, StoreError> {
-        self.planned_failure(sql)?;
-        if params.is_empty() {
+    fn query_batch(&mut self, queries: &[(&'static str, &[Value<'_>])]) -> Result<Vec<Vec<Row>>, StoreError> {
+        for (sql, _) in queries {
+            self.planned_failure(sql)?;
+        }
+        if queries.is_empty() {
             return Ok(Vec::new());
         }
-        self.exchange(Last::Query(sql, params))?.into_iter().map(rows).collect()
+        self.exchange(Last::Query(queries))?.into_iter().map(rows).collect()
     }
 
     fn execute(&mut self, sql: &'static str, params: &[Value<'_>]) -> Result<u64, StoreError> {

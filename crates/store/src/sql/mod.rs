@@ -106,15 +106,11 @@ pub trait Db {
     /// `StoreError::Conflict("unique key")`, so that callers can tell it from other failures.
     fn execute(&mut self, sql: &'static str, params: &[Value<'_>]) -> Result<u64, StoreError>;
 
-    /// Runs a statement that returns rows once for each set of parameters, and returns each
-    /// run's rows in order. The runs must not depend on one another; an engine may send them
-    /// all at once (PostgreSQL does: one round trip for all).
-    fn query_each(
-        &mut self,
-        sql: &'static str,
-        params: &[&[Value<'_>]],
-    ) -> Result<Vec<Vec<Row>>, StoreError> {
-        params.iter().map(|params| self.query(sql, params)).collect()
+    /// Runs queries that do not depend on one another, each with its parameters, and returns
+    /// each one's rows in order. An engine may send them all at once (PostgreSQL does: one
+    /// round trip for all).
+    fn query_batch(&mut self, queries: &[(&'static str, &[Value<'_>])]) -> Result<Vec<Vec<Row>>, StoreError> {
+        queries.iter().map(|(sql, params)| self.query(sql, params)).collect()
     }
 
     /// Runs a statement whose changed-row count nobody reads. An engine may hold it back and

@@ -11,14 +11,19 @@ use crate::oversight::{AuditFilter, AuditRecord, ParticipantFilter, ParticipantL
 use crate::{OversightStore, StoreError};
 use async_trait::async_trait;
 
-/// The gateway's one read of a signer: the participant with its suspension, then its key.
+/// The gateway's one read of a signer: the participant with its suspension, and its key, read
+/// together (on PostgreSQL, in one round trip).
 pub(super) fn signer(
     db: &mut dyn Db,
     client_id: &ClientId,
     key_version: Option<KeyVersion>,
 ) -> Result<Option<Signer>, StoreError> {
-    let Some(listing) = listing(db, client_id)? else { return Ok(None) };
-    let key = participants::key_of(db, client_id, key_version)?;
+    let (key_sql, key_params) = participants::key_lookup(client_id, key_version);
+    let answers = db.query_batch(&[(LISTING, params![client_id.as_str()]), (key_sql, &key_params)])?;
+    let [listing, key] = <[Vec<Row>; 2]>::try_from(answers)
+        .map_err(|_| StoreError::Database("a read of two queries did not answer two".into()))?;
+    let Some(listing) = listing.first().map(listing_row).transpose()? else { return Ok(None) };
+    let key = key.first().map(rows::participant_key).transpose()?;
     Ok(Some(Signer { participant: listing.participant, key, suspended_at: listing.suspended_at }))
 }
 
@@ -35,15 +40,14 @@ fn listing_row(row: &Row) -> Result<ParticipantListing, StoreError> {
     })
 }
 
+/// A participant with its suspension.
+const LISTING: &str = concat!("SELECT ", listing_columns!(), " FROM participant WHERE client_id = ?1");
+
 pub(super) fn listing(
     db: &mut dyn Db,
     client_id: &ClientId,
 ) -> Result<Option<ParticipantListing>, StoreError> {
-    db.query_opt(
-        concat!("SELECT ", listing_columns!(), " FROM participant WHERE client_id = ?1"),
-        params![client_id.as_str()],
-        listing_row,
-    )
+    db.query_opt(LISTING, params![client_id.as_str()], listing_row)
 }
 
 /// Suspends a participant from `at` on (one suspended earlier keeps its time), or resumes it

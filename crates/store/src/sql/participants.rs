@@ -6,7 +6,7 @@ use ocpay_core::ids::ClientId;
 use ocpay_core::participant::{KeyVersion, Participant, ParticipantKey};
 
 use super::rows::{self, millis, optional_time};
-use super::{Db, Engine, Isolation, SqlStore, params};
+use super::{Db, Engine, Isolation, SqlStore, ToValue, Value, params};
 use crate::{NewKey, ParticipantChange, ParticipantStore, StoreError};
 use async_trait::async_trait;
 
@@ -157,36 +157,33 @@ pub(super) fn list(db: &mut dyn Db, limit: u32) -> Result<Vec<Participant>, Stor
     )
 }
 
-/// One of a participant's keys: the version asked for, or (`None`) its newest default key.
-/// With the participant's read, two keyed lookups (`oversight::signer`): measured several
-/// times faster than one join whose key version is chosen by a correlated subquery.
-pub(super) fn key_of(
-    db: &mut dyn Db,
+/// The query for one of a participant's keys: the version asked for, or (`None`) its newest
+/// default key, with its parameters. With the participant's read, two keyed lookups
+/// (`oversight::signer`): measured several times faster than one join whose key version is
+/// chosen by a correlated subquery.
+pub(super) fn key_lookup(
     client_id: &ClientId,
     key_version: Option<KeyVersion>,
-) -> Result<Option<ParticipantKey>, StoreError> {
-    let key = match key_version {
-        Some(version) => db.query_opt(
+) -> (&'static str, Vec<Value<'_>>) {
+    match key_version {
+        Some(version) => (
             concat!(
                 "SELECT ",
                 key_columns!(),
                 " FROM participant_key WHERE client_id = ?1 AND key_version = ?2"
             ),
-            params![client_id.as_str(), i64::from(version)],
-            rows::participant_key,
-        )?,
-        None => db.query_opt(
+            vec![client_id.as_str().to_value(), Value::Int(i64::from(version))],
+        ),
+        None => (
             concat!(
                 "SELECT ",
                 key_columns!(),
                 " FROM participant_key WHERE client_id = ?1 AND scopes IS NULL AND label IS NULL \
                   AND revoked_at_ms IS NULL ORDER BY key_version DESC LIMIT 1"
             ),
-            params![client_id.as_str()],
-            rows::participant_key,
-        )?,
-    };
-    Ok(key)
+            vec![client_id.as_str().to_value()],
+        ),
+    }
 }
 
 #[async_trait]

@@ -403,8 +403,9 @@ impl<E: Engine> PaymentStore for SqlStore<E> {
                     .iter()
                     .map(|(owner, id)| [owner.as_str().to_value(), id.as_str().to_value()])
                     .collect();
-                let keys: Vec<&[Value<'_>]> = keys.iter().map(|key| &key[..]).collect();
-                db.query_each(BY_ID, &keys)?
+                let queries: Vec<(&'static str, &[Value<'_>])> =
+                    keys.iter().map(|key| (BY_ID, &key[..])).collect();
+                db.query_batch(&queries)?
                     .iter()
                     .map(|rows| rows.first().map(rows::payment).transpose())
                     .collect()
