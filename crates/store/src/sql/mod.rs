@@ -171,8 +171,9 @@ pub enum Isolation {
 /// How an engine runs transactions.
 pub trait Engine: Send + Sync + 'static {
     /// Runs `work` as one write transaction and returns its result once it is durable. The
-    /// engine may run `work` again (after rolling back) when the database asks for a retry, so
-    /// `work` must not change anything outside its transaction.
+    /// engine may run `work` again (after rolling back) when the database asks for a retry, or
+    /// when another write sharing its transaction had to be undone, so `work` must not change
+    /// anything outside its transaction.
     fn write<T, F>(
         &self,
         isolation: Isolation,

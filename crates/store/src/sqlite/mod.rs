@@ -219,7 +219,8 @@ impl Engine for Sqlite {
         T: Send + 'static,
         F: FnMut(&mut dyn Db) -> Result<T, StoreError> + Send + 'static,
     {
-        // One writer: every write runs as if alone, and there is nothing to retry.
+        // One writer: every write runs as if alone, and there is nothing to retry (a write runs
+        // again only when another write of its batch has to be undone: the writer's documentation).
         let faults = self.faults.clone();
         self.writer.write(move |connection| work(&mut SqliteDb { connection, faults: faults.as_deref() }))
     }

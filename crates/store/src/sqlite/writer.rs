@@ -5,9 +5,16 @@
 //! (up to a batch limit), runs them in one transaction, commits once, and only then answers
 //! each caller. Concurrent payments share one fsync instead of queueing for one each.
 //!
-//! Each write runs inside its own savepoint: a write that fails is rolled back alone and its
-//! caller gets the error, while the others in the batch commit. A write is answered only
-//! after the commit that holds it is durable; if the commit fails, every write in it fails.
+//! A write that fails is rolled back alone and its caller gets the error, while the others in
+//! the batch commit. Most writes that fail change nothing before they fail (a business rule or
+//! a unique key refuses them at their first statement, and SQLite undoes a failed statement's
+//! own changes), so the batch first runs every write directly, without a savepoint each: a
+//! savepoint copies every page a write touches into its journal, and a batch's writes all touch
+//! the same few pages (the last of each index). Only when a write that failed had changed rows
+//! ([`Connection::total_changes`] moved) is that transaction rolled back and the batch run
+//! again, each write in a savepoint of its own; the failed write keeps its failure and does not
+//! run again (the writes before it do, on the same data as before). Writes are answered only after the commit that
+//! holds them is durable; if the commit fails, every write in it fails.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -17,17 +24,56 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::StoreError;
 
-/// Called once the batch holding a write has committed (or failed to).
-type Completion = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
+/// A queued write. It may run twice: a second time, in a savepoint, when another write of its
+/// batch has to be undone (the module's documentation). A write that failed never runs again.
+trait Job: Send {
+    /// Runs the write on the writer's connection; says whether it succeeded. A write that
+    /// panics (a bug) fails like any other, and the writer goes on.
+    fn run(&mut self, connection: &Connection) -> bool;
+    /// Whether it ran and failed.
+    fn failed(&self) -> bool;
+    /// Answers its caller once the batch holding it has committed (or failed to).
+    fn answer(self: Box<Self>, committed: Result<(), StoreError>);
+}
 
-/// A queued write: runs on the writer's connection, says whether it succeeded, and hands back
-/// what to do once the commit is known.
-type Job = Box<dyn FnOnce(&Connection) -> (bool, Completion) + Send>;
+struct Write<T, F> {
+    work: F,
+    /// The last run's result; `None` before the first.
+    result: Option<Result<T, StoreError>>,
+    reply: oneshot::Sender<Result<T, StoreError>>,
+}
+
+impl<T, F> Job for Write<T, F>
+where
+    T: Send,
+    F: FnMut(&Connection) -> Result<T, StoreError> + Send,
+{
+    fn run(&mut self, connection: &Connection) -> bool {
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (self.work)(connection)))
+            .unwrap_or_else(|_| {
+                tracing::error!("a write panicked; it was rolled back alone");
+                Err(StoreError::Database("the write failed".into()))
+            });
+        let succeeded = result.is_ok();
+        self.result = Some(result);
+        succeeded
+    }
+
+    fn failed(&self) -> bool {
+        matches!(self.result, Some(Err(_)))
+    }
+
+    fn answer(self: Box<Self>, committed: Result<(), StoreError>) {
+        let result = self.result.unwrap_or_else(|| Err(StoreError::Database("the write did not run".into())));
+        // The caller may have gone away (a timed-out request); the write stands.
+        let _ = self.reply.send(committed.and(result));
+    }
+}
 
 /// Handle to the writer thread. Cloning it is cheap; the thread ends when every handle is dropped.
 #[derive(Clone)]
 pub(crate) struct Writer {
-    jobs: mpsc::Sender<Job>,
+    jobs: mpsc::Sender<Box<dyn Job>>,
     stats: Arc<WriteStats>,
 }
 
@@ -38,6 +84,9 @@ pub struct WriteStats {
     pub batches: AtomicU64,
     /// Writes run in them.
     pub writes: AtomicU64,
+    /// Batches run a second time, each write in a savepoint, because a write that failed had
+    /// changed rows.
+    pub batches_rerun: AtomicU64,
 }
 
 impl Writer {
@@ -71,22 +120,15 @@ impl Writer {
         !self.jobs.is_closed()
     }
 
-    /// Runs `work` in the next batch and returns its result once the batch is durable.
+    /// Runs `work` in the next batch and returns its result once the batch is durable. `work`
+    /// may run twice (the module's documentation); only its last run's changes and result count.
     pub(crate) async fn write<T, F>(&self, work: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+        F: FnMut(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
         let (reply, answer) = oneshot::channel::<Result<T, StoreError>>();
-        let job: Job = Box::new(move |connection| {
-            let result = work(connection);
-            let succeeded = result.is_ok();
-            let completion: Completion = Box::new(move |committed| {
-                // The caller may have gone away (a timed-out request); the write stands.
-                let _ = reply.send(committed.and(result));
-            });
-            (succeeded, completion)
-        });
+        let job = Box::new(Write { work, result: None, reply });
         self.jobs.send(job).await.map_err(|_| StoreError::Database("the writer has stopped".into()))?;
         answer.await.map_err(|_| {
             StoreError::Database("the write was not committed: the database is unavailable".into())
@@ -96,13 +138,12 @@ impl Writer {
 
 fn run(
     mut connection: Connection,
-    mut queue: mpsc::Receiver<Job>,
+    mut queue: mpsc::Receiver<Box<dyn Job>>,
     batch_max: usize,
     gather_yields: u32,
     stats: &WriteStats,
 ) {
     let mut batch = Vec::with_capacity(batch_max);
-    let mut completions: Vec<Completion> = Vec::with_capacity(batch_max);
     while let Some(first) = queue.blocking_recv() {
         batch.push(first);
         gather(&mut queue, &mut batch, batch_max, gather_yields, std::thread::yield_now);
@@ -112,15 +153,20 @@ fn run(
         // Metrics through the facade: nothing is recorded unless the server installed a recorder.
         metrics::histogram!("ocpay_store_write_batch_size").record(n_writes as f64);
         let started = std::time::Instant::now();
-        let outcome = run_batch(&mut connection, &mut batch, &mut completions);
+        let outcome = match run_batch(&mut connection, &mut batch, Undo::Never) {
+            Ok(Ran::Committed) => Ok(()),
+            Ok(Ran::Undone) => {
+                stats.batches_rerun.fetch_add(1, Ordering::Relaxed);
+                run_batch(&mut connection, &mut batch, Undo::Savepoints).map(|_| ())
+            }
+            Err(error) => Err(error),
+        };
         metrics::histogram!("ocpay_store_commit_seconds", "engine" => "sqlite").record(started.elapsed());
         if let Err(error) = &outcome {
             tracing::error!(%error, n_writes, "a write batch failed and was rolled back");
         }
-        // Jobs that never ran (the batch failed first) are dropped: their callers see an error.
-        batch.clear();
-        for completion in completions.drain(..) {
-            completion(outcome.clone());
+        for job in batch.drain(..) {
+            job.answer(outcome.clone());
         }
     }
 }
@@ -134,13 +180,13 @@ fn run(
 /// wants the CPU (the thread runs on at once), so a lone write is not delayed; the loop ends
 /// as soon as a yield brings nothing new.
 fn gather(
-    queue: &mut mpsc::Receiver<Job>,
-    batch: &mut Vec<Job>,
+    queue: &mut mpsc::Receiver<Box<dyn Job>>,
+    batch: &mut Vec<Box<dyn Job>>,
     batch_max: usize,
     yields: u32,
     mut pause: impl FnMut(),
 ) {
-    let mut take_queued = |batch: &mut Vec<Job>| {
+    let mut take_queued = |batch: &mut Vec<Box<dyn Job>>| {
         let before = batch.len();
         while batch.len() < batch_max {
             match queue.try_recv() {
@@ -162,46 +208,61 @@ fn gather(
     }
 }
 
-fn run_batch(
-    connection: &mut Connection,
-    batch: &mut Vec<Job>,
-    completions: &mut Vec<Completion>,
-) -> Result<(), StoreError> {
+/// How a batch undoes a write that failed after it changed rows.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Undo {
+    /// It cannot: the batch's transaction is rolled back ([`Ran::Undone`]).
+    Never,
+    /// Every write runs in a savepoint of its own, rolled back when the write fails.
+    Savepoints,
+}
+
+enum Ran {
+    Committed,
+    /// A write that failed had changed rows: the transaction was rolled back, nothing committed.
+    Undone,
+}
+
+fn run_batch(connection: &mut Connection, batch: &mut [Box<dyn Job>], undo: Undo) -> Result<Ran, StoreError> {
     // IMMEDIATE takes the write lock now, so another process (the CLI adding a participant)
     // makes us wait for the busy timeout instead of failing the batch halfway. Dropping the
     // transaction on an error rolls it back.
     let mut transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    for job in batch.drain(..) {
-        let savepoint = transaction.savepoint()?;
-        // A write that panics (a bug) fails alone: its savepoint is rolled back and its caller,
-        // whose completion is lost with the panic, sees an error; the writer goes on.
-        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&savepoint)));
-        match outcome {
-            Ok((true, completion)) => {
-                completions.push(completion);
-                savepoint.commit()?;
+    for job in batch.iter_mut() {
+        match undo {
+            // Its failure stands, and nothing of it is left to undo.
+            Undo::Savepoints if job.failed() => {}
+            Undo::Savepoints => {
+                let savepoint = transaction.savepoint()?;
+                if job.run(&savepoint) {
+                    savepoint.commit()?;
+                } else {
+                    // The default drop behaviour: roll back to the savepoint, then release it.
+                    savepoint.finish()?;
+                }
             }
-            Ok((false, completion)) => {
-                completions.push(completion);
-                // The default drop behaviour: roll back to the savepoint, then release it.
-                savepoint.finish()?;
-            }
-            Err(_) => {
-                tracing::error!("a write panicked; it was rolled back alone");
-                savepoint.finish()?;
+            Undo::Never => {
+                let changes = transaction.total_changes();
+                // SQLite rolls back a whole transaction itself after some errors (a full disk).
+                if !job.run(&transaction)
+                    && (transaction.total_changes() != changes || transaction.is_autocommit())
+                {
+                    return Ok(Ran::Undone);
+                }
             }
         }
     }
     transaction.commit()?;
-    Ok(())
+    Ok(Ran::Committed)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn noop() -> Job {
-        Box::new(|_| (true, Box::new(|_| ())))
+    fn noop() -> Box<dyn Job> {
+        let (reply, _) = oneshot::channel::<Result<(), StoreError>>();
+        Box::new(Write { work: |_: &Connection| Ok(()), result: None, reply })
     }
 
     /// Gathering takes what is queued up to the batch limit, pauses again only while a pause
@@ -244,7 +305,7 @@ mod tests {
             Case { queued: 1, arriving_per_pause: &[4, 4], batch_max: 3, yields: 8, gathered: 3, pauses: 1 },
         ];
         for (index, case) in cases.iter().enumerate() {
-            let (sender, mut queue) = mpsc::channel::<Job>(64);
+            let (sender, mut queue) = mpsc::channel::<Box<dyn Job>>(64);
             for _ in 0..case.queued {
                 sender.try_send(noop()).unwrap();
             }
@@ -257,6 +318,96 @@ mod tests {
                 pauses += 1;
             });
             assert_eq!((batch.len(), pauses), (case.gathered, case.pauses), "case {index}");
+        }
+    }
+
+    /// A batch runs its writes without savepoints, and runs again with a savepoint each only
+    /// when a write that failed had changed rows; either way only the failed write is undone.
+    #[test]
+    fn a_batch_runs_again_in_savepoints_only_when_a_failed_write_changed_rows() {
+        #[derive(Clone, Copy, Debug)]
+        enum Kind {
+            /// Inserts its row.
+            Insert,
+            /// Fails at its first statement: its row's key exists already.
+            Refused,
+            /// Inserts its row, then fails.
+            FailsAfterInsert,
+            /// Inserts its row, then panics.
+            PanicsAfterInsert,
+        }
+        use Kind::*;
+        struct Case {
+            writes: &'static [Kind],
+            reruns: u64,
+            /// How often each write ran.
+            runs: &'static [usize],
+        }
+        let cases = [
+            Case { writes: &[Insert, Insert, Insert], reruns: 0, runs: &[1, 1, 1] },
+            Case { writes: &[Insert, Refused, Insert], reruns: 0, runs: &[1, 1, 1] },
+            // The failed write's answer stands; the writes before it run again.
+            Case { writes: &[Insert, FailsAfterInsert, Insert], reruns: 1, runs: &[2, 1, 1] },
+            Case { writes: &[Insert, PanicsAfterInsert, Insert, Refused], reruns: 1, runs: &[2, 1, 1, 1] },
+            Case { writes: &[FailsAfterInsert, Refused, FailsAfterInsert], reruns: 1, runs: &[1, 1, 1] },
+        ];
+        for (index, case) in cases.iter().enumerate() {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("t.db");
+            let connection = Connection::open(&path).unwrap();
+            connection
+                .execute_batch("CREATE TABLE t (n INTEGER PRIMARY KEY); INSERT INTO t VALUES (-1)")
+                .unwrap();
+            let (sender, queue) = mpsc::channel::<Box<dyn Job>>(64);
+            let mut answers = Vec::new();
+            let mut runs = Vec::new();
+            for (n, write) in case.writes.iter().copied().enumerate() {
+                let (reply, answer) = oneshot::channel::<Result<(), StoreError>>();
+                let ran = Arc::new(AtomicU64::new(0));
+                let counter = ran.clone();
+                let work = move |connection: &Connection| {
+                    counter.fetch_add(1, Ordering::Relaxed);
+                    let key = if let Refused = write { -1 } else { n as i64 };
+                    connection.execute("INSERT INTO t (n) VALUES (?1)", [key])?;
+                    match write {
+                        FailsAfterInsert => Err(StoreError::Conflict("a rule")),
+                        PanicsAfterInsert => panic!("a bug in write {n}"),
+                        _ => Ok(()),
+                    }
+                };
+                sender.try_send(Box::new(Write { work, result: None, reply })).unwrap();
+                answers.push(answer);
+                runs.push(ran);
+            }
+            drop(sender);
+            let stats = WriteStats::default();
+            // Every queued write in one batch; the loop ends with the queue.
+            run(connection, queue, 64, 0, &stats);
+            assert_eq!(stats.batches.load(Ordering::Relaxed), 1, "case {index}: one batch");
+            assert_eq!(stats.batches_rerun.load(Ordering::Relaxed), case.reruns, "case {index}: reruns");
+            let ran: Vec<usize> = runs.iter().map(|ran| ran.load(Ordering::Relaxed) as usize).collect();
+            assert_eq!(ran, case.runs, "case {index}: runs of each write");
+            let stored: Vec<i64> = Connection::open(&path)
+                .unwrap()
+                .prepare("SELECT n FROM t WHERE n >= 0 ORDER BY n")
+                .unwrap()
+                .query_map([], |row| row.get(0))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+            let inserted: Vec<i64> = (0..case.writes.len())
+                .filter(|n| matches!(case.writes[*n], Insert))
+                .map(|n| n as i64)
+                .collect();
+            assert_eq!(stored, inserted, "case {index}: the rows of the writes that succeeded, once each");
+            for (n, mut answer) in answers.into_iter().enumerate() {
+                let answered = answer.try_recv().expect("every write is answered");
+                assert_eq!(
+                    answered.is_ok(),
+                    matches!(case.writes[n], Insert),
+                    "case {index}: write {n}'s answer"
+                );
+            }
         }
     }
 
