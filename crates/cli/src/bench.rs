@@ -106,6 +106,11 @@ pub(crate) struct BenchArgs {
     /// Keep the data directory after the run (the summary's `data_dir` names it).
     #[arg(long)]
     keep_data: bool,
+    /// Run on this data directory (SQLite files and keys), created when missing and always
+    /// kept, instead of a new one: a store preloaded once (`--preload N --data-dir DIR`) is then
+    /// measured again by later runs (`--data-dir DIR`), each with a benchmark merchant of its own.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
     /// The directory to write the summary (summary.json) and its plots (latency.svg,
     /// throughput.svg) into [default: ocpay-bench-<UTC time> in the current directory].
     #[arg(long)]
@@ -944,7 +949,9 @@ async fn orchestrate(args: &BenchArgs) -> anyhow::Result<()> {
     let (server_cpus, client_cpus, n_server_cpus) =
         cpu_split(args.server_cpus.as_deref(), args.client_cpus.as_deref());
     let dir = std::env::temp_dir().join(format!("ocpay-bench-{}", std::process::id()));
-    let data = dir.join("data");
+    let data = args.data_dir.clone().unwrap_or_else(|| dir.join("data"));
+    let keep_data = args.keep_data || args.data_dir.is_some();
+    std::fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
     let data_dir = DataDir::open(&data)?;
     let filesystem = filesystem_of(&data);
     if matches!(filesystem.as_str(), "tmpfs" | "ramfs") {
@@ -1044,7 +1051,8 @@ async fn orchestrate(args: &BenchArgs) -> anyhow::Result<()> {
     // After every phase, so that it covers the most connections and the largest store.
     let peak_rss_mb = server_pids.iter().map(|pid| peak_resident_mb(*pid)).collect::<Option<Vec<f64>>>();
     drop(servers);
-    if !args.keep_data {
+    // The run's own files, and its data unless it is kept (a given data directory is elsewhere).
+    if args.data_dir.is_some() || !args.keep_data {
         let _ = std::fs::remove_dir_all(&dir);
     }
 
@@ -1069,7 +1077,7 @@ async fn orchestrate(args: &BenchArgs) -> anyhow::Result<()> {
         "data_filesystem": filesystem,
         "nodes": args.nodes,
         "preload": preloaded,
-        "data_dir": args.keep_data.then(|| data.display().to_string()),
+        "data_dir": keep_data.then(|| data.display().to_string()),
         "errors": errors,
         "crypto_ceiling_before": before,
         "crypto_ceiling_after": after,

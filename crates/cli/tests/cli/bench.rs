@@ -208,6 +208,23 @@ fn a_preloaded_benchmark(database_url: Option<&str>, count: &dyn Fn(&str, &str) 
         assert_eq!(count(&data, sql), rows, "{sql}");
     }
 
+    if database_url.is_none() {
+        // A later run measures the same store again, with a merchant of its own, and keeps it.
+        let again = tmp.path().join("again");
+        let before = count(&data, "SELECT COUNT(*) FROM payment");
+        let output = bench(
+            tmp.path(),
+            &["--seconds", "1", "--concurrency", "4", "--data-dir", &data, "--out", again.to_str().unwrap()],
+        );
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "ocpay bench --data-dir failed:\n{stderr}");
+        let summary = json_of(&output);
+        assert_eq!((&summary["errors"], &summary["preload"]), (&json!(0), &json!(null)), "{stderr}");
+        assert_eq!(summary["data_dir"], data.as_str(), "the given data directory is named and kept");
+        assert!(count(&data, "SELECT COUNT(*) FROM payment") > before, "the run paid into the same store");
+        assert_eq!(count(&data, "SELECT COUNT(*) FROM payment WHERE payment_id LIKE 'preload-%'"), 5000);
+    }
+
     let mut data_args = vec!["--data-dir".to_owned(), data.clone()];
     if let Some(url) = database_url {
         data_args.extend(["--database-url".to_owned(), url.to_owned()]);
