@@ -39,10 +39,11 @@ impl ReadPool {
             Some(connection) => connection,
             None => self.open()?,
         };
-        connection.execute_batch("BEGIN")?;
+        // Cached statements, not `execute_batch`, which would parse them at every read.
+        connection.prepare_cached("BEGIN")?.execute([])?;
         let result = read(&connection);
         // Ends the snapshot; a read-only transaction has nothing to commit or lose.
-        connection.execute_batch("COMMIT")?;
+        connection.prepare_cached("COMMIT")?.execute([])?;
         let mut idle = self.idle.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         if idle.len() < (self.settings.read_connections_max as usize).max(1) {
             idle.push(connection);
