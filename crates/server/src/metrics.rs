@@ -140,6 +140,10 @@ fn describe() {
         "ocpay_store_write_batch_size",
         "Writes committed together in one SQLite group commit"
     );
+    describe_counter!(
+        "ocpay_store_write_batches_rerun_total",
+        "SQLite group commits run again with a savepoint per write, because a write that failed had changed rows"
+    );
     describe_histogram!(
         "ocpay_store_pool_wait_seconds",
         Unit::Seconds,

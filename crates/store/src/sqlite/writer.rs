@@ -13,8 +13,8 @@
 //! the same few pages (the last of each index). Only when a write that failed had changed rows
 //! ([`Connection::total_changes`] moved) is that transaction rolled back and the batch run
 //! again, each write in a savepoint of its own; the failed write keeps its failure and does not
-//! run again (the writes before it do, on the same data as before). Writes are answered only after the commit that
-//! holds them is durable; if the commit fails, every write in it fails.
+//! run again (the writes before it do, on the same data as before). Writes are answered only
+//! after the commit that holds them is durable; if the commit fails, every write in it fails.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -157,6 +157,7 @@ fn run(
             Ok(Ran::Committed) => Ok(()),
             Ok(Ran::Undone) => {
                 stats.batches_rerun.fetch_add(1, Ordering::Relaxed);
+                metrics::counter!("ocpay_store_write_batches_rerun_total").increment(1);
                 run_batch(&mut connection, &mut batch, Undo::Savepoints).map(|_| ())
             }
             Err(error) => Err(error),
@@ -209,7 +210,7 @@ fn gather(
 }
 
 /// How a batch undoes a write that failed after it changed rows.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy)]
 enum Undo {
     /// It cannot: the batch's transaction is rolled back ([`Ran::Undone`]).
     Never,
