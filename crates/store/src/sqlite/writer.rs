@@ -13,7 +13,7 @@
 //! the same few pages (the last of each index). Only when a write that failed had changed rows
 //! ([`Connection::total_changes`] moved) is that transaction rolled back and the batch run
 //! again, each write in a savepoint of its own; the failed write keeps its failure and does not
-//! run again (the writes before it do, on the same data as before). Writes are answered only
+//! run again (the writes before it do, and decide again). Writes are answered only
 //! after the commit that holds them is durable; if the commit fails, every write in it fails.
 
 use std::sync::Arc;
@@ -244,10 +244,13 @@ fn run_batch(connection: &mut Connection, batch: &mut [Box<dyn Job>], undo: Undo
             }
             Undo::Never => {
                 let changes = transaction.total_changes();
-                // SQLite rolls back a whole transaction itself after some errors (a full disk).
-                if !job.run(&transaction)
-                    && (transaction.total_changes() != changes || transaction.is_autocommit())
-                {
+                let succeeded = job.run(&transaction);
+                // SQLite rolls back the whole transaction itself after some errors (a full disk),
+                // whatever the write then answered: nothing of the batch stands, and the writes
+                // after it must not run outside a transaction.
+                if transaction.is_autocommit() || (!succeeded && transaction.total_changes() != changes) {
+                    // Rolls back (nothing to do when SQLite already has); an error here is the batch's.
+                    transaction.finish()?;
                     return Ok(Ran::Undone);
                 }
             }
@@ -336,6 +339,11 @@ mod tests {
             FailsAfterInsert,
             /// Inserts its row, then panics.
             PanicsAfterInsert,
+            /// One statement inserts its row and a taken key: SQLite undoes the statement.
+            RefusedHalfway,
+            /// Refused by `OR ROLLBACK`: SQLite rolls back the whole transaction, and the count
+            /// of changes does not move.
+            RollsBackAll,
         }
         use Kind::*;
         struct Case {
@@ -351,13 +359,19 @@ mod tests {
             Case { writes: &[Insert, FailsAfterInsert, Insert], reruns: 1, runs: &[2, 1, 1] },
             Case { writes: &[Insert, PanicsAfterInsert, Insert, Refused], reruns: 1, runs: &[2, 1, 1, 1] },
             Case { writes: &[FailsAfterInsert, Refused, FailsAfterInsert], reruns: 1, runs: &[1, 1, 1] },
+            // A failure reached before the one that changed rows stands too.
+            Case { writes: &[Insert, Refused, FailsAfterInsert, Insert], reruns: 1, runs: &[2, 1, 1, 1] },
+            Case { writes: &[Insert, RefusedHalfway, Insert], reruns: 0, runs: &[1, 1, 1] },
+            Case { writes: &[Insert, RollsBackAll, Insert], reruns: 1, runs: &[2, 1, 1] },
         ];
         for (index, case) in cases.iter().enumerate() {
             let dir = tempfile::tempdir().unwrap();
             let path = dir.path().join("t.db");
             let connection = Connection::open(&path).unwrap();
             connection
-                .execute_batch("CREATE TABLE t (n INTEGER PRIMARY KEY); INSERT INTO t VALUES (-1)")
+                .execute_batch(
+                    "PRAGMA journal_mode = WAL; CREATE TABLE t (n INTEGER PRIMARY KEY); INSERT INTO t VALUES (-1)",
+                )
                 .unwrap();
             let (sender, queue) = mpsc::channel::<Box<dyn Job>>(64);
             let mut answers = Vec::new();
@@ -368,8 +382,15 @@ mod tests {
                 let counter = ran.clone();
                 let work = move |connection: &Connection| {
                     counter.fetch_add(1, Ordering::Relaxed);
-                    let key = if let Refused = write { -1 } else { n as i64 };
-                    connection.execute("INSERT INTO t (n) VALUES (?1)", [key])?;
+                    let key = n as i64;
+                    match write {
+                        Refused => connection.execute("INSERT INTO t (n) VALUES (-1)", [])?,
+                        RefusedHalfway => connection.execute("INSERT INTO t (n) VALUES (?1), (-1)", [key])?,
+                        RollsBackAll => {
+                            connection.execute("INSERT OR ROLLBACK INTO t (n) VALUES (-1)", [])?
+                        }
+                        _ => connection.execute("INSERT INTO t (n) VALUES (?1)", [key])?,
+                    };
                     match write {
                         FailsAfterInsert => Err(StoreError::Conflict("a rule")),
                         PanicsAfterInsert => panic!("a bug in write {n}"),
