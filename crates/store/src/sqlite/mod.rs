@@ -372,9 +372,9 @@ fn start_checkpoints(settings: &SqliteSettings) -> Result<std::sync::mpsc::Sende
 
 #[cfg(test)]
 mod tests {
-    use rusqlite::StatementStatus;
-
     use std::time::Duration;
+
+    use rusqlite::StatementStatus;
 
     use super::{SqliteSettings, connect, migrate};
     use crate::StoreError;
