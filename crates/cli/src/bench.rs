@@ -109,6 +109,7 @@ pub(crate) struct BenchArgs {
     /// Run on this data directory (SQLite files and keys), created when missing and always
     /// kept, instead of a new one: a store preloaded once (`--preload N --data-dir DIR`) is then
     /// measured again by later runs (`--data-dir DIR`), each with a benchmark merchant of its own.
+    /// Every run adds its merchant and payments to that store: never give it one in use.
     #[arg(long)]
     data_dir: Option<PathBuf>,
     /// The directory to write the summary (summary.json) and its plots (latency.svg,

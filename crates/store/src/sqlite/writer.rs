@@ -11,7 +11,8 @@
 //! own changes), so the batch first runs every write directly, without a savepoint each: a
 //! savepoint copies every page a write touches into its journal, and a batch's writes all touch
 //! the same few pages (the last of each index). Only when a write that failed had changed rows
-//! ([`Connection::total_changes`] moved) is that transaction rolled back and the batch run
+//! ([`Connection::total_changes`] moved), or SQLite rolled the whole transaction back itself
+//! after any write (a full disk), is that transaction rolled back and the batch run
 //! again, each write in a savepoint of its own; the failed write keeps its failure and does not
 //! run again (the writes before it do, and decide again). Writes are answered only
 //! after the commit that holds them is durable; if the commit fails, every write in it fails.
@@ -85,7 +86,7 @@ pub struct WriteStats {
     /// Writes run in them.
     pub writes: AtomicU64,
     /// Batches run a second time, each write in a savepoint, because a write that failed had
-    /// changed rows.
+    /// changed rows (or SQLite had rolled the transaction back).
     pub batches_rerun: AtomicU64,
 }
 
