@@ -109,7 +109,8 @@ pub(crate) struct BenchArgs {
     /// Run on this data directory (SQLite files and keys), created when missing and always
     /// kept, instead of a new one: a store preloaded once (`--preload N --data-dir DIR`) is then
     /// measured again by later runs (`--data-dir DIR`), each with a benchmark merchant of its own.
-    /// Every run adds its merchant and payments to that store: never give it one in use.
+    /// Every run adds its merchant and payments to that store, so a store holding a participant
+    /// no benchmark created is refused.
     #[arg(long)]
     data_dir: Option<PathBuf>,
     /// The directory to write the summary (summary.json) and its plots (latency.svg,
@@ -1257,13 +1258,39 @@ fn bench_config(database_url: Option<String>) -> anyhow::Result<Config> {
     Config::load(None, &overrides)
 }
 
+/// The name of every merchant a benchmark creates: a store that holds a participant of any
+/// other name is in use, and no benchmark writes into it.
+const BENCH_MERCHANT_NAME: &str = "Benchmark merchant";
+
+/// Most participants a benchmark store is checked for: more than any number of runs on one
+/// kept store.
+const BENCH_STORE_PARTICIPANTS_MAX: u32 = 100_000;
+
 /// The sandbox merchant whose requests the benchmarks send, created in the store `config`
-/// names. Its client id.
+/// names. Its client id. Refused when the store holds a participant that is not an earlier
+/// run's benchmark merchant: a benchmark adds a merchant and its payments, and (with
+/// `--preload`) settles every due day, so it never runs on a store in use.
 async fn bench_merchant(data_dir: &DataDir, config: &Config, key: &SigningKey) -> anyhow::Result<String> {
+    let store = data_dir.open_store(config).await?;
+    let foreign = store.participants(BENCH_STORE_PARTICIPANTS_MAX).await?.into_iter().find(|participant| {
+        participant.name.as_str() != BENCH_MERCHANT_NAME
+            || participant.kind != ParticipantKind::Merchant
+            || participant.environment() != Environment::Sandbox
+    });
+    if let Some(participant) = foreign {
+        anyhow::bail!(
+            "the benchmark runs only on a store of its own: this one holds participant {} ({}), \
+             which no benchmark created (give --data-dir or --database-url an empty or a \
+             benchmark's store)",
+            participant.client_id,
+            participant.name.as_str()
+        );
+    }
+    drop(store);
     let new = NewParticipant {
         kind: ParticipantKind::Merchant,
         environment: Environment::Sandbox,
-        name: "Benchmark merchant".parse().map_err(anyhow::Error::msg)?,
+        name: BENCH_MERCHANT_NAME.parse().map_err(anyhow::Error::msg)?,
         public_key: key.verifying_key(),
         notify_url: Some(HttpUrl::parse(BENCH_NOTIFY_URL).map_err(anyhow::Error::msg)?),
     };

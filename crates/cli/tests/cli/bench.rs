@@ -223,6 +223,19 @@ fn a_preloaded_benchmark(database_url: Option<&str>, count: &dyn Fn(&str, &str) 
         assert_eq!(summary["data_dir"], data.as_str(), "the given data directory is named and kept");
         assert!(count(&data, "SELECT COUNT(*) FROM payment") > before, "the run paid into the same store");
         assert_eq!(count(&data, "SELECT COUNT(*) FROM payment WHERE payment_id LIKE 'preload-%'"), 5000);
+
+        // A store that holds a participant no benchmark created is in use: refused, untouched.
+        let merchant = participant(&data, &tmp.path().join("merchant"), "merchant", "http://127.0.0.1:1");
+        let client_id = merchant["clientId"].as_str().unwrap();
+        let participants =
+            || json_of(&ocpay(&["participant", "list", "--data-dir", &data]))["participants"].clone();
+        let (payments, before) = (count(&data, "SELECT COUNT(*) FROM payment"), participants());
+        let output = bench(tmp.path(), &["--seconds", "1", "--data-dir", &data]);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "a store in use is refused: {stderr}");
+        assert!(stderr.contains("only on a store of its own") && stderr.contains(client_id), "{stderr}");
+        assert_eq!(count(&data, "SELECT COUNT(*) FROM payment"), payments);
+        assert_eq!(participants(), before, "no benchmark merchant added");
     }
 
     let mut data_args = vec!["--data-dir".to_owned(), data.clone()];
