@@ -148,6 +148,53 @@ pub async fn a_settlement_that_fails_midway_leaves_nothing(
     assert_sound(&*store).await;
 }
 
+pub async fn a_settlement_chunk_that_fails_midway_leaves_nothing(
+    store: Arc<dyn Store>,
+    faults: Arc<StatementFaults>,
+) {
+    let payer = payer_with(&*store, "PAYER-FAULT-CHUNK", usd(3000)).await;
+    let mut paid = Vec::new();
+    for n in 0..3 {
+        let (_, terms) = paid_ready(&*store, &format!("PR-FAULT-CHUNK-{n}"), 500).await;
+        store.settle_payment(&settlement(&terms, &payer, at(20))).await.unwrap();
+        paid.push(terms);
+    }
+    store.create_refund(&refund_of(&paid[0], "FAULT-CHUNK-R", usd(100), at(30))).await.unwrap();
+    let owner = paid[0].owner.clone();
+    let chunk = super::settlement::chunk(&owner, 10);
+    let queued = || {
+        let (store, owner) = (store.clone(), owner.clone());
+        async move {
+            let counts = store.settlement_counts(Some(&owner), at(100)).await.unwrap();
+            (counts.completed, counts.queued, counts.itemized)
+        }
+    };
+    let before = books(&*store, &payer, &owner).await;
+    assert_eq!(queued().await, (4, 4, 0));
+    // In the order a chunk writes: its batch, each transaction's item and leaving the queue,
+    // the posting and its entries, the batch's totals.
+    let midway = [
+        ("INSERT INTO settlement_item", 2, "after two items, before the third"),
+        ("DELETE FROM settlement_queue", 3, "after the last item, before it leaves the queue"),
+        ("INSERT INTO posting", 0, "after the items, before the posting"),
+        ("INSERT INTO entry", 1, "after the posting's first entry"),
+        ("UPDATE settlement_batch", 0, "after the posting, before the batch's totals"),
+    ];
+    for (n, (prefix, skip, when)) in (1..).zip(midway) {
+        faults.fail_once(prefix, skip);
+        failed_on_purpose(store.settle_chunk(&chunk).await, &faults, n);
+        assert_eq!(queued().await, (4, 4, 0), "failed {when}: all still queued");
+        let batches = store.settlement_batches(Some(&owner), Some(chunk.day), 10).await.unwrap();
+        assert!(batches.is_empty(), "failed {when}: no batch, but {batches:?}");
+        assert_eq!(books(&*store, &payer, &owner).await, before, "failed {when}: no money moved");
+    }
+    let settled = store.settle_chunk(&chunk).await.unwrap();
+    assert_eq!((settled.added, settled.batch.count, settled.batch.amount), (4, 4, usd(1400)), "works on");
+    assert_eq!(queued().await, (4, 0, 4));
+    assert_eq!(store.ledger_check().await.unwrap().postings, before.check.postings + 1);
+    assert_sound(&*store).await;
+}
+
 pub async fn a_cross_currency_settlement_that_fails_midway_leaves_nothing(
     store: Arc<dyn Store>,
     faults: Arc<StatementFaults>,

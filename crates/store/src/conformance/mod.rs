@@ -135,6 +135,7 @@ macro_rules! conformance_tests {
             a_payment_that_fails_to_be_created_leaves_no_row,
             failing_or_expiring_that_fails_midway_leaves_the_payment_processing,
             a_settlement_that_fails_midway_leaves_nothing,
+            a_settlement_chunk_that_fails_midway_leaves_nothing,
             a_cross_currency_settlement_that_fails_midway_leaves_nothing,
             a_refund_that_fails_midway_leaves_nothing,
             a_reversal_that_fails_midway_leaves_nothing,

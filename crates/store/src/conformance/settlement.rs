@@ -22,7 +22,7 @@ async fn pay(store: &dyn Store, request_id: &str, amount: i64) -> ocpay_core::pa
     terms
 }
 
-fn chunk(owner: &ocpay_core::ids::ClientId, limit: u32) -> SettleChunk {
+pub(super) fn chunk(owner: &ocpay_core::ids::ClientId, limit: u32) -> SettleChunk {
     SettleChunk {
         owner: owner.clone(),
         currency: usd(0).currency(),

@@ -22,7 +22,7 @@ use ocpay_core::payment::Payment;
 use ocpay_core::refund::Refund;
 
 use super::rows::{self, millis};
-use super::{Db, Engine, Isolation, Row, SqlStore, ledger as stored_ledger, params};
+use super::{Db, Engine, Isolation, Row, SqlStore, ToValue, Value, ledger as stored_ledger, params};
 use crate::settlement::{
     BatchCursor, BatchStatus, ItemCursor, MarkPaid, SettleChunk, SettledChunk, SettlementBatch,
     SettlementCounts, SettlementItemRecord, SettlementKind, SettlementTerms,
@@ -423,51 +423,57 @@ pub(super) fn all_batches_page(
     )
 }
 
-/// What a queued transaction settles as, read from its payment or refund, before conversion.
+/// The query of what a queued transaction of `kind` settles as: its payment or refund, by id.
+fn completed_sql(kind: SettlementKind) -> &'static str {
+    if kind == SettlementKind::Refund {
+        "SELECT r.owner_client_id, p.reference_merchant_id, p.reference_store_id, r.refund_request_id, \
+         r.reference_refund_id, p.order_description, r.amount_minor, r.currency, r.fee_returned_minor, \
+         r.tax_returned_minor, r.payment_id FROM refund r JOIN payment p ON p.payment_id = r.payment_id \
+         WHERE r.refund_id = ?1"
+    } else {
+        "SELECT p.owner_client_id, p.reference_merchant_id, p.reference_store_id, p.payment_request_id, \
+         p.reference_order_id, p.order_description, p.amount_minor, p.currency, p.fee_minor, p.fee_tax_minor \
+         FROM payment p WHERE p.payment_id = ?1"
+    }
+}
+
+/// What a queued transaction settles as, before conversion, from the rows of its
+/// [`completed_sql`] (none: the record is missing, and the store is corrupt).
 fn completed(
-    db: &mut dyn Db,
+    found: &[Row],
     kind: SettlementKind,
     id: &str,
     completed_at: Timestamp,
 ) -> Result<SettlementItemRecord, StoreError> {
-    let payment_sql = "SELECT p.owner_client_id, p.reference_merchant_id, p.reference_store_id, p.payment_request_id, \
-         p.reference_order_id, p.order_description, p.amount_minor, p.currency, p.fee_minor, p.fee_tax_minor \
-         FROM payment p WHERE p.payment_id = ?1";
-    let refund_sql = "SELECT r.owner_client_id, p.reference_merchant_id, p.reference_store_id, r.refund_request_id, \
-         r.reference_refund_id, p.order_description, r.amount_minor, r.currency, r.fee_returned_minor, \
-         r.tax_returned_minor, r.payment_id FROM refund r JOIN payment p ON p.payment_id = r.payment_id \
-         WHERE r.refund_id = ?1";
-    let sql = if kind == SettlementKind::Refund { refund_sql } else { payment_sql };
-    db.query_opt(sql, params![id], |row| {
-        let code: String = row.get(7)?;
-        let currency = Currency::parse(&code).map_err(|_| corrupt("currency", code))?;
-        let (amount, fee, tax): (i64, Option<i64>, Option<i64>) = (row.get(6)?, row.get(8)?, row.get(9)?);
-        // A payment moves its amount in and its fee out; a refund or cancel the other way.
-        let sign = if kind == SettlementKind::Payment { 1 } else { -1 };
-        let money = |minor: i64| Money::new(minor, currency);
-        let original = if kind == SettlementKind::Refund { Some(row.get::<_, String>(10)?) } else { None };
-        Ok(SettlementItemRecord {
-            kind,
-            transaction_id: id.to_owned(),
-            batch_id: String::new(),
-            owner: rows::client_id(row, "owner_client_id")?,
-            reference_merchant_id: row.get(1)?,
-            reference_store_id: row.get(2)?,
-            original_transaction_id: original,
-            transaction_request_id: row.get(3)?,
-            reference_order_id: row.get(4)?,
-            order_description: row.get(5)?,
-            completed_at,
-            amount: money(amount * sign),
-            fee: money(-fee.unwrap_or(0) * sign),
-            tax: money(-tax.unwrap_or(0) * sign),
-            settlement_amount: money(0),
-            settlement_fee: money(0),
-            settlement_tax: money(0),
-            quote: None,
-        })
-    })?
-    .ok_or_else(|| corrupt("a queued transaction has no record", format!("{} {id}", kind.as_str())))
+    let missing = || corrupt("a queued transaction has no record", format!("{} {id}", kind.as_str()));
+    let row = found.first().ok_or_else(missing)?;
+    let code: String = row.get(7)?;
+    let currency = Currency::parse(&code).map_err(|_| corrupt("currency", code))?;
+    let (amount, fee, tax): (i64, Option<i64>, Option<i64>) = (row.get(6)?, row.get(8)?, row.get(9)?);
+    // A payment moves its amount in and its fee out; a refund or cancel the other way.
+    let sign = if kind == SettlementKind::Payment { 1 } else { -1 };
+    let money = |minor: i64| Money::new(minor, currency);
+    let original = if kind == SettlementKind::Refund { Some(row.get::<_, String>(10)?) } else { None };
+    Ok(SettlementItemRecord {
+        kind,
+        transaction_id: id.to_owned(),
+        batch_id: String::new(),
+        owner: rows::client_id(row, "owner_client_id")?,
+        reference_merchant_id: row.get(1)?,
+        reference_store_id: row.get(2)?,
+        original_transaction_id: original,
+        transaction_request_id: row.get(3)?,
+        reference_order_id: row.get(4)?,
+        order_description: row.get(5)?,
+        completed_at,
+        amount: money(amount * sign),
+        fee: money(-fee.unwrap_or(0) * sign),
+        tax: money(-tax.unwrap_or(0) * sign),
+        settlement_amount: money(0),
+        settlement_fee: money(0),
+        settlement_tax: money(0),
+        quote: None,
+    })
 }
 
 /// The item of a completed transaction in `currency`, converted at `rate` when it needs one.
@@ -500,7 +506,7 @@ fn convert(
 
 fn insert_item(db: &mut dyn Db, item: &SettlementItemRecord) -> Result<(), StoreError> {
     let (pair, price) = item.quote.clone().unzip();
-    db.execute(
+    db.execute_later(
         "INSERT INTO settlement_item (kind, transaction_id, batch_id, owner_client_id, reference_merchant_id, \
          reference_store_id, original_transaction_id, transaction_request_id, reference_order_id, order_description, \
          completed_at_ms, amount_minor, currency, fee_minor, tax_minor, settlement_amount_minor, settlement_fee_minor, \
@@ -621,12 +627,19 @@ pub(super) fn chunk(
             Ok((kind, row.get::<_, String>(1)?, rows::time(row, "completed_at_ms")?))
         },
     )?;
+    // The chunk's records are read together, and its items written without waiting for each
+    // answer: on PostgreSQL a chunk is a handful of round trips, not a few per transaction.
+    let ids: Vec<[Value<'_>; 1]> = queued.iter().map(|(_, id, _)| [id.to_value()]).collect();
+    let queries: Vec<(&'static str, &[Value<'_>])> =
+        queued.iter().zip(&ids).map(|((kind, _, _), id)| (completed_sql(*kind), &id[..])).collect();
+    let records = db.query_batch(&queries)?;
     let mut items = Vec::with_capacity(queued.len());
-    for (kind, transaction_id, completed_at) in &queued {
-        let mut item = convert(completed(db, *kind, transaction_id, *completed_at)?, currency, &chunk.rates)?;
+    for ((kind, transaction_id, completed_at), rows) in queued.iter().zip(&records) {
+        let mut item =
+            convert(completed(rows, *kind, transaction_id, *completed_at)?, currency, &chunk.rates)?;
         item.batch_id = batch.id.clone();
         insert_item(db, &item)?;
-        db.execute(
+        db.execute_later(
             "DELETE FROM settlement_queue WHERE kind = ?1 AND transaction_id = ?2",
             params![kind.as_str(), transaction_id],
         )?;
