@@ -166,8 +166,8 @@ impl Settler {
         now: Timestamp,
         run: &mut SettleRun,
     ) -> Result<(), SettleError> {
+        let mut owners: Vec<ClientId> = self.finish_interrupted(day, owner, now, run).await?;
         let candidates = self.store.settlement_candidates(cutoff, owner).await?;
-        let mut owners: Vec<ClientId> = self.write_missing_files(day, owner).await?;
         for (client, currency) in candidates {
             let batch = self.close_batch(&client, currency, day, settlement_date, cutoff, now).await?;
             let files = self.write_batch_files(&batch).await?;
@@ -183,29 +183,42 @@ impl Settler {
         Ok(())
     }
 
-    /// Writes the files of the day's closed batches (of `owner`, or everyone's) that have
-    /// none: a run that died between closing a batch and publishing its files left them so, and
-    /// nothing else would write them, since the batch takes nothing more. The owners whose
-    /// files were written, so that their day's transaction details are written again too.
-    async fn write_missing_files(
+    /// Finishes the day's batches (of `owner`, or everyone's) that a run left unfinished, and
+    /// returns the owners whose files it wrote, so that their day's transaction details are
+    /// written again too. A run that died, or gave up, between two chunks of a batch left it
+    /// open: it gets the rest of its chunks here, with its own cutoff, since a later on-demand
+    /// run has a cutoff of its own and would open another batch beside it. A run that died
+    /// between closing a batch and publishing its files left it without them: they are written
+    /// here, since nothing else would write them (the batch takes nothing more).
+    async fn finish_interrupted(
         &self,
         day: Date,
         owner: Option<&ClientId>,
+        now: Timestamp,
+        run: &mut SettleRun,
     ) -> Result<Vec<ClientId>, SettleError> {
         let mut owners: Vec<ClientId> = Vec::new();
         for batch in self.store.settlement_batches(owner, Some(day), BATCHES_OF_A_DAY_MAX).await? {
-            // The summary is published after the details: with it, the batch's files are whole.
-            let summary = files::settlement_summary_path(
-                batch.owner.as_str(),
-                batch.settlement_date,
-                batch.currency,
-                &batch.id,
-                0,
-            );
-            if batch.status != BatchStatus::Closed || self.root.join(summary).exists() {
-                continue;
+            if batch.status == BatchStatus::Open {
+                let (owner, currency) = (&batch.owner, batch.currency);
+                let closed =
+                    self.close_batch(owner, currency, day, batch.settlement_date, batch.cutoff, now).await?;
+                let files = self.write_batch_files(&closed).await?;
+                run.batches.push(SettledBatch { batch: closed, files });
+            } else {
+                // The summary is published after the details: with it, the batch's files are whole.
+                let summary = files::settlement_summary_path(
+                    batch.owner.as_str(),
+                    batch.settlement_date,
+                    batch.currency,
+                    &batch.id,
+                    0,
+                );
+                if self.root.join(summary).exists() {
+                    continue;
+                }
+                self.write_batch_files(&batch).await?;
             }
-            self.write_batch_files(&batch).await?;
             if !owners.contains(&batch.owner) {
                 owners.push(batch.owner);
             }

@@ -231,6 +231,45 @@ async fn a_batch_that_fails_midway_resumes_and_takes_each_transaction_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_on_demand_batch_left_open_between_chunks_is_finished_by_the_next_run() {
+    let app = TestApp::spawn_with(|config| {
+        config.settlement_enabled = false;
+        config.settlement_chunk_max = 2;
+    })
+    .await;
+    let merchant = app.merchant().await;
+    let owner = client_id(&merchant);
+    for minor in [100, 200, 300, 400, 500] {
+        paid(&app, &merchant, minor).await;
+    }
+    // The run stops in its second chunk (killed, or out of retries): its batch stays open with
+    // the first chunk's two transactions.
+    let first = app.clock.now() + SignedDuration::from_secs(1);
+    app.faults.fail_once("DELETE FROM settlement_queue", 2);
+    assert!(settler(&app).settle_now(&owner, first).await.is_err(), "the run stopped");
+    assert_eq!(app.faults.fired(), 1, "the fault fired");
+    let day = app.state.settings.settlement.cycle.day_of(first);
+    let open = &batches(&app, &owner, day).await[0];
+    assert_eq!((open.status, open.count), (BatchStatus::Open, 2), "{open:#?}");
+
+    // The next run, with a cutoff of its own, first finishes that batch with what completed
+    // before its cutoff, and then takes what came after into a batch of its own.
+    app.clock.set(first + SignedDuration::from_secs(1));
+    paid(&app, &merchant, 600).await;
+    let second = first + SignedDuration::from_secs(2);
+    let run = settler(&app).settle_now(&owner, second).await.unwrap();
+    let settled: Vec<_> =
+        run.batches.iter().map(|settled| (settled.batch.cutoff, settled.batch.count)).collect();
+    assert_eq!(settled, vec![(first, 5), (second, 1)]);
+    let found = batches(&app, &owner, day).await;
+    let found: Vec<_> = found.iter().map(|batch| (batch.status, batch.count, batch.amount)).collect();
+    assert_eq!(found.len(), 2, "{found:?}");
+    assert!(found.contains(&(BatchStatus::Closed, 5, usd(1500))), "{found:?}");
+    assert!(found.contains(&(BatchStatus::Closed, 1, usd(600))), "{found:?}");
+    assert_reconciled(&app, day).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_whose_run_died_before_its_files_gets_them_from_the_next_run() {
     let app = TestApp::spawn().await;
     let merchant = app.merchant().await;
