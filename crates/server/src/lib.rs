@@ -15,6 +15,7 @@ mod audit;
 mod batch_writer;
 pub mod clock;
 pub mod codes;
+mod combine;
 pub mod config;
 pub mod data_dir;
 mod jobs;

@@ -29,6 +29,7 @@ use ocpay_store::{
 };
 use tokio::sync::{Semaphore, watch};
 
+use crate::combine::Combiner;
 use crate::data_dir::PlatformKeySource;
 use crate::rounds::Rounds;
 use crate::service::Context;
@@ -115,6 +116,9 @@ pub struct Notifier {
     /// The claims of the attempts in flight: each notification's id and the end of the lease
     /// it was claimed for, released when a shutdown cuts the attempts off.
     in_flight: std::sync::Mutex<std::collections::HashMap<String, jiff::Timestamp>>,
+    /// The attempts being recorded: those that end while a transaction records others are
+    /// recorded together in the next one.
+    recorder: Combiner<(Attempt, AfterAttempt), Result<(), StoreError>>,
 }
 
 impl Notifier {
@@ -125,7 +129,14 @@ impl Notifier {
         rounds: Arc<Rounds>,
     ) -> anyhow::Result<Notifier> {
         let clients = Clients::new(&context.settings.notify)?;
-        Ok(Notifier { context, platform_keys, clients, rounds, in_flight: Default::default() })
+        Ok(Notifier {
+            context,
+            platform_keys,
+            clients,
+            rounds,
+            in_flight: Default::default(),
+            recorder: Default::default(),
+        })
     }
 
     fn in_flight(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, jiff::Timestamp>> {
@@ -288,7 +299,18 @@ pub(crate) async fn deliver(notifier: &Notifier, notification: Notification, pay
         manual: notification.manual,
         answer,
     };
-    match notifier.context.store.record_attempt(&attempt, after).await {
+    let store = &notifier.context.store;
+    let recorded = notifier
+        .recorder
+        .call((attempt, after), |attempts| async move {
+            match store.record_attempts(&attempts).await {
+                Ok(answers) => answers,
+                Err(error) => vec![Err(error); attempts.len()],
+            }
+        })
+        .await
+        .unwrap_or_else(|| Err(StoreError::Database("recording the attempt was cut off".into())));
+    match recorded {
         Ok(()) => {}
         // Another sender recorded this attempt number first (this one had lost its claim).
         Err(StoreError::Conflict(_)) => {

@@ -17,9 +17,21 @@ pub trait NotificationStore: Send + Sync {
         limit: u32,
     ) -> Result<Vec<Notification>, StoreError>;
 
-    /// Records an attempt and what follows it, releasing the claim. Only the attempt after the
-    /// last recorded one is accepted; another is `Conflict` (its sender had lost the claim).
-    async fn record_attempt(&self, attempt: &Attempt, after: AfterAttempt) -> Result<(), StoreError>;
+    /// Records attempts and what follows each, releasing their claims, in one transaction, and
+    /// answers each in its place. Only the attempt after its notification's last recorded one
+    /// is accepted; another is answered `Conflict` (its sender had lost the claim), and one of
+    /// a notification that does not exist `NotFound`: neither writes anything, and the others
+    /// are recorded all the same. Any other failure records none of them.
+    async fn record_attempts(
+        &self,
+        attempts: &[(Attempt, AfterAttempt)],
+    ) -> Result<Vec<Result<(), StoreError>>, StoreError>;
+
+    /// Records one attempt: [`NotificationStore::record_attempts`] of one.
+    async fn record_attempt(&self, attempt: &Attempt, after: AfterAttempt) -> Result<(), StoreError> {
+        let answers = self.record_attempts(&[(attempt.clone(), after)]).await?;
+        answers.into_iter().next().unwrap_or(Err(StoreError::Corrupt("an attempt left unanswered".into())))
+    }
 
     /// Queues every notification about `subject_id` (a payment, refund or registration id) for an attempt at
     /// `now`, delivered or not; returns how many. An attempt in flight keeps its claim, and the

@@ -19,8 +19,8 @@ use ocpay_core::refund::RefundState;
 
 use crate::sql::{INJECTED, StatementFaults};
 use crate::{
-    CancelPayment, CreatePayment, CreateRefund, LedgerCheck, PaymentLookup, RefundCompletion, RefundLookup,
-    SettlePayment, Settlement, Store, StoreError,
+    AfterAttempt, Attempt, AttemptOutcome, CancelPayment, CreatePayment, CreateRefund, DeliveryStatus,
+    LedgerCheck, PaymentLookup, RefundCompletion, RefundLookup, SettlePayment, Settlement, Store, StoreError,
 };
 
 use super::{
@@ -317,6 +317,61 @@ pub async fn a_failing_completion_of_due_refunds_completes_none(
     assert_eq!(completed.len(), 2, "the next run completes both");
     assert_eq!(wallet(&*store, &payer, usd(0).currency()).await, usd(500));
     assert_sound(&*store).await;
+}
+
+/// Attempts recorded together stand or fall together when the database fails under one of
+/// them: none is recorded, every claim stands, and the next call records them all.
+pub async fn attempts_recorded_together_that_fail_midway_record_none(
+    store: Arc<dyn Store>,
+    faults: Arc<StatementFaults>,
+) {
+    let lease = jiff::SignedDuration::from_secs(30);
+    for n in 0..3 {
+        let (_, terms) = paid_ready(&*store, &format!("PR-FAULT-ATTEMPTS-{n}"), 100).await;
+        store.fail_payment(&terms.code_token, FailReason::RiskReject, at(100)).await.unwrap();
+    }
+    let claimed = store.claim_notifications(at(100), lease, 10).await.unwrap();
+    let attempts: Vec<(Attempt, AfterAttempt)> = claimed
+        .iter()
+        .map(|notification| {
+            let attempt = Attempt {
+                notification_id: notification.id.clone(),
+                number: 1,
+                scheduled_at: at(100),
+                started_at: at(101),
+                duration_ms: 3,
+                http_status: Some(200),
+                outcome: AttemptOutcome::Delivered,
+                error: None,
+                manual: false,
+                answer: None,
+            };
+            (attempt, AfterAttempt::Delivered)
+        })
+        .collect();
+    let recorded = || async {
+        let mut recorded = Vec::new();
+        for notification in &claimed {
+            let (stored, attempts) = store.notifications(&notification.subject_id).await.unwrap().remove(0);
+            recorded.push((stored.status, attempts.len()));
+        }
+        recorded
+    };
+    let midway = [
+        ("INSERT INTO delivery_attempt", 1, "at the second attempt"),
+        ("UPDATE notification", 2, "at the last notification's new state"),
+    ];
+    for (n, (prefix, skip, when)) in (1..).zip(midway) {
+        faults.fail_once(prefix, skip);
+        failed_on_purpose(store.record_attempts(&attempts).await, &faults, n);
+        assert_eq!(recorded().await, [(DeliveryStatus::Pending, 0); 3], "failed {when}: none recorded");
+        assert!(
+            store.claim_notifications(at(101), lease, 10).await.unwrap().is_empty(),
+            "failed {when}: claims stand"
+        );
+    }
+    assert_eq!(store.record_attempts(&attempts).await.unwrap(), [Ok(()), Ok(()), Ok(())], "works on");
+    assert_eq!(recorded().await, [(DeliveryStatus::Delivered, 1); 3]);
 }
 
 /// Writes queued beside a failing one (on SQLite, committed in the same transaction) are not

@@ -91,6 +91,7 @@ macro_rules! conformance_tests {
             the_outbox_claims_retries_and_resends,
             a_resend_waits_for_the_attempt_in_flight,
             claims_take_the_earliest_due_and_never_one_row_twice,
+            attempts_recorded_together_are_answered_each_in_its_place,
         ]);
         $crate::conformance_tests!(@area store $attrs $new_store, refunds [
             refunds_are_idempotent_and_bounded_by_the_payment,
@@ -140,6 +141,7 @@ macro_rules! conformance_tests {
             a_refund_that_fails_midway_leaves_nothing,
             a_reversal_that_fails_midway_leaves_nothing,
             a_failing_completion_of_due_refunds_completes_none,
+            attempts_recorded_together_that_fail_midway_record_none,
             a_failing_write_takes_no_concurrent_write_down,
         ]);
     };

@@ -140,3 +140,64 @@ pub async fn a_resend_waits_for_the_attempt_in_flight(store: Arc<dyn Store>) {
     assert!(resent[0].manual);
     assert_eq!(resent[0].attempts, 1);
 }
+
+pub async fn attempts_recorded_together_are_answered_each_in_its_place(store: Arc<dyn Store>) {
+    let lease = SignedDuration::from_secs(600);
+    let mut subjects = Vec::new();
+    for n in 0..3 {
+        let (_, terms) = paid_ready(&*store, &format!("PR-TOGETHER-{n}"), 100).await;
+        store.fail_payment(&terms.code_token, FailReason::RiskReject, at(100)).await.unwrap();
+        subjects.push(terms.id.as_str().to_owned());
+    }
+    let claimed = store.claim_notifications(at(100), lease, 10).await.unwrap();
+    assert_eq!(claimed.len(), 3);
+    let of = |subject: &str| claimed.iter().find(|n| n.subject_id == subject).unwrap().id.clone();
+    let attempt = |notification_id: String, number, outcome| Attempt {
+        notification_id,
+        number,
+        scheduled_at: at(100),
+        started_at: at(101),
+        duration_ms: 3,
+        http_status: Some(200),
+        outcome,
+        error: None,
+        manual: false,
+        answer: None,
+    };
+    // Given out of the order of their ids, with a stale attempt and an unknown notification
+    // between the two that count.
+    let together = [
+        (attempt(of(&subjects[2]), 1, AttemptOutcome::Delivered), AfterAttempt::Delivered),
+        (attempt(of(&subjects[0]), 2, AttemptOutcome::Delivered), AfterAttempt::Delivered),
+        (attempt("N-NOTHING".into(), 1, AttemptOutcome::Delivered), AfterAttempt::Delivered),
+        (attempt(of(&subjects[1]), 1, AttemptOutcome::Rejected), AfterAttempt::RetryAt(at(220))),
+    ];
+    assert_eq!(
+        store.record_attempts(&together).await.unwrap(),
+        [
+            Ok(()),
+            Err(StoreError::Conflict("notification attempt")),
+            Err(StoreError::NotFound("notification")),
+            Ok(())
+        ],
+        "each answered in its place"
+    );
+    let state = |subject: String| {
+        let store = store.clone();
+        async move {
+            let (notification, attempts) = store.notifications(&subject).await.unwrap().remove(0);
+            (notification.status, notification.attempts, attempts.len())
+        }
+    };
+    assert_eq!(state(subjects[2].clone()).await, (DeliveryStatus::Delivered, 1, 1));
+    assert_eq!(state(subjects[1].clone()).await, (DeliveryStatus::Pending, 1, 1));
+    assert_eq!(
+        state(subjects[0].clone()).await,
+        (DeliveryStatus::Pending, 0, 0),
+        "the stale one wrote nothing"
+    );
+    let due = store.claim_notifications(at(220), lease, 10).await.unwrap();
+    assert_eq!(due.len(), 1, "the retried one is due on schedule; the stale one's claim stands: {due:?}");
+    assert_eq!(due[0].subject_id, subjects[1]);
+    assert_eq!(store.record_attempts(&[]).await.unwrap(), [], "nothing to record");
+}

@@ -165,14 +165,41 @@ pub(super) fn claim(
 /// Records an attempt and what follows it. Only the attempt that follows the last recorded
 /// one is accepted (a sender whose claim lapsed gets `Conflict`), so two senders can never
 /// both count. A hand resend that arrived while the attempt was in flight still goes out.
-pub(super) fn record(db: &mut dyn Db, attempt: &Attempt, after: AfterAttempt) -> Result<(), StoreError> {
+/// Records each attempt in the order of their notifications' ids, so that two transactions
+/// lock the rows they share in the same order, and answers each in its place. A stale attempt
+/// (`Conflict`) or one of a notification that does not exist (`NotFound`) is refused by the
+/// first read, before it writes anything, so the others still count; any other failure fails
+/// the transaction.
+fn record_all(
+    db: &mut dyn Db,
+    attempts: &[(Attempt, AfterAttempt)],
+) -> Result<Vec<Result<(), StoreError>>, StoreError> {
+    let mut order: Vec<usize> = (0..attempts.len()).collect();
+    order.sort_by(|&a, &b| attempts[a].0.notification_id.cmp(&attempts[b].0.notification_id));
+    let mut answers = vec![Ok(()); attempts.len()];
+    for position in order {
+        let (attempt, after) = &attempts[position];
+        match record(db, attempt, *after) {
+            Ok(()) => {}
+            Err(refused @ (StoreError::Conflict(_) | StoreError::NotFound(_))) => {
+                answers[position] = Err(refused)
+            }
+            Err(error) => return Err(error),
+        }
+    }
+    Ok(answers)
+}
+
+fn record(db: &mut dyn Db, attempt: &Attempt, after: AfterAttempt) -> Result<(), StoreError> {
     let id = &attempt.notification_id;
     let number = attempt.number;
-    let (recorded, manual): (u32, bool) = db.query_one(
-        locked_row!(db, "SELECT attempts, manual FROM notification WHERE notification_id = ?1"),
-        params![id],
-        |row| Ok((row.get(0)?, row.get(1)?)),
-    )?;
+    let (recorded, manual): (u32, bool) = db
+        .query_opt(
+            locked_row!(db, "SELECT attempts, manual FROM notification WHERE notification_id = ?1"),
+            params![id],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )?
+        .ok_or(StoreError::NotFound("notification"))?;
     if recorded.checked_add(1) != Some(number) {
         return Err(StoreError::Conflict("notification attempt"));
     }
@@ -290,9 +317,12 @@ impl<E: Engine> NotificationStore for SqlStore<E> {
         self.engine.write(Isolation::RowLocks, move |db| claim(db, now, lease, limit)).await
     }
 
-    async fn record_attempt(&self, attempt: &Attempt, after: AfterAttempt) -> Result<(), StoreError> {
-        let attempt = attempt.clone();
-        self.engine.write(Isolation::RowLocks, move |db| record(db, &attempt, after)).await
+    async fn record_attempts(
+        &self,
+        attempts: &[(Attempt, AfterAttempt)],
+    ) -> Result<Vec<Result<(), StoreError>>, StoreError> {
+        let attempts = attempts.to_vec();
+        self.engine.write(Isolation::RowLocks, move |db| record_all(db, &attempts)).await
     }
 
     async fn resend_notifications(&self, subject_id: &str, now: Timestamp) -> Result<u32, StoreError> {
