@@ -165,21 +165,19 @@ pub async fn attempts_recorded_together_are_answered_each_in_its_place(store: Ar
         answer: None,
     };
     // Given out of the order of their ids, with a stale attempt and an unknown notification
-    // between the two that count.
+    // between those that count, and one notification's attempts 1 and 2 and 2 again.
+    let stale = Err(StoreError::Conflict("notification attempt"));
     let together = [
-        (attempt(of(&subjects[2]), 1, AttemptOutcome::Delivered), AfterAttempt::Delivered),
+        (attempt(of(&subjects[2]), 1, AttemptOutcome::Rejected), AfterAttempt::RetryAt(at(110))),
         (attempt(of(&subjects[0]), 2, AttemptOutcome::Delivered), AfterAttempt::Delivered),
         (attempt("N-NOTHING".into(), 1, AttemptOutcome::Delivered), AfterAttempt::Delivered),
+        (attempt(of(&subjects[2]), 2, AttemptOutcome::Delivered), AfterAttempt::Delivered),
         (attempt(of(&subjects[1]), 1, AttemptOutcome::Rejected), AfterAttempt::RetryAt(at(220))),
+        (attempt(of(&subjects[2]), 2, AttemptOutcome::Delivered), AfterAttempt::Delivered),
     ];
     assert_eq!(
         store.record_attempts(&together).await.unwrap(),
-        [
-            Ok(()),
-            Err(StoreError::Conflict("notification attempt")),
-            Err(StoreError::NotFound("notification")),
-            Ok(())
-        ],
+        [Ok(()), stale.clone(), Err(StoreError::NotFound("notification")), Ok(()), Ok(()), stale],
         "each answered in its place"
     );
     let state = |subject: String| {
@@ -189,7 +187,11 @@ pub async fn attempts_recorded_together_are_answered_each_in_its_place(store: Ar
             (notification.status, notification.attempts, attempts.len())
         }
     };
-    assert_eq!(state(subjects[2].clone()).await, (DeliveryStatus::Delivered, 1, 1));
+    assert_eq!(
+        state(subjects[2].clone()).await,
+        (DeliveryStatus::Delivered, 2, 2),
+        "its second attempt after its first"
+    );
     assert_eq!(state(subjects[1].clone()).await, (DeliveryStatus::Pending, 1, 1));
     assert_eq!(
         state(subjects[0].clone()).await,

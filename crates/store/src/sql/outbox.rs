@@ -10,7 +10,7 @@ use ocpay_core::refund::{Refund, RefundState};
 use ocpay_core::registration::{Registration, RegistrationState};
 
 use super::rows::{self, millis};
-use super::{Db, Dialect, Engine, Isolation, SqlStore, params};
+use super::{Db, Dialect, Engine, Isolation, Row, SqlStore, ToValue, Value, params};
 use crate::{
     AfterAttempt, Attempt, Notification, NotificationEvent, NotificationKind, NotificationStore, Secret,
     StoreError,
@@ -162,24 +162,37 @@ pub(super) fn claim(
     Ok(claimed)
 }
 
-/// Records an attempt and what follows it. Only the attempt that follows the last recorded
-/// one is accepted (a sender whose claim lapsed gets `Conflict`), so two senders can never
-/// both count. A hand resend that arrived while the attempt was in flight still goes out.
-/// Records each attempt in the order of their notifications' ids, so that two transactions
-/// lock the rows they share in the same order, and answers each in its place. A stale attempt
-/// (`Conflict`) or one of a notification that does not exist (`NotFound`) is refused by the
-/// first read, before it writes anything, so the others still count; any other failure fails
-/// the transaction.
+/// Records attempts and what follows each, in the order of their notifications' ids (so that
+/// two transactions lock the rows they share in the same order), and answers each in its
+/// place. Only the attempt that follows its notification's last recorded one is accepted (a
+/// sender whose claim lapsed gets `Conflict`), so two senders can never both count; an attempt
+/// of a notification that does not exist gets `NotFound`. Both are decided from the
+/// notification's row before the attempt writes anything, so the others still count; any other
+/// failure fails the transaction. The rows are read together (on PostgreSQL in one round trip);
+/// a notification given twice is read again for its later attempt, after the earlier one.
 fn record_all(
     db: &mut dyn Db,
     attempts: &[(Attempt, AfterAttempt)],
 ) -> Result<Vec<Result<(), StoreError>>, StoreError> {
     let mut order: Vec<usize> = (0..attempts.len()).collect();
     order.sort_by(|&a, &b| attempts[a].0.notification_id.cmp(&attempts[b].0.notification_id));
+    let sql = locked_row!(db, "SELECT attempts, manual FROM notification WHERE notification_id = ?1");
+    let ids: Vec<[Value<'_>; 1]> =
+        order.iter().map(|&position| [attempts[position].0.notification_id.to_value()]).collect();
+    let queries: Vec<(&'static str, &[Value<'_>])> = ids.iter().map(|id| (sql, &id[..])).collect();
+    let rows = db.query_batch(&queries)?;
     let mut answers = vec![Ok(()); attempts.len()];
-    for position in order {
+    let mut previous: Option<&str> = None;
+    for (position, found) in order.into_iter().zip(&rows) {
         let (attempt, after) = &attempts[position];
-        match record(db, attempt, *after) {
+        let id = attempt.notification_id.as_str();
+        let state = if previous == Some(id) {
+            db.query_opt(sql, params![id], state_of)?
+        } else {
+            found.first().map(state_of).transpose()?
+        };
+        previous = Some(id);
+        match record(db, attempt, *after, state) {
             Ok(()) => {}
             Err(refused @ (StoreError::Conflict(_) | StoreError::NotFound(_))) => {
                 answers[position] = Err(refused)
@@ -190,16 +203,22 @@ fn record_all(
     Ok(answers)
 }
 
-fn record(db: &mut dyn Db, attempt: &Attempt, after: AfterAttempt) -> Result<(), StoreError> {
+/// A notification's recorded attempts, and whether a hand resend waits for the attempt in flight.
+fn state_of(row: &Row) -> Result<(u32, bool), StoreError> {
+    Ok((row.get(0)?, row.get(1)?))
+}
+
+/// Records one attempt on its notification's `state` (`None`: no such notification). A hand
+/// resend that arrived while the attempt was in flight still goes out.
+fn record(
+    db: &mut dyn Db,
+    attempt: &Attempt,
+    after: AfterAttempt,
+    state: Option<(u32, bool)>,
+) -> Result<(), StoreError> {
     let id = &attempt.notification_id;
     let number = attempt.number;
-    let (recorded, manual): (u32, bool) = db
-        .query_opt(
-            locked_row!(db, "SELECT attempts, manual FROM notification WHERE notification_id = ?1"),
-            params![id],
-            |row| Ok((row.get(0)?, row.get(1)?)),
-        )?
-        .ok_or(StoreError::NotFound("notification"))?;
+    let (recorded, manual) = state.ok_or(StoreError::NotFound("notification"))?;
     if recorded.checked_add(1) != Some(number) {
         return Err(StoreError::Conflict("notification attempt"));
     }
