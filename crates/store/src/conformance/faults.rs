@@ -24,8 +24,8 @@ use crate::{
 };
 
 use super::{
-    assert_sound, at, created, merchant, paid_by, paid_ready, payer_with, pending, refund_of, sample_terms,
-    settlement, sgd, usd, wallet,
+    assert_sound, at, attempt, created, merchant, paid_by, paid_ready, payer_with, pending, refund_of,
+    sample_terms, settlement, sgd, usd, wallet,
 };
 
 /// What a failed write must leave as it was: the ledger and every balance of the accounts the
@@ -334,19 +334,7 @@ pub async fn attempts_recorded_together_that_fail_midway_record_none(
     let attempts: Vec<(Attempt, AfterAttempt)> = claimed
         .iter()
         .map(|notification| {
-            let attempt = Attempt {
-                notification_id: notification.id.clone(),
-                number: 1,
-                scheduled_at: at(100),
-                started_at: at(101),
-                duration_ms: 3,
-                http_status: Some(200),
-                outcome: AttemptOutcome::Delivered,
-                error: None,
-                manual: false,
-                answer: None,
-            };
-            (attempt, AfterAttempt::Delivered)
+            (attempt(&notification.id, 1, AttemptOutcome::Delivered), AfterAttempt::Delivered)
         })
         .collect();
     let recorded = || async {

@@ -36,7 +36,10 @@ use ocpay_core::payer::{Payer, PayerId};
 use ocpay_core::payment::{Charge, MerchantRef, Order, PaymentTerms, StoreRef};
 use ocpay_core::refund::{Refund, RefundPolicy, RefundTerms};
 
-use crate::{CreateRefund, NewKey, NewRefund, RefundCompletion, SettlePayment, Settlement, Store};
+use crate::{
+    Attempt, AttemptOutcome, CreateRefund, NewKey, NewRefund, RefundCompletion, SettlePayment, Settlement,
+    Store,
+};
 
 /// Declares one test per conformance check, in a module named as the `fn`:
 /// `fn on_sqlite(new_store);` makes `on_sqlite::payment_idempotency`, `on_sqlite::cancel_follows_core`,
@@ -334,5 +337,22 @@ fn created(outcome: CreateRefund) -> Refund {
     match outcome {
         CreateRefund::Created(refund) => refund,
         other => panic!("expected a new refund, got {other:?}"),
+    }
+}
+
+/// An attempt at a notification as its sender records it: due at 100, started at 101, in 3 ms,
+/// with HTTP 200.
+fn attempt(notification_id: &str, number: u32, outcome: AttemptOutcome) -> Attempt {
+    Attempt {
+        notification_id: notification_id.to_owned(),
+        number,
+        scheduled_at: at(100),
+        started_at: at(101),
+        duration_ms: 3,
+        http_status: Some(200),
+        outcome,
+        error: None,
+        manual: false,
+        answer: None,
     }
 }

@@ -7,7 +7,7 @@ use ocpay_core::payment::FailReason;
 
 use crate::{AfterAttempt, Attempt, AttemptOutcome, DeliveryStatus, Store, StoreError};
 
-use super::{at, paid_ready};
+use super::{at, attempt, paid_ready};
 
 pub async fn the_outbox_claims_retries_and_resends(store: Arc<dyn Store>) {
     let (_, terms) = paid_ready(&*store, "PR-OUTBOX", 100).await;
@@ -151,26 +151,14 @@ pub async fn attempts_recorded_together_are_answered_each_in_its_place(store: Ar
     }
     let claimed = store.claim_notifications(at(100), lease, 10).await.unwrap();
     assert_eq!(claimed.len(), 3);
-    let of = |subject: &str| claimed.iter().find(|n| n.subject_id == subject).unwrap().id.clone();
-    let attempt = |notification_id: String, number, outcome| Attempt {
-        notification_id,
-        number,
-        scheduled_at: at(100),
-        started_at: at(101),
-        duration_ms: 3,
-        http_status: Some(200),
-        outcome,
-        error: None,
-        manual: false,
-        answer: None,
-    };
+    let of = |subject: &str| claimed.iter().find(|n| n.subject_id == subject).unwrap().id.as_str();
     // Given out of the order of their ids, with a stale attempt and an unknown notification
     // between those that count, and one notification's attempts 1 and 2 and 2 again.
     let stale = Err(StoreError::Conflict("notification attempt"));
     let together = [
         (attempt(of(&subjects[2]), 1, AttemptOutcome::Rejected), AfterAttempt::RetryAt(at(110))),
         (attempt(of(&subjects[0]), 2, AttemptOutcome::Delivered), AfterAttempt::Delivered),
-        (attempt("N-NOTHING".into(), 1, AttemptOutcome::Delivered), AfterAttempt::Delivered),
+        (attempt("N-NOTHING", 1, AttemptOutcome::Delivered), AfterAttempt::Delivered),
         (attempt(of(&subjects[2]), 2, AttemptOutcome::Delivered), AfterAttempt::Delivered),
         (attempt(of(&subjects[1]), 1, AttemptOutcome::Rejected), AfterAttempt::RetryAt(at(220))),
         (attempt(of(&subjects[2]), 2, AttemptOutcome::Delivered), AfterAttempt::Delivered),
